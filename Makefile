@@ -1,0 +1,42 @@
+# Wangge: the two commands of the README quick start are `make run` and `make test`.
+# Both set up everything they need and are idempotent (a second run skips what is done).
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+HOST   ?= 127.0.0.1
+PORT   ?= 5000
+PYTEST_ARGS ?=
+
+.PHONY: run test setup system-deps assets lint bench clean
+
+run: setup
+	$(BIN)/wangge demo --if-missing
+	$(BIN)/wangge serve --host $(HOST) --port $(PORT)
+
+test: setup system-deps
+	$(BIN)/ruff check geo webmap api tests bench data
+	$(BIN)/pytest -n 2 $(PYTEST_ARGS)
+
+setup: $(VENV)/.stamp-install assets
+
+$(VENV)/.stamp-install: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[test]'
+	touch $@
+
+assets: $(VENV)/.stamp-install
+	$(BIN)/python -m webmap.assets
+
+system-deps:
+	bash scripts/system-deps.sh
+
+lint: setup
+	$(BIN)/ruff check geo webmap api tests bench data
+
+bench: setup
+	$(BIN)/python -m pip install -q -e '.[bench]'
+
+clean:
+	rm -rf $(VENV) webmap/static/vendor webmap/assets/node_modules

@@ -1,0 +1,35 @@
+"""The Wangge service: app factory, persistence, workflows, routes and CLI."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Flask
+
+__all__ = ["create_app"]
+
+
+def create_app(test_config: dict[str, Any] | None = None) -> Flask:
+    """Build the Flask app: the one composition root.
+
+    *test_config* overrides configuration (``DATABASE_URL``, ``WANGGE`` settings, ...).
+    """
+    import webmap
+    from api import auth, db, errors, views
+    from api.config import load_config
+
+    app = Flask(
+        __name__,
+        instance_relative_config=True,
+        template_folder=str(webmap.TEMPLATE_DIR),
+        static_folder=str(webmap.STATIC_DIR),
+    )
+    app.config.from_mapping(load_config(app.instance_path, test_config))
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+
+    db.init_app(app)
+    auth.init_app(app)
+    errors.init_app(app)
+    app.register_blueprint(views.bp)
+    return app

@@ -1,0 +1,80 @@
+"""Application configuration: Flask keys plus the Wangge settings table.
+
+Precedence (lowest first): ``geo.settings.DEFAULTS``, ``instance/wangge.toml``,
+``WANGGE_<NAME>`` environment variables, ``test_config``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from geo.settings import DEFAULTS
+
+__all__ = ["load_config", "coerce_setting"]
+
+
+def coerce_setting(name: str, raw: str) -> Any:
+    """Parse the text *raw* of setting *name* to the type of its default."""
+    default = DEFAULTS[name]
+    try:
+        if isinstance(default, bool):
+            if raw.lower() in {"1", "true", "yes", "on"}:
+                return True
+            if raw.lower() in {"0", "false", "no", "off"}:
+                return False
+            raise ValueError(raw)
+        if isinstance(default, int):
+            return int(raw)
+        if isinstance(default, float):
+            return float(raw)
+        if isinstance(default, tuple):
+            return tuple(json.loads(f"[{raw}]"))
+    except ValueError:
+        raise ValueError(
+            f"setting {name}: cannot read {raw!r} as {type(default).__name__}; "
+            f"set WANGGE_{name.upper()} to a value like {default!r}"
+        ) from None
+    return raw
+
+
+def _secret_key(instance: Path) -> str:
+    path = instance / "secret_key"
+    if not path.exists():
+        instance.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_hex(32))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def load_config(instance_path: str, test_config: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Return the Flask config mapping for an app whose instance folder is *instance_path*."""
+    instance = Path(instance_path)
+    settings = dict(DEFAULTS)
+    toml_path = instance / "wangge.toml"
+    if toml_path.exists():
+        with toml_path.open("rb") as fh:
+            for key, value in tomllib.load(fh).items():
+                if key not in DEFAULTS:
+                    raise ValueError(f"{toml_path}: unknown setting {key!r}; see README 'Settings'")
+                settings[key] = tuple(value) if isinstance(DEFAULTS[key], tuple) else value
+    for name in DEFAULTS:
+        raw = os.environ.get(f"WANGGE_{name.upper()}")
+        if raw is not None:
+            settings[name] = coerce_setting(name, raw)
+    test_config = dict(test_config or {})
+    settings.update(test_config.pop("WANGGE", {}))
+    config: dict[str, Any] = {
+        "SECRET_KEY": os.environ.get("WANGGE_SECRET_KEY") or _secret_key(instance),
+        "DATABASE_URL": os.environ.get("WANGGE_DATABASE_URL")
+        or f"sqlite:///{instance / 'wangge.db'}",
+        "MAX_CONTENT_LENGTH": int(settings["max_upload_mb"]) * 1024 * 1024,
+        "WTF_CSRF_TIME_LIMIT": None,
+        "WANGGE": settings,
+    }
+    config.update(test_config)
+    return config

@@ -1,0 +1,61 @@
+"""The one table of tunables: every local-practice number is a setting with a default.
+
+``api`` loads these into Flask config (``WANGGE_<NAME>`` environment variables or the
+instance config override them); ``geo`` functions take the same names as keyword
+arguments whose defaults come from :data:`DEFAULTS`. The README lists them all (a test
+checks it).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["Setting", "SETTINGS", "DEFAULTS", "setting"]
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    default: Any
+    help: str
+
+
+SETTINGS: tuple[Setting, ...] = (
+    # Grid size (DOMAIN.md §2; practice, e.g. Zhoushan 2023)
+    Setting("grid_min_households", 300, "Fewest households in a comprehensive grid."),
+    Setting("grid_max_households", 500, "Most households in a comprehensive grid."),
+    Setting("grid_target_households", 400, "Households the partition aims for per grid."),
+    Setting("micro_grid_min_households", 50, "Fewest households in a micro-grid."),
+    Setting("micro_grid_max_households", 80, "Most households in a micro-grid."),
+    Setting("grid_max_population", 2500, "Most residents in a grid (reported, not enforced)."),
+    Setting("grid_code_scheme", "db11", "Grid code scheme: 'db11' (15 digits) or 'cjt349' (20 digits)."),
+    # Household estimation (DOMAIN.md §2, datasets README)
+    Setting("floor_height_m", 3.0, "Storey height used to derive floors from building height (m)."),
+    Setting("dwelling_area_m2", 90.0, "Average gross floor area per dwelling when estimating households (m²)."),
+    Setting("default_floors", 1, "Floors assumed for a residential building with neither floors nor height."),
+    Setting("residents_per_household", 2.6, "Average household size, for population estimates."),
+    # Import limits
+    Setting("max_upload_mb", 512, "Largest file accepted by import (MB)."),
+    Setting("repair_invalid_geometry", True, "Repair invalid polygons with make_valid and report; False rejects them."),
+    Setting("building_outside_tolerance_m", 1.0, "A building counts as inside a community if it is within this distance (m)."),
+    Setting("community_overlap_tolerance_m2", 1.0, "Overlap area between communities above which import fails (m²)."),
+    Setting("local_crs", "", "Metric CRS for computation (e.g. 'EPSG:32651'); empty picks the UTM zone of the data."),
+    # 15-minute service circle (DOMAIN.md §5, GB 50180-2018)
+    Setting("walk_levels_m", (300, 500, 1000), "Walking distances of the 5/10/15-minute circles (m)."),
+    Setting("walk_speed_mps", 1.0, "Walking speed used to express distances as minutes (m/s)."),
+    # Base maps (DOMAIN.md §8)
+    Setting("basemap", "none", "Default base map: 'none' (offline), 'osm', 'tianditu' or 'gaode'."),
+    Setting("tianditu_tk", "", "Tianditu API key (tk); the Tianditu base map needs it."),
+    Setting("osm_tile_url", "https://tile.openstreetmap.org/{z}/{x}/{y}.png", "Tile URL template of the OSM base map (may point to a local tile server)."),
+)
+
+DEFAULTS: dict[str, Any] = {s.name: s.default for s in SETTINGS}
+
+
+def setting(name: str) -> Any:
+    """Default value of setting *name*; raises ``KeyError`` naming the known settings."""
+    try:
+        return DEFAULTS[name]
+    except KeyError:
+        raise KeyError(f"unknown setting {name!r}; known: {', '.join(sorted(DEFAULTS))}") from None

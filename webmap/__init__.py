@@ -1,0 +1,10 @@
+"""Presentation: folium map builders, Jinja templates, static assets, printable boards."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+__all__ = ["TEMPLATE_DIR", "STATIC_DIR"]
+
+TEMPLATE_DIR = Path(__file__).parent / "templates"
+STATIC_DIR = Path(__file__).parent / "static"
