@@ -13,7 +13,8 @@ __all__ = ["create_app"]
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     """Build the Flask app: the one composition root.
 
-    *test_config* overrides configuration (``DATABASE_URL``, ``WANGGE`` settings, ...).
+    *test_config* overrides configuration (``DATABASE_URL``, ``WANGGE`` settings, ...);
+    its ``INSTANCE_PATH`` (absolute) moves the instance folder, e.g. into a test's tmp_path.
     """
     import webmap
     from api import auth, db, errors, views
@@ -21,6 +22,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     app = Flask(
         __name__,
+        instance_path=(test_config or {}).get("INSTANCE_PATH"),
         instance_relative_config=True,
         template_folder=str(webmap.TEMPLATE_DIR),
         static_folder=str(webmap.STATIC_DIR),

@@ -1,0 +1,333 @@
+"""SQLAlchemy 2 models of the Wangge workspace, plans, users and audit log.
+
+Layer tables mirror :data:`geo.layers.SCHEMAS` column for column (a test checks it) and
+store geometry as WKB in EPSG:4326 plus its bounding box (``minx``..``maxy``, indexed)
+so map views can load one bounding box without a spatial extension.
+
+Layer tables carry no foreign keys between each other or to plans: a re-import replaces
+a layer wholesale, and published plans are snapshots that must survive it.
+This module imports no Flask: it is usable from scripts and Alembic alone.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import shapely
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, declared_attr, mapped_column
+from sqlalchemy.types import TypeDecorator, TypeEngine, UserDefinedType
+
+__all__ = [
+    "Base",
+    "Geometry",
+    "UTCDateTime",
+    "ROLES",
+    "PLAN_STATUSES",
+    "IMPORT_STATUSES",
+    "LAYER_MODELS",
+    "Community",
+    "Building",
+    "Street",
+    "Compound",
+    "ServicePoint",
+    "ImportRun",
+    "PlanVersion",
+    "PlanGrid",
+    "PlanAssignment",
+    "User",
+    "AuditEntry",
+    "utcnow",
+]
+
+ROLES: tuple[str, ...] = ("admin", "planner", "worker", "viewer")
+PLAN_STATUSES: tuple[str, ...] = ("draft", "published", "archived")
+IMPORT_STATUSES: tuple[str, ...] = ("running", "success", "failed")
+
+
+def utcnow() -> datetime:
+    """Timezone-aware current UTC time (the one clock of the models)."""
+    return datetime.now(UTC)
+
+
+class _PostGISGeometry(UserDefinedType):
+    """``geometry(Geometry, 4326)`` on PostGIS, bound and read as WKB.
+
+    The seam for PostgreSQL/PostGIS (or PostGIS-compatible KingbaseES): values travel as
+    WKB exactly like on SQLite, so nothing above this type changes. Not exercised by tests.
+    """
+
+    cache_ok = True
+
+    def get_col_spec(self, **kw: Any) -> str:
+        return "geometry(Geometry, 4326)"
+
+    def bind_expression(self, bindvalue: Any) -> Any:
+        from sqlalchemy import func
+
+        return func.ST_GeomFromWKB(bindvalue, 4326)
+
+    def column_expression(self, col: Any) -> Any:
+        from sqlalchemy import func
+
+        return func.ST_AsBinary(col, type_=LargeBinary)
+
+
+class Geometry(TypeDecorator):
+    """Geometry in EPSG:4326 stored as WKB (``BLOB`` on SQLite, PostGIS geometry on PostgreSQL).
+
+    Binds a shapely geometry or ready WKB ``bytes``; reads back a shapely geometry.
+    Bulk readers select the column with ``type_coerce(col, LargeBinary)`` and decode the
+    whole column at once with ``shapely.from_wkb`` (see :func:`api.workspace.load_layer`).
+    """
+
+    impl = LargeBinary
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        if dialect.name == "postgresql":
+            return dialect.type_descriptor(_PostGISGeometry())
+        return dialect.type_descriptor(LargeBinary())
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> bytes | None:
+        if value is None or isinstance(value, bytes | bytearray | memoryview):
+            return value
+        return shapely.to_wkb(value)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        return shapely.from_wkb(bytes(value))
+
+
+class UTCDateTime(TypeDecorator):
+    """A timestamp stored as naive UTC and always read back timezone-aware (UTC).
+
+    SQLite keeps no zone; without this, values written aware come back naive and
+    comparisons like ``user.locked_until > utcnow()`` raise ``TypeError``.
+    """
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r}: pass an aware UTC time (api.models.utcnow())")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        return None if value is None else value.replace(tzinfo=UTC)
+
+
+class Base(DeclarativeBase):
+    """Declarative base of every Wangge table."""
+
+    type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON}
+
+
+class _LayerMixin:
+    """Geometry plus bounding box columns, with an index for bounding-box queries."""
+
+    fid: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    geometry: Mapped[Any] = mapped_column(Geometry, nullable=False)
+    minx: Mapped[float] = mapped_column(Float, nullable=False)
+    miny: Mapped[float] = mapped_column(Float, nullable=False)
+    maxx: Mapped[float] = mapped_column(Float, nullable=False)
+    maxy: Mapped[float] = mapped_column(Float, nullable=False)
+
+    @declared_attr.directive
+    def __table_args__(cls) -> tuple[Any, ...]:
+        name = cls.__tablename__  # type: ignore[attr-defined]
+        return (Index(f"ix_{name}_bbox", "minx", "maxx", "miny", "maxy"),)
+
+
+class Community(_LayerMixin, Base):
+    """社区: one community boundary."""
+
+    __tablename__ = "communities"
+    community_id: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str | None] = mapped_column(String(200))
+    street_id: Mapped[str | None] = mapped_column(String(64))
+    street_name: Mapped[str | None] = mapped_column(String(200))
+    admin_code: Mapped[str | None] = mapped_column(String(12))
+
+
+class Building(_LayerMixin, Base):
+    """楼栋: one building footprint with its households."""
+
+    __tablename__ = "buildings"
+    building_id: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str | None] = mapped_column(String(200))
+    use: Mapped[str | None] = mapped_column(String(32))
+    floors: Mapped[int | None] = mapped_column(Integer)
+    height_m: Mapped[float | None] = mapped_column(Float)
+    households: Mapped[int | None] = mapped_column(Integer)
+    households_estimated: Mapped[bool | None] = mapped_column(Boolean)
+    compound_id: Mapped[str | None] = mapped_column(String(64))
+    community_id: Mapped[str | None] = mapped_column(String(64), index=True)
+
+
+class Street(_LayerMixin, Base):
+    """道路: one street segment."""
+
+    __tablename__ = "streets"
+    street_id: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str | None] = mapped_column(String(200))
+    road_class: Mapped[str | None] = mapped_column(String(32))
+    foot: Mapped[bool | None] = mapped_column(Boolean)
+
+
+class Compound(_LayerMixin, Base):
+    """小区: one residential compound."""
+
+    __tablename__ = "compounds"
+    compound_id: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str | None] = mapped_column(String(200))
+
+
+class ServicePoint(_LayerMixin, Base):
+    """服务点: one facility."""
+
+    __tablename__ = "service_points"
+    point_id: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str | None] = mapped_column(String(200))
+    category: Mapped[str | None] = mapped_column(String(64))
+
+
+#: Layer name (as in :data:`geo.layers.SCHEMAS`) -> model class.
+LAYER_MODELS: dict[str, type[_LayerMixin]] = {
+    "communities": Community,
+    "buildings": Building,
+    "streets": Street,
+    "compounds": Compound,
+    "service_points": ServicePoint,
+}
+
+
+class ImportRun(Base):
+    """One import into the workspace: who, from what, how many rows, the validation report."""
+
+    __tablename__ = "import_runs"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    username: Mapped[str] = mapped_column(String(64))
+    note: Mapped[str | None] = mapped_column(Text)
+    sources: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    counts: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    report: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    status: Mapped[str] = mapped_column(String(16), default="running")
+
+
+class PlanVersion(Base):
+    """One version of a grid plan (draft, published or archived), optimistic-locked."""
+
+    __tablename__ = "plan_versions"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    community_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    status: Mapped[str] = mapped_column(String(16), default="draft")
+    author: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    message: Mapped[str | None] = mapped_column(Text)
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("plan_versions.id"))
+    settings: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    version_counter: Mapped[int] = mapped_column(Integer, default=1, nullable=False)
+    is_active: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    __mapper_args__ = {"version_id_col": version_counter}
+
+
+class PlanGrid(Base):
+    """One grid (网格) of a plan version."""
+
+    __tablename__ = "plan_grids"
+    __table_args__ = (UniqueConstraint("plan_version_id", "grid_id"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    plan_version_id: Mapped[int] = mapped_column(
+        ForeignKey("plan_versions.id", ondelete="CASCADE"), index=True
+    )
+    grid_id: Mapped[str] = mapped_column(String(64))
+    community_id: Mapped[str | None] = mapped_column(String(64))
+    code: Mapped[str | None] = mapped_column(String(20))
+    name: Mapped[str | None] = mapped_column(String(200))
+    households: Mapped[int] = mapped_column(Integer, default=0)
+    buildings: Mapped[int] = mapped_column(Integer, default=0)
+    locked: Mapped[bool] = mapped_column(Boolean, default=False)
+    exclusive: Mapped[bool] = mapped_column(Boolean, default=False)
+    geometry: Mapped[Any | None] = mapped_column(Geometry)
+
+
+class PlanAssignment(Base):
+    """Building -> grid of a plan version (building ids are not foreign keys: plans are snapshots)."""
+
+    __tablename__ = "plan_assignments"
+    plan_version_id: Mapped[int] = mapped_column(
+        ForeignKey("plan_versions.id", ondelete="CASCADE"), primary_key=True
+    )
+    building_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    grid_id: Mapped[str] = mapped_column(String(64), index=True)
+
+
+class User(Base):
+    """A person who logs in; Flask-Login compatible without importing Flask."""
+
+    __tablename__ = "users"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    display_name: Mapped[str | None] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(16))
+    password_hash: Mapped[str] = mapped_column(String(255))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    def get_id(self) -> str:
+        """Flask-Login: the id stored in the session cookie."""
+        return str(self.id)
+
+    @property
+    def is_active(self) -> bool:
+        """Flask-Login: disabled users cannot log in (lock-out is checked at login)."""
+        return bool(self.active)
+
+    @property
+    def is_authenticated(self) -> bool:
+        return True
+
+    @property
+    def is_anonymous(self) -> bool:
+        return False
+
+    def __repr__(self) -> str:
+        return f"User({self.username!r}, role={self.role!r})"
+
+
+class AuditEntry(Base):
+    """One audit log row: who did what to which target, from where."""
+
+    __tablename__ = "audit_log"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    username: Mapped[str | None] = mapped_column(String(64), index=True)
+    action: Mapped[str] = mapped_column(String(64), index=True)
+    target: Mapped[str | None] = mapped_column(String(200))
+    detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    ip: Mapped[str | None] = mapped_column(String(64))

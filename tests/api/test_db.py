@@ -1,0 +1,120 @@
+"""Schema and migrations: a fresh SQLite file gets every table; the engine is tuned."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+import shapely
+from flask import Flask
+from sqlalchemy import inspect, select
+from sqlalchemy.orm import Session
+
+from api import db
+from api.models import LAYER_MODELS, Base, Building, PlanAssignment, PlanVersion, User, utcnow
+from geo.layers import SCHEMAS
+
+
+def test_migrations_create_every_table_on_a_fresh_file(tmp_path: Path) -> None:
+    engine = db.make_engine(f"sqlite:///{tmp_path / 'fresh.db'}")
+    assert db.current_revision(engine) is None
+    reached = db.upgrade(engine)
+    tables = set(inspect(engine).get_table_names())
+    engine.dispose()
+    assert reached == db.head_revision()
+    assert set(Base.metadata.tables) <= tables
+    assert {"buildings", "import_runs", "plan_versions", "plan_grids", "users", "audit_log"} <= tables
+
+
+def test_migration_matches_the_models(tmp_path: Path) -> None:
+    from alembic.autogenerate import compare_metadata
+    from alembic.runtime.migration import MigrationContext
+
+    engine = db.make_engine(f"sqlite:///{tmp_path / 'diff.db'}")
+    db.upgrade(engine)
+    with engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+    engine.dispose()
+    assert diff == []
+
+
+@pytest.mark.parametrize("layer", sorted(SCHEMAS))
+def test_layer_tables_have_the_canonical_columns(layer: str) -> None:
+    columns = set(LAYER_MODELS[layer].__table__.columns.keys())
+    assert set(SCHEMAS[layer].column_names) <= columns
+    assert {"geometry", "minx", "miny", "maxx", "maxy"} <= columns
+
+
+def test_app_engine_uses_wal_and_foreign_keys(app: Flask) -> None:
+    with app.app_context(), db.get_db().engine.connect() as conn:
+        mode = conn.exec_driver_sql("PRAGMA journal_mode").scalar()
+        fks = conn.exec_driver_sql("PRAGMA foreign_keys").scalar()
+    assert (mode, fks) == ("wal", 1)
+
+
+def test_foreign_keys_are_enforced(session: Session) -> None:
+    from sqlalchemy.exc import IntegrityError
+
+    session.add(PlanAssignment(plan_version_id=999, building_id="b1", grid_id="g1"))
+    with pytest.raises(IntegrityError, match="FOREIGN KEY"):
+        session.flush()
+
+
+def test_session_scope_commits_and_rolls_back(app: Flask) -> None:
+    with app.app_context():
+        with db.session_scope() as s:
+            s.add(User(username="kept", role="viewer", password_hash="x"))
+        with pytest.raises(RuntimeError, match="boom"), db.session_scope() as s:
+            s.add(User(username="dropped", role="viewer", password_hash="x"))
+            s.flush()
+            raise RuntimeError("boom")
+        with db.session_scope() as s:
+            names = s.scalars(select(User.username)).all()
+    assert names == ["kept"]
+
+
+def test_geometry_and_times_round_trip(session: Session) -> None:
+    poly = shapely.box(121.0, 31.0, 121.001, 31.001)
+    session.add(
+        Building(building_id="b1", geometry=poly, minx=121.0, miny=31.0, maxx=121.001, maxy=31.001)
+    )
+    lock = utcnow() + timedelta(minutes=15)
+    session.add(User(username="u", role="worker", password_hash="x", locked_until=lock))
+    session.commit()
+    session.expunge_all()
+    building = session.scalars(select(Building)).one()
+    user = session.scalars(select(User)).one()
+    assert building.geometry.equals(poly)
+    assert user.locked_until == lock
+    assert user.locked_until > utcnow()
+
+
+def test_plan_version_counter_detects_concurrent_edits(app: Flask) -> None:
+    from sqlalchemy.orm.exc import StaleDataError
+
+    with app.app_context():
+        with db.session_scope() as s:
+            s.add(PlanVersion(name="方案一", author="planner"))
+        with db.session_scope() as first, db.get_db().sessionmaker() as second:
+            a = first.scalars(select(PlanVersion)).one()
+            b = second.scalars(select(PlanVersion)).one()
+            second.commit()  # like a second browser tab: loaded, then edited later
+            a.message = "first edit"
+            first.commit()
+            b.message = "second edit"
+            with pytest.raises(StaleDataError, match="expected to update 1 row"):
+                second.flush()
+            second.rollback()
+
+
+def test_user_is_flask_login_compatible() -> None:
+    user = User(id=7, username="w", role="worker", password_hash="x", active=False)
+    assert (user.get_id(), user.is_active, user.is_authenticated, user.is_anonymous) == (
+        "7", False, True, False
+    )
+
+
+def test_session_scope_outside_init_app_names_the_fix() -> None:
+    with Flask("bare").app_context(), pytest.raises(RuntimeError, match="init_app"):
+        db.get_db()
