@@ -1,0 +1,423 @@
+"""The workspace map: communities, compounds, streets, buildings and service points on one page.
+
+Renders what it is handed (GeoDataFrames in EPSG:4326, canonical columns of
+:mod:`geo.layers`); no SQL, no request handling. Geometry is simplified for display and
+only the columns the tooltips need are embedded, so a 5,000-building page stays small.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+import folium
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+from folium.elements import MacroElement
+from folium.template import Template
+
+from geo.errors import WanggeError
+from geo.settings import DEFAULTS
+from webmap.offline import VENDOR_URL, localize
+
+__all__ = [
+    "BASEMAPS",
+    "CATEGORY_LABELS",
+    "ROAD_STYLES",
+    "BasemapError",
+    "household_class",
+    "workspace_map",
+]
+
+logger = logging.getLogger(__name__)
+
+#: Base maps the builder knows, with their Chinese names.
+BASEMAPS: dict[str, str] = {"none": "无底图", "osm": "OpenStreetMap", "tianditu": "天地图", "gaode": "高德地图"}
+
+#: Chinese names of service-point categories (unknown codes are shown as given).
+CATEGORY_LABELS: dict[str, str] = {
+    "kindergarten": "幼儿园", "nursery": "托儿所", "primary_school": "小学",
+    "middle_school": "中学", "school": "学校", "clinic": "卫生服务站",
+    "health_centre": "社区卫生服务中心", "hospital": "医院", "pharmacy": "药店",
+    "elderly_care": "养老院", "elderly_daycare": "老年日间照料中心",
+    "community_service": "社区服务站", "street_service": "街道服务中心",
+    "culture": "文化活动中心", "library": "图书馆", "sports": "运动场地",
+    "market": "菜市场", "supermarket": "超市", "convenience": "便利店",
+    "toilet": "公共厕所", "bus_stop": "公交站", "police": "派出所",
+    "party_centre": "党群服务中心",
+}
+
+#: Line style per ``road_class`` (geo.layers.ROAD_CLASSES) and its Chinese legend name.
+ROAD_STYLES: dict[str, dict[str, Any]] = {
+    "major": {"color": "#7f2704", "weight": 4.0, "label": "主干道"},
+    "secondary": {"color": "#a63603", "weight": 3.0, "label": "次干道"},
+    "minor": {"color": "#636363", "weight": 2.0, "label": "支路"},
+    "lane": {"color": "#969696", "weight": 1.2, "label": "巷道", "dashArray": "4 3"},
+    "path": {"color": "#bdbdbd", "weight": 1.0, "label": "步行道", "dashArray": "2 3"},
+    "rail": {"color": "#252525", "weight": 2.5, "label": "铁路", "dashArray": "8 4"},
+    "water": {"color": "#3182bd", "weight": 3.0, "label": "河道"},
+}
+
+HOUSEHOLD_COLORS = ("#ffffb2", "#fecc5c", "#fd8d3c", "#f03b20", "#bd0026")
+NO_HOUSEHOLDS_COLOR = "#c8c8c8"
+COMMUNITY_COLOR = "#1f4e9c"
+COMPOUND_COLOR = "#2ca25f"
+POINT_COLORS = ("#1b9e77", "#d95f02", "#7570b3", "#e7298a", "#66a61e", "#e6ab02",
+                "#a6761d", "#1f78b4", "#b15928", "#6a3d9a")
+_BLANK_TILE = (
+    "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAQAAAC1HAwCAAAAC0lEQVR42mP8"
+    "/x8AAwMCAO+ip1sAAAAASUVORK5CYII="
+)
+_TIANDITU = (
+    "https://t{{s}}.tianditu.gov.cn/{layer}_w/wmts?SERVICE=WMTS&REQUEST=GetTile&VERSION=1.0.0"
+    "&LAYER={layer}&STYLE=default&TILEMATRIXSET=w&FORMAT=tiles&TILEMATRIX={{z}}&TILEROW={{y}}"
+    "&TILECOL={{x}}&tk={tk}"
+)
+_GAODE = "https://webrd0{s}.is.autonavi.com/appmaptile?lang=zh_cn&size=1&scale=1&style=8&x={x}&y={y}&z={z}"
+_M_PER_DEGREE = 111_320.0
+
+
+class BasemapError(WanggeError, ValueError):
+    """A base map cannot be shown as configured (unknown name, missing key)."""
+
+
+def household_class(households: pd.Series, *, breaks: tuple[int, ...]) -> pd.Series:
+    """Class index per building: -1 for none/unknown, else 0..len(breaks) by *breaks*."""
+    values = pd.to_numeric(households, errors="coerce")
+    idx = np.searchsorted(np.asarray(breaks, dtype=float), values.fillna(0).to_numpy(), side="right")
+    out = pd.Series(idx, index=households.index, dtype="int64")
+    return out.where(values.fillna(0) > 0, -1)
+
+
+def _class_labels(breaks: tuple[int, ...]) -> list[str]:
+    edges = [1, *breaks]
+    labels = [f"{lo}–{hi - 1} 户" for lo, hi in zip(edges[:-1], edges[1:], strict=True)]
+    return [*labels, f"≥ {breaks[-1]} 户"]
+
+
+def _display_frame(gdf: gpd.GeoDataFrame, columns: list[str], *, simplify_m: float) -> gpd.GeoDataFrame:
+    """Only *columns* (missing ones as empty), simplified geometry, coordinates rounded to ~0.1 m."""
+    out = gpd.GeoDataFrame(
+        {c: gdf[c] if c in gdf.columns else pd.Series([None] * len(gdf), index=gdf.index) for c in columns},
+        geometry=gdf.geometry.values, crs=gdf.crs,
+    ).reset_index(drop=True)
+    out = out[~(out.geometry.isna() | out.geometry.is_empty)]
+    geoms = out.geometry.values
+    if simplify_m > 0:
+        geoms = shapely.simplify(geoms, simplify_m / _M_PER_DEGREE, preserve_topology=True)
+    out.geometry = shapely.set_precision(geoms, 1e-6, mode="pointwise")
+    return out
+
+
+def _features(gdf: gpd.GeoDataFrame) -> dict[str, Any]:
+    """A GeoJSON FeatureCollection with integer feature ids (what folium's style map keys on)."""
+    frame = gdf.copy()
+    for col in frame.columns.drop(frame.geometry.name):
+        frame[col] = frame[col].astype(object).where(frame[col].notna(), "")
+    return frame.__geo_interface__ | {"bbox": None}
+
+
+def _tooltip(fields: list[str], aliases: list[str]) -> folium.GeoJsonTooltip:
+    return folium.GeoJsonTooltip(fields=fields, aliases=aliases, sticky=True, localize=False)
+
+
+def _communities(gdf: gpd.GeoDataFrame, *, simplify_m: float) -> folium.GeoJson:
+    frame = _display_frame(gdf, ["community_id", "name"], simplify_m=simplify_m)
+    frame["name"] = frame["name"].where(frame["name"].notna() & (frame["name"] != ""), frame["community_id"])
+    return folium.GeoJson(
+        _features(frame), name="社区", tooltip=_tooltip(["name"], ["社区"]),
+        style_function=lambda f: {"color": COMMUNITY_COLOR, "weight": 2.5, "fillOpacity": 0.02},
+    )
+
+
+def _compounds(gdf: gpd.GeoDataFrame, *, simplify_m: float) -> folium.GeoJson:
+    frame = _display_frame(gdf, ["compound_id", "name"], simplify_m=simplify_m)
+    frame["name"] = frame["name"].where(frame["name"].notna() & (frame["name"] != ""), frame["compound_id"])
+    return folium.GeoJson(
+        _features(frame), name="小区", tooltip=_tooltip(["name"], ["小区"]),
+        style_function=lambda f: {"color": COMPOUND_COLOR, "weight": 1.5, "dashArray": "6 4",
+                                  "fillColor": COMPOUND_COLOR, "fillOpacity": 0.06},
+    )
+
+
+def _streets(gdf: gpd.GeoDataFrame, *, simplify_m: float) -> folium.GeoJson:
+    frame = _display_frame(gdf, ["name", "road_class"], simplify_m=simplify_m)
+    frame["road_class"] = _road_class(frame["road_class"])
+    frame["kind"] = frame["road_class"].map(lambda c: ROAD_STYLES[c]["label"])
+
+    def style(feature: dict) -> dict[str, Any]:
+        spec = ROAD_STYLES[feature["properties"]["road_class"]]
+        return {k: v for k, v in spec.items() if k != "label"} | {"opacity": 0.9}
+
+    return folium.GeoJson(
+        _features(frame[["name", "kind", "road_class", "geometry"]]),
+        name="道路", style_function=style, tooltip=_tooltip(["name", "kind"], ["道路", "等级"]),
+    )
+
+
+def _road_class(values: pd.Series) -> pd.Series:
+    """``road_class`` with missing or unknown values shown as ``minor`` (the schema default)."""
+    return values.where(values.isin(list(ROAD_STYLES)), "minor")
+
+
+def _buildings(gdf: gpd.GeoDataFrame, *, simplify_m: float, breaks: tuple[int, ...]) -> folium.GeoJson:
+    frame = _display_frame(
+        gdf, ["building_id", "name", "use", "households", "households_estimated"], simplify_m=simplify_m
+    )
+    hh = pd.to_numeric(frame["households"], errors="coerce")
+    estimated = frame["households_estimated"].fillna(False).astype(bool)
+    frame["c"] = household_class(hh, breaks=breaks)
+    label = hh.map(lambda v: "无" if pd.isna(v) or v <= 0 else f"{int(v)}")
+    frame["hh"] = label.where(~estimated | (frame["c"] < 0), label + "（估算）")
+    frame["name"] = frame["name"].where(frame["name"].notna() & (frame["name"] != ""), frame["building_id"])
+    frame = frame[["name", "hh", "c", "geometry"]]
+
+    def style(feature: dict) -> dict[str, Any]:
+        cls = int(feature["properties"]["c"])
+        fill = NO_HOUSEHOLDS_COLOR if cls < 0 else HOUSEHOLD_COLORS[min(cls, len(HOUSEHOLD_COLORS) - 1)]
+        return {"color": "#555555", "weight": 0.5, "fillColor": fill, "fillOpacity": 0.85}
+
+    return folium.GeoJson(
+        _features(frame), name="楼栋（按户数）", style_function=style,
+        tooltip=_tooltip(["name", "hh"], ["楼栋", "户数"]),
+    )
+
+
+def _service_points(gdf: gpd.GeoDataFrame) -> tuple[folium.GeoJson, dict[str, str]]:
+    frame = _display_frame(gdf, ["name", "category"], simplify_m=0.0)
+    frame["category"] = frame["category"].fillna("").astype(str)
+    cats = sorted(c for c in frame["category"].unique())
+    colors = {c: POINT_COLORS[i % len(POINT_COLORS)] for i, c in enumerate(cats)}
+    frame["kind"] = frame["category"].map(lambda c: CATEGORY_LABELS.get(c, c or "未分类"))
+    layer = folium.GeoJson(
+        _features(frame[["name", "kind", "category", "geometry"]]), name="服务点",
+        marker=folium.CircleMarker(radius=5, weight=1, color="#ffffff", fill=True, fill_opacity=0.95),
+        style_function=lambda f: {"fillColor": colors.get(f["properties"]["category"], "#444444")},
+        tooltip=_tooltip(["name", "kind"], ["服务点", "类别"]),
+    )
+    return layer, {CATEGORY_LABELS.get(c, c or "未分类"): colors[c] for c in cats}
+
+
+class MapControl(MacroElement):
+    """A Leaflet control holding static HTML (legend, data label) at *position*."""
+
+    _template = Template(
+        """
+        {% macro script(this, kwargs) %}
+        (function() {
+            var ctl = L.control({position: {{ this.position|tojson }}});
+            ctl.onAdd = function() {
+                var div = L.DomUtil.create("div", {{ this.css_class|tojson }});
+                div.innerHTML = {{ this.body|tojson }};
+                L.DomEvent.disableClickPropagation(div);
+                L.DomEvent.disableScrollPropagation(div);
+                return div;
+            };
+            ctl.addTo({{ this._parent.get_name() }});
+        })();
+        {% endmacro %}
+        """
+    )
+
+    def __init__(self, body: str, *, position: str, css_class: str) -> None:
+        super().__init__()
+        self._name = "MapControl"
+        self.body = body
+        self.position = position
+        self.css_class = css_class
+
+
+class LayerRegistry(MacroElement):
+    """Expose the map and its layers as ``window.wanggeMap`` / ``window.wanggeLayers``."""
+
+    _template = Template(
+        """
+        {% macro script(this, kwargs) %}
+        window.wanggeMap = {{ this._parent.get_name() }};
+        window.wanggeLayers = {
+        {%- for key, layer in this.layers.items() %}
+            {{ key|tojson }}: {{ layer.get_name() }},
+        {%- endfor %}
+        };
+        {% endmacro %}
+        """
+    )
+
+    def __init__(self, layers: dict[str, MacroElement]) -> None:
+        super().__init__()
+        self._name = "LayerRegistry"
+        self.layers = layers
+
+
+def _swatch(color: str, *, kind: str = "box", dash: bool = False, weight: float = 2.0) -> str:
+    if kind == "line":
+        style = f"border-top:{max(weight, 1.0):.1f}px {'dashed' if dash else 'solid'} {color};height:0;margin-top:7px"
+    elif kind == "dot":
+        style = f"background:{color};border-radius:50%;width:10px;height:10px;margin:3px"
+    elif kind == "outline":
+        style = f"border:2px {'dashed' if dash else 'solid'} {color}"
+    else:
+        style = f"background:{color};border:1px solid #555"
+    return f'<i class="wg-swatch" style="{style}"></i>'
+
+
+def _legend_html(breaks: tuple[int, ...], road_classes: list[str], categories: dict[str, str]) -> str:
+    rows = ['<div class="wg-legend-title">图例</div>',
+            f"<div>{_swatch(COMMUNITY_COLOR, kind='outline')}社区边界</div>",
+            f"<div>{_swatch(COMPOUND_COLOR, kind='outline', dash=True)}小区</div>",
+            '<div class="wg-legend-sub">楼栋户数</div>']
+    rows += [f"<div>{_swatch(c)}{html.escape(t)}</div>"
+             for c, t in zip(HOUSEHOLD_COLORS, _class_labels(breaks), strict=False)]
+    rows.append(f"<div>{_swatch(NO_HOUSEHOLDS_COLOR)}非住宅 / 无户数</div>")
+    rows.append('<div class="wg-legend-note">“估算”= 户数由面积和层数估算</div>')
+    if road_classes:
+        rows.append('<div class="wg-legend-sub">道路</div>')
+        for rc in road_classes:
+            spec = ROAD_STYLES[rc]
+            sw = _swatch(spec["color"], kind="line", dash="dashArray" in spec, weight=spec["weight"])
+            rows.append(f"<div>{sw}{spec['label']}</div>")
+    if categories:
+        rows.append('<div class="wg-legend-sub">服务点</div>')
+        rows += [f"<div>{_swatch(c, kind='dot')}{html.escape(n)}</div>" for n, c in categories.items()]
+    return "".join(rows)
+
+
+def _tile(m: folium.Map, url: str, *, name: str, attr: str, show: bool, overlay: bool = False,
+          **options: Any) -> None:
+    folium.TileLayer(tiles=url, name=name, attr=attr, overlay=overlay, control=True, show=show,
+                     max_zoom=20, max_native_zoom=18, **options).add_to(m)
+
+
+def _add_basemaps(m: folium.Map, basemap: str, *, tianditu_tk: str, osm_tile_url: str) -> None:
+    """The blank base is always offered; online bases only when one is chosen (offline stays clean)."""
+    _tile(m, _BLANK_TILE, name=BASEMAPS["none"], attr="网格", show=basemap == "none")
+    if basemap == "gaode":  # GCJ-02 tiles: only GCJ-02-shifted data aligns, so no WGS84 bases
+        _tile(m, _GAODE, name=BASEMAPS["gaode"], attr="© 高德地图", show=True, subdomains="1234")
+        return
+    if basemap in ("osm", "tianditu") and osm_tile_url:
+        _tile(m, osm_tile_url, name=BASEMAPS["osm"], attr="© OpenStreetMap contributors",
+              show=basemap == "osm")
+    if tianditu_tk and basemap in ("osm", "tianditu"):
+        for layer, name, overlay in (("vec", "天地图矢量", False), ("cva", "天地图注记", True)):
+            _tile(m, _TIANDITU.format(layer=layer, tk=tianditu_tk), name=name, attr="© 天地图",
+                  show=basemap == "tianditu", overlay=overlay, subdomains="01234567")
+
+
+def _check_basemap(basemap: str, *, tianditu_tk: str, osm_tile_url: str) -> None:
+    if basemap not in BASEMAPS:
+        raise BasemapError(f"basemap {basemap!r} is unknown; use one of {', '.join(BASEMAPS)} "
+                           "(setting `basemap`)")
+    if basemap == "tianditu" and not tianditu_tk:
+        raise BasemapError("basemap 'tianditu' needs a Tianditu key: set the setting `tianditu_tk` "
+                           "(WANGGE_TIANDITU_TK) or use basemap 'none'")
+    if basemap == "osm" and not osm_tile_url:
+        raise BasemapError("basemap 'osm' needs a tile URL: set the setting `osm_tile_url`")
+
+
+def _to_gcj02(layers: Mapping[str, gpd.GeoDataFrame]) -> dict[str, gpd.GeoDataFrame]:
+    try:
+        from geo.chinacoords import transform_geoseries
+    except ImportError as exc:
+        raise BasemapError("basemap 'gaode' needs geo.chinacoords (WGS84 → GCJ-02 shift), which "
+                           "is not available; use basemap 'none', 'osm' or 'tianditu'") from exc
+    return {k: g.set_geometry(transform_geoseries(g.geometry, source="wgs84", target="gcj02"))
+            for k, g in layers.items()}
+
+
+def _bounds(layers: Mapping[str, gpd.GeoDataFrame]) -> list[list[float]] | None:
+    frames = [g for g in layers.values() if g is not None and len(g)]
+    if not frames:
+        return None
+    b = np.array([g.total_bounds for g in frames])
+    return [[float(b[:, 1].min()), float(b[:, 0].min())], [float(b[:, 3].max()), float(b[:, 2].max())]]
+
+
+_MAP_CSS = """<style>
+.wg-legend, .wg-label { background: rgba(255,255,255,.94); padding: 8px 10px; border-radius: 6px;
+  box-shadow: 0 1px 4px rgba(0,0,0,.3); font: 12px/1.5 "Noto Sans CJK SC", "Source Han Sans SC",
+  "Microsoft YaHei", "PingFang SC", sans-serif; color: #222; }
+.wg-legend { max-height: 60vh; overflow-y: auto; min-width: 130px; }
+.wg-legend-title { font-weight: 700; font-size: 13px; margin-bottom: 2px; }
+.wg-legend-sub { font-weight: 600; margin-top: 6px; }
+.wg-legend-note { color: #666; font-size: 11px; }
+.wg-swatch { display: inline-block; width: 18px; height: 12px; margin-right: 6px; vertical-align: -1px; }
+.wg-label { background: #fff3cd; border: 1px solid #e0b84c; color: #6b4e00; max-width: 420px; }
+.leaflet-container { background: #f4f3ef; font-family: "Noto Sans CJK SC", "Microsoft YaHei", sans-serif; }
+</style>"""
+
+
+def workspace_map(
+    layers: Mapping[str, gpd.GeoDataFrame],
+    *,
+    basemap: str = DEFAULTS["basemap"],
+    tianditu_tk: str = DEFAULTS["tianditu_tk"],
+    osm_tile_url: str = DEFAULTS["osm_tile_url"],
+    label: str | None = None,
+    simplify_m: float = DEFAULTS["map_simplify_m"],
+    household_breaks: tuple[int, ...] = DEFAULTS["map_household_breaks"],
+    vendor_url: str = VENDOR_URL,
+) -> folium.Map:
+    """The workspace map of *layers* (canonical layers in EPSG:4326, any subset).
+
+    Parameters
+    ----------
+    layers
+        ``{"communities": gdf, "buildings": gdf, "streets": gdf, "compounds": gdf,
+        "service_points": gdf}``; missing or empty layers are left out.
+    basemap
+        ``"none"`` (blank, offline), ``"osm"``, ``"tianditu"`` (needs *tianditu_tk*) or
+        ``"gaode"`` (GCJ-02 tiles; the data are shifted to GCJ-02 for display).
+    label
+        Banner text for synthetic or approximate data (e.g. "合成数据，仅供演示").
+
+    Raises
+    ------
+    BasemapError
+        Unknown *basemap*, Tianditu without key, OSM without tile URL.
+
+    Examples
+    --------
+    >>> from geo.synthetic import synthetic_district  # doctest: +SKIP
+    >>> m = workspace_map(synthetic_district(500))  # doctest: +SKIP
+    """
+    _check_basemap(basemap, tianditu_tk=tianditu_tk, osm_tile_url=osm_tile_url)
+    data = {k: g for k, g in layers.items() if g is not None and len(g)}
+    if basemap == "gaode":
+        data = _to_gcj02(data)
+    m = folium.Map(tiles=None, prefer_canvas=True, control_scale=True, zoom_start=4,
+                   location=[35.0, 105.0], max_zoom=20)
+    m.get_root().header.add_child(folium.Element(_MAP_CSS), name="wangge_map_css")
+    _add_basemaps(m, basemap, tianditu_tk=tianditu_tk, osm_tile_url=osm_tile_url)
+    added: dict[str, MacroElement] = {}
+    if "communities" in data:
+        added["communities"] = _communities(data["communities"], simplify_m=simplify_m)
+    if "compounds" in data:
+        added["compounds"] = _compounds(data["compounds"], simplify_m=simplify_m)
+    if "streets" in data:
+        added["streets"] = _streets(data["streets"], simplify_m=simplify_m)
+    if "buildings" in data:
+        added["buildings"] = _buildings(data["buildings"], simplify_m=simplify_m,
+                                        breaks=tuple(household_breaks))
+    categories: dict[str, str] = {}
+    if "service_points" in data:
+        added["service_points"], categories = _service_points(data["service_points"])
+    for layer in added.values():
+        layer.add_to(m)
+    present = set(_road_class(data["streets"]["road_class"])) if "road_class" in data.get(
+        "streets", {}) else ({"minor"} if "streets" in data else set())
+    roads = [c for c in ROAD_STYLES if c in present]
+    MapControl(_legend_html(tuple(household_breaks), roads, categories), position="bottomright",
+               css_class="wg-legend").add_to(m)
+    if label:
+        MapControl(html.escape(label), position="bottomleft", css_class="wg-label").add_to(m)
+    folium.LayerControl(collapsed=False, position="topright").add_to(m)
+    LayerRegistry(added).add_to(m)
+    bounds = _bounds(data)
+    if bounds is not None:
+        m.fit_bounds(bounds)
+    logger.info("workspace map: %s", ", ".join(f"{k} {len(g)}" for k, g in data.items()) or "empty")
+    return localize(m, vendor_url=vendor_url)
