@@ -48,6 +48,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("basemap", "none", "Default base map: 'none' (offline), 'osm', 'tianditu' or 'gaode'."),
     Setting("tianditu_tk", "", "Tianditu API key (tk); the Tianditu base map needs it."),
     Setting("osm_tile_url", "https://tile.openstreetmap.org/{z}/{x}/{y}.png", "Tile URL template of the OSM base map (may point to a local tile server)."),
+    # Web map display
+    Setting("map_simplify_m", 0.5, "Tolerance used to simplify geometry for display on the web map (m)."),
+    Setting("map_household_breaks", (20, 50, 100, 200), "Class breaks of the building colour scale by households on the map."),
+    # Login security (等保: password lock-out)
+    Setting("login_max_failures", 5, "Failed logins in a row after which an account is locked."),
+    Setting("login_lockout_minutes", 15, "Minutes a locked account stays locked."),
 )
 
 DEFAULTS: dict[str, Any] = {s.name: s.default for s in SETTINGS}
@@ -56,12 +62,6 @@ DEFAULTS: dict[str, Any] = {s.name: s.default for s in SETTINGS}
 def setting(name: str) -> Any:
     """Default value of setting *name*; raises ``KeyError`` naming the known settings."""
     try:
-    # Web map display
-    Setting("map_simplify_m", 0.5, "Tolerance used to simplify geometry for display on the web map (m)."),
-    Setting("map_household_breaks", (20, 50, 100, 200), "Class breaks of the building colour scale by households on the map."),
-    # Login security (等保: password lock-out)
-    Setting("login_max_failures", 5, "Failed logins in a row after which an account is locked."),
-    Setting("login_lockout_minutes", 15, "Minutes a locked account stays locked."),
         return DEFAULTS[name]
     except KeyError:
         raise KeyError(f"unknown setting {name!r}; known: {', '.join(sorted(DEFAULTS))}") from None
