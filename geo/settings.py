@@ -38,6 +38,8 @@ SETTINGS: tuple[Setting, ...] = (
     # Import limits
     Setting("max_upload_mb", 512, "Largest file accepted by import (MB)."),
     Setting("repair_invalid_geometry", True, "Repair invalid polygons with make_valid and report; False rejects them."),
+    Setting("max_building_floors", 200, "Floors above this are rejected as absurd on import."),
+    Setting("max_building_height_m", 1000.0, "Building heights above this are rejected as absurd on import (m)."),
     Setting("building_outside_tolerance_m", 1.0, "A building counts as inside a community if it is within this distance (m)."),
     Setting("community_overlap_tolerance_m2", 1.0, "Overlap area between communities above which import fails (m²)."),
     Setting("local_crs", "", "Metric CRS for computation (e.g. 'EPSG:32651'); empty picks the UTM zone of the data."),

@@ -1,0 +1,607 @@
+"""The validation catalogue: every check an imported layer goes through.
+
+:func:`validate_layer` normalises one layer to its canonical schema (:mod:`geo.layers`)
+in EPSG:4326 and reports what it found; :func:`validate_workspace` checks the layers
+against each other (buildings inside communities, communities not overlapping).
+Every problem is an :class:`Issue` with a stable ``code``; ``docs/VALIDATION.md`` lists
+them all. Checks are vectorised (shapely 2, numpy), so a million buildings validate in
+seconds.
+
+Examples
+--------
+>>> import geopandas as gpd, shapely
+>>> gdf = gpd.GeoDataFrame({"building_id": ["B1"]}, geometry=[shapely.box(121.0, 31.0, 121.001, 31.001)], crs=4326)
+>>> layer, report = validate_layer(gdf, kind="buildings")
+>>> report.ok, list(layer.columns[:3])
+(True, ['building_id', 'name', 'use'])
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+from pyproj import CRS
+
+from geo.crs import as_wgs84
+from geo.errors import LayerError, ValidationFailed
+from geo.layers import BUILDING_USES, ROAD_CLASSES, SCHEMAS, LayerSchema
+from geo.settings import DEFAULTS
+from geo.zones import assign_zones, zone_overlaps
+
+__all__ = ["SEVERITIES", "Issue", "ValidationReport", "validate_layer", "validate_workspace"]
+
+logger = logging.getLogger(__name__)
+
+#: ``error`` blocks the import, ``repaired`` was fixed automatically, ``warning`` is advice.
+SEVERITIES: tuple[str, ...] = ("error", "repaired", "warning")
+
+#: Rough extent of China (lon 73–136 °E, lat 3–54 °N): features outside get a warning.
+CHINA_BOUNDS: tuple[float, float, float, float] = (73.0, 3.0, 136.0, 54.0)
+
+#: Common Chinese and English spellings of the canonical categories.
+USE_ALIASES: dict[str, str] = {
+    "住宅": "residential", "居住": "residential", "住宅楼": "residential", "居民楼": "residential",
+    "apartments": "residential", "house": "residential", "商业": "commercial", "商铺": "commercial",
+    "办公": "office", "写字楼": "office", "学校": "school", "医院": "hospital", "工业": "industrial",
+    "厂房": "industrial", "市场": "market", "公共": "public", "公建": "public", "其他": "other",
+}
+ROAD_ALIASES: dict[str, str] = {
+    "主干道": "major", "快速路": "major", "次干道": "secondary", "支路": "minor", "小巷": "lane",
+    "弄": "lane", "胡同": "lane", "步行道": "path", "人行道": "path", "铁路": "rail", "河道": "water",
+    "primary": "major", "trunk": "major", "motorway": "major", "tertiary": "secondary",
+    "residential": "minor", "service": "lane", "footway": "path", "pedestrian": "path",
+}
+CATEGORIES: dict[str, tuple[tuple[str, ...], dict[str, str], str, str]] = {
+    # column: (allowed values, aliases, default, issue code)
+    "use": (BUILDING_USES, USE_ALIASES, "residential", "unknown_building_use"),
+    "road_class": (ROAD_CLASSES, ROAD_ALIASES, "minor", "unknown_road_class"),
+}
+_TRUE = {"true", "t", "yes", "y", "1", "是", "1.0"}
+_FALSE = {"false", "f", "no", "n", "0", "否", "0.0"}
+_DIMENSION = {"Point": 0, "LineString": 1, "Polygon": 2}
+
+
+@dataclass(frozen=True)
+class Issue:
+    """One problem found in one feature (or in a whole layer when ``feature_id`` is None)."""
+
+    layer: str
+    feature_id: str | None
+    code: str
+    problem: str
+    fix: str
+    severity: str = "error"
+
+    def __post_init__(self) -> None:
+        if self.severity not in SEVERITIES:
+            raise ValueError(f"Issue severity must be one of {SEVERITIES}; got {self.severity!r}")
+
+    def __str__(self) -> str:
+        where = self.layer if self.feature_id is None else f"{self.layer} #{self.feature_id}"
+        return f"{where}: {self.problem}: {self.fix}"
+
+
+@dataclass(frozen=True)
+class ValidationReport:
+    """Every issue an import produced, errors first in :attr:`errors`."""
+
+    issues: tuple[Issue, ...] = ()
+
+    @property
+    def errors(self) -> tuple[Issue, ...]:
+        return tuple(i for i in self.issues if i.severity == "error")
+
+    @property
+    def repaired(self) -> tuple[Issue, ...]:
+        return tuple(i for i in self.issues if i.severity == "repaired")
+
+    @property
+    def warnings(self) -> tuple[Issue, ...]:
+        return tuple(i for i in self.issues if i.severity == "warning")
+
+    @property
+    def ok(self) -> bool:
+        """True when nothing blocks the import."""
+        return not self.errors
+
+    def __add__(self, other: ValidationReport) -> ValidationReport:
+        return ValidationReport(self.issues + other.issues)
+
+    def codes(self) -> set[str]:
+        return {i.code for i in self.issues}
+
+    def to_records(self) -> list[dict[str, Any]]:
+        """Issues as plain dicts (for JSON, CSV or a DataFrame)."""
+        return [asdict(i) for i in self.issues]
+
+    def summary(self) -> dict[str, int]:
+        """Number of issues per code, most frequent first."""
+        return dict(Counter(i.code for i in self.issues).most_common())
+
+    def raise_for_errors(self) -> None:
+        """Raise :class:`~geo.errors.ValidationFailed` (with ``.report``) if any error."""
+        if self.errors:
+            exc = ValidationFailed(list(self.errors))
+            exc.report = self  # type: ignore[attr-defined]
+            raise exc
+
+
+# ---------------------------------------------------------------- validate_layer
+
+
+def validate_layer(
+    gdf: gpd.GeoDataFrame,
+    *,
+    kind: str,
+    repair: bool = DEFAULTS["repair_invalid_geometry"],
+    declared_crs: Any = None,
+    max_floors: int = DEFAULTS["max_building_floors"],
+    max_height_m: float = DEFAULTS["max_building_height_m"],
+) -> tuple[gpd.GeoDataFrame, ValidationReport]:
+    """Normalise one layer to its canonical schema and report every problem.
+
+    Parameters
+    ----------
+    gdf : GeoDataFrame
+        The layer as read; it is not modified.
+    kind : str
+        Layer name, one of :data:`geo.layers.LAYER_NAMES`.
+    repair : bool
+        Repair invalid polygons with ``shapely.make_valid`` (reported as ``repaired``);
+        False makes them errors.
+    declared_crs : CRS-like, optional
+        CRS to assume when the layer has none.
+    max_floors, max_height_m : number
+        Values above these are reported as ``absurd_floors`` / ``absurd_height``.
+
+    Returns
+    -------
+    (GeoDataFrame, ValidationReport)
+        The layer in EPSG:4326 with canonical columns first (cast to their declared
+        dtypes, ids as strings, missing optional columns as nulls), unknown columns kept,
+        a fresh RangeIndex; and the report. Use the layer only when ``report.ok``.
+    """
+    schema = _schema(kind)
+    if not isinstance(gdf, gpd.GeoDataFrame) or gdf.geometry.name not in gdf.columns:
+        raise LayerError(f"{kind}: expected a GeoDataFrame with a geometry column; got {type(gdf).__name__}")
+    issues: list[Issue] = []
+    df = _to_wgs84(gdf.reset_index(drop=True), kind, declared_crs, issues)
+    if df.empty:
+        issues.append(Issue(kind, None, "empty_layer", "the layer has no features",
+                            f"check the file and layer name; a {schema.label_zh} layer needs at least one feature"))
+    labels = _labels(df, schema, issues)
+    _cast_columns(df, schema, labels, issues, max_floors=max_floors, max_height_m=max_height_m)
+    if len(df):
+        df = _check_geometries(df, schema, labels, issues, repair=repair)
+    if len(schema.geometry_types) and not schema.geometry_types[0].startswith("Poly") and len(df):
+        df = _explode_multiparts(df, schema, issues)
+    report = ValidationReport(tuple(issues))
+    logger.info("validated %s: %d features, %d errors, %d repaired, %d warnings", kind, len(df),
+                len(report.errors), len(report.repaired), len(report.warnings))
+    return _order_columns(df, schema), report
+
+
+def _schema(kind: str) -> LayerSchema:
+    try:
+        return SCHEMAS[kind]
+    except KeyError:
+        raise LayerError(f"unknown layer kind {kind!r}; use one of {', '.join(SCHEMAS)}") from None
+
+
+def _to_wgs84(gdf: gpd.GeoDataFrame, kind: str, declared_crs: Any, issues: list[Issue]) -> gpd.GeoDataFrame:
+    """Copy of *gdf* in EPSG:4326; a missing CRS is an error unless declared."""
+    df = gdf.copy()
+    if df.crs is None and declared_crs is not None:
+        df = df.set_crs(declared_crs)
+    if df.crs is None:
+        issues.append(Issue(kind, None, "missing_crs", "the layer has no coordinate reference system",
+                            "declare it, e.g. `--crs EPSG:4326` (WGS84 lon/lat) or `--crs EPSG:4547` "
+                            "(CGCS2000 metres); a Shapefile needs its .prj inside the zip"))
+        return df
+    crs = CRS.from_user_input(df.crs)
+    if crs.is_projected and len(df):
+        minx, miny, maxx, maxy = df.total_bounds
+        if np.isfinite([minx, maxx]).all() and -180 <= minx and maxx <= 180 and -90 <= miny and maxy <= 90:
+            issues.append(Issue(kind, None, "absurd_coordinates",
+                                f"coordinates look like degrees (x {minx:.4f}..{maxx:.4f}) but the layer "
+                                f"says {crs.to_string()} (metres)",
+                                "declare the real CRS, e.g. `--crs EPSG:4326`"))
+            return df.set_crs(4326, allow_override=True)
+    with np.errstate(invalid="ignore"):
+        return as_wgs84(df)
+
+
+def _labels(df: gpd.GeoDataFrame, schema: LayerSchema, issues: list[Issue]) -> np.ndarray:
+    """Feature labels for messages; normalises the id column to strings in place."""
+    rows = np.array([f"row{i + 1}" for i in range(len(df))], dtype=object)
+    idc = schema.id_column
+    if idc not in df.columns:
+        found = ", ".join(str(c) for c in df.columns if c != df.geometry.name) or "none"
+        issues.append(Issue(schema.name, None, "missing_required_column",
+                            f"required column {idc!r} is missing (columns found: {found})",
+                            f"map one of them with field_map={{'<column>': '{idc}'}} or "
+                            f"`--field {idc}=<column>` (e.g. `--field households=户数`)"))
+        df[idc] = pd.Series([pd.NA] * len(df), dtype="str", index=df.index)
+        return rows
+    ids = _as_str(df[idc])
+    df[idc] = ids
+    missing = ids.isna().to_numpy()
+    dup = ids.duplicated(keep=False).to_numpy(dtype=bool) & ~missing
+    labels = np.where(missing, rows, ids.to_numpy(dtype=object, na_value=None))
+    labels[dup] = [f"{i} ({r})" for i, r in zip(labels[dup], rows[dup], strict=True)]
+    issues.extend(Issue(schema.name, lab, "missing_id", f"no {idc}",
+                        f"give every feature a unique {idc}") for lab in labels[missing])
+    counts = ids[~missing].value_counts()
+    for value, n in counts[counts > 1].items():
+        issues.append(Issue(schema.name, str(value), "duplicate_id", f"{idc} {value!r} is used by {n} features",
+                            f"make {idc} unique (or map another column with --field {idc}=<column>)"))
+    return labels
+
+
+def _as_str(values: pd.Series) -> pd.Series:
+    """Strings with nulls kept; whole floats (1.0) become '1', blanks become null."""
+    if pd.api.types.is_float_dtype(values):
+        whole = values.notna() & (values % 1 == 0)
+        out = values.astype("str")
+        out[whole] = values[whole].astype("int64").astype("str")
+    elif pd.api.types.is_bool_dtype(values) or pd.api.types.is_numeric_dtype(values):
+        out = values.astype("str")
+    else:
+        out = values.map(_one_str, na_action="ignore").astype("str")
+    out = out.str.strip()
+    return out.mask(out == "")
+
+
+def _one_str(v: Any) -> str:
+    if isinstance(v, float) and v.is_integer():
+        return str(int(v))
+    return str(v)
+
+
+def _cast_columns(df: gpd.GeoDataFrame, schema: LayerSchema, labels: np.ndarray, issues: list[Issue],
+                  *, max_floors: int, max_height_m: float) -> None:
+    """Cast every canonical column to its declared dtype, in place, checking values."""
+    layer = schema.name
+    for col in schema.columns:
+        if col.name == schema.id_column:
+            continue
+        raw = df[col.name] if col.name in df.columns else pd.Series([None] * len(df), index=df.index, dtype=object)
+        if col.name in CATEGORIES:
+            df[col.name] = _category(raw, col.name, layer, labels, issues)
+        elif col.dtype == "str":
+            df[col.name] = _as_str(raw)
+        elif col.dtype == "bool":
+            df[col.name] = _as_bool(raw)
+        elif col.name == "households":
+            df[col.name] = _households(raw, layer, labels, issues)
+        elif col.name == "floors":
+            df[col.name] = _bounded(raw, "floors", max_floors, layer, labels, issues, whole=True)
+        elif col.name == "height_m":
+            df[col.name] = _bounded(raw, "height_m", max_height_m, layer, labels, issues, whole=False)
+        else:
+            df[col.name] = pd.to_numeric(raw, errors="coerce").astype("Int64" if col.dtype == "int" else "float64")
+    if "foot" in df.columns and "road_class" in df.columns:
+        df["foot"] = df["foot"].fillna(~df["road_class"].isin(["rail", "water"])).astype("boolean")
+
+
+def _numeric(raw: pd.Series) -> tuple[pd.Series, np.ndarray]:
+    """Float values and a mask of entries given but not numeric ('abc')."""
+    text = raw.astype("str").str.strip() if raw.dtype == object or pd.api.types.is_string_dtype(raw) else None
+    num = pd.to_numeric(text if text is not None else raw, errors="coerce").astype("float64")
+    given = raw.notna() if text is None else (raw.notna() & (text != "")).fillna(False)
+    return num, (given & num.isna()).to_numpy(dtype=bool)
+
+
+def _households(raw: pd.Series, layer: str, labels: np.ndarray, issues: list[Issue]) -> pd.Series:
+    num, text = _numeric(raw)
+    fraction = (num.notna() & (num % 1 != 0)).to_numpy(dtype=bool)
+    for lab, v in zip(labels[text | fraction], raw[text | fraction], strict=True):
+        issues.append(Issue(layer, lab, "non_integer_households", f"households {v!r} is not a whole number",
+                            "give a whole number of households, or leave it empty to have it estimated"))
+    negative = (num < 0).to_numpy(dtype=bool)
+    for lab, v in zip(labels[negative], num[negative], strict=True):
+        issues.append(Issue(layer, lab, "negative_households", f"households {v:g} is negative",
+                            "give zero or more households, or leave it empty to have it estimated"))
+    return num.mask(pd.Series(text | fraction | negative, index=num.index)).round().astype("Int64")
+
+
+def _bounded(raw: pd.Series, name: str, upper: float, layer: str, labels: np.ndarray,
+             issues: list[Issue], *, whole: bool) -> pd.Series:
+    """floors / height_m: numeric, 0 <= value <= upper; 0 is read as unknown."""
+    num, text = _numeric(raw)
+    bad = text | ((num < 0) | (num > upper)).to_numpy(dtype=bool)
+    code = "absurd_floors" if name == "floors" else "absurd_height"
+    limit = "max_building_floors" if whole else "max_building_height_m"
+    for lab, v, is_text in zip(labels[bad], raw[bad], text[bad], strict=True):
+        what = "is not a number" if is_text else f"is not between 0 and {upper:g}"
+        issues.append(Issue(layer, lab, code, f"{name} {v!r} {what}",
+                            f"correct {name} or leave it empty (upper limit: setting {limit})"))
+    zero = (num == 0).to_numpy(dtype=bool)
+    if zero.any():
+        issues.append(Issue(layer, labels[zero][0], f"zero_{name.removesuffix('_m')}",
+                            f"{name} 0 in {zero.sum()} feature(s)",
+                            "read as unknown (estimated from other columns or the defaults)", "repaired"))
+    num = num.mask(pd.Series(bad | zero, index=num.index))
+    if whole:
+        fraction = (num.notna() & (num % 1 != 0)).to_numpy(dtype=bool)
+        if fraction.any():
+            issues.append(Issue(layer, labels[fraction][0], "non_integer_floors",
+                                f"floors not whole in {fraction.sum()} feature(s), e.g. {num[fraction].iloc[0]:g}",
+                                "rounded to the nearest whole floor", "repaired"))
+        return num.round().astype("Int64")
+    return num
+
+
+def _as_bool(raw: pd.Series) -> pd.Series:
+    if pd.api.types.is_bool_dtype(raw):
+        return raw.astype("boolean")
+    text = raw.astype("str").str.strip().str.lower()
+    out = pd.Series(pd.NA, index=raw.index, dtype="boolean")
+    out[text.isin(_TRUE).fillna(False).to_numpy(dtype=bool)] = True
+    out[text.isin(_FALSE).fillna(False).to_numpy(dtype=bool)] = False
+    return out
+
+
+def _category(raw: pd.Series, column: str, layer: str, labels: np.ndarray, issues: list[Issue]) -> pd.Series:
+    """Canonical category values; unknown ones become the default, one warning per value."""
+    allowed, aliases, default, code = CATEGORIES[column]
+    text = _as_str(raw)
+    lowered = text.str.lower()
+    known = lowered.map(lambda v: v if v in allowed else aliases.get(v, aliases.get(v.upper())),
+                        na_action="ignore")
+    unknown = (text.notna() & known.isna()).to_numpy(dtype=bool)
+    for value, n in text[unknown].value_counts().items():
+        where = labels[(text == value).fillna(False).to_numpy(dtype=bool)][:3]
+        issues.append(Issue(layer, str(where[0]), code,
+                            f"unknown {column} {value!r} in {n} feature(s) (e.g. #{', #'.join(where)})",
+                            f"treated as {default!r}; use one of {', '.join(allowed)} or map it before import",
+                            "warning"))
+    return pd.Series(np.where(known.isna(), default, known.astype(object)), index=raw.index, dtype="str")
+
+
+def _order_columns(df: gpd.GeoDataFrame, schema: LayerSchema) -> gpd.GeoDataFrame:
+    geom = df.geometry.name
+    extra = [c for c in df.columns if c not in schema.column_names and c != geom]
+    out = df[[*schema.column_names, *extra, geom]]
+    return out.rename_geometry("geometry") if geom != "geometry" and "geometry" not in extra else out
+
+
+# ---------------------------------------------------------------- geometry checks
+
+
+def _check_geometries(df: gpd.GeoDataFrame, schema: LayerSchema, labels: np.ndarray,
+                      issues: list[Issue], *, repair: bool) -> gpd.GeoDataFrame:
+    """Null/empty, coordinates, type and validity checks; repairs in place."""
+    layer = schema.name
+    geoms = df.geometry.to_numpy().copy()
+    missing = shapely.is_missing(geoms) | shapely.is_empty(geoms)
+    for lab in labels[missing]:
+        issues.append(Issue(layer, lab, "empty_geometry", "the feature has no geometry",
+                            "draw its outline or remove the feature"))
+    bad_coords = _check_coordinates(geoms, ~missing, layer, labels, issues)
+    usable = ~missing & ~bad_coords
+    usable &= _check_types(geoms, usable, schema, labels, issues)
+    _check_validity(geoms, usable, schema, labels, issues, repair=repair)
+    df = df.copy()
+    df[df.geometry.name] = gpd.GeoSeries(geoms, index=df.index, crs=df.crs)
+    return df
+
+
+def _check_coordinates(geoms: np.ndarray, present: np.ndarray, layer: str, labels: np.ndarray,
+                       issues: list[Issue]) -> np.ndarray:
+    """Mask of features with NaN or out-of-range lon/lat; warns once for outside China."""
+    coords, index = shapely.get_coordinates(geoms, return_index=True)
+    nonfinite = np.bincount(index, weights=~np.isfinite(coords).all(axis=1), minlength=len(geoms)) > 0
+    for lab in labels[nonfinite]:
+        issues.append(Issue(layer, lab, "absurd_coordinates", "coordinates are NaN or infinite",
+                            "fix or remove the feature's broken vertices"))
+    with np.errstate(invalid="ignore"):
+        b = shapely.bounds(geoms)
+        out_of_range = present & ~nonfinite & ((b[:, 0] < -180) | (b[:, 2] > 180) | (b[:, 1] < -90) | (b[:, 3] > 90))
+    for lab, (x, y) in zip(labels[out_of_range], b[out_of_range][:, :2], strict=True):
+        issues.append(Issue(layer, lab, "absurd_coordinates",
+                            f"coordinates ({x:.1f}, {y:.1f}) are outside lon -180..180 / lat -90..90; "
+                            "they look like projected metres labelled as degrees",
+                            "declare the real CRS, e.g. `--crs EPSG:32651` (UTM 51N) or `--crs EPSG:4547` "
+                            "(CGCS2000 3-degree zone 114E)"))
+    ok = present & ~nonfinite & ~out_of_range
+    minx, miny, maxx, maxy = CHINA_BOUNDS
+    with np.errstate(invalid="ignore"):
+        far = ok & ((b[:, 2] < minx) | (b[:, 0] > maxx) | (b[:, 3] < miny) | (b[:, 1] > maxy))
+    if far.any():
+        where = labels[far][:3]
+        issues.append(Issue(layer, str(where[0]), "outside_china",
+                            f"{far.sum()} feature(s) lie outside China (e.g. #{', #'.join(where)})",
+                            "check the CRS and the lon/lat order; ignore if the data really are abroad",
+                            "warning"))
+    return nonfinite | out_of_range
+
+
+def _check_types(geoms: np.ndarray, usable: np.ndarray, schema: LayerSchema, labels: np.ndarray,
+                 issues: list[Issue]) -> np.ndarray:
+    """Mask of features of an accepted type; polygonal parts of collections are kept."""
+    layer = schema.name
+    base = schema.geometry_types[0].removeprefix("Multi")
+    dim = _DIMENSION[base]
+    types = shapely.get_type_id(geoms)
+    collection = usable & (types == shapely.GeometryType.GEOMETRYCOLLECTION)
+    if collection.any():
+        geoms[collection] = _keep_dimension(geoms[collection], dim)
+        kept = collection & ~shapely.is_empty(geoms)
+        for lab in labels[kept]:
+            issues.append(Issue(layer, lab, "wrong_geometry_type", "geometry collection",
+                                f"kept its {base} parts", "repaired"))
+        types = shapely.get_type_id(geoms)
+    good = (shapely.get_dimensions(geoms) == dim) & ~shapely.is_empty(geoms)
+    wrong = usable & ~good
+    names = shapely.get_type_id(geoms[wrong])
+    for lab, type_id in zip(labels[wrong], names, strict=True):
+        got = shapely.GeometryType(type_id).name.title().replace("string", "String").replace("collection", "Collection")
+        issues.append(Issue(layer, lab, "wrong_geometry_type",
+                            f"{got} in a {' or '.join(schema.geometry_types)} layer",
+                            _type_fix(schema, base)))
+    return good
+
+
+def _type_fix(schema: LayerSchema, base: str) -> str:
+    if base == "Polygon":
+        return (f"{schema.name} need outlines (polygons): import points as service_points, "
+                "or draw the footprints")
+    if base == "LineString":
+        return "streets need centre lines: convert areas to lines (e.g. QGIS Polygons to Lines)"
+    return "service points need points: use their centroids (e.g. QGIS Centroids)"
+
+
+def _check_validity(geoms: np.ndarray, usable: np.ndarray, schema: LayerSchema, labels: np.ndarray,
+                    issues: list[Issue], *, repair: bool) -> None:
+    """Invalid geometries: repaired with make_valid (in place) or reported as errors."""
+    layer = schema.name
+    invalid = usable.copy()
+    invalid[usable] = ~shapely.is_valid(geoms[usable])
+    if not invalid.any():
+        return
+    reasons = shapely.is_valid_reason(geoms[invalid])
+    dim = _DIMENSION[schema.geometry_types[0].removeprefix("Multi")]
+    fixed = _keep_dimension(shapely.make_valid(geoms[invalid]), dim) if repair else None
+    for k, (lab, reason) in enumerate(zip(labels[invalid], reasons, strict=True)):
+        if fixed is None:
+            fix = ("fix it in your GIS (QGIS: Fix geometries) or import with the setting "
+                   "repair_invalid_geometry on")
+            issues.append(Issue(layer, lab, "invalid_geometry", f"invalid geometry ({reason})", fix))
+        elif shapely.is_empty(fixed[k]):
+            issues.append(Issue(layer, lab, "invalid_geometry", f"invalid geometry ({reason})",
+                                "make_valid left no area: redraw the outline"))
+        else:
+            issues.append(Issue(layer, lab, "invalid_geometry", f"invalid geometry ({reason})",
+                                "repaired with make_valid", "repaired"))
+    if fixed is not None:
+        idx = np.flatnonzero(invalid)
+        keep = ~shapely.is_empty(fixed)
+        geoms[idx[keep]] = fixed[keep]
+
+
+def _keep_dimension(geoms: np.ndarray, dim: int) -> np.ndarray:
+    """The parts of each geometry of dimension *dim*, one (multi)geometry each; empty if none."""
+    parts, index = shapely.get_parts(geoms, return_index=True)
+    parts, sub = shapely.get_parts(parts, return_index=True)  # flatten multis inside collections
+    index = index[sub]
+    keep = shapely.get_dimensions(parts) == dim
+    parts, index = parts[keep], index[keep]
+    out = np.array([shapely.GeometryCollection()] * len(geoms), dtype=object)
+    if len(parts):
+        present, dense = np.unique(index, return_inverse=True)
+        build = {0: shapely.multipoints, 1: shapely.multilinestrings, 2: shapely.multipolygons}[dim]
+        grouped = build(parts, indices=dense)
+        single = np.bincount(dense) == 1
+        first = np.unique(dense, return_index=True)[1]
+        grouped[single] = parts[first[single]]
+        out[present] = grouped
+    return out
+
+
+def _explode_multiparts(df: gpd.GeoDataFrame, schema: LayerSchema, issues: list[Issue]) -> gpd.GeoDataFrame:
+    """Streets and service points are single parts: split multi-parts, suffixing ids -1, -2 …"""
+    parts_per = shapely.get_num_geometries(df.geometry.to_numpy())
+    multi = parts_per > 1
+    out = df.explode(index_parts=False, ignore_index=True)
+    if multi.any():
+        idc = schema.id_column
+        rank = out.groupby(np.repeat(np.arange(len(df)), np.maximum(parts_per, 1))).cumcount() + 1
+        split = np.repeat(multi, np.maximum(parts_per, 1))
+        out.loc[split, idc] = out.loc[split, idc] + "-" + rank[split].astype("str")
+        issues.append(Issue(schema.name, str(df.loc[multi, idc].iloc[0]), "multipart_exploded",
+                            f"{multi.sum()} multi-part feature(s) split into {parts_per[multi].sum()} parts",
+                            f"ids suffixed -1, -2 …; {schema.name} are stored as single parts", "repaired"))
+    return out
+
+
+# ---------------------------------------------------------------- validate_workspace
+
+
+def validate_workspace(
+    layers: Mapping[str, gpd.GeoDataFrame],
+    *,
+    metric_crs: Any,
+    building_outside_tolerance_m: float = DEFAULTS["building_outside_tolerance_m"],
+    community_overlap_tolerance_m2: float = DEFAULTS["community_overlap_tolerance_m2"],
+) -> ValidationReport:
+    """Cross-layer checks on canonical layers (any CRS; measured in *metric_crs*).
+
+    Codes: ``overlapping_communities`` (error, both ids and the m²),
+    ``buildings_outside_communities`` (error, farther than the tolerance from every
+    community), ``buildings_in_several_communities`` (warning, assigned by largest
+    overlap), ``compound_crosses_communities`` (warning).
+    """
+    communities = layers.get("communities")
+    if communities is None or communities.empty:
+        return ValidationReport()
+    cm = _metric(communities, metric_crs)
+    cids = communities["community_id"].to_numpy(dtype=object)
+    issues = _overlapping_communities(cm, cids, community_overlap_tolerance_m2)
+    buildings = layers.get("buildings")
+    if buildings is not None and len(buildings):
+        issues += _buildings_vs_communities(_metric(buildings, metric_crs), buildings["building_id"].to_numpy(dtype=object),
+                                            cm, cids, building_outside_tolerance_m, community_overlap_tolerance_m2)
+    compounds = layers.get("compounds")
+    if compounds is not None and len(compounds):
+        issues += _compounds_crossing(_metric(compounds, metric_crs), compounds["compound_id"].to_numpy(dtype=object),
+                                      cm, cids, community_overlap_tolerance_m2)
+    report = ValidationReport(tuple(issues))
+    logger.info("cross-layer checks: %d communities, %d errors, %d warnings", len(cids),
+                len(report.errors), len(report.warnings))
+    return report
+
+
+def _metric(gdf: gpd.GeoDataFrame, crs: Any) -> np.ndarray:
+    if gdf.crs is not None and CRS.from_user_input(gdf.crs).equals(CRS.from_user_input(crs)):
+        return gdf.geometry.to_numpy()
+    return gdf.geometry.to_crs(crs).to_numpy()
+
+
+def _overlapping_communities(cm: np.ndarray, cids: np.ndarray, tol_m2: float) -> list[Issue]:
+    a, b, area = zone_overlaps(cm, cm)
+    over = (a < b) & (area > tol_m2)
+    return [Issue("communities", str(cids[i]), "overlapping_communities",
+                  f"overlaps community #{cids[j]} by {m2:,.1f} m²",
+                  f"snap the shared boundary so the overlap is at most {tol_m2:g} m² "
+                  "(setting community_overlap_tolerance_m2)")
+            for i, j, m2 in zip(a[over], b[over], area[over], strict=True)]
+
+
+def _buildings_vs_communities(bm: np.ndarray, bids: np.ndarray, cm: np.ndarray, cids: np.ndarray,
+                              tol_m: float, tol_m2: float) -> list[Issue]:
+    found = assign_zones(bm, cm, tolerance_m=tol_m, overlap_m2=tol_m2)
+    issues = [Issue("buildings", str(bid), "buildings_outside_communities",
+                    f"farther than {tol_m:g} m from every community",
+                    "import the community that contains it, or remove the building "
+                    "(tolerance: setting building_outside_tolerance_m)")
+              for bid in bids[found.zone < 0]]
+    for k in np.flatnonzero(found.n_overlapping > 1):
+        issues.append(Issue("buildings", str(bids[k]), "buildings_in_several_communities",
+                            f"overlaps {found.n_overlapping[k]} communities",
+                            f"assigned to #{cids[found.zone[k]]} (largest overlap); check the boundaries",
+                            "warning"))
+    return issues
+
+
+def _compounds_crossing(pm: np.ndarray, pids: np.ndarray, cm: np.ndarray, cids: np.ndarray,
+                        tol_m2: float) -> list[Issue]:
+    p, c, area = zone_overlaps(pm, cm)
+    keep = area > tol_m2
+    p, c, area = p[keep], c[keep], area[keep]
+    issues = []
+    for k in np.unique(p[np.bincount(p, minlength=len(pids))[p] > 1]):
+        parts = ", ".join(f"#{cids[j]} {m2:,.0f} m²" for j, m2 in zip(c[p == k], area[p == k], strict=True))
+        issues.append(Issue("compounds", str(pids[k]), "compound_crosses_communities",
+                            f"lies in several communities ({parts})",
+                            "grids nest in communities, so this compound will be split; "
+                            "check the community boundary", "warning"))
+    return issues
