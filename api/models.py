@@ -161,7 +161,7 @@ class Community(_LayerMixin, Base):
     """社区: one community boundary."""
 
     __tablename__ = "communities"
-    community_id: Mapped[str] = mapped_column(String(64), unique=True)
+    community_id: Mapped[str] = mapped_column(String(64), unique=True, index=True)
     name: Mapped[str | None] = mapped_column(String(200))
     street_id: Mapped[str | None] = mapped_column(String(64))
     street_name: Mapped[str | None] = mapped_column(String(200))
@@ -172,7 +172,7 @@ class Building(_LayerMixin, Base):
     """楼栋: one building footprint with its households."""
 
     __tablename__ = "buildings"
-    building_id: Mapped[str] = mapped_column(String(64), unique=True)
+    building_id: Mapped[str] = mapped_column(String(64), unique=True, index=True)
     name: Mapped[str | None] = mapped_column(String(200))
     use: Mapped[str | None] = mapped_column(String(32))
     floors: Mapped[int | None] = mapped_column(Integer)
@@ -187,7 +187,7 @@ class Street(_LayerMixin, Base):
     """道路: one street segment."""
 
     __tablename__ = "streets"
-    street_id: Mapped[str] = mapped_column(String(64), unique=True)
+    street_id: Mapped[str] = mapped_column(String(64), unique=True, index=True)
     name: Mapped[str | None] = mapped_column(String(200))
     road_class: Mapped[str | None] = mapped_column(String(32))
     foot: Mapped[bool | None] = mapped_column(Boolean)
@@ -197,7 +197,7 @@ class Compound(_LayerMixin, Base):
     """小区: one residential compound."""
 
     __tablename__ = "compounds"
-    compound_id: Mapped[str] = mapped_column(String(64), unique=True)
+    compound_id: Mapped[str] = mapped_column(String(64), unique=True, index=True)
     name: Mapped[str | None] = mapped_column(String(200))
 
 
@@ -205,7 +205,7 @@ class ServicePoint(_LayerMixin, Base):
     """服务点: one facility."""
 
     __tablename__ = "service_points"
-    point_id: Mapped[str] = mapped_column(String(64), unique=True)
+    point_id: Mapped[str] = mapped_column(String(64), unique=True, index=True)
     name: Mapped[str | None] = mapped_column(String(200))
     category: Mapped[str | None] = mapped_column(String(64))
 

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-22 03:08:47.983201
+Create Date: 2026-11-22 03:12:26.740540
 
 """
 from typing import Sequence, Union
@@ -53,11 +53,11 @@ def upgrade() -> None:
     sa.Column('miny', sa.Float(), nullable=False),
     sa.Column('maxx', sa.Float(), nullable=False),
     sa.Column('maxy', sa.Float(), nullable=False),
-    sa.PrimaryKeyConstraint('fid'),
-    sa.UniqueConstraint('building_id')
+    sa.PrimaryKeyConstraint('fid')
     )
     with op.batch_alter_table('buildings', schema=None) as batch_op:
         batch_op.create_index('ix_buildings_bbox', ['minx', 'maxx', 'miny', 'maxy'], unique=False)
+        batch_op.create_index(batch_op.f('ix_buildings_building_id'), ['building_id'], unique=True)
         batch_op.create_index(batch_op.f('ix_buildings_community_id'), ['community_id'], unique=False)
 
     op.create_table('communities',
@@ -72,11 +72,11 @@ def upgrade() -> None:
     sa.Column('miny', sa.Float(), nullable=False),
     sa.Column('maxx', sa.Float(), nullable=False),
     sa.Column('maxy', sa.Float(), nullable=False),
-    sa.PrimaryKeyConstraint('fid'),
-    sa.UniqueConstraint('community_id')
+    sa.PrimaryKeyConstraint('fid')
     )
     with op.batch_alter_table('communities', schema=None) as batch_op:
         batch_op.create_index('ix_communities_bbox', ['minx', 'maxx', 'miny', 'maxy'], unique=False)
+        batch_op.create_index(batch_op.f('ix_communities_community_id'), ['community_id'], unique=True)
 
     op.create_table('compounds',
     sa.Column('compound_id', sa.String(length=64), nullable=False),
@@ -87,11 +87,11 @@ def upgrade() -> None:
     sa.Column('miny', sa.Float(), nullable=False),
     sa.Column('maxx', sa.Float(), nullable=False),
     sa.Column('maxy', sa.Float(), nullable=False),
-    sa.PrimaryKeyConstraint('fid'),
-    sa.UniqueConstraint('compound_id')
+    sa.PrimaryKeyConstraint('fid')
     )
     with op.batch_alter_table('compounds', schema=None) as batch_op:
         batch_op.create_index('ix_compounds_bbox', ['minx', 'maxx', 'miny', 'maxy'], unique=False)
+        batch_op.create_index(batch_op.f('ix_compounds_compound_id'), ['compound_id'], unique=True)
 
     op.create_table('import_runs',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -133,11 +133,11 @@ def upgrade() -> None:
     sa.Column('miny', sa.Float(), nullable=False),
     sa.Column('maxx', sa.Float(), nullable=False),
     sa.Column('maxy', sa.Float(), nullable=False),
-    sa.PrimaryKeyConstraint('fid'),
-    sa.UniqueConstraint('point_id')
+    sa.PrimaryKeyConstraint('fid')
     )
     with op.batch_alter_table('service_points', schema=None) as batch_op:
         batch_op.create_index('ix_service_points_bbox', ['minx', 'maxx', 'miny', 'maxy'], unique=False)
+        batch_op.create_index(batch_op.f('ix_service_points_point_id'), ['point_id'], unique=True)
 
     op.create_table('streets',
     sa.Column('street_id', sa.String(length=64), nullable=False),
@@ -150,11 +150,11 @@ def upgrade() -> None:
     sa.Column('miny', sa.Float(), nullable=False),
     sa.Column('maxx', sa.Float(), nullable=False),
     sa.Column('maxy', sa.Float(), nullable=False),
-    sa.PrimaryKeyConstraint('fid'),
-    sa.UniqueConstraint('street_id')
+    sa.PrimaryKeyConstraint('fid')
     )
     with op.batch_alter_table('streets', schema=None) as batch_op:
         batch_op.create_index('ix_streets_bbox', ['minx', 'maxx', 'miny', 'maxy'], unique=False)
+        batch_op.create_index(batch_op.f('ix_streets_street_id'), ['street_id'], unique=True)
 
     op.create_table('users',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -214,10 +214,12 @@ def downgrade() -> None:
     op.drop_table('plan_assignments')
     op.drop_table('users')
     with op.batch_alter_table('streets', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_streets_street_id'))
         batch_op.drop_index('ix_streets_bbox')
 
     op.drop_table('streets')
     with op.batch_alter_table('service_points', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_service_points_point_id'))
         batch_op.drop_index('ix_service_points_bbox')
 
     op.drop_table('service_points')
@@ -227,15 +229,18 @@ def downgrade() -> None:
     op.drop_table('plan_versions')
     op.drop_table('import_runs')
     with op.batch_alter_table('compounds', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_compounds_compound_id'))
         batch_op.drop_index('ix_compounds_bbox')
 
     op.drop_table('compounds')
     with op.batch_alter_table('communities', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_communities_community_id'))
         batch_op.drop_index('ix_communities_bbox')
 
     op.drop_table('communities')
     with op.batch_alter_table('buildings', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_buildings_community_id'))
+        batch_op.drop_index(batch_op.f('ix_buildings_building_id'))
         batch_op.drop_index('ix_buildings_bbox')
 
     op.drop_table('buildings')
