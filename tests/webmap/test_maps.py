@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from shapely.geometry import Polygon
 
-from tests.webmap.conftest import make_layers
+from tests.webmap.factories import make_layers
 from webmap.maps import BasemapError, household_class, workspace_map
 from webmap.offline import assert_offline, external_urls
 

@@ -1,0 +1,204 @@
+"""Login, logout, roles and lock-out: Flask-Login sessions, CSRF on every form.
+
+Roles (``api.models.ROLES``): ``admin``, ``planner``, ``worker``, ``viewer``. After
+``login_max_failures`` wrong passwords in a row an account is locked for
+``login_lockout_minutes`` (等保 password lock-out); every login attempt is audited.
+JSON routes send the CSRF token in the ``X-CSRFToken`` header (``<meta name="csrf-token">``).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from functools import wraps
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+from flask import (
+    Blueprint,
+    Flask,
+    abort,
+    current_app,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask_login import LoginManager, current_user, login_required, login_user, logout_user
+from flask_wtf import FlaskForm
+from flask_wtf.csrf import CSRFProtect
+from werkzeug.wrappers import Response
+from wtforms import PasswordField, StringField
+from wtforms.validators import DataRequired, Length
+
+from api import audit
+from api.db import get_session, session_scope
+from api.models import ROLES, User, utcnow
+from api.users import get_user, verify_password
+
+__all__ = ["bp", "csrf", "login_manager", "init_app", "role_required", "ROLE_LABELS", "LoginForm"]
+
+log = logging.getLogger(__name__)
+
+bp = Blueprint("auth", __name__)
+login_manager = LoginManager()
+csrf = CSRFProtect()
+
+#: Chinese names of the roles, for the UI.
+ROLE_LABELS: dict[str, str] = {"admin": "管理员", "planner": "规划员", "worker": "网格员", "viewer": "只读用户"}
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+BAD_CREDENTIALS = "用户名或密码错误"
+
+
+class LoginForm(FlaskForm):
+    username = StringField("用户名", validators=[DataRequired("请输入用户名"), Length(max=64)])
+    password = PasswordField("密码", validators=[DataRequired("请输入密码"), Length(max=256)])
+
+
+def init_app(app: Flask) -> None:
+    """Register Flask-Login, CSRF protection and the login/logout routes on *app*."""
+    app.config.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
+    app.config.setdefault("SESSION_COOKIE_HTTPONLY", True)
+    login_manager.init_app(app)
+    csrf.init_app(app)
+    app.register_blueprint(bp)
+    app.jinja_env.globals["ROLE_LABELS"] = ROLE_LABELS
+
+
+@login_manager.user_loader
+def _load_user(user_id: str) -> User | None:
+    try:
+        user = get_session().get(User, int(user_id))
+    except ValueError:
+        return None
+    return user if user is not None and user.active else None
+
+
+def _wants_json() -> bool:
+    return request.path.startswith("/api/")
+
+
+@login_manager.unauthorized_handler
+def _unauthorized() -> Response | tuple[Response, int]:
+    if _wants_json():
+        body = {"error": {"code": "unauthorized", "message": "请先登录 / login required",
+                          "fix": "POST /login with username and password, then retry"}}
+        return jsonify(body), 401
+    return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
+
+
+def role_required(*roles: str) -> Callable[[F], F]:
+    """Decorator: the view needs a logged-in user whose role is one of *roles*.
+
+    Anonymous users are sent to the login page (401 JSON on ``/api/``); users of
+    another role get 403 (JSON on ``/api/``, a Chinese HTML page otherwise).
+    """
+    unknown = [r for r in roles if r not in ROLES]
+    if not roles or unknown:
+        raise ValueError(f"role_required{roles}: unknown role(s) {unknown}; use some of {', '.join(ROLES)}")
+
+    def decorator(view: F) -> F:
+        @wraps(view)
+        def wrapped(*args: Any, **kwargs: Any) -> Any:
+            if not current_user.is_authenticated:
+                return login_manager.unauthorized()
+            if current_user.role not in roles:
+                needed = "、".join(ROLE_LABELS[r] for r in roles)
+                abort(403, description=f"此操作需要以下角色之一：{needed}；当前角色：{ROLE_LABELS.get(current_user.role, current_user.role)}")
+            return view(*args, **kwargs)
+
+        return login_required(wrapped)  # type: ignore[return-value]
+
+    return decorator
+
+
+def _safe_next(target: str | None) -> str:
+    """Only same-site relative paths; anything else goes to the map."""
+    if target:
+        parts = urlsplit(target)
+        if not parts.scheme and not parts.netloc and target.startswith("/") and not target.startswith("//"):
+            return target
+    return url_for("views.map_page")
+
+
+def _check_login(username: str, password: str) -> tuple[int | None, str | None]:
+    """(user id, None) on success, else (None, Chinese error); updates counters and audits."""
+    settings = current_app.config["WANGGE"]
+    with session_scope() as session:
+        user = get_user(session, username)
+        now = utcnow()
+        if user is None:
+            audit.record(session, user=None, action="auth.login_failed", target=f"user:{username}",
+                         detail={"reason": "unknown_user"})
+            return None, BAD_CREDENTIALS
+        if not user.active:
+            audit.record(session, user=user, action="auth.login_failed", target=f"user:{username}",
+                         detail={"reason": "inactive"})
+            return None, "账号已停用，请联系管理员"
+        if user.locked_until is not None and user.locked_until > now:
+            audit.record(session, user=user, action="auth.login_locked", target=f"user:{username}",
+                         detail={"locked_until": user.locked_until.isoformat()})
+            return None, _locked_message(user.locked_until, now)
+        if not verify_password(user, password):
+            return None, _register_failure(session, user, now, settings)
+        user.failed_logins = 0
+        user.locked_until = None
+        audit.record(session, user=user, action="auth.login", target=f"user:{username}")
+        return user.id, None
+
+
+def _locked_message(until: datetime, now: datetime) -> str:
+    minutes = max(1, int((until - now).total_seconds() // 60) + 1)
+    return f"账号因多次密码错误已被锁定，请 {minutes} 分钟后再试或联系管理员解锁"
+
+
+def _register_failure(session: Any, user: User, now: datetime, settings: dict[str, Any]) -> str:
+    max_failures = int(settings["login_max_failures"])
+    user.failed_logins = (user.failed_logins or 0) + 1
+    detail: dict[str, Any] = {"reason": "bad_password", "failures": user.failed_logins}
+    if user.failed_logins >= max_failures:
+        user.locked_until = now + timedelta(minutes=float(settings["login_lockout_minutes"]))
+        user.failed_logins = 0
+        detail["locked_until"] = user.locked_until.isoformat()
+        audit.record(session, user=user, action="auth.login_failed", target=f"user:{user.username}",
+                     detail=detail)
+        log.warning("user %s locked after %d failed logins", user.username, max_failures)
+        return (f"连续 {max_failures} 次密码错误，账号已锁定 "
+                f"{settings['login_lockout_minutes']} 分钟")
+    audit.record(session, user=user, action="auth.login_failed", target=f"user:{user.username}",
+                 detail=detail)
+    return f"{BAD_CREDENTIALS}（再错 {max_failures - user.failed_logins} 次将锁定账号）"
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login() -> Response | str | tuple[str, int]:
+    """登录 page: GET shows the form, POST checks the password (CSRF token required)."""
+    if current_user.is_authenticated and request.method == "GET":
+        return redirect(_safe_next(request.args.get("next")))
+    form = LoginForm()
+    error = None
+    if form.validate_on_submit():
+        user_id, error = _check_login(form.username.data.strip(), form.password.data)
+        if user_id is not None:
+            login_user(get_session().get(User, user_id))
+            log.info("login %s", form.username.data)
+            return redirect(_safe_next(request.args.get("next")))
+    elif request.method == "POST":
+        error = "；".join(m for msgs in form.errors.values() for m in msgs)
+    status = 401 if request.method == "POST" else 200
+    return render_template("login.html", form=form, error=error), status
+
+
+@bp.route("/logout", methods=["POST"])
+@login_required
+def logout() -> Response:
+    """退出登录 (POST with the CSRF token, so another site cannot log users out)."""
+    with session_scope() as session:
+        audit.record(session, user=current_user.username, action="auth.logout",
+                     target=f"user:{current_user.username}")
+    logout_user()
+    return redirect(url_for("auth.login"))
