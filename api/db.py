@@ -112,6 +112,8 @@ def upgrade(engine: Engine, revision: str = "head") -> str | None:
 
 def init_app(app: Flask) -> None:
     """Create the engine of *app*, upgrade its schema and register session teardown."""
+    # Alembic logs its context at INFO on every revision check; our own line says what changed.
+    logging.getLogger("alembic.runtime.migration").setLevel(logging.WARNING)
     url = app.config["DATABASE_URL"]
     if url.startswith("sqlite:///") and ":memory:" not in url:
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)

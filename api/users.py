@@ -14,6 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from api import audit
 from api.models import ROLES, User
 from geo.errors import WanggeError
 
@@ -28,11 +29,23 @@ __all__ = [
     "list_users",
     "set_password",
     "set_active",
+    "DEMO_PASSWORD",
+    "DEMO_USERS",
+    "ensure_demo_users",
 ]
 
 log = logging.getLogger(__name__)
 
 PASSWORD_MIN_LENGTH = 8
+#: Password of the demo users made by ``wangge demo``: public, for demonstrations only.
+DEMO_PASSWORD = "wangge-demo-2026"
+#: Demo username -> (role, display name); each username is its role.
+DEMO_USERS: dict[str, tuple[str, str]] = {
+    "admin": ("admin", "演示管理员"),
+    "planner": ("planner", "演示规划员"),
+    "worker": ("worker", "演示网格员"),
+    "viewer": ("viewer", "演示访客"),
+}
 _USERNAME = re.compile(r"^[A-Za-z0-9_.\-]{2,64}$")
 
 
@@ -137,3 +150,16 @@ def set_active(session: Session, username: str, *, active: bool) -> User:
     user = _require_user(session, username)
     user.active = active
     return user
+
+
+def ensure_demo_users(session: Session) -> list[str]:
+    """Create the missing demo users (password :data:`DEMO_PASSWORD`); returns those created."""
+    created = []
+    for username, (role, display_name) in DEMO_USERS.items():
+        if get_user(session, username) is None:
+            create_user(session, username, DEMO_PASSWORD, role=role, display_name=display_name)
+            created.append(username)
+    if created:
+        audit.record(session, user="demo", action="user.create_demo", target="users",
+                     detail={"created": created})
+    return created

@@ -46,6 +46,9 @@ def run_migrations_online() -> None:
             connection=connection,
             target_metadata=target_metadata,
             render_as_batch=connection.dialect.name == "sqlite",
+            # api.db.make_engine emits real BEGINs on SQLite, so DDL is transactional:
+            # a failed upgrade leaves the previous schema intact.
+            transactional_ddl=True,
         )
         with context.begin_transaction():
             context.run_migrations()

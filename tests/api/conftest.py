@@ -16,13 +16,7 @@ from api import db
 def _make_app(config: dict) -> Flask:
     from api import create_app
 
-    try:
-        return create_app(config)
-    except ImportError:  # TEMPORARY until api.auth/views/errors land: db-only app
-        app = Flask("api", instance_path=config["INSTANCE_PATH"])
-        app.config.update(config)
-        db.init_app(app)
-        return app
+    return create_app(config)
 
 
 @pytest.fixture

@@ -1,0 +1,61 @@
+"""``wangge serve`` (run the web app) and ``wangge db`` (database migrations)."""
+
+from __future__ import annotations
+
+import click
+from flask import current_app
+from flask.cli import with_appcontext
+
+from api import db
+from api.workspace import workspace_stats
+
+__all__ = ["COMMANDS", "serve", "db_group"]
+
+
+@click.command("serve", help="Run the Wangge web app (启动服务) on this machine; stop it with Ctrl+C.")
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on; 0.0.0.0 makes it reachable from other machines.")
+@click.option("--port", type=click.IntRange(1, 65535), default=5000, show_default=True, help="Port.")
+@click.option("--debug", is_flag=True, help="Debug mode: reload on code changes, show tracebacks (never in production).")
+@with_appcontext
+def serve(host: str, port: int, debug: bool) -> None:
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    with db.session_scope() as session:
+        stats = workspace_stats(session)
+    if stats["empty"]:
+        click.secho("工作区为空 / the workspace is empty: load data with `wangge import` or `wangge demo`",
+                    fg="yellow")
+    click.echo(f"Wangge 网格: http://{host}:{port}/  (database {app.config['DATABASE_URL']})")
+    app.run(host=host, port=port, debug=debug, threaded=True, use_reloader=debug)
+
+
+@click.group("db", help="Database schema (数据库): upgrade to the newest migration, show the revision.")
+def db_group() -> None:
+    pass
+
+
+@db_group.command("upgrade", help="Upgrade the schema to REVISION (default: the newest). Startup does this too.")
+@click.argument("revision", default="head")
+@with_appcontext
+def upgrade(revision: str) -> None:
+    engine = db.get_db().engine
+    reached = db.upgrade(engine, revision)
+    click.echo(f"数据库版本 schema at revision {reached} (newest {db.head_revision()})")
+
+
+@db_group.command("current", help="Show the schema revision of the database.")
+@with_appcontext
+def current() -> None:
+    click.echo(f"{db.current_revision(db.get_db().engine)} (newest {db.head_revision()})")
+
+
+@db_group.command("revision", help="Developers: write a new migration from model changes (autogenerate).")
+@click.option("-m", "--message", required=True, help="What the migration changes.")
+@with_appcontext
+def revision(message: str) -> None:
+    from alembic import command
+
+    command.revision(db.alembic_config(db.get_db().engine), message=message, autogenerate=True)
+
+
+COMMANDS = [serve, db_group]
