@@ -221,7 +221,6 @@ def _to_wgs84(gdf: gpd.GeoDataFrame, kind: str, declared_crs: Any, issues: list[
 
 def _labels(df: gpd.GeoDataFrame, schema: LayerSchema, issues: list[Issue]) -> np.ndarray:
     """Feature labels for messages; normalises the id column to strings in place."""
-    rows = np.array([f"row{i + 1}" for i in range(len(df))], dtype=object)
     idc = schema.id_column
     if idc not in df.columns:
         found = ", ".join(str(c) for c in df.columns if c != df.geometry.name) or "none"
@@ -230,33 +229,42 @@ def _labels(df: gpd.GeoDataFrame, schema: LayerSchema, issues: list[Issue]) -> n
                             f"map one of them with field_map={{'<column>': '{idc}'}} or "
                             f"`--field {idc}=<column>` (e.g. `--field households=户数`)"))
         df[idc] = pd.Series([pd.NA] * len(df), dtype="str", index=df.index)
-        return rows
+        return _rows(np.arange(len(df)))
     ids = _as_str(df[idc])
     df[idc] = ids
     missing = ids.isna().to_numpy()
     dup = ids.duplicated(keep=False).to_numpy(dtype=bool) & ~missing
-    labels = np.where(missing, rows, ids.to_numpy(dtype=object, na_value=None))
-    labels[dup] = [f"{i} ({r})" for i, r in zip(labels[dup], rows[dup], strict=True)]
+    labels = ids.to_numpy(dtype=object, na_value=None)
+    labels[missing] = _rows(np.flatnonzero(missing))
     issues.extend(Issue(schema.name, lab, "missing_id", f"no {idc}",
                         f"give every feature a unique {idc}") for lab in labels[missing])
-    counts = ids[~missing].value_counts()
-    for value, n in counts[counts > 1].items():
-        issues.append(Issue(schema.name, str(value), "duplicate_id", f"{idc} {value!r} is used by {n} features",
-                            f"make {idc} unique (or map another column with --field {idc}=<column>)"))
+    if dup.any():
+        for value, n in ids[dup].value_counts().items():
+            issues.append(Issue(schema.name, str(value), "duplicate_id", f"{idc} {value!r} is used by {n} features",
+                                f"make {idc} unique (or map another column with --field {idc}=<column>)"))
+        labels[dup] = labels[dup] + " (" + _rows(np.flatnonzero(dup)) + ")"
     return labels
+
+
+def _rows(positions: np.ndarray) -> np.ndarray:
+    """Labels ``row1``, ``row2`` … (1-based) for features without a usable id."""
+    return np.array([f"row{i + 1}" for i in positions], dtype=object)
 
 
 def _as_str(values: pd.Series) -> pd.Series:
     """Strings with nulls kept; whole floats (1.0) become '1', blanks become null."""
+    if values.isna().all():
+        return pd.Series(pd.NA, index=values.index, dtype="str")
     if pd.api.types.is_float_dtype(values):
         whole = values.notna() & (values % 1 == 0)
         out = values.astype("str")
         out[whole] = values[whole].astype("int64").astype("str")
-    elif pd.api.types.is_bool_dtype(values) or pd.api.types.is_numeric_dtype(values):
-        out = values.astype("str")
-    else:
-        out = values.map(_one_str, na_action="ignore").astype("str")
-    out = out.str.strip()
+        return out
+    if pd.api.types.is_bool_dtype(values) or pd.api.types.is_numeric_dtype(values):
+        return values.astype("str")
+    if not pd.api.types.is_string_dtype(values) or values.dtype == object:
+        values = values.map(_one_str, na_action="ignore").astype("str")
+    out = values.str.strip()
     return out.mask(out == "")
 
 
@@ -294,10 +302,32 @@ def _cast_columns(df: gpd.GeoDataFrame, schema: LayerSchema, labels: np.ndarray,
 
 def _numeric(raw: pd.Series) -> tuple[pd.Series, np.ndarray]:
     """Float values and a mask of entries given but not numeric ('abc')."""
-    text = raw.astype("str").str.strip() if raw.dtype == object or pd.api.types.is_string_dtype(raw) else None
-    num = pd.to_numeric(text if text is not None else raw, errors="coerce").astype("float64")
-    given = raw.notna() if text is None else (raw.notna() & (text != "")).fillna(False)
-    return num, (given & num.isna()).to_numpy(dtype=bool)
+    if pd.api.types.is_numeric_dtype(raw) and not pd.api.types.is_bool_dtype(raw):
+        return raw.astype("float64"), np.zeros(len(raw), dtype=bool)
+    parsed = _per_value(raw, _parse_number)
+    text = np.array([v is _NOT_A_NUMBER for v in parsed], dtype=bool)
+    parsed[text] = None
+    return pd.Series(parsed.astype("float64"), index=raw.index), text
+
+
+_NOT_A_NUMBER = object()
+
+
+def _parse_number(value: Any) -> Any:
+    text = str(value).strip()
+    if not text:
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        return _NOT_A_NUMBER
+
+
+def _per_value(raw: pd.Series, func: Any) -> np.ndarray:
+    """``func`` applied once per distinct non-null value; null gives None."""
+    codes, uniques = pd.factorize(raw, use_na_sentinel=True)
+    mapped = np.array([func(u) for u in uniques] + [None], dtype=object)
+    return mapped[codes]
 
 
 def _households(raw: pd.Series, layer: str, labels: np.ndarray, issues: list[Issue]) -> pd.Series:
@@ -343,28 +373,33 @@ def _bounded(raw: pd.Series, name: str, upper: float, layer: str, labels: np.nda
 def _as_bool(raw: pd.Series) -> pd.Series:
     if pd.api.types.is_bool_dtype(raw):
         return raw.astype("boolean")
-    text = raw.astype("str").str.strip().str.lower()
-    out = pd.Series(pd.NA, index=raw.index, dtype="boolean")
-    out[text.isin(_TRUE).fillna(False).to_numpy(dtype=bool)] = True
-    out[text.isin(_FALSE).fillna(False).to_numpy(dtype=bool)] = False
-    return out
+    flags = _per_value(raw, _parse_bool)
+    return pd.Series(flags, index=raw.index, dtype="boolean")
+
+
+def _parse_bool(value: Any) -> bool | None:
+    text = str(value).strip().lower()
+    return True if text in _TRUE else False if text in _FALSE else None
 
 
 def _category(raw: pd.Series, column: str, layer: str, labels: np.ndarray, issues: list[Issue]) -> pd.Series:
     """Canonical category values; unknown ones become the default, one warning per value."""
     allowed, aliases, default, code = CATEGORIES[column]
     text = _as_str(raw)
-    lowered = text.str.lower()
-    known = lowered.map(lambda v: v if v in allowed else aliases.get(v, aliases.get(v.upper())),
-                        na_action="ignore")
-    unknown = (text.notna() & known.isna()).to_numpy(dtype=bool)
+
+    def canonical(value: str) -> str | None:
+        low = value.lower()
+        return low if low in allowed else aliases.get(low)
+
+    known = _per_value(text, canonical)
+    unknown = text.notna().to_numpy(dtype=bool) & pd.isna(known)
     for value, n in text[unknown].value_counts().items():
         where = labels[(text == value).fillna(False).to_numpy(dtype=bool)][:3]
         issues.append(Issue(layer, str(where[0]), code,
                             f"unknown {column} {value!r} in {n} feature(s) (e.g. #{', #'.join(where)})",
                             f"treated as {default!r}; use one of {', '.join(allowed)} or map it before import",
                             "warning"))
-    return pd.Series(np.where(known.isna(), default, known.astype(object)), index=raw.index, dtype="str")
+    return pd.Series(np.where(pd.isna(known), default, known), index=raw.index, dtype="str")
 
 
 def _order_columns(df: gpd.GeoDataFrame, schema: LayerSchema) -> gpd.GeoDataFrame:
