@@ -1,0 +1,571 @@
+"""Read one layer from a user's file into a GeoDataFrame in WGS84 (EPSG:4326).
+
+Formats: GeoPackage, GeoJSON, zipped Shapefile, bare Shapefile, CSV with lon/lat (or
+WKT) columns, and OSM PBF. :func:`read_layer` renames columns by an explicit
+``field_map``, settles the CRS (the file's, or the declared one when the file has none),
+converts GCJ-02 / BD-09 coordinates to WGS84 and returns EPSG:4326. It does not check
+the schema (required columns, ids, geometry validity): that is :mod:`geo.validate`.
+
+What the reader found out (format, layer, text encoding, source CRS, coordinate
+system) is kept in ``gdf.attrs["source"]`` so that an import report can say so, e.g.
+that a CSV was decoded as GB18030.
+"""
+
+from __future__ import annotations
+
+import codecs
+import contextlib
+import io
+import itertools
+import logging
+import zipfile
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import AbstractContextManager
+from os import PathLike
+from pathlib import Path
+from typing import IO, Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pyogrio
+import shapely
+from pyproj import CRS
+
+from geo.chinacoords import transform_geoseries
+from geo.crs import WGS84, as_wgs84, crs_label
+from geo.errors import CRSError, LayerError, ReadError
+from geo.layers import LAYER_NAMES
+from geo.osm import read_osm_pbf
+from geo.settings import DEFAULTS
+
+__all__ = [
+    "SUPPORTED_EXTENSIONS",
+    "COORD_SYSTEM_ALIASES",
+    "LON_COLUMNS",
+    "LAT_COLUMNS",
+    "WKT_COLUMNS",
+    "detect_format",
+    "list_file_layers",
+    "read_layer",
+]
+
+log = logging.getLogger(__name__)
+
+#: File extension -> format. ``.osm.pbf`` is matched before ``.pbf``.
+SUPPORTED_EXTENSIONS: dict[str, str] = {
+    ".gpkg": "gpkg", ".geojson": "geojson", ".json": "geojson", ".zip": "zip",
+    ".shp": "shp", ".csv": "csv", ".osm.pbf": "pbf", ".pbf": "pbf",
+}
+#: Accepted spellings of ``coord_system`` -> canonical name. CGCS2000 needs no
+#: conversion (equal to WGS84 at map scale, see :mod:`geo.crs`).
+COORD_SYSTEM_ALIASES: dict[str, str] = {
+    "wgs84": "wgs84", "cgcs2000": "wgs84", "gcj02": "gcj02", "bd09": "bd09",
+}
+#: CSV column names recognised as coordinates (case-insensitive).
+LON_COLUMNS: tuple[str, ...] = ("lon", "lng", "long", "longitude", "经度")
+LAT_COLUMNS: tuple[str, ...] = ("lat", "latitude", "纬度")
+XY_COLUMNS: tuple[str, str] = ("x", "y")
+WKT_COLUMNS: tuple[str, ...] = ("geometry", "wkt", "geom")
+# GB18030 is a superset of GBK and GB2312, the usual encodings of Chinese Excel/ArcGIS.
+_FALLBACK_ENCODING = "GB18030"
+_MB = 1024 * 1024
+_OGR_ERRORS = (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError)
+
+
+def detect_format(path: str | PathLike[str]) -> str:
+    """Format name of *path* from its extension; ReadError listing the supported ones."""
+    name = Path(path).name.lower()
+    for ext, fmt in SUPPORTED_EXTENSIONS.items():
+        if name.endswith(ext):
+            return fmt
+    raise ReadError(
+        f"{Path(path).name}: unsupported file type; use one of "
+        f"{', '.join(SUPPORTED_EXTENSIONS)} (a Shapefile goes in a .zip with its "
+        ".shx, .dbf and .prj)"
+    )
+
+
+def _check_file(path: Path, *, max_mb: float) -> None:
+    if not path.exists():
+        raise ReadError(f"file not found: {path}; check the path")
+    if not path.is_file():
+        raise ReadError(f"{path} is a folder, not a file; pass the data file itself")
+    size_mb = path.stat().st_size / _MB
+    if size_mb > max_mb:
+        raise ReadError(
+            f"{path.name} is {size_mb:.1f} MB, over the import limit of {max_mb:g} MB "
+            "(setting max_upload_mb); raise it with WANGGE_MAX_UPLOAD_MB or split the file"
+        )
+
+
+def _zip_shapefiles(path: Path, *, max_mb: float) -> tuple[list[str], dict[str, str]]:
+    """(.shp members, {lower-cased name: member name}) of a zip; ReadError when unusable."""
+    try:
+        with zipfile.ZipFile(path) as zf:
+            infos = [i for i in zf.infolist() if not i.is_dir()
+                     and not i.filename.startswith("__MACOSX/")]
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise ReadError(f"{path.name} is not a readable zip file ({exc}); zip it again") from None
+    if not infos:
+        raise ReadError(f"{path.name} is an empty zip; put the .shp, .shx, .dbf and .prj in it")
+    unpacked_mb = sum(i.file_size for i in infos) / _MB
+    if unpacked_mb > max_mb:
+        raise ReadError(
+            f"{path.name} unpacks to {unpacked_mb:.1f} MB, over the import limit of "
+            f"{max_mb:g} MB (setting max_upload_mb); raise it with WANGGE_MAX_UPLOAD_MB"
+        )
+    names = [i.filename for i in infos]
+    shps = [n for n in names if n.lower().endswith(".shp")]
+    if not shps:
+        raise ReadError(
+            f"{path.name} holds no .shp file (it has {', '.join(names[:10])}); zip the "
+            "Shapefile's .shp, .shx, .dbf and .prj together"
+        )
+    return shps, {n.lower(): n for n in names}
+
+
+def list_file_layers(path: str | PathLike[str]) -> list[str]:
+    """Layer names a file offers: GeoPackage layers, the .shp files of a zip, or its stem."""
+    p = Path(path)
+    fmt = detect_format(p)
+    _check_file(p, max_mb=float("inf"))
+    if fmt == "gpkg":
+        try:
+            return [str(n) for n in pyogrio.list_layers(p)[:, 0]]
+        except _OGR_ERRORS as exc:
+            raise ReadError(f"cannot read {p.name} as a GeoPackage: {exc}") from None
+    if fmt == "zip":
+        return [Path(n).stem for n in _zip_shapefiles(p, max_mb=float("inf"))[0]]
+    return [_stem(p)]
+
+
+def _stem(path: Path) -> str:
+    name = path.name
+    return name[: -len(".osm.pbf")] if name.lower().endswith(".osm.pbf") else path.stem
+
+
+def _pick(options: list[str], layer: str | None, *, file: str, what: str) -> str:
+    """The option matching *layer*, or the only option; ReadError listing them otherwise."""
+    if layer is None:
+        if len(options) == 1:
+            return options[0]
+        raise ReadError(
+            f"{file} has {len(options)} {what}s: {', '.join(options)}; choose one with "
+            "--layer NAME (layer=...)"
+        )
+    for opt in options:
+        if layer in (opt, Path(opt).stem):
+            return opt
+    raise ReadError(f"{file} has no {what} {layer!r}; it has: {', '.join(options)}")
+
+
+def _read_ogr(source: str, *, file: str, fmt: str, layer: str | None = None,
+              encoding: str | None = None) -> gpd.GeoDataFrame:
+    """pyogrio read with unreadable-file errors turned into ReadError."""
+    try:
+        return gpd.read_file(source, layer=layer, encoding=encoding, engine="pyogrio")
+    except _OGR_ERRORS as exc:
+        raise ReadError(
+            f"cannot read {file} as {fmt}: {exc}; check that the file is complete and "
+            "not corrupt (open it in QGIS)"
+        ) from None
+
+
+def _read_gpkg(path: Path, *, layer: str | None, encoding: str | None) -> tuple[gpd.GeoDataFrame, dict[str, Any]]:
+    try:
+        layers = [str(n) for n in pyogrio.list_layers(path)[:, 0]]
+    except _OGR_ERRORS as exc:
+        raise ReadError(
+            f"cannot read {path.name} as a GeoPackage: {exc}; check that the file is "
+            "complete and not corrupt"
+        ) from None
+    if not layers:
+        raise ReadError(f"{path.name} holds no layer; export the data into it again")
+    chosen = _pick(layers, layer, file=path.name, what="layer")
+    gdf = _read_ogr(str(path), file=path.name, fmt="GeoPackage", layer=chosen, encoding=encoding)
+    return gdf, {"layer": chosen}
+
+
+def _read_geojson(path: Path, *, encoding: str | None) -> tuple[gpd.GeoDataFrame, dict[str, Any]]:
+    try:
+        gdf = _read_ogr(str(path), file=path.name, fmt="GeoJSON", encoding=encoding)
+    except UnicodeDecodeError as exc:
+        raise ReadError(
+            f"{path.name} is not UTF-8 text ({exc.reason} at byte {exc.start}); GeoJSON must "
+            "be UTF-8: save it as UTF-8, or pass its encoding (encoding='GB18030')"
+        ) from None
+    return gdf, {"encoding": encoding or "UTF-8"}
+
+
+def _dbf_encoding(dbf: IO[bytes], *, file: str) -> str:
+    """UTF-8 or GB18030: the first that decodes every text byte of a .dbf (streamed)."""
+    head = dbf.read(32)
+    header_len = int.from_bytes(head[8:10], "little")
+    fields = dbf.read(max(header_len - 32, 0))
+    names = b"".join(fields[i:i + 11].split(b"\0", 1)[0] for i in range(0, len(fields) - 1, 32))
+    alive = {enc: codecs.getincrementaldecoder(enc)() for enc in ("UTF-8", _FALLBACK_ENCODING)}
+    chunks = iter(lambda: dbf.read(_MB), b"")
+    for chunk in itertools.chain([names], chunks, [b""]):
+        for enc, decoder in list(alive.items()):
+            try:
+                decoder.decode(chunk, final=not chunk)
+            except UnicodeDecodeError:
+                del alive[enc]
+        if not alive:
+            raise ReadError(
+                f"{file}: the .dbf text is neither UTF-8 nor {_FALLBACK_ENCODING}; add a .cpg "
+                "file naming its encoding or pass encoding=..."
+            )
+    return next(iter(alive))
+
+
+def _read_shapefile(source: str, *, file: str, has_cpg: bool, encoding: str | None,
+                    open_dbf: Callable[[], AbstractContextManager[IO[bytes]]]) -> tuple[gpd.GeoDataFrame, dict[str, Any]]:
+    """Read a .shp; without a .cpg (or .dbf language id) the text is UTF-8 or GB18030."""
+    used = encoding or "from .cpg"
+    if encoding is None and not has_cpg:
+        try:
+            declared = pyogrio.read_info(source).get("encoding")
+        except _OGR_ERRORS as exc:
+            raise ReadError(f"cannot read {file} as a Shapefile: {exc}") from None
+        # GDAL falls back to ISO-8859-1 when neither .cpg nor the .dbf header names an
+        # encoding; Chinese data is then UTF-8 or GBK, never Latin-1.
+        if declared == "ISO-8859-1":
+            with open_dbf() as dbf:
+                encoding = used = _dbf_encoding(dbf, file=file)
+            if encoding == _FALLBACK_ENCODING:
+                log.warning("%s: .dbf text is not UTF-8; decoded it as %s", file, encoding)
+        else:
+            used = f"{declared} (from .dbf)"
+    try:
+        gdf = _read_ogr(source, file=file, fmt="Shapefile", encoding=encoding)
+    except UnicodeDecodeError as exc:
+        raise ReadError(
+            f"{file}: the .dbf text is not {encoding or 'in the encoding its .cpg names'} "
+            f"({exc.reason}); fix the .cpg or pass encoding='GB18030'"
+        ) from None
+    return gdf, {"encoding": used}
+
+
+def _read_zip(path: Path, *, layer: str | None, encoding: str | None,
+              max_mb: float) -> tuple[gpd.GeoDataFrame, dict[str, Any]]:
+    shps, members = _zip_shapefiles(path, max_mb=max_mb)
+    shp = _pick(shps, layer, file=path.name, what="Shapefile")
+    base = shp[: -len(".shp")].lower()
+    missing = [ext for ext in (".shx", ".dbf") if base + ext not in members]
+    if missing:
+        raise ReadError(
+            f"{path.name}: {shp} comes without its {' and '.join(missing)}; zip all parts "
+            "of the Shapefile (.shp, .shx, .dbf, .prj, .cpg) together"
+        )
+
+    @contextlib.contextmanager
+    def open_dbf() -> Iterator[IO[bytes]]:
+        with zipfile.ZipFile(path) as zf, zf.open(members[base + ".dbf"]) as member:
+            yield member
+
+    gdf, info = _read_shapefile(
+        f"/vsizip/{path.resolve()}/{shp}", file=f"{path.name}/{shp}",
+        has_cpg=base + ".cpg" in members, encoding=encoding, open_dbf=open_dbf,
+    )
+    return gdf, {**info, "layer": Path(shp).stem}
+
+
+def _read_bare_shp(path: Path, *, encoding: str | None) -> tuple[gpd.GeoDataFrame, dict[str, Any]]:
+    has_cpg = any(path.with_suffix(ext).exists() for ext in (".cpg", ".CPG"))
+    dbf = next((path.with_suffix(e) for e in (".dbf", ".DBF") if path.with_suffix(e).exists()),
+               None)
+    if dbf is None or not path.with_suffix(".shx").exists() and not path.with_suffix(".SHX").exists():
+        raise ReadError(
+            f"{path.name} comes without its .shx or .dbf; keep all parts of the Shapefile "
+            "together (better: zip them)"
+        )
+    return _read_shapefile(str(path), file=path.name, has_cpg=has_cpg, encoding=encoding,
+                           open_dbf=lambda: dbf.open("rb"))
+
+
+def _decode(raw: bytes, *, file: str, encoding: str | None) -> tuple[str, str]:
+    """Text of a CSV: the given encoding, else UTF-8 (with or without BOM), else GB18030."""
+    candidates = [encoding] if encoding else ["utf-8-sig", _FALLBACK_ENCODING]
+    first_error: UnicodeDecodeError | None = None
+    for enc in candidates:
+        try:
+            text = raw.decode(enc)
+        except (UnicodeDecodeError, LookupError) as exc:
+            if isinstance(exc, LookupError):
+                raise ReadError(f"{file}: unknown text encoding {enc!r}; use e.g. 'GB18030'") from None
+            first_error = first_error or exc
+            continue
+        if enc == _FALLBACK_ENCODING:
+            log.warning("%s is not UTF-8; decoded it as %s", file, enc)
+        return text, "UTF-8" if enc == "utf-8-sig" else enc
+    assert first_error is not None
+    tried = " or ".join(c.replace("utf-8-sig", "UTF-8") for c in candidates)
+    raise ReadError(
+        f"{file} is not {tried} text (bad byte {raw[first_error.start]:#04x} at position "
+        f"{first_error.start}); save it as UTF-8 CSV or pass its encoding"
+    )
+
+
+def _find_column(columns: list[str], names: tuple[str, ...]) -> str | None:
+    lower = {c.strip().lower(): c for c in columns}
+    return next((lower[n] for n in names if n in lower), None)
+
+
+def _numbers(values: pd.Series, *, file: str, column: str) -> np.ndarray:
+    """Floats of a coordinate column; ReadError naming the first non-numeric cell."""
+    num = pd.to_numeric(values, errors="coerce")
+    bad = num.isna() & values.notna()
+    if bad.any():
+        row = bad.to_numpy().nonzero()[0][0]
+        raise ReadError(
+            f"{file} line {row + 2}: {column} {values.iloc[row]!r} is not a number; fix the cell "
+            "or leave it empty"
+        )
+    return num.to_numpy(dtype="float64")
+
+
+def _csv_geometry(df: pd.DataFrame, *, file: str) -> tuple[gpd.GeoDataFrame, str | None]:
+    """GeoDataFrame from lon/lat, x/y or WKT columns; also the CRS the names imply."""
+    cols = [str(c) for c in df.columns]
+    lon, lat = _find_column(cols, LON_COLUMNS), _find_column(cols, LAT_COLUMNS)
+    implied: str | None = WGS84  # columns named lon/lat (经度/纬度) hold degrees
+    if lon is None or lat is None:
+        lon, lat, implied = _find_column(cols, ("x",)), _find_column(cols, ("y",)), None
+    if lon is not None and lat is not None:
+        x = _numbers(df[lon], file=file, column=lon)
+        y = _numbers(df[lat], file=file, column=lat)
+        ok = ~(np.isnan(x) | np.isnan(y))
+        geoms = np.full(len(df), None, dtype=object)
+        geoms[ok] = shapely.points(x[ok], y[ok])
+        return gpd.GeoDataFrame(df.drop(columns=[lon, lat]), geometry=list(geoms)), implied
+    wkt = _find_column(cols, WKT_COLUMNS)
+    if wkt is None:
+        raise ReadError(
+            f"{file}: no coordinate columns; looked for {'/'.join(LON_COLUMNS)} with "
+            f"{'/'.join(LAT_COLUMNS)}, x with y, or a WKT column ({'/'.join(WKT_COLUMNS)}); "
+            f"columns are {', '.join(cols)}; rename them or map them with field_map"
+        )
+    text = df[wkt]
+    geoms = shapely.from_wkt(text.to_numpy(dtype=object), on_invalid="ignore")
+    bad = pd.isna(geoms) & text.notna().to_numpy()
+    if bad.any():
+        row = bad.nonzero()[0][0]
+        raise ReadError(f"{file} line {row + 2}: {wkt} {text.iloc[row]!r} is not valid WKT")
+    return gpd.GeoDataFrame(df.drop(columns=[wkt]), geometry=list(geoms)), None
+
+
+def _infer_numbers(df: pd.DataFrame) -> pd.DataFrame:
+    """Numeric CSV columns as numbers; codes with leading zeros or > 15 digits stay text."""
+    skip = df.geometry.name if isinstance(df, gpd.GeoDataFrame) else None
+    for col in df.columns:
+        values = df[col].dropna()
+        if col == skip or values.empty or not pd.api.types.is_string_dtype(values):
+            continue
+        if values.str.match(r"^[+-]?0\d").any() or values.str.len().max() > 15:
+            continue
+        num = pd.to_numeric(values, errors="coerce")
+        if not num.isna().any():
+            df[col] = pd.to_numeric(df[col])
+    return df
+
+
+def _read_csv(path: Path, *, encoding: str | None,
+              field_map: Mapping[str, str] | None) -> tuple[gpd.GeoDataFrame, dict[str, Any]]:
+    text, used = _decode(path.read_bytes(), file=path.name, encoding=encoding)
+    header = text.split("\n", 1)[0]
+    sep = next((s for s in ("\t", ";") if s in header and "," not in header), ",")
+    try:
+        df = pd.read_csv(io.StringIO(text), sep=sep, dtype=str, keep_default_na=False,
+                         na_values=[""])
+    except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        raise ReadError(f"cannot read {path.name} as CSV: {exc}; check quoting and separators") from None
+    df.columns = [str(c).strip() for c in df.columns]
+    df = _apply_field_map(df, field_map, file=path.name)  # before: it may name lon/lat
+    gdf, implied = _csv_geometry(df, file=path.name)
+    return _infer_numbers(gdf), {"encoding": used, "implied_crs": implied}
+
+
+def _apply_field_map(df: pd.DataFrame, field_map: Mapping[str, str] | None, *, file: str) -> Any:
+    if not field_map:
+        return df
+    missing = [src for src in field_map if src not in df.columns]
+    if missing:
+        raise LayerError(
+            f"{file}: field_map names column(s) {', '.join(map(repr, missing))} that the file "
+            f"lacks; its columns are {', '.join(map(str, df.columns))}"
+        )
+    geom = df.geometry.name if isinstance(df, gpd.GeoDataFrame) else None
+    kept = set(df.columns) - set(field_map)
+    clash = [dst for dst in field_map.values() if dst in kept or dst == geom]
+    if clash or len(set(field_map.values())) < len(field_map):
+        raise LayerError(
+            f"{file}: field_map {dict(field_map)} would give two columns the same name "
+            f"({', '.join(map(repr, clash)) or 'repeated target'}); drop or rename the other column"
+        )
+    return df.rename(columns=dict(field_map))
+
+
+def _settle_crs(gdf: gpd.GeoDataFrame, *, file: str, declared_crs: str | None,
+                implied: str | None) -> gpd.GeoDataFrame:
+    """The layer with its CRS set: declared > file's own > implied by CSV column names."""
+    if declared_crs:
+        try:
+            declared = CRS.from_user_input(declared_crs)
+        except Exception as exc:  # pyproj raises its own CRSError subclasses
+            raise CRSError(f"{file}: unknown CRS {declared_crs!r} ({exc}); use e.g. --crs EPSG:4326") from None
+        if gdf.crs is not None and not CRS.from_user_input(gdf.crs).equals(declared):
+            # files with a wrong .prj, or GeoJSON without a crs member (read as WGS84)
+            log.warning("%s: file says %s, declared %s; using the declared CRS (relabelled)",
+                        file, crs_label(gdf.crs), crs_label(declared))
+        return gdf.set_crs(declared, allow_override=True)
+    if gdf.crs is not None:
+        return gdf
+    if implied is not None:
+        return gdf.set_crs(implied)
+    raise CRSError(
+        f"{file} has no CRS (no .prj or crs information); pass the CRS its coordinates "
+        "are in, e.g. --crs EPSG:4326 (declared_crs='EPSG:4326'), or EPSG:4547 for "
+        "CGCS2000 3-degree zone 39"
+    )
+
+
+def _check_lon_lat_range(gdf: gpd.GeoDataFrame, *, file: str) -> None:
+    """CRSError when a geographic CRS labels coordinates that cannot be degrees."""
+    if not CRS.from_user_input(gdf.crs).is_geographic:
+        return
+    present = gdf.geometry[~(gdf.geometry.isna() | gdf.geometry.is_empty)]
+    if present.empty:
+        return
+    minx, miny, maxx, maxy = present.total_bounds
+    if -180.0 <= minx and maxx <= 180.0 and -90.0 <= miny and maxy <= 90.0:
+        return
+    hint = (
+        "longitude and latitude look swapped; map them with field_map"
+        if abs(miny) > 90 >= max(abs(minx), abs(maxx))
+        else "pass the projected CRS they are in, e.g. --crs EPSG:4547"
+    )
+    raise CRSError(
+        f"{file}: coordinates reach x={maxx:.6g}, y={maxy:.6g}, which are not lon/lat, but "
+        f"the CRS is {crs_label(gdf.crs)}; {hint}"
+    )
+
+
+def _coord_system(value: str) -> str:
+    key = value.strip().lower().replace("-", "").replace("_", "")
+    if key not in COORD_SYSTEM_ALIASES:
+        raise LayerError(
+            f"unknown coordinate system {value!r}; use one of wgs84, cgcs2000, gcj02 "
+            "(Amap/Gaode, Tencent) or bd09 (Baidu)"
+        )
+    return COORD_SYSTEM_ALIASES[key]
+
+
+def _to_wgs84(gdf: gpd.GeoDataFrame, *, file: str, system: str) -> gpd.GeoDataFrame:
+    """EPSG:4326 layer, with GCJ-02 / BD-09 lon/lat converted to WGS84."""
+    if system != "wgs84" and not CRS.from_user_input(gdf.crs).is_geographic:
+        raise CRSError(
+            f"{file}: {system} coordinates are lon/lat, but the CRS is {crs_label(gdf.crs)}; "
+            "declare --crs EPSG:4326 or drop the coordinate system option"
+        )
+    gdf = as_wgs84(gdf)
+    if system != "wgs84":
+        gdf = gdf.set_geometry(transform_geoseries(gdf.geometry, source=system, target="wgs84"))  # type: ignore[arg-type]
+    return gdf
+
+
+def _read_any(path: Path, fmt: str, *, kind: str, layer: str | None, encoding: str | None,
+              field_map: Mapping[str, str] | None,
+              max_mb: float) -> tuple[gpd.GeoDataFrame, dict[str, Any]]:
+    if fmt in ("geojson", "shp", "csv", "pbf") and layer is not None and layer != _stem(path):
+        raise ReadError(f"{path.name} holds one layer ({_stem(path)}); drop --layer {layer}")
+    if fmt == "gpkg":
+        return _read_gpkg(path, layer=layer, encoding=encoding)
+    if fmt == "geojson":
+        return _read_geojson(path, encoding=encoding)
+    if fmt == "zip":
+        return _read_zip(path, layer=layer, encoding=encoding, max_mb=max_mb)
+    if fmt == "shp":
+        return _read_bare_shp(path, encoding=encoding)
+    if fmt == "csv":
+        return _read_csv(path, encoding=encoding, field_map=field_map)
+    try:
+        return read_osm_pbf(path, kind=kind), {}
+    except LayerError as exc:
+        raise ReadError(f"{path.name}: {exc}") from None
+
+
+def read_layer(
+    path: str | PathLike[str],
+    *,
+    kind: str,
+    layer: str | None = None,
+    field_map: Mapping[str, str] | None = None,
+    declared_crs: str | None = None,
+    coord_system: str = "wgs84",
+    max_mb: float = DEFAULTS["max_upload_mb"],
+    encoding: str | None = None,
+) -> gpd.GeoDataFrame:
+    """Read one layer of a user file into EPSG:4326, columns renamed by *field_map*.
+
+    Parameters
+    ----------
+    path : path-like
+        .gpkg, .geojson/.json, .zip (Shapefile inside), .shp, .csv, .osm.pbf/.pbf.
+    kind : str
+        Canonical layer the file is meant to be (see :data:`geo.layers.LAYER_NAMES`);
+        picks the features of an OSM PBF and names the layer in messages.
+    layer : str, optional
+        GeoPackage layer or the .shp inside a zip; needed when there are several.
+    field_map : mapping, optional
+        ``{"file column": "canonical column"}`` renames, e.g. ``{"Floor": "floors"}``.
+        For CSV it applies before coordinate columns are looked for.
+    declared_crs : str, optional
+        CRS of the coordinates, e.g. ``"EPSG:4547"``; required when the file has none
+        (CSV with x/y or WKT, Shapefile without .prj). When the file names another CRS
+        the declared one wins (logged): the fix for a wrong .prj.
+    coord_system : {"wgs84", "cgcs2000", "gcj02", "bd09"}
+        Datum of lon/lat input. GCJ-02 (Amap/Gaode, Tencent) and BD-09 (Baidu) are
+        converted to WGS84; CGCS2000 is taken as WGS84.
+    max_mb : float
+        Size limit (setting ``max_upload_mb``); a zip's unpacked size counts too.
+    encoding : str, optional
+        Text encoding; default UTF-8, with GB18030 (GBK) tried next for CSV and for
+        Shapefiles without a .cpg.
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        EPSG:4326; ``attrs["source"]`` records path, format, layer, encoding, source CRS
+        and coordinate system. CSV columns named lon/lat (经度/纬度) imply EPSG:4326.
+
+    Raises
+    ------
+    ReadError
+        Missing, unreadable, unsupported, too large or undecodable files; ambiguous layers.
+    CRSError
+        No CRS and none declared; lon/lat CRS on coordinates that are not degrees.
+    LayerError
+        Unknown *kind* or *coord_system*; *field_map* naming absent or clashing columns.
+    """
+    p = Path(path)
+    if kind not in LAYER_NAMES:
+        raise LayerError(f"read_layer: unknown layer kind {kind!r}; use one of {', '.join(LAYER_NAMES)}")
+    system = _coord_system(coord_system)
+    fmt = detect_format(p)
+    _check_file(p, max_mb=max_mb)
+    gdf, info = _read_any(p, fmt, kind=kind, layer=layer, encoding=encoding,
+                          field_map=field_map, max_mb=max_mb)
+    if fmt != "csv":
+        gdf = _apply_field_map(gdf, field_map, file=p.name)
+    gdf = _settle_crs(gdf, file=p.name, declared_crs=declared_crs,
+                      implied=info.pop("implied_crs", None))
+    _check_lon_lat_range(gdf, file=p.name)
+    source_crs = crs_label(gdf.crs)
+    gdf = _to_wgs84(gdf, file=p.name, system=system)
+    gdf.attrs["source"] = {"path": str(p), "format": fmt, "kind": kind, "layer": None,
+                           "encoding": None, "crs": source_crs, "coord_system": system, **info}
+    log.info("read %d %s features from %s (%s, CRS %s, %s)", len(gdf), kind, p.name, fmt,
+             source_crs, system)
+    return gdf
