@@ -46,6 +46,12 @@ SETTINGS: tuple[Setting, ...] = (
     # 15-minute service circle (DOMAIN.md §5, GB 50180-2018)
     Setting("walk_levels_m", (300, 500, 1000), "Walking distances of the 5/10/15-minute circles (m)."),
     Setting("walk_speed_mps", 1.0, "Walking speed used to express distances as minutes (m/s)."),
+    Setting("walk_snap_tolerance_m", 0.5, "Street vertices closer than this are joined, and a dead end this close to another street is connected to it (tile-clipped data has cm gaps) (m)."),
+    Setting("walk_max_snap_m", 200.0, "A building or service point farther than this from every walkable street is unreachable (m)."),
+    Setting("walk_excluded_road_classes", ("rail", "water"), "Street road_class values nobody walks on (left out of the walk network)."),
+    Setting("isochrone_width_m", 35.0, "Half-width of the band drawn around reached streets in a service-circle polygon (m)."),
+    Setting("maxcover_candidates", 2000, "Most network nodes sampled as candidate sites for new service points."),
+    Setting("maxcover_time_limit_s", 30.0, "Time limit of the exact (MIP) new-site solver before the greedy result is used (s)."),
     # Base maps (DOMAIN.md §8)
     Setting("basemap", "none", "Default base map: 'none' (offline), 'osm', 'tianditu' or 'gaode'."),
     Setting("tianditu_tk", "", "Tianditu API key (tk); the Tianditu base map needs it."),
