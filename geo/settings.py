@@ -34,6 +34,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("floor_height_m", 3.0, "Storey height used to derive floors from building height (m)."),
     Setting("dwelling_area_m2", 90.0, "Average gross floor area per dwelling when estimating households (m²)."),
     Setting("default_floors", 1, "Floors assumed for a residential building with neither floors nor height."),
+    Setting("household_min_footprint_m2", 30.0, "A residential footprint larger than this gets at least one estimated household (m²)."),
     Setting("residents_per_household", 2.6, "Average household size, for population estimates."),
     # Import limits
     Setting("max_upload_mb", 512, "Largest file accepted by import (MB)."),
