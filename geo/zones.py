@@ -34,13 +34,14 @@ def zone_overlaps(geoms: np.ndarray, zones: np.ndarray) -> tuple[np.ndarray, np.
 
 
 def assign_zones(geoms: np.ndarray, zones: np.ndarray, *, tolerance_m: float,
-                 overlap_m2: float) -> ZoneAssignment:
+                 overlap_m2: float, min_share: float = 0.0) -> ZoneAssignment:
     """Assign every geometry to one zone.
 
     Rules, in order: a feature overlapping several zones goes to the one it overlaps
-    most; otherwise to the zone covering its representative point
-    (``point_on_surface``); otherwise to the single zone it overlaps with positive
-    area; otherwise to the nearest zone within *tolerance_m* (0 disables this step).
+    most (if by more than *min_share* of its area); otherwise to the zone covering its representative point
+    (``point_on_surface``); otherwise to the zone it overlaps with more than
+    *min_share* of its area; otherwise to the nearest zone within *tolerance_m*
+    (0 disables this step).
 
     Parameters
     ----------
@@ -49,6 +50,9 @@ def assign_zones(geoms: np.ndarray, zones: np.ndarray, *, tolerance_m: float,
         Largest distance of a feature outside every zone that still gets the nearest.
     overlap_m2 : float
         Overlap area above which a zone counts in ``n_overlapping``.
+    min_share : float
+        Share of a feature's area a zone must overlap to claim a feature whose
+        representative point lies outside it (0: any overlap).
 
     Returns
     -------
@@ -70,7 +74,8 @@ def assign_zones(geoms: np.ndarray, zones: np.ndarray, *, tolerance_m: float,
         order = np.lexsort((-z, area, g))  # per feature: largest area last, ties to lowest zone
         last = np.r_[g[order][1:] != g[order][:-1], True]
         best_g, best_z, best_a = g[order][last], z[order][last], area[order][last]
-        take = (best_a > 0) & ((count[best_g] > 1) | (zone[best_g] < 0))
+        enough = best_a > np.maximum(min_share * shapely.area(geoms[best_g]), 0.0)
+        take = enough & ((count[best_g] > 1) | (zone[best_g] < 0))
         zone[best_g[take]] = best_z[take]
     left = np.flatnonzero(zone < 0)
     if len(left) and tolerance_m > 0:
