@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Sequence
+from typing import TypeAlias
 
 import geopandas as gpd
 from pyproj import CRS, Transformer
@@ -42,7 +43,7 @@ log = logging.getLogger(__name__)
 WGS84 = "EPSG:4326"
 CGCS2000 = "EPSG:4490"
 
-_GeoData = gpd.GeoDataFrame | gpd.GeoSeries
+_GeoData: TypeAlias = gpd.GeoDataFrame | gpd.GeoSeries
 
 
 def crs_label(crs: CRS | str | None) -> str:
@@ -95,7 +96,7 @@ def _wgs84_bounds(data: _GeoData | Sequence[float]) -> tuple[float, float, float
         bounds = tuple(float(b) for b in data.total_bounds)
         if not crs.equals(CRS.from_epsg(4326)):
             tr = Transformer.from_crs(crs, WGS84, always_xy=True)
-            bounds = tuple(float(b) for b in tr.transform_bounds(*bounds))
+            bounds = tuple(float(b) for b in tr.transform_bounds(bounds[0], bounds[1], bounds[2], bounds[3]))
         return bounds  # type: ignore[return-value]
     values = tuple(float(v) for v in data)
     if len(values) != 4:

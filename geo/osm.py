@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import math
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from os import PathLike
 from typing import Any
 
@@ -136,17 +136,17 @@ def _osm_id(obj: Any) -> str:
     return f"{'n' if isinstance(obj, osmium.osm.Node) else 'w'}{obj.id}"
 
 
-def _building(obj: Any, tags: Mapping[str, str]) -> dict[str, Any] | None:
+def _building(obj: Any, tags: osmium.osm.TagList) -> dict[str, Any] | None:
     if not isinstance(obj, osmium.osm.Area) or tags.get("building", "no") == "no":
         return None
     use = building_use_from_osm(tags.get("building"))
     if use in (None, "other"):  # building=yes + amenity=school etc.
-        use = BUILDING_USE_BY_OSM.get(tags.get("amenity", ""), use)
+        use = BUILDING_USE_BY_OSM.get(tags.get("amenity") or "") or use
     return {"name": tags.get("name"), "use": use,
             "floors": _number(tags.get("building:levels")), "height_m": _number(tags.get("height"))}
 
 
-def _street(obj: Any, tags: Mapping[str, str]) -> dict[str, Any] | None:
+def _street(obj: Any, tags: osmium.osm.TagList) -> dict[str, Any] | None:
     if not isinstance(obj, osmium.osm.Way) or tags.get("area") == "yes":
         return None
     highway, railway, waterway = tags.get("highway"), tags.get("railway"), tags.get("waterway")
@@ -165,7 +165,7 @@ def _street(obj: Any, tags: Mapping[str, str]) -> dict[str, Any] | None:
     return {"name": tags.get("name"), "road_class": cls, "foot": foot}
 
 
-def _service_point(obj: Any, tags: Mapping[str, str]) -> dict[str, Any] | None:
+def _service_point(obj: Any, tags: osmium.osm.TagList) -> dict[str, Any] | None:
     if not isinstance(obj, osmium.osm.Node | osmium.osm.Area):
         return None
     category = next((tags[k] for k in _SERVICE_KEYS if tags.get(k) not in (None, *_NOT_SERVICES)),
@@ -175,7 +175,7 @@ def _service_point(obj: Any, tags: Mapping[str, str]) -> dict[str, Any] | None:
     return None if category is None else {"name": tags.get("name"), "category": category}
 
 
-def _compound(obj: Any, tags: Mapping[str, str]) -> dict[str, Any] | None:
+def _compound(obj: Any, tags: osmium.osm.TagList) -> dict[str, Any] | None:
     if not isinstance(obj, osmium.osm.Area) or tags.get("landuse") != "residential":
         return None
     return {"name": tags.get("name")}
@@ -194,10 +194,12 @@ def _wkb(factory: osmium.geom.WKBFactory, obj: Any) -> str:
 
 
 def _processor(path: str, kind: str) -> osmium.FileProcessor:
+    entities = {"streets": osmium.osm.WAY, "service_points": osmium.osm.NODE | osmium.osm.AREA}
     proc = osmium.FileProcessor(path).with_locations()
     if kind != "streets":
         proc = proc.with_areas()
-    return proc.with_filter(osmium.filter.KeyFilter(*_KEY_FILTERS[kind]))
+    return (proc.with_filter(osmium.filter.EntityFilter(entities.get(kind, osmium.osm.AREA)))
+            .with_filter(osmium.filter.KeyFilter(*_KEY_FILTERS[kind])))
 
 
 def _collect(path: str, kind: str) -> tuple[list[dict[str, Any]], int]:
@@ -205,8 +207,7 @@ def _collect(path: str, kind: str) -> tuple[list[dict[str, Any]], int]:
     rows: list[dict[str, Any]] = []
     broken = 0
     for obj in _processor(path, kind):
-        tags = {t.k: t.v for t in obj.tags}
-        record = recorder(obj, tags)
+        record = recorder(obj, obj.tags)  # TagList.get is far cheaper than a dict copy
         if record is None:
             continue
         try:

@@ -407,7 +407,7 @@ def _apply_field_map(df: pd.DataFrame, field_map: Mapping[str, str] | None, *, f
     return df.rename(columns=dict(field_map))
 
 
-def _settle_crs(gdf: gpd.GeoDataFrame, *, file: str, declared_crs: str | None,
+def _settle_crs(gdf: gpd.GeoDataFrame, *, file: str, declared_crs: str | CRS | None,
                 implied: str | None) -> gpd.GeoDataFrame:
     """The layer with its CRS set: declared > file's own > implied by CSV column names."""
     if declared_crs:
@@ -502,7 +502,7 @@ def read_layer(
     kind: str,
     layer: str | None = None,
     field_map: Mapping[str, str] | None = None,
-    declared_crs: str | None = None,
+    declared_crs: str | CRS | None = None,
     coord_system: str = "wgs84",
     max_mb: float = DEFAULTS["max_upload_mb"],
     encoding: str | None = None,
