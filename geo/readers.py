@@ -44,6 +44,7 @@ __all__ = [
     "COORD_SYSTEM_ALIASES",
     "LON_COLUMNS",
     "LAT_COLUMNS",
+    "XY_COLUMNS",
     "WKT_COLUMNS",
     "detect_format",
     "list_file_layers",
@@ -65,6 +66,7 @@ COORD_SYSTEM_ALIASES: dict[str, str] = {
 #: CSV column names recognised as coordinates (case-insensitive).
 LON_COLUMNS: tuple[str, ...] = ("lon", "lng", "long", "longitude", "经度")
 LAT_COLUMNS: tuple[str, ...] = ("lat", "latitude", "纬度")
+#: Projected coordinate columns: they need a declared CRS.
 XY_COLUMNS: tuple[str, str] = ("x", "y")
 WKT_COLUMNS: tuple[str, ...] = ("geometry", "wkt", "geom")
 # GB18030 is a superset of GBK and GB2312, the usual encodings of Chinese Excel/ArcGIS.
@@ -332,7 +334,7 @@ def _csv_geometry(df: pd.DataFrame, *, file: str) -> tuple[gpd.GeoDataFrame, str
     lon, lat = _find_column(cols, LON_COLUMNS), _find_column(cols, LAT_COLUMNS)
     implied: str | None = WGS84  # columns named lon/lat (经度/纬度) hold degrees
     if lon is None or lat is None:
-        lon, lat, implied = _find_column(cols, ("x",)), _find_column(cols, ("y",)), None
+        lon, lat, implied = _find_column(cols, XY_COLUMNS[:1]), _find_column(cols, XY_COLUMNS[1:]), None
     if lon is not None and lat is not None:
         x = _numbers(df[lon], file=file, column=lon)
         y = _numbers(df[lat], file=file, column=lat)
