@@ -134,7 +134,7 @@ def _check_login(username: str, password: str) -> tuple[int | None, str | None]:
         if user is None:
             audit.record(session, user=None, action="auth.login_failed", target=f"user:{username}",
                          detail={"reason": "unknown_user"})
-            return None, BAD_CREDENTIALS
+            return None, _bad_credentials(settings)
         if not user.active:
             audit.record(session, user=user, action="auth.login_failed", target=f"user:{username}",
                          detail={"reason": "inactive"})
@@ -171,7 +171,13 @@ def _register_failure(session: Any, user: User, now: datetime, settings: dict[st
                 f"{settings['login_lockout_minutes']} 分钟")
     audit.record(session, user=user, action="auth.login_failed", target=f"user:{user.username}",
                  detail=detail)
-    return f"{BAD_CREDENTIALS}（再错 {max_failures - user.failed_logins} 次将锁定账号）"
+    return _bad_credentials(settings)
+
+
+def _bad_credentials(settings: dict[str, Any]) -> str:
+    """Same text for unknown users and wrong passwords, so names cannot be probed."""
+    return (f"{BAD_CREDENTIALS}（连续 {settings['login_max_failures']} 次错误将锁定账号 "
+            f"{settings['login_lockout_minutes']} 分钟）")
 
 
 @bp.route("/login", methods=["GET", "POST"])

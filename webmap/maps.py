@@ -24,6 +24,11 @@ from geo.errors import WanggeError
 from geo.settings import DEFAULTS
 from webmap.offline import VENDOR_URL, localize
 
+try:
+    from geo.lifecircle import CATEGORY_LABELS_ZH as _LIFECIRCLE_LABELS
+except ImportError:  # geo.lifecircle lands with the 15-minute circle (issue 5)
+    _LIFECIRCLE_LABELS = {}
+
 __all__ = [
     "BASEMAPS",
     "CATEGORY_LABELS",
@@ -38,17 +43,12 @@ logger = logging.getLogger(__name__)
 #: Base maps the builder knows, with their Chinese names.
 BASEMAPS: dict[str, str] = {"none": "无底图", "osm": "OpenStreetMap", "tianditu": "天地图", "gaode": "高德地图"}
 
-#: Chinese names of service-point categories (unknown codes are shown as given).
+#: Chinese names of service-point categories: the life-circle catalogue's, plus a few
+#: codes other sources use (unknown codes are shown as given).
 CATEGORY_LABELS: dict[str, str] = {
-    "kindergarten": "幼儿园", "nursery": "托儿所", "primary_school": "小学",
-    "middle_school": "中学", "school": "学校", "clinic": "卫生服务站",
-    "health_centre": "社区卫生服务中心", "hospital": "医院", "pharmacy": "药店",
-    "elderly_care": "养老院", "elderly_daycare": "老年日间照料中心",
-    "community_service": "社区服务站", "street_service": "街道服务中心",
-    "culture": "文化活动中心", "library": "图书馆", "sports": "运动场地",
-    "market": "菜市场", "supermarket": "超市", "convenience": "便利店",
-    "toilet": "公共厕所", "bus_stop": "公交站", "police": "派出所",
-    "party_centre": "党群服务中心",
+    "school": "学校", "hospital": "医院", "pharmacy": "药店", "library": "图书馆",
+    "supermarket": "超市", "sports_ground": "运动场地", "party_centre": "党群服务中心",
+    **_LIFECIRCLE_LABELS,
 }
 
 #: Line style per ``road_class`` (geo.layers.ROAD_CLASSES) and its Chinese legend name.
@@ -66,8 +66,10 @@ HOUSEHOLD_COLORS = ("#ffffb2", "#fecc5c", "#fd8d3c", "#f03b20", "#bd0026")
 NO_HOUSEHOLDS_COLOR = "#c8c8c8"
 COMMUNITY_COLOR = "#1f4e9c"
 COMPOUND_COLOR = "#2ca25f"
-POINT_COLORS = ("#1b9e77", "#d95f02", "#7570b3", "#e7298a", "#66a61e", "#e6ab02",
-                "#a6761d", "#1f78b4", "#b15928", "#6a3d9a")
+#: Service-point colours (d3 category20 order, strong shades first): 20 before repeating.
+POINT_COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
+                "#7f7f7f", "#bcbd22", "#17becf", "#aec7e8", "#ffbb78", "#98df8a", "#ff9896",
+                "#c5b0d5", "#c49c94", "#f7b6d2", "#c7c7c7", "#dbdb8d", "#9edae5")
 _BLANK_TILE = (
     "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAQAAAC1HAwCAAAAC0lEQVR42mP8"
     "/x8AAwMCAO+ip1sAAAAASUVORK5CYII="
@@ -130,8 +132,22 @@ def _communities(gdf: gpd.GeoDataFrame, *, simplify_m: float) -> folium.GeoJson:
     frame["name"] = frame["name"].where(frame["name"].notna() & (frame["name"] != ""), frame["community_id"])
     return folium.GeoJson(
         _features(frame), name="社区", tooltip=_tooltip(["name"], ["社区"]),
-        style_function=lambda f: {"color": COMMUNITY_COLOR, "weight": 2.5, "fillOpacity": 0.02},
+        style_function=lambda f: {"color": COMMUNITY_COLOR, "weight": 3, "opacity": 0.9, "fillOpacity": 0.0},
     )
+
+
+def _community_names(gdf: gpd.GeoDataFrame) -> folium.FeatureGroup:
+    """Community names at a point inside each community, as text labels."""
+    group = folium.FeatureGroup(name="社区名称")
+    names = gdf["name"] if "name" in gdf.columns else gdf["community_id"]
+    for name, point in zip(names.fillna(gdf["community_id"]), shapely.point_on_surface(gdf.geometry.values),
+                           strict=True):
+        if point is None or point.is_empty:
+            continue
+        icon = folium.DivIcon(html=f'<div class="wg-community-name">{html.escape(str(name))}</div>',
+                              icon_size=(0, 0), class_name="wg-community-label")
+        folium.Marker([point.y, point.x], icon=icon, interactive=False).add_to(group)
+    return group
 
 
 def _compounds(gdf: gpd.GeoDataFrame, *, simplify_m: float) -> folium.GeoJson:
@@ -281,8 +297,9 @@ def _legend_html(breaks: tuple[int, ...], road_classes: list[str], categories: d
             sw = _swatch(spec["color"], kind="line", dash="dashArray" in spec, weight=spec["weight"])
             rows.append(f"<div>{sw}{spec['label']}</div>")
     if categories:
-        rows.append('<div class="wg-legend-sub">服务点</div>')
+        rows.append('<div class="wg-legend-sub">服务点</div><div class="wg-legend-cols">')
         rows += [f"<div>{_swatch(c, kind='dot')}{html.escape(n)}</div>" for n, c in categories.items()]
+        rows.append("</div>")
     return "".join(rows)
 
 
@@ -345,6 +362,9 @@ _MAP_CSS = """<style>
 .wg-legend-sub { font-weight: 600; margin-top: 6px; }
 .wg-legend-note { color: #666; font-size: 11px; }
 .wg-swatch { display: inline-block; width: 18px; height: 12px; margin-right: 6px; vertical-align: -1px; }
+.wg-legend-cols { display: grid; grid-template-columns: auto auto; column-gap: 10px; }
+.wg-community-name { transform: translate(-50%, -50%); white-space: nowrap; font-weight: 700;
+  font-size: 13px; color: #1f4e9c; text-shadow: 0 0 3px #fff, 0 0 3px #fff, 0 0 3px #fff; }
 .wg-label { background: #fff3cd; border: 1px solid #e0b84c; color: #6b4e00; max-width: 420px; }
 .leaflet-container { background: #f4f3ef; font-family: "Noto Sans CJK SC", "Microsoft YaHei", sans-serif; }
 </style>"""
@@ -392,16 +412,20 @@ def workspace_map(
                    location=[35.0, 105.0], max_zoom=20)
     m.get_root().header.add_child(folium.Element(_MAP_CSS), name="wangge_map_css")
     _add_basemaps(m, basemap, tianditu_tk=tianditu_tk, osm_tile_url=osm_tile_url)
+    # Drawing order: community outlines over streets (boundaries run along centre lines),
+    # buildings last so that on the canvas their hover wins over the polygons below.
     added: dict[str, MacroElement] = {}
+    if "streets" in data:
+        added["streets"] = _streets(data["streets"], simplify_m=simplify_m)
     if "communities" in data:
         added["communities"] = _communities(data["communities"], simplify_m=simplify_m)
     if "compounds" in data:
         added["compounds"] = _compounds(data["compounds"], simplify_m=simplify_m)
-    if "streets" in data:
-        added["streets"] = _streets(data["streets"], simplify_m=simplify_m)
     if "buildings" in data:
         added["buildings"] = _buildings(data["buildings"], simplify_m=simplify_m,
                                         breaks=tuple(household_breaks))
+    if "communities" in data:
+        added["community_names"] = _community_names(data["communities"])
     categories: dict[str, str] = {}
     if "service_points" in data:
         added["service_points"], categories = _service_points(data["service_points"])

@@ -66,16 +66,22 @@ def test_wrong_password_is_refused_in_chinese(app: Flask, client: FlaskClient, u
     assert failed[-1].detail["reason"] == "bad_password"
 
 
-def test_unknown_user_gets_the_same_message(app: Flask, client: FlaskClient) -> None:
-    r = _login(client, "nobody")
-    assert "用户名或密码错误" in r.get_data(as_text=True)
-    assert _audit(app, "auth.login_failed")[-1].detail["reason"] == "unknown_user"
+def _error_text(html: str) -> str:
+    return html.split('role="alert">', 1)[1].split("</div>", 1)[0]
+
+
+def test_unknown_user_gets_the_same_message(app: Flask, client: FlaskClient, users: dict[str, str]) -> None:
+    unknown = _error_text(_login(client, "nobody").get_data(as_text=True))
+    known = _error_text(_login(client, "viewer", "wrong-password1").get_data(as_text=True))
+    assert unknown == known and unknown.startswith("用户名或密码错误")
+    assert _audit(app, "auth.login_failed")[0].detail["reason"] == "unknown_user"
 
 
 def test_lockout_after_max_failures(app: Flask, client: FlaskClient, users: dict[str, str]) -> None:
     max_failures = app.config["WANGGE"]["login_max_failures"]
     for _ in range(max_failures - 1):
-        assert "再错" in _login(client, "worker", "wrong-password1").get_data(as_text=True)
+        html = _login(client, "worker", "wrong-password1").get_data(as_text=True)
+        assert f"用户名或密码错误（连续 {max_failures} 次错误将锁定账号" in html
     r = _login(client, "worker", "wrong-password1")
     assert f"连续 {max_failures} 次密码错误，账号已锁定" in r.get_data(as_text=True)
     r = _login(client, "worker")  # right password, still locked

@@ -61,7 +61,7 @@ def make_layers(n_buildings: int, *, seed: int = 42) -> dict[str, gpd.GeoDataFra
     )
     points = gpd.GeoDataFrame(
         {"point_id": ["P1", "P2", "P3"], "name": ["阳光幼儿园", "梅园卫生站", "好邻居便利店"],
-         "category": ["kindergarten", "clinic", "convenience"]},
+         "category": ["kindergarten", "health_station", "laundry"]},
         geometry=[Point(X0 + w / 5, Y0 + w / 5), Point(X0 + w / 2, Y0 + w / 3), Point(X0 + w * 0.7, Y0 + w * 0.8)],
         crs="EPSG:4326",
     )

@@ -12,7 +12,7 @@ import pytest
 from shapely.geometry import Polygon
 
 from tests.webmap.factories import make_layers
-from webmap.maps import BasemapError, household_class, workspace_map
+from webmap.maps import CATEGORY_LABELS, BasemapError, household_class, workspace_map
 from webmap.offline import assert_offline, external_urls
 
 
@@ -63,9 +63,22 @@ def test_household_class_follows_breaks() -> None:
 
 def test_legend_is_chinese_and_follows_breaks(small_layers: dict[str, gpd.GeoDataFrame]) -> None:
     html = _text(workspace_map(small_layers, household_breaks=(10, 30)))
-    for text in ("图例", "1–9 户", "10–29 户", "≥ 30 户", "主干道", "巷道", "铁路", "幼儿园", "卫生服务站", "小区"):
+    categories = [CATEGORY_LABELS.get(c, c) for c in ("kindergarten", "health_station")]
+    for text in ("图例", "1–9 户", "10–29 户", "≥ 30 户", "主干道", "巷道", "铁路", "小区", "laundry", *categories):
         assert text in html, text
     assert "次干道" not in html  # only road classes present are listed
+
+
+def test_life_circle_categories_are_chinese() -> None:
+    lifecircle = pytest.importorskip("geo.lifecircle")
+    for code in lifecircle.DEFAULT_CHECKLIST.categories:
+        assert re.search(r"[\u4e00-\u9fff]", CATEGORY_LABELS[code]), code
+
+
+def test_community_names_are_labelled(small_layers: dict[str, gpd.GeoDataFrame]) -> None:
+    html = _text(workspace_map(small_layers))
+    assert html.count('"className": "wg-community-label"') == 2
+    assert "梅园社区" in html and "桃源社区" in html
 
 
 def test_label_banner(small_layers: dict[str, gpd.GeoDataFrame]) -> None:

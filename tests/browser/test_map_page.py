@@ -1,0 +1,91 @@
+"""A user logs in and sees the workspace map, offline, in Chinese."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.browser.conftest import SCREENSHOTS, LiveServer, Traffic
+
+pytestmark = pytest.mark.browser
+
+COUNT_JS = """() => Object.fromEntries(Object.entries(window.wanggeLayers).map(
+    ([k, layer]) => [k, layer.getLayers().length]))"""
+# A path the canvas renderer projected and will draw has non-empty _parts.
+DRAWN_JS = """(key) => {
+    const layer = window.wanggeLayers[key];
+    return window.wanggeMap.hasLayer(layer)
+        ? layer.getLayers().filter(l => l._parts && l._parts.length > 0).length : 0;
+}"""
+
+
+def test_viewer_sees_map_with_every_layer(logged_in_page, live_server: LiveServer) -> None:
+    page = logged_in_page("viewer")
+    counts = page.evaluate(COUNT_JS)
+    expected = {k: len(g) for k, g in live_server.layers.items()}
+    expected["community_names"] = expected["communities"]
+    assert counts == expected
+    assert page.evaluate(DRAWN_JS, "buildings") == expected["buildings"]
+    assert page.evaluate(DRAWN_JS, "communities") == expected["communities"]
+    assert page.locator(".leaflet-overlay-pane canvas").count() >= 1  # prefer_canvas
+    SCREENSHOTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / "map_viewer.png"))
+
+
+def test_legend_layer_control_and_stats_are_chinese(logged_in_page, live_server: LiveServer) -> None:
+    page = logged_in_page("viewer")
+    legend = page.locator(".wg-legend")
+    assert legend.is_visible()
+    for text in ("图例", "社区边界", "楼栋户数", "道路", "服务点"):
+        assert text in legend.inner_text()
+    control = page.locator(".leaflet-control-layers").inner_text()
+    for name in ("无底图", "社区", "小区", "道路", "楼栋（按户数）", "服务点"):
+        assert name in control
+    bar = page.locator(".wg-topbar").inner_text()
+    assert "工作区地图" in bar and "只读用户" in bar and "退出登录" in bar
+    assert page.locator('[data-stat="buildings"]').inner_text() == f"{len(live_server.layers['buildings'])}"
+    assert page.locator('[data-stat="communities"]').inner_text() == f"{len(live_server.layers['communities'])}"
+    assert live_server.label in page.locator(".wg-data-label").inner_text()
+
+
+def test_layers_toggle_from_the_layer_control(logged_in_page) -> None:
+    page = logged_in_page("planner")
+    assert "规划员" in page.locator(".wg-user").inner_text()
+    page.locator(".leaflet-control-layers label", has_text="楼栋（按户数）").locator("input").uncheck()
+    assert page.evaluate("() => window.wanggeMap.hasLayer(window.wanggeLayers.buildings)") is False
+
+
+def test_everything_loads_from_this_server(logged_in_page, traffic: Traffic, live_server: LiveServer) -> None:
+    page = logged_in_page("worker")
+    page.wait_for_load_state("networkidle")
+    vendor = [u for u in traffic.requests if "/static/vendor/" in u]
+    assert any(u.endswith("/leaflet/leaflet.js") for u in vendor)
+    assert any(u.endswith("/leaflet/leaflet.css") for u in vendor)
+    assert traffic.failed == []
+    assert traffic.foreign() == []
+    assert all(u.startswith(live_server.url) or u.startswith("data:") for u in traffic.requests)
+
+
+HOVER_JS = """() => {
+    const map = window.wanggeMap;
+    const centre = map.getCenter();
+    const b = window.wanggeLayers.buildings.getLayers()
+        .filter(l => l.feature.properties.c >= 0)
+        .reduce((best, l) => centre.distanceTo(l.getBounds().getCenter())
+            < centre.distanceTo(best.getBounds().getCenter()) ? l : best);
+    const p = map.latLngToContainerPoint(b.getBounds().getCenter());
+    const box = map.getContainer().getBoundingClientRect();
+    return {x: box.left + p.x, y: box.top + p.y, name: b.feature.properties.name, hh: b.feature.properties.hh};
+}"""
+
+
+def test_building_tooltip_shows_households(logged_in_page) -> None:
+    page = logged_in_page("viewer")
+    page.evaluate("() => { window.wanggeMap.setZoom(window.wanggeMap.getZoom() + 2); }")
+    page.wait_for_timeout(400)
+    target = page.evaluate(HOVER_JS)
+    page.mouse.move(target["x"], target["y"])
+    tooltip = page.locator(".leaflet-tooltip")
+    tooltip.wait_for(state="visible")
+    text = tooltip.inner_text()
+    assert "楼栋" in text and "户数" in text and target["name"] in text and target["hh"] in text
+    page.screenshot(path=str(SCREENSHOTS / "map_tooltip.png"))
