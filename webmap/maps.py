@@ -34,6 +34,8 @@ __all__ = [
     "CATEGORY_LABELS",
     "ROAD_STYLES",
     "BasemapError",
+    "HOUSEHOLD_COLORS",
+    "NO_HOUSEHOLDS_COLOR",
     "household_class",
     "workspace_map",
 ]
@@ -116,11 +118,18 @@ def _display_frame(gdf: gpd.GeoDataFrame, columns: list[str], *, simplify_m: flo
 
 
 def _features(gdf: gpd.GeoDataFrame) -> dict[str, Any]:
-    """A GeoJSON FeatureCollection with integer feature ids (what folium's style map keys on)."""
+    """A GeoJSON FeatureCollection, ids = index labels (folium's style map keys on them), no bboxes."""
     frame = gdf.copy()
     for col in frame.columns.drop(frame.geometry.name):
         frame[col] = frame[col].astype(object).where(frame[col].notna(), "")
-    return frame.__geo_interface__ | {"bbox": None}
+    return frame.to_geo_dict(show_bbox=False, drop_id=False)
+
+
+def _style_by_id(keys: pd.Series, table: Mapping[Any, dict[str, Any]]) -> Any:
+    """A folium style function looking the style up by feature id, so the style's inputs
+    (class, category) need not be embedded in the page as properties."""
+    by_id = {str(i): table[k] for i, k in keys.items()}
+    return lambda feature: dict(by_id[str(feature["id"])])
 
 
 def _tooltip(fields: list[str], aliases: list[str]) -> folium.GeoJsonTooltip:
@@ -165,13 +174,12 @@ def _streets(gdf: gpd.GeoDataFrame, *, simplify_m: float) -> folium.GeoJson:
     frame["road_class"] = _road_class(frame["road_class"])
     frame["kind"] = frame["road_class"].map(lambda c: ROAD_STYLES[c]["label"])
 
-    def style(feature: dict) -> dict[str, Any]:
-        spec = ROAD_STYLES[feature["properties"]["road_class"]]
-        return {k: v for k, v in spec.items() if k != "label"} | {"opacity": 0.9}
-
+    table = {c: {k: v for k, v in spec.items() if k != "label"} | {"opacity": 0.9}
+             for c, spec in ROAD_STYLES.items()}
     return folium.GeoJson(
-        _features(frame[["name", "kind", "road_class", "geometry"]]),
-        name="道路", style_function=style, tooltip=_tooltip(["name", "kind"], ["道路", "等级"]),
+        _features(frame[["name", "kind", "geometry"]]), name="道路",
+        style_function=_style_by_id(frame["road_class"], table),
+        tooltip=_tooltip(["name", "kind"], ["道路", "等级"]),
     )
 
 
@@ -190,16 +198,12 @@ def _buildings(gdf: gpd.GeoDataFrame, *, simplify_m: float, breaks: tuple[int, .
     label = hh.map(lambda v: "无" if pd.isna(v) or v <= 0 else f"{int(v)}")
     frame["hh"] = label.where(~estimated | (frame["c"] < 0), label + "（估算）")
     frame["name"] = frame["name"].where(frame["name"].notna() & (frame["name"] != ""), frame["building_id"])
-    frame = frame[["name", "hh", "c", "geometry"]]
-
-    def style(feature: dict) -> dict[str, Any]:
-        cls = int(feature["properties"]["c"])
-        fill = NO_HOUSEHOLDS_COLOR if cls < 0 else HOUSEHOLD_COLORS[min(cls, len(HOUSEHOLD_COLORS) - 1)]
-        return {"color": "#555555", "weight": 0.5, "fillColor": fill, "fillOpacity": 0.85}
-
+    fills = {-1: NO_HOUSEHOLDS_COLOR} | {
+        i: HOUSEHOLD_COLORS[min(i, len(HOUSEHOLD_COLORS) - 1)] for i in range(len(breaks) + 1)}
+    table = {c: {"color": "#555555", "weight": 0.5, "fillColor": f, "fillOpacity": 0.85} for c, f in fills.items()}
     return folium.GeoJson(
-        _features(frame), name="楼栋（按户数）", style_function=style,
-        tooltip=_tooltip(["name", "hh"], ["楼栋", "户数"]),
+        _features(frame[["name", "hh", "geometry"]]), name="楼栋（按户数）",
+        style_function=_style_by_id(frame["c"], table), tooltip=_tooltip(["name", "hh"], ["楼栋", "户数"]),
     )
 
 
@@ -210,9 +214,9 @@ def _service_points(gdf: gpd.GeoDataFrame) -> tuple[folium.GeoJson, dict[str, st
     colors = {c: POINT_COLORS[i % len(POINT_COLORS)] for i, c in enumerate(cats)}
     frame["kind"] = frame["category"].map(lambda c: CATEGORY_LABELS.get(c, c or "未分类"))
     layer = folium.GeoJson(
-        _features(frame[["name", "kind", "category", "geometry"]]), name="服务点",
+        _features(frame[["name", "kind", "geometry"]]), name="服务点",
         marker=folium.CircleMarker(radius=5, weight=1, color="#ffffff", fill=True, fill_opacity=0.95),
-        style_function=lambda f: {"fillColor": colors.get(f["properties"]["category"], "#444444")},
+        style_function=_style_by_id(frame["category"], {c: {"fillColor": v} for c, v in colors.items()}),
         tooltip=_tooltip(["name", "kind"], ["服务点", "类别"]),
     )
     return layer, {CATEGORY_LABELS.get(c, c or "未分类"): colors[c] for c in cats}

@@ -69,7 +69,7 @@ HOVER_JS = """() => {
     const map = window.wanggeMap;
     const centre = map.getCenter();
     const b = window.wanggeLayers.buildings.getLayers()
-        .filter(l => l.feature.properties.c >= 0)
+        .filter(l => l.feature.properties.hh !== "无")
         .reduce((best, l) => centre.distanceTo(l.getBounds().getCenter())
             < centre.distanceTo(best.getBounds().getCenter()) ? l : best);
     const p = map.latLngToContainerPoint(b.getBounds().getCenter());

@@ -12,7 +12,15 @@ import pytest
 from shapely.geometry import Polygon
 
 from tests.webmap.factories import make_layers
-from webmap.maps import CATEGORY_LABELS, BasemapError, household_class, workspace_map
+from webmap.maps import (
+    CATEGORY_LABELS,
+    HOUSEHOLD_COLORS,
+    NO_HOUSEHOLDS_COLOR,
+    ROAD_STYLES,
+    BasemapError,
+    household_class,
+    workspace_map,
+)
 from webmap.offline import assert_offline, external_urls
 
 
@@ -42,7 +50,7 @@ def test_map_has_every_layer_with_every_feature(small_layers: dict[str, gpd.GeoD
 
 def test_only_needed_columns_are_embedded(small_layers: dict[str, gpd.GeoDataFrame]) -> None:
     props = _geojson_layers(workspace_map(small_layers))["楼栋（按户数）"].data["features"][0]["properties"]
-    assert set(props) == {"name", "hh", "c"}
+    assert set(props) == {"name", "hh"}
 
 
 def test_estimated_households_are_marked(small_layers: dict[str, gpd.GeoDataFrame]) -> None:
@@ -136,3 +144,17 @@ def test_empty_workspace_still_renders() -> None:
 def test_5000_building_page_stays_small() -> None:
     html = workspace_map(make_layers(5000), label="合成数据").get_root().render()
     assert len(html.encode()) < 3_000_000
+
+
+def test_styles_follow_households_and_road_class(small_layers: dict[str, gpd.GeoDataFrame]) -> None:
+    b = small_layers["buildings"]
+    b.loc[0, "households"], b.loc[1, "households"], b.loc[2, "households"] = np.nan, 250, 5
+    layers = _geojson_layers(workspace_map(small_layers, household_breaks=(20, 50, 100, 200)))
+    style = layers["楼栋（按户数）"].style_function
+    feats = layers["楼栋（按户数）"].data["features"]
+    assert [style(f)["fillColor"] for f in feats[:3]] == [NO_HOUSEHOLDS_COLOR, HOUSEHOLD_COLORS[4],
+                                                          HOUSEHOLD_COLORS[0]]
+    streets = layers["道路"]
+    got = {f["properties"]["kind"]: streets.style_function(f) for f in streets.data["features"]}
+    assert got["主干道"]["color"] == ROAD_STYLES["major"]["color"]
+    assert got["铁路"]["dashArray"] == ROAD_STYLES["rail"]["dashArray"]
