@@ -37,8 +37,14 @@ from geo.households import estimate_households
 from geo.layers import SCHEMAS
 from geo.readers import read_layer
 from geo.settings import DEFAULTS
-from geo.validate import Issue, ValidationReport, validate_layer, validate_workspace
-from geo.zones import assign_zones
+from geo.validate import (
+    Issue,
+    ValidationReport,
+    building_community_issues,
+    validate_layer,
+    validate_workspace,
+)
+from geo.zones import ZoneAssignment, assign_zones
 
 __all__ = ["APPROXIMATE_COMMUNITY_ID", "PreparedWorkspace", "prepare_layers", "prepare_files"]
 
@@ -105,12 +111,16 @@ def prepare_layers(
         report += ValidationReport((_approximate_issue(),))
     metric = {name: to_metric(gdf, crs=metric_crs) for name, gdf in layers.items()
               if name in ("communities", "compounds")}
-    buildings = _assign_zones(buildings, bm.geometry.to_numpy(), metric, opts)
+    buildings, found = _assign_zones(buildings, bm.geometry.to_numpy(), metric, opts)
     layers["buildings"] = buildings
-    metric["buildings"] = bm.assign(building_id=buildings["building_id"].to_numpy())
+    # buildings are checked from the assignment just made, the other layers here
     report += validate_workspace(metric, metric_crs=metric_crs,
                                  building_outside_tolerance_m=opts["building_outside_tolerance_m"],
                                  community_overlap_tolerance_m2=opts["community_overlap_tolerance_m2"])
+    report += ValidationReport(tuple(building_community_issues(
+        found, building_ids=buildings["building_id"].to_numpy(dtype=object),
+        community_ids=metric["communities"]["community_id"].to_numpy(dtype=object),
+        tolerance_m=opts["building_outside_tolerance_m"])))
     report.raise_for_errors()
     logger.info("prepared workspace: %s; %d households (%d buildings estimated); metric CRS %s; "
                 "%d repaired, %d warnings",
@@ -220,8 +230,9 @@ def _approximate_issue() -> Issue:
 
 
 def _assign_zones(buildings: gpd.GeoDataFrame, bgeoms: np.ndarray, metric: Mapping[str, gpd.GeoDataFrame],
-                  opts: Mapping[str, Any]) -> gpd.GeoDataFrame:
-    """Buildings with ``community_id`` (always from geometry) and ``compound_id`` (filled in)."""
+                  opts: Mapping[str, Any]) -> tuple[gpd.GeoDataFrame, ZoneAssignment]:
+    """Buildings with ``community_id`` (always from geometry) and ``compound_id`` (filled in),
+    and the community assignment."""
     out = buildings.copy()
     communities = metric["communities"]
     found = assign_zones(bgeoms, communities.geometry.to_numpy(), tolerance_m=opts["building_outside_tolerance_m"],
@@ -236,7 +247,7 @@ def _assign_zones(buildings: gpd.GeoDataFrame, bgeoms: np.ndarray, metric: Mappi
                               overlap_m2=opts["community_overlap_tolerance_m2"], min_share=0.5)
         out["compound_id"] = out["compound_id"].fillna(_ids_at(compounds["compound_id"], inside.zone))
         logger.info("%d buildings lie in %d compounds", int(out["compound_id"].notna().sum()), len(compounds))
-    return out
+    return out, found
 
 
 def _ids_at(ids: pd.Series, index: np.ndarray) -> pd.Series:

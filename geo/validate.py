@@ -3,7 +3,7 @@
 :func:`validate_layer` normalises one layer to its canonical schema (:mod:`geo.layers`)
 in EPSG:4326 and reports what it found; :func:`validate_workspace` checks the layers
 against each other (buildings inside communities, communities not overlapping).
-Every problem is an :class:`Issue` with a stable ``code``; ``docs/VALIDATION.md`` lists
+Every problem is an :class:`~geo.issues.Issue` with a stable ``code``; ``docs/VALIDATION.md`` lists
 them all. Checks are vectorised (shapely 2, numpy), so a million buildings validate in
 seconds.
 
@@ -19,32 +19,28 @@ Examples
 from __future__ import annotations
 
 import logging
-from collections import Counter
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
 from typing import Any
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-import shapely
 from pyproj import CRS
 
 from geo.crs import as_wgs84
-from geo.errors import LayerError, ValidationFailed
+from geo.errors import LayerError
+from geo.geometry_checks import check_geometries, explode_multiparts
+from geo.issues import SEVERITIES, Issue, ValidationReport
 from geo.layers import BUILDING_USES, ROAD_CLASSES, SCHEMAS, LayerSchema
 from geo.settings import DEFAULTS
-from geo.zones import assign_zones, zone_overlaps
+from geo.zones import ZoneAssignment, assign_zones, zone_overlaps
 
-__all__ = ["SEVERITIES", "Issue", "ValidationReport", "validate_layer", "validate_workspace"]
+__all__ = [
+    "SEVERITIES", "Issue", "ValidationReport", "validate_layer", "validate_workspace",
+    "building_community_issues",
+]
 
 logger = logging.getLogger(__name__)
-
-#: ``error`` blocks the import, ``repaired`` was fixed automatically, ``warning`` is advice.
-SEVERITIES: tuple[str, ...] = ("error", "repaired", "warning")
-
-#: Rough extent of China (lon 73–136 °E, lat 3–54 °N): features outside get a warning.
-CHINA_BOUNDS: tuple[float, float, float, float] = (73.0, 3.0, 136.0, 54.0)
 
 #: Common Chinese and English spellings of the canonical categories.
 USE_ALIASES: dict[str, str] = {
@@ -66,72 +62,6 @@ CATEGORIES: dict[str, tuple[tuple[str, ...], dict[str, str], str, str]] = {
 }
 _TRUE = {"true", "t", "yes", "y", "1", "是", "1.0"}
 _FALSE = {"false", "f", "no", "n", "0", "否", "0.0"}
-_DIMENSION = {"Point": 0, "LineString": 1, "Polygon": 2}
-
-
-@dataclass(frozen=True)
-class Issue:
-    """One problem found in one feature (or in a whole layer when ``feature_id`` is None)."""
-
-    layer: str
-    feature_id: str | None
-    code: str
-    problem: str
-    fix: str
-    severity: str = "error"
-
-    def __post_init__(self) -> None:
-        if self.severity not in SEVERITIES:
-            raise ValueError(f"Issue severity must be one of {SEVERITIES}; got {self.severity!r}")
-
-    def __str__(self) -> str:
-        where = self.layer if self.feature_id is None else f"{self.layer} #{self.feature_id}"
-        return f"{where}: {self.problem}: {self.fix}"
-
-
-@dataclass(frozen=True)
-class ValidationReport:
-    """Every issue an import produced, errors first in :attr:`errors`."""
-
-    issues: tuple[Issue, ...] = ()
-
-    @property
-    def errors(self) -> tuple[Issue, ...]:
-        return tuple(i for i in self.issues if i.severity == "error")
-
-    @property
-    def repaired(self) -> tuple[Issue, ...]:
-        return tuple(i for i in self.issues if i.severity == "repaired")
-
-    @property
-    def warnings(self) -> tuple[Issue, ...]:
-        return tuple(i for i in self.issues if i.severity == "warning")
-
-    @property
-    def ok(self) -> bool:
-        """True when nothing blocks the import."""
-        return not self.errors
-
-    def __add__(self, other: ValidationReport) -> ValidationReport:
-        return ValidationReport(self.issues + other.issues)
-
-    def codes(self) -> set[str]:
-        return {i.code for i in self.issues}
-
-    def to_records(self) -> list[dict[str, Any]]:
-        """Issues as plain dicts (for JSON, CSV or a DataFrame)."""
-        return [asdict(i) for i in self.issues]
-
-    def summary(self) -> dict[str, int]:
-        """Number of issues per code, most frequent first."""
-        return dict(Counter(i.code for i in self.issues).most_common())
-
-    def raise_for_errors(self) -> None:
-        """Raise :class:`~geo.errors.ValidationFailed` (with ``.report``) if any error."""
-        if self.errors:
-            exc = ValidationFailed(list(self.errors))
-            exc.report = self  # type: ignore[attr-defined]
-            raise exc
 
 
 # ---------------------------------------------------------------- validate_layer
@@ -180,9 +110,9 @@ def validate_layer(
     labels = _labels(df, schema, issues)
     _cast_columns(df, schema, labels, issues, max_floors=max_floors, max_height_m=max_height_m)
     if len(df):
-        df = _check_geometries(df, schema, labels, issues, repair=repair)
+        df = check_geometries(df, schema, labels, issues, repair=repair)
     if len(schema.geometry_types) and not schema.geometry_types[0].startswith("Poly") and len(df):
-        df = _explode_multiparts(df, schema, issues)
+        df = explode_multiparts(df, schema, issues)
     report = ValidationReport(tuple(issues))
     logger.info("validated %s: %d features, %d errors, %d repaired, %d warnings", kind, len(df),
                 len(report.errors), len(report.repaired), len(report.warnings))
@@ -304,23 +234,22 @@ def _numeric(raw: pd.Series) -> tuple[pd.Series, np.ndarray]:
     """Float values and a mask of entries given but not numeric ('abc')."""
     if pd.api.types.is_numeric_dtype(raw) and not pd.api.types.is_bool_dtype(raw):
         return raw.astype("float64"), np.zeros(len(raw), dtype=bool)
-    parsed = _per_value(raw, _parse_number)
-    text = np.array([v is _NOT_A_NUMBER for v in parsed], dtype=bool)
-    parsed[text] = None
-    return pd.Series(parsed.astype("float64"), index=raw.index), text
+    codes, uniques = pd.factorize(raw, use_na_sentinel=True)
+    parsed = [_parse_number(u) for u in uniques]
+    text = np.array([v is None for v in parsed] + [False], dtype=bool)
+    values = np.array([np.nan if v is None else v for v in parsed] + [np.nan], dtype="float64")
+    return pd.Series(values[codes], index=raw.index), text[codes]
 
 
-_NOT_A_NUMBER = object()
-
-
-def _parse_number(value: Any) -> Any:
+def _parse_number(value: Any) -> float | None:
+    """The number in *value*; NaN for blanks, None for text that is not a number."""
     text = str(value).strip()
     if not text:
-        return None
+        return np.nan
     try:
         return float(text)
     except ValueError:
-        return _NOT_A_NUMBER
+        return None
 
 
 def _per_value(raw: pd.Series, func: Any) -> np.ndarray:
@@ -409,155 +338,6 @@ def _order_columns(df: gpd.GeoDataFrame, schema: LayerSchema) -> gpd.GeoDataFram
     return out.rename_geometry("geometry") if geom != "geometry" and "geometry" not in extra else out
 
 
-# ---------------------------------------------------------------- geometry checks
-
-
-def _check_geometries(df: gpd.GeoDataFrame, schema: LayerSchema, labels: np.ndarray,
-                      issues: list[Issue], *, repair: bool) -> gpd.GeoDataFrame:
-    """Null/empty, coordinates, type and validity checks; repairs in place."""
-    layer = schema.name
-    geoms = df.geometry.to_numpy().copy()
-    missing = shapely.is_missing(geoms) | shapely.is_empty(geoms)
-    for lab in labels[missing]:
-        issues.append(Issue(layer, lab, "empty_geometry", "the feature has no geometry",
-                            "draw its outline or remove the feature"))
-    bad_coords = _check_coordinates(geoms, ~missing, layer, labels, issues)
-    usable = ~missing & ~bad_coords
-    usable &= _check_types(geoms, usable, schema, labels, issues)
-    _check_validity(geoms, usable, schema, labels, issues, repair=repair)
-    df = df.copy()
-    df[df.geometry.name] = gpd.GeoSeries(geoms, index=df.index, crs=df.crs)
-    return df
-
-
-def _check_coordinates(geoms: np.ndarray, present: np.ndarray, layer: str, labels: np.ndarray,
-                       issues: list[Issue]) -> np.ndarray:
-    """Mask of features with NaN or out-of-range lon/lat; warns once for outside China."""
-    coords, index = shapely.get_coordinates(geoms, return_index=True)
-    nonfinite = np.bincount(index, weights=~np.isfinite(coords).all(axis=1), minlength=len(geoms)) > 0
-    for lab in labels[nonfinite]:
-        issues.append(Issue(layer, lab, "absurd_coordinates", "coordinates are NaN or infinite",
-                            "fix or remove the feature's broken vertices"))
-    with np.errstate(invalid="ignore"):
-        b = shapely.bounds(geoms)
-        out_of_range = present & ~nonfinite & ((b[:, 0] < -180) | (b[:, 2] > 180) | (b[:, 1] < -90) | (b[:, 3] > 90))
-    for lab, (x, y) in zip(labels[out_of_range], b[out_of_range][:, :2], strict=True):
-        issues.append(Issue(layer, lab, "absurd_coordinates",
-                            f"coordinates ({x:.1f}, {y:.1f}) are outside lon -180..180 / lat -90..90; "
-                            "they look like projected metres labelled as degrees",
-                            "declare the real CRS, e.g. `--crs EPSG:32651` (UTM 51N) or `--crs EPSG:4547` "
-                            "(CGCS2000 3-degree zone 114E)"))
-    ok = present & ~nonfinite & ~out_of_range
-    minx, miny, maxx, maxy = CHINA_BOUNDS
-    with np.errstate(invalid="ignore"):
-        far = ok & ((b[:, 2] < minx) | (b[:, 0] > maxx) | (b[:, 3] < miny) | (b[:, 1] > maxy))
-    if far.any():
-        where = labels[far][:3]
-        issues.append(Issue(layer, str(where[0]), "outside_china",
-                            f"{far.sum()} feature(s) lie outside China (e.g. #{', #'.join(where)})",
-                            "check the CRS and the lon/lat order; ignore if the data really are abroad",
-                            "warning"))
-    return nonfinite | out_of_range
-
-
-def _check_types(geoms: np.ndarray, usable: np.ndarray, schema: LayerSchema, labels: np.ndarray,
-                 issues: list[Issue]) -> np.ndarray:
-    """Mask of features of an accepted type; polygonal parts of collections are kept."""
-    layer = schema.name
-    base = schema.geometry_types[0].removeprefix("Multi")
-    dim = _DIMENSION[base]
-    types = shapely.get_type_id(geoms)
-    collection = usable & (types == shapely.GeometryType.GEOMETRYCOLLECTION)
-    if collection.any():
-        geoms[collection] = _keep_dimension(geoms[collection], dim)
-        kept = collection & ~shapely.is_empty(geoms)
-        for lab in labels[kept]:
-            issues.append(Issue(layer, lab, "wrong_geometry_type", "geometry collection",
-                                f"kept its {base} parts", "repaired"))
-        types = shapely.get_type_id(geoms)
-    good = (shapely.get_dimensions(geoms) == dim) & ~shapely.is_empty(geoms)
-    wrong = usable & ~good
-    names = shapely.get_type_id(geoms[wrong])
-    for lab, type_id in zip(labels[wrong], names, strict=True):
-        got = shapely.GeometryType(type_id).name.title().replace("string", "String").replace("collection", "Collection")
-        issues.append(Issue(layer, lab, "wrong_geometry_type",
-                            f"{got} in a {' or '.join(schema.geometry_types)} layer",
-                            _type_fix(schema, base)))
-    return good
-
-
-def _type_fix(schema: LayerSchema, base: str) -> str:
-    if base == "Polygon":
-        return (f"{schema.name} need outlines (polygons): import points as service_points, "
-                "or draw the footprints")
-    if base == "LineString":
-        return "streets need centre lines: convert areas to lines (e.g. QGIS Polygons to Lines)"
-    return "service points need points: use their centroids (e.g. QGIS Centroids)"
-
-
-def _check_validity(geoms: np.ndarray, usable: np.ndarray, schema: LayerSchema, labels: np.ndarray,
-                    issues: list[Issue], *, repair: bool) -> None:
-    """Invalid geometries: repaired with make_valid (in place) or reported as errors."""
-    layer = schema.name
-    invalid = usable.copy()
-    invalid[usable] = ~shapely.is_valid(geoms[usable])
-    if not invalid.any():
-        return
-    reasons = shapely.is_valid_reason(geoms[invalid])
-    dim = _DIMENSION[schema.geometry_types[0].removeprefix("Multi")]
-    fixed = _keep_dimension(shapely.make_valid(geoms[invalid]), dim) if repair else None
-    for k, (lab, reason) in enumerate(zip(labels[invalid], reasons, strict=True)):
-        if fixed is None:
-            fix = ("fix it in your GIS (QGIS: Fix geometries) or import with the setting "
-                   "repair_invalid_geometry on")
-            issues.append(Issue(layer, lab, "invalid_geometry", f"invalid geometry ({reason})", fix))
-        elif shapely.is_empty(fixed[k]):
-            issues.append(Issue(layer, lab, "invalid_geometry", f"invalid geometry ({reason})",
-                                "make_valid left no area: redraw the outline"))
-        else:
-            issues.append(Issue(layer, lab, "invalid_geometry", f"invalid geometry ({reason})",
-                                "repaired with make_valid", "repaired"))
-    if fixed is not None:
-        idx = np.flatnonzero(invalid)
-        keep = ~shapely.is_empty(fixed)
-        geoms[idx[keep]] = fixed[keep]
-
-
-def _keep_dimension(geoms: np.ndarray, dim: int) -> np.ndarray:
-    """The parts of each geometry of dimension *dim*, one (multi)geometry each; empty if none."""
-    parts, index = shapely.get_parts(geoms, return_index=True)
-    parts, sub = shapely.get_parts(parts, return_index=True)  # flatten multis inside collections
-    index = index[sub]
-    keep = shapely.get_dimensions(parts) == dim
-    parts, index = parts[keep], index[keep]
-    out = np.array([shapely.GeometryCollection()] * len(geoms), dtype=object)
-    if len(parts):
-        present, dense = np.unique(index, return_inverse=True)
-        build = {0: shapely.multipoints, 1: shapely.multilinestrings, 2: shapely.multipolygons}[dim]
-        grouped = build(parts, indices=dense)
-        single = np.bincount(dense) == 1
-        first = np.unique(dense, return_index=True)[1]
-        grouped[single] = parts[first[single]]
-        out[present] = grouped
-    return out
-
-
-def _explode_multiparts(df: gpd.GeoDataFrame, schema: LayerSchema, issues: list[Issue]) -> gpd.GeoDataFrame:
-    """Streets and service points are single parts: split multi-parts, suffixing ids -1, -2 …"""
-    parts_per = shapely.get_num_geometries(df.geometry.to_numpy())
-    multi = parts_per > 1
-    out = df.explode(index_parts=False, ignore_index=True)
-    if multi.any():
-        idc = schema.id_column
-        rank = out.groupby(np.repeat(np.arange(len(df)), np.maximum(parts_per, 1))).cumcount() + 1
-        split = np.repeat(multi, np.maximum(parts_per, 1))
-        out.loc[split, idc] = out.loc[split, idc] + "-" + rank[split].astype("str")
-        issues.append(Issue(schema.name, str(df.loc[multi, idc].iloc[0]), "multipart_exploded",
-                            f"{multi.sum()} multi-part feature(s) split into {parts_per[multi].sum()} parts",
-                            f"ids suffixed -1, -2 …; {schema.name} are stored as single parts", "repaired"))
-    return out
-
-
 # ---------------------------------------------------------------- validate_workspace
 
 
@@ -583,8 +363,10 @@ def validate_workspace(
     issues = _overlapping_communities(cm, cids, community_overlap_tolerance_m2)
     buildings = layers.get("buildings")
     if buildings is not None and len(buildings):
-        issues += _buildings_vs_communities(_metric(buildings, metric_crs), buildings["building_id"].to_numpy(dtype=object),
-                                            cm, cids, building_outside_tolerance_m, community_overlap_tolerance_m2)
+        found = assign_zones(_metric(buildings, metric_crs), cm, tolerance_m=building_outside_tolerance_m,
+                             overlap_m2=community_overlap_tolerance_m2)
+        issues += building_community_issues(found, building_ids=buildings["building_id"].to_numpy(dtype=object),
+                                            community_ids=cids, tolerance_m=building_outside_tolerance_m)
     compounds = layers.get("compounds")
     if compounds is not None and len(compounds):
         issues += _compounds_crossing(_metric(compounds, metric_crs), compounds["compound_id"].to_numpy(dtype=object),
@@ -611,18 +393,19 @@ def _overlapping_communities(cm: np.ndarray, cids: np.ndarray, tol_m2: float) ->
             for i, j, m2 in zip(a[over], b[over], area[over], strict=True)]
 
 
-def _buildings_vs_communities(bm: np.ndarray, bids: np.ndarray, cm: np.ndarray, cids: np.ndarray,
-                              tol_m: float, tol_m2: float) -> list[Issue]:
-    found = assign_zones(bm, cm, tolerance_m=tol_m, overlap_m2=tol_m2)
+def building_community_issues(found: ZoneAssignment, *, building_ids: np.ndarray, community_ids: np.ndarray,
+                              tolerance_m: float) -> list[Issue]:
+    """``buildings_outside_communities`` and ``buildings_in_several_communities`` issues
+    from an :func:`geo.zones.assign_zones` result of buildings over communities."""
     issues = [Issue("buildings", str(bid), "buildings_outside_communities",
-                    f"farther than {tol_m:g} m from every community",
+                    f"farther than {tolerance_m:g} m from every community",
                     "import the community that contains it, or remove the building "
                     "(tolerance: setting building_outside_tolerance_m)")
-              for bid in bids[found.zone < 0]]
+              for bid in building_ids[found.zone < 0]]
     for k in np.flatnonzero(found.n_overlapping > 1):
-        issues.append(Issue("buildings", str(bids[k]), "buildings_in_several_communities",
+        issues.append(Issue("buildings", str(building_ids[k]), "buildings_in_several_communities",
                             f"overlaps {found.n_overlapping[k]} communities",
-                            f"assigned to #{cids[found.zone[k]]} (largest overlap); check the boundaries",
+                            f"assigned to #{community_ids[found.zone[k]]} (largest overlap); check the boundaries",
                             "warning"))
     return issues
 
