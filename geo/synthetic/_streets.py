@@ -123,7 +123,8 @@ def segments_from(grid: Grid, blocks: Blocks, lat: Lattice, names_of_lines: np.n
     inner, ns_of_block = _internal_lines(blocks, lat)
     base = grid.road_class.size
     orient = np.concatenate([grid.orient, inner.orient])
-    c = np.concatenate([grid.c, inner.c])
+    # Rounded like the junction positions, so lines meet at bit-identical coordinates.
+    c = np.round(np.concatenate([grid.c, inner.c]), 3)
     t0, t1 = np.concatenate([grid.t0, inner.t0]), np.concatenate([grid.t1, inner.t1])
     cls = np.concatenate([grid.road_class, inner.road_class])
     gid, gpos = _grid_junctions(grid)

@@ -84,6 +84,13 @@ def test_buildings_lie_in_their_community_and_compound(metric: dict[str, gpd.Geo
     assert shapely.within(walled.geometry.values, compounds.loc[walled.compound_id].values).all()
 
 
+def test_community_outlines_come_from_the_street_network(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level("WARNING", logger="geo.synthetic")
+    district = synthetic_district(2000, seed=11)
+    assert not [r for r in caplog.records if "using unions" in r.getMessage()]
+    assert (district.communities.geom_type == "Polygon").all()
+
+
 def test_communities_tile_the_district(metric: dict[str, gpd.GeoDataFrame]) -> None:
     c = metric["communities"]
     union = c.union_all()
