@@ -16,6 +16,7 @@ from geo.errors import LayerError, ValidationFailed
 from geo.osm import normalise_osm_columns
 from geo.prepare import APPROXIMATE_COMMUNITY_ID, PreparedWorkspace, prepare_files, prepare_layers
 from geo.settings import DEFAULTS
+from geo.synthetic import synthetic_district
 
 UTM = 32651
 X0, Y0 = 350_000.0, 3_456_000.0  # near the Bund, in UTM 51N
@@ -185,3 +186,14 @@ def test_shanghai_buildings_get_their_residential_compounds(shared_datasets: Pat
     for k in got.index.difference(by_point.index):
         assert buildings_m[k].intersection(compounds_m[got[k]]).area > 0.5 * buildings_m[k].area
     assert b["households"].sum() > 0 and np.all(b["community_id"] == APPROXIMATE_COMMUNITY_ID)
+
+
+def test_synthetic_district_assignment_matches_its_ground_truth() -> None:
+    district = synthetic_district(2000, seed=7)
+    truth = district.buildings[["community_id", "compound_id"]].astype("str")
+    layers = {k: getattr(district, k) for k in ("communities", "buildings", "streets", "compounds", "service_points")}
+    layers["buildings"] = layers["buildings"].assign(community_id=None, compound_id=None)
+    ws = prepare_layers(layers)
+    got = ws.layers["buildings"][["community_id", "compound_id"]]
+    assert truth["compound_id"].notna().any()
+    pd.testing.assert_frame_equal(got.fillna("-"), truth.fillna("-"), check_dtype=False)
