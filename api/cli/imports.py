@@ -13,6 +13,7 @@ import click
 from flask import current_app
 from flask.cli import with_appcontext
 from tqdm import tqdm
+from tqdm.contrib.logging import logging_redirect_tqdm
 
 from api import db
 from api.users import DEMO_PASSWORD, ensure_demo_users
@@ -36,8 +37,8 @@ _FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
 @contextmanager
 def _stage(label: str) -> Iterator[None]:
     """A one-step progress bar with elapsed time for a step that reports no progress itself."""
-    with tqdm(total=1, desc=label, unit="step", leave=True,
-              bar_format="{desc}: {elapsed}{postfix}") as bar:
+    with logging_redirect_tqdm(), tqdm(total=1, desc=label, unit="step", leave=True,
+                                       bar_format="{desc}: {elapsed}{postfix}") as bar:
         yield
         bar.update(1)
 
@@ -102,8 +103,8 @@ def _print_summary(summary: ImportSummary, prepared: Any, *, stats: dict[str, An
 def _store(prepared: Any, *, user: str, sources: dict[str, Any], replace: bool,
            note: str | None) -> tuple[ImportSummary, dict[str, Any]]:
     total = sum(len(g) for g in prepared.layers.values())
-    with tqdm(total=total, desc="写入 inserting", unit="row", unit_scale=True) as bar, \
-            db.session_scope() as session:
+    with logging_redirect_tqdm(), db.session_scope() as session, \
+            tqdm(total=total, desc="写入 inserting", unit="row", unit_scale=True) as bar:
         summary = import_workspace(session, prepared, user=user, sources=sources, replace=replace,
                                    note=note, progress=bar.update)
     with db.session_scope() as session:
@@ -184,9 +185,7 @@ def _synthetic(n_buildings: int, seed: int) -> tuple[Any, dict[str, Any], str]:
 
     with _stage(f"生成合成街道 generating synthetic district ({n_buildings:,} buildings)"):
         district = synthetic_district(n_buildings, seed=seed)
-    layers = {k: getattr(district, k) for k in
-              ("communities", "buildings", "streets", "compounds", "service_points")}
-    prepared = _run_prepare(lambda: prepare_layers(layers, settings=current_app.config["WANGGE"]))
+    prepared = _run_prepare(lambda: prepare_layers(district.layers, settings=current_app.config["WANGGE"]))
     note = f"合成演示数据 synthetic demo data: {district.label}"
     return prepared, {"kind": "synthetic", "buildings": n_buildings, "seed": seed}, note
 

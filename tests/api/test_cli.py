@@ -18,12 +18,6 @@ from api.users import DEMO_PASSWORD, verify_password
 from api.workspace import load_layer, workspace_stats
 
 
-def _need_import_pipeline() -> None:
-    # TEMPORARY: geo.prepare's own dependencies (geo.households, geo.synthetic) land in parallel.
-    pytest.importorskip("geo.prepare", reason="geo import pipeline not merged yet")
-    pytest.importorskip("geo.synthetic", reason="geo.synthetic not merged yet")
-
-
 def _write_layers(folder: Path, *, duplicate_id: bool = False) -> dict[str, Path]:
     ids = ["B1", "B2", "B2" if duplicate_id else "B3"]
     buildings = gpd.GeoDataFrame(
@@ -49,7 +43,6 @@ def _import_args(paths: dict[str, Path]) -> list[str]:
 
 
 def test_import_small_files_succeeds(app: Flask, runner: FlaskCliRunner, tmp_path: Path) -> None:
-    _need_import_pipeline()
     result = runner.invoke(main, _import_args(_write_layers(tmp_path)))
     assert result.exit_code == 0, result.output
     assert "导入完成 / import done" in result.output
@@ -65,7 +58,6 @@ def test_import_small_files_succeeds(app: Flask, runner: FlaskCliRunner, tmp_pat
 def test_bad_import_exits_2_lists_problems_and_writes_nothing(
     app: Flask, runner: FlaskCliRunner, tmp_path: Path
 ) -> None:
-    _need_import_pipeline()
     result = runner.invoke(main, _import_args(_write_layers(tmp_path, duplicate_id=True)))
     assert result.exit_code == 2, result.output
     assert "导入失败，未写入任何数据 / import failed, nothing was written" in result.output
@@ -84,7 +76,6 @@ def test_import_requires_buildings_and_well_formed_options(runner: FlaskCliRunne
 
 
 def test_demo_builds_then_if_missing_skips(app: Flask, runner: FlaskCliRunner) -> None:
-    _need_import_pipeline()
     first = runner.invoke(main, ["demo", "--buildings", "1000"])
     assert first.exit_code == 0, first.output
     assert "合成演示数据 synthetic demo data" in first.output and DEMO_PASSWORD in first.output
