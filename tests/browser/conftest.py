@@ -159,8 +159,8 @@ def login(pg, username: str, password: str = PASSWORD) -> None:
     pg.goto("/login")
     pg.get_by_label("用户名").fill(username)
     pg.get_by_label("密码").fill(password)
-    pg.get_by_role("button", name="登录").click()
-    pg.wait_for_load_state("load")
+    with pg.expect_navigation():  # wait for the answer page, not the old one
+        pg.get_by_role("button", name="登录").click()
 
 
 @pytest.fixture

@@ -51,8 +51,8 @@ def test_login_form_without_csrf_token_is_refused(page) -> None:
     page.evaluate("() => document.querySelector('input[name=csrf_token]').remove()")
     page.get_by_label("用户名").fill(ROLE_USERS["viewer"])
     page.get_by_label("密码").fill("grid2026plan")
-    page.get_by_role("button", name="登录").click()
-    page.wait_for_load_state("load")
+    with page.expect_navigation():
+        page.get_by_role("button", name="登录").click()
     assert "请求被拒绝：缺少安全令牌" in page.content()
     page.screenshot(path=str(SCREENSHOTS / "csrf_error.png"))
     page.goto("/map")
