@@ -100,8 +100,7 @@ def validate_layer(
         a fresh RangeIndex; and the report. Use the layer only when ``report.ok``.
     """
     schema = _schema(kind)
-    if not isinstance(gdf, gpd.GeoDataFrame) or gdf.geometry.name not in gdf.columns:
-        raise LayerError(f"{kind}: expected a GeoDataFrame with a geometry column; got {type(gdf).__name__}")
+    _require_geodataframe(gdf, kind)
     issues: list[Issue] = []
     df = _to_wgs84(gdf.reset_index(drop=True), kind, declared_crs, issues)
     if df.empty:
@@ -111,7 +110,7 @@ def validate_layer(
     _cast_columns(df, schema, labels, issues, max_floors=max_floors, max_height_m=max_height_m)
     if len(df):
         df = check_geometries(df, schema, labels, issues, repair=repair)
-    if len(schema.geometry_types) and not schema.geometry_types[0].startswith("Poly") and len(df):
+    if schema.geometry_types[0] in ("LineString", "Point") and len(df):
         df = explode_multiparts(df, schema, issues)
     report = ValidationReport(tuple(issues))
     logger.info("validated %s: %d features, %d errors, %d repaired, %d warnings", kind, len(df),
@@ -124,6 +123,13 @@ def _schema(kind: str) -> LayerSchema:
         return SCHEMAS[kind]
     except KeyError:
         raise LayerError(f"unknown layer kind {kind!r}; use one of {', '.join(SCHEMAS)}") from None
+
+
+def _require_geodataframe(gdf: Any, kind: str) -> None:
+    if isinstance(gdf, gpd.GeoDataFrame) and gdf.active_geometry_name in gdf.columns:
+        return
+    raise LayerError(f"validate_layer: {kind} must be a GeoDataFrame with an active geometry column; "
+                     f"got {type(gdf).__name__}; build it with geopandas.GeoDataFrame(..., geometry=...)")
 
 
 def _to_wgs84(gdf: gpd.GeoDataFrame, kind: str, declared_crs: Any, issues: list[Issue]) -> gpd.GeoDataFrame:

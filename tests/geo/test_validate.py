@@ -221,6 +221,11 @@ def test_streets_get_foot_default_and_single_parts() -> None:
     assert out["foot"].tolist() == [False, False, True]
 
 
+def test_a_plain_dataframe_is_refused() -> None:
+    with pytest.raises(LayerError, match="buildings must be a GeoDataFrame with an active geometry column; got DataFrame"):
+        validate_layer(pd.DataFrame({"building_id": ["B1"]}), kind="buildings")
+
+
 def test_unknown_kind_is_refused() -> None:
     with pytest.raises(LayerError, match="unknown layer kind 'houses'; use one of communities"):
         validate_layer(layer([square(0)]), kind="houses")
