@@ -1,0 +1,15 @@
+"""Grid partitioning engine (issue 3): buildings → contiguous grids of bounded households.
+
+Pipeline: :mod:`~geo.partition.planar` (numpy planar arrangement) →
+:mod:`~geo.partition.cells` (street blocks, per-building cells, node graph) →
+:mod:`~geo.partition.solve` (feasibility, METIS, balanced tree splits) →
+:mod:`~geo.partition.repair` (contiguity and bounds) → :mod:`~geo.partition.report`
+(outlines traced from shared edges, per-grid numbers).
+"""
+
+from __future__ import annotations
+
+from geo.partition.engine import PartitionResult, partition_grids
+from geo.partition.solve import choose_k
+
+__all__ = ["PartitionResult", "partition_grids", "choose_k"]

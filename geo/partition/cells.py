@@ -1,0 +1,345 @@
+"""Cells that tile every community with edges on streets, and their adjacency graph.
+
+One planar arrangement holds the community boundaries, the streets, the compound walls
+and the Voronoi ridges of the building anchors. Its faces are grouped into *blocks*
+(faces connected without crossing a barrier), every face is owned by the nearest
+building of its own block, and faces are merged into *nodes*: a whole block when it is
+small and plain, otherwise one node per unit (building, whole compound, or run of
+exclusive buildings of one use). Nodes tile the community exactly; the node graph
+carries shared lengths and cut costs (cheap across streets, dear inside blocks).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+import shapely
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
+from scipy.spatial import cKDTree
+
+from geo.partition.planar import (
+    Arrangement,
+    arrangement_from_segments,
+    rings_of_cycles,
+    segments_of,
+)
+
+__all__ = ["Costs", "Tessellation", "tessellate", "BIT_COMMUNITY", "BIT_MAJOR", "BIT_STREET",
+           "BIT_WALL", "BIT_RIDGE"]
+
+log = logging.getLogger(__name__)
+
+BIT_COMMUNITY, BIT_MAJOR, BIT_STREET, BIT_WALL, BIT_RIDGE = 1, 2, 4, 8, 16
+_KIND = np.int64(1 << 40)
+
+
+@dataclass(frozen=True)
+class Costs:
+    """Cut cost per metre of shared boundary, by what the boundary runs along."""
+
+    major: float
+    street: float
+    wall: float
+    block: float
+    compound: float
+
+
+@dataclass(frozen=True)
+class Tessellation:
+    """Faces, nodes and the node graph of all communities (metric CRS)."""
+
+    arr: Arrangement
+    face_comm: np.ndarray  # (F,) community index or -1
+    face_node: np.ndarray  # (F,) node index or -1
+    node_comm: np.ndarray  # (M,)
+    node_households: np.ndarray
+    node_area: np.ndarray
+    node_outer: np.ndarray  # length on the community boundary
+    node_exclusive: np.ndarray  # bool
+    node_use: np.ndarray  # exclusive use code or -1
+    node_xy: np.ndarray  # (M, 2) area-weighted face anchor
+    edge_u: np.ndarray
+    edge_v: np.ndarray
+    edge_len: np.ndarray
+    edge_cost: np.ndarray
+    edge_street: np.ndarray
+    building_node: np.ndarray  # (N,)
+
+
+def _snap_segments(streets: np.ndarray, snap_m: float) -> np.ndarray:
+    """Short segments joining dangling street ends to a street within *snap_m* (tile-clipped data)."""
+    if len(streets) == 0 or snap_m <= 0:
+        return np.empty((0, 4))
+    parts, pidx = shapely.get_parts(streets, return_index=True)
+    ends = np.vstack([shapely.get_coordinates(shapely.get_point(parts, 0)),
+                      shapely.get_coordinates(shapely.get_point(parts, -1))])
+    own = np.r_[np.arange(len(parts)), np.arange(len(parts))]
+    tree = shapely.STRtree(parts)
+    pts = shapely.points(ends)
+    qi, qj = tree.query(pts, predicate="dwithin", distance=snap_m)
+    other = qj != own[qi]
+    qi, qj = qi[other], qj[other]
+    if not len(qi):
+        return np.empty((0, 4))
+    dist = shapely.distance(pts[qi], parts[qj])
+    keep = dist > 0
+    qi, qj, dist = qi[keep], qj[keep], dist[keep]
+    order = np.lexsort((dist, qi))
+    qi, qj = qi[order], qj[order]
+    first = np.r_[True, qi[1:] != qi[:-1]]
+    qi, qj = qi[first], qj[first]
+    proj = shapely.line_interpolate_point(parts[qj], shapely.line_locate_point(parts[qj], pts[qi]))
+    return np.hstack([ends[qi], shapely.get_coordinates(proj)])
+
+
+def _ridges(anchors: np.ndarray, bounds: tuple[float, float, float, float]) -> np.ndarray:
+    if len(anchors) < 2:
+        return np.empty((0, 4))
+    minx, miny, maxx, maxy = bounds
+    env = shapely.box(minx - 50, miny - 50, maxx + 50, maxy + 50)
+    cells = shapely.get_parts(shapely.voronoi_polygons(shapely.multipoints(anchors), extend_to=env))
+    seg, _ = segments_of(cells)
+    swap = (seg[:, 0] > seg[:, 2]) | ((seg[:, 0] == seg[:, 2]) & (seg[:, 1] > seg[:, 3]))
+    seg[swap] = seg[swap][:, [2, 3, 0, 1]]
+    return seg
+
+
+def _face_points(arr: Arrangement) -> np.ndarray:
+    """A point inside every face: just left of the middle of its longest shell half-edge."""
+    horig = np.column_stack([arr.eu, arr.ev]).ravel()
+    hdest = np.column_stack([arr.ev, arr.eu]).ravel()
+    d = arr.xy[hdest] - arr.xy[horig]
+    length = np.hypot(d[:, 0], d[:, 1])
+    face_of_cycle = np.full(len(arr.cycle_area), -1)
+    face_of_cycle[arr.face_cycle] = np.arange(arr.n_faces)
+    f = face_of_cycle[arr.cycle]
+    sel = np.flatnonzero(f >= 0)
+    order = sel[np.lexsort((-length[sel], f[sel]))]
+    first = order[np.r_[True, f[order][1:] != f[order][:-1]]]
+    mid = (arr.xy[horig[first]] + arr.xy[hdest[first]]) / 2
+    normal = np.column_stack([-d[first, 1], d[first, 0]]) / length[first, None]
+    eps = np.minimum(1e-2, 0.1 * np.sqrt(np.abs(arr.face_area[f[first]])) + 1e-6)
+    pts = np.empty((arr.n_faces, 2))
+    pts[f[first]] = mid + normal * eps[:, None]
+    return pts
+
+
+def _components(n: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    g = coo_matrix((np.ones(len(a), dtype=np.int8), (a, b)), shape=(n, n))
+    return connected_components(g, directed=False)[1]
+
+
+def _anchor_faces(arr: Arrangement, fpts: np.ndarray, owner: np.ndarray, anchors: np.ndarray,
+                  face_comm: np.ndarray, bcomm: np.ndarray) -> np.ndarray:
+    """Face containing every building anchor (own Voronoi faces first, nearest face otherwise)."""
+    n = len(anchors)
+    cnt = np.bincount(owner, minlength=n + 1)[:n]
+    bface = np.full(n, -1)
+    single = np.flatnonzero(cnt == 1)
+    faces_sorted = np.argsort(owner, kind="stable")
+    start = np.searchsorted(owner[faces_sorted], np.arange(n))
+    bface[single] = faces_sorted[start[single]]
+    multi = np.flatnonzero(cnt > 1)
+    if len(multi):
+        cand_b = np.repeat(multi, cnt[multi])
+        offs = np.repeat(start[multi] - np.cumsum(np.r_[0, cnt[multi][:-1]]), cnt[multi])
+        cand_f = faces_sorted[offs + np.arange(len(offs))]
+        rings = rings_of_cycles(arr.xy, arr.eu, arr.ev, arr.cycle, arr.face_cycle[cand_f])
+        inside = shapely.contains_xy(shapely.polygons(rings), anchors[cand_b, 0], anchors[cand_b, 1])
+        bface[cand_b[inside]] = cand_f[inside]
+        bad = multi[bface[multi] < 0]
+        if len(bad):  # anchor on an edge: largest own face
+            area = arr.face_area[cand_f]
+            order = np.lexsort((-area, cand_b))
+            firsts = order[np.r_[True, cand_b[order][1:] != cand_b[order][:-1]]]
+            best = dict(zip(cand_b[firsts].tolist(), cand_f[firsts].tolist(), strict=True))
+            bface[bad] = [best[b] for b in bad.tolist()]
+    wrong = np.flatnonzero((bface < 0) | (face_comm[np.maximum(bface, 0)] != bcomm))
+    if len(wrong):
+        tree = cKDTree(fpts)
+        k = min(32, len(fpts))
+        _, idx = tree.query(anchors[wrong], k=k)
+        idx = idx.reshape(len(wrong), -1)
+        ok = face_comm[idx] == bcomm[wrong, None]
+        pick = np.where(ok.any(axis=1), idx[np.arange(len(wrong)), ok.argmax(axis=1)], -1)
+        missing = pick < 0
+        for i in np.flatnonzero(missing):
+            cand = np.flatnonzero(face_comm == bcomm[wrong[i]])
+            pick[i] = cand[np.argmin(np.hypot(*(fpts[cand] - anchors[wrong[i]]).T))] if len(cand) else -1
+        bface[wrong] = pick
+    return bface
+
+
+def _propagate_owner(owner: np.ndarray, a: np.ndarray, b: np.ndarray, length: np.ndarray) -> np.ndarray:
+    """Give unowned faces the owner of the neighbour sharing the longest edge (same block)."""
+    owner = owner.copy()
+    aa, bb, ll = np.r_[a, b], np.r_[b, a], np.r_[length, length]
+    while True:
+        m = (owner[aa] < 0) & (owner[bb] >= 0)
+        if not m.any():
+            return owner
+        fa, fb, fl = aa[m], bb[m], ll[m]
+        order = np.lexsort((-fl, fa))
+        first = order[np.r_[True, fa[order][1:] != fa[order][:-1]]]
+        owner[fa[first]] = owner[fb[first]]
+
+
+def _own_faces(n_faces: int, near: np.ndarray, fblock: np.ndarray, bblock: np.ndarray,
+               bface: np.ndarray, a: np.ndarray, b: np.ndarray, length: np.ndarray) -> np.ndarray:
+    """Owner building of every face: its Voronoi generator when in the same block and
+    connected to the generator's own face, else a neighbour's owner; -1 in empty blocks."""
+    owner = np.where((near >= 0) & (bblock[np.maximum(near, 0)] == fblock), near, -1)
+    for _ in range(4):
+        owner = _propagate_owner(owner, a, b, length)
+        same = (owner[a] == owner[b]) & (owner[a] >= 0)
+        comp = _components(n_faces, a[same], b[same])
+        has = owner >= 0
+        anchor_comp = np.full(len(bface), -1)
+        anchor_comp[:] = comp[bface]
+        stray = has & (anchor_comp[np.maximum(owner, 0)] != comp)
+        if not stray.any():
+            break
+        owner[stray] = -1
+    return owner
+
+
+def _face_keys(fblock: np.ndarray, owner: np.ndarray, bblock: np.ndarray, households: np.ndarray,
+               bcompound: np.ndarray, bexcl: np.ndarray, *, whole_block: float,
+               compound_max: float) -> np.ndarray:
+    """Unit key of every face; faces with equal keys that touch form one node."""
+    bexcl = bexcl.astype(np.int64)
+    fblock = fblock.astype(np.int64)
+    bcompound = bcompound.astype(np.int64)
+    nb = int(fblock.max()) + 1 if len(fblock) else 0
+    ok = bblock >= 0
+    bh = np.bincount(bblock[ok], weights=households[ok], minlength=nb)
+    comp_h = np.bincount(np.maximum(bcompound, 0), weights=households * (bcompound >= 0))
+    whole_comp = (bcompound >= 0) & (comp_h[np.maximum(bcompound, 0)] <= compound_max) & (bexcl < 0)
+    unit = np.where(bexcl >= 0, 3 * _KIND + bexcl,
+                    np.where(whole_comp, 2 * _KIND + bcompound, 1 * _KIND + np.arange(len(bblock))))
+    # a block stays whole when small and every building in it has the same compound key
+    ukey = np.where(whole_comp, bcompound, -1)
+    kmin = np.full(nb, np.iinfo(np.int64).max)
+    kmax = np.full(nb, np.iinfo(np.int64).min)
+    np.minimum.at(kmin, bblock[ok], ukey[ok])
+    np.maximum.at(kmax, bblock[ok], ukey[ok])
+    xcount = np.bincount(bblock[ok], weights=(bexcl[ok] >= 0), minlength=nb)
+    whole = (bh <= whole_block) & (kmin == kmax) & (xcount == 0)
+    fkey = np.where(owner >= 0, unit[np.maximum(owner, 0)], 4 * _KIND + fblock)
+    blockkey = np.where(kmin >= 0, 2 * _KIND + kmin, 5 * _KIND + np.arange(nb))
+    wf = (owner >= 0) & whole[fblock]
+    fkey[wf] = blockkey[fblock[wf]]
+    return fkey
+
+
+def _barrier_segments(comm_geoms: np.ndarray, streets: np.ndarray, major: np.ndarray,
+                      compounds: np.ndarray, snap_m: float) -> tuple[np.ndarray, np.ndarray]:
+    seg_c, _ = segments_of(comm_geoms)
+    seg_s, own_s = segments_of(streets)
+    seg_k, _ = segments_of(compounds)
+    seg_snap = _snap_segments(streets, snap_m)
+    bits_s = np.where(major[own_s], BIT_MAJOR, BIT_STREET) if len(own_s) else np.empty(0, dtype=np.int64)
+    seg = np.vstack([seg_c, seg_s, seg_k, seg_snap])
+    bits = np.concatenate([np.full(len(seg_c), BIT_COMMUNITY), bits_s,
+                           np.full(len(seg_k), BIT_WALL), np.full(len(seg_snap), BIT_STREET)]).astype(np.int64)
+    return seg, bits
+
+
+def _edge_costs(ebits: np.ndarray, length: np.ndarray, same_compound: np.ndarray, costs: Costs) -> np.ndarray:
+    factor = np.where(ebits & BIT_MAJOR, costs.major,
+             np.where(ebits & BIT_STREET, costs.street,
+             np.where(ebits & BIT_WALL, costs.wall,
+             np.where(same_compound, costs.compound, costs.block))))
+    return factor * length
+
+
+def tessellate(comm_geoms: np.ndarray, streets: np.ndarray, major: np.ndarray, compounds: np.ndarray,
+               anchors: np.ndarray, bcomm: np.ndarray, households: np.ndarray, bcompound: np.ndarray,
+               bexcl: np.ndarray, *, whole_block: float, compound_max: float, costs: Costs,
+               snap_m: float) -> Tessellation:
+    """Tile every community with cells on streets and build the node graph (see module doc)."""
+    seg_b, bits_b = _barrier_segments(comm_geoms, streets, major, compounds, snap_m)
+    bounds = tuple(shapely.total_bounds(comm_geoms))
+    seg_r = _ridges(anchors, bounds)
+    seg = np.vstack([seg_b, seg_r])
+    bits = np.concatenate([bits_b, np.full(len(seg_r), BIT_RIDGE)])
+    arr = arrangement_from_segments(seg, bits, split_mask=bits != BIT_RIDGE)
+    fpts = _face_points(arr)
+    tree = shapely.STRtree(comm_geoms)
+    qi, qj = tree.query(shapely.points(fpts), predicate="within")
+    face_comm = np.full(arr.n_faces, -1)
+    face_comm[qi[::-1]] = qj[::-1]
+    fl, fr = arr.face[0::2], arr.face[1::2]
+    length = arr.edge_length
+    inner = (fl >= 0) & (fr >= 0) & (fl != fr)
+    inner &= (face_comm[np.maximum(fl, 0)] == face_comm[np.maximum(fr, 0)]) & (face_comm[np.maximum(fl, 0)] >= 0)
+    a, b, ln, eb = fl[inner], fr[inner], length[inner], arr.ebits[inner]
+    ridge_only = (eb & ~BIT_RIDGE) == 0
+    fblock = _components(arr.n_faces, a[ridge_only], b[ridge_only])
+    near = cKDTree(anchors).query(fpts)[1] if len(anchors) else np.full(arr.n_faces, -1)
+    near = np.where(face_comm >= 0, near, -1)
+    bface = _anchor_faces(arr, fpts, np.where(near >= 0, near, len(anchors)), anchors, face_comm, bcomm)
+    bblock = np.where(bface >= 0, fblock[np.maximum(bface, 0)], -1)
+    owner = _own_faces(arr.n_faces, near, fblock, bblock, np.maximum(bface, 0), a, b, ln)
+    owner[face_comm < 0] = -1
+    fkey = _face_keys(fblock, owner, bblock, households, bcompound, bexcl,
+                      whole_block=whole_block, compound_max=compound_max)
+    same = fkey[a] == fkey[b]
+    face_node = _components(arr.n_faces, a[same], b[same])
+    face_node = np.where(face_comm >= 0, face_node, -1)
+    uniq, face_node_c = np.unique(face_node[face_node >= 0], return_inverse=True)
+    remap = np.full(arr.n_faces, -1)
+    remap[face_node >= 0] = face_node_c
+    return _node_tables(arr, remap, face_comm, fpts, fkey, owner, bface, households, bcompound, bexcl,
+                        a, b, ln, eb, fl, fr, length, costs)
+
+
+def _node_tables(arr: Arrangement, face_node: np.ndarray, face_comm: np.ndarray, fpts: np.ndarray,
+                 fkey: np.ndarray, owner: np.ndarray, bface: np.ndarray, households: np.ndarray,
+                 bcompound: np.ndarray, bexcl: np.ndarray, a: np.ndarray, b: np.ndarray, ln: np.ndarray,
+                 eb: np.ndarray, fl: np.ndarray, fr: np.ndarray, length: np.ndarray,
+                 costs: Costs) -> Tessellation:
+    m = int(face_node.max()) + 1 if (face_node >= 0).any() else 0
+    inc = face_node >= 0
+    node_comm = np.full(m, -1)
+    node_comm[face_node[inc]] = face_comm[inc]
+    area = np.bincount(face_node[inc], weights=arr.face_area[inc], minlength=m)
+    wx = np.bincount(face_node[inc], weights=arr.face_area[inc] * fpts[inc, 0], minlength=m)
+    wy = np.bincount(face_node[inc], weights=arr.face_area[inc] * fpts[inc, 1], minlength=m)
+    node_xy = np.column_stack([wx, wy]) / np.maximum(area, 1e-9)[:, None]
+    bnode = np.where(bface >= 0, face_node[np.maximum(bface, 0)], -1)
+    ok = bnode >= 0
+    node_h = np.bincount(bnode[ok], weights=households[ok], minlength=m).round().astype(np.int64)
+    kind = fkey // _KIND
+    node_use = np.full(m, -1)
+    xf = inc & (kind == 3)
+    node_use[face_node[xf]] = (fkey[xf] - 3 * _KIND)
+    na, nb_ = face_node[a], face_node[b]
+    diff = na != nb_
+    oa, ob = owner[a], owner[b]
+    same_comp = (oa >= 0) & (ob >= 0) & (bcompound[np.maximum(oa, 0)] == bcompound[np.maximum(ob, 0)]) \
+        & (bcompound[np.maximum(oa, 0)] >= 0)
+    cost = _edge_costs(eb, ln, same_comp, costs)
+    street = np.where(eb & (BIT_MAJOR | BIT_STREET), ln, 0.0)
+    u, v = np.minimum(na, nb_)[diff], np.maximum(na, nb_)[diff]
+    key = u * max(m, 1) + v
+    uk, inv = np.unique(key, return_inverse=True)
+    e_len = np.bincount(inv, weights=ln[diff])
+    e_cost = np.bincount(inv, weights=cost[diff])
+    e_street = np.bincount(inv, weights=street[diff])
+    # outline on the community boundary: half-edges whose other side is another community/outside
+    other = np.r_[fr, fl]
+    mine = np.r_[fl, fr]
+    L2 = np.r_[length, length]
+    valid = mine >= 0
+    valid[valid] = face_node[mine[valid]] >= 0
+    outer = valid & ((other < 0) | (face_comm[np.maximum(other, 0)] != face_comm[np.maximum(mine, 0)]))
+    node_outer = np.bincount(face_node[mine[outer]], weights=L2[outer], minlength=m)
+    log.info("tessellation: %d faces, %d nodes, %d node edges, %d buildings placed",
+             arr.n_faces, m, len(uk), int(ok.sum()))
+    return Tessellation(arr, face_comm, face_node, node_comm, node_h, area, node_outer,
+                        node_use >= 0, node_use, node_xy, uk // max(m, 1), uk % max(m, 1),
+                        e_len, e_cost, e_street, bnode)
