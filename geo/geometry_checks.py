@@ -74,22 +74,18 @@ def _check_types(geoms: np.ndarray, usable: np.ndarray, schema: LayerSchema, lab
     layer = schema.name
     base = schema.geometry_types[0].removeprefix("Multi")
     dim = _DIMENSION[base]
-    types = shapely.get_type_id(geoms)
-    collection = usable & (types == shapely.GeometryType.GEOMETRYCOLLECTION)
+    collection = usable & (shapely.get_type_id(geoms) == shapely.GeometryType.GEOMETRYCOLLECTION)
     if collection.any():
         geoms[collection] = keep_dimension(geoms[collection], dim)
         kept = collection & ~shapely.is_empty(geoms)
         for lab in labels[kept]:
             issues.append(Issue(layer, lab, "wrong_geometry_type", "geometry collection",
                                 f"kept its {base} parts", "repaired"))
-        types = shapely.get_type_id(geoms)
     good = (shapely.get_dimensions(geoms) == dim) & ~shapely.is_empty(geoms)
     wrong = usable & ~good
-    names = shapely.get_type_id(geoms[wrong])
-    for lab, type_id in zip(labels[wrong], names, strict=True):
-        got = shapely.GeometryType(type_id).name.title().replace("string", "String").replace("collection", "Collection")
+    for lab, geom in zip(labels[wrong], geoms[wrong], strict=True):
         issues.append(Issue(layer, lab, "wrong_geometry_type",
-                            f"{got} in a {' or '.join(schema.geometry_types)} layer",
+                            f"{geom.geom_type} in a {' or '.join(schema.geometry_types)} layer",
                             _type_fix(schema, base)))
     return good
 
@@ -113,7 +109,7 @@ def _check_validity(geoms: np.ndarray, usable: np.ndarray, schema: LayerSchema, 
         return
     reasons = shapely.is_valid_reason(geoms[invalid])
     dim = _DIMENSION[schema.geometry_types[0].removeprefix("Multi")]
-    fixed = keep_dimension(shapely.make_valid(geoms[invalid]), dim) if repair else None
+    fixed = keep_dimension(_make_valid(geoms[invalid], dim), dim) if repair else None
     for k, (lab, reason) in enumerate(zip(labels[invalid], reasons, strict=True)):
         if fixed is None:
             fix = ("fix it in your GIS (QGIS: Fix geometries) or import with the setting "
@@ -129,6 +125,14 @@ def _check_validity(geoms: np.ndarray, usable: np.ndarray, schema: LayerSchema, 
         idx = np.flatnonzero(invalid)
         keep = ~shapely.is_empty(fixed)
         geoms[idx[keep]] = fixed[keep]
+
+
+def _make_valid(geoms: np.ndarray, dim: int) -> np.ndarray:
+    """Polygons: the 'structure' method (shells bound area, holes cut it), so overlapping
+    parts merge instead of cancelling out as with 'linework'; collapsed parts dropped."""
+    if dim == 2:
+        return shapely.make_valid(geoms, method="structure", keep_collapsed=False)
+    return shapely.make_valid(geoms)
 
 
 def keep_dimension(geoms: np.ndarray, dim: int) -> np.ndarray:

@@ -139,6 +139,12 @@ def test_clean_polygons_pass_without_issues(geom: shapely.Geometry) -> None:
     assert out.geometry.iloc[0].equals(geom)
 
 
+def test_wrong_type_message_names_both_types() -> None:
+    multi = shapely.MultiLineString([[(LON, LAT), (LON + D, LAT)], [(LON, LAT + D), (LON + D, LAT + D)]])
+    _, report = validate_layer(layer([multi]), kind="buildings")
+    assert [i.problem for i in report.errors] == ["MultiLineString in a Polygon or MultiPolygon layer"]
+
+
 def test_declared_crs_fills_a_missing_one() -> None:
     out, report = validate_layer(layer([square(0)], crs=None), kind="buildings", declared_crs="EPSG:4326")
     assert report.ok and out.crs.to_epsg() == 4326
@@ -149,6 +155,13 @@ def test_repair_keeps_the_polygonal_part_with_the_area() -> None:
     fixed = out.geometry.iloc[0]
     assert fixed.is_valid and fixed.geom_type == "MultiPolygon"
     assert fixed.area == pytest.approx(D * D / 2)
+
+
+def test_repair_merges_overlapping_parts_instead_of_cutting_them() -> None:
+    a, b = square(0), shapely.box(LON + D / 2, LAT, LON + 1.5 * D, LAT + D)
+    out, report = validate_layer(layer([shapely.MultiPolygon([a, b])]), kind="buildings")
+    assert [i.code for i in report.repaired] == ["invalid_geometry"]
+    assert out.geometry.iloc[0].area == pytest.approx(a.union(b).area)
 
 
 def test_issue_reads_as_one_line() -> None:
