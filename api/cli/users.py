@@ -74,20 +74,21 @@ def set_password_command(username: str, password_stdin: bool) -> None:
     click.echo(f"已更新密码 password changed for {username}")
 
 
-@users_group.command("disable", help="Disable a user (停用): they can no longer log in.")
-@click.argument("username")
-@with_appcontext
-def disable(username: str) -> None:
-    _run("user.disable", f"user:{username}", lambda s: set_active(s, username, active=False))
-    click.echo(f"已停用 disabled {username}")
+def _activation_command(name: str, *, active: bool, help_text: str, done: str) -> click.Command:
+    @users_group.command(name, help=help_text)
+    @click.argument("username")
+    @with_appcontext
+    def command(username: str) -> None:
+        _run(f"user.{name}", f"user:{username}", lambda s: set_active(s, username, active=active))
+        click.echo(f"{done} {username}")
+
+    return command
 
 
-@users_group.command("enable", help="Enable a disabled user again (启用).")
-@click.argument("username")
-@with_appcontext
-def enable(username: str) -> None:
-    _run("user.enable", f"user:{username}", lambda s: set_active(s, username, active=True))
-    click.echo(f"已启用 enabled {username}")
+disable = _activation_command("disable", active=False, done="已停用 disabled",
+                              help_text="Disable a user (停用): they can no longer log in.")
+enable = _activation_command("enable", active=True, done="已启用 enabled",
+                             help_text="Enable a disabled user again (启用).")
 
 
 COMMANDS = [users_group]

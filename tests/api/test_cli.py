@@ -111,9 +111,13 @@ def test_users_commands(app: Flask, runner: FlaskCliRunner) -> None:
     assert "zhang" in listed.output and "张三" in listed.output and " no " in listed.output
     with app.app_context(), db.session_scope() as s:
         user = s.scalars(select(User)).one()
-        actions = s.scalars(select(AuditEntry.action).order_by(AuditEntry.id)).all()
         assert verify_password(user, "newpass2026") and not user.active
-    assert actions == ["user.create", "user.set_password", "user.disable"]
+    enabled = runner.invoke(main, ["users", "enable", "zhang"])
+    with app.app_context(), db.session_scope() as s:
+        user = s.scalars(select(User)).one()
+        actions = s.scalars(select(AuditEntry.action).order_by(AuditEntry.id)).all()
+    assert enabled.exit_code == 0 and user.active
+    assert actions == ["user.create", "user.set_password", "user.disable", "user.enable"]
 
 
 def test_db_commands(runner: FlaskCliRunner) -> None:
@@ -128,3 +132,12 @@ def test_db_commands(runner: FlaskCliRunner) -> None:
 def test_help_is_available(runner: FlaskCliRunner, command: str) -> None:
     result = runner.invoke(main, [command, "--help"])
     assert result.exit_code == 0 and "Usage:" in result.output
+
+
+def test_serve_runs_the_app_threaded(runner: FlaskCliRunner, monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[dict] = []
+    monkeypatch.setattr(Flask, "run", lambda self, **kw: calls.append(kw))
+    result = runner.invoke(main, ["serve", "--port", "5077"])
+    assert result.exit_code == 0, result.output
+    assert "http://127.0.0.1:5077/" in result.output and "workspace is empty" in result.output
+    assert calls == [{"host": "127.0.0.1", "port": 5077, "debug": False, "threaded": True, "use_reloader": False}]
