@@ -118,16 +118,25 @@ def balance(piece: Piece, labels: np.ndarray, *, lo: int, hi: int, max_moves: in
     return lab
 
 
-def _resplit(piece: Piece, lab: np.ndarray, gl: int, *, lo: int, hi: int, target: int, seed: int) -> bool:
+def _k_options(h: int, lo: int, hi: int, target: int) -> list[int]:
+    """Feasible grid counts for *h* households, nearest to the target first (at most 3)."""
+    k0, why = choose_k(h, lo, hi, target)
+    if why:
+        return []
+    kmin, kmax = -(-h // hi), h // lo
+    return sorted(range(kmin, kmax + 1), key=lambda k: (abs(k - h / target), k))[:3]
+
+
+def _resplit(piece: Piece, lab: np.ndarray, gl: int, *, lo: int, hi: int, target: int, seed: int,
+             tries: int) -> bool:
     """Re-split grid *gl* with widening rings of neighbours; True when it worked."""
     region = {gl}
     while True:
         nodes = np.flatnonzero(np.isin(lab, list(region)))
         h = int(piece.weight[nodes].sum())
-        k, why = choose_k(h, lo, hi, target)
-        if not why:
-            sub = piece.sub(nodes)
-            new = tree_labels(sub, k, lo=lo, hi=hi, seed=seed)
+        sub = piece.sub(nodes)
+        for k in _k_options(h, lo, hi, target):
+            new = tree_labels(sub, k, lo=lo, hi=hi, seed=seed, tries=tries)
             if new is not None:
                 ids = sorted(region)
                 while len(ids) < k:
@@ -140,7 +149,8 @@ def _resplit(piece: Piece, lab: np.ndarray, gl: int, *, lo: int, hi: int, target
         region |= nb
 
 
-def repair(piece: Piece, labels: np.ndarray, *, lo: int, hi: int, target: int, seed: int) -> np.ndarray:
+def repair(piece: Piece, labels: np.ndarray, *, lo: int, hi: int, target: int, seed: int,
+           tries: int = 12) -> np.ndarray:
     """Contiguous grids, each within [lo, hi] where the piece allows it."""
     lab = fix_contiguity(piece, labels)
     lab = balance(piece, lab, lo=lo, hi=hi)
@@ -152,7 +162,7 @@ def repair(piece: Piece, labels: np.ndarray, *, lo: int, hi: int, target: int, s
         h = piece.weight[lab == gl].sum()
         if lo <= h <= hi:
             continue
-        if not _resplit(piece, lab, gl, lo=lo, hi=hi, target=target, seed=seed):
+        if not _resplit(piece, lab, gl, lo=lo, hi=hi, target=target, seed=seed, tries=tries):
             log.info("repair: grid %d (%d households) stays out of range", gl, h)
     _, lab = np.unique(lab, return_inverse=True)
     return fix_contiguity(piece, lab.ravel())

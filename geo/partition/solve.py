@@ -91,7 +91,8 @@ def metis_labels(piece: Piece, k: int, *, seed: int) -> np.ndarray:
 
 def _spanning_tree(piece: Piece, rng: np.random.Generator) -> csr_matrix:
     # Keep dear edges (inside blocks) in the tree so cuts fall on cheap street edges.
-    w = 1.0 / (1.0 + piece.cost) * rng.uniform(0.5, 1.5, len(piece.cost))
+    r = rng.uniform(0.0, 1.0, len(piece.cost))
+    w = r / (1.0 + piece.cost) if rng.random() < 0.5 else r
     t = minimum_spanning_tree(piece.csr(w))
     return (t + t.T).tocsr()
 

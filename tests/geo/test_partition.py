@@ -1,0 +1,219 @@
+"""Grid partition engine: hard guarantees on small synthetic and adversarial districts."""
+
+from __future__ import annotations
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+import shapely
+from shapely.geometry import LineString, MultiPolygon, box
+
+from geo.errors import CRSError, LayerError
+from geo.partition import PartitionResult, choose_k, partition_grids
+
+CRS = "EPSG:32651"
+X0, Y0 = 300_000.0, 3_460_000.0
+
+
+def city(nx: int = 4, ny: int = 4, per_block: int = 4, hh: int = 30, block: float = 100.0,
+         seed: int = 1) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame, gpd.GeoDataFrame]:
+    """Square blocks between streets, *per_block* buildings per block, one community."""
+    rng = np.random.default_rng(seed)
+    geoms, ids = [], []
+    for i in range(nx):
+        for j in range(ny):
+            for k in range(per_block):
+                x = X0 + i * block + 15 + (k % 2) * 45 + rng.uniform(0, 5)
+                y = Y0 + j * block + 15 + (k // 2) * 45 + rng.uniform(0, 5)
+                geoms.append(box(x, y, x + 20, y + 12))
+                ids.append(f"b{i}_{j}_{k}")
+    b = gpd.GeoDataFrame({"building_id": ids, "households": hh}, geometry=geoms, crs=CRS)
+    w, h = nx * block, ny * block
+    lines = [LineString([(X0 + i * block, Y0), (X0 + i * block, Y0 + h)]) for i in range(1, nx)]
+    lines += [LineString([(X0, Y0 + j * block), (X0 + w, Y0 + j * block)]) for j in range(1, ny)]
+    s = gpd.GeoDataFrame({"street_id": [f"s{i}" for i in range(len(lines))], "road_class": "minor"},
+                         geometry=lines, crs=CRS)
+    c = gpd.GeoDataFrame({"community_id": ["C1"], "admin_code": ["320508001001"]},
+                         geometry=[box(X0, Y0, X0 + w, Y0 + h)], crs=CRS)
+    return b, c, s
+
+
+def assert_valid_plan(res: PartitionResult, b: gpd.GeoDataFrame, c: gpd.GeoDataFrame,
+                      lo: int = 300, hi: int = 500) -> None:
+    if c.crs.is_geographic:
+        c = c.to_crs(c.estimate_utm_crs())
+    g = res.grids.to_crs(c.crs)
+    assert set(res.assignment.index) == set(b["building_id"])
+    assert res.assignment.notna().all()
+    assert set(res.assignment) <= set(g["grid_id"])
+    assert (g.geom_type == "Polygon").all() and g.is_valid.all()
+    geom = g.set_index("grid_id").geometry
+    pts = shapely.point_on_surface(b.to_crs(c.crs).geometry.values)
+    own = geom.loc[res.assignment.reindex(b["building_id"]).to_numpy()].to_numpy()
+    assert shapely.covers(shapely.buffer(own, 1e-6), pts).all()
+    for cid, part in g.groupby("community_id"):
+        comm = c.set_index("community_id").geometry.loc[cid]
+        union = shapely.union_all(part.geometry.values)
+        assert abs(union.area - comm.area) <= 1e-6 * comm.area
+        assert part.area.sum() - union.area < 1.0
+    hh = b.set_index("building_id")["households"].groupby(res.assignment).sum()
+    assert (g.set_index("grid_id")["households"].reindex(hh.index) == hh).all()
+    plain = g[g["flags"] == ""]
+    assert plain["households"].between(lo, hi).all()
+
+
+def test_regular_city_all_grids_in_range() -> None:
+    b, c, s = city()
+    res = partition_grids(b, c, streets=s)
+    assert_valid_plan(res, b, c)
+    assert res.report["share_in_range"] == 1.0
+    assert len(res.grids) == round(b["households"].sum() / 400)
+    assert res.report["infeasible_communities"] == {}
+
+
+def test_boundaries_follow_streets_when_blocks_fit() -> None:
+    b, c, s = city(nx=4, ny=4, per_block=4, hh=25)  # 100 households per block
+    res = partition_grids(b, c, streets=s)
+    assert_valid_plan(res, b, c)
+    assert res.grids["street_share"].dropna().mean() > 0.8
+
+
+def test_infeasible_community_is_reported_with_least_bad_plan() -> None:
+    b, c, s = city(nx=1, ny=1, per_block=2, hh=275)
+    res = partition_grids(b, c)
+    assert_valid_plan(res, b, c)
+    assert len(res.grids) == 1
+    (reason,) = res.report["infeasible_communities"]["C1"]
+    assert "550 households" in reason
+
+
+def test_choose_k_feasibility() -> None:
+    assert choose_k(1200, 300, 500, 400) == (3, "")
+    k, why = choose_k(550, 300, 500, 400)
+    assert k == 1 and "550" in why
+    assert choose_k(0, 300, 500, 400)[1] == "no households"
+
+
+def test_compound_kept_whole_unless_over_max() -> None:
+    b, c, s = city(nx=4, ny=2, per_block=4, hh=40)
+    b["compound_id"] = None
+    b.loc[b["building_id"].str.startswith(("b0_0", "b1_0")), "compound_id"] = "K1"  # 320 households
+    res = partition_grids(b, c, streets=s)
+    assert_valid_plan(res, b, c)
+    assert res.assignment[b.loc[b["compound_id"] == "K1", "building_id"]].nunique() == 1
+
+
+def test_giant_compound_is_split() -> None:
+    b, c, s = city(nx=2, ny=2, per_block=4, hh=60)
+    b["compound_id"] = "K1"  # 960 households > 500
+    res = partition_grids(b, c, streets=s)
+    assert_valid_plan(res, b, c)
+    assert res.assignment.nunique() == 2
+
+
+def test_single_building_community() -> None:
+    b, c, _ = city(nx=1, ny=1, per_block=1, hh=350)
+    res = partition_grids(b, c)
+    assert_valid_plan(res, b, c)
+    assert res.grids["households"].tolist() == [350]
+
+
+def test_multipolygon_community_with_hole() -> None:
+    b, c, s = city(nx=4, ny=2, per_block=4, hh=40)
+    outer = c.geometry.iloc[0]
+    hole = box(X0 + 140, Y0 + 140, X0 + 160, Y0 + 160)
+    island = box(X0 + 500, Y0, X0 + 600, Y0 + 100)
+    ib = gpd.GeoDataFrame({"building_id": ["i1", "i2"], "households": [160, 160]},
+                          geometry=[box(X0 + 510, Y0 + 10, X0 + 530, Y0 + 30),
+                                    box(X0 + 560, Y0 + 60, X0 + 580, Y0 + 80)], crs=CRS)
+    b = pd.concat([b, ib], ignore_index=True)
+    c = c.set_geometry([MultiPolygon([outer.difference(hole), island])], crs=CRS)
+    res = partition_grids(b, c, streets=s)
+    assert_valid_plan(res, b, c)
+    assert res.assignment[["i1", "i2"]].nunique() == 1
+
+
+def test_exclusive_and_empty_blocks() -> None:
+    b, c, s = city(nx=4, ny=2, per_block=4, hh=40)
+    b = b[~b["building_id"].str.startswith("b3_1")].reset_index(drop=True)  # an empty block
+    b["use"] = "residential"
+    b.loc[b["building_id"] == "b0_0_0", ["use", "households"]] = ["school", 0]
+    res = partition_grids(b, c, streets=s)
+    assert_valid_plan(res, b, c)
+    school = res.grids.set_index("grid_id").loc[res.assignment["b0_0_0"]]
+    assert bool(school["exclusive"]) and school["buildings"] == 1
+
+
+def test_same_seed_same_plan_and_wgs84_round_trip() -> None:
+    b, c, s = city()
+    bw, cw, sw = (x.to_crs("EPSG:4326") for x in (b, c, s))
+    r1 = partition_grids(bw, cw, streets=sw, seed=7)
+    r2 = partition_grids(bw, cw, streets=sw, seed=7)
+    assert r1.grids.crs.to_epsg() == 4326
+    pd.testing.assert_series_equal(r1.assignment, r2.assignment)
+    assert r1.grids["code"].tolist() == r2.grids["code"].tolist()
+    assert_valid_plan(r1, bw, cw)
+
+
+def test_stability_after_small_changes() -> None:
+    b, c, s = city(nx=6, ny=6, per_block=4, hh=30)
+    first = partition_grids(b, c, streets=s)
+    rng = np.random.default_rng(3)
+    b2 = b.copy()
+    pick = rng.choice(len(b2), size=len(b2) // 20, replace=False)
+    b2.loc[pick, "households"] = (b2.loc[pick, "households"] * rng.choice([0.7, 1.3], len(pick))).round()
+    b2 = b2.drop(index=[0, 1]).reset_index(drop=True)
+    new = gpd.GeoDataFrame({"building_id": ["n1"], "households": [30]},
+                           geometry=[box(X0 + 3, Y0 + 3, X0 + 10, Y0 + 10)], crs=CRS)
+    b2 = pd.concat([b2, new], ignore_index=True)
+    second = partition_grids(b2, c, streets=s, previous=first)
+    assert_valid_plan(second, b2, c)
+    common = b2["building_id"][b2["building_id"].isin(first.assignment.index)]
+    kept = (first.assignment[common].to_numpy() == second.assignment[common].to_numpy()).mean()
+    assert kept >= 0.9
+
+
+def test_locked_grid_untouched() -> None:
+    b, c, s = city(nx=6, ny=4, per_block=4, hh=30)
+    first = partition_grids(b, c, streets=s)
+    lock = first.grids["grid_id"].iloc[0]
+    b2 = b.copy()
+    b2["households"] = 35
+    second = partition_grids(b2, c, streets=s, previous=first, locked=[lock])
+    g1 = first.grids.set_index("grid_id").geometry[lock]
+    g2 = second.grids.set_index("grid_id").geometry[lock]
+    assert g1.equals(g2)
+    members = first.assignment.index[first.assignment == lock]
+    assert (second.assignment[members] == lock).all()
+    assert bool(second.grids.set_index("grid_id").loc[lock, "locked"])
+
+
+@pytest.mark.parametrize(
+    ("change", "match"),
+    [
+        (lambda b: b.drop(columns="households"), "no column 'households'"),
+        (lambda b: b.assign(households=-1), "non-negative"),
+        (lambda b: b.assign(building_id="x"), "repeats building_id"),
+        (lambda b: b.iloc[:0], "empty"),
+    ],
+)
+def test_bad_buildings_raise(change, match) -> None:
+    b, c, _ = city(nx=1, ny=1)
+    with pytest.raises(LayerError, match=match):
+        partition_grids(change(b), c)
+
+
+def test_missing_crs_and_bad_bounds_raise() -> None:
+    b, c, _ = city(nx=1, ny=1)
+    with pytest.raises(CRSError, match="no CRS"):
+        partition_grids(b.set_crs(None, allow_override=True), c)
+    with pytest.raises(LayerError, match="min ≤ target ≤ max"):
+        partition_grids(b, c, min_households=500, max_households=300)
+
+
+def test_micro_grids() -> None:
+    b, c, s = city(nx=2, ny=2, per_block=4, hh=20)
+    res = partition_grids(b, c, streets=s, micro=True)
+    assert_valid_plan(res, b, c, lo=50, hi=80)
+    assert res.report["share_in_range"] == 1.0
