@@ -163,7 +163,7 @@ def _labels(df: gpd.GeoDataFrame, schema: LayerSchema, issues: list[Issue]) -> n
         issues.append(Issue(schema.name, None, "missing_required_column",
                             f"required column {idc!r} is missing (columns found: {found})",
                             f"map one of them with field_map={{'<column>': '{idc}'}} or "
-                            f"`--field {idc}=<column>` (e.g. `--field households=户数`)"))
+                            f"`--field {schema.name}:<column>={idc}` (e.g. `--field buildings:户数=households`)"))
         df[idc] = pd.Series([pd.NA] * len(df), dtype="str", index=df.index)
         return _rows(np.arange(len(df)))
     ids = _as_str(df[idc])
@@ -177,7 +177,7 @@ def _labels(df: gpd.GeoDataFrame, schema: LayerSchema, issues: list[Issue]) -> n
     if dup.any():
         for value, n in ids[dup].value_counts().items():
             issues.append(Issue(schema.name, str(value), "duplicate_id", f"{idc} {value!r} is used by {n} features",
-                                f"make {idc} unique (or map another column with --field {idc}=<column>)"))
+                                f"make {idc} unique (or map another column with --field {schema.name}:<column>={idc})"))
         labels[dup] = labels[dup] + " (" + _rows(np.flatnonzero(dup)) + ")"
     return labels
 

@@ -85,7 +85,7 @@ CATALOGUE = [
     Case("null id", lambda: layer([square(0), square(1)]).assign(building_id=["A", None]), "missing_id", "row2",
          "error", "unique building_id"),
     Case("missing id column", lambda: layer([square(0)]).drop(columns="building_id").assign(编号=["1"]),
-         "missing_required_column", None, "error", "--field building_id=<column>"),
+         "missing_required_column", None, "error", "--field buildings:<column>=building_id"),
     Case("households 2.5", lambda: layer([square(0), square(1)], households=[120.0, 2.5]), "non_integer_households", "B2",
          "error", "whole number"),
     Case("households abc", lambda: layer([square(0), square(1)], households=["abc", "12"]), "non_integer_households",
@@ -196,7 +196,7 @@ def test_missing_column_message_lists_the_columns_found() -> None:
     _, report = validate_layer(gdf, kind="buildings")
     (issue,) = report.errors
     assert "'building_id' is missing (columns found: 编号, 户数)" in issue.problem
-    assert "field_map" in issue.fix and "--field households=户数" in issue.fix
+    assert "field_map" in issue.fix and "--field buildings:户数=households" in issue.fix
 
 
 def test_layer_is_normalised_to_the_canonical_schema() -> None:
