@@ -293,22 +293,19 @@ def test_buildings_outside_communities_are_listed() -> None:
     assert "farther than 1 m from every community" in report.errors[0].problem
 
 
-def test_building_in_two_communities_warns_and_names_the_larger() -> None:
-    comms = two_communities()
-    blds = metric_layer("buildings", [block(90, 10, 30, 10), block(10, 10, 10, 10)], ["straddle", "inside"])
-    report = validate_workspace({"communities": comms, "buildings": blds}, metric_crs=UTM)
+@pytest.mark.parametrize(("kind", "geoms", "code", "text"), [
+    ("buildings", [block(90, 10, 30, 10), block(10, 10, 10, 10)], "buildings_in_several_communities",
+     "assigned to #C2 (largest overlap)"),
+    ("compounds", [block(50, 0, 100, 50), block(0, 0, 50, 50)], "compound_crosses_communities",
+     "(#C1 2,500 m², #C2 2,500 m²)"),
+], ids=["building in two communities", "compound in two communities"])
+def test_features_across_two_communities_warn(kind: str, geoms: list[shapely.Geometry], code: str,
+                                              text: str) -> None:
+    features = metric_layer(kind, geoms, ["across", "inside"])
+    report = validate_workspace({"communities": two_communities(), kind: features}, metric_crs=UTM)
     (issue,) = report.issues
-    assert (issue.code, issue.feature_id, issue.severity) == ("buildings_in_several_communities", "straddle", "warning")
-    assert "assigned to #C2 (largest overlap)" in issue.fix
-
-
-def test_compound_crossing_communities_warns() -> None:
-    comms = two_communities()
-    cpds = metric_layer("compounds", [block(50, 0, 100, 50), block(0, 0, 50, 50)], ["P1", "P2"])
-    report = validate_workspace({"communities": comms, "compounds": cpds}, metric_crs=UTM)
-    (issue,) = report.issues
-    assert (issue.code, issue.feature_id, issue.severity) == ("compound_crosses_communities", "P1", "warning")
-    assert "#C1 2,500 m², #C2 2,500 m²" in issue.problem
+    assert (issue.code, issue.feature_id, issue.severity) == (code, "across", "warning")
+    assert text in str(issue)
 
 
 # ---------------------------------------------------------------- real data
