@@ -27,9 +27,9 @@ def main() -> None:
 
 
 def _register() -> None:
-    from api.cli import imports, serve, users
+    from api.cli import imports, partition, serve, users
 
-    for module in (imports, serve, users):
+    for module in (imports, serve, users, partition):
         for command in module.COMMANDS:
             main.add_command(command)
 
