@@ -102,7 +102,8 @@ def _with_locked(grids: gpd.GeoDataFrame, assignment: pd.Series, lg: gpd.GeoData
 
 
 def _report(grids: gpd.GeoDataFrame, meta: list[dict], cm: gpd.GeoDataFrame, *, lo: int, hi: int) -> dict:
-    normal = grids[~grids["exclusive"] & ~grids["locked"] & (grids["households"] > 0)]
+    normal = grids[~grids["exclusive"] & ~grids["locked"] & (grids["households"] > 0)
+                   & ~grids["flags"].str.contains("oversize_unit|empty")]
     inr = normal["households"].between(lo, hi)
     infeasible: dict[str, list[str]] = {}
     for m in meta:
@@ -119,6 +120,7 @@ def _report(grids: gpd.GeoDataFrame, meta: list[dict], cm: gpd.GeoDataFrame, *, 
         "max_households": hi,
         "share_in_range": float(inr.mean()) if len(normal) else 1.0,
         "out_of_range": normal.loc[~inr, "grid_id"].tolist(),
+        "oversize_units": int(grids["flags"].str.contains("oversize_unit").sum()),
         "mean_polsby_popper": float(normal["polsby_popper"].mean()) if len(normal) else float("nan"),
         "infeasible_communities": infeasible,
     }

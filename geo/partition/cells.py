@@ -158,6 +158,12 @@ def _anchor_faces(arr: Arrangement, fpts: np.ndarray, owner: np.ndarray, anchors
             best = dict(zip(cand_b[firsts].tolist(), cand_f[firsts].tolist(), strict=True))
             bface[bad] = [best[b] for b in bad.tolist()]
     wrong = np.flatnonzero((bface < 0) | (face_comm[np.maximum(bface, 0)] != bcomm))
+    if len(wrong) and n > 1:  # duplicate anchors: share the twin's face
+        dist, nb = cKDTree(anchors).query(anchors[wrong], k=min(8, n))
+        good = (bface[nb] >= 0) & (dist <= 1e-6) & (bcomm[nb] == bcomm[wrong, None])
+        has = good.any(axis=1)
+        bface[wrong[has]] = bface[nb[has, good[has].argmax(axis=1)]]
+        wrong = wrong[~has]
     if len(wrong):
         tree = cKDTree(fpts)
         k = min(32, len(fpts))
