@@ -31,6 +31,7 @@ __all__ = [
     "MODES",
     "AccessResult",
     "node_distances",
+    "per_source_distances",
     "nearest_facility_distances",
     "levels_met",
     "complete_circles",
@@ -103,6 +104,27 @@ def node_distances(graph: WalkGraph, sources: SnappedPoints, *, limit: float,
     aug = _super_source_matrix(graph, np.concatenate([u, v]), np.concatenate([to_u, to_v]))
     dist = dijkstra(aug, directed=True, indices=graph.n_nodes, limit=limit)
     return dist[: graph.n_nodes]
+
+
+def per_source_distances(graph: WalkGraph, u: np.ndarray, v: np.ndarray, to_u: np.ndarray,
+                         to_v: np.ndarray, *, limit: float) -> np.ndarray:
+    """Walk distance from each of *k* sources to every node, shape ``(k, n)``; inf beyond *limit*.
+
+    A source sits on edge ``u``-``v`` at door distances ``to_u``/``to_v`` (a node source has
+    ``u == v`` and zero offsets). One Dijkstra call runs all sources (one extra node each).
+    """
+    k, m, n = len(u), graph.matrix, graph.n_nodes
+    if k == 0:
+        return np.zeros((0, n))
+    two = u != v  # a node source (u == v) gets one link
+    rows = np.concatenate([np.arange(k), np.flatnonzero(two)])
+    cols = np.concatenate([u, v[two]])
+    vals = np.maximum(np.concatenate([to_u, to_v[two]]), 1e-9)  # explicit 0 = no edge
+    extra = sparse.csr_matrix((vals, (rows, cols)), shape=(k, n + k))
+    base = sparse.csr_matrix((m.data, m.indices, m.indptr), shape=(n, n + k))
+    aug = sparse.vstack([base, extra], format="csr")
+    dist = dijkstra(aug, directed=True, indices=np.arange(n, n + k), limit=limit)
+    return dist[:, :n]
 
 
 def _door_distances(graph: WalkGraph, node_dist: np.ndarray, targets: SnappedPoints,
