@@ -216,7 +216,8 @@ def _buildings(b: Buildings, blocks: Blocks, compound_index: np.ndarray,
     south_road = names_of_lines[blocks.south[b.block]].astype(str)
     name = np.where(old, join(south_road, rank, "号"), join(rank, "号楼"))
     comp = compound_index[b.block]
-    compound_id = np.where(comp >= 0, compound_ids[np.maximum(comp, 0)], None) if comp.size else comp
+    compound_id = np.full(b.size, None, dtype=object)
+    compound_id[comp >= 0] = compound_ids[comp[comp >= 0]]
     return _frame("buildings", {
         "building_id": _ids("B", b.size, 7), "name": name,
         "use": np.asarray(BUILDING_USES)[_USE[b.kind]], "floors": b.floors,
@@ -271,6 +272,10 @@ def synthetic_district(
     wanted = n_communities or max(1, round(per_block.sum() / COMMUNITY_HOUSEHOLDS))
     community = runs_by_households(per_block, min(wanted, blocks.size))
     n_comm = int(community.max()) + 1
+    if n_communities is not None and n_comm != n_communities:
+        log.warning("synthetic communities: made %d of the %d asked for (%d blocks, the largest "
+                    "holds %d households); pass more buildings", n_comm, n_communities, blocks.size,
+                    int(per_block.max()))
     n_off = min(MAX_OFFICES, -(-n_comm // COMMUNITIES_PER_OFFICE))
     office = np.arange(n_comm) * n_off // n_comm
     stems, office_stems = place_stems(rng, n_comm), street_office_stems(rng, n_off)
