@@ -43,6 +43,7 @@ __all__ = [
     "load_checklist",
     "level_distances",
     "categorise_points",
+    "normalise_categories",
 ]
 
 log = logging.getLogger(__name__)
@@ -302,3 +303,30 @@ def categorise_points(points: pd.DataFrame, *, name_field: str = "name",
     log.info("categorised %d of %d points into %d categories", int(out.notna().sum()),
              len(out), out.nunique())
     return out.rename("category")
+
+
+def normalise_categories(points: pd.DataFrame, *, category_field: str = "category",
+                         name_field: str = "name") -> pd.Series:
+    """Checklist categories of points whose *category_field* holds raw tags or Chinese types.
+
+    Values that already are known categories stay; others (e.g. OSM ``toilets``,
+    ``school``, 公共厕所) are mapped like a ``kind`` column, refined by name; the rest
+    become None.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> normalise_categories(pd.DataFrame({"category": ["toilets", "bus_stop", "公共厕所", "bar"]})).tolist()
+    ['public_toilet', 'bus_stop', 'public_toilet', None]
+    """
+    if category_field not in points.columns:
+        raise LayerError(f"normalise_categories: the service points have no {category_field!r} "
+                         f"column; columns are {', '.join(map(str, points.columns))}")
+    raw = points[category_field].astype("object")
+    known = raw.where(raw.isin(list(CATEGORY_LABELS_ZH)))
+    frame = pd.DataFrame({"kind": raw, "type": raw}, index=points.index)
+    if name_field in points.columns:
+        frame["name"] = points[name_field]
+    mapped = categorise_points(frame, name_field="name", type_field="type")
+    out = known.fillna(mapped)
+    return out.astype("object").where(out.notna(), None).rename("category")

@@ -27,9 +27,9 @@ def main() -> None:
 
 
 def _register() -> None:
-    from api.cli import imports, partition, serve, users
+    from api.cli import access, imports, partition, serve, users
 
-    for module in (imports, serve, users, partition):
+    for module in (imports, serve, users, partition, access):
         for command in module.COMMANDS:
             main.add_command(command)
 
