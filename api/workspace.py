@@ -191,6 +191,8 @@ def _column_values(series: pd.Series | None, dtype: str, n: int) -> list[Any]:
         out = values.fillna(0).to_numpy(dtype=np.int64).tolist()
     elif dtype == "bool":
         out = series.fillna(False).to_numpy(dtype=bool).tolist()
+    elif isinstance(series.dtype, pd.StringDtype):
+        return series.to_numpy(dtype=object, na_value=None).tolist()  # already str / None
     else:
         out = series.astype(object).map(str, na_action="ignore").tolist()
     if missing.any():
