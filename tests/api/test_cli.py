@@ -95,6 +95,37 @@ def test_demo_builds_then_if_missing_skips(app: Flask, runner: FlaskCliRunner) -
         assert s.scalar(select(func.count()).select_from(ImportRun)) == 1
 
 
+def _tiny_pbf(path: Path) -> Path:
+    import osmium
+    from osmium.osm.mutable import Node, Way
+
+    x, y = 121.495, 31.25
+    writer = osmium.SimpleWriter(str(path))
+    try:
+        for i, (dx, dy) in enumerate([(0, 0), (4, 0), (4, 3), (0, 3), (10, 0), (14, 0), (14, 3), (10, 3)]):
+            writer.add_node(Node(id=i + 1, location=(x + dx * 1e-4, y + dy * 1e-4)))
+        writer.add_node(Node(id=20, location=(x, y - 5e-4)))
+        writer.add_node(Node(id=21, location=(x + 0.002, y - 5e-4)))
+        writer.add_node(Node(id=30, location=(x + 6e-4, y + 8e-4), tags={"amenity": "kindergarten"}))
+        writer.add_way(Way(id=100, nodes=[1, 2, 3, 4, 1], tags={"building": "apartments", "building:levels": "6"}))
+        writer.add_way(Way(id=101, nodes=[5, 6, 7, 8, 5], tags={"building": "residential"}))
+        writer.add_way(Way(id=200, nodes=[20, 21], tags={"highway": "primary", "name": "东大名路"}))
+    finally:
+        writer.close()
+    return path
+
+
+def test_demo_from_osm_is_labelled_approximate(app: Flask, runner: FlaskCliRunner, tmp_path: Path) -> None:
+    result = runner.invoke(main, ["demo", "--osm", str(_tiny_pbf(tmp_path / "tiny.osm.pbf"))])
+    assert result.exit_code == 0, result.output
+    assert "approximate communities" in result.output and "社区边界为近似" in result.output
+    with app.app_context(), db.session_scope() as s:
+        run = s.scalars(select(ImportRun)).one()
+        buildings = load_layer(s, "buildings")
+    assert run.sources["kind"] == "osm" and "communities approximated" in run.note
+    assert sorted(buildings["building_id"]) == ["w100", "w101"]
+
+
 def test_users_commands(app: Flask, runner: FlaskCliRunner) -> None:
     created = runner.invoke(main, ["users", "create", "zhang", "--role", "worker", "--name", "张三",
                                    "--password-stdin"], input="patrol2026ok\n")
