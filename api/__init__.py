@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from typing import Any
 
 from flask import Flask
@@ -14,15 +15,16 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     """Build the Flask app: the one composition root.
 
     *test_config* overrides configuration (``DATABASE_URL``, ``WANGGE`` settings, ...);
-    its ``INSTANCE_PATH`` (absolute) moves the instance folder, e.g. into a test's tmp_path.
+    its ``INSTANCE_PATH`` (absolute; else the ``WANGGE_INSTANCE_PATH`` environment variable)
+    moves the instance folder, e.g. into a test's tmp_path.
     """
     import webmap
-    from api import auth, db, errors, views
+    from api import auth, db, errors, pages, views
     from api.config import load_config
 
     app = Flask(
         __name__,
-        instance_path=(test_config or {}).get("INSTANCE_PATH"),
+        instance_path=(test_config or {}).get("INSTANCE_PATH") or os.environ.get("WANGGE_INSTANCE_PATH"),
         instance_relative_config=True,
         template_folder=str(webmap.TEMPLATE_DIR),
         static_folder=str(webmap.STATIC_DIR),
@@ -34,4 +36,5 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     auth.init_app(app)
     errors.init_app(app)
     app.register_blueprint(views.bp)
+    app.register_blueprint(pages.bp)
     return app

@@ -29,7 +29,10 @@ def zone_overlaps(geoms: np.ndarray, zones: np.ndarray) -> tuple[np.ndarray, np.
     """Pairs ``(geom index, zone index, overlap area)`` of every intersecting pair."""
     tree = STRtree(geoms)
     z, g = tree.query(zones, predicate="intersects")
-    area = shapely.area(shapely.intersection(geoms[g], zones[z])) if len(g) else np.zeros(0)
+    # Neighbours that only share a boundary are the common case: skip their intersection.
+    inner = shapely.relate_pattern(geoms[g], zones[z], "2********") if len(g) else np.zeros(0, bool)
+    area = np.zeros(len(g))
+    area[inner] = shapely.area(shapely.intersection(geoms[g[inner]], zones[z[inner]]))
     return g, z, area
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 from flask import current_app
 from flask.cli import with_appcontext
+from werkzeug.serving import run_simple
 
 from api import db
 from api.workspace import workspace_stats
@@ -26,7 +27,8 @@ def serve(host: str, port: int, debug: bool) -> None:
         click.secho("工作区为空 / the workspace is empty: load data with `wangge import` or `wangge demo`",
                     fg="yellow")
     click.echo(f"Wangge 网格: http://{host}:{port}/  (database {app.config['DATABASE_URL']})")
-    app.run(host=host, port=port, debug=debug, threaded=True, use_reloader=debug)
+    # app.run() is a no-op under the Flask CLI (FLASK_RUN_FROM_CLI), so serve with werkzeug.
+    run_simple(host, port, app, threaded=True, use_reloader=debug, use_debugger=debug)
 
 
 @click.group("db", help="Database schema (数据库): upgrade to the newest migration, show the revision.")

@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
 from pathlib import Path
 
 import geopandas as gpd
@@ -165,10 +172,28 @@ def test_help_is_available(runner: FlaskCliRunner, command: str) -> None:
     assert result.exit_code == 0 and "Usage:" in result.output
 
 
-def test_serve_runs_the_app_threaded(runner: FlaskCliRunner, monkeypatch: pytest.MonkeyPatch) -> None:
-    calls: list[dict] = []
-    monkeypatch.setattr(Flask, "run", lambda self, **kw: calls.append(kw))
-    result = runner.invoke(main, ["serve", "--port", "5077"])
-    assert result.exit_code == 0, result.output
-    assert "http://127.0.0.1:5077/" in result.output and "workspace is empty" in result.output
-    assert calls == [{"host": "127.0.0.1", "port": 5077, "debug": False, "threaded": True, "use_reloader": False}]
+def test_serve_answers_http_on_the_given_port(tmp_path: Path) -> None:
+    """`wangge serve` really listens (app.run() would be a silent no-op under the Flask CLI)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "WANGGE_INSTANCE_PATH": str(tmp_path / "instance")}
+    wangge = Path(sys.executable).with_name("wangge")
+    proc = subprocess.Popen([str(wangge), "serve", "--port", str(port)], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/health", timeout=2) as r:
+                    body = json.loads(r.read())
+                break
+            except OSError:
+                assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
+                assert time.monotonic() < deadline, "wangge serve did not answer within 60 s"
+                time.sleep(0.3)
+        assert body["status"] == "ok"
+    finally:
+        proc.terminate()
+        out, _ = proc.communicate(timeout=20)
+    assert f"http://127.0.0.1:{port}/" in out and "workspace is empty" in out
