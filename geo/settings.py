@@ -75,6 +75,9 @@ SETTINGS: tuple[Setting, ...] = (
     # Web map display
     Setting("map_simplify_m", 0.5, "Tolerance used to simplify geometry for display on the web map (m)."),
     Setting("map_household_breaks", (20, 50, 100, 200), "Class breaks of the building colour scale by households on the map."),
+    Setting("planner_labels_min_zoom", 15, "Zoom from which the planner map labels grids with code and households."),
+    Setting("planner_buildings_min_zoom", 16, "Zoom from which the planner map loads buildings of the view (per bounding box)."),
+    Setting("planner_streets_min_zoom", 15, "Zoom from which the planner map loads all streets and compounds of the view (major roads always)."),
     # Login security (等保: password lock-out)
     Setting("login_max_failures", 5, "Failed logins in a row after which an account is locked."),
     Setting("login_lockout_minutes", 15, "Minutes a locked account stays locked."),

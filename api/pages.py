@@ -1,0 +1,160 @@
+"""Planner HTML pages (issue 4): plan list, plan map, diff view; plus the map's context layers.
+
+The pages are frames: ``planner.js`` fills them from the JSON routes of ``api/plans``
+(docs/PLANNER_API.md). Streets and compounds, which are workspace layers and not part of a
+plan, are served here per bounding box so the page never embeds them.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Blueprint, abort, current_app, jsonify, render_template, request, url_for
+from flask_login import current_user, login_required
+from werkzeug.wrappers import Response
+
+from api.db import get_session
+from api.models import PlanVersion
+from api.workspace import load_layer, workspace_stats
+from webmap.maps import BasemapError
+from webmap.planner import CONTEXT_COLUMNS, EXPORT_FORMATS, context_features, plan_map
+
+__all__ = ["bp", "EDIT_ROLES", "MAJOR_ROAD_CLASSES", "page_context", "plan_map_parts"]
+
+log = logging.getLogger(__name__)
+
+bp = Blueprint("plan_pages", __name__)
+
+#: Roles that see the edit controls (the JSON routes enforce the same roles).
+EDIT_ROLES = ("planner", "admin")
+#: Road classes drawn at every zoom; the others only from ``planner_streets_min_zoom``.
+MAJOR_ROAD_CLASSES = ("major", "secondary", "rail", "water")
+
+
+def _can_edit() -> bool:
+    return current_user.is_authenticated and current_user.role in EDIT_ROLES
+
+
+def _plan_bounds(plan: PlanVersion | None) -> tuple[int, int]:
+    """The plan's household bounds (its settings, else the app's, micro-grid ones in micro mode)."""
+    settings = current_app.config["WANGGE"]
+    stored = (plan.settings if plan is not None else None) or {}
+    micro = bool(stored.get("micro"))
+    lo = stored.get("min_households", settings["micro_grid_min_households" if micro else "grid_min_households"])
+    hi = stored.get("max_households", settings["micro_grid_max_households" if micro else "grid_max_households"])
+    return int(lo), int(hi)
+
+
+def plan_map_parts(*, plan: PlanVersion | None, editable: bool) -> dict[str, Any]:
+    """Build the plan map with the app's settings; its header/html/script parts for the template.
+
+    A base map that cannot be shown falls back to the blank one; the reason comes back as
+    ``basemap_error``.
+    """
+    settings = current_app.config["WANGGE"]
+    stats = workspace_stats(get_session())
+    bbox = stats["bbox"]
+    lo, hi = _plan_bounds(plan)
+    options = {
+        "tianditu_tk": settings["tianditu_tk"], "osm_tile_url": settings["osm_tile_url"],
+        "min_households": lo, "max_households": hi, "editable": editable,
+        "bounds": None if bbox is None else [[bbox[1], bbox[0]], [bbox[3], bbox[2]]],
+        "labels_min_zoom": settings["planner_labels_min_zoom"],
+        "buildings_min_zoom": settings["planner_buildings_min_zoom"],
+        "streets_min_zoom": settings["planner_streets_min_zoom"],
+        "label": (stats.get("last_import") or {}).get("note") or None,
+        "vendor_url": url_for("static", filename="vendor"),
+    }
+    basemap_error = None
+    try:
+        m = plan_map(basemap=settings["basemap"], **options)
+    except BasemapError as exc:
+        basemap_error = str(exc)
+        log.warning("base map %r not shown on the plan page: %s", settings["basemap"], exc)
+        m = plan_map(basemap="none", **options)
+    root = m.get_root()
+    root.render()
+    return {"map_header": root.header.render(), "map_html": root.html.render(),
+            "map_script": root.script.render(), "basemap_error": basemap_error}
+
+
+def page_context(**extra: Any) -> dict[str, Any]:
+    """The JSON the page scripts read: role, API base, defaults of the partition form."""
+    s = current_app.config["WANGGE"]
+    return {
+        "canEdit": _can_edit(),
+        "user": current_user.username,
+        "api": f"{request.script_root}/api",
+        "pages": url_for("plan_pages.plans_page"),
+        "context": f"{request.script_root}/plans/context",
+        "defaults": {
+            "normal": {"min": s["grid_min_households"], "max": s["grid_max_households"],
+                       "target": s["grid_target_households"]},
+            "micro": {"min": s["micro_grid_min_households"], "max": s["micro_grid_max_households"],
+                      "target": s["micro_grid_target_households"]},
+            "seed": s["partition_seed"],
+        },
+        **extra,
+    }
+
+
+def _plan_or_404(plan_id: int) -> PlanVersion:
+    plan = get_session().get(PlanVersion, plan_id)
+    if plan is None:
+        abort(404, description=f"方案 #{plan_id} 不存在（可能已被删除）")
+    return plan
+
+
+@bp.route("/plans")
+@login_required
+def plans_page() -> str:
+    """网格方案: list of plan versions; planners get the automatic-partition form."""
+    return render_template("plans.html", page=page_context(page="plans"), can_edit=_can_edit())
+
+
+@bp.route("/plans/<int:plan_id>")
+@login_required
+def plan_page(plan_id: int) -> str:
+    """方案地图: the plan's grids on the map beside the per-grid table; edit toolbar for planners."""
+    plan = _plan_or_404(plan_id)
+    parts = plan_map_parts(plan=plan, editable=_can_edit())
+    log.info("plan page %d for %s (%s)", plan_id, current_user.username, current_user.role)
+    return render_template("plan.html", plan=plan, can_edit=_can_edit(), exports=EXPORT_FORMATS,
+                           page=page_context(page="plan", planId=plan_id), **parts)
+
+
+@bp.route("/plans/<int:a>/diff/<int:b>")
+@login_required
+def plan_diff_page(a: int, b: int) -> str:
+    """方案对比: buildings that changed grid between versions *a* and *b*, highlighted."""
+    plan_a, plan_b = _plan_or_404(a), _plan_or_404(b)
+    parts = plan_map_parts(plan=plan_b, editable=False)
+    return render_template("plan_diff.html", plan_a=plan_a, plan_b=plan_b,
+                           page=page_context(page="diff", planA=a, planB=b), **parts)
+
+
+def _bbox_arg() -> tuple[float, float, float, float] | None:
+    raw = request.args.get("bbox")
+    if not raw:
+        return None
+    try:
+        minx, miny, maxx, maxy = (float(v) for v in raw.split(","))
+    except ValueError:
+        abort(400, description=f"参数 bbox={raw!r} 无效：应为 minx,miny,maxx,maxy（经纬度）")
+    return minx, miny, maxx, maxy
+
+
+@bp.route("/plans/context/<kind>.geojson")
+@login_required
+def context_layer(kind: str) -> Response:
+    """Streets or compounds in ``?bbox=`` (all when absent); ``?major=1``: major roads only."""
+    if kind not in CONTEXT_COLUMNS:
+        abort(404, description=f"图层 {kind} 不存在：可用 {', '.join(CONTEXT_COLUMNS)}")
+    gdf = load_layer(get_session(), kind, bbox=_bbox_arg(), columns=CONTEXT_COLUMNS[kind])
+    major = request.args.get("major") == "1"
+    body = context_features(gdf, kind, simplify_m=current_app.config["WANGGE"]["map_simplify_m"],
+                            road_classes=MAJOR_ROAD_CLASSES if major and kind == "streets" else None)
+    response = jsonify(body)
+    response.headers["Cache-Control"] = "private, max-age=300"
+    return response

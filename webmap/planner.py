@@ -1,0 +1,262 @@
+"""The planner map: the frame of the plan pages, filled by ``static/js/planner.js``.
+
+A plan of a 20 k-building street has hundreds of grids and tens of thousands of buildings;
+embedding them would make the page tens of megabytes. So the folium map built here holds
+only what is small and fixed — base maps, legend, layer control, the canvas renderer and
+(for planners) the Geoman editing assets — and :func:`planner_config` tells the script
+what to load from the JSON API: grids as simplified GeoJSON, community outlines, and
+streets, compounds and buildings per bounding box once the view is zoomed in.
+
+Base map "gaode" shows GCJ-02 tiles; the script then shifts every geometry it draws to
+GCJ-02 (and drawn lines and polygons back to WGS84 before they are sent), like
+:func:`webmap.maps.workspace_map` does for embedded layers.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+from typing import Any
+
+import folium
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+from folium.elements import JSCSSMixin, MacroElement
+from folium.template import Template
+
+from geo.settings import DEFAULTS
+from webmap.maps import (
+    COMMUNITY_COLOR,
+    COMPOUND_COLOR,
+    ROAD_STYLES,
+    MapControl,
+    _add_basemaps,
+    _check_basemap,
+    _display_frame,
+    _features,
+    _road_class,
+    _swatch,
+)
+from webmap.offline import VENDOR_URL, localize
+
+__all__ = [
+    "EXPORT_FORMATS",
+    "GRID_STATUS",
+    "RULE_LABELS",
+    "SELECTED_COLOR",
+    "context_features",
+    "grid_status",
+    "planner_config",
+    "planner_legend_html",
+    "plan_map",
+]
+
+logger = logging.getLogger(__name__)
+
+#: Grid status -> (fill colour, Chinese legend name). Colour-blind safe blue/green/red + purple.
+GRID_STATUS: dict[str, tuple[str, str]] = {
+    "under": ("#6baed6", "户数不足"),
+    "in": ("#74c476", "户数达标"),
+    "over": ("#fb6a4a", "户数超限"),
+    "exclusive": ("#9e9ac8", "专属网格"),
+}
+#: Violation rule (docs/PLANNER_API.md) -> Chinese message.
+RULE_LABELS: dict[str, str] = {
+    "range": "户数超出范围",
+    "contiguity": "网格不连通",
+    "nesting": "跨越社区边界",
+    "tiling": "未完全覆盖或有重叠",
+    "empty": "空网格",
+}
+#: Export format (``?format=``) -> Chinese menu entry.
+EXPORT_FORMATS: dict[str, str] = {
+    "gpkg": "GeoPackage (.gpkg)",
+    "geojson": "GeoJSON (.geojson)",
+    "shp": "Shapefile (.zip)",
+    "kml": "KML (.kml)",
+    "csv": "网格统计 CSV",
+    "xlsx": "网格统计 Excel",
+}
+SELECTED_COLOR = "#ffd400"
+BUILDING_COLOR = "#555555"
+MOVED_COLOR = "#e6007e"
+
+
+def grid_status(households: pd.Series, *, lo: int, hi: int, exclusive: pd.Series | None = None) -> pd.Series:
+    """``under`` / ``in`` / ``over`` by households against [*lo*, *hi*]; ``exclusive`` wins.
+
+    Examples
+    --------
+    >>> grid_status(pd.Series([120, 400, 640]), lo=300, hi=500).tolist()
+    ['under', 'in', 'over']
+    """
+    values = pd.to_numeric(households, errors="coerce").fillna(0).to_numpy()
+    out = np.where(values < lo, "under", np.where(values > hi, "over", "in")).astype(object)
+    if exclusive is not None:
+        out[exclusive.fillna(False).astype(bool).to_numpy()] = "exclusive"
+    return pd.Series(out, index=households.index, name="status")
+
+
+#: Attribute columns of the context layers the plan map loads per bounding box.
+CONTEXT_COLUMNS: dict[str, list[str]] = {"streets": ["name", "road_class"], "compounds": ["name"]}
+
+
+def context_features(gdf: gpd.GeoDataFrame, kind: str, *, simplify_m: float,
+                     road_classes: tuple[str, ...] | None = None) -> dict[str, Any]:
+    """Streets or compounds of a view as a small GeoJSON FeatureCollection (simplified, ~0.1 m).
+
+    *road_classes* keeps only those classes of streets (e.g. the major roads shown when zoomed out).
+
+    Raises
+    ------
+    ValueError
+        *kind* is not ``streets`` or ``compounds``.
+    """
+    if kind not in CONTEXT_COLUMNS:
+        raise ValueError(f"context_features: layer {kind!r} is not a context layer; "
+                         f"use one of {', '.join(CONTEXT_COLUMNS)}")
+    frame = _display_frame(gdf, CONTEXT_COLUMNS[kind], simplify_m=simplify_m)
+    if kind == "streets":
+        frame["road_class"] = _road_class(frame["road_class"])
+        if road_classes is not None:
+            frame = frame[frame["road_class"].isin(road_classes)]
+    return _features(frame)
+
+
+def planner_legend_html(*, min_households: int, max_households: int) -> str:
+    """Legend of the plan map: grid status classes with the bounds, outlines, selection."""
+    bounds = {"under": f"&lt; {min_households} 户", "in": f"{min_households}–{max_households} 户",
+              "over": f"&gt; {max_households} 户", "exclusive": "不受户数限制"}
+    rows = ['<div class="wg-legend-title">图例</div>', '<div class="wg-legend-sub">网格（按户数）</div>']
+    rows += [f'<div data-status="{key}">{_swatch(color)}{name} <span class="wg-legend-note">'
+             f'{bounds[key]}</span></div>' for key, (color, name) in GRID_STATUS.items()]
+    rows += [
+        f"<div>{_swatch('#d62728', kind='outline', dash=True)}规则冲突</div>",
+        f"<div>{_swatch(SELECTED_COLOR, kind='outline')}选中</div>",
+        '<div class="wg-legend-sub">底图要素</div>',
+        f"<div>{_swatch(COMMUNITY_COLOR, kind='outline')}社区边界</div>",
+        f"<div>{_swatch(COMPOUND_COLOR, kind='outline', dash=True)}小区</div>",
+        f"<div>{_swatch(ROAD_STYLES['major']['color'], kind='line', weight=3)}道路</div>",
+        f"<div>{_swatch('#ffffff')}楼栋（放大后显示）</div>",
+    ]
+    return "".join(rows)
+
+
+def planner_config(
+    *,
+    basemap: str,
+    min_households: int,
+    max_households: int,
+    labels_min_zoom: int = DEFAULTS["planner_labels_min_zoom"],
+    buildings_min_zoom: int = DEFAULTS["planner_buildings_min_zoom"],
+    streets_min_zoom: int = DEFAULTS["planner_streets_min_zoom"],
+) -> dict[str, Any]:
+    """What ``planner.js`` needs to draw: colours, Chinese names, zoom thresholds, GCJ-02 flag."""
+    return {
+        "gcj02": basemap == "gaode",
+        "bounds": [int(min_households), int(max_households)],
+        "status": {k: {"color": c, "label": n} for k, (c, n) in GRID_STATUS.items()},
+        "rules": RULE_LABELS,
+        "exports": EXPORT_FORMATS,
+        "roads": {k: {kk: v for kk, v in spec.items()} for k, spec in ROAD_STYLES.items()},
+        "colors": {"community": COMMUNITY_COLOR, "compound": COMPOUND_COLOR, "selected": SELECTED_COLOR,
+                   "building": BUILDING_COLOR, "moved": MOVED_COLOR},
+        "labelsMinZoom": int(labels_min_zoom),
+        "buildingsMinZoom": int(buildings_min_zoom),
+        "streetsMinZoom": int(streets_min_zoom),
+    }
+
+
+class _GeomanAssets(JSCSSMixin, MacroElement):
+    """Leaflet-Geoman's script and style (drawing boxes, polygons, lines); localised by name."""
+
+    _template = Template("")
+    default_js = [("leaflet_geoman_js", "https://unpkg.com/@geoman-io/leaflet-geoman-free@2.20.2/dist/leaflet-geoman.js")]
+    default_css = [("leaflet_geoman_css", "https://unpkg.com/@geoman-io/leaflet-geoman-free@2.20.2/dist/leaflet-geoman.css")]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._name = "GeomanAssets"
+
+
+class PlannerRegistry(MacroElement):
+    """Expose map, layer control and config as ``window.wanggeMap`` / ``wanggeLayerControl`` /
+    ``wanggePlannerConfig`` for ``planner.js``."""
+
+    _template = Template(
+        """
+        {% macro script(this, kwargs) %}
+        window.wanggeMap = {{ this._parent.get_name() }};
+        window.wanggeLayerControl = {{ this.control.get_name() }};
+        window.wanggePlannerConfig = {{ this.config|tojson }};
+        {% endmacro %}
+        """
+    )
+
+    def __init__(self, control: folium.LayerControl, config: dict[str, Any]) -> None:
+        super().__init__()
+        self._name = "PlannerRegistry"
+        self.control = control
+        self.config = config
+
+
+def plan_map(
+    *,
+    basemap: str = DEFAULTS["basemap"],
+    tianditu_tk: str = DEFAULTS["tianditu_tk"],
+    osm_tile_url: str = DEFAULTS["osm_tile_url"],
+    min_households: int = DEFAULTS["grid_min_households"],
+    max_households: int = DEFAULTS["grid_max_households"],
+    editable: bool = False,
+    bounds: list[list[float]] | None = None,
+    labels_min_zoom: int = DEFAULTS["planner_labels_min_zoom"],
+    buildings_min_zoom: int = DEFAULTS["planner_buildings_min_zoom"],
+    streets_min_zoom: int = DEFAULTS["planner_streets_min_zoom"],
+    label: str | None = None,
+    vendor_url: str = VENDOR_URL,
+) -> folium.Map:
+    """The plan map frame: base maps, legend, layer control; data layers come from the API.
+
+    Parameters
+    ----------
+    basemap
+        ``"none"`` (offline), ``"osm"``, ``"tianditu"`` or ``"gaode"`` (data shown in GCJ-02).
+    min_households, max_households
+        The plan's household bounds, for the legend and the under/in/over colours.
+    editable
+        Load Leaflet-Geoman for the edit toolbar (planners); read-only pages leave it out.
+    bounds
+        ``[[south, west], [north, east]]`` to show before the grids arrive (WGS84).
+
+    Raises
+    ------
+    webmap.maps.BasemapError
+        Unknown *basemap*, Tianditu without key, OSM without tile URL.
+
+    Examples
+    --------
+    >>> m = plan_map(basemap="none", editable=True)
+    >>> "wanggePlannerConfig" in m.get_root().render()
+    True
+    """
+    _check_basemap(basemap, tianditu_tk=tianditu_tk, osm_tile_url=osm_tile_url)
+    m = folium.Map(tiles=None, prefer_canvas=True, control_scale=True, zoom_start=4,
+                   location=[35.0, 105.0], max_zoom=20, zoom_snap=0.5)
+    _add_basemaps(m, basemap, tianditu_tk=tianditu_tk, osm_tile_url=osm_tile_url)
+    if editable:
+        _GeomanAssets().add_to(m)
+    MapControl(planner_legend_html(min_households=min_households, max_households=max_households),
+               position="bottomright", css_class="wg-legend").add_to(m)
+    if label:
+        MapControl(html.escape(label), position="bottomleft", css_class="wg-label").add_to(m)
+    control = folium.LayerControl(collapsed=True, position="topright")
+    control.add_to(m)
+    config = planner_config(basemap=basemap, min_households=min_households, max_households=max_households,
+                            labels_min_zoom=labels_min_zoom, buildings_min_zoom=buildings_min_zoom,
+                            streets_min_zoom=streets_min_zoom)
+    PlannerRegistry(control, config).add_to(m)
+    if bounds is not None:
+        m.fit_bounds(bounds)
+    logger.info("plan map: basemap %s, %s", basemap, "editable" if editable else "read-only")
+    return localize(m, vendor_url=vendor_url)
