@@ -27,6 +27,7 @@ from folium.template import Template
 
 from geo.settings import DEFAULTS
 from webmap.maps import (
+    _MAP_CSS,
     COMMUNITY_COLOR,
     COMPOUND_COLOR,
     ROAD_STYLES,
@@ -243,6 +244,7 @@ def plan_map(
     _check_basemap(basemap, tianditu_tk=tianditu_tk, osm_tile_url=osm_tile_url)
     m = folium.Map(tiles=None, prefer_canvas=True, control_scale=True, zoom_start=4,
                    location=[35.0, 105.0], max_zoom=20, zoom_snap=0.5)
+    m.get_root().header.add_child(folium.Element(_MAP_CSS), name="wangge_map_css")
     _add_basemaps(m, basemap, tianditu_tk=tianditu_tk, osm_tile_url=osm_tile_url)
     if editable:
         _GeomanAssets().add_to(m)

@@ -414,7 +414,9 @@ window.wanggePlannerPlan = async function (PAGE, H) {
   const tbody = $("#wg-grid-table tbody");
 
   // ---------------------------------------------------------------- grids
-  const gridLabel = (p) => `${p.name && p.name !== p.code ? esc(p.name) : esc(p.code || p.grid_id)}`;
+  /** Map label: the grid's own name, else the last 6 code digits (community + sequence). */
+  const shortLabel = (p) => (p.name && p.name !== p.code ? esc(p.name)
+    : p.code && p.code.length > 6 ? `…${esc(p.code.slice(-6, -3))}-${esc(p.code.slice(-3))}` : esc(p.code || p.grid_id));
   function gridTooltip(p) {
     const st = CFG.status[p.status || H.statusOf(p)] || { label: "" };
     const v = S.violations.get(p.grid_id) || [];
@@ -529,8 +531,11 @@ window.wanggePlannerPlan = async function (PAGE, H) {
     const view = map.getBounds();
     for (const g of S.grids.values()) {
       if (!view.contains(g.label)) continue;
+      const b = g.layer.getBounds();  // label only grids wide enough on screen to hold one
+      const w = map.latLngToContainerPoint(b.getNorthEast()).x - map.latLngToContainerPoint(b.getSouthWest()).x;
+      if (w < 56) continue;
       const p = g.props;
-      const html = `<div><b>${gridLabel(p)}</b><br>${fmtInt(p.households)} 户</div>`;
+      const html = `<div><b>${shortLabel(p)}</b><br>${fmtInt(p.households)} 户</div>`;
       labelLayer.addLayer(L.marker(g.label, { interactive: false, keyboard: false,
         icon: L.divIcon({ className: "wg-grid-label", html, iconSize: [0, 0] }) }));
     }
@@ -878,4 +883,56 @@ window.wanggePlannerPlan = async function (PAGE, H) {
   ctx.loadMajor();
   ctx.refresh();
   refreshBuildings(true);
+};
+
+/* ---------------------------------------------------------------- diff page */
+window.wanggePlannerDiff = async function (PAGE, H) {
+  "use strict";
+  const { api, showError, esc, CFG } = H;
+  const map = window.wanggeMap, control = window.wanggeLayerControl;
+  const renderer = L.canvas({ padding: 0.3 });
+  const tbody = document.querySelector("#wg-diff-table tbody");
+  const count = document.getElementById("wg-diff-count");
+  let diff, gridsA, gridsB;
+  try {
+    [diff, gridsA, gridsB] = await Promise.all([api("GET", `/plans/${PAGE.planA}/diff/${PAGE.planB}`),
+      api("GET", `/plans/${PAGE.planA}/grids.geojson`), api("GET", `/plans/${PAGE.planB}/grids.geojson`)]);
+  } catch (err) {
+    count.textContent = "比较失败";
+    showError(err, "比较方案");
+    return;
+  }
+  const codes = new Map();
+  for (const f of gridsA.features.concat(gridsB.features)) codes.set(f.properties.grid_id, f.properties.code || f.properties.grid_id);
+  const layerB = L.geoJSON(H.toDisplay(gridsB), {
+    renderer, style: (f) => Object.assign(H.gridStyleFor(f.properties, null), { fillOpacity: 0.3 }),
+    onEachFeature: (f, l) => l.bindTooltip(`新版本 ${esc(f.properties.code || f.properties.grid_id)} · ${f.properties.households} 户`, { sticky: true }),
+  }).addTo(map);
+  const layerA = L.geoJSON(H.toDisplay(gridsA), {
+    renderer, interactive: false,
+    style: () => ({ color: "#222", weight: 2, dashArray: "6 5", fill: false, opacity: 0.9 }),
+  }).addTo(map);
+  const moved = L.geoJSON(H.toDisplay(diff.features || { type: "FeatureCollection", features: [] }), {
+    renderer, style: () => ({ color: "#7a0044", weight: 1.2, fillColor: CFG.colors.moved, fillOpacity: 0.9 }),
+    onEachFeature: (f, l) => l.bindTooltip(`楼栋 ${esc(f.properties.name || f.properties.building_id)}<br>${esc(codes.get(f.properties.from) || f.properties.from || "")} → ${esc(codes.get(f.properties.to) || f.properties.to || "")}`, { sticky: true }),
+  }).addTo(map);
+  control.addOverlay(layerB, "新版本网格");
+  control.addOverlay(layerA, "原版本边界");
+  control.addOverlay(moved, "换网格的楼栋");
+  const byId = new Map();
+  moved.eachLayer((l) => byId.set(String(l.feature.properties.building_id), l));
+  const n = diff.count ?? (diff.moved || []).length;
+  count.textContent = n ? `共 ${n} 栋楼换了网格` : "两个版本的楼栋归属相同";
+  tbody.innerHTML = (diff.moved || []).map((m) => `<tr data-building="${esc(m.building_id)}"><td>${esc(m.building_id)}</td>
+    <td class="wg-code">${esc(codes.get(m.from) || m.from)}</td><td class="wg-code">${esc(codes.get(m.to) || m.to)}</td></tr>`).join("");
+  tbody.addEventListener("click", (ev) => {
+    const tr = ev.target.closest("tr[data-building]");
+    const l = tr && byId.get(tr.dataset.building);
+    if (l) { map.fitBounds(l.getBounds(), { maxZoom: 18, padding: [80, 80] }); l.openTooltip(); }
+  });
+  const fit = moved.getLayers().length ? moved.getBounds() : layerB.getBounds();
+  if (fit.isValid()) map.fitBounds(fit.pad(0.5), { padding: [30, 30], maxZoom: 16 });
+  document.getElementById("wg-loading").hidden = true;
+  H.communityLayer(map, control, PAGE.planB);
+  requestAnimationFrame(() => { window.wanggePlannerReady = performance.now(); document.body.dataset.ready = "1"; });
 };
