@@ -127,17 +127,25 @@ def per_source_distances(graph: WalkGraph, u: np.ndarray, v: np.ndarray, to_u: n
     return dist[:, :n]
 
 
-def _door_distances(graph: WalkGraph, node_dist: np.ndarray, targets: SnappedPoints,
-                    sources: SnappedPoints, source_mask: np.ndarray) -> np.ndarray:
-    """Door-to-door distance of each target from node distances plus same-edge shortcuts."""
-    u, v, to_u, to_v = targets.offsets(graph)
-    dist = np.minimum(node_dist[u] + to_u, node_dist[v] + to_v)
-    src = np.flatnonzero(sources.snapped & source_mask)
+def _shared_edges(targets: SnappedPoints, sources: SnappedPoints) -> tuple[np.ndarray, np.ndarray]:
+    """Index pairs ``(target, source)`` of points snapped to the same edge."""
+    src = np.flatnonzero(sources.snapped)
     tgt = np.flatnonzero(targets.snapped)
     shared = pd.merge(pd.DataFrame({"edge": targets.edge[tgt], "i": tgt}),
                       pd.DataFrame({"edge": sources.edge[src], "j": src}), on="edge")
-    if len(shared):
-        i, j = shared["i"].to_numpy(), shared["j"].to_numpy()
+    return shared["i"].to_numpy(), shared["j"].to_numpy()
+
+
+def _door_distances(graph: WalkGraph, node_dist: np.ndarray, targets: SnappedPoints,
+                    sources: SnappedPoints, source_mask: np.ndarray,
+                    shared: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
+    """Door-to-door distance of each target from node distances plus same-edge shortcuts."""
+    u, v, to_u, to_v = targets.offsets(graph)
+    dist = np.minimum(node_dist[u] + to_u, node_dist[v] + to_v)
+    i, j = shared if shared is not None else _shared_edges(targets, sources)
+    use = source_mask[j]
+    i, j = i[use], j[use]
+    if len(i):
         direct = (targets.leg[i] + sources.leg[j]
                   + np.abs(targets.t[i] - sources.t[j]) * graph.edge_length[targets.edge[i]])
         np.minimum.at(dist, i, direct)
@@ -208,10 +216,11 @@ def nearest_facility_distances(
     b = building_snap or snap_points(graph, buildings, max_snap_m=max_snap_m)
     s = service_snap or snap_points(graph, services, max_snap_m=max_snap_m)
     out = {}
+    shared = _shared_edges(b, s)
     for cat in cats:
         mask = cat_of == cat
         nd = node_distances(graph, s, limit=max_distance_m, mask=mask)
-        d = _door_distances(graph, nd, b, s, mask)
+        d = _door_distances(graph, nd, b, s, mask, shared)
         out[f"dist_{cat}"] = np.where(d <= max_distance_m, d, np.nan)
     frame = pd.DataFrame(out, index=index)
     log.info("network distances: %d buildings x %d categories, %d buildings unsnapped",

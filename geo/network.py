@@ -118,7 +118,8 @@ class WalkGraph:
         a, b = self.node_xy[self.edge_u[edge]], self.node_xy[self.edge_v[edge]]
         mid = a + frac[:, None] * (b - a)
         half = float((self.edge_length / count).max()) / 2.0
-        return cKDTree(mid), edge, half
+        # The sliding-midpoint (unbalanced) tree builds ~2.5x faster; queries are as fast.
+        return cKDTree(mid, balanced_tree=False, compact_nodes=False), edge, half
 
     @property
     def n_nodes(self) -> int:
@@ -174,7 +175,7 @@ def foot_streets(
         keep &= ~(streets["foot"].astype("object") == False).to_numpy()  # noqa: E712 (NaN = walkable)
     geom = streets.geometry
     keep &= ~(geom.isna() | geom.is_empty).to_numpy()
-    keep &= geom.geom_type.isin(["LineString", "MultiLineString"]).to_numpy()
+    keep &= np.isin(shapely.get_type_id(geom.to_numpy()), (1, 5))  # LineString, MultiLineString
     return streets.loc[keep]
 
 
@@ -215,7 +216,8 @@ def _merge_vertices(xy: np.ndarray, tol: float) -> tuple[np.ndarray, np.ndarray,
     nodes = xy[first]
     if tol <= 0 or len(nodes) < 2:
         return nodes, inverse.ravel(), 0
-    pairs = cKDTree(nodes).query_pairs(tol, output_type="ndarray")
+    tree = cKDTree(nodes, balanced_tree=False, compact_nodes=False)
+    pairs = tree.query_pairs(tol, output_type="ndarray")
     if len(pairs) == 0:
         return nodes, inverse.ravel(), 0
     n = len(nodes)
@@ -394,20 +396,16 @@ def walk_graph_from_streets(
 
 def _assemble(walk: gpd.GeoDataFrame, nodes: np.ndarray, seg: np.ndarray, street: np.ndarray,
               gaps: int, crossings: int, touches: int, *, n_in: int) -> WalkGraph:
-    used, inverse = np.unique(seg.ravel(), return_inverse=True)
-    nodes = nodes[used]
-    u, v = inverse.reshape(-1, 2).T
+    used = np.zeros(len(nodes), dtype=bool)
+    used[seg.ravel()] = True
+    if used.all():
+        u, v = seg[:, 0], seg[:, 1]
+    else:
+        renumber = np.cumsum(used) - 1
+        nodes, u, v = nodes[used], renumber[seg[:, 0]], renumber[seg[:, 1]]
     length = np.hypot(*(nodes[u] - nodes[v]).T)
     n = len(nodes)
-    # coo -> csr would sum parallel edges; keep the shortest of them instead.
-    order = np.lexsort((np.concatenate([length, length]), np.concatenate([v, u]),
-                        np.concatenate([u, v])))
-    rows = np.concatenate([u, v])[order]
-    cols = np.concatenate([v, u])[order]
-    vals = np.maximum(np.concatenate([length, length])[order], 1e-9)
-    first = np.ones(len(rows), dtype=bool)
-    first[1:] = (rows[1:] != rows[:-1]) | (cols[1:] != cols[:-1])
-    matrix = sparse.csr_matrix((vals[first], (rows[first], cols[first])), shape=(n, n))
+    matrix = _symmetric_matrix(u, v, length, n)
     n_comp, comp = connected_components(matrix, directed=False)
     largest = np.bincount(comp).max() / n if n else 0.0
     summary = NetworkSummary(
@@ -423,6 +421,22 @@ def _assemble(walk: gpd.GeoDataFrame, nodes: np.ndarray, seg: np.ndarray, street
         edge_v=v.astype(np.int64), edge_length=length, edge_street=street, matrix=matrix,
         component=comp, summary=summary,
     )
+
+
+def _symmetric_matrix(u: np.ndarray, v: np.ndarray, length: np.ndarray, n: int) -> sparse.csr_matrix:
+    """Symmetric CSR of edge lengths keeping the shortest of parallel edges (coo would sum them)."""
+    lo, hi = np.minimum(u, v).astype(np.int64), np.maximum(u, v).astype(np.int64)
+    key = lo * n + hi
+    order = np.argsort(key, kind="stable")
+    key = key[order]
+    first = np.ones(len(key), dtype=bool)
+    first[1:] = key[1:] != key[:-1]
+    starts = np.flatnonzero(first)
+    shortest = np.minimum.reduceat(length[order], starts) if len(starts) else length[:0]
+    lo, hi = lo[order][starts], hi[order][starts]
+    vals = np.maximum(np.concatenate([shortest, shortest]), 1e-9)  # explicit 0 = no edge
+    return sparse.csr_matrix((vals, (np.concatenate([lo, hi]), np.concatenate([hi, lo]))),
+                             shape=(n, n))
 
 
 def _as_points(points: gpd.GeoDataFrame | gpd.GeoSeries, crs: CRS, *, func: str) -> np.ndarray:
