@@ -67,6 +67,8 @@ class Tessellation:
     edge_cost: np.ndarray
     edge_street: np.ndarray
     building_node: np.ndarray  # (N,)
+    node_group: np.ndarray  # (M,) coarse unit (whole compound, small block) the node belongs to
+    node_compound: np.ndarray  # (M,) compound code of the node's building, -1 when none
 
 
 def _snap_segments(streets: np.ndarray, snap_m: float) -> np.ndarray:
@@ -214,8 +216,13 @@ def _own_faces(n_faces: int, near: np.ndarray, fblock: np.ndarray, bblock: np.nd
 
 def _face_keys(fblock: np.ndarray, owner: np.ndarray, bblock: np.ndarray, households: np.ndarray,
                bcompound: np.ndarray, bexcl: np.ndarray, *, whole_block: float,
-               compound_max: float) -> np.ndarray:
-    """Unit key of every face; faces with equal keys that touch form one node."""
+               compound_max: float) -> tuple[np.ndarray, np.ndarray]:
+    """Fine and coarse unit keys of every face; touching faces with equal keys form one node.
+
+    Fine units are single buildings (a run of exclusive buildings of one use, an empty
+    block); coarse units are what the planner keeps whole when it can: a compound of at
+    most *compound_max* households, a small plain block.
+    """
     bexcl = bexcl.astype(np.int64)
     fblock = fblock.astype(np.int64)
     bcompound = bcompound.astype(np.int64)
@@ -224,8 +231,8 @@ def _face_keys(fblock: np.ndarray, owner: np.ndarray, bblock: np.ndarray, househ
     bh = np.bincount(bblock[ok], weights=households[ok], minlength=nb)
     comp_h = np.bincount(np.maximum(bcompound, 0), weights=households * (bcompound >= 0))
     whole_comp = (bcompound >= 0) & (comp_h[np.maximum(bcompound, 0)] <= compound_max) & (bexcl < 0)
-    unit = np.where(bexcl >= 0, 3 * _KIND + bexcl,
-                    np.where(whole_comp, 2 * _KIND + bcompound, 1 * _KIND + np.arange(len(bblock))))
+    single = np.where(bexcl >= 0, 3 * _KIND + bexcl, 1 * _KIND + np.arange(len(bblock)))
+    unit = np.where(whole_comp, 2 * _KIND + bcompound, single)
     # a block stays whole when small and every building in it has the same compound key
     ukey = np.where(whole_comp, bcompound, -1)
     kmin = np.full(nb, np.iinfo(np.int64).max)
@@ -234,11 +241,16 @@ def _face_keys(fblock: np.ndarray, owner: np.ndarray, bblock: np.ndarray, househ
     np.maximum.at(kmax, bblock[ok], ukey[ok])
     xcount = np.bincount(bblock[ok], weights=(bexcl[ok] >= 0), minlength=nb)
     whole = (bh <= whole_block) & (kmin == kmax) & (xcount == 0)
-    fkey = np.where(owner >= 0, unit[np.maximum(owner, 0)], 4 * _KIND + fblock)
+    has = owner >= 0
+    empty = 4 * _KIND + fblock
+    fine = np.where(has, single[np.maximum(owner, 0)], empty)
+    coarse = np.where(has, unit[np.maximum(owner, 0)], empty)
     blockkey = np.where(kmin >= 0, 2 * _KIND + kmin, 5 * _KIND + np.arange(nb))
-    wf = (owner >= 0) & whole[fblock]
-    fkey[wf] = blockkey[fblock[wf]]
-    return fkey
+    # by the owner's block (faces may be owned across a street), so coarse is a function of fine
+    oblock = bblock[np.maximum(owner, 0)]
+    wf = has & (oblock >= 0) & whole[np.maximum(oblock, 0)]
+    coarse[wf] = blockkey[oblock[wf]]
+    return fine, coarse
 
 
 def _barrier_segments(comm_geoms: np.ndarray, streets: np.ndarray, major: np.ndarray,
@@ -254,18 +266,41 @@ def _barrier_segments(comm_geoms: np.ndarray, streets: np.ndarray, major: np.nda
     return seg, bits
 
 
-def _edge_costs(ebits: np.ndarray, length: np.ndarray, same_compound: np.ndarray, costs: Costs) -> np.ndarray:
+def _near_street(arr: Arrangement, streets: np.ndarray, near_m: float) -> np.ndarray:
+    """Edges whose midpoint lies within *near_m* of a street line (the street-share metric)."""
+    mid = (arr.xy[arr.eu] + arr.xy[arr.ev]) / 2
+    if len(streets) == 0 or near_m <= 0 or not len(mid):
+        return np.zeros(len(mid), dtype=bool)
+    step = max(near_m / 4, 0.5)
+    pts = shapely.get_coordinates(shapely.segmentize(shapely.get_parts(streets), step))
+    # densified vertices stand in for the lines: at most step/2 off, so widen by that
+    dist, _ = cKDTree(pts).query(mid, distance_upper_bound=near_m + step / 2)
+    return np.isfinite(dist) & (dist <= np.hypot(near_m, step / 2))
+
+
+def _edge_costs(ebits: np.ndarray, near: np.ndarray, length: np.ndarray, same_compound: np.ndarray,
+                costs: Costs) -> np.ndarray:
     factor = np.where(ebits & BIT_MAJOR, costs.major,
-             np.where(ebits & BIT_STREET, costs.street,
+             np.where(near | (ebits & BIT_STREET > 0), costs.street,
              np.where(ebits & BIT_WALL, costs.wall,
              np.where(same_compound, costs.compound, costs.block))))
     return factor * length
 
 
+def _merge_faces(n_faces: int, key: np.ndarray, a: np.ndarray, b: np.ndarray, face_comm: np.ndarray) -> np.ndarray:
+    """Consecutive ids of the connected runs of touching faces with equal *key* (-1 outside)."""
+    same = key[a] == key[b]
+    comp = _components(n_faces, a[same], b[same])
+    comp = np.where(face_comm >= 0, comp, -1)
+    out = np.full(n_faces, -1)
+    _, out[comp >= 0] = np.unique(comp[comp >= 0], return_inverse=True)
+    return out
+
+
 def tessellate(comm_geoms: np.ndarray, streets: np.ndarray, major: np.ndarray, compounds: np.ndarray,
                anchors: np.ndarray, bcomm: np.ndarray, households: np.ndarray, bcompound: np.ndarray,
                bexcl: np.ndarray, *, whole_block: float, compound_max: float, costs: Costs,
-               snap_m: float) -> Tessellation:
+               snap_m: float, near_m: float) -> Tessellation:
     """Tile every community with cells on streets and build the node graph (see module doc)."""
     seg_b, bits_b = _barrier_segments(comm_geoms, streets, major, compounds, snap_m)
     bounds = tuple(shapely.total_bounds(comm_geoms))
@@ -291,23 +326,20 @@ def tessellate(comm_geoms: np.ndarray, streets: np.ndarray, major: np.ndarray, c
     bblock = np.where(bface >= 0, fblock[np.maximum(bface, 0)], -1)
     owner = _own_faces(arr.n_faces, near, fblock, bblock, np.maximum(bface, 0), a, b, ln)
     owner[face_comm < 0] = -1
-    fkey = _face_keys(fblock, owner, bblock, households, bcompound, bexcl,
-                      whole_block=whole_block, compound_max=compound_max)
-    same = fkey[a] == fkey[b]
-    face_node = _components(arr.n_faces, a[same], b[same])
-    face_node = np.where(face_comm >= 0, face_node, -1)
-    uniq, face_node_c = np.unique(face_node[face_node >= 0], return_inverse=True)
-    remap = np.full(arr.n_faces, -1)
-    remap[face_node >= 0] = face_node_c
-    return _node_tables(arr, remap, face_comm, fpts, fkey, owner, bface, households, bcompound, bexcl,
-                        a, b, ln, eb, fl, fr, length, costs)
+    fine, coarse = _face_keys(fblock, owner, bblock, households, bcompound, bexcl,
+                              whole_block=whole_block, compound_max=compound_max)
+    face_node = _merge_faces(arr.n_faces, fine, a, b, face_comm)
+    face_group = _merge_faces(arr.n_faces, coarse, a, b, face_comm)
+    near_edge = _near_street(arr, streets, near_m)[inner]
+    return _node_tables(arr, face_node, face_group, face_comm, fpts, fine, owner, bface, households,
+                        bcompound, (a, b, ln, eb, near_edge), fl, fr, length, costs)
 
 
-def _node_tables(arr: Arrangement, face_node: np.ndarray, face_comm: np.ndarray, fpts: np.ndarray,
-                 fkey: np.ndarray, owner: np.ndarray, bface: np.ndarray, households: np.ndarray,
-                 bcompound: np.ndarray, bexcl: np.ndarray, a: np.ndarray, b: np.ndarray, ln: np.ndarray,
-                 eb: np.ndarray, fl: np.ndarray, fr: np.ndarray, length: np.ndarray,
-                 costs: Costs) -> Tessellation:
+def _node_tables(arr: Arrangement, face_node: np.ndarray, face_group: np.ndarray, face_comm: np.ndarray,
+                 fpts: np.ndarray, fkey: np.ndarray, owner: np.ndarray, bface: np.ndarray,
+                 households: np.ndarray, bcompound: np.ndarray, inner: tuple[np.ndarray, ...],
+                 fl: np.ndarray, fr: np.ndarray, length: np.ndarray, costs: Costs) -> Tessellation:
+    a, b, ln, eb, near = inner
     m = int(face_node.max()) + 1 if (face_node >= 0).any() else 0
     inc = face_node >= 0
     node_comm = np.full(m, -1)
@@ -328,8 +360,8 @@ def _node_tables(arr: Arrangement, face_node: np.ndarray, face_comm: np.ndarray,
     oa, ob = owner[a], owner[b]
     same_comp = (oa >= 0) & (ob >= 0) & (bcompound[np.maximum(oa, 0)] == bcompound[np.maximum(ob, 0)]) \
         & (bcompound[np.maximum(oa, 0)] >= 0)
-    cost = _edge_costs(eb, ln, same_comp, costs)
-    street = np.where(eb & (BIT_MAJOR | BIT_STREET), ln, 0.0)
+    cost = _edge_costs(eb, near, ln, same_comp, costs)
+    street = np.where(near | (eb & (BIT_MAJOR | BIT_STREET) > 0), ln, 0.0)
     u, v = np.minimum(na, nb_)[diff], np.maximum(na, nb_)[diff]
     key = u * max(m, 1) + v
     uk, inv = np.unique(key, return_inverse=True)
@@ -346,6 +378,11 @@ def _node_tables(arr: Arrangement, face_node: np.ndarray, face_comm: np.ndarray,
     node_outer = np.bincount(face_node[mine[outer]], weights=L2[outer], minlength=m)
     log.info("tessellation: %d faces, %d nodes, %d node edges, %d buildings placed",
              arr.n_faces, m, len(uk), int(ok.sum()))
+    node_group = np.zeros(m, dtype=np.int64)
+    node_group[face_node[inc]] = face_group[inc]
+    node_compound = np.full(m, -1, dtype=np.int64)
+    own = inc & (owner >= 0)
+    node_compound[face_node[own]] = bcompound[owner[own]]
     return Tessellation(arr, face_comm, face_node, node_comm, node_h, area, node_outer,
                         node_use >= 0, node_use, node_xy, uk // max(m, 1), uk % max(m, 1),
-                        e_len, e_cost, e_street, bnode)
+                        e_len, e_cost, e_street, bnode, node_group, node_compound)

@@ -1,4 +1,12 @@
-"""Plan one community: exclusive and oversize units first, then every connected piece."""
+"""Plan one community: exclusive and oversize units first, then every connected piece.
+
+Each piece is planned on *coarse* units first (whole compounds, small whole blocks): METIS
+for the start, :func:`~geo.partition.repair.balance` for the bounds, then
+:func:`~geo.partition.repair.smooth`. Only where no grid count reaches the bounds that
+way is the piece refined to single buildings (their households, ~1–150, make the bounds
+easy to meet) and balanced again; grids that then hold part of a compound are flagged
+``compound_split``.
+"""
 
 from __future__ import annotations
 
@@ -10,8 +18,9 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 from geo.partition.cells import Tessellation
-from geo.partition.repair import repair
+from geo.partition.repair import balance, fix_contiguity, smooth, violation
 from geo.partition.solve import Piece, choose_k, metis_labels
+from geo.settings import DEFAULTS
 
 __all__ = ["CommunityPlan", "plan_community"]
 
@@ -34,28 +43,91 @@ class CommunityPlan:
         return len(self.flags) - 1
 
 
-def _local_edges(tess: Tessellation, nodes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    local = np.full(len(tess.node_comm), -1)
-    local[nodes] = np.arange(len(nodes))
-    m = (local[tess.edge_u] >= 0) & (local[tess.edge_v] >= 0)
-    return local[tess.edge_u[m]], local[tess.edge_v[m]], tess.edge_cost[m]
+@dataclass(frozen=True)
+class Bounds:
+    """Household bounds and solver options of a plan."""
+
+    lo: int
+    hi: int
+    target: int
+    seed: int
 
 
-def _initial(piece: Piece, k: int, prev: np.ndarray | None, seed: int) -> np.ndarray:
+def _k_options(h: float, b: Bounds) -> list[int]:
+    """Feasible grid counts for *h* households, nearest to the target first (at most 3)."""
+    k0, why = choose_k(int(round(h)), b.lo, b.hi, b.target)
+    if why:
+        return [k0]
+    kmin, kmax = -(-int(round(h)) // b.hi), int(round(h)) // b.lo
+    return sorted(range(kmin, kmax + 1), key=lambda k: (abs(k - h / b.target), k))[:3]
+
+
+def _fill_k(piece: Piece, lab: np.ndarray, k: int, seed: int) -> np.ndarray:
+    """Split the heaviest grids in two until there are *k* (METIS may leave parts empty)."""
+    for _ in range(k):
+        tot = np.bincount(lab, weights=piece.weight)
+        if len(tot) >= k:
+            break
+        g = int(np.argmax(tot))
+        nodes = np.flatnonzero(lab == g)
+        if len(nodes) < 2:
+            break
+        half = metis_labels(piece.sub(nodes), 2, seed=seed)
+        lab = lab.copy()
+        lab[nodes[half == 1]] = len(tot)
+        lab = fix_contiguity(piece, lab)
+    return lab
+
+
+def _solve(piece: Piece, k: int, b: Bounds, start: np.ndarray | None = None,
+           budget: int = DEFAULTS["partition_balance_budget"]) -> tuple[np.ndarray, float]:
+    lab = metis_labels(piece, k, seed=b.seed) if start is None else start
+    lab = _fill_k(piece, fix_contiguity(piece, lab), k, b.seed)
+    lab = balance(piece, lab, lo=b.lo, hi=b.hi, budget=budget)
+    return lab, float(violation(np.bincount(lab, weights=piece.weight), b.lo, b.hi).sum())
+
+
+def _plan_labels(piece: Piece, group: np.ndarray, b: Bounds, prev: np.ndarray | None) -> tuple[np.ndarray, bool]:
+    """Grid label of every node of *piece*, and whether units had to be refined."""
     if prev is not None and (prev >= 0).any():
-        _, lab = np.unique(np.where(prev >= 0, prev, -1), return_inverse=True)
-        lab = lab.ravel() - (1 if (prev < 0).any() else 0)
-        return lab
-    return metis_labels(piece, k, seed=seed)
+        _, start = np.unique(np.where(prev >= 0, prev, -1), return_inverse=True)
+        start = start.ravel() - (1 if (prev < 0).any() else 0)
+        lab, _ = _solve(piece, 0, b, start)
+        return smooth(piece, lab, lo=b.lo, hi=b.hi), True
+    coarse = piece.contract(group)
+    if choose_k(int(round(piece.weight.sum())), b.lo, b.hi, b.target)[1]:
+        lab_c, _ = _solve(coarse, _k_options(piece.weight.sum(), b)[0], b, budget=20)
+        return smooth(coarse, lab_c, lo=b.lo, hi=b.hi)[group], False
+    best: tuple[float, np.ndarray, int] | None = None
+    for k in _k_options(piece.weight.sum(), b):
+        lab_c, bad = _solve(coarse, k, b, budget=40)
+        if bad == 0:
+            return smooth(coarse, lab_c, lo=b.lo, hi=b.hi)[group], False
+        if best is None or bad < best[0]:
+            best = (bad, lab_c, k)
+    assert best is not None
+    fine_best: tuple[float, np.ndarray] | None = None
+    for k in [best[2]] + [k for k in _k_options(piece.weight.sum(), b) if k != best[2]]:
+        start = best[1][group] if k == best[2] else metis_labels(piece, k, seed=b.seed)
+        lab, bad = _solve(piece, k, b, start)
+        if fine_best is None or bad < fine_best[0]:
+            fine_best = (bad, lab)
+        if bad == 0:
+            break
+    assert fine_best is not None
+    return smooth(piece, fine_best[1], lo=b.lo, hi=b.hi), True
 
 
-def plan_community(tess: Tessellation, ci: int, *, lo: int, hi: int, target: int, seed: int,
-                   prev: np.ndarray | None = None) -> CommunityPlan:
-    """Grids of community *ci*; *prev* holds a previous grid label per tessellation node (-1 = none)."""
-    nodes = np.flatnonzero(tess.node_comm == ci)
+def plan_community(tess: Tessellation, ci: int, nodes: np.ndarray, edges: np.ndarray, *, lo: int, hi: int,
+                   target: int, seed: int, prev: np.ndarray | None = None) -> CommunityPlan:
+    """Grids of community *ci* from its sorted *nodes* and its *edges* (tessellation indices).
+
+    *prev* holds a previous grid label per tessellation node (-1 = none).
+    """
     plan = CommunityPlan(nodes, np.full(len(nodes), -1))
-    u, v, cost = _local_edges(tess, nodes)
-    w = tess.node_households[nodes]
+    u, v = np.searchsorted(nodes, tess.edge_u[edges]), np.searchsorted(nodes, tess.edge_v[edges])
+    cost = tess.edge_cost[edges]
+    w = tess.node_households[nodes].astype(np.float64)
     special = tess.node_exclusive[nodes] | (w > hi)
     for i in np.flatnonzero(special):
         excl = bool(tess.node_exclusive[nodes[i]])
@@ -66,43 +138,58 @@ def plan_community(tess: Tessellation, ci: int, *, lo: int, hi: int, target: int
     m = rest[u] & rest[v]
     n = len(nodes)
     _, comp = connected_components(coo_matrix((np.ones(m.sum()), (u[m], v[m])), shape=(n, n)), directed=False)
+    b = Bounds(lo, hi, target, seed)
     for c in np.unique(comp[rest]):
         idx = np.flatnonzero(rest & (comp == c))
-        _plan_piece(plan, idx, u, v, cost, w, lo=lo, hi=hi, target=target, seed=seed,
-                    prev=None if prev is None else prev[nodes[idx]])
+        _plan_piece(plan, tess, idx, (u, v, cost), w, b, prev=None if prev is None else prev[nodes[idx]])
     return plan
 
 
-def _plan_piece(plan: CommunityPlan, idx: np.ndarray, u: np.ndarray, v: np.ndarray, cost: np.ndarray,
-                w: np.ndarray, *, lo: int, hi: int, target: int, seed: int, prev: np.ndarray | None) -> None:
-    h = int(w[idx].sum())
+def _split_compounds(tess: Tessellation, nodes: np.ndarray, lab: np.ndarray, hi: int) -> np.ndarray:
+    """Grids (local labels) holding part of a compound that fits in one grid but was cut."""
+    comp = tess.node_compound[nodes]
+    has = comp >= 0
+    if not has.any():
+        return np.empty(0, dtype=np.int64)
+    ch = {}
+    for c, h in zip(comp[has].tolist(), tess.node_households[nodes][has].tolist(), strict=True):
+        ch[c] = ch.get(c, 0) + h
+    pairs = np.unique(np.column_stack([comp[has], lab[has]]), axis=0)
+    cnt = np.bincount(np.unique(pairs[:, 0], return_inverse=True)[1].ravel())
+    multi = np.unique(pairs[:, 0])[cnt > 1]
+    multi = [c for c in multi.tolist() if ch[c] <= hi]
+    return np.unique(pairs[np.isin(pairs[:, 0], multi), 1])
+
+
+def _plan_piece(plan: CommunityPlan, tess: Tessellation, idx: np.ndarray,
+                edges: tuple[np.ndarray, np.ndarray, np.ndarray], w: np.ndarray, b: Bounds, *,
+                prev: np.ndarray | None) -> None:
+    u, v, cost = edges
+    h = float(w[idx].sum())
     if h == 0:
         nb = np.r_[v[np.isin(u, idx)], u[np.isin(v, idx)]]
         nb = nb[plan.labels[nb] >= 0]
-        if len(nb):
-            plan.labels[idx] = plan.labels[nb].min()
-        else:
-            plan.labels[idx] = plan.new_grid(["empty"])
+        plan.labels[idx] = plan.labels[nb].min() if len(nb) else plan.new_grid(["empty"])
         return
-    k, why = choose_k(h, lo, hi, target)
+    _, why = choose_k(int(round(h)), b.lo, b.hi, b.target)
     local = np.full(len(w), -1)
     local[idx] = np.arange(len(idx))
     m = (local[u] >= 0) & (local[v] >= 0)
     piece = Piece(w[idx], local[u[m]], local[v[m]], cost[m])
-    lab = _initial(piece, k, prev, seed)
-    lab = repair(piece, lab, lo=lo, hi=hi, target=target, seed=seed)
+    nodes = plan.nodes[idx]
+    _, group = np.unique(tess.node_group[nodes], return_inverse=True)
+    lab, refined = _plan_labels(piece, group.ravel(), b, prev)
+    _, lab = np.unique(lab, return_inverse=True)
+    lab = lab.ravel()
     tot = np.bincount(lab, weights=piece.weight)
+    split = set(_split_compounds(tess, nodes, lab, b.hi).tolist()) if refined else set()
     base = len(plan.flags)
-    for g in range(lab.max() + 1):
-        f = []
-        if tot[g] > hi:
-            f.append("over_max")
-        elif tot[g] < lo:
-            f.append("under_min")
-        plan.new_grid(f)
+    for g in range(len(tot)):
+        f = ["over_max"] if tot[g] > b.hi else ["under_min"] if tot[g] < b.lo else []
+        plan.new_grid(f + (["compound_split"] if g in split else []))
     plan.labels[idx] = base + lab
     if why:
         plan.reasons.append(why)
-    elif ((tot > hi) | (tot < lo)).any():
-        plan.reasons.append(f"{int(((tot > hi) | (tot < lo)).sum())} grid(s) left out of {lo}–{hi}: "
-                            "indivisible buildings/compounds leave no contiguous split")
+    elif ((tot > b.hi) | (tot < b.lo)).any():
+        plan.reasons.append(f"{int(((tot > b.hi) | (tot < b.lo)).sum())} grid(s) left out of {b.lo}–{b.hi}: "
+                            "indivisible buildings leave no contiguous split")

@@ -1,9 +1,12 @@
-"""Repair a labelling of a piece: contiguity first, then household bounds.
+"""Repair a labelling of a piece: contiguity, then household bounds, then smoother boundaries.
 
-Single boundary moves that never break a grid's contiguity come first (they move the
-fewest buildings, which keeps re-plans stable); grids still out of range are re-split
-together with their neighbours by the balanced spanning-tree split, widening the region
-until a split is found or the whole piece has been tried.
+:func:`fix_contiguity` keeps each grid's heaviest connected part and hands the rest to
+neighbours. :func:`balance` moves boundary units between neighbouring grids, pushing
+households along a path of grids from an over-full grid to the nearest one with room
+(or from the nearest one with surplus to an under-full grid); a unit moves only when its
+grid stays connected without it. :func:`smooth` then moves single boundary units that
+lower the cut cost (boundaries onto streets, rounder grids) while every grid stays in
+range and connected. Moves touch the fewest units, which keeps re-plans stable.
 """
 
 from __future__ import annotations
@@ -15,11 +18,17 @@ import numpy as np
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-from geo.partition.solve import Piece, choose_k, tree_labels
+from geo.partition.solve import Piece
 
-__all__ = ["fix_contiguity", "balance", "repair"]
+__all__ = ["fix_contiguity", "balance", "smooth", "violation"]
 
 log = logging.getLogger(__name__)
+
+
+def violation(totals: np.ndarray, lo: float, hi: float) -> np.ndarray:
+    """Households over *hi* or under *lo* of every grid (0 when in range)."""
+    t = np.asarray(totals, dtype=np.float64)
+    return np.maximum(t - hi, 0.0) + np.maximum(lo - t, 0.0)
 
 
 def fix_contiguity(piece: Piece, labels: np.ndarray) -> np.ndarray:
@@ -47,122 +56,267 @@ def fix_contiguity(piece: Piece, labels: np.ndarray) -> np.ndarray:
         o = np.lexsort((-fc, fa))
         first = o[np.r_[True, fa[o][1:] != fa[o][:-1]]]
         lab[fa[first]] = lab[fb[first]]
-    return lab
+    _, lab = np.unique(lab, return_inverse=True)
+    return lab.ravel()
 
 
-def _viol(h: float, lo: int, hi: int) -> float:
-    return max(0.0, h - hi) + max(0.0, lo - h)
+def _viol1(t: float, lo: float, hi: float) -> float:
+    return max(t - hi, 0.0) + max(lo - t, 0.0)
 
 
-def _connected_without(adj: list[np.ndarray], members: set[int], v: int) -> bool:
-    rest = members - {v}
-    if not rest:
-        return False
-    start = next(iter(rest))
-    seen = {start}
-    dq = deque([start])
+class _State:
+    """Labels, members and totals of a piece's grids, with unit moves that keep grids connected."""
+
+    def __init__(self, piece: Piece, labels: np.ndarray) -> None:
+        n = piece.n
+        a, b = np.r_[piece.u, piece.v], np.r_[piece.v, piece.u]
+        c = np.r_[piece.cost, piece.cost]
+        o = np.argsort(a, kind="stable")
+        cuts = np.searchsorted(a[o], np.arange(n + 1))
+        nb, cs = b[o].tolist(), c[o].tolist()
+        self.adj = [nb[cuts[i]:cuts[i + 1]] for i in range(n)]
+        self.cost = [cs[cuts[i]:cuts[i + 1]] for i in range(n)]
+        self.w = piece.weight.astype(np.float64).tolist()
+        self.lab = labels.astype(np.int64).tolist()
+        k = max(self.lab) + 1 if n else 0
+        self.members: list[set[int]] = [set() for _ in range(k)]
+        self.tot = [0.0] * k
+        for i, g in enumerate(self.lab):
+            self.members[g].add(i)
+            self.tot[g] += self.w[i]
+
+    def snapshot(self) -> tuple[list[int], list[set[int]], list[float]]:
+        return list(self.lab), [set(m) for m in self.members], list(self.tot)
+
+    def restore(self, snap: tuple[list[int], list[set[int]], list[float]]) -> None:
+        self.lab, self.members, self.tot = list(snap[0]), [set(m) for m in snap[1]], list(snap[2])
+
+    def neighbours(self, g: int) -> set[int]:
+        lab = self.lab
+        return {lab[y] for v in self.members[g] for y in self.adj[v]} - {g}
+
+    def connected_without(self, g: int, v: int) -> bool:
+        rest = self.members[g]
+        if len(rest) <= 1:
+            return False
+        adj, lab = self.adj, self.lab
+        inner = [y for y in adj[v] if lab[y] == g]
+        if len(inner) <= 1:
+            return True  # a leaf of its grid never disconnects it
+        seen = {v, inner[0]}
+        dq = deque([inner[0]])
+        want = set(inner[1:])
+        while dq and want:
+            x = dq.popleft()
+            for y in adj[x]:
+                if lab[y] == g and y not in seen:
+                    seen.add(y)
+                    want.discard(y)
+                    dq.append(y)
+        return not want or len(seen) == len(rest)
+
+    def gain(self, v: int, to: int) -> float:
+        """Cut cost removed by moving *v* into grid *to* (negative: the cut grows)."""
+        fr = self.lab[v]
+        s = 0.0
+        for y, c in zip(self.adj[v], self.cost[v], strict=True):
+            ly = self.lab[y]
+            if ly == to:
+                s += c
+            elif ly == fr:
+                s -= c
+        return s
+
+    def move(self, v: int, to: int) -> None:
+        fr = self.lab[v]
+        self.members[fr].discard(v)
+        self.members[to].add(v)
+        self.tot[fr] -= self.w[v]
+        self.tot[to] += self.w[v]
+        self.lab[v] = to
+
+    def transfer(self, a: int, b: int, amount: float, cap: float) -> float:
+        """Move boundary units from grid *a* to *b*: about *amount* households, never over *cap*."""
+        moved = 0.0
+        for _ in range(len(self.members[a])):
+            if moved >= amount:
+                break
+            room = cap - moved
+            cand = sorted((abs(amount - moved - self.w[v]), -self.gain(v, b), v) for v in self.members[a]
+                          if self.w[v] <= room and any(self.lab[y] == b for y in self.adj[v]))
+            for _, _, v in cand:
+                if self.connected_without(a, v):
+                    self.move(v, b)
+                    moved += self.w[v]
+                    break
+            else:
+                break
+        return moved
+
+
+def _bfs_grids(st: _State, g: int) -> dict[int, int]:
+    """Parent of every grid reachable from *g* in the grid adjacency graph (BFS order)."""
+    parent = {g: -1}
+    dq = deque([g])
     while dq:
         x = dq.popleft()
-        for y in adj[x]:
-            y = int(y)
-            if y in rest and y not in seen:
-                seen.add(y)
+        for y in sorted(st.neighbours(x)):
+            if y not in parent:
+                parent[y] = x
                 dq.append(y)
-    return len(seen) == len(rest)
+    return parent
 
 
-def balance(piece: Piece, labels: np.ndarray, *, lo: int, hi: int, max_moves: int = 2000) -> np.ndarray:
-    """Greedy single-node moves between neighbouring grids that reduce total violation."""
-    lab = labels.copy()
-    g = piece.csr()
-    adj = [g.indices[g.indptr[i]:g.indptr[i + 1]] for i in range(piece.n)]
-    cst = [g.data[g.indptr[i]:g.indptr[i + 1]] for i in range(piece.n)]
-    members: dict[int, set[int]] = {}
-    for i, lb in enumerate(lab.tolist()):
-        members.setdefault(lb, set()).add(i)
-    tot = {lb: float(piece.weight[list(m)].sum()) for lb, m in members.items()}
+def _path(parent: dict[int, int], t: int) -> list[int]:
+    out = [t]
+    while parent[out[-1]] >= 0:
+        out.append(parent[out[-1]])
+    return out[::-1]
+
+
+def _push(st: _State, g: int, *, lo: float, hi: float, tries: int) -> bool:
+    """Move households along a grid path to or from *g*; True when the violation fell."""
+    over = st.tot[g] > hi
+    parent = _bfs_grids(st, g)
+    room = {t: (hi - st.tot[t]) if over else (st.tot[t] - lo) for t in parent if t != g}
+    cands = sorted((t for t in room if room[t] > 0), key=lambda t: (len(_path(parent, t)), -room[t], t))
+    before = float(violation(np.array(st.tot), lo, hi).sum())
+    slack = (hi - lo) / 4
+    for t in cands[:tries]:
+        snap = st.snapshot()
+        path = _path(parent, t)  # g ... t
+        if over:
+            amount = min(max(st.tot[g] - hi, (st.tot[g] - st.tot[t]) / 2), room[t])
+            pairs = list(zip(path[-2::-1], path[:0:-1], strict=True))  # into t first, g gives last
+        else:
+            amount = min(max(lo - st.tot[g], (st.tot[t] - st.tot[g]) / 2), room[t])
+            path = path[::-1]  # t ... g
+            pairs = list(zip(path[-2::-1], path[:0:-1], strict=True))  # into g first, t gives last
+        for i, (giver, taker) in enumerate(pairs):
+            cap = amount + slack
+            if over and i == 0:
+                cap = min(cap, hi - st.tot[taker])
+            if not over and i == len(pairs) - 1:
+                cap = min(cap, st.tot[giver] - lo)
+            amount = st.transfer(giver, taker, amount, cap)
+            if amount <= 0:
+                break
+        if float(violation(np.array(st.tot), lo, hi).sum()) < before - 1e-9:
+            return True
+        st.restore(snap)
+    return False
+
+
+def _unit_sets(st: _State, donor: int, taker: int, lo_s: float, hi_s: float) -> list[list[int]]:
+    """Sets of *donor*'s units bordering *taker* holding lo_s..hi_s households, donor kept connected.
+
+    Single units first, then a run grown from the shared boundary: units that do not
+    overshoot the need first, cheapest cut among them first.
+    """
+    out: list[list[int]] = []
+    singles = sorted((-st.gain(v, taker), v) for v in st.members[donor]
+                     if lo_s <= st.w[v] <= hi_s and any(st.lab[y] == taker for y in st.adj[v]))
+    for _, v in singles:
+        if st.connected_without(donor, v):
+            out.append([v])
+            if len(out) == 2:
+                break
+    run: list[int] = []
+    got = 0.0
+    front = {v for v in st.members[donor] if any(st.lab[y] == taker for y in st.adj[v])}
+    while got < lo_s and front:
+        need = lo_s - got
+        cand = sorted((st.w[v] > need, -st.gain(v, taker), v) for v in front if got + st.w[v] <= hi_s)
+        pick = next((v for _, _, v in cand if st.connected_without(donor, v)), None)
+        if pick is None:
+            break
+        st.move(pick, taker)
+        run.append(pick)
+        got += st.w[pick]
+        front.discard(pick)
+        front.update(y for y in st.adj[pick] if st.lab[y] == donor)
+    for v in reversed(run):
+        st.move(v, donor)
+    if run and got >= lo_s and run not in out:
+        out.append(run)
+    return out
+
+
+def _eject(st: _State, x: int, *, lo: float, hi: float, depth: int, seen: set[int], budget: list[int]) -> bool:
+    """Bring grid *x* into range by an ejection chain of unit moves through neighbouring grids."""
+    over = st.tot[x] > hi
+    lo_s, hi_s = (st.tot[x] - hi, st.tot[x] - lo) if over else (lo - st.tot[x], hi - st.tot[x])
+    options = []
+    for y in sorted(st.neighbours(x) - seen):
+        donor, taker = (x, y) if over else (y, x)
+        for units in _unit_sets(st, donor, taker, lo_s, hi_s):
+            s = sum(st.w[v] for v in units)
+            after = st.tot[y] + s if over else st.tot[y] - s
+            left = _viol1(after, lo, hi)
+            options.append((left, -sum(st.gain(v, taker) for v in units), y, units))
+    options.sort(key=lambda t: (t[0], t[1], t[2]))
+    for left, _, y, units in options:
+        if budget[0] <= 0:
+            return False
+        budget[0] -= 1
+        snap = st.snapshot()
+        donor, taker = (x, y) if over else (y, x)
+        for v in units:
+            st.move(v, taker)
+        if left == 0:
+            return True
+        if depth > 0 and _eject(st, y, lo=lo, hi=hi, depth=depth - 1, seen=seen | {x}, budget=budget):
+            return True
+        st.restore(snap)
+    return False
+
+
+def balance(piece: Piece, labels: np.ndarray, *, lo: float, hi: float, tries: int = 4, depth: int = 5,
+            budget: int = 300, max_rounds: int | None = None) -> np.ndarray:
+    """Grids within [lo, hi] by boundary moves, every grid kept connected (best effort)."""
+    st = _State(piece, labels)
     stuck: set[int] = set()
-    for _ in range(max_moves):
-        bad = [lb for lb in sorted(tot) if _viol(tot[lb], lo, hi) > 0 and lb not in stuck]
+    left = [budget]
+    rounds = max_rounds if max_rounds is not None else 20 * (len(st.tot) + 1)
+    for _ in range(rounds):
+        viol = violation(np.array(st.tot), lo, hi)
+        bad = [g for g in np.argsort(-viol, kind="stable").tolist() if viol[g] > 0 and g not in stuck]
         if not bad:
             break
-        gl = max(bad, key=lambda x: (_viol(tot[x], lo, hi), -x))
-        best = None
-        if tot[gl] > hi:
-            cands = [(v, int(lab[y])) for v in members[gl] for y in adj[v] if lab[y] != gl]
+        g = bad[0]
+        before = float(viol.sum())
+        if _eject(st, g, lo=lo, hi=hi, depth=depth, seen=set(), budget=left) and \
+                float(violation(np.array(st.tot), lo, hi).sum()) < before - 1e-9:
+            stuck.clear()
+        elif _push(st, g, lo=lo, hi=hi, tries=tries):
+            stuck.clear()
         else:
-            cands = [(int(y), gl) for v in members[gl] for y in adj[v] if lab[y] != gl]
-        for v, to in sorted(set(cands)):
-            fr = int(lab[v])
-            w = float(piece.weight[v])
-            d = (_viol(tot[fr] - w, lo, hi) + _viol(tot[to] + w, lo, hi)
-                 - _viol(tot[fr], lo, hi) - _viol(tot[to], lo, hi))
-            if d >= 0:
+            stuck.add(g)
+    return np.array(st.lab, dtype=np.int64)
+
+
+def smooth(piece: Piece, labels: np.ndarray, *, lo: float, hi: float, rounds: int = 3) -> np.ndarray:
+    """Move boundary units that lower the cut cost while both grids stay in range and connected."""
+    st = _State(piece, labels)
+    lab = st.lab
+    for _ in range(rounds):
+        moved = 0
+        for v in range(piece.n):
+            fr = lab[v]
+            targets = {lab[y] for y in st.adj[v]} - {fr}
+            if not targets:
                 continue
-            cut = sum(c for y, c in zip(adj[v], cst[v], strict=True) if lab[y] == fr) - \
-                sum(c for y, c in zip(adj[v], cst[v], strict=True) if lab[y] == to)
-            key = (d, cut, v)
-            if best is None or key < best[0]:
-                if _connected_without(adj, members[fr], v):
-                    best = (key, v, fr, to)
-        if best is None:
-            stuck.add(gl)
-            continue
-        _, v, fr, to = best
-        members[fr].discard(v)
-        members[to].add(v)
-        tot[fr] -= piece.weight[v]
-        tot[to] += piece.weight[v]
-        lab[v] = to
-        stuck.clear()
-    return lab
-
-
-def _k_options(h: int, lo: int, hi: int, target: int) -> list[int]:
-    """Feasible grid counts for *h* households, nearest to the target first (at most 3)."""
-    k0, why = choose_k(h, lo, hi, target)
-    if why:
-        return []
-    kmin, kmax = -(-h // hi), h // lo
-    return sorted(range(kmin, kmax + 1), key=lambda k: (abs(k - h / target), k))[:3]
-
-
-def _resplit(piece: Piece, lab: np.ndarray, gl: int, *, lo: int, hi: int, target: int, seed: int,
-             tries: int) -> bool:
-    """Re-split grid *gl* with widening rings of neighbours; True when it worked."""
-    region = {gl}
-    while True:
-        nodes = np.flatnonzero(np.isin(lab, list(region)))
-        h = int(piece.weight[nodes].sum())
-        sub = piece.sub(nodes)
-        for k in _k_options(h, lo, hi, target):
-            new = tree_labels(sub, k, lo=lo, hi=hi, seed=seed, tries=tries)
-            if new is not None:
-                ids = sorted(region)
-                while len(ids) < k:
-                    ids.append(int(lab.max()) + 1 + len(ids))
-                lab[nodes] = np.array(ids)[new]
-                return True
-        nb = set(lab[piece.v[np.isin(piece.u, nodes)]].tolist()) | set(lab[piece.u[np.isin(piece.v, nodes)]].tolist())
-        if nb <= region:
-            return False
-        region |= nb
-
-
-def repair(piece: Piece, labels: np.ndarray, *, lo: int, hi: int, target: int, seed: int,
-           tries: int = 12) -> np.ndarray:
-    """Contiguous grids, each within [lo, hi] where the piece allows it."""
-    lab = fix_contiguity(piece, labels)
-    lab = balance(piece, lab, lo=lo, hi=hi)
-    tot = np.bincount(lab, weights=piece.weight)
-    bad = [int(g) for g in np.flatnonzero((tot > hi) | (tot < lo)) if (lab == g).any()]
-    for gl in bad:
-        if not (lab == gl).any():
-            continue
-        h = piece.weight[lab == gl].sum()
-        if lo <= h <= hi:
-            continue
-        if not _resplit(piece, lab, gl, lo=lo, hi=hi, target=target, seed=seed, tries=tries):
-            log.info("repair: grid %d (%d households) stays out of range", gl, h)
-    _, lab = np.unique(lab, return_inverse=True)
-    return fix_contiguity(piece, lab.ravel())
+            w = st.w[v]
+            if _viol1(st.tot[fr] - w, lo, hi) > _viol1(st.tot[fr], lo, hi):
+                continue
+            best, to = 1e-9, -1
+            for t in sorted(targets):
+                gn = st.gain(v, t)
+                if gn > best and _viol1(st.tot[t] + w, lo, hi) <= _viol1(st.tot[t], lo, hi):
+                    best, to = gn, t
+            if to >= 0 and st.connected_without(fr, v):
+                st.move(v, to)
+                moved += 1
+        if not moved:
+            break
+    return np.array(st.lab, dtype=np.int64)

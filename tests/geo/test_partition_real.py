@@ -7,12 +7,7 @@ import numpy as np
 import pytest
 
 from geo.partition import partition_grids
-from tests.geo.test_partition import assert_valid_plan
-
-
-def _households(b: gpd.GeoDataFrame, floors: np.ndarray) -> np.ndarray:
-    area = b.to_crs(b.estimate_utm_crs()).area.to_numpy()
-    return np.maximum(1, np.round(area * floors / 90.0)).astype(int)
+from tests.geo.partition_helpers import assert_valid_plan, households_from_floors
 
 
 @pytest.mark.slow
@@ -20,7 +15,7 @@ def test_suzhou_gusu(shared_datasets) -> None:
     b = gpd.read_file(shared_datasets / "suzhou_gusu_buildings.geojson").explode(ignore_index=True)
     b = b[b.is_valid & ~b.is_empty].reset_index(drop=True)
     b["building_id"] = [f"sz{i}" for i in range(len(b))]
-    b["households"] = _households(b, b["Floor"].fillna(1).to_numpy())
+    b["households"] = households_from_floors(b, b["Floor"].fillna(1).to_numpy())
     res = partition_grids(b[["building_id", "households", "geometry"]])
     c = res.grids.dissolve().assign(community_id="ALL")[["community_id", "geometry"]]
     assert_valid_plan(res, b, c.reset_index(drop=True))
@@ -34,7 +29,7 @@ def test_shanghai_bund(shared_datasets) -> None:
     b = b[b.geom_type.isin(["Polygon", "MultiPolygon"])].reset_index(drop=True)
     b["building_id"] = [f"sh{i}" for i in range(len(b))]
     floors = np.maximum(1, np.round(b["height"].fillna(9).to_numpy(dtype=float) / 3.0))
-    b["households"] = _households(b, floors)
+    b["households"] = households_from_floors(b, floors)
     roads = gpd.read_file(path, layer="roads")
     roads = roads[roads.geom_type.isin(["LineString", "MultiLineString"])]
     roads = roads.assign(street_id=[f"r{i}" for i in range(len(roads))],
