@@ -21,6 +21,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     import webmap
     from api import auth, db, errors, pages, views
     from api.config import load_config
+    from api.plans import routes as plan_routes
 
     app = Flask(
         __name__,
@@ -36,5 +37,6 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     auth.init_app(app)
     errors.init_app(app)
     app.register_blueprint(views.bp)
+    app.register_blueprint(plan_routes.bp)
     app.register_blueprint(pages.bp)
     return app

@@ -49,6 +49,8 @@ __all__ = [
     "PlanVersion",
     "PlanGrid",
     "PlanAssignment",
+    "PlanCell",
+    "PlanEdit",
     "User",
     "AuditEntry",
     "utcnow",
@@ -272,6 +274,10 @@ class PlanGrid(Base):
     locked: Mapped[bool] = mapped_column(Boolean, default=False)
     exclusive: Mapped[bool] = mapped_column(Boolean, default=False)
     geometry: Mapped[Any | None] = mapped_column(Geometry)
+    area_m2: Mapped[float | None] = mapped_column(Float)
+    polsby_popper: Mapped[float | None] = mapped_column(Float)
+    street_share: Mapped[float | None] = mapped_column(Float)
+    flags: Mapped[str | None] = mapped_column(String(200))
 
 
 class PlanAssignment(Base):
@@ -283,6 +289,46 @@ class PlanAssignment(Base):
     )
     building_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     grid_id: Mapped[str] = mapped_column(String(64), index=True)
+    cell_id: Mapped[str | None] = mapped_column(String(80))
+
+    __table_args__ = (Index("ix_plan_assignments_cell", "plan_version_id", "cell_id"),)
+
+
+class PlanCell(Base):
+    """One indivisible unit of a plan version (a building, a compound, an empty block) and its grid.
+
+    Cells tile their community; a grid's outline is the coverage union of its cells.
+    """
+
+    __tablename__ = "plan_cells"
+    __table_args__ = (
+        UniqueConstraint("plan_version_id", "cell_id"),
+        Index("ix_plan_cells_grid", "plan_version_id", "grid_id"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    plan_version_id: Mapped[int] = mapped_column(ForeignKey("plan_versions.id", ondelete="CASCADE"))
+    cell_id: Mapped[str] = mapped_column(String(80))
+    community_id: Mapped[str | None] = mapped_column(String(64))
+    grid_id: Mapped[str] = mapped_column(String(64))
+    households: Mapped[int] = mapped_column(Integer, default=0)
+    buildings: Mapped[int] = mapped_column(Integer, default=0)
+    geometry: Mapped[Any] = mapped_column(Geometry, nullable=False)
+
+
+class PlanEdit(Base):
+    """One manual edit of a plan version: the forward change and its inverse (undo/redo)."""
+
+    __tablename__ = "plan_edits"
+    __table_args__ = (UniqueConstraint("plan_version_id", "seq"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    plan_version_id: Mapped[int] = mapped_column(ForeignKey("plan_versions.id", ondelete="CASCADE"))
+    seq: Mapped[int] = mapped_column(Integer)
+    op: Mapped[str] = mapped_column(String(32))
+    payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    inverse: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    author: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    undone: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
 class User(Base):

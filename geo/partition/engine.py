@@ -37,11 +37,18 @@ class PartitionResult:
         building_id → grid_id.
     report : dict
         Plan totals, share of grids in range, infeasible communities with reasons.
+    cells : GeoDataFrame or None
+        The indivisible units the grids are made of (:mod:`geo.partition.cells_out`):
+        cell_id, community_id, grid_id, households, buildings, geometry (input CRS).
+    building_cell : Series or None
+        building_id → cell_id.
     """
 
     grids: gpd.GeoDataFrame
     assignment: pd.Series
     report: dict[str, Any] = field(default_factory=dict)
+    cells: gpd.GeoDataFrame | None = None
+    building_cell: pd.Series | None = None
 
 
 def _metric_crs(buildings: gpd.GeoDataFrame) -> Any:
@@ -264,16 +271,19 @@ def _run(bm: gpd.GeoDataFrame, in_crs: Any, crs: Any, communities: Any, streets:
     say("tessellate", 0.1)
     tess = tessellate(cm_free.geometry.values, sgeoms, major, kgeoms, anchors, bcomm, hh, bcomp, bexcl,
                       whole_block=DEFAULTS["partition_whole_block_share"] * target, compound_max=hi,
-                      costs=_costs(), snap_m=DEFAULTS["street_snap_m"],
-                      near_m=DEFAULTS["partition_street_near_m"])
+                      costs=_costs(), snap_m=DEFAULTS["street_snap_m"])
     prev_nodes, prev_names = (None, [])
     if previous is not None:
         prev_nodes, prev_names = _previous_labels(tess, bf["building_id"], previous)
     say("partition", 0.4)
     node_grid, meta = _plan_all(tess, cm_free, lo=lo, hi=hi, target=target, seed=seed, prev=prev_nodes, say=say)
     say("outlines", 0.8)
-    return assemble(tess, node_grid, meta, bf, bm, cm, cm_free, lg, locked_assign, previous,
-                    lo=lo, hi=hi, crs=crs, in_crs=in_crs, code_scheme=code_scheme)
+    result = assemble(tess, node_grid, meta, bf, bm, cm, cm_free, lg, locked_assign, previous,
+                      lo=lo, hi=hi, crs=crs, in_crs=in_crs, code_scheme=code_scheme)
+    from geo.partition.cells_out import with_cells
+
+    return with_cells(result, tess, node_grid, bf["building_id"].to_numpy(),
+                      cm_free["community_id"].astype(str).to_numpy(), crs=crs)
 
 
 def _plan_all(tess: Tessellation, cm: gpd.GeoDataFrame, *, lo: int, hi: int, target: int, seed: int,
@@ -281,14 +291,8 @@ def _plan_all(tess: Tessellation, cm: gpd.GeoDataFrame, *, lo: int, hi: int, tar
     node_grid = np.full(len(tess.node_comm), -1)
     meta: list[dict] = []
     ncomm = len(cm)
-    norder = np.argsort(tess.node_comm, kind="stable")
-    nstart = np.searchsorted(tess.node_comm[norder], np.arange(ncomm + 1))
-    ecomm = tess.node_comm[tess.edge_u]
-    eorder = np.argsort(ecomm, kind="stable")
-    estart = np.searchsorted(ecomm[eorder], np.arange(ncomm + 1))
     for ci in range(ncomm):
-        plan = plan_community(tess, ci, norder[nstart[ci]:nstart[ci + 1]], eorder[estart[ci]:estart[ci + 1]],
-                              lo=lo, hi=hi, target=target, seed=seed, prev=prev)
+        plan = plan_community(tess, ci, lo=lo, hi=hi, target=target, seed=seed, prev=prev)
         base = len(meta)
         node_grid[plan.nodes] = base + plan.labels
         for f, x in zip(plan.flags, plan.exclusive, strict=True):

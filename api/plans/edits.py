@@ -1,0 +1,318 @@
+"""Manual edits of a plan as reversible deltas: move, split, merge, lock, exclusive, rename; undo/redo.
+
+Every edit becomes a *delta* ``{"create": [grid attrs], "assign": [[cell_id, grid_id]],
+"attrs": {grid_id: {name: value}}, "delete": [grid_id]}`` applied in that order; its
+inverse is computed from the state before applying, so undo and redo replay stored
+deltas without re-running the operation. Only the grids a delta touches are recomputed.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import numpy as np
+import shapely
+from shapely.geometry import shape
+from shapely.ops import split as split_geometry
+from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy.orm import Session
+
+from api import audit
+from api.models import PlanEdit, PlanVersion, User, utcnow
+from api.plans.state import (
+    GridMeta,
+    PlanRequestError,
+    PlanState,
+    cell_components,
+    get_state,
+    grid_feature,
+    invalidate,
+    refresh_grid,
+)
+from api.plans.store import check_version, write_change
+
+__all__ = ["OPS", "build_delta", "invert", "apply_delta", "run_edit", "run_undo"]
+
+log = logging.getLogger(__name__)
+
+OPS = ("move", "split", "merge", "lock", "unlock", "exclusive", "rename")
+
+
+def _bad(message: str, fix: str, code: str = "bad_request") -> PlanRequestError:
+    return PlanRequestError(400, code, message, fix)
+
+
+def _refused(message: str, fix: str, code: str = "edit_refused") -> PlanRequestError:
+    return PlanRequestError(422, code, message, fix)
+
+
+def _grid(state: PlanState, grid_id: Any, what: str = "grid_id") -> GridMeta:
+    if not isinstance(grid_id, str) or grid_id not in state.grids:
+        raise _bad(f"未知网格 {what}={grid_id!r}（方案 {state.plan_id} 中没有该网格）",
+                   "从 grids.geojson 的 grid_id 中选择", code="unknown_grid")
+    return state.grids[grid_id]
+
+
+def _unlocked(meta: GridMeta) -> None:
+    if meta.locked:
+        raise _refused(f"网格 {meta.grid_id} 已锁定，不能修改其范围", "先解锁（op=unlock）再编辑", code="grid_locked")
+
+
+def _geojson(value: Any, kinds: tuple[str, ...], what: str) -> Any:
+    if not isinstance(value, dict) or value.get("type") not in kinds:
+        raise _bad(f"{what} 不是有效的 GeoJSON {'/'.join(kinds)}：{str(value)[:80]}",
+                   f'传 {{"type": "{kinds[0]}", "coordinates": [...]}}（WGS84 经纬度）')
+    try:
+        geom = shape(value)
+    except Exception as exc:  # shapely raises several types for malformed coordinates
+        raise _bad(f"{what} 不是有效的 GeoJSON {kinds[0]}：{exc}", "检查坐标数组的嵌套层数与点数") from None
+    if geom.is_empty or not geom.is_valid:
+        raise _bad(f"{what} 几何无效（{shapely.is_valid_reason(geom)}）", "重新绘制，不要自相交")
+    return geom
+
+
+def _move_cells(state: PlanState, body: dict[str, Any]) -> list[int]:
+    if "building_ids" in body:
+        ids = body["building_ids"]
+        if not isinstance(ids, list) or not ids or not all(isinstance(b, str) for b in ids):
+            raise _bad("building_ids 须为非空的字符串数组", '例如 {"building_ids": ["B0001"]}')
+        missing = [b for b in ids if b not in state.building_cell]
+        if missing:
+            raise _bad(f"楼栋 {', '.join(missing[:5])} 不在方案 {state.plan_id} 中", "从 buildings.geojson 选择楼栋",
+                       code="unknown_building")
+        return sorted({state.cell_index[state.building_cell[b]] for b in ids})
+    if "polygon" in body:
+        poly = _geojson(body["polygon"], ("Polygon", "MultiPolygon"), "polygon")
+        xy = shapely.get_coordinates(state.rep)
+        return np.flatnonzero(shapely.contains_xy(poly, xy[:, 0], xy[:, 1])).tolist()
+    raise _bad("move 需要 building_ids 或 polygon", '传 {"op": "move", "building_ids": [...], "to_grid": "G"}')
+
+
+def _move_delta(state: PlanState, body: dict[str, Any]) -> dict[str, Any]:
+    target = _grid(state, body.get("to_grid"), "to_grid")
+    _unlocked(target)
+    cells = [i for i in _move_cells(state, body) if state.grid_of[i] != target.grid_id]
+    if not cells:
+        raise _bad("没有可移动的楼栋：所选楼栋已在目标网格中，或多边形内没有楼栋", "重新选择楼栋", code="nothing_to_move")
+    for g in sorted({state.grid_of[i] for i in cells}):
+        _unlocked(state.grids[g])
+    tm = state.members.get(target.grid_id, set())
+    if tm and not any(j in tm for i in cells for j in state.neighbours(i).tolist()):
+        raise _refused(f"所选楼栋与网格 {target.grid_id} 不相邻", "只能移到相邻网格；先选择与目标网格接壤的楼栋",
+                       code="not_adjacent")
+    moving = set(cells)
+    emptied = [g for g in sorted({state.grid_of[i] for i in cells}) if state.members[g] <= moving]
+    return {"assign": [[state.cell_ids[i], target.grid_id] for i in cells], "delete": emptied}
+
+
+def _new_code(state: PlanState, meta: GridMeta) -> str | None:
+    """Next free sequence code in the community (DB11: last 3 digits, CJ/T 349: last 2)."""
+    code = meta.code
+    if not code or not code.isdigit():
+        return None
+    width = 3 if len(code) == 15 else 2
+    prefix = code[:-width]
+    used = [int(m.code[-width:]) for m in state.grids.values()
+            if m.code and m.code.startswith(prefix) and len(m.code) == len(code) and m.code[-width:].isdigit()]
+    nxt = max(used, default=0) + 1
+    return prefix + f"{nxt:0{width}d}" if nxt < 10**width else None
+
+
+def _split_delta(state: PlanState, body: dict[str, Any]) -> dict[str, Any]:
+    meta = _grid(state, body.get("grid_id"))
+    _unlocked(meta)
+    line = _geojson(body.get("line"), ("LineString",), "line")
+    pieces = list(split_geometry(meta.geometry, line).geoms) if meta.geometry is not None else []
+    if len(pieces) < 2:
+        raise _refused(f"分割线没有穿过网格 {meta.grid_id}", "画一条从网格一侧边界穿到另一侧边界的线", code="split_miss")
+    cells = sorted(state.members[meta.grid_id])
+    side = shapely.contains(pieces[0], state.rep[cells])
+    a = [c for c, s in zip(cells, side.tolist(), strict=True) if s]
+    b = [c for c, s in zip(cells, side.tolist(), strict=True) if not s]
+    if not a or not b:
+        raise _refused(f"分割线一侧没有楼栋单元（网格 {meta.grid_id}）", "让分割线穿过网格中部，两侧都要有楼栋",
+                       code="split_one_sided")
+    for part in (a, b):
+        if cell_components(state, set(part)) > 1:
+            raise _refused(f"分割后网格 {meta.grid_id} 的一部分不连通（{len(pieces)} 块），已拒绝",
+                           "调整分割线，使两侧各自连成一片", code="split_not_contiguous")
+    if state.households[b].sum() > state.households[a].sum():
+        a, b = b, a
+    k = 2
+    while f"{meta.grid_id}-{k}" in state.grids:
+        k += 1
+    new_id = f"{meta.grid_id}-{k}"
+    attrs = {**meta.attrs(), "grid_id": new_id, "code": _new_code(state, meta), "locked": False,
+             "name": f"{meta.name or meta.grid_id}-{k}", "street_share": None, "flags": ""}
+    return {"create": [attrs], "assign": [[state.cell_ids[i], new_id] for i in b]}
+
+
+def _merge_delta(state: PlanState, body: dict[str, Any]) -> dict[str, Any]:
+    ids = body.get("grid_ids")
+    if not isinstance(ids, list) or len(ids) != 2 or ids[0] == ids[1]:
+        raise _bad(f"grid_ids 须为两个不同的网格：{ids!r}", '例如 {"op": "merge", "grid_ids": ["G1", "G2"]}')
+    keep, gone = _grid(state, ids[0], "grid_ids[0]"), _grid(state, ids[1], "grid_ids[1]")
+    _unlocked(keep)
+    _unlocked(gone)
+    if keep.community_id != gone.community_id:
+        raise _refused(f"网格 {keep.grid_id} 与 {gone.grid_id} 属于不同社区，不能合并",
+                       "网格不得跨社区（属地管理）", code="merge_nesting")
+    km = state.members[keep.grid_id]
+    if not any(j in km for i in state.members[gone.grid_id] for j in state.neighbours(i).tolist()):
+        raise _refused(f"网格 {keep.grid_id} 与 {gone.grid_id} 不相邻，不能合并", "选择两个接壤的网格", code="not_adjacent")
+    return {"assign": [[state.cell_ids[i], keep.grid_id] for i in sorted(state.members[gone.grid_id])],
+            "delete": [gone.grid_id]}
+
+
+def _attr_delta(state: PlanState, op: str, body: dict[str, Any]) -> dict[str, Any]:
+    meta = _grid(state, body.get("grid_id"))
+    if op in ("lock", "unlock"):
+        return {"attrs": {meta.grid_id: {"locked": op == "lock"}}}
+    if op == "exclusive":
+        value = body.get("value", True)
+        if not isinstance(value, bool):
+            raise _bad(f"value 须为 true 或 false：{value!r}", '例如 {"op": "exclusive", "value": true}')
+        return {"attrs": {meta.grid_id: {"exclusive": value}}}
+    name = body.get("name")
+    if not isinstance(name, str) or not name.strip() or len(name) > 200:
+        raise _bad(f"name 须为 1–200 个字符的文字：{name!r}", '例如 {"op": "rename", "name": "一网格"}')
+    return {"attrs": {meta.grid_id: {"name": name.strip()}}}
+
+
+def build_delta(state: PlanState, body: dict[str, Any]) -> dict[str, Any]:
+    """The delta of edit request *body* on *state* (400/422 with a Chinese message when refused)."""
+    op = body.get("op")
+    if op not in OPS:
+        raise _bad(f"未知编辑操作 op={op!r}", f"op 取值：{', '.join(OPS)}")
+    if op == "move":
+        return _move_delta(state, body)
+    if op == "split":
+        return _split_delta(state, body)
+    if op == "merge":
+        return _merge_delta(state, body)
+    return _attr_delta(state, op, body)
+
+
+def invert(state: PlanState, delta: dict[str, Any]) -> dict[str, Any]:
+    """The delta undoing *delta* on *state* (computed before *delta* is applied)."""
+    return {
+        "create": [state.grids[g].attrs() for g in delta.get("delete", [])],
+        "assign": [[c, state.grid_of[state.cell_index[c]]] for c, _ in delta.get("assign", [])],
+        "attrs": {g: {k: getattr(state.grids[g], k) for k in kv} for g, kv in delta.get("attrs", {}).items()},
+        "delete": [a["grid_id"] for a in delta.get("create", [])],
+    }
+
+
+def apply_delta(state: PlanState, delta: dict[str, Any]) -> tuple[list[int], list[str], list[str]]:
+    """Apply *delta* to *state*; (changed cell indexes, affected grid ids, removed grid ids)."""
+    affected: set[str] = set()
+    for attrs in delta.get("create", []):
+        state.grids[attrs["grid_id"]] = GridMeta(**attrs)
+        state.members[attrs["grid_id"]] = set()
+        affected.add(attrs["grid_id"])
+    cells = []
+    for c, g in delta.get("assign", []):
+        i = state.cell_index[c]
+        old = state.grid_of[i]
+        state.members[old].discard(i)
+        state.members[g].add(i)
+        state.grid_of[i] = g
+        affected |= {old, g}
+        cells.append(i)
+    for g, kv in delta.get("attrs", {}).items():
+        for k, v in kv.items():
+            setattr(state.grids[g], k, v)
+        affected.add(g)
+    removed = []
+    for g in delta.get("delete", []):
+        if state.members.get(g):
+            raise RuntimeError(f"apply_delta: grid {g} still has {len(state.members[g])} cells")
+        state.grids.pop(g, None)
+        state.members.pop(g, None)
+        removed.append(g)
+    grids = sorted(g for g in affected if g in state.grids)
+    for g in grids:
+        refresh_grid(state, g)
+    return cells, grids, removed
+
+
+def _answer(state: PlanState, version: int, grids: list[str], removed: list[str], **extra: Any) -> dict[str, Any]:
+    metas = [state.grids[g] for g in grids]
+    return {"version": version, "grids": [grid_feature(state, m) for m in metas], "removed": removed,
+            "violations": [v for m in metas for v in m.violations], **extra}
+
+
+def _commit(session: Session, state: PlanState, delta: dict[str, Any], expected: int, *,
+            after: Any) -> tuple[int, list[str], list[str]]:
+    """Apply *delta*, write it, run *after(new_version)* (edit rows, audit) and commit; reload on failure."""
+    try:
+        cells, grids, removed = apply_delta(state, delta)
+        version = write_change(session, state, expected=expected, cells=cells, grids=grids, removed=removed)
+        after(version)
+        session.commit()
+    except BaseException:
+        session.rollback()
+        invalidate(session, state.plan_id)
+        raise
+    state.version = version
+    return version, grids, removed
+
+
+def _history(session: Session, plan_id: int) -> dict[str, bool]:
+    rows: dict[Any, int] = dict(session.execute(select(PlanEdit.undone, func.count()).where(PlanEdit.plan_version_id == plan_id)
+                                .group_by(PlanEdit.undone)).all())
+    return {"can_undo": rows.get(False, 0) > 0, "can_redo": rows.get(True, 0) > 0}
+
+
+def run_edit(session: Session, plan: PlanVersion, body: dict[str, Any], *, user: User | str,
+             defaults: dict[str, Any]) -> dict[str, Any]:
+    """Check the version, apply edit *body*, persist it with its inverse, audit; the route's answer."""
+    expected = check_version(session, plan, body.get("version"))
+    state = get_state(session, plan, defaults)
+    delta = build_delta(state, body)
+    inverse = invert(state, delta)
+    author = user.username if isinstance(user, User) else str(user)
+    request_body = {k: v for k, v in body.items() if k != "version"}
+
+    def after(version: int) -> None:
+        session.execute(delete(PlanEdit).where(PlanEdit.plan_version_id == plan.id, PlanEdit.undone.is_(True)))
+        seq = session.execute(select(func.coalesce(func.max(PlanEdit.seq), 0))
+                              .where(PlanEdit.plan_version_id == plan.id)).scalar_one() + 1
+        session.execute(insert(PlanEdit.__table__).values(
+            plan_version_id=plan.id, seq=seq, op=body["op"], payload={"request": request_body, "delta": delta},
+            inverse=inverse, author=author, at=utcnow(), undone=False))
+        audit.record(session, user=user, action=f"plan.edit.{body['op']}", target=f"plan:{plan.id}",
+                     detail={"seq": seq, "version": version, "cells": len(delta.get("assign", [])),
+                             "created": [a["grid_id"] for a in delta.get("create", [])],
+                             "deleted": delta.get("delete", []), "attrs": delta.get("attrs", {})})
+
+    version, grids, removed = _commit(session, state, delta, expected, after=after)
+    log.info("plan %d edit %s by %s: %d cells, grids %s, removed %s", plan.id, body["op"], author,
+             len(delta.get("assign", [])), grids, removed)
+    return _answer(state, version, grids, removed, op=body["op"], **_history(session, plan.id))
+
+
+def run_undo(session: Session, plan: PlanVersion, body: dict[str, Any], *, user: User | str,
+             defaults: dict[str, Any], redo: bool = False) -> dict[str, Any]:
+    """Undo the newest edit (or redo the oldest undone one) of *plan*."""
+    expected = check_version(session, plan, body.get("version"))
+    stmt = select(PlanEdit).where(PlanEdit.plan_version_id == plan.id, PlanEdit.undone.is_(redo))
+    stmt = stmt.order_by(PlanEdit.seq.asc() if redo else PlanEdit.seq.desc()).limit(1)
+    edit = session.scalars(stmt).first()
+    word = "重做" if redo else "撤销"
+    if edit is None:
+        raise PlanRequestError(409, "nothing_to_redo" if redo else "nothing_to_undo", f"没有可{word}的编辑",
+                               "先进行编辑" if not redo else "先撤销一次编辑")
+    state = get_state(session, plan, defaults)
+    delta = edit.payload["delta"] if redo else edit.inverse
+    edit_id, seq, op = edit.id, edit.seq, edit.op
+
+    def after(version: int) -> None:
+        session.execute(update(PlanEdit.__table__).where(PlanEdit.id == edit_id).values(undone=not redo))
+        audit.record(session, user=user, action="plan.redo" if redo else "plan.undo", target=f"plan:{plan.id}",
+                     detail={"seq": seq, "op": op, "version": version})
+
+    session.expunge(edit)
+    version, grids, removed = _commit(session, state, delta, expected, after=after)
+    return _answer(state, version, grids, removed, op=op, **_history(session, plan.id))

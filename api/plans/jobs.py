@@ -1,0 +1,228 @@
+"""Background partition jobs: a small in-process thread pool, progress and cancel.
+
+Job state lives in memory (``GET /api/jobs/<id>`` polls it); the plan is written to the
+database at the end in one transaction, so a cancelled or failed job leaves nothing.
+A restart forgets running jobs (they are minutes long at most; the user re-runs).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import uuid
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+import geopandas as gpd
+import pandas as pd
+from flask import Flask
+from sqlalchemy import LargeBinary, select, type_coerce
+
+from api import audit
+from api.db import session_scope
+from api.models import PlanAssignment, PlanCell, PlanGrid
+from api.plans.state import PlanRequestError
+from api.plans.store import get_plan, previous_result, save_partition
+from api.workspace import load_layer
+
+__all__ = ["Job", "JobCancelled", "PARTITION_KEYS", "partition_params", "submit_partition", "get_job",
+           "cancel_job"]
+
+log = logging.getLogger(__name__)
+
+_EXECUTOR = ThreadPoolExecutor(max_workers=1, thread_name_prefix="wangge-job")
+_JOBS: dict[str, Job] = {}
+_LOCK = threading.Lock()
+
+PARTITION_KEYS = ("min_households", "max_households", "target_households", "micro", "seed")
+
+
+class JobCancelled(Exception):
+    """Raised inside a job's progress callback when the user cancelled it."""
+
+
+@dataclass
+class Job:
+    """One background job (state: queued, running, done, failed, cancelled)."""
+
+    job_id: str
+    kind: str
+    user: str
+    state: str = "queued"
+    progress: float = 0.0
+    message: str = "排队中"
+    plan_id: int | None = None
+    cancel: threading.Event = field(default_factory=threading.Event)
+    future: Future | None = None
+
+    def json(self) -> dict[str, Any]:
+        return {"job_id": self.job_id, "kind": self.kind, "state": self.state, "progress": round(self.progress, 3),
+                "message": self.message, "plan_id": self.plan_id}
+
+
+_STEPS = {"tessellate": "划分单元", "partition": "自动分组", "outlines": "生成网格边界"}
+
+
+def partition_params(body: dict[str, Any], defaults: dict[str, Any]) -> dict[str, Any]:
+    """Validated engine settings from a request *body* (400 naming the bad value)."""
+    micro = body.get("micro", False)
+    if not isinstance(micro, bool):
+        raise PlanRequestError(400, "bad_request", f"micro 须为 true/false：{micro!r}", "传布尔值")
+    pre = "micro_grid" if micro else "grid"
+    out: dict[str, Any] = {"micro": micro}
+    for key, default in (("min_households", defaults[f"{pre}_min_households"]),
+                         ("max_households", defaults[f"{pre}_max_households"]),
+                         ("target_households", defaults[f"{pre}_target_households"]),
+                         ("seed", defaults["partition_seed"])):
+        value = body.get(key, default)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise PlanRequestError(400, "bad_request", f"{key} 须为非负整数：{value!r}", f"例如 {key}={default}")
+        out[key] = value
+    lo, t, hi = out["min_households"], out["target_households"], out["max_households"]
+    if not 0 < lo <= t <= hi:
+        raise PlanRequestError(400, "bad_bounds", f"户数设置须满足 0 < 下限 ≤ 目标 ≤ 上限：{lo}, {t}, {hi}",
+                               "调整下限、目标、上限")
+    ids = body.get("community_ids")
+    if ids is not None and (not isinstance(ids, list) or not all(isinstance(c, str) for c in ids)):
+        raise PlanRequestError(400, "bad_request", f"community_ids 须为字符串数组：{ids!r}", "或省略以划分全部社区")
+    out["community_ids"] = ids
+    return out
+
+
+def _progress(job: Job) -> Callable[[str, float], None]:
+    def say(step: str, frac: float) -> None:
+        if job.cancel.is_set():
+            raise JobCancelled(job.job_id)
+        job.progress = 0.05 + 0.85 * float(frac)
+        job.message = _STEPS.get(step, step)
+
+    return say
+
+
+def _layers(session: Any, ids: list[str] | None) -> dict[str, gpd.GeoDataFrame]:
+    out = {"buildings": load_layer(session, "buildings", community_id=ids),
+           "communities": load_layer(session, "communities", community_id=ids)}
+    for kind in ("streets", "compounds"):
+        out[kind] = load_layer(session, kind)
+    if out["buildings"].empty:
+        raise PlanRequestError(409, "no_buildings", "工作区没有楼栋（或所选社区没有楼栋）", "先导入楼栋数据")
+    return out
+
+
+def _locked_cells(session: Any, base_id: int, locked: list[str]) -> tuple[gpd.GeoDataFrame, pd.Series]:
+    t = PlanCell.__table__
+    rows = session.connection().execute(
+        select(t.c.cell_id, t.c.community_id, t.c.grid_id, t.c.households, t.c.buildings,
+               type_coerce(t.c.geometry, LargeBinary)).where(t.c.plan_version_id == base_id,
+                                                             t.c.grid_id.in_(locked))).all()
+    import shapely
+
+    cells = gpd.GeoDataFrame(pd.DataFrame([r[:-1] for r in rows], columns=["cell_id", "community_id", "grid_id",
+                                                                           "households", "buildings"]),
+                             geometry=shapely.from_wkb([bytes(r[-1]) for r in rows]), crs=4326)
+    a = session.execute(select(PlanAssignment.building_id, PlanAssignment.cell_id)
+                        .where(PlanAssignment.plan_version_id == base_id, PlanAssignment.grid_id.in_(locked))).all()
+    return cells, pd.Series([c for _, c in a], index=[b for b, _ in a], name="cell_id")
+
+
+def _with_stored_locked(result: Any, session: Any, base_id: int, locked: list[str]) -> Any:
+    """Replace the engine's one-cell-per-locked-grid by the base plan's own cells of those grids."""
+    import dataclasses
+
+    if not locked:
+        return result
+    cells, bcell = _locked_cells(session, base_id, locked)
+    keep = ~result.cells["cell_id"].astype(str).str.startswith("L:")
+    free = result.cells[keep]
+    clash = set(free["cell_id"]) & set(cells["cell_id"])
+    if clash:
+        free = free.assign(cell_id=[f"{c}~" if c in clash else c for c in free["cell_id"]])
+    bc = result.building_cell[~result.building_cell.astype(str).str.startswith("L:")]
+    bc = bc.map(lambda c: f"{c}~" if c in clash else c)
+    return dataclasses.replace(result, cells=pd.concat([free, cells.to_crs(free.crs)], ignore_index=True),
+                               building_cell=pd.concat([bc, bcell]))
+
+
+def _run(app: Flask, job: Job, params: dict[str, Any], name: str, base_id: int | None) -> None:
+    from geo.partition import partition_grids
+
+    job.state, job.message, job.progress = "running", "读取数据", 0.02
+    try:
+        with app.app_context():
+            with session_scope() as session:
+                layers = _layers(session, params["community_ids"])
+                previous, locked = None, []
+                if base_id is not None:
+                    previous = previous_result(session, base_id)
+                    locked = previous.grids.loc[previous.grids["locked"], "grid_id"].astype(str).tolist()
+            settings = app.config["WANGGE"]
+            result = partition_grids(
+                layers["buildings"], layers["communities"], streets=layers["streets"],
+                compounds=layers["compounds"], previous=previous, locked=locked,
+                min_households=params["min_households"], max_households=params["max_households"],
+                target_households=params["target_households"], micro=params["micro"], seed=params["seed"],
+                exclusive_uses=settings["exclusive_uses"], code_scheme=settings["grid_code_scheme"],
+                progress=_progress(job))
+            if job.cancel.is_set():
+                raise JobCancelled(job.job_id)
+            job.message, job.progress = "保存方案", 0.92
+            with session_scope() as session:
+                if base_id is not None:
+                    result = _with_stored_locked(result, session, base_id, locked)
+                plan = save_partition(session, result, name=name, author=job.user, parent_id=base_id,
+                                      settings={**params, "report": _jsonable(result.report)},
+                                      message="重新划分（锁定网格保持不变）" if base_id else "自动划分")
+                audit.record(session, user=job.user, action="plan.partition", target=f"plan:{plan.id}",
+                             detail={"job": job.job_id, "grids": len(result.grids), "base": base_id,
+                                     "locked": locked, **{k: v for k, v in params.items() if k != "community_ids"}})
+                job.plan_id = plan.id
+        job.state, job.progress, job.message = "done", 1.0, f"完成：{len(result.grids)} 个网格"
+    except JobCancelled:
+        job.state, job.message = "cancelled", "已取消"
+    except Exception as exc:  # the job reports any failure to the user instead of dying silently
+        log.exception("job %s failed", job.job_id)
+        job.state = "failed"
+        job.message = exc.message if isinstance(exc, PlanRequestError) else f"划分失败：{exc}"
+
+
+def _jsonable(report: dict[str, Any]) -> dict[str, Any]:
+    import json
+
+    return json.loads(json.dumps(report, default=lambda v: v.item() if hasattr(v, "item") else str(v)))
+
+
+def submit_partition(app: Flask, *, user: str, params: dict[str, Any], name: str,
+                     base_plan_id: int | None = None) -> Job:
+    """Queue a partition job (a re-run of the unlocked grids of *base_plan_id* when given)."""
+    if base_plan_id is not None:
+        with app.app_context(), session_scope() as session:
+            get_plan(session, base_plan_id)
+            if not session.scalar(select(PlanGrid.id).where(PlanGrid.plan_version_id == base_plan_id).limit(1)):
+                raise PlanRequestError(409, "empty_plan", f"方案 {base_plan_id} 没有网格", "先运行自动划分")
+    job = Job(job_id=uuid.uuid4().hex[:12], kind="repartition" if base_plan_id else "partition", user=user)
+    with _LOCK:
+        _JOBS[job.job_id] = job
+    job.future = _EXECUTOR.submit(_run, app, job, params, name, base_plan_id)
+    log.info("job %s queued by %s (%s)", job.job_id, user, job.kind)
+    return job
+
+
+def get_job(job_id: str) -> Job:
+    """The job *job_id* or a 404."""
+    with _LOCK:
+        job = _JOBS.get(job_id)
+    if job is None:
+        raise PlanRequestError(404, "job_not_found", f"任务 {job_id} 不存在（服务重启后任务会丢失）", "重新提交任务")
+    return job
+
+
+def cancel_job(job_id: str) -> Job:
+    """Ask job *job_id* to stop (a queued job never starts; a running one stops at its next step)."""
+    job = get_job(job_id)
+    if job.state in ("queued", "running"):
+        job.cancel.set()
+        if job.future is not None and job.future.cancel():
+            job.state, job.message = "cancelled", "已取消"
+    return job

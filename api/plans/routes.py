@@ -1,0 +1,276 @@
+"""JSON routes of the planner (docs/PLANNER_API.md): thin — parse, call store/edits/jobs, answer."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import time
+from typing import Any
+
+import shapely
+from flask import Blueprint, Response, current_app, jsonify, request, send_file
+from flask_login import current_user, login_required
+from sqlalchemy import select
+
+from api import audit
+from api.auth import role_required
+from api.db import get_session, session_scope
+from api.errors import error_body
+from api.models import Building, PlanAssignment, PlanVersion
+from api.plans import edits, jobs, store
+from api.plans.exports import export_plan
+from api.plans.state import PlanRequestError, get_state, grid_feature, plan_bounds, plan_lock
+from api.workspace import load_layer
+
+__all__ = ["bp", "EDIT_ROLES"]
+
+log = logging.getLogger(__name__)
+
+bp = Blueprint("plans_api", __name__, url_prefix="/api")
+
+EDIT_ROLES = ("planner", "admin")
+
+
+@bp.errorhandler(PlanRequestError)
+def _plan_error(exc: PlanRequestError) -> tuple[Response, int]:
+    return jsonify(error_body(exc.code, exc.message, exc.fix, **exc.extra)), exc.status
+
+
+def _body() -> dict[str, Any]:
+    raw = request.get_data(cache=True)
+    try:
+        body = json.loads(raw or b"null")
+    except ValueError as exc:
+        raise PlanRequestError(400, "malformed_json", f"请求体不是有效的 JSON：{exc}",
+                               "发送 Content-Type: application/json 的 JSON 对象") from None
+    if body is None:
+        return {}
+    if not isinstance(body, dict):
+        raise PlanRequestError(400, "malformed_json", f"请求体须为 JSON 对象，收到 {type(body).__name__}",
+                               '发送形如 {"version": 3, ...} 的对象')
+    return body
+
+
+def _settings() -> dict[str, Any]:
+    return current_app.config["WANGGE"]
+
+
+@bp.get("/plans")
+@login_required
+def list_plans() -> Response:
+    """All plan versions, newest first."""
+    plans = get_session().scalars(select(PlanVersion).order_by(PlanVersion.id.desc())).all()
+    return jsonify([store.plan_json(p) for p in plans])
+
+
+@bp.post("/plans/partition")
+@role_required(*EDIT_ROLES)
+def start_partition() -> tuple[Response, int]:
+    """Queue an automatic partition; 202 with the job id."""
+    body = _body()
+    params = jobs.partition_params(body, _settings())
+    name = str(body.get("name") or "自动划分方案")[:200]
+    job = jobs.submit_partition(current_app._get_current_object(), user=current_user.username,  # type: ignore[attr-defined]
+                                params=params, name=name)
+    return jsonify({"job_id": job.job_id}), 202
+
+
+@bp.get("/jobs/<job_id>")
+@login_required
+def job_status(job_id: str) -> Response:
+    return jsonify(jobs.get_job(job_id).json())
+
+
+@bp.post("/jobs/<job_id>/cancel")
+@role_required(*EDIT_ROLES)
+def job_cancel(job_id: str) -> Response:
+    job = jobs.cancel_job(job_id)
+    return jsonify({"job_id": job.job_id, "state": job.state})
+
+
+def _summary(plan: PlanVersion) -> dict[str, Any]:
+    state = get_state(get_session(), plan, _settings())
+    metas = list(state.grids.values())
+    normal = [m for m in metas if not m.exclusive and m.buildings > 0]
+    inr = [m for m in normal if state.lo <= m.households <= state.hi]
+    violations = [v for m in metas for v in m.violations]
+    by_rule: dict[str, int] = {}
+    for v in violations:
+        by_rule[v["rule"]] = by_rule.get(v["rule"], 0) + 1
+    return {"grids": len(metas), "households": int(sum(m.households for m in metas)),
+            "buildings": int(sum(m.buildings for m in metas)),
+            "share_in_range": len(inr) / len(normal) if normal else 1.0,
+            "violations": len(violations), "violations_by_rule": by_rule}
+
+
+@bp.get("/plans/<int:plan_id>")
+@login_required
+def plan_detail(plan_id: int) -> Response:
+    """Plan meta, version, settings, bounds and a summary of its grids."""
+    plan = store.get_plan(get_session(), plan_id)
+    lo, hi = plan_bounds(plan, _settings())
+    return jsonify({**store.plan_json(plan), "settings": plan.settings,
+                    "bounds": {"min_households": lo, "max_households": hi},
+                    "communities": store.plan_communities(get_session(), plan_id),
+                    "summary": _summary(plan)})
+
+
+@bp.get("/plans/<int:plan_id>/grids.geojson")
+@login_required
+def plan_grids(plan_id: int) -> Response:
+    """The plan's grids with numbers, status and flags (``?community_id=`` for one community)."""
+    session = get_session()
+    plan = store.get_plan(session, plan_id)
+    with plan_lock(session, plan_id):
+        state = get_state(session, plan, _settings())
+        comm = request.args.get("community_id")
+        feats = [grid_feature(state, m) for m in state.grids.values() if comm is None or m.community_id == comm]
+    feats.sort(key=lambda f: (str(f["properties"]["community_id"]), str(f["properties"]["code"]), f["id"]))
+    return jsonify({"type": "FeatureCollection", "version": state.version, "features": feats})
+
+
+def _bbox(raw: str) -> tuple[float, float, float, float]:
+    try:
+        minx, miny, maxx, maxy = (float(v) for v in raw.split(","))
+    except ValueError:
+        raise PlanRequestError(400, "bad_bbox", f"bbox 须为 minx,miny,maxx,maxy 四个数：{raw!r}",
+                               "例如 bbox=120.60,31.28,120.63,31.31") from None
+    return minx, miny, maxx, maxy
+
+
+@bp.get("/plans/<int:plan_id>/buildings.geojson")
+@login_required
+def plan_buildings(plan_id: int) -> Response:
+    """Buildings of the plan with their cell and grid, per ``?bbox=`` or ``?grid_id=`` (simplified)."""
+    session = get_session()
+    store.get_plan(session, plan_id)
+    a, b = PlanAssignment.__table__, Building.__table__
+    stmt = (select(b.c.building_id, a.c.cell_id, a.c.grid_id, b.c.households, b.c.name, b.c.geometry)
+            .select_from(a.join(b, b.c.building_id == a.c.building_id)).where(a.c.plan_version_id == plan_id))
+    if request.args.get("bbox"):
+        minx, miny, maxx, maxy = _bbox(request.args["bbox"])
+        stmt = stmt.where(b.c.minx <= maxx, b.c.maxx >= minx, b.c.miny <= maxy, b.c.maxy >= miny)
+    if request.args.get("grid_id"):
+        stmt = stmt.where(a.c.grid_id == request.args["grid_id"])
+    rows = session.execute(stmt).all()
+    geoms = shapely.simplify(shapely.set_precision([r[-1] for r in rows], 1e-7), 2e-6) if rows else []
+    feats = [{"type": "Feature", "id": r[0], "geometry": json.loads(shapely.to_geojson(g)),
+              "properties": {"building_id": r[0], "cell_id": r[1], "grid_id": r[2], "households": r[3],
+                             "name": r[4]}} for r, g in zip(rows, geoms, strict=True)]
+    return jsonify({"type": "FeatureCollection", "features": feats})
+
+
+@bp.get("/plans/<int:plan_id>/communities.geojson")
+@login_required
+def plan_community_outlines(plan_id: int) -> Response:
+    session = get_session()
+    store.get_plan(session, plan_id)
+    comms = load_layer(session, "communities", community_id=store.plan_communities(session, plan_id))
+    return Response(comms.to_json(drop_id=True), mimetype="application/geo+json")
+
+
+def _mutate(plan_id: int, work: Any) -> dict[str, Any]:
+    """Run *work(session, plan)* under the plan's lock in one transaction; add ``server_ms``."""
+    t0 = time.perf_counter()
+    with session_scope() as session:
+        plan = store.get_plan(session, plan_id)
+        with plan_lock(session, plan_id):
+            out = work(session, plan)
+    out["server_ms"] = round((time.perf_counter() - t0) * 1000, 1)
+    return out
+
+
+@bp.post("/plans/<int:plan_id>/edits")
+@role_required(*EDIT_ROLES)
+def plan_edit(plan_id: int) -> Response:
+    """One edit (move/split/merge/lock/unlock/exclusive/rename); the affected grids come back."""
+    body = _body()
+    return jsonify(_mutate(plan_id, lambda s, p: edits.run_edit(s, p, body, user=current_user.username,
+                                                                  defaults=_settings())))
+
+
+@bp.post("/plans/<int:plan_id>/undo", defaults={"redo": False})
+@bp.post("/plans/<int:plan_id>/redo", defaults={"redo": True}, endpoint="plan_redo")
+@role_required(*EDIT_ROLES)
+def plan_undo(plan_id: int, redo: bool) -> Response:
+    """Undo the newest edit, or redo the oldest undone one."""
+    body = _body()
+    return jsonify(_mutate(plan_id, lambda s, p: edits.run_undo(s, p, body, user=current_user.username,
+                                                                  defaults=_settings(), redo=redo)))
+
+
+@bp.post("/plans/<int:plan_id>/repartition")
+@role_required(*EDIT_ROLES)
+def plan_repartition(plan_id: int) -> tuple[Response, int]:
+    """Re-run the partition for the unlocked grids; the result is a new draft version (job's plan_id)."""
+    body = _body()
+    plan = store.get_plan(get_session(), plan_id)
+    store.check_version(get_session(), plan, body.get("version"), editable=False)
+    merged = {**{k: v for k, v in (plan.settings or {}).items() if k in jobs.PARTITION_KEYS}, **body}
+    params = jobs.partition_params(merged, _settings())
+    name = str(body.get("name") or f"{plan.name}（重新划分）")[:200]
+    job = jobs.submit_partition(current_app._get_current_object(), user=current_user.username,  # type: ignore[attr-defined]
+                                params=params, name=name, base_plan_id=plan_id)
+    return jsonify({"job_id": job.job_id}), 202
+
+
+@bp.post("/plans/<int:plan_id>/versions")
+@role_required(*EDIT_ROLES)
+def plan_new_version(plan_id: int) -> tuple[Response, int]:
+    """Save a named copy of the plan (author, time, message)."""
+    body = _body()
+    name = body.get("name")
+    if not isinstance(name, str) or not name.strip():
+        raise PlanRequestError(400, "bad_request", "新版本需要名称 name", '例如 {"name": "第二版", "message": "调整东片"}')
+    message = body.get("message")
+    with session_scope() as session:
+        plan = store.get_plan(session, plan_id)
+        new = store.copy_version(session, plan, name=name.strip()[:200],
+                                 message=message if isinstance(message, str) else None, author=current_user.username)
+        audit.record(session, user=current_user.username, action="plan.version", target=f"plan:{new.id}",
+                     detail={"from": plan_id, "name": new.name})
+        out = store.plan_json(new)
+    return jsonify(out), 201
+
+
+@bp.get("/plans/<int:a>/diff/<int:b>")
+@login_required
+def plan_diff(a: int, b: int) -> Response:
+    session = get_session()
+    store.get_plan(session, a)
+    store.get_plan(session, b)
+    return jsonify(store.diff_versions(session, a, b))
+
+
+@bp.post("/plans/<int:plan_id>/publish")
+@role_required(*EDIT_ROLES)
+def plan_publish(plan_id: int) -> Response:
+    body = _body()
+
+    def work(session: Any, plan: PlanVersion) -> dict[str, Any]:
+        store.check_version(session, plan, body.get("version"), editable=False)
+        return store.publish(session, plan, user=current_user.username)
+
+    return jsonify(_mutate(plan_id, work))
+
+
+@bp.post("/plans/<int:plan_id>/rollback")
+@role_required(*EDIT_ROLES)
+def plan_rollback(plan_id: int) -> Response:
+    _body()
+    return jsonify(_mutate(plan_id, lambda s, p: store.rollback(s, p, user=current_user.username)))
+
+
+@bp.get("/plans/<int:plan_id>/export")
+@login_required
+def plan_export(plan_id: int) -> Response:
+    """The plan as a file: ``?format=gpkg|geojson|shp|kml|csv|xlsx`` (``&layer=buildings`` for GeoJSON)."""
+    fmt = request.args.get("format", "gpkg")
+    with session_scope() as session:
+        plan = store.get_plan(session, plan_id)
+        out = export_plan(session, plan_id, fmt, bounds=plan_bounds(plan, _settings()),
+                          layer=request.args.get("layer", "grids"))
+        audit.record(session, user=current_user.username, action="plan.export", target=f"plan:{plan_id}",
+                     detail={"format": fmt, "bytes": len(out.data)})
+    return send_file(io.BytesIO(out.data), mimetype=out.mimetype, as_attachment=True, download_name=out.filename)

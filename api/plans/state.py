@@ -1,0 +1,340 @@
+"""The in-memory plan: cells, their adjacency and grids, cached per process by version.
+
+An edit touches a handful of cells; recomputing a grid is a coverage union of its cells
+(they share exact coordinates) plus sums, so the live check of an edit costs
+milliseconds. Loading a plan (cells, metric copies, adjacency) happens once per process
+and plan version chain: an edit made here moves the cached state to the new version;
+a version written by another process makes the next request reload.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import shapely
+from shapely.geometry import mapping
+from sqlalchemy import LargeBinary, select, type_coerce
+from sqlalchemy.orm import Session
+
+from api.models import Community, PlanAssignment, PlanCell, PlanGrid, PlanVersion
+from geo.crs import local_metric_crs
+
+__all__ = [
+    "PlanRequestError",
+    "GridMeta",
+    "PlanState",
+    "load_state",
+    "get_state",
+    "invalidate",
+    "plan_bounds",
+    "refresh_grid",
+    "grid_violations",
+    "grid_feature",
+    "plan_lock",
+    "cell_components",
+]
+
+log = logging.getLogger(__name__)
+
+# Two cells are neighbours when they share more than this much boundary (m); touching at
+# a corner does not make a grid contiguous.
+_SHARED_M = 0.01
+# Relative gap between a community's area and its cells' area that counts as "not tiled"
+# (floating-point noise of the transforms is ~1e-9).
+_TILING_REL = 1e-4
+
+_CACHE: dict[tuple[str, int], PlanState] = {}
+_CACHE_LOCK = threading.Lock()
+_PLAN_LOCKS: dict[tuple[str, int], threading.Lock] = {}
+
+
+class PlanRequestError(Exception):
+    """A request the plan routes refuse: HTTP *status*, error *code*, Chinese *message*, *fix*."""
+
+    def __init__(self, status: int, code: str, message: str, fix: str, **extra: Any) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message, self.fix, self.extra = status, code, message, fix, extra
+
+
+@dataclass
+class GridMeta:
+    """One grid: stored attributes plus the numbers recomputed after every edit."""
+
+    grid_id: str
+    community_id: str | None
+    code: str | None = None
+    name: str | None = None
+    locked: bool = False
+    exclusive: bool = False
+    street_share: float | None = None
+    flags: str = ""
+    households: int = 0
+    buildings: int = 0
+    area_m2: float = 0.0
+    polsby_popper: float = 0.0
+    geometry: Any = None
+    violations: list[dict[str, str]] = field(default_factory=list)
+
+    ATTRS = ("grid_id", "community_id", "code", "name", "locked", "exclusive", "street_share", "flags")
+
+    def attrs(self) -> dict[str, Any]:
+        """The stored (not computed) attributes, as JSON for an edit's inverse."""
+        return {k: getattr(self, k) for k in self.ATTRS}
+
+
+@dataclass
+class PlanState:
+    """A plan version's cells and grids in memory (see module doc)."""
+
+    key: tuple[str, int]
+    version: int
+    lo: int
+    hi: int
+    cell_ids: np.ndarray
+    cell_index: dict[str, int]
+    community: np.ndarray
+    households: np.ndarray
+    buildings: np.ndarray
+    geom: np.ndarray  # EPSG:4326
+    metric: np.ndarray  # local metric CRS
+    rep: np.ndarray  # representative points, EPSG:4326
+    grid_of: np.ndarray  # grid id per cell (mutated by edits)
+    adj_ptr: np.ndarray
+    adj_idx: np.ndarray
+    building_cell: dict[str, str]
+    grids: dict[str, GridMeta]
+    members: dict[str, set[int]]
+    untiled: set[str]
+
+    @property
+    def plan_id(self) -> int:
+        return self.key[1]
+
+    def neighbours(self, i: int) -> np.ndarray:
+        return self.adj_idx[self.adj_ptr[i]:self.adj_ptr[i + 1]]
+
+
+def _db_key(session: Session, plan_id: int) -> tuple[str, int]:
+    return (session.get_bind().engine.url.render_as_string(hide_password=True), int(plan_id))
+
+
+def plan_lock(session: Session, plan_id: int) -> threading.Lock:
+    """The in-process lock serialising edits of one plan."""
+    key = _db_key(session, plan_id)
+    with _CACHE_LOCK:
+        return _PLAN_LOCKS.setdefault(key, threading.Lock())
+
+
+def plan_bounds(plan: PlanVersion, defaults: dict[str, Any]) -> tuple[int, int]:
+    """(min, max) households of *plan*: its settings, else the app's (micro-grid ones in micro mode)."""
+    s = plan.settings or {}
+    pre = "micro_grid" if s.get("micro") else "grid"
+    return (int(s.get("min_households", defaults[f"{pre}_min_households"])),
+            int(s.get("max_households", defaults[f"{pre}_max_households"])))
+
+
+def _adjacency(metric: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """CSR neighbour lists of cells sharing at least one boundary segment.
+
+    Cells of a tessellation share exact vertices along common edges, so equal segments
+    (rounded to ``_SHARED_M``) find every neighbour in one sort, without any overlay.
+    """
+    n = len(metric)
+    polys, pidx = shapely.get_parts(metric, return_index=True)
+    rings, ridx = shapely.get_rings(polys, return_index=True)
+    xy, cidx = shapely.get_coordinates(rings, return_index=True)
+    same = cidx[1:] == cidx[:-1]
+    p0, p1 = np.round(xy[:-1][same] / _SHARED_M), np.round(xy[1:][same] / _SHARED_M)
+    owner = pidx[ridx[cidx[:-1][same]]]
+    keep = (p0 != p1).any(axis=1)
+    p0, p1, owner = p0[keep], p1[keep], owner[keep]
+    swap = (p0[:, 0] > p1[:, 0]) | ((p0[:, 0] == p1[:, 0]) & (p0[:, 1] > p1[:, 1]))
+    seg = np.where(swap[:, None], np.c_[p1, p0], np.c_[p0, p1])
+    order = np.lexsort(seg.T[::-1])
+    seg, owner = seg[order], owner[order]
+    dup = (seg[1:] == seg[:-1]).all(axis=1) & (owner[1:] != owner[:-1])
+    a, b = owner[:-1][dup], owner[1:][dup]
+    pairs = np.unique(np.c_[np.minimum(a, b), np.maximum(a, b)], axis=0) if len(a) else np.empty((0, 2), np.int64)
+    src, dst = np.r_[pairs[:, 0], pairs[:, 1]], np.r_[pairs[:, 1], pairs[:, 0]]
+    order = np.argsort(src, kind="stable")
+    ptr = np.r_[0, np.cumsum(np.bincount(src, minlength=n))]
+    return ptr.astype(np.int64), dst[order].astype(np.int64)
+
+
+def _untiled(session: Session, community: np.ndarray, metric: np.ndarray, crs: Any) -> set[str]:
+    """Communities whose cells do not add up to the community polygon."""
+    ids = sorted({str(c) for c in community if c is not None})
+    rows = session.execute(select(Community.community_id, Community.geometry)
+                           .where(Community.community_id.in_(ids))).all()
+    if not rows:
+        return set()
+    comm = gpd.GeoSeries([g for _, g in rows], crs=4326).to_crs(crs)
+    cell_area = shapely.area(metric)
+    out = set()
+    for (cid, _), geom in zip(rows, comm.values, strict=True):
+        want = shapely.area(geom)
+        have = float(cell_area[community == cid].sum())
+        if want > 0 and abs(have - want) / want > _TILING_REL:
+            out.add(str(cid))
+    return out
+
+
+def _load_cells(session: Session, plan_id: int) -> list[Any]:
+    t = PlanCell.__table__
+    stmt = (select(t.c.cell_id, t.c.community_id, t.c.grid_id, t.c.households, t.c.buildings,
+                   type_coerce(t.c.geometry, LargeBinary)).where(t.c.plan_version_id == plan_id)
+            .order_by(t.c.id))
+    return list(session.connection().execute(stmt).all())
+
+
+def _load_grids(session: Session, plan_id: int) -> dict[str, GridMeta]:
+    rows = session.scalars(select(PlanGrid).where(PlanGrid.plan_version_id == plan_id)).all()
+    return {r.grid_id: GridMeta(grid_id=r.grid_id, community_id=r.community_id, code=r.code, name=r.name,
+                                locked=bool(r.locked), exclusive=bool(r.exclusive),
+                                street_share=r.street_share, flags=r.flags or "", geometry=r.geometry,
+                                area_m2=r.area_m2 if r.area_m2 is not None else float("nan"),
+                                polsby_popper=r.polsby_popper if r.polsby_popper is not None else float("nan"))
+            for r in rows}
+
+
+def load_state(session: Session, plan: PlanVersion, defaults: dict[str, Any]) -> PlanState:
+    """Read *plan*'s cells, grids and building → cell map and build the in-memory state."""
+    rows = _load_cells(session, plan.id)
+    if not rows:
+        raise PlanRequestError(409, "plan_without_cells", f"方案 {plan.id} 没有单元（cells），无法编辑",
+                               "重新运行自动划分生成方案")
+    cid, comm, gid, hh, nb, wkb = (list(c) for c in zip(*rows, strict=True))
+    geom = shapely.from_wkb(np.asarray([bytes(w) for w in wkb], dtype=object))
+    gs = gpd.GeoSeries(geom, crs=4326)
+    crs = local_metric_crs(gs)
+    metric = np.asarray(gs.to_crs(crs).values, dtype=object)
+    ptr, idx = _adjacency(metric)
+    community = np.asarray(comm, dtype=object)
+    bc = session.execute(select(PlanAssignment.building_id, PlanAssignment.cell_id)
+                         .where(PlanAssignment.plan_version_id == plan.id)).all()
+    grids = _load_grids(session, plan.id)
+    grid_of = np.asarray(gid, dtype=object)
+    members: dict[str, set[int]] = {g: set() for g in grids}
+    for i, g in enumerate(grid_of.tolist()):
+        members.setdefault(g, set()).add(i)
+    lo, hi = plan_bounds(plan, defaults)
+    state = PlanState(
+        key=_db_key(session, plan.id), version=int(plan.version_counter), lo=lo, hi=hi,
+        cell_ids=np.asarray(cid, dtype=object), cell_index={c: i for i, c in enumerate(cid)},
+        community=community, households=np.asarray(hh, dtype=np.int64), buildings=np.asarray(nb, dtype=np.int64),
+        geom=geom, metric=metric, rep=shapely.point_on_surface(geom), grid_of=grid_of,
+        adj_ptr=ptr, adj_idx=idx, building_cell={b: c for b, c in bc if c is not None},
+        grids=grids, members=members, untiled=_untiled(session, community, metric, crs))
+    for g, meta in grids.items():
+        # outlines and shape numbers as stored; recomputed only when an edit touches the grid
+        refresh_grid(state, g, outline=meta.geometry is None or meta.area_m2 != meta.area_m2)
+    log.info("plan %d v%d loaded: %d cells, %d grids, %d neighbour pairs", plan.id, state.version,
+             len(cid), len(grids), len(idx) // 2)
+    return state
+
+
+def get_state(session: Session, plan: PlanVersion, defaults: dict[str, Any]) -> PlanState:
+    """The cached state of *plan* at its current version (loaded when missing or stale)."""
+    key = _db_key(session, plan.id)
+    with _CACHE_LOCK:
+        state = _CACHE.get(key)
+    if state is not None and state.version == plan.version_counter:
+        return state
+    state = load_state(session, plan, defaults)
+    with _CACHE_LOCK:
+        _CACHE[key] = state
+    return state
+
+
+def invalidate(session: Session, plan_id: int) -> None:
+    """Forget the cached state of *plan_id* (after a failed write or a bulk change)."""
+    with _CACHE_LOCK:
+        _CACHE.pop(_db_key(session, plan_id), None)
+
+
+def cell_components(state: PlanState, cells: set[int]) -> int:
+    """Connected pieces of *cells* in the cell adjacency graph."""
+    todo, pieces = set(cells), 0
+    while todo:
+        pieces += 1
+        stack = [todo.pop()]
+        while stack:
+            for j in state.neighbours(stack.pop()).tolist():
+                if j in todo:
+                    todo.remove(j)
+                    stack.append(j)
+    return pieces
+
+
+def grid_violations(state: PlanState, meta: GridMeta, pieces: int, communities: set[str]) -> list[dict[str, str]]:
+    """Broken rules of one grid: range, contiguity, nesting, tiling, empty."""
+    out: list[dict[str, str]] = []
+    g = meta.grid_id
+
+    def add(rule: str, message: str) -> None:
+        out.append({"grid_id": g, "rule": rule, "message": message})
+
+    if meta.buildings == 0:
+        add("empty", f"网格 {g} 没有楼栋")
+    elif not meta.exclusive and not state.lo <= meta.households <= state.hi:
+        side = "少于下限" if meta.households < state.lo else "超过上限"
+        add("range", f"网格 {g} 有 {meta.households} 户，{side}（{state.lo}–{state.hi} 户）")
+    if pieces > 1:
+        add("contiguity", f"网格 {g} 分成 {pieces} 块，不连通")
+    if len(communities) > 1:
+        add("nesting", f"网格 {g} 跨越 {len(communities)} 个社区：{'、'.join(sorted(communities))}")
+    bad = sorted(communities & state.untiled)
+    if bad:
+        add("tiling", f"社区 {'、'.join(bad)} 的网格未完整覆盖社区范围")
+    return out
+
+
+def refresh_grid(state: PlanState, grid_id: str, *, outline: bool = True) -> GridMeta:
+    """Recompute households, buildings, violations and (when *outline*) outline, area, Polsby–Popper."""
+    meta = state.grids[grid_id]
+    idx = np.fromiter(state.members.get(grid_id, ()), dtype=np.int64)
+    meta.households = int(state.households[idx].sum())
+    meta.buildings = int(state.buildings[idx].sum())
+    if outline and len(idx):
+        shape_m = shapely.coverage_union_all(state.metric[idx])
+        area, perim = float(shape_m.area), float(shape_m.length)
+        meta.geometry = shapely.coverage_union_all(state.geom[idx])
+        meta.area_m2 = area
+        meta.polsby_popper = 4 * math.pi * area / perim**2 if perim > 0 else 0.0
+    elif outline:
+        meta.geometry, meta.area_m2, meta.polsby_popper = None, 0.0, 0.0
+    communities = {str(c) for c in state.community[idx].tolist()}
+    if len(communities) == 1:
+        meta.community_id = next(iter(communities))
+    meta.violations = grid_violations(state, meta, cell_components(state, set(idx.tolist())), communities)
+    return meta
+
+
+def _status(state: PlanState, meta: GridMeta) -> str:
+    if meta.exclusive:
+        return "exclusive"
+    if meta.households < state.lo:
+        return "under"
+    return "over" if meta.households > state.hi else "in"
+
+
+def grid_feature(state: PlanState, meta: GridMeta) -> dict[str, Any]:
+    """One grid as a GeoJSON feature (the properties of ``grids.geojson``)."""
+    flags = [f for f in meta.flags.split(",") if f] + [v["rule"] for v in meta.violations]
+    props = {
+        "grid_id": meta.grid_id, "code": meta.code, "name": meta.name, "community_id": meta.community_id,
+        "households": meta.households, "buildings": meta.buildings, "area_m2": round(meta.area_m2, 1),
+        "polsby_popper": round(meta.polsby_popper, 4),
+        "street_share": None if meta.street_share is None or meta.street_share != meta.street_share
+        else round(float(meta.street_share), 4),
+        "locked": meta.locked, "exclusive": meta.exclusive, "status": _status(state, meta),
+        "flags": sorted(set(flags)),
+    }
+    geometry = mapping(meta.geometry) if meta.geometry is not None else None
+    return {"type": "Feature", "id": meta.grid_id, "properties": props, "geometry": geometry}

@@ -1,0 +1,271 @@
+"""Persistence of plan versions: partitions saved, copies, edit writes, publish, rollback, diff.
+
+Bulk rows go through SQLAlchemy Core (``executemany``), never ORM loops: a 20 k-building
+plan is saved in one transaction and an edit writes only the rows it changed.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import geopandas as gpd
+import pandas as pd
+from shapely.geometry import mapping
+from sqlalchemy import bindparam, delete, insert, select, update
+from sqlalchemy.orm import Session
+
+from api import audit
+from api.models import (
+    Building,
+    PlanAssignment,
+    PlanCell,
+    PlanEdit,
+    PlanGrid,
+    PlanVersion,
+    User,
+    utcnow,
+)
+from api.plans.state import PlanRequestError, PlanState
+
+__all__ = [
+    "get_plan",
+    "plan_json",
+    "plan_communities",
+    "check_version",
+    "save_partition",
+    "copy_version",
+    "write_change",
+    "previous_result",
+    "publish",
+    "rollback",
+    "diff_versions",
+]
+
+log = logging.getLogger(__name__)
+
+_CHUNK = 500
+
+
+def get_plan(session: Session, plan_id: int) -> PlanVersion:
+    """The plan version *plan_id* or a 404 naming it."""
+    plan = session.get(PlanVersion, plan_id)
+    if plan is None:
+        raise PlanRequestError(404, "plan_not_found", f"方案 {plan_id} 不存在", "从方案列表 GET /api/plans 选择已有方案")
+    return plan
+
+
+def plan_json(plan: PlanVersion) -> dict[str, Any]:
+    """The list entry of a plan version (``GET /api/plans``)."""
+    return {"id": plan.id, "name": plan.name, "status": plan.status, "author": plan.author,
+            "created_at": plan.created_at.isoformat(), "message": plan.message,
+            "community_id": plan.community_id, "is_active": bool(plan.is_active),
+            "version": plan.version_counter, "parent_id": plan.parent_id}
+
+
+def plan_communities(session: Session, plan_id: int) -> list[str]:
+    """Community ids the plan's grids lie in."""
+    rows = session.execute(select(PlanGrid.community_id).where(PlanGrid.plan_version_id == plan_id)
+                           .distinct()).scalars()
+    return sorted(str(c) for c in rows if c is not None)
+
+
+def _last_change(session: Session, plan: PlanVersion) -> tuple[str, str]:
+    edit = session.execute(select(PlanEdit.author, PlanEdit.at).where(PlanEdit.plan_version_id == plan.id)
+                           .order_by(PlanEdit.at.desc(), PlanEdit.id.desc()).limit(1)).first()
+    who, when = (edit[0], edit[1]) if edit else (plan.author, plan.created_at)
+    return who, when.astimezone().strftime("%Y-%m-%d %H:%M:%S")
+
+
+def check_version(session: Session, plan: PlanVersion, version: Any, *, editable: bool = True) -> int:
+    """The client's *version* as int, or 409 when stale (naming who changed the plan and when)."""
+    if isinstance(version, bool) or not isinstance(version, int):
+        raise PlanRequestError(400, "bad_request", f"缺少或无效的 version：{version!r}（须为整数）",
+                               "在请求体中带上方案当前的 version（GET /api/plans/<id> 返回）")
+    if version != plan.version_counter:
+        who, when = _last_change(session, plan)
+        raise PlanRequestError(409, "conflict", f"方案已被 {who} 于 {when} 修改，当前版本 {plan.version_counter}，"
+                               f"您提交的是 {version}", "reload", version=plan.version_counter, by=who, at=when)
+    if editable and plan.status != "draft":
+        raise PlanRequestError(409, "not_draft", f"方案 {plan.id} 状态为 {plan.status}，已发布或归档的方案不能直接修改",
+                               "先另存为新版本（POST /api/plans/<id>/versions），在新版本上编辑")
+    return version
+
+
+def _grid_rows(plan_id: int, grids: gpd.GeoDataFrame) -> list[dict[str, Any]]:
+    g = grids.to_crs(4326)
+    out = []
+    for r in g.itertuples(index=False):
+        share = getattr(r, "street_share", None)
+        out.append({"plan_version_id": plan_id, "grid_id": str(r.grid_id), "community_id": str(r.community_id),
+                    "code": None if pd.isna(getattr(r, "code", None)) else str(r.code),
+                    "name": getattr(r, "name", None) if isinstance(getattr(r, "name", None), str) else None,
+                    "households": int(r.households), "buildings": int(r.buildings),
+                    "locked": bool(r.locked), "exclusive": bool(r.exclusive), "geometry": r.geometry,
+                    "area_m2": float(r.area_m2), "polsby_popper": float(r.polsby_popper),
+                    "street_share": None if share is None or pd.isna(share) else float(share),
+                    "flags": str(getattr(r, "flags", "") or "")})
+    return out
+
+
+def _insert_many(session: Session, table: Any, rows: list[dict[str, Any]]) -> None:
+    for i in range(0, len(rows), 5000):
+        if rows[i:i + 5000]:
+            session.execute(insert(table), rows[i:i + 5000])
+
+
+def save_partition(session: Session, result: Any, *, name: str, author: str, settings: dict[str, Any],
+                   parent_id: int | None = None, message: str | None = None,
+                   community_id: str | None = None) -> PlanVersion:
+    """Store a :class:`geo.partition.PartitionResult` (with ``cells``) as a new draft plan version."""
+    if result.cells is None or result.building_cell is None:
+        raise PlanRequestError(500, "no_cells", "划分结果没有单元（cells）", "升级划分引擎后重试")
+    plan = PlanVersion(name=name, author=author, settings=dict(settings), parent_id=parent_id,
+                       message=message, community_id=community_id, status="draft")
+    session.add(plan)
+    session.flush()
+    _insert_many(session, PlanGrid.__table__, _grid_rows(plan.id, result.grids))
+    cells = result.cells.to_crs(4326)
+    _insert_many(session, PlanCell.__table__, [
+        {"plan_version_id": plan.id, "cell_id": str(c), "community_id": None if m is None else str(m),
+         "grid_id": str(g), "households": int(h), "buildings": int(b), "geometry": geom}
+        for c, m, g, h, b, geom in zip(cells["cell_id"], cells["community_id"], cells["grid_id"],
+                                       cells["households"], cells["buildings"], cells.geometry.values,
+                                       strict=True)])
+    a = result.assignment.dropna().astype(str)
+    bc = result.building_cell.reindex(a.index)
+    _insert_many(session, PlanAssignment.__table__, [
+        {"plan_version_id": plan.id, "building_id": str(b), "grid_id": g, "cell_id": None if pd.isna(c) else str(c)}
+        for b, g, c in zip(a.index, a.to_numpy(), bc.to_numpy(), strict=True)])
+    log.info("plan %d saved: %d grids, %d cells, %d buildings", plan.id, len(result.grids), len(cells), len(a))
+    return plan
+
+
+def copy_version(session: Session, plan: PlanVersion, *, name: str, message: str | None,
+                 author: str) -> PlanVersion:
+    """A new draft version with *plan*'s grids, cells and assignments (edit history not copied)."""
+    new = PlanVersion(name=name, author=author, settings=dict(plan.settings or {}), parent_id=plan.id,
+                      message=message, community_id=plan.community_id, status="draft")
+    session.add(new)
+    session.flush()
+    for model in (PlanGrid, PlanCell, PlanAssignment):
+        t = model.__table__
+        cols = [c for c in t.c if c.name not in ("id", "plan_version_id")]
+        src = select(*([bindparam("new_id", new.id)] + cols)).where(t.c.plan_version_id == plan.id)
+        session.execute(t.insert().from_select(["plan_version_id"] + [c.name for c in cols], src))
+    return new
+
+
+def write_change(session: Session, state: PlanState, *, expected: int, cells: list[int],
+                 grids: list[str], removed: list[str]) -> int:
+    """Write the changed cells' grids and the affected grids; bump the version (409 if stale)."""
+    plan_id = state.plan_id
+    pv = PlanVersion.__table__
+    res = session.execute(update(pv).where(pv.c.id == plan_id, pv.c.version_counter == expected)
+                          .values(version_counter=expected + 1))
+    if res.rowcount != 1:
+        raise PlanRequestError(409, "conflict", "方案刚被其他人修改", "reload")
+    if cells:
+        rows = [{"p": plan_id, "c": state.cell_ids[i], "g": state.grid_of[i]} for i in cells]
+        for t in (PlanCell.__table__, PlanAssignment.__table__):
+            session.execute(update(t).where(t.c.plan_version_id == bindparam("p"), t.c.cell_id == bindparam("c"))
+                            .values(grid_id=bindparam("g")), rows)
+    gt = PlanGrid.__table__
+    touched = sorted(set(grids) | set(removed))
+    for i in range(0, len(touched), _CHUNK):
+        session.execute(delete(gt).where(gt.c.plan_version_id == plan_id, gt.c.grid_id.in_(touched[i:i + _CHUNK])))
+    rows = []
+    for g in grids:
+        m = state.grids.get(g)
+        if m is None:
+            continue
+        rows.append({"plan_version_id": plan_id, "grid_id": m.grid_id, "community_id": m.community_id,
+                     "code": m.code, "name": m.name, "households": m.households, "buildings": m.buildings,
+                     "locked": m.locked, "exclusive": m.exclusive, "geometry": m.geometry, "area_m2": m.area_m2,
+                     "polsby_popper": m.polsby_popper, "street_share": m.street_share, "flags": m.flags})
+    _insert_many(session, gt, rows)
+    return expected + 1
+
+
+def previous_result(session: Session, plan_id: int) -> Any:
+    """The stored plan as a :class:`geo.partition.PartitionResult` (``previous`` of a re-run)."""
+    from api.plans.exports import grids_frame
+    from geo.partition import PartitionResult
+
+    grids = grids_frame(session, plan_id)
+    rows = session.execute(select(PlanAssignment.building_id, PlanAssignment.grid_id)
+                           .where(PlanAssignment.plan_version_id == plan_id)).all()
+    assign = pd.Series([g for _, g in rows], index=[b for b, _ in rows], name="grid_id", dtype=object)
+    return PartitionResult(grids, assign, {})
+
+
+def _deactivate_overlapping(session: Session, plan: PlanVersion, comms: list[str]) -> list[int]:
+    grid_comm = select(PlanGrid.plan_version_id).where(PlanGrid.community_id.in_(comms))
+    others = session.scalars(select(PlanVersion).where(PlanVersion.is_active.is_(True),
+                                                       PlanVersion.id != plan.id,
+                                                       PlanVersion.id.in_(grid_comm))).all()
+    for o in others:
+        o.is_active = False
+        o.status = "archived"
+    return [o.id for o in others]
+
+
+def publish(session: Session, plan: PlanVersion, *, user: User | str) -> dict[str, Any]:
+    """Make *plan* the active grid layer of its communities; previously active overlapping plans are archived."""
+    comms = plan_communities(session, plan.id)
+    previous = _deactivate_overlapping(session, plan, comms)
+    plan.is_active = True
+    plan.status = "published"
+    plan.settings = {**(plan.settings or {}), "previous_active": previous, "published_at": utcnow().isoformat()}
+    session.flush()
+    audit.record(session, user=user, action="plan.publish", target=f"plan:{plan.id}",
+                 detail={"communities": comms, "archived": previous})
+    log.info("plan %d published for %d communities; archived %s", plan.id, len(comms), previous)
+    return {"plan": plan_json(plan), "archived": previous, "communities": comms}
+
+
+def rollback(session: Session, plan: PlanVersion, *, user: User | str) -> dict[str, Any]:
+    """Withdraw the active *plan* and re-publish the versions it replaced."""
+    if not plan.is_active:
+        raise PlanRequestError(409, "not_active", f"方案 {plan.id} 不是当前生效的方案，无需回滚",
+                               "对当前生效（已发布）的方案执行回滚")
+    prev_ids = list((plan.settings or {}).get("previous_active") or [])
+    if not prev_ids:
+        raise PlanRequestError(409, "nothing_to_roll_back", f"方案 {plan.id} 发布前没有生效的方案，无法回滚",
+                               "发布另一个版本以替换它")
+    restored = session.scalars(select(PlanVersion).where(PlanVersion.id.in_(prev_ids))).all()
+    plan.is_active = False
+    plan.status = "archived"
+    for p in restored:
+        p.is_active = True
+        p.status = "published"
+    session.flush()
+    audit.record(session, user=user, action="plan.rollback", target=f"plan:{plan.id}",
+                 detail={"restored": [p.id for p in restored]})
+    return {"plan": plan_json(plan), "restored": [plan_json(p) for p in restored]}
+
+
+def _assignments(session: Session, plan_id: int) -> pd.Series:
+    rows = session.execute(select(PlanAssignment.building_id, PlanAssignment.grid_id)
+                           .where(PlanAssignment.plan_version_id == plan_id)).all()
+    return pd.Series([g for _, g in rows], index=[b for b, _ in rows], dtype=object)
+
+
+def diff_versions(session: Session, a: int, b: int) -> dict[str, Any]:
+    """Buildings whose grid differs between plan versions *a* and *b* (``None`` when absent)."""
+    sa_, sb = _assignments(session, a), _assignments(session, b)
+    df = pd.DataFrame({"from": sa_, "to": sb})
+    df = df.astype(object).where(df.notna(), None)
+    moved = df[df["from"] != df["to"]].sort_index()
+    ids = moved.index.tolist()
+    geoms: dict[str, Any] = {}
+    for i in range(0, len(ids), _CHUNK):
+        for bid, geom in session.execute(select(Building.building_id, Building.geometry)
+                                         .where(Building.building_id.in_(ids[i:i + _CHUNK]))):
+            geoms[bid] = geom
+    items = [{"building_id": k, "from": r["from"], "to": r["to"]} for k, r in moved.iterrows()]
+    features = [{"type": "Feature", "properties": it,
+                 "geometry": mapping(geoms[it["building_id"]]) if it["building_id"] in geoms else None}
+                for it in items]
+    return {"a": a, "b": b, "moved": items, "count": len(items),
+            "features": {"type": "FeatureCollection", "features": features}}

@@ -1,0 +1,73 @@
+"""Shared helpers of the plan route tests: a workspace from the synthetic district, logins, jobs."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from flask import Flask
+from flask.testing import FlaskClient
+
+from api.db import session_scope
+from api.users import create_user
+from api.workspace import import_workspace
+
+PASSWORD = "grid2026plan"
+
+
+def seed_district(app: Flask, n_buildings: int, *, seed: int = 42) -> Any:
+    """Import ``synthetic_district(n_buildings)`` (prepared) into the app's workspace."""
+    from geo.prepare import prepare_layers
+    from geo.synthetic import synthetic_district
+
+    district = synthetic_district(n_buildings, seed=seed)
+    prepared = prepare_layers(district.layers, settings=app.config["WANGGE"])
+    with app.app_context(), session_scope() as s:
+        import_workspace(s, prepared, user="test", sources={"kind": "synthetic"}, note="test district")
+    return prepared
+
+
+def login(app: Flask, role: str) -> FlaskClient:
+    """A new client logged in as a fresh user of *role*."""
+    with app.app_context(), session_scope() as s:
+        from api.users import get_user
+
+        if get_user(s, role) is None:
+            create_user(s, role, PASSWORD, role=role)
+    client = app.test_client()
+    r = client.post("/login", data={"username": role, "password": PASSWORD})
+    assert r.status_code == 302, r.data[:300]
+    return client
+
+
+def wait_job(client: FlaskClient, job_id: str, *, timeout: float = 120.0) -> dict[str, Any]:
+    """Poll a job until it leaves queued/running."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        job = client.get(f"/api/jobs/{job_id}").get_json()
+        if job["state"] not in ("queued", "running"):
+            return job
+        time.sleep(0.05)
+    raise AssertionError(f"job {job_id} still running after {timeout} s: {job}")
+
+
+def boundary_move(app: Flask, plan_id: int) -> tuple[str, str, str]:
+    """(building id, its grid, a neighbouring grid of the same community) for a one-cell move.
+
+    Picks a one-building cell whose grid keeps more than one cell, so the move empties nothing.
+    """
+    from api.models import PlanVersion
+    from api.plans.state import get_state
+
+    with app.app_context(), session_scope() as s:
+        state = get_state(s, s.get(PlanVersion, plan_id), app.config["WANGGE"])
+        cell_building = {c: b for b, c in state.building_cell.items()}
+        for i, cid in enumerate(state.cell_ids.tolist()):
+            g = state.grid_of[i]
+            if state.buildings[i] != 1 or len(state.members[g]) < 3 or state.grids[g].locked:
+                continue
+            for j in state.neighbours(i).tolist():
+                h = state.grid_of[j]
+                if h != g and state.community[j] == state.community[i] and not state.grids[h].locked:
+                    return cell_building[cid], g, h
+    raise AssertionError(f"plan {plan_id}: no building on a grid boundary")
