@@ -271,7 +271,8 @@ def _run(bm: gpd.GeoDataFrame, in_crs: Any, crs: Any, communities: Any, streets:
     say("tessellate", 0.1)
     tess = tessellate(cm_free.geometry.values, sgeoms, major, kgeoms, anchors, bcomm, hh, bcomp, bexcl,
                       whole_block=DEFAULTS["partition_whole_block_share"] * target, compound_max=hi,
-                      costs=_costs(), snap_m=DEFAULTS["street_snap_m"])
+                      costs=_costs(), snap_m=DEFAULTS["street_snap_m"],
+                      near_m=DEFAULTS["partition_street_near_m"])
     prev_nodes, prev_names = (None, [])
     if previous is not None:
         prev_nodes, prev_names = _previous_labels(tess, bf["building_id"], previous)
@@ -291,8 +292,14 @@ def _plan_all(tess: Tessellation, cm: gpd.GeoDataFrame, *, lo: int, hi: int, tar
     node_grid = np.full(len(tess.node_comm), -1)
     meta: list[dict] = []
     ncomm = len(cm)
+    norder = np.argsort(tess.node_comm, kind="stable")
+    nstart = np.searchsorted(tess.node_comm[norder], np.arange(ncomm + 1))
+    ecomm = tess.node_comm[tess.edge_u]
+    eorder = np.argsort(ecomm, kind="stable")
+    estart = np.searchsorted(ecomm[eorder], np.arange(ncomm + 1))
     for ci in range(ncomm):
-        plan = plan_community(tess, ci, lo=lo, hi=hi, target=target, seed=seed, prev=prev)
+        plan = plan_community(tess, ci, norder[nstart[ci]:nstart[ci + 1]], eorder[estart[ci]:estart[ci + 1]],
+                              lo=lo, hi=hi, target=target, seed=seed, prev=prev)
         base = len(meta)
         node_grid[plan.nodes] = base + plan.labels
         for f, x in zip(plan.flags, plan.exclusive, strict=True):
