@@ -1,4 +1,5 @@
-"""Planner HTML pages (issue 4): plan list, plan map, diff view; plus the map's context layers.
+"""Planner HTML pages (issue 4): plan list, plan map, diff view; plus the map's context layers
+(``/api/context/<kind>.geojson``).
 
 The pages are frames: ``planner.js`` fills them from the JSON routes of ``api/plans``
 (docs/PLANNER_API.md). Streets and compounds, which are workspace layers and not part of a
@@ -87,7 +88,7 @@ def page_context(**extra: Any) -> dict[str, Any]:
         "user": current_user.username,
         "api": f"{request.script_root}/api",
         "pages": url_for("plan_pages.plans_page"),
-        "context": f"{request.script_root}/plans/context",
+        "context": f"{request.script_root}/api/context",
         "defaults": {
             "normal": {"min": s["grid_min_households"], "max": s["grid_max_households"],
                        "target": s["grid_target_households"]},
@@ -145,7 +146,7 @@ def _bbox_arg() -> tuple[float, float, float, float] | None:
     return minx, miny, maxx, maxy
 
 
-@bp.route("/plans/context/<kind>.geojson")
+@bp.route("/api/context/<kind>.geojson")
 @login_required
 def context_layer(kind: str) -> Response:
     """Streets or compounds in ``?bbox=`` (all when absent); ``?major=1``: major roads only."""

@@ -43,6 +43,7 @@ from webmap.offline import VENDOR_URL, localize
 
 __all__ = [
     "EXPORT_FORMATS",
+    "FLAG_LABELS",
     "GRID_STATUS",
     "RULE_LABELS",
     "SELECTED_COLOR",
@@ -69,6 +70,14 @@ RULE_LABELS: dict[str, str] = {
     "nesting": "跨越社区边界",
     "tiling": "未完全覆盖或有重叠",
     "empty": "空网格",
+}
+#: Partition flags (grids.geojson ``flags``) -> Chinese; ``exclusive``/``locked`` have their own marks.
+FLAG_LABELS: dict[str, str] = {
+    "compound_split": "小区被拆分",
+    "oversize_unit": "单体超上限",
+    "infeasible": "社区无法满足户数范围",
+    "exclusive": "",
+    "locked": "",
 }
 #: Export format (``?format=``) -> Chinese menu entry.
 EXPORT_FORMATS: dict[str, str] = {
@@ -159,6 +168,7 @@ def planner_config(
         "bounds": [int(min_households), int(max_households)],
         "status": {k: {"color": c, "label": n} for k, (c, n) in GRID_STATUS.items()},
         "rules": RULE_LABELS,
+        "flags": FLAG_LABELS,
         "exports": EXPORT_FORMATS,
         "roads": {k: {kk: v for kk, v in spec.items()} for k, spec in ROAD_STYLES.items()},
         "colors": {"community": COMMUNITY_COLOR, "compound": COMPOUND_COLOR, "selected": SELECTED_COLOR,

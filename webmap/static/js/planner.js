@@ -460,7 +460,10 @@ window.wanggePlannerPlan = async function (PAGE, H) {
     const raw = Array.isArray(p.flags) ? p.flags : (p.flags ? String(p.flags).split(/[,;]\s*/) : []);
     for (const f of raw) {
       const key = typeof f === "string" ? f : (f.rule || f.code || "");
-      if (key && !seen.has(key)) { seen.add(key); out.push({ cls: "rule", text: CFG.rules[key] || key, title: f.message || "" }); }
+      if (!key || seen.has(key) || (CFG.flags && CFG.flags[key] === "")) continue;
+      seen.add(key);
+      if (CFG.rules[key]) out.push({ cls: "rule", text: CFG.rules[key], title: f.message || "" });
+      else out.push({ cls: "note", text: (CFG.flags && CFG.flags[key]) || key, title: f.message || "" });
     }
     return out;
   }

@@ -1,0 +1,78 @@
+"""The planner map frame (webmap.planner): offline, legend with bounds, config, context layers."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import geopandas as gpd
+import pandas as pd
+import pytest
+
+from webmap.maps import BasemapError
+from webmap.offline import assert_offline
+from webmap.planner import GRID_STATUS, context_features, grid_status, plan_map, planner_legend_html
+
+
+def _config(html: str) -> dict:
+    match = re.search(r"window\.wanggePlannerConfig = (\{.*?\});\n", html)
+    assert match, "planner config not in the page"
+    return json.loads(match.group(1))
+
+
+def test_grid_status_bounds_are_inclusive_and_exclusive_wins() -> None:
+    hh = pd.Series([0, 299, 300, 500, 501, 900])
+    excl = pd.Series([False, False, False, False, False, True])
+    assert grid_status(hh, lo=300, hi=500, exclusive=excl).tolist() == [
+        "under", "under", "in", "in", "over", "exclusive"]
+
+
+def test_plan_map_is_offline_with_config_and_no_embedded_data() -> None:
+    html = plan_map(basemap="none", min_households=50, max_households=80).get_root().render()
+    assert_offline(html)
+    config = _config(html)
+    assert config["bounds"] == [50, 80] and config["gcj02"] is False
+    assert set(config["status"]) == set(GRID_STATUS)
+    assert config["buildingsMinZoom"] >= config["labelsMinZoom"]
+    assert "window.wanggeLayerControl" in html and "preferCanvas" in html
+    assert "FeatureCollection" not in html  # data comes from the API, never embedded
+
+
+def test_geoman_only_for_editors() -> None:
+    editor = plan_map(basemap="none", editable=True).get_root().render()
+    viewer = plan_map(basemap="none", editable=False).get_root().render()
+    assert "/static/vendor/leaflet-geoman-free/leaflet-geoman.js" in editor
+    assert "leaflet-geoman" not in viewer
+
+
+def test_gaode_shifts_in_the_browser() -> None:
+    html = plan_map(basemap="gaode").get_root().render()
+    assert _config(html)["gcj02"] is True
+    assert "autonavi.com" in html
+
+
+def test_tianditu_without_key_is_refused() -> None:
+    with pytest.raises(BasemapError, match="tianditu_tk"):
+        plan_map(basemap="tianditu", tianditu_tk="")
+
+
+def test_legend_names_the_bounds() -> None:
+    legend = planner_legend_html(min_households=300, max_households=500)
+    for text in ("户数不足", "&lt; 300 户", "300–500 户", "&gt; 500 户", "专属网格", "社区边界"):
+        assert text in legend
+
+
+def test_context_features_keep_display_columns_and_filter_classes(small_layers) -> None:
+    streets: gpd.GeoDataFrame = small_layers["streets"]
+    all_fc = context_features(streets, "streets", simplify_m=0.5)
+    assert len(all_fc["features"]) == len(streets)
+    assert set(all_fc["features"][0]["properties"]) == {"name", "road_class"}
+    major = context_features(streets, "streets", simplify_m=0.5, road_classes=("major",))
+    expected = int((streets["road_class"] == "major").sum()) if "road_class" in streets else 0
+    assert len(major["features"]) == expected
+    assert all(f["properties"]["road_class"] == "major" for f in major["features"])
+
+
+def test_context_features_refuse_other_layers(small_layers) -> None:
+    with pytest.raises(ValueError, match="not a context layer"):
+        context_features(small_layers["buildings"], "buildings", simplify_m=0.5)
