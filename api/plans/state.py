@@ -307,6 +307,7 @@ def refresh_grid(state: PlanState, grid_id: str, *, outline: bool = True) -> Gri
         meta.geometry = shapely.coverage_union_all(state.geom[idx])
         meta.area_m2 = area
         meta.polsby_popper = 4 * math.pi * area / perim**2 if perim > 0 else 0.0
+        meta.street_share = None  # the engine's figure no longer holds; a re-partition recomputes it
     elif outline:
         meta.geometry, meta.area_m2, meta.polsby_popper = None, 0.0, 0.0
     communities = {str(c) for c in state.community[idx].tolist()}

@@ -33,15 +33,16 @@ def _square(cell: str) -> shapely.Polygon:
     return shapely.box(X0 + col * D, Y0 + row * D, X0 + (col + 1) * D, Y0 + (row + 1) * D)
 
 
-def _result(layout: dict[str, str]) -> SimpleNamespace:
-    cells = gpd.GeoDataFrame({"cell_id": list(layout), "community_id": "K1", "grid_id": list(layout.values()),
+def _result(layout: dict[str, str], communities: dict[str, str] | None = None) -> SimpleNamespace:
+    comm = [(communities or {}).get(c, "K1") for c in layout]
+    cells = gpd.GeoDataFrame({"cell_id": list(layout), "community_id": comm, "grid_id": list(layout.values()),
                               "households": [HOUSEHOLDS[c] for c in layout], "buildings": 1},
                              geometry=[_square(c) for c in layout], crs=4326)
     metric = cells.to_crs(cells.estimate_utm_crs())
     rows = []
     for g, grp in metric.groupby("grid_id"):
         outline = shapely.coverage_union_all(grp.geometry.values)
-        rows.append({"grid_id": g, "community_id": "K1", "code": None, "households": int(grp["households"].sum()),
+        rows.append({"grid_id": g, "community_id": grp["community_id"].iloc[0], "code": None, "households": int(grp["households"].sum()),
                      "buildings": len(grp), "area_m2": outline.area, "polsby_popper": 0.5, "street_share": None,
                      "exclusive": False, "locked": False, "flags": "", "geometry": outline})
     grids = gpd.GeoDataFrame(rows, geometry="geometry", crs=metric.crs).to_crs(4326)
@@ -203,3 +204,24 @@ def test_stale_version_gets_409_naming_who_and_when(app: Flask, plan: int) -> No
 def test_unknown_plan_is_404(planner: FlaskClient) -> None:
     r = planner.post("/api/plans/999/edits", json={"op": "lock", "grid_id": "A", "version": 1})
     assert r.status_code == 404 and "999" in r.get_json()["error"]["message"]
+
+
+def test_nesting_and_tiling_are_reported(app: Flask, planner: FlaskClient) -> None:
+    from api.models import Community
+
+    with app.app_context(), session_scope() as s:
+        # K2 (the east column) is drawn one column wider than its cells: not tiled
+        k2 = shapely.box(X0 + 3 * D, Y0, X0 + 5 * D, Y0 + 2 * D)
+        s.add(Community(community_id="K2", name="二社区", geometry=k2, minx=k2.bounds[0], miny=k2.bounds[1],
+                        maxx=k2.bounds[2], maxy=k2.bounds[3]))
+        plan = save_partition(s, _result(LAYOUT, {"c03": "K2", "c13": "K2"}), name="两社区", author="test",
+                              settings={"min_households": 100, "max_households": 500}).id
+    summary = planner.get(f"/api/plans/{plan}").get_json()["summary"]
+    assert summary["violations_by_rule"] == {"range": 1, "tiling": 1}  # A holds 600 > 500; K2 not tiled
+    status, out = _edit(planner, plan, op="move", building_ids=["Bc02"], to_grid="C")
+    assert status == 200, out
+    rules = {(v["grid_id"], v["rule"]) for v in out["violations"]}
+    assert rules == {("C", "nesting"), ("C", "tiling"), ("A", "contiguity")}  # c12 hung on c02
+    assert "K1" in next(v["message"] for v in out["violations"] if v["rule"] == "nesting")
+    status, out = _edit(planner, plan, op="merge", grid_ids=["A", "C"])
+    assert status == 422 and out["error"]["code"] == "merge_nesting"
