@@ -266,16 +266,21 @@ def _barrier_segments(comm_geoms: np.ndarray, streets: np.ndarray, major: np.nda
     return seg, bits
 
 
-def _near_street(arr: Arrangement, streets: np.ndarray, near_m: float) -> np.ndarray:
-    """Edges whose midpoint lies within *near_m* of a street line (the street-share metric)."""
-    mid = (arr.xy[arr.eu] + arr.xy[arr.ev]) / 2
-    if len(streets) == 0 or near_m <= 0 or not len(mid):
-        return np.zeros(len(mid), dtype=bool)
-    step = max(near_m / 4, 0.5)
+def _near_street(arr: Arrangement, edges: np.ndarray, streets: np.ndarray, near_m: float) -> np.ndarray:
+    """Which *edges* have their midpoint within *near_m* of a street line (the street-share metric)."""
+    out = (arr.ebits[edges] & (BIT_MAJOR | BIT_STREET)) > 0
+    todo = np.flatnonzero(~out)
+    if len(streets) == 0 or near_m <= 0 or not len(todo):
+        return out
+    mid = (arr.xy[arr.eu[edges[todo]]] + arr.xy[arr.ev[edges[todo]]]) / 2
+    step = max(near_m / 2, 0.5)
     pts = shapely.get_coordinates(shapely.segmentize(shapely.get_parts(streets), step))
     # densified vertices stand in for the lines: at most step/2 off, so widen by that
-    dist, _ = cKDTree(pts).query(mid, distance_upper_bound=near_m + step / 2)
-    return np.isfinite(dist) & (dist <= np.hypot(near_m, step / 2))
+    tree = cKDTree(pts, balanced_tree=False, compact_nodes=False)
+    reach = float(np.hypot(near_m, step / 2))
+    dist, _ = tree.query(mid, distance_upper_bound=reach)
+    out[todo] = dist <= reach
+    return out
 
 
 def _edge_costs(ebits: np.ndarray, near: np.ndarray, length: np.ndarray, same_compound: np.ndarray,
@@ -330,7 +335,7 @@ def tessellate(comm_geoms: np.ndarray, streets: np.ndarray, major: np.ndarray, c
                               whole_block=whole_block, compound_max=compound_max)
     face_node = _merge_faces(arr.n_faces, fine, a, b, face_comm)
     face_group = _merge_faces(arr.n_faces, coarse, a, b, face_comm)
-    near_edge = _near_street(arr, streets, near_m)[inner]
+    near_edge = _near_street(arr, np.flatnonzero(inner), streets, near_m)
     return _node_tables(arr, face_node, face_group, face_comm, fpts, fine, owner, bface, households,
                         bcompound, (a, b, ln, eb, near_edge), fl, fr, length, costs)
 

@@ -20,7 +20,7 @@ from scipy.sparse.csgraph import connected_components
 
 from geo.partition.solve import Piece
 
-__all__ = ["fix_contiguity", "balance", "smooth", "violation"]
+__all__ = ["components", "fix_contiguity", "balance", "smooth", "violation"]
 
 log = logging.getLogger(__name__)
 
@@ -31,22 +31,39 @@ def violation(totals: np.ndarray, lo: float, hi: float) -> np.ndarray:
     return np.maximum(t - hi, 0.0) + np.maximum(lo - t, 0.0)
 
 
+def components(n: int, u: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """Connected component label (smallest member) of every node; numpy, no sparse overhead."""
+    if n > 5000:
+        g = coo_matrix((np.ones(len(u)), (u, v)), shape=(n, n))
+        return connected_components(g, directed=False)[1]
+    lab = np.arange(n)
+    while True:
+        new = lab.copy()
+        np.minimum.at(new, lab[u], lab[v])
+        np.minimum.at(new, lab[v], lab[u])
+        new = new[new]
+        new = new[new]
+        if np.array_equal(new, lab):
+            return lab
+        lab = new
+
+
 def fix_contiguity(piece: Piece, labels: np.ndarray) -> np.ndarray:
     """Keep each grid's heaviest connected part; give the rest (and -1 nodes) to neighbours."""
     lab = labels.copy()
     same = (lab[piece.u] == lab[piece.v]) & (lab[piece.u] >= 0)
-    g = coo_matrix((np.ones(same.sum()), (piece.u[same], piece.v[same])), shape=(piece.n, piece.n))
-    _, comp = connected_components(g, directed=False)
+    comp = components(piece.n, piece.u[same], piece.v[same])
     w = piece.weight + 1e-6
     cw = np.bincount(comp, weights=w)
     idx = np.flatnonzero(lab >= 0)
     o = idx[np.lexsort((idx, -cw[comp[idx]], lab[idx]))]
-    first = o[np.r_[True, lab[o][1:] != lab[o][:-1]]] if len(o) else o
+    first = o[np.concatenate(([True], lab[o][1:] != lab[o][:-1]))] if len(o) else o
     best = np.full(int(lab.max()) + 1 if len(idx) else 1, -1)
     best[lab[first]] = comp[first]
     keep = (lab >= 0) & (best[np.maximum(lab, 0)] == comp)
     lab[~keep] = -1
-    aa, bb, cc = np.r_[piece.u, piece.v], np.r_[piece.v, piece.u], np.r_[piece.cost, piece.cost]
+    cat = np.concatenate
+    aa, bb, cc = cat((piece.u, piece.v)), cat((piece.v, piece.u)), cat((piece.cost, piece.cost))
     while (lab < 0).any():
         m = (lab[aa] < 0) & (lab[bb] >= 0)
         if not m.any():
@@ -54,7 +71,7 @@ def fix_contiguity(piece: Piece, labels: np.ndarray) -> np.ndarray:
             break
         fa, fb, fc = aa[m], bb[m], cc[m]
         o = np.lexsort((-fc, fa))
-        first = o[np.r_[True, fa[o][1:] != fa[o][:-1]]]
+        first = o[np.concatenate(([True], fa[o][1:] != fa[o][:-1]))]
         lab[fa[first]] = lab[fb[first]]
     _, lab = np.unique(lab, return_inverse=True)
     return lab.ravel()
@@ -69,8 +86,8 @@ class _State:
 
     def __init__(self, piece: Piece, labels: np.ndarray) -> None:
         n = piece.n
-        a, b = np.r_[piece.u, piece.v], np.r_[piece.v, piece.u]
-        c = np.r_[piece.cost, piece.cost]
+        a, b = np.concatenate((piece.u, piece.v)), np.concatenate((piece.v, piece.u))
+        c = np.concatenate((piece.cost, piece.cost))
         o = np.argsort(a, kind="stable")
         cuts = np.searchsorted(a[o], np.arange(n + 1))
         nb, cs = b[o].tolist(), c[o].tolist()
