@@ -17,6 +17,7 @@ from typing import Any
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import shapely
 from shapely.geometry import mapping
 from sqlalchemy import LargeBinary, select, type_coerce
@@ -175,12 +176,11 @@ def _untiled(session: Session, community: np.ndarray, metric: np.ndarray, crs: A
     if not rows:
         return set()
     comm = gpd.GeoSeries([g for _, g in rows], crs=4326).to_crs(crs)
-    cell_area = shapely.area(metric)
+    have = pd.Series(shapely.area(metric)).groupby(pd.Series(community, dtype=object)).sum()
     out = set()
     for (cid, _), geom in zip(rows, comm.values, strict=True):
         want = shapely.area(geom)
-        have = float(cell_area[community == cid].sum())
-        if want > 0 and abs(have - want) / want > _TILING_REL:
+        if want > 0 and abs(float(have.get(cid, 0.0)) - want) / want > _TILING_REL:
             out.add(str(cid))
     return out
 
@@ -194,13 +194,22 @@ def _load_cells(session: Session, plan_id: int) -> list[Any]:
 
 
 def _load_grids(session: Session, plan_id: int) -> dict[str, GridMeta]:
-    rows = session.scalars(select(PlanGrid).where(PlanGrid.plan_version_id == plan_id)).all()
-    return {r.grid_id: GridMeta(grid_id=r.grid_id, community_id=r.community_id, code=r.code, name=r.name,
-                                locked=bool(r.locked), exclusive=bool(r.exclusive),
-                                street_share=r.street_share, flags=r.flags or "", geometry=r.geometry,
-                                area_m2=r.area_m2 if r.area_m2 is not None else float("nan"),
-                                polsby_popper=r.polsby_popper if r.polsby_popper is not None else float("nan"))
-            for r in rows}
+    t = PlanGrid.__table__
+    names = ("grid_id", "community_id", "code", "name", "locked", "exclusive", "street_share", "flags",
+             "area_m2", "polsby_popper")
+    rows = session.connection().execute(select(*(t.c[n] for n in names), type_coerce(t.c.geometry, LargeBinary))
+                                        .where(t.c.plan_version_id == plan_id)).all()
+    geoms = shapely.from_wkb(np.asarray([None if r[-1] is None else bytes(r[-1]) for r in rows], dtype=object))
+    out = {}
+    for r, geom in zip(rows, geoms, strict=True):
+        v = dict(zip(names, r[:-1], strict=True))
+        out[v["grid_id"]] = GridMeta(
+            grid_id=v["grid_id"], community_id=v["community_id"], code=v["code"], name=v["name"],
+            locked=bool(v["locked"]), exclusive=bool(v["exclusive"]), street_share=v["street_share"],
+            flags=v["flags"] or "", geometry=geom,
+            area_m2=float("nan") if v["area_m2"] is None else v["area_m2"],
+            polsby_popper=float("nan") if v["polsby_popper"] is None else v["polsby_popper"])
+    return out
 
 
 def load_state(session: Session, plan: PlanVersion, defaults: dict[str, Any]) -> PlanState:
@@ -216,8 +225,9 @@ def load_state(session: Session, plan: PlanVersion, defaults: dict[str, Any]) ->
     metric = np.asarray(gs.to_crs(crs).values, dtype=object)
     ptr, idx = _adjacency(metric)
     community = np.asarray(comm, dtype=object)
-    bc = session.execute(select(PlanAssignment.building_id, PlanAssignment.cell_id)
-                         .where(PlanAssignment.plan_version_id == plan.id)).all()
+    at = PlanAssignment.__table__
+    bc = session.connection().execute(select(at.c.building_id, at.c.cell_id)
+                                      .where(at.c.plan_version_id == plan.id)).all()
     grids = _load_grids(session, plan.id)
     grid_of = np.asarray(gid, dtype=object)
     members: dict[str, set[int]] = {g: set() for g in grids}
