@@ -188,7 +188,10 @@ def _plan_piece(plan: CommunityPlan, tess: Tessellation, idx: np.ndarray,
         f = ["over_max"] if tot[g] > b.hi else ["under_min"] if tot[g] < b.lo else []
         plan.new_grid(f + (["compound_split"] if g in split else []))
     plan.labels[idx] = base + lab
-    if why:
+    if why and len(idx) < len(plan.nodes):
+        plan.reasons.append(f"a part cut off from the rest of the community (by exclusive grids, oversize "
+                            f"buildings or a gap in its outline): {why}")
+    elif why:
         plan.reasons.append(why)
     elif ((tot > b.hi) | (tot < b.lo)).any():
         plan.reasons.append(f"{int(((tot > b.hi) | (tot < b.lo)).sum())} grid(s) left out of {b.lo}–{b.hi}: "

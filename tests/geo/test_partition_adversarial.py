@@ -69,7 +69,7 @@ def test_piece_cut_off_by_exclusive_grid_is_reported() -> None:
     res = partition_grids(b, c, streets=s)
     assert_valid_plan(res, b, c)
     (reason,) = res.report["infeasible_communities"]["C1"]
-    assert "120 households" in reason
+    assert "120 households" in reason and "cut off" in reason
 
 
 @pytest.mark.slow
