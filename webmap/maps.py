@@ -35,6 +35,7 @@ __all__ = [
     "ROAD_STYLES",
     "BasemapError",
     "HOUSEHOLD_COLORS",
+    "MetricScale",
     "NO_HOUSEHOLDS_COLOR",
     "household_class",
     "workspace_map",
@@ -251,6 +252,22 @@ class MapControl(MacroElement):
         self.css_class = css_class
 
 
+class MetricScale(MacroElement):
+    """A metric-only scale bar (Leaflet's default also shows feet and miles)."""
+
+    _template = Template(
+        """
+        {% macro script(this, kwargs) %}
+        L.control.scale({imperial: false, maxWidth: 160}).addTo({{ this._parent.get_name() }});
+        {% endmacro %}
+        """
+    )
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._name = "MetricScale"
+
+
 class LayerRegistry(MacroElement):
     """Expose the map and its layers as ``window.wanggeMap`` / ``window.wanggeLayers``."""
 
@@ -412,8 +429,10 @@ def workspace_map(
     data = {k: g for k, g in layers.items() if g is not None and len(g)}
     if basemap == "gaode":
         data = _to_gcj02(data)
-    m = folium.Map(tiles=None, prefer_canvas=True, control_scale=True, zoom_start=4,
-                   location=[35.0, 105.0], max_zoom=20)
+    # Fractional zoom lets fit_bounds fill the window instead of stopping a whole level short.
+    m = folium.Map(tiles=None, prefer_canvas=True, zoom_start=4, location=[35.0, 105.0],
+                   max_zoom=20, zoom_snap=0.25, zoom_delta=0.5)
+    MetricScale().add_to(m)
     m.get_root().header.add_child(folium.Element(_MAP_CSS), name="wangge_map_css")
     _add_basemaps(m, basemap, tianditu_tk=tianditu_tk, osm_tile_url=osm_tile_url)
     # Drawing order: community outlines over streets (boundaries run along centre lines),
