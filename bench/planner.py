@@ -129,8 +129,13 @@ def _cold_load(context: Any, url: str) -> tuple[float, int, int]:
     cdp.send("Network.setCacheDisabled", {"cacheDisabled": True})
     sizes: list[int] = []
     cdp.on("Network.loadingFinished", lambda e: sizes.append(int(e["encodedDataLength"])))
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
     page.goto(url)
-    page.wait_for_function("() => window.wanggePlannerReady", timeout=60_000)
+    try:
+        page.wait_for_function("() => window.wanggePlannerReady", timeout=60_000)
+    except Exception:
+        raise SystemExit(f"plan page not ready: {page.locator('#wg-messages').inner_text()!r} {errors}") from None
     ready = float(page.evaluate("window.wanggePlannerReady"))
     page.wait_for_load_state("networkidle")
     grids = int(page.evaluate("window.wanggePlanner.state.grids.size"))
@@ -156,7 +161,7 @@ def main(argv: list[str] | None = None) -> None:
             browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
             context = browser.new_context(base_url=base, viewport={"width": 1400, "height": 900}, locale="zh-CN")
             page = context.new_page()
-            page.goto("/login")
+            page.goto("/login?next=/plans")  # not /map: the workspace map embeds every building
             page.get_by_label("用户名").fill("bench_planner")
             page.get_by_label("密码").fill(PASSWORD)
             with page.expect_navigation():

@@ -151,6 +151,7 @@
   // ------------------------------------------------------------------ geometry
   /** Area-weighted centroid of a polygon's outer ring (falls back to the bounds centre). */
   function labelPoint(layer) {
+    if (!layer.getLatLngs) return layer.getBounds().getCenter();  // GeometryCollection -> FeatureGroup
     const ll = layer.getLatLngs();
     let ring = ll;
     while (Array.isArray(ring[0])) {
@@ -175,6 +176,7 @@
     return inside;
   }
   function pointInLayer(pt, layer) {
+    if (!layer.getLatLngs) return layer.getBounds().contains(pt);
     const polys = [];
     (function walk(ll) {
       if (!Array.isArray(ll[0])) { polys.push([ll]); return; }
@@ -695,7 +697,9 @@ window.wanggePlannerPlan = async function (PAGE, H) {
     gridLayer.clearLayers();
     S.grids.clear();
     H.toDisplay(fc);
-    for (const f of fc.features) upsertGrid(f);
+    const empty = fc.features.filter((f) => !f.geometry).length;
+    for (const f of fc.features) if (f.geometry) upsertGrid(f);
+    if (empty) message(`${empty} 个网格没有边界几何，地图上不显示`, "warn");
     if (fit && S.grids.size) map.fitBounds(gridLayer.getBounds(), { padding: [10, 10] });
     renderTable();
     updateSummary();
