@@ -29,6 +29,7 @@ from api.plans.state import (
     grid_feature,
     invalidate,
     refresh_grid,
+    table_of,
 )
 from api.plans.store import check_version, write_change
 
@@ -279,7 +280,7 @@ def run_edit(session: Session, plan: PlanVersion, body: dict[str, Any], *, user:
         session.execute(delete(PlanEdit).where(PlanEdit.plan_version_id == plan.id, PlanEdit.undone.is_(True)))
         seq = session.execute(select(func.coalesce(func.max(PlanEdit.seq), 0))
                               .where(PlanEdit.plan_version_id == plan.id)).scalar_one() + 1
-        session.execute(insert(PlanEdit.__table__).values(
+        session.execute(insert(table_of(PlanEdit)).values(
             plan_version_id=plan.id, seq=seq, op=body["op"], payload={"request": request_body, "delta": delta},
             inverse=inverse, author=author, at=utcnow(), undone=False))
         audit.record(session, user=user, action=f"plan.edit.{body['op']}", target=f"plan:{plan.id}",
@@ -309,7 +310,7 @@ def run_undo(session: Session, plan: PlanVersion, body: dict[str, Any], *, user:
     edit_id, seq, op = edit.id, edit.seq, edit.op
 
     def after(version: int) -> None:
-        session.execute(update(PlanEdit.__table__).where(PlanEdit.id == edit_id).values(undone=not redo))
+        session.execute(update(table_of(PlanEdit)).where(PlanEdit.id == edit_id).values(undone=not redo))
         audit.record(session, user=user, action="plan.redo" if redo else "plan.undo", target=f"plan:{plan.id}",
                      detail={"seq": seq, "op": op, "version": version})
 

@@ -22,7 +22,7 @@ from sqlalchemy import LargeBinary, select, type_coerce
 from sqlalchemy.orm import Session
 
 from api.models import Building, PlanAssignment, PlanGrid
-from api.plans.state import PlanRequestError
+from api.plans.state import PlanRequestError, table_of
 
 __all__ = ["EXPORT_FORMATS", "Export", "grids_frame", "buildings_frame", "grid_statistics", "export_plan"]
 
@@ -58,7 +58,7 @@ class Export:
 
 def grids_frame(session: Session, plan_id: int, *, bounds: tuple[int, int] | None = None) -> gpd.GeoDataFrame:
     """The plan's grids (EPSG:4326) with statistics; ``status`` (under/in/over/exclusive) when *bounds* given."""
-    t = PlanGrid.__table__
+    t = table_of(PlanGrid)
     cols = [t.c[c] for c in ("grid_id", "code", "name", "community_id", "households", "buildings", "area_m2",
                              "polsby_popper", "street_share", "locked", "exclusive", "flags")]
     rows = session.connection().execute(select(*cols, type_coerce(t.c.geometry, LargeBinary))
@@ -83,7 +83,7 @@ def grids_frame(session: Session, plan_id: int, *, bounds: tuple[int, int] | Non
 
 def buildings_frame(session: Session, plan_id: int) -> gpd.GeoDataFrame:
     """Building → grid of the plan with building geometry from the workspace (EPSG:4326)."""
-    a, b, g = PlanAssignment.__table__, Building.__table__, PlanGrid.__table__
+    a, b, g = table_of(PlanAssignment), table_of(Building), table_of(PlanGrid)
     stmt = (select(a.c.building_id, a.c.grid_id, a.c.cell_id, g.c.code.label("grid_code"), b.c.name,
                    b.c.households, b.c.community_id, type_coerce(b.c.geometry, LargeBinary))
             .select_from(a.join(b, b.c.building_id == a.c.building_id)

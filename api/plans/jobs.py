@@ -23,7 +23,7 @@ from sqlalchemy import LargeBinary, select, type_coerce
 from api import audit
 from api.db import session_scope
 from api.models import PlanAssignment, PlanCell, PlanGrid
-from api.plans.state import PlanRequestError
+from api.plans.state import PlanRequestError, table_of
 from api.plans.store import get_plan, previous_result, save_partition
 from api.workspace import load_layer
 
@@ -112,7 +112,7 @@ def _layers(session: Any, ids: list[str] | None) -> dict[str, gpd.GeoDataFrame]:
 
 
 def _locked_cells(session: Any, base_id: int, locked: list[str]) -> tuple[gpd.GeoDataFrame, pd.Series]:
-    t = PlanCell.__table__
+    t = table_of(PlanCell)
     rows = session.connection().execute(
         select(t.c.cell_id, t.c.community_id, t.c.grid_id, t.c.households, t.c.buildings,
                type_coerce(t.c.geometry, LargeBinary)).where(t.c.plan_version_id == base_id,

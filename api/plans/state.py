@@ -13,14 +13,14 @@ import logging
 import math
 import threading
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
 from shapely.geometry import mapping
-from sqlalchemy import LargeBinary, select, type_coerce
+from sqlalchemy import LargeBinary, Table, select, type_coerce
 from sqlalchemy.orm import Session
 
 from api.models import Community, PlanAssignment, PlanCell, PlanGrid, PlanVersion
@@ -38,6 +38,7 @@ __all__ = [
     "grid_violations",
     "grid_feature",
     "plan_lock",
+    "table_of",
     "cell_components",
 ]
 
@@ -121,6 +122,11 @@ class PlanState:
         return self.adj_idx[self.adj_ptr[i]:self.adj_ptr[i + 1]]
 
 
+def table_of(model: Any) -> Table:
+    """The Core table of an ORM model (typed, for ``insert``/``update``/``delete``)."""
+    return cast(Table, model.__table__)
+
+
 def _db_key(session: Session, plan_id: int) -> tuple[str, int]:
     return (session.get_bind().engine.url.render_as_string(hide_password=True), int(plan_id))
 
@@ -156,8 +162,8 @@ def _adjacency(metric: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     keep = (p0 != p1).any(axis=1)
     p0, p1, owner = p0[keep], p1[keep], owner[keep]
     swap = (p0[:, 0] > p1[:, 0]) | ((p0[:, 0] == p1[:, 0]) & (p0[:, 1] > p1[:, 1]))
-    seg = np.where(swap[:, None], np.c_[p1, p0], np.c_[p0, p1])
-    order = np.lexsort(seg.T[::-1])
+    seg = np.asarray(np.where(swap[:, None], np.hstack([p1, p0]), np.hstack([p0, p1])))
+    order = np.lexsort(tuple(seg.T[::-1]))
     seg, owner = seg[order], owner[order]
     dup = (seg[1:] == seg[:-1]).all(axis=1) & (owner[1:] != owner[:-1])
     a, b = owner[:-1][dup], owner[1:][dup]
@@ -186,7 +192,7 @@ def _untiled(session: Session, community: np.ndarray, metric: np.ndarray, crs: A
 
 
 def _load_cells(session: Session, plan_id: int) -> list[Any]:
-    t = PlanCell.__table__
+    t = table_of(PlanCell)
     stmt = (select(t.c.cell_id, t.c.community_id, t.c.grid_id, t.c.households, t.c.buildings,
                    type_coerce(t.c.geometry, LargeBinary)).where(t.c.plan_version_id == plan_id)
             .order_by(t.c.id))
@@ -194,7 +200,7 @@ def _load_cells(session: Session, plan_id: int) -> list[Any]:
 
 
 def _load_grids(session: Session, plan_id: int) -> dict[str, GridMeta]:
-    t = PlanGrid.__table__
+    t = table_of(PlanGrid)
     names = ("grid_id", "community_id", "code", "name", "locked", "exclusive", "street_share", "flags",
              "area_m2", "polsby_popper")
     rows = session.connection().execute(select(*(t.c[n] for n in names), type_coerce(t.c.geometry, LargeBinary))
@@ -225,7 +231,7 @@ def load_state(session: Session, plan: PlanVersion, defaults: dict[str, Any]) ->
     metric = np.asarray(gs.to_crs(crs).values, dtype=object)
     ptr, idx = _adjacency(metric)
     community = np.asarray(comm, dtype=object)
-    at = PlanAssignment.__table__
+    at = table_of(PlanAssignment)
     bc = session.connection().execute(select(at.c.building_id, at.c.cell_id)
                                       .where(at.c.plan_version_id == plan.id)).all()
     grids = _load_grids(session, plan.id)

@@ -26,7 +26,7 @@ from api.models import (
     User,
     utcnow,
 )
-from api.plans.state import PlanRequestError, PlanState
+from api.plans.state import PlanRequestError, PlanState, table_of
 
 __all__ = [
     "get_plan",
@@ -124,9 +124,9 @@ def save_partition(session: Session, result: Any, *, name: str, author: str, set
                        message=message, community_id=community_id, status="draft")
     session.add(plan)
     session.flush()
-    _insert_many(session, PlanGrid.__table__, _grid_rows(plan.id, result.grids))
+    _insert_many(session, table_of(PlanGrid), _grid_rows(plan.id, result.grids))
     cells = result.cells.to_crs(4326)
-    _insert_many(session, PlanCell.__table__, [
+    _insert_many(session, table_of(PlanCell), [
         {"plan_version_id": plan.id, "cell_id": str(c), "community_id": None if m is None else str(m),
          "grid_id": str(g), "households": int(h), "buildings": int(b), "geometry": geom}
         for c, m, g, h, b, geom in zip(cells["cell_id"], cells["community_id"], cells["grid_id"],
@@ -134,7 +134,7 @@ def save_partition(session: Session, result: Any, *, name: str, author: str, set
                                        strict=True)])
     a = result.assignment.dropna().astype(str)
     bc = result.building_cell.reindex(a.index)
-    _insert_many(session, PlanAssignment.__table__, [
+    _insert_many(session, table_of(PlanAssignment), [
         {"plan_version_id": plan.id, "building_id": str(b), "grid_id": g, "cell_id": None if pd.isna(c) else str(c)}
         for b, g, c in zip(a.index, a.to_numpy(), bc.to_numpy(), strict=True)])
     log.info("plan %d saved: %d grids, %d cells, %d buildings", plan.id, len(result.grids), len(cells), len(a))
@@ -149,7 +149,7 @@ def copy_version(session: Session, plan: PlanVersion, *, name: str, message: str
     session.add(new)
     session.flush()
     for model in (PlanGrid, PlanCell, PlanAssignment):
-        t = model.__table__
+        t = table_of(model)
         cols = [c for c in t.c if c.name not in ("id", "plan_version_id")]
         src = select(*([bindparam("new_id", new.id)] + cols)).where(t.c.plan_version_id == plan.id)
         session.execute(t.insert().from_select(["plan_version_id"] + [c.name for c in cols], src))
@@ -160,17 +160,17 @@ def write_change(session: Session, state: PlanState, *, expected: int, cells: li
                  grids: list[str], removed: list[str]) -> int:
     """Write the changed cells' grids and the affected grids; bump the version (409 if stale)."""
     plan_id = state.plan_id
-    pv = PlanVersion.__table__
+    pv = table_of(PlanVersion)
     res = session.execute(update(pv).where(pv.c.id == plan_id, pv.c.version_counter == expected)
                           .values(version_counter=expected + 1))
-    if res.rowcount != 1:
+    if getattr(res, "rowcount", 0) != 1:
         raise PlanRequestError(409, "conflict", "方案刚被其他人修改", "reload")
     if cells:
         rows = [{"p": plan_id, "c": state.cell_ids[i], "g": state.grid_of[i]} for i in cells]
-        for t in (PlanCell.__table__, PlanAssignment.__table__):
+        for t in (table_of(PlanCell), table_of(PlanAssignment)):
             session.execute(update(t).where(t.c.plan_version_id == bindparam("p"), t.c.cell_id == bindparam("c"))
                             .values(grid_id=bindparam("g")), rows)
-    gt = PlanGrid.__table__
+    gt = table_of(PlanGrid)
     touched = sorted(set(grids) | set(removed))
     for i in range(0, len(touched), _CHUNK):
         session.execute(delete(gt).where(gt.c.plan_version_id == plan_id, gt.c.grid_id.in_(touched[i:i + _CHUNK])))
