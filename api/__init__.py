@@ -7,8 +7,14 @@ import os
 from typing import Any
 
 from flask import Flask
+from flask_compress import Compress
 
 __all__ = ["create_app"]
+
+_COMPRESSED_TYPES = (
+    "text/html", "text/css", "text/plain", "text/csv", "text/javascript", "application/javascript",
+    "application/json", "application/geo+json", "application/xml", "image/svg+xml",
+)
 
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
@@ -33,6 +39,11 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.config.from_mapping(load_config(app.instance_path, test_config))
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
 
+    # Pages, JSON and GeoJSON compress 4-8x; government links are often slow.
+    app.config.setdefault("COMPRESS_MIMETYPES", [*_COMPRESSED_TYPES])
+    # Streamed (static file) responses stay plain: flask-compress leaks their file handle.
+    app.config.setdefault("COMPRESS_STREAMS", False)
+    Compress(app)
     db.init_app(app)
     auth.init_app(app)
     errors.init_app(app)
