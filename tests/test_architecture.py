@@ -44,3 +44,9 @@ def test_every_setting_is_documented_in_readme() -> None:
     readme = (REPO / "README.md").read_text(encoding="utf-8")
     missing = [s.name for s in SETTINGS if f"`{s.name}`" not in readme]
     assert missing == []
+
+
+def test_test_module_basenames_are_unique() -> None:
+    """pytest's default import mode cannot collect two test modules with the same name."""
+    names = [p.name for p in (REPO / "tests").rglob("test_*.py")]
+    assert sorted({n for n in names if names.count(n) > 1}) == []
