@@ -20,7 +20,8 @@ from geo.errors import LayerError
 from geo.network import WalkGraph, snap_points
 from geo.settings import DEFAULTS
 
-__all__ = ["reached_segments", "band_polygon", "service_isochrones", "access_map_layers"]
+__all__ = ["reached_segments", "band_polygon", "service_isochrones", "access_map_layers",
+           "zone_coverage"]
 
 log = logging.getLogger(__name__)
 
@@ -215,3 +216,24 @@ def access_map_layers(result: AccessResult, *, category: str, level_m: float,
                                    how="left").to_crs(4326)
     return {"isochrones": iso.to_crs(4326), "buildings": buildings.to_crs(4326),
             "grids": grids, "label_zh": result.label_zh}
+
+
+def zone_coverage(result: AccessResult, zones: gpd.GeoDataFrame, *, key: str, category: str,
+                  level_m: float) -> gpd.GeoDataFrame:
+    """*zones* (polygons with a *key* column: ``grid_id`` or ``community_id``) in WGS84 with
+    ``households``, ``covered_households`` and ``share`` of *category* within *level_m*.
+
+    The shares come from ``result.coverage`` grouped by *key*; a zone without households
+    gets NaN share. *category* may be ``"complete"`` (the whole circle of that level).
+    """
+    if key not in zones.columns:
+        raise LayerError(f"zone_coverage: the zones have no {key!r} column; pass key=... "
+                         f"(columns: {', '.join(map(str, zones.columns))})")
+    cov = result.coverage
+    rows = cov[(cov.group_by == key) & (cov.category == category)
+               & (cov.level_m == float(level_m))][["group", "households", "covered_households",
+                                                  "share"]]
+    out = zones.merge(rows.rename(columns={"group": key}), on=key, how="left")
+    out["households"] = out["households"].fillna(0.0)
+    out["covered_households"] = out["covered_households"].fillna(0.0)
+    return out.to_crs(4326)

@@ -1,0 +1,295 @@
+"""The 15-minute service circle in the map app (issue 5): ``/access`` and its JSON routes.
+
+The analysis runs on the workspace layers (:func:`api.workspace.load_layer`) once per app
+process and import run (and set of active plans): the network result and a straight-line
+screening result are kept in ``app.extensions``; isochrones are drawn per category and
+level on first request. Routes stay thin: parse, take the cached result, hand it to
+:mod:`geo.isochrones` and :mod:`webmap.access_map`.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import geopandas as gpd
+import pandas as pd
+from flask import Blueprint, abort, current_app, jsonify, render_template, request, url_for
+from flask_login import current_user, login_required
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from werkzeug.wrappers import Response
+
+from api.db import get_session
+from api.models import PlanGrid, PlanVersion
+from api.workspace import load_layer, workspace_stats
+from geo.access import AccessResult, euclidean_overstatement, service_circle_analysis
+from geo.isochrones import access_map_layers, zone_coverage
+from geo.lifecircle import (
+    CATEGORY_LABELS_ZH,
+    DEFAULT_CHECKLIST,
+    LEVEL_LABELS_ZH,
+    normalise_categories,
+)
+from webmap.access_map import access_map
+from webmap.maps import BasemapError
+
+__all__ = ["bp", "AccessState", "SCREENING_LABEL", "access_state", "category_options"]
+
+log = logging.getLogger(__name__)
+
+bp = Blueprint("access_pages", __name__)
+
+#: Banner of the straight-line mode: it is a screening view, never the result.
+SCREENING_LABEL = "直线距离筛查，仅供参考：直线距离不沿道路，会高估覆盖"
+_EXTENSION = "wangge_access"
+_LOCK = threading.Lock()
+
+
+@dataclass
+class AccessState:
+    """The cached analysis of one import run: network result, screening result, zones."""
+
+    key: tuple[Any, ...]
+    network: AccessResult
+    screening: AccessResult
+    zones: gpd.GeoDataFrame | None
+    zone_key: str
+    zone_label: str
+    plan_names: tuple[str, ...]
+    seconds: float
+    layers: dict[tuple[str, float, str], dict[str, Any]] = field(default_factory=dict)
+
+
+def _active_grids(session: Session) -> tuple[gpd.GeoDataFrame | None, tuple[int, ...], tuple[str, ...]]:
+    """Grids of the active (published) plans, or None when no plan is active."""
+    plans = session.scalars(select(PlanVersion).where(PlanVersion.is_active.is_(True))
+                            .order_by(PlanVersion.id)).all()
+    if not plans:
+        return None, (), ()
+    rows = session.scalars(select(PlanGrid).where(
+        PlanGrid.plan_version_id.in_([p.id for p in plans]))).all()
+    rows = [g for g in rows if g.geometry is not None]
+    if not rows:
+        return None, (), ()
+    grids = gpd.GeoDataFrame(
+        {"grid_id": [g.grid_id for g in rows], "name": [g.name or g.code or g.grid_id for g in rows]},
+        geometry=[g.geometry for g in rows], crs=4326)
+    return grids, tuple(p.id for p in plans), tuple(p.name for p in plans)
+
+
+def _compute(session: Session, key: tuple[Any, ...], grids: gpd.GeoDataFrame | None,
+             plan_names: tuple[str, ...]) -> AccessState:
+    settings = current_app.config["WANGGE"]
+    started = time.perf_counter()
+    buildings = load_layer(session, "buildings", columns=["households", "community_id"])
+    streets = load_layer(session, "streets", columns=["road_class", "foot"])
+    services = load_layer(session, "service_points", columns=["name", "category"])
+    communities = load_layer(session, "communities", columns=["name"])
+    services = services.assign(category=normalise_categories(services))
+    options = {"levels_m": tuple(settings["walk_levels_m"]), "grids": grids,
+               "communities": communities if grids is None else None}
+    network = service_circle_analysis(
+        buildings, streets, services, snap_tolerance_m=settings["walk_snap_tolerance_m"],
+        max_snap_m=settings["walk_max_snap_m"], **options)
+    screening = service_circle_analysis(buildings, streets, services, mode="euclidean", **options)
+    zones, zone_key, zone_label = (grids, "grid_id", "网格") if grids is not None else (
+        communities, "community_id", "社区")
+    seconds = time.perf_counter() - started
+    log.info("service circle for import %s: %d buildings, %d service points, %s in %.2f s",
+             key[0], len(buildings), len(services), zone_label, seconds)
+    return AccessState(key=key, network=network, screening=screening, zones=zones,
+                       zone_key=zone_key, zone_label=zone_label, plan_names=plan_names,
+                       seconds=seconds)
+
+
+def access_state() -> AccessState:
+    """The analysis of the current import run and active plans (computed once per process)."""
+    session = get_session()
+    stats = workspace_stats(session)
+    if stats["empty"]:
+        abort(409, description="工作区还没有楼栋数据，无法计算生活圈覆盖；请先导入数据")
+    grids, plan_ids, plan_names = _active_grids(session)
+    key = ((stats.get("last_import") or {}).get("id"), plan_ids)
+    cache = current_app.extensions.setdefault(_EXTENSION, {})
+    with _LOCK:
+        state = cache.get("state")
+        if state is None or state.key != key:
+            state = _compute(session, key, grids, plan_names)
+            cache["state"] = state
+    return state
+
+
+def category_options(result: AccessResult) -> list[dict[str, Any]]:
+    """Categories with facilities, checklist order first: value, Chinese label, own level (m)."""
+    present = set(result.summary["categories"])
+    dist = dict(enumerate(result.levels_m, start=1))
+    out = [{"value": i.category, "label": i.label_zh, "level_m": dist.get(i.level, result.levels_m[-1])}
+           for i in DEFAULT_CHECKLIST.items if i.category in present]
+    listed = {o["value"] for o in out}
+    out += [{"value": c, "label": CATEGORY_LABELS_ZH.get(c, c), "level_m": result.levels_m[-1]}
+            for c in sorted(present - listed)]
+    return out
+
+
+def _level_label(levels_m: tuple[float, ...], level: float) -> str:
+    rank = levels_m.index(level) + 1
+    return f"{LEVEL_LABELS_ZH.get(rank, f'{level:g} 米')}（{level:g} 米）"
+
+
+def _args(state: AccessState, *, need_category: bool = True) -> tuple[str | None, float | None, str]:
+    """``(category, level_m, mode)`` from the query string, 400 on unknown values."""
+    options = category_options(state.network)
+    known = {o["value"]: o for o in options}
+    category = request.args.get("category") or None
+    if category is None and need_category:
+        if not options:
+            abort(409, description="工作区没有可识别类别的服务点；请检查服务点图层的 category 字段")
+        category = options[0]["value"]
+    if category is not None and category not in known:
+        abort(400, description=f"未知的设施类别 {category!r}；可选：{'、'.join(known) or '无'}")
+    levels = state.network.levels_m
+    raw = request.args.get("level")
+    if raw in (None, ""):
+        level = known[category]["level_m"] if category is not None else None
+    else:
+        try:
+            level = float(raw)
+        except ValueError:
+            level = -1.0
+        if level not in levels:
+            abort(400, description=f"步行距离 level={raw!r} 不可用；可选：{'、'.join(f'{v:g}' for v in levels)}")
+    mode = request.args.get("mode", "network")
+    if mode not in ("network", "euclidean"):
+        abort(400, description=f"mode={mode!r} 不可用；可选：network（步行网络）、euclidean（直线筛查）")
+    return category, level, mode
+
+
+def _layers(state: AccessState, category: str, level: float, mode: str) -> dict[str, Any]:
+    key = (category, level, mode)
+    if key not in state.layers:
+        result = state.network if mode == "network" else state.screening
+        width = current_app.config["WANGGE"]["isochrone_width_m"]
+        state.layers[key] = access_map_layers(result, category=category, level_m=level, width_m=width)
+    return state.layers[key]
+
+
+def _area_numbers(state: AccessState, category: str, level: float) -> dict[str, Any]:
+    """Whole-area shares (network, straight line, their difference) and uncovered buildings."""
+    net = _rows(state.network, "area", category, level)
+    both = euclidean_overstatement(net, _rows(state.screening, "area", category, level))
+
+    def number(column: str) -> float | None:
+        value = both[column].iloc[0] if len(both) else None
+        return None if value is None or pd.isna(value) else float(value)
+
+    dist = state.network.buildings[f"dist_{category}"]
+    return {
+        "households": float(net["households"].sum()),
+        "covered_households": float(net["covered_households"].sum()),
+        "share": number("share_network"), "share_euclidean": number("share_euclidean"),
+        "overstatement": number("overstatement"),
+        "uncovered_buildings": int((~(dist <= level)).sum()),
+    }
+
+
+def _rows(result: AccessResult, group_by: str, category: str | None, level: float | None) -> pd.DataFrame:
+    cov = result.coverage[result.coverage.group_by == group_by]
+    if category is not None:
+        cov = cov[cov.category == category]
+    if level is not None:
+        cov = cov[cov.level_m == float(level)]
+    return cov.drop(columns="group_by")
+
+
+def _map_parts(state: AccessState, category: str, level: float, mode: str, title: str) -> dict[str, Any]:
+    settings = current_app.config["WANGGE"]
+    layers = _layers(state, category, level, mode)
+    zones = None
+    if state.zones is not None:  # the screening view shades its own (overstated) shares
+        result = state.network if mode == "network" else state.screening
+        zones = zone_coverage(result, state.zones, key=state.zone_key, category=category,
+                              level_m=level)
+        zones["name"] = zones["name"].where(zones["name"].notna(), zones[state.zone_key])
+    services = state.network.services
+    streets = load_layer(get_session(), "streets", columns=["name"])
+    data = {"zones": zones, "streets": streets, "isochrones": layers["isochrones"],
+            "buildings": layers["buildings"],
+            "services": services[services["category"].astype(str) == category].to_crs(4326)}
+    options = {"title": title, "zone_label": state.zone_label, "screening": mode == "euclidean",
+               "label": SCREENING_LABEL if mode == "euclidean" else None,
+               "tianditu_tk": settings["tianditu_tk"], "osm_tile_url": settings["osm_tile_url"],
+               "simplify_m": settings["map_simplify_m"], "vendor_url": url_for("static", filename="vendor")}
+    basemap_error = None
+    try:
+        m = access_map(data, basemap=settings["basemap"], **options)
+    except BasemapError as exc:
+        basemap_error = str(exc)
+        m = access_map(data, basemap="none", **options)
+    root = m.get_root()
+    root.render()
+    return {"map_header": root.header.render(), "map_html": root.html.render(),
+            "map_script": root.script.render(), "basemap_error": basemap_error}
+
+
+@bp.route("/access")
+@login_required
+def access_page() -> str:
+    """生活圈覆盖: service circles of one category and level, coverage per grid or community."""
+    started = time.perf_counter()
+    state = access_state()
+    category, level, mode = _args(state)
+    assert category is not None and level is not None
+    cat_label = CATEGORY_LABELS_ZH.get(category, category)
+    title = f"{cat_label} · {_level_label(state.network.levels_m, level)}"
+    parts = _map_parts(state, category, level, mode, title)
+    numbers = _area_numbers(state, category, level)
+    log.info("access page %s/%g/%s for %s in %.2f s", category, level, mode, current_user.username,
+             time.perf_counter() - started)
+    return render_template(
+        "access.html", categories=category_options(state.network), category=category,
+        levels=[{"value": v, "label": _level_label(state.network.levels_m, v)}
+                for v in state.network.levels_m],
+        level=level, mode=mode, title=title, numbers=numbers, zone_label=state.zone_label,
+        plan_names=state.plan_names, screening_label=SCREENING_LABEL,
+        unsnapped=len(state.network.unsnapped_buildings), **parts)
+
+
+@bp.route("/api/access/summary")
+@login_required
+def summary() -> Response:
+    """Coverage per area and grid (active plan) or community, per category and level, as JSON.
+
+    ``category`` and ``level`` filter the rows; ``share_euclidean`` is the straight-line
+    screening share of the same group (it overstates coverage).
+    """
+    state = access_state()
+    category, level, _ = _args(state, need_category=False)
+    out: dict[str, Any] = {"label_zh": state.network.label_zh, "levels_m": list(state.network.levels_m),
+                           "categories": category_options(state.network),
+                           "group_by": state.zone_key, "zone_label": state.zone_label,
+                           "plans": list(state.plan_names)}
+    for name, group_by in (("area", "area"), ("groups", state.zone_key)):
+        net = _rows(state.network, group_by, category, level)
+        eu = _rows(state.screening, group_by, category, level)
+        both = net.merge(eu[["group", "level_m", "category", "share"]], how="left",
+                         on=["group", "level_m", "category"], suffixes=("", "_euclidean"))
+        both = both.astype(object).where(both.notna(), None)
+        out[name] = both.to_dict(orient="records")
+    return jsonify(out)
+
+
+@bp.route("/api/access/isochrones.geojson")
+@login_required
+def isochrones() -> Response:
+    """Isochrone polygons (WGS84 GeoJSON) of one category's service points at one level."""
+    state = access_state()
+    category, level, mode = _args(state)
+    assert category is not None and level is not None
+    iso = _layers(state, category, level, mode)["isochrones"]
+    keep = [c for c in ("point_id", "category", "level_m", "minutes", "reached_m", "label_zh")
+            if c in iso.columns]
+    return jsonify(iso[keep + ["geometry"]].to_geo_dict(drop_id=True))
