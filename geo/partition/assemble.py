@@ -60,7 +60,7 @@ def assemble(tess: Tessellation, node_grid: np.ndarray, meta: list[dict], bf: gp
     outlines = grid_outlines(tess, node_grid, n)
     nums = grid_numbers(tess, node_grid, n)
     bgrid = np.where(tess.building_node >= 0, node_grid[np.maximum(tess.building_node, 0)], -1)
-    comm_ids = [str(cm_free["community_id"].iloc[m["community"]]) for m in meta]
+    comm_ids = cm_free["community_id"].astype(str).to_numpy()[[m["community"] for m in meta]].tolist()
     bprev = None
     if previous is not None:
         pa = previous.assignment if hasattr(previous, "assignment") else pd.Series(previous)

@@ -42,6 +42,7 @@ class Arrangement:
     n_faces : number of faces (faces are numbered by their shell cycle order).
     face_cycle : (F,) int array, shell cycle of every face.
     face_area : (F,) float array, area net of holes.
+    nxt : (2E,) int array, next half-edge along its cycle (None when not kept).
     """
 
     xy: np.ndarray
@@ -54,6 +55,7 @@ class Arrangement:
     n_faces: int
     face_cycle: np.ndarray
     face_area: np.ndarray
+    nxt: np.ndarray | None = None
 
     @property
     def edge_length(self) -> np.ndarray:
@@ -176,8 +178,13 @@ def _prune_dangles(eu: np.ndarray, ev: np.ndarray, n_vertices: int) -> np.ndarra
         alive &= ~dangling
 
 
-def trace_cycles(xy: np.ndarray, eu: np.ndarray, ev: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Cycle id of every half-edge (face on the left) and the signed area of every cycle."""
+def trace_cycles(xy: np.ndarray, eu: np.ndarray, ev: np.ndarray, *,
+                 return_next: bool = False) -> tuple[np.ndarray, ...]:
+    """Cycle id of every half-edge (face on the left) and the signed area of every cycle.
+
+    With *return_next*, also the next half-edge of every half-edge (pass it on to
+    :func:`rings_of_cycles` to skip recomputing it).
+    """
     horig = np.column_stack([eu, ev]).ravel()
     hdest = np.column_stack([ev, eu]).ravel()
     nxt = _next_pointer(xy, horig, hdest)
@@ -186,19 +193,20 @@ def trace_cycles(xy: np.ndarray, eu: np.ndarray, ev: np.ndarray) -> tuple[np.nda
     _, cycle = connected_components(graph, directed=True, connection="weak")
     cross = xy[horig, 0] * xy[hdest, 1] - xy[hdest, 0] * xy[horig, 1]
     area = np.bincount(cycle, weights=cross) / 2.0
-    return cycle, area
+    return (cycle, area, nxt) if return_next else (cycle, area)
 
 
 def rings_of_cycles(xy: np.ndarray, eu: np.ndarray, ev: np.ndarray, cycle: np.ndarray,
-                    wanted: np.ndarray) -> np.ndarray:
-    """Closed LinearRings of the *wanted* cycles (in that order)."""
+                    wanted: np.ndarray, *, nxt: np.ndarray | None = None) -> np.ndarray:
+    """Closed LinearRings of the *wanted* cycles (in that order); *nxt* as from :func:`trace_cycles`."""
     horig = np.column_stack([eu, ev]).ravel()
     hdest = np.column_stack([ev, eu]).ravel()
     # Order half-edges along each cycle: follow next pointers by sorting on a walk rank.
     pos = np.full(cycle.max() + 1 if len(cycle) else 0, -1)
     pos[wanted] = np.arange(len(wanted))
     sel = np.flatnonzero(pos[cycle] >= 0)
-    nxt = _next_pointer(xy, horig, hdest)
+    if nxt is None:
+        nxt = _next_pointer(xy, horig, hdest)
     rank = _walk_rank(sel, nxt, cycle)
     order = sel[np.lexsort((rank, pos[cycle[sel]]))]
     ids = pos[cycle[order]]
@@ -262,14 +270,14 @@ def arrangement_from_segments(seg: np.ndarray, bits: np.ndarray, *, split_mask: 
     xy, eu, ev, ebits = _node(seg, bits, split_mask, tol)
     alive = _prune_dangles(eu, ev, len(xy))
     eu, ev, ebits = eu[alive], ev[alive], ebits[alive]
-    cycle, area = trace_cycles(xy, eu, ev)
-    face, face_cycle, face_area = _faces(xy, eu, ev, cycle, area)
+    cycle, area, nxt = trace_cycles(xy, eu, ev, return_next=True)
+    face, face_cycle, face_area = _faces(xy, eu, ev, cycle, area, nxt)
     log.debug("arrangement: %d segments -> %d edges, %d faces", len(seg), len(eu), len(face_cycle))
-    return Arrangement(xy, eu, ev, ebits, cycle, area, face, len(face_cycle), face_cycle, face_area)
+    return Arrangement(xy, eu, ev, ebits, cycle, area, face, len(face_cycle), face_cycle, face_area, nxt)
 
 
 def _faces(xy: np.ndarray, eu: np.ndarray, ev: np.ndarray, cycle: np.ndarray,
-           area: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+           area: np.ndarray, nxt: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Face of every half-edge: shells are faces; outline cycles are holes of the enclosing face."""
     shells = np.flatnonzero(area > 0)
     face_of_cycle = np.full(len(area), -1)
@@ -306,7 +314,7 @@ def _faces(xy: np.ndarray, eu: np.ndarray, ev: np.ndarray, cycle: np.ndarray,
         if len(qi):
             cand = np.unique(qj)
             polys = np.empty(len(shells), dtype=object)
-            polys[cand] = shapely.polygons(rings_of_cycles(xy, eu, ev, cycle, shells[cand]))
+            polys[cand] = shapely.polygons(rings_of_cycles(xy, eu, ev, cycle, shells[cand], nxt=nxt))
             inside = shapely.contains_xy(polys[qj], hp[qi, 0], hp[qi, 1])
             qi, qj = qi[inside], qj[inside]
         if len(qi):

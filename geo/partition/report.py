@@ -37,28 +37,32 @@ def grid_outlines(tess: Tessellation, node_grid: np.ndarray, n_grids: int) -> np
     out = np.empty(n_grids, dtype=object)
     if not len(eu):
         return out
-    cycle, area = trace_cycles(arr.xy, eu, ev)
+    cycle, area, nxt = trace_cycles(arr.xy, eu, ev, return_next=True)
     cgrid = np.full(len(area), -1)
     cgrid[cycle] = left
     wanted = np.flatnonzero(cgrid >= 0)
-    rings = rings_of_cycles(arr.xy, eu, ev, cycle, wanted)
-    shells: dict[int, list] = {}
-    holes: dict[int, list] = {}
-    for ring, c in zip(rings, wanted, strict=True):
-        (shells if area[c] > 0 else holes).setdefault(int(cgrid[c]), []).append(ring)
-    for g in range(n_grids):
-        sh, ho = shells.get(g, []), holes.get(g, [])
-        if len(sh) == 1:
-            geom = shapely.Polygon(sh[0], ho)
-            if not geom.is_valid:
-                geom = shapely.make_valid(geom)
-        elif sh:
-            geom = shapely.union_all(shapely.polygons(sh))
-            if ho:
-                geom = shapely.difference(geom, shapely.union_all(shapely.polygons(ho)))
-        else:
-            geom = shapely.Polygon()
+    # shells before holes within each grid, so one vectorised call builds single-shell grids
+    wanted = wanted[np.lexsort((area[wanted] <= 0, cgrid[wanted]))]
+    rings = rings_of_cycles(arr.xy, eu, ev, cycle, wanted, nxt=nxt)
+    wg = cgrid[wanted]
+    n_shells = np.bincount(wg[area[wanted] > 0], minlength=n_grids)
+    simple = n_shells[wg] == 1
+    if simple.any():
+        _, idx = np.unique(wg[simple], return_inverse=True)
+        polys = shapely.polygons(rings[simple], indices=idx.ravel())
+        bad = ~shapely.is_valid(polys)
+        if bad.any():
+            polys[bad] = shapely.make_valid(polys[bad])
+        out[np.unique(wg[simple])] = polys
+    for g in np.flatnonzero(n_shells > 1).tolist():
+        mine = wg == g
+        sh, ho = rings[mine & (area[wanted] > 0)], rings[mine & (area[wanted] <= 0)]
+        geom = shapely.union_all(shapely.polygons(sh))
+        if len(ho):
+            geom = shapely.difference(geom, shapely.union_all(shapely.polygons(ho)))
         out[g] = geom
+    empty = np.flatnonzero(n_shells == 0)
+    out[empty] = shapely.Polygon()
     return out
 
 

@@ -39,6 +39,18 @@ class Piece:
         return coo_matrix((np.r_[d, d], (np.r_[self.u, self.v], np.r_[self.v, self.u])),
                           shape=(self.n, self.n)).tocsr()
 
+    def adjacency(self, data: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``indptr, indices, data`` of the symmetric CSR matrix (rows sorted), without scipy.
+
+        The same arrays as :meth:`csr` (edges are unique), at a fraction of its per-call cost.
+        """
+        rows = np.concatenate((self.u, self.v))
+        cols = np.concatenate((self.v, self.u))
+        order = np.lexsort((cols, rows))
+        indptr = np.zeros(self.n + 1, dtype=np.int64)
+        np.cumsum(np.bincount(rows, minlength=self.n), out=indptr[1:])
+        return indptr, cols[order], np.concatenate((data, data))[order]
+
     def contract(self, group: np.ndarray) -> Piece:
         """The piece with the nodes of each *group* (0..G-1) merged; edge costs summed."""
         ng = int(group.max()) + 1 if self.n else 0
@@ -85,12 +97,12 @@ def metis_labels(piece: Piece, k: int, *, seed: int) -> np.ndarray:
     """METIS k-way partition with contiguous parts (edge weight = cut cost)."""
     if k <= 1 or piece.n <= k:
         return np.arange(piece.n) if piece.n <= k else np.zeros(piece.n, dtype=np.int64)
-    g = piece.csr(np.maximum(np.round(piece.cost), 1))
-    ew = np.maximum(g.data, 1).astype(np.int64)
+    indptr, indices, data = piece.adjacency(np.maximum(np.round(piece.cost), 1))
+    ew = np.maximum(data, 1).astype(np.int64)
     vw = np.maximum(piece.weight, 0).astype(np.int64)
     opts = pymetis.Options(contig=1, seed=seed, ufactor=30)
     try:
-        _, parts = pymetis.part_graph(k, adjacency=pymetis.CSRAdjacency(g.indptr, g.indices),
+        _, parts = pymetis.part_graph(k, adjacency=pymetis.CSRAdjacency(indptr, indices),
                                       vweights=vw, eweights=ew, options=opts, recursive=False)
     except Exception as exc:  # pragma: no cover - METIS rejects odd graphs
         log.warning("METIS failed (%s); using a breadth-first sweep", exc)
