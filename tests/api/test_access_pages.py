@@ -137,3 +137,28 @@ def test_result_is_cached_per_import_run(app: Flask, viewer: FlaskClient) -> Non
     first = app.extensions["wangge_access"]["state"]
     viewer.get("/api/access/summary?category=kindergarten")
     assert app.extensions["wangge_access"]["state"] is first
+
+
+def test_active_plan_grids_replace_communities(app: Flask, viewer: FlaskClient, seeded: dict) -> None:
+    from shapely.geometry import box
+
+    from api.models import PlanGrid, PlanVersion
+
+    assert viewer.get("/api/access/summary").get_json()["group_by"] == "community_id"
+    minx, miny, maxx, maxy = seeded["buildings"].total_bounds
+    mid = (minx + maxx) / 2
+    halves = {"W": box(minx - 0.01, miny - 0.01, mid, maxy + 0.01),
+              "E": box(mid, miny - 0.01, maxx + 0.01, maxy + 0.01)}
+    with app.app_context(), session_scope() as s:
+        plan = PlanVersion(name="东西两网格", author="test", status="published", is_active=True)
+        s.add(plan)
+        s.flush()
+        s.add_all([PlanGrid(plan_version_id=plan.id, grid_id=k, name=f"{k}网格", geometry=g)
+                   for k, g in halves.items()])
+    body = viewer.get("/api/access/summary?category=kindergarten&level=300").get_json()
+    assert body["group_by"] == "grid_id" and body["plans"] == ["东西两网格"]
+    assert {g["group"] for g in body["groups"]} == {"W", "E"}
+    (area,) = body["area"]
+    assert sum(g["households"] for g in body["groups"]) == pytest.approx(area["households"])
+    html = _text(viewer.get("/access?category=kindergarten").get_data(as_text=True))
+    assert "覆盖率按网格" in html and "东西两网格" in html and "W网格" in html
