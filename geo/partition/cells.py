@@ -119,8 +119,13 @@ def _face_points(arr: Arrangement) -> np.ndarray:
     face_of_cycle[arr.face_cycle] = np.arange(arr.n_faces)
     f = face_of_cycle[arr.cycle]
     sel = np.flatnonzero(f >= 0)
-    order = sel[np.lexsort((-length[sel], f[sel]))]
-    first = order[np.r_[True, f[order][1:] != f[order][:-1]]]
+    # first (lowest index) of the longest shell half-edges of every face, without a sort
+    longest = np.full(arr.n_faces, -np.inf)
+    np.maximum.at(longest, f[sel], length[sel])
+    sel = sel[length[sel] == longest[f[sel]]]
+    pick = np.full(arr.n_faces, len(f))
+    np.minimum.at(pick, f[sel], sel)
+    first = pick[pick < len(f)]
     mid = (arr.xy[horig[first]] + arr.xy[hdest[first]]) / 2
     normal = np.column_stack([-d[first, 1], d[first, 0]]) / length[first, None]
     eps = np.minimum(1e-2, 0.1 * np.sqrt(np.abs(arr.face_area[f[first]])) + 1e-6)
@@ -132,6 +137,22 @@ def _face_points(arr: Arrangement) -> np.ndarray:
 def _components(n: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     g = coo_matrix((np.ones(len(a), dtype=np.int8), (a, b)), shape=(n, n))
     return connected_components(g, directed=False)[1]
+
+
+def _face_communities(arr: Arrangement, fl: np.ndarray, fr: np.ndarray, fpts: np.ndarray,
+                      comm_geoms: np.ndarray) -> np.ndarray:
+    """Community of every face (-1 outside): faces joined without crossing a community
+    boundary share it, so only the largest face of each such region is located."""
+    m = (fl >= 0) & (fr >= 0) & ((arr.ebits & BIT_COMMUNITY) == 0)
+    comp = _components(arr.n_faces, fl[m], fr[m])
+    order = np.lexsort((-arr.face_area, comp))
+    rep = order[np.r_[True, comp[order][1:] != comp[order][:-1]]]
+    qi, qj = shapely.STRtree(comm_geoms).query(shapely.points(fpts[rep]), predicate="within")
+    rep_comm = np.full(len(rep), -1)
+    rep_comm[qi[::-1]] = qj[::-1]
+    out = np.full(int(comp.max()) + 1 if len(comp) else 0, -1)
+    out[comp[rep]] = rep_comm
+    return out[comp]
 
 
 def _anchor_faces(arr: Arrangement, fpts: np.ndarray, owner: np.ndarray, anchors: np.ndarray,
@@ -149,7 +170,7 @@ def _anchor_faces(arr: Arrangement, fpts: np.ndarray, owner: np.ndarray, anchors
         cand_b = np.repeat(multi, cnt[multi])
         offs = np.repeat(start[multi] - np.cumsum(np.r_[0, cnt[multi][:-1]]), cnt[multi])
         cand_f = faces_sorted[offs + np.arange(len(offs))]
-        rings = rings_of_cycles(arr.xy, arr.eu, arr.ev, arr.cycle, arr.face_cycle[cand_f])
+        rings = rings_of_cycles(arr.xy, arr.eu, arr.ev, arr.cycle, arr.face_cycle[cand_f], nxt=arr.nxt)
         inside = shapely.contains_xy(shapely.polygons(rings), anchors[cand_b, 0], anchors[cand_b, 1])
         bface[cand_b[inside]] = cand_f[inside]
         bad = multi[bface[multi] < 0]
@@ -314,11 +335,8 @@ def tessellate(comm_geoms: np.ndarray, streets: np.ndarray, major: np.ndarray, c
     bits = np.concatenate([bits_b, np.full(len(seg_r), BIT_RIDGE)])
     arr = arrangement_from_segments(seg, bits, split_mask=bits != BIT_RIDGE)
     fpts = _face_points(arr)
-    tree = shapely.STRtree(comm_geoms)
-    qi, qj = tree.query(shapely.points(fpts), predicate="within")
-    face_comm = np.full(arr.n_faces, -1)
-    face_comm[qi[::-1]] = qj[::-1]
     fl, fr = arr.face[0::2], arr.face[1::2]
+    face_comm = _face_communities(arr, fl, fr, fpts, comm_geoms)
     length = arr.edge_length
     inner = (fl >= 0) & (fr >= 0) & (fl != fr)
     inner &= (face_comm[np.maximum(fl, 0)] == face_comm[np.maximum(fr, 0)]) & (face_comm[np.maximum(fl, 0)] >= 0)

@@ -78,7 +78,7 @@ def fix_contiguity(piece: Piece, labels: np.ndarray) -> np.ndarray:
 
 
 def _viol1(t: float, lo: float, hi: float) -> float:
-    return max(t - hi, 0.0) + max(lo - t, 0.0)
+    return t - hi if t > hi else lo - t if t < lo else 0.0
 
 
 class _State:
@@ -159,8 +159,9 @@ class _State:
             if moved >= amount:
                 break
             room = cap - moved
+            get = self.lab.__getitem__
             cand = sorted((abs(amount - moved - self.w[v]), -self.gain(v, b), v) for v in self.members[a]
-                          if self.w[v] <= room and any(self.lab[y] == b for y in self.adj[v]))
+                          if self.w[v] <= room and b in map(get, self.adj[v]))
             for _, _, v in cand:
                 if self.connected_without(a, v):
                     self.move(v, b)
@@ -231,8 +232,9 @@ def _unit_sets(st: _State, donor: int, taker: int, lo_s: float, hi_s: float) -> 
     overshoot the need first, cheapest cut among them first.
     """
     out: list[list[int]] = []
-    singles = sorted((-st.gain(v, taker), v) for v in st.members[donor]
-                     if lo_s <= st.w[v] <= hi_s and any(st.lab[y] == taker for y in st.adj[v]))
+    get = st.lab.__getitem__
+    front = {v for v in st.members[donor] if taker in map(get, st.adj[v])}
+    singles = sorted((-st.gain(v, taker), v) for v in front if lo_s <= st.w[v] <= hi_s)
     for _, v in singles:
         if st.connected_without(donor, v):
             out.append([v])
@@ -240,7 +242,6 @@ def _unit_sets(st: _State, donor: int, taker: int, lo_s: float, hi_s: float) -> 
                 break
     run: list[int] = []
     got = 0.0
-    front = {v for v in st.members[donor] if any(st.lab[y] == taker for y in st.adj[v])}
     while got < lo_s and front:
         need = lo_s - got
         cand = sorted((st.w[v] > need, -st.gain(v, taker), v) for v in front if got + st.w[v] <= hi_s)
