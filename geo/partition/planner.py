@@ -14,11 +14,9 @@ import logging
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.sparse import coo_matrix
-from scipy.sparse.csgraph import connected_components
 
 from geo.partition.cells import Tessellation
-from geo.partition.repair import balance, fix_contiguity, smooth, violation
+from geo.partition.repair import balance, components, fix_contiguity, smooth, violation
 from geo.partition.solve import Piece, choose_k, metis_labels
 from geo.settings import DEFAULTS
 
@@ -137,7 +135,7 @@ def plan_community(tess: Tessellation, ci: int, nodes: np.ndarray, edges: np.nda
     rest = ~special
     m = rest[u] & rest[v]
     n = len(nodes)
-    _, comp = connected_components(coo_matrix((np.ones(m.sum()), (u[m], v[m])), shape=(n, n)), directed=False)
+    comp = components(n, u[m], v[m])
     b = Bounds(lo, hi, target, seed)
     for c in np.unique(comp[rest]):
         idx = np.flatnonzero(rest & (comp == c))
