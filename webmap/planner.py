@@ -15,13 +15,16 @@ GCJ-02 (and drawn lines and polygons back to WGS84 before they are sent), like
 from __future__ import annotations
 
 import html
+import json
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 import folium
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import shapely
 from folium.elements import JSCSSMixin, MacroElement
 from folium.template import Template
 
@@ -47,7 +50,9 @@ __all__ = [
     "GRID_STATUS",
     "RULE_LABELS",
     "SELECTED_COLOR",
+    "DISPLAY_PROPERTIES",
     "context_features",
+    "display_grids_json",
     "grid_status",
     "planner_config",
     "planner_legend_html",
@@ -132,6 +137,60 @@ def context_features(gdf: gpd.GeoDataFrame, kind: str, *, simplify_m: float,
         if road_classes is not None:
             frame = frame[frame["road_class"].isin(road_classes)]
     return _features(frame)
+
+
+#: Grid properties ``planner.js`` reads; the display form of ``grids.geojson`` sends only these.
+DISPLAY_PROPERTIES: tuple[str, ...] = ("grid_id", "code", "name", "community_id", "households", "buildings",
+                                       "area_m2", "polsby_popper", "locked", "exclusive", "status", "flags")
+_M_PER_DEGREE = 111_320.0
+
+
+def display_grids_json(features: Sequence[dict[str, Any]], geometries: Sequence[Any], *,
+                       simplify_m: float, version: int | None = None) -> str:
+    """Grids as compact GeoJSON text for the map: simplified, 6 decimals, only :data:`DISPLAY_PROPERTIES`.
+
+    Parameters
+    ----------
+    features
+        GeoJSON features (their ``geometry`` is ignored; ``id`` and ``properties`` are kept).
+    geometries
+        The shapely geometry of each feature (WGS84), ``None`` for a grid without outline.
+    simplify_m
+        Display tolerance in metres (``map_simplify_m``), Douglas-Peucker without topology
+        checks (8x faster): holes and slivers thinner than it go; an outline that would vanish
+        entirely keeps its exact form.
+    version
+        The plan version, sent as the collection's ``version``.
+
+    Examples
+    --------
+    >>> text = display_grids_json([{"id": "g1", "properties": {"grid_id": "g1", "street_share": 0.5}}],
+    ...                           [shapely.box(120.1234567, 31.0, 120.2, 31.1)], simplify_m=0.5, version=3)
+    >>> fc = json.loads(text); fc["features"][0]["properties"], fc["features"][0]["geometry"]["coordinates"][0][0]
+    ({'grid_id': 'g1'}, [120.2, 31.0])
+    """
+    if len(features) != len(geometries):
+        raise ValueError(f"display_grids_json: {len(features)} features but {len(geometries)} geometries; "
+                         "pass one geometry (or None) per feature")
+    geoms = np.array(list(geometries), dtype=object)
+    present = np.array([g is not None and not shapely.is_empty(g) for g in geoms], dtype=bool)
+    texts = np.full(len(geoms), "null", dtype=object)
+    if present.any():
+        exact = geoms[present]
+        simple = shapely.simplify(exact, simplify_m / _M_PER_DEGREE, preserve_topology=False) if simplify_m > 0 else exact
+        vanished = shapely.is_empty(simple) | (shapely.area(simple) <= 0)
+        simple = np.where(vanished, exact, simple)
+        rounded = shapely.transform(simple, lambda xy: np.round(xy, 6))
+        texts[present] = shapely.to_geojson(rounded)
+    parts = []
+    for feature, geometry in zip(features, texts, strict=True):
+        props = {k: v for k, v in (feature.get("properties") or {}).items() if k in DISPLAY_PROPERTIES}
+        head = json.dumps({"type": "Feature", "id": feature.get("id"), "properties": props},
+                          ensure_ascii=False, separators=(",", ":"))
+        parts.append(f'{head[:-1]},"geometry":{geometry}}}')
+    logger.info("display grids: %d features, %d without outline", len(parts), int((~present).sum()))
+    return (f'{{"type":"FeatureCollection","version":{json.dumps(version)},"features":['
+            + ",".join(parts) + "]}")
 
 
 def planner_legend_html(*, min_households: int, max_households: int) -> str:

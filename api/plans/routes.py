@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import logging
@@ -22,6 +23,7 @@ from api.plans import edits, jobs, store
 from api.plans.exports import export_plan
 from api.plans.state import PlanRequestError, get_state, grid_feature, plan_bounds, plan_lock
 from api.workspace import load_layer
+from webmap.planner import display_grids_json
 
 __all__ = ["bp", "EDIT_ROLES"]
 
@@ -119,13 +121,27 @@ def plan_detail(plan_id: int) -> Response:
 @bp.get("/plans/<int:plan_id>/grids.geojson")
 @login_required
 def plan_grids(plan_id: int) -> Response:
-    """The plan's grids with numbers, status and flags (``?community_id=`` for one community)."""
+    """The plan's grids with numbers, status and flags (``?community_id=`` for one community).
+
+    ``?display=1``: the map's form (webmap.planner.display_grids_json): outlines simplified by
+    ``map_simplify_m`` and rounded to 6 decimals, only the properties the page reads.
+    """
     session = get_session()
     plan = store.get_plan(session, plan_id)
+    display = request.args.get("display") == "1"
     with plan_lock(session, plan_id):
         state = get_state(session, plan, _settings())
         comm = request.args.get("community_id")
-        feats = [grid_feature(state, m) for m in state.grids.values() if comm is None or m.community_id == comm]
+        metas = [m for m in state.grids.values() if comm is None or m.community_id == comm]
+        if display:
+            metas.sort(key=lambda m: (str(m.community_id), str(m.code), m.grid_id))
+            feats = [grid_feature(state, dataclasses.replace(m, geometry=None)) for m in metas]
+            geoms = [m.geometry for m in metas]
+        else:
+            feats = [grid_feature(state, m) for m in metas]
+    if display:
+        text = display_grids_json(feats, geoms, simplify_m=_settings()["map_simplify_m"], version=state.version)
+        return Response(text, mimetype="application/json")
     feats.sort(key=lambda f: (str(f["properties"]["community_id"]), str(f["properties"]["code"]), f["id"]))
     return jsonify({"type": "FeatureCollection", "version": state.version, "features": feats})
 

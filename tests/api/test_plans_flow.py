@@ -80,6 +80,20 @@ def test_partition_job_saves_a_draft_covering_every_building(planner: FlaskClien
     assert plan in [p["id"] for p in listed]
 
 
+def test_display_grids_are_smaller_with_the_same_numbers(planner: FlaskClient, plan: int) -> None:
+    full = _grids(planner, plan)
+    r = planner.get(f"/api/plans/{plan}/grids.geojson?display=1")
+    assert r.status_code == 200 and r.mimetype == "application/json"
+    shown = {f["id"]: f for f in r.get_json()["features"]}
+    assert list(shown) == list(full)  # same order: community, code
+    for gid, f in shown.items():
+        assert f["properties"] == {k: v for k, v in full[gid]["properties"].items() if k != "street_share"}
+        # within ~1 m of the outline (map_simplify_m 0.5 m + rounding); slivers and holes thinner go
+        exact, simple = shapely.geometry.shape(full[gid]["geometry"]), shapely.geometry.shape(f["geometry"])
+        assert simple.difference(exact.buffer(1e-5)).is_empty
+        assert abs(simple.area - exact.area) < 0.01 * exact.area
+    assert len(r.data) < len(planner.get(f"/api/plans/{plan}/grids.geojson").data)
+
 def test_move_changes_two_grids_then_undo_and_redo(app: Flask, planner: FlaskClient, plan: int) -> None:
     work = _copy(planner, plan, "移动测试")
     building, source, target = boundary_move(app, work)

@@ -76,3 +76,26 @@ def test_context_features_keep_display_columns_and_filter_classes(small_layers) 
 def test_context_features_refuse_other_layers(small_layers) -> None:
     with pytest.raises(ValueError, match="not a context layer"):
         context_features(small_layers["buildings"], "buildings", simplify_m=0.5)
+
+
+def test_display_grids_json_simplifies_rounds_and_keeps_only_page_properties() -> None:
+    import shapely
+
+    from webmap.planner import DISPLAY_PROPERTIES, display_grids_json
+
+    # 200 collinear points along the bottom edge, coordinates with 10 decimals
+    bottom = [(120.0 + i * 1e-5 + 1.23e-9, 31.0) for i in range(200)]
+    wiggly = shapely.Polygon([*bottom, (120.002, 31.001), (120.0, 31.001)])
+    feats = [{"id": g, "properties": {"grid_id": g, "code": f"C{g}", "households": 7, "street_share": 0.3},
+              "geometry": {"ignored": True}} for g in ("a", "b")]
+    fc = json.loads(display_grids_json(feats, [wiggly, None], simplify_m=0.5, version=9))
+    assert fc["version"] == 9 and [f["id"] for f in fc["features"]] == ["a", "b"]
+    first = fc["features"][0]
+    assert set(first["properties"]) <= set(DISPLAY_PROPERTIES) and "street_share" not in first["properties"]
+    ring = first["geometry"]["coordinates"][0]
+    assert len(ring) < len(wiggly.exterior.coords) / 10
+    assert all(round(v, 6) == v for xy in ring for v in xy)
+    assert shapely.geometry.shape(first["geometry"]).symmetric_difference(wiggly).area < 1e-9
+    assert fc["features"][1]["geometry"] is None
+    with pytest.raises(ValueError, match="2 features but 1 geometries"):
+        display_grids_json(feats, [wiggly], simplify_m=0.5)

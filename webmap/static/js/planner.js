@@ -20,7 +20,8 @@
   const $$ = (sel, root) => Array.from((root || document).querySelectorAll(sel));
   const esc = (v) => String(v === null || v === undefined ? "" : v).replace(/[&<>"']/g,
     (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]);
-  const fmtInt = (v) => (v === null || v === undefined || v === "" ? "–" : Number(v).toLocaleString("zh-CN"));
+  const INT_FORMAT = new Intl.NumberFormat("zh-CN");  // toLocaleString() builds a formatter per call: 2 per table row
+  const fmtInt = (v) => (v === null || v === undefined || v === "" ? "–" : INT_FORMAT.format(Number(v)));
   const fmtTime = (iso) => {
     if (!iso) return "";
     const d = new Date(iso);
@@ -46,9 +47,11 @@
       opts.body = JSON.stringify(body || {});
     }
     let resp;
+    const url = path.startsWith("/") && !path.startsWith(PAGE.api) && !path.startsWith(PAGE.context) ? PAGE.api + path : path;
+    const early = method === "GET" && window.wanggePrefetch && window.wanggePrefetch[url];
+    if (early) delete window.wanggePrefetch[url];  // a started request is used once (the first load)
     try {
-      resp = await fetch(path.startsWith("/") && !path.startsWith(PAGE.api) && !path.startsWith(PAGE.context)
-        ? PAGE.api + path : path, opts);
+      resp = (early && await early) || await fetch(url, opts);
     } catch (e) {
       throw new ApiError(0, { error: { message: "无法连接服务器，请检查网络后重试" } });
     }
@@ -430,9 +433,8 @@ window.wanggePlannerPlan = async function (PAGE, H) {
     const old = S.grids.get(p.grid_id);
     if (old) gridLayer.removeLayer(old.layer);
     p.status = p.status || H.statusOf(p);
-    const layer = L.GeoJSON.geometryToLayer(feature, { renderer });
+    const layer = L.GeoJSON.geometryToLayer(feature, Object.assign({ renderer }, H.gridStyleFor(p, S)));
     layer.feature = feature;
-    layer.setStyle(H.gridStyleFor(p, S));
     layer.bindTooltip(() => gridTooltip(p), { sticky: true, direction: "top" });
     layer.on("click", () => { if (!S.tool) selectGrid(p.grid_id, { scroll: true }); });
     gridLayer.addLayer(layer);
@@ -690,7 +692,8 @@ window.wanggePlannerPlan = async function (PAGE, H) {
     return CFG.bounds;
   }
   async function loadPlan(fit) {
-    const [meta, fc] = await Promise.all([api("GET", `/plans/${planId}`), api("GET", `/plans/${planId}/grids.geojson`)]);
+    const [meta, fc] = await Promise.all([api("GET", `/plans/${planId}`), api("GET", `/plans/${planId}/grids.geojson?display=1`)]);
+    performance.mark("wg:plan-fetched");
     S.plan = meta;
     S.version = meta.version;
     CFG.bounds = parseBounds(meta.bounds);
@@ -700,10 +703,14 @@ window.wanggePlannerPlan = async function (PAGE, H) {
     const empty = fc.features.filter((f) => !f.geometry).length;
     for (const f of fc.features) if (f.geometry) upsertGrid(f);
     if (empty) message(`${empty} 个网格没有边界几何，地图上不显示`, "warn");
+    performance.mark("wg:grids-added");
     if (fit && S.grids.size) map.fitBounds(gridLayer.getBounds(), { padding: [10, 10] });
+    performance.mark("wg:fitted");
     renderTable();
+    performance.mark("wg:table");
     updateSummary();
     refreshLabels();
+    performance.mark("wg:labels");
     return fc.features.length;
   }
 
@@ -903,7 +910,7 @@ window.wanggePlannerDiff = async function (PAGE, H) {
   let diff, gridsA, gridsB;
   try {
     [diff, gridsA, gridsB] = await Promise.all([api("GET", `/plans/${PAGE.planA}/diff/${PAGE.planB}`),
-      api("GET", `/plans/${PAGE.planA}/grids.geojson`), api("GET", `/plans/${PAGE.planB}/grids.geojson`)]);
+      api("GET", `/plans/${PAGE.planA}/grids.geojson?display=1`), api("GET", `/plans/${PAGE.planB}/grids.geojson?display=1`)]);
   } catch (err) {
     count.textContent = "比较失败";
     showError(err, "比较方案");
