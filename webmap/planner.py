@@ -42,7 +42,7 @@ from webmap.maps import (
     _road_class,
     _swatch,
 )
-from webmap.offline import VENDOR_URL, localize
+from webmap.offline import LOCAL_ASSETS, VENDOR_URL, localize
 
 __all__ = [
     "EXPORT_FORMATS",
@@ -94,6 +94,8 @@ EXPORT_FORMATS: dict[str, str] = {
     "xlsx": "网格统计 Excel",
 }
 SELECTED_COLOR = "#ffd400"
+#: folium.Map assets the plan pages never use (Bootstrap stays: buttons, export dropdown).
+_UNUSED_ASSETS = frozenset({"jquery", "awesome_markers", "awesome_markers_css", "awesome_markers_font_css"})
 BUILDING_COLOR = "#555555"
 MOVED_COLOR = "#e6007e"
 
@@ -239,10 +241,14 @@ def planner_config(
 
 
 class _GeomanAssets(JSCSSMixin, MacroElement):
-    """Leaflet-Geoman's script and style (drawing boxes, polygons, lines); localised by name."""
+    """Leaflet-Geoman's style (drawing boxes, polygons, lines); localised by name.
+
+    Its 0.6 MB script is not linked here: ``planner.js`` loads it (config ``geomanJs``) once
+    the grids are drawn, so it neither delays the page nor hooks every grid polygon.
+    """
 
     _template = Template("")
-    default_js = [("leaflet_geoman_js", "https://unpkg.com/@geoman-io/leaflet-geoman-free@2.20.2/dist/leaflet-geoman.js")]
+    default_js: list[tuple[str, str]] = []
     default_css = [("leaflet_geoman_css", "https://unpkg.com/@geoman-io/leaflet-geoman-free@2.20.2/dist/leaflet-geoman.css")]
 
     def __init__(self) -> None:
@@ -326,8 +332,14 @@ def plan_map(
     config = planner_config(basemap=basemap, min_households=min_households, max_households=max_households,
                             labels_min_zoom=labels_min_zoom, buildings_min_zoom=buildings_min_zoom,
                             streets_min_zoom=streets_min_zoom)
+    if editable:
+        config["geomanJs"] = f"{vendor_url}/{LOCAL_ASSETS['leaflet_geoman_js']}"
     PlannerRegistry(control, config).add_to(m)
     if bounds is not None:
         m.fit_bounds(bounds)
     logger.info("plan map: basemap %s, %s", basemap, "editable" if editable else "read-only")
-    return localize(m, vendor_url=vendor_url)
+    localize(m, vendor_url=vendor_url)
+    # This instance only (the workspace map keeps them): the page uses no jQuery, marker icons or Font Awesome.
+    m.default_js = [(k, v) for k, v in m.default_js if k not in _UNUSED_ASSETS]
+    m.default_css = [(k, v) for k, v in m.default_css if k not in _UNUSED_ASSETS]
+    return m

@@ -435,12 +435,13 @@ window.wanggePlannerPlan = async function (PAGE, H) {
     p.status = p.status || H.statusOf(p);
     const layer = L.GeoJSON.geometryToLayer(feature, Object.assign({ renderer }, H.gridStyleFor(p, S)));
     layer.feature = feature;
-    layer.bindTooltip(() => gridTooltip(p), { sticky: true, direction: "top" });
-    layer.on("click", () => { if (!S.tool) selectGrid(p.grid_id, { scroll: true }); });
-    gridLayer.addLayer(layer);
-    layer.bringToBack();
-    S.grids.set(p.grid_id, { props: p, layer, label: H.labelPoint(layer) });
+    gridLayer.addLayer(layer);  // tooltip and click are the group's (one each, not one per grid)
+    if (buildingLayer.getLayers().length) layer.bringToBack();
+    let label = null;  // label point: computed when first needed (labels, neighbours)
+    S.grids.set(p.grid_id, { props: p, layer, get label() { return label || (label = H.labelPoint(layer)); } });
   }
+  gridLayer.bindTooltip((layer) => gridTooltip(layer.feature.properties), { sticky: true, direction: "top" });
+  gridLayer.on("click", (e) => { if (!S.tool) selectGrid(e.layer.feature.properties.grid_id, { scroll: true }); });
   function removeGrid(id) {
     const g = S.grids.get(id);
     if (!g) return;
@@ -478,28 +479,44 @@ window.wanggePlannerPlan = async function (PAGE, H) {
     if (key === "code") return String(p.code || p.grid_id);
     return Number(p[key]) || 0;
   }
+  function rowHtml(p) {
+    const st = CFG.status[p.status] || { color: "#ccc", label: "" };
+    const flags = flagsOf(p).map((x) => `<span class="wg-flag wg-flag-${x.cls}" title="${esc(x.title || "")}">${esc(x.text)}</span>`).join("");
+    return `<tr data-grid="${esc(p.grid_id)}" class="${p.grid_id === S.selectedGrid ? "wg-selected" : ""}">
+      <td><i class="wg-dot" style="background:${st.color}" title="${st.label}"></i><span class="wg-code">${esc(p.code || p.grid_id)}</span>${p.name && p.name !== p.code ? ` <span class="wg-gname">${esc(p.name)}</span>` : ""}</td>
+      <td class="num" data-col="households">${fmtInt(p.households)}</td><td class="num" data-col="buildings">${fmtInt(p.buildings)}</td>
+      <td class="num">${p.area_m2 === undefined ? "–" : (Number(p.area_m2) / 1e4).toFixed(2)}</td>
+      <td class="num">${p.polsby_popper === undefined || p.polsby_popper === null ? "–" : Number(p.polsby_popper).toFixed(2)}</td>
+      <td>${flags}</td></tr>`;
+  }
+  /** Rows after the first TABLE_FIRST_ROWS wait for the task after the next frame (or a rowOf lookup):
+   *  building and laying out 2,000+ rows would hold the first paint. */
+  const TABLE_FIRST_ROWS = 120;
+  const tableRest = { list: [], timer: null };
   function renderTable() {
     const f = S.filter.toLowerCase();
     const list = Array.from(S.grids.values(), (g) => g.props)
       .filter((p) => !f || `${p.code} ${p.name} ${p.grid_id}`.toLowerCase().includes(f));
     const { key, dir } = S.sort;
     list.sort((a, b) => { const x = sortValue(a, key), y = sortValue(b, key); return (x < y ? -1 : x > y ? 1 : 0) * dir; });
-    tbody.innerHTML = list.map((p) => {
-      const st = CFG.status[p.status] || { color: "#ccc", label: "" };
-      const flags = flagsOf(p).map((x) => `<span class="wg-flag wg-flag-${x.cls}" title="${esc(x.title || "")}">${esc(x.text)}</span>`).join("");
-      return `<tr data-grid="${esc(p.grid_id)}" class="${p.grid_id === S.selectedGrid ? "wg-selected" : ""}">
-        <td><i class="wg-dot" style="background:${st.color}" title="${st.label}"></i><span class="wg-code">${esc(p.code || p.grid_id)}</span>${p.name && p.name !== p.code ? ` <span class="wg-gname">${esc(p.name)}</span>` : ""}</td>
-        <td class="num" data-col="households">${fmtInt(p.households)}</td><td class="num" data-col="buildings">${fmtInt(p.buildings)}</td>
-        <td class="num">${p.area_m2 === undefined ? "–" : (Number(p.area_m2) / 1e4).toFixed(2)}</td>
-        <td class="num">${p.polsby_popper === undefined || p.polsby_popper === null ? "–" : Number(p.polsby_popper).toFixed(2)}</td>
-        <td>${flags}</td></tr>`;
-    }).join("");
+    tbody.innerHTML = list.slice(0, TABLE_FIRST_ROWS).map(rowHtml).join("");
+    clearTimeout(tableRest.timer);
+    tableRest.list = list.slice(TABLE_FIRST_ROWS);
+    if (tableRest.list.length) requestAnimationFrame(() => { tableRest.timer = setTimeout(flushTable, 0); });
     $$("#wg-grid-table th[data-sort]").forEach((th) => {
       th.classList.toggle("sorted-asc", th.dataset.sort === key && dir > 0);
       th.classList.toggle("sorted-desc", th.dataset.sort === key && dir < 0);
     });
   }
-  const rowOf = (id) => tbody.querySelector(`tr[data-grid="${CSS.escape(id)}"]`);
+  function flushTable() {
+    clearTimeout(tableRest.timer);
+    if (tableRest.list.length) tbody.insertAdjacentHTML("beforeend", tableRest.list.map(rowHtml).join(""));
+    tableRest.list = [];
+  }
+  const rowOf = (id) => {
+    const sel = `tr[data-grid="${CSS.escape(id)}"]`;
+    return tbody.querySelector(sel) || (tableRest.list.length ? (flushTable(), tbody.querySelector(sel)) : null);
+  };
   $$("#wg-grid-table th[data-sort]").forEach((th) => th.addEventListener("click", () => {
     const key = th.dataset.sort;
     S.sort = { key, dir: S.sort.key === key ? -S.sort.dir : (key === "code" ? 1 : -1) };
@@ -766,7 +783,26 @@ window.wanggePlannerPlan = async function (PAGE, H) {
   const edit = (body, label) => post("edits", body, label);
 
   // ---------------------------------------------------------------- toolbar
+  /** Leaflet-Geoman (CFG.geomanJs) is loaded once the page is ready: tools wait for it. */
+  let geoman = null;
+  function loadGeoman() {
+    if (!geoman) {
+      geoman = new Promise((resolve, reject) => {
+        if (map.pm || !CFG.geomanJs) { resolve(); return; }
+        const tag = document.createElement("script");
+        tag.src = CFG.geomanJs;
+        tag.onload = () => { map.pm = new L.PM.Map(map); initDrawing(); resolve(); };
+        tag.onerror = () => reject(new Error("绘图工具加载失败，请刷新页面"));
+        document.head.appendChild(tag);
+      });
+    }
+    return geoman;
+  }
   function setTool(name) {
+    if (name && !map.pm) {
+      loadGeoman().then(() => setTool(name), (err) => message(err.message, "error"));
+      return;
+    }
     if (map.pm) map.pm.disableDraw();
     S.tool = name;
     $$("#wg-toolbar [data-tool]").forEach((b) => b.classList.toggle("active", b.dataset.tool === name));
@@ -788,19 +824,20 @@ window.wanggePlannerPlan = async function (PAGE, H) {
     if (S.selection.size) S.polygon = null;
     updateSelection();
   }
+  function initDrawing() {
+    map.pm.setLang("zh");
+    map.on("pm:create", (e) => {
+      const tool = S.tool;
+      map.removeLayer(e.layer);
+      setTool(null);
+      if (tool === "split") {
+        if (!S.selectedGrid) { message("请先选择要拆分的网格", "warn"); return; }
+        edit({ op: "split", grid_id: S.selectedGrid, line: H.toServer(e.layer.toGeoJSON().geometry) }, "拆分网格");
+      } else selectWithin(e.layer);
+    });
+  }
   function initToolbar() {
-    if (map.pm) {
-      map.pm.setLang("zh");
-      map.on("pm:create", (e) => {
-        const tool = S.tool;
-        map.removeLayer(e.layer);
-        setTool(null);
-        if (tool === "split") {
-          if (!S.selectedGrid) { message("请先选择要拆分的网格", "warn"); return; }
-          edit({ op: "split", grid_id: S.selectedGrid, line: H.toServer(e.layer.toGeoJSON().geometry) }, "拆分网格");
-        } else selectWithin(e.layer);
-      });
-    }
+    if (map.pm) initDrawing();
     $$("#wg-toolbar [data-tool]").forEach((b) => b.addEventListener("click", () => {
       const t = b.dataset.tool;
       if (t === "split" && !S.selectedGrid) { message("请先在表格或地图上选择要拆分的网格，再画一条穿过它的线", "warn"); return; }
@@ -890,6 +927,7 @@ window.wanggePlannerPlan = async function (PAGE, H) {
   requestAnimationFrame(() => {
     window.wanggePlannerReady = performance.now();
     document.body.dataset.ready = "1";
+    if (PAGE.canEdit) setTimeout(() => loadGeoman().catch((err) => message(err.message, "error")), 0);
   });
   $("#wg-loading").hidden = true;
   if (!n) message("本方案还没有网格", "warn");
