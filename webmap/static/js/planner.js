@@ -714,6 +714,9 @@ window.wanggePlannerPlan = async function (PAGE, H) {
     S.plan = meta;
     S.version = meta.version;
     CFG.bounds = parseBounds(meta.bounds);
+    // Off the map while filling and fitting: each grid is projected once, at the final zoom.
+    const shown = map.hasLayer(gridLayer);
+    map.removeLayer(gridLayer);
     gridLayer.clearLayers();
     S.grids.clear();
     H.toDisplay(fc);
@@ -721,7 +724,9 @@ window.wanggePlannerPlan = async function (PAGE, H) {
     for (const f of fc.features) if (f.geometry) upsertGrid(f);
     if (empty) message(`${empty} 个网格没有边界几何，地图上不显示`, "warn");
     performance.mark("wg:grids-added");
-    if (fit && S.grids.size) map.fitBounds(gridLayer.getBounds(), { padding: [10, 10] });
+    if (fit && S.grids.size) map.fitBounds(gridLayer.getBounds(), { padding: [10, 10], animate: false });
+    if (shown) map.addLayer(gridLayer);
+    if (buildingLayer.getLayers().length) gridLayer.eachLayer((l) => l.bringToBack());
     performance.mark("wg:fitted");
     renderTable();
     performance.mark("wg:table");
