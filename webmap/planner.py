@@ -94,8 +94,10 @@ EXPORT_FORMATS: dict[str, str] = {
     "xlsx": "网格统计 Excel",
 }
 SELECTED_COLOR = "#ffd400"
-#: folium.Map assets the plan pages never use (Bootstrap stays: buttons, export dropdown).
-_UNUSED_ASSETS = frozenset({"jquery", "awesome_markers", "awesome_markers_css", "awesome_markers_font_css"})
+#: folium.Map assets the plan pages do not link in ``<head>``: no jQuery, marker icons or Font
+#: Awesome; Bootstrap's script (the export dropdown) is loaded ``defer`` by ``plan.html``.
+_UNUSED_ASSETS = frozenset({"jquery", "awesome_markers", "awesome_markers_css", "awesome_markers_font_css",
+                            "bootstrap"})
 BUILDING_COLOR = "#555555"
 MOVED_COLOR = "#e6007e"
 
@@ -185,10 +187,10 @@ def display_grids_json(features: Sequence[dict[str, Any]], geometries: Sequence[
         rounded = shapely.transform(simple, lambda xy: np.round(xy, 6))
         texts[present] = shapely.to_geojson(rounded)
     parts = []
+    encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode  # one encoder, not one per feature
     for feature, geometry in zip(features, texts, strict=True):
         props = {k: v for k, v in (feature.get("properties") or {}).items() if k in DISPLAY_PROPERTIES}
-        head = json.dumps({"type": "Feature", "id": feature.get("id"), "properties": props},
-                          ensure_ascii=False, separators=(",", ":"))
+        head = encode({"type": "Feature", "id": feature.get("id"), "properties": props})
         parts.append(f'{head[:-1]},"geometry":{geometry}}}')
     logger.info("display grids: %d features, %d without outline", len(parts), int((~present).sum()))
     return (f'{{"type":"FeatureCollection","version":{json.dumps(version)},"features":['
@@ -339,7 +341,7 @@ def plan_map(
         m.fit_bounds(bounds)
     logger.info("plan map: basemap %s, %s", basemap, "editable" if editable else "read-only")
     localize(m, vendor_url=vendor_url)
-    # This instance only (the workspace map keeps them): the page uses no jQuery, marker icons or Font Awesome.
+    # This instance only: the workspace map keeps them.
     m.default_js = [(k, v) for k, v in m.default_js if k not in _UNUSED_ASSETS]
     m.default_css = [(k, v) for k, v in m.default_css if k not in _UNUSED_ASSETS]
     return m

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import dataclasses
+import copy
 import io
 import json
 import logging
@@ -135,7 +135,7 @@ def plan_grids(plan_id: int) -> Response:
         metas = [m for m in state.grids.values() if comm is None or m.community_id == comm]
         if display:
             metas.sort(key=lambda m: (str(m.community_id), str(m.code), m.grid_id))
-            feats = [grid_feature(state, dataclasses.replace(m, geometry=None)) for m in metas]
+            feats = [grid_feature(state, _without_geometry(m)) for m in metas]
             geoms = [m.geometry for m in metas]
         else:
             feats = [grid_feature(state, m) for m in metas]
@@ -144,6 +144,13 @@ def plan_grids(plan_id: int) -> Response:
         return Response(text, mimetype="application/json")
     feats.sort(key=lambda f: (str(f["properties"]["community_id"]), str(f["properties"]["code"]), f["id"]))
     return jsonify({"type": "FeatureCollection", "version": state.version, "features": feats})
+
+
+def _without_geometry(meta: Any) -> Any:
+    """A shallow copy of a grid's meta with no geometry (its GeoJSON form is built elsewhere)."""
+    out = copy.copy(meta)
+    out.geometry = None
+    return out
 
 
 def _bbox(raw: str) -> tuple[float, float, float, float]:
