@@ -81,6 +81,8 @@ FLAG_LABELS: dict[str, str] = {
     "compound_split": "小区被拆分",
     "oversize_unit": "单体超上限",
     "infeasible": "社区无法满足户数范围",
+    "over_max": "划分时超上限",
+    "under_min": "划分时低于下限",
     "exclusive": "",
     "locked": "",
 }
