@@ -268,8 +268,10 @@ def ratio_row(name: str, rows: list[dict[str, Any]], timeout: float) -> dict[str
         return None
     if p.get("seconds"):
         text = f"peer pipeline ÷ Wangge = {p['seconds'] / w:.1f}× ({p['seconds']:.1f} s vs {w:.1f} s)"
-    elif p.get("status") == "timeout" or "skipped" in p.get("note", ""):
+    elif p.get("status") == "timeout":
         text = f"peer pipeline ÷ Wangge > {timeout / w:.1f}× (pipeline not done in {timeout:.0f} s)"
+    elif "skipped" in p.get("note", ""):
+        text = "peer pipeline not run here (it timed out on a smaller district)"
     else:
         return None
     return {"dataset": name, "method": "ratio", "note": text}
