@@ -46,6 +46,12 @@ def _admin_parts(communities: gpd.GeoDataFrame, county: str) -> dict[str, tuple[
             out[cid] = (code[:6], code[6:9], code[9:12])
             continue
         per_street[st] = per_street.get(st, 0) + 1
+        if per_street[st] > 999 or len(street_no) > 999:
+            raise LayerError(
+                f"grid_codes: community {cid!r} needs a 3-digit number but street {st or '(none)'!r} "
+                f"has {per_street[st]} communities and there are {len(street_no)} streets without "
+                "admin codes; give communities a 12-digit admin_code (GB/T 2260 county + street + "
+                "community) or a street_id so that each street holds at most 999")
         out[cid] = (county, street_no[st], f"{per_street[st]:03d}")
     return out
 

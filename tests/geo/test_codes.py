@@ -67,3 +67,15 @@ def test_validate_grid_code_parts() -> None:
 def test_unknown_community_raises() -> None:
     with pytest.raises(LayerError, match="no such community"):
         grid_codes(_grids(), gpd.GeoDataFrame({"community_id": ["Z"]}, geometry=[box(0, 0, 1, 1)], crs=CRS))
+
+
+def test_more_than_999_communities_without_admin_codes_is_a_clear_error() -> None:
+    n = 1000
+    grids = gpd.GeoDataFrame({"grid_id": [f"g{i}" for i in range(n)], "community_id": [f"C{i:04d}" for i in range(n)]},
+                             geometry=[box(i * 10, 0, i * 10 + 10, 10) for i in range(n)], crs=CRS)
+    communities = grids.rename(columns={"grid_id": "name"})
+    with pytest.raises(LayerError, match="community 'C0999' needs a 3-digit number .* 1000 communities .* admin_code"):
+        grid_codes(grids, communities)
+    communities["street_id"] = [f"S{i // 500}" for i in range(n)]  # two streets of 500: numbers fit
+    codes = grid_codes(grids, communities)
+    assert codes.is_unique and codes.str.len().eq(15).all()
