@@ -253,7 +253,8 @@ class _GeomanAssets(JSCSSMixin, MacroElement):
 
     _template = Template("")
     default_js: list[tuple[str, str]] = []
-    default_css = [("leaflet_geoman_css", "https://unpkg.com/@geoman-io/leaflet-geoman-free@2.20.2/dist/leaflet-geoman.css")]
+    # Named like folium's GeoMan asset so that localize() maps it; the path is the local one already.
+    default_css = [("leaflet_geoman_css", "/static/vendor/leaflet-geoman-free/leaflet-geoman.css")]
 
     def __init__(self) -> None:
         super().__init__()
