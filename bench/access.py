@@ -9,12 +9,15 @@ stopped at 10 minutes. Columns (seconds, wall clock):
   none of the peers nodes or snaps), then splicing every door into the graph as a node;
 * ``build``: the engine's own graph (networkx ``Graph``, pandana's contraction hierarchy,
   cityseer's ``NetworkStructure``; for Wangge's routing row the CSR matrix);
-* ``route``: nearest facility of every category for every building door, on that same
-  spliced graph (``wangge routing``: csgraph multi-source Dijkstra per category on the graph
-  without its non-source leaves, i.e. the building doors, which are then finished from
-  their one neighbour: exact, and how Wangge itself treats doors; networkx
-  ``multi_source_dijkstra_path_length`` per category; pandana ``nearest_pois``; cityseer
-  ``compute_accessibilities`` with only the doors live);
+* ``route``: nearest facility of every category for every building door from that prep.
+  ``wangge routing`` is Wangge's own routing stage (``geo.access.nearest_facility_distances``
+  on the noded walk graph and the same snaps: one csgraph Dijkstra per category from a
+  super-source carrying each facility's snap leg, doors finished from their edge's two
+  ends, same-edge pairs walked directly; no splicing needed). The peers route on the
+  spliced graph: ``csgraph spliced`` (plain scipy multi-source Dijkstra per category on it,
+  non-source leaves i.e. doors pruned and finished from their one neighbour), networkx
+  ``multi_source_dijkstra_path_length`` per category, pandana ``nearest_pois``, cityseer
+  ``compute_accessibilities`` with only the doors live;
 * ``e2e``: from the streets layer to distances (peers: prep + build + route; ``wangge e2e``:
   ``service_circle_analysis``, i.e. graph, snapping, distances, levels, complete circles and
   coverage aggregates, with its own door handling instead of splicing).
@@ -147,7 +150,8 @@ def _problem(size: str) -> dict:
     cats = services["category"].to_numpy().astype(str)
     sources = {c: s_off + np.flatnonzero((cats == c) & ss.snapped) for c in sorted(set(cats))}
     return {"prep_s": time.perf_counter() - t, "n": n, "xy": xy, "src": src, "dst": dst, "w": w,
-            "b_node": b_node, "sources": sources}
+            "b_node": b_node, "sources": sources, "graph": graph, "bsnap": bs, "ssnap": ss,
+            "buildings": buildings, "services": services}
 
 
 def _timed(res: dict, build_s: float, route_s: float, dist: dict) -> dict:
@@ -156,12 +160,10 @@ def _timed(res: dict, build_s: float, route_s: float, dist: dict) -> dict:
 
 
 def run_wangge(size: str) -> dict:
-    """End to end from the streets layer; then routing alone on the peers' spliced graph."""
+    """End to end from the streets layer; then Wangge's routing stage alone on the same prep."""
     import resource
 
-    from scipy.sparse.csgraph import dijkstra
-
-    from geo.access import service_circle_analysis
+    from geo.access import nearest_facility_distances, service_circle_analysis
 
     streets, buildings, services = layers(size)
     t = time.perf_counter()
@@ -174,6 +176,21 @@ def run_wangge(size: str) -> dict:
     del res
     p = _problem(size)
     t = time.perf_counter()
+    routed = nearest_facility_distances(p["graph"], p["buildings"], p["services"],
+                                        max_distance_m=LIMIT_M, building_snap=p["bsnap"],
+                                        service_snap=p["ssnap"])
+    route_s = time.perf_counter() - t
+    out.update(route_build_s=0.0, route_s=route_s,
+               route_dist={c[5:]: _finite(routed[c].to_numpy()) for c in routed.columns})
+    return out
+
+
+def run_csgraph(size: str) -> dict:
+    """Plain scipy csgraph on the peers' spliced graph (door leaves pruned, then finished)."""
+    from scipy.sparse.csgraph import dijkstra
+
+    p = _problem(size)
+    t = time.perf_counter()
     csr, leaf, parent, leg = _pruned(p)
     build = time.perf_counter() - t
     t = time.perf_counter()
@@ -183,8 +200,7 @@ def run_wangge(size: str) -> dict:
         dist = dijkstra(csr, directed=True, indices=srcs, min_only=True, limit=LIMIT_M)
         dist[leaf] = dist[parent] + leg
         routed[cat] = _finite(dist[p["b_node"]])
-    out.update(route_build_s=build, route_s=time.perf_counter() - t, route_dist=routed)
-    return out
+    return _timed(p, build, time.perf_counter() - t, routed)
 
 
 def _pruned(p: dict):
@@ -292,7 +308,7 @@ def run_cityseer(size: str) -> dict:
     return _timed(p, build, time.perf_counter() - t, out)
 
 
-ENGINES = {"wangge": run_wangge, "networkx": run_networkx, "pandana": run_pandana,
+ENGINES = {"wangge": run_wangge, "csgraph": run_csgraph, "networkx": run_networkx, "pandana": run_pandana,
            "cityseer": run_cityseer}
 
 
@@ -341,7 +357,7 @@ def _deltas(ref: dict, theirs: dict) -> dict[str, str]:
     return out
 
 
-def _fmt(x: float | None, spec: str = "9.2f") -> str:
+def _fmt(x: float | None, spec: str = "9.3f") -> str:
     return format(x, spec) if x is not None else format("-", spec[:-2].split(".")[0] + "s")
 
 
@@ -357,7 +373,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--quick", action="store_true", help="Bund and the 10 k lattice only.")
     ap.add_argument("--sizes", default="10000,100000,1000000")
-    ap.add_argument("--engines", default="networkx,pandana,cityseer")
+    ap.add_argument("--engines", default="csgraph,networkx,pandana,cityseer")
     ap.add_argument("--worker")
     ap.add_argument("--size")
     ap.add_argument("--out", type=Path)
@@ -380,7 +396,7 @@ def main() -> None:
             print(_row(size, "wangge e2e", e2e, ours) + f"  ({ours['nodes']} nodes)", flush=True)
             routing = {"build_s": ours["route_build_s"], "route_s": ours["route_s"]}
             print(_row(size, "wangge routing", routing, ours), flush=True)
-            ref = None
+            ref, later = None, []
             for eng in engines:
                 r = _run(eng, size, Path(tmp))
                 if r["status"] != "ok":
@@ -391,8 +407,10 @@ def main() -> None:
                     ref = r["dist"]
                     deltas.append((size, "wangge e2e", _deltas(ref, ours["dist"])))
                     deltas.append((size, "wangge routing", _deltas(ref, ours["route_dist"])))
-                elif ref is not None:
-                    deltas.append((size, eng, _deltas(ref, r["dist"])))
+                else:
+                    later.append((eng, r["dist"]))
+            if ref is not None:
+                deltas += [(size, eng, _deltas(ref, dist)) for eng, dist in later]
     print("\nmax |Δ| vs networkx per category (m; '+k reach' = buildings reached by one only)")
     for size, eng, per in deltas:
         print(f"{size:>8} {eng:>15}  " + ", ".join(f"{c}: {v}" for c, v in per.items()),

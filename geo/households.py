@@ -3,8 +3,12 @@
 Real building data rarely carries households. For a residential building the estimate
 is ``floors × footprint area ÷ dwelling_area_m2`` (rounded half up), where floors are
 given, or derived from the height (``height_m ÷ floor_height_m``), or
-``default_floors``. Non-residential buildings get 0. Every estimated value is flagged in
-``households_estimated`` so that reports and notice boards can say so.
+``default_floors``. Non-residential buildings get 0. A building of unknown use taller
+than ``residential_max_height_m`` (storeys × storey height) counts as non-residential:
+in China residential towers above 100 m are rare super-high-rises (GB 50016), while
+untagged towers in map data are mostly offices and hotels (on the Shanghai Bund extract
+the 632 m Shanghai Tower alone would otherwise be 11,080 households). Every estimated
+value is flagged in ``households_estimated`` so that reports and notice boards can say so.
 """
 
 from __future__ import annotations
@@ -44,6 +48,13 @@ def is_residential(buildings: pd.DataFrame) -> pd.Series:
     )
 
 
+def _unknown_use(buildings: pd.DataFrame) -> pd.Series:
+    if "use" not in buildings.columns:
+        return pd.Series(True, index=buildings.index)
+    use = buildings["use"].astype("string").str.strip()
+    return (use.isna() | (use == "")).fillna(True).astype(bool)
+
+
 def estimated_floors(
     buildings: pd.DataFrame,
     *,
@@ -67,6 +78,7 @@ def estimate_households(
     dwelling_area_m2: float = DEFAULTS["dwelling_area_m2"],
     default_floors: int = DEFAULTS["default_floors"],
     min_footprint_m2: float = DEFAULTS["household_min_footprint_m2"],
+    residential_max_height_m: float = DEFAULTS["residential_max_height_m"],
 ) -> gpd.GeoDataFrame:
     """*buildings* with ``households`` filled in and ``households_estimated`` set.
 
@@ -79,6 +91,9 @@ def estimate_households(
         Settings of the same names (``min_footprint_m2`` is
         ``household_min_footprint_m2``): a residential footprint larger than it gets
         at least one household.
+    residential_max_height_m : float
+        Buildings without a use that are taller than this count as non-residential
+        (0 switches the rule off); a use of ``residential`` is always residential.
 
     Returns
     -------
@@ -106,6 +121,12 @@ def estimate_households(
         given = given.where(~out["households_estimated"].fillna(False).astype(bool))
     residential = is_residential(out)
     floors = estimated_floors(out, floor_height_m=floor_height_m, default_floors=default_floors)
+    if residential_max_height_m > 0:
+        tower = _unknown_use(out) & (floors * floor_height_m > residential_max_height_m)
+        if tower.any():
+            log.info("households: %d buildings of unknown use above %g m counted as non-residential",
+                     int(tower.sum()), residential_max_height_m)
+        residential &= ~tower
     area = pd.Series(out.geometry.area, index=out.index).fillna(0.0)
     estimate = _round_half_up(floors * area / dwelling_area_m2)
     estimate = estimate.where(~(residential & (area > min_footprint_m2)), estimate.clip(lower=1))

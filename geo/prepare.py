@@ -205,7 +205,8 @@ def _with_households(buildings: gpd.GeoDataFrame, bm: gpd.GeoDataFrame,
     """Buildings with ``households`` and ``households_estimated`` filled in."""
     est = estimate_households(bm, floor_height_m=opts["floor_height_m"],
                               dwelling_area_m2=opts["dwelling_area_m2"], default_floors=opts["default_floors"],
-                              min_footprint_m2=opts["household_min_footprint_m2"])
+                              min_footprint_m2=opts["household_min_footprint_m2"],
+                              residential_max_height_m=opts["residential_max_height_m"])
     out = buildings.copy()
     out["households"] = pd.array(est["households"].to_numpy(), dtype="Int64")
     out["households_estimated"] = pd.array(est["households_estimated"].to_numpy(), dtype="boolean")

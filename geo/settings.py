@@ -39,6 +39,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("partition_street_near_m", 5.0, "Grid boundary within this distance of a street line counts as on the street (m)."),
     Setting("partition_whole_block_share", 0.5, "Street blocks with at most this share of the target households stay whole cells."),
     Setting("partition_balance_budget", 300, "Unit moves the bounds repair may try per piece of a community (ejection-chain search)."),
+    Setting("partition_workers", 0, "Worker processes for partitioning large districts (0 = every core); the plan does not depend on it."),
+    Setting("partition_shard_buildings", 25000, "Districts with more buildings are partitioned in shards of whole communities of about this many buildings (0 = never)."),
     Setting("exclusive_uses", ("school", "hospital", "industrial", "office", "market"), "Building uses that become exclusive grids (专属网格)."),
     Setting("street_snap_m", 0.5, "Dangling street ends within this distance of another street are joined (tile-clipped data, m)."),
     Setting("street_share_tolerance_m", 5.0, "A grid boundary counts as on a street within this distance of a street line (m)."),
@@ -51,6 +53,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("dwelling_area_m2", 90.0, "Average gross floor area per dwelling when estimating households (m²)."),
     Setting("default_floors", 1, "Floors assumed for a residential building with neither floors nor height."),
     Setting("household_min_footprint_m2", 30.0, "A residential footprint larger than this gets at least one estimated household (m²)."),
+    Setting("residential_max_height_m", 100.0, "Buildings of unknown use taller than this count as non-residential when estimating households (m; 0 = off)."),
     Setting("residents_per_household", 2.6, "Average household size, for population estimates."),
     # Import limits
     Setting("max_upload_mb", 512, "Largest file accepted by import (MB)."),

@@ -12,7 +12,7 @@ import pandas as pd
 from geo.partition.cells import Tessellation
 from geo.partition.report import grid_numbers, grid_outlines
 
-__all__ = ["assemble", "PLAN_COLUMNS"]
+__all__ = ["assemble", "plan_report", "PLAN_COLUMNS"]
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +82,11 @@ def assemble(tess: Tessellation, node_grid: np.ndarray, meta: list[dict], bf: gp
     grids = grids[PLAN_COLUMNS].sort_values(["community_id", "code"]).reset_index(drop=True)
     assignment = assignment.reindex(bm["building_id"].to_numpy())
     assignment.index.name = "building_id"
-    report = _report(grids, meta, cm_free, lo=lo, hi=hi)
+    infeasible: dict[str, list[str]] = {}
+    for m in meta:
+        if m["reasons"]:
+            infeasible[str(cm_free["community_id"].iloc[m["community"]])] = list(dict.fromkeys(m["reasons"]))
+    report = plan_report(grids, infeasible, lo=lo, hi=hi)
     return PartitionResult(grids.to_crs(in_crs), assignment, report)
 
 
@@ -101,14 +105,11 @@ def _with_locked(grids: gpd.GeoDataFrame, assignment: pd.Series, lg: gpd.GeoData
     return pd.concat([grids, extra], ignore_index=True), pd.concat([assignment, locked_assign])
 
 
-def _report(grids: gpd.GeoDataFrame, meta: list[dict], cm: gpd.GeoDataFrame, *, lo: int, hi: int) -> dict:
+def plan_report(grids: gpd.GeoDataFrame, infeasible: dict[str, list[str]], *, lo: int, hi: int) -> dict:
+    """Plan totals and the share of grids in range, with the infeasible communities' reasons."""
     normal = grids[~grids["exclusive"] & ~grids["locked"] & (grids["households"] > 0)
                    & ~grids["flags"].str.contains("oversize_unit|empty")]
     inr = normal["households"].between(lo, hi)
-    infeasible: dict[str, list[str]] = {}
-    for m in meta:
-        if m["reasons"]:
-            infeasible[str(cm["community_id"].iloc[m["community"]])] = list(dict.fromkeys(m["reasons"]))
     return {
         "grids": int(len(grids)),
         "grids_normal": int(len(normal)),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -173,6 +174,8 @@ def partition_grids(
     exclusive_uses: Sequence[str] = DEFAULTS["exclusive_uses"],
     code_scheme: str = DEFAULTS["grid_code_scheme"],
     progress: Callable[[str, float], None] | None = None,
+    workers: int = DEFAULTS["partition_workers"],
+    shard_buildings: int = DEFAULTS["partition_shard_buildings"],
 ) -> PartitionResult:
     """Divide every community into contiguous grids of bounded households.
 
@@ -193,6 +196,12 @@ def partition_grids(
         Bounds; default to the grid (or micro-grid when *micro*) settings.
     seed : int
         Random seed; the same inputs and seed give the same plan.
+    workers : int
+        Worker processes for large districts (0 = every core); the plan does not depend on it.
+    shard_buildings : int
+        Districts with more buildings than this (and more than one community) are planned
+        in shards of whole communities of about this size (:mod:`geo.partition.shards`);
+        0 plans everything in one piece.
 
     Returns
     -------
@@ -210,9 +219,36 @@ def partition_grids(
     crs = _metric_crs(buildings)
     bm = buildings.to_crs(crs).reset_index(drop=True)
     bm["building_id"] = bm["building_id"].astype(str)
-    return _run(bm, buildings.crs, crs, communities, streets, compounds, previous, tuple(locked),
-                lo=lo, hi=hi, target=target, seed=seed, exclusive_uses=exclusive_uses,
-                code_scheme=code_scheme, say=say)
+    _check_locked(previous, tuple(locked))
+    if shard_buildings and len(bm) > shard_buildings and communities is not None and len(communities) > 1:
+        res = _run_in_shards(bm, buildings.crs, crs, communities, streets, compounds, previous, tuple(locked),
+                             lo=lo, hi=hi, target=target, seed=seed, exclusive_uses=exclusive_uses,
+                             code_scheme=code_scheme, workers=workers, shard_buildings=shard_buildings, say=say)
+    else:
+        res = _run(bm, buildings.crs, crs, communities, streets, compounds, previous, tuple(locked),
+                   lo=lo, hi=hi, target=target, seed=seed, exclusive_uses=exclusive_uses,
+                   code_scheme=code_scheme, say=say)
+    return _restore_locked(res, previous, tuple(locked))
+
+
+def _restore_locked(res: PartitionResult, previous: Any, locked: tuple[str, ...]) -> PartitionResult:
+    """Locked grids (and their cells) with the previous plan's exact geometry.
+
+    The plan is made in metres; a grid that went there and back from, say, WGS84 would
+    differ in the last bits, and "untouched" means untouched.
+    """
+    if not locked:
+        return res
+    before = previous.grids.set_index("grid_id").geometry.to_crs(res.grids.crs)
+    grids = res.grids.copy()
+    rows = grids["grid_id"].isin(locked).to_numpy()
+    grids.loc[rows, "geometry"] = before.reindex(grids.loc[rows, "grid_id"]).to_numpy()
+    cells = res.cells
+    if cells is not None:
+        cells = cells.copy()
+        rows = cells["cell_id"].str.startswith("L:").to_numpy()
+        cells.loc[rows, "geometry"] = before.reindex(cells.loc[rows, "grid_id"]).to_numpy()
+    return dataclasses.replace(res, grids=grids, cells=cells)
 
 
 def _costs() -> Costs:
@@ -221,17 +257,44 @@ def _costs() -> Costs:
                  compound=DEFAULTS["partition_cost_inside_compound"])
 
 
+def _check_locked(previous: Any, locked: tuple[str, ...]) -> None:
+    if not locked:
+        return
+    if not isinstance(previous, PartitionResult):
+        raise LayerError("partition_grids: locked grids need previous=PartitionResult (their outlines)")
+    missing = sorted(set(locked) - set(previous.grids["grid_id"]))
+    if missing:
+        raise LayerError(f"partition_grids: locked grid id(s) {missing[:5]} are not in the previous plan")
+
+
+def _run_in_shards(bm: gpd.GeoDataFrame, in_crs: Any, crs: Any, communities: gpd.GeoDataFrame, streets: Any,
+                   compounds: Any, previous: Any, locked: tuple[str, ...], *, lo: int, hi: int, target: int,
+                   seed: int, exclusive_uses: Sequence[str], code_scheme: str, workers: int,
+                   shard_buildings: int, say: Callable[[str, float], None]) -> PartitionResult:
+    """A large district in shards of whole communities (:mod:`geo.partition.shards`)."""
+    from geo.partition.shards import partition_in_shards, plan_shards, resolve_workers
+
+    cm = _communities(communities, bm, crs, margin=DEFAULTS["street_snap_m"] + 20.0)
+    anchors = shapely.get_coordinates(shapely.point_on_surface(bm.geometry.values))
+    given = None
+    if "community_id" in bm.columns:
+        cid = {c: i for i, c in enumerate(cm["community_id"])}
+        given = bm["community_id"].astype(str).map(cid).fillna(-1).astype(np.int64).to_numpy()
+    bcomm = _locate(anchors, cm.geometry.values, given)
+    shards = plan_shards(cm, bcomm, shard_buildings=shard_buildings)
+    metric = [x.to_crs(crs) if x is not None and not x.empty else None for x in (streets, compounds)]
+    return partition_in_shards(
+        bm, in_crs, cm, bcomm, shards, streets=metric[0], compounds=metric[1], previous=previous,
+        locked=locked, workers=resolve_workers(workers), lo=lo, hi=hi, code_scheme=code_scheme,
+        options={"target_households": target, "seed": seed, "exclusive_uses": tuple(exclusive_uses)}, say=say)
+
+
 def _split_locked(bm: gpd.GeoDataFrame, cm: gpd.GeoDataFrame, previous: Any, locked: tuple[str, ...],
                   crs: Any) -> tuple[gpd.GeoDataFrame, pd.Series, gpd.GeoDataFrame]:
     """Locked grids (metric), their buildings (building_id → grid_id) and the communities minus them."""
     if not locked:
         return gpd.GeoDataFrame(columns=["grid_id", "geometry"], geometry="geometry", crs=crs), \
             pd.Series(dtype=object), cm
-    if not isinstance(previous, PartitionResult):
-        raise LayerError("partition_grids: locked grids need previous=PartitionResult (their outlines)")
-    missing = sorted(set(locked) - set(previous.grids["grid_id"]))
-    if missing:
-        raise LayerError(f"partition_grids: locked grid id(s) {missing[:5]} are not in the previous plan")
     lg = previous.grids[previous.grids["grid_id"].isin(locked)].to_crs(crs).reset_index(drop=True)
     prev = previous.assignment.astype(str)
     by_prev = bm["building_id"].map(prev)

@@ -112,7 +112,9 @@ def test_shanghai_heights_and_uses(shared_datasets: Path) -> None:
     out = estimate_households(b)
     residential = is_residential(b)
     assert (out.loc[~residential, "households"] == 0).all() and (~residential).sum() > 50
-    big = residential & (b.geometry.area > 30)
+    towers = b["use"].isna() & (np.floor(b["height_m"] / 3.0 + 0.5) * 3.0 > 100)
+    assert towers.sum() >= 20 and (out.loc[towers, "households"] == 0).all()  # Lujiazui offices
+    big = residential & (b.geometry.area > 30) & ~towers
     assert (out.loc[big, "households"] >= 1).all()
     with_height = big & (b["height_m"] >= 3)
     floors = np.maximum(1, np.floor(b.loc[with_height, "height_m"] / 3.0 + 0.5))
@@ -121,3 +123,12 @@ def test_shanghai_heights_and_uses(shared_datasets: Path) -> None:
     no_height = big & b["height_m"].isna()
     one_floor = np.maximum(1, np.floor(b.geometry.area[no_height] / 90.0 + 0.5))
     assert out.loc[no_height, "households"].tolist() == one_floor.astype(int).tolist()
+
+
+def test_towers_of_unknown_use_count_as_non_residential() -> None:
+    # 900 m² footprints: 90 m of storeys -> 30 floors -> 300 households; 120 m -> none
+    b = _buildings(height_m=[90.0, 120.0, 120.0, 120.0], use=[None, None, "residential", "office"])
+    est = estimate_households(b, floor_height_m=3.0, dwelling_area_m2=90.0)
+    assert est["households"].tolist() == [300, 0, 400, 0]
+    off = estimate_households(b, floor_height_m=3.0, dwelling_area_m2=90.0, residential_max_height_m=0)
+    assert off["households"].tolist() == [300, 400, 400, 0]
