@@ -78,9 +78,16 @@ def _fill_k(piece: Piece, lab: np.ndarray, k: int, seed: int) -> np.ndarray:
 
 
 def _solve(piece: Piece, k: int, b: Bounds, start: np.ndarray | None = None,
-           budget: int = DEFAULTS["partition_balance_budget"]) -> tuple[np.ndarray, float]:
+           budget: int | None = None) -> tuple[np.ndarray, float]:
+    """Labels for *k* grids (or from *start*) balanced into the bounds; also their violation.
+
+    The repair's search budget (unit moves) is ``partition_balance_budget`` per grid,
+    for at least 8 grids, unless given.
+    """
     lab = metis_labels(piece, k, seed=b.seed) if start is None else start
     lab = _fill_k(piece, fix_contiguity(piece, lab), k, b.seed)
+    if budget is None:
+        budget = DEFAULTS["partition_balance_budget"] * max(int(lab.max()) + 1 if len(lab) else 0, 8)
     lab = balance(piece, lab, lo=b.lo, hi=b.hi, budget=budget)
     return lab, float(violation(np.bincount(lab, weights=piece.weight), b.lo, b.hi).sum())
 
