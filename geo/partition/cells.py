@@ -89,6 +89,8 @@ def _snap_segments(streets: np.ndarray, snap_m: float) -> np.ndarray:
     dist = shapely.distance(pts[qi], parts[qj])
     keep = dist > 0
     qi, qj, dist = qi[keep], qj[keep], dist[keep]
+    if not len(qi):  # every near end already touches the other street
+        return np.empty((0, 4))
     order = np.lexsort((dist, qi))
     qi, qj = qi[order], qj[order]
     first = np.r_[True, qi[1:] != qi[:-1]]

@@ -6,7 +6,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pytest
-from shapely.geometry import MultiPolygon, box
+from shapely.geometry import LineString, MultiPolygon, box
 
 from geo.errors import CRSError, LayerError
 from geo.partition import choose_k, partition_grids
@@ -166,4 +166,17 @@ def test_micro_grids() -> None:
     b, c, s = city(nx=2, ny=2, per_block=4, hh=20)
     res = partition_grids(b, c, streets=s, micro=True)
     assert_valid_plan(res, b, c, lo=50, hi=80)
+    assert res.report["share_in_range"] == 1.0
+
+
+def test_streets_whose_near_ends_all_touch_another_street() -> None:
+    # a T-junction exactly on the other street and nothing else to snap: used to crash the
+    # street-end snapping (an empty candidate list indexed by a one-element mask)
+    b, c, _ = city(nx=2, ny=2, per_block=4, hh=40)
+    x_mid = X0 + 100.0
+    s = gpd.GeoDataFrame({"street_id": ["a", "b"], "road_class": "minor"},
+                         geometry=[LineString([(X0, Y0 + 100), (X0 + 200, Y0 + 100)]),
+                                   LineString([(x_mid, Y0 + 100), (x_mid, Y0 + 200)])], crs=CRS)
+    res = partition_grids(b, c, streets=s)
+    assert_valid_plan(res, b, c)
     assert res.report["share_in_range"] == 1.0
