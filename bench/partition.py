@@ -217,6 +217,8 @@ def row_md(r: dict[str, Any]) -> str:
 
 def _note(res: dict[str, Any], q: dict[str, Any]) -> str:
     bits = []
+    if res.get("report_share_in_range") is not None:
+        bits.append(f"feasible grids in range (own report): {res['report_share_in_range']:.3f}")
     if res.get("failed"):
         bits.append(f"gave up on {res['failed']}/{res['communities']} parts")
     if q.get("empty_grids"):
