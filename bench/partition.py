@@ -217,8 +217,11 @@ def row_md(r: dict[str, Any]) -> str:
 
 def _note(res: dict[str, Any], q: dict[str, Any]) -> str:
     bits = []
-    if res.get("report_share_in_range") is not None:
-        bits.append(f"feasible grids in range (own report): {res['report_share_in_range']:.3f}")
+    if res.get("feasible_share_in_range") is not None:
+        bits.append(f"in range outside the {res['infeasible_communities']} communities it reports "
+                    f"infeasible: {res['feasible_share_in_range']:.3f}")
+    if res.get("shards", 1) > 1:
+        bits.append(f"{res['shards']} shards")
     if res.get("failed"):
         bits.append(f"gave up on {res['failed']}/{res['communities']} parts")
     if q.get("empty_grids"):

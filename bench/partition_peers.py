@@ -321,7 +321,13 @@ def _wangge(d: Path, p: dict[str, Any]) -> dict[str, Any]:
     seconds = time.perf_counter() - t0
     g = res.grids.to_crs(c.crs)
     g[["households", "exclusive", "flags", "geometry"]].to_parquet(d / "wangge.grids.parquet")
-    return {"seconds": seconds, "report_share_in_range": res.report.get("share_in_range")}
+    grids, bad = res.grids, set(res.report["infeasible_communities"])
+    feasible = grids[~grids["community_id"].astype(str).isin(bad) & ~grids["exclusive"] & ~grids["locked"]
+                     & (grids["households"] > 0)]
+    inr = feasible["households"].between(p["lo"], p["hi"])
+    return {"seconds": seconds, "report_share_in_range": res.report.get("share_in_range"),
+            "feasible_share_in_range": float(inr.mean()) if len(feasible) else None,
+            "infeasible_communities": len(bad), "shards": res.report.get("shards", 1)}
 
 
 def run(method: str, d: Path) -> dict[str, Any]:
