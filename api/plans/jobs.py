@@ -164,6 +164,7 @@ def _run(app: Flask, job: Job, params: dict[str, Any], name: str, base_id: int |
                 min_households=params["min_households"], max_households=params["max_households"],
                 target_households=params["target_households"], micro=params["micro"], seed=params["seed"],
                 exclusive_uses=settings["exclusive_uses"], code_scheme=settings["grid_code_scheme"],
+                workers=settings["partition_workers"], shard_buildings=settings["partition_shard_buildings"],
                 progress=_progress(job))
             if job.cancel.is_set():
                 raise JobCancelled(job.job_id)
