@@ -39,6 +39,15 @@ def test_shards_hold_whole_communities_once(district) -> None:
         assert len(s.buildings) <= 500 or len(s.communities) == 1
 
 
+def test_communities_without_buildings_ride_with_a_neighbour_shard(district) -> None:
+    cm = district.communities.to_crs(32651)
+    bcomm = _bcomm(district)
+    keep = np.isin(bcomm, np.arange(0, len(cm), 3))  # two communities in three lose their buildings
+    shards = plan_shards(cm, bcomm[keep], shard_buildings=200)
+    assert len(shards) > 1 and all(len(s.buildings) for s in shards)
+    assert np.array_equal(np.sort(np.concatenate([s.communities for s in shards])), np.arange(len(cm)))
+
+
 def test_small_district_is_one_shard(district) -> None:
     cm = district.communities.to_crs(32651)
     (only,) = plan_shards(cm, _bcomm(district), shard_buildings=10 * len(district.buildings))
