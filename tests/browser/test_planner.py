@@ -19,17 +19,25 @@ _MADE: dict[str, int] = {}
 
 HOUSEHOLDS = """(g) => Number(document.querySelector(`tr[data-grid="${CSS.escape(g)}"] td[data-col="households"]`)
     .textContent.replace(/,/g, ""))"""
-PICK_BUILDING = """([gid, to]) => {
-  // the building of grid gid nearest to grid `to`: moves must keep grids contiguous
-  const P = window.wanggePlanner, map = P.map, near = P.state.grids.get(to).label;
+PICK_BUILDING = """([gid, targets]) => {
+  // the building of grid gid nearest to the outline of one of the target grids (a move must
+  // go to a grid the building's cell borders): vertex distance, over every candidate target
+  const P = window.wanggePlanner, map = P.map;
   const ls = P.buildingLayer.getLayers().filter(l => l.feature.properties.grid_id === gid
       && Number(l.feature.properties.households) > 0
       && map.getBounds().contains(l.getBounds()));
-  const b = ls.reduce((a, l) => near.distanceTo(l.getBounds().getCenter())
-      < near.distanceTo(a.getBounds().getCenter()) ? l : a);
-  const p = map.latLngToContainerPoint(b.getBounds().getCenter());
+  let best = null;
+  for (const to of targets) {
+    const pts = P.state.grids.get(to).layer.getLatLngs().flat(3);
+    for (const l of ls) {
+      const c = l.getBounds().getCenter();
+      const d = Math.min(...pts.map(q => c.distanceTo(q)));
+      if (!best || d < best.d) best = {d, l, to};
+    }
+  }
+  const p = map.latLngToContainerPoint(best.l.getBounds().getCenter());
   const box = map.getContainer().getBoundingClientRect();
-  return {x: box.left + p.x, y: box.top + p.y, id: b.feature.properties.building_id};
+  return {x: box.left + p.x, y: box.top + p.y, id: best.l.feature.properties.building_id, to: best.to};
 }"""
 POST_AS_PAGE = """async ([path, body]) => {
   const r = await fetch(path, {method: "POST", headers: {"Content-Type": "application/json",
@@ -77,9 +85,11 @@ def test_planner_partitions_moves_undoes_publishes_exports(page, live_server: Li
     page.wait_for_function("(g) => window.wanggePlanner.buildingLayer.getLayers()"
                            ".some(l => l.feature.properties.grid_id === g)", arg=grid, timeout=20_000)
     assert "wg-selected" in (row.get_attribute("class") or "")
-    to = page.locator("#wg-target option").nth(1).get_attribute("value")
-    assert to and to != grid
-    target = page.evaluate(PICK_BUILDING, [grid, to])
+    options = page.locator("#wg-target option")
+    targets = [v for i in range(options.count()) if (v := options.nth(i).get_attribute("value"))]
+    assert targets and grid not in targets
+    target = page.evaluate(PICK_BUILDING, [grid, targets])
+    to = target["to"]
     page.mouse.click(target["x"], target["y"])
     assert "已选 1 栋楼" in page.locator("#wg-selection").inner_text()
     page.select_option("#wg-target", to)
