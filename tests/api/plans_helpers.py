@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
+import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
@@ -25,6 +29,23 @@ def seed_district(app: Flask, n_buildings: int, *, seed: int = 42) -> Any:
     with app.app_context(), session_scope() as s:
         import_workspace(s, prepared, user="test", sources={"kind": "synthetic"}, note="test district")
     return prepared
+
+
+@contextmanager
+def district_app(tmp: Path, n_buildings: int, *, seed: int = 42,
+                 settings: dict[str, Any] | None = None) -> Iterator[Flask]:
+    """A fresh app in *tmp* (SQLite file) whose workspace holds ``synthetic_district(n_buildings)``."""
+    from api import create_app, db
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("WANGGE_SECRET_KEY", "test-secret")
+        mp.delenv("WANGGE_DATABASE_URL", raising=False)
+        app = create_app({"TESTING": True, "INSTANCE_PATH": str(tmp / "instance"),
+                          "DATABASE_URL": f"sqlite:///{tmp / 'wangge.db'}", "WTF_CSRF_ENABLED": False,
+                          "WANGGE": dict(settings or {})})
+        seed_district(app, n_buildings, seed=seed)
+        yield app
+        db.dispose(app)
 
 
 def login(app: Flask, role: str) -> FlaskClient:

@@ -15,28 +15,18 @@ import shapely
 from flask import Flask
 from flask.testing import FlaskClient
 
-from api import db
 from api.db import session_scope
 from api.models import AuditEntry
 from geo.readers import read_layer
-from tests.api.plans_helpers import boundary_move, login, seed_district, wait_job
+from tests.api.plans_helpers import boundary_move, district_app, login, wait_job
 
 N_BUILDINGS = 1500
 
 
 @pytest.fixture(scope="module")
 def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flask]:
-    from api import create_app
-
-    tmp = tmp_path_factory.mktemp("plans_flow")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("WANGGE_SECRET_KEY", "test-secret")
-        mp.delenv("WANGGE_DATABASE_URL", raising=False)
-        app = create_app({"TESTING": True, "INSTANCE_PATH": str(tmp / "instance"),
-                          "DATABASE_URL": f"sqlite:///{tmp / 'wangge.db'}", "WTF_CSRF_ENABLED": False})
-        seed_district(app, N_BUILDINGS)
+    with district_app(tmp_path_factory.mktemp("plans_flow"), N_BUILDINGS) as app:
         yield app
-        db.dispose(app)
 
 
 @pytest.fixture(scope="module")

@@ -9,26 +9,16 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from api import db
-from tests.api.plans_helpers import boundary_move, login, seed_district, wait_job
+from tests.api.plans_helpers import boundary_move, district_app, login, wait_job
 
 N_BUILDINGS = 1200
 
 
 @pytest.fixture(scope="module")
 def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flask]:
-    from api import create_app
-
-    tmp = tmp_path_factory.mktemp("plans_sharded")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("WANGGE_SECRET_KEY", "test-secret")
-        mp.delenv("WANGGE_DATABASE_URL", raising=False)
-        app = create_app({"TESTING": True, "INSTANCE_PATH": str(tmp / "instance"),
-                          "DATABASE_URL": f"sqlite:///{tmp / 'wangge.db'}", "WTF_CSRF_ENABLED": False,
-                          "WANGGE": {"partition_shard_buildings": 300, "partition_workers": 2}})
-        seed_district(app, N_BUILDINGS, seed=3)
+    with district_app(tmp_path_factory.mktemp("plans_sharded"), N_BUILDINGS, seed=3,
+                      settings={"partition_shard_buildings": 300, "partition_workers": 2}) as app:
         yield app
-        db.dispose(app)
 
 
 @pytest.mark.slow
