@@ -5,7 +5,8 @@ for the start, :func:`~geo.partition.repair.balance` for the bounds, then
 :func:`~geo.partition.repair.smooth`. Only where no grid count reaches the bounds that
 way is the piece refined to single buildings (their households, ~1–150, make the bounds
 easy to meet) and balanced again; grids that then hold part of a compound are flagged
-``compound_split``.
+``compound_split``. Last, :func:`~geo.partition.repair.consolidate` hands whole parts of
+street blocks to the neighbouring grid that shares the block, so boundaries run on streets.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from geo.partition.cells import Tessellation
-from geo.partition.repair import balance, components, fix_contiguity, smooth, violation
+from geo.partition.repair import balance, components, consolidate, fix_contiguity, smooth, violation
 from geo.partition.solve import Piece, choose_k, metis_labels
 from geo.settings import DEFAULTS
 
@@ -92,22 +93,22 @@ def _solve(piece: Piece, k: int, b: Bounds, start: np.ndarray | None = None,
     return lab, float(violation(np.bincount(lab, weights=piece.weight), b.lo, b.hi).sum())
 
 
-def _plan_labels(piece: Piece, group: np.ndarray, b: Bounds, prev: np.ndarray | None) -> tuple[np.ndarray, bool]:
-    """Grid label of every node of *piece*, and whether units had to be refined."""
+def _plan_labels(piece: Piece, group: np.ndarray, b: Bounds, prev: np.ndarray | None) -> np.ndarray:
+    """Grid label of every node of *piece*."""
     if prev is not None and (prev >= 0).any():
         _, start = np.unique(np.where(prev >= 0, prev, -1), return_inverse=True)
         start = start.ravel() - (1 if (prev < 0).any() else 0)
         lab, _ = _solve(piece, 0, b, start)
-        return smooth(piece, lab, lo=b.lo, hi=b.hi), True
+        return smooth(piece, lab, lo=b.lo, hi=b.hi)
     coarse = piece.contract(group)
     if choose_k(int(round(piece.weight.sum())), b.lo, b.hi, b.target)[1]:
         lab_c, _ = _solve(coarse, _k_options(piece.weight.sum(), b)[0], b, budget=20)
-        return smooth(coarse, lab_c, lo=b.lo, hi=b.hi)[group], False
+        return smooth(coarse, lab_c, lo=b.lo, hi=b.hi)[group]
     best: tuple[float, np.ndarray, int] | None = None
     for k in _k_options(piece.weight.sum(), b):
         lab_c, bad = _solve(coarse, k, b, budget=40)
         if bad == 0:
-            return smooth(coarse, lab_c, lo=b.lo, hi=b.hi)[group], False
+            return smooth(coarse, lab_c, lo=b.lo, hi=b.hi)[group]
         if best is None or bad < best[0]:
             best = (bad, lab_c, k)
     assert best is not None
@@ -120,7 +121,7 @@ def _plan_labels(piece: Piece, group: np.ndarray, b: Bounds, prev: np.ndarray | 
         if bad == 0:
             break
     assert fine_best is not None
-    return smooth(piece, fine_best[1], lo=b.lo, hi=b.hi), True
+    return smooth(piece, fine_best[1], lo=b.lo, hi=b.hi)
 
 
 def plan_community(tess: Tessellation, ci: int, nodes: np.ndarray, edges: np.ndarray, *, lo: int, hi: int,
@@ -132,6 +133,7 @@ def plan_community(tess: Tessellation, ci: int, nodes: np.ndarray, edges: np.nda
     plan = CommunityPlan(nodes, np.full(len(nodes), -1))
     u, v = np.searchsorted(nodes, tess.edge_u[edges]), np.searchsorted(nodes, tess.edge_v[edges])
     cost = tess.edge_cost[edges]
+    off = tess.edge_len[edges] - tess.edge_street[edges]
     w = tess.node_households[nodes].astype(np.float64)
     special = tess.node_exclusive[nodes] | (w > hi)
     for i in np.flatnonzero(special):
@@ -146,7 +148,7 @@ def plan_community(tess: Tessellation, ci: int, nodes: np.ndarray, edges: np.nda
     b = Bounds(lo, hi, target, seed)
     for c in np.unique(comp[rest]):
         idx = np.flatnonzero(rest & (comp == c))
-        _plan_piece(plan, tess, idx, (u, v, cost), w, b, prev=None if prev is None else prev[nodes[idx]])
+        _plan_piece(plan, tess, idx, (u, v, cost, off), w, b, prev=None if prev is None else prev[nodes[idx]])
     return plan
 
 
@@ -167,9 +169,9 @@ def _split_compounds(tess: Tessellation, nodes: np.ndarray, lab: np.ndarray, hi:
 
 
 def _plan_piece(plan: CommunityPlan, tess: Tessellation, idx: np.ndarray,
-                edges: tuple[np.ndarray, np.ndarray, np.ndarray], w: np.ndarray, b: Bounds, *,
+                edges: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray], w: np.ndarray, b: Bounds, *,
                 prev: np.ndarray | None) -> None:
-    u, v, cost = edges
+    u, v, cost, off = edges
     h = float(w[idx].sum())
     if h == 0:
         nb = np.r_[v[np.isin(u, idx)], u[np.isin(v, idx)]]
@@ -180,14 +182,15 @@ def _plan_piece(plan: CommunityPlan, tess: Tessellation, idx: np.ndarray,
     local = np.full(len(w), -1)
     local[idx] = np.arange(len(idx))
     m = (local[u] >= 0) & (local[v] >= 0)
-    piece = Piece(w[idx], local[u[m]], local[v[m]], cost[m])
+    piece = Piece(w[idx], local[u[m]], local[v[m]], cost[m], off[m])
     nodes = plan.nodes[idx]
     _, group = np.unique(tess.node_group[nodes], return_inverse=True)
-    lab, refined = _plan_labels(piece, group.ravel(), b, prev)
+    lab = _plan_labels(piece, group.ravel(), b, prev)
+    lab = consolidate(piece, lab, lo=b.lo, hi=b.hi)
     _, lab = np.unique(lab, return_inverse=True)
     lab = lab.ravel()
     tot = np.bincount(lab, weights=piece.weight)
-    split = set(_split_compounds(tess, nodes, lab, b.hi).tolist()) if refined else set()
+    split = set(_split_compounds(tess, nodes, lab, b.hi).tolist())
     base = len(plan.flags)
     for g in range(len(tot)):
         f = ["over_max"] if tot[g] > b.hi else ["under_min"] if tot[g] < b.lo else []

@@ -6,7 +6,9 @@ households along a path of grids from an over-full grid to the nearest one with 
 (or from the nearest one with surplus to an under-full grid); a unit moves only when its
 grid stays connected without it. :func:`smooth` then moves single boundary units that
 lower the cut cost (boundaries onto streets, rounder grids) while every grid stays in
-range and connected. Moves touch the fewest units, which keeps re-plans stable.
+range and connected; :func:`consolidate` moves a grid's whole part of a street block
+into the grid sharing the block when single moves do not pay. Moves touch the fewest
+units, which keeps re-plans stable.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from scipy.sparse.csgraph import connected_components
 
 from geo.partition.solve import Piece
 
-__all__ = ["components", "fix_contiguity", "balance", "smooth", "violation"]
+__all__ = ["components", "consolidate", "fix_contiguity", "balance", "smooth", "violation"]
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +95,7 @@ class _State:
         nb, cs = b[o].tolist(), c[o].tolist()
         self.adj = [nb[cuts[i]:cuts[i + 1]] for i in range(n)]
         self.cost = [cs[cuts[i]:cuts[i + 1]] for i in range(n)]
+        self.cut_cost = lambda lab: float(piece.cost @ (lab[piece.u] != lab[piece.v]))
         self.w = piece.weight.astype(np.float64).tolist()
         self.lab = labels.astype(np.int64).tolist()
         k = max(self.lab) + 1 if n else 0
@@ -338,3 +341,103 @@ def smooth(piece: Piece, labels: np.ndarray, *, lo: float, hi: float, rounds: in
         if not moved:
             break
     return np.array(st.lab, dtype=np.int64)
+
+
+def _connected_rest(st: _State, g: int, part: set[int]) -> bool:
+    """Whether grid *g* stays connected (and not empty) without the units in *part*."""
+    rest = st.members[g] - part
+    if not rest:
+        return False
+    start = next(iter(rest))
+    seen = {start}
+    dq = deque([start])
+    adj, lab = st.adj, st.lab
+    while dq:
+        x = dq.popleft()
+        for y in adj[x]:
+            if lab[y] == g and y not in seen and y not in part:
+                seen.add(y)
+                dq.append(y)
+    return len(seen) == len(rest)
+
+
+def _fragments(piece: Piece, lab: np.ndarray, inner: np.ndarray) -> list[np.ndarray]:
+    """Each grid's parts of street blocks (units joined off the streets) that border another
+    grid off the streets, the part with the dearest such border first."""
+    u, v = piece.u, piece.v
+    same = inner & (lab[u] == lab[v])
+    comp = components(piece.n, u[same], v[same])
+    cross = inner & (lab[u] != lab[v])
+    if not cross.any():
+        return []
+    border = np.bincount(np.r_[comp[u[cross]], comp[v[cross]]],
+                         weights=np.r_[piece.cost[cross], piece.cost[cross]], minlength=piece.n)
+    order = np.argsort(comp, kind="stable")
+    starts = np.searchsorted(comp[order], np.arange(piece.n + 1))
+    keys = np.flatnonzero(border > 0)
+    keys = keys[np.lexsort((keys, -border[keys]))]
+    return [order[starts[k]:starts[k + 1]] for k in keys.tolist()]
+
+
+def consolidate(piece: Piece, labels: np.ndarray, *, lo: float, hi: float, rounds: int = 3,
+                budget: int = 16) -> np.ndarray:
+    """Hand whole parts of street blocks to the neighbouring grid that shares the block.
+
+    :func:`smooth` moves one unit at a time, so a grid that reaches a few buildings into
+    a block held by its neighbour keeps them when no single move pays: the boundary stays
+    between buildings instead of on the streets around the block. Here a grid's part of
+    a block (its units joined by boundaries off the streets) moves whole into a grid that
+    borders it off the streets, when that lowers the cut cost; where the move takes a
+    grid out of range, an ejection chain (at most *budget* unit moves) must bring every
+    grid back, and the move stands only when the cut cost of the whole piece still fell.
+    Every grid stays connected and no grid's violation of the bounds grows.
+    """
+    if piece.off is None or piece.n < 3:
+        return labels
+    inner = piece.off > 1.0
+    st = _State(piece, labels)
+    for _ in range(rounds):
+        moved = 0
+        for frag in _fragments(piece, np.array(st.lab), inner):
+            g = st.lab[frag[0]]
+            part = set(frag.tolist())
+            if any(st.lab[x] != g for x in part) or len(part) >= len(st.members[g]):
+                continue  # changed by an earlier move of this round, or the whole grid
+            ext: dict[int, float] = {}  # cut cost from the part to every other grid
+            kept = 0.0  # cut cost between the part and the rest of its grid
+            for x in part:
+                for y, c in zip(st.adj[x], st.cost[x], strict=True):
+                    ly = st.lab[y]
+                    if ly != g:
+                        ext[ly] = ext.get(ly, 0.0) + c
+                    elif y not in part:
+                        kept += c
+            targets = sorted((t for t in ext if ext[t] - kept > 1e-9), key=lambda t: (-ext[t], t))
+            if not targets or not _connected_rest(st, g, part):
+                continue
+            for t in targets:
+                if _try_move(st, sorted(part), g, t, lo=lo, hi=hi, budget=budget):
+                    moved += 1
+                    break
+        if not moved:
+            break
+    return np.array(st.lab, dtype=np.int64)
+
+
+def _try_move(st: _State, units: list[int], g: int, t: int, *, lo: float, hi: float, budget: int) -> bool:
+    """Move *units* from grid *g* to *t*; keep it only if the bounds hold and the cut got cheaper."""
+    lab0 = np.array(st.lab)
+    snap = st.snapshot()
+    viol0 = violation(np.array(st.tot), lo, hi)
+    for x in units:
+        st.move(x, t)
+    left = [budget]
+    for x in (t, g):
+        if _viol1(st.tot[x], lo, hi) > viol0[x] + 1e-9:
+            _eject(st, x, lo=lo, hi=hi, depth=3, seen=set(), budget=left)
+    viol1 = violation(np.array(st.tot), lo, hi)
+    lab1 = np.array(st.lab)
+    if (viol1 <= viol0 + 1e-9).all() and st.cut_cost(lab1) < st.cut_cost(lab0) - 1e-9:
+        return True
+    st.restore(snap)
+    return False

@@ -23,12 +23,17 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Piece:
-    """A connected sub-problem: local node weights and undirected edges (u < v)."""
+    """A connected sub-problem: local node weights and undirected edges (u < v).
+
+    *off* is the length of every edge's shared boundary that runs off the streets (inside
+    a street block); ``None`` when unknown.
+    """
 
     weight: np.ndarray
     u: np.ndarray
     v: np.ndarray
     cost: np.ndarray
+    off: np.ndarray | None = None
 
     @property
     def n(self) -> int:
@@ -59,14 +64,16 @@ class Piece:
         a, b = np.minimum(gu, gv)[keep], np.maximum(gu, gv)[keep]
         key, inv = np.unique(a * max(ng, 1) + b, return_inverse=True)
         cost = np.bincount(inv.ravel(), weights=self.cost[keep], minlength=len(key))
+        off = None if self.off is None else np.bincount(inv.ravel(), weights=self.off[keep], minlength=len(key))
         return Piece(np.bincount(group, weights=self.weight, minlength=ng), key // max(ng, 1),
-                     key % max(ng, 1), cost)
+                     key % max(ng, 1), cost, off)
 
     def sub(self, nodes: np.ndarray) -> Piece:
         local = np.full(self.n, -1)
         local[nodes] = np.arange(len(nodes))
         m = (local[self.u] >= 0) & (local[self.v] >= 0)
-        return Piece(self.weight[nodes], local[self.u[m]], local[self.v[m]], self.cost[m])
+        return Piece(self.weight[nodes], local[self.u[m]], local[self.v[m]], self.cost[m],
+                     None if self.off is None else self.off[m])
 
 
 def choose_k(total: int, lo: int, hi: int, target: int) -> tuple[int, str]:
