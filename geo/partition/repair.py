@@ -95,7 +95,7 @@ class _State:
         nb, cs = b[o].tolist(), c[o].tolist()
         self.adj = [nb[cuts[i]:cuts[i + 1]] for i in range(n)]
         self.cost = [cs[cuts[i]:cuts[i + 1]] for i in range(n)]
-        self.cut_cost = lambda lab: float(piece.cost @ (lab[piece.u] != lab[piece.v]))
+        self.log: list[tuple[int, int]] | None = None  # (unit, label before) of every move when set
         self.w = piece.weight.astype(np.float64).tolist()
         self.lab = labels.astype(np.int64).tolist()
         k = max(self.lab) + 1 if n else 0
@@ -149,6 +149,8 @@ class _State:
 
     def move(self, v: int, to: int) -> None:
         fr = self.lab[v]
+        if self.log is not None:
+            self.log.append((v, fr))
         self.members[fr].discard(v)
         self.members[to].add(v)
         self.tot[fr] -= self.w[v]
@@ -415,8 +417,8 @@ def consolidate(piece: Piece, labels: np.ndarray, *, lo: float, hi: float, round
             targets = sorted((t for t in ext if ext[t] - kept > 1e-9), key=lambda t: (-ext[t], t))
             if not targets or not _connected_rest(st, g, part):
                 continue
-            for t in targets:
-                if _try_move(st, sorted(part), g, t, lo=lo, hi=hi, budget=budget):
+            for i, t in enumerate(targets):  # ejection chains for the best target only
+                if _try_move(st, sorted(part), g, t, lo=lo, hi=hi, budget=budget if i == 0 else 0):
                     moved += 1
                     break
         if not moved:
@@ -425,19 +427,47 @@ def consolidate(piece: Piece, labels: np.ndarray, *, lo: float, hi: float, round
 
 
 def _try_move(st: _State, units: list[int], g: int, t: int, *, lo: float, hi: float, budget: int) -> bool:
-    """Move *units* from grid *g* to *t*; keep it only if the bounds hold and the cut got cheaper."""
-    lab0 = np.array(st.lab)
-    snap = st.snapshot()
+    """Move *units* from grid *g* to *t*; keep it only if the bounds hold and the cut got cheaper.
+
+    The callers pick moves that lower the cut, so a move that keeps both grids in range
+    stands at once; otherwise an ejection chain must repair the bounds and the cut is
+    recounted over the units that moved.
+    """
+    v0g, v0t = _viol1(st.tot[g], lo, hi), _viol1(st.tot[t], lo, hi)
+    w = sum(st.w[x] for x in units)
+    if _viol1(st.tot[g] - w, lo, hi) <= v0g + 1e-9 and _viol1(st.tot[t] + w, lo, hi) <= v0t + 1e-9:
+        for x in units:
+            st.move(x, t)
+        return True
+    if budget <= 0:
+        return False
     viol0 = violation(np.array(st.tot), lo, hi)
+    snap = st.snapshot()
+    before = {x: st.lab[x] for x in units}
+    st.log = []
     for x in units:
         st.move(x, t)
     left = [budget]
     for x in (t, g):
         if _viol1(st.tot[x], lo, hi) > viol0[x] + 1e-9:
             _eject(st, x, lo=lo, hi=hi, depth=3, seen=set(), budget=left)
-    viol1 = violation(np.array(st.tot), lo, hi)
-    lab1 = np.array(st.lab)
-    if (viol1 <= viol0 + 1e-9).all() and st.cut_cost(lab1) < st.cut_cost(lab0) - 1e-9:
+    for x, fr in st.log:
+        before.setdefault(x, fr)
+    st.log = None
+    if (violation(np.array(st.tot), lo, hi) <= viol0 + 1e-9).all() and _cut_change(st, before) < -1e-9:
         return True
     st.restore(snap)
     return False
+
+
+def _cut_change(st: _State, before: dict[int, int]) -> float:
+    """Change of the cut cost since the units in *before* (unit → its label then) moved."""
+    lab = st.lab
+    delta = 0.0
+    for x, lx0 in before.items():
+        for y, c in zip(st.adj[x], st.cost[x], strict=True):
+            if y in before and y < x:
+                continue  # counted from y
+            ly0 = before.get(y, lab[y])
+            delta += c * ((lab[x] != lab[y]) - (lx0 != ly0))
+    return delta
