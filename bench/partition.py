@@ -41,7 +41,7 @@ sys.path.insert(0, str(ROOT))
 
 from geo.crs import local_metric_crs  # noqa: E402
 from geo.households import estimate_households  # noqa: E402
-from geo.osm import normalise_osm_columns  # noqa: E402
+from geo.osm import read_osm_extract  # noqa: E402
 from geo.partition.quality import grid_quality, share_in_range  # noqa: E402
 from geo.settings import DEFAULTS  # noqa: E402
 
@@ -76,16 +76,13 @@ def _suzhou() -> dict[str, gpd.GeoDataFrame | None]:
 
 def _bund() -> dict[str, gpd.GeoDataFrame | None]:
     path = DATASETS / "shanghai_bund_osm.gpkg"
-    raw = gpd.read_file(path, layer="buildings")
-    crs = local_metric_crs(raw)
-    b = normalise_osm_columns(raw, kind="buildings").to_crs(crs)
-    b = b[b.geom_type.isin(["Polygon", "MultiPolygon"]) & b.is_valid].reset_index(drop=True)
+    layers = read_osm_extract(path)
+    crs = local_metric_crs(layers["buildings"])
+    layers = {name: gdf.to_crs(crs) for name, gdf in layers.items()}
+    b = layers["buildings"]
     b = estimate_households(b.assign(building_id=[f"sh{i}" for i in range(len(b))]))
-    s = normalise_osm_columns(gpd.read_file(path, layer="roads"), kind="streets").to_crs(crs)
-    s = s[s["road_class"].astype(str) != "water"].explode(ignore_index=True)
-    k = normalise_osm_columns(gpd.read_file(path, layer="landuse"), kind="compounds").to_crs(crs)
-    return {"buildings": b, "communities": _extent_community(b), "streets": s.reset_index(drop=True),
-            "compounds": k.reset_index(drop=True)}
+    return {"buildings": b, "communities": _extent_community(b), "streets": layers["streets"],
+            "compounds": layers["compounds"]}
 
 
 def _synthetic(n: int, seed: int = 42) -> dict[str, gpd.GeoDataFrame | None]:

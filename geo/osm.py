@@ -36,6 +36,7 @@ __all__ = [
     "road_class_from_osm",
     "read_osm_pbf",
     "normalise_osm_columns",
+    "read_osm_extract",
 ]
 
 log = logging.getLogger(__name__)
@@ -367,3 +368,31 @@ def normalise_osm_columns(gdf: gpd.GeoDataFrame, *, kind: str) -> gpd.GeoDataFra
     result = out[[*cols, out.geometry.name]].reset_index(drop=True)
     log.info("normalised %d of %d OSM features to %s", len(result), len(gdf), kind)
     return result
+
+
+def read_osm_extract(path: str | PathLike[str]) -> dict[str, gpd.GeoDataFrame]:
+    """Buildings, streets and compounds of an OSM-derived GeoPackage, canonical columns.
+
+    Reads the layers ``buildings``, ``roads`` and ``landuse`` (as in
+    ``shanghai_bund_osm.gpkg``) through :func:`normalise_osm_columns`: buildings are the
+    valid polygons; streets are single lines without ferry routes (boats cross the water
+    there: the route bounds nothing on land); compounds are the residential areas.
+
+    Parameters
+    ----------
+    path : path-like
+        The GeoPackage; the layers keep its CRS.
+
+    Returns
+    -------
+    dict
+        ``{"buildings": …, "streets": …, "compounds": …}``.
+    """
+    def layer(name: str, kind: str) -> gpd.GeoDataFrame:
+        return normalise_osm_columns(gpd.read_file(path, layer=name), kind=kind)
+
+    b = layer("buildings", "buildings")
+    b = b[b.geom_type.isin(["Polygon", "MultiPolygon"]) & b.is_valid].reset_index(drop=True)
+    s = layer("roads", "streets")
+    s = s[s["road_class"].astype(str) != "water"].explode(ignore_index=True)
+    return {"buildings": b, "streets": s, "compounds": layer("landuse", "compounds").reset_index(drop=True)}

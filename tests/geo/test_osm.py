@@ -14,6 +14,7 @@ from geo.layers import BUILDING_USES, ROAD_CLASSES
 from geo.osm import (
     building_use_from_osm,
     normalise_osm_columns,
+    read_osm_extract,
     read_osm_pbf,
     road_class_from_osm,
 )
@@ -134,3 +135,17 @@ def test_normalise_errors() -> None:
     pts = gpd.GeoDataFrame({"id": [1]}, geometry=[Point(0, 0)])
     with pytest.raises(LayerError, match="OSM data has no 'grids' layer"):
         normalise_osm_columns(pts, kind="grids")
+
+
+def test_osm_extract_layers(shared_datasets: Path) -> None:
+    path = shared_datasets / BUND
+    got = read_osm_extract(path)
+    raw_roads = gpd.read_file(path, layer="roads")
+    assert set(got) == {"buildings", "streets", "compounds"}
+    b, s, k = got["buildings"], got["streets"], got["compounds"]
+    assert set(b.geom_type) <= {"Polygon", "MultiPolygon"} and b.is_valid.all() and b["building_id"].is_unique
+    assert set(s.geom_type) == {"LineString"}  # multi-lines exploded
+    assert "water" not in set(s["road_class"]) and (raw_roads["kind"] == "ferry").any()  # ferries dropped
+    assert set(s["street_id"]) == set(normalise_osm_columns(raw_roads[raw_roads["kind"] != "ferry"],
+                                                            kind="streets")["street_id"])
+    assert len(k) == 18 and b.crs == s.crs == k.crs == raw_roads.crs

@@ -9,7 +9,7 @@ import shapely
 
 from geo.crs import local_metric_crs
 from geo.households import estimate_households
-from geo.osm import normalise_osm_columns
+from geo.osm import read_osm_extract
 from geo.partition import partition_grids
 from geo.partition.quality import grid_quality
 from tests.geo.partition_helpers import assert_valid_plan, households_from_floors
@@ -56,14 +56,11 @@ def test_shanghai_bund_grid_boundaries_follow_the_streets(shared_datasets) -> No
     boundary within 5 m of a street line, mean Polsby–Popper ≥ 0.45 (households estimated
     from OSM tags and heights, ferry lines dropped, one community: the buildings' extent)."""
     path = shared_datasets / "shanghai_bund_osm.gpkg"
-    raw = gpd.read_file(path, layer="buildings")
-    crs = local_metric_crs(raw)
-    b = normalise_osm_columns(raw, kind="buildings").to_crs(crs)
-    b = b[b.geom_type.isin(["Polygon", "MultiPolygon"]) & b.is_valid].reset_index(drop=True)
+    layers = read_osm_extract(path)
+    crs = local_metric_crs(layers["buildings"])
+    layers = {name: gdf.to_crs(crs) for name, gdf in layers.items()}
+    b, s, k = layers["buildings"], layers["streets"], layers["compounds"]
     b = estimate_households(b.assign(building_id=[f"sh{i}" for i in range(len(b))]))
-    s = normalise_osm_columns(gpd.read_file(path, layer="roads"), kind="streets").to_crs(crs)
-    s = s[s["road_class"].astype(str) != "water"].explode(ignore_index=True)
-    k = normalise_osm_columns(gpd.read_file(path, layer="landuse"), kind="compounds").to_crs(crs)
     minx, miny, maxx, maxy = b.total_bounds
     c = gpd.GeoDataFrame({"community_id": ["ALL"]},
                          geometry=[shapely.box(minx - 25, miny - 25, maxx + 25, maxy + 25)], crs=crs)
