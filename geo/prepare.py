@@ -19,6 +19,7 @@ Examples
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -31,6 +32,7 @@ import pandas as pd
 import shapely
 from pyproj import CRS
 
+from geo.columns import recognise_columns
 from geo.crs import local_metric_crs, to_metric
 from geo.errors import LayerError
 from geo.households import estimate_households
@@ -46,7 +48,7 @@ from geo.validate import (
 )
 from geo.zones import ZoneAssignment, assign_zones
 
-__all__ = ["APPROXIMATE_COMMUNITY_ID", "PreparedWorkspace", "prepare_layers", "prepare_files"]
+__all__ = ["APPROXIMATE_COMMUNITY_ID", "PreparedWorkspace", "prepare_layers", "prepare_files", "read_files"]
 
 logger = logging.getLogger(__name__)
 
@@ -139,6 +141,7 @@ def prepare_files(
     coord_system: str | Mapping[str, str] = "wgs84",
     source_layers: Mapping[str, str] | None = None,
     settings: Mapping[str, Any] | None = None,
+    encoding: str | Mapping[str, str] | None = None,
 ) -> PreparedWorkspace:
     """Read every file with :func:`geo.readers.read_layer`, then :func:`prepare_layers`.
 
@@ -151,9 +154,11 @@ def prepare_files(
     coord_system : ``"wgs84"``, ``"gcj02"`` or ``"bd09"``, or a mapping per layer
         Coordinate system of lon/lat input (Chinese web maps use GCJ-02 / BD-09).
     source_layers : mapping of layer name to the layer inside the file, optional
-        For multi-layer files (GeoPackage).
+        For multi-layer files (GeoPackage); by default the layer named after the kind.
     settings : mapping, optional
         As for :func:`prepare_layers`; ``max_upload_mb`` limits file size.
+    encoding : str or mapping per layer, optional
+        Text encoding of the files; default UTF-8 with GBK (GB18030) detected.
 
     Raises
     ------
@@ -161,16 +166,44 @@ def prepare_files(
         A file cannot be read; ValidationFailed as for :func:`prepare_layers`.
     """
     opts = {**DEFAULTS, **(settings or {})}
+    sources, notes = read_files(paths, field_maps=field_maps, declared_crs=declared_crs,
+                                coord_system=coord_system, source_layers=source_layers,
+                                encoding=encoding, max_mb=opts["max_upload_mb"])
+    prepared = prepare_layers(sources, settings=opts)
+    return dataclasses.replace(prepared, report=notes + prepared.report)
+
+
+def read_files(
+    paths: Mapping[str, str | Path],
+    *,
+    field_maps: Mapping[str, Mapping[str, str]] | None = None,
+    declared_crs: Any = None,
+    coord_system: str | Mapping[str, str] = "wgs84",
+    source_layers: Mapping[str, str] | None = None,
+    encoding: str | Mapping[str, str] | None = None,
+    max_mb: float = DEFAULTS["max_upload_mb"],
+) -> tuple[dict[str, gpd.GeoDataFrame], ValidationReport]:
+    """Read each file with :func:`geo.readers.read_layer` and recognise its columns.
+
+    Explicit renames (*field_maps*) apply first; then :func:`geo.columns.recognise_columns`
+    maps common names (``Floor``, ``height``, ``kind`` …) and chooses each layer's id.
+    Every choice is a ``columns_recognised`` issue in the returned report. Options as for
+    :func:`prepare_files`.
+    """
     _check_names(paths)
-    sources = {
-        name: read_layer(
-            path, kind=name, layer=(source_layers or {}).get(name),
-            field_map=(field_maps or {}).get(name), declared_crs=_per_layer(declared_crs, name),
-            coord_system=_per_layer(coord_system, name) or "wgs84", max_mb=opts["max_upload_mb"],
+    sources: dict[str, gpd.GeoDataFrame] = {}
+    notes: list[Issue] = []
+    for name, path in paths.items():
+        fmap = (field_maps or {}).get(name)
+        gdf = read_layer(
+            path, kind=name, layer=(source_layers or {}).get(name), field_map=fmap,
+            declared_crs=_per_layer(declared_crs, name), encoding=_per_layer(encoding, name),
+            coord_system=_per_layer(coord_system, name) or "wgs84", max_mb=max_mb,
         )
-        for name, path in paths.items()
-    }
-    return prepare_layers(sources, settings=opts)
+        sources[name], found = recognise_columns(gdf, kind=name, mapped=fmap)
+        sources[name].attrs = gdf.attrs
+        notes += found
+    return sources, ValidationReport(tuple(notes))
 
 
 def _per_layer(value: Any, name: str) -> Any:

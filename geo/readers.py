@@ -19,6 +19,7 @@ import importlib.util
 import io
 import itertools
 import logging
+import warnings
 import zipfile
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager
@@ -34,6 +35,7 @@ import shapely
 from pyproj import CRS
 
 from geo.chinacoords import transform_geoseries
+from geo.columns import layer_for_kind
 from geo.crs import WGS84, as_wgs84, crs_label
 from geo.errors import CRSError, LayerError, ReadError
 from geo.layers import LAYER_NAMES
@@ -78,6 +80,13 @@ _MB = 1024 * 1024
 _OGR_ERRORS = (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError)
 
 
+def _error(code: str, message: str, cls: type[ReadError] | type[CRSError] = ReadError) -> Any:
+    """*cls*(message) carrying the catalogue *code* (docs/VALIDATION.md, "Reading files")."""
+    exc = cls(message)
+    exc.code = code  # type: ignore[attr-defined]
+    return exc
+
+
 def detect_format(path: str | PathLike[str]) -> str:
     """Format name of *path* from its extension; ReadError listing the supported ones."""
     name = Path(path).name.lower()
@@ -94,9 +103,16 @@ def detect_format(path: str | PathLike[str]) -> str:
 def _check_file(path: Path, *, max_mb: float) -> None:
     if not path.exists():
         raise ReadError(f"file not found: {path}; check the path")
+    if path.is_dir():
+        raise _error("not_a_file", f"{path} is a folder, not a file; pass the data file itself")
     if not path.is_file():
-        raise ReadError(f"{path} is a folder, not a file; pass the data file itself")
-    size_mb = path.stat().st_size / _MB
+        raise _error("not_a_file", f"{path} is not a regular file (a device, pipe or socket); "
+                     "pass a data file saved on disk")
+    size = path.stat().st_size
+    if size == 0:
+        raise _error("empty_file", f"{path.name}: the file is empty (0 bytes); export the layer "
+                     "from your GIS again")
+    size_mb = size / _MB
     if size_mb > max_mb:
         raise ReadError(
             f"{path.name} is {size_mb:.1f} MB, over the import limit of {max_mb:g} MB "
@@ -150,14 +166,15 @@ def _stem(path: Path) -> str:
     return name[: -len(".osm.pbf")] if name.lower().endswith(".osm.pbf") else path.stem
 
 
-def _pick(options: list[str], layer: str | None, *, file: str, what: str) -> str:
+def _pick(options: list[str], layer: str | None, *, file: str, what: str, kind: str) -> str:
     """The option matching *layer*, or the only option; ReadError listing them otherwise."""
     if layer is None:
         if len(options) == 1:
             return options[0]
-        raise ReadError(
-            f"{file} has {len(options)} {what}s: {', '.join(options)}; choose one with "
-            "--layer NAME (layer=...)"
+        raise _error(
+            "ambiguous_layer",
+            f"{file} has {len(options)} {what}s: {', '.join(options)}, none named {kind}; choose "
+            f"one with --layer {kind}={options[0]}"
         )
     for opt in options:
         if layer in (opt, Path(opt).stem):
@@ -165,13 +182,17 @@ def _pick(options: list[str], layer: str | None, *, file: str, what: str) -> str
     raise ReadError(f"{file} has no {what} {layer!r}; it has: {', '.join(options)}")
 
 
-def _read_ogr(source: str, *, file: str, fmt: str, layer: str | None = None,
+def _read_ogr(source: str | io.BytesIO, *, file: str, fmt: str, layer: str | None = None,
               encoding: str | None = None) -> gpd.GeoDataFrame:
     """pyogrio read with unreadable-file errors turned into ReadError."""
     try:
-        # Arrow reads are ~4x faster on large layers (1 M buildings: 3.8 s vs 15.6 s).
-        return gpd.read_file(source, layer=layer, encoding=encoding, engine="pyogrio",
-                             use_arrow=_HAS_ARROW and encoding in (None, "utf-8", "UTF-8"))
+        # NaN/infinite vertices are reported per feature by geo.validate, not as a
+        # stray RuntimeWarning of the WKB decoder
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", "invalid value encountered", RuntimeWarning)
+            # Arrow reads are ~4x faster on large layers (1 M buildings: 3.8 s vs 15.6 s).
+            return gpd.read_file(source, layer=layer, encoding=encoding, engine="pyogrio",
+                                 use_arrow=_HAS_ARROW and encoding in (None, "utf-8", "UTF-8"))
     except _OGR_ERRORS as exc:
         raise ReadError(
             f"cannot read {file} as {fmt}: {exc}; check that the file is complete and "
@@ -179,7 +200,7 @@ def _read_ogr(source: str, *, file: str, fmt: str, layer: str | None = None,
         ) from None
 
 
-def _read_gpkg(path: Path, *, layer: str | None, encoding: str | None) -> tuple[gpd.GeoDataFrame, dict[str, Any]]:
+def _read_gpkg(path: Path, *, kind: str, layer: str | None, encoding: str | None) -> tuple[gpd.GeoDataFrame, dict[str, Any]]:
     try:
         layers = [str(n) for n in pyogrio.list_layers(path)[:, 0]]
     except _OGR_ERRORS as exc:
@@ -188,21 +209,56 @@ def _read_gpkg(path: Path, *, layer: str | None, encoding: str | None) -> tuple[
             "complete and not corrupt"
         ) from None
     if not layers:
-        raise ReadError(f"{path.name} holds no layer; export the data into it again")
-    chosen = _pick(layers, layer, file=path.name, what="layer")
+        raise _error("empty_file", f"{path.name}: the file is empty (a GeoPackage with no layer); "
+                     "export the data into it again")
+    if layer is None and len(layers) > 1:
+        layer = layer_for_kind(layers, kind)
+        if layer is not None:
+            log.info("%s: read layer %r as %s", path.name, layer, kind)
+    chosen = _pick(layers, layer, file=path.name, what="layer", kind=kind)
     gdf = _read_ogr(str(path), file=path.name, fmt="GeoPackage", layer=chosen, encoding=encoding)
     return gdf, {"layer": chosen}
 
 
+def _first_decoding(chunks: Iterator[bytes]) -> str | None:
+    """UTF-8 or GB18030 (GBK): the first that decodes every chunk (streamed); None if neither."""
+    alive = {enc: codecs.getincrementaldecoder(enc)() for enc in ("UTF-8", _FALLBACK_ENCODING)}
+    for chunk in itertools.chain(chunks, [b""]):
+        for enc, decoder in list(alive.items()):
+            try:
+                decoder.decode(chunk, final=not chunk)
+            except UnicodeDecodeError:
+                del alive[enc]
+        if not alive:
+            return None
+    return next(iter(alive))
+
+
+def _geojson_text_encoding(path: Path, *, file: str) -> str:
+    """UTF-8 or GB18030 (GBK), whichever decodes the whole file."""
+    with path.open("rb") as fh:
+        found = _first_decoding(iter(lambda: fh.read(_MB), b""))
+    if found is None:
+        raise _error("not_utf8", f"{file} is not UTF-8 text (nor GBK/GB18030): re-save it as "
+                     "UTF-8, or pass its encoding with --encoding (e.g. --encoding gbk)")
+    return found
+
+
 def _read_geojson(path: Path, *, encoding: str | None) -> tuple[gpd.GeoDataFrame, dict[str, Any]]:
+    """GeoJSON; text that is not UTF-8 (GBK from older Chinese tools) is decoded first."""
+    encoding = encoding or _geojson_text_encoding(path, file=path.name)
     try:
-        gdf = _read_ogr(str(path), file=path.name, fmt="GeoJSON", encoding=encoding)
+        if codecs.lookup(encoding).name == "utf-8":
+            return _read_ogr(str(path), file=path.name, fmt="GeoJSON"), {"encoding": "UTF-8"}
+        text = path.read_bytes().decode(encoding)
+    except LookupError:
+        raise _error("not_utf8", f"{path.name}: unknown text encoding {encoding!r}; use e.g. --encoding gbk") from None
     except UnicodeDecodeError as exc:
-        raise ReadError(
-            f"{path.name} is not UTF-8 text ({exc.reason} at byte {exc.start}); GeoJSON must "
-            "be UTF-8: save it as UTF-8, or pass its encoding (encoding='GB18030')"
-        ) from None
-    return gdf, {"encoding": encoding or "UTF-8"}
+        raise _error("not_utf8", f"{path.name} is not {encoding} text ({exc.reason} at byte "
+                     f"{exc.start}): re-save it as UTF-8 or pass its encoding with --encoding") from None
+    log.warning("%s is not UTF-8; decoded it as %s", path.name, encoding)
+    gdf = _read_ogr(io.BytesIO(text.encode("utf-8")), file=path.name, fmt="GeoJSON")
+    return gdf, {"encoding": encoding}
 
 
 def _dbf_encoding(dbf: IO[bytes], *, file: str) -> str:
@@ -211,20 +267,11 @@ def _dbf_encoding(dbf: IO[bytes], *, file: str) -> str:
     header_len = int.from_bytes(head[8:10], "little")
     fields = dbf.read(max(header_len - 32, 0))
     names = b"".join(fields[i:i + 11].split(b"\0", 1)[0] for i in range(0, len(fields) - 1, 32))
-    alive = {enc: codecs.getincrementaldecoder(enc)() for enc in ("UTF-8", _FALLBACK_ENCODING)}
-    chunks = iter(lambda: dbf.read(_MB), b"")
-    for chunk in itertools.chain([names], chunks, [b""]):
-        for enc, decoder in list(alive.items()):
-            try:
-                decoder.decode(chunk, final=not chunk)
-            except UnicodeDecodeError:
-                del alive[enc]
-        if not alive:
-            raise ReadError(
-                f"{file}: the .dbf text is neither UTF-8 nor {_FALLBACK_ENCODING}; add a .cpg "
-                "file naming its encoding or pass encoding=..."
-            )
-    return next(iter(alive))
+    found = _first_decoding(itertools.chain([names], iter(lambda: dbf.read(_MB), b"")))
+    if found is None:
+        raise _error("not_utf8", f"{file}: the .dbf text is neither UTF-8 nor {_FALLBACK_ENCODING}; add a "
+                     ".cpg file naming its encoding or pass --encoding")
+    return found
 
 
 def _read_shapefile(source: str, *, file: str, has_cpg: bool, encoding: str | None,
@@ -250,15 +297,17 @@ def _read_shapefile(source: str, *, file: str, has_cpg: bool, encoding: str | No
     except UnicodeDecodeError as exc:
         raise ReadError(
             f"{file}: the .dbf text is not {encoding or 'in the encoding its .cpg names'} "
-            f"({exc.reason}); fix the .cpg or pass encoding='GB18030'"
+            f"({exc.reason}); fix the .cpg or pass --encoding gb18030"
         ) from None
     return gdf, {"encoding": used}
 
 
-def _read_zip(path: Path, *, layer: str | None, encoding: str | None,
+def _read_zip(path: Path, *, kind: str, layer: str | None, encoding: str | None,
               max_mb: float) -> tuple[gpd.GeoDataFrame, dict[str, Any]]:
     shps, members = _zip_shapefiles(path, max_mb=max_mb)
-    shp = _pick(shps, layer, file=path.name, what="Shapefile")
+    if layer is None and len(shps) > 1:
+        layer = layer_for_kind([Path(n).stem for n in shps], kind)
+    shp = _pick(shps, layer, file=path.name, what="Shapefile", kind=kind)
     base = shp[: -len(".shp")].lower()
     missing = [ext for ext in (".shx", ".dbf") if base + ext not in members]
     if missing:
@@ -352,7 +401,7 @@ def _csv_geometry(df: pd.DataFrame, *, file: str) -> tuple[gpd.GeoDataFrame, str
         raise ReadError(
             f"{file}: no coordinate columns; looked for {'/'.join(LON_COLUMNS)} with "
             f"{'/'.join(LAT_COLUMNS)}, x with y, or a WKT column ({'/'.join(WKT_COLUMNS)}); "
-            f"columns are {', '.join(cols)}; rename them or map them with field_map"
+            f"columns are {', '.join(cols)}; rename them or map them with --field (e.g. --field service_points:X坐标=x)"
         )
     text = df[wkt]
     geoms = shapely.from_wkt(text.to_numpy(dtype=object), on_invalid="ignore")
@@ -400,7 +449,7 @@ def _apply_field_map(df: pd.DataFrame, field_map: Mapping[str, str] | None, *, f
     missing = [src for src in field_map if src not in df.columns]
     if missing:
         raise LayerError(
-            f"{file}: field_map names column(s) {', '.join(map(repr, missing))} that the file "
+            f"{file}: --field names column(s) {', '.join(map(repr, missing))} that the file "
             f"lacks; its columns are {', '.join(map(str, df.columns))}"
         )
     geom = df.geometry.name if isinstance(df, gpd.GeoDataFrame) else None
@@ -408,7 +457,7 @@ def _apply_field_map(df: pd.DataFrame, field_map: Mapping[str, str] | None, *, f
     clash = [dst for dst in field_map.values() if dst in kept or dst == geom]
     if clash or len(set(field_map.values())) < len(field_map):
         raise LayerError(
-            f"{file}: field_map {dict(field_map)} would give two columns the same name "
+            f"{file}: --field {dict(field_map)} would give two columns the same name "
             f"({', '.join(map(repr, clash)) or 'repeated target'}); drop or rename the other column"
         )
     return df.rename(columns=dict(field_map))
@@ -433,30 +482,50 @@ def _settle_crs(gdf: gpd.GeoDataFrame, *, file: str, declared_crs: str | CRS | N
         return gdf.set_crs(implied)
     raise CRSError(
         f"{file} has no CRS (no .prj or crs information); pass the CRS its coordinates "
-        "are in, e.g. --crs EPSG:4326 (declared_crs='EPSG:4326'), or EPSG:4547 for "
+        "are in, e.g. --crs EPSG:4326, or EPSG:4547 for "
         "CGCS2000 3-degree zone 39"
     )
 
 
+def _finite_bounds(gdf: gpd.GeoDataFrame) -> np.ndarray | None:
+    """Bounds of the features whose every coordinate is finite (NaN/inf are reported per
+    feature by :mod:`geo.validate`); None when there are none."""
+    geoms = gdf.geometry.to_numpy()
+    coords, index = shapely.get_coordinates(geoms, return_index=True)
+    broken = np.bincount(index, weights=~np.isfinite(coords).all(axis=1), minlength=len(geoms)) > 0
+    present = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms) | broken)
+    if not present.any():
+        return None
+    return shapely.total_bounds(geoms[present])
+
+
 def _check_lon_lat_range(gdf: gpd.GeoDataFrame, *, file: str) -> None:
-    """CRSError when a geographic CRS labels coordinates that cannot be degrees."""
+    """CRSError when a geographic CRS labels coordinates that cannot be degrees, or a
+    projected CRS labels coordinates that are plainly lon/lat degrees."""
+    bounds = _finite_bounds(gdf)
+    if bounds is None:
+        return
+    minx, miny, maxx, maxy = bounds
+    degrees = -180.0 <= minx and maxx <= 180.0 and -90.0 <= miny and maxy <= 90.0
     if not CRS.from_user_input(gdf.crs).is_geographic:
+        # a district spans well under 10 degrees; metres of a real survey are not all
+        # within 180 of the origin
+        if degrees and maxx - minx <= 10 and maxy - miny <= 10 and max(abs(minx), abs(maxx)) > 1:
+            raise _error("absurd_coordinates",
+                         f"{file}: coordinates x {minx:.4f}..{maxx:.4f}, y {miny:.4f}..{maxy:.4f} are "
+                         f"lon/lat degrees labelled as a projected CRS ({crs_label(gdf.crs)}, metres); "
+                         "declare the real CRS with --crs EPSG:4326", CRSError)
         return
-    present = gdf.geometry[~(gdf.geometry.isna() | gdf.geometry.is_empty)]
-    if present.empty:
-        return
-    minx, miny, maxx, maxy = present.total_bounds
-    if -180.0 <= minx and maxx <= 180.0 and -90.0 <= miny and maxy <= 90.0:
+    if degrees:
         return
     hint = (
-        "longitude and latitude look swapped; map them with field_map"
+        "longitude and latitude look swapped; map them with --field (e.g. --field buildings:x=lat)"
         if abs(miny) > 90 >= max(abs(minx), abs(maxx))
         else "pass the projected CRS they are in, e.g. --crs EPSG:4547"
     )
-    raise CRSError(
-        f"{file}: coordinates reach x={maxx:.6g}, y={maxy:.6g}, which are not lon/lat, but "
-        f"the CRS is {crs_label(gdf.crs)}; {hint}"
-    )
+    raise _error("absurd_coordinates",
+                 f"{file}: coordinates reach x={maxx:.6g}, y={maxy:.6g}, which are not lon/lat, but "
+                 f"the CRS is {crs_label(gdf.crs)}; {hint}", CRSError)
 
 
 def _coord_system(value: str) -> str:
@@ -488,11 +557,11 @@ def _read_any(path: Path, fmt: str, *, kind: str, layer: str | None, encoding: s
     if fmt in ("geojson", "shp", "csv", "pbf") and layer is not None and layer != _stem(path):
         raise ReadError(f"{path.name} holds one layer ({_stem(path)}); drop --layer {layer}")
     if fmt == "gpkg":
-        return _read_gpkg(path, layer=layer, encoding=encoding)
+        return _read_gpkg(path, kind=kind, layer=layer, encoding=encoding)
     if fmt == "geojson":
         return _read_geojson(path, encoding=encoding)
     if fmt == "zip":
-        return _read_zip(path, layer=layer, encoding=encoding, max_mb=max_mb)
+        return _read_zip(path, kind=kind, layer=layer, encoding=encoding, max_mb=max_mb)
     if fmt == "shp":
         return _read_bare_shp(path, encoding=encoding)
     if fmt == "csv":

@@ -148,8 +148,8 @@ def _to_wgs84(gdf: gpd.GeoDataFrame, kind: str, declared_crs: Any, issues: list[
         minx, miny, maxx, maxy = df.total_bounds
         if np.isfinite([minx, maxx]).all() and -180 <= minx and maxx <= 180 and -90 <= miny and maxy <= 90:
             issues.append(Issue(kind, None, "absurd_coordinates",
-                                f"coordinates look like degrees (x {minx:.4f}..{maxx:.4f}) but the layer "
-                                f"says {crs.to_string()} (metres)",
+                                f"coordinates x {minx:.4f}..{maxx:.4f} are lon/lat degrees labelled as a "
+                                f"projected CRS ({crs.to_string()}, metres)",
                                 "declare the real CRS, e.g. `--crs EPSG:4326`"))
             return df.set_crs(4326, allow_override=True)
     with np.errstate(invalid="ignore"):
@@ -163,8 +163,8 @@ def _labels(df: gpd.GeoDataFrame, schema: LayerSchema, issues: list[Issue]) -> n
         found = ", ".join(str(c) for c in df.columns if c != df.geometry.name) or "none"
         issues.append(Issue(schema.name, None, "missing_required_column",
                             f"required column {idc!r} is missing (columns found: {found})",
-                            f"map one of them with field_map={{'<column>': '{idc}'}} or "
-                            f"`--field {schema.name}:<column>={idc}` (e.g. `--field buildings:户数=households`)"))
+                            f"map one of them with `--field {schema.name}:<column>={idc}` "
+                            "(e.g. `--field buildings:户数=households`)"))
         df[idc] = pd.Series([pd.NA] * len(df), dtype="str", index=df.index)
         return _rows(np.arange(len(df)))
     ids = _as_str(df[idc])

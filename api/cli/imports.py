@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -16,6 +16,7 @@ from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
 from api import db
+from api.cli.layers import LayerOptions, echo_notes, layer_options
 from api.users import DEMO_PASSWORD, ensure_demo_users
 from api.workspace import ImportSummary, import_workspace, workspace_stats
 from geo.errors import ValidationFailed, WanggeError
@@ -41,36 +42,6 @@ def _stage(label: str) -> Iterator[None]:
                                        bar_format="{desc}: {elapsed}{postfix}") as bar:
         yield
         bar.update(1)
-
-
-def _parse_pairs(values: tuple[str, ...], *, option: str, example: str) -> dict[str, str]:
-    pairs: dict[str, str] = {}
-    for value in values:
-        key, sep, rest = value.partition("=")
-        if not sep or not key or not rest:
-            raise click.BadParameter(f"{value!r}: write it as {example}", param_hint=option)
-        pairs[key.strip()] = rest.strip()
-    return pairs
-
-
-def _field_maps(values: tuple[str, ...]) -> dict[str, dict[str, str]]:
-    maps: dict[str, dict[str, str]] = {}
-    for value in values:
-        kind, sep, mapping = value.partition(":")
-        if not sep or kind not in SCHEMAS:
-            raise click.BadParameter(
-                f"{value!r}: start with a layer ({', '.join(SCHEMAS)}), e.g. buildings:楼号=building_id",
-                param_hint="--field")
-        pair = _parse_pairs((mapping,), option="--field", example="buildings:楼号=building_id")
-        maps.setdefault(kind, {}).update(pair)
-    return maps
-
-
-def _check_kinds(mapping: Mapping[str, Any], option: str) -> None:
-    unknown = sorted(set(mapping) - set(SCHEMAS))
-    if unknown:
-        raise click.BadParameter(f"unknown layer(s) {unknown}; layers are {', '.join(SCHEMAS)}",
-                                 param_hint=option)
 
 
 def _print_failure(exc: WanggeError) -> None:
@@ -141,36 +112,28 @@ Example:
 @click.option("--streets", type=_FILE, help="Streets and lanes (道路), lines.")
 @click.option("--compounds", type=_FILE, help="Residential compounds (小区), polygons.")
 @click.option("--services", type=_FILE, help="Service points (服务点), points.")
-@click.option("--layer", "layers", multiple=True, metavar="KIND=LAYERNAME",
-              help="Layer inside a multi-layer file, e.g. buildings=楼栋 (repeatable).")
-@click.option("--field", "fields", multiple=True, metavar="KIND:SRC=DST",
-              help="Rename a column to its canonical name, e.g. buildings:户数=households (repeatable).")
-@click.option("--crs", "declared_crs", metavar="EPSG:XXXX",
-              help="CRS of files that carry none (坐标系), e.g. EPSG:4490.")
-@click.option("--coords", type=click.Choice(["wgs84", "gcj02", "bd09", "cgcs2000"]), default="wgs84",
-              show_default=True, help="Coordinate system of lon/lat input: gcj02 = Gaode/Tencent, bd09 = Baidu.")
+@layer_options
 @click.option("--append", is_flag=True, help="Add to the workspace instead of replacing it (追加).")
 @click.option("--user", default="cli", show_default=True, help="Name recorded in the import log.")
 @with_appcontext
 def import_command(communities: Path | None, buildings: Path | None, streets: Path | None,
                    compounds: Path | None, services: Path | None, layers: tuple[str, ...],
-                   fields: tuple[str, ...], declared_crs: str | None, coords: str, append: bool,
-                   user: str) -> None:
+                   fields: tuple[str, ...], declared_crs: str | None, coords: str, encoding: str | None,
+                   append: bool, user: str) -> None:
     given = {"communities": communities, "buildings": buildings, "streets": streets,
              "compounds": compounds, "services": services}
     paths = {LAYER_OPTIONS[opt]: path for opt, path in given.items() if path is not None}
     if "buildings" not in paths:
         raise click.UsageError("give the buildings file with --buildings (楼栋图层必填)")
-    source_layers = _parse_pairs(layers, option="--layer", example="buildings=楼栋")
-    field_maps = _field_maps(fields)
-    _check_kinds(source_layers, "--layer")
+    opts = LayerOptions.parse(layers, fields, crs=declared_crs, coords=coords, encoding=encoding)
     sources = {"kind": "files", "files": {k: str(p) for k, p in paths.items()},
-               "layers": source_layers, "fields": field_maps, "crs": declared_crs, "coords": coords}
+               "layers": opts.layers, "fields": opts.fields, "crs": declared_crs, "coords": coords,
+               "encoding": encoding}
     from geo.prepare import prepare_files  # geo's import pipeline is heavy: load it only when used
 
-    prepared = _run_prepare(lambda: prepare_files(
-        paths, field_maps=field_maps or None, declared_crs=declared_crs, coord_system=coords,
-        source_layers=source_layers or None, settings=current_app.config["WANGGE"]))
+    prepared = _run_prepare(lambda: prepare_files(paths, settings=current_app.config["WANGGE"],
+                                                  **opts.read_kwargs()))
+    echo_notes(prepared.report, err=False)
     try:
         summary, stats = _store(prepared, user=user, sources=sources, replace=not append, note=None)
     except WanggeError as exc:

@@ -146,7 +146,7 @@ def _with_stored_locked(result: Any, session: Any, base_id: int, locked: list[st
 
 
 def _run(app: Flask, job: Job, params: dict[str, Any], name: str, base_id: int | None) -> None:
-    from geo.partition import partition_grids
+    from geo.partition import PartitionOptions, partition_grids
 
     job.state, job.message, job.progress = "running", "读取数据", 0.02
     try:
@@ -165,7 +165,7 @@ def _run(app: Flask, job: Job, params: dict[str, Any], name: str, base_id: int |
                 target_households=params["target_households"], micro=params["micro"], seed=params["seed"],
                 exclusive_uses=settings["exclusive_uses"], code_scheme=settings["grid_code_scheme"],
                 workers=settings["partition_workers"], shard_buildings=settings["partition_shard_buildings"],
-                progress=_progress(job))
+                options=PartitionOptions.from_settings(settings), progress=_progress(job))
             if job.cancel.is_set():
                 raise JobCancelled(job.job_id)
             job.message, job.progress = "保存方案", 0.92

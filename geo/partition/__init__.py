@@ -11,6 +11,7 @@ where the bounds need them) with :mod:`~geo.partition.solve` (feasibility, METIS
 from __future__ import annotations
 
 from geo.partition.engine import PartitionResult, partition_grids
+from geo.partition.options import PartitionOptions
 from geo.partition.solve import choose_k
 
-__all__ = ["PartitionResult", "partition_grids", "choose_k"]
+__all__ = ["PartitionResult", "PartitionOptions", "partition_grids", "choose_k"]

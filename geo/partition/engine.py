@@ -15,11 +15,12 @@ import shapely
 
 from geo.errors import CRSError, LayerError
 from geo.partition.assemble import assemble
-from geo.partition.cells import Costs, Tessellation, tessellate
+from geo.partition.cells import Tessellation, tessellate
+from geo.partition.options import PartitionOptions
 from geo.partition.planner import plan_community
 from geo.settings import DEFAULTS
 
-__all__ = ["PartitionResult", "partition_grids"]
+__all__ = ["PartitionResult", "PartitionOptions", "partition_grids"]
 
 log = logging.getLogger(__name__)
 ALL_COMMUNITY = "ALL"
@@ -52,14 +53,14 @@ class PartitionResult:
     building_cell: pd.Series | None = None
 
 
-def _metric_crs(buildings: gpd.GeoDataFrame) -> Any:
+def _metric_crs(buildings: gpd.GeoDataFrame, local_crs: str) -> Any:
     if buildings.crs is None:
         raise CRSError("partition_grids: layer 'buildings' has no CRS; use set_crs() (e.g. 'EPSG:4326')")
     if buildings.crs.is_projected:
         return buildings.crs
     from geo.crs import local_metric_crs
 
-    return local_metric_crs(buildings, configured=DEFAULTS["local_crs"])
+    return local_metric_crs(buildings, configured=local_crs)
 
 
 def _check_buildings(buildings: gpd.GeoDataFrame) -> None:
@@ -176,6 +177,7 @@ def partition_grids(
     progress: Callable[[str, float], None] | None = None,
     workers: int = DEFAULTS["partition_workers"],
     shard_buildings: int = DEFAULTS["partition_shard_buildings"],
+    options: PartitionOptions | None = None,
 ) -> PartitionResult:
     """Divide every community into contiguous grids of bounded households.
 
@@ -202,6 +204,11 @@ def partition_grids(
         Districts with more buildings than this (and more than one community) are planned
         in shards of whole communities of about this size (:mod:`geo.partition.shards`);
         0 plans everything in one piece.
+    options : PartitionOptions, optional
+        Cut costs, cell and repair tunables and the local metric CRS (settings
+        ``partition_cost_*``, ``partition_street_near_m``, ``partition_whole_block_share``,
+        ``partition_balance_budget``, ``street_snap_m``, ``local_crs``); build it with
+        ``PartitionOptions.from_settings(settings)``. Default: the settings' defaults.
 
     Returns
     -------
@@ -216,18 +223,20 @@ def partition_grids(
         raise LayerError(f"partition_grids: bounds must satisfy 0 < min ≤ target ≤ max; "
                          f"got min={lo}, target={target}, max={hi}")
     say = progress or (lambda step, frac: None)
-    crs = _metric_crs(buildings)
+    opts = options or PartitionOptions()
+    crs = _metric_crs(buildings, opts.local_crs)
     bm = buildings.to_crs(crs).reset_index(drop=True)
     bm["building_id"] = bm["building_id"].astype(str)
     _check_locked(previous, tuple(locked))
     if shard_buildings and len(bm) > shard_buildings and communities is not None and len(communities) > 1:
         res = _run_in_shards(bm, buildings.crs, crs, communities, streets, compounds, previous, tuple(locked),
                              lo=lo, hi=hi, target=target, seed=seed, exclusive_uses=exclusive_uses,
-                             code_scheme=code_scheme, workers=workers, shard_buildings=shard_buildings, say=say)
+                             code_scheme=code_scheme, workers=workers, shard_buildings=shard_buildings, say=say,
+                             opts=opts)
     else:
         res = _run(bm, buildings.crs, crs, communities, streets, compounds, previous, tuple(locked),
                    lo=lo, hi=hi, target=target, seed=seed, exclusive_uses=exclusive_uses,
-                   code_scheme=code_scheme, say=say)
+                   code_scheme=code_scheme, say=say, opts=opts)
     return _restore_locked(res, previous, tuple(locked))
 
 
@@ -251,12 +260,6 @@ def _restore_locked(res: PartitionResult, previous: Any, locked: tuple[str, ...]
     return dataclasses.replace(res, grids=grids, cells=cells)
 
 
-def _costs() -> Costs:
-    return Costs(major=DEFAULTS["partition_cost_major_road"], street=DEFAULTS["partition_cost_street"],
-                 wall=DEFAULTS["partition_cost_compound_wall"], block=DEFAULTS["partition_cost_inside_block"],
-                 compound=DEFAULTS["partition_cost_inside_compound"])
-
-
 def _check_locked(previous: Any, locked: tuple[str, ...]) -> None:
     if not locked:
         return
@@ -270,11 +273,12 @@ def _check_locked(previous: Any, locked: tuple[str, ...]) -> None:
 def _run_in_shards(bm: gpd.GeoDataFrame, in_crs: Any, crs: Any, communities: gpd.GeoDataFrame, streets: Any,
                    compounds: Any, previous: Any, locked: tuple[str, ...], *, lo: int, hi: int, target: int,
                    seed: int, exclusive_uses: Sequence[str], code_scheme: str, workers: int,
-                   shard_buildings: int, say: Callable[[str, float], None]) -> PartitionResult:
+                   shard_buildings: int, say: Callable[[str, float], None],
+                   opts: PartitionOptions) -> PartitionResult:
     """A large district in shards of whole communities (:mod:`geo.partition.shards`)."""
     from geo.partition.shards import partition_in_shards, plan_shards, resolve_workers
 
-    cm = _communities(communities, bm, crs, margin=DEFAULTS["street_snap_m"] + 20.0)
+    cm = _communities(communities, bm, crs, margin=opts.street_snap_m + 20.0)
     anchors = shapely.get_coordinates(shapely.point_on_surface(bm.geometry.values))
     given = None
     if "community_id" in bm.columns:
@@ -286,7 +290,8 @@ def _run_in_shards(bm: gpd.GeoDataFrame, in_crs: Any, crs: Any, communities: gpd
     return partition_in_shards(
         bm, in_crs, cm, bcomm, shards, streets=metric[0], compounds=metric[1], previous=previous,
         locked=locked, workers=resolve_workers(workers), lo=lo, hi=hi, code_scheme=code_scheme,
-        options={"target_households": target, "seed": seed, "exclusive_uses": tuple(exclusive_uses)}, say=say)
+        options={"target_households": target, "seed": seed, "exclusive_uses": tuple(exclusive_uses),
+                 "options": opts}, say=say)
 
 
 def _split_locked(bm: gpd.GeoDataFrame, cm: gpd.GeoDataFrame, previous: Any, locked: tuple[str, ...],
@@ -312,8 +317,9 @@ def _split_locked(bm: gpd.GeoDataFrame, cm: gpd.GeoDataFrame, previous: Any, loc
 
 def _run(bm: gpd.GeoDataFrame, in_crs: Any, crs: Any, communities: Any, streets: Any, compounds: Any,
          previous: Any, locked: tuple[str, ...], *, lo: int, hi: int, target: int, seed: int,
-         exclusive_uses: Sequence[str], code_scheme: str, say: Callable[[str, float], None]) -> PartitionResult:
-    cm = _communities(communities, bm, crs, margin=DEFAULTS["street_snap_m"] + 20.0)
+         exclusive_uses: Sequence[str], code_scheme: str, say: Callable[[str, float], None],
+         opts: PartitionOptions) -> PartitionResult:
+    cm = _communities(communities, bm, crs, margin=opts.street_snap_m + 20.0)
     lg, locked_assign, cm_free = _split_locked(bm, cm, previous, locked, crs)
     free = ~bm["building_id"].isin(locked_assign.index)
     bf = bm[free.to_numpy()].reset_index(drop=True)
@@ -333,14 +339,14 @@ def _run(bm: gpd.GeoDataFrame, in_crs: Any, crs: Any, communities: Any, streets:
     hh = pd.to_numeric(bf["households"]).to_numpy(dtype=np.float64)
     say("tessellate", 0.1)
     tess = tessellate(cm_free.geometry.values, sgeoms, major, kgeoms, anchors, bcomm, hh, bcomp, bexcl,
-                      whole_block=DEFAULTS["partition_whole_block_share"] * target, compound_max=hi,
-                      costs=_costs(), snap_m=DEFAULTS["street_snap_m"],
-                      near_m=DEFAULTS["partition_street_near_m"])
+                      whole_block=opts.whole_block_share * target, compound_max=hi,
+                      costs=opts.costs, snap_m=opts.street_snap_m, near_m=opts.street_near_m)
     prev_nodes, prev_names = (None, [])
     if previous is not None:
         prev_nodes, prev_names = _previous_labels(tess, bf["building_id"], previous)
     say("partition", 0.4)
-    node_grid, meta = _plan_all(tess, cm_free, lo=lo, hi=hi, target=target, seed=seed, prev=prev_nodes, say=say)
+    node_grid, meta = _plan_all(tess, cm_free, lo=lo, hi=hi, target=target, seed=seed, prev=prev_nodes, say=say,
+                                budget=opts.balance_budget)
     say("outlines", 0.8)
     result = assemble(tess, node_grid, meta, bf, bm, cm, cm_free, lg, locked_assign, previous,
                       lo=lo, hi=hi, crs=crs, in_crs=in_crs, code_scheme=code_scheme)
@@ -351,7 +357,8 @@ def _run(bm: gpd.GeoDataFrame, in_crs: Any, crs: Any, communities: Any, streets:
 
 
 def _plan_all(tess: Tessellation, cm: gpd.GeoDataFrame, *, lo: int, hi: int, target: int, seed: int,
-              prev: np.ndarray | None, say: Callable[[str, float], None]) -> tuple[np.ndarray, list[dict]]:
+              prev: np.ndarray | None, say: Callable[[str, float], None],
+              budget: int) -> tuple[np.ndarray, list[dict]]:
     node_grid = np.full(len(tess.node_comm), -1)
     meta: list[dict] = []
     ncomm = len(cm)
@@ -362,7 +369,7 @@ def _plan_all(tess: Tessellation, cm: gpd.GeoDataFrame, *, lo: int, hi: int, tar
     estart = np.searchsorted(ecomm[eorder], np.arange(ncomm + 1))
     for ci in range(ncomm):
         plan = plan_community(tess, ci, norder[nstart[ci]:nstart[ci + 1]], eorder[estart[ci]:estart[ci + 1]],
-                              lo=lo, hi=hi, target=target, seed=seed, prev=prev)
+                              lo=lo, hi=hi, target=target, seed=seed, prev=prev, balance_budget=budget)
         base = len(meta)
         node_grid[plan.nodes] = base + plan.labels
         for f, x in zip(plan.flags, plan.exclusive, strict=True):

@@ -50,6 +50,7 @@ class Bounds:
     hi: int
     target: int
     seed: int
+    budget: int = DEFAULTS["partition_balance_budget"]  # unit moves per grid (setting partition_balance_budget)
 
 
 def _k_options(h: float, b: Bounds) -> list[int]:
@@ -88,7 +89,7 @@ def _solve(piece: Piece, k: int, b: Bounds, start: np.ndarray | None = None,
     lab = metis_labels(piece, k, seed=b.seed) if start is None else start
     lab = _fill_k(piece, fix_contiguity(piece, lab), k, b.seed)
     if budget is None:
-        budget = DEFAULTS["partition_balance_budget"] * max(int(lab.max()) + 1 if len(lab) else 0, 8)
+        budget = b.budget * max(int(lab.max()) + 1 if len(lab) else 0, 8)
     lab = balance(piece, lab, lo=b.lo, hi=b.hi, budget=budget)
     return lab, float(violation(np.bincount(lab, weights=piece.weight), b.lo, b.hi).sum())
 
@@ -125,10 +126,12 @@ def _plan_labels(piece: Piece, group: np.ndarray, b: Bounds, prev: np.ndarray | 
 
 
 def plan_community(tess: Tessellation, ci: int, nodes: np.ndarray, edges: np.ndarray, *, lo: int, hi: int,
-                   target: int, seed: int, prev: np.ndarray | None = None) -> CommunityPlan:
+                   target: int, seed: int, prev: np.ndarray | None = None,
+                   balance_budget: int = DEFAULTS["partition_balance_budget"]) -> CommunityPlan:
     """Grids of community *ci* from its sorted *nodes* and its *edges* (tessellation indices).
 
-    *prev* holds a previous grid label per tessellation node (-1 = none).
+    *prev* holds a previous grid label per tessellation node (-1 = none); *balance_budget*
+    is setting ``partition_balance_budget``.
     """
     plan = CommunityPlan(nodes, np.full(len(nodes), -1))
     u, v = np.searchsorted(nodes, tess.edge_u[edges]), np.searchsorted(nodes, tess.edge_v[edges])
@@ -145,7 +148,7 @@ def plan_community(tess: Tessellation, ci: int, nodes: np.ndarray, edges: np.nda
     m = rest[u] & rest[v]
     n = len(nodes)
     comp = components(n, u[m], v[m])
-    b = Bounds(lo, hi, target, seed)
+    b = Bounds(lo, hi, target, seed, balance_budget)
     for c in np.unique(comp[rest]):
         idx = np.flatnonzero(rest & (comp == c))
         _plan_piece(plan, tess, idx, (u, v, cost, off), w, b, prev=None if prev is None else prev[nodes[idx]])

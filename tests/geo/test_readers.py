@@ -49,8 +49,12 @@ def test_gpkg_several_layers(tmp_path: Path, small_buildings: gpd.GeoDataFrame) 
     path = tmp_path / "two.gpkg"
     small_buildings.to_file(path, layer="buildings")
     small_buildings.head(1).to_file(path, layer="other")
-    with pytest.raises(ReadError, match="two.gpkg has 2 layers: buildings, other; choose one with --layer"):
-        read_layer(path, kind="buildings")
+    # the layer named after the kind is picked by itself; otherwise the error names --layer KIND=NAME
+    assert len(read_layer(path, kind="buildings")) == len(small_buildings)
+    assert read_layer(path, kind="buildings").attrs["source"]["layer"] == "buildings"
+    with pytest.raises(ReadError, match="two.gpkg has 2 layers: buildings, other, none named streets; "
+                                        "choose one with --layer streets=buildings"):
+        read_layer(path, kind="streets")
     assert len(read_layer(path, kind="buildings", layer="other")) == 1
     with pytest.raises(ReadError, match="two.gpkg has no layer 'roads'; it has: buildings, other"):
         read_layer(path, kind="buildings", layer="roads")
@@ -73,10 +77,25 @@ def test_geojson(tmp_path: Path, small_buildings: gpd.GeoDataFrame) -> None:
 def test_geojson_not_utf8(tmp_path: Path, small_buildings: gpd.GeoDataFrame) -> None:
     path = tmp_path / "gbk.geojson"
     path.write_bytes(small_buildings.to_json(ensure_ascii=False).encode("gbk"))
-    with pytest.raises(ReadError, match="gbk.geojson is not UTF-8 text .*GeoJSON must be UTF-8"):
-        read_layer(path, kind="buildings")
+    # GBK (older Chinese tools) is detected and decoded, no --encoding needed
+    out = read_layer(path, kind="buildings")
+    assert out["名称"].tolist() == small_buildings["名称"].tolist()
+    assert out.attrs["source"]["encoding"] == "GB18030"
     out = read_layer(path, kind="buildings", encoding="GB18030")
     assert out["名称"].tolist() == small_buildings["名称"].tolist()
+    with pytest.raises(ReadError, match="gbk.geojson is not utf-8 text .*pass its encoding with --encoding"):
+        read_layer(path, kind="buildings", encoding="utf-8")
+    with pytest.raises(ReadError, match="unknown text encoding 'klingon'; use e.g. --encoding gbk"):
+        read_layer(path, kind="buildings", encoding="klingon")
+
+
+def test_geojson_neither_utf8_nor_gbk(tmp_path: Path, small_buildings: gpd.GeoDataFrame) -> None:
+    path = tmp_path / "bad.geojson"
+    path.write_bytes(small_buildings.to_json().encode("ascii")[:-2] + b'\xff\xff"}')
+    with pytest.raises(ReadError, match=r"bad.geojson is not UTF-8 text \(nor GBK/GB18030\): re-save it as "
+                                        "UTF-8, or pass its encoding with --encoding") as err:
+        read_layer(path, kind="buildings")
+    assert err.value.code == "not_utf8"
 
 
 def test_geojson_projected_coordinates_without_crs_member(
@@ -172,7 +191,8 @@ def test_zip_with_two_shapefiles(tmp_path: Path, small_buildings: gpd.GeoDataFra
     a = _shapefile_parts(tmp_path, small_buildings, encoding="UTF-8", cpg=True, stem="a")
     b = _shapefile_parts(tmp_path, small_buildings.head(2), encoding="GBK", cpg=False, stem="b")
     path = write_zip(tmp_path / "two.zip", {**a, **b})
-    with pytest.raises(ReadError, match=r"two.zip has 2 Shapefiles: a.shp, b.shp; choose one"):
+    with pytest.raises(ReadError, match=r"two.zip has 2 Shapefiles: a.shp, b.shp, none named buildings; "
+                                        "choose one with --layer buildings=a.shp"):
         read_layer(path, kind="buildings")
     assert len(read_layer(path, kind="buildings", layer="b")) == 2
     assert list_file_layers(path) == ["a", "b"]
@@ -359,7 +379,7 @@ def test_argument_errors(tmp_path: Path, small_buildings: gpd.GeoDataFrame) -> N
         read_layer(path, kind="houses")
     with pytest.raises(LayerError, match="unknown coordinate system 'mars'"):
         read_layer(path, kind="buildings", coord_system="mars")
-    with pytest.raises(LayerError, match=r"field_map names column\(s\) 'Floor' that the file lacks"):
+    with pytest.raises(LayerError, match=r"--field names column\(s\) 'Floor' that the file lacks"):
         read_layer(path, kind="buildings", field_map={"Floor": "floors"})
     with pytest.raises(LayerError, match="would give two columns the same name \\('名称'\\)"):
         read_layer(path, kind="buildings", field_map={"bid": "名称"})

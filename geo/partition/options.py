@@ -1,0 +1,63 @@
+"""The tunables of the partition engine as one frozen object, built from the settings table.
+
+``partition_grids(..., options=PartitionOptions.from_settings(app.config["WANGGE"]))``
+is how ``api`` hands its configured values to the engine: nothing in
+:mod:`geo.partition` reads :data:`geo.settings.DEFAULTS` for these.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from geo.partition.cells import Costs
+from geo.settings import DEFAULTS
+
+__all__ = ["PartitionOptions", "OPTION_SETTINGS"]
+
+#: PartitionOptions field -> setting name.
+OPTION_SETTINGS: dict[str, str] = {
+    "cost_inside_block": "partition_cost_inside_block",
+    "cost_inside_compound": "partition_cost_inside_compound",
+    "cost_street": "partition_cost_street",
+    "cost_major_road": "partition_cost_major_road",
+    "cost_compound_wall": "partition_cost_compound_wall",
+    "street_near_m": "partition_street_near_m",
+    "whole_block_share": "partition_whole_block_share",
+    "balance_budget": "partition_balance_budget",
+    "street_snap_m": "street_snap_m",
+    "local_crs": "local_crs",
+}
+
+
+@dataclass(frozen=True)
+class PartitionOptions:
+    """Cut costs, cell and repair tunables and the metric CRS of one partition run.
+
+    Every field is the setting of the name in :data:`OPTION_SETTINGS` (see the README
+    settings table); the defaults are the settings' defaults.
+    """
+
+    cost_inside_block: float = DEFAULTS["partition_cost_inside_block"]
+    cost_inside_compound: float = DEFAULTS["partition_cost_inside_compound"]
+    cost_street: float = DEFAULTS["partition_cost_street"]
+    cost_major_road: float = DEFAULTS["partition_cost_major_road"]
+    cost_compound_wall: float = DEFAULTS["partition_cost_compound_wall"]
+    street_near_m: float = DEFAULTS["partition_street_near_m"]
+    whole_block_share: float = DEFAULTS["partition_whole_block_share"]
+    balance_budget: int = DEFAULTS["partition_balance_budget"]
+    street_snap_m: float = DEFAULTS["street_snap_m"]
+    local_crs: str = DEFAULTS["local_crs"]
+
+    @classmethod
+    def from_settings(cls, settings: Mapping[str, Any]) -> PartitionOptions:
+        """Options from a settings mapping (e.g. ``app.config["WANGGE"]``); missing keys
+        take the defaults."""
+        return cls(**{f: settings[s] for f, s in OPTION_SETTINGS.items() if s in settings})
+
+    @property
+    def costs(self) -> Costs:
+        """Cut costs per metre of boundary for the cell graph."""
+        return Costs(major=self.cost_major_road, street=self.cost_street, wall=self.cost_compound_wall,
+                     block=self.cost_inside_block, compound=self.cost_inside_compound)
