@@ -94,7 +94,8 @@ def _compute(session: Session, key: tuple[Any, ...], grids: gpd.GeoDataFrame | N
                "communities": communities if grids is None else None}
     network = service_circle_analysis(
         buildings, streets, services, snap_tolerance_m=settings["walk_snap_tolerance_m"],
-        max_snap_m=settings["walk_max_snap_m"], **options)
+        max_snap_m=settings["walk_max_snap_m"],
+        excluded_classes=tuple(settings["walk_excluded_road_classes"]), **options)
     screening = service_circle_analysis(buildings, streets, services, mode="euclidean", **options)
     zones, zone_key, zone_label = (grids, "grid_id", "网格") if grids is not None else (
         communities, "community_id", "社区")
@@ -172,8 +173,11 @@ def _layers(state: AccessState, category: str, level: float, mode: str) -> dict[
     key = (category, level, mode)
     if key not in state.layers:
         result = state.network if mode == "network" else state.screening
-        width = current_app.config["WANGGE"]["isochrone_width_m"]
-        state.layers[key] = access_map_layers(result, category=category, level_m=level, width_m=width)
+        settings = current_app.config["WANGGE"]
+        state.layers[key] = access_map_layers(result, category=category, level_m=level,
+                                              width_m=settings["isochrone_width_m"],
+                                              walk_speed_mps=settings["walk_speed_mps"],
+                                              max_snap_m=settings["walk_max_snap_m"])
     return state.layers[key]
 
 

@@ -409,12 +409,15 @@ def service_circle_analysis(
     mode: str = "network",
     snap_tolerance_m: float = DEFAULTS["walk_snap_tolerance_m"],
     max_snap_m: float = DEFAULTS["walk_max_snap_m"],
+    excluded_classes: tuple[str, ...] = DEFAULTS["walk_excluded_road_classes"],
 ) -> AccessResult:
     """The 15-minute service circle end to end: network, snapping, distances, coverage.
 
     Coverage is reported for the whole area, per grid (``grid_id`` on the buildings or
     from *grids* polygons) and per community (``community_id`` or *communities*).
     ``mode="euclidean"`` is a labelled screening run (no network, overstates coverage).
+    *snap_tolerance_m*, *max_snap_m* and *excluded_classes* are the settings
+    ``walk_snap_tolerance_m``, ``walk_max_snap_m`` and ``walk_excluded_road_classes``.
     """
     levels_m = tuple(float(x) for x in levels_m)
     level_distances(levels_m, checklist=checklist)
@@ -424,7 +427,8 @@ def service_circle_analysis(
     services = services.loc[services[category_field].notna()]
     graph = b_snap = s_snap = None
     if mode == "network":
-        graph = walk_graph_from_streets(streets, snap_tolerance_m=snap_tolerance_m)
+        graph = walk_graph_from_streets(streets, snap_tolerance_m=snap_tolerance_m,
+                                        excluded_classes=tuple(excluded_classes))
         b_snap = snap_points(graph, buildings, max_snap_m=max_snap_m)
         s_snap = snap_points(graph, services, max_snap_m=max_snap_m)
     dist = nearest_facility_distances(

@@ -181,7 +181,9 @@ def service_isochrones(
 
 
 def access_map_layers(result: AccessResult, *, category: str, level_m: float,
-                      width_m: float = DEFAULTS["isochrone_width_m"]) -> dict:
+                      width_m: float = DEFAULTS["isochrone_width_m"],
+                      walk_speed_mps: float = DEFAULTS["walk_speed_mps"],
+                      max_snap_m: float = DEFAULTS["walk_max_snap_m"]) -> dict:
     """What a map of one category's service circles needs, in WGS84.
 
     Returns a dict: ``isochrones`` (network polygons of that category's service points at
@@ -196,7 +198,7 @@ def access_map_layers(result: AccessResult, *, category: str, level_m: float,
     services = result.services.loc[result.services["category"].astype(str) == category]
     if result.mode == "network" and result.graph is not None:
         iso = service_isochrones(result.graph, services, levels_m=(float(level_m),),
-                                 width_m=width_m)
+                                 width_m=width_m, walk_speed_mps=walk_speed_mps, max_snap_m=max_snap_m)
     else:
         iso = gpd.GeoDataFrame({"point_id": services.get("point_id", services.index),
                                 "level_m": float(level_m)},

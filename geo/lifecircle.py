@@ -44,6 +44,7 @@ __all__ = [
     "level_distances",
     "categorise_points",
     "normalise_categories",
+    "dropped_categories",
 ]
 
 log = logging.getLogger(__name__)
@@ -131,6 +132,8 @@ CATEGORY_LABELS_ZH: dict[str, str] = {
     **{i.category: i.label_zh for i in DEFAULT_CHECKLIST.items},
     "pharmacy": "药店",
     "fitness": "健身房",
+    "park": "公园绿地",
+    "playground": "儿童游乐场",
 }
 
 #: OSM ``key=value`` tags (and bare values of a single ``kind`` column, as in tile
@@ -170,12 +173,24 @@ OSM_TAG_CATEGORIES: dict[str, str] = {
 
 _BARE_KINDS: dict[str, str] = {
     tag.split("=", 1)[1]: cat for tag, cat in OSM_TAG_CATEGORIES.items()
-} | {"fitness": "fitness", "toilets": "public_toilet", "convenience": "convenience_store"}
+} | {"fitness": "fitness", "toilets": "public_toilet", "convenience": "convenience_store",
+      # common English / OSM category names of POI files (tags without their key)
+      "grocery": "food_market", "supermarket": "food_market", "market": "food_market",
+      "healthcare": "health_station", "clinic": "health_station", "doctor": "health_station",
+      "health_centre": "community_health_centre", "hospital": "community_health_centre",
+      "elderly": "elderly_daycare", "elderly_social": "elderly_daycare", "elderly_care": "elderly_care_home",
+      "social_facility": "elderly_daycare", "nursing_home": "elderly_care_home",
+      "park": "park", "garden": "park", "playground": "playground", "toilet": "public_toilet",
+      "bus_station": "bus_stop", "bus": "bus_stop", "police": "police_station",
+      "community_centre": "community_service_station", "library": "culture_centre",
+      "childcare": "nursery", "nursery": "nursery", "kindergarten": "kindergarten",
+      "primary_school": "primary_school", "middle_school": "middle_school"}
 
 #: Common Chinese POI type names and name keywords, most specific first.
 ZH_TYPE_CATEGORIES: tuple[tuple[str, str], ...] = (
     ("社区卫生服务中心", "community_health_centre"),
     ("社区卫生服务站", "health_station"),
+    ("卫生服务中心", "community_health_centre"),
     ("卫生服务站", "health_station"),
     ("卫生站", "health_station"),
     ("卫生室", "health_station"),
@@ -216,6 +231,9 @@ ZH_TYPE_CATEGORIES: tuple[tuple[str, str], ...] = (
     ("球场", "sports_ground_medium"),
     ("药店", "pharmacy"),
     ("药房", "pharmacy"),
+    ("儿童游乐", "playground"),
+    ("公园", "park"),
+    ("游园", "park"),
 )
 
 _ZH_PATTERN = re.compile("|".join(re.escape(k) for k, _ in ZH_TYPE_CATEGORIES))
@@ -322,7 +340,8 @@ def normalise_categories(points: pd.DataFrame, *, category_field: str = "categor
     if category_field not in points.columns:
         raise LayerError(f"normalise_categories: the service points have no {category_field!r} "
                          f"column; columns are {', '.join(map(str, points.columns))}")
-    raw = points[category_field].astype("object")
+    raw = points[category_field].astype("string").str.strip().str.lower().astype("object")
+    raw = raw.where(raw.notna(), None)
     known = raw.where(raw.isin(list(CATEGORY_LABELS_ZH)))
     frame = pd.DataFrame({"kind": raw, "type": raw}, index=points.index)
     if name_field in points.columns:
@@ -330,3 +349,37 @@ def normalise_categories(points: pd.DataFrame, *, category_field: str = "categor
     mapped = categorise_points(frame, name_field="name", type_field="type")
     out = known.fillna(mapped)
     return out.astype("object").where(out.notna(), None).rename("category")
+
+
+def dropped_categories(raw: pd.Series, mapped: pd.Series) -> pd.DataFrame:
+    """The raw category values that mapped to no category, with their point counts.
+
+    Parameters
+    ----------
+    raw : Series
+        Category values as given (e.g. the services' ``category`` column).
+    mapped : Series
+        :func:`normalise_categories` of the same points (None where unknown).
+
+    Returns
+    -------
+    DataFrame
+        Columns ``category`` (the raw value; ``(空)`` for points without one) and
+        ``points``, most frequent first: every point left out of the analysis.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> raw = pd.Series(["bar", "toilets", "bar", None])
+    >>> dropped_categories(raw, normalise_categories(pd.DataFrame({"category": raw}))).values.tolist()
+    [['bar', 2], ['(空)', 1]]
+    """
+    lost = raw[mapped.isna().to_numpy()].astype("object")
+    lost = lost.where(lost.notna() & (lost.astype(str).str.strip() != ""), "(空)").astype(str)
+    counts = lost.value_counts(sort=False)
+    out = pd.DataFrame({"category": counts.index.astype(str), "points": counts.to_numpy(dtype="int64")})
+    out = out.sort_values(["points", "category"], ascending=[False, True], kind="stable").reset_index(drop=True)
+    if len(out):
+        log.info("service points: %d of %d dropped, in %d unknown categories", int(out["points"].sum()),
+                 len(raw), len(out))
+    return out

@@ -4,27 +4,30 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Any
 
 import click
 import numpy as np
+import pandas as pd
 import pyogrio
 from tqdm import tqdm
 
+from api.cli.layers import LayerOptions, cli_settings, echo_notes, file_paths, layer_options
 from geo.access import service_circle_analysis
 from geo.errors import WanggeError
-from geo.lifecircle import LEVEL_LABELS_ZH, normalise_categories
-from geo.readers import read_layer
-from geo.settings import DEFAULTS
+from geo.lifecircle import LEVEL_LABELS_ZH, dropped_categories, normalise_categories
 
 __all__ = ["COMMANDS", "access_command"]
 
 log = logging.getLogger(__name__)
+#: Exit code of an analysis refused for bad input.
+EXIT_BAD_INPUT = 2
 _FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
 
 
-def _levels(text: str | None) -> tuple[float, ...]:
+def _levels(text: str | None, settings: dict[str, Any]) -> tuple[float, ...]:
     if not text:
-        return tuple(float(x) for x in DEFAULTS["walk_levels_m"])
+        return tuple(float(x) for x in settings["walk_levels_m"])
     try:
         return tuple(float(x) for x in text.split(","))
     except ValueError:
@@ -32,63 +35,96 @@ def _levels(text: str | None) -> tuple[float, ...]:
                                  param_hint="--levels") from None
 
 
-def _read_inputs(buildings: Path, streets: Path, services: Path, category_field: str,
-                 raw_categories: bool):
-    b = read_layer(buildings, kind="buildings")
-    s = read_layer(streets, kind="streets")
-    p = read_layer(services, kind="service_points")
-    if category_field not in p.columns:
+def _read_inputs(paths: dict[str, Path], opts: LayerOptions, settings: dict[str, Any],
+                 raw_categories: bool) -> tuple[Any, Any, Any, pd.DataFrame, Any]:
+    """Buildings (households estimated), streets, services with canonical categories, the
+    dropped categories and the read report, read and validated as ``wangge import`` does."""
+    from geo.prepare import prepare_files  # heavy: load only when used
+
+    prepared = prepare_files(paths, settings=settings, **opts.read_kwargs())
+    p = prepared.layers["service_points"]
+    if p["category"].isna().all():
         raise click.ClickException(
-            f"服务点图层没有 {category_field!r} 列 (the services layer has no {category_field!r} "
-            f"column; columns: {', '.join(map(str, p.columns))}); use --category-field")
+            "服务点图层没有类别 (the services layer has no category values; columns: "
+            f"{', '.join(map(str, p.columns))}); name the column with --category-field COLUMN "
+            "or --field services:COLUMN=category")
+    dropped = pd.DataFrame({"category": [], "points": []})
     if not raw_categories:
-        p = p.assign(category=normalise_categories(p, category_field=category_field))
-        category_field = "category"
-    return b, s, p, category_field
+        mapped = normalise_categories(p, category_field="category")
+        dropped = dropped_categories(p["category"], mapped)
+        p = p.assign(category=mapped)
+    layers = prepared.layers
+    return layers["buildings"], layers["streets"], p, dropped, prepared.report
+
+
+def _echo_dropped(dropped: pd.DataFrame, total: int) -> None:
+    if dropped.empty:
+        return
+    click.secho(f"未识别类别，已剔除 {int(dropped['points'].sum())} / {total} 个服务点 "
+                "(dropped: category not in the life-circle checklist; map it with --field or use "
+                "--raw-categories):", fg="yellow", err=True)
+    for row in dropped.itertuples(index=False):
+        click.echo(f"  {row.category}: {row.points}", err=True)
 
 
 @click.command("access", help="15分钟生活圈: walking distance from every building to each "
-               "facility category; writes OUT.gpkg (layers buildings, coverage).")
+               "facility category; writes OUT.gpkg (layers buildings, coverage, dropped_categories).")
 @click.option("--buildings", "buildings_path", type=_FILE, required=True, help="Buildings file.")
 @click.option("--streets", "streets_path", type=_FILE, required=True, help="Street lines.")
 @click.option("--services", "services_path", type=_FILE, required=True, help="Service points.")
-@click.option("--category-field", default="category", show_default=True,
-              help="Column of the services naming the facility category.")
+@click.option("--category-field", metavar="COLUMN",
+              help="Column of the services naming the facility category (default: category, "
+                   "or kind/amenity/type/类型 when there is none).")
 @click.option("--raw-categories", is_flag=True,
-              help="Use the category values as they are (default: map OSM tags and Chinese "
-                   "type names to the life-circle checklist, drop the rest).")
+              help="Use the category values as they are (default: map OSM tags, English and "
+                   "Chinese type names to the life-circle checklist and list what is dropped).")
 @click.option("--levels", help="Walking distances in metres, e.g. 300,500,1000 "
               "(setting walk_levels_m).")
+@layer_options
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
-              help="Output GeoPackage (layers buildings, coverage).")
+              help="Output GeoPackage (layers buildings, coverage, dropped_categories).")
 def access_command(buildings_path: Path, streets_path: Path, services_path: Path,
-                   category_field: str, raw_categories: bool, levels: str | None,
-                   output: Path) -> None:
-    levels_m = _levels(levels)
+                   category_field: str | None, raw_categories: bool, levels: str | None,
+                   layers: tuple[str, ...], fields: tuple[str, ...], declared_crs: str | None,
+                   coords: str, encoding: str | None, output: Path) -> None:
+    settings = cli_settings()
+    levels_m = _levels(levels, settings)
+    opts = LayerOptions.parse(layers, fields, crs=declared_crs, coords=coords, encoding=encoding)
+    opts = opts.with_field("service_points", category_field, "category")
+    paths = file_paths({"buildings": buildings_path, "streets": streets_path, "services": services_path})
     try:
         with tqdm(total=3, desc="15分钟生活圈", unit="step") as bar:
             bar.set_postfix_str("读取")
-            b, s, p, field = _read_inputs(buildings_path, streets_path, services_path,
-                                          category_field, raw_categories)
+            b, s, p, dropped, report = _read_inputs(paths, opts, settings, raw_categories)
             bar.update(1)
             bar.set_postfix_str("步行网络与距离")
-            res = service_circle_analysis(b, s, p, levels_m=levels_m, category_field=field)
+            res = service_circle_analysis(
+                b, s, p, levels_m=levels_m, category_field="category",
+                snap_tolerance_m=settings["walk_snap_tolerance_m"], max_snap_m=settings["walk_max_snap_m"],
+                excluded_classes=tuple(settings["walk_excluded_road_classes"]))
             bar.update(1)
             bar.set_postfix_str("写出")
-            _write(res, output)
+            _write(res, dropped, output)
             bar.update(1)
     except WanggeError as exc:
-        raise click.ClickException(str(exc)) from None
+        click.secho("分析失败 / access failed:", fg="red", err=True)
+        for issue in getattr(exc, "issues", None) or [exc]:
+            click.echo(f"  - {issue}", err=True)
+        raise SystemExit(EXIT_BAD_INPUT) from None
+    echo_notes(report)
+    _echo_dropped(dropped, len(p))
     _echo_summary(res, output)
 
 
-def _write(res, output: Path) -> None:
+def _write(res, dropped: pd.DataFrame, output: Path) -> None:
     keep = ["building_id", *[c for c in res.buildings.columns
                              if c.startswith(("dist_", "complete_"))], "geometry"]
     if output.exists():
         output.unlink()
     res.buildings[keep].to_crs(4326).to_file(output, layer="buildings", driver="GPKG")
     pyogrio.write_dataframe(res.coverage, output, layer="coverage", driver="GPKG")
+    pyogrio.write_dataframe(dropped.astype({"category": "str", "points": "int64"}), output,
+                            layer="dropped_categories", driver="GPKG")
 
 
 def _echo_summary(res, output: Path) -> None:

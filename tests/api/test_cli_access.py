@@ -48,7 +48,7 @@ def test_access_cli_errors_are_clean(tmp_path) -> None:
     base = ["--buildings", str(paths["b"]), "--streets", str(paths["s"]),
             "--services", str(paths["p"]), "-o", str(tmp_path / "o.gpkg")]
     res = CliRunner().invoke(access_command, [*base, "--category-field", "kind"])
-    assert res.exit_code != 0 and "no 'kind' column" in res.output
+    assert res.exit_code == 2 and "names column(s) 'kind' that the file lacks" in res.output
     res = CliRunner().invoke(access_command, [*base, "--levels", "300,abc"])
     assert res.exit_code != 0 and "like 300,500,1000" in res.output
     res = CliRunner().invoke(access_command, [*base, "--levels", "500,300,1000"])
