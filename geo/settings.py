@@ -28,7 +28,6 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("grid_target_households", 400, "Households the partition aims for per grid."),
     Setting("micro_grid_min_households", 50, "Fewest households in a micro-grid."),
     Setting("micro_grid_max_households", 80, "Most households in a micro-grid."),
-    Setting("grid_max_population", 2500, "Most residents in a grid (reported, not enforced)."),
     Setting("micro_grid_target_households", 65, "Households the partition aims for per micro-grid."),
     Setting("partition_seed", 42, "Random seed of the grid partition (same seed, same plan)."),
     Setting("partition_cost_inside_block", 1.0, "Cut cost per metre of a grid boundary inside a street block."),
@@ -43,7 +42,6 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("partition_shard_buildings", 25000, "Districts with more buildings are partitioned in shards of whole communities of about this many buildings (0 = never)."),
     Setting("exclusive_uses", ("school", "hospital", "industrial", "office", "market"), "Building uses that become exclusive grids (专属网格)."),
     Setting("street_snap_m", 0.5, "Dangling street ends within this distance of another street are joined (tile-clipped data, m)."),
-    Setting("street_share_tolerance_m", 5.0, "A grid boundary counts as on a street within this distance of a street line (m)."),
     Setting("grid_code_county", "000000", "County code (GB/T 2260) for grid codes when communities carry no admin_code."),
     Setting("grid_code_object_class", "000000", "6-digit object-class prefix of CJ/T 349 grid codes."),
     Setting("grid_code_row_band_m", 0.0, "Row height for west→east, north→south grid numbering (m); 0 = √(median grid area)."),
@@ -54,7 +52,6 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("default_floors", 1, "Floors assumed for a residential building with neither floors nor height."),
     Setting("household_min_footprint_m2", 30.0, "A residential footprint larger than this gets at least one estimated household (m²)."),
     Setting("residential_max_height_m", 100.0, "Buildings of unknown use taller than this count as non-residential when estimating households (m; 0 = off)."),
-    Setting("residents_per_household", 2.6, "Average household size, for population estimates."),
     # Import limits
     Setting("max_upload_mb", 512, "Largest file accepted by import (MB)."),
     Setting("repair_invalid_geometry", True, "Repair invalid polygons with make_valid and report; False rejects them."),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 import geopandas as gpd
@@ -52,7 +53,7 @@ def _grid_ids(comm_ids: list[str], assign_idx: np.ndarray, bprev: pd.Series | No
 def assemble(tess: Tessellation, node_grid: np.ndarray, meta: list[dict], bf: gpd.GeoDataFrame,
              bm: gpd.GeoDataFrame, cm: gpd.GeoDataFrame, cm_free: gpd.GeoDataFrame, lg: gpd.GeoDataFrame,
              locked_assign: pd.Series, previous: Any, *, lo: int, hi: int, crs: Any, in_crs: Any,
-             code_scheme: str) -> Any:
+             code_scheme: str, code_options: Mapping[str, Any] | None = None) -> Any:
     from geo.codes import grid_codes
     from geo.partition.engine import PartitionResult
 
@@ -78,7 +79,7 @@ def assemble(tess: Tessellation, node_grid: np.ndarray, meta: list[dict], bf: gp
                            name="grid_id")
     if len(lg):
         grids, assignment = _with_locked(grids, assignment, lg, locked_assign, bm)
-    grids["code"] = grid_codes(grids, cm, scheme=code_scheme).to_numpy()
+    grids["code"] = grid_codes(grids, cm, scheme=code_scheme, **(code_options or {})).to_numpy()
     grids = grids[PLAN_COLUMNS].sort_values(["community_id", "code"]).reset_index(drop=True)
     assignment = assignment.reindex(bm["building_id"].to_numpy())
     assignment.index.name = "building_id"

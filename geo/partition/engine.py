@@ -349,7 +349,8 @@ def _run(bm: gpd.GeoDataFrame, in_crs: Any, crs: Any, communities: Any, streets:
                                 budget=opts.balance_budget)
     say("outlines", 0.8)
     result = assemble(tess, node_grid, meta, bf, bm, cm, cm_free, lg, locked_assign, previous,
-                      lo=lo, hi=hi, crs=crs, in_crs=in_crs, code_scheme=code_scheme)
+                      lo=lo, hi=hi, crs=crs, in_crs=in_crs, code_scheme=code_scheme,
+                      code_options=opts.code_options)
     from geo.partition.cells_out import with_cells
 
     return with_cells(result, tess, node_grid, bf["building_id"].to_numpy(),

@@ -28,6 +28,9 @@ OPTION_SETTINGS: dict[str, str] = {
     "balance_budget": "partition_balance_budget",
     "street_snap_m": "street_snap_m",
     "local_crs": "local_crs",
+    "code_county": "grid_code_county",
+    "code_object_class": "grid_code_object_class",
+    "code_row_band_m": "grid_code_row_band_m",
 }
 
 
@@ -49,12 +52,21 @@ class PartitionOptions:
     balance_budget: int = DEFAULTS["partition_balance_budget"]
     street_snap_m: float = DEFAULTS["street_snap_m"]
     local_crs: str = DEFAULTS["local_crs"]
+    code_county: str = DEFAULTS["grid_code_county"]
+    code_object_class: str = DEFAULTS["grid_code_object_class"]
+    code_row_band_m: float = DEFAULTS["grid_code_row_band_m"]
 
     @classmethod
     def from_settings(cls, settings: Mapping[str, Any]) -> PartitionOptions:
         """Options from a settings mapping (e.g. ``app.config["WANGGE"]``); missing keys
         take the defaults."""
         return cls(**{f: settings[s] for f, s in OPTION_SETTINGS.items() if s in settings})
+
+    @property
+    def code_options(self) -> dict[str, Any]:
+        """Keyword arguments of :func:`geo.codes.grid_codes` besides the scheme."""
+        return {"county": self.code_county, "object_class": self.code_object_class,
+                "band_m": self.code_row_band_m}
 
     @property
     def costs(self) -> Costs:

@@ -223,7 +223,9 @@ def partition_in_shards(bm: gpd.GeoDataFrame, in_crs: Any, cm: gpd.GeoDataFrame,
     if dup.any():  # ids are community-prefixed or a previous plan's: a clash is a bug, not bad input
         raise RuntimeError(f"partition_in_shards: grid id {grids.loc[dup, 'grid_id'].iloc[0]!r} "
                            "came out of two shards")
-    grids["code"] = grid_codes(grids, cm, scheme=code_scheme).to_numpy()
+    opts = options.get("options")
+    grids["code"] = grid_codes(grids, cm, scheme=code_scheme,
+                               **(opts.code_options if opts is not None else {})).to_numpy()
     grids = grids[PLAN_COLUMNS].sort_values(["community_id", "code"]).reset_index(drop=True)
     infeasible: dict[str, list[str]] = {}
     for p in parts:
