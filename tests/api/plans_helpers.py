@@ -72,6 +72,15 @@ def wait_job(client: FlaskClient, job_id: str, *, timeout: float = 120.0) -> dic
     raise AssertionError(f"job {job_id} still running after {timeout} s: {job}")
 
 
+def partitioned_plan(client: FlaskClient, name: str, *, seed: int = 7) -> int:
+    """Id of a new draft plan of the whole workspace, made by the partition job."""
+    r = client.post("/api/plans/partition", json={"name": name, "seed": seed})
+    assert r.status_code == 202
+    job = wait_job(client, r.get_json()["job_id"])
+    assert job["state"] == "done", job
+    return job["plan_id"]
+
+
 def boundary_move(app: Flask, plan_id: int) -> tuple[str, str, str]:
     """(building id, its grid, a neighbouring grid of the same community) for a one-cell move.
 

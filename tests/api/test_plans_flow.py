@@ -18,7 +18,7 @@ from flask.testing import FlaskClient
 from api.db import session_scope
 from api.models import AuditEntry
 from geo.readers import read_layer
-from tests.api.plans_helpers import boundary_move, district_app, login, wait_job
+from tests.api.plans_helpers import boundary_move, district_app, login, partitioned_plan, wait_job
 
 N_BUILDINGS = 1500
 
@@ -36,11 +36,7 @@ def planner(app: Flask) -> FlaskClient:
 
 @pytest.fixture(scope="module")
 def plan(planner: FlaskClient) -> int:
-    r = planner.post("/api/plans/partition", json={"name": "测试方案", "seed": 7})
-    assert r.status_code == 202
-    job = wait_job(planner, r.get_json()["job_id"])
-    assert job["state"] == "done", job
-    return job["plan_id"]
+    return partitioned_plan(planner, "测试方案")
 
 
 def _copy(client: FlaskClient, plan: int, name: str) -> int:
