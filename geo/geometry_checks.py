@@ -43,8 +43,10 @@ def _check_coordinates(geoms: np.ndarray, present: np.ndarray, layer: str, label
     """Mask of features with NaN or out-of-range lon/lat; warns once for outside China."""
     coords, index = shapely.get_coordinates(geoms, return_index=True)
     nonfinite = np.bincount(index, weights=~np.isfinite(coords).all(axis=1), minlength=len(geoms)) > 0
-    for lab in labels[nonfinite]:
-        issues.append(Issue(layer, lab, "absurd_coordinates", "coordinates are NaN or infinite",
+    infinite = np.bincount(index, weights=np.isinf(coords).any(axis=1), minlength=len(geoms)) > 0
+    for lab, inf in zip(labels[nonfinite], infinite[nonfinite], strict=True):
+        what = "a vertex has an infinite coordinate" if inf else "a vertex has a NaN (not a number) coordinate"
+        issues.append(Issue(layer, lab, "absurd_coordinates", what,
                             "fix or remove the feature's broken vertices"))
     with np.errstate(invalid="ignore"):
         b = shapely.bounds(geoms)

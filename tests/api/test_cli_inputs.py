@@ -161,3 +161,24 @@ def test_access_maps_common_english_and_chinese_categories(tmp_path: Path) -> No
     assert {"dist_park", "dist_food_market", "dist_health_station", "dist_elderly_daycare", "dist_kindergarten",
             "dist_community_health_centre", "dist_playground", "dist_public_toilet", "dist_bus_stop",
             "dist_pharmacy", "dist_primary_school"} <= dists
+
+
+def test_import_gbk_geojson_and_bad_files_from_the_cli(app: Flask, runner: FlaskCliRunner, tmp_path: Path) -> None:
+    b = gpd.GeoDataFrame({"编号": ["甲1", "甲2"], "层数": [3, 6]}, crs=4326,
+                         geometry=[shapely.box(120.6, 31.3, 120.6003, 31.3002),
+                                   shapely.box(120.601, 31.3, 120.6013, 31.3002)])
+    gbk = tmp_path / "楼栋.geojson"
+    gbk.write_bytes(b.to_json(ensure_ascii=False, drop_id=True).encode("gbk"))
+    for extra in ([], ["--encoding", "gbk"]):
+        res = runner.invoke(main, ["import", "--buildings", str(gbk), *extra])
+        assert res.exit_code == 0, res.output
+        assert "used the unique column '编号' as building_id" in res.output
+        with app.app_context(), db.session_scope() as session:
+            assert sorted(load_layer(session, "buildings")["building_id"]) == ["甲1", "甲2"]
+    zero = tmp_path / "zero.geojson"
+    zero.symlink_to("/dev/zero")
+    empty = tmp_path / "empty.gpkg"
+    empty.write_bytes(b"")
+    for path, message in ((zero, "is not a regular file"), (empty, "the file is empty")):
+        res = runner.invoke(main, ["import", "--buildings", str(path)])
+        assert res.exit_code == 2 and message in res.output and "Traceback" not in res.output
