@@ -33,6 +33,7 @@ from geo.errors import LayerError
 from geo.geometry_checks import check_geometries, explode_multiparts
 from geo.issues import SEVERITIES, Issue, ValidationReport
 from geo.layers import BUILDING_USES, ROAD_CLASSES, SCHEMAS, LayerSchema
+from geo.osm import ROAD_CLASS_BY_HIGHWAY
 from geo.settings import DEFAULTS
 from geo.zones import ZoneAssignment, assign_zones, zone_overlaps
 
@@ -55,6 +56,9 @@ ROAD_ALIASES: dict[str, str] = {
     "弄": "lane", "胡同": "lane", "步行道": "path", "人行道": "path", "铁路": "rail", "河道": "water",
     "primary": "major", "trunk": "major", "motorway": "major", "tertiary": "secondary",
     "residential": "minor", "service": "lane", "footway": "path", "pedestrian": "path",
+    # OSM highway values and tile-schema kinds (a `kind` column read as road_class)
+    **ROAD_CLASS_BY_HIGHWAY, "major_road": "major", "minor_road": "minor",
+    "railway": "rail", "ferry": "water", "river": "water", "canal": "water", "stream": "water",
 }
 CATEGORIES: dict[str, tuple[tuple[str, ...], dict[str, str], str, str]] = {
     # column: (allowed values, aliases, default, issue code)

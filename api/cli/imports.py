@@ -65,7 +65,8 @@ def _print_summary(summary: ImportSummary, prepared: Any, *, stats: dict[str, An
         click.secho(f"  社区边界为近似 / approximate communities (no boundaries given): "
                     f"{', '.join(approximate)}", fg="yellow")
     click.echo(f"  已自动修复 repaired: {summary.repaired}, 提示 warnings: {summary.warnings}")
-    for issue in list(getattr(prepared.report, "warnings", ()))[:10]:
+    warnings = [i for i in getattr(prepared.report, "warnings", ()) if i.code != "columns_recognised"]
+    for issue in warnings[:10]:
         click.echo(f"  ! {issue}")
     if summary.warnings > 10:
         click.echo(f"  ... {summary.warnings - 10} more warnings in import run {summary.import_run_id}")
