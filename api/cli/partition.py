@@ -8,9 +8,11 @@ from pathlib import Path
 from typing import Any
 
 import click
+import pandas as pd
 from tqdm import tqdm
 
 from api.cli.layers import LayerOptions, cli_settings, echo_notes, file_paths, layer_options
+from api.plans.exports import formula_safe
 from geo.errors import WanggeError
 from geo.partition import PartitionOptions, partition_grids
 
@@ -111,7 +113,8 @@ def _write(res, buildings, output: Path) -> None:
     bl["grid_id"] = res.assignment.reindex(bl["building_id"].astype(str)).to_numpy()
     bl.to_file(output, layer="buildings", driver="GPKG")
     stem = output.with_suffix("")
-    res.grids.drop(columns="geometry").to_csv(f"{stem}.report.csv", index=False)
+    # community ids come from people's files: no cell a spreadsheet would run as a formula
+    formula_safe(pd.DataFrame(res.grids.drop(columns="geometry"))).to_csv(f"{stem}.report.csv", index=False)
     Path(f"{stem}.report.json").write_text(json.dumps(res.report, ensure_ascii=False, indent=2, default=str),
                                            encoding="utf-8")
 

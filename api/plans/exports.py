@@ -25,7 +25,7 @@ from api.models import Building, PlanAssignment, PlanGrid
 from api.plans.state import PlanRequestError, table_of
 
 __all__ = ["EXPORT_FORMATS", "HEADER_STYLES", "Export", "grids_frame", "buildings_frame", "grid_statistics",
-           "buildings_table", "neutralise_formula", "export_plan"]
+           "buildings_table", "neutralise_formula", "formula_safe", "export_plan"]
 
 log = logging.getLogger(__name__)
 
@@ -163,7 +163,7 @@ def neutralise_formula(value: object) -> object:
     return value
 
 
-def _safe_table(df: pd.DataFrame) -> pd.DataFrame:
+def formula_safe(df: pd.DataFrame) -> pd.DataFrame:
     """Every text cell of *df* neutralised (see :func:`neutralise_formula`)."""
     out = df.copy()
     for c in out.columns:
@@ -239,7 +239,7 @@ def export_plan(session: Session, plan_id: int, fmt: str, *, bounds: tuple[int, 
     grids = grids_frame(session, plan_id, bounds=bounds)
     name = f"plan_{plan_id}" + (f"_{layer}" if fmt == "geojson" else "")
     if fmt == "csv":
-        stats = _safe_table(grid_statistics(grids, headers=headers))
+        stats = formula_safe(grid_statistics(grids, headers=headers))
         # RFC 4180 line ends: a cell holding a lone CR is quoted, not split into two rows
         return Export(stats.to_csv(index=False, lineterminator="\r\n").encode("utf-8-sig"), name + suffix, mime)
     buildings = buildings_frame(session, plan_id)

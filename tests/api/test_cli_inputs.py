@@ -182,3 +182,16 @@ def test_import_gbk_geojson_and_bad_files_from_the_cli(app: Flask, runner: Flask
     for path, message in ((zero, "is not a regular file"), (empty, "the file is empty")):
         res = runner.invoke(main, ["import", "--buildings", str(path)])
         assert res.exit_code == 2 and message in res.output and "Traceback" not in res.output
+
+
+def test_partition_report_csv_has_no_formula_cells(tmp_path: Path) -> None:
+    from tests.geo.test_partition import city
+
+    b, c, s = city(nx=2, ny=1)
+    c = c.assign(community_id="=1+2")
+    b.drop(columns=[x for x in ("community_id",) if x in b.columns]).to_crs(4326).to_file(tmp_path / "b.gpkg")
+    c.to_crs(4326).to_file(tmp_path / "c.gpkg")
+    _partition(["--buildings", str(tmp_path / "b.gpkg"), "--communities", str(tmp_path / "c.gpkg")],
+               tmp_path / "o.gpkg")
+    text = (tmp_path / "o.report.csv").read_text(encoding="utf-8")
+    assert "'=1+2" in text and ",=1+2" not in text
