@@ -107,7 +107,7 @@ def prepare_layers(
     buildings = layers["buildings"]
     metric_crs = local_metric_crs(buildings, configured=opts["local_crs"])
     bm = to_metric(buildings, crs=metric_crs)
-    buildings = _with_households(buildings, bm, opts)
+    buildings = _with_households(buildings, bm, opts, unknown_use=_unknown_use(sources.get("buildings")))
     if "communities" not in layers:
         layers["communities"] = _approximate_community(bm, metric_crs, opts)
         report += ValidationReport((_approximate_issue(),))
@@ -233,9 +233,26 @@ def _validate_each(sources: Mapping[str, gpd.GeoDataFrame],
     return layers, report
 
 
-def _with_households(buildings: gpd.GeoDataFrame, bm: gpd.GeoDataFrame,
-                     opts: Mapping[str, Any]) -> gpd.GeoDataFrame:
-    """Buildings with ``households`` and ``households_estimated`` filled in."""
+def _unknown_use(given: gpd.GeoDataFrame | None) -> np.ndarray | None:
+    """Rows whose file gave no building use (validation has since defaulted it to residential)."""
+    if given is None:
+        return None
+    if "use" not in given.columns:
+        return np.ones(len(given), dtype=bool)
+    use = given["use"].astype("string").str.strip()
+    return (use.isna() | (use == "")).fillna(True).to_numpy(dtype=bool)
+
+
+def _with_households(buildings: gpd.GeoDataFrame, bm: gpd.GeoDataFrame, opts: Mapping[str, Any], *,
+                     unknown_use: np.ndarray | None = None) -> gpd.GeoDataFrame:
+    """Buildings with ``households`` and ``households_estimated`` filled in.
+
+    Rows of *unknown_use* are estimated as use unknown, so that the
+    ``residential_max_height_m`` rule (untagged towers are not homes) applies to them
+    although validation has defaulted their use to residential.
+    """
+    if unknown_use is not None and len(unknown_use) == len(bm):
+        bm = bm.assign(use=bm["use"].astype("object").where(~unknown_use, None))
     est = estimate_households(bm, floor_height_m=opts["floor_height_m"],
                               dwelling_area_m2=opts["dwelling_area_m2"], default_floors=opts["default_floors"],
                               min_footprint_m2=opts["household_min_footprint_m2"],

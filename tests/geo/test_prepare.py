@@ -197,3 +197,14 @@ def test_synthetic_district_assignment_matches_its_ground_truth() -> None:
     got = ws.layers["buildings"][["community_id", "compound_id"]]
     assert truth["compound_id"].notna().any()
     pd.testing.assert_frame_equal(got.fillna("-"), truth.fillna("-"), check_dtype=False)
+
+
+def test_untagged_towers_are_not_homes_through_the_import_pipeline() -> None:
+    """Validation defaults a missing use to residential; the household estimate still treats
+    the use as unknown, so the residential_max_height_m rule applies (Bund: 103,444 → 55,137)."""
+    boxes = [shapely.box(121.5 + i * 0.001, 31.2, 121.5005 + i * 0.001, 31.2005) for i in range(3)]
+    b = gpd.GeoDataFrame({"building_id": ["T1", "T2", "H1"], "use": [None, "residential", None],
+                          "height_m": [150.0, 150.0, 30.0]}, geometry=boxes, crs=4326)
+    out = prepare_layers({"buildings": b}).layers["buildings"].set_index("building_id")
+    assert out.at["T1", "households"] == 0 and out.at["T2", "households"] > 100
+    assert out.at["H1", "households"] > 0 and out.at["T1", "use"] == "residential"
