@@ -1032,7 +1032,7 @@ window.wanggePlannerPlan = async function (PAGE, H) {
 
   // ---------------------------------------------------------------- start
   noteAfterReload();
-  window.wanggePlanner = Object.assign(window.wanggePlanner || {}, { state: S, map, gridLayer, buildingLayer, selectGrid, refreshBuildings });
+  window.wanggePlanner = Object.assign(window.wanggePlanner || {}, { state: S, map, gridLayer, buildingLayer, selectGrid, refreshBuildings, floorPct });
   if (ACT.size) initToolbar();
   const ctx = H.contextLayers(map, control);
   let n = 0;
