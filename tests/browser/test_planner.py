@@ -315,7 +315,8 @@ def _assert_phone_layout(page) -> None:
     assert lb and lb["x"] + lb["width"] <= 390
     legend = page.locator(".wg-legend").bounding_box()
     assert legend and legend["width"] * legend["height"] < 0.25 * box["width"] * box["height"]
-    assert page.locator("#wg-grid-table").is_visible() or page.locator("#wg-grid-table").count() == 1
+    side = page.locator(".wg-side").bounding_box()  # the table sits below the map, full width
+    assert side and side["y"] >= box["y"] + box["height"] - 1 and side["width"] >= 380
 
 
 @pytest.mark.parametrize("role", ["planner", "viewer"])
@@ -341,6 +342,14 @@ def test_plan_page_on_a_phone(browser, live_server: LiveServer, role: str) -> No
                 assert control.is_visible(), name
         assert pg.locator(".wg-legend details").get_attribute("open") is None  # folded on phones
         pg.screenshot(path=str(SCREENSHOTS / f"plan_phone_{role}.png"))
+        pg.goto("/plans")  # the list: logout on screen, the table scrolls sideways inside the page
+        pg.locator("#wg-plan-list tbody tr[data-plan]").first.wait_for()
+        assert pg.get_by_role("button", name="退出登录").is_visible()
+        assert pg.evaluate("() => document.documentElement.scrollWidth") <= 390
+        if role == "planner":  # the diff of the draft against the version it was copied from
+            pg.goto(f"/plans/{_MADE['published']}/diff/{plan_id}")
+            _wait_ready(pg)
+            _assert_phone_layout(pg)
     finally:
         context.close()
     assert not errors, errors
