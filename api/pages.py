@@ -17,24 +17,26 @@ from werkzeug.wrappers import Response
 
 from api.db import get_session
 from api.models import PlanVersion
+from api.plans.policy import EDIT_ROLES, allowed_actions, can_edit, visible_plan
+from api.plans.state import PlanRequestError
 from api.workspace import load_layer, workspace_stats
 from webmap.maps import BasemapError
 from webmap.planner import CONTEXT_COLUMNS, EXPORT_FORMATS, context_features, plan_map
 
-__all__ = ["bp", "EDIT_ROLES", "MAJOR_ROAD_CLASSES", "page_context", "plan_map_parts"]
+__all__ = ["bp", "EDIT_ROLES", "MAJOR_ROAD_CLASSES", "STATUS_LABELS", "page_context", "plan_map_parts"]
 
 log = logging.getLogger(__name__)
 
 bp = Blueprint("plan_pages", __name__)
 
-#: Roles that see the edit controls (the JSON routes enforce the same roles).
-EDIT_ROLES = ("planner", "admin")
+#: Plan status -> Chinese (the page's badge; planner.js has the same table).
+STATUS_LABELS = {"draft": "草稿", "published": "已发布", "archived": "已归档", "auto": "自动结果（只读）"}
 #: Road classes drawn at every zoom; the others only from ``planner_streets_min_zoom``.
 MAJOR_ROAD_CLASSES = ("major", "secondary", "rail", "water")
 
 
 def _can_edit() -> bool:
-    return current_user.is_authenticated and current_user.role in EDIT_ROLES
+    return can_edit()
 
 
 def _plan_bounds(plan: PlanVersion | None) -> tuple[int, int]:
@@ -101,10 +103,11 @@ def page_context(**extra: Any) -> dict[str, Any]:
 
 
 def _plan_or_404(plan_id: int) -> PlanVersion:
-    plan = get_session().get(PlanVersion, plan_id)
-    if plan is None:
-        abort(404, description=f"方案 #{plan_id} 不存在（可能已被删除）")
-    return plan
+    """The plan if the user may see it (workers and viewers: published plans only), else 404."""
+    try:
+        return visible_plan(get_session(), plan_id)
+    except PlanRequestError:
+        abort(404, description=f"方案 #{plan_id} 不存在或尚未发布（网格员和只读用户只能查看已发布的方案）")
 
 
 @bp.route("/plans")
@@ -119,10 +122,14 @@ def plans_page() -> str:
 def plan_page(plan_id: int) -> str:
     """方案地图: the plan's grids on the map beside the per-grid table; edit toolbar for planners."""
     plan = _plan_or_404(plan_id)
-    parts = plan_map_parts(plan=plan, editable=_can_edit())
-    log.info("plan page %d for %s (%s)", plan_id, current_user.username, current_user.role)
-    return render_template("plan.html", plan=plan, can_edit=_can_edit(), exports=EXPORT_FORMATS,
-                           page=page_context(page="plan", planId=plan_id), **parts)
+    actions = allowed_actions(plan)
+    parts = plan_map_parts(plan=plan, editable="edit" in actions)
+    log.info("plan page %d (%s) for %s (%s): %s", plan_id, plan.status, current_user.username, current_user.role,
+             actions)
+    return render_template("plan.html", plan=plan, can_edit=_can_edit(), actions=actions, exports=EXPORT_FORMATS,
+                           status_label=STATUS_LABELS.get(plan.status, plan.status),
+                           page=page_context(page="plan", planId=plan_id, actions=actions, parentId=plan.parent_id),
+                           **parts)
 
 
 @bp.route("/plans/<int:a>/diff/<int:b>")

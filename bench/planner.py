@@ -61,7 +61,7 @@ MOVES_JS = """async (n) => {
     const centre = (f) => L.geoJSON(f).getBounds().getCenter();
     const f = fc.features.reduce((a, x) => near.distanceTo(centre(x)) < near.distanceTo(centre(a)) ? x : a);
     const r = await post(`/api/plans/${planId}/edits`, {op: "move", building_ids: [f.properties.building_id],
-                                                          to_grid: nb.props.grid_id, version});
+                                                          to_grid: nb.props.grid_id, version, confirm: true});
     if (r.status !== 200) continue;
     version = r.body.version;
     out.push({server_ms: r.body.server_ms, client_ms: r.ms});

@@ -35,6 +35,7 @@ from webmap.maps import (
     COMPOUND_COLOR,
     ROAD_STYLES,
     MapControl,
+    MetricScale,
     _add_basemaps,
     _check_basemap,
     _display_frame,
@@ -200,10 +201,15 @@ def display_grids_json(features: Sequence[dict[str, Any]], geometries: Sequence[
 
 
 def planner_legend_html(*, min_households: int, max_households: int) -> str:
-    """Legend of the plan map: grid status classes with the bounds, outlines, selection."""
+    """Legend of the plan map: grid status classes with the bounds, outlines, selection.
+
+    It folds (``<details>``): phones start with it closed so it does not cover the map, and
+    each status row steps through the grids of that status (``planner.js``).
+    """
     bounds = {"under": f"&lt; {min_households} 户", "in": f"{min_households}–{max_households} 户",
               "over": f"&gt; {max_households} 户", "exclusive": "不受户数限制"}
-    rows = ['<div class="wg-legend-title">图例</div>', '<div class="wg-legend-sub">网格（按户数）</div>']
+    rows = ['<details open><summary class="wg-legend-title">图例</summary>',
+            '<div class="wg-legend-sub">网格（按户数，点击定位）</div>']
     rows += [f'<div data-status="{key}">{_swatch(color)}{name} <span class="wg-legend-note">'
              f'{bounds[key]}</span></div>' for key, (color, name) in GRID_STATUS.items()]
     rows += [
@@ -214,6 +220,7 @@ def planner_legend_html(*, min_households: int, max_households: int) -> str:
         f"<div>{_swatch(COMPOUND_COLOR, kind='outline', dash=True)}小区</div>",
         f"<div>{_swatch(ROAD_STYLES['major']['color'], kind='line', weight=3)}道路</div>",
         f"<div>{_swatch('#ffffff')}楼栋（放大后显示）</div>",
+        "</details>",
     ]
     return "".join(rows)
 
@@ -322,8 +329,9 @@ def plan_map(
     True
     """
     _check_basemap(basemap, tianditu_tk=tianditu_tk, osm_tile_url=osm_tile_url)
-    m = folium.Map(tiles=None, prefer_canvas=True, control_scale=True, zoom_start=4,
+    m = folium.Map(tiles=None, prefer_canvas=True, control_scale=False, zoom_start=4,
                    location=[35.0, 105.0], max_zoom=20, zoom_snap=0.5)
+    MetricScale().add_to(m)  # metres only: Leaflet's default scale adds feet and miles
     m.get_root().header.add_child(folium.Element(_MAP_CSS), name="wangge_map_css")
     _add_basemaps(m, basemap, tianditu_tk=tianditu_tk, osm_tile_url=osm_tile_url)
     if editable:

@@ -19,7 +19,7 @@ from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from api import audit
-from api.models import PlanEdit, PlanVersion, User, utcnow
+from api.models import Building, PlanEdit, PlanVersion, User, utcnow
 from api.plans.state import (
     GridMeta,
     PlanRequestError,
@@ -27,17 +27,20 @@ from api.plans.state import (
     cell_components,
     get_state,
     grid_feature,
+    grid_label,
     invalidate,
     refresh_grid,
     table_of,
 )
 from api.plans.store import check_version, write_change
 
-__all__ = ["OPS", "build_delta", "invert", "apply_delta", "run_edit", "run_undo"]
+__all__ = ["OPS", "build_delta", "move_confirmation", "invert", "apply_delta", "run_edit", "run_undo"]
 
 log = logging.getLogger(__name__)
 
 OPS = ("move", "split", "merge", "lock", "unlock", "exclusive", "rename")
+#: Buildings a move confirmation lists by name (the rest are counted).
+_LISTED = 50
 
 
 def _bad(message: str, fix: str, code: str = "bad_request") -> PlanRequestError:
@@ -57,7 +60,8 @@ def _grid(state: PlanState, grid_id: Any, what: str = "grid_id") -> GridMeta:
 
 def _unlocked(meta: GridMeta) -> None:
     if meta.locked:
-        raise _refused(f"网格 {meta.grid_id} 已锁定，不能修改其范围", "先解锁（op=unlock）再编辑", code="grid_locked")
+        raise _refused(f"网格 {grid_label(meta)} 已锁定，不能修改其范围", "先选中该网格点击“解锁”，再编辑",
+                       code="grid_locked")
 
 
 def _geojson(value: Any, kinds: tuple[str, ...], what: str) -> Any:
@@ -100,7 +104,7 @@ def _move_delta(state: PlanState, body: dict[str, Any]) -> dict[str, Any]:
         _unlocked(state.grids[g])
     tm = state.members.get(target.grid_id, set())
     if tm and not any(j in tm for i in cells for j in state.neighbours(i).tolist()):
-        raise _refused(f"所选楼栋与网格 {target.grid_id} 不相邻", "只能移到相邻网格；先选择与目标网格接壤的楼栋",
+        raise _refused(f"所选楼栋与网格 {grid_label(target)} 不相邻", "只能移到相邻网格；先选择与目标网格接壤的楼栋",
                        code="not_adjacent")
     moving = set(cells)
     emptied = [g for g in sorted({state.grid_of[i] for i in cells}) if state.members[g] <= moving]
@@ -126,17 +130,17 @@ def _split_delta(state: PlanState, body: dict[str, Any]) -> dict[str, Any]:
     line = _geojson(body.get("line"), ("LineString",), "line")
     pieces = list(split_geometry(meta.geometry, line).geoms) if meta.geometry is not None else []
     if len(pieces) < 2:
-        raise _refused(f"分割线没有穿过网格 {meta.grid_id}", "画一条从网格一侧边界穿到另一侧边界的线", code="split_miss")
+        raise _refused(f"分割线没有穿过网格 {grid_label(meta)}", "画一条从网格一侧边界穿到另一侧边界的线", code="split_miss")
     cells = sorted(state.members[meta.grid_id])
     side = shapely.contains(pieces[0], state.rep[cells])
     a = [c for c, s in zip(cells, side.tolist(), strict=True) if s]
     b = [c for c, s in zip(cells, side.tolist(), strict=True) if not s]
     if not a or not b:
-        raise _refused(f"分割线一侧没有楼栋单元（网格 {meta.grid_id}）", "让分割线穿过网格中部，两侧都要有楼栋",
+        raise _refused(f"分割线一侧没有楼栋单元（网格 {grid_label(meta)}）", "让分割线穿过网格中部，两侧都要有楼栋",
                        code="split_one_sided")
     for part in (a, b):
         if cell_components(state, set(part)) > 1:
-            raise _refused(f"分割后网格 {meta.grid_id} 的一部分不连通（{len(pieces)} 块），已拒绝",
+            raise _refused(f"分割后网格 {grid_label(meta)} 的一部分不连通（{len(pieces)} 块），已拒绝",
                            "调整分割线，使两侧各自连成一片", code="split_not_contiguous")
     if state.households[b].sum() > state.households[a].sum():
         a, b = b, a
@@ -157,11 +161,11 @@ def _merge_delta(state: PlanState, body: dict[str, Any]) -> dict[str, Any]:
     _unlocked(keep)
     _unlocked(gone)
     if keep.community_id != gone.community_id:
-        raise _refused(f"网格 {keep.grid_id} 与 {gone.grid_id} 属于不同社区，不能合并",
+        raise _refused(f"网格 {grid_label(keep)} 与 {grid_label(gone)} 属于不同社区，不能合并",
                        "网格不得跨社区（属地管理）", code="merge_nesting")
     km = state.members[keep.grid_id]
     if not any(j in km for i in state.members[gone.grid_id] for j in state.neighbours(i).tolist()):
-        raise _refused(f"网格 {keep.grid_id} 与 {gone.grid_id} 不相邻，不能合并", "选择两个接壤的网格", code="not_adjacent")
+        raise _refused(f"网格 {grid_label(keep)} 与 {grid_label(gone)} 不相邻，不能合并", "选择两个接壤的网格", code="not_adjacent")
     return {"assign": [[state.cell_ids[i], keep.grid_id] for i in sorted(state.members[gone.grid_id])],
             "delete": [gone.grid_id]}
 
@@ -179,6 +183,45 @@ def _attr_delta(state: PlanState, op: str, body: dict[str, Any]) -> dict[str, An
     if not isinstance(name, str) or not name.strip() or len(name) > 200:
         raise _bad(f"name 须为 1–200 个字符的文字：{name!r}", '例如 {"op": "rename", "name": "一网格"}')
     return {"attrs": {meta.grid_id: {"name": name.strip()}}}
+
+
+def _listed_buildings(session: Session, ids: list[str]) -> list[dict[str, Any]]:
+    """Name and households of buildings *ids* (the first ``_LISTED`` of them), for a confirmation."""
+    shown = ids[:_LISTED]
+    rows = {r[0]: r for r in session.execute(select(Building.building_id, Building.name, Building.households)
+                                             .where(Building.building_id.in_(shown)))}
+    return [{"building_id": b, "name": rows[b][1] if b in rows else None,
+             "households": int(rows[b][2] or 0) if b in rows else None} for b in shown]
+
+
+def move_confirmation(session: Session, state: PlanState, body: dict[str, Any],
+                      delta: dict[str, Any]) -> PlanRequestError | None:
+    """Why a move needs the planner's confirmation before it runs, or ``None``.
+
+    A building moves with the whole unit (cell) it stands in, so selecting one building of a
+    six-building unit moves six: the answer lists the other buildings. A move that leaves a
+    grid without buildings deletes it (an exclusive grid too): the answer names it. Either
+    way nothing is written until the request comes again with ``"confirm": true``.
+    """
+    if body.get("op") != "move" or body.get("confirm") is True:
+        return None
+    moving = {c for c, _ in delta.get("assign", [])}
+    selected = set(body.get("building_ids") or [])
+    extra = sorted(b for b, c in state.building_cell.items() if c in moving and b not in selected) if selected else []
+    deleted = [state.grids[g] for g in delta.get("delete", [])]
+    if not extra and not deleted:
+        return None
+    parts = []
+    if extra:
+        parts.append(f"所选 {len(selected)} 栋楼所在的单元必须整体移动，另有 {len(extra)} 栋楼随之移动")
+    for meta in deleted:
+        kind = "专属网格" if meta.exclusive else "网格"
+        parts.append(f"{kind} {grid_label(meta)} 的楼栋将全部移走，该网格将被删除")
+    return PlanRequestError(
+        422, "confirm_move", "；".join(parts) + "。尚未移动任何楼栋。",
+        "确认后整体移动（请求中加 \"confirm\": true），或改选其他楼栋",
+        also_moving=_listed_buildings(session, extra), also_moving_count=len(extra),
+        deleted_grids=[{"grid_id": m.grid_id, "label": grid_label(m), "exclusive": m.exclusive} for m in deleted])
 
 
 def build_delta(state: PlanState, body: dict[str, Any]) -> dict[str, Any]:
@@ -272,9 +315,12 @@ def run_edit(session: Session, plan: PlanVersion, body: dict[str, Any], *, user:
     expected = check_version(session, plan, body.get("version"))
     state = get_state(session, plan, defaults)
     delta = build_delta(state, body)
+    refusal = move_confirmation(session, state, body, delta)
+    if refusal is not None:
+        raise refusal
     inverse = invert(state, delta)
     author = user.username if isinstance(user, User) else str(user)
-    request_body = {k: v for k, v in body.items() if k != "version"}
+    request_body = {k: v for k, v in body.items() if k not in ("version", "confirm")}
 
     def after(version: int) -> None:
         session.execute(delete(PlanEdit).where(PlanEdit.plan_version_id == plan.id, PlanEdit.undone.is_(True)))
@@ -303,7 +349,7 @@ def run_undo(session: Session, plan: PlanVersion, body: dict[str, Any], *, user:
     edit = session.scalars(stmt).first()
     word = "重做" if redo else "撤销"
     if edit is None:
-        raise PlanRequestError(409, "nothing_to_redo" if redo else "nothing_to_undo", f"没有可{word}的编辑",
+        raise PlanRequestError(422, "nothing_to_redo" if redo else "nothing_to_undo", f"没有可{word}的编辑",
                                "先进行编辑" if not redo else "先撤销一次编辑")
     state = get_state(session, plan, defaults)
     delta = edit.payload["delta"] if redo else edit.inverse

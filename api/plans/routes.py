@@ -21,6 +21,7 @@ from api.errors import error_body
 from api.models import Building, PlanAssignment, PlanVersion
 from api.plans import edits, jobs, store
 from api.plans.exports import export_plan
+from api.plans.policy import EDIT_ROLES, allowed_actions, visible_only, visible_plan
 from api.plans.state import PlanRequestError, get_state, grid_feature, plan_bounds, plan_lock
 from api.workspace import load_layer
 from webmap.planner import display_grids_json
@@ -30,8 +31,6 @@ __all__ = ["bp", "EDIT_ROLES"]
 log = logging.getLogger(__name__)
 
 bp = Blueprint("plans_api", __name__, url_prefix="/api")
-
-EDIT_ROLES = ("planner", "admin")
 
 
 @bp.errorhandler(PlanRequestError)
@@ -61,8 +60,8 @@ def _settings() -> dict[str, Any]:
 @bp.get("/plans")
 @login_required
 def list_plans() -> Response:
-    """All plan versions, newest first."""
-    plans = get_session().scalars(select(PlanVersion).order_by(PlanVersion.id.desc())).all()
+    """The plan versions the user may see (workers and viewers: published ones), newest first."""
+    plans = get_session().scalars(visible_only(select(PlanVersion)).order_by(PlanVersion.id.desc())).all()
     return jsonify([store.plan_json(p) for p in plans])
 
 
@@ -79,7 +78,7 @@ def start_partition() -> tuple[Response, int]:
 
 
 @bp.get("/jobs/<job_id>")
-@login_required
+@role_required(*EDIT_ROLES)
 def job_status(job_id: str) -> Response:
     return jsonify(jobs.get_job(job_id).json())
 
@@ -109,10 +108,10 @@ def _summary(plan: PlanVersion) -> dict[str, Any]:
 @bp.get("/plans/<int:plan_id>")
 @login_required
 def plan_detail(plan_id: int) -> Response:
-    """Plan meta, version, settings, bounds and a summary of its grids."""
-    plan = store.get_plan(get_session(), plan_id)
+    """Plan meta, version, settings, bounds, the actions its state allows and a summary of its grids."""
+    plan = visible_plan(get_session(), plan_id)
     lo, hi = plan_bounds(plan, _settings())
-    return jsonify({**store.plan_json(plan), "settings": plan.settings,
+    return jsonify({**store.plan_json(plan), "settings": plan.settings, "actions": allowed_actions(plan),
                     "bounds": {"min_households": lo, "max_households": hi},
                     "communities": store.plan_communities(get_session(), plan_id),
                     "summary": _summary(plan)})
@@ -127,7 +126,7 @@ def plan_grids(plan_id: int) -> Response:
     ``map_simplify_m`` and rounded to 6 decimals, only the properties the page reads.
     """
     session = get_session()
-    plan = store.get_plan(session, plan_id)
+    plan = visible_plan(session, plan_id)
     display = request.args.get("display") == "1"
     with plan_lock(session, plan_id):
         state = get_state(session, plan, _settings())
@@ -167,7 +166,7 @@ def _bbox(raw: str) -> tuple[float, float, float, float]:
 def plan_buildings(plan_id: int) -> Response:
     """Buildings of the plan with their cell and grid, per ``?bbox=`` or ``?grid_id=`` (simplified)."""
     session = get_session()
-    store.get_plan(session, plan_id)
+    visible_plan(session, plan_id)
     a, b = PlanAssignment.__table__, Building.__table__
     stmt = (select(b.c.building_id, a.c.cell_id, a.c.grid_id, b.c.households, b.c.name, b.c.geometry)
             .select_from(a.join(b, b.c.building_id == a.c.building_id)).where(a.c.plan_version_id == plan_id))
@@ -188,7 +187,7 @@ def plan_buildings(plan_id: int) -> Response:
 @login_required
 def plan_community_outlines(plan_id: int) -> Response:
     session = get_session()
-    store.get_plan(session, plan_id)
+    visible_plan(session, plan_id)
     comms = load_layer(session, "communities", community_id=store.plan_communities(session, plan_id))
     return Response(comms.to_json(drop_id=True), mimetype="application/geo+json")
 
@@ -261,8 +260,8 @@ def plan_new_version(plan_id: int) -> tuple[Response, int]:
 @login_required
 def plan_diff(a: int, b: int) -> Response:
     session = get_session()
-    store.get_plan(session, a)
-    store.get_plan(session, b)
+    visible_plan(session, a)
+    visible_plan(session, b)
     return jsonify(store.diff_versions(session, a, b))
 
 
@@ -286,10 +285,13 @@ def plan_rollback(plan_id: int) -> Response:
 
 
 @bp.get("/plans/<int:plan_id>/export")
-@login_required
+@role_required(*EDIT_ROLES)
 def plan_export(plan_id: int) -> Response:
     """The plan as a file: ``?format=gpkg|geojson|shp|kml|csv|xlsx`` (``&layer=buildings`` for GeoJSON,
-    ``&headers=canonical`` for canonical column names in CSV/XLSX instead of Chinese)."""
+    ``&headers=canonical`` for canonical column names in CSV/XLSX instead of Chinese).
+
+    Planners and admins only: an export carries the household count of every building.
+    """
     fmt = request.args.get("format", "gpkg")
     with session_scope() as session:
         plan = store.get_plan(session, plan_id)

@@ -37,6 +37,7 @@ __all__ = [
     "refresh_grid",
     "grid_violations",
     "grid_feature",
+    "grid_label",
     "plan_lock",
     "table_of",
     "cell_components",
@@ -288,13 +289,20 @@ def cell_components(state: PlanState, cells: set[int]) -> int:
     return pieces
 
 
+def grid_label(meta: GridMeta) -> str:
+    """How messages name a grid: its code and name (the internal id only when it has neither)."""
+    if meta.code and meta.name and meta.name != meta.code:
+        return f"{meta.code}（{meta.name}）"
+    return meta.code or meta.name or meta.grid_id
+
+
 def grid_violations(state: PlanState, meta: GridMeta, pieces: int, communities: set[str]) -> list[dict[str, str]]:
     """Broken rules of one grid: range, contiguity, nesting, tiling, empty."""
     out: list[dict[str, str]] = []
-    g = meta.grid_id
+    g = grid_label(meta)
 
     def add(rule: str, message: str) -> None:
-        out.append({"grid_id": g, "rule": rule, "message": message})
+        out.append({"grid_id": meta.grid_id, "rule": rule, "message": message})
 
     if meta.buildings == 0:
         add("empty", f"网格 {g} 没有楼栋")

@@ -45,6 +45,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 _CHUNK = 500
+_STATUS_LABELS = {"draft": "草稿", "published": "已发布", "archived": "已归档", "auto": "自动结果（只读）"}
 
 
 def get_plan(session: Session, plan_id: int) -> PlanVersion:
@@ -87,8 +88,8 @@ def check_version(session: Session, plan: PlanVersion, version: Any, *, editable
         raise PlanRequestError(409, "conflict", f"方案已被 {who} 于 {when} 修改，当前版本 {plan.version_counter}，"
                                f"您提交的是 {version}", "reload", version=plan.version_counter, by=who, at=when)
     if editable and plan.status != "draft":
-        raise PlanRequestError(409, "not_draft", f"方案 {plan.id} 状态为 {plan.status}，已发布或归档的方案不能直接修改",
-                               "先另存为新版本（POST /api/plans/<id>/versions），在新版本上编辑")
+        raise PlanRequestError(422, "not_draft", f"方案 #{plan.id} 状态为{_STATUS_LABELS.get(plan.status, plan.status)}，"
+                               "只有草稿可以编辑", "点击“保存版本”另存为新草稿，在新草稿上编辑")
     return version
 
 
@@ -138,7 +139,20 @@ def save_partition(session: Session, result: Any, *, name: str, author: str, set
         {"plan_version_id": plan.id, "building_id": str(b), "grid_id": g, "cell_id": None if pd.isna(c) else str(c)}
         for b, g, c in zip(a.index, a.to_numpy(), bc.to_numpy(), strict=True)])
     log.info("plan %d saved: %d grids, %d cells, %d buildings", plan.id, len(result.grids), len(cells), len(a))
-    return plan
+    return _draft_of_auto_result(session, plan, author=author)
+
+
+def _draft_of_auto_result(session: Session, auto: PlanVersion, *, author: str) -> PlanVersion:
+    """Keep *auto* (a partition's automatic result) read-only; the draft to edit is its copy.
+
+    So the automatic result stays the first stored version of every plan and a planner can
+    diff their edits against it.
+    """
+    auto.status = "auto"
+    draft = copy_version(session, auto, name=auto.name, message=auto.message, author=author)
+    auto.name = f"{auto.name}（自动结果）"[:200]
+    log.info("plan %d: automatic result kept as read-only version %d", draft.id, auto.id)
+    return draft
 
 
 def copy_version(session: Session, plan: PlanVersion, *, name: str, message: str | None,
@@ -227,11 +241,11 @@ def publish(session: Session, plan: PlanVersion, *, user: User | str) -> dict[st
 def rollback(session: Session, plan: PlanVersion, *, user: User | str) -> dict[str, Any]:
     """Withdraw the active *plan* and re-publish the versions it replaced."""
     if not plan.is_active:
-        raise PlanRequestError(409, "not_active", f"方案 {plan.id} 不是当前生效的方案，无需回滚",
+        raise PlanRequestError(422, "not_active", f"方案 #{plan.id} 不是当前生效的方案，无需回滚",
                                "对当前生效（已发布）的方案执行回滚")
     prev_ids = list((plan.settings or {}).get("previous_active") or [])
     if not prev_ids:
-        raise PlanRequestError(409, "nothing_to_roll_back", f"方案 {plan.id} 发布前没有生效的方案，无法回滚",
+        raise PlanRequestError(422, "nothing_to_roll_back", f"方案 #{plan.id} 发布前没有生效的方案，无法回滚",
                                "发布另一个版本以替换它")
     restored = session.scalars(select(PlanVersion).where(PlanVersion.id.in_(prev_ids))).all()
     plan.is_active = False

@@ -23,7 +23,9 @@ def test_partition_writes_a_draft_plan_then_if_none_skips(app: Flask, runner: Fl
     result = runner.invoke(main, ["plans", "partition", "--name", "示例方案", "--user", "planner"])
     assert result.exit_code == 0, result.output
     with app.app_context(), db.session_scope() as s:
-        plan = s.scalars(select(PlanVersion)).one()
+        plan = s.scalars(select(PlanVersion).where(PlanVersion.status == "draft")).one()
+        auto = s.get(PlanVersion, plan.parent_id)  # the automatic result, kept read-only as the first version
+        assert auto is not None and auto.status == "auto"
         n_assigned = s.scalar(select(func.count()).select_from(PlanAssignment)
                               .where(PlanAssignment.plan_version_id == plan.id))
         households = s.scalar(select(func.sum(PlanGrid.households)).where(PlanGrid.plan_version_id == plan.id))

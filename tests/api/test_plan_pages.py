@@ -28,6 +28,10 @@ def seeded(app: Flask) -> dict:
             create_user(s, f"u_{role}", PASSWORD, role=role)
         s.add(PlanVersion(name="测试方案甲", author="u_planner", settings={"min_households": 40, "max_households": 90}))
         s.add(PlanVersion(name="测试方案乙", author="u_planner", settings={}))
+        s.add(PlanVersion(name="已发布丙", author="u_planner", status="published", is_active=True,
+                          settings={"min_households": 40, "max_households": 90}))
+        s.add(PlanVersion(name="已发布丁", author="u_planner", status="published", is_active=True,
+                          settings={"previous_active": [3]}))
     return layers
 
 
@@ -52,29 +56,55 @@ def test_plan_list_offers_partition_to_planners_only(client: FlaskClient, seeded
     assert "网格方案" in html and 'id="wg-partition-form"' not in html
 
 
-@pytest.mark.parametrize(("role", "editable"), [("planner", True), ("viewer", False), ("worker", False)])
-def test_plan_page_edit_controls_by_role(client: FlaskClient, seeded: dict, role: str, editable: bool) -> None:
-    r = _as(client, role).get("/plans/1")
+def test_draft_page_gives_planners_every_edit_tool(client: FlaskClient, seeded: dict) -> None:
+    r = _as(client, "planner").get("/plans/1")
     html = r.get_data(as_text=True)
     assert r.status_code == 200
     assert_offline(html)
-    assert ('id="wg-toolbar"' in html) is editable
-    assert ("leaflet-geoman.js" in html) is editable
-    assert ('"canEdit": true' in html) is editable
-    for text in ("测试方案甲", "户数", "紧凑度", "导出", "GeoPackage", "wanggePlannerConfig", "js/planner.js"):
+    for text in ('id="wg-toolbar"', 'data-tool="box"', 'data-action="move"', 'data-action="undo"',
+                 'data-action="publish"', 'data-action="repartition"', "leaflet-geoman.js", '"canEdit": true',
+                 "测试方案甲", "户数", "紧凑度", "导出", "GeoPackage", "wanggePlannerConfig", "js/planner.js"):
         assert text in html, text
+    assert 'data-action="rollback"' not in html  # nothing was active before this draft
     assert '"bounds": [40, 90]' in html  # the plan's own bounds drive the legend and colours
     assert "FeatureCollection" not in html
+    assert html.index("高级") < html.index("随机种子")  # the seed sits in the folded advanced section
+
+
+@pytest.mark.parametrize(("plan", "rollback"), [(3, False), (4, True)])
+def test_published_page_has_no_edit_tools(client: FlaskClient, seeded: dict, plan: int, rollback: bool) -> None:
+    html = _as(client, "planner").get(f"/plans/{plan}").get_data(as_text=True)
+    assert 'id="wg-toolbar"' in html and "另存为草稿" in html and "不能直接编辑" in html
+    for tool in ('data-tool="box"', 'data-action="move"', 'data-action="undo"', 'data-action="publish"',
+                 'data-action="repartition"', "leaflet-geoman.js"):
+        assert tool not in html, tool
+    assert ('data-action="rollback"' in html) is rollback  # only when another plan was active before
+
+
+@pytest.mark.parametrize("role", ["viewer", "worker"])
+def test_workers_and_viewers_see_published_plans_only(client: FlaskClient, seeded: dict, role: str) -> None:
+    c = _as(client, role)
+    for path in ("/plans/1", "/plans/2", "/plans/1/diff/3", "/plans/3/diff/2"):
+        r = c.get(path)
+        assert r.status_code == 404 and "尚未发布" in r.get_data(as_text=True), path
+    r = c.get("/plans/3")
+    html = r.get_data(as_text=True)
+    assert r.status_code == 200
+    assert_offline(html)
+    assert "已发布丙" in html and "户数" in html and "wanggePlannerConfig" in html
+    for hidden in ('id="wg-toolbar"', "leaflet-geoman.js", '"canEdit": true', "导出", "/export?format="):
+        assert hidden not in html, hidden
+    assert c.get("/plans/3/diff/4").status_code == 200
 
 
 def test_missing_plan_is_a_chinese_404(client: FlaskClient, seeded: dict) -> None:
     r = _as(client, "viewer").get("/plans/99")
     assert r.status_code == 404 and "方案 #99 不存在" in r.get_data(as_text=True)
-    assert _as(client, "viewer").get("/plans/1/diff/99").status_code == 404
+    assert _as(client, "viewer").get("/plans/3/diff/99").status_code == 404
 
 
 def test_diff_page_names_both_versions(client: FlaskClient, seeded: dict) -> None:
-    html = _as(client, "viewer").get("/plans/1/diff/2").get_data(as_text=True)
+    html = _as(client, "planner").get("/plans/1/diff/2").get_data(as_text=True)
     assert "方案对比" in html and "#1 测试方案甲" in html and "#2 测试方案乙" in html
     assert 'id="wg-toolbar"' not in html
 
@@ -82,7 +112,7 @@ def test_diff_page_names_both_versions(client: FlaskClient, seeded: dict) -> Non
 def test_unavailable_basemap_falls_back_with_a_notice(app: Flask, client: FlaskClient, seeded: dict) -> None:
     app.config["WANGGE"]["basemap"] = "tianditu"
     app.config["WANGGE"]["tianditu_tk"] = ""
-    html = _as(client, "viewer").get("/plans/1").get_data(as_text=True)
+    html = _as(client, "viewer").get("/plans/3").get_data(as_text=True)
     assert "底图无法显示" in html and "tianditu_tk" in html
 
 

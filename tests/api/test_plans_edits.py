@@ -19,7 +19,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from api.db import session_scope
-from api.models import AuditEntry, PlanEdit
+from api.models import AuditEntry, PlanAssignment, PlanEdit
 from api.plans.store import save_partition
 from tests.api.plans_helpers import login
 
@@ -121,7 +121,7 @@ def test_split_then_merge_and_undo_everything(planner: FlaskClient, plan: int) -
             assert r.get_json()["removed"] == ["C-2"]
         assert {k: x for k, x in _households(r.get_json()).items() if k in expected} == expected
     r = planner.post(f"/api/plans/{plan}/undo", json={"version": v})
-    assert r.status_code == 409 and r.get_json()["error"]["code"] == "nothing_to_undo"
+    assert r.status_code == 422 and r.get_json()["error"]["code"] == "nothing_to_undo"
 
 
 def test_new_edit_after_undo_drops_redo(app: Flask, planner: FlaskClient, plan: int) -> None:
@@ -131,7 +131,7 @@ def test_new_edit_after_undo_drops_redo(app: Flask, planner: FlaskClient, plan: 
     status, out = _edit(planner, plan, op="lock", grid_id="C")
     assert status == 200 and out["can_redo"] is False
     r = planner.post(f"/api/plans/{plan}/redo", json={"version": out["version"]})
-    assert r.status_code == 409 and r.get_json()["error"]["code"] == "nothing_to_redo"
+    assert r.status_code == 422 and r.get_json()["error"]["code"] == "nothing_to_redo"
     with app.app_context(), session_scope() as s:
         ops = [e.op for e in s.query(PlanEdit).filter_by(plan_version_id=plan).order_by(PlanEdit.seq)]
         actions = [a.action for a in s.query(AuditEntry).filter(AuditEntry.action.like("plan.%"))]
@@ -225,3 +225,85 @@ def test_nesting_and_tiling_are_reported(app: Flask, planner: FlaskClient) -> No
     assert "K1" in next(v["message"] for v in out["violations"] if v["rule"] == "nesting")
     status, out = _edit(planner, plan, op="merge", grid_ids=["A", "C"])
     assert status == 422 and out["error"]["code"] == "merge_nesting"
+
+
+def _save(app: Flask, result: SimpleNamespace) -> int:
+    with app.app_context(), session_scope() as s:
+        return save_partition(s, result, name="确认测试", author="test",
+                              settings={"min_households": 100, "max_households": 500}).id
+
+
+def _grid_households(client: FlaskClient, plan: int) -> dict[str, int]:
+    fc = client.get(f"/api/plans/{plan}/grids.geojson").get_json()
+    return {f["id"]: f["properties"]["households"] for f in fc["features"]}
+
+
+def test_a_building_of_a_shared_unit_moves_only_after_confirmation(app: Flask, planner: FlaskClient) -> None:
+    result = _result(LAYOUT)
+    # c01 holds two buildings: the selected Bc01 and its neighbour Bc01x, which must move with it
+    result.building_cell = pd.concat([result.building_cell, pd.Series(["c01"], index=["Bc01x"])])
+    result.assignment = pd.concat([result.assignment, pd.Series(["A"], index=["Bc01x"])])
+    plan = _save(app, result)
+    before, version = _grid_households(planner, plan), _version(planner, plan)
+    status, out = _edit(planner, plan, op="move", building_ids=["Bc01"], to_grid="B")
+    assert status == 422 and out["error"]["code"] == "confirm_move"
+    assert "另有 1 栋楼随之移动" in out["error"]["message"] and "尚未移动" in out["error"]["message"]
+    assert out["error"]["also_moving_count"] == 1
+    assert [b["building_id"] for b in out["error"]["also_moving"]] == ["Bc01x"]
+    assert out["error"]["deleted_grids"] == []
+    assert _grid_households(planner, plan) == before and _version(planner, plan) == version  # nothing written
+    status, out = _edit(planner, plan, op="move", building_ids=["Bc01"], to_grid="B", confirm=True)
+    assert status == 200, out
+    with app.app_context(), session_scope() as s:
+        in_b = s.query(PlanAssignment.building_id).filter_by(plan_version_id=plan, grid_id="B")
+        assert sorted(b for (b,) in in_b) == ["Bc01", "Bc01x", "Bc11"]
+
+
+def test_a_move_that_would_delete_an_exclusive_grid_asks_first(planner: FlaskClient, plan: int) -> None:
+    assert _edit(planner, plan, op="exclusive", grid_id="B", value=True)[0] == 200
+    grids = _grid_households(planner, plan)
+    status, out = _edit(planner, plan, op="move", building_ids=["Bc11"], to_grid="A")
+    assert status == 422 and out["error"]["code"] == "confirm_move"
+    assert "专属网格 B" in out["error"]["message"] and "将被删除" in out["error"]["message"]
+    assert out["error"]["deleted_grids"] == [{"grid_id": "B", "label": "B", "exclusive": True}]
+    assert _grid_households(planner, plan) == grids  # still 3 grids
+    status, out = _edit(planner, plan, op="move", building_ids=["Bc11"], to_grid="A", confirm=True)
+    assert status == 200 and out["removed"] == ["B"]
+    r = planner.post(f"/api/plans/{plan}/undo", json={"version": out["version"]})
+    back = next(f for f in r.get_json()["grids"] if f["id"] == "B")
+    assert back["properties"]["exclusive"] is True and back["properties"]["households"] == 150
+
+
+def test_messages_name_grids_by_code(app: Flask, planner: FlaskClient) -> None:
+    result = _result(LAYOUT)
+    result.grids["code"] = result.grids["grid_id"].map({"A": "320508001001001", "B": "320508001001002",
+                                                        "C": "320508001001003"})
+    plan = _save(app, result)
+    summary_rules = planner.get(f"/api/plans/{plan}").get_json()["summary"]["violations_by_rule"]
+    assert summary_rules == {"range": 1}
+    fc = planner.get(f"/api/plans/{plan}/grids.geojson").get_json()
+    assert _edit(planner, plan, op="lock", grid_id="B")[0] == 200
+    status, out = _edit(planner, plan, op="move", building_ids=["Bc01"], to_grid="B")
+    assert status == 422 and "320508001001002" in out["error"]["message"] and "网格 B" not in out["error"]["message"]
+    status, out = _edit(planner, plan, op="move", building_ids=["Bc02"], to_grid="C")
+    assert status == 200
+    messages = " ".join(v["message"] for v in out["violations"])
+    assert "320508001001001" in messages and "网格 A " not in messages
+    assert fc["features"]  # the codes are the grids' own
+
+
+def test_the_automatic_result_is_kept_as_the_first_version(app: Flask, planner: FlaskClient, plan: int) -> None:
+    meta = planner.get(f"/api/plans/{plan}").get_json()
+    auto = planner.get(f"/api/plans/{meta['parent_id']}").get_json()
+    assert auto["status"] == "auto" and auto["name"] == "手工方案（自动结果）" and meta["status"] == "draft"
+    assert auto["id"] < plan
+    status, out = _edit(planner, plan, op="move", building_ids=["Bc01"], to_grid="B")
+    assert status == 200
+    diff = planner.get(f"/api/plans/{auto['id']}/diff/{plan}").get_json()
+    assert diff["moved"] == [{"building_id": "Bc01", "from": "A", "to": "B"}]
+    # the automatic result itself is read-only: the refusal names the reason and the fix
+    r = planner.post(f"/api/plans/{auto['id']}/edits", json={"op": "lock", "grid_id": "A", "version": auto["version"]})
+    assert r.status_code == 422 and r.get_json()["error"]["code"] == "not_draft"
+    assert "只有草稿可以编辑" in r.get_json()["error"]["message"] and "另存为" in r.get_json()["error"]["fix"]
+    r = planner.post(f"/api/plans/{plan}/rollback", json={})
+    assert r.status_code == 422 and r.get_json()["error"]["code"] == "not_active"

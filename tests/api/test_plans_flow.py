@@ -62,8 +62,11 @@ def test_partition_job_saves_a_draft_covering_every_building(planner: FlaskClien
     assert len(grids) == meta["summary"]["grids"] > 1
     assert sum(g["properties"]["households"] for g in grids.values()) == meta["summary"]["households"]
     assert {g["properties"]["status"] for g in grids.values()} <= {"under", "in", "over", "exclusive"}
-    listed = planner.get("/api/plans").get_json()
-    assert plan in [p["id"] for p in listed]
+    listed = {p["id"]: p for p in planner.get("/api/plans").get_json()}
+    assert plan in listed
+    auto = listed[meta["parent_id"]]  # the automatic result, kept read-only as the first version
+    assert auto["status"] == "auto" and auto["id"] < plan
+    assert planner.get(f"/api/plans/{auto['id']}/diff/{plan}").get_json()["count"] == 0
 
 
 def test_display_grids_are_smaller_with_the_same_numbers(planner: FlaskClient, plan: int) -> None:
@@ -168,13 +171,13 @@ def test_publish_archives_the_previous_and_rollback_restores_it(app: Flask, plan
     assert plans[first]["status"] == "archived"
     r = planner.post(f"/api/plans/{second}/edits", json={"op": "lock", "grid_id": next(iter(_grids(planner, second))),
                                                           "version": _version(planner, second)})
-    assert r.status_code == 409 and r.get_json()["error"]["code"] == "not_draft"
+    assert r.status_code == 422 and r.get_json()["error"]["code"] == "not_draft"
     r = planner.post(f"/api/plans/{second}/rollback")
     assert r.status_code == 200 and [p["id"] for p in r.get_json()["restored"]] == [first]
     plans = {p["id"]: p for p in planner.get("/api/plans").get_json()}
     assert plans[first]["is_active"] and not plans[second]["is_active"]
     r = planner.post(f"/api/plans/{second}/rollback")
-    assert r.status_code == 409 and r.get_json()["error"]["code"] == "not_active"
+    assert r.status_code == 422 and r.get_json()["error"]["code"] == "not_active"
     with app.app_context(), session_scope() as s:
         actions = [a.action for a in s.query(AuditEntry).filter(AuditEntry.action.in_(["plan.publish", "plan.rollback"]))]
     assert actions == ["plan.publish", "plan.publish", "plan.rollback"]
@@ -199,7 +202,8 @@ def test_repartition_keeps_locked_grids(planner: FlaskClient, plan: int) -> None
     assert regrids[gid]["properties"]["locked"] is True
     assert sum(g["properties"]["buildings"] for g in regrids.values()) == N_BUILDINGS
     meta = planner.get(f"/api/plans/{new}").get_json()
-    assert meta["parent_id"] == work
+    auto = planner.get(f"/api/plans/{meta['parent_id']}").get_json()  # the re-run's automatic result
+    assert auto["status"] == "auto" and auto["parent_id"] == work
 
 
 def test_cancel_a_queued_job(planner: FlaskClient) -> None:

@@ -6,6 +6,7 @@ of the plan page (planner, viewer) and of the diff view go to ``screenshots/plan
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import pytest
@@ -17,8 +18,11 @@ pytestmark = pytest.mark.browser
 #: The plan the partition test made, for the tests after it (the live server is per session).
 _MADE: dict[str, int] = {}
 
-HOUSEHOLDS = """(g) => Number(document.querySelector(`tr[data-grid="${CSS.escape(g)}"] td[data-col="households"]`)
-    .textContent.replace(/,/g, ""))"""
+#: A grid's households as its table row shows them (null while the row waits for the next frame).
+HOUSEHOLDS = """(g) => { const td = document.querySelector(`tr[data-grid="${CSS.escape(g)}"] td[data-col="households"]`);
+    return td ? Number(td.textContent.replace(/,/g, "")) : null; }"""
+STATE_HOUSEHOLDS = "(g) => window.wanggePlanner.state.grids.get(g).props.households"
+STATE_BUILDINGS = "(g) => window.wanggePlanner.state.grids.get(g).props.buildings"
 PICK_BUILDING = """([gid, targets]) => {
   // the building of grid gid nearest to the outline of one of the target grids (a move must
   // go to a grid the building's cell borders): vertex distance, over every candidate target
@@ -39,11 +43,40 @@ PICK_BUILDING = """([gid, targets]) => {
   const box = map.getContainer().getBoundingClientRect();
   return {x: box.left + p.x, y: box.top + p.y, id: best.l.feature.properties.building_id, to: best.to};
 }"""
+PICK_SHARED = """([gid, targets]) => {
+  // a building of grid gid whose unit (cell) holds other buildings, nearest to a target grid
+  const P = window.wanggePlanner, map = P.map;
+  const all = P.buildingLayer.getLayers();
+  const per = new Map();
+  for (const l of all) per.set(l.feature.properties.cell_id, (per.get(l.feature.properties.cell_id) || 0) + 1);
+  const ls = all.filter(l => l.feature.properties.grid_id === gid && per.get(l.feature.properties.cell_id) > 1
+      && map.getBounds().contains(l.getBounds()));
+  let best = null;
+  for (const to of targets) {
+    const pts = P.state.grids.get(to).layer.getLatLngs().flat(3);
+    for (const l of ls) {
+      const d = Math.min(...pts.map(q => l.getBounds().getCenter().distanceTo(q)));
+      if (!best || d < best.d) best = {d, l, to};
+    }
+  }
+  if (!best) return null;
+  const p = map.latLngToContainerPoint(best.l.getBounds().getCenter());
+  const box = map.getContainer().getBoundingClientRect();
+  const cells = new Set(all.filter(l => l.feature.properties.grid_id === gid).map(l => l.feature.properties.cell_id));
+  return {x: box.left + p.x, y: box.top + p.y, id: best.l.feature.properties.building_id, to: best.to,
+          unit: per.get(best.l.feature.properties.cell_id), whole: cells.size === 1};
+}"""
 POST_AS_PAGE = """async ([path, body]) => {
   const r = await fetch(path, {method: "POST", headers: {"Content-Type": "application/json",
       "X-CSRFToken": document.querySelector('meta[name="csrf-token"]').content}, body: JSON.stringify(body)});
   return {status: r.status, body: await r.json()};
 }"""
+
+
+def _table_households(page, grid: str) -> int:
+    """Households of *grid* read from the table (rows past the first screenful arrive a frame later)."""
+    page.wait_for_function(f"(g) => ({HOUSEHOLDS})(g) !== null", arg=grid, timeout=10_000)
+    return page.evaluate(HOUSEHOLDS, grid)
 
 
 def _need_backend(page) -> None:
@@ -93,10 +126,16 @@ def test_planner_partitions_moves_undoes_publishes_exports(page, live_server: Li
     page.mouse.click(target["x"], target["y"])
     assert "已选 1 栋楼" in page.locator("#wg-selection").inner_text()
     page.select_option("#wg-target", to)
-    before = {g: page.evaluate(HOUSEHOLDS, g) for g in (grid, to)}
+    before = {g: _table_households(page, g) for g in (grid, to)}
     page.get_by_role("button", name="移动所选楼栋").click()
-    page.wait_for_function("() => window.wanggePlanner.lastEdit", timeout=20_000)
-    after = {g: page.evaluate(HOUSEHOLDS, g) for g in (grid, to)}
+    # a building whose unit holds others (or whose grid would empty) asks first, listing them
+    page.wait_for_function("() => window.wanggePlanner.lastEdit || document.querySelector('.wg-confirm')",
+                           timeout=20_000)
+    if page.locator(".wg-confirm").count():
+        assert "尚未移动" in page.locator(".wg-confirm").inner_text()
+        page.locator(".wg-confirm").get_by_role("button", name="确认移动").click()
+        page.wait_for_function("() => window.wanggePlanner.lastEdit", timeout=20_000)
+    after = {g: _table_households(page, g) for g in (grid, to)}
     moved = before[grid] - after[grid]
     assert moved > 0 and after[to] - before[to] == moved
     assert "移动楼栋完成" in page.locator("#wg-messages").inner_text()
@@ -109,12 +148,19 @@ def test_planner_partitions_moves_undoes_publishes_exports(page, live_server: Li
     link.wait_for()
     saved = int(link.get_attribute("href").rsplit("/", 1)[1])
     page.get_by_role("button", name="撤销").click()
-    page.wait_for_function(f"([g, n]) => ({HOUSEHOLDS})(g) === n", arg=[grid, before[grid]], timeout=20_000)
-    assert page.evaluate(HOUSEHOLDS, to) == before[to]
+    page.wait_for_function(f"([g, n]) => ({STATE_HOUSEHOLDS})(g) === n", arg=[grid, before[grid]], timeout=20_000)
+    assert _table_households(page, to) == before[to]
 
     page.get_by_role("button", name="发布").click()
     page.wait_for_function("() => document.querySelector('#wg-plan-status').textContent.includes('生效中')",
                            timeout=20_000)
+    _wait_ready(page)  # the page reloaded: a published plan shows no edit tools and no rollback
+    assert "已发布" in page.locator("#wg-messages").inner_text()
+    assert page.locator('#wg-toolbar [data-action="move"]').count() == 0
+    assert page.locator('#wg-toolbar [data-tool="box"]').count() == 0
+    assert page.locator('#wg-toolbar [data-action="rollback"]').count() == 0
+    assert page.get_by_role("button", name="另存为草稿").is_visible()
+    _MADE["published"] = plan_id
 
     page.locator("#wg-export-button").click()
     with page.expect_download() as download:
@@ -134,6 +180,22 @@ def test_planner_partitions_moves_undoes_publishes_exports(page, live_server: Li
     page.screenshot(path=str(SCREENSHOTS / "plan_diff.png"))
 
 
+def _published_plan(browser, live_server: LiveServer) -> int:
+    """A published plan (the partition test's, else one made and published here)."""
+    if "published" in _MADE:
+        return _MADE["published"]
+    plan_id = _any_plan(browser, live_server)
+    context = browser.new_context(base_url=live_server.url)
+    pg = context.new_page()
+    login(pg, ROLE_USERS["planner"], PASSWORD)
+    pg.goto(f"/plans/{plan_id}")
+    version = pg.evaluate(f"async () => (await (await fetch('/api/plans/{plan_id}')).json()).version")
+    assert pg.evaluate(POST_AS_PAGE, [f"/api/plans/{plan_id}/publish", {"version": version}])["status"] == 200
+    context.close()
+    _MADE["published"] = plan_id
+    return plan_id
+
+
 def _any_plan(browser, live_server: LiveServer) -> int:
     if "plan" in _MADE:
         return _MADE["plan"]
@@ -148,7 +210,7 @@ def _any_plan(browser, live_server: LiveServer) -> int:
 
 
 def test_viewer_gets_the_map_read_only_and_403_from_edits(page, browser, live_server: LiveServer) -> None:
-    plan_id = _any_plan(browser, live_server)
+    plan_id = _published_plan(browser, live_server)
     login(page, ROLE_USERS["viewer"])
     page.goto(f"/plans/{plan_id}")
     _wait_ready(page)
@@ -156,6 +218,9 @@ def test_viewer_gets_the_map_read_only_and_403_from_edits(page, browser, live_se
     assert page.locator("#wg-partition-form").count() == 0
     assert page.locator("#wg-grid-table tbody tr").count() > 1
     assert "只读" in page.locator("#wg-summary").inner_text()
+    assert page.locator("#wg-export-button").count() == 0  # exports are planners'
+    drafts = page.evaluate("async () => (await (await fetch('/api/plans')).json()).map(p => p.status)")
+    assert drafts and set(drafts) == {"published"}
     assert page.evaluate("() => window.wanggeMap.pm === undefined")  # no Geoman for viewers
     version = page.evaluate(f"async () => (await (await fetch('/api/plans/{plan_id}')).json()).version")
     grid = page.locator("#wg-grid-table tbody tr").first.get_attribute("data-grid")
@@ -196,3 +261,151 @@ def test_stale_version_shows_the_conflict_message(page, browser, live_server: Li
         conflict.get_by_role("button", name="重新加载").click()
     _wait_ready(page)
     assert "他人改名" in page.locator("#wg-grid-table").inner_text()
+
+
+def _fresh_draft(page, browser, live_server: LiveServer, name: str) -> int:
+    source = _any_plan(browser, live_server)
+    login(page, ROLE_USERS["planner"])
+    page.goto("/plans")
+    draft = page.evaluate(POST_AS_PAGE, [f"/api/plans/{source}/versions", {"name": name, "message": "草稿"}])
+    assert draft["status"] == 201, draft
+    return draft["body"]["id"]
+
+
+def test_refused_edits_show_the_reason_not_a_conflict(page, browser, live_server: LiveServer) -> None:
+    plan_id = _fresh_draft(page, browser, live_server, "拒绝原因")
+    page.goto(f"/plans/{plan_id}")
+    _wait_ready(page)
+    page.get_by_role("button", name="撤销").click()  # nothing to undo on a fresh draft
+    msg = page.locator("#wg-messages .wg-msg-error").first
+    msg.wait_for()
+    assert "没有可撤销的编辑" in msg.inner_text() and "处理办法" in msg.inner_text()
+    assert page.locator(".wg-conflict").count() == 0
+    # the summary: the share is floored, never rounded up to 100 %; the counts step through grids
+    share = page.locator('[data-kpi="in-range"]').inner_text()
+    counts = page.evaluate("""() => { const g = Array.from(window.wanggePlanner.state.grids.values(), x => x.props)
+        .filter(p => p.status !== 'exclusive'); return [g.filter(p => p.status === 'in').length, g.length]; }""")
+    assert share == f"{math.floor(1000 * counts[0] / counts[1]) / 10:g}%"
+    floor = "([a, b]) => window.wanggePlanner.floorPct(a, b)"
+    assert [page.evaluate(floor, ab) for ab in ([997, 1000], [367, 368], [368, 368])] == ["99.7%", "99.7%", "100%"]
+    out = page.locator('[data-kpi="out-of-range"] button')
+    if counts[0] < counts[1]:
+        out.click()
+        selected = page.evaluate("() => window.wanggePlanner.state.selectedGrid")
+        status = page.evaluate("(g) => window.wanggePlanner.state.grids.get(g).props.status", selected)
+        assert status in ("under", "over")
+        assert page.locator(f'#wg-grid-table tr.wg-selected[data-grid="{selected}"]').count() == 1
+    page.locator('.wg-legend [data-status="in"]').click()
+    picked = page.evaluate("() => window.wanggePlanner.state.selectedGrid")
+    assert page.evaluate("(g) => window.wanggePlanner.state.grids.get(g).props.status", picked) == "in"
+    scale = page.locator(".leaflet-control-scale").inner_text()
+    assert "m" in scale and "ft" not in scale and "mi" not in scale
+    page.locator("#wg-open-partition, [data-action='repartition']").first.click()
+    assert not page.locator("#wg-partition-form [name=seed]").is_visible()  # folded under 高级
+    page.locator("#wg-partition-form summary", has_text="高级").click()
+    assert page.locator("#wg-partition-form [name=seed]").is_visible()
+
+
+def _assert_phone_layout(page) -> None:
+    box = page.locator(".wg-planner-map .folium-map").bounding_box()
+    assert box and box["width"] > 300 and box["height"] > 250  # the map is on screen, full width
+    logout = page.get_by_role("button", name="退出登录")
+    assert logout.is_visible()
+    lb = logout.bounding_box()
+    assert lb and lb["x"] + lb["width"] <= 390
+    legend = page.locator(".wg-legend").bounding_box()
+    assert legend and legend["width"] * legend["height"] < 0.25 * box["width"] * box["height"]
+    side = page.locator(".wg-side").bounding_box()  # the table sits below the map, full width
+    assert side and side["y"] >= box["y"] + box["height"] - 1 and side["width"] >= 380
+
+
+@pytest.mark.parametrize("role", ["planner", "viewer"])
+def test_plan_page_on_a_phone(browser, live_server: LiveServer, role: str) -> None:
+    plan_id = _published_plan(browser, live_server)
+    context = browser.new_context(base_url=live_server.url, viewport={"width": 390, "height": 844},
+                                  locale="zh-CN", is_mobile=True, has_touch=True)
+    pg = context.new_page()
+    errors: list[str] = []
+    pg.on("pageerror", lambda e: errors.append(str(e)))
+    try:
+        login(pg, ROLE_USERS[role])
+        if role == "planner":
+            draft = pg.evaluate(POST_AS_PAGE, [f"/api/plans/{plan_id}/versions", {"name": "手机", "message": ""}])
+            plan_id = draft["body"]["id"]
+        pg.goto(f"/plans/{plan_id}")
+        _wait_ready(pg)
+        _assert_phone_layout(pg)
+        if role == "planner":
+            for name in ("移动所选楼栋", "撤销", "保存版本", "发布"):
+                control = pg.get_by_role("button", name=name)
+                control.scroll_into_view_if_needed()
+                assert control.is_visible(), name
+        assert pg.locator(".wg-legend details").get_attribute("open") is None  # folded on phones
+        pg.screenshot(path=str(SCREENSHOTS / f"plan_phone_{role}.png"))
+        pg.goto("/plans")  # the list: logout on screen, the table scrolls sideways inside the page
+        pg.locator("#wg-plan-list tbody tr[data-plan]").first.wait_for()
+        assert pg.get_by_role("button", name="退出登录").is_visible()
+        assert pg.evaluate("() => document.documentElement.scrollWidth") <= 390
+        if role == "planner":  # the diff of the draft against the version it was copied from
+            pg.goto(f"/plans/{_MADE['published']}/diff/{plan_id}")
+            _wait_ready(pg)
+            _assert_phone_layout(pg)
+    finally:
+        context.close()
+    assert not errors, errors
+
+
+def test_moving_one_building_of_a_unit_asks_first_and_lists_the_others(page, browser, live_server: LiveServer) -> None:
+    plan_id = _fresh_draft(page, browser, live_server, "整体移动")
+    page.goto(f"/plans/{plan_id}")
+    _wait_ready(page)
+    # grids holding a unit (cell) of several buildings, from the plan's buildings
+    candidates = page.evaluate("""async (p) => {
+        const fc = await (await fetch(`/api/plans/${p}/buildings.geojson`)).json();
+        const cells = new Map(), grids = new Map();
+        for (const f of fc.features) {
+          const q = f.properties;
+          cells.set(q.cell_id, (cells.get(q.cell_id) || 0) + 1);
+          if (!grids.has(q.grid_id)) grids.set(q.grid_id, new Set());
+          grids.get(q.grid_id).add(q.cell_id);
+        }
+        return Array.from(grids).filter(([g, cs]) => Array.from(cs).some(c => cells.get(c) > 1))
+          .map(([g]) => g);
+    }""", plan_id)
+    pick = None
+    for grid in candidates[:15]:
+        page.evaluate("(g) => window.wanggePlanner.selectGrid(g, {zoom: true})", grid)
+        page.wait_for_function("(g) => window.wanggePlanner.buildingLayer.getLayers()"
+                               ".some(l => l.feature.properties.grid_id === g)", arg=grid, timeout=20_000)
+        page.wait_for_timeout(300)
+        options = page.locator("#wg-target option")
+        targets = [v for j in range(options.count()) if (v := options.nth(j).get_attribute("value"))]
+        pick = page.evaluate(PICK_SHARED, [grid, targets]) if targets else None
+        if pick:
+            break
+    assert pick, f"no grid with a unit of several buildings and a neighbour among {len(candidates)} candidates"
+    page.mouse.click(pick["x"], pick["y"])
+    assert "已选 1 栋楼" in page.locator("#wg-selection").inner_text()
+    page.select_option("#wg-target", pick["to"])
+    before = {g: page.evaluate(STATE_HOUSEHOLDS, g) for g in (grid, pick["to"])}
+    buildings = page.evaluate(STATE_BUILDINGS, pick["to"])
+    page.get_by_role("button", name="移动所选楼栋").click()
+    dialog = page.locator(".wg-confirm")
+    dialog.wait_for()
+    text = dialog.inner_text()
+    assert "必须整体移动" in text and f"另有 {pick['unit'] - 1} 栋楼" in text and "尚未移动" in text
+    assert dialog.locator('[data-list="buildings"] li').count() == pick["unit"] - 1
+    page.screenshot(path=str(SCREENSHOTS / "plan_move_confirm.png"))
+    dialog.get_by_role("button", name="取消").click()
+    assert {g: page.evaluate(STATE_HOUSEHOLDS, g) for g in before} == before  # nothing moved
+    assert page.evaluate("() => window.wanggePlanner.lastEdit") is None
+    page.get_by_role("button", name="移动所选楼栋").click()
+    page.locator(".wg-confirm").get_by_role("button", name="确认移动").click()
+    page.wait_for_function("() => window.wanggePlanner.lastEdit", timeout=20_000)
+    gone = page.evaluate("(g) => !window.wanggePlanner.state.grids.has(g)", grid)
+    assert gone is pick["whole"]  # the unit was the whole grid: it went, as the dialog said
+    assert ("将被删除" in text) is pick["whole"]
+    after = {g: 0 if g == grid and gone else page.evaluate(STATE_HOUSEHOLDS, g) for g in before}
+    assert after[pick["to"]] - before[pick["to"]] == before[grid] - after[grid]
+    assert page.evaluate(STATE_BUILDINGS, pick["to"]) - buildings == pick["unit"]  # the whole unit, as listed
+    assert "完成：完成" not in page.locator("#wg-messages").inner_text()

@@ -99,3 +99,12 @@ def test_display_grids_json_simplifies_rounds_and_keeps_only_page_properties() -
     assert fc["features"][1]["geometry"] is None
     with pytest.raises(ValueError, match="2 features but 1 geometries"):
         display_grids_json(feats, [wiggly], simplify_m=0.5)
+
+
+def test_plan_map_scale_is_metric_only_and_the_legend_folds() -> None:
+    html = plan_map(basemap="none", min_households=300, max_households=500).get_root().render()
+    assert "L.control.scale({imperial: false" in html
+    assert "L.control.scale()" not in html  # Leaflet's default shows feet and miles
+    legend = planner_legend_html(min_households=300, max_households=500)
+    assert legend.startswith("<details open><summary") and legend.endswith("</details>")
+    assert all(f'data-status="{key}"' in legend for key in GRID_STATUS)  # rows planner.js makes clickable

@@ -12,7 +12,7 @@
 
   const PAGE = JSON.parse(document.getElementById("wg-page-data").textContent);
   const CSRF = (document.querySelector('meta[name="csrf-token"]') || {}).content || "";
-  const STATUS_LABELS = { draft: "草稿", published: "已发布", archived: "已归档" };
+  const STATUS_LABELS = { draft: "草稿", published: "已发布", archived: "已归档", auto: "自动结果（只读）" };
   const JOB_STATES = { queued: "排队中", running: "计算中", done: "完成", failed: "失败", cancelled: "已取消" };
 
   // ------------------------------------------------------------------ helpers
@@ -35,6 +35,7 @@
       this.status = status;
       this.code = err.code || String(status);
       this.fix = err.fix || "";
+      this.detail = err;
     }
   }
 
@@ -90,8 +91,27 @@
     document.body.appendChild(div);
   }
 
+  /** A refused request: the version-conflict dialog only for a real conflict, else the server's reason and fix. */
+  /** A modal question with the details of what will happen; resolves true on *ok*. */
+  function confirmDialog(title, bodyHtml, ok) {
+    $$(".wg-confirm").forEach((el) => el.remove());
+    const div = document.createElement("div");
+    div.className = "wg-confirm";
+    div.setAttribute("role", "alertdialog");
+    div.innerHTML = `<h3></h3><div class="wg-confirm-body">${bodyHtml}</div>
+      <button type="button" class="btn btn-primary btn-sm" data-ok></button>
+      <button type="button" class="btn btn-outline-secondary btn-sm" data-cancel>取消</button>`;
+    $("h3", div).textContent = title;
+    $("[data-ok]", div).textContent = ok;
+    document.body.appendChild(div);
+    return new Promise((resolve) => {
+      $("[data-ok]", div).addEventListener("click", () => { div.remove(); resolve(true); });
+      $("[data-cancel]", div).addEventListener("click", () => { div.remove(); resolve(false); });
+    });
+  }
+
   function showError(err, what) {
-    if (err.status === 409) return showConflict(err);
+    if (err.status === 409 && err.code === "conflict") return showConflict(err);
     const prefix = what ? `${what}失败：` : "";
     const fix = err.fix && err.fix !== "reload" ? `（处理办法：${err.fix}）` : "";
     message(`${prefix}${err.message}${fix}`, "error");
@@ -235,7 +255,8 @@
         bar.style.width = `${job.state === "done" ? 100 : pct}%`;
         bar.textContent = `${job.state === "done" ? 100 : pct}%`;
         box.dataset.state = job.state;
-        text.textContent = `${JOB_STATES[job.state] || job.state}${job.message ? "：" + job.message : ""}`;
+        const label = JOB_STATES[job.state] || job.state;  // the server's message may start with it ("完成：12 个网格")
+        text.textContent = !job.message ? label : job.message.startsWith(label) ? job.message : `${label}：${job.message}`;
         if (["done", "failed", "cancelled"].includes(job.state)) {
           cancel.disabled = true;
           bar.classList.toggle("bg-danger", job.state !== "done");
@@ -383,7 +404,7 @@
   const page = PAGE.page;
   const start = () => {
     if (page === "plans") initPlansPage();
-    else if (page === "plan") window.wanggePlannerPlan(PAGE, { api, message, showError, esc, fmtInt, fmtTime, toDisplay, toServer, viewBbox, labelPoint, pointInLayer, gridStyleFor, statusOf, contextLayers, communityLayer, partitionForm, watchJob, CFG, STATUS_LABELS });
+    else if (page === "plan") window.wanggePlannerPlan(PAGE, { api, message, showError, confirmDialog, esc, fmtInt, fmtTime, toDisplay, toServer, viewBbox, labelPoint, pointInLayer, gridStyleFor, statusOf, contextLayers, communityLayer, partitionForm, watchJob, CFG, STATUS_LABELS });
     else if (page === "diff") window.wanggePlannerDiff(PAGE, { api, showError, esc, toDisplay, gridStyleFor, contextLayers, communityLayer, CFG });
   };
   // The plan and diff page code lives below this closure; start() runs once the file is read.
@@ -393,7 +414,7 @@
 /* ---------------------------------------------------------------- plan map page */
 window.wanggePlannerPlan = async function (PAGE, H) {
   "use strict";
-  const { api, message, showError, esc, fmtInt, CFG } = H;
+  const { api, message, showError, confirmDialog, esc, fmtInt, CFG } = H;
   const $ = (sel) => document.querySelector(sel);
   const $$ = (sel) => Array.from(document.querySelectorAll(sel));
   const map = window.wanggeMap, control = window.wanggeLayerControl;
@@ -401,8 +422,11 @@ window.wanggePlannerPlan = async function (PAGE, H) {
   const S = {
     plan: null, version: null, grids: new Map(), violations: new Map(), selectedGrid: null,
     selection: new Map(), polygon: null, sort: { key: "code", dir: 1 }, filter: "", busy: false, tool: null,
-    lastEdit: null,
+    lastEdit: null, cycle: {},
   };
+  /** What the plan's state lets this user do (api/plans/policy.py): the toolbar shows only these. */
+  const ACT = new Set(PAGE.actions || []);
+  const EDIT = ACT.has("edit");
   const renderer = L.canvas({ padding: 0.3, tolerance: 3 });
   const gridLayer = L.featureGroup().addTo(map);
   const buildingLayer = L.featureGroup().addTo(map);
@@ -599,7 +623,7 @@ window.wanggePlannerPlan = async function (PAGE, H) {
         const g = S.grids.get(p.grid_id);
         return `<b>${esc(p.name || p.building_id)}</b><br>户数 ${fmtInt(p.households)} · 网格 ${esc(g ? g.props.code || p.grid_id : p.grid_id)}`;
       }, { sticky: true });
-      if (PAGE.canEdit) layer.on("click", () => { if (!S.tool) toggleBuilding(p, layer); });
+      if (EDIT) layer.on("click", () => { if (!S.tool) toggleBuilding(p, layer); });
       buildingLayer.addLayer(layer);
     }
     bLoaded = box.bounds;
@@ -668,7 +692,7 @@ window.wanggePlannerPlan = async function (PAGE, H) {
     updateTargets();
   }
   function updateButtons() {
-    if (!PAGE.canEdit) return;
+    if (!EDIT) return;
     const target = $("#wg-target").value;
     $('[data-action="move"]').disabled = S.busy || !target || !(S.selection.size || S.polygon);
     $('[data-action="merge"]').disabled = S.busy || !target || !S.selectedGrid;
@@ -686,18 +710,65 @@ window.wanggePlannerPlan = async function (PAGE, H) {
     const props = Array.from(S.grids.values(), (g) => g.props);
     const counted = props.filter((p) => p.status !== "exclusive");
     const inRange = counted.filter((p) => p.status === "in").length;
+    const out = counted.length - inRange;
     const hh = props.reduce((a, p) => a + (Number(p.households) || 0), 0);
-    const bad = props.filter((p) => flagsOf(p).some((f) => f.cls === "rule")).length;
+    const bad = props.filter(CYCLES.rule).length;
     const [lo, hi] = CFG.bounds;
+    const link = (kind, n, text) => (n ? `<button type="button" class="wg-link" data-cycle="${kind}" title="点击依次定位到这些网格">${text}</button>` : text);
     box.innerHTML = `<div><b>${esc(plan.name || "")}</b> <span class="wg-muted">#${planId} · 修订 ${esc(S.version)}</span></div>
       <div class="wg-kpis"><span>网格 <b data-kpi="grids">${props.length}</b></span><span>户数 <b data-kpi="households">${fmtInt(hh)}</b></span>
-      <span>达标 <b data-kpi="in-range">${counted.length ? Math.round(100 * inRange / counted.length) : 0}%</b>（${lo}–${hi} 户）</span>
-      <span>冲突 <b data-kpi="violations">${bad}</b></span></div>
+      <span>达标 <b data-kpi="in-range">${floorPct(inRange, counted.length)}</b>（${lo}–${hi} 户）</span>
+      <span>超出范围 <b data-kpi="out-of-range">${link("out", out, `${out} 个`)}</b></span>
+      <span>冲突 <b data-kpi="violations">${link("rule", bad, String(bad))}</b></span></div>
       <div class="wg-muted">${esc(plan.author || "")} ${esc(H.fmtTime(plan.created_at))}${plan.message ? " · " + esc(plan.message) : ""}</div>
       ${PAGE.canEdit ? "" : '<div class="wg-readonly">只读：您的角色可以查看方案，不能编辑。</div>'}`;
     const badge = $("#wg-plan-status");
     if (badge) badge.textContent = `${H.STATUS_LABELS[plan.status] || plan.status || ""}${plan.is_active ? " · 生效中" : ""}`;
   }
+
+  /** A share as a percentage floored to 0.1 (never "100%" unless every grid counts). */
+  function floorPct(part, whole) {
+    return whole ? `${Math.floor(1000 * part / whole) / 10}%` : "–";
+  }
+  /** Grids the summary links and legend rows step through, by kind. */
+  const CYCLES = {
+    out: (p) => p.status === "under" || p.status === "over",
+    rule: (p) => flagsOf(p).some((f) => f.cls === "rule"),
+    under: (p) => p.status === "under", in: (p) => p.status === "in", over: (p) => p.status === "over",
+    exclusive: (p) => p.status === "exclusive",
+  };
+  /** Select and zoom to the next grid of *kind* (in code order); says which of how many. */
+  function cycleGrids(kind) {
+    const test = CYCLES[kind];
+    if (!test) return;
+    const ids = Array.from(S.grids.values(), (g) => g.props).filter(test)
+      .sort((a, b) => String(a.code || a.grid_id).localeCompare(String(b.code || b.grid_id))).map((p) => p.grid_id);
+    if (!ids.length) { message("没有这类网格", "info"); return; }
+    const i = ((S.cycle[kind] ?? -1) + 1) % ids.length;
+    S.cycle[kind] = i;
+    selectGrid(ids[i], { zoom: true, scroll: true });
+    const p = S.grids.get(ids[i]).props;
+    message(`第 ${i + 1}/${ids.length} 个：网格 ${p.code || p.name || p.grid_id}（${fmtInt(p.households)} 户）`, "info");
+  }
+  $("#wg-summary").addEventListener("click", (ev) => {
+    const b = ev.target.closest("[data-cycle]");
+    if (b) cycleGrids(b.dataset.cycle);
+  });
+  function initLegend() {
+    const legend = document.querySelector(".wg-legend");
+    if (!legend) return;
+    const box = legend.querySelector("details");
+    if (box && window.matchMedia("(max-width: 760px)").matches) box.open = false;  // phones: the map first
+    legend.querySelectorAll("[data-status]").forEach((row) => {
+      row.classList.add("wg-legend-link");
+      row.title = "点击依次定位到这类网格";
+    });
+    legend.addEventListener("click", (ev) => {
+      const row = ev.target.closest("[data-status]");
+      if (row) cycleGrids(row.dataset.status);
+    });
+  }
+  initLegend();
 
   // ---------------------------------------------------------------- loading
   function parseBounds(b) {
@@ -783,7 +854,25 @@ window.wanggePlannerPlan = async function (PAGE, H) {
         await refreshBuildings(true);
       } else if (resp && resp.version !== undefined) S.version = resp.version;
       return resp || {};
-    } catch (err) { showError(err, label); return null; } finally { setBusy(false); }
+    } catch (err) {
+      if (err.code === "confirm_move" && !body.confirm) {
+        setBusy(false);
+        return (await confirmMove(err)) ? post(path, Object.assign({}, body, { confirm: true }), label) : null;
+      }
+      showError(err, label);
+      return null;
+    } finally { setBusy(false); }
+  }
+  /** Ask before a move that takes more than the selection or deletes a grid (nothing moved yet). */
+  function confirmMove(err) {
+    const d = err.detail || {};
+    const others = (d.also_moving || []).map((b) => `<li>${esc(b.name || b.building_id)}${b.households === null || b.households === undefined ? "" : `（${fmtInt(b.households)} 户）`}</li>`).join("");
+    const more = (d.also_moving_count || 0) - (d.also_moving || []).length;
+    const gone = (d.deleted_grids || []).map((g) => `<li>${g.exclusive ? "专属网格" : "网格"} ${esc(g.label)}</li>`).join("");
+    const html = `<p>${esc(err.message)}</p>`
+      + (others ? `<p>随之移动的楼栋：</p><ul class="wg-confirm-list" data-list="buildings">${others}${more > 0 ? `<li>…另 ${more} 栋</li>` : ""}</ul>` : "")
+      + (gone ? `<p>将被删除的网格：</p><ul class="wg-confirm-list" data-list="grids">${gone}</ul>` : "");
+    return confirmDialog("移动前请确认", html, "确认移动");
   }
   const edit = (body, label) => post("edits", body, label);
 
@@ -842,14 +931,14 @@ window.wanggePlannerPlan = async function (PAGE, H) {
     });
   }
   function initToolbar() {
-    if (map.pm) initDrawing();
+    if (map.pm && EDIT) initDrawing();
     $$("#wg-toolbar [data-tool]").forEach((b) => b.addEventListener("click", () => {
       const t = b.dataset.tool;
       if (t === "split" && !S.selectedGrid) { message("请先在表格或地图上选择要拆分的网格，再画一条穿过它的线", "warn"); return; }
       setTool(S.tool === t ? null : t);
       if (t === "split" && S.tool) message("在选中网格上画一条线（单击加点，双击结束）", "info");
     }));
-    $("#wg-target").addEventListener("change", updateButtons);
+    if (EDIT) $("#wg-target").addEventListener("change", updateButtons);
     const actions = {
       clear: () => { clearSelection(); setTool(null); },
       move: () => {
@@ -879,30 +968,26 @@ window.wanggePlannerPlan = async function (PAGE, H) {
       publish: async () => {
         try {
           await api("POST", `/plans/${planId}/publish`, { version: S.version });
-          S.plan = await api("GET", `/plans/${planId}`);
-          S.version = S.plan.version;
-          updateSummary();
-          message("已发布：本方案成为所辖社区的生效网格方案", "ok");
+          reloadWith("已发布：本方案成为所辖社区的生效网格方案；已发布的方案不再直接编辑");
         } catch (err) { showError(err, "发布"); }
       },
       rollback: async () => {
         try {
           const r = await api("POST", `/plans/${planId}/rollback`, { version: S.version });
-          S.plan = await api("GET", `/plans/${planId}`);
-          S.version = S.plan.version;
-          updateSummary();
-          message(`已回滚到上一个生效版本${r && r.id ? " #" + r.id : ""}`, "ok");
+          const back = ((r && r.restored) || []).map((p) => `#${p.id} ${p.name}`).join("、");
+          reloadWith(`已回滚：本方案已撤下${back ? "，重新生效：" + back : ""}`);
         } catch (err) { showError(err, "回滚"); }
       },
       repartition: () => { const p = $("#wg-partition-panel"); p.hidden = !p.hidden; },
     };
     $$("#wg-toolbar [data-action]").forEach((b) => b.addEventListener("click", () => actions[b.dataset.action]()));
-    document.addEventListener("keydown", (ev) => {
+    if (EDIT) document.addEventListener("keydown", (ev) => {
       if (ev.target.closest("input, textarea, select") || !(ev.ctrlKey || ev.metaKey)) return;
       if (ev.key === "z" && !ev.shiftKey) { ev.preventDefault(); actions.undo(); }
       if (ev.key === "y" || (ev.key === "z" && ev.shiftKey)) { ev.preventDefault(); actions.redo(); }
     });
     const panel = $("#wg-partition-panel"), form = $("#wg-partition-form");
+    if (!panel) { updateSelection(); return; }
     const read = H.partitionForm(form);
     panel.querySelector("[data-close]").addEventListener("click", () => { panel.hidden = true; });
     form.addEventListener("submit", async (ev) => {
@@ -919,9 +1004,36 @@ window.wanggePlannerPlan = async function (PAGE, H) {
     updateSelection();
   }
 
+  /** After publish/rollback the plan's state (and so its toolbar) changed: reload, then say what happened. */
+  function reloadWith(text) {
+    try { sessionStorage.setItem("wg-after-reload", text); } catch (e) { /* private mode: no note */ }
+    window.location.reload();
+  }
+  function noteAfterReload() {
+    let text = null;
+    try { text = sessionStorage.getItem("wg-after-reload"); sessionStorage.removeItem("wg-after-reload"); } catch (e) { text = null; }
+    if (text) message(text, "ok");
+  }
+  /** "与版本对比…": every other version this user may see; the parent (the automatic result) first. */
+  async function initDiffPicker() {
+    const sel = $("#wg-diff-with");
+    if (!sel) return;
+    let plans;
+    try { plans = await api("GET", "/plans"); } catch (err) { sel.hidden = true; return; }
+    const others = plans.filter((p) => p.id !== planId)
+      .sort((a, b) => (b.id === PAGE.parentId) - (a.id === PAGE.parentId) || b.id - a.id);
+    if (!others.length) { sel.hidden = true; return; }
+    sel.innerHTML = '<option value="">与版本对比…</option>' + others.map((p) => `<option value="${p.id}">#${p.id} ${esc(p.name)}（${esc(H.STATUS_LABELS[p.status] || p.status)}）${p.id === PAGE.parentId ? " · 上一版本" : ""}</option>`).join("");
+    sel.addEventListener("change", () => {
+      const other = Number(sel.value);
+      if (other) window.location.href = `${PAGE.pages}/${Math.min(other, planId)}/diff/${Math.max(other, planId)}`;
+    });
+  }
+
   // ---------------------------------------------------------------- start
-  window.wanggePlanner = Object.assign(window.wanggePlanner || {}, { state: S, map, gridLayer, buildingLayer, selectGrid, refreshBuildings });
-  if (PAGE.canEdit) initToolbar();
+  noteAfterReload();
+  window.wanggePlanner = Object.assign(window.wanggePlanner || {}, { state: S, map, gridLayer, buildingLayer, selectGrid, refreshBuildings, floorPct });
+  if (ACT.size) initToolbar();
   const ctx = H.contextLayers(map, control);
   let n = 0;
   try { n = await loadPlan(true); } catch (err) {
@@ -932,11 +1044,12 @@ window.wanggePlannerPlan = async function (PAGE, H) {
   requestAnimationFrame(() => {
     window.wanggePlannerReady = performance.now();
     document.body.dataset.ready = "1";
-    if (PAGE.canEdit) setTimeout(() => loadGeoman().catch((err) => message(err.message, "error")), 0);
+    if (EDIT) setTimeout(() => loadGeoman().catch((err) => message(err.message, "error")), 0);
   });
   $("#wg-loading").hidden = true;
   if (!n) message("本方案还没有网格", "warn");
   H.communityLayer(map, control, planId);
+  initDiffPicker();
   ctx.loadMajor();
   ctx.refresh();
   refreshBuildings(true);
