@@ -21,7 +21,7 @@ from tests.webmap.hostile import hostile, hostile_layers
 
 pytestmark = pytest.mark.browser
 
-N_BUILDINGS = 600
+N_BUILDINGS = 300
 VIEWER = "x_viewer"
 PLANNER = "x_planner"
 
@@ -311,7 +311,7 @@ def test_plan_pages_show_hostile_plan_and_grid_names_as_text(watched, hostile_se
     page.locator("#wg-grid-table tbody tr").first.click()  # select a grid from the table
     # Zoom onto the buildings: they load per view and carry hostile names too.
     page.evaluate("(z) => { window.wanggeMap.setView(window.wanggeMap.getCenter(), z, {animate: false}); }", 18)
-    page.wait_for_timeout(1500)
+    page.wait_for_function("() => window.wanggePlanner.buildingsLoaded")
     hovered = _hover_all(page)
     buildings = [h for h in hovered if "building_id" in h["props"]]
     assert buildings, "no building loaded at zoom 18"
