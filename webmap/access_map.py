@@ -125,7 +125,7 @@ def _services(gdf: gpd.GeoDataFrame, *, category_label: str) -> folium.GeoJson:
 
 
 def _legend(*, title: str, zone_label: str | None, screening: bool) -> str:
-    rows = []
+    rows: list[str] = []
     if screening:
         rows.append(f"<div>{_swatch(SCREENING_COLOR)}直线距离圆（仅供筛查）</div>")
     else:
