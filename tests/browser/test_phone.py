@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from api.views import NO_ACTIVE_PLAN
 from tests.browser.conftest import PASSWORD, ROLE_USERS, SCREENSHOTS, LiveServer, Traffic
 
 pytestmark = pytest.mark.browser
@@ -77,6 +78,12 @@ def test_workspace_map_is_usable_on_a_phone(phone) -> None:
     page.wait_for_function("() => window.wanggeLayers && window.wanggeLayers.buildings")
     b = _check_phone_layout(page)
     assert b["map"]["h"] >= 0.85 * (PHONE["height"] - 48), b["map"]
+    # The legend says which plan's grids are shown, or that none is published yet.
+    page.locator(".wg-legend summary").tap()
+    legend = page.locator(".wg-legend").inner_text()
+    has_grids = page.evaluate("() => Boolean(window.wanggeLayers.grids)")
+    assert "网格方案" in legend and ("生效方案：" in legend if has_grids else NO_ACTIVE_PLAN in legend), legend
+    page.locator(".wg-legend summary").tap()
     # The layer list starts folded, opens on a tap of its button, folds on a tap on the map.
     assert b["layersOpen"] is False and b["layers"]["w"] < 60
     page.locator(".leaflet-control-layers-toggle").tap()
