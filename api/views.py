@@ -7,16 +7,19 @@ import time
 from typing import Any
 
 import geopandas as gpd
+import shapely
 from flask import Blueprint, current_app, jsonify, redirect, render_template, url_for
 from flask_login import current_user, login_required
-from sqlalchemy import text
+from sqlalchemy import LargeBinary, select, text, type_coerce
+from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response
 
 from api.db import get_session
+from api.models import PlanGrid, PlanVersion
 from api.workspace import load_layer, workspace_stats
 from webmap.maps import BasemapError, workspace_map
 
-__all__ = ["bp", "MAP_COLUMNS", "map_parts"]
+__all__ = ["bp", "MAP_COLUMNS", "NO_ACTIVE_PLAN", "active_plan_grids", "map_parts"]
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +35,33 @@ MAP_COLUMNS: dict[str, list[str]] = {
 }
 
 
-def map_parts(layers: dict[str, gpd.GeoDataFrame], *, label: str | None) -> dict[str, Any]:
+#: The legend note of /map when no plan is published.
+NO_ACTIVE_PLAN = "尚无已发布的网格方案：规划员在“网格方案”页发布方案后，网格显示在此地图上"
+
+
+def active_plan_grids(session: Session) -> tuple[gpd.GeoDataFrame | None, str]:
+    """Grids of the active (published) plans for the workspace map, and the legend note.
+
+    Returns ``(None, NO_ACTIVE_PLAN)`` when no plan is published (or it has no outlines).
+    """
+    plans = session.scalars(select(PlanVersion).where(PlanVersion.is_active.is_(True))
+                            .order_by(PlanVersion.id)).all()
+    rows = session.execute(
+        select(PlanGrid.grid_id, PlanGrid.code, PlanGrid.name, PlanGrid.households,
+               type_coerce(PlanGrid.geometry, LargeBinary))
+        .where(PlanGrid.plan_version_id.in_([p.id for p in plans]), PlanGrid.geometry.is_not(None))
+        .order_by(PlanGrid.plan_version_id, PlanGrid.grid_id)).all() if plans else []
+    if not rows:
+        return None, NO_ACTIVE_PLAN
+    columns = ["grid_id", "code", "name", "households"]
+    grids = gpd.GeoDataFrame({c: [r[i] for r in rows] for i, c in enumerate(columns)},
+                             geometry=shapely.from_wkb([bytes(r[4]) for r in rows]), crs=4326)
+    names = "、".join(f"#{p.id} {p.name}" for p in plans)
+    return grids, f"生效方案：{names}（{len(grids)} 个网格）"
+
+
+def map_parts(layers: dict[str, gpd.GeoDataFrame], *, label: str | None,
+              grids_note: str | None = None) -> dict[str, Any]:
     """Build the map with the app's base-map settings and render its header/html/script parts.
 
     A base map that cannot be shown (e.g. Tianditu without key) falls back to the blank
@@ -42,7 +71,7 @@ def map_parts(layers: dict[str, gpd.GeoDataFrame], *, label: str | None) -> dict
     options = {
         "tianditu_tk": settings["tianditu_tk"], "osm_tile_url": settings["osm_tile_url"], "label": label,
         "simplify_m": settings["map_simplify_m"], "household_breaks": tuple(settings["map_household_breaks"]),
-        "vendor_url": url_for("static", filename="vendor"),
+        "vendor_url": url_for("static", filename="vendor"), "grids_note": grids_note,
     }
     basemap_error = None
     try:
@@ -67,14 +96,15 @@ def index() -> Response:
 @bp.route("/map")
 @login_required
 def map_page() -> str:
-    """工作区地图: every layer of the workspace, stats and the data label (any role)."""
+    """工作区地图: every layer of the workspace, the active plan's grids, stats and the data label (any role)."""
     started = time.perf_counter()
     session = get_session()
     stats = workspace_stats(session)
     layers = {kind: load_layer(session, kind, columns=cols) for kind, cols in MAP_COLUMNS.items()}
+    layers["grids"], grids_note = active_plan_grids(session)
     last = stats.get("last_import") or {}
     label = last.get("note") or None
-    parts = map_parts(layers, label=label)
+    parts = map_parts(layers, label=label, grids_note=grids_note)
     log.info("map page for %s: %d buildings in %.2f s", current_user.username,
              stats["counts"]["buildings"], time.perf_counter() - started)
     return render_template("map.html", stats=stats, label=label, **parts)

@@ -30,6 +30,7 @@ from webmap.maps import (
     _style_by_id,
     _swatch,
     _tooltip,
+    collapsible_html,
 )
 from webmap.offline import VENDOR_URL, localize
 
@@ -70,7 +71,7 @@ def _zones(gdf: gpd.GeoDataFrame, *, name_label: str, simplify_m: float) -> foli
     table = {c: {"color": "#4a5568", "weight": 1.2, "fillColor": f, "fillOpacity": 0.45}
              for c, f in fills.items()}
     return folium.GeoJson(
-        _features(frame[["name", "pct", "hh", "geometry"]]), name=f"覆盖率（按{name_label}）",
+        _features(frame[["name", "pct", "hh", "geometry"]]), name=f"覆盖率（按{html.escape(name_label)}）",
         style_function=_style_by_id(frame["c"], table),
         tooltip=_tooltip(["name", "pct", "hh"], [name_label, "覆盖住户比例", "户数"]),
     )
@@ -116,7 +117,7 @@ def _services(gdf: gpd.GeoDataFrame, *, category_label: str) -> folium.GeoJson:
     frame = _display_frame(gdf, ["name"], simplify_m=0.0)
     frame["name"] = frame["name"].fillna(category_label)
     return folium.GeoJson(
-        _features(frame[["name", "geometry"]]), name=f"服务点：{category_label}",
+        _features(frame[["name", "geometry"]]), name=f"服务点：{html.escape(category_label)}",
         marker=folium.CircleMarker(radius=6, weight=2, color="#ffffff", fill=True,
                                    fill_color=SERVICE_COLOR, fill_opacity=1.0),
         tooltip=_tooltip(["name"], [category_label]),
@@ -124,7 +125,7 @@ def _services(gdf: gpd.GeoDataFrame, *, category_label: str) -> folium.GeoJson:
 
 
 def _legend(*, title: str, zone_label: str | None, screening: bool) -> str:
-    rows = [f'<div class="wg-legend-title">{html.escape(title)}</div>']
+    rows: list[str] = []
     if screening:
         rows.append(f"<div>{_swatch(SCREENING_COLOR)}直线距离圆（仅供筛查）</div>")
     else:
@@ -137,7 +138,7 @@ def _legend(*, title: str, zone_label: str | None, screening: bool) -> str:
         rows += [f"<div>{_swatch(c)}{t}</div>"
                  for c, t in zip(SHARE_COLORS, _share_labels(), strict=True)]
         rows.append(f"<div>{_swatch(NO_SHARE_COLOR)}无住户</div>")
-    return "".join(rows)
+    return collapsible_html(title, "".join(rows))
 
 
 def access_map(
@@ -197,7 +198,7 @@ def access_map(
         layer.add_to(m)
     MapControl(_legend(title=title, zone_label=zone_label if "zones" in data else None,
                        screening=screening),
-               position="bottomright", css_class="wg-legend wg-access-legend").add_to(m)
+               position="bottomright", css_class="wg-legend wg-access-legend", fold_on_phone=True).add_to(m)
     if label:
         MapControl(html.escape(label), position="bottomleft", css_class="wg-label").add_to(m)
     folium.LayerControl(collapsed=True, position="topright").add_to(m)

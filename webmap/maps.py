@@ -34,9 +34,14 @@ __all__ = [
     "CATEGORY_LABELS",
     "ROAD_STYLES",
     "BasemapError",
+    "GRID_COLOR",
     "HOUSEHOLD_COLORS",
     "MetricScale",
     "NO_HOUSEHOLDS_COLOR",
+    "PHONE_MEDIA",
+    "PhoneCollapse",
+    "TextTooltip",
+    "collapsible_html",
     "household_class",
     "workspace_map",
 ]
@@ -69,6 +74,9 @@ HOUSEHOLD_COLORS = ("#ffffb2", "#fecc5c", "#fd8d3c", "#f03b20", "#bd0026")
 NO_HOUSEHOLDS_COLOR = "#c8c8c8"
 COMMUNITY_COLOR = "#1f4e9c"
 COMPOUND_COLOR = "#2ca25f"
+GRID_COLOR = "#6a3d9a"
+#: Screens this narrow (phones) start with legends and the layer list folded away.
+PHONE_MEDIA = "(max-width: 640px)"
 #: Service-point colours (d3 category20 order, strong shades first): 20 before repeating.
 POINT_COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
                 "#7f7f7f", "#bcbd22", "#17becf", "#aec7e8", "#ffbb78", "#98df8a", "#ff9896",
@@ -133,8 +141,38 @@ def _style_by_id(keys: pd.Series, table: Mapping[Any, dict[str, Any]]) -> Any:
     return lambda feature: dict(by_id[str(feature["id"])])
 
 
-def _tooltip(fields: list[str], aliases: list[str]) -> folium.GeoJsonTooltip:
-    return folium.GeoJsonTooltip(fields=fields, aliases=aliases, sticky=True, localize=False)
+class TextTooltip(folium.GeoJsonTooltip):
+    """A GeoJSON tooltip that shows every property value as text, never as HTML.
+
+    folium's own tooltip joins the values into an HTML string and sets ``innerHTML``, so a
+    name imported as ``<img src=x onerror=…>`` runs as script (stored XSS). This one builds
+    the same table with DOM nodes and ``textContent``; the data stay unescaped in the page.
+    """
+
+    _template = Template(
+        """
+        {% macro script(this, kwargs) %}
+        {{ this._parent.get_name() }}.bindTooltip(function (layer) {
+            var props = (layer.feature && layer.feature.properties) || {};
+            var fields = {{ this.fields|tojson }}, aliases = {{ this.aliases|tojson }};
+            var div = L.DomUtil.create("div"), table = L.DomUtil.create("table", "", div);
+            fields.forEach(function (field, i) {
+                var row = table.insertRow(), v = props[field];
+                {%- if this.labels %}
+                L.DomUtil.create("th", "", row).textContent = aliases[i];
+                {%- endif %}
+                row.insertCell().textContent = v === null || v === undefined ? ""
+                    : typeof v === "object" ? JSON.stringify(v) : String(v);
+            });
+            return div;
+        }, {{ this.tooltip_options|tojavascript }});
+        {% endmacro %}
+        """
+    )
+
+
+def _tooltip(fields: list[str], aliases: list[str]) -> TextTooltip:
+    return TextTooltip(fields=fields, aliases=aliases, sticky=True, localize=False)
 
 
 def _communities(gdf: gpd.GeoDataFrame, *, simplify_m: float) -> folium.GeoJson:
@@ -167,6 +205,21 @@ def _compounds(gdf: gpd.GeoDataFrame, *, simplify_m: float) -> folium.GeoJson:
         _features(frame), name="小区", tooltip=_tooltip(["name"], ["小区"]),
         style_function=lambda f: {"color": COMPOUND_COLOR, "weight": 1.5, "dashArray": "6 4",
                                   "fillColor": COMPOUND_COLOR, "fillOpacity": 0.06},
+    )
+
+
+def _grids(gdf: gpd.GeoDataFrame, *, simplify_m: float) -> folium.GeoJson:
+    """The active plan's grids: outlines, tooltip with code, name and households."""
+    frame = _display_frame(gdf, ["grid_id", "code", "name", "households"], simplify_m=simplify_m)
+    frame["code"] = frame["code"].where(frame["code"].notna() & (frame["code"] != ""), frame["grid_id"])
+    frame["name"] = frame["name"].where(frame["name"].notna(), "")
+    frame["hh"] = pd.to_numeric(frame["households"], errors="coerce").map(
+        lambda v: "无" if pd.isna(v) else f"{int(v):,}")
+    return folium.GeoJson(
+        _features(frame[["code", "name", "hh", "geometry"]]), name="网格（生效方案）",
+        tooltip=_tooltip(["code", "name", "hh"], ["网格编码", "网格名称", "户数"]),
+        style_function=lambda f: {"color": GRID_COLOR, "weight": 2.5, "opacity": 0.9,
+                                  "fillColor": GRID_COLOR, "fillOpacity": 0.04},
     )
 
 
@@ -224,7 +277,10 @@ def _service_points(gdf: gpd.GeoDataFrame) -> tuple[folium.GeoJson, dict[str, st
 
 
 class MapControl(MacroElement):
-    """A Leaflet control holding static HTML (legend, data label) at *position*."""
+    """A Leaflet control holding static HTML (legend, data label) at *position*.
+
+    *body* is HTML: every data value in it must be escaped by the caller.
+    """
 
     _template = Template(
         """
@@ -234,6 +290,11 @@ class MapControl(MacroElement):
             ctl.onAdd = function() {
                 var div = L.DomUtil.create("div", {{ this.css_class|tojson }});
                 div.innerHTML = {{ this.body|tojson }};
+                {%- if this.fold_on_phone %}
+                div.querySelectorAll("details").forEach(function (d) {
+                    d.open = !window.matchMedia({{ this.phone_media|tojson }}).matches;
+                });
+                {%- endif %}
                 L.DomEvent.disableClickPropagation(div);
                 L.DomEvent.disableScrollPropagation(div);
                 return div;
@@ -244,12 +305,14 @@ class MapControl(MacroElement):
         """
     )
 
-    def __init__(self, body: str, *, position: str, css_class: str) -> None:
+    def __init__(self, body: str, *, position: str, css_class: str, fold_on_phone: bool = False) -> None:
         super().__init__()
         self._name = "MapControl"
         self.body = body
         self.position = position
         self.css_class = css_class
+        self.fold_on_phone = fold_on_phone  # its <details> start closed on phone-sized screens
+        self.phone_media = PHONE_MEDIA
 
 
 class MetricScale(MacroElement):
@@ -266,6 +329,28 @@ class MetricScale(MacroElement):
     def __init__(self) -> None:
         super().__init__()
         self._name = "MetricScale"
+
+
+class PhoneCollapse(MacroElement):
+    """Fold *control* (a layer control shown open) on phone-sized screens; a tap opens it,
+    a tap on the map folds it again."""
+
+    _template = Template(
+        """
+        {% macro script(this, kwargs) %}
+        if (window.matchMedia({{ this.phone_media|tojson }}).matches) {
+            {{ this.control.get_name() }}.collapse();
+            {{ this._parent.get_name() }}.on("click", function () { {{ this.control.get_name() }}.collapse(); });
+        }
+        {% endmacro %}
+        """
+    )
+
+    def __init__(self, control: folium.LayerControl) -> None:
+        super().__init__()
+        self._name = "PhoneCollapse"
+        self.control = control
+        self.phone_media = PHONE_MEDIA
 
 
 class LayerRegistry(MacroElement):
@@ -302,9 +387,26 @@ def _swatch(color: str, *, kind: str = "box", dash: bool = False, weight: float 
     return f'<i class="wg-swatch" style="{style}"></i>'
 
 
-def _legend_html(breaks: tuple[int, ...], road_classes: list[str], categories: dict[str, str]) -> str:
-    rows = ['<div class="wg-legend-title">图例</div>',
-            f"<div>{_swatch(COMMUNITY_COLOR, kind='outline')}社区边界</div>",
+def collapsible_html(title: str, body: str) -> str:
+    """*body* (HTML) under a title that folds it (``<details>``); *title* is escaped."""
+    return (f'<details open><summary class="wg-legend-title">{html.escape(title)}</summary>'
+            f"{body}</details>")
+
+
+def _grids_legend(grids_note: str | None, has_grids: bool) -> list[str]:
+    if grids_note is None and not has_grids:
+        return []
+    rows = ['<div class="wg-legend-sub">网格方案</div>']
+    if has_grids:
+        rows.append(f"<div>{_swatch(GRID_COLOR, kind='outline')}网格（生效方案）</div>")
+    if grids_note:
+        rows.append(f'<div class="wg-legend-note wg-plan-note">{html.escape(grids_note)}</div>')
+    return rows
+
+
+def _legend_html(breaks: tuple[int, ...], road_classes: list[str], categories: dict[str, str],
+                 grids: list[str] | None = None) -> str:
+    rows = [f"<div>{_swatch(COMMUNITY_COLOR, kind='outline')}社区边界</div>",
             f"<div>{_swatch(COMPOUND_COLOR, kind='outline', dash=True)}小区</div>",
             '<div class="wg-legend-sub">楼栋户数</div>']
     rows += [f"<div>{_swatch(c)}{html.escape(t)}</div>"
@@ -321,7 +423,8 @@ def _legend_html(breaks: tuple[int, ...], road_classes: list[str], categories: d
         rows.append('<div class="wg-legend-sub">服务点</div><div class="wg-legend-cols">')
         rows += [f"<div>{_swatch(c, kind='dot')}{html.escape(n)}</div>" for n, c in categories.items()]
         rows.append("</div>")
-    return "".join(rows)
+    rows += grids or []
+    return collapsible_html("图例", "".join(rows))
 
 
 def _tile(m: folium.Map, url: str, *, name: str, attr: str, show: bool, overlay: bool = False,
@@ -400,20 +503,27 @@ def workspace_map(
     label: str | None = None,
     simplify_m: float = DEFAULTS["map_simplify_m"],
     household_breaks: tuple[int, ...] = DEFAULTS["map_household_breaks"],
+    grids_note: str | None = None,
     vendor_url: str = VENDOR_URL,
 ) -> folium.Map:
     """The workspace map of *layers* (canonical layers in EPSG:4326, any subset).
+
+    Every data value reaches the page as text: tooltips set ``textContent``
+    (:class:`TextTooltip`), labels and legend entries are HTML-escaped.
 
     Parameters
     ----------
     layers
         ``{"communities": gdf, "buildings": gdf, "streets": gdf, "compounds": gdf,
-        "service_points": gdf}``; missing or empty layers are left out.
+        "service_points": gdf, "grids": gdf}``; missing or empty layers are left out.
+        ``grids`` are the active plan's grids (``grid_id``, ``code``, ``name``, ``households``).
     basemap
         ``"none"`` (blank, offline), ``"osm"``, ``"tianditu"`` (needs *tianditu_tk*) or
         ``"gaode"`` (GCJ-02 tiles; the data are shifted to GCJ-02 for display).
     label
         Banner text for synthetic or approximate data (e.g. "合成数据，仅供演示").
+    grids_note
+        Text under "网格方案" in the legend: which plan the grids are, or that none is published.
 
     Raises
     ------
@@ -442,6 +552,8 @@ def workspace_map(
         added["streets"] = _streets(data["streets"], simplify_m=simplify_m)
     if "communities" in data:
         added["communities"] = _communities(data["communities"], simplify_m=simplify_m)
+    if "grids" in data:  # under compounds and buildings: their tooltips win where they are
+        added["grids"] = _grids(data["grids"], simplify_m=simplify_m)
     if "compounds" in data:
         added["compounds"] = _compounds(data["compounds"], simplify_m=simplify_m)
     if "buildings" in data:
@@ -457,11 +569,14 @@ def workspace_map(
     present = set(_road_class(data["streets"]["road_class"])) if "road_class" in data.get(
         "streets", {}) else ({"minor"} if "streets" in data else set())
     roads = [c for c in ROAD_STYLES if c in present]
-    MapControl(_legend_html(tuple(household_breaks), roads, categories), position="bottomright",
-               css_class="wg-legend").add_to(m)
+    MapControl(_legend_html(tuple(household_breaks), roads, categories,
+                            _grids_legend(grids_note, "grids" in data)),
+               position="bottomright", css_class="wg-legend", fold_on_phone=True).add_to(m)
     if label:
         MapControl(html.escape(label), position="bottomleft", css_class="wg-label").add_to(m)
-    folium.LayerControl(collapsed=False, position="topright").add_to(m)
+    control = folium.LayerControl(collapsed=False, position="topright")
+    control.add_to(m)
+    PhoneCollapse(control).add_to(m)
     LayerRegistry(added).add_to(m)
     bounds = _bounds(data)
     if bounds is not None:

@@ -75,3 +75,51 @@ def test_bad_basemap_setting_falls_back_to_blank(app: Flask, viewer: FlaskClient
 def test_health(client: FlaskClient) -> None:
     r = client.get("/api/health")
     assert r.status_code == 200 and r.json == {"status": "ok", "database": "ok"}
+
+
+def _store_plan(app: Flask, name: str, grid_names: list[str], *, active: bool) -> int:
+    """A plan version with one grid per name over the factory district (published if *active*)."""
+    from shapely.geometry import box
+
+    from api.models import PlanGrid, PlanVersion
+
+    with app.app_context(), session_scope() as s:
+        plan = PlanVersion(name=name, author="test", status="published" if active else "draft",
+                           is_active=active, settings={})
+        s.add(plan)
+        s.flush()
+        for i, gname in enumerate(grid_names):
+            s.add(PlanGrid(plan_version_id=plan.id, grid_id=f"G{i}", community_id="C1",
+                           code=f"3205080010010{i:02d}", name=gname, households=300 + 11 * i, buildings=5,
+                           geometry=box(120.60 + 0.001 * i, 31.30, 120.601 + 0.001 * i, 31.301)))
+        return plan.id
+
+
+def _decoded(page: str) -> str:
+    """*page* with the JSON ``\\uXXXX`` escapes of the embedded map data decoded."""
+    import re
+
+    return re.sub(r"\\u([0-9a-fA-F]{4})", lambda g: chr(int(g.group(1), 16)), page)
+
+
+def test_map_shows_the_published_plans_grids(app: Flask, viewer: FlaskClient, seeded: dict) -> None:
+    hostile = '<img src=x onerror=alert(1)>"\'{{7*7}}'
+    plan_id = _store_plan(app, f"方案{hostile}", ["东区网格", hostile], active=True)
+    _store_plan(app, "草稿方案", ["草稿网格"], active=False)
+    page = viewer.get("/map").get_data(as_text=True)
+    text = _decoded(page)
+    assert "网格（生效方案）" in text and '"grids":' in text
+    for code, hh in (("320508001001000", "300"), ("320508001001001", "311")):
+        assert f'"code": "{code}"' in text and f'"hh": "{hh}"' in text
+    assert "东区网格" in text and "草稿网格" not in text  # drafts stay off the workspace map
+    # The legend names the plan, escaped; the grid name is JSON data shown by the tooltip as text.
+    assert f"生效方案：#{plan_id} 方案&lt;img src=x onerror=alert(1)&gt;&quot;&#x27;{{{{7*7}}}}（2 个网格）" in text
+    assert "<img src=x" not in page
+
+
+def test_map_says_when_no_plan_is_published(app: Flask, viewer: FlaskClient, seeded: dict) -> None:
+    from api.views import NO_ACTIVE_PLAN
+
+    _store_plan(app, "草稿方案", ["草稿网格"], active=False)
+    text = _decoded(viewer.get("/map").get_data(as_text=True))
+    assert NO_ACTIVE_PLAN in text and "网格（生效方案）" not in text and "草稿网格" not in text

@@ -838,7 +838,7 @@ window.wanggePlannerPlan = async function (PAGE, H) {
     window.wanggePlanner.lastEdit = S.lastEdit;
     const codes = Array.from(touched, (id) => (S.grids.get(id) ? S.grids.get(id).props.code || id : id)).join("、");
     const vs = resp.violations || [];
-    message(`${label}完成${codes ? "（" + codes + "）" : ""}；服务器 ${Math.round(resp.server_ms || 0)} ms`
+    message(`${esc(label)}完成${codes ? "（" + esc(codes) + "）" : ""}；服务器 ${Math.round(resp.server_ms || 0)} ms`
       + (vs.length ? `；${vs.length} 条规则提示：` + vs.map((v) => `${esc((S.grids.get(v.grid_id) || { props: { code: v.grid_id } }).props.code || v.grid_id)} ${esc(CFG.rules[v.rule] || v.rule)}${v.message ? "（" + esc(v.message) + "）" : ""}`).join("；") : ""),
     vs.length ? "warn" : "ok", { html: true });
   }
@@ -1076,7 +1076,7 @@ window.wanggePlannerDiff = async function (PAGE, H) {
   for (const f of gridsA.features.concat(gridsB.features)) codes.set(f.properties.grid_id, f.properties.code || f.properties.grid_id);
   const layerB = L.geoJSON(H.toDisplay(gridsB), {
     renderer, style: (f) => Object.assign(H.gridStyleFor(f.properties, null), { fillOpacity: 0.3 }),
-    onEachFeature: (f, l) => l.bindTooltip(`新版本 ${esc(f.properties.code || f.properties.grid_id)} · ${f.properties.households} 户`, { sticky: true }),
+    onEachFeature: (f, l) => l.bindTooltip(`新版本 ${esc(f.properties.code || f.properties.grid_id)} · ${esc(f.properties.households)} 户`, { sticky: true }),
   }).addTo(map);
   const layerA = L.geoJSON(H.toDisplay(gridsA), {
     renderer, interactive: false,
