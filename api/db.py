@@ -2,9 +2,16 @@
 
 ``init_app(app)`` (called by :func:`api.create_app`) builds the engine from
 ``app.config["DATABASE_URL"]`` and upgrades the schema to the newest migration, so a
-fresh instance folder just works. Code inside an app context uses
-:func:`session_scope` for one transaction, or :func:`get_session` for a session that
-lives as long as the app context (request) and is closed at teardown.
+fresh instance folder just works.
+
+Transactions (issue 16 §1): an app context (a request, a job, a CLI command) has **one**
+session, so a request never holds two connections. :func:`get_session` reads in it;
+:func:`session_scope` runs one transaction in it, first ending whatever read the request
+had open. A write scope (the default) begins as a write: ``BEGIN IMMEDIATE`` on SQLite,
+so two writers queue on the lock (``db_busy_timeout_s``) instead of one of them failing
+with "database is locked" when its read snapshot is upgraded; ``write=False`` for reads.
+SQLite runs in WAL mode, where readers never block the writer. On PostgreSQL a write
+scope is a plain ``BEGIN``: row locks and the optimistic version counters do the work.
 """
 
 from __future__ import annotations
@@ -13,6 +20,7 @@ import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +32,8 @@ from flask import Flask, current_app, g
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
+from geo.settings import DEFAULTS
+
 __all__ = [
     "Database",
     "init_app",
@@ -33,6 +43,7 @@ __all__ = [
     "head_revision",
     "alembic_config",
     "get_db",
+    "WRITE_OPTION",
     "session_scope",
     "get_session",
     "dispose",
@@ -42,6 +53,8 @@ log = logging.getLogger(__name__)
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 _EXTENSION = "wangge.db"
+#: Connection execution option marking a transaction that will write (BEGIN IMMEDIATE on SQLite).
+WRITE_OPTION = "wangge_write"
 
 
 @dataclass(frozen=True)
@@ -52,11 +65,12 @@ class Database:
     sessionmaker: sessionmaker[Session]
 
 
-def _sqlite_on_connect(dbapi_connection: Any, connection_record: Any) -> None:
+def _sqlite_on_connect(dbapi_connection: Any, connection_record: Any, *, busy_ms: int) -> None:
     # Driver autocommit so SQLAlchemy emits BEGIN itself (see _sqlite_on_begin): this gives
     # SQLite real SAVEPOINTs and transactional DDL, which pysqlite's own handling breaks.
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
+    cursor.execute(f"PRAGMA busy_timeout={int(busy_ms)}")
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA synchronous=NORMAL")
@@ -66,16 +80,43 @@ def _sqlite_on_connect(dbapi_connection: Any, connection_record: Any) -> None:
 
 
 def _sqlite_on_begin(connection: Any) -> None:
-    connection.exec_driver_sql("BEGIN")
+    # A write transaction takes the write lock at BEGIN (waiting up to busy_timeout): a
+    # deferred one would start as a read and fail at once with SQLITE_BUSY when another
+    # writer committed in between, a lock upgrade the busy handler cannot wait out.
+    write = connection.get_execution_options().get(WRITE_OPTION, False)
+    connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
 
-def make_engine(url: str, **kwargs: Any) -> Engine:
-    """Create an engine for *url*; on SQLite: WAL, ``foreign_keys=ON``, proper transactions."""
+def _pool_options(url: str, settings: dict[str, Any]) -> dict[str, Any]:
+    """Pool size, overflow and checkout timeout (not for in-memory SQLite, which has one connection)."""
+    if url.startswith("sqlite") and (":memory:" in url or url.rstrip("/") == "sqlite:"):
+        return {}
+    return {"pool_size": int(settings["db_pool_size"]), "max_overflow": int(settings["db_max_overflow"]),
+            "pool_timeout": float(settings["db_pool_timeout_s"]), "pool_pre_ping": not url.startswith("sqlite")}
+
+
+def make_engine(url: str, *, settings: dict[str, Any] | None = None, **kwargs: Any) -> Engine:
+    """Create an engine for *url*: a sized pool; on SQLite WAL, busy timeout, ``foreign_keys=ON``.
+
+    Parameters
+    ----------
+    url
+        SQLAlchemy database URL.
+    settings
+        The Wangge settings (``db_pool_size``, ``db_max_overflow``, ``db_pool_timeout_s``,
+        ``db_busy_timeout_s``); defaults from :data:`geo.settings.DEFAULTS`.
+    **kwargs
+        Passed to :func:`sqlalchemy.create_engine` (they win over the settings).
+    """
+    settings = {**DEFAULTS, **(settings or {})}
+    busy_s = float(settings["db_busy_timeout_s"])
     if url.startswith("sqlite"):
-        kwargs.setdefault("connect_args", {}).setdefault("timeout", 30)
+        kwargs.setdefault("connect_args", {}).setdefault("timeout", busy_s)
+    for key, value in _pool_options(url, settings).items():
+        kwargs.setdefault(key, value)
     engine = create_engine(url, **kwargs)
     if engine.dialect.name == "sqlite":
-        event.listen(engine, "connect", _sqlite_on_connect)
+        event.listen(engine, "connect", partial(_sqlite_on_connect, busy_ms=int(busy_s * 1000)))
         event.listen(engine, "begin", _sqlite_on_begin)
     return engine
 
@@ -119,7 +160,7 @@ def init_app(app: Flask) -> None:
     url = app.config["DATABASE_URL"]
     if url.startswith("sqlite:///") and ":memory:" not in url:
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-    engine = make_engine(url)
+    engine = make_engine(url, settings=app.config.get("WANGGE"))
     app.extensions[_EXTENSION] = Database(engine, sessionmaker(engine, expire_on_commit=False))
     upgrade(engine)
     app.teardown_appcontext(_close_session)
@@ -135,21 +176,42 @@ def get_db(app: Flask | None = None) -> Database:
 
 
 @contextmanager
-def session_scope() -> Iterator[Session]:
-    """One transaction in the current app: commit on success, roll back on any exception."""
-    session = get_db().sessionmaker()
+def session_scope(*, write: bool = True) -> Iterator[Session]:
+    """One transaction on the app context's session: commit on success, roll back on any exception.
+
+    Parameters
+    ----------
+    write
+        True (default): the transaction begins as a write (``BEGIN IMMEDIATE`` on SQLite,
+        waiting up to ``db_busy_timeout_s`` for another writer). False: a read; SQLite
+        readers never wait in WAL mode, but a read scope must not write.
+
+    Notes
+    -----
+    The read the context had open (e.g. the user loaded for ``login_required``) is
+    committed first, so the scope starts a fresh transaction on the same connection
+    slot. A scope inside a scope joins the outer transaction.
+    """
+    session = get_session()
+    if g.get("wangge_scope"):
+        yield session
+        return
+    if session.in_transaction():
+        session.commit()
+    g.wangge_scope = True
     try:
+        session.connection(execution_options={WRITE_OPTION: write})
         yield session
         session.commit()
     except BaseException:
         session.rollback()
         raise
     finally:
-        session.close()
+        g.wangge_scope = False
 
 
 def get_session() -> Session:
-    """A session bound to the current app context, closed (uncommitted work discarded) at teardown."""
+    """The one session of the current app context (request), closed (uncommitted work discarded) at teardown."""
     if "wangge_session" not in g:
         g.wangge_session = get_db().sessionmaker()
     return g.wangge_session

@@ -151,7 +151,7 @@ def _run(app: Flask, job: Job, params: dict[str, Any], name: str, base_id: int |
     job.state, job.message, job.progress = "running", "读取数据", 0.02
     try:
         with app.app_context():
-            with session_scope() as session:
+            with session_scope(write=False) as session:
                 layers = _layers(session, params["community_ids"])
                 previous, locked = None, []
                 if base_id is not None:

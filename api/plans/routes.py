@@ -290,10 +290,11 @@ def plan_rollback(plan_id: int) -> Response:
 def plan_export(plan_id: int) -> Response:
     """The plan as a file: ``?format=gpkg|geojson|shp|kml|csv|xlsx`` (``&layer=buildings`` for GeoJSON)."""
     fmt = request.args.get("format", "gpkg")
-    with session_scope() as session:
-        plan = store.get_plan(session, plan_id)
-        out = export_plan(session, plan_id, fmt, bounds=plan_bounds(plan, _settings()),
-                          layer=request.args.get("layer", "grids"))
-        audit.record(session, user=current_user.username, action="plan.export", target=f"plan:{plan_id}",
-                     detail={"format": fmt, "bytes": len(out.data)})
+    session = get_session()
+    plan = store.get_plan(session, plan_id)
+    out = export_plan(session, plan_id, fmt, bounds=plan_bounds(plan, _settings()),
+                      layer=request.args.get("layer", "grids"))
+    # audited after the read, in its own short write: an export never holds the write lock
+    audit.record_read(user=current_user.username, action="plan.export", target=f"plan:{plan_id}",
+                      detail={"format": fmt, "bytes": len(out.data)})
     return send_file(io.BytesIO(out.data), mimetype=out.mimetype, as_attachment=True, download_name=out.filename)
