@@ -25,7 +25,7 @@ from api.db import session_scope
 from api.models import PlanAssignment, PlanCell, PlanGrid
 from api.plans.state import PlanRequestError, table_of
 from api.plans.store import get_plan, previous_result, save_partition
-from api.workspace import load_layer
+from api.workspace import load_layer, workspace_version
 
 __all__ = ["Job", "JobCancelled", "PARTITION_KEYS", "partition_params", "submit_partition", "get_job",
            "cancel_job"]
@@ -153,6 +153,7 @@ def _run(app: Flask, job: Job, params: dict[str, Any], name: str, base_id: int |
         with app.app_context():
             with session_scope(write=False) as session:
                 layers = _layers(session, params["community_ids"])
+                workspace = workspace_version(session)
                 previous, locked = None, []
                 if base_id is not None:
                     previous = previous_result(session, base_id)
@@ -173,7 +174,7 @@ def _run(app: Flask, job: Job, params: dict[str, Any], name: str, base_id: int |
                 if base_id is not None:
                     result = _with_stored_locked(result, session, base_id, locked)
                 plan = save_partition(session, result, name=name, author=job.user, parent_id=base_id,
-                                      settings={**params, "report": _jsonable(result.report)},
+                                      workspace=workspace, settings={**params, "report": _jsonable(result.report)},
                                       message="重新划分（锁定网格保持不变）" if base_id else "自动划分")
                 audit.record(session, user=job.user, action="plan.partition", target=f"plan:{plan.id}",
                              detail={"job": job.job_id, "grids": len(result.grids), "base": base_id,

@@ -19,7 +19,7 @@ from api.auth import role_required
 from api.db import get_session, session_scope
 from api.errors import error_body
 from api.models import Building, PlanAssignment, PlanVersion
-from api.plans import edits, jobs, store
+from api.plans import edits, jobs, rebase, store
 from api.plans.exports import export_plan
 from api.plans.state import PlanRequestError, get_state, grid_feature, plan_bounds, plan_lock
 from api.workspace import load_layer
@@ -254,6 +254,20 @@ def plan_new_version(plan_id: int) -> tuple[Response, int]:
         audit.record(session, user=current_user.username, action="plan.version", target=f"plan:{new.id}",
                      detail={"from": plan_id, "name": new.name})
         out = store.plan_json(new)
+    return jsonify(out), 201
+
+
+@bp.post("/plans/<int:plan_id>/rebase")
+@role_required(*EDIT_ROLES)
+def plan_rebase(plan_id: int) -> tuple[Response, int]:
+    """A stale plan on the current workspace: same grids, buildings re-assigned by location; the report."""
+    body = _body()
+    name = body.get("name") if isinstance(body.get("name"), str) and body["name"].strip() else None
+    with session_scope() as session:
+        plan = store.get_plan(session, plan_id)
+        new, report = rebase.rebase_plan(session, plan, user=current_user.username,
+                                         bounds=plan_bounds(plan, _settings()), name=name)
+        out = {"plan": store.plan_json(new), "report": report}
     return jsonify(out), 201
 
 
