@@ -17,6 +17,8 @@ scope is a plain ``BEGIN``: row locks and the optimistic version counters do the
 from __future__ import annotations
 
 import logging
+import threading
+from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -36,6 +38,8 @@ from geo.settings import DEFAULTS
 
 __all__ = [
     "Database",
+    "DatabaseBusy",
+    "WriterQueue",
     "init_app",
     "make_engine",
     "upgrade",
@@ -59,10 +63,56 @@ WRITE_OPTION = "wangge_write"
 
 @dataclass(frozen=True)
 class Database:
-    """The engine of one app and its session factory."""
+    """The engine of one app, its session factory and (SQLite) the in-process writer queue."""
 
     engine: Engine
     sessionmaker: sessionmaker[Session]
+    #: SQLite allows one writer: this process's writers queue here, holding no connection
+    #: while they wait (SQLite's own busy handler polls, unfairly, with a connection held).
+    write_lock: WriterQueue | None = None
+    busy_timeout_s: float = 30.0
+
+
+class WriterQueue:
+    """A first-come, first-served lock: under load every writer waits its turn, none starves.
+
+    ``threading.Lock`` lets a newcomer barge in ahead of threads already waiting, so under
+    a burst of writes some waited many times longer than others (measured with
+    ``bench/load.py``). Here the lock is handed to the oldest waiter on release.
+    """
+
+    def __init__(self) -> None:
+        self._mutex = threading.Lock()
+        self._held = False
+        self._waiters: deque[threading.Event] = deque()
+
+    def acquire(self, timeout: float) -> bool:
+        """Wait up to *timeout* seconds for the lock; False when the time ran out."""
+        with self._mutex:
+            if not self._held and not self._waiters:
+                self._held = True
+                return True
+            turn = threading.Event()
+            self._waiters.append(turn)
+        if turn.wait(timeout):
+            return True
+        with self._mutex:
+            if turn.is_set():  # handed over just as the time ran out: it is ours
+                return True
+            self._waiters.remove(turn)
+            return False
+
+    def release(self) -> None:
+        """Hand the lock to the oldest waiter, or free it."""
+        with self._mutex:
+            if self._waiters:
+                self._waiters.popleft().set()
+            else:
+                self._held = False
+
+
+class DatabaseBusy(RuntimeError):
+    """A write waited longer than ``db_busy_timeout_s`` for the database (answered with 503)."""
 
 
 def _sqlite_on_connect(dbapi_connection: Any, connection_record: Any, *, busy_ms: int) -> None:
@@ -160,8 +210,11 @@ def init_app(app: Flask) -> None:
     url = app.config["DATABASE_URL"]
     if url.startswith("sqlite:///") and ":memory:" not in url:
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-    engine = make_engine(url, settings=app.config.get("WANGGE"))
-    app.extensions[_EXTENSION] = Database(engine, sessionmaker(engine, expire_on_commit=False))
+    settings = {**DEFAULTS, **(app.config.get("WANGGE") or {})}
+    engine = make_engine(url, settings=settings)
+    lock = WriterQueue() if engine.dialect.name == "sqlite" else None
+    app.extensions[_EXTENSION] = Database(engine, sessionmaker(engine, expire_on_commit=False), lock,
+                                          float(settings["db_busy_timeout_s"]))
     upgrade(engine)
     app.teardown_appcontext(_close_session)
 
@@ -197,9 +250,12 @@ def session_scope(*, write: bool = True) -> Iterator[Session]:
         yield session
         return
     if session.in_transaction():
-        session.commit()
+        session.commit()  # also hands the connection back while this writer queues
     g.wangge_scope = True
+    queue = get_db().write_lock if write else None
+    queued = False
     try:
+        queued = _enter(queue)
         session.connection(execution_options={WRITE_OPTION: write})
         yield session
         session.commit()
@@ -208,6 +264,18 @@ def session_scope(*, write: bool = True) -> Iterator[Session]:
         raise
     finally:
         g.wangge_scope = False
+        if queued and queue is not None:
+            queue.release()
+
+
+def _enter(queue: WriterQueue | None) -> bool:
+    """Wait for this process's turn to write (SQLite): True once queued, :class:`DatabaseBusy` on timeout."""
+    if queue is None:
+        return False
+    timeout = get_db().busy_timeout_s
+    if not queue.acquire(timeout=timeout):
+        raise DatabaseBusy(f"another write held the database for more than {timeout:g} s (db_busy_timeout_s)")
+    return True
 
 
 def get_session() -> Session:

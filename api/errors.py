@@ -18,6 +18,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.exceptions import HTTPException, InternalServerError
 from werkzeug.wrappers import Response
 
+from api.db import DatabaseBusy
 from geo.errors import (
     CRSError,
     InfeasiblePlan,
@@ -153,6 +154,7 @@ def init_app(app: Flask) -> None:
     app.register_error_handler(StaleDataError, _stale_write)
     app.register_error_handler(OperationalError, _database_busy)
     app.register_error_handler(PoolTimeout, _database_busy)
+    app.register_error_handler(DatabaseBusy, _database_busy)
     app.register_error_handler(WanggeError, _wangge_error)
     app.register_error_handler(InternalServerError, _server_error)
     app.register_error_handler(HTTPException, _http_error)
