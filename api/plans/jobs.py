@@ -12,12 +12,13 @@ import threading
 import uuid
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
 import geopandas as gpd
 import pandas as pd
-from flask import Flask
+from flask import Flask, has_app_context
 from sqlalchemy import LargeBinary, select, type_coerce
 
 from api import audit
@@ -199,7 +200,8 @@ def submit_partition(app: Flask, *, user: str, params: dict[str, Any], name: str
                      base_plan_id: int | None = None) -> Job:
     """Queue a partition job (a re-run of the unlocked grids of *base_plan_id* when given)."""
     if base_plan_id is not None:
-        with app.app_context(), session_scope() as session:
+        # inside a request: its own session (one connection per request), else a fresh app context
+        with nullcontext() if has_app_context() else app.app_context(), session_scope(write=False) as session:
             get_plan(session, base_plan_id)
             if not session.scalar(select(PlanGrid.id).where(PlanGrid.plan_version_id == base_plan_id).limit(1)):
                 raise PlanRequestError(409, "empty_plan", f"方案 {base_plan_id} 没有网格", "先运行自动划分")
