@@ -41,6 +41,7 @@ __all__ = [
     "DatabaseBusy",
     "WriterQueue",
     "init_app",
+    "attach",
     "make_engine",
     "upgrade",
     "current_revision",
@@ -212,11 +213,17 @@ def init_app(app: Flask) -> None:
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     settings = {**DEFAULTS, **(app.config.get("WANGGE") or {})}
     engine = make_engine(url, settings=settings)
-    lock = WriterQueue() if engine.dialect.name == "sqlite" else None
-    app.extensions[_EXTENSION] = Database(engine, sessionmaker(engine, expire_on_commit=False), lock,
-                                          float(settings["db_busy_timeout_s"]))
+    attach(app, engine, busy_timeout_s=float(settings["db_busy_timeout_s"]))
     upgrade(engine)
+
+
+def attach(app: Flask, engine: Engine, *, busy_timeout_s: float = DEFAULTS["db_busy_timeout_s"]) -> Database:
+    """Make *engine* the database of *app* (sessions per app context, writer queue on SQLite); no migration."""
+    lock = WriterQueue() if engine.dialect.name == "sqlite" else None
+    database = Database(engine, sessionmaker(engine, expire_on_commit=False), lock, busy_timeout_s)
+    app.extensions[_EXTENSION] = database
     app.teardown_appcontext(_close_session)
+    return database
 
 
 def get_db(app: Flask | None = None) -> Database:
