@@ -129,8 +129,17 @@ def test_rebase_keeps_the_grids_reassigns_buildings_and_reports(app: Flask, plan
 
 def test_repartition_of_a_stale_plan_gives_a_current_plan(planner: FlaskClient, reimported: dict) -> None:
     plan = reimported["plan"]
+    grid = next(iter(reimported["swapped"].values()))[0]
     version = planner.get(f"/api/plans/{plan}").get_json()["version"]
-    r = planner.post(f"/api/plans/{plan}/repartition", json={"version": version})
+    r = planner.post(f"/api/plans/{plan}/edits", json={"op": "lock", "grid_id": grid, "version": version})
+    assert r.status_code == 200, r.get_json()
+    r = planner.post(f"/api/plans/{plan}/repartition", json={"version": version + 1})
+    assert r.status_code == 409  # a locked grid of a stale plan holds buildings of the old import
+    err = r.get_json()["error"]
+    assert err["code"] == "stale_locked_grids" and "/rebase" in err["fix"]
+    r = planner.post(f"/api/plans/{plan}/edits", json={"op": "unlock", "grid_id": grid, "version": version + 1})
+    assert r.status_code == 200, r.get_json()
+    r = planner.post(f"/api/plans/{plan}/repartition", json={"version": version + 2})
     assert r.status_code == 202
     job = wait_job(planner, r.get_json()["job_id"])
     assert job["state"] == "done", job
