@@ -186,3 +186,21 @@ def test_writer_queue_serves_writers_in_arrival_order_and_times_out() -> None:
     assert order == list(range(6))
     assert queue.acquire(timeout=0)  # the timed-out waiter left no ticket behind
     queue.release()
+
+
+def test_plan_workspace_migration_stamps_existing_plans_with_the_newest_import(tmp_path: Path) -> None:
+    from sqlalchemy import text
+
+    engine = db.make_engine(f"sqlite:///{tmp_path / 'old.db'}")
+    db.upgrade(engine, "0002")
+    with engine.begin() as conn:
+        for status in ("success", "success", "failed"):
+            conn.execute(text("INSERT INTO import_runs (started_at, username, sources, counts, report, status) "
+                              "VALUES ('2026-01-01 00:00:00', 'u', '{}', '{}', '{}', :s)"), {"s": status})
+        conn.execute(text("INSERT INTO plan_versions (name, status, author, created_at, settings, version_counter, "
+                          "is_active) VALUES ('old', 'draft', 'u', '2026-01-01 00:00:00', '{}', 1, 0)"))
+    db.upgrade(engine, "0003_plan_workspace")
+    with engine.connect() as conn:
+        stamped = conn.execute(text("SELECT workspace_version FROM plan_versions")).scalars().all()
+    engine.dispose()
+    assert stamped == [2]  # the newest *successful* import
