@@ -10,6 +10,8 @@ session, so a request never holds two connections. :func:`get_session` reads in 
 had open. A write scope (the default) begins as a write: ``BEGIN IMMEDIATE`` on SQLite,
 so two writers queue on the lock (``db_busy_timeout_s``) instead of one of them failing
 with "database is locked" when its read snapshot is upgraded; ``write=False`` for reads.
+A process's SQLite writers first queue first-come first-served (:class:`WriterQueue`)
+holding no pooled connection; SQLite's busy timeout then only arbitrates between processes.
 SQLite runs in WAL mode, where readers never block the writer. On PostgreSQL a write
 scope is a plain ``BEGIN``: row locks and the optimistic version counters do the work.
 """

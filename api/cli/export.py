@@ -32,14 +32,14 @@ log = logging.getLogger(__name__)
 def export_command(plan_id: int, fmt: str, layer: str, out: Path) -> None:
     """Write plan *plan_id* to *out* and audit the export."""
     try:
-        with session_scope() as session:
+        with session_scope(write=False) as session:  # a read: a running server's writers go on
             plan = get_plan(session, plan_id)
             result = export_plan(session, plan_id, fmt, bounds=plan_bounds(plan, current_app.config["WANGGE"]),
                                  layer=layer)
-            out.parent.mkdir(parents=True, exist_ok=True)
-            out.write_bytes(result.data)
-            audit.record(session, user="cli", action="plan.export", target=f"plan:{plan_id}",
-                         detail={"format": fmt, "bytes": len(result.data), "path": str(out)})
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_bytes(result.data)
+        audit.record_read(user="cli", action="plan.export", target=f"plan:{plan_id}",
+                          detail={"format": fmt, "bytes": len(result.data), "path": str(out)})
     except PlanRequestError as exc:
         raise click.ClickException(f"{exc.message}（{exc.fix}）") from None
     click.echo(f"方案 {plan_id} 已导出 exported: {out} ({len(result.data):,} bytes, {fmt})")
