@@ -1,4 +1,9 @@
-"""The audit log: who did what to which target (logins, imports, boundary changes, exports)."""
+"""The audit log: who did what to which target (logins, imports, boundary changes, exports).
+
+A write is audited in its own transaction (:func:`record`). An audited *read* (an export)
+must not turn its read transaction into a write: that is a lock upgrade SQLite refuses
+under load. It reads first, then calls :func:`record_read`, one short write transaction.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from api.models import AuditEntry, User
 
-__all__ = ["record", "recent"]
+__all__ = ["record", "record_read", "recent"]
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +67,25 @@ def record(
     session.flush()
     log.debug("audit %s %s by %s", action, target, username)
     return entry
+
+
+def record_read(
+    *,
+    user: User | str | None,
+    action: str,
+    target: str | None = None,
+    detail: dict[str, Any] | None = None,
+) -> None:
+    """Audit a read that just finished, in a short write transaction of its own (see module doc).
+
+    Parameters are those of :func:`record`; needs an app context (it uses
+    :func:`api.db.session_scope`, which first ends the read).
+    """
+    from api.db import session_scope
+
+    username = user.username if isinstance(user, User) else user
+    with session_scope() as session:
+        record(session, user=username, action=action, target=target, detail=detail)
 
 
 def recent(session: Session, *, limit: int = 100, action: str | None = None) -> list[AuditEntry]:

@@ -2,17 +2,29 @@
 
 ``init_app(app)`` (called by :func:`api.create_app`) builds the engine from
 ``app.config["DATABASE_URL"]`` and upgrades the schema to the newest migration, so a
-fresh instance folder just works. Code inside an app context uses
-:func:`session_scope` for one transaction, or :func:`get_session` for a session that
-lives as long as the app context (request) and is closed at teardown.
+fresh instance folder just works.
+
+Transactions (issue 16 §1): an app context (a request, a job, a CLI command) has **one**
+session, so a request never holds two connections. :func:`get_session` reads in it;
+:func:`session_scope` runs one transaction in it, first ending whatever read the request
+had open. A write scope (the default) begins as a write: ``BEGIN IMMEDIATE`` on SQLite,
+so two writers queue on the lock (``db_busy_timeout_s``) instead of one of them failing
+with "database is locked" when its read snapshot is upgraded; ``write=False`` for reads.
+A process's SQLite writers first queue first-come first-served (:class:`WriterQueue`)
+holding no pooled connection; SQLite's busy timeout then only arbitrates between processes.
+SQLite runs in WAL mode, where readers never block the writer. On PostgreSQL a write
+scope is a plain ``BEGIN``: row locks and the optimistic version counters do the work.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
+from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -24,15 +36,21 @@ from flask import Flask, current_app, g
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
+from geo.settings import DEFAULTS
+
 __all__ = [
     "Database",
+    "DatabaseBusy",
+    "WriterQueue",
     "init_app",
+    "attach",
     "make_engine",
     "upgrade",
     "current_revision",
     "head_revision",
     "alembic_config",
     "get_db",
+    "WRITE_OPTION",
     "session_scope",
     "get_session",
     "dispose",
@@ -42,21 +60,70 @@ log = logging.getLogger(__name__)
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 _EXTENSION = "wangge.db"
+#: Connection execution option marking a transaction that will write (BEGIN IMMEDIATE on SQLite).
+WRITE_OPTION = "wangge_write"
 
 
 @dataclass(frozen=True)
 class Database:
-    """The engine of one app and its session factory."""
+    """The engine of one app, its session factory and (SQLite) the in-process writer queue."""
 
     engine: Engine
     sessionmaker: sessionmaker[Session]
+    #: SQLite allows one writer: this process's writers queue here, holding no connection
+    #: while they wait (SQLite's own busy handler polls, unfairly, with a connection held).
+    write_lock: WriterQueue | None = None
+    busy_timeout_s: float = 30.0
 
 
-def _sqlite_on_connect(dbapi_connection: Any, connection_record: Any) -> None:
+class WriterQueue:
+    """A first-come, first-served lock: under load every writer waits its turn, none starves.
+
+    ``threading.Lock`` lets a newcomer barge in ahead of threads already waiting, so under
+    a burst of writes some waited many times longer than others (measured with
+    ``bench/load.py``). Here the lock is handed to the oldest waiter on release.
+    """
+
+    def __init__(self) -> None:
+        self._mutex = threading.Lock()
+        self._held = False
+        self._waiters: deque[threading.Event] = deque()
+
+    def acquire(self, timeout: float) -> bool:
+        """Wait up to *timeout* seconds for the lock; False when the time ran out."""
+        with self._mutex:
+            if not self._held and not self._waiters:
+                self._held = True
+                return True
+            turn = threading.Event()
+            self._waiters.append(turn)
+        if turn.wait(timeout):
+            return True
+        with self._mutex:
+            if turn.is_set():  # handed over just as the time ran out: it is ours
+                return True
+            self._waiters.remove(turn)
+            return False
+
+    def release(self) -> None:
+        """Hand the lock to the oldest waiter, or free it."""
+        with self._mutex:
+            if self._waiters:
+                self._waiters.popleft().set()
+            else:
+                self._held = False
+
+
+class DatabaseBusy(RuntimeError):
+    """A write waited longer than ``db_busy_timeout_s`` for the database (answered with 503)."""
+
+
+def _sqlite_on_connect(dbapi_connection: Any, connection_record: Any, *, busy_ms: int) -> None:
     # Driver autocommit so SQLAlchemy emits BEGIN itself (see _sqlite_on_begin): this gives
     # SQLite real SAVEPOINTs and transactional DDL, which pysqlite's own handling breaks.
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
+    cursor.execute(f"PRAGMA busy_timeout={int(busy_ms)}")
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA synchronous=NORMAL")
@@ -66,16 +133,43 @@ def _sqlite_on_connect(dbapi_connection: Any, connection_record: Any) -> None:
 
 
 def _sqlite_on_begin(connection: Any) -> None:
-    connection.exec_driver_sql("BEGIN")
+    # A write transaction takes the write lock at BEGIN (waiting up to busy_timeout): a
+    # deferred one would start as a read and fail at once with SQLITE_BUSY when another
+    # writer committed in between, a lock upgrade the busy handler cannot wait out.
+    write = connection.get_execution_options().get(WRITE_OPTION, False)
+    connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
 
-def make_engine(url: str, **kwargs: Any) -> Engine:
-    """Create an engine for *url*; on SQLite: WAL, ``foreign_keys=ON``, proper transactions."""
+def _pool_options(url: str, settings: dict[str, Any]) -> dict[str, Any]:
+    """Pool size, overflow and checkout timeout (not for in-memory SQLite, which has one connection)."""
+    if url.startswith("sqlite") and (":memory:" in url or url.rstrip("/") == "sqlite:"):
+        return {}
+    return {"pool_size": int(settings["db_pool_size"]), "max_overflow": int(settings["db_max_overflow"]),
+            "pool_timeout": float(settings["db_pool_timeout_s"]), "pool_pre_ping": not url.startswith("sqlite")}
+
+
+def make_engine(url: str, *, settings: dict[str, Any] | None = None, **kwargs: Any) -> Engine:
+    """Create an engine for *url*: a sized pool; on SQLite WAL, busy timeout, ``foreign_keys=ON``.
+
+    Parameters
+    ----------
+    url
+        SQLAlchemy database URL.
+    settings
+        The Wangge settings (``db_pool_size``, ``db_max_overflow``, ``db_pool_timeout_s``,
+        ``db_busy_timeout_s``); defaults from :data:`geo.settings.DEFAULTS`.
+    **kwargs
+        Passed to :func:`sqlalchemy.create_engine` (they win over the settings).
+    """
+    settings = {**DEFAULTS, **(settings or {})}
+    busy_s = float(settings["db_busy_timeout_s"])
     if url.startswith("sqlite"):
-        kwargs.setdefault("connect_args", {}).setdefault("timeout", 30)
+        kwargs.setdefault("connect_args", {}).setdefault("timeout", busy_s)
+    for key, value in _pool_options(url, settings).items():
+        kwargs.setdefault(key, value)
     engine = create_engine(url, **kwargs)
     if engine.dialect.name == "sqlite":
-        event.listen(engine, "connect", _sqlite_on_connect)
+        event.listen(engine, "connect", partial(_sqlite_on_connect, busy_ms=int(busy_s * 1000)))
         event.listen(engine, "begin", _sqlite_on_begin)
     return engine
 
@@ -119,10 +213,19 @@ def init_app(app: Flask) -> None:
     url = app.config["DATABASE_URL"]
     if url.startswith("sqlite:///") and ":memory:" not in url:
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-    engine = make_engine(url)
-    app.extensions[_EXTENSION] = Database(engine, sessionmaker(engine, expire_on_commit=False))
+    settings = {**DEFAULTS, **(app.config.get("WANGGE") or {})}
+    engine = make_engine(url, settings=settings)
+    attach(app, engine, busy_timeout_s=float(settings["db_busy_timeout_s"]))
     upgrade(engine)
+
+
+def attach(app: Flask, engine: Engine, *, busy_timeout_s: float = DEFAULTS["db_busy_timeout_s"]) -> Database:
+    """Make *engine* the database of *app* (sessions per app context, writer queue on SQLite); no migration."""
+    lock = WriterQueue() if engine.dialect.name == "sqlite" else None
+    database = Database(engine, sessionmaker(engine, expire_on_commit=False), lock, busy_timeout_s)
+    app.extensions[_EXTENSION] = database
     app.teardown_appcontext(_close_session)
+    return database
 
 
 def get_db(app: Flask | None = None) -> Database:
@@ -135,21 +238,57 @@ def get_db(app: Flask | None = None) -> Database:
 
 
 @contextmanager
-def session_scope() -> Iterator[Session]:
-    """One transaction in the current app: commit on success, roll back on any exception."""
-    session = get_db().sessionmaker()
+def session_scope(*, write: bool = True) -> Iterator[Session]:
+    """One transaction on the app context's session: commit on success, roll back on any exception.
+
+    Parameters
+    ----------
+    write
+        True (default): the transaction begins as a write (``BEGIN IMMEDIATE`` on SQLite,
+        waiting up to ``db_busy_timeout_s`` for another writer). False: a read; SQLite
+        readers never wait in WAL mode, but a read scope must not write.
+
+    Notes
+    -----
+    The read the context had open (e.g. the user loaded for ``login_required``) is
+    committed first, so the scope starts a fresh transaction on the same connection
+    slot. A scope inside a scope joins the outer transaction.
+    """
+    session = get_session()
+    if g.get("wangge_scope"):
+        yield session
+        return
+    if session.in_transaction():
+        session.commit()  # also hands the connection back while this writer queues
+    g.wangge_scope = True
+    queue = get_db().write_lock if write else None
+    queued = False
     try:
+        queued = _enter(queue)
+        session.connection(execution_options={WRITE_OPTION: write})
         yield session
         session.commit()
     except BaseException:
         session.rollback()
         raise
     finally:
-        session.close()
+        g.wangge_scope = False
+        if queued and queue is not None:
+            queue.release()
+
+
+def _enter(queue: WriterQueue | None) -> bool:
+    """Wait for this process's turn to write (SQLite): True once queued, :class:`DatabaseBusy` on timeout."""
+    if queue is None:
+        return False
+    timeout = get_db().busy_timeout_s
+    if not queue.acquire(timeout=timeout):
+        raise DatabaseBusy(f"another write held the database for more than {timeout:g} s (db_busy_timeout_s)")
+    return True
 
 
 def get_session() -> Session:
-    """A session bound to the current app context, closed (uncommitted work discarded) at teardown."""
+    """The one session of the current app context (request), closed (uncommitted work discarded) at teardown."""
     if "wangge_session" not in g:
         g.wangge_session = get_db().sessionmaker()
     return g.wangge_session

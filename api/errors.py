@@ -12,9 +12,13 @@ from typing import Any
 
 from flask import Flask, current_app, jsonify, render_template, request
 from flask_wtf.csrf import CSRFError
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.exceptions import HTTPException, InternalServerError
 from werkzeug.wrappers import Response
 
+from api.db import DatabaseBusy
 from geo.errors import (
     CRSError,
     InfeasiblePlan,
@@ -32,6 +36,7 @@ log = logging.getLogger(__name__)
 TITLES: dict[int, str] = {
     400: "请求有误", 401: "请先登录", 403: "没有权限", 404: "页面不存在", 405: "不支持的请求方式",
     409: "无法完成", 413: "文件太大", 422: "数据有问题", 429: "请求过于频繁", 500: "服务器内部错误",
+    503: "服务繁忙",
 }
 
 _FIXES: dict[int, str] = {
@@ -124,8 +129,32 @@ def _server_error(exc: InternalServerError) -> tuple[Response | str, int]:
     return _respond(500, "internal_error", "服务器内部错误", _FIXES[500])
 
 
+def _stale_write(exc: StaleDataError) -> tuple[Response | str, int]:
+    # optimistic version check of the ORM (PlanVersion.version_counter) lost a race
+    log.info("concurrent change on %s: %s", request.path, exc)
+    return _respond(409, "conflict", "数据刚被其他人修改，您的修改没有保存", "刷新页面，在最新数据上重新操作")
+
+
+def _database_busy(exc: Exception) -> tuple[Response | str, int]:
+    if isinstance(exc, OperationalError) and "locked" not in str(exc.orig) and "busy" not in str(exc.orig):
+        # any other database failure is a 500 with its traceback in the log
+        log.error("database error on %s %s", request.method, request.path, exc_info=exc)
+        return _respond(500, "internal_error", "服务器内部错误", _FIXES[500])
+    log.warning("database busy on %s %s: %s", request.method, request.path, exc)
+    settings = current_app.config["WANGGE"]
+    answer, status = _respond(503, "database_busy", "数据库繁忙（可能有人正在导入数据），本次请求没有执行",
+                              "稍等片刻后重试；如经常出现，请管理员调大设置 db_busy_timeout_s 或 db_pool_size")
+    response = current_app.make_response((answer, status))
+    response.headers["Retry-After"] = str(max(1, int(settings["db_busy_timeout_s"] // 10)))
+    return response, status
+
+
 def init_app(app: Flask) -> None:
     """Register the handlers on *app*."""
+    app.register_error_handler(StaleDataError, _stale_write)
+    app.register_error_handler(OperationalError, _database_busy)
+    app.register_error_handler(PoolTimeout, _database_busy)
+    app.register_error_handler(DatabaseBusy, _database_busy)
     app.register_error_handler(WanggeError, _wangge_error)
     app.register_error_handler(InternalServerError, _server_error)
     app.register_error_handler(HTTPException, _http_error)

@@ -252,6 +252,8 @@ class PlanVersion(Base):
     settings: Mapped[dict[str, Any]] = mapped_column(default=dict)
     version_counter: Mapped[int] = mapped_column(Integer, default=1, nullable=False)
     is_active: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: The workspace (``import_runs.id`` of its last successful import) the plan was made from.
+    workspace_version: Mapped[int | None] = mapped_column(Integer)
 
     __mapper_args__ = {"version_id_col": version_counter}
 

@@ -32,6 +32,7 @@ __all__ = [
     "import_workspace",
     "load_layer",
     "workspace_stats",
+    "workspace_version",
     "layer_count",
     "INSERT_CHUNK",
     "REBUILD_INDEXES_FROM",
@@ -332,6 +333,15 @@ def layer_count(session: Session, kind: str) -> int:
     """Number of stored features of layer *kind*."""
     table = LAYER_MODELS[kind].__table__
     return int(session.connection().execute(select(func.count()).select_from(table)).scalar_one())
+
+
+def workspace_version(session: Session) -> int | None:
+    """The version of the workspace: the id of its newest successful import (``None``: never imported).
+
+    Every import (replace or append) makes a new version; plans record the version they
+    were made from (``PlanVersion.workspace_version``) and are stale once it moves on.
+    """
+    return session.scalar(select(func.max(ImportRun.id)).where(ImportRun.status == "success"))
 
 
 def workspace_stats(session: Session) -> dict[str, Any]:

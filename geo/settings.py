@@ -79,6 +79,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("planner_labels_min_zoom", 15, "Zoom from which the planner map labels grids with code and households."),
     Setting("planner_buildings_min_zoom", 16, "Zoom from which the planner map loads buildings of the view (per bounding box)."),
     Setting("planner_streets_min_zoom", 15, "Zoom from which the planner map loads all streets and compounds of the view (major roads always)."),
+    # Database connections and transactions (issue 16 §1)
+    Setting("db_pool_size", 10, "Database connections kept open per process (one per request being served)."),
+    Setting("db_max_overflow", 20, "Extra database connections opened under load beyond db_pool_size."),
+    Setting("db_pool_timeout_s", 60.0, "Seconds a request waits for a free database connection before failing with 503 (s)."),
+    Setting("db_busy_timeout_s", 30.0, "Seconds a SQLite write waits for another writer's lock before failing with 503 (s)."),
     # Login security (等保: password lock-out)
     Setting("login_max_failures", 5, "Failed logins in a row after which an account is locked."),
     Setting("login_lockout_minutes", 15, "Minutes a locked account stays locked."),

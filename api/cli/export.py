@@ -42,14 +42,14 @@ Chinese headers and values unless --headers canonical.
 def export_command(plan_id: int, fmt: str, layer: str, headers: str, out: Path) -> None:
     """Write plan *plan_id* to *out* and audit the export."""
     try:
-        with session_scope() as session:
+        with session_scope(write=False) as session:  # a read: a running server's writers go on
             plan = get_plan(session, plan_id)
             result = export_plan(session, plan_id, fmt, bounds=plan_bounds(plan, current_app.config["WANGGE"]),
                                  layer=layer, headers=headers)
-            written = _write(result.data, out, shapefile=fmt == "shp")
-            audit.record(session, user="cli", action="plan.export", target=f"plan:{plan_id}",
-                         detail={"format": fmt, "bytes": len(result.data), "path": str(written[0].parent
-                                 if len(written) > 1 else written[0])})
+        written = _write(result.data, out, shapefile=fmt == "shp")
+        audit.record_read(user="cli", action="plan.export", target=f"plan:{plan_id}",
+                          detail={"format": fmt, "bytes": len(result.data), "path": str(written[0].parent
+                                  if len(written) > 1 else written[0])})
     except PlanRequestError as exc:
         raise click.ClickException(f"{exc.message}（{exc.fix}）") from None
     if len(written) == 1:

@@ -4,6 +4,7 @@
   invalidated by version) and the live per-grid numbers and rule checks;
 - :mod:`api.plans.store` — persistence: saving a partition, copies, publish/rollback, diff;
 - :mod:`api.plans.edits` — edit operations as reversible deltas, undo/redo;
+- :mod:`api.plans.rebase` — a stale plan (made before a re-import) on the current workspace;
 - :mod:`api.plans.jobs` — background partition jobs with progress and cancel;
 - :mod:`api.plans.exports` — GeoPackage, GeoJSON, Shapefile, KML, CSV, XLSX;
 - :mod:`api.plans.routes` — the JSON routes of ``docs/PLANNER_API.md``.

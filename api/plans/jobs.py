@@ -12,20 +12,21 @@ import threading
 import uuid
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
 import geopandas as gpd
 import pandas as pd
-from flask import Flask
-from sqlalchemy import LargeBinary, select, type_coerce
+from flask import Flask, has_app_context
+from sqlalchemy import LargeBinary, func, select, type_coerce
 
 from api import audit
 from api.db import session_scope
 from api.models import PlanAssignment, PlanCell, PlanGrid
 from api.plans.state import PlanRequestError, table_of
-from api.plans.store import get_plan, previous_result, save_partition
-from api.workspace import load_layer
+from api.plans.store import get_plan, previous_result, save_partition, stale_reason
+from api.workspace import load_layer, workspace_version
 
 __all__ = ["Job", "JobCancelled", "PARTITION_KEYS", "partition_params", "submit_partition", "get_job",
            "cancel_job"]
@@ -151,8 +152,9 @@ def _run(app: Flask, job: Job, params: dict[str, Any], name: str, base_id: int |
     job.state, job.message, job.progress = "running", "读取数据", 0.02
     try:
         with app.app_context():
-            with session_scope() as session:
+            with session_scope(write=False) as session:
                 layers = _layers(session, params["community_ids"])
+                workspace = workspace_version(session)
                 previous, locked = None, []
                 if base_id is not None:
                     previous = previous_result(session, base_id)
@@ -173,7 +175,7 @@ def _run(app: Flask, job: Job, params: dict[str, Any], name: str, base_id: int |
                 if base_id is not None:
                     result = _with_stored_locked(result, session, base_id, locked)
                 plan = save_partition(session, result, name=name, author=job.user, parent_id=base_id,
-                                      settings={**params, "report": _jsonable(result.report)},
+                                      workspace=workspace, settings={**params, "report": _jsonable(result.report)},
                                       message="重新划分（锁定网格保持不变）" if base_id else "自动划分")
                 audit.record(session, user=job.user, action="plan.partition", target=f"plan:{plan.id}",
                              detail={"job": job.job_id, "grids": len(result.grids), "base": base_id,
@@ -194,14 +196,29 @@ def _jsonable(report: dict[str, Any]) -> dict[str, Any]:
     return json.loads(json.dumps(report, default=lambda v: v.item() if hasattr(v, "item") else str(v)))
 
 
+def _refuse_stale_locks(session: Any, base: Any) -> None:
+    """409 when a stale plan has locked grids: their buildings are those of an older import."""
+    if stale_reason(session, base) is None:
+        return
+    locked = session.scalar(select(func.count()).select_from(PlanGrid)
+                            .where(PlanGrid.plan_version_id == base.id, PlanGrid.locked.is_(True)))
+    if locked:
+        raise PlanRequestError(
+            409, "stale_locked_grids", f"方案 {base.id} 已过时且有 {locked} 个锁定网格，锁定网格中的楼栋是旧数据的",
+            f"先重新关联楼栋（POST /api/plans/{base.id}/rebase，锁定网格保留），再对新版本重新划分；"
+            "或解锁这些网格后重新划分")
+
+
 def submit_partition(app: Flask, *, user: str, params: dict[str, Any], name: str,
                      base_plan_id: int | None = None) -> Job:
     """Queue a partition job (a re-run of the unlocked grids of *base_plan_id* when given)."""
     if base_plan_id is not None:
-        with app.app_context(), session_scope() as session:
-            get_plan(session, base_plan_id)
+        # inside a request: its own session (one connection per request), else a fresh app context
+        with nullcontext() if has_app_context() else app.app_context(), session_scope(write=False) as session:
+            base = get_plan(session, base_plan_id)
             if not session.scalar(select(PlanGrid.id).where(PlanGrid.plan_version_id == base_plan_id).limit(1)):
                 raise PlanRequestError(409, "empty_plan", f"方案 {base_plan_id} 没有网格", "先运行自动划分")
+            _refuse_stale_locks(session, base)
     job = Job(job_id=uuid.uuid4().hex[:12], kind="repartition" if base_plan_id else "partition", user=user)
     with _LOCK:
         _JOBS[job.job_id] = job

@@ -19,7 +19,7 @@ from api.auth import role_required
 from api.db import get_session, session_scope
 from api.errors import error_body
 from api.models import Building, PlanAssignment, PlanVersion
-from api.plans import edits, jobs, store
+from api.plans import edits, jobs, rebase, store
 from api.plans.exports import export_plan
 from api.plans.policy import EDIT_ROLES, allowed_actions, visible_only, visible_plan
 from api.plans.state import PlanRequestError, get_state, grid_feature, plan_bounds, plan_lock
@@ -256,6 +256,20 @@ def plan_new_version(plan_id: int) -> tuple[Response, int]:
     return jsonify(out), 201
 
 
+@bp.post("/plans/<int:plan_id>/rebase")
+@role_required(*EDIT_ROLES)
+def plan_rebase(plan_id: int) -> tuple[Response, int]:
+    """A stale plan on the current workspace: same grids, buildings re-assigned by location; the report."""
+    body = _body()
+    name = body.get("name") if isinstance(body.get("name"), str) and body["name"].strip() else None
+    with session_scope() as session:
+        plan = store.get_plan(session, plan_id)
+        new, report = rebase.rebase_plan(session, plan, user=current_user.username,
+                                         bounds=plan_bounds(plan, _settings()), name=name)
+        out = {"plan": store.plan_json(new), "report": report}
+    return jsonify(out), 201
+
+
 @bp.get("/plans/<int:a>/diff/<int:b>")
 @login_required
 def plan_diff(a: int, b: int) -> Response:
@@ -293,10 +307,11 @@ def plan_export(plan_id: int) -> Response:
     Planners and admins only: an export carries the household count of every building.
     """
     fmt = request.args.get("format", "gpkg")
-    with session_scope() as session:
-        plan = store.get_plan(session, plan_id)
-        out = export_plan(session, plan_id, fmt, bounds=plan_bounds(plan, _settings()),
-                          layer=request.args.get("layer", "grids"), headers=request.args.get("headers", "zh"))
-        audit.record(session, user=current_user.username, action="plan.export", target=f"plan:{plan_id}",
-                     detail={"format": fmt, "bytes": len(out.data)})
+    session = get_session()
+    plan = store.get_plan(session, plan_id)
+    out = export_plan(session, plan_id, fmt, bounds=plan_bounds(plan, _settings()),
+                      layer=request.args.get("layer", "grids"), headers=request.args.get("headers", "zh"))
+    # audited after the read, in its own short write: an export never holds the write lock
+    audit.record_read(user=current_user.username, action="plan.export", target=f"plan:{plan_id}",
+                      detail={"format": fmt, "bytes": len(out.data)})
     return send_file(io.BytesIO(out.data), mimetype=out.mimetype, as_attachment=True, download_name=out.filename)

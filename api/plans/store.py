@@ -2,6 +2,11 @@
 
 Bulk rows go through SQLAlchemy Core (``executemany``), never ORM loops: a 20 k-building
 plan is saved in one transaction and an edit writes only the rows it changed.
+
+A plan records the workspace version it was made from (``workspace_version``, the newest
+import run then). After a re-import it is *stale* (:func:`stale_reason`): its list entry
+says why, and it cannot be published until it is re-based (:mod:`api.plans.rebase`) or
+re-partitioned.
 """
 
 from __future__ import annotations
@@ -13,11 +18,12 @@ import geopandas as gpd
 import pandas as pd
 from shapely.geometry import mapping
 from sqlalchemy import bindparam, delete, insert, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 
 from api import audit
 from api.models import (
     Building,
+    ImportRun,
     PlanAssignment,
     PlanCell,
     PlanEdit,
@@ -27,12 +33,15 @@ from api.models import (
     utcnow,
 )
 from api.plans.state import PlanRequestError, PlanState, table_of
+from api.workspace import workspace_version
 
 __all__ = [
     "get_plan",
     "plan_json",
     "plan_communities",
     "check_version",
+    "stale_reason",
+    "check_fresh",
     "save_partition",
     "copy_version",
     "write_change",
@@ -57,11 +66,37 @@ def get_plan(session: Session, plan_id: int) -> PlanVersion:
 
 
 def plan_json(plan: PlanVersion) -> dict[str, Any]:
-    """The list entry of a plan version (``GET /api/plans``)."""
+    """The list entry of a plan version (``GET /api/plans``), with ``stale`` and its reason."""
+    session = object_session(plan)
+    reason = stale_reason(session, plan) if session is not None else None
     return {"id": plan.id, "name": plan.name, "status": plan.status, "author": plan.author,
             "created_at": plan.created_at.isoformat(), "message": plan.message,
             "community_id": plan.community_id, "is_active": bool(plan.is_active),
-            "version": plan.version_counter, "parent_id": plan.parent_id}
+            "version": plan.version_counter, "parent_id": plan.parent_id,
+            "workspace_version": plan.workspace_version, "stale": reason is not None, "stale_reason": reason}
+
+
+def stale_reason(session: Session, plan: PlanVersion) -> str | None:
+    """Why *plan* no longer matches the workspace (a re-import since it was made), or ``None``."""
+    current = workspace_version(session)
+    if plan.workspace_version is None or current is None or plan.workspace_version == current:
+        return None
+    run = session.get(ImportRun, current)
+    when = run.finished_at.astimezone().strftime("%Y-%m-%d %H:%M") if run and run.finished_at else "?"
+    who = run.username if run else "?"
+    return (f"方案基于第 {plan.workspace_version} 次导入的工作区，工作区已于 {when} 由 {who} 重新导入"
+            f"（第 {current} 次导入），方案中的楼栋和户数可能已过时")
+
+
+def check_fresh(session: Session, plan: PlanVersion, *, action: str) -> None:
+    """409 when *plan* is stale: *action* (e.g. ``"发布"``) needs a plan of the current workspace."""
+    reason = stale_reason(session, plan)
+    if reason is not None:
+        raise PlanRequestError(
+            409, "stale_plan", f"方案 {plan.id} 已过时，不能{action}：{reason}",
+            f"先重新关联楼栋（POST /api/plans/{plan.id}/rebase，保留网格，按位置重新分配楼栋）"
+            f"或重新划分（POST /api/plans/{plan.id}/repartition），再{action}新版本",
+            workspace_version=plan.workspace_version, current_workspace_version=workspace_version(session))
 
 
 def plan_communities(session: Session, plan_id: int) -> list[str]:
@@ -117,12 +152,16 @@ def _insert_many(session: Session, table: Any, rows: list[dict[str, Any]]) -> No
 
 def save_partition(session: Session, result: Any, *, name: str, author: str, settings: dict[str, Any],
                    parent_id: int | None = None, message: str | None = None,
-                   community_id: str | None = None) -> PlanVersion:
-    """Store a :class:`geo.partition.PartitionResult` (with ``cells``) as a new draft plan version."""
+                   community_id: str | None = None, workspace: int | None = None) -> PlanVersion:
+    """Store a :class:`geo.partition.PartitionResult` (with ``cells``) as a new draft plan version.
+
+    *workspace* is the workspace version the partition read (default: the current one).
+    """
     if result.cells is None or result.building_cell is None:
         raise PlanRequestError(500, "no_cells", "划分结果没有单元（cells）", "升级划分引擎后重试")
     plan = PlanVersion(name=name, author=author, settings=dict(settings), parent_id=parent_id,
-                       message=message, community_id=community_id, status="draft")
+                       message=message, community_id=community_id, status="draft",
+                       workspace_version=workspace if workspace is not None else workspace_version(session))
     session.add(plan)
     session.flush()
     _insert_many(session, table_of(PlanGrid), _grid_rows(plan.id, result.grids))
@@ -159,7 +198,8 @@ def copy_version(session: Session, plan: PlanVersion, *, name: str, message: str
                  author: str) -> PlanVersion:
     """A new draft version with *plan*'s grids, cells and assignments (edit history not copied)."""
     new = PlanVersion(name=name, author=author, settings=dict(plan.settings or {}), parent_id=plan.id,
-                      message=message, community_id=plan.community_id, status="draft")
+                      message=message, community_id=plan.community_id, status="draft",
+                      workspace_version=plan.workspace_version)
     session.add(new)
     session.flush()
     for model in (PlanGrid, PlanCell, PlanAssignment):
@@ -225,7 +265,11 @@ def _deactivate_overlapping(session: Session, plan: PlanVersion, comms: list[str
 
 
 def publish(session: Session, plan: PlanVersion, *, user: User | str) -> dict[str, Any]:
-    """Make *plan* the active grid layer of its communities; previously active overlapping plans are archived."""
+    """Make *plan* the active grid layer of its communities; previously active overlapping plans are archived.
+
+    A stale plan (made before the last import) is refused with 409 ``stale_plan``.
+    """
+    check_fresh(session, plan, action="发布")
     comms = plan_communities(session, plan.id)
     previous = _deactivate_overlapping(session, plan, comms)
     plan.is_active = True

@@ -16,9 +16,14 @@ bound the memory a run needs: each worker holds one shard's arrangement at a tim
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import multiprocessing as mp
 import os
+import signal
+import sys
+import threading
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass
@@ -34,6 +39,10 @@ from geo.errors import LayerError
 __all__ = ["Shard", "plan_shards", "resolve_workers", "run_sharded", "partition_in_shards"]
 
 log = logging.getLogger(__name__)
+
+_PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+#: Seconds between a worker's checks that the process owning the pool still runs.
+_WATCH_S = 0.5
 
 
 @dataclass(frozen=True)
@@ -127,6 +136,40 @@ def _shard_job(job: dict[str, Any]) -> Any:
     return dataclasses.replace(res, cells=res.cells.to_crs(cells_crs))
 
 
+def _owner_gone(owner: int) -> bool:
+    """True when process *owner* no longer runs (gone, or a zombie waiting to be reaped)."""
+    try:
+        with open(f"/proc/{owner}/stat", "rb") as fh:
+            return fh.read().rsplit(b")", 1)[-1].split()[0] in (b"Z", b"X")
+    except FileNotFoundError:
+        return True
+    except OSError:  # no procfs: fall back to a signal-0 probe
+        try:
+            os.kill(owner, 0)
+        except ProcessLookupError:
+            return True
+        return False
+
+
+def _watch_owner(owner: int, interval: float) -> None:
+    while not _owner_gone(owner):
+        time.sleep(interval)
+    os._exit(1)  # noqa: SLF001 - no cleanup: the results have nobody to go to
+
+
+def _die_with_parent(owner: int) -> None:
+    """Worker initializer: end this worker when its forkserver (PR_SET_PDEATHSIG) or *owner* dies.
+
+    A worker's parent is the forkserver, not the process that asked for the pool; a
+    ``kill -9`` of that process must not leave workers computing for nobody (issue 16 §9).
+    """
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    threading.Thread(target=_watch_owner, args=(owner, _WATCH_S), name="shard-owner-watchdog",
+                     daemon=True).start()
+
+
 def _context() -> mp.context.BaseContext:
     # forkserver: workers fork from a clean server process, never from the caller (which
     # may be a threaded web server holding locks); the engine is imported there once.
@@ -171,7 +214,8 @@ def run_sharded(shards: list[Shard], bm: gpd.GeoDataFrame, cm: gpd.GeoDataFrame,
             results[i] = _shard_job(job)
             say("partition", 0.1 + 0.7 * (i + 1) / len(shards))
         return results
-    with ProcessPoolExecutor(max_workers=min(workers, len(shards)), mp_context=_context()) as pool:
+    with ProcessPoolExecutor(max_workers=min(workers, len(shards)), mp_context=_context(),
+                             initializer=_die_with_parent, initargs=(os.getpid(),)) as pool:
         pending: dict[Future, int] = {}
         done_count = 0
         try:

@@ -48,6 +48,17 @@ def district_app(tmp: Path, n_buildings: int, *, seed: int = 42,
         db.dispose(app)
 
 
+def district_fixture(name: str, n_buildings: int) -> Any:
+    """A module-scoped ``app`` fixture: :func:`district_app` of *n_buildings* in a temp folder *name*."""
+
+    @pytest.fixture(scope="module")
+    def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flask]:
+        with district_app(tmp_path_factory.mktemp(name), n_buildings) as app:
+            yield app
+
+    return app
+
+
 def login(app: Flask, role: str) -> FlaskClient:
     """A new client logged in as a fresh user of *role*."""
     with app.app_context(), session_scope() as s:

@@ -118,3 +118,89 @@ def test_user_is_flask_login_compatible() -> None:
 def test_session_scope_outside_init_app_names_the_fix() -> None:
     with Flask("bare").app_context(), pytest.raises(RuntimeError, match="init_app"):
         db.get_db()
+
+
+def _statements(app: Flask) -> list[str]:
+    """Every SQL statement the app's engine sends from now on (appended as they run)."""
+    from sqlalchemy import event
+
+    seen: list[str] = []
+    event.listen(db.get_db(app).engine, "before_cursor_execute",
+                 lambda conn, cursor, statement, *rest: seen.append(statement))
+    return seen
+
+
+def test_write_scopes_begin_as_writes_and_read_scopes_as_reads(app: Flask) -> None:
+    seen = _statements(app)
+    with app.app_context():
+        with db.session_scope(write=False) as s:
+            s.scalars(select(User)).all()
+        with db.session_scope() as s:
+            s.add(User(username="w", role="viewer", password_hash="x"))
+    assert [q for q in seen if q.startswith("BEGIN")] == ["BEGIN", "BEGIN IMMEDIATE"]
+
+
+def test_a_request_holds_one_connection_even_when_it_writes(app: Flask, client) -> None:
+    """The user loader's read and the write scope share the request's one session."""
+    from sqlalchemy import event
+
+    from api.users import create_user
+
+    with app.app_context(), db.session_scope() as s:
+        create_user(s, "conn", "conn-pass-2026", role="planner")
+    engine = db.get_db(app).engine
+    peak = [0]
+
+    def count(*_: object) -> None:
+        peak[0] = max(peak[0], engine.pool.checkedout())
+
+    event.listen(engine, "checkout", count)
+    assert client.post("/login", data={"username": "conn", "password": "conn-pass-2026"}).status_code == 302
+    r = client.post("/api/plans/1/versions", json={"name": "x"})  # user loaded, then a write scope
+    assert r.status_code == 404
+    assert peak[0] == 1
+
+
+def test_writer_queue_serves_writers_in_arrival_order_and_times_out() -> None:
+    import threading
+    import time
+
+    queue = db.WriterQueue()
+    assert queue.acquire(timeout=1)
+    order: list[int] = []
+
+    def writer(i: int) -> None:
+        assert queue.acquire(timeout=10)
+        order.append(i)
+        queue.release()
+
+    threads = []
+    for i in range(6):
+        threads.append(threading.Thread(target=writer, args=(i,)))
+        threads[-1].start()
+        time.sleep(0.05)  # arrive one after the other
+    assert queue.acquire(timeout=0.1) is False  # the holder has not released: a late comer times out
+    queue.release()
+    for t in threads:
+        t.join(timeout=10)
+    assert order == list(range(6))
+    assert queue.acquire(timeout=0)  # the timed-out waiter left no ticket behind
+    queue.release()
+
+
+def test_plan_workspace_migration_stamps_existing_plans_with_the_newest_import(tmp_path: Path) -> None:
+    from sqlalchemy import text
+
+    engine = db.make_engine(f"sqlite:///{tmp_path / 'old.db'}")
+    db.upgrade(engine, "0002")
+    with engine.begin() as conn:
+        for status in ("success", "success", "failed"):
+            conn.execute(text("INSERT INTO import_runs (started_at, username, sources, counts, report, status) "
+                              "VALUES ('2026-01-01 00:00:00', 'u', '{}', '{}', '{}', :s)"), {"s": status})
+        conn.execute(text("INSERT INTO plan_versions (name, status, author, created_at, settings, version_counter, "
+                          "is_active) VALUES ('old', 'draft', 'u', '2026-01-01 00:00:00', '{}', 1, 0)"))
+    db.upgrade(engine, "0003_plan_workspace")
+    with engine.connect() as conn:
+        stamped = conn.execute(text("SELECT workspace_version FROM plan_versions")).scalars().all()
+    engine.dispose()
+    assert stamped == [2]  # the newest *successful* import
