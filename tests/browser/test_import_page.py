@@ -11,11 +11,10 @@ import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
-import geopandas as gpd
 import pytest
 from sqlalchemy import func, select
 
-from tests.browser.conftest import CHROMIUM_ARGS, PASSWORD, SCREENSHOTS, Traffic
+from tests.browser.conftest import PASSWORD, SCREENSHOTS, Traffic
 
 pytestmark = pytest.mark.browser
 
