@@ -27,13 +27,15 @@ from geo.layers import SCHEMAS
 from webmap.import_report import error_row, issue_rows
 
 __all__ = ["ImportJob", "ImportRequestError", "COORD_SYSTEMS", "import_options", "submit_import",
-           "get_import_job"]
+           "get_import_job", "folder_in_use"]
 
 log = logging.getLogger(__name__)
 
 _EXECUTOR = ThreadPoolExecutor(max_workers=1, thread_name_prefix="wangge-import")
 _JOBS: dict[str, ImportJob] = {}
 _LOCK = threading.Lock()
+#: Upload folders of queued or running jobs: a new upload must not delete them.
+_BUSY: set[Path] = set()
 #: Coordinate systems of lon/lat input, as ``wangge import --coords``.
 COORD_SYSTEMS: tuple[str, ...] = ("wgs84", "gcj02", "bd09", "cgcs2000")
 #: Share of the progress bar taken by reading and validating (the rest is inserting rows).
@@ -146,8 +148,25 @@ def _store(app: Flask, job: ImportJob, prepared: Any, sources: dict[str, Any], a
                    "approximate_communities": list(getattr(prepared, "approximate_communities", ()))}
 
 
+def folder_in_use(folder: Path) -> bool:
+    """True while a queued or running import job reads *folder*."""
+    with _LOCK:
+        return folder in _BUSY
+
+
 def _run(app: Flask, job: ImportJob, folder: Path, names: dict[str, dict[str, str]], options: dict[str, Any],
-         on_success: Callable[[], object]) -> None:
+         on_success: Callable[[], object], is_current: Callable[[], bool]) -> None:
+    try:
+        _import(app, job, folder, names, options, on_success)
+    finally:
+        with _LOCK:
+            _BUSY.discard(folder)
+        if job.state != "done" and not is_current():  # replaced by a newer upload meanwhile
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _import(app: Flask, job: ImportJob, folder: Path, names: dict[str, dict[str, str]], options: dict[str, Any],
+            on_success: Callable[[], object]) -> None:
     from geo.prepare import prepare_files  # heavy: load when a job runs
 
     job.state, job.message, job.progress = "running", f"读取并校验 {len(names)} 个文件", 0.05
@@ -180,15 +199,24 @@ def _run(app: Flask, job: ImportJob, folder: Path, names: dict[str, dict[str, st
 
 
 def submit_import(app: Flask, *, user: str, folder: Path, names: dict[str, dict[str, str]],
-                  body: Mapping[str, Any], on_success: Callable[[], object]) -> ImportJob:
-    """Validate the options in *body* and queue the import of the files in *folder*."""
+                  body: Mapping[str, Any], on_success: Callable[[], object],
+                  is_current: Callable[[], bool]) -> ImportJob:
+    """Validate the options in *body* and queue the import of the files in *folder*.
+
+    *on_success* runs after a successful import (its folder is deleted); a failed job
+    keeps its folder for a retry with other options while *is_current* says it is the
+    user's latest upload.
+    """
     options = import_options(body, set(names))
     if "buildings" not in names:
         raise _bad("此次上传没有楼栋文件", "重新上传，包含“楼栋”文件")
     job = ImportJob(job_id=uuid.uuid4().hex[:12], user=user)
     with _LOCK:
+        if folder in _BUSY:
+            raise ImportRequestError(409, "import_running", "这次上传的文件正在导入中", "等待当前导入完成后再试")
         _JOBS[job.job_id] = job
-    _EXECUTOR.submit(_run, app, job, folder, names, options, on_success)
+        _BUSY.add(folder)
+    _EXECUTOR.submit(_run, app, job, folder, names, options, on_success, is_current)
     log.info("import job %s queued by %s (%s)", job.job_id, user, ", ".join(names))
     return job
 

@@ -29,7 +29,7 @@ from werkzeug.datastructures import FileStorage
 from werkzeug.wrappers import Response
 
 from api.auth import role_required
-from api.imports_jobs import ImportRequestError, get_import_job, submit_import
+from api.imports_jobs import ImportRequestError, folder_in_use, get_import_job, submit_import
 from geo.layers import SCHEMAS
 from geo.readers import SUPPORTED_EXTENSIONS, list_file_layers
 
@@ -139,8 +139,9 @@ def _save(folder: Path, kind: str, upload: FileStorage) -> dict[str, str]:
 
 
 def _forget_previous(username: str) -> None:
+    """Delete the user's previous upload unless a job is importing it (that job cleans up)."""
     previous = _LAST_UPLOAD.pop(username, None)
-    if previous:
+    if previous and not folder_in_use(_uploads_root() / previous):
         shutil.rmtree(_uploads_root() / previous, ignore_errors=True)
 
 
@@ -224,9 +225,11 @@ def start() -> tuple[Response, int]:
     if not isinstance(body, dict):
         raise ImportRequestError(400, "bad_request", "请求体须为 JSON 对象", "发送 Content-Type: application/json")
     folder = upload_dir(str(body.get("upload_id", "")))
-    job = submit_import(current_app._get_current_object(), user=current_user.username, folder=folder,
+    user, upload_id = current_user.username, folder.name
+    job = submit_import(current_app._get_current_object(), user=user, folder=folder,
                         names=saved_files(folder), body=body,
-                        on_success=lambda user=current_user.username: _LAST_UPLOAD.pop(user, None))
+                        on_success=lambda: _LAST_UPLOAD.pop(user, None),
+                        is_current=lambda: _LAST_UPLOAD.get(user) == upload_id)
     return jsonify(job.json()), 202
 
 

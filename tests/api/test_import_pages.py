@@ -225,3 +225,27 @@ def test_upload_larger_than_max_upload_mb_is_refused(tmp_path: Path, monkeypatch
         assert "1 MB" in error["message"] and "max_upload_mb" in error["message"]
     finally:
         db.dispose(app)
+
+
+def test_a_failed_import_can_be_retried_with_other_options(app: Flask, planner: FlaskClient, district: dict,
+                                                          tmp_path: Path) -> None:
+    b = district["buildings"][["building_id", "households", "geometry"]].to_crs(32651)
+    b = b.rename(columns={"building_id": "bid"})  # Shapefile names have at most 10 characters
+    fields = {"buildings": {"bid": "building_id"}}
+    archive = _shapefile_zip(b, tmp_path / "shp", "楼栋")
+    with zipfile.ZipFile(archive) as zf:  # a Shapefile whose .prj got lost
+        parts = {n: zf.read(n) for n in zf.namelist() if not n.endswith(".prj")}
+    with zipfile.ZipFile(archive, "w") as zf:
+        for name, data in parts.items():
+            zf.writestr(name, data)
+    upload_id = _upload(planner, {"buildings": (archive, "楼栋.zip")}).get_json()["upload_id"]
+    job = _wait(planner, planner.post("/api/imports", json={"upload_id": upload_id, "fields": fields})
+                .get_json()["job_id"])
+    assert job["state"] == "failed" and _counts(app)[0] == 0
+    problem = job["issues"][0]
+    assert problem["layer"] == "楼栋（buildings）" and "坐标系" in problem["fix"]
+    job = _wait(planner, planner.post("/api/imports", json={"upload_id": upload_id, "crs": "EPSG:32651",
+                                                                 "fields": fields})
+                .get_json()["job_id"])
+    assert job["state"] == "done", job
+    assert job["summary"]["approximate_communities"] and _counts(app)[0] == 200
