@@ -19,6 +19,8 @@ from tests.browser.conftest import PASSWORD, SCREENSHOTS, Traffic
 pytestmark = pytest.mark.browser
 
 PHONE = {"width": 390, "height": 844}
+#: Upload limit of this module's app: the test files are far smaller.
+MAX_MB = 2
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +34,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, obje
     tmp = tmp_path_factory.mktemp("import-browser")
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("WANGGE_SECRET_KEY", "browser-test-secret")
-        app = create_app({"INSTANCE_PATH": str(tmp / "instance"), "DATABASE_URL": f"sqlite:///{tmp / 'w.db'}"})
+        app = create_app({"INSTANCE_PATH": str(tmp / "instance"), "DATABASE_URL": f"sqlite:///{tmp / 'w.db'}",
+                          "WANGGE": {"max_upload_mb": MAX_MB}})
     with app.app_context(), session_scope() as s:
         create_user(s, "i_planner", PASSWORD, role="planner")
     srv = make_server("127.0.0.1", 0, app, threaded=True)
@@ -65,7 +68,8 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> dict:
     bad = d.buildings.copy()
     bad.loc[bad.index[:2], "building_id"] = "X1"
     bad.to_file(tmp / "坏数据.geojson", driver="GeoJSON")
-    return {"buildings": tmp / "楼栋.zip", "communities": tmp / "社区.gpkg", "streets": tmp / "道路.geojson",
+    (tmp / "big.geojson").write_bytes(b" " * (MAX_MB * 1024 * 1024 + 1))
+    return {"big": tmp / "big.geojson", "buildings": tmp / "楼栋.zip", "communities": tmp / "社区.gpkg", "streets": tmp / "道路.geojson",
             "bad": tmp / "坏数据.geojson", "n_buildings": len(b), "households": int(b["households"].sum()),
             "n_communities": len(d.communities)}
 
@@ -75,8 +79,8 @@ def open_page(browser, server, request: pytest.FixtureRequest):
     url, _ = server
     opened = []
 
-    def _open(viewport: dict[str, int]):
-        traffic = Traffic()
+    def _open(viewport: dict[str, int], traffic: Traffic | None = None):
+        traffic = traffic or Traffic()
         context = browser.new_context(base_url=url, viewport=viewport, locale="zh-CN")
         page = context.new_page()
         page.on("request", lambda r: traffic.requests.append(r.url))
@@ -172,3 +176,15 @@ def test_import_page_works_on_a_phone(open_page) -> None:
         assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"] + 1
     assert page.evaluate("() => document.documentElement.scrollWidth") <= PHONE["width"] + 1
     page.screenshot(path=str(SCREENSHOTS / "import_phone.png"), full_page=True)
+
+
+def test_a_file_over_max_upload_mb_is_refused_before_uploading(open_page, files) -> None:
+    traffic = Traffic()
+    page = open_page({"width": 1400, "height": 900}, traffic)
+    page.goto("/import")
+    page.locator('#wg-upload-form input[name="buildings"]').set_input_files(str(files["big"]))
+    page.get_by_role("button", name="上传并读取列").click()
+    message = page.locator("#wg-upload-messages .wg-msg-error")
+    message.wait_for()
+    assert f"超过 {MAX_MB} MB 的上限（设置 max_upload_mb）" in message.inner_text()
+    assert not [u for u in traffic.requests if "/api/imports/uploads" in u]

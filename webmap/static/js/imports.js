@@ -78,13 +78,40 @@
     return card;
   }
 
+  // XMLHttpRequest rather than fetch: it reports upload progress, which large files need.
+  function send(form, box) {
+    return new Promise(function (resolve, reject) {
+      var xhr = new XMLHttpRequest();
+      xhr.open("POST", "/api/imports/uploads");
+      xhr.setRequestHeader("X-CSRFToken", csrf);
+      xhr.upload.onprogress = function (e) {
+        if (e.lengthComputable) say(box, "info", "正在上传… " + Math.round(100 * e.loaded / e.total) + "%");
+      };
+      xhr.onload = function () {
+        var body = null;
+        try { body = JSON.parse(xhr.responseText); } catch (err) { body = null; }
+        if (xhr.status >= 200 && xhr.status < 300) resolve(body); else reject(new Error(errorText(body, xhr.status)));
+      };
+      xhr.onerror = function () { reject(new Error("网络错误，上传中断；请检查网络后重试")); };
+      xhr.send(form);
+    });
+  }
+
   document.getElementById("wg-upload-form").addEventListener("submit", function (ev) {
     ev.preventDefault();
     var box = document.getElementById("wg-upload-messages");
     var form = new FormData(ev.target);
-    Array.from(form.keys()).forEach(function (k) { if (!form.get(k) || !form.get(k).name) form.delete(k); });
+    var bytes = 0;
+    Array.from(form.keys()).forEach(function (k) {
+      if (!form.get(k) || !form.get(k).name) form.delete(k); else bytes += form.get(k).size;
+    });
+    if (bytes > data.max_upload_mb * 1024 * 1024) {
+      say(box, "error", "上传失败：所选文件共 " + (bytes / 1048576).toFixed(1) + " MB，超过 " + data.max_upload_mb +
+          " MB 的上限（设置 max_upload_mb）；拆分或压缩文件，或由管理员调大设置 max_upload_mb");
+      return;
+    }
     say(box, "info", "正在上传…");
-    call("/api/imports/uploads", { method: "POST", body: form }).then(function (body) {
+    send(form, box).then(function (body) {
       uploadId = body.upload_id;
       var layers = document.getElementById("wg-layers");
       layers.replaceChildren();
