@@ -165,6 +165,10 @@ def _run(app: Flask, job: ImportJob, folder: Path, names: dict[str, dict[str, st
             shutil.rmtree(folder, ignore_errors=True)
 
 
+def _fail(job: ImportJob, reason: str) -> None:
+    job.state, job.message = "failed", f"导入未完成，未写入任何数据：{reason}"
+
+
 def _import(app: Flask, job: ImportJob, folder: Path, names: dict[str, dict[str, str]], options: dict[str, Any],
             on_success: Callable[[], object]) -> None:
     from geo.prepare import prepare_files  # heavy: load when a job runs
@@ -178,20 +182,25 @@ def _import(app: Flask, job: ImportJob, folder: Path, names: dict[str, dict[str,
     try:
         prepared = prepare_files(paths, settings=app.config["WANGGE"], **options)
         job.issues = issue_rows([*prepared.report.repaired, *prepared.report.warnings])
-        _store(app, job, prepared, sources, append)
     except ValidationFailed as exc:
         report = getattr(exc, "report", None)
         job.issues = issue_rows(report.issues if report is not None else exc.issues)
-        job.state, job.message = "failed", f"导入未完成，未写入任何数据：发现 {len(exc.issues)} 个阻断问题"
-        return
+        return _fail(job, f"发现 {len(exc.issues)} 个阻断问题")
     except WanggeError as exc:
         job.issues = [_file_error(exc, names)]
-        job.state, job.message = "failed", "导入未完成，未写入任何数据：文件无法读取"
-        return
+        return _fail(job, "文件无法读取")
     except Exception as exc:  # the job reports any failure instead of dying silently
-        log.exception("import job %s failed", job.job_id)
-        job.state, job.message = "failed", f"导入未完成，未写入任何数据：{exc}"
-        return
+        log.exception("import job %s failed reading", job.job_id)
+        return _fail(job, str(exc))
+    try:
+        _store(app, job, prepared, sources, append)
+    except WanggeError as exc:  # e.g. appending ids the workspace already has
+        job.issues = [error_row(None, f"写入失败：{exc}", "追加导入时编号不能与工作区已有要素重复；"
+                                "修改编号，或取消“追加到现有数据”以替换工作区")]
+        return _fail(job, "写入失败，已全部撤销")
+    except Exception as exc:  # the transaction rolled back; say so instead of dying silently
+        log.exception("import job %s failed storing", job.job_id)
+        return _fail(job, str(exc))
     shutil.rmtree(folder, ignore_errors=True)
     on_success()
     job.state, job.progress = "done", 1.0

@@ -249,3 +249,18 @@ def test_a_failed_import_can_be_retried_with_other_options(app: Flask, planner: 
                 .get_json()["job_id"])
     assert job["state"] == "done", job
     assert job["summary"]["approximate_communities"] and _counts(app)[0] == 200
+
+
+def test_appending_ids_already_stored_fails_whole(app: Flask, planner: FlaskClient, district: dict,
+                                                  tmp_path: Path) -> None:
+    path = _geojson(district["buildings"], tmp_path / "b.geojson")
+    first = _upload(planner, {"buildings": (path, "b.geojson")}).get_json()["upload_id"]
+    assert _wait(planner, planner.post("/api/imports", json={"upload_id": first}).get_json()["job_id"]
+                 )["state"] == "done"
+    before = _counts(app)
+    again = _upload(planner, {"buildings": (path, "b.geojson")}).get_json()["upload_id"]
+    job = _wait(planner, planner.post("/api/imports", json={"upload_id": again, "append": True})
+                .get_json()["job_id"])
+    assert job["state"] == "failed" and "写入失败" in job["message"]
+    assert "追加" in job["issues"][0]["fix"] and job["issues"][0]["problem"].startswith("写入失败")
+    assert _counts(app) == before
