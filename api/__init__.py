@@ -25,7 +25,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     moves the instance folder, e.g. into a test's tmp_path.
     """
     import webmap
-    from api import access_pages, auth, db, errors, pages, views
+    from api import access_pages, admin_users, auth, db, errors, imports_pages, pages, views
     from api.config import load_config
     from api.plans import routes as plan_routes
 
@@ -51,4 +51,6 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(plan_routes.bp)
     app.register_blueprint(pages.bp)
     app.register_blueprint(access_pages.bp)
+    app.register_blueprint(imports_pages.bp)
+    app.register_blueprint(admin_users.bp)
     return app

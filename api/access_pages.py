@@ -25,6 +25,7 @@ from werkzeug.wrappers import Response
 
 from api.db import get_session
 from api.models import PlanGrid, PlanVersion
+from api.suggest import SuggestError, suggest_new_sites
 from api.workspace import load_layer, workspace_stats
 from geo.access import AccessResult, euclidean_overstatement, service_circle_analysis
 from geo.isochrones import access_map_layers, zone_coverage
@@ -34,10 +35,11 @@ from geo.lifecircle import (
     LEVEL_LABELS_ZH,
     normalise_categories,
 )
+from geo.maxcover import SiteSuggestion
 from webmap.access_map import access_map
 from webmap.maps import BasemapError
 
-__all__ = ["bp", "AccessState", "SCREENING_LABEL", "access_state", "category_options"]
+__all__ = ["bp", "AccessState", "SCREENING_LABEL", "access_state", "category_options", "suggestion_numbers"]
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +64,7 @@ class AccessState:
     plan_names: tuple[str, ...]
     seconds: float
     layers: dict[tuple[str, float, str], dict[str, Any]] = field(default_factory=dict)
+    suggestions: dict[tuple[str, float, int], SiteSuggestion] = field(default_factory=dict)
 
 
 def _active_grids(session: Session) -> tuple[gpd.GeoDataFrame | None, tuple[int, ...], tuple[str, ...]]:
@@ -209,7 +212,43 @@ def _rows(result: AccessResult, group_by: str, category: str | None, level: floa
     return cov.drop(columns="group_by")
 
 
-def _map_parts(state: AccessState, category: str, level: float, mode: str, title: str) -> dict[str, Any]:
+def _suggest_k(param: str = "suggest", *, required: bool = False) -> int | None:
+    """K of ``?<param>=K`` (None when absent and not *required*), 400 unless a whole number."""
+    raw = request.args.get(param, "").strip()
+    if not raw and not required:
+        return None
+    try:
+        return int(raw)
+    except ValueError:
+        abort(400, description=f"建议新址数 {param}={raw!r} 须为整数；例如 {param}=3")
+
+
+def _suggestion(state: AccessState, category: str, level: float, k: int, *, option: str = "suggest") -> SiteSuggestion:
+    key = (category, level, k)
+    if key not in state.suggestions:
+        try:
+            state.suggestions[key] = suggest_new_sites(state.network, category, k, level_m=level,
+                                                       settings=current_app.config["WANGGE"], option=option)
+        except SuggestError as exc:
+            abort(400, description=str(exc))
+    return state.suggestions[key]
+
+
+def suggestion_numbers(suggestion: SiteSuggestion) -> dict[str, Any]:
+    """What the page and the JSON route say about a suggestion (sites ranked, households each adds)."""
+    sites = suggestion.sites.to_crs(4326)
+    return {"k": suggestion.k, "level_m": suggestion.level_m, "method": suggestion.method,
+            "gap": round(suggestion.gap, 4), "candidates": suggestion.candidates,
+            "uncovered_households": round(suggestion.uncovered_households),
+            "newly_covered_households": round(suggestion.newly_covered_households),
+            "sites": [{"rank": int(r.rank), "households_added": round(r.households_added),
+                       "households_in_reach": round(r.households_in_reach),
+                       "lon": round(r.geometry.x, 6), "lat": round(r.geometry.y, 6)}
+                      for r in sites.itertuples()]}
+
+
+def _map_parts(state: AccessState, category: str, level: float, mode: str, title: str,
+               suggested: gpd.GeoDataFrame | None = None) -> dict[str, Any]:
     settings = current_app.config["WANGGE"]
     layers = _layers(state, category, level, mode)
     zones = None
@@ -222,7 +261,8 @@ def _map_parts(state: AccessState, category: str, level: float, mode: str, title
     streets = load_layer(get_session(), "streets", columns=["name"])
     data = {"zones": zones, "streets": streets, "isochrones": layers["isochrones"],
             "buildings": layers["buildings"],
-            "services": services[services["category"].astype(str) == category].to_crs(4326)}
+            "services": services[services["category"].astype(str) == category].to_crs(4326),
+            "suggested": None if suggested is None else suggested.to_crs(4326)}
     options = {"title": title, "zone_label": state.zone_label, "screening": mode == "euclidean",
                "label": SCREENING_LABEL if mode == "euclidean" else None,
                "tianditu_tk": settings["tianditu_tk"], "osm_tile_url": settings["osm_tile_url"],
@@ -249,7 +289,10 @@ def access_page() -> str:
     assert category is not None and level is not None
     cat_label = CATEGORY_LABELS_ZH.get(category, category)
     title = f"{cat_label} · {_level_label(state.network.levels_m, level)}"
-    parts = _map_parts(state, category, level, mode, title)
+    k = _suggest_k()
+    suggestion = None if k is None else _suggestion(state, category, level, k)
+    parts = _map_parts(state, category, level, mode, title,
+                       suggested=None if suggestion is None else suggestion.sites)
     numbers = _area_numbers(state, category, level)
     log.info("access page %s/%g/%s for %s in %.2f s", category, level, mode, current_user.username,
              time.perf_counter() - started)
@@ -259,7 +302,9 @@ def access_page() -> str:
                 for v in state.network.levels_m],
         level=level, mode=mode, title=title, numbers=numbers, zone_label=state.zone_label,
         plan_names=state.plan_names, screening_label=SCREENING_LABEL,
-        unsnapped=len(state.network.unsnapped_buildings), **parts)
+        unsnapped=len(state.network.unsnapped_buildings),
+        suggestion=None if suggestion is None else suggestion_numbers(suggestion), suggest_k=k or 3,
+        max_sites=current_app.config["WANGGE"]["maxcover_max_sites"], **parts)
 
 
 @bp.route("/api/access/summary")
@@ -297,3 +342,14 @@ def isochrones() -> Response:
     keep = [c for c in ("point_id", "category", "level_m", "minutes", "reached_m", "label_zh")
             if c in iso.columns]
     return jsonify(iso[keep + ["geometry"]].to_geo_dict(drop_id=True))
+
+
+@bp.route("/api/access/suggest")
+@login_required
+def suggest() -> Response:
+    """K new sites (``k``) of one category at one level: ranked, with the households each adds."""
+    state = access_state()
+    category, level, _ = _args(state)
+    k = _suggest_k("k", required=True)
+    assert category is not None and level is not None and k is not None
+    return jsonify({"category": category, **suggestion_numbers(_suggestion(state, category, level, k, option="k"))})

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import logging
 import re
+from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from api import audit
-from api.models import ROLES, User
+from api.models import ROLES, AuditEntry, User, utcnow
 from geo.errors import WanggeError
 
 __all__ = [
@@ -29,6 +30,11 @@ __all__ = [
     "list_users",
     "set_password",
     "set_active",
+    "set_role",
+    "unlock",
+    "is_locked",
+    "last_logins",
+    "check_admin_remains",
     "DEMO_PASSWORD",
     "DEMO_USERS",
     "ensure_demo_users",
@@ -146,10 +152,54 @@ def set_password(session: Session, username: str, password: str) -> User:
 
 
 def set_active(session: Session, username: str, *, active: bool) -> User:
-    """Enable or disable *username* (a disabled user cannot log in)."""
+    """Enable or disable *username* (a disabled user cannot log in); the last active admin stays."""
     user = _require_user(session, username)
+    check_admin_remains(session, user, role=user.role, active=active)
     user.active = active
     return user
+
+
+def check_admin_remains(session: Session, user: User, *, role: str, active: bool) -> None:
+    """Raise :class:`UserError` when giving *user* this *role*/*active* state leaves no active admin."""
+    if user.role != "admin" or not user.active or (role == "admin" and active):
+        return
+    others = session.scalar(select(func.count()).select_from(User).where(
+        User.role == "admin", User.active.is_(True), User.id != user.id))
+    if not others:
+        raise UserError(
+            f"{user.username} 是唯一启用的管理员，不能停用或降级 / {user.username!r} is the last "
+            "active admin; make another user admin first"
+        )
+
+
+def set_role(session: Session, username: str, role: str) -> User:
+    """Give *username* the *role*; the last active admin keeps theirs."""
+    if role not in ROLES:
+        raise UserError(f"角色 {role!r} 无效 / unknown role {role!r}; choose one of {', '.join(ROLES)}")
+    user = _require_user(session, username)
+    check_admin_remains(session, user, role=role, active=bool(user.active))
+    user.role = role
+    return user
+
+
+def unlock(session: Session, username: str) -> User:
+    """Lift a lock-out of *username* now and reset its failed-login count."""
+    user = _require_user(session, username)
+    user.locked_until = None
+    user.failed_logins = 0
+    return user
+
+
+def is_locked(user: User, now: datetime | None = None) -> bool:
+    """True while *user* is locked out after failed logins."""
+    return user.locked_until is not None and user.locked_until > (now or utcnow())
+
+
+def last_logins(session: Session) -> dict[str, datetime]:
+    """Username -> time of its last successful login, from the audit log (``auth.login`` rows)."""
+    rows = session.execute(select(AuditEntry.username, func.max(AuditEntry.at))
+                           .where(AuditEntry.action == "auth.login").group_by(AuditEntry.username))
+    return {name: at for name, at in rows if name is not None and at is not None}
 
 
 def ensure_demo_users(session: Session) -> list[str]:

@@ -26,7 +26,7 @@ from geo.errors import LayerError
 from geo.network import WalkGraph, snap_points
 from geo.settings import DEFAULTS
 
-__all__ = ["CoverSolution", "SiteSuggestion", "solve_max_cover", "suggest_sites"]
+__all__ = ["CoverSolution", "SiteSuggestion", "households_added", "solve_max_cover", "suggest_sites"]
 
 log = logging.getLogger(__name__)
 
@@ -122,6 +122,26 @@ def solve_max_cover(cover: sparse.spmatrix, weights: np.ndarray, k: int, *,
     return CoverSolution(chosen, covered, label, bound)
 
 
+def households_added(cover: sparse.spmatrix, weights: np.ndarray) -> np.ndarray:
+    """Weight each column of *cover* adds, taking the columns best first (they sum to the union).
+
+    A household in reach of two sites counts once, for the site that adds more; the
+    result is in the columns' order. Example: columns covering {0, 1} and {1, 2} with
+    weights (5, 3, 1) add 8 and 1.
+    """
+    cover = sparse.csc_matrix(cover, dtype=bool)
+    w = np.asarray(weights, dtype=float)
+    left = w.copy()
+    added = np.zeros(cover.shape[1])
+    todo = list(range(cover.shape[1]))
+    while todo:
+        gains = [left[cover[:, j].indices].sum() for j in todo]
+        j = todo.pop(int(np.argmax(gains)))
+        added[j] = left[cover[:, j].indices].sum()
+        left[cover[:, j].indices] = 0.0
+    return added
+
+
 def _candidate_nodes(graph: WalkGraph, demand, demand_rows: np.ndarray, level_m: float,
                      n_candidates: int, seed: int) -> np.ndarray:
     """Network nodes within *level_m* of some uncovered building, sampled to *n_candidates*."""
@@ -203,9 +223,12 @@ def suggest_sites(
     sol = solve_max_cover(cover, hh[rows], k, method=method, time_limit_s=time_limit_s)
     chosen = list(sol.chosen)
     gains = np.asarray(cover[:, chosen].multiply(hh[rows][:, None]).sum(axis=0)).ravel()
-    sites = gpd.GeoDataFrame({"candidate_id": cand_id[chosen], "category": category,
-                              "households_in_reach": gains},
-                             geometry=list(cand_geom[chosen]), crs=graph.crs)
+    added = households_added(cover[:, chosen], hh[rows])
+    order = np.argsort(-added, kind="stable")
+    sites = gpd.GeoDataFrame({"candidate_id": cand_id[chosen][order], "category": category,
+                              "rank": np.arange(1, len(chosen) + 1),
+                              "households_added": added[order], "households_in_reach": gains[order]},
+                             geometry=list(cand_geom[chosen][order]), crs=graph.crs)
     out = SiteSuggestion(
         category=category, level_m=float(level_m), k=k, sites=sites,
         uncovered_households=float(hh[rows].sum()), newly_covered_households=sol.covered,

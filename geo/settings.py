@@ -69,6 +69,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("isochrone_width_m", 35.0, "Half-width of the band drawn around reached streets in a service-circle polygon (m)."),
     Setting("maxcover_candidates", 2000, "Most network nodes sampled as candidate sites for new service points."),
     Setting("maxcover_time_limit_s", 30.0, "Time limit of the exact (MIP) new-site solver before the greedy result is used (s)."),
+    Setting("maxcover_max_sites", 20, "Most new sites one suggestion may ask for (the /access page and `wangge access --suggest`)."),
     # Base maps (DOMAIN.md §8)
     Setting("basemap", "none", "Default base map: 'none' (offline), 'osm', 'tianditu' or 'gaode'."),
     Setting("tianditu_tk", "", "Tianditu API key (tk); the Tianditu base map needs it."),

@@ -48,6 +48,7 @@ SCREENING_COLOR = "#b7791f"
 UNCOVERED_COLOR = "#c0152f"
 COVERED_COLOR = "#9aa5b1"
 SERVICE_COLOR = "#1a202c"
+SUGGESTED_COLOR = "#6b46c1"
 
 
 def share_class(share: pd.Series) -> pd.Series:
@@ -124,7 +125,23 @@ def _services(gdf: gpd.GeoDataFrame, *, category_label: str) -> folium.GeoJson:
     )
 
 
-def _legend(*, title: str, zone_label: str | None, screening: bool) -> str:
+def _suggested(gdf: gpd.GeoDataFrame, *, category_label: str) -> folium.GeoJson:
+    """Suggested new sites: numbered by rank, tooltip with the households each adds."""
+    frame = _display_frame(gdf, ["rank", "households_added", "households_in_reach"], simplify_m=0.0)
+    frame["name"] = frame["rank"].map(lambda r: f"建议新址 {int(r)}（{category_label}）")
+    frame["adds"] = pd.to_numeric(frame["households_added"], errors="coerce").fillna(0).map(
+        lambda v: f"{v:,.0f} 户")
+    frame["reach"] = pd.to_numeric(frame["households_in_reach"], errors="coerce").fillna(0).map(
+        lambda v: f"{v:,.0f} 户")
+    return folium.GeoJson(
+        _features(frame[["name", "adds", "reach", "geometry"]]), name="建议新址",
+        marker=folium.CircleMarker(radius=9, weight=3, color="#ffffff", fill=True,
+                                   fill_color=SUGGESTED_COLOR, fill_opacity=1.0),
+        tooltip=_tooltip(["name", "adds", "reach"], ["名称", "新增覆盖", "步行范围内未覆盖"]),
+    )
+
+
+def _legend(*, title: str, zone_label: str | None, screening: bool, suggested: bool = False) -> str:
     rows: list[str] = []
     if screening:
         rows.append(f"<div>{_swatch(SCREENING_COLOR)}直线距离圆（仅供筛查）</div>")
@@ -133,6 +150,8 @@ def _legend(*, title: str, zone_label: str | None, screening: bool) -> str:
     rows += [f"<div>{_swatch(SERVICE_COLOR, kind='dot')}服务点</div>",
              f"<div>{_swatch(UNCOVERED_COLOR)}未覆盖楼栋</div>",
              f"<div>{_swatch(COVERED_COLOR)}已覆盖楼栋</div>"]
+    if suggested:
+        rows.append(f"<div>{_swatch(SUGGESTED_COLOR, kind='dot')}建议新址</div>")
     if zone_label:
         rows.append(f'<div class="wg-legend-sub">覆盖住户比例（按{html.escape(zone_label)}）</div>')
         rows += [f"<div>{_swatch(c)}{t}</div>"
@@ -161,7 +180,8 @@ def access_map(
     layers
         WGS84 layers, any may be missing: ``zones`` (grid or community polygons with
         ``name``, ``share``, ``households``), ``isochrones`` (``name``, ``level_m``),
-        ``buildings`` (``building_id``, ``dist_m``, ``covered``), ``streets``, ``services``.
+        ``buildings`` (``building_id``, ``dist_m``, ``covered``), ``streets``, ``services``,
+        ``suggested`` (new sites with ``rank``, ``households_added``, ``households_in_reach``).
     title
         Legend title, e.g. "幼儿园 · 5分钟生活圈（300 米）".
     zone_label
@@ -194,10 +214,12 @@ def access_map(
         added["buildings"] = _buildings(data["buildings"], simplify_m=simplify_m)
     if "services" in data:
         added["services"] = _services(data["services"], category_label=title.split(" · ")[0])
+    if "suggested" in data:
+        added["suggested"] = _suggested(data["suggested"], category_label=title.split(" · ")[0])
     for layer in added.values():
         layer.add_to(m)
     MapControl(_legend(title=title, zone_label=zone_label if "zones" in data else None,
-                       screening=screening),
+                       screening=screening, suggested="suggested" in data),
                position="bottomright", css_class="wg-legend wg-access-legend", fold_on_phone=True).add_to(m)
     if label:
         MapControl(html.escape(label), position="bottomleft", css_class="wg-label").add_to(m)

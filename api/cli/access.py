@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -82,13 +83,21 @@ def _echo_dropped(dropped: pd.DataFrame, total: int) -> None:
               "(setting walk_levels_m).")
 @layer_options
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
-              help="Output GeoPackage (layers buildings, coverage, dropped_categories).")
+              help="Output GeoPackage (layers buildings, coverage, dropped_categories, suggested_sites).")
+@click.option("--suggest", "suggest_k", type=int, metavar="K",
+              help="Also suggest K new sites per category (建议新址, layer suggested_sites): those "
+                   "that newly cover the most households within the category's own level.")
+@click.option("--suggest-category", "suggest_categories", multiple=True, metavar="CATEGORY",
+              help="Only suggest sites for this category (repeatable; default: every category).")
 def access_command(buildings_path: Path, streets_path: Path, services_path: Path,
                    category_field: str | None, raw_categories: bool, levels: str | None,
                    layers: tuple[str, ...], fields: tuple[str, ...], declared_crs: str | None,
-                   coords: str, encoding: str | None, output: Path) -> None:
+                   coords: str, encoding: str | None, output: Path, suggest_k: int | None,
+                   suggest_categories: tuple[str, ...]) -> None:
     settings = cli_settings()
     levels_m = _levels(levels, settings)
+    if suggest_k is not None:
+        _check_suggest(suggest_k, settings)
     opts = LayerOptions.parse(layers, fields, crs=declared_crs, coords=coords, encoding=encoding)
     opts = opts.with_field("service_points", category_field, "category")
     paths = file_paths({"buildings": buildings_path, "streets": streets_path, "services": services_path})
@@ -106,6 +115,8 @@ def access_command(buildings_path: Path, streets_path: Path, services_path: Path
             bar.set_postfix_str("写出")
             _write(res, dropped, output)
             bar.update(1)
+        suggestions = ([] if suggest_k is None
+                       else _suggest(res, suggest_k, suggest_categories, output, settings))
     except WanggeError as exc:
         click.secho("分析失败 / access failed:", fg="red", err=True)
         for issue in getattr(exc, "issues", None) or [exc]:
@@ -114,6 +125,40 @@ def access_command(buildings_path: Path, streets_path: Path, services_path: Path
     echo_notes(report)
     _echo_dropped(dropped, len(p))
     _echo_summary(res, output)
+    for suggestion in suggestions:
+        _echo_suggestion(suggestion)
+
+
+def _check_suggest(k: int, settings: Mapping[str, Any]) -> None:
+    from api.suggest import check_k
+
+    try:
+        check_k(k, max_sites=int(settings["maxcover_max_sites"]), option="--suggest")
+    except WanggeError as exc:
+        raise click.BadParameter(str(exc), param_hint="--suggest") from None
+
+
+def _suggest(res, k: int, categories: tuple[str, ...], output: Path, settings: Mapping[str, Any]) -> list:
+    """Suggest *k* sites per category; append them to *output* as layer ``suggested_sites``."""
+    import pandas as pd
+
+    from api.suggest import suggest_new_sites
+
+    wanted = list(categories) or list(res.summary["categories"])
+    out = [suggest_new_sites(res, c, k, settings=settings, option="--suggest")
+           for c in tqdm(wanted, desc="建议新址 new sites", unit="category")]
+    frames = [s.sites.assign(level_m=s.level_m).to_crs(4326) for s in out if len(s.sites)]
+    if frames:
+        pyogrio.write_dataframe(pd.concat(frames, ignore_index=True), output, layer="suggested_sites",
+                                driver="GPKG")
+    return out
+
+
+def _echo_suggestion(s) -> None:
+    adds = "、".join(f"#{int(r.rank)} +{r.households_added:,.0f}" for r in s.sites.itertuples())
+    click.echo(f"建议新址 {s.category} ({s.level_m:g} m): {len(s.sites)} 处新覆盖 "
+               f"{s.newly_covered_households:,.0f} / {s.uncovered_households:,.0f} 户未覆盖 "
+               f"({s.method}); 每处新增户数 {adds or '无'}")
 
 
 def _write(res, dropped: pd.DataFrame, output: Path) -> None:

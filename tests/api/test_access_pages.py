@@ -162,3 +162,48 @@ def test_active_plan_grids_replace_communities(app: Flask, viewer: FlaskClient, 
     assert sum(g["households"] for g in body["groups"]) == pytest.approx(area["households"])
     html = _text(viewer.get("/access?category=kindergarten").get_data(as_text=True))
     assert "覆盖率按网格" in html and "东西两网格" in html and "W网格" in html
+
+
+def test_suggested_sites_on_the_page_and_as_json(app: Flask, viewer: FlaskClient) -> None:
+    from api.access_pages import access_state
+
+    r = viewer.get("/api/access/suggest?category=kindergarten&level=300&k=2")
+    assert r.status_code == 200
+    body = r.get_json()
+    sites = body["sites"]
+    assert body["category"] == "kindergarten" and body["k"] == 2 and body["level_m"] == 300
+    assert 1 <= len(sites) <= 2 and [s["rank"] for s in sites] == list(range(1, len(sites) + 1))
+    assert sum(s["households_added"] for s in sites) == pytest.approx(body["newly_covered_households"], abs=1)
+    assert 0 < body["newly_covered_households"] <= body["uncovered_households"]
+    with app.test_request_context():
+        from flask_login import login_user
+
+        from api.db import get_session
+        from api.users import get_user
+
+        login_user(get_user(get_session(), "viewer"))
+        state = access_state()
+        dist = state.network.buildings["dist_kindergarten"]
+        hh = state.network.buildings["households"].fillna(0)
+    # the uncovered households are those of buildings beyond 300 m (reachable or not)
+    snapped = ~state.network.buildings["building_id"].astype(str).isin(state.network.unsnapped_buildings)
+    assert body["uncovered_households"] == pytest.approx(hh[~(dist <= 300) & snapped].sum(), abs=1)
+    html = _text(viewer.get("/access?category=kindergarten&level=300&suggest=2").get_data(as_text=True))
+    assert "建议新址 1" in html and '"suggested":' in html[html.index("window.wanggeLayers"):]
+    assert _number(html, "newly_covered") == f"{body['newly_covered_households']:,}"
+    first = f"建议新址 1：新增覆盖 <b>{sites[0]['households_added']:,}</b> 户"
+    assert first in html
+    assert '"suggested":' not in viewer.get("/access?category=kindergarten&level=300").get_data(as_text=True)
+
+
+@pytest.mark.parametrize(("url", "match"), [
+    ("/api/access/suggest?category=kindergarten&k=x", "须为整数"),
+    ("/api/access/suggest?category=kindergarten&k=0", "1 到 20"),
+    ("/api/access/suggest?category=kindergarten&k=21", "maxcover_max_sites"),
+    ("/api/access/suggest?category=nothing&k=1", "未知的设施类别"),
+])
+def test_bad_suggestions_are_400(viewer: FlaskClient, url: str, match: str) -> None:
+    r = viewer.get(url)
+    assert r.status_code == 400 and match in r.get_json()["error"]["message"]
+    page = viewer.get("/access?category=kindergarten&suggest=0")
+    assert page.status_code == 400 and "建议新址数 suggest=0" in page.get_data(as_text=True)

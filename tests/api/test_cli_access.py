@@ -53,3 +53,25 @@ def test_access_cli_errors_are_clean(tmp_path) -> None:
     assert res.exit_code != 0 and "like 300,500,1000" in res.output
     res = CliRunner().invoke(access_command, [*base, "--levels", "500,300,1000"])
     assert res.exit_code != 0 and "positive and increasing" in res.output
+
+
+def test_access_cli_suggests_new_sites(tmp_path) -> None:
+    paths, _ = _write_inputs(tmp_path)
+    out = tmp_path / "out.gpkg"
+    base = ["--buildings", str(paths["b"]), "--streets", str(paths["s"]), "--services", str(paths["p"]),
+            "--levels", "300,500,1000", "-o", str(out)]
+    res = CliRunner().invoke(access_command, [*base, "--suggest", "2", "--suggest-category", "bus_stop"])
+    assert res.exit_code == 0, res.output
+    sites = gpd.read_file(out, layer="suggested_sites")
+    assert 1 <= len(sites) <= 2 and set(sites["category"]) == {"bus_stop"}
+    assert sites["rank"].tolist() == list(range(1, len(sites) + 1))
+    assert set(sites["level_m"]) == {300.0}  # the bus stop's own (5-minute) level
+    line = next(x for x in res.output.splitlines() if x.startswith("建议新址 bus_stop"))
+    total = sites["households_added"].sum()
+    assert f"新覆盖 {total:,.0f} /" in line and f"#1 +{sites['households_added'].iloc[0]:,.0f}" in line
+    assert dict(pyogrio.list_layers(out)).keys() >= {"buildings", "coverage", "suggested_sites"}
+    for k, match in (("0", "1..20"), ("99", "maxcover_max_sites")):
+        bad = CliRunner().invoke(access_command, [*base, "--suggest", k])
+        assert bad.exit_code == 2 and match in bad.output and "--suggest" in bad.output
+    bad = CliRunner().invoke(access_command, [*base, "--suggest", "1", "--suggest-category", "casino"])
+    assert bad.exit_code == 1 and "no service points of category 'casino'" in bad.output

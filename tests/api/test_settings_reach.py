@@ -156,9 +156,13 @@ TESTED_ELSEWHERE = {
     "community_overlap_tolerance_m2", "walk_levels_m", "walk_max_snap_m", "isochrone_width_m", "basemap",
     "tianditu_tk", "osm_tile_url", "map_simplify_m", "map_household_breaks", "planner_labels_min_zoom",
     "planner_buildings_min_zoom", "planner_streets_min_zoom", "login_max_failures", "login_lockout_minutes",
+    # database pool and writer queue (tests/api/test_db.py, test_concurrency.py)
+    "db_pool_size", "db_max_overflow", "db_pool_timeout_s", "db_busy_timeout_s",
+    # suggested new sites (tests/api/test_access_pages.py, test_cli_access.py)
+    "maxcover_candidates", "maxcover_time_limit_s", "maxcover_max_sites",
 }
-#: Settings of code no page or command reaches yet (geo.maxcover: issue 10 §6).
-NOT_YET_REACHABLE = {"maxcover_candidates", "maxcover_time_limit_s"}
+#: Settings of code no page or command reaches yet.
+NOT_YET_REACHABLE: set[str] = set()
 
 
 def test_every_setting_is_read_from_the_config_by_name() -> None:

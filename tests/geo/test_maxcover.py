@@ -12,7 +12,7 @@ from shapely.geometry import LineString, Point, box
 
 from geo.access import nearest_facility_distances, service_circle_analysis
 from geo.errors import LayerError
-from geo.maxcover import solve_max_cover, suggest_sites
+from geo.maxcover import households_added, solve_max_cover, suggest_sites
 from geo.network import walk_graph_from_streets
 from tests.geo.access_helpers import CRS, random_layers
 
@@ -76,6 +76,11 @@ def test_suggest_sites_on_random_network_and_errors() -> None:
     out = suggest_sites(res.graph, res.buildings, category="bus_stop", level_m=300, k=3,
                         n_candidates=200)
     assert len(out.sites) == 3 and out.candidates <= 200
+    # what each site adds sums to what they cover together, best site first
+    assert out.sites["households_added"].sum() == pytest.approx(out.newly_covered_households)
+    assert out.sites["rank"].tolist() == [1, 2, 3]
+    assert out.sites["households_added"].is_monotonic_decreasing
+    assert (out.sites["households_added"] <= out.sites["households_in_reach"] + 1e-9).all()
     assert 0 < out.newly_covered_households <= out.uncovered_households
     greedy = suggest_sites(res.graph, res.buildings, category="bus_stop", level_m=300, k=3,
                            n_candidates=200, method="greedy")
@@ -85,3 +90,10 @@ def test_suggest_sites_on_random_network_and_errors() -> None:
         suggest_sites(res.graph, res.buildings, category="clinic", level_m=300, k=1)
     with pytest.raises(LayerError, match="method must be auto, exact or greedy; got 'best'"):
         solve_max_cover(sparse.csc_matrix(np.eye(2)), np.ones(2), 1, method="best")
+
+
+def test_households_added_counts_a_shared_household_once() -> None:
+    cover = sparse.csc_matrix(np.array([[1, 0], [1, 1], [0, 1]], bool))
+    assert households_added(cover, np.array([5.0, 3.0, 1.0])).tolist() == [8.0, 1.0]
+    assert households_added(cover, np.array([1.0, 3.0, 5.0])).tolist() == [1.0, 8.0]
+    assert households_added(sparse.csc_matrix((3, 0)), np.ones(3)).tolist() == []
