@@ -74,4 +74,4 @@ def test_access_cli_suggests_new_sites(tmp_path) -> None:
         bad = CliRunner().invoke(access_command, [*base, "--suggest", k])
         assert bad.exit_code == 2 and match in bad.output and "--suggest" in bad.output
     bad = CliRunner().invoke(access_command, [*base, "--suggest", "1", "--suggest-category", "casino"])
-    assert bad.exit_code == 1 and "no service points of category 'casino'" in bad.output
+    assert bad.exit_code == 2 and "no service points of category 'casino'" in bad.output
