@@ -2,11 +2,11 @@
 
 One planar arrangement holds the community boundaries, the streets, the compound walls
 and the Voronoi ridges of the building anchors. Its faces are grouped into *blocks*
-(faces connected without crossing a barrier), every face is owned by the nearest
-building of its own block (by the building whose footprint it lies in first: units of
-:mod:`geo.partition.footprints`, so no cell edge cuts a building), and faces are merged into *nodes*: a whole block when it is
-small and plain, otherwise one node per unit (building, whole compound, or run of
-exclusive buildings of one use). Nodes tile the community exactly; the node graph
+(faces connected without crossing a barrier), every face is owned by the building whose
+footprint it lies in, else by the nearest building of its own block (buildings are the
+units of :mod:`geo.partition.footprints`, so no cell edge cuts a building), and faces are
+merged into *nodes*: a whole block when it is small and plain, otherwise one node per unit
+(building, whole compound, or run of exclusive buildings of one use). Nodes tile the community exactly; the node graph
 carries shared lengths and cut costs (cheap across streets, dear inside blocks).
 """
 
