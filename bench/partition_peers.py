@@ -31,6 +31,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import sys
 import time
 import warnings
 from collections.abc import Callable, Iterator
@@ -41,6 +42,10 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
+
+# this checkout's geo, not whichever one the environment has installed (a worktree's bench
+# measured the main checkout's engine otherwise)
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 __all__ = ["METHODS", "k_for", "units_from_tessellation", "graph_from_units", "communities_of",
            "run"]

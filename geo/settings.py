@@ -37,6 +37,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("partition_cost_compound_wall", 0.3, "Cut cost per metre of a grid boundary along a compound wall."),
     Setting("partition_street_near_m", 5.0, "Grid boundary within this distance of a street line counts as on the street (m)."),
     Setting("partition_whole_block_share", 0.5, "Street blocks with at most this share of the target households stay whole cells."),
+    Setting("partition_footprint_overlap_share", 0.01, "Building footprints overlapping by more than this share of the smaller one's area are kept in one grid as one unit; a smaller overlap goes to the larger building."),
     Setting("partition_balance_budget", 200, "Unit moves the bounds repair may try per grid of a piece of a community (ejection-chain search; at least 8 grids' worth)."),
     Setting("partition_workers", 0, "Worker processes for partitioning large districts (0 = every core); the plan does not depend on it."),
     Setting("partition_shard_buildings", 25000, "Districts with more buildings are partitioned in shards of whole communities of about this many buildings (0 = never)."),

@@ -2,15 +2,17 @@
 
 One planar arrangement holds the community boundaries, the streets, the compound walls
 and the Voronoi ridges of the building anchors. Its faces are grouped into *blocks*
-(faces connected without crossing a barrier), every face is owned by the nearest
-building of its own block, and faces are merged into *nodes*: a whole block when it is
-small and plain, otherwise one node per unit (building, whole compound, or run of
-exclusive buildings of one use). Nodes tile the community exactly; the node graph
+(faces connected without crossing a barrier), every face is owned by the building whose
+footprint it lies in, else by the nearest building of its own block (buildings are the
+units of :mod:`geo.partition.footprints`, so no cell edge cuts a building), and faces are
+merged into *nodes*: a whole block when it is small and plain, otherwise one node per unit
+(building, whole compound, or run of exclusive buildings of one use). Nodes tile the community exactly; the node graph
 carries shared lengths and cut costs (cheap across streets, dear inside blocks).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from dataclasses import dataclass
 
@@ -20,6 +22,13 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 from scipy.spatial import cKDTree
 
+from geo.partition.footprints import (
+    BIT_FOOTPRINT,
+    FootprintUnits,
+    crossed_units,
+    footprint_units,
+    pinned_faces,
+)
 from geo.partition.planar import (
     Arrangement,
     arrangement_from_segments,
@@ -69,6 +78,9 @@ class Tessellation:
     building_node: np.ndarray  # (N,)
     node_group: np.ndarray  # (M,) coarse unit (whole compound, small block) the node belongs to
     node_compound: np.ndarray  # (M,) compound code of the node's building, -1 when none
+    overlaps: np.ndarray | None = None  # (K, 2) buildings whose footprints overlap
+    overlap_area: np.ndarray | None = None  # (K,) their shared area (m²)
+    overlap_merged: np.ndarray | None = None  # (K,) pairs kept in one unit
 
 
 def _snap_segments(streets: np.ndarray, snap_m: float) -> np.ndarray:
@@ -219,23 +231,46 @@ def _propagate_owner(owner: np.ndarray, a: np.ndarray, b: np.ndarray, length: np
         owner[fa[first]] = owner[fb[first]]
 
 
-def _own_faces(n_faces: int, near: np.ndarray, fblock: np.ndarray, bblock: np.ndarray,
-               bface: np.ndarray, a: np.ndarray, b: np.ndarray, length: np.ndarray) -> np.ndarray:
-    """Owner building of every face: its Voronoi generator when in the same block and
-    connected to the generator's own face, else a neighbour's owner; -1 in empty blocks."""
-    owner = np.where((near >= 0) & (bblock[np.maximum(near, 0)] == fblock), near, -1)
+def _settle(owner: np.ndarray, fixed: np.ndarray, bface: np.ndarray, a: np.ndarray, b: np.ndarray,
+            length: np.ndarray) -> np.ndarray:
+    """Fill unowned faces from neighbours, then drop faces cut off from their owner's anchor
+    face and from its *fixed* faces (its footprint); repeat while any were dropped."""
+    n_faces = len(owner)
     for _ in range(4):
         owner = _propagate_owner(owner, a, b, length)
         same = (owner[a] == owner[b]) & (owner[a] >= 0)
         comp = _components(n_faces, a[same], b[same])
-        has = owner >= 0
-        anchor_comp = np.full(len(bface), -1)
-        anchor_comp[:] = comp[bface]
-        stray = has & (anchor_comp[np.maximum(owner, 0)] != comp)
+        good = np.zeros(n_faces, dtype=bool)
+        home = owner[bface] == np.arange(len(bface))
+        good[comp[bface[home]]] = True
+        good[comp[fixed]] = True
+        stray = (owner >= 0) & ~good[comp]
         if not stray.any():
             break
         owner[stray] = -1
     return owner
+
+
+def _own_faces(near: np.ndarray, fblock: np.ndarray, bblock: np.ndarray, bface: np.ndarray,
+               a: np.ndarray, b: np.ndarray, length: np.ndarray, pin: np.ndarray) -> np.ndarray:
+    """Owner unit of every face: its Voronoi generator when in the same block and connected
+    to the generator's own face, else a neighbour's owner; faces of a footprint in its own
+    block (*pin*) are its unit's; -1 in empty blocks (callers pass the edges inside blocks)."""
+    owner = np.where((near >= 0) & (bblock[np.maximum(near, 0)] == fblock), near, -1)
+    home = (pin >= 0) & (bblock[np.maximum(pin, 0)] == fblock)
+    owner[home] = pin[home]
+    return _settle(owner, home, bface, a, b, length)
+
+
+def _pin_footprints(owner: np.ndarray, pin: np.ndarray, bface: np.ndarray, a: np.ndarray, b: np.ndarray,
+                    length: np.ndarray) -> np.ndarray:
+    """Every face of a footprint to its unit, also across a street (passages, covered ways)."""
+    if not (pin >= 0).any():
+        return owner
+    owner = owner.copy()
+    fixed = pin >= 0
+    owner[fixed] = pin[fixed]
+    return _settle(owner, fixed, bface, a, b, length)
 
 
 def _own_empty_blocks(owner: np.ndarray, fblock: np.ndarray, a: np.ndarray, b: np.ndarray,
@@ -358,43 +393,79 @@ def _merge_faces(n_faces: int, key: np.ndarray, a: np.ndarray, b: np.ndarray, fa
     return out
 
 
+def _unit_arrays(fu: FootprintUnits, anchors: np.ndarray, bcomm: np.ndarray, households: np.ndarray,
+                 bcompound: np.ndarray, bexcl: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Per-unit anchor, community, households, compound and exclusive use (of its largest building;
+    exclusive only when every building of the unit has that use)."""
+    n_units = len(fu.rep)
+    hh = np.bincount(fu.unit, weights=households, minlength=n_units)
+    xmin = np.full(n_units, np.iinfo(np.int64).max)
+    xmax = np.full(n_units, np.iinfo(np.int64).min)
+    np.minimum.at(xmin, fu.unit, bexcl)
+    np.maximum.at(xmax, fu.unit, bexcl)
+    excl = np.where(xmin == xmax, bexcl[fu.rep], -1)
+    return anchors[fu.rep], bcomm[fu.rep], hh, bcompound[fu.rep], excl
+
+
+def _arrangement(comm_geoms: np.ndarray, seg_b: np.ndarray, bits_b: np.ndarray, anchors: np.ndarray,
+                 fu: FootprintUnits) -> tuple[Arrangement, np.ndarray]:
+    """Barriers, Voronoi ridges of the unit anchors and the outlines of the footprints they cross.
+
+    Returns the arrangement and the units whose footprint a barrier or ridge crosses.
+    """
+    seg_r = _ridges(anchors, tuple(shapely.total_bounds(comm_geoms)))
+    crossed = crossed_units(fu.geoms, np.vstack([seg_b, seg_r]))
+    seg_f, _ = segments_of(fu.geoms[crossed])
+    seg = np.vstack([seg_b, seg_r, seg_f])
+    bits = np.concatenate([bits_b, np.full(len(seg_r), BIT_RIDGE), np.full(len(seg_f), BIT_FOOTPRINT)])
+    log.debug("footprints: %d of %d units crossed by a barrier or ridge", len(crossed), len(fu.rep))
+    return arrangement_from_segments(seg, bits, split_mask=bits != BIT_RIDGE), crossed
+
+
 def tessellate(comm_geoms: np.ndarray, streets: np.ndarray, major: np.ndarray, compounds: np.ndarray,
                anchors: np.ndarray, bcomm: np.ndarray, households: np.ndarray, bcompound: np.ndarray,
-               bexcl: np.ndarray, *, whole_block: float, compound_max: float, costs: Costs,
-               snap_m: float, near_m: float) -> Tessellation:
-    """Tile every community with cells on streets and build the node graph (see module doc)."""
+               bexcl: np.ndarray, *, footprints: np.ndarray, whole_block: float, compound_max: float,
+               costs: Costs, snap_m: float, near_m: float, overlap_share: float) -> Tessellation:
+    """Tile every community with cells on streets and build the node graph (see module doc).
+
+    Cells are built around whole footprints (:mod:`geo.partition.footprints`): every
+    building lies in one node with its whole footprint.
+    """
+    fu = footprint_units(footprints, bcomm, overlap_share=overlap_share)
+    anchors, bcomm, households, bcompound, bexcl = _unit_arrays(fu, anchors, np.asarray(bcomm), households,
+                                                                 bcompound, bexcl)
     seg_b, bits_b = _barrier_segments(comm_geoms, streets, major, compounds, snap_m)
-    bounds = tuple(shapely.total_bounds(comm_geoms))
-    seg_r = _ridges(anchors, bounds)
-    seg = np.vstack([seg_b, seg_r])
-    bits = np.concatenate([bits_b, np.full(len(seg_r), BIT_RIDGE)])
-    arr = arrangement_from_segments(seg, bits, split_mask=bits != BIT_RIDGE)
+    arr, crossed = _arrangement(comm_geoms, seg_b, bits_b, anchors, fu)
     fpts = _face_points(arr)
     fl, fr = arr.face[0::2], arr.face[1::2]
     face_comm = _face_communities(arr, fl, fr, fpts, comm_geoms)
+    pin = pinned_faces(fpts, face_comm, fu.geoms, crossed, bcomm)
     length = arr.edge_length
     inner = (fl >= 0) & (fr >= 0) & (fl != fr)
     inner &= (face_comm[np.maximum(fl, 0)] == face_comm[np.maximum(fr, 0)]) & (face_comm[np.maximum(fl, 0)] >= 0)
     a, b, ln, eb = fl[inner], fr[inner], length[inner], arr.ebits[inner]
-    ridge_only = (eb & ~BIT_RIDGE) == 0
+    ridge_only = (eb & ~(BIT_RIDGE | BIT_FOOTPRINT)) == 0
     fblock = _components(arr.n_faces, a[ridge_only], b[ridge_only])
     near = cKDTree(anchors).query(fpts)[1] if len(anchors) else np.full(arr.n_faces, -1)
-    near = np.where(face_comm >= 0, near, -1)
+    near = np.where(pin >= 0, pin, np.where(face_comm >= 0, near, -1))
     bface = _anchor_faces(arr, fpts, np.where(near >= 0, near, len(anchors)), anchors, face_comm, bcomm)
     bblock = np.where(bface >= 0, fblock[np.maximum(bface, 0)], -1)
-    # buildings own the faces of their own block first; then each empty block joins, whole,
-    # the neighbouring cell it shares most boundary with
-    owner = _own_faces(arr.n_faces, near, fblock, bblock, np.maximum(bface, 0), a[ridge_only], b[ridge_only],
-                       ln[ridge_only])
+    # units own the faces of their own block first; then each empty block joins, whole, the
+    # neighbouring cell it shares most boundary with; last, footprints across a street
+    owner = _own_faces(near, fblock, bblock, np.maximum(bface, 0), a[ridge_only], b[ridge_only],
+                       ln[ridge_only], pin)
     owner = _own_empty_blocks(owner, fblock, a, b, ln)
+    owner = _pin_footprints(owner, pin, np.maximum(bface, 0), a, b, ln)
     owner[face_comm < 0] = -1
     fine, coarse = _face_keys(fblock, owner, bblock, households, bcompound, bexcl,
                               whole_block=whole_block, compound_max=compound_max)
     face_node = _merge_faces(arr.n_faces, fine, a, b, face_comm)
     face_group = _merge_faces(arr.n_faces, coarse, a, b, face_comm)
     near_edge = _near_street(arr, np.flatnonzero(inner), streets, near_m)
-    return _node_tables(arr, face_node, face_group, face_comm, fpts, fine, owner, bface, households,
+    tess = _node_tables(arr, face_node, face_group, face_comm, fpts, fine, owner, bface, households,
                         bcompound, (a, b, ln, eb, near_edge), fl, fr, length, costs)
+    return dataclasses.replace(tess, building_node=tess.building_node[fu.unit],
+                               overlaps=fu.pairs, overlap_area=fu.shared, overlap_merged=fu.merged)
 
 
 def _node_tables(arr: Arrangement, face_node: np.ndarray, face_group: np.ndarray, face_comm: np.ndarray,

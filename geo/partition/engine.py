@@ -339,8 +339,10 @@ def _run(bm: gpd.GeoDataFrame, in_crs: Any, crs: Any, communities: Any, streets:
     hh = pd.to_numeric(bf["households"]).to_numpy(dtype=np.float64)
     say("tessellate", 0.1)
     tess = tessellate(cm_free.geometry.values, sgeoms, major, kgeoms, anchors, bcomm, hh, bcomp, bexcl,
+                      footprints=bf.geometry.values,
                       whole_block=opts.whole_block_share * target, compound_max=hi,
-                      costs=opts.costs, snap_m=opts.street_snap_m, near_m=opts.street_near_m)
+                      costs=opts.costs, snap_m=opts.street_snap_m, near_m=opts.street_near_m,
+                      overlap_share=opts.footprint_overlap_share)
     prev_nodes, prev_names = (None, [])
     if previous is not None:
         prev_nodes, prev_names = _previous_labels(tess, bf["building_id"], previous)
@@ -352,7 +354,10 @@ def _run(bm: gpd.GeoDataFrame, in_crs: Any, crs: Any, communities: Any, streets:
                       lo=lo, hi=hi, crs=crs, in_crs=in_crs, code_scheme=code_scheme,
                       code_options=opts.code_options)
     from geo.partition.cells_out import with_cells
+    from geo.partition.footprints import overlap_report
 
+    overlaps = overlap_report(tess.overlaps, tess.overlap_area, tess.overlap_merged, bf["building_id"].to_numpy())
+    result = dataclasses.replace(result, report={**result.report, "overlapping_footprints": overlaps})
     return with_cells(result, tess, node_grid, bf["building_id"].to_numpy(),
                       cm_free["community_id"].astype(str).to_numpy(), crs=crs)
 

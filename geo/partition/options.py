@@ -31,6 +31,7 @@ OPTION_SETTINGS: dict[str, str] = {
     "code_county": "grid_code_county",
     "code_object_class": "grid_code_object_class",
     "code_row_band_m": "grid_code_row_band_m",
+    "footprint_overlap_share": "partition_footprint_overlap_share",
 }
 
 
@@ -55,6 +56,7 @@ class PartitionOptions:
     code_county: str = DEFAULTS["grid_code_county"]
     code_object_class: str = DEFAULTS["grid_code_object_class"]
     code_row_band_m: float = DEFAULTS["grid_code_row_band_m"]
+    footprint_overlap_share: float = DEFAULTS["partition_footprint_overlap_share"]
 
     @classmethod
     def from_settings(cls, settings: Mapping[str, Any]) -> PartitionOptions:

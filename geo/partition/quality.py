@@ -15,13 +15,14 @@ from typing import Any
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import shapely
 
 from geo.crs import require_metric
 from geo.errors import LayerError
 
 __all__ = ["polsby_popper", "street_boundary_share", "non_contiguous_count", "share_in_range",
-           "grid_quality"]
+           "grid_quality", "footprint_share_inside"]
 
 log = logging.getLogger(__name__)
 
@@ -211,3 +212,45 @@ def grid_quality(grids: gpd.GeoDataFrame, streets: gpd.GeoDataFrame | None, *, l
     log.info("quality of %d grids: %.3f in range, %d non-contiguous", out["grids"],
              out["share_in_range"], out["non_contiguous"])
     return out
+
+
+def footprint_share_inside(buildings: gpd.GeoDataFrame, grids: gpd.GeoDataFrame,
+                           assignment: pd.Series) -> pd.Series:
+    """Share of every building's footprint area that lies inside its own grid.
+
+    Parameters
+    ----------
+    buildings : GeoDataFrame
+        Footprints with ``building_id``, in a metric CRS.
+    grids : GeoDataFrame
+        Grid polygons with ``grid_id`` (any CRS; brought to the buildings' CRS).
+    assignment : Series
+        building_id → grid_id of the plan.
+
+    Returns
+    -------
+    Series
+        ``footprint_share_inside`` indexed by building_id (1.0 = whole footprint in its
+        grid; NaN for footprints without area; 0.0 for buildings without a grid).
+
+    Examples
+    --------
+    >>> import geopandas as gpd, pandas as pd
+    >>> from shapely.geometry import box
+    >>> b = gpd.GeoDataFrame({"building_id": ["a"]}, geometry=[box(8, 0, 12, 1)], crs="EPSG:32651")
+    >>> g = gpd.GeoDataFrame({"grid_id": ["G"]}, geometry=[box(0, 0, 10, 10)], crs="EPSG:32651")
+    >>> footprint_share_inside(b, g, pd.Series({"a": "G"})).round(2).tolist()
+    [0.5]
+    """
+    require_metric(buildings, func="footprint_share_inside")
+    own = grids.to_crs(buildings.crs).set_index("grid_id").geometry
+    gid = pd.Series(buildings["building_id"].astype(str).to_numpy()).map(assignment)
+    fp = np.asarray(buildings.geometry.values, dtype=object)
+    area = shapely.area(fp)
+    has = gid.isin(own.index).to_numpy()
+    inside = np.zeros(len(fp))
+    if has.any():
+        inside[has] = shapely.area(shapely.intersection(fp[has], own.loc[gid[has]].to_numpy()))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        share = np.where(area > 0, inside / area, np.nan)
+    return pd.Series(share, index=buildings["building_id"].astype(str).to_numpy(), name="footprint_share_inside")

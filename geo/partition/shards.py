@@ -253,6 +253,7 @@ def partition_in_shards(bm: gpd.GeoDataFrame, in_crs: Any, cm: gpd.GeoDataFrame,
     from geo.partition.assemble import PLAN_COLUMNS, plan_report
     from geo.partition.cells_out import CELL_COLUMNS
     from geo.partition.engine import PartitionResult
+    from geo.partition.footprints import merge_overlap_reports
 
     located = bm.assign(community_id=cm["community_id"].astype(str).to_numpy()[bcomm])
     log.info("partition: %d buildings in %d communities as %d shards on %d worker(s)",
@@ -281,5 +282,7 @@ def partition_in_shards(bm: gpd.GeoDataFrame, in_crs: Any, cm: gpd.GeoDataFrame,
     building_cell = pd.concat([p.building_cell for p in parts])
     building_cell.index.name = "building_id"
     report = plan_report(grids, infeasible, lo=lo, hi=hi) | {"shards": len(shards)}
+    report["overlapping_footprints"] = merge_overlap_reports(
+        [p.report["overlapping_footprints"] for p in parts if "overlapping_footprints" in p.report])
     return PartitionResult(grids.to_crs(in_crs), assignment, report, cells=cells,
                            building_cell=building_cell)

@@ -8,8 +8,9 @@ import shapely
 from shapely.geometry import LineString, box
 
 from geo.partition import PartitionResult
+from geo.partition.quality import footprint_share_inside
 
-__all__ = ["CRS", "X0", "Y0", "city", "assert_valid_plan", "households_from_floors"]
+__all__ = ["CRS", "X0", "Y0", "city", "assert_valid_plan", "assert_whole_buildings", "households_from_floors"]
 
 CRS = "EPSG:32651"
 X0, Y0 = 300_000.0, 3_460_000.0
@@ -62,6 +63,14 @@ def assert_valid_plan(res: PartitionResult, b: gpd.GeoDataFrame, c: gpd.GeoDataF
     assert plain["households"].between(lo, hi).all()
     parts = shapely.get_num_geometries(g.geometry.values)
     assert (parts == 1).all(), "every grid is one piece"
+    assert_whole_buildings(res, b.to_crs(c.crs))
+
+
+def assert_whole_buildings(res: PartitionResult, b: gpd.GeoDataFrame, min_share: float = 0.99) -> None:
+    """Every building has at least *min_share* of its footprint area inside its own grid."""
+    share = footprint_share_inside(b, res.grids, res.assignment).dropna()
+    cut = share[share < min_share]
+    assert cut.empty, f"{len(cut)} of {len(share)} buildings cut by a grid boundary: {cut.round(3).head(5).to_dict()}"
 
 
 def households_from_floors(b: gpd.GeoDataFrame, floors: np.ndarray, dwelling_m2: float = 90.0) -> np.ndarray:
