@@ -34,7 +34,7 @@ PARTITION_VALUES: dict[str, Any] = {
     "partition_cost_compound_wall": 0.31, "partition_street_near_m": 4.2,
     "partition_whole_block_share": 0.45, "partition_balance_budget": 123, "street_snap_m": 0.6,
     "local_crs": "EPSG:32650", "grid_code_county": "320508", "grid_code_object_class": "123456",
-    "grid_code_row_band_m": 77.0,
+    "grid_code_row_band_m": 77.0, "partition_footprint_overlap_share": 0.033,
 }
 
 
@@ -52,6 +52,7 @@ def _observed(calls: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
         "grid_code_county": a["code_options"]["county"],
         "grid_code_object_class": a["code_options"]["object_class"],
         "grid_code_row_band_m": a["code_options"]["band_m"],
+        "partition_footprint_overlap_share": t["overlap_share"],
     }
 
 
