@@ -13,6 +13,7 @@ from sqlalchemy import text
 from werkzeug.wrappers import Response
 
 from api.db import get_session
+from api.security import limiter, public_limit
 from api.workspace import load_layer, workspace_stats
 from webmap.maps import BasemapError, workspace_map
 
@@ -81,6 +82,7 @@ def map_page() -> str:
 
 
 @bp.route("/api/health")
+@limiter.limit(public_limit)
 def health() -> tuple[Response, int]:
     """Liveness and database check for monitoring (no login needed, no data disclosed)."""
     try:
