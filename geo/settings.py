@@ -83,8 +83,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("planner_buildings_min_zoom", 16, "Zoom from which the planner map loads buildings of the view (per bounding box)."),
     Setting("planner_streets_min_zoom", 15, "Zoom from which the planner map loads all streets and compounds of the view (major roads always)."),
     # Login security (等保: password lock-out)
-    Setting("login_max_failures", 5, "Failed logins in a row after which an account is locked."),
-    Setting("login_lockout_minutes", 15, "Minutes a locked account stays locked."),
+    Setting("login_max_failures", 5, "Failed logins in a row of one account from one client after which that client is locked out of the account."),
+    Setting("login_lockout_minutes", 15, "Minutes a client stays locked out of an account (`wangge users unlock` lifts it)."),
     # Web security (issue 16: sessions, throttling, request limits)
     Setting("session_cookie_secure", False, "Mark the session cookie Secure on every response (it is always Secure on requests that arrive over HTTPS)."),
     Setting("session_idle_minutes", 30, "Minutes without a request after which a session ends."),
