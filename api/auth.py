@@ -26,13 +26,13 @@ from flask import (
     Flask,
     abort,
     current_app,
-    g,
     jsonify,
     redirect,
     render_template,
     request,
     url_for,
 )
+from flask import session as cookie_session
 from flask_login import LoginManager, current_user, login_required, login_user, logout_user
 from flask_wtf import FlaskForm
 from flask_wtf.csrf import CSRFProtect
@@ -43,7 +43,7 @@ from wtforms.validators import DataRequired, Length
 from api import audit
 from api.db import get_session, session_scope
 from api.models import ROLES, User, utcnow
-from api.security import limiter, login_limit, public_limit, start_session
+from api.security import TIMED_OUT, limiter, login_limit, public_limit, start_session
 from api.users import (
     clear_login_failures,
     get_user,
@@ -232,7 +232,7 @@ def login() -> Response | str | tuple[str, int]:
             return redirect(_safe_next(request.args.get("next")))
     elif request.method == "POST":
         error, status = "；".join(m for msgs in form.errors.values() for m in msgs), 401
-    elif g.get("session_expired") in ("idle", "absolute"):
+    elif cookie_session.pop(TIMED_OUT, None):
         error = "会话已超时，请重新登录"
     return render_template("login.html", form=form, error=error), status
 

@@ -41,6 +41,7 @@ __all__ = [
     "JSON_TOO_DEEP",
     "LOGIN_AT",
     "SEEN_AT",
+    "TIMED_OUT",
     "content_security_policy",
     "csp_nonce",
     "init_app",
@@ -59,6 +60,8 @@ F = TypeVar("F", bound=Callable[..., Any])
 #: Session keys: when the user logged in and when the session last saw a request (epoch s).
 LOGIN_AT = "_wg_login_at"
 SEEN_AT = "_wg_seen_at"
+#: Set when a session timed out, until the login page has told the user.
+TIMED_OUT = "_wg_timed_out"
 #: The last-seen time is rewritten at most this often, so not every response sets a cookie.
 _SEEN_RESOLUTION_S = 30
 JSON_TOO_DEEP = "请求体 JSON 嵌套过深"
@@ -183,7 +186,8 @@ def _expire_sessions() -> None:
         logout_user()
         session.pop(LOGIN_AT, None)
         session.pop(SEEN_AT, None)
-        g.session_expired = reason
+        if reason != "no_stamp":
+            session[TIMED_OUT] = reason  # the login page says why, whichever page comes next
         return
     if now - session[SEEN_AT] >= _SEEN_RESOLUTION_S:
         session[SEEN_AT] = int(now)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -123,7 +122,7 @@ def test_error_handler_never_5xx(planner: FlaskClient, path: str, method: str) -
     _check(r.status_code, url, r.data, r.mimetype)
 
 
-def test_openapi_is_served_without_login_and_lists_the_plan_routes(tmp_path: Path, fuzz_app: Flask) -> None:
+def test_openapi_is_served_without_login_and_lists_the_plan_routes(fuzz_app: Flask) -> None:
     spec = fuzz_app.test_client().get("/api/openapi.json").json
     assert spec["openapi"].startswith("3.")
     assert {"/api/plans", "/api/plans/{plan_id}/edits", "/api/plans/{plan_id}/export"} <= set(spec["paths"])

@@ -111,7 +111,8 @@ def test_idle_timeout(app: Flask, users: None, monkeypatch: pytest.MonkeyPatch) 
     _advance(monkeypatch, 3 * idle)
     assert client.get("/api/plans").status_code == 401
     r = client.get("/map", follow_redirects=True)
-    assert "会话已超时，请重新登录" in r.get_data(as_text=True) or r.request.path == "/login"
+    assert r.request.path == "/login" and "会话已超时，请重新登录" in r.get_data(as_text=True)
+    assert "会话已超时" not in client.get("/login").get_data(as_text=True)  # said once
 
 
 def test_absolute_timeout_however_active(app: Flask, users: None, monkeypatch: pytest.MonkeyPatch) -> None:
