@@ -8,7 +8,7 @@ import time
 from datetime import timedelta
 
 import pytest
-from flask import Flask
+from flask import Flask, request
 from flask.testing import FlaskClient, FlaskCliRunner
 from sqlalchemy import select
 
@@ -16,7 +16,7 @@ from api import security
 from api.cli import main
 from api.db import session_scope
 from api.models import AuditEntry, LoginThrottle
-from api.security import content_security_policy, json_depth, nonce_scripts
+from api.security import content_security_policy, json_depth, nonce_scripts, upload_route
 from api.users import UserError, create_user, set_password, unlock_user
 
 PASSWORD = "grid2026plan"
@@ -269,6 +269,26 @@ def test_body_limit_outside_upload_routes(app: Flask, users: None) -> None:
     small = client.post("/api/plans/1/edits", data=json.dumps({"op": "rename", "version": 1}),
                         content_type="application/json")
     assert small.status_code == 404 and small.json["error"]["code"] == "plan_not_found"
+
+
+def test_upload_routes_take_max_upload_mb(app: Flask) -> None:
+    @app.post("/api/test-upload")
+    @upload_route
+    def test_upload() -> dict[str, int]:
+        return {"bytes": len(request.get_data())}
+
+    @app.post("/api/test-plain")
+    def test_plain() -> dict[str, int]:
+        return {"bytes": len(request.get_data())}
+
+    app.config["WANGGE"]["max_upload_mb"] = 3
+    client = app.test_client()
+    two_mb = b"x" * (2 * 1024 * 1024)
+    kind = "application/octet-stream"
+    assert client.post("/api/test-upload", data=two_mb, content_type=kind).json == {"bytes": len(two_mb)}
+    assert client.post("/api/test-plain", data=two_mb, content_type=kind).status_code == 413
+    r = client.post("/api/test-upload", data=two_mb * 2, content_type=kind)
+    assert r.status_code == 413 and "超过 3 MB" in r.json["error"]["message"]
 
 
 @pytest.mark.parametrize("content_type", ["application/json", "text/plain"])
