@@ -94,6 +94,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("login_rate_limit", "20 per minute;200 per hour", "Login attempts allowed per client address (Flask-Limiter syntax)."),
     Setting("public_rate_limit", "120 per minute", "Requests allowed per client address on pages that need no login (Flask-Limiter syntax)."),
     Setting("ratelimit_storage_uri", "memory://", "Where rate-limit counters live: 'memory://' (one process) or e.g. 'redis://host:6379' (shared)."),
+    Setting("trusted_proxy_hops", 0, "Reverse proxies in front of the app whose X-Forwarded-For/-Proto headers are trusted (0 = none; 1 behind one nginx)."),
     Setting("max_request_kb", 1024, "Largest request body accepted outside upload routes (KB)."),
     Setting("max_json_depth", 32, "Deepest nesting of arrays/objects accepted in a JSON request body."),
     Setting("max_households_per_building", 5000, "Households above this in one building are rejected as absurd on import."),

@@ -65,6 +65,26 @@ def test_session_cookie_secure_setting(tmp_path, monkeypatch: pytest.MonkeyPatch
         db.dispose(app)
 
 
+def test_behind_a_trusted_proxy_https_and_client_address_come_from_it(tmp_path, monkeypatch) -> None:
+    from api import create_app, db
+
+    monkeypatch.setenv("WANGGE_SECRET_KEY", "test-secret")
+    app = create_app({"INSTANCE_PATH": str(tmp_path / "i"), "DATABASE_URL": f"sqlite:///{tmp_path / 'w.db'}",
+                      "WTF_CSRF_ENABLED": False, "WANGGE": {"trusted_proxy_hops": 1, "login_delay_s": 0.0}})
+    try:
+        with app.app_context(), session_scope() as s:
+            create_user(s, "planner", PASSWORD, role="planner")
+        client = app.test_client()
+        proxied = {"X-Forwarded-Proto": "https", "X-Forwarded-For": "10.1.2.3"}
+        assert "Secure" in _set_cookie(_login(client, headers=proxied))
+        for _ in range(app.config["WANGGE"]["login_max_failures"]):
+            _login(client, password="wrong-guess1", headers=proxied)
+        with app.app_context(), session_scope() as s:
+            assert [r.client for r in s.scalars(select(LoginThrottle))] == ["10.1.2.3"]
+    finally:
+        db.dispose(app)
+
+
 def _copy_cookie(source: FlaskClient, target: FlaskClient) -> None:
     cookie = source.get_cookie("session")
     assert cookie is not None
