@@ -25,7 +25,18 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     moves the instance folder, e.g. into a test's tmp_path.
     """
     import webmap
-    from api import access_pages, admin_users, auth, db, errors, imports_pages, pages, views
+    from api import (
+        access_pages,
+        admin_users,
+        auth,
+        db,
+        errors,
+        imports_pages,
+        openapi,
+        pages,
+        security,
+        views,
+    )
     from api.config import load_config
     from api.plans import routes as plan_routes
 
@@ -44,6 +55,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     # Streamed (static file) responses stay plain: flask-compress leaks their file handle.
     app.config.setdefault("COMPRESS_STREAMS", False)
     Compress(app)
+    security.init_app(app)  # before any blueprint: it installs the bounded <int:> converter
     db.init_app(app)
     auth.init_app(app)
     errors.init_app(app)
@@ -53,4 +65,5 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(access_pages.bp)
     app.register_blueprint(imports_pages.bp)
     app.register_blueprint(admin_users.bp)
+    app.register_blueprint(openapi.bp)
     return app

@@ -21,17 +21,17 @@ from werkzeug.wrappers import Response
 from api import audit
 from api.auth import ROLE_LABELS, role_required
 from api.db import get_session, session_scope
-from api.models import ROLES, utcnow
+from api.models import ROLES
 from api.users import (
     UserError,
     create_user,
-    is_locked,
     last_logins,
     list_users,
+    lockouts,
     set_active,
     set_password,
     set_role,
-    unlock,
+    unlock_user,
 )
 
 __all__ = ["bp", "user_rows", "ACTIONS"]
@@ -52,11 +52,11 @@ def _when(value: datetime | None) -> str:
 
 def user_rows(session: Session) -> list[dict[str, Any]]:
     """Every user as a table row: name, role, active, locked, last login (from the audit log)."""
-    now = utcnow()
+    locks = lockouts(session)
     logins = last_logins(session)
     return [{"username": u.username, "display_name": u.display_name or "", "role": u.role,
              "role_label": ROLE_LABELS.get(u.role, u.role), "active": bool(u.active),
-             "locked": is_locked(u, now), "locked_until": _when(u.locked_until) if is_locked(u, now) else "",
+             "locked": u.username in locks, "locked_until": _when(locks.get(u.username)),
              "last_login": _when(logins.get(u.username)), "created_at": _when(u.created_at)}
             for u in list_users(session)]
 
@@ -115,7 +115,7 @@ def _row_work(action: str, username: str) -> tuple[Callable[[Session], object], 
     if action == "password":
         password = _field("password", "新密码")
         return (lambda s: set_password(s, username, password)), {}
-    return (lambda s: unlock(s, username)), {}
+    return (lambda s: unlock_user(s, username)), {}
 
 
 @bp.route("/users/<username>/<action>", methods=["POST"])

@@ -72,7 +72,8 @@ def load_config(instance_path: str, test_config: dict[str, Any] | None = None) -
         "SECRET_KEY": os.environ.get("WANGGE_SECRET_KEY") or _secret_key(instance),
         "DATABASE_URL": os.environ.get("WANGGE_DATABASE_URL")
         or f"sqlite:///{instance / 'wangge.db'}",
-        "MAX_CONTENT_LENGTH": int(settings["max_upload_mb"]) * 1024 * 1024,
+        # Upload routes raise it to max_upload_mb per request (api.security.upload_route).
+        "MAX_CONTENT_LENGTH": int(settings["max_request_kb"]) * 1024,
         "WTF_CSRF_TIME_LIMIT": None,
         "WANGGE": settings,
     }

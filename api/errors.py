@@ -115,11 +115,22 @@ def _http_error(exc: HTTPException) -> tuple[Response | str, int] | HTTPExceptio
         code, message = "csrf_failed", f"请求被拒绝：{reason}"
         fix = "刷新页面后重新提交表单；JSON 请求须带 X-CSRFToken 请求头"
     elif status == 413:
-        limit = current_app.config["WANGGE"]["max_upload_mb"]
-        code = "payload_too_large"
-        message = f"上传的文件超过 {limit} MB 的上限（设置 max_upload_mb）"
-        fix = "拆分文件或压缩后再上传，或由管理员调大设置 max_upload_mb（环境变量 WANGGE_MAX_UPLOAD_MB）"
+        code, message, fix = _too_large()
+    elif status == 429:
+        code, message = "rate_limited", f"请求过于频繁（上限：{exc.description}），请稍后再试"
+        fix = "等待片刻后重试；如为正常业务量，请管理员调整设置 login_rate_limit / public_rate_limit"
     return _respond(status, code, message, fix)
+
+
+def _too_large() -> tuple[str, str, str]:
+    """413: name the limit of this route and the setting behind it."""
+    settings = current_app.config["WANGGE"]
+    limit = request.max_content_length or 0
+    if limit > int(settings["max_request_kb"]) * 1024:
+        return ("payload_too_large", f"上传的文件超过 {limit // (1024 * 1024)} MB 的上限（设置 max_upload_mb）",
+                "拆分文件或压缩后再上传，或由管理员调大设置 max_upload_mb（环境变量 WANGGE_MAX_UPLOAD_MB）")
+    return ("payload_too_large", f"请求体超过 {limit // 1024} KB 的上限（设置 max_request_kb）",
+            "缩小请求；文件请通过导入页面上传，或由管理员调大设置 max_request_kb")
 
 
 def _server_error(exc: InternalServerError) -> tuple[Response | str, int]:

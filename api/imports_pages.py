@@ -30,6 +30,7 @@ from werkzeug.wrappers import Response
 
 from api.auth import role_required
 from api.imports_jobs import ImportRequestError, folder_in_use, get_import_job, submit_import
+from api.security import upload_route
 from geo.layers import SCHEMAS
 from geo.readers import SUPPORTED_EXTENSIONS, list_file_layers
 
@@ -157,10 +158,11 @@ def import_page() -> str:
 
 
 @bp.route("/api/imports/uploads", methods=["POST"])
+@upload_route
 @role_required(*IMPORT_ROLES)
 def upload() -> tuple[Response, int]:
     """Store the uploaded files; answer each file's layers and columns."""
-    limit = current_app.config.get("MAX_CONTENT_LENGTH")
+    limit = request.max_content_length  # max_upload_mb on this route (api.security.upload_route)
     if limit and (request.content_length or 0) > limit:
         abort(413)  # refuse before reading the body (the message names max_upload_mb)
     files = {k: f for k in KIND_FIELDS if (f := request.files.get(k)) is not None and f.filename}

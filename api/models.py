@@ -52,6 +52,7 @@ __all__ = [
     "PlanCell",
     "PlanEdit",
     "User",
+    "LoginThrottle",
     "AuditEntry",
     "utcnow",
 ]
@@ -346,10 +347,12 @@ class User(Base):
     failed_logins: Mapped[int] = mapped_column(Integer, default=0)
     locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    #: Rotated on logout, password change and disabling: cookies naming an old token are void.
+    session_token: Mapped[str | None] = mapped_column(String(64))
 
     def get_id(self) -> str:
-        """Flask-Login: the id stored in the session cookie."""
-        return str(self.id)
+        """Flask-Login: the id stored in the session cookie, ``"<id>:<session token>"``."""
+        return f"{self.id}:{self.session_token or ''}"
 
     @property
     def is_active(self) -> bool:
@@ -366,6 +369,21 @@ class User(Base):
 
     def __repr__(self) -> str:
         return f"User({self.username!r}, role={self.role!r})"
+
+
+class LoginThrottle(Base):
+    """Failed logins of one account name from one client address (progressive delay, lock-out).
+
+    Keyed per (account, client) so that guessing from one machine never locks the account
+    for everybody else; unknown names are tracked too, so they behave like real ones.
+    """
+
+    __tablename__ = "login_throttle"
+    username: Mapped[str] = mapped_column(String(64), primary_key=True)
+    client: Mapped[str] = mapped_column(String(64), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    last_failure_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class AuditEntry(Base):

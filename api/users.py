@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import logging
 import re
-from datetime import datetime
+import secrets
+from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from api import audit
-from api.models import ROLES, AuditEntry, User, utcnow
+from api.models import ROLES, AuditEntry, LoginThrottle, User, utcnow
 from geo.errors import WanggeError
 
 __all__ = [
@@ -25,16 +27,21 @@ __all__ = [
     "check_password_policy",
     "hash_password",
     "verify_password",
+    "verify_dummy_password",
     "create_user",
     "get_user",
     "list_users",
     "set_password",
     "set_active",
     "set_role",
-    "unlock",
-    "is_locked",
+    "lockouts",
     "last_logins",
     "check_admin_remains",
+    "rotate_session_token",
+    "login_wait",
+    "register_login_failure",
+    "clear_login_failures",
+    "unlock_user",
     "DEMO_PASSWORD",
     "DEMO_USERS",
     "ensure_demo_users",
@@ -84,6 +91,17 @@ def verify_password(user: User, password: str) -> bool:
     if not user.password_hash:
         return False
     return check_password_hash(user.password_hash, password)
+
+
+_DUMMY_HASH: list[str] = []
+
+
+def verify_dummy_password(password: str) -> bool:
+    """Check *password* against a throw-away hash: unknown users cost as much time as known ones."""
+    if not _DUMMY_HASH:
+        _DUMMY_HASH.append(generate_password_hash(secrets.token_hex(8), method="scrypt"))
+    check_password_hash(_DUMMY_HASH[0], password)
+    return False
 
 
 def get_user(session: Session, username: str) -> User | None:
@@ -148,6 +166,8 @@ def set_password(session: Session, username: str, password: str) -> User:
     user.password_hash = hash_password(password)
     user.failed_logins = 0
     user.locked_until = None
+    rotate_session_token(user)
+    session.execute(delete(LoginThrottle).where(LoginThrottle.username == username))
     return user
 
 
@@ -156,6 +176,8 @@ def set_active(session: Session, username: str, *, active: bool) -> User:
     user = _require_user(session, username)
     check_admin_remains(session, user, role=user.role, active=active)
     user.active = active
+    if not active:
+        rotate_session_token(user)
     return user
 
 
@@ -182,17 +204,16 @@ def set_role(session: Session, username: str, role: str) -> User:
     return user
 
 
-def unlock(session: Session, username: str) -> User:
-    """Lift a lock-out of *username* now and reset its failed-login count."""
-    user = _require_user(session, username)
-    user.locked_until = None
-    user.failed_logins = 0
-    return user
-
-
-def is_locked(user: User, now: datetime | None = None) -> bool:
-    """True while *user* is locked out after failed logins."""
-    return user.locked_until is not None and user.locked_until > (now or utcnow())
+def lockouts(session: Session, now: datetime | None = None) -> dict[str, datetime]:
+    """Username -> end of its latest lock-out still running: a manual lock of the account or a
+    client locked out of it after failed logins (``wangge users unlock`` / the admin page lift both)."""
+    now = now or utcnow()
+    out: dict[str, datetime] = dict(session.execute(
+        select(LoginThrottle.username, func.max(LoginThrottle.locked_until))
+        .where(LoginThrottle.locked_until > now).group_by(LoginThrottle.username)).all())
+    for name, until in session.execute(select(User.username, User.locked_until).where(User.locked_until > now)):
+        out[name] = max(until, out.get(name, until))
+    return out
 
 
 def last_logins(session: Session) -> dict[str, datetime]:
@@ -200,6 +221,78 @@ def last_logins(session: Session) -> dict[str, datetime]:
     rows = session.execute(select(AuditEntry.username, func.max(AuditEntry.at))
                            .where(AuditEntry.action == "auth.login").group_by(AuditEntry.username))
     return {name: at for name, at in rows if name is not None and at is not None}
+def rotate_session_token(user: User) -> str:
+    """Give *user* a new session token: every session cookie issued before is void."""
+    user.session_token = secrets.token_hex(16)
+    return user.session_token
+
+
+def _delay_s(failures: int, settings: dict[str, Any]) -> float:
+    """Wait after the *failures*-th failure in a row: ``login_delay_s`` doubled per failure, capped."""
+    if failures < 1:
+        return 0.0
+    base, cap = float(settings["login_delay_s"]), float(settings["login_delay_max_s"])
+    return min(base * 2 ** min(failures - 1, 30), cap)
+
+
+def login_wait(
+    session: Session, username: str, client: str, now: datetime, settings: dict[str, Any]
+) -> tuple[str, float] | None:
+    """``("locked" | "delay", seconds left)`` when *client* may not try *username* yet, else ``None``."""
+    row = session.get(LoginThrottle, (username, client))
+    if row is None:
+        return None
+    if row.locked_until is not None and row.locked_until > now:
+        return "locked", (row.locked_until - now).total_seconds()
+    ready = row.last_failure_at + timedelta(seconds=_delay_s(row.failures, settings))
+    return ("delay", (ready - now).total_seconds()) if ready > now else None
+
+
+def register_login_failure(
+    session: Session, username: str, client: str, now: datetime, settings: dict[str, Any]
+) -> LoginThrottle:
+    """Count a failed login of *username* from *client*; lock the pair after ``login_max_failures``.
+
+    Only this client is locked out of the account (the admin at another desk is not); rows
+    of pairs whose failures and lock have both expired are dropped on the way.
+    """
+    window = timedelta(minutes=float(settings["login_lockout_minutes"]))
+    session.execute(delete(LoginThrottle).where(
+        LoginThrottle.last_failure_at < now - window,
+        (LoginThrottle.locked_until.is_(None)) | (LoginThrottle.locked_until < now),
+    ))
+    row = session.get(LoginThrottle, (username, client))
+    if row is None:
+        row = LoginThrottle(username=username, client=client, failures=0)
+        session.add(row)
+    row.failures = (row.failures or 0) + 1
+    row.last_failure_at = now
+    if row.failures >= int(settings["login_max_failures"]):
+        row.locked_until = now + window
+        row.failures = 0
+    session.flush()
+    return row
+
+
+def clear_login_failures(session: Session, username: str, client: str) -> None:
+    """Forget failed logins of *username* from *client* (after a successful login)."""
+    session.execute(delete(LoginThrottle).where(LoginThrottle.username == username,
+                                                LoginThrottle.client == client))
+
+
+def unlock_user(session: Session, username: str) -> int:
+    """Lift every lock and delay on *username* (all clients); returns how many were lifted.
+
+    The function behind ``wangge users unlock NAME`` and the user admin page.
+    """
+    user = _require_user(session, username)
+    lifted = session.execute(delete(LoginThrottle).where(LoginThrottle.username == username)).rowcount
+    if user.locked_until is not None:
+        lifted += 1
+    user.locked_until = None
+    user.failed_logins = 0
+    log.info("unlocked user %s (%d lock(s) lifted)", username, lifted)
+    return int(lifted or 0)
 
 
 def ensure_demo_users(session: Session) -> list[str]:

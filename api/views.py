@@ -16,6 +16,7 @@ from werkzeug.wrappers import Response
 
 from api.db import get_session
 from api.models import PlanGrid, PlanVersion
+from api.security import limiter, public_limit
 from api.workspace import load_layer, workspace_stats
 from webmap.maps import BasemapError, workspace_map
 
@@ -111,6 +112,7 @@ def map_page() -> str:
 
 
 @bp.route("/api/health")
+@limiter.limit(public_limit)
 def health() -> tuple[Response, int]:
     """Liveness and database check for monitoring (no login needed, no data disclosed)."""
     try:

@@ -46,6 +46,7 @@ from geo.validate import (
     validate_layer,
     validate_workspace,
 )
+from geo.value_limits import value_limit_issues
 from geo.zones import ZoneAssignment, assign_zones
 
 __all__ = ["APPROXIMATE_COMMUNITY_ID", "PreparedWorkspace", "prepare_layers", "prepare_files", "read_files"]
@@ -230,6 +231,9 @@ def _validate_each(sources: Mapping[str, gpd.GeoDataFrame],
                 sources[name], kind=name, repair=opts["repair_invalid_geometry"],
                 max_floors=opts["max_building_floors"], max_height_m=opts["max_building_height_m"])
             report += found
+            report += value_limit_issues(name, sources[name],
+                                         max_households_per_building=opts["max_households_per_building"],
+                                         max_id_length=opts["max_id_length"])
     return layers, report
 
 

@@ -87,8 +87,22 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("db_pool_timeout_s", 60.0, "Seconds a request waits for a free database connection before failing with 503 (s)."),
     Setting("db_busy_timeout_s", 30.0, "Seconds a SQLite write waits for another writer's lock before failing with 503 (s)."),
     # Login security (等保: password lock-out)
-    Setting("login_max_failures", 5, "Failed logins in a row after which an account is locked."),
-    Setting("login_lockout_minutes", 15, "Minutes a locked account stays locked."),
+    Setting("login_max_failures", 5, "Failed logins in a row of one account from one client after which that client is locked out of the account."),
+    Setting("login_lockout_minutes", 15, "Minutes a client stays locked out of an account (`wangge users unlock` lifts it)."),
+    # Web security (issue 16: sessions, throttling, request limits)
+    Setting("session_cookie_secure", False, "Mark the session cookie Secure on every response (it is always Secure on requests that arrive over HTTPS)."),
+    Setting("session_idle_minutes", 30, "Minutes without a request after which a session ends."),
+    Setting("session_max_hours", 12, "Hours after login after which a session ends, however active."),
+    Setting("login_delay_s", 1.0, "Wait before another login attempt after a failed one, doubled per further failure of the same account from the same client (s)."),
+    Setting("login_delay_max_s", 60.0, "Longest wait between login attempts of one account from one client (s)."),
+    Setting("login_rate_limit", "20 per minute;200 per hour", "Login attempts allowed per client address (Flask-Limiter syntax)."),
+    Setting("public_rate_limit", "120 per minute", "Requests allowed per client address on pages that need no login (Flask-Limiter syntax)."),
+    Setting("ratelimit_storage_uri", "memory://", "Where rate-limit counters live: 'memory://' (one process) or e.g. 'redis://host:6379' (shared)."),
+    Setting("trusted_proxy_hops", 0, "Reverse proxies in front of the app whose X-Forwarded-For/-Proto headers are trusted (0 = none; 1 behind one nginx)."),
+    Setting("max_request_kb", 1024, "Largest request body accepted outside upload routes (KB)."),
+    Setting("max_json_depth", 32, "Deepest nesting of arrays/objects accepted in a JSON request body."),
+    Setting("max_households_per_building", 5000, "Households above this in one building are rejected as absurd on import."),
+    Setting("max_id_length", 200, "Longest feature id accepted on import (characters)."),
 )
 
 DEFAULTS: dict[str, Any] = {s.name: s.default for s in SETTINGS}

@@ -1,4 +1,4 @@
-"""``wangge users``: create, list, change password, disable and enable accounts (用户管理)."""
+"""``wangge users``: create, list, change password, disable, enable and unlock accounts (用户管理)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from api import audit, db
 from api.models import ROLES
-from api.users import UserError, create_user, list_users, set_active, set_password
+from api.users import UserError, create_user, list_users, set_active, set_password, unlock_user
 
 __all__ = ["COMMANDS", "users_group"]
 
@@ -89,6 +89,15 @@ disable = _activation_command("disable", active=False, done="已停用 disabled"
                               help_text="Disable a user (停用): they can no longer log in.")
 enable = _activation_command("enable", active=True, done="已启用 enabled",
                              help_text="Enable a disabled user again (启用).")
+
+
+@users_group.command("unlock", help="Lift login lock-outs and delays of a user from every client (解锁).")
+@click.argument("username")
+@with_appcontext
+def unlock_command(username: str) -> None:
+    lifted: list[int] = []
+    _run("user.unlock", f"user:{username}", lambda s: lifted.append(unlock_user(s, username)))
+    click.echo(f"已解锁 unlocked {username} ({lifted[0]} lock(s) lifted)")
 
 
 COMMANDS = [users_group]

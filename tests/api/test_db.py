@@ -109,9 +109,9 @@ def test_plan_version_counter_detects_concurrent_edits(app: Flask) -> None:
 
 
 def test_user_is_flask_login_compatible() -> None:
-    user = User(id=7, username="w", role="worker", password_hash="x", active=False)
+    user = User(id=7, username="w", role="worker", password_hash="x", active=False, session_token="t1")
     assert (user.get_id(), user.is_active, user.is_authenticated, user.is_anonymous) == (
-        "7", False, True, False
+        "7:t1", False, True, False
     )
 
 

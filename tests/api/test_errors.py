@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from flask import Flask, abort, request
 
+from api.security import upload_route
 from geo.errors import InfeasiblePlan, LayerError, ReadError
 
 
@@ -27,7 +28,12 @@ def error_app(app: Flask) -> Flask:
         raise RuntimeError("unexpected")
 
     @app.route("/api/upload", methods=["POST"])
+    @upload_route
     def upload() -> str:
+        abort(413)
+
+    @app.route("/api/not-an-upload", methods=["POST"])
+    def not_an_upload() -> str:
         abort(413)
 
     @app.route("/api/echo", methods=["POST"])
@@ -35,6 +41,7 @@ def error_app(app: Flask) -> Flask:
         return {"fields": len(request.form)}
 
     @app.route("/page/upload", methods=["POST"])
+    @upload_route
     def page_upload() -> str:
         abort(413)
 
@@ -94,8 +101,15 @@ def test_413_names_max_upload_setting(error_app: Flask) -> None:
     assert page.status_code == 413 and "max_upload_mb" in page.get_data(as_text=True)
 
 
+def test_413_outside_upload_routes_names_max_request_kb(error_app: Flask) -> None:
+    r = error_app.test_client().post("/api/not-an-upload")
+    limit = error_app.config["WANGGE"]["max_request_kb"]
+    assert r.status_code == 413 and f"请求体超过 {limit} KB" in r.json["error"]["message"]
+    assert "max_request_kb" in r.json["error"]["fix"]
+
+
 def test_real_oversized_body_gets_413(error_app: Flask) -> None:
     error_app.config["MAX_CONTENT_LENGTH"] = 1024
     assert error_app.test_client().post("/api/echo", data={"f": "x" * 100}).json == {"fields": 1}
     r = error_app.test_client().post("/api/echo", data={"f": "x" * 4096})
-    assert r.status_code == 413 and "max_upload_mb" in r.json["error"]["fix"]
+    assert r.status_code == 413 and "max_request_kb" in r.json["error"]["fix"]

@@ -30,6 +30,10 @@ ROLE_USERS = {"admin": "b_admin", "planner": "b_planner", "worker": "b_worker", 
 #: A user only the lock-out test may lock.
 LOCKOUT_USER = "b_lockme"
 VIEWPORT = {"width": 1400, "height": 900}
+#: Reports every Content-Security-Policy violation of the page as a console message.
+CSP_LISTENER = """document.addEventListener("securitypolicyviolation", (e) => console.error(
+    "CSP violation: " + e.violatedDirective + " blocked " + (e.blockedURI || "inline") + " at "
+    + e.sourceFile + ":" + e.lineNumber));"""
 
 
 @dataclass(frozen=True)
@@ -44,6 +48,7 @@ class Traffic:
     requests: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
     page_errors: list[str] = field(default_factory=list)
+    csp_violations: list[str] = field(default_factory=list)
 
     def foreign(self) -> list[str]:
         """Requests to hosts that are not loopback (data:/blob:/about: URLs are local)."""
@@ -95,7 +100,9 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("WANGGE_SECRET_KEY", "browser-test-secret")
         app = create_app({"INSTANCE_PATH": str(tmp / "instance"),
-                          "DATABASE_URL": f"sqlite:///{tmp / 'wangge.db'}"})
+                          "DATABASE_URL": f"sqlite:///{tmp / 'wangge.db'}",
+                          # every test logs in from 127.0.0.1; throttling has its own tests
+                          "WANGGE": {"login_delay_s": 0.0, "login_rate_limit": "1000 per minute"}})
     layers, label = _synthetic_layers()
     _seed(app, layers, label)
     server = make_server("127.0.0.1", 0, app, threaded=True)
@@ -141,6 +148,8 @@ def page(browser, live_server: LiveServer, traffic: Traffic, request: pytest.Fix
     pg.on("request", lambda r: traffic.requests.append(r.url))
     pg.on("requestfailed", lambda r: traffic.failed.append(r.url))
     pg.on("pageerror", lambda e: traffic.page_errors.append(str(e)))
+    context.add_init_script(CSP_LISTENER)
+    pg.on("console", lambda m: traffic.csp_violations.append(m.text) if m.text.startswith("CSP violation") else None)
     yield pg
     rep = getattr(request.node, "rep_call", None)
     if rep is not None and rep.failed:
@@ -152,6 +161,8 @@ def page(browser, live_server: LiveServer, traffic: Traffic, request: pytest.Fix
         pytest.fail(f"{len(foreign)} request(s) left the machine: {foreign[:10]}")
     if traffic.page_errors:
         pytest.fail(f"JavaScript errors on the page: {traffic.page_errors[:5]}")
+    if traffic.csp_violations:
+        pytest.fail(f"Content-Security-Policy violations: {traffic.csp_violations[:5]}")
 
 
 def login(pg, username: str, password: str = PASSWORD) -> None:

@@ -1,0 +1,157 @@
+"""The OpenAPI 3 description of the JSON API, served at ``/api/openapi.json``.
+
+Written by hand from docs/PLANNER_API.md and the access routes, so it says what the API
+promises (parameters, bodies, error shape), not what a generator guessed. The fuzz tests
+(``tests/api/test_fuzz_api.py``) run schemathesis against it: every documented operation,
+fed generated and malformed input, must answer without a 5xx.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, jsonify
+from werkzeug.wrappers import Response
+
+from api.security import limiter, public_limit
+
+__all__ = ["bp", "openapi_spec"]
+
+bp = Blueprint("openapi", __name__)
+
+_ERROR = {"$ref": "#/components/responses/Error"}
+_ID_MAX = 2**63 - 1
+
+
+def _int_path(name: str, description: str) -> dict[str, Any]:
+    return {"name": name, "in": "path", "required": True, "description": description,
+            "schema": {"type": "integer", "minimum": 1, "maximum": _ID_MAX}}
+
+
+def _query(name: str, description: str, schema: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {"name": name, "in": "query", "required": False, "description": description,
+            "schema": schema or {"type": "string", "maxLength": 200}}
+
+
+def _json_body(schema: dict[str, Any], *, required: bool = True) -> dict[str, Any]:
+    return {"required": required, "content": {"application/json": {"schema": schema}}}
+
+
+def _op(summary: str, *, params: list[dict[str, Any]] | None = None, body: dict[str, Any] | None = None,
+        ok: str = "200", media: str = "application/json", tag: str = "plans") -> dict[str, Any]:
+    op: dict[str, Any] = {
+        "summary": summary, "tags": [tag], "parameters": params or [],
+        "responses": {ok: {"description": "成功 / success", "content": {media: {"schema": {}}}},
+                      "4XX": _ERROR},
+    }
+    if body is not None:
+        op["requestBody"] = body
+    return op
+
+
+_PLAN = _int_path("plan_id", "方案版本 id / plan version id")
+_VERSION_BODY = _json_body({"type": "object", "properties": {"version": {"type": "integer"}}}, required=False)
+_EDIT_BODY = _json_body({
+    "type": "object", "required": ["op", "version"],
+    "properties": {
+        "op": {"type": "string", "enum": ["move", "split", "merge", "lock", "unlock", "exclusive", "rename"]},
+        "version": {"type": "integer"},
+        "building_ids": {"type": "array", "items": {"type": "string", "maxLength": 200}},
+        "to_grid": {"type": "string"}, "grid_id": {"type": "string"},
+        "grid_ids": {"type": "array", "items": {"type": "string"}},
+        "polygon": {"type": "object"}, "line": {"type": "object"},
+        "value": {"type": "boolean"}, "name": {"type": "string", "maxLength": 200},
+    },
+})
+_PARTITION_BODY = _json_body({
+    "type": "object",
+    "properties": {
+        "name": {"type": "string", "maxLength": 200},
+        "min_households": {"type": "integer"}, "max_households": {"type": "integer"},
+        "target_households": {"type": "integer"}, "micro": {"type": "boolean"}, "seed": {"type": "integer"},
+        "community_ids": {"type": "array", "items": {"type": "string"}},
+    },
+}, required=False)
+_ACCESS_PARAMS = [
+    _query("category", "服务设施类别 / service category"),
+    _query("level", "步行距离 / walk distance (m)", {"type": "string", "maxLength": 20}),
+    _query("mode", "network（步行网络）或 euclidean（直线筛查）", {"type": "string", "enum": ["network", "euclidean"]}),
+]
+
+
+def _paths() -> dict[str, Any]:
+    plan = "/api/plans/{plan_id}"
+    return {
+        "/api/health": {"get": _op("服务与数据库状态 / liveness", tag="service")},
+        "/api/openapi.json": {"get": _op("本说明 / this description", tag="service")},
+        "/api/plans": {"get": _op("方案版本列表 / plan versions, newest first")},
+        "/api/plans/partition": {"post": _op("自动划分（后台任务）/ queue a partition", body=_PARTITION_BODY, ok="202")},
+        "/api/jobs/{job_id}": {"get": _op("任务进度 / job state", params=[
+            {"name": "job_id", "in": "path", "required": True, "schema": {"type": "string", "maxLength": 64}}])},
+        "/api/jobs/{job_id}/cancel": {"post": _op("取消任务 / cancel a job", params=[
+            {"name": "job_id", "in": "path", "required": True, "schema": {"type": "string", "maxLength": 64}}])},
+        plan: {"get": _op("方案详情与汇总 / plan meta and summary", params=[_PLAN])},
+        f"{plan}/grids.geojson": {"get": _op("方案网格 / grids", params=[
+            _PLAN, _query("community_id", "只看一个社区 / one community"),
+            _query("display", "1 = 地图显示形式 / map form", {"type": "string", "enum": ["0", "1"]})],
+            media="application/geo+json")},
+        f"{plan}/buildings.geojson": {"get": _op("楼栋归属 / buildings with grid", params=[
+            _PLAN, _query("bbox", "minx,miny,maxx,maxy (WGS84)"), _query("grid_id", "网格 id")])},
+        f"{plan}/communities.geojson": {"get": _op("社区边界 / community outlines", params=[_PLAN],
+                                                   media="application/geo+json")},
+        f"{plan}/edits": {"post": _op("编辑 / one edit", params=[_PLAN], body=_EDIT_BODY)},
+        f"{plan}/undo": {"post": _op("撤销 / undo", params=[_PLAN], body=_VERSION_BODY)},
+        f"{plan}/redo": {"post": _op("重做 / redo", params=[_PLAN], body=_VERSION_BODY)},
+        f"{plan}/repartition": {"post": _op("重新划分 / re-partition unlocked grids", params=[_PLAN],
+                                            body=_VERSION_BODY, ok="202")},
+        f"{plan}/versions": {"post": _op("另存版本 / save a copy", params=[_PLAN], ok="201", body=_json_body({
+            "type": "object", "required": ["name"],
+            "properties": {"name": {"type": "string", "maxLength": 200}, "message": {"type": "string"}}}))},
+        f"{plan}/publish": {"post": _op("发布 / publish", params=[_PLAN], body=_VERSION_BODY)},
+        f"{plan}/rollback": {"post": _op("回滚 / roll back", params=[_PLAN])},
+        "/api/plans/{a}/diff/{b}": {"get": _op("版本对比 / moved buildings", params=[
+            _int_path("a", "旧版本 / old"), _int_path("b", "新版本 / new")])},
+        f"{plan}/export": {"get": _op("导出 / export file", params=[
+            _PLAN, _query("format", "文件格式", {"type": "string",
+                                                "enum": ["gpkg", "geojson", "shp", "kml", "csv", "xlsx"]}),
+            _query("layer", "grids 或 buildings", {"type": "string", "enum": ["grids", "buildings"]})],
+            media="application/octet-stream")},
+        "/api/context/{kind}.geojson": {"get": _op("底图图层 / streets or compounds per bbox", params=[
+            {"name": "kind", "in": "path", "required": True,
+             "schema": {"type": "string", "enum": ["streets", "compounds"]}},
+            _query("bbox", "minx,miny,maxx,maxy (WGS84)"),
+            _query("major", "1 = 只要主干道 / major roads only", {"type": "string", "enum": ["0", "1"]})],
+            media="application/geo+json", tag="context")},
+        "/api/access/summary": {"get": _op("生活圈覆盖 / coverage summary", params=[
+            *_ACCESS_PARAMS, _query("group_by", "grid 或 community")], tag="access")},
+        "/api/access/isochrones.geojson": {"get": _op("服务圈 / service circles", params=_ACCESS_PARAMS,
+                                                      media="application/geo+json", tag="access")},
+    }
+
+
+def openapi_spec() -> dict[str, Any]:
+    """The OpenAPI 3.0 document of the JSON API (routes under ``/api/``)."""
+    error_schema = {"type": "object", "required": ["error"], "properties": {"error": {
+        "type": "object", "required": ["code", "message", "fix"],
+        "properties": {"code": {"type": "string"}, "message": {"type": "string"}, "fix": {"type": "string"}}}}}
+    return {
+        "openapi": "3.0.3",
+        "info": {"title": "Wangge 网格 JSON API", "version": "1",
+                 "description": "登录后使用（会话 Cookie）；修改类请求须带 X-CSRFToken 请求头。"
+                                "Errors: {error: {code, message, fix}}. See docs/PLANNER_API.md."},
+        "paths": _paths(),
+        "components": {
+            "schemas": {"Error": error_schema},
+            "responses": {"Error": {"description": "错误 / error",
+                                    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}},
+            "securitySchemes": {"session": {"type": "apiKey", "in": "cookie", "name": "session"}},
+        },
+        "security": [{"session": []}],
+    }
+
+
+@bp.get("/api/openapi.json")
+@limiter.limit(public_limit)
+def openapi_json() -> Response:
+    """This API's OpenAPI 3 description (no login needed: it holds no data)."""
+    return jsonify(openapi_spec())
