@@ -126,7 +126,7 @@ def _too_large() -> tuple[str, str, str]:
     """413: name the limit of this route and the setting behind it."""
     settings = current_app.config["WANGGE"]
     limit = request.max_content_length or 0
-    if limit > int(settings["max_request_kb"]) * 1024:
+    if limit == int(settings["max_upload_mb"]) * 1024 * 1024:  # an upload route (api.security.upload_route)
         return ("payload_too_large", f"上传的文件超过 {limit // (1024 * 1024)} MB 的上限（设置 max_upload_mb）",
                 "拆分文件或压缩后再上传，或由管理员调大设置 max_upload_mb（环境变量 WANGGE_MAX_UPLOAD_MB）")
     return ("payload_too_large", f"请求体超过 {limit // 1024} KB 的上限（设置 max_request_kb）",

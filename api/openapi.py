@@ -126,6 +126,26 @@ def _paths() -> dict[str, Any]:
             *_ACCESS_PARAMS, _query("group_by", "grid 或 community")], tag="access")},
         "/api/access/isochrones.geojson": {"get": _op("服务圈 / service circles", params=_ACCESS_PARAMS,
                                                       media="application/geo+json", tag="access")},
+        "/api/access/suggest": {"get": _op("建议新址 / suggested new service sites", params=[
+            *_ACCESS_PARAMS, _query("k", "新址个数 / number of sites", {"type": "string", "maxLength": 10})],
+            tag="access")},
+        f"{plan}/rebase": {"post": _op("基于当前工作区重建 / re-base a stale plan", params=[_PLAN], ok="201",
+                                       body=_json_body({"type": "object", "properties": {
+                                           "name": {"type": "string", "maxLength": 200}}}, required=False))},
+        "/api/imports/uploads": {"post": _op("上传导入文件 / upload import files", ok="201", tag="imports",
+                                             body={"required": True, "content": {"multipart/form-data": {
+                                                 "schema": {"type": "object", "properties": {
+                                                     k: {"type": "string", "format": "binary"}
+                                                     for k in ("buildings", "communities", "streets",
+                                                               "compounds", "services")}}}}})},
+        "/api/imports/uploads/{upload_id}/columns": {"get": _op("图层的列 / columns of a layer", params=[
+            {"name": "upload_id", "in": "path", "required": True, "schema": {"type": "string", "maxLength": 64}},
+            _query("kind", "图层类别 / layer kind"), _query("layer", "图层名 / layer name")], tag="imports")},
+        "/api/imports": {"post": _op("开始导入（后台任务）/ start an import job", ok="202", tag="imports",
+                                     body=_json_body({"type": "object", "required": ["upload_id"], "properties": {
+                                         "upload_id": {"type": "string", "maxLength": 64}}}))},
+        "/api/imports/jobs/{job_id}": {"get": _op("导入任务进度 / import job state", tag="imports", params=[
+            {"name": "job_id", "in": "path", "required": True, "schema": {"type": "string", "maxLength": 64}}])},
     }
 
 
