@@ -57,6 +57,7 @@ def partition(name: str, min_h: int | None, max_h: int | None, target: int | Non
             bar.set_postfix_str(job.message)
             bar.update(max(0, int(job.progress * 100) - bar.n))
             time.sleep(0.2)
+            job = jobs.get_job(job.job_id)
         bar.update(100 - bar.n)
     if job.state != "done":
         raise click.ClickException(f"划分失败 / partition {job.state}: {job.message}")
