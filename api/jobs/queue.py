@@ -95,13 +95,14 @@ def job_queue(app: Flask) -> JobQueue:
 
 def _recover(app: Flask, queue: JobQueue) -> None:
     """Fail the jobs of dead processes; re-enqueue queued jobs whose message was lost."""
-    with app.app_context(), session_scope() as session:
-        failed = store.recover_orphans(session, _LIVE_TOKENS)
-        pending = {t.args[0] for t in queue.huey.pending() if t.args}
-        from api.models import BackgroundJob
-
-        lost = [r.id for r in session.query(BackgroundJob).filter(BackgroundJob.state == "queued")
-                if r.id not in pending]
+    with app.app_context():
+        with session_scope() as session:
+            dead = store.dead_workers(session, _LIVE_TOKENS)
+        with session_scope() as session:
+            failed = store.fail_orphans(session, dead)
+        with session_scope() as session:
+            pending = {t.args[0] for t in queue.huey.pending() if t.args}
+            lost = [i for i in store.queued_ids(session) if i not in pending]
     for job_id in lost:
         queue.task(job_id)
     if failed or lost:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import literal, select, update
 from sqlalchemy.orm import Session
 
 from api.models import BackgroundJob, utcnow
@@ -26,6 +26,7 @@ __all__ = [
     "create_job",
     "load_job",
     "list_jobs",
+    "queued_ids",
     "claim_job",
     "save_progress",
     "cancel_requested",
@@ -33,7 +34,8 @@ __all__ = [
     "request_cancel",
     "worker_id",
     "worker_alive",
-    "recover_orphans",
+    "dead_workers",
+    "fail_orphans",
 ]
 
 ACTIVE_STATES: tuple[str, ...] = ("queued", "running")
@@ -101,6 +103,12 @@ def list_jobs(session: Session, *, user: str | None = None, limit: int = 50) -> 
     return [Job.from_row(r) for r in session.scalars(query)]
 
 
+def queued_ids(session: Session) -> list[str]:
+    """Ids of the queued jobs, oldest first."""
+    return list(session.scalars(select(BackgroundJob.id).where(BackgroundJob.state == "queued")
+                                .order_by(BackgroundJob.created_at)))
+
+
 def claim_job(session: Session, job_id: str, worker: str) -> bool:
     """Mark *job_id* running on *worker* if it is still queued and not cancelled (one claimant wins)."""
     done = session.execute(
@@ -110,10 +118,17 @@ def claim_job(session: Session, job_id: str, worker: str) -> bool:
     return bool(done.rowcount)  # type: ignore[attr-defined]
 
 
-def save_progress(session: Session, job_id: str, progress: float, message: str) -> None:
-    """Record the progress of a running job."""
-    session.execute(update(BackgroundJob).where(BackgroundJob.id == job_id, BackgroundJob.state == "running")
-                    .values(progress=progress, message=message[:500]))
+# SQLite (WAL) cannot turn a read transaction into a write one after another connection
+# wrote ("database is locked" at once, no busy wait): each write below starts with its
+# UPDATE and reads, if at all, after it.
+
+def save_progress(session: Session, job_id: str, progress: float, message: str) -> bool:
+    """Record the progress of a running job; ``False`` when the user cancelled it (nothing written)."""
+    done = session.execute(
+        update(BackgroundJob)
+        .where(BackgroundJob.id == job_id, BackgroundJob.state == "running", BackgroundJob.cancel_requested.is_(False))
+        .values(progress=progress, message=message[:500]))
+    return bool(done.rowcount)  # type: ignore[attr-defined]
 
 
 def cancel_requested(session: Session, job_id: str) -> bool:
@@ -122,27 +137,25 @@ def cancel_requested(session: Session, job_id: str) -> bool:
 
 
 def finish_job(session: Session, job_id: str, *, state: str, message: str, result: dict[str, Any] | None = None,
-               plan_id: int | None = None, error: str | None = None) -> None:
-    """Record the end of *job_id* (done, failed or cancelled)."""
+               plan_id: int | None = None, error: str | None = None) -> bool:
+    """Record the end of *job_id*; "done" only while not cancelled (``False`` then, nothing written)."""
     values: dict[str, Any] = {"state": state, "message": message[:500], "finished_at": utcnow(), "error": error,
                               "result": result, "plan_id": plan_id}
+    query = update(BackgroundJob).where(BackgroundJob.id == job_id)
     if state == "done":
         values["progress"] = 1.0
-    session.execute(update(BackgroundJob).where(BackgroundJob.id == job_id).values(**values))
+        query = query.where(BackgroundJob.cancel_requested.is_(False))
+    return bool(session.execute(query.values(**values)).rowcount)  # type: ignore[attr-defined]
 
 
 def request_cancel(session: Session, job_id: str) -> BackgroundJob | None:
     """Cancel a queued job now, or ask a running one to stop at its next progress step."""
-    row = load_job(session, job_id)
-    if row is None or row.state not in ACTIVE_STATES:
-        return row
-    row.cancel_requested = True
-    if row.state == "queued":
-        row.state, row.message, row.finished_at = "cancelled", "已取消", utcnow()
-    else:
-        row.message = "正在取消…"
-    session.flush()
-    return row
+    job = BackgroundJob.id == job_id
+    session.execute(update(BackgroundJob).where(job, BackgroundJob.state == "queued")
+                    .values(state="cancelled", cancel_requested=True, message="已取消", finished_at=utcnow()))
+    session.execute(update(BackgroundJob).where(job, BackgroundJob.state == "running")
+                    .values(cancel_requested=True, message="正在取消…"))
+    return session.scalar(select(BackgroundJob).where(job).execution_options(populate_existing=True))
 
 
 def worker_id(token: str) -> str:
@@ -172,19 +185,24 @@ def worker_alive(worker: str | None, live_tokens: Collection[str]) -> bool:
     return True
 
 
-def recover_orphans(session: Session, live_tokens: Collection[str]) -> list[str]:
-    """Mark failed the running jobs whose process on this host is gone; their ids.
+def dead_workers(session: Session, live_tokens: Collection[str]) -> list[str]:
+    """The consumers named by running jobs whose process on this host is gone."""
+    workers = session.scalars(select(BackgroundJob.worker).where(BackgroundJob.state == "running").distinct())
+    return sorted(w or "" for w in workers if not worker_alive(w, live_tokens))
+
+
+def fail_orphans(session: Session, workers: Collection[str]) -> list[str]:
+    """Mark failed the running jobs of the dead *workers*; their ids.
 
     Huey takes a message off the queue when a worker starts it, so a job whose process
-    died mid-run is never re-run by Huey; its result was never written (jobs write in one
+    died mid-run is never re-run by Huey; its output was never written (jobs write in one
     transaction at the end), and the user re-submits it.
     """
-    rows = session.scalars(select(BackgroundJob).where(BackgroundJob.state == "running")).all()
-    dead = [r for r in rows if not worker_alive(r.worker, live_tokens)]
-    for row in dead:
-        pid = (row.worker or "?").split(":")[1:2] or ["?"]
-        row.state, row.finished_at = "failed", utcnow()
-        row.message = "任务中断：运行它的进程已停止（服务重启或崩溃），结果未保存；请重新提交"
-        row.error = f"worker {row.worker} (pid {pid[0]}) gone before the job finished"
-    session.flush()
-    return [r.id for r in dead]
+    if not workers:
+        return []
+    now, orphan = utcnow(), (BackgroundJob.state == "running") & BackgroundJob.worker.in_(list(workers))
+    session.execute(update(BackgroundJob).where(orphan).values(
+        state="failed", finished_at=now, message="任务中断：运行它的进程已停止（服务重启或崩溃），结果未保存；请重新提交",
+        error=literal("worker ") + BackgroundJob.worker + literal(" gone before the job finished")))
+    return list(session.scalars(select(BackgroundJob.id).where(BackgroundJob.worker.in_(list(workers)),
+                                                               BackgroundJob.finished_at == now)))

@@ -58,9 +58,8 @@ class JobContext:
             return
         self._last = now
         with self.app.app_context(), session_scope() as session:
-            cancelled = store.cancel_requested(session, self.job_id)
-            if not cancelled:
-                store.save_progress(session, self.job_id, min(max(float(fraction), 0.0), 1.0), message)
+            saved = store.save_progress(session, self.job_id, min(max(float(fraction), 0.0), 1.0), message)
+            cancelled = not saved and store.cancel_requested(session, self.job_id)
         if cancelled:
             raise JobCancelled(self.job_id)
 
@@ -77,8 +76,8 @@ class JobContext:
     def complete(self, session: Session, *, message: str, result: dict[str, Any] | None = None,
                  plan_id: int | None = None) -> None:
         """Mark the job done in the job's own output transaction *session* (cancel wins if first)."""
-        self.check_cancelled(session)
-        store.finish_job(session, self.job_id, state="done", message=message, result=result, plan_id=plan_id)
+        if not store.finish_job(session, self.job_id, state="done", message=message, result=result, plan_id=plan_id):
+            raise JobCancelled(self.job_id)
         self.completed = True
 
 

@@ -157,6 +157,8 @@ TESTED_ELSEWHERE = {
     "tianditu_tk", "osm_tile_url", "map_simplify_m", "map_household_breaks", "planner_labels_min_zoom",
     "planner_buildings_min_zoom", "planner_streets_min_zoom", "login_max_failures", "login_lockout_minutes",
 }
+#: Background jobs (api.jobs): tests/api/test_jobs.py runs apps and a `wangge worker` with them.
+JOB_SETTINGS = {"job_workers", "jobs_url", "jobs_in_process", "job_poll_s", "job_progress_every_s"}
 #: Settings of code no page or command reaches yet (geo.maxcover: issue 10 §6).
 NOT_YET_REACHABLE = {"maxcover_candidates", "maxcover_time_limit_s"}
 
@@ -171,4 +173,4 @@ def test_every_setting_is_read_from_the_config_by_name() -> None:
     names |= {f"{pre}_{k}_households" for pre in ("grid", "micro_grid") for k in ("min", "max", "target")}
     unread = sorted(s.name for s in SETTINGS if s.name not in names and s.name not in NOT_YET_REACHABLE)
     assert unread == []
-    assert {s.name for s in SETTINGS} == set(PARTITION_VALUES) | WALK_SETTINGS | TESTED_ELSEWHERE | NOT_YET_REACHABLE
+    assert {s.name for s in SETTINGS} == set(PARTITION_VALUES) | WALK_SETTINGS | TESTED_ELSEWHERE | JOB_SETTINGS | NOT_YET_REACHABLE

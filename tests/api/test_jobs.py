@@ -1,0 +1,189 @@
+"""Durable background jobs (api.jobs): real SQLite queue and database, real consumer threads,
+and a real ``wangge worker`` child process killed mid-job."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+
+from api import create_app, db
+from api.db import session_scope
+from api.jobs import Job, cancel_job, get_job, start_consumer, submit
+from api.jobs.queue import make_huey
+from api.jobs.store import create_job, dead_workers, fail_orphans, worker_alive, worker_id
+from api.jobs.tasks import resolve
+from tests.api.jobs_helpers import FN_RENDEZVOUS, FN_STEPS, written
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _config(tmp: Path, **settings: Any) -> dict[str, Any]:
+    return {"TESTING": True, "INSTANCE_PATH": str(tmp / "instance"), "DATABASE_URL": f"sqlite:///{tmp / 'wangge.db'}",
+            "SECRET_KEY": "test-secret", "WANGGE": {"job_poll_s": 0.2, "job_progress_every_s": 0.0, **settings}}
+
+
+@pytest.fixture
+def make_app(tmp_path: Path) -> Iterator[Any]:
+    """Build apps on one instance folder and database (a 'restart' is a second app); disposed at the end."""
+    apps: list[Flask] = []
+
+    def make(**settings: Any) -> Flask:
+        app = create_app(_config(tmp_path, **settings))
+        apps.append(app)
+        return app
+
+    yield make
+    for app in apps:
+        db.dispose(app)
+
+
+def _wait(app: Flask, job_id: str, until: Any, *, timeout: float = 30.0) -> Job:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        job = get_job(job_id, app)
+        assert job is not None
+        if until(job):
+            return job
+        time.sleep(0.05)
+    raise AssertionError(f"job {job_id} never reached the expected state: {get_job(job_id, app)}")
+
+
+def _finished(job: Job) -> bool:
+    return job.state not in ("queued", "running")
+
+
+def test_finished_job_and_queued_job_survive_a_restart(make_app: Any) -> None:
+    first = make_app()
+    done = submit(first, "steps", FN_STEPS, {"n": 2, "sleep": 0.05}, user="amy")
+    assert _wait(first, done.job_id, _finished).state == "done"
+    db.dispose(first)  # stops its consumer threads
+    offline = make_app(jobs_in_process=False)  # no consumer: the job stays queued
+    queued = submit(offline, "steps", FN_STEPS, {"n": 1, "sleep": 0.0}, user="bo")
+    time.sleep(0.5)
+    assert get_job(queued.job_id, offline).state == "queued"
+    db.dispose(offline)
+
+    again = make_app()
+    kept = get_job(done.job_id, again)
+    assert (kept.state, kept.progress, kept.message, kept.result, kept.user) == ("done", 1.0, "完成 2 步", {"steps": 2},
+                                                                                 "amy")
+    start_consumer(again)  # what `wangge serve` does at start
+    resumed = _wait(again, queued.job_id, _finished)
+    assert resumed.state == "done" and resumed.started_at >= resumed.created_at
+    with again.app_context():
+        assert written(queued.job_id) == 1
+
+
+def test_cancel_a_running_job_at_its_next_step(make_app: Any) -> None:
+    app = make_app()
+    job = submit(app, "steps", FN_STEPS, {"n": 200, "sleep": 0.05}, user="amy")
+    running = _wait(app, job.job_id, lambda j: j.state == "running" and j.progress > 0)
+    assert running.message.startswith("第 ")
+    assert cancel_job(job.job_id, app).message == "正在取消…"
+    ended = _wait(app, job.job_id, _finished, timeout=5)
+    assert (ended.state, ended.message, ended.plan_id) == ("cancelled", "已取消", None)
+    with app.app_context():
+        assert written(job.job_id) == 0
+    assert cancel_job("nope", app) is None
+
+
+@pytest.mark.parametrize(("workers", "states"), [(2, ["done", "done"]), (1, ["failed", "done"])])
+def test_job_workers_jobs_run_at_once(make_app: Any, workers: int, states: list[str]) -> None:
+    app = make_app(job_workers=workers)
+    params = {"peers": 2, "timeout": 10 if workers == 2 else 1.5}
+    ids = [submit(app, "rendezvous", FN_RENDEZVOUS, params, user="amy").job_id for _ in range(2)]
+    ended = sorted((_wait(app, i, _finished) for i in ids), key=lambda j: j.started_at)
+    assert [j.state for j in ended] == states
+    if workers == 1:  # the first waited alone and said so; the second started after it ended
+        assert ended[0].message == "1.5 秒内没有 2 个任务同时运行"
+        assert ended[1].started_at >= ended[0].finished_at
+    else:
+        assert ended[1].started_at < ended[0].finished_at
+
+
+def _dead_pid() -> int:
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return child.pid
+
+
+def test_a_job_whose_process_died_is_failed_on_the_next_start(make_app: Any) -> None:
+    app = make_app(jobs_in_process=False)
+    with app.app_context(), session_scope() as session:
+        row = create_job(session, kind="partition", fn_name="api.plans.jobs:run_partition", params={}, user="amy")
+        row.state, row.worker = "running", worker_id("gone").replace(f":{os.getpid()}:", f":{_dead_pid()}:")
+        job_id = row.id
+    assert get_job(job_id, app).state == "running"
+
+    start_consumer(app)
+    failed = get_job(job_id, app)
+    assert failed.state == "failed" and failed.plan_id is None
+    assert failed.message == "任务中断：运行它的进程已停止（服务重启或崩溃），结果未保存；请重新提交"
+    assert "gone before the job finished" in failed.error
+
+
+def test_killing_wangge_worker_mid_job_leaves_no_output_and_a_failed_job(make_app: Any, tmp_path: Path) -> None:
+    app = make_app(jobs_in_process=False)
+    job = submit(app, "steps", FN_STEPS, {"n": 400, "sleep": 0.05}, user="amy")
+    env = {**os.environ, "WANGGE_INSTANCE_PATH": str(tmp_path / "instance"), "WANGGE_SECRET_KEY": "test-secret",
+           "WANGGE_DATABASE_URL": app.config["DATABASE_URL"], "WANGGE_JOBS_IN_PROCESS": "false",
+           "WANGGE_JOB_POLL_S": "0.2", "WANGGE_JOB_PROGRESS_EVERY_S": "0"}
+    worker = subprocess.Popen([sys.executable, "-c", "from api.cli import main; main()", "worker", "--workers", "1"],
+                              cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        running = _wait(app, job.job_id, lambda j: j.state == "running" and j.progress > 0, timeout=60)
+    finally:
+        worker.send_signal(signal.SIGKILL)
+        worker.wait()
+    assert running.progress < 0.5
+    time.sleep(0.3)
+    assert get_job(job.job_id, app).state == "running"  # nobody has looked yet
+
+    start_consumer(app)  # the next start: its own consumer threads
+    failed = get_job(job.job_id, app)
+    assert failed.state == "failed" and f":{worker.pid}:" in failed.error
+    with app.app_context():
+        assert written(job.job_id) == 0
+
+
+def test_worker_alive_tells_dead_local_processes_from_live_and_remote_ones() -> None:
+    me = worker_id("tok")
+    assert worker_alive(me, {"tok"}) is True
+    assert worker_alive(me, {"other"}) is False  # this process, but that consumer is gone
+    assert worker_alive(me.replace(f":{os.getpid()}:", f":{_dead_pid()}:"), set()) is False
+    assert worker_alive(me.replace(f":{os.getpid()}:", f":{os.getppid()}:"), set()) is True
+    assert worker_alive("another-host:1:tok", set()) is True  # its own worker recovers it
+    assert worker_alive(None, set()) is False
+
+
+def test_recover_orphans_leaves_live_and_finished_jobs_alone(make_app: Any) -> None:
+    app = make_app(jobs_in_process=False)
+    with app.app_context(), session_scope() as session:
+        live = create_job(session, kind="k", fn_name=FN_STEPS, params={}, user="amy")
+        live.state, live.worker = "running", worker_id("live")
+        done = create_job(session, kind="k", fn_name=FN_STEPS, params={}, user="amy")
+        done.state, done.worker = "done", worker_id("gone")
+    with app.app_context(), session_scope() as session:
+        assert dead_workers(session, {"live"}) == []
+        assert dead_workers(session, set()) == [worker_id("live")]
+        assert fail_orphans(session, []) == []
+        assert fail_orphans(session, [worker_id("live"), worker_id("gone")]) == [live.id]
+    assert (get_job(live.id, app).state, get_job(done.id, app).state) == ("failed", "done")
+
+
+def test_bad_queue_address_and_job_function_names_say_the_fix(make_app: Any) -> None:
+    with pytest.raises(ValueError, match=r"setting jobs_url: 'amqp://q' is not a job queue address; leave it empty"):
+        make_huey(make_app(jobs_url="amqp://q"))
+    with pytest.raises(ValueError, match=r"name it as 'package.module:function'"):
+        resolve("tests.api.jobs_helpers.steps")
+    with pytest.raises(ValueError, match=r"module tests.api.jobs_helpers has no function nope"):
+        resolve("tests.api.jobs_helpers:nope")
