@@ -27,6 +27,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     import webmap
     from api import access_pages, auth, db, errors, pages, views
     from api.config import load_config
+    from api.jobs import routes as job_routes
     from api.plans import routes as plan_routes
 
     app = Flask(
@@ -51,4 +52,5 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(plan_routes.bp)
     app.register_blueprint(pages.bp)
     app.register_blueprint(access_pages.bp)
+    app.register_blueprint(job_routes.bp)
     return app

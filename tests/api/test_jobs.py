@@ -28,7 +28,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 def _config(tmp: Path, **settings: Any) -> dict[str, Any]:
     return {"TESTING": True, "INSTANCE_PATH": str(tmp / "instance"), "DATABASE_URL": f"sqlite:///{tmp / 'wangge.db'}",
-            "SECRET_KEY": "test-secret", "WANGGE": {"job_poll_s": 0.2, "job_progress_every_s": 0.0, **settings}}
+            "SECRET_KEY": "test-secret", "WTF_CSRF_ENABLED": False, "WANGGE": {"job_poll_s": 0.2, "job_progress_every_s": 0.0, **settings}}
 
 
 @pytest.fixture
@@ -187,3 +187,40 @@ def test_bad_queue_address_and_job_function_names_say_the_fix(make_app: Any) -> 
         resolve("tests.api.jobs_helpers.steps")
     with pytest.raises(ValueError, match=r"module tests.api.jobs_helpers has no function nope"):
         resolve("tests.api.jobs_helpers:nope")
+
+
+def test_job_list_shows_own_jobs_and_an_admin_everyones(make_app: Any) -> None:
+    from tests.api.plans_helpers import login
+
+    app = make_app(jobs_in_process=False)
+    planner, admin = login(app, "planner"), login(app, "admin")
+    mine = submit(app, "steps", FN_STEPS, {"n": 1, "sleep": 0}, user="planner")
+    theirs = submit(app, "steps", FN_STEPS, {"n": 1, "sleep": 0}, user="someone")
+    own = planner.get("/api/jobs").get_json()
+    assert [j["job_id"] for j in own] == [mine.job_id]
+    assert own[0]["state"] == "queued" and own[0]["user"] == "planner" and own[0]["created_at"]
+    assert [j["job_id"] for j in admin.get("/api/jobs?limit=5").get_json()] == [theirs.job_id, mine.job_id]
+    r = admin.get("/api/jobs?limit=0")
+    assert r.status_code == 400 and "limit 须为 1–500 的整数" in r.get_json()["error"]["message"]
+    assert app.test_client().get("/api/jobs").status_code == 401
+
+
+@pytest.mark.parametrize(("debug", "reloader_child", "started"), [(False, None, True), (True, None, False),
+                                                                  (True, "true", True)])
+def test_wangge_serve_runs_jobs_in_process(make_app: Any, monkeypatch: pytest.MonkeyPatch, debug: bool,
+                                           reloader_child: str | None, started: bool) -> None:
+    from api.cli.serve import _start_jobs
+
+    if reloader_child is None:
+        monkeypatch.delenv("WERKZEUG_RUN_MAIN", raising=False)
+    else:
+        monkeypatch.setenv("WERKZEUG_RUN_MAIN", reloader_child)
+    app = make_app(jobs_in_process=False)
+    job = submit(app, "steps", FN_STEPS, {"n": 1, "sleep": 0}, user="amy")
+    app.config["WANGGE"]["jobs_in_process"] = True
+    _start_jobs(app, debug)  # what `wangge serve` does before serving
+    if started:
+        assert _wait(app, job.job_id, _finished).state == "done"
+    else:  # the reloader's watcher process runs no jobs; its serving child does
+        time.sleep(0.5)
+        assert get_job(job.job_id, app).state == "queued"
