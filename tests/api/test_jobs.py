@@ -224,3 +224,51 @@ def test_wangge_serve_runs_jobs_in_process(make_app: Any, monkeypatch: pytest.Mo
     else:  # the reloader's watcher process runs no jobs; its serving child does
         time.sleep(0.5)
         assert get_job(job.job_id, app).state == "queued"
+
+
+@pytest.fixture
+def redis_url(tmp_path: Path) -> Iterator[str]:
+    """A throwaway redis-server on a free loopback port (Debian redis-server, scripts/system-deps.sh)."""
+    import shutil
+    import socket
+
+    server = shutil.which("redis-server")
+    if server is None:
+        pytest.skip("redis-server not found: install Debian redis-server (`make system-deps`)")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen([server, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+                             "--dir", str(tmp_path)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        import redis
+
+        client = redis.Redis(port=port)
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                client.ping()
+                break
+            except redis.ConnectionError:
+                assert time.monotonic() < deadline, "redis-server did not start"
+                time.sleep(0.05)
+        client.close()
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        proc.terminate()
+        proc.wait()
+
+
+def test_a_redis_queue_runs_jobs_and_keeps_queued_ones_across_a_restart(make_app: Any, redis_url: str) -> None:
+    offline = make_app(jobs_url=redis_url, jobs_in_process=False)
+    queued = submit(offline, "steps", FN_STEPS, {"n": 2, "sleep": 0.0}, user="amy")
+    queue = make_huey(offline)
+    assert type(queue).__name__ == "RedisHuey" and queue.pending_count() == 1  # the message waits in Redis
+    db.dispose(offline)
+
+    app = make_app(jobs_url=redis_url)
+    start_consumer(app)
+    job = _wait(app, queued.job_id, _finished)
+    assert (job.state, job.result) == ("done", {"steps": 2})
+    with app.app_context():
+        assert written(queued.job_id) == 1
