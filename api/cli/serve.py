@@ -11,6 +11,7 @@ from werkzeug.serving import run_simple
 
 from api import db
 from api.jobs import start_consumer
+from api.jobs.queue import abandon_running
 from api.workspace import workspace_stats
 
 __all__ = ["COMMANDS", "serve", "db_group"]
@@ -32,7 +33,10 @@ def serve(host: str, port: int, debug: bool) -> None:
     click.echo(f"Wangge 网格: http://{host}:{port}/  (database {app.config['DATABASE_URL']})")
     _start_jobs(app, debug)
     # app.run() is a no-op under the Flask CLI (FLASK_RUN_FROM_CLI), so serve with werkzeug.
-    run_simple(host, port, app, threaded=True, use_reloader=debug, use_debugger=debug)
+    try:
+        run_simple(host, port, app, threaded=True, use_reloader=debug, use_debugger=debug)
+    finally:
+        abandon_running(app)
 
 
 def _start_jobs(app: Flask, debug: bool) -> None:

@@ -30,7 +30,8 @@ from api.db import session_scope
 from api.jobs import store
 from api.jobs.tasks import execute
 
-__all__ = ["JobQueue", "job_queue", "make_huey", "start_consumer", "stop_consumer", "run_worker", "submit",
+__all__ = ["JobQueue", "job_queue", "make_huey", "start_consumer", "stop_consumer", "run_worker", "abandon_running",
+           "submit",
            "get_job", "cancel_job"]
 
 log = logging.getLogger(__name__)
@@ -150,7 +151,20 @@ def run_worker(app: Flask, *, workers: int | None = None) -> None:
     try:
         consumer.run()
     finally:
-        _LIVE_TOKENS.discard(queue.token)
+        abandon_running(app)
+
+
+def abandon_running(app: Flask) -> list[str]:
+    """Mark failed the jobs this process still runs (it is exiting: their threads die with it)."""
+    queue = app.extensions.get(_EXTENSION)
+    if queue is None:
+        return []
+    _LIVE_TOKENS.discard(queue.token)
+    with app.app_context(), session_scope() as session:
+        failed = store.fail_orphans(session, [store.worker_id(queue.token)], message=store.STOPPED)
+    if failed:
+        log.warning("jobs: %d job(s) stopped with the process and marked failed %s", len(failed), failed)
+    return failed
 
 
 def submit(app: Flask, kind: str, fn_name: str, params: dict[str, Any], *, user: str) -> store.Job:

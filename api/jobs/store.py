@@ -34,6 +34,8 @@ __all__ = [
     "request_cancel",
     "worker_id",
     "worker_alive",
+    "INTERRUPTED",
+    "STOPPED",
     "dead_workers",
     "fail_orphans",
 ]
@@ -138,10 +140,13 @@ def cancel_requested(session: Session, job_id: str) -> bool:
 
 def finish_job(session: Session, job_id: str, *, state: str, message: str, result: dict[str, Any] | None = None,
                plan_id: int | None = None, error: str | None = None) -> bool:
-    """Record the end of *job_id*; "done" only while not cancelled (``False`` then, nothing written)."""
+    """Record the end of running job *job_id* ("done" only if not cancelled); ``False`` if nothing was written.
+
+    A job given up meanwhile (marked failed by a restart) keeps that state.
+    """
     values: dict[str, Any] = {"state": state, "message": message[:500], "finished_at": utcnow(), "error": error,
                               "result": result, "plan_id": plan_id}
-    query = update(BackgroundJob).where(BackgroundJob.id == job_id)
+    query = update(BackgroundJob).where(BackgroundJob.id == job_id, BackgroundJob.state == "running")
     if state == "done":
         values["progress"] = 1.0
         query = query.where(BackgroundJob.cancel_requested.is_(False))
@@ -191,7 +196,11 @@ def dead_workers(session: Session, live_tokens: Collection[str]) -> list[str]:
     return sorted(w or "" for w in workers if not worker_alive(w, live_tokens))
 
 
-def fail_orphans(session: Session, workers: Collection[str]) -> list[str]:
+INTERRUPTED = "任务中断：运行它的进程已停止（服务重启或崩溃），结果未保存；请重新提交"
+STOPPED = "任务中断：服务已停止，结果未保存；请重新提交"
+
+
+def fail_orphans(session: Session, workers: Collection[str], *, message: str = INTERRUPTED) -> list[str]:
     """Mark failed the running jobs of the dead *workers*; their ids.
 
     Huey takes a message off the queue when a worker starts it, so a job whose process
@@ -202,7 +211,7 @@ def fail_orphans(session: Session, workers: Collection[str]) -> list[str]:
         return []
     now, orphan = utcnow(), (BackgroundJob.state == "running") & BackgroundJob.worker.in_(list(workers))
     session.execute(update(BackgroundJob).where(orphan).values(
-        state="failed", finished_at=now, message="任务中断：运行它的进程已停止（服务重启或崩溃），结果未保存；请重新提交",
+        state="failed", finished_at=now, message=message,
         error=literal("worker ") + BackgroundJob.worker + literal(" gone before the job finished")))
     return list(session.scalars(select(BackgroundJob.id).where(BackgroundJob.worker.in_(list(workers)),
                                                                BackgroundJob.finished_at == now)))

@@ -75,7 +75,11 @@ class JobContext:
 
     def complete(self, session: Session, *, message: str, result: dict[str, Any] | None = None,
                  plan_id: int | None = None) -> None:
-        """Mark the job done in the job's own output transaction *session* (cancel wins if first)."""
+        """Mark the job done in the job's own output transaction *session*.
+
+        Raises :class:`JobCancelled` (rolling the output back) when the user cancelled first
+        or the job was given up as failed meanwhile.
+        """
         if not store.finish_job(session, self.job_id, state="done", message=message, result=result, plan_id=plan_id):
             raise JobCancelled(self.job_id)
         self.completed = True

@@ -131,14 +131,19 @@ def test_a_job_whose_process_died_is_failed_on_the_next_start(make_app: Any) -> 
     assert "gone before the job finished" in failed.error
 
 
-def test_killing_wangge_worker_mid_job_leaves_no_output_and_a_failed_job(make_app: Any, tmp_path: Path) -> None:
-    app = make_app(jobs_in_process=False)
-    job = submit(app, "steps", FN_STEPS, {"n": 400, "sleep": 0.05}, user="amy")
+def _worker_process(app: Flask, tmp_path: Path) -> subprocess.Popen:
+    """``wangge worker --workers 1`` on *app*'s instance folder and database, in a child process."""
     env = {**os.environ, "WANGGE_INSTANCE_PATH": str(tmp_path / "instance"), "WANGGE_SECRET_KEY": "test-secret",
            "WANGGE_DATABASE_URL": app.config["DATABASE_URL"], "WANGGE_JOBS_IN_PROCESS": "false",
            "WANGGE_JOB_POLL_S": "0.2", "WANGGE_JOB_PROGRESS_EVERY_S": "0"}
-    worker = subprocess.Popen([sys.executable, "-c", "from api.cli import main; main()", "worker", "--workers", "1"],
-                              cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return subprocess.Popen([sys.executable, "-c", "from api.cli import main; main()", "worker", "--workers", "1"],
+                            cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def test_killing_wangge_worker_mid_job_leaves_no_output_and_a_failed_job(make_app: Any, tmp_path: Path) -> None:
+    app = make_app(jobs_in_process=False)
+    job = submit(app, "steps", FN_STEPS, {"n": 400, "sleep": 0.05}, user="amy")
+    worker = _worker_process(app, tmp_path)
     try:
         running = _wait(app, job.job_id, lambda j: j.state == "running" and j.progress > 0, timeout=60)
     finally:
@@ -272,3 +277,20 @@ def test_a_redis_queue_runs_jobs_and_keeps_queued_ones_across_a_restart(make_app
     assert (job.state, job.result) == ("done", {"steps": 2})
     with app.app_context():
         assert written(queued.job_id) == 1
+
+
+def test_stopping_wangge_worker_fails_its_running_job_at_once(make_app: Any, tmp_path: Path) -> None:
+    app = make_app(jobs_in_process=False)
+    job = submit(app, "steps", FN_STEPS, {"n": 400, "sleep": 0.05}, user="amy")
+    worker = _worker_process(app, tmp_path)
+    try:
+        _wait(app, job.job_id, lambda j: j.state == "running", timeout=60)
+        worker.send_signal(signal.SIGTERM)  # Huey: stop now, do not wait for running jobs
+        assert worker.wait(timeout=30) == 0
+    finally:
+        worker.kill()
+        worker.wait()
+    stopped = get_job(job.job_id, app)
+    assert (stopped.state, stopped.message) == ("failed", "任务中断：服务已停止，结果未保存；请重新提交")
+    with app.app_context():
+        assert written(job.job_id) == 0
