@@ -294,3 +294,27 @@ def test_stopping_wangge_worker_fails_its_running_job_at_once(make_app: Any, tmp
     assert (stopped.state, stopped.message) == ("failed", "任务中断：服务已停止，结果未保存；请重新提交")
     with app.app_context():
         assert written(job.job_id) == 0
+
+
+def test_a_partition_killed_mid_run_leaves_no_plan(make_app: Any, tmp_path: Path) -> None:
+    from sqlalchemy import func, select
+
+    from api.models import PlanVersion
+    from api.plans.jobs import partition_params, submit_partition
+    from tests.api.plans_helpers import seed_district
+
+    app = make_app(jobs_in_process=False)
+    seed_district(app, 4000)
+    job = submit_partition(app, user="amy", params=partition_params({}, app.config["WANGGE"]), name="被中断")
+    worker = _worker_process(app, tmp_path)
+    try:  # killed once the engine reports its first step, long before the save at 92 %
+        mid = _wait(app, job.job_id, lambda j: j.state == "running" and j.progress > 0.04, timeout=120)
+    finally:
+        worker.kill()
+        worker.wait()
+    assert mid.progress < 0.9, mid
+    start_consumer(app)
+    failed = get_job(job.job_id, app)
+    assert (failed.state, failed.plan_id) == ("failed", None)
+    with app.app_context(), session_scope() as session:
+        assert session.scalar(select(func.count()).select_from(PlanVersion)) == 0
