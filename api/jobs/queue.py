@@ -128,6 +128,8 @@ def start_consumer(app: Flask, *, workers: int | None = None) -> JobQueue:
             _LIVE_TOKENS.add(queue.token)
             _recover(app, queue)
             queue.consumer = _consumer(app, queue, workers, _InProcessConsumer)
+            # Huey's start-up banner (task list, scheduler) is for `wangge worker`, not the web log.
+            logging.getLogger("huey.consumer").setLevel(logging.WARNING)
             queue.consumer.start()
             log.info("jobs: %d worker thread(s) started", queue.consumer.workers)
     return queue

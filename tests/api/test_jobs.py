@@ -140,26 +140,6 @@ def _worker_process(app: Flask, tmp_path: Path) -> subprocess.Popen:
                             cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
-def test_killing_wangge_worker_mid_job_leaves_no_output_and_a_failed_job(make_app: Any, tmp_path: Path) -> None:
-    app = make_app(jobs_in_process=False)
-    job = submit(app, "steps", FN_STEPS, {"n": 400, "sleep": 0.05}, user="amy")
-    worker = _worker_process(app, tmp_path)
-    try:
-        running = _wait(app, job.job_id, lambda j: j.state == "running" and j.progress > 0, timeout=60)
-    finally:
-        worker.send_signal(signal.SIGKILL)
-        worker.wait()
-    assert running.progress < 0.5
-    time.sleep(0.3)
-    assert get_job(job.job_id, app).state == "running"  # nobody has looked yet
-
-    start_consumer(app)  # the next start: its own consumer threads
-    failed = get_job(job.job_id, app)
-    assert failed.state == "failed" and f":{worker.pid}:" in failed.error
-    with app.app_context():
-        assert written(job.job_id) == 0
-
-
 def test_worker_alive_tells_dead_local_processes_from_live_and_remote_ones() -> None:
     me = worker_id("tok")
     assert worker_alive(me, {"tok"}) is True
@@ -296,7 +276,7 @@ def test_stopping_wangge_worker_fails_its_running_job_at_once(make_app: Any, tmp
         assert written(job.job_id) == 0
 
 
-def test_a_partition_killed_mid_run_leaves_no_plan(make_app: Any, tmp_path: Path) -> None:
+def test_a_partition_whose_wangge_worker_was_killed_mid_run_is_failed_and_left_no_plan(make_app: Any, tmp_path: Path) -> None:
     from sqlalchemy import func, select
 
     from api.models import PlanVersion
@@ -313,8 +293,9 @@ def test_a_partition_killed_mid_run_leaves_no_plan(make_app: Any, tmp_path: Path
         worker.kill()
         worker.wait()
     assert mid.progress < 0.9, mid
-    start_consumer(app)
+    assert get_job(job.job_id, app).state == "running"  # nobody has looked yet
+    start_consumer(app)  # the next start: its own consumer threads
     failed = get_job(job.job_id, app)
-    assert (failed.state, failed.plan_id) == ("failed", None)
+    assert (failed.state, failed.plan_id) == ("failed", None) and f":{worker.pid}:" in failed.error
     with app.app_context(), session_scope() as session:
         assert session.scalar(select(func.count()).select_from(PlanVersion)) == 0
