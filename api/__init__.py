@@ -38,6 +38,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         views,
     )
     from api.config import load_config
+    from api.jobs import routes as job_routes
     from api.plans import routes as plan_routes
 
     app = Flask(
@@ -66,4 +67,5 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(imports_pages.bp)
     app.register_blueprint(admin_users.bp)
     app.register_blueprint(openapi.bp)
+    app.register_blueprint(job_routes.bp)
     return app

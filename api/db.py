@@ -301,5 +301,8 @@ def _close_session(exc: BaseException | None) -> None:
 
 
 def dispose(app: Flask) -> None:
-    """Close every pooled connection of *app* (tests call it at teardown)."""
+    """Close every pooled connection of *app* (tests call it at teardown); stop its job threads."""
+    from api.jobs.queue import stop_consumer
+
+    stop_consumer(app)
     get_db(app).engine.dispose()

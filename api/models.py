@@ -54,12 +54,15 @@ __all__ = [
     "User",
     "LoginThrottle",
     "AuditEntry",
+    "JOB_STATES",
+    "BackgroundJob",
     "utcnow",
 ]
 
 ROLES: tuple[str, ...] = ("admin", "planner", "worker", "viewer")
 PLAN_STATUSES: tuple[str, ...] = ("draft", "published", "archived")
 IMPORT_STATUSES: tuple[str, ...] = ("running", "success", "failed")
+JOB_STATES: tuple[str, ...] = ("queued", "running", "done", "failed", "cancelled")
 
 
 def utcnow() -> datetime:
@@ -397,3 +400,29 @@ class AuditEntry(Base):
     target: Mapped[str | None] = mapped_column(String(200))
     detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
     ip: Mapped[str | None] = mapped_column(String(64))
+
+
+class BackgroundJob(Base):
+    """One durable background job (api.jobs): who asked for what, where it stands, what it made.
+
+    ``worker`` is ``host:pid:token`` of the consumer running it, so a restart can tell a job
+    whose process died (marked failed) from one another live process still runs.
+    """
+
+    __tablename__ = "jobs"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(64), index=True)
+    fn_name: Mapped[str] = mapped_column(String(200))
+    params: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    username: Mapped[str] = mapped_column(String(64), index=True)
+    state: Mapped[str] = mapped_column(String(16), default="queued", index=True)
+    cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    progress: Mapped[float] = mapped_column(Float, default=0.0)
+    message: Mapped[str] = mapped_column(String(500), default="")
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    plan_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    worker: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)

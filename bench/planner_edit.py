@@ -26,6 +26,8 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
+#: the time bar of an edit (issue 4); a bench checks it, the test suite does not
+BAR_MS = 300
 sys.path.insert(0, str(ROOT))
 
 
@@ -128,14 +130,20 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\nplanner edit bench: {args.buildings:,} buildings, {meta['summary']['grids']:,} grids; "
           f"{platform.python_version()} on {platform.machine()}, load {os.getloadavg()[0]:.1f}")
     print(f"partition job {part_s:.1f} s; cold load of the plan (GET /api/plans/<id>) {cold_ms:.0f} ms")
-    print(f"{'edit':<20}{'n':>4}{'server ms (median)':>20}{'server ms (max)':>17}{'client ms (median)':>20}")
+    print(f"{'edit':<20}{'n':>4}{'server ms (median)':>20}{'server ms (max)':>17}{'client ms (median)':>20}"
+          f"{'max < 300 ms':>14}")
+    missed = []
     for name, vals in rows.items():
         if vals:
             s = [v[0] for v in vals]
             c = [v[1] for v in vals]
-            print(f"{name:<20}{len(vals):>4}{statistics.median(s):>20.1f}{max(s):>17.1f}{statistics.median(c):>20.1f}")
-    print("bar (issue 4): server time of an edit round trip < 300 ms")
-    return 0
+            ok = max(s) < BAR_MS
+            missed += [] if ok else [name]
+            print(f"{name:<20}{len(vals):>4}{statistics.median(s):>20.1f}{max(s):>17.1f}{statistics.median(c):>20.1f}"
+                  f"{'yes' if ok else 'NO':>14}")
+    print(f"bar (issue 4): server time of an edit round trip < {BAR_MS} ms: "
+          + ("holds" if not missed else f"MISSED by {', '.join(missed)}"))
+    return 0 if not missed else 1
 
 
 if __name__ == "__main__":

@@ -103,6 +103,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("max_json_depth", 32, "Deepest nesting of arrays/objects accepted in a JSON request body."),
     Setting("max_households_per_building", 5000, "Households above this in one building are rejected as absurd on import."),
     Setting("max_id_length", 200, "Longest feature id accepted on import (characters)."),
+    # Background jobs (api.jobs, issue 11)
+    Setting("job_workers", 2, "Background jobs (partitions, later batches) that run at once."),
+    Setting("jobs_url", "", "Job queue: empty = SQLite file instance/jobs-queue.sqlite3; redis://host:6379/0 for a Redis queue shared by several machines."),
+    Setting("jobs_in_process", True, "Run jobs in threads of the web/CLI process; false when `wangge worker` runs them in a separate process."),
+    Setting("job_poll_s", 1.0, "Longest time an idle job worker waits before it looks at the queue again (s)."),
+    Setting("job_progress_every_s", 0.5, "A running job writes its progress (and sees a cancel) at most this often (s)."),
 )
 
 DEFAULTS: dict[str, Any] = {s.name: s.default for s in SETTINGS}

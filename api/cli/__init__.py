@@ -27,9 +27,9 @@ def main() -> None:
 
 
 def _register() -> None:
-    from api.cli import access, export, imports, partition, plans, serve, users
+    from api.cli import access, export, imports, partition, plans, serve, users, worker
 
-    for module in (imports, serve, users, partition, plans, access, export):
+    for module in (imports, serve, users, partition, plans, access, export, worker):
         for command in module.COMMANDS:
             main.add_command(command)
 

@@ -52,11 +52,14 @@ def partition(name: str, min_h: int | None, max_h: int | None, target: int | Non
                                     name=name)
     except PlanRequestError as exc:
         raise click.ClickException(str(exc)) from None
+    if not app.config["WANGGE"]["jobs_in_process"]:
+        click.echo(f"任务 {job.job_id} 已排队，由 `wangge worker` 运行 / queued for `wangge worker` (jobs_in_process=false)")
     with tqdm(total=100, desc="网格划分", unit="%") as bar:
         while job.state in {"queued", "running"}:
             bar.set_postfix_str(job.message)
             bar.update(max(0, int(job.progress * 100) - bar.n))
             time.sleep(0.2)
+            job = jobs.get_job(job.job_id)
         bar.update(100 - bar.n)
     if job.state != "done":
         raise click.ClickException(f"划分失败 / partition {job.state}: {job.message}")

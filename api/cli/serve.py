@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import os
+
 import click
-from flask import current_app
+from flask import Flask, current_app
 from flask.cli import with_appcontext
 from werkzeug.serving import run_simple
 
 from api import db
+from api.jobs import start_consumer
+from api.jobs.queue import abandon_running
 from api.workspace import workspace_stats
 
 __all__ = ["COMMANDS", "serve", "db_group"]
@@ -27,8 +31,21 @@ def serve(host: str, port: int, debug: bool) -> None:
         click.secho("工作区为空 / the workspace is empty: load data with `wangge import` or `wangge demo`",
                     fg="yellow")
     click.echo(f"Wangge 网格: http://{host}:{port}/  (database {app.config['DATABASE_URL']})")
+    _start_jobs(app, debug)
     # app.run() is a no-op under the Flask CLI (FLASK_RUN_FROM_CLI), so serve with werkzeug.
-    run_simple(host, port, app, threaded=True, use_reloader=debug, use_debugger=debug)
+    try:
+        run_simple(host, port, app, threaded=True, use_reloader=debug, use_debugger=debug)
+    finally:
+        abandon_running(app)
+
+
+def _start_jobs(app: Flask, debug: bool) -> None:
+    """Run background jobs in this process too, unless `wangge worker` does (jobs_in_process)."""
+    # Under the debug reloader only the child that serves requests runs jobs.
+    if not app.config["WANGGE"]["jobs_in_process"] or (debug and os.environ.get("WERKZEUG_RUN_MAIN") != "true"):
+        return
+    start_consumer(app)
+    click.echo(f"后台任务 background jobs: {app.config['WANGGE']['job_workers']} at once in this process")
 
 
 @click.group("db", help="Database schema (数据库): upgrade to the newest migration, show the revision.")

@@ -1,19 +1,15 @@
-"""Background partition jobs: a small in-process thread pool, progress and cancel.
+"""Partition jobs on the durable queue (:mod:`api.jobs`): validate, submit, poll, cancel.
 
-Job state lives in memory (``GET /api/jobs/<id>`` polls it); the plan is written to the
-database at the end in one transaction, so a cancelled or failed job leaves nothing.
-A restart forgets running jobs (they are minutes long at most; the user re-runs).
+The job runs in a consumer thread or in ``wangge worker``; its state lives in the ``jobs``
+table, so it survives restarts. The plan is written in one transaction at the end, together
+with the job's "done", so a cancelled, failed or killed job leaves no plan behind.
 """
 
 from __future__ import annotations
 
 import logging
-import threading
-import uuid
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import nullcontext
-from dataclasses import dataclass, field
 from typing import Any
 
 import geopandas as gpd
@@ -22,45 +18,21 @@ from flask import Flask, has_app_context
 from sqlalchemy import LargeBinary, func, select, type_coerce
 
 from api import audit
+from api import jobs as job_queue
 from api.db import session_scope
+from api.jobs import Job, JobCancelled, JobContext, JobError
 from api.models import PlanAssignment, PlanCell, PlanGrid
 from api.plans.state import PlanRequestError, table_of
 from api.plans.store import get_plan, previous_result, save_partition, stale_reason
 from api.workspace import load_layer, workspace_version
 
 __all__ = ["Job", "JobCancelled", "PARTITION_KEYS", "partition_params", "submit_partition", "get_job",
-           "cancel_job"]
+           "cancel_job", "run_partition"]
 
 log = logging.getLogger(__name__)
 
-_EXECUTOR = ThreadPoolExecutor(max_workers=1, thread_name_prefix="wangge-job")
-_JOBS: dict[str, Job] = {}
-_LOCK = threading.Lock()
-
 PARTITION_KEYS = ("min_households", "max_households", "target_households", "micro", "seed")
-
-
-class JobCancelled(Exception):
-    """Raised inside a job's progress callback when the user cancelled it."""
-
-
-@dataclass
-class Job:
-    """One background job (state: queued, running, done, failed, cancelled)."""
-
-    job_id: str
-    kind: str
-    user: str
-    state: str = "queued"
-    progress: float = 0.0
-    message: str = "排队中"
-    plan_id: int | None = None
-    cancel: threading.Event = field(default_factory=threading.Event)
-    future: Future | None = None
-
-    def json(self) -> dict[str, Any]:
-        return {"job_id": self.job_id, "kind": self.kind, "state": self.state, "progress": round(self.progress, 3),
-                "message": self.message, "plan_id": self.plan_id}
+_RUN_PARTITION = "api.plans.jobs:run_partition"
 
 
 _STEPS = {"tessellate": "划分单元", "partition": "自动分组", "outlines": "生成网格边界"}
@@ -92,12 +64,9 @@ def partition_params(body: dict[str, Any], defaults: dict[str, Any]) -> dict[str
     return out
 
 
-def _progress(job: Job) -> Callable[[str, float], None]:
+def _progress(ctx: JobContext) -> Callable[[str, float], None]:
     def say(step: str, frac: float) -> None:
-        if job.cancel.is_set():
-            raise JobCancelled(job.job_id)
-        job.progress = 0.05 + 0.85 * float(frac)
-        job.message = _STEPS.get(step, step)
+        ctx.progress(_STEPS.get(step, step), 0.05 + 0.85 * float(frac))
 
     return say
 
@@ -146,48 +115,52 @@ def _with_stored_locked(result: Any, session: Any, base_id: int, locked: list[st
                                building_cell=pd.concat([bc, bcell]))
 
 
-def _run(app: Flask, job: Job, params: dict[str, Any], name: str, base_id: int | None) -> None:
+def _plan_partition(ctx: JobContext, params: dict[str, Any],
+                    base_id: int | None) -> tuple[Any, list[str], int | None]:
     from geo.partition import PartitionOptions, partition_grids
 
-    job.state, job.message, job.progress = "running", "读取数据", 0.02
+    ctx.progress("读取数据", 0.02)
+    with session_scope(write=False) as session:
+        layers = _layers(session, params["community_ids"])
+        workspace = workspace_version(session)
+        previous, locked = None, []
+        if base_id is not None:
+            previous = previous_result(session, base_id)
+            locked = previous.grids.loc[previous.grids["locked"], "grid_id"].astype(str).tolist()
+    settings = ctx.app.config["WANGGE"]
+    result = partition_grids(
+        layers["buildings"], layers["communities"], streets=layers["streets"],
+        compounds=layers["compounds"], previous=previous, locked=locked,
+        min_households=params["min_households"], max_households=params["max_households"],
+        target_households=params["target_households"], micro=params["micro"], seed=params["seed"],
+        exclusive_uses=settings["exclusive_uses"], code_scheme=settings["grid_code_scheme"],
+        workers=settings["partition_workers"], shard_buildings=settings["partition_shard_buildings"],
+        options=PartitionOptions.from_settings(settings), progress=_progress(ctx))
+    return result, locked, workspace
+
+
+def run_partition(ctx: JobContext, job: dict[str, Any]) -> None:
+    """Job function: partition the workspace and save the plan and the job's end in one transaction."""
+    params, name, base_id = job["params"], job["name"], job.get("base_plan_id")
     try:
-        with app.app_context():
-            with session_scope(write=False) as session:
-                layers = _layers(session, params["community_ids"])
-                workspace = workspace_version(session)
-                previous, locked = None, []
-                if base_id is not None:
-                    previous = previous_result(session, base_id)
-                    locked = previous.grids.loc[previous.grids["locked"], "grid_id"].astype(str).tolist()
-            settings = app.config["WANGGE"]
-            result = partition_grids(
-                layers["buildings"], layers["communities"], streets=layers["streets"],
-                compounds=layers["compounds"], previous=previous, locked=locked,
-                min_households=params["min_households"], max_households=params["max_households"],
-                target_households=params["target_households"], micro=params["micro"], seed=params["seed"],
-                exclusive_uses=settings["exclusive_uses"], code_scheme=settings["grid_code_scheme"],
-                workers=settings["partition_workers"], shard_buildings=settings["partition_shard_buildings"],
-                options=PartitionOptions.from_settings(settings), progress=_progress(job))
-            if job.cancel.is_set():
-                raise JobCancelled(job.job_id)
-            job.message, job.progress = "保存方案", 0.92
-            with session_scope() as session:
-                if base_id is not None:
-                    result = _with_stored_locked(result, session, base_id, locked)
-                plan = save_partition(session, result, name=name, author=job.user, parent_id=base_id,
-                                      workspace=workspace, settings={**params, "report": _jsonable(result.report)},
-                                      message="重新划分（锁定网格保持不变）" if base_id else "自动划分")
-                audit.record(session, user=job.user, action="plan.partition", target=f"plan:{plan.id}",
-                             detail={"job": job.job_id, "grids": len(result.grids), "base": base_id,
-                                     "locked": locked, **{k: v for k, v in params.items() if k != "community_ids"}})
-                job.plan_id = plan.id
-        job.state, job.progress, job.message = "done", 1.0, f"完成：{len(result.grids)} 个网格"
-    except JobCancelled:
-        job.state, job.message = "cancelled", "已取消"
-    except Exception as exc:  # the job reports any failure to the user instead of dying silently
-        log.exception("job %s failed", job.job_id)
-        job.state = "failed"
-        job.message = exc.message if isinstance(exc, PlanRequestError) else f"划分失败：{exc}"
+        result, locked, workspace = _plan_partition(ctx, params, base_id)
+    except (JobCancelled, PlanRequestError):
+        raise
+    except Exception as exc:
+        raise JobError(f"划分失败：{exc}") from exc
+    ctx.check_cancelled()
+    ctx.progress("保存方案", 0.92)
+    with session_scope() as session:
+        if base_id is not None:
+            result = _with_stored_locked(result, session, base_id, locked)
+        plan = save_partition(session, result, name=name, author=ctx.user, parent_id=base_id,
+                              workspace=workspace, settings={**params, "report": _jsonable(result.report)},
+                              message="重新划分（锁定网格保持不变）" if base_id else "自动划分")
+        audit.record(session, user=ctx.user, action="plan.partition", target=f"plan:{plan.id}",
+                     detail={"job": ctx.job_id, "grids": len(result.grids), "base": base_id,
+                             "locked": locked, **{k: v for k, v in params.items() if k != "community_ids"}})
+        ctx.complete(session, message=f"完成：{len(result.grids)} 个网格", plan_id=plan.id,
+                     result={"plan_id": plan.id, "grids": len(result.grids)})
 
 
 def _jsonable(report: dict[str, Any]) -> dict[str, Any]:
@@ -219,28 +192,22 @@ def submit_partition(app: Flask, *, user: str, params: dict[str, Any], name: str
             if not session.scalar(select(PlanGrid.id).where(PlanGrid.plan_version_id == base_plan_id).limit(1)):
                 raise PlanRequestError(409, "empty_plan", f"方案 {base_plan_id} 没有网格", "先运行自动划分")
             _refuse_stale_locks(session, base)
-    job = Job(job_id=uuid.uuid4().hex[:12], kind="repartition" if base_plan_id else "partition", user=user)
-    with _LOCK:
-        _JOBS[job.job_id] = job
-    job.future = _EXECUTOR.submit(_run, app, job, params, name, base_plan_id)
-    log.info("job %s queued by %s (%s)", job.job_id, user, job.kind)
-    return job
+    kind = "repartition" if base_plan_id else "partition"
+    return job_queue.submit(app, kind, _RUN_PARTITION,
+                            {"params": params, "name": name, "base_plan_id": base_plan_id}, user=user)
 
 
 def get_job(job_id: str) -> Job:
-    """The job *job_id* or a 404."""
-    with _LOCK:
-        job = _JOBS.get(job_id)
+    """The job *job_id* (fresh from the database) or a 404."""
+    job = job_queue.get_job(job_id)
     if job is None:
-        raise PlanRequestError(404, "job_not_found", f"任务 {job_id} 不存在（服务重启后任务会丢失）", "重新提交任务")
+        raise PlanRequestError(404, "job_not_found", f"任务 {job_id} 不存在", "检查任务编号，或重新提交任务")
     return job
 
 
 def cancel_job(job_id: str) -> Job:
-    """Ask job *job_id* to stop (a queued job never starts; a running one stops at its next step)."""
-    job = get_job(job_id)
-    if job.state in ("queued", "running"):
-        job.cancel.set()
-        if job.future is not None and job.future.cancel():
-            job.state, job.message = "cancelled", "已取消"
+    """Cancel job *job_id* (a queued job never starts; a running one stops at its next step)."""
+    job = job_queue.cancel_job(job_id)
+    if job is None:
+        raise PlanRequestError(404, "job_not_found", f"任务 {job_id} 不存在", "检查任务编号，或重新提交任务")
     return job

@@ -162,6 +162,8 @@ TESTED_ELSEWHERE = {
     # suggested new sites (tests/api/test_access_pages.py, test_cli_access.py)
     "maxcover_candidates", "maxcover_time_limit_s", "maxcover_max_sites",
 }
+#: Background jobs (api.jobs): tests/api/test_jobs.py runs apps and a `wangge worker` with them.
+JOB_SETTINGS = {"job_workers", "jobs_url", "jobs_in_process", "job_poll_s", "job_progress_every_s"}
 #: Settings of code no page or command reaches yet.
 NOT_YET_REACHABLE: set[str] = set()
 
@@ -176,4 +178,4 @@ def test_every_setting_is_read_from_the_config_by_name() -> None:
     names |= {f"{pre}_{k}_households" for pre in ("grid", "micro_grid") for k in ("min", "max", "target")}
     unread = sorted(s.name for s in SETTINGS if s.name not in names and s.name not in NOT_YET_REACHABLE)
     assert unread == []
-    assert {s.name for s in SETTINGS} == set(PARTITION_VALUES) | WALK_SETTINGS | TESTED_ELSEWHERE | NOT_YET_REACHABLE
+    assert {s.name for s in SETTINGS} == set(PARTITION_VALUES) | WALK_SETTINGS | TESTED_ELSEWHERE | JOB_SETTINGS | NOT_YET_REACHABLE

@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 from shapely.geometry import Polygon
 
+from geo import lifecircle
 from tests.webmap.factories import make_layers
 from webmap.maps import (
     CATEGORY_LABELS,
@@ -78,7 +79,6 @@ def test_legend_is_chinese_and_follows_breaks(small_layers: dict[str, gpd.GeoDat
 
 
 def test_life_circle_categories_are_chinese() -> None:
-    lifecircle = pytest.importorskip("geo.lifecircle")
     for code in lifecircle.DEFAULT_CHECKLIST.categories:
         assert re.search(r"[\u4e00-\u9fff]", CATEGORY_LABELS[code]), code
 
@@ -126,7 +126,6 @@ def test_unknown_basemap(small_layers: dict[str, gpd.GeoDataFrame]) -> None:
 
 
 def test_gaode_shifts_data_to_gcj02(small_layers: dict[str, gpd.GeoDataFrame]) -> None:
-    pytest.importorskip("geo.chinacoords")
     wgs = _geojson_layers(workspace_map(small_layers))["服务点"].data["features"][0]["geometry"]["coordinates"]
     m = workspace_map(small_layers, basemap="gaode")
     gcj = _geojson_layers(m)["服务点"].data["features"][0]["geometry"]["coordinates"]
