@@ -86,6 +86,8 @@ def _paths() -> dict[str, Any]:
         "/api/openapi.json": {"get": _op("本说明 / this description", tag="service")},
         "/api/plans": {"get": _op("方案版本列表 / plan versions, newest first")},
         "/api/plans/partition": {"post": _op("自动划分（后台任务）/ queue a partition", body=_PARTITION_BODY, ok="202")},
+        "/api/jobs": {"get": _op("后台任务列表 / newest jobs (own; all for admins)", tag="jobs", params=[
+            _query("limit", "条数 1–500 / how many", {"type": "string", "maxLength": 10})])},
         "/api/jobs/{job_id}": {"get": _op("任务进度 / job state", params=[
             {"name": "job_id", "in": "path", "required": True, "schema": {"type": "string", "maxLength": 64}}])},
         "/api/jobs/{job_id}/cancel": {"post": _op("取消任务 / cancel a job", params=[

@@ -161,6 +161,12 @@ TESTED_ELSEWHERE = {
     "db_pool_size", "db_max_overflow", "db_pool_timeout_s", "db_busy_timeout_s",
     # suggested new sites (tests/api/test_access_pages.py, test_cli_access.py)
     "maxcover_candidates", "maxcover_time_limit_s", "maxcover_max_sites",
+    # sessions, throttling and request limits (tests/api/test_security.py, test_auth.py,
+    # tests/geo/test_value_limits.py)
+    "session_cookie_secure", "session_idle_minutes", "session_max_hours", "login_delay_s",
+    "login_delay_max_s", "login_rate_limit", "public_rate_limit", "ratelimit_storage_uri",
+    "trusted_proxy_hops", "max_request_kb", "max_json_depth", "max_households_per_building",
+    "max_id_length",
 }
 #: Background jobs (api.jobs): tests/api/test_jobs.py runs apps and a `wangge worker` with them.
 JOB_SETTINGS = {"job_workers", "jobs_url", "jobs_in_process", "job_poll_s", "job_progress_every_s"}
