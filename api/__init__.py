@@ -28,6 +28,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     from api import access_pages, auth, db, errors, pages, views
     from api.config import load_config
     from api.plans import routes as plan_routes
+    from api.grids import routes as grid_routes
 
     app = Flask(
         __name__,
@@ -51,4 +52,5 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(plan_routes.bp)
     app.register_blueprint(pages.bp)
     app.register_blueprint(access_pages.bp)
+    app.register_blueprint(grid_routes.bp)
     return app

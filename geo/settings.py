@@ -85,6 +85,12 @@ SETTINGS: tuple[Setting, ...] = (
     # Login security (等保: password lock-out)
     Setting("login_max_failures", 5, "Failed logins in a row after which an account is locked."),
     Setting("login_lockout_minutes", 15, "Minutes a locked account stays locked."),
+    # Active grids and the grid register (issues 11, 12)
+    Setting("grid_point_tolerance_m", 5.0, "A point this close to a grid (but outside every grid) belongs to it (m)."),
+    Setting("grid_nearest_max_m", 500.0, "Farthest a point may lie from every grid and still get the nearest grid as fallback (m; 0 = no limit)."),
+    Setting("register_key_file", "", "File holding the register's encryption key (base64, 32 bytes); empty = instance/register.key, generated on first use."),
+    Setting("register_max_grids_per_person", 3, "Grids one staff member may serve before the register check reports it."),
+    Setting("register_match_tolerance_m", 30.0, "An imported row with lon/lat matches the nearest building within this distance (m)."),
 )
 
 DEFAULTS: dict[str, Any] = {s.name: s.default for s in SETTINGS}
