@@ -377,3 +377,8 @@ class AuditEntry(Base):
     target: Mapped[str | None] = mapped_column(String(200))
     detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
     ip: Mapped[str | None] = mapped_column(String(64))
+
+
+# The register's tables share this Base; importing them here keeps Base.metadata (Alembic,
+# the models-vs-migrations test) complete whichever module is imported first.
+import api.register.models as _register_models  # noqa: E402,F401

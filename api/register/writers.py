@@ -1,0 +1,215 @@
+"""Bulk writers of checked register rows (SQLAlchemy Core ``executemany`` in chunks, upsert by stable keys)."""
+
+from __future__ import annotations
+
+import logging
+from datetime import date
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import bindparam, insert, select, text, update
+from sqlalchemy.orm import Session
+
+from api.models import User
+from api.register.crypto import RegisterCipher
+from api.register.models import Household, KeyPerson, KeyPersonCategory, PartyOrg, Resident, Staff
+from geo.register.categories import DEFAULT_CATEGORIES, visit_days
+from geo.register.idnumber import mask_id, mask_phone, normalise_id, normalise_phone
+from geo.register.rows import YES
+
+__all__ = ["CHUNK", "ensure_categories", "id_hashes", "existing_residents", "write_residents", "write_staff",
+           "write_keypersons", "write_party", "sensitive_columns"]
+
+log = logging.getLogger(__name__)
+
+CHUNK = 20_000
+
+
+def _chunks(rows: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    return [rows[i:i + CHUNK] for i in range(0, len(rows), CHUNK)]
+
+
+def _text(frame: pd.DataFrame, name: str) -> pd.Series:
+    if name not in frame:
+        return pd.Series("", index=frame.index, dtype=object)
+    return frame[name].fillna("").astype(str).str.strip()
+
+
+def _flag(frame: pd.DataFrame, name: str, default: bool = False) -> np.ndarray:
+    t = _text(frame, name).str.lower()
+    return np.where(t == "", default, t.isin(YES) | t.isin({"实住"})).astype(bool)
+
+
+def ensure_categories(session: Session) -> None:
+    """Load the default key-person categories when the table is empty."""
+    if session.scalar(select(KeyPersonCategory.code).limit(1)) is None:
+        session.execute(insert(KeyPersonCategory), [c.__dict__ for c in DEFAULT_CATEGORIES])
+
+
+def id_hashes(ids: pd.Series, cipher: RegisterCipher) -> list[str]:
+    """Keyed hashes of normalised ID numbers (the residents' stable key)."""
+    return [cipher.search_hash(v, "id_number") for v in normalise_id(ids)]
+
+
+def existing_residents(session: Session, hashes: list[str]) -> dict[str, int]:
+    """ID hash -> resident id for the *hashes* already stored."""
+    out: dict[str, int] = {}
+    for i in range(0, len(hashes), 5000):
+        part = hashes[i:i + 5000]
+        out.update({h: i for h, i in session.execute(select(Resident.id_hash, Resident.id).where(Resident.id_hash.in_(part)))})
+    return out
+
+
+def sensitive_columns(ids: pd.Series, phones: pd.Series, cipher: RegisterCipher) -> dict[str, list[Any]]:
+    """Encrypted, hashed and masked columns of ID numbers and phones (phones may be empty)."""
+    ids, phones = normalise_id(ids), normalise_phone(phones)
+    has_phone = (phones != "").to_numpy()
+    return {
+        "id_enc": [cipher.encrypt(v, "id_number") for v in ids],
+        "id_hash": [cipher.search_hash(v, "id_number") for v in ids],
+        "id_masked": mask_id(ids).tolist(),
+        "id_tail": ids.str.slice(-4).tolist(),
+        "phone_enc": [cipher.encrypt(v, "phone") if h else None for v, h in zip(phones, has_phone, strict=True)],
+        "phone_hash": [cipher.search_hash(v, "phone") if h else None for v, h in zip(phones, has_phone, strict=True)],
+        "phone_masked": [m if h else None for m, h in zip(mask_phone(phones), has_phone, strict=True)],
+    }
+
+
+def _household_ids(session: Session, rows: pd.DataFrame, synthetic: bool) -> tuple[np.ndarray, int]:
+    """Household id of every row (households created as needed), and how many were created."""
+    keys = pd.DataFrame({"building_id": rows["building_id"].astype(str), "unit": _text(rows, "unit"),
+                         "room": _text(rows, "room")})
+    stored = pd.DataFrame(session.execute(select(Household.building_id, Household.unit, Household.room,
+                                                 Household.id)).all(),
+                          columns=["building_id", "unit", "room", "id"])
+    merged = keys.merge(stored, how="left", on=["building_id", "unit", "room"])
+    new = merged[merged["id"].isna()].assign(address=_text(rows, "address").where(merged["id"].isna()))
+    new = new.drop_duplicates(["building_id", "unit", "room"])
+    fresh = [{"building_id": r.building_id, "unit": r.unit, "room": r.room, "address": r.address or None,
+              "size": 0, "party_center": False, "synthetic": synthetic} for r in new.itertuples(index=False)]
+    for part in _chunks(fresh):
+        session.execute(insert(Household), part)
+    if fresh:
+        stored = pd.DataFrame(session.execute(select(Household.building_id, Household.unit, Household.room,
+                                                     Household.id)).all(),
+                              columns=["building_id", "unit", "room", "id"])
+        merged = keys.merge(stored, how="left", on=["building_id", "unit", "room"])
+    return merged["id"].astype(np.int64).to_numpy(), len(fresh)
+
+
+def _org_ids(session: Session, names: pd.Series) -> list[int | None]:
+    known = {n: i for n, i in session.execute(select(PartyOrg.name, PartyOrg.id))}
+    return [known.get(n) if n else None for n in names]
+
+
+def write_residents(session: Session, rows: pd.DataFrame, *, cipher: RegisterCipher,
+                    synthetic: bool = False) -> tuple[int, int]:
+    """Households (building → 单元 → 户) and residents; returns (inserted, updated) residents."""
+    hh, _ = _household_ids(session, rows, synthetic)
+    cols = sensitive_columns(rows["id_number"], _text(rows, "phone"), cipher)
+    known = existing_residents(session, cols["id_hash"])
+    data = pd.DataFrame({"household_id": hh, "name": _text(rows, "name"), **cols,
+                         "relation": _text(rows, "relation").replace("", None),
+                         "registered_address": _text(rows, "registered_address").replace("", None),
+                         "lives_here": _flag(rows, "lives_here", True), "party_member": _flag(rows, "party_member"),
+                         "party_org_id": _org_ids(session, _text(rows, "party_org")), "synthetic": synthetic})
+    data = data.astype(object).where(data.notna(), None)
+    ids = [known.get(h) for h in cols["id_hash"]]
+    records = data.to_dict("records")
+    fresh = [r for r, i in zip(records, ids, strict=True) if i is None]
+    old = [{**r, "rid": i} for r, i in zip(records, ids, strict=True) if i is not None]
+    for part in _chunks(fresh):
+        session.execute(insert(Resident), part)
+    stmt = update(Resident.__table__).where(Resident.__table__.c.id == bindparam("rid"))
+    for part in _chunks(old):
+        session.execute(stmt, part)
+    centre = pd.Series(_flag(rows, "party_center"), index=hh)
+    _refresh_households(session, sorted(set(hh.tolist())), centre[centre].index.unique().tolist())
+    return len(fresh), len(old)
+
+
+def _refresh_households(session: Session, household_ids: list[int], centres: list[int]) -> None:
+    """Household size = its residents; 党员中心户 flags from the sheet."""
+    sql = text("UPDATE register_households SET size = (SELECT count(*) FROM register_residents r "
+               "WHERE r.household_id = register_households.id) WHERE id = :hid")
+    for part in _chunks([{"hid": int(h)} for h in household_ids]):
+        session.execute(sql, part)
+    flag = update(Household.__table__).where(Household.__table__.c.id == bindparam("hid")).values(party_center=True)
+    for part in _chunks([{"hid": int(h)} for h in centres]):
+        session.execute(flag, part)
+
+
+def _date(value: str) -> date | None:
+    return pd.Timestamp(value).date() if value else None
+
+
+def write_staff(session: Session, rows: pd.DataFrame, *, cipher: RegisterCipher, synthetic: bool = False) -> tuple[int, int]:
+    """Staff upserted by (name, phone, role, grid, building, entrance); accounts linked by username."""
+    users = {n: i for n, i in session.execute(select(User.username, User.id))}
+    inserted = updated = 0
+    for r in rows.to_dict("records"):
+        key = {"name": r["name"].strip(), "phone": normalise_phone(pd.Series([r["phone"]]))[0], "role": r["role"],
+               "grid_code": r.get("grid_code") or None, "building_id": (r.get("building_id") or "").strip() or None,
+               "unit": (r.get("unit") or "").strip() or None}
+        values = {"duties": r.get("duties") or None, "photo": r.get("photo") or None,
+                  "start_date": _date(r.get("start_date") or ""), "end_date": _date(r.get("end_date") or ""),
+                  "user_id": users.get((r.get("username") or "").strip())}
+        found = session.scalar(select(Staff).filter_by(**key))
+        if found is None:
+            session.add(Staff(**key, **values))
+            inserted += 1
+        else:
+            for k, v in values.items():
+                setattr(found, k, v)
+            updated += 1
+    session.flush()
+    return inserted, updated
+
+
+def write_keypersons(session: Session, rows: pd.DataFrame, *, cipher: RegisterCipher,
+                     synthetic: bool = False) -> tuple[int, int]:
+    """Key persons upserted by (resident, category); visit interval from the category and risk level."""
+    cats = {c.code: c for c in session.scalars(select(KeyPersonCategory))}
+    residents = existing_residents(session, id_hashes(rows["id_number"], cipher))
+    inserted = updated = 0
+    for r, h in zip(rows.to_dict("records"), id_hashes(rows["id_number"], cipher), strict=True):
+        level = int(r["risk_level"])
+        values = {"risk_level": level, "visit_days": visit_days(cats[r["category"]], level),
+                  "note": r.get("note") or None}
+        found = session.scalar(select(KeyPerson).filter_by(resident_id=residents[h], category=r["category"]))
+        if found is None:
+            session.add(KeyPerson(resident_id=residents[h], category=r["category"], **values))
+            inserted += 1
+        else:
+            for k, v in values.items():
+                setattr(found, k, v)
+            updated += 1
+    session.flush()
+    return inserted, updated
+
+
+def write_party(session: Session, rows: pd.DataFrame, *, cipher: RegisterCipher, synthetic: bool = False) -> tuple[int, int]:
+    """Party organisations upserted by name; parents resolved after every row is stored."""
+    inserted = updated = 0
+    by_name = {o.name: o for o in session.scalars(select(PartyOrg))}
+    for r in rows.to_dict("records"):
+        name = r["name"].strip()
+        values = {"kind": r["kind"], "grid_code": (r.get("grid_code") or "").strip() or None,
+                  "community_id": (r.get("community_id") or "").strip() or None,
+                  "secretary": (r.get("secretary") or "").strip() or None,
+                  "secretary_phone": (r.get("secretary_phone") or "").strip() or None}
+        org = by_name.get(name)
+        if org is None:
+            org = by_name[name] = PartyOrg(name=name, **values)
+            session.add(org)
+            inserted += 1
+        else:
+            for k, v in values.items():
+                setattr(org, k, v)
+            updated += 1
+    session.flush()
+    for r in rows.to_dict("records"):
+        by_name[r["name"].strip()].parent_id = by_name[r["parent"]].id if r.get("parent") else None
+    session.flush()
+    return inserted, updated
