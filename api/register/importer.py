@@ -27,7 +27,7 @@ from api.register.models import Household, KeyPersonCategory, PartyOrg
 from api.workspace import load_layer
 from geo.errors import ValidationFailed
 from geo.register.columns import map_headers
-from geo.register.rows import BuildingMatcher, Checked, RowProblem, check_rows, normalise_address
+from geo.register.rows import BuildingMatcher, Checked, RowProblem, address_index, check_rows
 
 __all__ = ["ImportResult", "import_sheet", "building_matcher"]
 
@@ -51,14 +51,11 @@ def building_matcher(session: Session, *, with_footprints: bool, settings: Mappi
                      coords: str = "wgs84") -> BuildingMatcher:
     """Building ids, standard addresses (building names and register addresses) and footprints."""
     rows = session.execute(select(Building.building_id, Building.name)).all()
-    ids = frozenset(str(b) for b, _ in rows)
-    names = pd.Series([n for _, n in rows], index=[b for b, _ in rows], dtype=object)
-    addresses = dict(zip(normalise_address(names), names.index, strict=True))
     reg = session.execute(select(Household.address, Household.building_id).where(Household.address.is_not(None))
                           .distinct()).all()
-    addresses |= dict(zip(normalise_address(pd.Series([a for a, _ in reg], dtype=object)),
-                          [b for _, b in reg], strict=True))
-    addresses.pop("", None)
+    addresses = address_index(pd.Series([a for _, a in rows] + [a for a, _ in reg], dtype=object),
+                              pd.Series([b for b, _ in rows] + [b for _, b in reg], dtype=object))
+    ids = frozenset(str(b) for b, _ in rows)
     footprints = load_layer(session, "buildings", columns=["building_id"]) if with_footprints else \
         gpd.GeoDataFrame({"building_id": []}, geometry=[], crs=4326)
     return BuildingMatcher(ids, addresses, footprints, tolerance_m=float(settings["register_match_tolerance_m"]),

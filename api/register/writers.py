@@ -84,7 +84,7 @@ def _household_ids(session: Session, rows: pd.DataFrame, synthetic: bool) -> tup
                                                  Household.id)).all(),
                           columns=["building_id", "unit", "room", "id"])
     merged = keys.merge(stored, how="left", on=["building_id", "unit", "room"])
-    new = merged[merged["id"].isna()].assign(address=_text(rows, "address").where(merged["id"].isna()))
+    new = merged.assign(address=_text(rows, "address").to_numpy())[merged["id"].isna().to_numpy()]
     new = new.drop_duplicates(["building_id", "unit", "room"])
     fresh = [{"building_id": r.building_id, "unit": r.unit, "room": r.room, "address": r.address or None,
               "size": 0, "party_center": False, "synthetic": synthetic} for r in new.itertuples(index=False)]
@@ -140,8 +140,13 @@ def _refresh_households(session: Session, household_ids: list[int], centres: lis
         session.execute(flag, part)
 
 
-def _date(value: str) -> date | None:
-    return pd.Timestamp(value).date() if value else None
+def _s(value: Any) -> str | None:
+    """A stripped non-empty string, else ``None`` (empty cells, NaN)."""
+    return value.strip() or None if isinstance(value, str) else None
+
+
+def _date(value: Any) -> date | None:
+    return pd.Timestamp(_s(value)).date() if _s(value) else None
 
 
 def write_staff(session: Session, rows: pd.DataFrame, *, cipher: RegisterCipher, synthetic: bool = False) -> tuple[int, int]:
@@ -150,11 +155,11 @@ def write_staff(session: Session, rows: pd.DataFrame, *, cipher: RegisterCipher,
     inserted = updated = 0
     for r in rows.to_dict("records"):
         key = {"name": r["name"].strip(), "phone": normalise_phone(pd.Series([r["phone"]]))[0], "role": r["role"],
-               "grid_code": r.get("grid_code") or None, "building_id": (r.get("building_id") or "").strip() or None,
-               "unit": (r.get("unit") or "").strip() or None}
-        values = {"duties": r.get("duties") or None, "photo": r.get("photo") or None,
-                  "start_date": _date(r.get("start_date") or ""), "end_date": _date(r.get("end_date") or ""),
-                  "user_id": users.get((r.get("username") or "").strip())}
+               "grid_code": _s(r.get("grid_code")), "building_id": _s(r.get("building_id")),
+               "unit": _s(r.get("unit"))}
+        values = {"duties": _s(r.get("duties")), "photo": _s(r.get("photo")),
+                  "start_date": _date(r.get("start_date")), "end_date": _date(r.get("end_date")),
+                  "user_id": users.get(_s(r.get("username")) or "")}
         found = session.scalar(select(Staff).filter_by(**key))
         if found is None:
             session.add(Staff(**key, **values))
@@ -176,7 +181,7 @@ def write_keypersons(session: Session, rows: pd.DataFrame, *, cipher: RegisterCi
     for r, h in zip(rows.to_dict("records"), id_hashes(rows["id_number"], cipher), strict=True):
         level = int(r["risk_level"])
         values = {"risk_level": level, "visit_days": visit_days(cats[r["category"]], level),
-                  "note": r.get("note") or None}
+                  "note": _s(r.get("note"))}
         found = session.scalar(select(KeyPerson).filter_by(resident_id=residents[h], category=r["category"]))
         if found is None:
             session.add(KeyPerson(resident_id=residents[h], category=r["category"], **values))
@@ -195,10 +200,8 @@ def write_party(session: Session, rows: pd.DataFrame, *, cipher: RegisterCipher,
     by_name = {o.name: o for o in session.scalars(select(PartyOrg))}
     for r in rows.to_dict("records"):
         name = r["name"].strip()
-        values = {"kind": r["kind"], "grid_code": (r.get("grid_code") or "").strip() or None,
-                  "community_id": (r.get("community_id") or "").strip() or None,
-                  "secretary": (r.get("secretary") or "").strip() or None,
-                  "secretary_phone": (r.get("secretary_phone") or "").strip() or None}
+        values = {"kind": r["kind"], "grid_code": _s(r.get("grid_code")), "community_id": _s(r.get("community_id")),
+                  "secretary": _s(r.get("secretary")), "secretary_phone": _s(r.get("secretary_phone"))}
         org = by_name.get(name)
         if org is None:
             org = by_name[name] = PartyOrg(name=name, **values)
@@ -210,6 +213,7 @@ def write_party(session: Session, rows: pd.DataFrame, *, cipher: RegisterCipher,
             updated += 1
     session.flush()
     for r in rows.to_dict("records"):
-        by_name[r["name"].strip()].parent_id = by_name[r["parent"]].id if r.get("parent") else None
+        parent = _s(r.get("parent"))
+        by_name[r["name"].strip()].parent_id = by_name[parent].id if parent else None
     session.flush()
     return inserted, updated

@@ -20,7 +20,7 @@ from geo.chinacoords import transform_coords
 from geo.crs import local_metric_crs
 from geo.register.idnumber import id_number_problems, normalise_id, normalise_phone, phone_problems
 
-__all__ = ["RowProblem", "Checked", "STAFF_ROLES", "PARTY_KINDS", "YES", "normalise_address", "BuildingMatcher",
+__all__ = ["RowProblem", "Checked", "STAFF_ROLES", "PARTY_KINDS", "YES", "AMBIGUOUS", "address_index", "normalise_address", "BuildingMatcher",
            "check_rows"]
 
 #: Staff roles: Chinese label -> stored value.
@@ -29,6 +29,8 @@ STAFF_ROLES: dict[str, str] = {"网格长": "grid_leader", "网格员": "grid_wo
 #: Party organisation kinds: Chinese label -> stored value.
 PARTY_KINDS: dict[str, str] = {"社区党委": "committee", "网格党支部": "branch", "党支部": "branch",
                                "党小组": "group", "网格党小组": "group", "楼栋党小组": "group"}
+#: Value of :attr:`BuildingMatcher.addresses` for an address naming several buildings.
+AMBIGUOUS = "\x00ambiguous"
 YES = {"是", "y", "yes", "1", "true", "党员", "中共党员", "中共预备党员"}
 
 
@@ -57,6 +59,14 @@ def normalise_address(values: pd.Series) -> pd.Series:
     """NFKC (full-width digits to ASCII), no spaces: the key of the standard-address match."""
     s = values.fillna("").astype(str)
     return s.map(lambda v: unicodedata.normalize("NFKC", v)).str.replace(r"\s+", "", regex=True)
+
+
+def address_index(addresses: pd.Series, building_ids: pd.Series) -> dict[str, str]:
+    """Normalised address -> building id; addresses of several buildings map to :data:`AMBIGUOUS`."""
+    frame = pd.DataFrame({"a": normalise_address(addresses).to_numpy(), "b": building_ids.astype(str).to_numpy()})
+    frame = frame[frame["a"] != ""].drop_duplicates()
+    counts = frame.groupby("a")["b"].transform("size")
+    return dict(zip(frame["a"], frame["b"].where(counts == 1, AMBIGUOUS), strict=True))
 
 
 @dataclass(frozen=True)
@@ -112,7 +122,9 @@ def _locate(frame: pd.DataFrame, m: BuildingMatcher) -> tuple[pd.Series, list[Ro
         addr = normalise_address(frame["address"])
         by_addr = addr.map(m.addresses).astype(object)
         todo = found.isna() & (addr != "")
-        found[todo] = by_addr[todo]
+        problems += _problems(todo & (by_addr == AMBIGUOUS), frame, "address", "地址对应多个楼栋",
+                              "填写楼栋编号，或使用唯一的标准地址")
+        found[todo] = by_addr[todo].where(by_addr[todo] != AMBIGUOUS, None)
     if "lon" in frame and "lat" in frame:
         lon = pd.to_numeric(frame["lon"], errors="coerce")
         lat = pd.to_numeric(frame["lat"], errors="coerce")
@@ -124,6 +136,8 @@ def _locate(frame: pd.DataFrame, m: BuildingMatcher) -> tuple[pd.Series, list[Ro
                               f"{m.tolerance_m:g} 米内没有楼栋（坐标系 {m.coords}）",
                               "核对经纬度及其坐标系（--coords gcj02|bd09|wgs84）")
     unmatched = found.isna() & (bid == "")
+    if "address" in frame:
+        unmatched &= normalise_address(frame["address"]).map(m.addresses).ne(AMBIGUOUS)
     if "lon" in frame and "lat" in frame:
         unmatched &= ~(pd.to_numeric(frame["lon"], errors="coerce").notna()
                        & pd.to_numeric(frame["lat"], errors="coerce").notna())
