@@ -27,8 +27,9 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     import webmap
     from api import access_pages, auth, db, errors, pages, views
     from api.config import load_config
-    from api.plans import routes as plan_routes
     from api.grids import routes as grid_routes
+    from api.plans import routes as plan_routes
+    from api.register import routes as register_routes
 
     app = Flask(
         __name__,
@@ -53,4 +54,5 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(pages.bp)
     app.register_blueprint(access_pages.bp)
     app.register_blueprint(grid_routes.bp)
+    app.register_blueprint(register_routes.bp)
     return app

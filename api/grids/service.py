@@ -22,7 +22,7 @@ from api.models import PlanAssignment, PlanGrid, PlanVersion
 from geo.activegrids import GridIndex
 
 __all__ = ["GridNotFound", "ActiveGrids", "active_plans", "active_grids", "load_active", "grid_key",
-           "grid_meta", "grids_of_buildings"]
+           "grid_meta", "grids_of_buildings", "buildings_of_grid"]
 
 _META = ("grid_id", "code", "name", "community_id", "households", "buildings", "plan_version_id")
 
@@ -101,3 +101,23 @@ def grids_of_buildings(session: Session, building_ids: list[str] | None = None) 
     rows = session.execute(stmt).all()
     return pd.Series([grid_key(c, p, g) for _, g, c, p in rows], index=[r[0] for r in rows], dtype=object,
                      name="grid")
+
+
+def _grid_ref(session: Session, key: str) -> tuple[int, str] | None:
+    """(plan id, grid id) of the active grid *key*."""
+    plans = [p.id for p in active_plans(session)]
+    if ":" in key:
+        plan, _, grid = key.partition(":")
+        return (int(plan), grid) if plan.isdigit() and int(plan) in plans else None
+    row = session.execute(select(PlanGrid.plan_version_id, PlanGrid.grid_id)
+                          .where(PlanGrid.plan_version_id.in_(plans), PlanGrid.code == key)).first()
+    return None if row is None else (int(row[0]), str(row[1]))
+
+
+def buildings_of_grid(session: Session, key: str) -> list[str]:
+    """Building ids of the active grid *key* (raises :class:`GridNotFound`)."""
+    ref = _grid_ref(session, key)
+    if ref is None:
+        raise GridNotFound(f"没有编码为 {key} 的生效网格")
+    return list(session.scalars(select(PlanAssignment.building_id).where(
+        PlanAssignment.plan_version_id == ref[0], PlanAssignment.grid_id == ref[1])))
