@@ -20,8 +20,8 @@ from api.grids.service import active_grids, grids_of_buildings
 from api.models import Building, Community, User
 from api.register.crypto import RegisterCipher
 from api.register.importer import import_sheet
-from api.register.models import Resident, Staff
-from geo.register.categories import DEFAULT_CATEGORIES
+from api.register.models import KeyPersonCategory, Resident, Staff
+from api.register.writers import ensure_categories
 from geo.register.synthetic import synthetic_names, synthetic_phones, synthetic_residents
 
 __all__ = ["demo_people", "demo_staff"]
@@ -54,7 +54,8 @@ def demo_people(session: Session, *, cipher: RegisterCipher, settings: Mapping[s
     counts["residents"] = import_sheet(session, "residents", people, cipher=cipher, settings=settings, user="demo",
                                        source="demo", synthetic=True).inserted
     pick = rng.choice(len(people), size=max(1, len(people) // 50), replace=False)
-    cats = np.array([c.name for c in DEFAULT_CATEGORIES])
+    ensure_categories(session)
+    cats = np.array(sorted(session.scalars(select(KeyPersonCategory.name))))
     keys = pd.DataFrame({"姓名": people["姓名"].to_numpy()[pick], "身份证号": people["身份证号"].to_numpy()[pick],
                          "类别": cats[rng.integers(0, len(cats), pick.size)],
                          "风险等级": rng.integers(0, 6, pick.size).astype(str)})

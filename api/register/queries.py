@@ -10,12 +10,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import pandas as pd
 from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import Session
 
 from api.grids import service
 from api.register.crypto import RegisterCipher
 from api.register.models import Household, KeyPerson, KeyPersonCategory, PartyOrg, Resident, Staff
+from geo.register.idnumber import mask_phone
 
 __all__ = ["RecordNotFound", "ROLE_LABELS", "residents_of_grid", "resident_detail", "grid_of_resident", "unmasked",
            "keypersons_of_grid", "keyperson_detail", "staff_of_grid", "grid_summary", "export_rows",
@@ -124,7 +126,8 @@ def staff_of_grid(session: Session, key: str) -> list[dict[str, Any]]:
     buildings = service.buildings_of_grid(session, key)
     rows = session.scalars(select(Staff).where(or_(Staff.grid_code == key, Staff.building_id.in_(buildings)))
                            .order_by(Staff.role, Staff.name))
-    return [{"id": s.id, "name": s.name, "phone": s.phone, "role": s.role, "role_label": ROLE_LABELS[s.role],
+    # Staff phones are public on notice boards (boards read them there); register views mask them too.
+    return [{"id": s.id, "name": s.name, "phone_masked": mask_phone(pd.Series([s.phone]))[0], "role": s.role, "role_label": ROLE_LABELS[s.role],
              "building_id": s.building_id, "unit": s.unit, "duties": s.duties,
              "start_date": s.start_date.isoformat() if s.start_date else None} for s in rows]
 

@@ -31,7 +31,8 @@ from geo.register.columns import KINDS, parse_field_options
 from geo.register.idnumber import mask_phone, normalise_phone, phone_problems
 from geo.register.sheets import read_sheet
 
-__all__ = ["bp", "guarded", "me", "cipher", "run_import", "audit_rows", "export_response"]
+__all__ = ["bp", "guarded", "me", "cipher", "record_view", "run_import", "import_from_request", "audit_rows", "export_response",
+           "unmask_reason", "unmask_resident", "edit_resident"]
 
 bp = Blueprint("register", __name__)
 F = TypeVar("F", bound=Callable[..., Any])
@@ -60,7 +61,7 @@ def cipher() -> Any:
     return cipher_for(current_app.instance_path, current_app.config["WANGGE"])
 
 
-def _record(session: Session, action: str, target: str, **detail: Any) -> None:
+def record_view(session: Session, action: str, target: str, **detail: Any) -> None:
     audit.record(session, user=me(), action=action, target=target, detail=detail)
 
 
@@ -78,7 +79,7 @@ def grid_residents(key: str) -> Response:
     with session_scope() as s:
         access.require_grid(s, me(), key)
         out = queries.residents_of_grid(s, key, q=request.args.get("q"), offset=request.args.get("offset", 0, type=int))
-        _record(s, "register.view_residents", f"grid:{key}", q=request.args.get("q"), count=len(out["residents"]))
+        record_view(s, "register.view_residents", f"grid:{key}", q=request.args.get("q"), count=len(out["residents"]))
     return jsonify(out)
 
 
@@ -90,7 +91,7 @@ def resident(resident_id: int) -> Response:
     with session_scope() as s:
         grid = _resident_scope(s, resident_id)
         out = queries.resident_detail(s, resident_id) | {"grid": grid}
-        _record(s, "register.view_resident", f"resident:{resident_id}", grid=grid)
+        record_view(s, "register.view_resident", f"resident:{resident_id}", grid=grid)
     return jsonify(out)
 
 
@@ -108,7 +109,7 @@ def unmask_resident(s: Session, resident_id: int, reason: str) -> dict[str, Any]
     if not access.has_grant(s, me(), "unmask"):
         raise access.Forbidden("您没有查看完整身份证号和电话的权限（unmask）；请管理员用 wangge register grant 授权")
     out = queries.unmasked(s, cipher(), resident_id)
-    _record(s, "register.unmask", f"resident:{resident_id}", grid=grid, reason=reason)
+    record_view(s, "register.unmask", f"resident:{resident_id}", grid=grid, reason=reason)
     return out
 
 
@@ -140,7 +141,7 @@ def edit_resident(s: Session, resident_id: int, body: dict[str, Any]) -> dict[st
         r.phone_enc = c.encrypt(phone, "phone") if phone else None
         r.phone_hash = c.search_hash(phone, "phone") if phone else None
         r.phone_masked = mask_phone(pd.Series([phone]))[0] if phone else None
-    _record(s, "register.edit", f"resident:{resident_id}", fields=sorted(body))
+    record_view(s, "register.edit", f"resident:{resident_id}", fields=sorted(body))
     return queries.resident_detail(s, resident_id)
 
 
@@ -161,7 +162,7 @@ def grid_keypersons(key: str) -> Response:
     with session_scope() as s:
         access.require_grid(s, me(), key)
         rows = queries.keypersons_of_grid(s, key)
-        _record(s, "register.view_keypersons", f"grid:{key}", count=len(rows))
+        record_view(s, "register.view_keypersons", f"grid:{key}", count=len(rows))
     return jsonify({"grid": key, "keypersons": rows})
 
 
@@ -173,7 +174,7 @@ def keyperson(keyperson_id: int) -> Response:
     with session_scope() as s:
         out = queries.keyperson_detail(s, keyperson_id)
         _resident_scope(s, out["resident"]["id"])
-        _record(s, "register.view_keyperson", f"keyperson:{keyperson_id}")
+        record_view(s, "register.view_keyperson", f"keyperson:{keyperson_id}")
     return jsonify(out)
 
 
@@ -182,7 +183,7 @@ def export_response(s: Session, key: str, fmt: str) -> Response:
     access.require_grid(s, me(), key)
     rows = queries.export_rows(s, key)
     frame = pd.DataFrame(rows, columns=list(queries.RESIDENT_COLUMNS)).rename(columns=queries.RESIDENT_COLUMNS)
-    _record(s, "register.export", f"grid:{key}", format=fmt, rows=len(frame), masked=True)
+    record_view(s, "register.export", f"grid:{key}", format=fmt, rows=len(frame), masked=True)
     if fmt == "xlsx":
         buf = io.BytesIO()
         frame.to_excel(buf, index=False)
@@ -259,13 +260,18 @@ def run_import(kind: str, filename: str, data: bytes, fields: list[str], coords:
 @role_required("admin", "planner")
 def import_upload() -> tuple[Response, int]:
     """Multipart upload: ``kind``, ``file``, optional ``fields`` (lines SRC=DST) and ``coords``."""
+    out = import_from_request()
+    return jsonify(out), 200 if out["ok"] else 422
+
+
+def import_from_request() -> dict[str, Any]:
+    """Run :func:`run_import` on the multipart form of the current request (JSON route and page)."""
     upload = request.files.get("file")
     if upload is None or not upload.filename:
         abort(400, description="请选择要导入的 XLSX 或 CSV 文件（表单字段 file）")
     fields = [f for f in (request.form.get("fields") or "").splitlines() if f.strip()]
-    out = run_import(request.form.get("kind", ""), upload.filename, upload.read(), fields,
-                     request.form.get("coords", "wgs84"))
-    return jsonify(out), 200 if out["ok"] else 422
+    return run_import(request.form.get("kind", ""), upload.filename, upload.read(), fields,
+                      request.form.get("coords", "wgs84"))
 
 
 def audit_rows(s: Session, args: Any) -> list[dict[str, Any]]:
