@@ -64,7 +64,25 @@ class RegisterCipher:
 
     def search_hash(self, value: str, field: str) -> str:
         """Keyed hash (HMAC-SHA256, hex) of *value* for exact search within *field*."""
-        return hmac.new(self.mac_key, f"{field}\x00{value}".encode(), hashlib.sha256).hexdigest()
+        mac = self._mac.copy()  # the keyed inner/outer state is computed once per cipher
+        mac.update(f"{field}\x00{value}".encode())
+        return mac.hexdigest()
+
+    @property
+    def _mac(self) -> hmac.HMAC:
+        base = self.__dict__.get("_mac_base")
+        if base is None:
+            base = hmac.new(self.mac_key, digestmod=hashlib.sha256)
+            object.__setattr__(self, "_mac_base", base)
+        return base
+
+    def encrypt_many(self, values: list[str], field: str) -> list[bytes]:
+        """:meth:`encrypt` of every value (one call for the random nonces)."""
+        pool = os.urandom(_NONCE * len(values))
+        aad = field.encode("ascii")
+        enc = self.aead.encrypt
+        return [pool[i * _NONCE:(i + 1) * _NONCE] + enc(pool[i * _NONCE:(i + 1) * _NONCE], v.encode("utf-8"), aad)
+                for i, v in enumerate(values)]
 
 
 def load_key(path: Path, *, create: bool) -> bytes:
