@@ -126,3 +126,13 @@ def export_page(key: str) -> Response:
 def audit_page() -> str:
     """审计日志 with filters (action prefix, user, target, since)."""
     return render_template("register/audit.html", entries=audit_rows(get_session(), request.args), args=request.args)
+
+
+@bp.get("/register/rebinding/<int:plan_id>")
+@role_required("admin", "planner")
+@guarded
+def rebinding_page(plan_id: int) -> str:
+    """发布前检查: what publishing plan *plan_id* does to the register (linked from the planner)."""
+    from api.register.checks import rebinding_report
+
+    return render_template("register/rebinding.html", report=rebinding_report(get_session(), plan_id))

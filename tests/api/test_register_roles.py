@@ -99,6 +99,7 @@ ROUTES: list[tuple[str, str, str, dict[str, int], str | None]] = [
     ("page_my", "GET", "/register/my", ANY_USER, None),
     ("page_audit", "GET", "/register/audit", ADMIN, None),
     ("page_import", "GET", "/register/import", STAFF_ONLY, None),
+    ("page_rebinding", "GET", "/register/rebinding/1", STAFF_ONLY, None),
 ]
 
 
@@ -197,6 +198,8 @@ def test_checks_and_rebinding_report(world: dict[str, Any]) -> None:
     assert report["staff_whose_grid_vanishes"] == []
     assert {r["status"] for r in report["succession"]} == {"kept"}
     assert planner.get("/api/register/rebinding/999").status_code == 404
+    page = planner.get("/register/rebinding/1").get_data(as_text=True)
+    assert "没有网格长的网格" in page and world["A"] in page
 
 
 def test_pages_unmask_with_reason_and_edit(world: dict[str, Any]) -> None:
