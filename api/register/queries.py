@@ -21,7 +21,7 @@ from geo.register.idnumber import mask_phone
 
 __all__ = ["RecordNotFound", "ROLE_LABELS", "residents_of_grid", "resident_detail", "grid_of_resident", "unmasked",
            "keypersons_of_grid", "keyperson_detail", "staff_of_grid", "grid_summary", "export_rows",
-           "RESIDENT_COLUMNS"]
+           "RESIDENT_COLUMNS", "household_counts"]
 
 class RecordNotFound(LookupError):
     """No register record with this id."""
@@ -150,3 +150,13 @@ def grid_summary(session: Session, key: str) -> dict[str, Any]:
 def export_rows(session: Session, key: str) -> list[Mapping[str, Any]]:
     """Every masked resident of grid *key* (exports mask by default)."""
     return residents_of_grid(session, key, limit=1_000_000)["residents"]
+
+
+def household_counts(session: Session) -> pd.Series:
+    """Register households per building (buildings with register records only), named ``households_register``.
+
+    Grid sizes use these real numbers where present instead of the estimated
+    ``buildings.households`` (callers flag them as coming from the register).
+    """
+    rows = session.execute(select(Household.building_id, func.count()).group_by(Household.building_id)).all()
+    return pd.Series([int(n) for _, n in rows], index=[b for b, _ in rows], name="households_register", dtype="int64")

@@ -214,3 +214,13 @@ def test_id_numbers_and_phones_are_encrypted_at_rest(app: Flask, seeded: dict[st
         with pytest.raises(RegisterKeyError, match="wrong key or altered data"):
             c.decrypt(r.id_enc, "phone")
     assert (Path(app.instance_path) / "register.key").read_text() not in raw.decode("latin-1")
+
+
+def test_household_counts_come_from_the_register(app: Flask, seeded: dict[str, Any]) -> None:
+    from api.register.queries import household_counts
+
+    with app.app_context(), session_scope() as s:
+        counts = household_counts(s)
+        expected = dict(s.execute(select(Household.building_id, func.count()).group_by(Household.building_id)).all())
+    assert counts.to_dict() == expected and counts.name == "households_register"
+    assert counts[seeded["buildings"][0]] >= 1
