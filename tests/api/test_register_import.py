@@ -155,6 +155,7 @@ def test_catalogue_is_big_enough() -> None:
 def test_reimport_updates_by_stable_keys(app: Flask, seeded: dict[str, Any]) -> None:
     sheet = _residents(seeded)
     sheet.loc[1, "联系电话"] = "13700001111"
+    sheet["党员中心户"] = ["", "是", ""]
     before = _counts(app)
     result = _run(app, "residents", sheet)
     assert (result.inserted, result.updated) == (0, 3)
@@ -169,6 +170,8 @@ def test_reimport_updates_by_stable_keys(app: Flask, seeded: dict[str, Any]) -> 
         branch = s.scalars(select(PartyOrg).where(PartyOrg.name == "第一网格党支部")).one()
         assert s.get(PartyOrg, branch.parent_id).name == "测试社区党委"
         assert s.scalar(select(func.count()).select_from(Staff)) == 3
+        centres = s.execute(select(Resident.name).join(Household).where(Household.party_center.is_(True))).scalars()
+        assert list(centres) == ["李四"]
         assert s.scalar(select(func.count()).select_from(Resident).where(Resident.party_org_id.is_not(None))) == 1
 
 
@@ -224,3 +227,17 @@ def test_household_counts_come_from_the_register(app: Flask, seeded: dict[str, A
         expected = dict(s.execute(select(Household.building_id, func.count()).group_by(Household.building_id)).all())
     assert counts.to_dict() == expected and counts.name == "households_register"
     assert counts[seeded["buildings"][0]] >= 1
+
+
+def test_staff_checks_report_people_over_the_grid_limit(app: Flask, seeded: dict[str, Any]) -> None:
+    from api.register.checks import staff_checks
+
+    grids = seeded["grids"][:5]
+    sheet = pd.DataFrame({"姓名": "周多格", "联系电话": "13900000099", "角色": "网格员", "网格编码": grids})
+    _run(app, "staff", sheet)
+    with app.app_context(), session_scope() as s:
+        report = staff_checks(s, settings={**app.config["WANGGE"], "register_max_grids_per_person": 4})
+        relaxed = staff_checks(s, settings={**app.config["WANGGE"], "register_max_grids_per_person": 5})
+    assert {"name": "周多格", "grids": len(grids)} in report["over_limit"]
+    assert all(p["name"] != "周多格" for p in relaxed["over_limit"])
+    assert not set(grids) & set(report["without_worker"])
