@@ -93,11 +93,20 @@ def prepare(n_buildings: int, n_rows: int, folder: Path) -> dict[str, Any]:
                     user_id=user.id))
         buildings = pd.DataFrame(s.execute(select(Building.building_id, Building.households)).all(),
                                  columns=["building_id", "households"])
+        from api.grids.service import buildings_of_grid
+
+        mine = set(buildings_of_grid(s, str(biggest["code"])))
     setup_s = time.perf_counter() - t0
-    # Spread the rows over the whole district (~2.5 residents per household).
-    need = n_rows / 2.5
-    have = max(1, int(buildings["households"].fillna(0).sum()))
-    buildings["households"] = (buildings["households"].fillna(0) * need / have).round().astype(int)
+    # The worker's grid fully registered (every household, ~2.5 residents each) and first in the
+    # sheet; the remaining rows spread over the rest of the district, a little more than needed
+    # so the sheet is cut at exactly n_rows.
+    buildings["households"] = buildings["households"].fillna(0)
+    own = buildings["building_id"].isin(mine)
+    need = n_rows / 2.4 - buildings.loc[own, "households"].sum()
+    have = max(1, int(buildings.loc[~own, "households"].sum()))
+    buildings.loc[~own, "households"] = (buildings.loc[~own, "households"] * max(0.0, need / have)).round()
+    buildings["households"] = buildings["households"].astype(int)
+    buildings = pd.concat([buildings[own], buildings[~own]], ignore_index=True)
     sheet = synthetic_residents(buildings, seed=42, max_rows=n_rows)
     sheet.to_csv(folder / "residents.csv", index=False, encoding="utf-8")
     t1 = time.perf_counter()
