@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pandas as pd
 import pytest
 
-from tests.browser.conftest import CHROMIUM_ARGS, PASSWORD, SCREENSHOTS, Traffic, login
+from tests.browser.conftest import PASSWORD, SCREENSHOTS, Traffic, login
 
 pytestmark = pytest.mark.browser
 
@@ -54,23 +54,14 @@ def register_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[
             thread.join(timeout=10)
 
 
-def test_my_grid_on_a_phone(register_server: tuple[str, int]) -> None:
-    from pathlib import Path
-
-    from playwright.sync_api import sync_playwright
-
-    chromium_path = Path("/usr/bin/chromium")
-    if not chromium_path.exists():
-        pytest.skip("/usr/bin/chromium not found: install Debian chromium (`make system-deps`)")
+def test_my_grid_on_a_phone(browser, register_server: tuple[str, int]) -> None:
     url, households = register_server
     traffic = Traffic()
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(chromium_path), args=CHROMIUM_ARGS)
-        context = browser.new_context(base_url=url, viewport=PHONE, locale="zh-CN",
-                                      is_mobile=True, has_touch=True)
-        page = context.new_page()
-        page.on("request", lambda r: traffic.requests.append(r.url))
-        page.on("pageerror", lambda e: traffic.page_errors.append(str(e)))
+    context = browser.new_context(base_url=url, viewport=PHONE, locale="zh-CN", is_mobile=True, has_touch=True)
+    page = context.new_page()
+    page.on("request", lambda r: traffic.requests.append(r.url))
+    page.on("pageerror", lambda e: traffic.page_errors.append(str(e)))
+    try:
         login(page, "m_worker")
         page.goto("/register/my")
         page.wait_for_selector(".wg-my-map[data-loaded='1']", timeout=15_000)
@@ -87,6 +78,7 @@ def test_my_grid_on_a_phone(register_server: tuple[str, int]) -> None:
         page.locator("text=居民名册").first.click()
         page.wait_for_url("**/register?grid=*")
         assert page.locator(".wg-reg-table tbody tr").count() > 0
-        browser.close()
+    finally:
+        context.close()
     assert width <= PHONE["width"], f"page is {width} px wide on a {PHONE['width']} px phone"
     assert traffic.foreign() == [] and traffic.page_errors == []
