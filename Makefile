@@ -13,6 +13,7 @@ PYTEST_ARGS ?=
 run: setup
 	$(BIN)/wangge demo --if-missing
 	$(BIN)/wangge plans partition --if-none --name 示例方案 --user planner
+	$(BIN)/wangge register demo --publish
 	$(BIN)/wangge serve --host $(HOST) --port $(PORT)
 
 test: setup system-deps

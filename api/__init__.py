@@ -38,8 +38,11 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         views,
     )
     from api.config import load_config
+    from api.grids import routes as grid_routes
     from api.jobs import routes as job_routes
     from api.plans import routes as plan_routes
+    from api.register import pages as register_pages
+    from api.register import routes as register_routes
 
     app = Flask(
         __name__,
@@ -68,4 +71,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(admin_users.bp)
     app.register_blueprint(openapi.bp)
     app.register_blueprint(job_routes.bp)
+    app.register_blueprint(grid_routes.bp)
+    app.register_blueprint(register_routes.bp)
+    app.register_blueprint(register_pages.bp)
     return app

@@ -426,3 +426,6 @@ class BackgroundJob(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+# The register's tables share this Base; importing them here keeps Base.metadata (Alembic,
+# the models-vs-migrations test) complete whichever module is imported first.
+import api.register.models as _register_models  # noqa: E402,F401

@@ -109,6 +109,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("jobs_in_process", True, "Run jobs in threads of the web/CLI process; false when `wangge worker` runs them in a separate process."),
     Setting("job_poll_s", 1.0, "Longest time an idle job worker waits before it looks at the queue again (s)."),
     Setting("job_progress_every_s", 0.5, "A running job writes its progress (and sees a cancel) at most this often (s)."),
+    # Active grids and the grid register (issues 11, 12)
+    Setting("grid_point_tolerance_m", 5.0, "A point this close to a grid (but outside every grid) belongs to it (m)."),
+    Setting("grid_nearest_max_m", 500.0, "Farthest a point may lie from every grid and still get the nearest grid as fallback (m; 0 = no limit)."),
+    Setting("register_key_file", "", "File holding the register's encryption key (base64, 32 bytes); empty = instance/register.key, generated on first use."),
+    Setting("register_max_grids_per_person", 3, "Grids one staff member may serve before the register check reports it."),
+    Setting("register_match_tolerance_m", 30.0, "An imported row with lon/lat matches the nearest building within this distance (m)."),
 )
 
 DEFAULTS: dict[str, Any] = {s.name: s.default for s in SETTINGS}

@@ -27,9 +27,9 @@ def main() -> None:
 
 
 def _register() -> None:
-    from api.cli import access, export, imports, partition, plans, serve, users, worker
+    from api.cli import access, export, imports, partition, plans, register, serve, users, worker
 
-    for module in (imports, serve, users, partition, plans, access, export, worker):
+    for module in (imports, serve, users, partition, plans, access, export, worker, register):
         for command in module.COMMANDS:
             main.add_command(command)
 

@@ -204,7 +204,19 @@ def demo_command(n_buildings: int, seed: int, osm: Path | None, if_missing: bool
     summary, stats = _store(prepared, user="demo", sources=sources, replace=True, note=note)
     click.secho(note, fg="yellow")
     _print_summary(summary, prepared, stats=stats)
+    _demo_register()
     click.echo(f"完成 done in {time.perf_counter() - started:.1f} s; start the map with `wangge serve`")
+
+
+def _demo_register() -> None:
+    """Synthetic households, residents, key persons and party committees (staff follow a published plan)."""
+    from api.register.crypto import cipher_for
+    from api.register.demo import demo_people
+
+    with db.session_scope() as session:
+        counts = demo_people(session, cipher=cipher_for(current_app.instance_path, current_app.config["WANGGE"]),
+                             settings=current_app.config["WANGGE"])
+    click.secho(f"合成登记册 synthetic register (region-99 fake ID numbers): {counts}", fg="yellow")
 
 
 COMMANDS = [import_command, demo_command]

@@ -1,0 +1,123 @@
+"""Active (published) grids: the plan in force, grid of a point / building, grid metadata.
+
+Every feature that needs "which grid is this in" calls this module (register, incidents,
+patrol, boards); none reads plan tables itself. A grid is identified by its **code**
+(see :mod:`geo.activegrids` for how codes survive re-plans); grids of plans without codes
+fall back to ``"<plan id>:<grid id>"``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+from sqlalchemy import LargeBinary, select, type_coerce
+from sqlalchemy.orm import Session
+
+from api.models import PlanAssignment, PlanGrid, PlanVersion
+from geo.activegrids import GridIndex
+
+__all__ = ["GridNotFound", "ActiveGrids", "active_plans", "active_grids", "load_active", "grid_key",
+           "grid_meta", "grids_of_buildings", "buildings_of_grid"]
+
+_META = ("grid_id", "code", "name", "community_id", "households", "buildings", "plan_version_id")
+
+
+class GridNotFound(LookupError):
+    """No active grid has this code."""
+
+
+@dataclass(frozen=True)
+class ActiveGrids:
+    """The active grids (EPSG:4326, column ``key`` = stable identity) and their point index."""
+
+    grids: gpd.GeoDataFrame
+    index: GridIndex
+
+    def grid_of_points(self, lon: Any, lat: Any, **options: Any) -> pd.DataFrame:
+        """Grid key, ``how`` and ``distance_m`` of each WGS84 point (see :meth:`GridIndex.grid_of_points`)."""
+        return self.index.grid_of_points(np.atleast_1d(lon), np.atleast_1d(lat), crs=4326, **options)
+
+
+def grid_key(code: str | None, plan_id: int, grid_id: str) -> str:
+    """The stable identity of a grid: its code, else ``"<plan>:<grid>"`` for uncoded plans."""
+    return str(code) if code else f"{plan_id}:{grid_id}"
+
+
+def active_plans(session: Session, *, community_id: str | None = None) -> list[PlanVersion]:
+    """Published, active plan versions (of the grids of *community_id* when given)."""
+    stmt = select(PlanVersion).where(PlanVersion.is_active.is_(True)).order_by(PlanVersion.id)
+    if community_id is not None:
+        ids = select(PlanGrid.plan_version_id).where(PlanGrid.community_id == community_id)
+        stmt = stmt.where(PlanVersion.id.in_(ids))
+    return list(session.scalars(stmt))
+
+
+def active_grids(session: Session, *, community_id: str | None = None) -> gpd.GeoDataFrame:
+    """Grids of the active plans, EPSG:4326, with ``key`` and staff-independent metadata."""
+    plans = [p.id for p in active_plans(session, community_id=community_id)]
+    cols = [getattr(PlanGrid, c) for c in _META]
+    stmt = select(*cols, type_coerce(PlanGrid.geometry, LargeBinary)).where(PlanGrid.plan_version_id.in_(plans))
+    if community_id is not None:
+        stmt = stmt.where(PlanGrid.community_id == community_id)
+    rows = session.execute(stmt.order_by(PlanGrid.community_id, PlanGrid.code, PlanGrid.grid_id)).all()
+    df = pd.DataFrame([r[:-1] for r in rows], columns=list(_META))
+    geom = shapely.from_wkb(np.asarray([None if r[-1] is None else bytes(r[-1]) for r in rows], dtype=object))
+    df["key"] = [grid_key(c, p, g) for c, p, g in zip(df["code"], df["plan_version_id"], df["grid_id"], strict=True)]
+    return gpd.GeoDataFrame(df, geometry=gpd.GeoSeries(geom, crs=4326), crs=4326)
+
+
+def load_active(session: Session, *, settings: dict[str, Any], community_id: str | None = None) -> ActiveGrids:
+    """The active grids with their point index (build once per request or batch)."""
+    grids = active_grids(session, community_id=community_id)
+    return ActiveGrids(grids, GridIndex.from_grids(grids, id_column="key", configured_crs=settings.get("local_crs", "")))
+
+
+def grid_meta(session: Session, key: str) -> dict[str, Any]:
+    """Metadata of the active grid *key*: code, name, community, households, buildings, plan."""
+    grids = active_grids(session)
+    hit = grids[grids["key"] == key]
+    if hit.empty:
+        raise GridNotFound(f"没有编码为 {key} 的生效网格")
+    row = hit.iloc[0]
+    return {"key": key, "code": row["code"], "name": row["name"], "community_id": row["community_id"],
+            "households": int(row["households"]), "buildings": int(row["buildings"]),
+            "plan_id": int(row["plan_version_id"]), "geometry": row.geometry}
+
+
+def grids_of_buildings(session: Session, building_ids: list[str] | None = None) -> pd.Series:
+    """Building id → active grid key (from the published assignments, not geometry)."""
+    plans = [p.id for p in active_plans(session)]
+    stmt = (select(PlanAssignment.building_id, PlanAssignment.grid_id, PlanGrid.code, PlanAssignment.plan_version_id)
+            .join(PlanGrid, (PlanGrid.plan_version_id == PlanAssignment.plan_version_id)
+                  & (PlanGrid.grid_id == PlanAssignment.grid_id))
+            .where(PlanAssignment.plan_version_id.in_(plans)))
+    if building_ids is not None:
+        stmt = stmt.where(PlanAssignment.building_id.in_(building_ids))
+    rows = session.execute(stmt).all()
+    return pd.Series([grid_key(c, p, g) for _, g, c, p in rows], index=[r[0] for r in rows], dtype=object,
+                     name="grid")
+
+
+def _grid_ref(session: Session, key: str) -> tuple[int, str] | None:
+    """(plan id, grid id) of the active grid *key*."""
+    plans = [p.id for p in active_plans(session)]
+    if ":" in key:
+        plan, _, grid = key.partition(":")
+        return (int(plan), grid) if plan.isdigit() and int(plan) in plans else None
+    row = session.execute(select(PlanGrid.plan_version_id, PlanGrid.grid_id)
+                          .where(PlanGrid.plan_version_id.in_(plans), PlanGrid.code == key)).first()
+    return None if row is None else (int(row[0]), str(row[1]))
+
+
+def buildings_of_grid(session: Session, key: str) -> list[str]:
+    """Building ids of the active grid *key* (raises :class:`GridNotFound`)."""
+    ref = _grid_ref(session, key)
+    if ref is None:
+        raise GridNotFound(f"没有编码为 {key} 的生效网格")
+    return list(session.scalars(select(PlanAssignment.building_id).where(
+        PlanAssignment.plan_version_id == ref[0], PlanAssignment.grid_id == ref[1])))
