@@ -148,6 +148,55 @@ def _paths() -> dict[str, Any]:
                                          "upload_id": {"type": "string", "maxLength": 64}}}))},
         "/api/imports/jobs/{job_id}": {"get": _op("导入任务进度 / import job state", tag="imports", params=[
             {"name": "job_id", "in": "path", "required": True, "schema": {"type": "string", "maxLength": 64}}])},
+        **_grid_and_register_paths(),
+    }
+
+
+def _key(description: str = "网格编码 / grid code") -> dict[str, Any]:
+    return {"name": "key", "in": "path", "required": True, "description": description,
+            "schema": {"type": "string", "maxLength": 64}}
+
+
+def _grid_and_register_paths() -> dict[str, Any]:
+    """The active grids service and the grid register (issue 12): masked unless unmasked with a reason."""
+    reg, person = "/api/register", _int_path("resident_id", "居民 id / resident id")
+    limit = _query("limit", "条数 / rows", {"type": "string", "maxLength": 10})
+    return {
+        "/api/grids": {"get": _op("现行网格 / grids of the active plans", tag="grids",
+                                  params=[_query("community_id", "只看一个社区 / one community")])},
+        "/api/grids/locate": {"get": _op("点所在网格 / grid of points", tag="grids", params=[
+            _query("lon", "经度，逗号分隔 / longitudes"), _query("lat", "纬度，逗号分隔 / latitudes")])},
+        "/api/grids/{key}": {"get": _op("网格信息 / one grid", tag="grids", params=[_key()])},
+        f"{reg}/grids/{{key}}/residents": {"get": _op("网格居民（脱敏）/ residents, masked", tag="register", params=[
+            _key(), _query("q", "姓名、地址、房号或证件尾号 / search"),
+            _query("offset", "偏移 / offset", {"type": "string", "maxLength": 10})])},
+        f"{reg}/residents/{{resident_id}}": {
+            "get": _op("居民详情（脱敏）/ one resident, masked", tag="register", params=[person]),
+            "post": _op("修改居民 / edit a resident", tag="register", params=[person],
+                        body=_json_body({"type": "object"}))},
+        f"{reg}/residents/{{resident_id}}/unmask": {"post": _op(
+            "查看明文（需权限与理由，留痕）/ unmask with a reason", tag="register", params=[person],
+            body=_json_body({"type": "object", "required": ["reason"],
+                             "properties": {"reason": {"type": "string", "maxLength": 500}}}))},
+        f"{reg}/grids/{{key}}/keypersons": {"get": _op("重点人员 / key persons", tag="register", params=[_key()])},
+        f"{reg}/keypersons/{{keyperson_id}}": {"get": _op("重点人员详情 / one key person", tag="register", params=[
+            _int_path("keyperson_id", "重点人员 id")])},
+        f"{reg}/grids/{{key}}/export": {"get": _op("导出（脱敏）/ masked export", tag="register", params=[
+            _key(), _query("format", "csv 或 xlsx", {"type": "string", "enum": ["csv", "xlsx"]})],
+            media="application/octet-stream")},
+        f"{reg}/grids/{{key}}/summary": {"get": _op("网格概况 / grid summary", tag="register", params=[_key()])},
+        f"{reg}/my": {"get": _op("我的网格 / my grids", tag="register")},
+        f"{reg}/checks": {"get": _op("人员配置检查 / staff checks", tag="register")},
+        f"{reg}/rebinding/{{plan_id}}": {"get": _op("重新关联报告 / re-binding report", tag="register",
+                                                   params=[_PLAN])},
+        f"{reg}/import": {"post": _op("导入登记册 / import a sheet", tag="register", body={
+            "required": True, "content": {"multipart/form-data": {"schema": {"type": "object", "properties": {
+                "kind": {"type": "string", "enum": ["residents", "staff", "keypersons", "party"]},
+                "file": {"type": "string", "format": "binary"}, "fields": {"type": "string"},
+                "coords": {"type": "string", "enum": ["wgs84", "gcj02", "bd09"]}}}}}})},
+        f"{reg}/audit": {"get": _op("审计日志 / audit log (admins)", tag="register", params=[
+            limit, _query("action", "操作 / action"), _query("user", "用户 / user"),
+            _query("target", "对象 / target"), _query("since", "起始时间 ISO 8601 / since")])},
     }
 
 

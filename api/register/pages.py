@@ -26,6 +26,7 @@ from api.register.routes import (
     unmask_reason,
     unmask_resident,
 )
+from api.security import upload_route
 from geo.register.columns import FIELDS, KINDS
 
 __all__ = ["bp"]
@@ -103,6 +104,7 @@ def my_page() -> str:
 
 
 @bp.route("/register/import", methods=["GET", "POST"])
+@upload_route
 @role_required("admin", "planner")
 def import_page() -> str | tuple[str, int]:
     """导入登记册: upload XLSX/CSV; every bad row listed, nothing written on failure."""

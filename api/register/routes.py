@@ -26,6 +26,7 @@ from api.register import access, checks, queries
 from api.register.crypto import cipher_for
 from api.register.importer import import_sheet
 from api.register.models import Resident
+from api.security import upload_route
 from geo.errors import LayerError, ReadError, ValidationFailed
 from geo.register.columns import KINDS, parse_field_options
 from geo.register.idnumber import mask_phone, normalise_phone, phone_problems
@@ -95,6 +96,16 @@ def resident(resident_id: int) -> Response:
     return jsonify(out)
 
 
+def json_object() -> dict[str, Any]:
+    """The request's JSON body as an object (no body: empty), or 400 naming the fix."""
+    body = request.get_json(silent=True)
+    if body is None:
+        return {}
+    if not isinstance(body, dict):
+        abort(400, description='请求体须为 JSON 对象，例如 {"reason": "核实身份"}')
+    return body
+
+
 def unmask_reason(body: dict[str, Any]) -> str:
     """The stated reason of an unmask request, or 400."""
     reason = str(body.get("reason") or "").strip()
@@ -118,7 +129,7 @@ def unmask_resident(s: Session, resident_id: int, reason: str) -> dict[str, Any]
 @guarded
 def unmask(resident_id: int) -> Response:
     """Clear ID number and phone: needs the ``unmask`` grant and a reason; audited (who, when, whom, why)."""
-    reason = unmask_reason(request.get_json(silent=True) or {})
+    reason = unmask_reason(json_object())
     with session_scope() as s:
         return jsonify(unmask_resident(s, resident_id, reason))
 
@@ -151,7 +162,7 @@ def edit_resident(s: Session, resident_id: int, body: dict[str, Any]) -> dict[st
 def resident_edit(resident_id: int) -> Response:
     """Edit one resident (validated; audited)."""
     with session_scope() as s:
-        return jsonify(edit_resident(s, resident_id, request.get_json(silent=True) or {}))
+        return jsonify(edit_resident(s, resident_id, json_object()))
 
 
 @bp.get("/api/register/grids/<key>/keypersons")
@@ -257,6 +268,7 @@ def run_import(kind: str, filename: str, data: bytes, fields: list[str], coords:
 
 
 @bp.post("/api/register/import")
+@upload_route
 @role_required("admin", "planner")
 def import_upload() -> tuple[Response, int]:
     """Multipart upload: ``kind``, ``file``, optional ``fields`` (lines SRC=DST) and ``coords``."""

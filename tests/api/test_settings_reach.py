@@ -167,6 +167,9 @@ TESTED_ELSEWHERE = {
     "login_delay_max_s", "login_rate_limit", "public_rate_limit", "ratelimit_storage_uri",
     "trusted_proxy_hops", "max_request_kb", "max_json_depth", "max_households_per_building",
     "max_id_length",
+    # active grids and the register (tests/geo/test_activegrids.py, tests/api/test_register_*.py)
+    "grid_point_tolerance_m", "grid_nearest_max_m", "register_key_file", "register_max_grids_per_person",
+    "register_match_tolerance_m",
 }
 #: Background jobs (api.jobs): tests/api/test_jobs.py runs apps and a `wangge worker` with them.
 JOB_SETTINGS = {"job_workers", "jobs_url", "jobs_in_process", "job_poll_s", "job_progress_every_s"}
