@@ -26,6 +26,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     """
     import webmap
     from api import access_pages, auth, db, errors, pages, views
+    from api.boards import pages as board_pages
     from api.config import load_config
     from api.grids import routes as grid_routes
     from api.plans import routes as plan_routes
@@ -57,4 +58,5 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(grid_routes.bp)
     app.register_blueprint(register_routes.bp)
     app.register_blueprint(register_pages.bp)
+    app.register_blueprint(board_pages.bp)
     return app

@@ -1,0 +1,191 @@
+"""Grid notice boards: PDF/PNG content checked with poppler and zbar, refusals, the public page.
+
+Grid A has a full team (one name is hostile HTML), a party branch with secretary and a
+resident; grid B has only a 网格员 and no party cell; grid C is complete. Boards are
+checked from the outside: ``pdfinfo`` (page size), ``pdffonts`` (embedded CJK font),
+``pdftotext`` (text), ``pdftoppm`` + ``zbarimg`` (QR code -> URL, then that URL answered).
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pandas as pd
+import pytest
+from flask import Flask
+
+from api.cli import main
+from api.db import session_scope
+from api.grids.service import grid_meta
+from api.register.crypto import cipher_for
+from api.register.importer import import_sheet
+from tests.api.plans_helpers import login
+from tests.api.register_helpers import published_app
+
+HOSTILE = "<script>alert(1)</script>"
+RESIDENT, RESIDENT_PHONE = "居民甲某", "13912345678"
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    with published_app(tmp_path_factory.mktemp("boards"), 600) as app:
+        yield _seed(app)
+
+
+def _team(code: str, tag: str) -> pd.DataFrame:
+    return pd.DataFrame({"姓名": [f"{tag}网格长", f"{tag}网格员", f"{tag}指导员"],
+                         "联系电话": ["13700000001", "13700000002", "13700000004"],
+                         "角色": ["网格长", "网格员", "网格指导员"], "网格编码": code,
+                         "职责": ["统筹网格内各项工作", "信息采集、日常巡查", "业务指导"]})
+
+
+def _seed(app: Flask) -> dict[str, Any]:
+    from api.grids.service import active_grids, buildings_of_grid
+    from geo.register.idnumber import id_check_char
+
+    with app.app_context(), session_scope() as s:
+        grids = active_grids(s)
+        keys = grids.loc[grids["households"] > 0, "key"].tolist()
+        a, b, c = keys[0], keys[1], keys[2]
+        ciph, settings = cipher_for(app.instance_path, app.config["WANGGE"]), app.config["WANGGE"]
+        staff = pd.concat([_team(a, "李"), _team(c, "周"),
+                           pd.DataFrame({"姓名": [HOSTILE, "孙网格员"], "联系电话": ["13700000003", "13700000005"],
+                                         "角色": "网格员", "网格编码": [a, b]})], ignore_index=True)
+        import_sheet(s, "staff", staff.fillna(""), cipher=ciph, settings=settings, user="test")
+        import_sheet(s, "party", pd.DataFrame({"组织类型": ["社区党委", "网格党支部", "党小组"],
+                                               "组织名称": ["甲社区党委", "第一网格党支部", "第三网格党小组"],
+                                               "上级组织": ["", "甲社区党委", "甲社区党委"], "网格编码": ["", a, c],
+                                               "书记": ["", "陈书记", "吴组长"]}),
+                     cipher=ciph, settings=settings, user="test")
+        body = "11010519491231002"
+        import_sheet(s, "residents", pd.DataFrame({"姓名": [RESIDENT], "身份证号": [body + id_check_char(body)],
+                                                   "联系电话": [RESIDENT_PHONE], "楼栋编号": [buildings_of_grid(s, a)[0]],
+                                                   "门牌": ["101"], "党员中心户": ["是"]}),
+                     cipher=ciph, settings=settings, user="test")
+    return {"app": app, "A": a, "B": b, "C": c}
+
+
+def _run(*args: str) -> str:
+    return subprocess.run(list(args), check=True, capture_output=True, text=True, timeout=120).stdout
+
+
+def _qr_url(png: Path) -> str:
+    return _run("zbarimg", "-q", "--raw", str(png)).strip()
+
+
+def _print(app: Flask, *args: str) -> Any:
+    return app.test_cli_runner().invoke(main, ["boards", "print", *args])
+
+
+def test_a3_pdf_has_page_size_cjk_font_text_and_a_qr_code_to_the_public_page(world: dict[str, Any],
+                                                                              tmp_path: Path) -> None:
+    app, a = world["app"], world["A"]
+    r = _print(app, "--grid", a, "--size", "A3", "-o", str(tmp_path))
+    assert r.exit_code == 0, r.output
+    pdf = tmp_path / f"{a}.pdf"
+    info = _run("pdfinfo", str(pdf))
+    assert "Pages:           1" in info and "841.89 x 1190.55 pts (A3)" in info
+    fonts = _run("pdffonts", str(pdf)).splitlines()[2:]
+    assert any("CJK" in f and f.split()[-5] == "yes" for f in fonts), fonts  # emb column
+    text = _run("pdftotext", "-layout", str(pdf), "-")
+    with app.app_context(), session_scope() as s:
+        meta = grid_meta(s, a)
+    for expected in (a, f"户数：{meta['households']}", f"楼栋数：{meta['buildings']}", "李网格长", "李网格员", "李指导员",
+                     "13700000001", "第一网格党支部", "陈书记", "12345", "120", "网格指导员"):
+        assert expected in text, expected
+    assert HOSTILE in re.sub(r"\s+", "", _run("pdftotext", str(pdf), "-"))  # printed as text (wrapped across lines), not markup
+    assert RESIDENT not in text and RESIDENT_PHONE not in text
+    _run("pdftoppm", "-png", "-r", "150", "-singlefile", str(pdf), str(tmp_path / "page"))
+    url = _qr_url(tmp_path / "page.png")
+    assert url == f"http://127.0.0.1:5000/g/{a}"
+    page = app.test_client().get(urlsplit(url).path)  # anonymous: the QR target needs no login
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    assert "李网格长" in html and "13700000001" in html and "陈书记" in html
+    assert RESIDENT not in html and RESIDENT_PHONE not in html
+    assert "<script>alert(1)</script>" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert app.test_client().get(f"/g/{a}/map.png").mimetype == "image/png"
+
+
+def test_a4_landscape_png_is_a4_sized_and_its_qr_decodes(world: dict[str, Any], tmp_path: Path) -> None:
+    from PIL import Image
+
+    app, a = world["app"], world["A"]
+    r = _print(app, "--grid", a, "--size", "A4", "--orientation", "landscape", "--format", "png", "-o", str(tmp_path))
+    assert r.exit_code == 0, r.output
+    png = tmp_path / f"{a}.png"
+    with Image.open(png) as im:
+        size = im.size
+    dpi = app.config["WANGGE"]["board_png_dpi"]
+    assert abs(size[0] - 297 / 25.4 * dpi) <= 1 and abs(size[1] - 210 / 25.4 * dpi) <= 1, size  # A4 landscape
+    assert _qr_url(png) == f"http://127.0.0.1:5000/g/{a}"
+
+
+def test_missing_fields_are_reported_not_printed_unless_drafts(world: dict[str, Any], tmp_path: Path) -> None:
+    app, b = world["app"], world["B"]
+    r = _print(app, "--grid", b, "-o", str(tmp_path / "out"))
+    assert r.exit_code == 2
+    assert f"{b}: 缺少网格长" in r.output and "缺少网格党支部或党小组" in r.output
+    assert not (tmp_path / "out" / f"{b}.pdf").exists()
+    r = _print(app, "--grid", b, "--drafts", "-o", str(tmp_path / "drafts"))
+    assert r.exit_code == 0, r.output
+    text = _run("pdftotext", str(tmp_path / "drafts" / f"{b}.pdf"), "-")
+    assert "待补充" in text and "孙网格员" in text
+
+
+def test_batch_merges_printable_boards_and_lists_refused(world: dict[str, Any], tmp_path: Path) -> None:
+    import zipfile
+
+    from api.boards.service import print_batch
+    from api.boards.sources import load_sources
+
+    app, keys = world["app"], [world["A"], world["B"], world["C"]]
+    done: list[int] = []
+    with app.app_context(), session_scope() as s:
+        src = load_sources(s, keys=keys)
+    result = print_batch(src, keys, tmp_path, settings=app.config["WANGGE"], photo_dir=tmp_path, size="A4",
+                         progress=lambda i, n: done.append(i))
+    assert result.printed == [world["A"], world["C"]] and list(result.refused) == [world["B"]]
+    assert done == [1, 2, 3]
+    assert "Pages:           2" in _run("pdfinfo", str(tmp_path / "boards-all.pdf"))
+    with zipfile.ZipFile(tmp_path / "boards.zip") as z:
+        assert sorted(z.namelist()) == sorted([f"{world['A']}.pdf", f"{world['C']}.pdf"])
+    assert "第三网格党小组" in _run("pdftotext", str(tmp_path / f"{world['C']}.pdf"), "-")
+
+
+def test_board_routes_refuse_incomplete_boards_and_need_login(world: dict[str, Any]) -> None:
+    app, a, b = world["app"], world["A"], world["B"]
+    anonymous = app.test_client()
+    assert anonymous.get(f"/boards/{a}.pdf").status_code in (302, 401)
+    viewer, admin = login(app, "viewer"), login(app, "admin")
+    r = viewer.get(f"/boards/{a}.pdf?size=A4")
+    assert r.status_code == 200 and r.mimetype == "application/pdf" and r.data.startswith(b"%PDF")
+    refused = viewer.get(f"/boards/{b}.pdf")
+    assert refused.status_code == 409 and "缺少网格长" in refused.get_data(as_text=True)
+    assert viewer.get(f"/boards/{b}.pdf?drafts=1").status_code == 403
+    assert admin.get(f"/boards/{b}.png?drafts=1").mimetype == "image/png"
+    assert viewer.get(f"/boards/{a}.pdf?size=B5").status_code == 400
+    listing = viewer.get("/boards").get_data(as_text=True)
+    assert f"/boards/{a}.pdf" in listing and "缺少网格长" in listing and f"/boards/{b}.pdf" not in listing
+    assert anonymous.get("/g/999999999999999").status_code == 404
+
+
+def test_check_lists_every_grid_missing_fields(world: dict[str, Any]) -> None:
+    r = world["app"].test_cli_runner().invoke(main, ["boards", "check"])
+    assert r.exit_code == 2
+    lines = {line.split(":")[0]: line for line in r.output.splitlines() if ": " in line}
+    assert world["B"] in lines and "缺少网格长" in lines[world["B"]]
+    assert world["A"] not in lines and world["C"] not in lines
+    assert "2 / " in r.output  # grids A and C are the printable ones
+
+
+def test_board_cli_needs_exactly_one_selector(world: dict[str, Any], tmp_path: Path) -> None:
+    r = _print(world["app"], "-o", str(tmp_path))
+    assert r.exit_code == 2 and "choose exactly one of --grid CODE, --community ID or --all" in r.output
+    r = _print(world["app"], "--grid", "nope", "-o", str(tmp_path))
+    assert r.exit_code == 2 and "没有编码为 nope 的生效网格" in r.output
