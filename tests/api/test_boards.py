@@ -18,12 +18,15 @@ from urllib.parse import urlsplit
 import pandas as pd
 import pytest
 from flask import Flask
+from PIL import Image
+from sqlalchemy import update
 
 from api.cli import main
 from api.db import session_scope
 from api.grids.service import grid_meta
 from api.register.crypto import cipher_for
 from api.register.importer import import_sheet
+from api.register.models import Staff
 from tests.api.plans_helpers import login
 from tests.api.register_helpers import published_app
 
@@ -67,6 +70,10 @@ def _seed(app: Flask) -> dict[str, Any]:
                                                    "联系电话": [RESIDENT_PHONE], "楼栋编号": [buildings_of_grid(s, a)[0]],
                                                    "门牌": ["101"], "党员中心户": ["是"]}),
                      cipher=ciph, settings=settings, user="test")
+        s.execute(update(Staff).where(Staff.name == "李网格长").values(photo="../li.png"))  # a path: name only
+    photos = Path(app.instance_path) / "photos"
+    photos.mkdir(parents=True, exist_ok=True)
+    Image.new("RGB", (60, 80), "#446").save(photos / "li.png")
     return {"app": app, "A": a, "B": b, "C": c}
 
 
@@ -100,6 +107,8 @@ def test_a3_pdf_has_page_size_cjk_font_text_and_a_qr_code_to_the_public_page(wor
         assert expected in text, expected
     assert HOSTILE in re.sub(r"\s+", "", _run("pdftotext", str(pdf), "-"))  # printed as text (wrapped across lines), not markup
     assert RESIDENT not in text and RESIDENT_PHONE not in text
+    images = [line for line in _run("pdfimages", "-list", str(pdf)).splitlines()[2:] if line.split()[2] == "image"]
+    assert len(images) == 3  # map, QR code and the leader's photo (the others get the vector silhouette)
     _run("pdftoppm", "-png", "-r", "150", "-singlefile", str(pdf), str(tmp_path / "page"))
     url = _qr_url(tmp_path / "page.png")
     assert url == f"http://127.0.0.1:5000/g/{a}"
@@ -113,8 +122,6 @@ def test_a3_pdf_has_page_size_cjk_font_text_and_a_qr_code_to_the_public_page(wor
 
 
 def test_a4_landscape_png_is_a4_sized_and_its_qr_decodes(world: dict[str, Any], tmp_path: Path) -> None:
-    from PIL import Image
-
     app, a = world["app"], world["A"]
     r = _print(app, "--grid", a, "--size", "A4", "--orientation", "landscape", "--format", "png", "-o", str(tmp_path))
     assert r.exit_code == 0, r.output
@@ -135,7 +142,7 @@ def test_missing_fields_are_reported_not_printed_unless_drafts(world: dict[str, 
     r = _print(app, "--grid", b, "--drafts", "-o", str(tmp_path / "drafts"))
     assert r.exit_code == 0, r.output
     text = _run("pdftotext", str(tmp_path / "drafts" / f"{b}.pdf"), "-")
-    assert "待补充" in text and "孙网格员" in text
+    assert "待补充" in text and "孙网格员" in text and "网格长" in text
 
 
 def test_batch_merges_printable_boards_and_lists_refused(world: dict[str, Any], tmp_path: Path) -> None:

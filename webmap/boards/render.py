@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import subprocess
 import tempfile
+from dataclasses import replace
 from functools import lru_cache
 from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from webmap import TEMPLATE_DIR
-from webmap.boards.content import BoardContent
+from webmap.boards.content import BoardContent, StaffCard
 from webmap.boards.mapimage import CJK_FAMILIES
 from webmap.boards.qr import data_uri
 
@@ -32,6 +33,13 @@ def _env() -> Environment:
     return Environment(loader=FileSystemLoader(str(TEMPLATE_DIR)), autoescape=select_autoescape(default=True))
 
 
+def _with_placeholders(board: BoardContent) -> BoardContent:
+    """A draft shows an empty card (待补充) for each board role nobody holds."""
+    held = {s.role for s in board.staff}
+    empty = tuple(StaffCard(role, "", "") for role in ("grid_leader", "grid_worker") if role not in held)
+    return replace(board, staff=empty + board.staff) if empty else board
+
+
 def board_html(board: BoardContent, *, size: str = "A3", orientation: str = "portrait", draft: bool = False,
                missing: list[str] | None = None) -> str:
     """The board as one HTML page for print (every value escaped; pictures embedded as data URIs).
@@ -48,6 +56,8 @@ def board_html(board: BoardContent, *, size: str = "A3", orientation: str = "por
     if orientation not in ORIENTATIONS:
         raise ValueError(f"board orientation {orientation!r} is not supported; use portrait or landscape")
     width, height, font_pt = SIZES[size]
+    if draft:
+        board = _with_placeholders(board)
     fonts = ", ".join(f'"{f}"' for f in CJK_FAMILIES) + ", sans-serif"
     return _env().get_template("boards/board.html").render(
         b=board, size=size, orientation=orientation, font_pt=font_pt, fonts=fonts, draft=draft,
