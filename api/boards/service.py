@@ -140,10 +140,22 @@ class BatchResult:
     files: list[Path] = field(default_factory=list)
 
 
+def _write_board(pdf: bytes, stem: Path, fmt: str, *, dpi: int) -> list[Path]:
+    """Write ``<stem>.pdf`` and/or ``<stem>.png`` (*fmt*: pdf, png or both); the paths written."""
+    out = []
+    if fmt in ("pdf", "both"):
+        out.append(stem.with_name(stem.name + ".pdf"))
+        out[-1].write_bytes(pdf)
+    if fmt in ("png", "both"):
+        out.append(stem.with_name(stem.name + ".png"))
+        out[-1].write_bytes(png_from_pdf(pdf, dpi=dpi))
+    return out
+
+
 def print_batch(src: BoardSources, keys: list[str], out_dir: Path, *, settings: Mapping[str, Any], photo_dir: Path,
                 size: str = "A3", orientation: str = "portrait", fmt: str = "pdf", drafts: bool = False,
                 progress: Callable[[int, int], None] | None = None) -> BatchResult:
-    """Boards of *keys* as ``<code>.pdf|png`` in *out_dir*, plus ``boards.zip`` and a merged ``boards-all.pdf``.
+    """Boards of *keys* as ``<code>.pdf|png`` (*fmt* pdf, png or both) in *out_dir*, plus ``boards.zip`` and a merged ``boards-all.pdf``.
 
     Grids with missing fields are listed in the result and not printed (unless *drafts*).
     """
@@ -157,11 +169,9 @@ def print_batch(src: BoardSources, keys: list[str], out_dir: Path, *, settings: 
         else:
             doc = pdf_documents([board_html(board, size=size, orientation=orientation, draft=drafts,
                                             missing=missing)])[0]
-            data = doc.write_pdf()
-            path = out_dir / f"{quote(key, safe='')}.{fmt}"
-            path.write_bytes(png_from_pdf(data, dpi=int(settings["board_png_dpi"])) if fmt == "png" else data)
+            result.files += _write_board(doc.write_pdf(), out_dir / quote(key, safe=""), fmt,
+                                         dpi=int(settings["board_png_dpi"]))
             result.printed.append(key)
-            result.files.append(path)
             documents.append(doc)
         if progress:
             progress(i + 1, len(keys))
@@ -170,7 +180,7 @@ def print_batch(src: BoardSources, keys: list[str], out_dir: Path, *, settings: 
         merged.write_bytes(merged_pdf(documents))
         archive = out_dir / "boards.zip"
         with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as z:
-            for path in result.files:
+            for path in list(result.files):
                 z.write(path, path.name)
         result.files += [merged, archive]
     log.info("boards: %d printed, %d refused (missing fields) of %d grids", len(result.printed), len(result.refused),

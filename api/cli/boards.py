@@ -33,7 +33,7 @@ not printed; the command then exits 2. --drafts prints them with 待补充 inste
 @click.option("--all", "every", is_flag=True, help="Every active grid.")
 @click.option("--size", type=click.Choice(["A3", "A4"]), default="A3", show_default=True)
 @click.option("--orientation", type=click.Choice(["portrait", "landscape"]), default="portrait", show_default=True)
-@click.option("--format", "fmt", type=click.Choice(["pdf", "png"]), default="pdf", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["pdf", "png", "both"]), default="pdf", show_default=True)
 @click.option("--drafts", is_flag=True, help="Print incomplete boards with 待补充 where fields are missing.")
 @click.option("-o", "--out", "out", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="Output folder (created).")
