@@ -99,6 +99,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("board_require_photo", False, "A staff member without a photo makes a board incomplete (False: a silhouette is printed)."),
     Setting("board_map_dpi", 200, "Resolution of the boundary map image on notice boards (dots per inch)."),
     Setting("board_png_dpi", 100, "Resolution of notice board PNG files (dots per inch)."),
+    Setting("party_link_min", 5, "Fewest households a party-member centre household (党员中心户) looks after."),
+    Setting("party_link_max", 15, "Most households a party-member centre household looks after."),
+    Setting("party_link_max_walk_m", 1500.0, "Longest walk from a centre household to a household it looks after (m)."),
     Setting("board_photo_dir", "", "Folder of staff photos named in the register's 照片 column; empty = instance/photos."),
 )
 
