@@ -27,9 +27,20 @@ def main() -> None:
 
 
 def _register() -> None:
-    from api.cli import access, boards, export, imports, partition, plans, register, serve, users
+    from api.cli import (
+        access,
+        boards,
+        export,
+        imports,
+        partition,
+        party,
+        plans,
+        register,
+        serve,
+        users,
+    )
 
-    for module in (imports, serve, users, partition, plans, access, export, register, boards):
+    for module in (imports, serve, users, partition, plans, access, export, register, boards, party):
         for command in module.COMMANDS:
             main.add_command(command)
 
