@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -46,7 +47,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
             c, settings = cipher_for(app.instance_path, app.config["WANGGE"]), app.config["WANGGE"]
             import_sheet(s, "residents", sheet, cipher=c, settings=settings, user="test")
             import_sheet(s, "party", pd.DataFrame({"组织类型": ["社区党委", "网格党支部", "党小组", "党小组"],
-                                                   "组织名称": ["甲社区党委", "一支部", "无书记小组", "邻社区小组"],
+                                                   "组织名称": ["甲社区党委", "一支部", "无书记小组", "<b>邻社区</b>小组"],
                                                    "上级组织": ["", "甲社区党委", "一支部", "一支部"],
                                                    "网格编码": ["", a, a, c_key], "书记": ["", "陈书记", "", "吴组长"]}),
                          cipher=c, settings=settings, user="test")
@@ -113,3 +114,29 @@ def _all_grids(world: dict[str, Any]) -> list[str]:
 
     with world["app"].app_context(), session_scope() as s:
         return active_grids(s)["key"].tolist()
+
+
+def test_party_map_shows_links_to_staff_and_no_households_in_public(world: dict[str, Any]) -> None:
+    from tests.api.plans_helpers import login
+    from webmap.offline import assert_offline
+
+    app = world["app"]
+    app.test_cli_runner().invoke(main, ["party", "link"])
+    page = login(app, "admin").get("/party")
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    assert_offline(html)
+    for expected in ("党员中心户：楼栋", "结对连线", "陈书记", "&lt;b&gt;邻社区&lt;/b&gt;小组"):
+        assert expected in html or _js(expected) in html, expected
+    assert "<b>邻社区</b>" not in html and _js("<b>邻社区</b>") not in html
+    for client, url in ((app.test_client(), "/party/public"), (login(app, "viewer"), "/party")):
+        public = client.get(url)
+        assert public.status_code == 200
+        text = public.get_data(as_text=True)
+        assert "一支部" in text and _js("党员中心户：") not in text and _js("结对连线") not in text
+        assert "公开地图不显示住户信息" in text
+
+
+def _js(text: str) -> str:
+    """*text* as folium writes it into the page's JavaScript (JSON, ASCII escapes)."""
+    return json.dumps(text)[1:-1]

@@ -98,5 +98,6 @@ def board_map_png(grid: gpd.GeoDataFrame, buildings: gpd.GeoDataFrame, streets: 
                 parse_math=False)
     fig.tight_layout(pad=0.2)
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=dpi)
+    # Fast zlib level: the PNG is embedded once and re-compressed in the PDF anyway.
+    fig.savefig(buf, format="png", dpi=dpi, pil_kwargs={"compress_level": 1})
     return buf.getvalue()
