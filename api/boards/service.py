@@ -7,11 +7,12 @@ refused with the list of what is missing, unless the admin asks for a draft, whi
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import mimetypes
 import zipfile
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -25,7 +26,7 @@ from webmap.boards.qr import data_uri, qr_png
 from webmap.boards.render import board_html, merged_pdf, pdf_documents, png_from_pdf
 
 __all__ = ["BoardIncomplete", "BatchResult", "public_url", "board_content", "board_problems", "render_board",
-           "print_batch", "grid_map_png"]
+           "print_batch", "grid_map_png", "content_hash"]
 
 log = logging.getLogger(__name__)
 
@@ -131,11 +132,17 @@ def render_board(board: BoardContent, *, settings: Mapping[str, Any], size: str 
     return png_from_pdf(data, dpi=int(settings["board_png_dpi"])) if fmt == "png" else data
 
 
+def content_hash(board: BoardContent) -> str:
+    """SHA-256 of what the board shows (pictures aside): changes with staff, party, counts or plan."""
+    return hashlib.sha256(repr(replace(board, map_uri="", qr_uri="")).encode("utf-8")).hexdigest()
+
+
 @dataclass
 class BatchResult:
-    """Files written by a batch, and the grids refused with what they lack."""
+    """Files written by a batch, the grids refused with what they lack, and what was printed."""
 
     printed: list[str] = field(default_factory=list)
+    versions: dict[str, tuple[int | None, str]] = field(default_factory=dict)
     refused: dict[str, list[str]] = field(default_factory=dict)
     files: list[Path] = field(default_factory=list)
 
@@ -172,6 +179,8 @@ def print_batch(src: BoardSources, keys: list[str], out_dir: Path, *, settings: 
             result.files += _write_board(doc.write_pdf(), out_dir / quote(key, safe=""), fmt,
                                          dpi=int(settings["board_png_dpi"]))
             result.printed.append(key)
+            if not missing:  # drafts are not versions to keep on the wall
+                result.versions[key] = (board.plan_id, content_hash(board))
             documents.append(doc)
         if progress:
             progress(i + 1, len(keys))

@@ -56,6 +56,10 @@ def print_command(grid: str | None, community: str | None, every: bool, size: st
         result = print_batch(src, keys, out, settings=settings, photo_dir=photo_dir(current_app.instance_path, settings),
                              size=size, orientation=orientation, fmt=fmt, drafts=drafts,
                              progress=lambda done, total: bar.update(1))
+    from api.boards.versions import record_prints
+
+    with db.session_scope() as s:
+        record_prints(s, result.versions, size=size, orientation=orientation, user="cli")
     click.echo(f"已生成 printed {len(result.printed)} 块公示牌 boards -> {out}")
     if result.refused:
         click.secho(f"{len(result.refused)} 个网格缺少必填内容，未打印 / grids missing mandatory fields, not printed "
@@ -78,6 +82,20 @@ def check_command() -> None:
     click.echo(f"{len(rows) - len(bad)} / {len(rows)} 个网格可打印 printable")
     if bad:
         raise SystemExit(EXIT_MISSING)
+
+
+@boards_group.command("stale", help="List grids whose printed boards are out of date (boundary, staff or content changed).")
+@with_appcontext
+def stale_command() -> None:
+    from api.boards.jobs import photo_dir
+    from api.boards.versions import stale_boards
+
+    settings = current_app.config["WANGGE"]
+    with db.session_scope() as s:
+        report = stale_boards(s, settings=settings, photo_dir=photo_dir(current_app.instance_path, settings))
+    for row in report["stale"]:
+        click.echo(f"需重印 reprint {row['key']}: {row['reason']}")
+    click.echo(f"{len(report['stale'])} 块需重印 out of date; {len(report['never'])} 个网格从未打印 never printed")
 
 
 COMMANDS = [boards_group]

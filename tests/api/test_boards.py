@@ -196,3 +196,16 @@ def test_board_cli_needs_exactly_one_selector(world: dict[str, Any], tmp_path: P
     assert r.exit_code == 2 and "choose exactly one of --grid CODE, --community ID or --all" in r.output
     r = _print(world["app"], "--grid", "nope", "-o", str(tmp_path))
     assert r.exit_code == 2 and "没有编码为 nope 的生效网格" in r.output
+
+
+def test_printed_boards_are_listed_for_reprint_when_staff_change(world: dict[str, Any], tmp_path: Path) -> None:
+    app, a, c = world["app"], world["A"], world["C"]
+    assert _print(app, "--grid", c, "-o", str(tmp_path)).exit_code == 0
+    runner = app.test_cli_runner()
+    before = runner.invoke(main, ["boards", "stale"]).output
+    assert f"reprint {c}" not in before and f"reprint {a}" not in before
+    with app.app_context(), session_scope() as s:
+        s.execute(update(Staff).where(Staff.name == "周网格长").values(phone="13799999999"))
+    after = runner.invoke(main, ["boards", "stale"]).output
+    assert f"需重印 reprint {c}: 工作人员、党组织或户数等内容已变更" in after and f"reprint {a}" not in after
+    assert "从未打印 never printed" in after and world["B"] not in after.split("从未打印")[0]
