@@ -198,11 +198,12 @@ def print_batch(src: BoardSources, keys: list[str], out_dir: Path, *, settings: 
 
 
 def grid_map_png(src: BoardSources, key: str, *, dpi: int = 110) -> bytes:
-    """The boundary map of grid *key* alone (the public page shows it), phone-screen sized."""
+    """The boundary map of grid *key* for the public page, phone-screen sized, without households."""
     hit = src.grids[src.grids["key"] == key]
     if hit.empty:
         raise LookupError(f"没有编码为 {key} 的生效网格")
     grid = hit[["geometry"]]
     layers = _layers_of(src, grid, key)
-    return board_map_png(grid, layers["buildings"], layers["streets"], layers["services"], layers["party"],
+    # Public: no party-member households (they are register data), only the printed board shows them.
+    return board_map_png(grid, layers["buildings"], layers["streets"], layers["services"], layers["party"].iloc[0:0],
                          width_in=6.0, height_in=5.0, dpi=dpi)

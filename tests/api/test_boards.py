@@ -209,3 +209,27 @@ def test_printed_boards_are_listed_for_reprint_when_staff_change(world: dict[str
     after = runner.invoke(main, ["boards", "stale"]).output
     assert f"需重印 reprint {c}: 工作人员、党组织或户数等内容已变更" in after and f"reprint {a}" not in after
     assert "从未打印 never printed" in after and world["B"] not in after.split("从未打印")[0]
+
+
+def _red_pixels(png: bytes) -> int:
+    import io
+
+    import numpy as np
+
+    with Image.open(io.BytesIO(png)) as im:
+        rgb = np.asarray(im.convert("RGB"))
+    return int((np.abs(rgb.astype(int) - (214, 39, 40)).sum(axis=2) < 10).sum())
+
+
+def test_public_map_hides_party_member_households_the_board_map_shows(world: dict[str, Any], tmp_path: Path) -> None:
+    import base64
+
+    from api.boards.service import board_content
+    from api.boards.sources import load_sources
+
+    app, a = world["app"], world["A"]
+    with app.app_context(), session_scope() as s:
+        src = load_sources(s, keys=[a])
+    board = board_content(src, a, settings=app.config["WANGGE"], photo_dir=tmp_path)
+    assert _red_pixels(base64.b64decode(board.map_uri.split(",", 1)[1])) > 20  # the 党员中心户 star
+    assert _red_pixels(app.test_client().get(f"/g/{a}/map.png").data) == 0
