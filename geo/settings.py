@@ -96,6 +96,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("board_supervision_hotline", "12345", "Supervision hotline (监督电话) printed on every grid notice board."),
     Setting("board_convenience_hotlines", "110 报警, 119 火警, 120 急救, 12345 政务服务便民热线", "Convenience hotlines on notice boards: 'number label' items, comma-separated."),
     Setting("board_header_text", "网格化服务管理公示牌", "Header line printed at the top of every grid notice board."),
+    Setting("board_logo_file", "", "PNG or JPEG logo printed in the header of notice boards (empty: none)."),
     Setting("board_require_photo", False, "A staff member without a photo makes a board incomplete (False: a silhouette is printed)."),
     Setting("board_map_dpi", 200, "Resolution of the boundary map image on notice boards (dots per inch)."),
     Setting("board_png_dpi", 100, "Resolution of notice board PNG files (dots per inch)."),

@@ -49,15 +49,25 @@ def public_url(settings: Mapping[str, Any], code: str) -> str:
     return f"{str(settings['board_public_base_url']).rstrip('/')}/g/{quote(code, safe='')}"
 
 
-def _photo_uri(photo: Any, photo_dir: Path) -> str | None:
-    """The staff photo as a data URI; only a file name inside *photo_dir* is read (no paths)."""
-    if not isinstance(photo, str) or not photo.strip():
-        return None
-    path = photo_dir / Path(photo.strip()).name
+def _image_uri(path: Path) -> str | None:
+    """A PNG or JPEG file as a data URI (``None`` when missing or of another type)."""
     mime = mimetypes.guess_type(path.name)[0]
     if not path.is_file() or mime not in ("image/png", "image/jpeg"):
         return None
     return data_uri(path.read_bytes(), mime)
+
+
+def _photo_uri(photo: Any, photo_dir: Path) -> str | None:
+    """The staff photo as a data URI; only a file name inside *photo_dir* is read (no paths)."""
+    if not isinstance(photo, str) or not photo.strip():
+        return None
+    return _image_uri(photo_dir / Path(photo.strip()).name)
+
+
+def _logo_uri(settings: Mapping[str, Any]) -> str:
+    """The configured board logo (setting ``board_logo_file``, chosen by the admin) as a data URI."""
+    configured = str(settings.get("board_logo_file") or "").strip()
+    return (_image_uri(Path(configured)) or "") if configured else ""
 
 
 def _text(value: Any) -> str:
@@ -111,7 +121,8 @@ def board_content(src: BoardSources, key: str, *, settings: Mapping[str, Any], p
         households=int(row["households"]), households_register=register,
         buildings=len(layers["buildings"]), supervision_hotline=_text(settings["board_supervision_hotline"]),
         hotlines=parse_hotlines(str(settings["board_convenience_hotlines"])), public_url=url,
-        header_text=_text(settings["board_header_text"]), map_uri=map_uri, qr_uri=qr_uri,
+        header_text=_text(settings["board_header_text"]), logo_uri=_logo_uri(settings) if pictures else "",
+        map_uri=map_uri, qr_uri=qr_uri,
         service_points=tuple(sorted({_text(n) for n in layers["services"]["name"] if _text(n)}))[:12],
         plan_id=int(row["plan_version_id"]))
 
@@ -134,7 +145,7 @@ def render_board(board: BoardContent, *, settings: Mapping[str, Any], size: str 
 
 def content_hash(board: BoardContent) -> str:
     """SHA-256 of what the board shows (pictures aside): changes with staff, party, counts or plan."""
-    return hashlib.sha256(repr(replace(board, map_uri="", qr_uri="")).encode("utf-8")).hexdigest()
+    return hashlib.sha256(repr(replace(board, map_uri="", qr_uri="", logo_uri="")).encode("utf-8")).hexdigest()
 
 
 @dataclass

@@ -233,3 +233,23 @@ def test_public_map_hides_party_member_households_the_board_map_shows(world: dic
     board = board_content(src, a, settings=app.config["WANGGE"], photo_dir=tmp_path)
     assert _red_pixels(base64.b64decode(board.map_uri.split(",", 1)[1])) > 20  # the 党员中心户 star
     assert _red_pixels(app.test_client().get(f"/g/{a}/map.png").data) == 0
+
+
+def test_the_admin_logo_setting_is_printed_in_the_header(world: dict[str, Any], tmp_path: Path) -> None:
+    from api.boards.service import board_content, content_hash
+    from api.boards.sources import load_sources
+    from webmap.boards.render import board_html
+
+    app, a = world["app"], world["A"]
+    Image.new("RGB", (40, 40), "#b71c1c").save(tmp_path / "logo.png")
+    with app.app_context(), session_scope() as s:
+        src = load_sources(s, keys=[a])
+    plain = board_content(src, a, settings=app.config["WANGGE"], photo_dir=tmp_path, pictures=False)
+    settings = {**app.config["WANGGE"], "board_logo_file": str(tmp_path / "logo.png")}
+    board = board_content(src, a, settings=settings, photo_dir=tmp_path)
+    assert board.logo_uri.startswith("data:image/png;base64,")
+    assert f'<img class="logo" src="{board.logo_uri}"' in board_html(board)
+    assert content_hash(board) == content_hash(plain)  # pictures do not make a board out of date
+    missing = board_content(src, a, settings={**settings, "board_logo_file": str(tmp_path / "nope.png")},
+                            photo_dir=tmp_path)
+    assert missing.logo_uri == "" and 'class="logo"' not in board_html(missing)

@@ -48,6 +48,7 @@ class BoardContent:
     hotlines: tuple[tuple[str, str], ...] = ()
     public_url: str = ""
     header_text: str = ""
+    logo_uri: str = ""
     map_uri: str = ""
     qr_uri: str = ""
     service_points: tuple[str, ...] = field(default_factory=tuple)
