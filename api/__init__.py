@@ -37,9 +37,11 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         security,
         views,
     )
+    from api.boards import pages as board_pages
     from api.config import load_config
     from api.grids import routes as grid_routes
     from api.jobs import routes as job_routes
+    from api.party import pages as party_pages
     from api.plans import routes as plan_routes
     from api.register import pages as register_pages
     from api.register import routes as register_routes
@@ -74,4 +76,6 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(grid_routes.bp)
     app.register_blueprint(register_routes.bp)
     app.register_blueprint(register_pages.bp)
+    app.register_blueprint(board_pages.bp)
+    app.register_blueprint(party_pages.bp)
     return app

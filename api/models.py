@@ -428,4 +428,6 @@ class BackgroundJob(Base):
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 # The register's tables share this Base; importing them here keeps Base.metadata (Alembic,
 # the models-vs-migrations test) complete whichever module is imported first.
+import api.boards.models as _board_models  # noqa: E402,F401
+import api.party.models as _party_models  # noqa: E402,F401
 import api.register.models as _register_models  # noqa: E402,F401

@@ -115,6 +115,19 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("register_key_file", "", "File holding the register's encryption key (base64, 32 bytes); empty = instance/register.key, generated on first use."),
     Setting("register_max_grids_per_person", 3, "Grids one staff member may serve before the register check reports it."),
     Setting("register_match_tolerance_m", 30.0, "An imported row with lon/lat matches the nearest building within this distance (m)."),
+    # Grid notice boards and party cells (issue 15)
+    Setting("board_public_base_url", "http://127.0.0.1:5000", "Base URL of the public grid pages the board QR codes point to (…/g/<grid code>)."),
+    Setting("board_supervision_hotline", "12345", "Supervision hotline (监督电话) printed on every grid notice board."),
+    Setting("board_convenience_hotlines", "110 报警, 119 火警, 120 急救, 12345 政务服务便民热线", "Convenience hotlines on notice boards: 'number label' items, comma-separated."),
+    Setting("board_header_text", "网格化服务管理公示牌", "Header line printed at the top of every grid notice board."),
+    Setting("board_logo_file", "", "PNG or JPEG logo printed in the header of notice boards (empty: none)."),
+    Setting("board_require_photo", False, "A staff member without a photo makes a board incomplete (False: a silhouette is printed)."),
+    Setting("board_map_dpi", 200, "Resolution of the boundary map image on notice boards (dots per inch)."),
+    Setting("board_png_dpi", 100, "Resolution of notice board PNG files (dots per inch)."),
+    Setting("party_link_min", 5, "Fewest households a party-member centre household (党员中心户) looks after."),
+    Setting("party_link_max", 15, "Most households a party-member centre household looks after."),
+    Setting("party_link_max_walk_m", 1500.0, "Longest walk from a centre household to a household it looks after (m)."),
+    Setting("board_photo_dir", "", "Folder of staff photos named in the register's 照片 column; empty = instance/photos."),
 )
 
 DEFAULTS: dict[str, Any] = {s.name: s.default for s in SETTINGS}

@@ -2,12 +2,14 @@
 # Debian packages the tests need: headless Chromium for browser tests, a CJK font so
 # Chinese renders in screenshots and PDFs, poppler-utils to turn PDFs into pictures,
 # redis-server for the Redis job queue test.
+# zbar-tools to decode the QR codes of notice boards.
 set -euo pipefail
 missing=()
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 fc-list 2>/dev/null | grep -qiE 'Noto (Sans|Serif) CJK|WenQuanYi' || missing+=(fonts-noto-cjk)
 command -v pdftoppm >/dev/null 2>&1 || missing+=(poppler-utils)
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+command -v zbarimg >/dev/null 2>&1 || missing+=(zbar-tools)
 if [ ${#missing[@]} -eq 0 ]; then
   exit 0
 fi

@@ -27,9 +27,21 @@ def main() -> None:
 
 
 def _register() -> None:
-    from api.cli import access, export, imports, partition, plans, register, serve, users, worker
+    from api.cli import (
+        access,
+        boards,
+        export,
+        imports,
+        partition,
+        party,
+        plans,
+        register,
+        serve,
+        users,
+        worker,
+    )
 
-    for module in (imports, serve, users, partition, plans, access, export, worker, register):
+    for module in (imports, serve, users, partition, plans, access, export, worker, register, boards, party):
         for command in module.COMMANDS:
             main.add_command(command)
 

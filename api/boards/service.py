@@ -1,0 +1,220 @@
+"""Notice boards of the active grids: content, completeness, single boards and batches.
+
+A board whose mandatory fields are missing (no 网格长, no phone, no party cell, …) is
+refused with the list of what is missing, unless the admin asks for a draft, which prints
+``待补充`` where the field is missing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import mimetypes
+import zipfile
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import geopandas as gpd
+
+from api.boards.sources import BoardSources
+from webmap.boards.content import BoardContent, StaffCard, missing_fields, parse_hotlines
+from webmap.boards.mapimage import board_map_png
+from webmap.boards.qr import data_uri, qr_png
+from webmap.boards.render import board_html, merged_pdf, pdf_documents, png_from_pdf
+
+__all__ = ["BoardIncomplete", "BatchResult", "public_url", "board_content", "board_problems", "render_board",
+           "print_batch", "grid_map_png", "content_hash"]
+
+log = logging.getLogger(__name__)
+
+#: Map picture size (inches) per orientation: portrait boards print it full width.
+_MAP_INCHES = {"portrait": (7.5, 3.9), "landscape": (7.0, 6.2)}
+_PARTY_KINDS = {"branch": "网格党支部", "group": "党小组"}
+
+
+class BoardIncomplete(ValueError):
+    """A board lacks mandatory fields; ``missing`` lists them (Chinese, each naming the fix)."""
+
+    def __init__(self, key: str, missing: list[str]) -> None:
+        super().__init__(f"网格 {key} 的公示牌缺少必填内容：" + "；".join(missing))
+        self.key = key
+        self.missing = missing
+
+
+def public_url(settings: Mapping[str, Any], code: str) -> str:
+    """URL of the grid's public page, the QR code's target (valid while the code survives re-plans)."""
+    return f"{str(settings['board_public_base_url']).rstrip('/')}/g/{quote(code, safe='')}"
+
+
+def _image_uri(path: Path) -> str | None:
+    """A PNG or JPEG file as a data URI (``None`` when missing or of another type)."""
+    mime = mimetypes.guess_type(path.name)[0]
+    if not path.is_file() or mime not in ("image/png", "image/jpeg"):
+        return None
+    return data_uri(path.read_bytes(), mime)
+
+
+def _photo_uri(photo: Any, photo_dir: Path) -> str | None:
+    """The staff photo as a data URI; only a file name inside *photo_dir* is read (no paths)."""
+    if not isinstance(photo, str) or not photo.strip():
+        return None
+    return _image_uri(photo_dir / Path(photo.strip()).name)
+
+
+def _logo_uri(settings: Mapping[str, Any]) -> str:
+    """The configured board logo (setting ``board_logo_file``, chosen by the admin) as a data URI."""
+    configured = str(settings.get("board_logo_file") or "").strip()
+    return (_image_uri(Path(configured)) or "") if configured else ""
+
+
+def _text(value: Any) -> str:
+    return "" if value is None or (isinstance(value, float) and value != value) else str(value).strip()
+
+
+def _staff_cards(src: BoardSources, key: str, photo_dir: Path) -> tuple[StaffCard, ...]:
+    rows = src.staff[src.staff["grid_code"] == key]
+    return tuple(StaffCard(role=r.role, name=_text(r.name), phone=_text(r.phone), duties=_text(r.duties),
+                           photo_uri=_photo_uri(r.photo, photo_dir)) for r in rows.itertuples())
+
+
+def _layers_of(src: BoardSources, grid: gpd.GeoDataFrame, key: str) -> dict[str, gpd.GeoDataFrame]:
+    ids = set(src.grid_of_building.index[src.grid_of_building == key])
+    minx, miny, maxx, maxy = grid.total_bounds
+    pad = max(maxx - minx, maxy - miny) * 0.15 + 0.0003
+    near = (minx - pad, miny - pad, maxx + pad, maxy + pad)
+    buildings = src.buildings[src.buildings["building_id"].isin(ids)]
+    return {"buildings": buildings, "streets": src.streets.cx[near[0]:near[2], near[1]:near[3]],
+            "services": src.service_points[src.service_points.within(grid.geometry.iloc[0].buffer(pad / 3))],
+            "party": gpd.GeoDataFrame(geometry=buildings[buildings["building_id"].isin(src.party_centre_buildings)]
+                                      .representative_point(), crs=4326)}
+
+
+def board_content(src: BoardSources, key: str, *, settings: Mapping[str, Any], photo_dir: Path,
+                  orientation: str = "portrait", pictures: bool = True) -> BoardContent:
+    """The board of active grid *key* (its map drawn for *orientation*; no map nor QR unless *pictures*)."""
+    hit = src.grids[src.grids["key"] == key]
+    if hit.empty:
+        raise LookupError(f"没有编码为 {key} 的生效网格：先发布网格方案，或检查网格编码")
+    row, grid = hit.iloc[0], hit[["geometry"]]
+    layers = _layers_of(src, grid, key)
+    party = src.party[src.party["grid_code"] == key]
+    org = party.iloc[0] if len(party) else None
+    register = int(src.households_register.reindex(layers["buildings"]["building_id"]).fillna(0).sum())
+    url = public_url(settings, str(row["key"]))
+    map_uri = qr_uri = ""
+    if pictures:
+        w, h = _MAP_INCHES[orientation]
+        map_uri = data_uri(board_map_png(grid, layers["buildings"], layers["streets"], layers["services"],
+                                         layers["party"], width_in=w, height_in=h, dpi=int(settings["board_map_dpi"])))
+        qr_uri = data_uri(qr_png(url))
+    return BoardContent(
+        code=str(row["key"]), name=_text(row["name"]) or f"网格 {row['key']}",
+        community=src.communities.get(str(row["community_id"]), _text(row["community_id"])),
+        staff=_staff_cards(src, key, photo_dir),
+        party_name=_text(org["name"]) if org is not None else "",
+        party_kind=_PARTY_KINDS.get(org["kind"], "") if org is not None else "网格党支部",
+        party_secretary=_text(org["secretary"]) if org is not None else "",
+        party_secretary_phone=_text(org["secretary_phone"]) if org is not None else "",
+        households=int(row["households"]), households_register=register,
+        buildings=len(layers["buildings"]), supervision_hotline=_text(settings["board_supervision_hotline"]),
+        hotlines=parse_hotlines(str(settings["board_convenience_hotlines"])), public_url=url,
+        header_text=_text(settings["board_header_text"]), logo_uri=_logo_uri(settings) if pictures else "",
+        map_uri=map_uri, qr_uri=qr_uri,
+        service_points=tuple(sorted({_text(n) for n in layers["services"]["name"] if _text(n)}))[:12],
+        plan_id=int(row["plan_version_id"]))
+
+
+def board_problems(board: BoardContent, settings: Mapping[str, Any]) -> list[str]:
+    """Mandatory fields *board* lacks under the settings (empty list: printable)."""
+    return missing_fields(board, require_photo=bool(settings["board_require_photo"]))
+
+
+def render_board(board: BoardContent, *, settings: Mapping[str, Any], size: str = "A3",
+                 orientation: str = "portrait", fmt: str = "pdf", drafts: bool = False) -> bytes:
+    """PDF or PNG of one board; raises :class:`BoardIncomplete` when fields are missing and not *drafts*."""
+    missing = board_problems(board, settings)
+    if missing and not drafts:
+        raise BoardIncomplete(board.code, missing)
+    pdf = pdf_documents([board_html(board, size=size, orientation=orientation, draft=drafts, missing=missing)])[0]
+    data = pdf.write_pdf()
+    return png_from_pdf(data, dpi=int(settings["board_png_dpi"])) if fmt == "png" else data
+
+
+def content_hash(board: BoardContent) -> str:
+    """SHA-256 of what the board shows (pictures aside): changes with staff, party, counts or plan."""
+    return hashlib.sha256(repr(replace(board, map_uri="", qr_uri="", logo_uri="")).encode("utf-8")).hexdigest()
+
+
+@dataclass
+class BatchResult:
+    """Files written by a batch, the grids refused with what they lack, and what was printed."""
+
+    printed: list[str] = field(default_factory=list)
+    versions: dict[str, tuple[int | None, str]] = field(default_factory=dict)
+    refused: dict[str, list[str]] = field(default_factory=dict)
+    files: list[Path] = field(default_factory=list)
+
+
+def _write_board(pdf: bytes, stem: Path, fmt: str, *, dpi: int) -> list[Path]:
+    """Write ``<stem>.pdf`` and/or ``<stem>.png`` (*fmt*: pdf, png or both); the paths written."""
+    out = []
+    if fmt in ("pdf", "both"):
+        out.append(stem.with_name(stem.name + ".pdf"))
+        out[-1].write_bytes(pdf)
+    if fmt in ("png", "both"):
+        out.append(stem.with_name(stem.name + ".png"))
+        out[-1].write_bytes(png_from_pdf(pdf, dpi=dpi))
+    return out
+
+
+def print_batch(src: BoardSources, keys: list[str], out_dir: Path, *, settings: Mapping[str, Any], photo_dir: Path,
+                size: str = "A3", orientation: str = "portrait", fmt: str = "pdf", drafts: bool = False,
+                progress: Callable[[int, int], None] | None = None) -> BatchResult:
+    """Boards of *keys* as ``<code>.pdf|png`` (*fmt* pdf, png or both) in *out_dir*, plus ``boards.zip`` and a merged ``boards-all.pdf``.
+
+    Grids with missing fields are listed in the result and not printed (unless *drafts*).
+    """
+    out_dir.mkdir(parents=True, exist_ok=True)
+    result, documents = BatchResult(), []
+    for i, key in enumerate(keys):
+        board = board_content(src, key, settings=settings, photo_dir=photo_dir, orientation=orientation)
+        missing = board_problems(board, settings)
+        if missing and not drafts:
+            result.refused[key] = missing
+        else:
+            doc = pdf_documents([board_html(board, size=size, orientation=orientation, draft=drafts,
+                                            missing=missing)])[0]
+            result.files += _write_board(doc.write_pdf(), out_dir / quote(key, safe=""), fmt,
+                                         dpi=int(settings["board_png_dpi"]))
+            result.printed.append(key)
+            if not missing:  # drafts are not versions to keep on the wall
+                result.versions[key] = (board.plan_id, content_hash(board))
+            documents.append(doc)
+        if progress:
+            progress(i + 1, len(keys))
+    if len(documents) > 1:
+        merged = out_dir / "boards-all.pdf"
+        merged.write_bytes(merged_pdf(documents))
+        archive = out_dir / "boards.zip"
+        with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as z:
+            for path in list(result.files):
+                z.write(path, path.name)
+        result.files += [merged, archive]
+    log.info("boards: %d printed, %d refused (missing fields) of %d grids", len(result.printed), len(result.refused),
+             len(keys))
+    return result
+
+
+def grid_map_png(src: BoardSources, key: str, *, dpi: int = 110) -> bytes:
+    """The boundary map of grid *key* for the public page, phone-screen sized, without households."""
+    hit = src.grids[src.grids["key"] == key]
+    if hit.empty:
+        raise LookupError(f"没有编码为 {key} 的生效网格")
+    grid = hit[["geometry"]]
+    layers = _layers_of(src, grid, key)
+    # Public: no party-member households (they are register data), only the printed board shows them.
+    return board_map_png(grid, layers["buildings"], layers["streets"], layers["services"], layers["party"].iloc[0:0],
+                         width_in=6.0, height_in=5.0, dpi=dpi)

@@ -1,0 +1,122 @@
+"""Party map pages: ``/party`` (staff: centre households and their links, within the grids the
+user may read) and ``/party/public`` (no login: grids, coverage by party cells, branch and
+group names with secretaries; no households at all)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import geopandas as gpd
+import pandas as pd
+import shapely
+from flask import Blueprint, render_template
+from flask_login import current_user
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from api.auth import role_required
+from api.db import session_scope
+from api.grids import service
+from api.party.models import PartyLink
+from api.party.service import coverage
+from api.register import access
+from api.register.models import Household
+from api.workspace import load_layer
+from webmap.party_map import party_map
+
+__all__ = ["bp", "party_layers"]
+
+bp = Blueprint("party_pages", __name__)
+
+
+def _households(session: Session, keys: set[str]) -> pd.DataFrame:
+    rows = session.execute(select(Household.id, Household.building_id, Household.unit, Household.room,
+                                  Household.party_center)).all()
+    frame = pd.DataFrame(rows, columns=["household", "building", "unit", "room", "is_centre"])
+    frame["grid"] = frame["building"].map(service.grids_of_buildings(session))
+    return frame[frame["grid"].isin(keys)]
+
+
+def _cells(grids: gpd.GeoDataFrame, report: dict[str, Any]) -> tuple[pd.Series, gpd.GeoDataFrame]:
+    names = pd.Series({r["key"]: "、".join(r["cells"]) for r in report["grids"]}, dtype=object)
+    has = grids[grids["key"].map(names).fillna("") != ""]
+    points = gpd.GeoDataFrame({"label": [names[k] for k in has["key"]]},
+                              geometry=has.geometry.representative_point().to_numpy(), crs=4326)
+    return names, points
+
+
+def _secretaries(session: Session) -> dict[str, str]:
+    from api.register.models import PartyOrg
+
+    return {o.name: o.secretary or "" for o in session.scalars(select(PartyOrg))}
+
+
+def party_layers(session: Session, *, public: bool, allowed: set[str] | None) -> dict[str, Any]:
+    """Grids with coverage, cell markers and (unless *public*) centre households and spokes."""
+    grids = service.active_grids(session)
+    if allowed is not None:
+        grids = grids[grids["key"].isin(allowed)]
+    report = coverage(session)
+    names, cells = _cells(grids, report)
+    secretaries = _secretaries(session)
+    cells["label"] = ["；".join(f"{n}（书记：{secretaries.get(n) or '待补充'}）" for n in label.split("、"))
+                      for label in cells["label"]]
+    hh = _households(session, set(grids["key"]))
+    links = pd.DataFrame(session.execute(select(PartyLink.household_id, PartyLink.centre_id)).all(),
+                         columns=["household", "centre"])
+    links = links[links["household"].isin(hh["household"])]
+    linked = links.merge(hh[["household", "grid"]], on="household").groupby("grid").size()
+    base = hh[~hh["is_centre"].astype(bool)].groupby("grid").size()
+    share = (linked.reindex(grids["key"]).fillna(0) / base.reindex(grids["key"]).replace(0, pd.NA)).fillna(0.0)
+    out = grids.assign(cells=grids["key"].map(names).fillna(""), coverage=share.to_numpy(dtype=float))
+    out["coverage_label"] = [f"{s:.0%}" for s in out["coverage"]]
+    layers: dict[str, Any] = {"grids": out, "cells": cells, "report": report, "centres": None, "spokes": None}
+    if not public:
+        layers.update(_centre_layers(session, hh, links))
+    return layers
+
+
+def _centre_layers(session: Session, hh: pd.DataFrame, links: pd.DataFrame) -> dict[str, gpd.GeoDataFrame]:
+    buildings = load_layer(session, "buildings", columns=[])
+    point = dict(zip(buildings["building_id"], buildings.geometry.representative_point(), strict=True))
+    where = dict(zip(hh["household"], hh["building"], strict=True))
+    centres = hh[hh["is_centre"].astype(bool) & hh["building"].isin(point)]
+    counts = links.groupby("centre").size()
+    label = [f"党员中心户：楼栋 {b} {u or ''}-{r} · 结对 {int(counts.get(h, 0))} 户"
+             for h, b, u, r in zip(centres["household"], centres["building"], centres["unit"], centres["room"],
+                                   strict=True)]
+    pairs = {(where[c], where[h]) for h, c in zip(links["household"], links["centre"], strict=True)
+             if where.get(c) in point and where.get(h) in point and where[c] != where[h]}
+    spokes = shapely.linestrings([[(point[a].x, point[a].y), (point[b].x, point[b].y)] for a, b in sorted(pairs)]) \
+        if pairs else []
+    return {"centres": gpd.GeoDataFrame({"label": label}, geometry=[point[b] for b in centres["building"]], crs=4326),
+            "spokes": gpd.GeoDataFrame(geometry=list(spokes), crs=4326)}
+
+
+def _render(layers: dict[str, Any], *, public: bool) -> str:
+    m = party_map(layers["grids"], layers["cells"], layers["centres"], layers["spokes"])
+    root = m.get_root()
+    root.render()
+    return render_template("party/map.html", public=public, report=layers["report"],
+                           map_header=root.header.render(), map_html=root.html.render(),
+                           map_script=root.script.render())
+
+
+@bp.get("/party")
+@role_required("admin", "planner", "worker", "viewer")
+def party_page() -> str:
+    """党建网格地图: cells, coverage, centre households with their links (viewers: public variant)."""
+    public = current_user.role == "viewer"
+    with session_scope() as s:
+        user = current_user._get_current_object()  # type: ignore[attr-defined]
+        allowed = None if public else access.readable_grids(s, user)
+        layers = party_layers(s, public=public, allowed=allowed)
+    return _render(layers, public=public)
+
+
+@bp.get("/party/public")
+def party_public() -> str:
+    """The public party map: no login, no households."""
+    with session_scope() as s:
+        layers = party_layers(s, public=True, allowed=None)
+    return _render(layers, public=True)

@@ -1,0 +1,105 @@
+"""Benchmark: notice boards for 100 grids (A3, PDF + PNG), serial, in one process.
+
+A synthetic district is imported, partitioned and published; every grid gets the demo staff
+(网格长 + two 网格员) and a 网格党支部 with secretary, so every board is printable. Then
+``print_batch`` writes the first N boards as A3 portrait PDF and PNG (plus the merged PDF
+and the ZIP). Bar (issue 15): 100 boards < 60 s on the 2-core machine.
+
+Usage::
+
+    .venv/bin/python bench/boards.py [--buildings 1500] [--boards 100]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+OUT = Path(__file__).resolve().parent / "out" / "boards"
+
+
+def prepare(n_buildings: int, folder: Path) -> Any:
+    """App with a published plan, demo staff and one party branch per grid."""
+    import pandas as pd
+
+    from api import create_app
+    from api.db import session_scope
+    from api.grids.service import active_grids
+    from api.models import PlanVersion
+    from api.plans.store import publish, save_partition
+    from api.register.crypto import cipher_for
+    from api.register.demo import demo_staff
+    from api.register.importer import import_sheet
+    from api.workspace import import_workspace, load_layer
+    from geo.partition import partition_grids
+    from geo.prepare import prepare_layers
+    from geo.synthetic import synthetic_district
+
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    os.environ.setdefault("WANGGE_SECRET_KEY", "bench")
+    os.environ.pop("WANGGE_DATABASE_URL", None)
+    app = create_app({"INSTANCE_PATH": str(folder / "instance"), "DATABASE_URL": f"sqlite:///{folder / 'wangge.db'}"})
+    settings = app.config["WANGGE"]
+    prepared = prepare_layers(synthetic_district(n_buildings, seed=42).layers, settings=settings)
+    with app.app_context(), session_scope() as s:
+        import_workspace(s, prepared, user="bench", sources={"kind": "synthetic"}, note="bench")
+        layers = {k: load_layer(s, k) for k in ("buildings", "communities", "streets", "compounds")}
+    result = partition_grids(layers["buildings"], layers["communities"], streets=layers["streets"],
+                             compounds=layers["compounds"], seed=42, workers=1)
+    with app.app_context(), session_scope() as s:
+        plan = save_partition(s, result, name="bench", author="bench", settings={})
+        publish(s, s.get(PlanVersion, plan.id), user="bench")
+    with app.app_context(), session_scope() as s:
+        cipher = cipher_for(app.instance_path, settings)
+        demo_staff(s, cipher=cipher, settings=settings)
+        keys = active_grids(s)["key"].astype(str).tolist()
+        party = pd.DataFrame({"组织类型": ["社区党委", *["网格党支部"] * len(keys)],
+                              "组织名称": ["测试社区党委", *[f"{k}网格党支部" for k in keys]],
+                              "上级组织": ["", *["测试社区党委"] * len(keys)], "网格编码": ["", *keys],
+                              "书记": "测试书记"})
+        import_sheet(s, "party", party, cipher=cipher, settings=settings, user="bench", synthetic=True)
+    return app
+
+
+def run(app: Any, n_boards: int, out: Path) -> dict[str, Any]:
+    from api.boards.jobs import photo_dir
+    from api.boards.service import print_batch
+    from api.boards.sources import load_sources
+    from api.db import session_scope
+    from api.grids.service import active_grids
+
+    settings = app.config["WANGGE"]
+    t0 = time.perf_counter()
+    with app.app_context(), session_scope() as s:
+        keys = active_grids(s)["key"].astype(str).tolist()[:n_boards]
+        src = load_sources(s, keys=keys)
+        result = print_batch(src, keys, out, settings=settings, photo_dir=photo_dir(app.instance_path, settings),
+                             size="A3", fmt="both")
+    seconds = time.perf_counter() - t0
+    return {"grids": len(keys), "printed": len(result.printed), "refused": len(result.refused),
+            "files": len(result.files), "seconds": round(seconds, 1), "per_board_s": round(seconds / max(1, len(keys)), 2)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--buildings", type=int, default=1500)
+    parser.add_argument("--boards", type=int, default=100)
+    args = parser.parse_args(argv)
+    t0 = time.perf_counter()
+    app = prepare(args.buildings, OUT / "work")
+    print(f"prepare: {time.perf_counter() - t0:.1f} s")
+    row = run(app, args.boards, OUT / "boards")
+    print("| grids | printed | refused | files | seconds | s/board | bar |")
+    print("|---|---|---|---|---|---|---|")
+    print(f"| {row['grids']} | {row['printed']} | {row['refused']} | {row['files']} | {row['seconds']} | "
+          f"{row['per_board_s']} | < 60 s |")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""Party cells in pure form (DOMAIN §4): coverage checks and centre-household links."""

@@ -1,0 +1,255 @@
+"""Grid notice boards: PDF/PNG content checked with poppler and zbar, refusals, the public page.
+
+Grid A has a full team (one name is hostile HTML), a party branch with secretary and a
+resident; grid B has only a 网格员 and no party cell; grid C is complete. Boards are
+checked from the outside: ``pdfinfo`` (page size), ``pdffonts`` (embedded CJK font),
+``pdftotext`` (text), ``pdftoppm`` + ``zbarimg`` (QR code -> URL, then that URL answered).
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pandas as pd
+import pytest
+from flask import Flask
+from PIL import Image
+from sqlalchemy import update
+
+from api.cli import main
+from api.db import session_scope
+from api.grids.service import grid_meta
+from api.register.crypto import cipher_for
+from api.register.importer import import_sheet
+from api.register.models import Staff
+from tests.api.plans_helpers import login
+from tests.api.register_helpers import published_app
+
+HOSTILE = "<script>alert(1)</script>"
+RESIDENT, RESIDENT_PHONE = "居民甲某", "13912345678"
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    with published_app(tmp_path_factory.mktemp("boards"), 600) as app:
+        yield _seed(app)
+
+
+def _team(code: str, tag: str) -> pd.DataFrame:
+    return pd.DataFrame({"姓名": [f"{tag}网格长", f"{tag}网格员", f"{tag}指导员"],
+                         "联系电话": ["13700000001", "13700000002", "13700000004"],
+                         "角色": ["网格长", "网格员", "网格指导员"], "网格编码": code,
+                         "职责": ["统筹网格内各项工作", "信息采集、日常巡查", "业务指导"]})
+
+
+def _seed(app: Flask) -> dict[str, Any]:
+    from api.grids.service import active_grids, buildings_of_grid
+    from geo.register.idnumber import id_check_char
+
+    with app.app_context(), session_scope() as s:
+        grids = active_grids(s)
+        keys = grids.loc[grids["households"] > 0, "key"].tolist()
+        a, b, c = keys[0], keys[1], keys[2]
+        ciph, settings = cipher_for(app.instance_path, app.config["WANGGE"]), app.config["WANGGE"]
+        staff = pd.concat([_team(a, "李"), _team(c, "周"),
+                           pd.DataFrame({"姓名": [HOSTILE, "孙网格员"], "联系电话": ["13700000003", "13700000005"],
+                                         "角色": "网格员", "网格编码": [a, b]})], ignore_index=True)
+        import_sheet(s, "staff", staff.fillna(""), cipher=ciph, settings=settings, user="test")
+        import_sheet(s, "party", pd.DataFrame({"组织类型": ["社区党委", "网格党支部", "党小组"],
+                                               "组织名称": ["甲社区党委", "第一网格党支部", "第三网格党小组"],
+                                               "上级组织": ["", "甲社区党委", "甲社区党委"], "网格编码": ["", a, c],
+                                               "书记": ["", "陈书记", "吴组长"]}),
+                     cipher=ciph, settings=settings, user="test")
+        body = "11010519491231002"
+        import_sheet(s, "residents", pd.DataFrame({"姓名": [RESIDENT], "身份证号": [body + id_check_char(body)],
+                                                   "联系电话": [RESIDENT_PHONE], "楼栋编号": [buildings_of_grid(s, a)[0]],
+                                                   "门牌": ["101"], "党员中心户": ["是"]}),
+                     cipher=ciph, settings=settings, user="test")
+        s.execute(update(Staff).where(Staff.name == "李网格长").values(photo="../li.png"))  # a path: name only
+    photos = Path(app.instance_path) / "photos"
+    photos.mkdir(parents=True, exist_ok=True)
+    Image.new("RGB", (60, 80), "#446").save(photos / "li.png")
+    return {"app": app, "A": a, "B": b, "C": c}
+
+
+def _run(*args: str) -> str:
+    return subprocess.run(list(args), check=True, capture_output=True, text=True, timeout=120).stdout
+
+
+def _qr_url(png: Path) -> str:
+    return _run("zbarimg", "-q", "--raw", str(png)).strip()
+
+
+def _print(app: Flask, *args: str) -> Any:
+    return app.test_cli_runner().invoke(main, ["boards", "print", *args])
+
+
+def test_a3_pdf_has_page_size_cjk_font_text_and_a_qr_code_to_the_public_page(world: dict[str, Any],
+                                                                              tmp_path: Path) -> None:
+    app, a = world["app"], world["A"]
+    r = _print(app, "--grid", a, "--size", "A3", "-o", str(tmp_path))
+    assert r.exit_code == 0, r.output
+    pdf = tmp_path / f"{a}.pdf"
+    info = _run("pdfinfo", str(pdf))
+    assert "Pages:           1" in info and "841.89 x 1190.55 pts (A3)" in info
+    fonts = _run("pdffonts", str(pdf)).splitlines()[2:]
+    assert any("CJK" in f and f.split()[-5] == "yes" for f in fonts), fonts  # emb column
+    text = _run("pdftotext", "-layout", str(pdf), "-")
+    with app.app_context(), session_scope() as s:
+        meta = grid_meta(s, a)
+    for expected in (a, f"户数：{meta['households']}", f"楼栋数：{meta['buildings']}", "李网格长", "李网格员", "李指导员",
+                     "13700000001", "第一网格党支部", "陈书记", "12345", "120", "网格指导员"):
+        assert expected in text, expected
+    assert HOSTILE in re.sub(r"\s+", "", _run("pdftotext", str(pdf), "-"))  # printed as text (wrapped across lines), not markup
+    assert RESIDENT not in text and RESIDENT_PHONE not in text
+    images = [line for line in _run("pdfimages", "-list", str(pdf)).splitlines()[2:] if line.split()[2] == "image"]
+    assert len(images) == 3  # map, QR code and the leader's photo (the others get the vector silhouette)
+    _run("pdftoppm", "-png", "-r", "150", "-singlefile", str(pdf), str(tmp_path / "page"))
+    url = _qr_url(tmp_path / "page.png")
+    assert url == f"http://127.0.0.1:5000/g/{a}"
+    page = app.test_client().get(urlsplit(url).path)  # anonymous: the QR target needs no login
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    assert "李网格长" in html and "13700000001" in html and "陈书记" in html
+    assert RESIDENT not in html and RESIDENT_PHONE not in html
+    assert "<script>alert(1)</script>" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert app.test_client().get(f"/g/{a}/map.png").mimetype == "image/png"
+
+
+def test_a4_landscape_png_is_a4_sized_and_its_qr_decodes(world: dict[str, Any], tmp_path: Path) -> None:
+    app, a = world["app"], world["A"]
+    r = _print(app, "--grid", a, "--size", "A4", "--orientation", "landscape", "--format", "png", "-o", str(tmp_path))
+    assert r.exit_code == 0, r.output
+    png = tmp_path / f"{a}.png"
+    with Image.open(png) as im:
+        size = im.size
+    dpi = app.config["WANGGE"]["board_png_dpi"]
+    assert abs(size[0] - 297 / 25.4 * dpi) <= 1 and abs(size[1] - 210 / 25.4 * dpi) <= 1, size  # A4 landscape
+    assert _qr_url(png) == f"http://127.0.0.1:5000/g/{a}"
+
+
+def test_missing_fields_are_reported_not_printed_unless_drafts(world: dict[str, Any], tmp_path: Path) -> None:
+    app, b = world["app"], world["B"]
+    r = _print(app, "--grid", b, "-o", str(tmp_path / "out"))
+    assert r.exit_code == 2
+    assert f"{b}: 缺少网格长" in r.output and "缺少网格党支部或党小组" in r.output
+    assert not (tmp_path / "out" / f"{b}.pdf").exists()
+    r = _print(app, "--grid", b, "--drafts", "-o", str(tmp_path / "drafts"))
+    assert r.exit_code == 0, r.output
+    text = _run("pdftotext", str(tmp_path / "drafts" / f"{b}.pdf"), "-")
+    assert "待补充" in text and "孙网格员" in text and "网格长" in text
+
+
+def test_batch_merges_printable_boards_and_lists_refused(world: dict[str, Any], tmp_path: Path) -> None:
+    import zipfile
+
+    from api.boards.service import print_batch
+    from api.boards.sources import load_sources
+
+    app, keys = world["app"], [world["A"], world["B"], world["C"]]
+    done: list[int] = []
+    with app.app_context(), session_scope() as s:
+        src = load_sources(s, keys=keys)
+    result = print_batch(src, keys, tmp_path, settings=app.config["WANGGE"], photo_dir=tmp_path, size="A4",
+                         progress=lambda i, n: done.append(i))
+    assert result.printed == [world["A"], world["C"]] and list(result.refused) == [world["B"]]
+    assert done == [1, 2, 3]
+    assert "Pages:           2" in _run("pdfinfo", str(tmp_path / "boards-all.pdf"))
+    with zipfile.ZipFile(tmp_path / "boards.zip") as z:
+        assert sorted(z.namelist()) == sorted([f"{world['A']}.pdf", f"{world['C']}.pdf"])
+    assert "第三网格党小组" in _run("pdftotext", str(tmp_path / f"{world['C']}.pdf"), "-")
+
+
+def test_board_routes_refuse_incomplete_boards_and_need_login(world: dict[str, Any]) -> None:
+    app, a, b = world["app"], world["A"], world["B"]
+    anonymous = app.test_client()
+    assert anonymous.get(f"/boards/{a}.pdf").status_code in (302, 401)
+    viewer, admin = login(app, "viewer"), login(app, "admin")
+    r = viewer.get(f"/boards/{a}.pdf?size=A4")
+    assert r.status_code == 200 and r.mimetype == "application/pdf" and r.data.startswith(b"%PDF")
+    refused = viewer.get(f"/boards/{b}.pdf")
+    assert refused.status_code == 409 and "缺少网格长" in refused.get_data(as_text=True)
+    assert viewer.get(f"/boards/{b}.pdf?drafts=1").status_code == 403
+    assert admin.get(f"/boards/{b}.png?drafts=1").mimetype == "image/png"
+    assert viewer.get(f"/boards/{a}.pdf?size=B5").status_code == 400
+    listing = viewer.get("/boards").get_data(as_text=True)
+    assert f"/boards/{a}.pdf" in listing and "缺少网格长" in listing and f"/boards/{b}.pdf" not in listing
+    assert anonymous.get("/g/999999999999999").status_code == 404
+
+
+def test_check_lists_every_grid_missing_fields(world: dict[str, Any]) -> None:
+    r = world["app"].test_cli_runner().invoke(main, ["boards", "check"])
+    assert r.exit_code == 2
+    lines = {line.split(":")[0]: line for line in r.output.splitlines() if ": " in line}
+    assert world["B"] in lines and "缺少网格长" in lines[world["B"]]
+    assert world["A"] not in lines and world["C"] not in lines
+    assert "2 / " in r.output  # grids A and C are the printable ones
+
+
+def test_board_cli_needs_exactly_one_selector(world: dict[str, Any], tmp_path: Path) -> None:
+    r = _print(world["app"], "-o", str(tmp_path))
+    assert r.exit_code == 2 and "choose exactly one of --grid CODE, --community ID or --all" in r.output
+    r = _print(world["app"], "--grid", "nope", "-o", str(tmp_path))
+    assert r.exit_code == 2 and "没有编码为 nope 的生效网格" in r.output
+
+
+def test_printed_boards_are_listed_for_reprint_when_staff_change(world: dict[str, Any], tmp_path: Path) -> None:
+    app, a, c = world["app"], world["A"], world["C"]
+    assert _print(app, "--grid", c, "-o", str(tmp_path)).exit_code == 0
+    runner = app.test_cli_runner()
+    before = runner.invoke(main, ["boards", "stale"]).output
+    assert f"reprint {c}" not in before and f"reprint {a}" not in before
+    with app.app_context(), session_scope() as s:
+        s.execute(update(Staff).where(Staff.name == "周网格长").values(phone="13799999999"))
+    after = runner.invoke(main, ["boards", "stale"]).output
+    assert f"需重印 reprint {c}: 工作人员、党组织或户数等内容已变更" in after and f"reprint {a}" not in after
+    assert "从未打印 never printed" in after and world["B"] not in after.split("从未打印")[0]
+
+
+def _red_pixels(png: bytes) -> int:
+    import io
+
+    import numpy as np
+
+    with Image.open(io.BytesIO(png)) as im:
+        rgb = np.asarray(im.convert("RGB"))
+    return int((np.abs(rgb.astype(int) - (214, 39, 40)).sum(axis=2) < 10).sum())
+
+
+def test_public_map_hides_party_member_households_the_board_map_shows(world: dict[str, Any], tmp_path: Path) -> None:
+    import base64
+
+    from api.boards.service import board_content
+    from api.boards.sources import load_sources
+
+    app, a = world["app"], world["A"]
+    with app.app_context(), session_scope() as s:
+        src = load_sources(s, keys=[a])
+    board = board_content(src, a, settings=app.config["WANGGE"], photo_dir=tmp_path)
+    assert _red_pixels(base64.b64decode(board.map_uri.split(",", 1)[1])) > 20  # the 党员中心户 star
+    assert _red_pixels(app.test_client().get(f"/g/{a}/map.png").data) == 0
+
+
+def test_the_admin_logo_setting_is_printed_in_the_header(world: dict[str, Any], tmp_path: Path) -> None:
+    from api.boards.service import board_content, content_hash
+    from api.boards.sources import load_sources
+    from webmap.boards.render import board_html
+
+    app, a = world["app"], world["A"]
+    Image.new("RGB", (40, 40), "#b71c1c").save(tmp_path / "logo.png")
+    with app.app_context(), session_scope() as s:
+        src = load_sources(s, keys=[a])
+    plain = board_content(src, a, settings=app.config["WANGGE"], photo_dir=tmp_path, pictures=False)
+    settings = {**app.config["WANGGE"], "board_logo_file": str(tmp_path / "logo.png")}
+    board = board_content(src, a, settings=settings, photo_dir=tmp_path)
+    assert board.logo_uri.startswith("data:image/png;base64,")
+    assert f'<img class="logo" src="{board.logo_uri}"' in board_html(board)
+    assert content_hash(board) == content_hash(plain)  # pictures do not make a board out of date
+    missing = board_content(src, a, settings={**settings, "board_logo_file": str(tmp_path / "nope.png")},
+                            photo_dir=tmp_path)
+    assert missing.logo_uri == "" and 'class="logo"' not in board_html(missing)
