@@ -24,6 +24,7 @@ from api.boards.service import (
 )
 from api.boards.sources import BoardSources, load_sources
 from api.db import session_scope
+from api.security import limiter, public_limit
 from webmap.boards.render import ORIENTATIONS, SIZES
 
 __all__ = ["bp", "board_status"]
@@ -102,6 +103,7 @@ def board_file(key: str, fmt: str) -> Response:
 
 
 @bp.get("/g/<key>")
+@limiter.limit(public_limit)
 def public_page(key: str) -> str:
     """The grid's public page (QR target): map, staff contacts, party cell, services, how to report."""
     src = _sources(key)
@@ -110,6 +112,7 @@ def public_page(key: str) -> str:
 
 
 @bp.get("/g/<key>/map.png")
+@limiter.limit(public_limit)
 def public_map(key: str) -> Response:
     """The grid's boundary map for the public page (no residents: buildings, streets, services)."""
     src = _sources(key)

@@ -21,6 +21,7 @@ from api.party.models import PartyLink
 from api.party.service import coverage
 from api.register import access
 from api.register.models import Household
+from api.security import limiter, public_limit
 from api.workspace import load_layer
 from webmap.party_map import party_map
 
@@ -115,6 +116,7 @@ def party_page() -> str:
 
 
 @bp.get("/party/public")
+@limiter.limit(public_limit)
 def party_public() -> str:
     """The public party map: no login, no households."""
     with session_scope() as s:

@@ -170,6 +170,10 @@ TESTED_ELSEWHERE = {
     # active grids and the register (tests/geo/test_activegrids.py, tests/api/test_register_*.py)
     "grid_point_tolerance_m", "grid_nearest_max_m", "register_key_file", "register_max_grids_per_person",
     "register_match_tolerance_m",
+    # notice boards and party cells (tests/api/test_boards.py, test_party.py, tests/geo/test_party_linking.py)
+    "board_public_base_url", "board_supervision_hotline", "board_convenience_hotlines", "board_header_text",
+    "board_logo_file", "board_require_photo", "board_map_dpi", "board_png_dpi", "party_link_min",
+    "party_link_max", "party_link_max_walk_m", "board_photo_dir",
 }
 #: Background jobs (api.jobs): tests/api/test_jobs.py runs apps and a `wangge worker` with them.
 JOB_SETTINGS = {"job_workers", "jobs_url", "jobs_in_process", "job_poll_s", "job_progress_every_s"}
