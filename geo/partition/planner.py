@@ -6,7 +6,9 @@ for the start, :func:`~geo.partition.repair.balance` for the bounds, then
 way is the piece refined to single buildings (their households, ~1–150, make the bounds
 easy to meet) and balanced again; grids that then hold part of a compound are flagged
 ``compound_split``. Last, :func:`~geo.partition.repair.consolidate` hands whole parts of
-street blocks to the neighbouring grid that shares the block, so boundaries run on streets.
+street blocks to the neighbouring grid that shares the block, so boundaries run on streets;
+:func:`~geo.partition.repair.absorb_empty` gives runs of units without households (offices,
+empty blocks) to the grid that cuts least, in every piece and then across the community.
 """
 
 from __future__ import annotations
@@ -17,7 +19,15 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from geo.partition.cells import Tessellation
-from geo.partition.repair import balance, components, consolidate, fix_contiguity, smooth, violation
+from geo.partition.repair import (
+    absorb_empty,
+    balance,
+    components,
+    consolidate,
+    fix_contiguity,
+    smooth,
+    violation,
+)
 from geo.partition.solve import Piece, choose_k, metis_labels
 from geo.settings import DEFAULTS
 
@@ -152,6 +162,9 @@ def plan_community(tess: Tessellation, ci: int, nodes: np.ndarray, edges: np.nda
     for c in np.unique(comp[rest]):
         idx = np.flatnonzero(rest & (comp == c))
         _plan_piece(plan, tess, idx, (u, v, cost, off), w, b, prev=None if prev is None else prev[nodes[idx]])
+    # units without households may also join an oversize unit's grid (never an exclusive one)
+    closed = frozenset(int(g) for g in np.flatnonzero(plan.exclusive))
+    plan.labels = absorb_empty(Piece(np.where(special, 1.0, w), u, v, cost, off), plan.labels, closed=closed)
     return plan
 
 
@@ -171,6 +184,23 @@ def _split_compounds(tess: Tessellation, nodes: np.ndarray, lab: np.ndarray, hi:
     return np.unique(pairs[np.isin(pairs[:, 0], multi), 1])
 
 
+def _refine(piece: Piece, lab: np.ndarray, b: Bounds) -> np.ndarray:
+    """Boundaries onto the streets: whole block parts, units without households, single units.
+
+    ``consolidate`` first; when ``absorb_empty`` then moves anything, it frees moves that
+    ``smooth`` (on single units now, not the coarse ones) and a second ``consolidate`` take
+    (Shanghai Bund, six seeds: street share 0.786 -> 0.790, mean Polsby–Popper 0.504 -> 0.514
+    with the community-level pass of :func:`plan_community`). Pieces where it moves
+    nothing pay for one ``absorb_empty`` only.
+    """
+    lab = consolidate(piece, lab, lo=b.lo, hi=b.hi)
+    moved = absorb_empty(piece, lab)
+    if np.array_equal(moved, lab):
+        return lab
+    lab = consolidate(piece, smooth(piece, moved, lo=b.lo, hi=b.hi), lo=b.lo, hi=b.hi)
+    return absorb_empty(piece, lab)
+
+
 def _plan_piece(plan: CommunityPlan, tess: Tessellation, idx: np.ndarray,
                 edges: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray], w: np.ndarray, b: Bounds, *,
                 prev: np.ndarray | None) -> None:
@@ -188,8 +218,7 @@ def _plan_piece(plan: CommunityPlan, tess: Tessellation, idx: np.ndarray,
     piece = Piece(w[idx], local[u[m]], local[v[m]], cost[m], off[m])
     nodes = plan.nodes[idx]
     _, group = np.unique(tess.node_group[nodes], return_inverse=True)
-    lab = _plan_labels(piece, group.ravel(), b, prev)
-    lab = consolidate(piece, lab, lo=b.lo, hi=b.hi)
+    lab = _refine(piece, _plan_labels(piece, group.ravel(), b, prev), b)
     _, lab = np.unique(lab, return_inverse=True)
     lab = lab.ravel()
     tot = np.bincount(lab, weights=piece.weight)

@@ -7,8 +7,9 @@ households along a path of grids from an over-full grid to the nearest one with 
 grid stays connected without it. :func:`smooth` then moves single boundary units that
 lower the cut cost (boundaries onto streets, rounder grids) while every grid stays in
 range and connected; :func:`consolidate` moves a grid's whole part of a street block
-into the grid sharing the block when single moves do not pay. Moves touch the fewest
-units, which keeps re-plans stable.
+into the grid sharing the block when single moves do not pay; :func:`absorb_empty` gives
+each run of units without households to the grid that cuts least. Moves touch the
+fewest units, which keeps re-plans stable.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from scipy.sparse.csgraph import connected_components
 
 from geo.partition.solve import Piece
 
-__all__ = ["components", "consolidate", "fix_contiguity", "balance", "smooth", "violation"]
+__all__ = ["absorb_empty", "components", "consolidate", "fix_contiguity", "balance", "smooth", "violation"]
 
 log = logging.getLogger(__name__)
 
@@ -471,3 +472,54 @@ def _cut_change(st: _State, before: dict[int, int]) -> float:
             ly0 = before.get(y, lab[y])
             delta += c * ((lab[x] != lab[y]) - (lx0 != ly0))
     return delta
+
+
+
+def _run_costs(st: _State, run: list[int], part: set[int]) -> tuple[dict[int, float], float]:
+    """Cut cost from *run* to every neighbouring grid, and the cut cost on and inside it now."""
+    ext: dict[int, float] = {}
+    now = 0.0
+    for x in run:
+        for y, c in zip(st.adj[x], st.cost[x], strict=True):
+            cut = st.lab[x] != st.lab[y]
+            if y in part:
+                now += c * cut / 2  # seen from both ends
+            else:
+                ext[st.lab[y]] = ext.get(st.lab[y], 0.0) + c
+                now += c * cut
+    return ext, now
+
+
+def absorb_empty(piece: Piece, labels: np.ndarray, *, closed: frozenset[int] = frozenset()) -> np.ndarray:
+    """Give every connected run of units without households, whole, to the grid that cuts least.
+
+    Units without households (offices, empty blocks) leave every grid's households as they
+    are wherever they go, so each run of them joins the neighbouring grid (not one of
+    *closed*, e.g. exclusive grids) that leaves the least cut cost, when that is less than
+    now and every grid it leaves stays connected and not empty.
+    """
+    zero = piece.weight <= 0
+    if piece.n < 3 or not zero.any():
+        return labels
+    st = _State(piece, labels)
+    both = zero[piece.u] & zero[piece.v]
+    comp = components(piece.n, piece.u[both], piece.v[both])
+    order = np.argsort(comp, kind="stable")
+    order = order[zero[order]]
+    starts = np.flatnonzero(np.r_[True, comp[order][1:] != comp[order][:-1]]) if len(order) else order
+    for run in np.split(order, starts[1:]):
+        run = run.tolist()
+        part = set(run)
+        ext, now = _run_costs(st, run, part)
+        total = sum(ext.values())
+        open_ = sorted(g for g in ext if g not in closed)
+        if not open_:
+            continue
+        t = min(open_, key=lambda g: total - ext[g])
+        if total - ext[t] >= now - 1e-9:
+            continue
+        if all(_connected_rest(st, g, part) for g in {st.lab[x] for x in run} - {t}):
+            for x in run:
+                if st.lab[x] != t:
+                    st.move(x, t)
+    return np.array(st.lab, dtype=np.int64)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from geo.partition.repair import components, consolidate, smooth, violation
+from geo.partition.repair import absorb_empty, components, consolidate, smooth, violation
 from geo.partition.solve import Piece
 
 
@@ -89,3 +89,32 @@ def test_random_plans_stay_connected_in_bounds_and_get_cheaper(seed: int) -> Non
     assert (after <= before + 1e-9).all()
     assert set(np.unique(out)) == set(np.unique(lab))  # no grid vanishes
     assert _cut(piece, out) < _cut(piece, lab)
+
+
+def _offices_in_block_x() -> tuple[Piece, np.ndarray]:
+    """Two blocks; x4, x5 hold no households (offices) and sit in block Y's grid."""
+    p = _two_blocks()
+    piece = Piece(np.r_[np.full(4, 100.0), 0.0, 0.0, np.full(6, 100.0)], p.u, p.v, p.cost, p.off)
+    return piece, np.array([0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1])
+
+
+def test_units_without_households_join_the_grid_that_cuts_least() -> None:
+    piece, start = _offices_in_block_x()
+    lab = absorb_empty(piece, start)
+    np.testing.assert_array_equal(lab, [0] * 6 + [1] * 6)  # the boundary is the street
+    assert _cut(piece, lab) == 6.0 < _cut(piece, start)
+    np.testing.assert_array_equal(np.bincount(lab, weights=piece.weight), np.bincount(start, weights=piece.weight))
+
+
+def test_units_without_households_never_join_a_closed_grid() -> None:
+    piece, start = _offices_in_block_x()
+    np.testing.assert_array_equal(absorb_empty(piece, start, closed=frozenset({0})), start)
+
+
+def test_units_without_households_stay_when_leaving_would_split_their_grid() -> None:
+    # path 0 - 1 - 2 - 3 and a dear edge 0 - 2: unit 2 (no households) links 1 and 3 of grid 1
+    piece = Piece(np.array([100.0, 100.0, 0.0, 100.0]), np.array([0, 1, 2, 0]), np.array([1, 2, 3, 2]),
+                  np.array([1.0, 1.0, 1.0, 10.0]), np.array([0.0, 0.0, 0.0, 25.0]))
+    start = np.array([0, 1, 1, 1])
+    np.testing.assert_array_equal(absorb_empty(piece, start), start)
+    assert _connected(piece, start)
