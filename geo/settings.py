@@ -91,6 +91,19 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("register_key_file", "", "File holding the register's encryption key (base64, 32 bytes); empty = instance/register.key, generated on first use."),
     Setting("register_max_grids_per_person", 3, "Grids one staff member may serve before the register check reports it."),
     Setting("register_match_tolerance_m", 30.0, "An imported row with lon/lat matches the nearest building within this distance (m)."),
+    # Patrol (issue 14; DOMAIN.md §3, practice)
+    Setting("patrol_visit_m", 20.0, "A building counts as visited when a cleaned patrol track passes within this distance of its footprint (m)."),
+    Setting("patrol_accuracy_max_m", 50.0, "GPS fixes reporting a worse accuracy (larger radius) than this are dropped (m)."),
+    Setting("patrol_max_speed_kmh", 60.0, "Implied speeds above this between fixes are jumps; short runs of fixes between jumps are dropped as outliers (km/h)."),
+    Setting("patrol_outlier_max_fixes", 3, "Most consecutive fixes between two jumps that are dropped as one outlier run; longer runs are kept (a real relocation)."),
+    Setting("patrol_session_gap_s", 300, "A gap longer than this between fixes, or a jump, starts a new patrol session (s)."),
+    Setting("patrol_dwell_radius_m", 30.0, "A stop (dwell) keeps every fix of a window within a box of this diagonal (m)."),
+    Setting("patrol_dwell_min_s", 300, "Shortest stay that counts as a stop (dwell) (s)."),
+    Setting("patrol_shift_start", "07:00", "Start of the patrol shift, local time (HH:MM); fixes outside the shift are dropped."),
+    Setting("patrol_shift_end", "21:00", "End of the patrol shift, local time (HH:MM)."),
+    Setting("patrol_timezone", "Asia/Shanghai", "Time zone of shift hours and of patrol days, weeks and months."),
+    Setting("patrol_earliest_time", "2000-01-01", "Fixes stamped before this date are dropped (unset clocks report 1970, GPS week roll-overs 1999)."),
+    Setting("patrol_future_tolerance_s", 300, "Fixes stamped more than this after the time of intake are dropped (s)."),
 )
 
 DEFAULTS: dict[str, Any] = {s.name: s.default for s in SETTINGS}

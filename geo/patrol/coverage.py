@@ -1,0 +1,221 @@
+"""Patrol coverage (the KPI, DOMAIN.md §3): buildings and households visited / total.
+
+**Rule**: a building is visited when a cleaned patrol track passes within
+``patrol_visit_m`` of its **footprint** (the polygon, not its door on the walk network): a
+track segment between two consecutive fixes of one session, or a lone fix of a one-fix
+session, lies within that distance of the polygon. Segments of a session only: a gap or a
+jump never draws a line across places the worker did not walk.
+
+Vectorised: one ``STRtree.query(segments, predicate="dwithin", distance=...)`` over the
+building footprints gives every (segment, building) pair; pandas aggregates them.
+A visit's time is the start of the segment (first visit) and its end (last visit).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from datetime import date
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from geo.crs import require_metric
+from geo.errors import LayerError
+from geo.settings import DEFAULTS
+
+__all__ = ["PERIODS", "track_segments", "visits_from_tracks", "coverage_table", "unvisited_buildings"]
+
+log = logging.getLogger(__name__)
+
+#: Reporting periods of the coverage table.
+PERIODS: tuple[str, ...] = ("day", "week", "month", "all")
+
+_VISIT_COLUMNS = ["building_id", "worker", "session", "first", "last"]
+
+
+def track_segments(fixes: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Segments between consecutive fixes of a session, plus one point per one-fix session.
+
+    Returns the geometries and, per geometry, the row positions (in *fixes*) of its start
+    and end fix.
+    """
+    session = fixes["session"].to_numpy()
+    x, y = fixes["x"].to_numpy(float), fixes["y"].to_numpy(float)
+    n = len(fixes)
+    if n == 0:
+        return np.array([], dtype=object), np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    link = session[1:] == session[:-1]
+    a = np.flatnonzero(link)
+    coords = np.stack([np.column_stack([x[a], y[a]]), np.column_stack([x[a + 1], y[a + 1]])], axis=1)
+    lines = shapely.linestrings(coords) if len(a) else np.array([], dtype=object)
+    linked = np.zeros(n, dtype=bool)
+    linked[a] = True
+    linked[a + 1] = True
+    lone = np.flatnonzero(~linked)
+    points = shapely.points(x[lone], y[lone])
+    geoms = np.concatenate([np.asarray(lines, dtype=object), np.asarray(points, dtype=object)])
+    return geoms, np.concatenate([a, lone]), np.concatenate([a + 1, lone])
+
+
+def visits_from_tracks(
+    fixes: pd.DataFrame,
+    buildings: gpd.GeoDataFrame,
+    *,
+    visit_m: float = DEFAULTS["patrol_visit_m"],
+    id_column: str = "building_id",
+) -> pd.DataFrame:
+    """One row per building, worker and session the track passed within *visit_m* of.
+
+    Parameters
+    ----------
+    fixes
+        Cleaned fixes with ``worker``, ``t``, ``session`` and metric ``x``/``y`` in the CRS
+        of *buildings*.
+    buildings
+        Footprints in a metric CRS with an *id_column*.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``building_id``, ``worker``, ``session``, ``first``, ``last`` (UTC times).
+    """
+    require_metric(buildings, func="visits_from_tracks")
+    if id_column not in buildings.columns:
+        raise LayerError(f"visits_from_tracks: buildings have no column {id_column!r}; pass id_column=")
+    if visit_m < 0:
+        raise LayerError(f"visits_from_tracks: visit_m={visit_m} is negative; set patrol_visit_m >= 0")
+    geoms, start, end = track_segments(fixes)
+    if len(geoms) == 0 or len(buildings) == 0:
+        return pd.DataFrame(columns=_VISIT_COLUMNS)
+    tree = shapely.STRtree(np.asarray(buildings.geometry.values, dtype=object))
+    seg, bld = tree.query(geoms, predicate="dwithin", distance=visit_m)
+    t = fixes["t"].to_numpy()
+    pairs = pd.DataFrame({
+        "building_id": buildings[id_column].to_numpy()[bld],
+        "worker": fixes["worker"].to_numpy()[start[seg]],
+        "session": fixes["session"].to_numpy()[start[seg]],
+        "first": t[start[seg]], "last": t[end[seg]]})
+    visits = pairs.groupby(["building_id", "worker", "session"], as_index=False, sort=True).agg(
+        first=("first", "min"), last=("last", "max"))
+    for col in ("first", "last"):
+        visits[col] = pd.to_datetime(visits[col], utc=True)
+    log.info("visits_from_tracks: %d track pieces x %d buildings -> %d pairs, %d visits",
+             len(geoms), len(buildings), len(pairs), len(visits))
+    return visits
+
+
+def _period_start(t: pd.Series, period: str, tz: str, start: date) -> pd.Series:
+    local = t.dt.tz_convert(tz).dt.tz_localize(None).dt.normalize()
+    if period == "day":
+        return local.dt.date
+    if period == "week":
+        return (local - pd.to_timedelta(local.dt.weekday, unit="D")).dt.date
+    if period == "month":
+        return local.dt.to_period("M").dt.start_time.dt.date
+    return pd.Series(start, index=t.index)
+
+
+def _periods(start: date, end: date, period: str) -> list[date]:
+    if period == "all":
+        return [start]
+    days = pd.date_range(start, end, freq="D")
+    if period == "week":
+        days = days - pd.to_timedelta(days.weekday, unit="D")
+    elif period == "month":
+        days = days.to_period("M").start_time
+    return sorted({d.date() for d in days})
+
+
+def _units(buildings: pd.DataFrame, by: Sequence[str], worker_grids: Mapping[str, Sequence[str]] | None) -> pd.DataFrame:
+    """Building rows per reporting unit (grid, or worker x their grids)."""
+    base = buildings[["building_id", "grid", "households"]]
+    if "worker" not in by:
+        return base
+    if worker_grids is None:
+        raise LayerError("coverage_table: by='worker' needs worker_grids (worker -> grid codes of the worker)")
+    pairs = pd.DataFrame([(w, str(g)) for w, gs in worker_grids.items() for g in gs], columns=["worker", "grid"])
+    return pairs.merge(base, on="grid", how="inner")
+
+
+def _check_table_args(buildings: pd.DataFrame, by: Sequence[str], period: str) -> None:
+    if period not in PERIODS:
+        raise LayerError(f"coverage_table: period {period!r} unknown; use one of {', '.join(PERIODS)}")
+    bad = [b for b in by if b not in ("grid", "worker")]
+    if bad or not by:
+        raise LayerError(f"coverage_table: by={list(by)!r}; use 'grid', 'worker' or both")
+    missing = [c for c in ("building_id", "grid", "households") if c not in buildings.columns]
+    if missing:
+        raise LayerError(f"coverage_table: buildings lack {', '.join(missing)}; pass building_id, grid, households")
+
+
+def coverage_table(
+    visits: pd.DataFrame,
+    buildings: pd.DataFrame,
+    *,
+    start: date,
+    end: date,
+    by: Sequence[str] = ("grid",),
+    period: str = "all",
+    worker_grids: Mapping[str, Sequence[str]] | None = None,
+    timezone_name: str = DEFAULTS["patrol_timezone"],
+) -> pd.DataFrame:
+    """Coverage per unit (*by*: grid, worker or both) and period, zero rows included.
+
+    A grid's denominator is its buildings; a worker's is the buildings of their grids
+    (*worker_grids*), and only that worker's visits count for them. Visits are those whose
+    first time falls (local date) in ``[start, end]``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        *by* columns, ``period`` (first day), ``buildings_total``, ``buildings_visited``,
+        ``households_total``, ``households_visited``, ``building_coverage``,
+        ``household_coverage`` (0-1, NaN for an empty unit), ``first_visit``, ``last_visit``.
+    """
+    by = list(by)
+    _check_table_args(buildings, by, period)
+    b = buildings.assign(building_id=buildings["building_id"].astype(str), grid=buildings["grid"].astype(str))
+    units = _units(b, by, worker_grids)
+    periods = pd.DataFrame({"period": _periods(start, end, period)})
+    grid = units.merge(periods, how="cross")
+    v = visits.assign(building_id=visits["building_id"].astype(str))
+    day = v["first"].dt.tz_convert(timezone_name).dt.date
+    v = v.loc[(day >= start) & (day <= end)]
+    v = v.assign(period=_period_start(v["first"], period, timezone_name, start))
+    keys = ["building_id", "period"] + (["worker"] if "worker" in by else [])
+    hit = v.groupby(keys, as_index=False).agg(first_visit=("first", "min"), last_visit=("last", "max"))
+    grid = grid.merge(hit, on=keys, how="left")
+    grid["visited"] = grid["first_visit"].notna()
+    grid["hh_visited"] = np.where(grid["visited"], grid["households"], 0)
+    out = grid.groupby(by + ["period"], as_index=False, sort=True).agg(
+        buildings_total=("building_id", "size"), buildings_visited=("visited", "sum"),
+        households_total=("households", "sum"), households_visited=("hh_visited", "sum"),
+        first_visit=("first_visit", "min"), last_visit=("last_visit", "max"))
+    out["building_coverage"] = out["buildings_visited"] / out["buildings_total"].where(out["buildings_total"] > 0)
+    out["household_coverage"] = out["households_visited"] / out["households_total"].where(out["households_total"] > 0)
+    return out
+
+
+def unvisited_buildings(
+    visits: pd.DataFrame,
+    buildings: pd.DataFrame,
+    *,
+    start: date,
+    end: date,
+    grids: Sequence[str] | None = None,
+    worker: str | None = None,
+    timezone_name: str = DEFAULTS["patrol_timezone"],
+) -> pd.DataFrame:
+    """Buildings (of *grids*, default all) nobody (or *worker*) visited in ``[start, end]``."""
+    b = buildings.assign(building_id=buildings["building_id"].astype(str))
+    if grids is not None:
+        b = b.loc[b["grid"].astype(str).isin([str(g) for g in grids])]
+    v = visits
+    if worker is not None:
+        v = v.loc[v["worker"].astype(str) == str(worker)]
+    day = v["first"].dt.tz_convert(timezone_name).dt.date
+    seen = set(v.loc[(day >= start) & (day <= end), "building_id"].astype(str))
+    return b.loc[~b["building_id"].isin(seen)]
