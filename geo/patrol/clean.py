@@ -175,8 +175,21 @@ def _jumps(df: pd.DataFrame, max_speed_mps: float) -> np.ndarray:
     return same & (speed > max_speed_mps)
 
 
+def _bypass_ok(df: pd.DataFrame, before: np.ndarray, after: np.ndarray, max_speed_mps: float) -> np.ndarray:
+    """Is the speed from fix *before* straight to fix *after* (skipping a run) plausible."""
+    x, y, t = df["x"].to_numpy(), df["y"].to_numpy(), epoch_s(df["t"])
+    dist = np.hypot(x[after] - x[before], y[after] - y[before])
+    return dist / np.maximum(t[after] - t[before], 1e-3) <= max_speed_mps
+
+
 def _outlier_runs(df: pd.DataFrame, *, max_speed_mps: float, max_fixes: int) -> np.ndarray:
-    """Mask of fixes in short runs bounded by jumps (or a jump and a track end)."""
+    """Mask of fixes in outlier runs: short runs the track jumps to and back from.
+
+    Inside a track a short run between two jumps is an outlier when skipping it leaves a
+    plausible speed (a spike); sustained fast travel (a car) is not, it only splits sessions.
+    At the start or end of a worker's track a short run behind a jump is an outlier when
+    the run on the other side of the jump is long.
+    """
     n = len(df)
     if n < 2:
         return np.zeros(n, dtype=bool)
@@ -191,13 +204,13 @@ def _outlier_runs(df: pd.DataFrame, *, max_speed_mps: float, max_fixes: int) -> 
     jump_before[1:] = jump[starts[1:] - 1]
     jump_after = np.zeros(len(starts), dtype=bool)
     jump_after[:-1] = jump[ends[:-1]]
-    track_start = np.ones(len(starts), dtype=bool)
-    track_start[1:] = ~same[starts[1:] - 1]
-    track_end = np.ones(len(starts), dtype=bool)
-    track_end[:-1] = ~same[ends[:-1]]
-    # Between two jumps, or between a jump and the start or end of the worker's track.
-    bounded = (jump_before & jump_after) | (jump_after & track_start) | (jump_before & track_end)
-    outlier = (size <= max_fixes) & bounded
+    inner = np.flatnonzero(jump_before & jump_after)
+    spike = np.zeros(len(starts), dtype=bool)
+    spike[inner] = _bypass_ok(df, starts[inner] - 1, ends[inner] + 1, max_speed_mps)
+    size_next = np.append(size[1:], 0)
+    size_prev = np.concatenate([[0], size[:-1]])
+    edge = (jump_after & ~jump_before & (size_next > max_fixes)) | (jump_before & ~jump_after & (size_prev > max_fixes))
+    outlier = (size <= max_fixes) & (spike | edge)
     return outlier[run]
 
 
