@@ -103,6 +103,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("patrol_shift_end", "21:00", "End of the patrol shift, local time (HH:MM)."),
     Setting("patrol_timezone", "Asia/Shanghai", "Time zone of shift hours and of patrol days, weeks and months."),
     Setting("patrol_earliest_time", "2000-01-01", "Fixes stamped before this date are dropped (unset clocks report 1970, GPS week roll-overs 1999)."),
+    Setting("patrol_visit_due_soon_days", 3, "A key person whose next visit falls within this many days is listed as due (days)."),
     Setting("patrol_future_tolerance_s", 300, "Fixes stamped more than this after the time of intake are dropped (s)."),
 )
 

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, Float, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy import Boolean, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from api.models import Base, UTCDateTime, utcnow
 
-__all__ = ["PatrolDevice", "PatrolFix", "UnknownDevice", "FIX_SOURCES", "PATROL_MODELS"]
+__all__ = ["PatrolDevice", "PatrolFix", "UnknownDevice", "PatrolVisit", "FIX_SOURCES", "PATROL_MODELS"]
 
 #: How a fix arrived: OsmAnd query, Traccar Client JSON, or a file import.
 FIX_SOURCES: tuple[str, ...] = ("osmand", "traccar", "file")
@@ -70,4 +70,18 @@ class UnknownDevice(Base):
     last_lat: Mapped[float | None] = mapped_column(Float)
 
 
-PATROL_MODELS = (PatrolDevice, PatrolFix, UnknownDevice)
+class PatrolVisit(Base):
+    """A worker's visit to a key person (重点人员走访), with note and optional check-in location."""
+
+    __tablename__ = "patrol_visits"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    keyperson_id: Mapped[int] = mapped_column(ForeignKey("register_keypersons.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    note: Mapped[str | None] = mapped_column(Text)
+    lon: Mapped[float | None] = mapped_column(Float)
+    lat: Mapped[float | None] = mapped_column(Float)
+    grid_code: Mapped[str | None] = mapped_column(String(64), index=True)
+
+
+PATROL_MODELS = (PatrolDevice, PatrolFix, UnknownDevice, PatrolVisit)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pandas as pd
 from flask import Blueprint, abort, current_app, jsonify, request
@@ -18,6 +19,7 @@ from flask_login import current_user
 from api import audit
 from api.auth import csrf, role_required
 from api.db import get_session, session_scope
+from api.grids.service import GridNotFound
 from api.models import User
 from api.patrol.models import FIX_SOURCES
 from api.patrol.protocol import (
@@ -156,3 +158,65 @@ def track() -> Any:
     return jsonify({"user": username, "date": day.isoformat(), "sessions": sessions,
                     "dropped": cleaned.dropped, "fixes_in": cleaned.n_input,
                     "generated_at": datetime.now().astimezone().isoformat()})
+
+
+def _float_or_none(value: Any, name: str) -> float | None:
+    if value is None or value == "":
+        return None
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        abort(400, description=f"{name}={value!r} 不是数字；请填写经纬度数字或留空")
+
+
+@bp.get("/api/patrol/visits")
+@role_required("admin", "planner", "worker")
+def visits() -> Any:
+    """Key persons of ``?grid=`` (workers: default all own grids) with due / overdue / done. Masked, audited."""
+    from api.patrol.visits import visits_of_grid
+    from api.register import access
+    from api.register.queries import RecordNotFound
+
+    me: User = current_user._get_current_object()  # type: ignore[attr-defined]
+    settings = current_app.config["WANGGE"]
+    s = get_session()
+    grids = [request.args["grid"]] if request.args.get("grid") else sorted(access.own_grids(s, me))
+    if not grids:
+        abort(400, description="请用 ?grid= 指定网格；您的账号没有关联网格")
+    today = datetime.now(ZoneInfo(settings["patrol_timezone"])).date()
+    try:
+        rows = [r for g in grids for r in visits_of_grid(s, me, g, today=today, settings=settings)]
+    except access.Forbidden as exc:
+        abort(403, description=str(exc))
+    except (RecordNotFound, GridNotFound) as exc:
+        abort(404, description=str(exc).strip("'\""))
+    s.commit()
+    return jsonify({"grids": grids, "rows": rows})
+
+
+@bp.post("/api/patrol/visits")
+@role_required("admin", "planner", "worker")
+def record() -> Any:
+    """Record a visit ``{"keyperson_id", "note"?, "lon"?, "lat"?}`` (own grids only)."""
+    from api.patrol.visits import record_visit
+    from api.register import access
+    from api.register.queries import RecordNotFound
+
+    me: User = current_user._get_current_object()  # type: ignore[attr-defined]
+    body = request.get_json(silent=True) or {}
+    try:
+        kp = int(body.get("keyperson_id"))
+    except (TypeError, ValueError):
+        abort(400, description="需要 keyperson_id（整数）；请从待走访名单中选择")
+    lon, lat = _float_or_none(body.get("lon"), "lon"), _float_or_none(body.get("lat"), "lat")
+    try:
+        with session_scope() as s:
+            v = record_visit(s, me, kp, note=(body.get("note") or None), lon=lon, lat=lat)
+            out = {"id": v.id, "keyperson_id": kp, "grid": v.grid_code, "at": v.at.isoformat()}
+    except access.Forbidden as exc:
+        abort(403, description=str(exc))
+    except RecordNotFound as exc:
+        abort(404, description=str(exc))
+    except ValueError as exc:
+        abort(400, description=str(exc))
+    return jsonify(out), 201

@@ -1,4 +1,4 @@
-"""patrol: tracker devices bound to workers, raw fixes with the grid in force, unknown devices
+"""patrol: tracker devices bound to workers, raw fixes with the grid in force, unknown devices, key-person visits
 
 Revision ID: 0005_patrol
 Revises: 0003_register
@@ -69,10 +69,32 @@ def upgrade() -> None:
     sa.Column('last_lat', sa.Float(), nullable=True),
     sa.PrimaryKeyConstraint('device_id')
     )
+    op.create_table('patrol_visits',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('keyperson_id', sa.Integer(), nullable=False),
+    sa.Column('user_id', sa.Integer(), nullable=False),
+    sa.Column('at', api.models.UTCDateTime(), nullable=False),
+    sa.Column('note', sa.Text(), nullable=True),
+    sa.Column('lon', sa.Float(), nullable=True),
+    sa.Column('lat', sa.Float(), nullable=True),
+    sa.Column('grid_code', sa.String(length=64), nullable=True),
+    sa.ForeignKeyConstraint(['keyperson_id'], ['register_keypersons.id'], ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['user_id'], ['users.id'], ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id')
+    )
+    with op.batch_alter_table('patrol_visits', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_patrol_visits_keyperson_id'), ['keyperson_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_patrol_visits_user_id'), ['user_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_patrol_visits_grid_code'), ['grid_code'], unique=False)
 
 
 def downgrade() -> None:
     """Drop the patrol tables."""
+    with op.batch_alter_table('patrol_visits', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_patrol_visits_grid_code'))
+        batch_op.drop_index(batch_op.f('ix_patrol_visits_user_id'))
+        batch_op.drop_index(batch_op.f('ix_patrol_visits_keyperson_id'))
+    op.drop_table('patrol_visits')
     op.drop_table('patrol_unknown_devices')
     with op.batch_alter_table('patrol_fixes', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_patrol_fixes_grid_code'))
