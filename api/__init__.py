@@ -28,6 +28,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     from api import access_pages, auth, db, errors, pages, views
     from api.config import load_config
     from api.grids import routes as grid_routes
+    from api.patrol import pages as patrol_pages
     from api.patrol import routes as patrol_routes
     from api.plans import routes as plan_routes
     from api.register import pages as register_pages
@@ -59,4 +60,5 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(register_routes.bp)
     app.register_blueprint(register_pages.bp)
     app.register_blueprint(patrol_routes.bp)
+    app.register_blueprint(patrol_pages.bp)
     return app

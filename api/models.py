@@ -381,5 +381,5 @@ class AuditEntry(Base):
 
 # The register's tables share this Base; importing them here keeps Base.metadata (Alembic,
 # the models-vs-migrations test) complete whichever module is imported first.
+import api.patrol.models as _patrol_models  # noqa: E402,F401  (patrol tables, issue 14)
 import api.register.models as _register_models  # noqa: E402,F401
-import api.patrol.models as _patrol_models  # noqa: E402,F401

@@ -16,7 +16,6 @@ import pandas as pd
 from flask import Blueprint, abort, current_app, jsonify, request
 from flask_login import current_user
 
-from api import audit
 from api.auth import csrf, role_required
 from api.db import get_session, session_scope
 from api.grids.service import GridNotFound
@@ -40,6 +39,7 @@ from api.patrol.store import (
     store_fixes,
     user_by_name,
 )
+from api.patrol.visits import audit_first
 from geo.patrol.clean import clean_fixes
 
 __all__ = ["bp", "intake", "SUPERVISOR_ROLES"]
@@ -143,14 +143,13 @@ def track() -> Any:
     day = _date_arg("date")
     settings = current_app.config["WANGGE"]
     with session_scope() as s:
+        audit_first(s, me, "patrol.track_view", f"user:{username}").detail = {"date": day.isoformat()}
         try:
             user = user_by_name(s, username)
         except PatrolError as exc:
             abort(404, description=str(exc))
         lo, hi = period_bounds(day, day, settings["patrol_timezone"])
         cleaned = clean_fixes(fixes_frame(s, lo, hi, user_ids=[user.id]), **clean_options(settings))
-        audit.record(s, user=me, action="patrol.track_view", target=f"user:{username}",
-                     detail={"date": day.isoformat(), "fixes": len(cleaned.fixes)})
     f = cleaned.fixes
     sessions = [{"session": int(k), "start": g["t"].iloc[0].isoformat(), "end": g["t"].iloc[-1].isoformat(),
                  "coordinates": g[["lon", "lat"]].round(7).to_numpy().tolist(),
@@ -179,18 +178,18 @@ def visits() -> Any:
 
     me: User = current_user._get_current_object()  # type: ignore[attr-defined]
     settings = current_app.config["WANGGE"]
-    s = get_session()
-    grids = [request.args["grid"]] if request.args.get("grid") else sorted(access.own_grids(s, me))
-    if not grids:
-        abort(400, description="请用 ?grid= 指定网格；您的账号没有关联网格")
     today = datetime.now(ZoneInfo(settings["patrol_timezone"])).date()
     try:
-        rows = [r for g in grids for r in visits_of_grid(s, me, g, today=today, settings=settings)]
+        with session_scope() as s:
+            audit_first(s, me, "patrol.visits_list", request.args.get("grid") or "own")
+            grids = [request.args["grid"]] if request.args.get("grid") else sorted(access.own_grids(s, me))
+            if not grids:
+                abort(400, description="请用 ?grid= 指定网格；您的账号没有关联网格")
+            rows = [r for g in grids for r in visits_of_grid(s, me, g, today=today, settings=settings)]
     except access.Forbidden as exc:
         abort(403, description=str(exc))
     except (RecordNotFound, GridNotFound) as exc:
         abort(404, description=str(exc).strip("'\""))
-    s.commit()
     return jsonify({"grids": grids, "rows": rows})
 
 
@@ -220,3 +219,18 @@ def record() -> Any:
     except ValueError as exc:
         abort(400, description=str(exc))
     return jsonify(out), 201
+
+
+@bp.get("/api/patrol/my")
+@role_required("admin", "planner", "worker")
+def my_day() -> Any:
+    """The logged-in worker's own grids, track and visited buildings of ``?date=`` (default today). Audited."""
+    from api.patrol.mymap import worker_day
+
+    me: User = current_user._get_current_object()  # type: ignore[attr-defined]
+    settings = current_app.config["WANGGE"]
+    day = _date_arg("date") if request.args.get("date") else datetime.now(ZoneInfo(settings["patrol_timezone"])).date()
+    with session_scope() as s:
+        audit_first(s, me, "patrol.track_view", f"user:{me.username}").detail = {"date": day.isoformat(), "page": "my"}
+        out = worker_day(s, me, day, settings=settings)
+    return jsonify(out)

@@ -16,13 +16,25 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from api import audit
-from api.models import User, utcnow
+from api.models import AuditEntry, User, utcnow
 from api.patrol.models import PatrolVisit
 from api.register import access, queries
 from api.register.models import KeyPerson
 from geo.patrol.visits import VISIT_STATUSES, visit_status
 
-__all__ = ["visits_of_grid", "record_visit"]
+__all__ = ["audit_first", "visits_of_grid", "record_visit"]
+
+
+def audit_first(session: Session, user: User | str, action: str, target: str) -> AuditEntry:
+    """Write the audit row before reading anything.
+
+    On SQLite the transaction then holds the write lock before its reads, so a concurrent
+    writer cannot make its snapshot stale ("database is locked" on the late upgrade); a
+    refused request rolls the row back with everything else.
+    """
+    entry = audit.record(session, user=user, action=action, target=target)
+    session.flush()
+    return entry
 
 
 def _last_visits(session: Session, ids: list[int], tz: str) -> pd.Series:
@@ -34,9 +46,10 @@ def _last_visits(session: Session, ids: list[int], tz: str) -> pd.Series:
 
 def visits_of_grid(session: Session, user: User, key: str, *, today: date, settings: dict[str, Any]) -> list[dict[str, Any]]:
     """Masked key persons of grid *key* with last visit, due date and status, most urgent first. Audited."""
+    entry = audit_first(session, user, "patrol.visits_view", f"grid:{key}")
     access.require_grid(session, user, key)
     kps = pd.DataFrame(queries.keypersons_of_grid(session, key))
-    audit.record(session, user=user, action="patrol.visits_view", target=f"grid:{key}", detail={"rows": len(kps)})
+    entry.detail = {"rows": len(kps)}
     if kps.empty:
         return []
     last = _last_visits(session, kps["id"].astype(int).tolist(), settings["patrol_timezone"])
@@ -54,6 +67,7 @@ def visits_of_grid(session: Session, user: User, key: str, *, today: date, setti
 def record_visit(session: Session, user: User, keyperson_id: int, *, note: str | None = None,
                  lon: float | None = None, lat: float | None = None, at: datetime | None = None) -> PatrolVisit:
     """Record *user*'s visit to key person *keyperson_id* (own grids only). Audited."""
+    entry = audit_first(session, user, "patrol.visit_record", f"keyperson:{keyperson_id}")
     kp = session.get(KeyPerson, keyperson_id)
     if kp is None:
         raise queries.RecordNotFound(f"重点人员 {keyperson_id} 不存在")
@@ -64,7 +78,6 @@ def record_visit(session: Session, user: User, keyperson_id: int, *, note: str |
     visit = PatrolVisit(keyperson_id=keyperson_id, user_id=user.id, at=at or utcnow(), note=note, lon=lon, lat=lat,
                         grid_code=grid)
     session.add(visit)
-    audit.record(session, user=user, action="patrol.visit_record", target=f"keyperson:{keyperson_id}",
-                 detail={"grid": grid, "located": lon is not None})
+    entry.detail = {"grid": grid, "located": lon is not None}
     session.flush()
     return visit

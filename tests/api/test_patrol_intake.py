@@ -206,3 +206,16 @@ def test_cli_import_and_coverage(world: dict[str, Any], tmp_path: Path) -> None:
     assert row["已巡楼栋"] >= 1 and row["楼栋总数"] == world["n_buildings"]
     bad = runner.invoke(main, ["patrol", "import", "--worker", "nobody", str(csv)])
     assert bad.exit_code != 0 and "没有用户 nobody" in bad.output
+
+
+def test_pages_by_role(world: dict[str, Any]) -> None:
+    sup = world["planner"].get("/patrol")
+    assert sup.status_code == 200 and "查看覆盖率排名" in sup.get_data(as_text=True)
+    assert "<option>worker</option>" in sup.get_data(as_text=True)
+    assert world["worker"].get("/patrol").status_code == 403
+    my = world["worker"].get("/patrol/my")
+    assert my.status_code == 200 and "待走访重点人员" in my.get_data(as_text=True)
+    assert "https://" not in my.get_data(as_text=True) and "http://" not in my.get_data(as_text=True)
+    day = world["worker"].get("/api/patrol/my?date=2024-05-06").get_json()
+    assert [g["properties"]["key"] for g in day["grids"]] == [world["grid"]]
+    assert day["summary"]["buildings_total"] == world["n_buildings"] and day["summary"]["buildings_visited"] >= 1
