@@ -6,8 +6,9 @@ track segment between two consecutive fixes of one session, or a lone fix of a o
 session, lies within that distance of the polygon. Segments of a session only: a gap or a
 jump never draws a line across places the worker did not walk.
 
-Vectorised: one ``STRtree.query(segments, predicate="dwithin", distance=...)`` over the
-building footprints gives every (segment, building) pair; pandas aggregates them.
+Vectorised: :func:`geo.patrol.nearpairs.segment_polygon_pairs` gives every (segment,
+building) pair within the distance (grid-hashed candidates, exact segment-to-ring
+distances in numpy; equal to ``STRtree.query(predicate="dwithin")``); pandas aggregates them.
 A visit's time is the start of the segment (first visit) and its end (last visit).
 """
 
@@ -24,9 +25,10 @@ import shapely
 
 from geo.crs import require_metric
 from geo.errors import LayerError
+from geo.patrol.nearpairs import segment_polygon_pairs
 from geo.settings import DEFAULTS
 
-__all__ = ["PERIODS", "track_segments", "visits_from_tracks", "coverage_table", "unvisited_buildings"]
+__all__ = ["PERIODS", "track_coords", "track_segments", "visits_from_tracks", "coverage_table", "unvisited_buildings"]
 
 log = logging.getLogger(__name__)
 
@@ -36,28 +38,60 @@ PERIODS: tuple[str, ...] = ("day", "week", "month", "all")
 _VISIT_COLUMNS = ["building_id", "worker", "session", "first", "last"]
 
 
-def track_segments(fixes: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def track_coords(fixes: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Segments between consecutive fixes of a session, plus one point per one-fix session.
 
-    Returns the geometries and, per geometry, the row positions (in *fixes*) of its start
-    and end fix.
+    Returns (n, 4) coordinates x0, y0, x1, y1 (a point has equal ends) and, per piece, the
+    row positions (in *fixes*) of its start and end fix.
     """
     session = fixes["session"].to_numpy()
     x, y = fixes["x"].to_numpy(float), fixes["y"].to_numpy(float)
     n = len(fixes)
     if n == 0:
-        return np.array([], dtype=object), np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
-    link = session[1:] == session[:-1]
-    a = np.flatnonzero(link)
-    coords = np.stack([np.column_stack([x[a], y[a]]), np.column_stack([x[a + 1], y[a + 1]])], axis=1)
-    lines = shapely.linestrings(coords) if len(a) else np.array([], dtype=object)
+        return np.zeros((0, 4)), np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    a = np.flatnonzero(session[1:] == session[:-1])
     linked = np.zeros(n, dtype=bool)
     linked[a] = True
     linked[a + 1] = True
     lone = np.flatnonzero(~linked)
-    points = shapely.points(x[lone], y[lone])
-    geoms = np.concatenate([np.asarray(lines, dtype=object), np.asarray(points, dtype=object)])
-    return geoms, np.concatenate([a, lone]), np.concatenate([a + 1, lone])
+    start = np.concatenate([a, lone])
+    end = np.concatenate([a + 1, lone])
+    return np.column_stack([x[start], y[start], x[end], y[end]]), start, end
+
+
+def track_segments(fixes: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`track_coords` as shapely geometries (LineStrings; Points for one-fix sessions)."""
+    coords, start, end = track_coords(fixes)
+    lone = start == end
+    geoms = np.empty(len(coords), dtype=object)
+    if (~lone).any():
+        geoms[~lone] = shapely.linestrings(coords[~lone].reshape(-1, 2, 2))
+    if lone.any():
+        geoms[lone] = shapely.points(coords[lone, :2])
+    return geoms, start, end
+
+
+def _ns(t: pd.Series) -> np.ndarray:
+    return t.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy().astype("datetime64[ns]").view(np.int64)
+
+
+def _aggregate(fixes: pd.DataFrame, ids: np.ndarray, seg: np.ndarray, bld: np.ndarray, start: np.ndarray,
+               end: np.ndarray) -> pd.DataFrame:
+    """One row per (session, building): first start and last end time of the pieces that passed."""
+    codes, sessions = pd.factorize(fixes["session"], sort=True)
+    key = codes[start[seg]].astype(np.int64) * len(ids) + bld
+    t = _ns(fixes["t"])
+    g = pd.DataFrame({"key": key, "first": t[start[seg]], "last": t[end[seg]]}).groupby("key", sort=True)
+    agg = g.agg(first=("first", "min"), last=("last", "max"))
+    k = agg.index.to_numpy()
+    sess_code, b = k // len(ids), k % len(ids)
+    first_row = np.zeros(len(sessions), dtype=np.int64)
+    first_row[codes[::-1]] = np.arange(len(codes))[::-1]  # first row of each session
+    out = pd.DataFrame({"building_id": ids[b], "worker": fixes["worker"].to_numpy()[first_row[sess_code]],
+                        "session": np.asarray(sessions)[sess_code],
+                        "first": pd.to_datetime(agg["first"].to_numpy(), utc=True),
+                        "last": pd.to_datetime(agg["last"].to_numpy(), utc=True)})
+    return out.sort_values(["building_id", "worker", "session"], ignore_index=True)
 
 
 def visits_from_tracks(
@@ -73,7 +107,8 @@ def visits_from_tracks(
     ----------
     fixes
         Cleaned fixes with ``worker``, ``t``, ``session`` and metric ``x``/``y`` in the CRS
-        of *buildings*.
+        of *buildings*; a session belongs to one worker and its fixes are consecutive rows
+        in time order (as :func:`geo.patrol.clean.clean_fixes` returns them).
     buildings
         Footprints in a metric CRS with an *id_column*.
 
@@ -87,23 +122,14 @@ def visits_from_tracks(
         raise LayerError(f"visits_from_tracks: buildings have no column {id_column!r}; pass id_column=")
     if visit_m < 0:
         raise LayerError(f"visits_from_tracks: visit_m={visit_m} is negative; set patrol_visit_m >= 0")
-    geoms, start, end = track_segments(fixes)
-    if len(geoms) == 0 or len(buildings) == 0:
+    coords, start, end = track_coords(fixes)
+    if len(coords) == 0 or len(buildings) == 0:
         return pd.DataFrame(columns=_VISIT_COLUMNS)
-    tree = shapely.STRtree(np.asarray(buildings.geometry.values, dtype=object))
-    seg, bld = tree.query(geoms, predicate="dwithin", distance=visit_m)
-    t = fixes["t"].to_numpy()
-    pairs = pd.DataFrame({
-        "building_id": buildings[id_column].to_numpy()[bld],
-        "worker": fixes["worker"].to_numpy()[start[seg]],
-        "session": fixes["session"].to_numpy()[start[seg]],
-        "first": t[start[seg]], "last": t[end[seg]]})
-    visits = pairs.groupby(["building_id", "worker", "session"], as_index=False, sort=True).agg(
-        first=("first", "min"), last=("last", "max"))
-    for col in ("first", "last"):
-        visits[col] = pd.to_datetime(visits[col], utc=True)
+    seg, bld = segment_polygon_pairs(coords, np.asarray(buildings.geometry.values, dtype=object), visit_m)
+    visits = _aggregate(fixes, buildings[id_column].to_numpy(), seg, bld, start, end)
+    pairs = seg
     log.info("visits_from_tracks: %d track pieces x %d buildings -> %d pairs, %d visits",
-             len(geoms), len(buildings), len(pairs), len(visits))
+             len(coords), len(buildings), len(pairs), len(visits))
     return visits
 
 
