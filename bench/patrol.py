@@ -1,4 +1,4 @@
-"""Benchmark: patrol coverage, ours (one STRtree dwithin query) vs a geopandas buffer + sjoin baseline.
+"""Benchmark: patrol coverage, ours (grid hash + numpy distances) vs a geopandas buffer + sjoin baseline.
 
 Synthetic city in a metric CRS: N buildings (5-30 m boxes on a jittered lattice) and F
 fixes as random walks of workers (1.2 m/s, a fix every 10 s, sessions of 100-600 fixes).
