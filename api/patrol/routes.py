@@ -38,6 +38,7 @@ from api.patrol.store import (
     note_unknown,
     store_fixes,
     user_by_name,
+    write_lock,
 )
 from api.patrol.visits import audit_first
 from geo.patrol.clean import clean_fixes
@@ -73,6 +74,7 @@ def intake() -> Any:
     settings = current_app.config["WANGGE"]
     cache = current_app.extensions.setdefault("patrol_grids", {})
     with session_scope() as s:
+        write_lock(s)
         owner = device_owner(s, device)
         if owner is None:
             note_unknown(s, fixes[-1])

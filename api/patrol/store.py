@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -24,7 +24,7 @@ from api.models import User, utcnow
 from api.patrol.models import PatrolDevice, PatrolFix, UnknownDevice
 from api.patrol.protocol import IncomingFix
 
-__all__ = ["PatrolError", "UnknownDeviceError", "bind_device", "device_owner", "note_unknown", "devices_listing",
+__all__ = ["write_lock", "PatrolError", "UnknownDeviceError", "bind_device", "device_owner", "note_unknown", "devices_listing",
            "grids_for", "store_fixes", "fixes_frame", "user_by_name"]
 
 # Rows per INSERT: 16 columns x 1,000 rows stays under SQLite's 32,766 bound parameters.
@@ -38,6 +38,17 @@ class PatrolError(ValueError):
 
 class UnknownDeviceError(PatrolError):
     """Fixes from a device id bound to nobody."""
+
+
+def write_lock(session: Session) -> None:
+    """Take SQLite's write lock before reading (a no-op write; other databases: nothing).
+
+    With deferred transactions in WAL mode, a transaction that reads and then writes fails
+    at once ("database is locked") when another writer committed in between; taking the
+    lock first makes concurrent intake requests wait their turn (busy timeout) instead.
+    """
+    if session.get_bind().dialect.name == "sqlite":
+        session.execute(text("UPDATE patrol_devices SET id = id WHERE 0"))
 
 
 def user_by_name(session: Session, username: str) -> User:

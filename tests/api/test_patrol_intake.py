@@ -219,3 +219,45 @@ def test_pages_by_role(world: dict[str, Any]) -> None:
     day = world["worker"].get("/api/patrol/my?date=2024-05-06").get_json()
     assert [g["properties"]["key"] for g in day["grids"]] == [world["grid"]]
     assert day["summary"]["buildings_total"] == world["n_buildings"] and day["summary"]["buildings_visited"] >= 1
+
+
+def test_concurrent_intake_on_loopback_loses_nothing(world: dict[str, Any]) -> None:
+    """8 phones posting at once to a threaded server: every fix acknowledged is stored, once."""
+    import threading
+    import urllib.request
+    from urllib.parse import urlencode
+
+    from werkzeug.serving import make_server
+
+    app, (lon, lat) = world["app"], world["lonlat"]
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    day = datetime(2024, 5, 8, 2, 0, tzinfo=UTC)
+    acked: list[int] = []
+    failures: list[str] = []
+
+    def phone(k: int) -> None:
+        for i in range(25):
+            q = osmand_query(lon, lat, day + timedelta(seconds=100 * k + 2 * i))
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{server.server_port}/api/patrol/osmand?{urlencode(q)}",
+                                            timeout=30) as r:
+                    acked.append(r.status)
+            except Exception as exc:  # noqa: BLE001 - every failure is reported below
+                failures.append(repr(exc))
+
+    try:
+        phones = [threading.Thread(target=phone, args=(k,)) for k in range(8)]
+        for p in phones:
+            p.start()
+        for p in phones:
+            p.join()
+    finally:
+        server.shutdown()
+        thread.join(timeout=10)
+    assert failures == [] and acked == [200] * 200
+    with app.app_context(), session_scope() as s:
+        n = s.scalar(select(func.count()).select_from(PatrolFix).where(PatrolFix.t >= day,
+                                                                        PatrolFix.t < day + timedelta(hours=1)))
+    assert n == 200
