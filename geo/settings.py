@@ -107,6 +107,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("patrol_alert_outside_min", 15, "Geofence: a worker on shift outside all their grids longer than this raises an alert (min)."),
     Setting("patrol_alert_stationary_min", 30, "Geofence: a worker on shift staying put (within patrol_dwell_radius_m) longer than this raises an alert (min)."),
     Setting("patrol_alert_silent_min", 20, "Geofence: a worker on shift sending no fix for longer than this raises an alert (min)."),
+    Setting("patrol_retention_days", 365, "Raw patrol fixes older than this are deleted by `wangge patrol purge` (days; 0 = keep forever)."),
     Setting("patrol_future_tolerance_s", 300, "Fixes stamped more than this after the time of intake are dropped (s)."),
 )
 

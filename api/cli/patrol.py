@@ -133,4 +133,23 @@ def coverage_command(start: datetime, end: datetime, by: str, out: Path) -> None
     click.echo(f"{len(rep.table)} 行写入 {out}；定位点 {rep.cleaned.n_input} 个，剔除：{dropped or '无'}")
 
 
+@patrol_group.command("purge", help="Delete raw fixes older than the retention period (patrol_retention_days).")
+@click.option("--days", type=click.IntRange(min=1), default=None,
+              help="Keep this many days instead of the patrol_retention_days setting.")
+@with_appcontext
+def purge_command(days: int | None) -> None:
+    from datetime import timedelta
+
+    from api.patrol.store import purge_fixes
+
+    keep = days if days is not None else int(current_app.config["WANGGE"]["patrol_retention_days"])
+    if keep <= 0:
+        click.echo("patrol_retention_days = 0: 保留全部定位点，未删除 / keeping every fix")
+        return
+    before = datetime.now(UTC) - timedelta(days=keep)
+    with db.session_scope() as s:
+        n = purge_fixes(s, before)
+    click.echo(f"已删除 {before:%Y-%m-%d %H:%M} UTC 之前的 {n} 个定位点 / deleted {n} fixes older than {keep} days")
+
+
 COMMANDS = (patrol_group,)

@@ -15,10 +15,12 @@ from zoneinfo import ZoneInfo
 
 import geopandas as gpd
 import pandas as pd
+import shapely
+from pyproj import Transformer
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from api.grids.service import grids_of_buildings
+from api.grids.service import active_grids, grids_of_buildings
 from api.models import User
 from api.patrol.store import fixes_frame
 from api.register.models import Staff
@@ -26,9 +28,10 @@ from api.register.queries import household_counts
 from api.workspace import load_layer
 from geo.patrol.clean import CleanTracks, clean_fixes
 from geo.patrol.coverage import coverage_table, visits_from_tracks
+from geo.patrol.geofence import geofence_alerts
 
 __all__ = ["CoverageReport", "BY_CHOICES", "clean_options", "period_bounds", "patrol_buildings", "worker_grids",
-           "coverage_report"]
+           "coverage_report", "geofence_report"]
 
 #: ``--by`` choices: per grid, per worker, per grid and day.
 BY_CHOICES: tuple[str, ...] = ("grid", "worker", "day")
@@ -97,3 +100,28 @@ def coverage_report(session: Session, *, settings: dict[str, Any], start: date, 
     table = coverage_table(visits, buildings, start=start, end=end, by=keys, period=period,
                            worker_grids=worker_grids(session, start, end) if by == "worker" else None, timezone_name=tz)
     return CoverageReport(table, visits, cleaned)
+
+
+def geofence_report(session: Session, *, settings: dict[str, Any], at: datetime) -> pd.DataFrame:
+    """Geofence alerts of the local day of *at*, computed at *at*, for every worker with grids.
+
+    Columns of :func:`geo.patrol.geofence.geofence_alerts` plus ``lon``/``lat`` (WGS84) of
+    where each alert was raised (NaN for a worker never seen today).
+    """
+    tz = settings["patrol_timezone"]
+    day = pd.Timestamp(at).tz_convert(tz).date()
+    lo, _ = period_bounds(day, day, tz)
+    fixes = fixes_frame(session, lo, at)
+    cleaned = clean_fixes(fixes, now=at, **clean_options(settings))
+    served = worker_grids(session, day, day)
+    grids = active_grids(session)
+    metric = grids.to_crs(cleaned.crs)
+    areas = {w: shapely.union_all(metric.loc[metric["key"].isin(keys)].geometry.to_numpy()) for w, keys in served.items()}
+    alerts = geofence_alerts(
+        cleaned.fixes, areas, now=at, workers_on_duty=sorted(served), tolerance_m=settings["grid_point_tolerance_m"],
+        outside_min=settings["patrol_alert_outside_min"], stationary_min=settings["patrol_alert_stationary_min"],
+        silent_min=settings["patrol_alert_silent_min"], dwell_radius_m=settings["patrol_dwell_radius_m"],
+        shift_start=settings["patrol_shift_start"], shift_end=settings["patrol_shift_end"], timezone_name=tz)
+    back = Transformer.from_crs(cleaned.crs, 4326, always_xy=True)
+    lon, lat = back.transform(alerts["x"].to_numpy(float), alerts["y"].to_numpy(float))
+    return alerts.drop(columns=["x", "y"]).assign(lon=lon, lat=lat)

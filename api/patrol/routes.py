@@ -8,7 +8,7 @@ address to ``http(s)://HOST/api/patrol/osmand`` (OsmAnd: online tracking URL wit
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -236,3 +236,26 @@ def my_day() -> Any:
         audit_first(s, me, "patrol.track_view", f"user:{me.username}").detail = {"date": day.isoformat(), "page": "my"}
         out = worker_day(s, me, day, settings=settings)
     return jsonify(out)
+
+
+@bp.get("/api/patrol/alerts")
+@role_required(*SUPERVISOR_ROLES)
+def alerts() -> Any:
+    """Geofence alerts (outside grids, stationary, silent) of today, or of ``?at=`` (ISO time). Audited."""
+    from api.patrol.reports import geofence_report
+
+    value = request.args.get("at")
+    try:
+        at = datetime.fromisoformat(value) if value else datetime.now(UTC)
+    except ValueError:
+        abort(400, description=f"参数 at={value!r} 不是时间；请写成 2024-05-06T10:00:00+08:00")
+    if at.tzinfo is None:
+        abort(400, description="参数 at 需要带时区；请写成 2024-05-06T10:00:00+08:00")
+    me: User = current_user._get_current_object()  # type: ignore[attr-defined]
+    with session_scope() as s:
+        audit_first(s, me, "patrol.alerts_view", "alerts").detail = {"at": at.isoformat()}
+        table = geofence_report(s, settings=current_app.config["WANGGE"], at=at)
+    rows = table.astype(object).where(table.notna(), None).to_dict("records")
+    for r in rows:
+        r["start"], r["end"] = r["start"].isoformat(), r["end"].isoformat()
+    return jsonify({"at": at.isoformat(), "alerts": rows})

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import select, text
+from sqlalchemy import delete, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -24,7 +24,7 @@ from api.models import User, utcnow
 from api.patrol.models import PatrolDevice, PatrolFix, UnknownDevice
 from api.patrol.protocol import IncomingFix
 
-__all__ = ["write_lock", "PatrolError", "UnknownDeviceError", "bind_device", "device_owner", "note_unknown", "devices_listing",
+__all__ = ["purge_fixes", "write_lock", "PatrolError", "UnknownDeviceError", "bind_device", "device_owner", "note_unknown", "devices_listing",
            "grids_for", "store_fixes", "fixes_frame", "user_by_name"]
 
 # Rows per INSERT: 16 columns x 1,000 rows stays under SQLite's 32,766 bound parameters.
@@ -174,3 +174,12 @@ def fixes_frame(session: Session, start: datetime, end: datetime, *, user_ids: S
     df["t"] = pd.to_datetime(df["t"], utc=True)
     df["accuracy"] = pd.to_numeric(df["accuracy"]).astype(float)
     return df
+
+
+def purge_fixes(session: Session, before: datetime) -> int:
+    """Delete raw fixes stamped before *before* (the retention period); the number deleted. Audited."""
+    result = session.execute(delete(PatrolFix).where(PatrolFix.t < before))
+    n = max(int(result.rowcount or 0), 0)  # type: ignore[attr-defined]
+    audit.record(session, user="system", action="patrol.purge", target="patrol_fixes",
+                 detail={"before": before.isoformat(), "deleted": n})
+    return n

@@ -65,7 +65,7 @@ def _silent(fixes: pd.DataFrame, now: datetime, tz: str, shift: tuple[int, int],
     rows = [pd.DataFrame({"worker": fixes["worker"].to_numpy()[hit], "start": t.to_numpy()[hit],
                           "end": t.to_numpy()[hit + 1], "x": fixes["x"].to_numpy()[hit],
                           "y": fixes["y"].to_numpy()[hit]})]
-    now_ts = pd.Timestamp(now)
+    now_ts = pd.Timestamp(now).tz_convert("UTC")
     now_local = now_ts.tz_convert(tz)
     minute = now_local.hour * 60 + now_local.minute
     if shift[0] <= minute < shift[1]:
@@ -126,7 +126,7 @@ def geofence_alerts(
     minute = now_local.hour * 60 + now_local.minute
     if missing and shift[0] <= minute < shift[1] and (now_local - begin).total_seconds() >= silent_min * 60:
         parts.append(pd.DataFrame({"worker": missing, "kind": "silent", "start": begin.tz_convert("UTC"),
-                                   "end": pd.Timestamp(now), "minutes": (now_local - begin).total_seconds() / 60,
+                                   "end": pd.Timestamp(now).tz_convert("UTC"), "minutes": (now_local - begin).total_seconds() / 60,
                                    "x": np.nan, "y": np.nan})[_COLUMNS])
     parts = [p for p in parts if p is not None and len(p)]
     if not parts:

@@ -261,3 +261,36 @@ def test_concurrent_intake_on_loopback_loses_nothing(world: dict[str, Any]) -> N
         n = s.scalar(select(func.count()).select_from(PatrolFix).where(PatrolFix.t >= day,
                                                                         PatrolFix.t < day + timedelta(hours=1)))
     assert n == 200
+
+
+def test_geofence_alerts_for_supervisors(world: dict[str, Any]) -> None:
+    lon, lat = world["lonlat"]
+    day = datetime(2024, 5, 9, 1, 0, tzinfo=UTC)  # 09:00 Beijing; walks 5 minutes inside the grid
+    for i in range(10):
+        q = osmand_query(lon + 0.00002 * i, lat, day + timedelta(seconds=30 * i))
+        assert world["anon"].get("/api/patrol/osmand", query_string=q).status_code == 200
+    r = world["planner"].get("/api/patrol/alerts", query_string={"at": "2024-05-09T10:00:00+08:00"})
+    assert r.status_code == 200, r.data
+    rows = [a for a in r.get_json()["alerts"] if a["worker"] == "worker"]
+    assert [a["kind"] for a in rows] == ["silent"]  # inside the grid and moving: only the silence
+    assert rows[0]["end"].startswith("2024-05-09T02:00") and rows[0]["start"].startswith("2024-05-09T01:04:30")
+    assert rows[0]["minutes"] == 55.5 and abs(rows[0]["lon"] - (lon + 0.00018)) < 1e-6
+    early = world["planner"].get("/api/patrol/alerts", query_string={"at": "2024-05-09T09:10:00+08:00"}).get_json()
+    assert [a for a in early["alerts"] if a["worker"] == "worker" and a["kind"] == "silent"] == []
+    assert world["worker"].get("/api/patrol/alerts").status_code == 403
+    bad = world["planner"].get("/api/patrol/alerts", query_string={"at": "2024-05-06T10:00:00"})
+    assert bad.status_code == 400 and "需要带时区" in bad.get_json()["error"]["message"]
+
+
+def test_cli_purge_keeps_recent_fixes(world: dict[str, Any]) -> None:
+    app = world["app"]
+    runner = app.test_cli_runner()
+    before = count_fixes(app)
+    recent = datetime.now(UTC) - timedelta(days=1)
+    with app.app_context(), session_scope() as s:
+        wid = s.scalar(select(User.id).where(User.username == "worker"))
+        s.add(PatrolFix(user_id=wid, source="file", t=recent, lon=116.3, lat=39.9))
+    r = runner.invoke(main, ["patrol", "purge", "--days", "30"])
+    assert r.exit_code == 0, r.output
+    assert f"deleted {before} fixes older than 30 days" in r.output
+    assert count_fixes(app) == 1
