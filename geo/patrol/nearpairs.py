@@ -107,19 +107,34 @@ def _seg_seg_within(p: np.ndarray, q: np.ndarray, d2: float) -> np.ndarray:
     return cross | near
 
 
+def _pair_edges(b: np.ndarray, start: np.ndarray, count: np.ndarray, z: slice) -> tuple[np.ndarray, np.ndarray]:
+    """Rows (pair index) and edge index of every edge of the polygon of pairs *z*."""
+    n = count[b[z]]
+    rows = np.repeat(np.arange(z.start, z.stop), n)
+    offset = np.arange(int(n.sum())) - np.repeat(np.cumsum(n) - n, n)
+    return rows, start[b[rows]] + offset
+
+
 def _exact(seg: np.ndarray, geoms: np.ndarray, s: np.ndarray, b: np.ndarray, d: float) -> np.ndarray:
+    """Per candidate pair: is the segment within *d* of the polygon (edges first, then containment)."""
     edges, start, count = _edges(geoms)
     hit = np.zeros(len(s), dtype=bool)
-    per = count[b]
-    bounds = np.concatenate([[0], np.cumsum(per)])
-    step = max(1, int(_CHUNK / max(per.mean() if len(per) else 1, 1)))
+    d2 = d * d
+    step = max(1, int(_CHUNK / max(float(count[b].mean()) if len(b) else 1.0, 1.0)))
     for a in range(0, len(s), step):
         z = slice(a, min(a + step, len(s)))
-        n = per[z]
-        rows = np.repeat(np.arange(z.start, z.stop), n)
-        k = np.arange(int(n.sum())) - np.repeat(bounds[z.start:z.stop] - bounds[z.start], n)
-        within = _seg_seg_within(seg[s[rows]], edges[start[b[rows]] + k], d * d)
-        hit[z] = np.bincount(rows - z.start, weights=within, minlength=z.stop - z.start) > 0
+        rows, e = _pair_edges(b, start, count, z)
+        p, q = seg[s[rows]], edges[e]
+        # Stage 1 (cheap, decides most hits): a track end within d of an edge.
+        near = _point_seg_d2(p[:, 0], p[:, 1], q[:, 0], q[:, 1], q[:, 2], q[:, 3]) <= d2
+        near |= _point_seg_d2(p[:, 2], p[:, 3], q[:, 0], q[:, 1], q[:, 2], q[:, 3]) <= d2
+        got = np.bincount(rows - a, weights=near, minlength=z.stop - a) > 0
+        # Stage 2 for the undecided pairs: the full segment-segment test.
+        left = ~got[rows - a]
+        if left.any():
+            more = _seg_seg_within(p[left], q[left], d2)
+            got |= np.bincount(rows[left] - a, weights=more, minlength=z.stop - a) > 0
+        hit[z] = got
     rest = np.flatnonzero(~hit)
     if len(rest):
         hit[rest] = shapely.contains_xy(geoms[b[rest]], seg[s[rest], 0], seg[s[rest], 1])
@@ -137,7 +152,9 @@ def segment_polygon_pairs(seg: np.ndarray, geoms: np.ndarray, d: float) -> tuple
     sb = np.column_stack([np.minimum(seg[:, 0], seg[:, 2]), np.minimum(seg[:, 1], seg[:, 3]),
                           np.maximum(seg[:, 0], seg[:, 2]), np.maximum(seg[:, 1], seg[:, 3])])
     bb = shapely.bounds(geoms) + np.array([-d, -d, d, d])
-    size = max(float(np.median(bb[:, 2] - bb[:, 0])), float(np.median(sb[:, 2] - sb[:, 0])), 1.0) * 2.0
+    # One cell about one grown building wide: 300 k segments x 30 k buildings took 0.27 s for
+    # the candidates, 2.07 s with cells twice as wide (8x the rows before the overlap test).
+    size = max(float(np.median(bb[:, 2] - bb[:, 0])), float(np.median(sb[:, 2] - sb[:, 0])), 1.0)
     s, b, long_segs = _candidates(sb, bb, size)
     # Envelope distance (Euclidean) is a lower bound of the true distance: drop the corners.
     dx = np.maximum(0.0, np.maximum(sb[s, 0] - (bb[b, 2] - d), (bb[b, 0] + d) - sb[s, 2]))
