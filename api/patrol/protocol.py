@@ -3,7 +3,8 @@
 OsmAnd protocol (Traccar's ``osmand`` port, also spoken by OsmAnd's online tracking and
 older Traccar Client versions): ``GET`` or ``POST`` with query or form fields ``id`` (or
 ``deviceid``), ``lat``, ``lon``, ``timestamp`` (Unix seconds or milliseconds, or an ISO
-time), ``speed``, ``bearing`` (or ``heading``), ``altitude``, ``accuracy``, ``batt``.
+time), ``speed``, ``bearing`` (or ``heading``), ``altitude``, ``accuracy`` (OsmAnd's own
+template sends it as ``hdop``), ``batt``.
 
 Traccar Client (version 8+) posts JSON::
 
@@ -93,7 +94,8 @@ def fixes_from_query(params: Mapping[str, Any]) -> list[IncomingFix]:
         device_id=device, t=_time(params.get("timestamp")),
         lon=_number(params.get("lon"), "lon", required=True),  # type: ignore[arg-type]
         lat=_number(params.get("lat"), "lat", required=True),  # type: ignore[arg-type]
-        accuracy=_number(params.get("accuracy"), "accuracy"),
+        # OsmAnd's URL template sends its accuracy (m) as hdop={3}
+        accuracy=_number(params.get("accuracy", params.get("hdop")), "accuracy"),
         speed=_number(params.get("speed"), "speed"),
         bearing=_number(params.get("bearing", params.get("heading")), "bearing"),
         altitude=_number(params.get("altitude"), "altitude"),

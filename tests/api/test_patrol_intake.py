@@ -294,3 +294,15 @@ def test_cli_purge_keeps_recent_fixes(world: dict[str, Any]) -> None:
     assert r.exit_code == 0, r.output
     assert f"deleted {before} fixes older than 30 days" in r.output
     assert count_fixes(app) == 1
+
+
+def test_osmand_app_template_with_hdop_and_milliseconds(world: dict[str, Any]) -> None:
+    """OsmAnd's online-tracking URL: ?id=&lat={0}&lon={1}&timestamp={2}&hdop={3}&altitude={4}&speed={5} (ms)."""
+    lon, lat = world["lonlat"]
+    t = datetime(2024, 5, 10, 1, 0, 0, 250_000, tzinfo=UTC)
+    q = {"id": DEVICE, "lat": lat, "lon": lon, "timestamp": int(t.timestamp() * 1000), "hdop": 12.0,
+         "altitude": 44.0, "speed": 0.8}
+    assert world["anon"].get("/api/patrol/osmand", query_string=q).status_code == 200
+    with world["app"].app_context(), session_scope() as s:
+        fix = s.scalar(select(PatrolFix).where(PatrolFix.t == t))
+        assert fix is not None and fix.accuracy == 12.0 and fix.altitude == 44.0
