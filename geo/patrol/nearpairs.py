@@ -62,9 +62,12 @@ def _candidates(sb: np.ndarray, bb: np.ndarray, size: float) -> tuple[np.ndarray
     cnt = np.searchsorted(b_cell, seg_cell, "right") - lo
     s = np.repeat(seg_own, cnt)
     cell = np.repeat(seg_cell, cnt)
-    b = b_own[np.repeat(lo, cnt) + np.arange(int(cnt.sum())) - np.repeat(np.cumsum(cnt) - cnt, cnt)]
-    ox0, oy0 = np.maximum(sb[s, 0], bb[b, 0]), np.maximum(sb[s, 1], bb[b, 1])
-    keep = (ox0 <= np.minimum(sb[s, 2], bb[b, 2])) & (oy0 <= np.minimum(sb[s, 3], bb[b, 3]))
+    pos = np.repeat(lo, cnt) + np.arange(int(cnt.sum())) - np.repeat(np.cumsum(cnt) - cnt, cnt)
+    b = b_own[pos]
+    bx0, by0, bx1, by1 = (np.ascontiguousarray(bb[b_own, k])[pos] for k in range(4))
+    sx0, sy0, sx1, sy1 = (np.ascontiguousarray(sb[:, k])[s] for k in range(4))
+    ox0, oy0 = np.maximum(sx0, bx0), np.maximum(sy0, by0)
+    keep = (ox0 <= np.minimum(sx1, bx1)) & (oy0 <= np.minimum(sy1, by1))
     ix, iy = np.floor((ox0 - origin[0]) / size).astype(np.int64), np.floor((oy0 - origin[1]) / size).astype(np.int64)
     keep &= ix * stride + iy == cell
     return s[keep], b[keep], np.flatnonzero(span > _MAX_CELLS)
@@ -155,6 +158,10 @@ def segment_polygon_pairs(seg: np.ndarray, geoms: np.ndarray, d: float) -> tuple
     # One cell about one grown building wide: 300 k segments x 30 k buildings took 0.27 s for
     # the candidates, 2.07 s with cells twice as wide (8x the rows before the overlap test).
     size = max(float(np.median(bb[:, 2] - bb[:, 0])), float(np.median(sb[:, 2] - sb[:, 0])), 1.0)
+    # Number buildings in cell order so the gathers below walk memory nearly in sequence
+    # (at 1 M segments random gathers cost more than the arithmetic).
+    perm = np.lexsort((np.floor((bb[:, 1] + bb[:, 3]) / (2 * size)), np.floor((bb[:, 0] + bb[:, 2]) / (2 * size))))
+    geoms, bb = geoms[perm], bb[perm]
     s, b, long_segs = _candidates(sb, bb, size)
     # Envelope distance (Euclidean) is a lower bound of the true distance: drop the corners.
     dx = np.maximum(0.0, np.maximum(sb[s, 0] - (bb[b, 2] - d), (bb[b, 0] + d) - sb[s, 2]))
@@ -167,4 +174,4 @@ def segment_polygon_pairs(seg: np.ndarray, geoms: np.ndarray, d: float) -> tuple
         lines = shapely.linestrings(seg[long_segs].reshape(-1, 2, 2))
         ls, lb = shapely.STRtree(geoms).query(lines, predicate="dwithin", distance=d)
         s, b = np.concatenate([s, long_segs[ls]]), np.concatenate([b, lb])
-    return s, b
+    return s, perm[b]
