@@ -94,6 +94,30 @@ def _point_seg_d2(px: np.ndarray, py: np.ndarray, ax: np.ndarray, ay: np.ndarray
     return ex * ex + ey * ey
 
 
+def _ends_near(p: np.ndarray, q: np.ndarray, d2: float) -> np.ndarray:
+    """Either end of segment p[i] within sqrt(d2) of segment q[i] (edge terms computed once)."""
+    ax, ay = q[:, 0], q[:, 1]
+    dx, dy = q[:, 2] - ax, q[:, 3] - ay
+    len2 = dx * dx + dy * dy
+    inv = np.divide(1.0, len2, out=np.zeros_like(len2), where=len2 > 0)
+    near = np.zeros(len(p), dtype=bool)
+    for i in (0, 2):
+        wx, wy = p[:, i] - ax, p[:, i + 1] - ay
+        t = wx * dx
+        t += wy * dy
+        t *= inv
+        np.clip(t, 0.0, 1.0, out=t)
+        ex = t * dx
+        ex -= wx
+        ey = t * dy
+        ey -= wy
+        ex *= ex
+        ey *= ey
+        ex += ey
+        near |= ex <= d2
+    return near
+
+
 def _seg_seg_within(p: np.ndarray, q: np.ndarray, d2: float) -> np.ndarray:
     """Segments p[i] and q[i] ((n, 4) arrays) are within sqrt(d2) of each other."""
     p0x, p0y, p1x, p1y = p.T
@@ -129,8 +153,7 @@ def _exact(seg: np.ndarray, geoms: np.ndarray, s: np.ndarray, b: np.ndarray, d: 
         rows, e = _pair_edges(b, start, count, z)
         p, q = seg[s[rows]], edges[e]
         # Stage 1 (cheap, decides most hits): a track end within d of an edge.
-        near = _point_seg_d2(p[:, 0], p[:, 1], q[:, 0], q[:, 1], q[:, 2], q[:, 3]) <= d2
-        near |= _point_seg_d2(p[:, 2], p[:, 3], q[:, 0], q[:, 1], q[:, 2], q[:, 3]) <= d2
+        near = _ends_near(p, q, d2)
         got = np.bincount(rows - a, weights=near, minlength=z.stop - a) > 0
         # Stage 2 for the undecided pairs: the full segment-segment test.
         left = ~got[rows - a]
