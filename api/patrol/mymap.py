@@ -36,7 +36,9 @@ def worker_day(session: Session, user: User, day: date, *, settings: dict[str, A
     keys = sorted(access.own_grids(session, user))
     grids = active_grids(session)
     grids = grids.loc[grids["key"].isin(keys)]
-    buildings = patrol_buildings(session)
+    # A box no building meets when the worker has no grid (reads nothing).
+    box = tuple(float(v) for v in grids.total_bounds) if len(grids) else (999.0, 999.0, 999.0, 999.0)
+    buildings = patrol_buildings(session, bbox=box)  # type: ignore[arg-type]
     buildings = buildings.loc[buildings["grid"].isin(keys)].copy()
     lo, hi = period_bounds(day, day, settings["patrol_timezone"])
     cleaned = clean_fixes(fixes_frame(session, lo, hi, user_ids=[user.id]), **clean_options(settings))

@@ -63,9 +63,12 @@ def period_bounds(start: date, end: date, tz: str) -> tuple[datetime, datetime]:
     return lo, hi
 
 
-def patrol_buildings(session: Session) -> gpd.GeoDataFrame:
-    """Buildings in a published grid: ``building_id``, ``grid``, ``households``, footprint (EPSG:4326)."""
-    b = load_layer(session, "buildings", columns=["households"])
+def patrol_buildings(session: Session, *, bbox: tuple[float, float, float, float] | None = None) -> gpd.GeoDataFrame:
+    """Buildings in a published grid: ``building_id``, ``grid``, ``households``, footprint (EPSG:4326).
+
+    *bbox* (degrees) limits the read to buildings whose envelope meets it (a worker's grids).
+    """
+    b = load_layer(session, "buildings", columns=["households"], bbox=bbox)
     grid = grids_of_buildings(session)
     b = b.loc[b["building_id"].isin(grid.index)].copy()
     b["grid"] = grid.reindex(b["building_id"]).to_numpy()
