@@ -152,4 +152,28 @@ def purge_command(days: int | None) -> None:
     click.echo(f"已删除 {before:%Y-%m-%d %H:%M} UTC 之前的 {n} 个定位点 / deleted {n} fixes older than {keep} days")
 
 
+@patrol_group.command("demo", help="""A month of synthetic patrol tracks for every worker account linked to a grid.
+
+
+Each day the worker walks between most buildings of their grid (GPS noise, one silent
+gap, two outliers for cleaning to remove). Needs a published plan and staff linked to
+accounts (`wangge register demo` after publishing). Fixes already stored are skipped.
+""")
+@click.option("--days", type=click.IntRange(min=1, max=366), default=30, show_default=True)
+@click.option("--until", "until", type=click.DateTime(["%Y-%m-%d"]), default=None, help="Last day (default: yesterday).")
+@click.option("--seed", type=int, default=42, show_default=True)
+@with_appcontext
+def demo_command(days: int, until: datetime | None, seed: int) -> None:
+    from api.patrol.demo import demo_tracks
+
+    settings = current_app.config["WANGGE"]
+    with db.session_scope() as s:
+        counts = demo_tracks(s, settings=settings, days=days, until=until.date() if until else None, seed=seed)
+    if not counts:
+        raise click.ClickException("没有关联网格的网格员账号 / no worker account serves a grid: publish a plan and run "
+                                   "`wangge register demo` first")
+    for user, n in counts.items():
+        click.echo(f"{user}: {n} 个合成定位点 synthetic fixes")
+
+
 COMMANDS = (patrol_group,)

@@ -306,3 +306,18 @@ def test_osmand_app_template_with_hdop_and_milliseconds(world: dict[str, Any]) -
     with world["app"].app_context(), session_scope() as s:
         fix = s.scalar(select(PatrolFix).where(PatrolFix.t == t))
         assert fix is not None and fix.accuracy == 12.0 and fix.altitude == 44.0
+
+
+def test_cli_demo_tracks(world: dict[str, Any], tmp_path: Path) -> None:
+    runner = world["app"].test_cli_runner()
+    r = runner.invoke(main, ["patrol", "demo", "--days", "2", "--until", "2024-04-02"])
+    assert r.exit_code == 0, r.output
+    n = int(r.output.split("worker: ")[1].split(" ")[0])
+    assert n > 0 and count_fixes(world["app"], device_id="demo") == n
+    out = tmp_path / "demo.csv"
+    r = runner.invoke(main, ["patrol", "coverage", "--from", "2024-04-01", "--to", "2024-04-02", "--by", "day",
+                             "-o", str(out)])
+    assert r.exit_code == 0, r.output
+    sheet = pd.read_csv(out, encoding="utf-8-sig")
+    mine = sheet.loc[sheet["网格"].astype(str) == str(world["grid"])]
+    assert len(mine) == 2 and (mine["楼栋覆盖率"] >= 0.5).all()
