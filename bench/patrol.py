@@ -10,10 +10,15 @@ with geopandas: segments as a GeoDataFrame, buildings buffered by ``patrol_visit
 (building, worker, session) with first/last times; a buffer is a polygon approximation of
 the distance (quad_segs), so pairs at the very edge may differ: the table prints how many.
 
+Intake (``--intake-seconds S``): the real app (SQLite in a temp folder) on a loopback
+threaded server; 8 phones send OsmAnd GET fixes at 200 fixes/s in total for S seconds;
+prints acknowledged vs stored and the latency percentiles.
+
 Usage::
 
     .venv/bin/python bench/patrol.py                       # 1 M fixes x 100 k buildings
     .venv/bin/python bench/patrol.py --fixes 100000 --buildings 10000
+    .venv/bin/python bench/patrol.py --skip-coverage --intake-seconds 60
 """
 
 from __future__ import annotations
@@ -86,12 +91,81 @@ def compare(a: pd.DataFrame, b: pd.DataFrame) -> tuple[int, int, int]:
     return int((m["_merge"] == "left_only").sum()), int((m["_merge"] == "right_only").sum()), int(diff.sum())
 
 
+def intake(seconds: float, rate: float = 200.0, phones: int = 8) -> None:
+    """Loopback intake at *rate* fixes/s for *seconds*: acknowledged vs stored, latency percentiles."""
+    import os
+    import tempfile
+    import threading
+    import urllib.request
+    from urllib.parse import urlencode
+
+    from sqlalchemy import func, select
+    from werkzeug.serving import make_server
+
+    from api import create_app
+    from api.db import session_scope
+    from api.patrol.models import PatrolFix
+    from api.patrol.store import bind_device
+    from api.users import create_user
+
+    tmp = tempfile.mkdtemp(prefix="patrol_bench_")
+    os.environ.setdefault("WANGGE_SECRET_KEY", "bench")
+    app = create_app({"INSTANCE_PATH": f"{tmp}/instance", "DATABASE_URL": f"sqlite:///{tmp}/wangge.db"})
+    with app.app_context(), session_scope() as s:
+        for k in range(phones):
+            create_user(s, f"w{k}", "bench-password-1", role="worker")
+            bind_device(s, f"phone-{k}", f"w{k}", by="bench")
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{server.server_port}/api/patrol/osmand?"
+    lat_ms: list[float] = []
+    acked, errors = [0], [0]
+    lock = threading.Lock()
+    t_start = time.time() + 0.5
+    per_phone = int(rate * seconds / phones)
+
+    def phone(k: int) -> None:
+        for i in range(per_phone):
+            due = t_start + (i * phones + k) / rate
+            time.sleep(max(0.0, due - time.time()))
+            q = {"id": f"phone-{k}", "lat": 39.99 + i * 1e-5, "lon": 116.32, "timestamp": int(1714957200 + i),
+                 "accuracy": 5}
+            t0 = time.perf_counter()
+            try:
+                with urllib.request.urlopen(base + urlencode(q), timeout=30) as r:
+                    ok = r.status == 200
+            except Exception:  # noqa: BLE001 - counted as an error
+                ok = False
+            with lock:
+                lat_ms.append((time.perf_counter() - t0) * 1000)
+                acked[0] += ok
+                errors[0] += not ok
+
+    threads = [threading.Thread(target=phone, args=(k,)) for k in range(phones)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    server.shutdown()
+    with app.app_context(), session_scope() as s:
+        stored = int(s.scalar(select(func.count()).select_from(PatrolFix)))
+    p = np.percentile(lat_ms, [50, 95, 99])
+    print(f"intake: {len(lat_ms):,} requests at {rate:.0f}/s for {seconds:.0f} s; acknowledged {acked[0]:,}, "
+          f"errors {errors[0]}, stored {stored:,}; latency ms p50 {p[0]:.1f} p95 {p[1]:.1f} p99 {p[2]:.1f}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--fixes", type=int, default=1_000_000)
     ap.add_argument("--buildings", type=int, default=100_000)
     ap.add_argument("--visit-m", type=float, default=20.0)
+    ap.add_argument("--intake-seconds", type=float, default=0.0, help="also run the loopback intake bench")
+    ap.add_argument("--skip-coverage", action="store_true")
     args = ap.parse_args()
+    if args.intake_seconds > 0:
+        intake(args.intake_seconds)
+    if args.skip_coverage:
+        return
     t = time.perf_counter()
     buildings, fixes = city(args.buildings, args.fixes)
     print(f"city: {len(buildings):,} buildings, {len(fixes):,} fixes, {fixes['session'].nunique():,} sessions "

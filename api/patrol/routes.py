@@ -8,6 +8,7 @@ address to ``http(s)://HOST/api/patrol/osmand`` (OsmAnd: online tracking URL wit
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -46,6 +47,7 @@ from geo.patrol.clean import clean_fixes
 __all__ = ["bp", "intake", "SUPERVISOR_ROLES"]
 
 bp = Blueprint("patrol", __name__)
+_INTAKE_LOCK = threading.Lock()
 
 #: Roles that may see every worker's tracks and the coverage of every grid.
 SUPERVISOR_ROLES: tuple[str, ...] = ("admin", "planner")
@@ -73,7 +75,9 @@ def intake() -> Any:
     device = fixes[0].device_id
     settings = current_app.config["WANGGE"]
     cache = current_app.extensions.setdefault("patrol_grids", {})
-    with session_scope() as s:
+    # Writers of this process queue on a lock: SQLite's busy handler backs off in growing
+    # sleeps, which gave a 1.3 s p99 at 200 fixes/s; other processes still meet write_lock.
+    with _INTAKE_LOCK, session_scope() as s:
         write_lock(s)
         owner = device_owner(s, device)
         if owner is None:
