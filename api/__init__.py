@@ -42,6 +42,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     from api.grids import routes as grid_routes
     from api.jobs import routes as job_routes
     from api.party import pages as party_pages
+    from api.patrol import pages as patrol_pages
+    from api.patrol import routes as patrol_routes
     from api.plans import routes as plan_routes
     from api.register import pages as register_pages
     from api.register import routes as register_routes
@@ -78,4 +80,6 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(register_pages.bp)
     app.register_blueprint(board_pages.bp)
     app.register_blueprint(party_pages.bp)
+    app.register_blueprint(patrol_routes.bp)
+    app.register_blueprint(patrol_pages.bp)
     return app

@@ -128,6 +128,24 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("party_link_max", 15, "Most households a party-member centre household looks after."),
     Setting("party_link_max_walk_m", 1500.0, "Longest walk from a centre household to a household it looks after (m)."),
     Setting("board_photo_dir", "", "Folder of staff photos named in the register's 照片 column; empty = instance/photos."),
+    # Patrol (issue 14; DOMAIN.md §3, practice)
+    Setting("patrol_visit_m", 20.0, "A building counts as visited when a cleaned patrol track passes within this distance of its footprint (m)."),
+    Setting("patrol_accuracy_max_m", 50.0, "GPS fixes reporting a worse accuracy (larger radius) than this are dropped (m)."),
+    Setting("patrol_max_speed_kmh", 60.0, "Implied speeds above this between fixes are jumps; short runs of fixes between jumps are dropped as outliers (km/h)."),
+    Setting("patrol_outlier_max_fixes", 3, "Most consecutive fixes between two jumps that are dropped as one outlier run; longer runs are kept (a real relocation)."),
+    Setting("patrol_session_gap_s", 300, "A gap longer than this between fixes, or a jump, starts a new patrol session (s)."),
+    Setting("patrol_dwell_radius_m", 30.0, "A stop (dwell) keeps every fix of a window within a box of this diagonal (m)."),
+    Setting("patrol_dwell_min_s", 300, "Shortest stay that counts as a stop (dwell) (s)."),
+    Setting("patrol_shift_start", "07:00", "Start of the patrol shift, local time (HH:MM); fixes outside the shift are dropped."),
+    Setting("patrol_shift_end", "21:00", "End of the patrol shift, local time (HH:MM)."),
+    Setting("patrol_timezone", "Asia/Shanghai", "Time zone of shift hours and of patrol days, weeks and months."),
+    Setting("patrol_earliest_time", "2000-01-01", "Fixes stamped before this date are dropped (unset clocks report 1970, GPS week roll-overs 1999)."),
+    Setting("patrol_visit_due_soon_days", 3, "A key person whose next visit falls within this many days is listed as due (days)."),
+    Setting("patrol_alert_outside_min", 15, "Geofence: a worker on shift outside all their grids longer than this raises an alert (min)."),
+    Setting("patrol_alert_stationary_min", 30, "Geofence: a worker on shift staying put (within patrol_dwell_radius_m) longer than this raises an alert (min)."),
+    Setting("patrol_alert_silent_min", 20, "Geofence: a worker on shift sending no fix for longer than this raises an alert (min)."),
+    Setting("patrol_retention_days", 365, "Raw patrol fixes older than this are deleted by `wangge patrol purge` (days; 0 = keep forever)."),
+    Setting("patrol_future_tolerance_s", 300, "Fixes stamped more than this after the time of intake are dropped (s)."),
 )
 
 DEFAULTS: dict[str, Any] = {s.name: s.default for s in SETTINGS}

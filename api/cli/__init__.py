@@ -34,6 +34,7 @@ def _register() -> None:
         imports,
         partition,
         party,
+        patrol,
         plans,
         register,
         serve,
@@ -41,7 +42,7 @@ def _register() -> None:
         worker,
     )
 
-    for module in (imports, serve, users, partition, plans, access, export, worker, register, boards, party):
+    for module in (imports, serve, users, partition, plans, access, export, worker, register, boards, party, patrol):
         for command in module.COMMANDS:
             main.add_command(command)
 

@@ -1,0 +1,179 @@
+"""``wangge patrol``: import track files, bind tracker devices, coverage reports (巡查)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import click
+import pandas as pd
+from flask import current_app
+from flask.cli import with_appcontext
+
+from api import audit, db
+from api.patrol.reports import BY_CHOICES, coverage_report
+from api.patrol.store import (
+    PatrolError,
+    bind_device,
+    devices_listing,
+    grids_for,
+    store_fixes,
+    user_by_name,
+)
+from geo.errors import ReadError
+from geo.patrol.readers import read_track
+
+__all__ = ["COMMANDS", "patrol_group"]
+
+_FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
+_COLUMNS_ZH = {"grid": "网格", "worker": "网格员", "period": "周期起始日", "buildings_total": "楼栋总数",
+               "buildings_visited": "已巡楼栋", "households_total": "户数", "households_visited": "已巡户数",
+               "building_coverage": "楼栋覆盖率", "household_coverage": "户覆盖率", "first_visit": "首次巡查",
+               "last_visit": "最后巡查"}
+
+
+@click.group("patrol", help="Patrol (巡查): track files, tracker devices, coverage per grid / worker / day.")
+def patrol_group() -> None:
+    pass
+
+
+@patrol_group.command("import", help="""Import track files for one worker.
+
+\b
+Formats: GPX, CSV/XLSX (lon/lat/time columns, 经度/纬度/时间 also understood), GeoJSON or
+GeoPackage points with a time, GeoLife .plt. Declare --coords gcj02|bd09 for Gaode/Baidu
+coordinates. Times without a zone are read in the patrol_timezone setting. Fixes already
+stored (same worker and time) are skipped, so re-importing a file changes nothing.
+""")
+@click.option("--worker", required=True, help="Username of the worker who walked the tracks.")
+@click.option("--coords", type=click.Choice(["wgs84", "gcj02", "bd09"]), default="wgs84", show_default=True,
+              help="Coordinate system of CSV/XLSX/GeoJSON lon/lat.")
+@click.argument("files", nargs=-1, required=True, type=_FILE)
+@with_appcontext
+def import_command(worker: str, coords: str, files: tuple[Path, ...]) -> None:
+    settings = current_app.config["WANGGE"]
+    try:
+        tracks = [read_track(f, coords=coords, naive_tz=settings["patrol_timezone"]) for f in files]
+        with db.session_scope() as s:
+            user = user_by_name(s, worker)
+            grids = grids_for(s, settings, {})
+            stored = skipped = 0
+            for path, frame in zip(files, tracks, strict=True):
+                a, b = store_fixes(s, user.id, frame, source="file", device_id=f"file:{path.name}"[:100],
+                                   grids=grids, settings=settings)
+                stored, skipped = stored + a, skipped + b
+            audit.record(s, user="cli", action="patrol.import", target=f"user:{worker}",
+                         detail={"files": [f.name for f in files], "stored": stored, "skipped": skipped})
+    except (ReadError, PatrolError) as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"已导入 {stored} 个定位点，跳过已有 {skipped} 个 / stored {stored} fixes, skipped {skipped} already present")
+
+
+@patrol_group.command("bind", help="Bind a tracker app's device id to a worker (unknown devices are refused).")
+@click.argument("device_id")
+@click.argument("username")
+@click.option("--label", default=None, help="A note, e.g. the phone model.")
+@with_appcontext
+def bind_command(device_id: str, username: str, label: str | None) -> None:
+    try:
+        with db.session_scope() as s:
+            bind_device(s, device_id, username, by="cli", label=label)
+    except PatrolError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"设备 {device_id} 已绑定到 {username}")
+
+
+@patrol_group.command("devices", help="List bound devices and the unknown devices that were refused.")
+@with_appcontext
+def devices_command() -> None:
+    with db.session_scope() as s:
+        listing = devices_listing(s)
+    for d in listing["devices"]:
+        click.echo(f"{d['device_id']}\t{d['username']}\t{'启用' if d['active'] else '停用'}")
+    for u in listing["unknown"]:
+        click.echo(f"{u['device_id']}\t未绑定（已拒收 {u['attempts']} 次，最近 {u['last_seen']}）")
+
+
+def _write_table(table: pd.DataFrame, out: Path) -> None:
+    frame = table.copy()
+    for col in ("first_visit", "last_visit"):
+        frame[col] = frame[col].dt.tz_convert(current_app.config["WANGGE"]["patrol_timezone"]).dt.tz_localize(None)
+    frame = frame.rename(columns=_COLUMNS_ZH)
+    if out.suffix.lower() == ".xlsx":
+        frame.to_excel(out, index=False)
+    else:
+        frame.to_csv(out, index=False, encoding="utf-8-sig")
+
+
+@patrol_group.command("coverage", help="""Patrol coverage (buildings and households visited / total) from stored fixes.
+
+\b
+A building is visited when a cleaned track passes within patrol_visit_m of its footprint.
+--by grid: one row per grid; worker: per worker over their grids; day: per grid and day.
+""")
+@click.option("--from", "start", required=True, type=click.DateTime(["%Y-%m-%d"]), help="First day (local).")
+@click.option("--to", "end", required=True, type=click.DateTime(["%Y-%m-%d"]), help="Last day (local), inclusive.")
+@click.option("--by", type=click.Choice(BY_CHOICES), default="grid", show_default=True)
+@click.option("-o", "--output", "out", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="OUT.csv or OUT.xlsx")
+@with_appcontext
+def coverage_command(start: datetime, end: datetime, by: str, out: Path) -> None:
+    if out.suffix.lower() not in (".csv", ".xlsx"):
+        raise click.BadParameter(f"{out.name}: use a .csv or .xlsx file name", param_hint="-o")
+    d0, d1 = start.date(), end.date()
+    if d1 < d0:
+        raise click.BadParameter(f"--to {d1} is before --from {d0}; swap them", param_hint="--to")
+    with db.session_scope() as s:
+        rep = coverage_report(s, settings=current_app.config["WANGGE"], start=d0, end=d1, by=by,
+                              now=datetime.now(UTC))
+        audit.record(s, user="cli", action="patrol.coverage_export", target=out.name,
+                     detail={"from": d0.isoformat(), "to": d1.isoformat(), "by": by, "rows": len(rep.table)})
+    _write_table(rep.table, out)
+    dropped = ", ".join(f"{k} {v}" for k, v in rep.cleaned.dropped.items() if v)
+    click.echo(f"{len(rep.table)} 行写入 {out}；定位点 {rep.cleaned.n_input} 个，剔除：{dropped or '无'}")
+
+
+@patrol_group.command("purge", help="Delete raw fixes older than the retention period (patrol_retention_days).")
+@click.option("--days", type=click.IntRange(min=1), default=None,
+              help="Keep this many days instead of the patrol_retention_days setting.")
+@with_appcontext
+def purge_command(days: int | None) -> None:
+    from datetime import timedelta
+
+    from api.patrol.store import purge_fixes
+
+    keep = days if days is not None else int(current_app.config["WANGGE"]["patrol_retention_days"])
+    if keep <= 0:
+        click.echo("patrol_retention_days = 0: 保留全部定位点，未删除 / keeping every fix")
+        return
+    before = datetime.now(UTC) - timedelta(days=keep)
+    with db.session_scope() as s:
+        n = purge_fixes(s, before)
+    click.echo(f"已删除 {before:%Y-%m-%d %H:%M} UTC 之前的 {n} 个定位点 / deleted {n} fixes older than {keep} days")
+
+
+@patrol_group.command("demo", help="""A month of synthetic patrol tracks for every worker account linked to a grid.
+
+
+Each day the worker walks between most buildings of their grid (GPS noise, one silent
+gap, two outliers for cleaning to remove). Needs a published plan and staff linked to
+accounts (`wangge register demo` after publishing). Fixes already stored are skipped.
+""")
+@click.option("--days", type=click.IntRange(min=1, max=366), default=30, show_default=True)
+@click.option("--until", "until", type=click.DateTime(["%Y-%m-%d"]), default=None, help="Last day (default: yesterday).")
+@click.option("--seed", type=int, default=42, show_default=True)
+@with_appcontext
+def demo_command(days: int, until: datetime | None, seed: int) -> None:
+    from api.patrol.demo import demo_tracks
+
+    settings = current_app.config["WANGGE"]
+    with db.session_scope() as s:
+        counts = demo_tracks(s, settings=settings, days=days, until=until.date() if until else None, seed=seed)
+    if not counts:
+        raise click.ClickException("没有关联网格的网格员账号 / no worker account serves a grid: publish a plan and run "
+                                   "`wangge register demo` first")
+    for user, n in counts.items():
+        click.echo(f"{user}: {n} 个合成定位点 synthetic fixes")
+
+
+COMMANDS = (patrol_group,)

@@ -1,0 +1,46 @@
+"""Synthetic patrol tracks for the demo workers (``wangge patrol demo``)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pandas as pd
+from pyproj import Transformer
+from sqlalchemy.orm import Session
+
+from api.grids.service import active_grids, buildings_of_grid
+from api.patrol.reports import patrol_buildings, worker_grids
+from api.patrol.store import grids_for, store_fixes, user_by_name
+from geo.crs import local_metric_crs
+from geo.patrol.synthetic import synthetic_tracks
+
+__all__ = ["demo_tracks"]
+
+
+def demo_tracks(session: Session, *, settings: dict[str, Any], days: int = 30, until: date | None = None,
+                seed: int = 42) -> dict[str, int]:
+    """Store *days* of synthetic tracks (ending *until*, default yesterday) per worker with grids; fixes stored."""
+    tz = settings["patrol_timezone"]
+    last = until or (datetime.now(ZoneInfo(tz)).date() - timedelta(days=1))
+    span = [last - timedelta(days=k) for k in range(days - 1, -1, -1)]
+    served = worker_grids(session, span[0], last)
+    grids = active_grids(session)
+    cache: dict[str, Any] = {}
+    out: dict[str, int] = {}
+    for n, (username, keys) in enumerate(sorted(served.items())):
+        ids = set(buildings_of_grid(session, keys[0]))
+        box = tuple(float(v) for v in grids.loc[grids["key"] == keys[0]].total_bounds)
+        b = patrol_buildings(session, bbox=box)  # type: ignore[arg-type]
+        b = b.loc[b["building_id"].isin(ids)]
+        if len(b) < 2:
+            continue
+        crs = local_metric_crs(b, configured=settings.get("local_crs", ""))
+        f = synthetic_tracks(b.to_crs(crs), span, seed=seed + n, timezone_name=tz)
+        lon, lat = Transformer.from_crs(crs, 4326, always_xy=True).transform(f["x"].to_numpy(), f["y"].to_numpy())
+        frame = pd.DataFrame({"t": f["t"], "lon": lon, "lat": lat, "accuracy": 8.0})
+        user = user_by_name(session, username)
+        out[username], _ = store_fixes(session, user.id, frame, source="file", device_id="demo",
+                                       grids=grids_for(session, settings, cache), settings=settings)
+    return out

@@ -1,0 +1,30 @@
+"""Patrol pages: the worker's phone map (/patrol/my) and the supervisor's view (/patrol)."""
+
+from __future__ import annotations
+
+from flask import Blueprint, render_template
+from flask_login import login_required
+from sqlalchemy import select
+
+from api.auth import role_required
+from api.db import get_session
+from api.models import User
+
+__all__ = ["bp"]
+
+bp = Blueprint("patrol_pages", __name__)
+
+
+@bp.get("/patrol/my")
+@login_required
+def my_page() -> str:
+    """我的巡查: own grids, today's track, visited vs unvisited buildings, due visits (phone first)."""
+    return render_template("patrol/my.html")
+
+
+@bp.get("/patrol")
+@role_required("admin", "planner")
+def supervisor_page() -> str:
+    """巡查督导: coverage ranking per grid, tracks per worker and day."""
+    workers = get_session().scalars(select(User.username).where(User.role == "worker").order_by(User.username)).all()
+    return render_template("patrol/supervisor.html", workers=workers)

@@ -1,0 +1,247 @@
+"""Patrol coverage (the KPI, DOMAIN.md §3): buildings and households visited / total.
+
+**Rule**: a building is visited when a cleaned patrol track passes within
+``patrol_visit_m`` of its **footprint** (the polygon, not its door on the walk network): a
+track segment between two consecutive fixes of one session, or a lone fix of a one-fix
+session, lies within that distance of the polygon. Segments of a session only: a gap or a
+jump never draws a line across places the worker did not walk.
+
+Vectorised: :func:`geo.patrol.nearpairs.segment_polygon_pairs` gives every (segment,
+building) pair within the distance (grid-hashed candidates, exact segment-to-ring
+distances in numpy; equal to ``STRtree.query(predicate="dwithin")``); pandas aggregates them.
+A visit's time is the start of the segment (first visit) and its end (last visit).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from datetime import date
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from geo.crs import require_metric
+from geo.errors import LayerError
+from geo.patrol.nearpairs import segment_polygon_pairs
+from geo.settings import DEFAULTS
+
+__all__ = ["PERIODS", "track_coords", "track_segments", "visits_from_tracks", "coverage_table", "unvisited_buildings"]
+
+log = logging.getLogger(__name__)
+
+#: Reporting periods of the coverage table.
+PERIODS: tuple[str, ...] = ("day", "week", "month", "all")
+
+_VISIT_COLUMNS = ["building_id", "worker", "session", "first", "last"]
+
+
+def track_coords(fixes: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Segments between consecutive fixes of a session, plus one point per one-fix session.
+
+    Returns (n, 4) coordinates x0, y0, x1, y1 (a point has equal ends) and, per piece, the
+    row positions (in *fixes*) of its start and end fix.
+    """
+    session = fixes["session"].to_numpy()
+    x, y = fixes["x"].to_numpy(float), fixes["y"].to_numpy(float)
+    n = len(fixes)
+    if n == 0:
+        return np.zeros((0, 4)), np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    a = np.flatnonzero(session[1:] == session[:-1])
+    linked = np.zeros(n, dtype=bool)
+    linked[a] = True
+    linked[a + 1] = True
+    lone = np.flatnonzero(~linked)
+    start = np.concatenate([a, lone])
+    end = np.concatenate([a + 1, lone])
+    return np.column_stack([x[start], y[start], x[end], y[end]]), start, end
+
+
+def track_segments(fixes: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`track_coords` as shapely geometries (LineStrings; Points for one-fix sessions)."""
+    coords, start, end = track_coords(fixes)
+    lone = start == end
+    geoms = np.empty(len(coords), dtype=object)
+    if (~lone).any():
+        geoms[~lone] = shapely.linestrings(coords[~lone].reshape(-1, 2, 2))
+    if lone.any():
+        geoms[lone] = shapely.points(coords[lone, :2])
+    return geoms, start, end
+
+
+def _ns(t: pd.Series) -> np.ndarray:
+    return t.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy().astype("datetime64[ns]").view(np.int64)
+
+
+def _aggregate(fixes: pd.DataFrame, ids: np.ndarray, seg: np.ndarray, bld: np.ndarray, start: np.ndarray,
+               end: np.ndarray) -> pd.DataFrame:
+    """One row per (session, building): first start and last end time of the pieces that passed."""
+    codes, sessions = pd.factorize(fixes["session"], sort=True)
+    key = codes[start[seg]].astype(np.int64) * len(ids) + bld
+    t = _ns(fixes["t"])
+    g = pd.DataFrame({"key": key, "first": t[start[seg]], "last": t[end[seg]]}).groupby("key", sort=True)
+    agg = g.agg(first=("first", "min"), last=("last", "max"))
+    k = agg.index.to_numpy()
+    sess_code, b = k // len(ids), k % len(ids)
+    first_row = np.zeros(len(sessions), dtype=np.int64)
+    first_row[codes[::-1]] = np.arange(len(codes))[::-1]  # first row of each session
+    out = pd.DataFrame({"building_id": ids[b], "worker": fixes["worker"].to_numpy()[first_row[sess_code]],
+                        "session": np.asarray(sessions)[sess_code],
+                        "first": pd.to_datetime(agg["first"].to_numpy(), utc=True),
+                        "last": pd.to_datetime(agg["last"].to_numpy(), utc=True)})
+    return out.sort_values(["building_id", "worker", "session"], ignore_index=True)
+
+
+def visits_from_tracks(
+    fixes: pd.DataFrame,
+    buildings: gpd.GeoDataFrame,
+    *,
+    visit_m: float = DEFAULTS["patrol_visit_m"],
+    id_column: str = "building_id",
+) -> pd.DataFrame:
+    """One row per building, worker and session the track passed within *visit_m* of.
+
+    Parameters
+    ----------
+    fixes
+        Cleaned fixes with ``worker``, ``t``, ``session`` and metric ``x``/``y`` in the CRS
+        of *buildings*; a session belongs to one worker and its fixes are consecutive rows
+        in time order (as :func:`geo.patrol.clean.clean_fixes` returns them).
+    buildings
+        Footprints in a metric CRS with an *id_column*.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``building_id``, ``worker``, ``session``, ``first``, ``last`` (UTC times).
+    """
+    require_metric(buildings, func="visits_from_tracks")
+    if id_column not in buildings.columns:
+        raise LayerError(f"visits_from_tracks: buildings have no column {id_column!r}; pass id_column=")
+    if visit_m < 0:
+        raise LayerError(f"visits_from_tracks: visit_m={visit_m} is negative; set patrol_visit_m >= 0")
+    coords, start, end = track_coords(fixes)
+    if len(coords) == 0 or len(buildings) == 0:
+        return pd.DataFrame(columns=_VISIT_COLUMNS)
+    seg, bld = segment_polygon_pairs(coords, np.asarray(buildings.geometry.values, dtype=object), visit_m)
+    visits = _aggregate(fixes, buildings[id_column].to_numpy(), seg, bld, start, end)
+    pairs = seg
+    log.info("visits_from_tracks: %d track pieces x %d buildings -> %d pairs, %d visits",
+             len(coords), len(buildings), len(pairs), len(visits))
+    return visits
+
+
+def _period_start(t: pd.Series, period: str, tz: str, start: date) -> pd.Series:
+    local = t.dt.tz_convert(tz).dt.tz_localize(None).dt.normalize()
+    if period == "day":
+        return local.dt.date
+    if period == "week":
+        return (local - pd.to_timedelta(local.dt.weekday, unit="D")).dt.date
+    if period == "month":
+        return local.dt.to_period("M").dt.start_time.dt.date
+    return pd.Series(start, index=t.index)
+
+
+def _periods(start: date, end: date, period: str) -> list[date]:
+    if period == "all":
+        return [start]
+    days = pd.date_range(start, end, freq="D")
+    if period == "week":
+        days = days - pd.to_timedelta(days.weekday, unit="D")
+    elif period == "month":
+        days = days.to_period("M").start_time
+    return sorted({d.date() for d in days})
+
+
+def _units(buildings: pd.DataFrame, by: Sequence[str], worker_grids: Mapping[str, Sequence[str]] | None) -> pd.DataFrame:
+    """Building rows per reporting unit (grid, or worker x their grids)."""
+    base = buildings[["building_id", "grid", "households"]]
+    if "worker" not in by:
+        return base
+    if worker_grids is None:
+        raise LayerError("coverage_table: by='worker' needs worker_grids (worker -> grid codes of the worker)")
+    pairs = pd.DataFrame([(w, str(g)) for w, gs in worker_grids.items() for g in gs], columns=["worker", "grid"])
+    return pairs.merge(base, on="grid", how="inner")
+
+
+def _check_table_args(buildings: pd.DataFrame, by: Sequence[str], period: str) -> None:
+    if period not in PERIODS:
+        raise LayerError(f"coverage_table: period {period!r} unknown; use one of {', '.join(PERIODS)}")
+    bad = [b for b in by if b not in ("grid", "worker")]
+    if bad or not by:
+        raise LayerError(f"coverage_table: by={list(by)!r}; use 'grid', 'worker' or both")
+    missing = [c for c in ("building_id", "grid", "households") if c not in buildings.columns]
+    if missing:
+        raise LayerError(f"coverage_table: buildings lack {', '.join(missing)}; pass building_id, grid, households")
+
+
+def coverage_table(
+    visits: pd.DataFrame,
+    buildings: pd.DataFrame,
+    *,
+    start: date,
+    end: date,
+    by: Sequence[str] = ("grid",),
+    period: str = "all",
+    worker_grids: Mapping[str, Sequence[str]] | None = None,
+    timezone_name: str = DEFAULTS["patrol_timezone"],
+) -> pd.DataFrame:
+    """Coverage per unit (*by*: grid, worker or both) and period, zero rows included.
+
+    A grid's denominator is its buildings; a worker's is the buildings of their grids
+    (*worker_grids*), and only that worker's visits count for them. Visits are those whose
+    first time falls (local date) in ``[start, end]``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        *by* columns, ``period`` (first day), ``buildings_total``, ``buildings_visited``,
+        ``households_total``, ``households_visited``, ``building_coverage``,
+        ``household_coverage`` (0-1, NaN for an empty unit), ``first_visit``, ``last_visit``.
+    """
+    by = list(by)
+    _check_table_args(buildings, by, period)
+    b = buildings.assign(building_id=buildings["building_id"].astype(str), grid=buildings["grid"].astype(str))
+    units = _units(b, by, worker_grids)
+    periods = pd.DataFrame({"period": _periods(start, end, period)})
+    grid = units.merge(periods, how="cross")
+    v = visits.assign(building_id=visits["building_id"].astype(str))
+    day = v["first"].dt.tz_convert(timezone_name).dt.date
+    v = v.loc[(day >= start) & (day <= end)]
+    v = v.assign(period=_period_start(v["first"], period, timezone_name, start))
+    keys = ["building_id", "period"] + (["worker"] if "worker" in by else [])
+    hit = v.groupby(keys, as_index=False).agg(first_visit=("first", "min"), last_visit=("last", "max"))
+    grid = grid.merge(hit, on=keys, how="left")
+    grid["visited"] = grid["first_visit"].notna()
+    grid["hh_visited"] = np.where(grid["visited"], grid["households"], 0)
+    out = grid.groupby(by + ["period"], as_index=False, sort=True).agg(
+        buildings_total=("building_id", "size"), buildings_visited=("visited", "sum"),
+        households_total=("households", "sum"), households_visited=("hh_visited", "sum"),
+        first_visit=("first_visit", "min"), last_visit=("last_visit", "max"))
+    out["building_coverage"] = out["buildings_visited"] / out["buildings_total"].where(out["buildings_total"] > 0)
+    out["household_coverage"] = out["households_visited"] / out["households_total"].where(out["households_total"] > 0)
+    return out
+
+
+def unvisited_buildings(
+    visits: pd.DataFrame,
+    buildings: pd.DataFrame,
+    *,
+    start: date,
+    end: date,
+    grids: Sequence[str] | None = None,
+    worker: str | None = None,
+    timezone_name: str = DEFAULTS["patrol_timezone"],
+) -> pd.DataFrame:
+    """Buildings (of *grids*, default all) nobody (or *worker*) visited in ``[start, end]``."""
+    b = buildings.assign(building_id=buildings["building_id"].astype(str))
+    if grids is not None:
+        b = b.loc[b["grid"].astype(str).isin([str(g) for g in grids])]
+    v = visits
+    if worker is not None:
+        v = v.loc[v["worker"].astype(str) == str(worker)]
+    day = v["first"].dt.tz_convert(timezone_name).dt.date
+    seen = set(v.loc[(day >= start) & (day <= end), "building_id"].astype(str))
+    return b.loc[~b["building_id"].isin(seen)]

@@ -1,0 +1,323 @@
+"""Live intake as the apps send it (OsmAnd query GET/POST, Traccar Client JSON), devices, tracks, coverage."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+from flask import Flask
+from sqlalchemy import func, select
+
+from api.cli import main
+from api.db import session_scope
+from api.models import AuditEntry, User
+from api.patrol.models import PatrolFix
+from api.register.models import Staff
+from tests.api.plans_helpers import login
+from tests.api.register_helpers import published_app
+
+DEVICE = "862531040123456"
+T0 = datetime(2024, 5, 6, 1, 0, tzinfo=UTC)  # 09:00 in Beijing
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    from api.grids.service import active_grids, buildings_of_grid
+    from api.workspace import load_layer
+
+    with published_app(tmp_path_factory.mktemp("patrol"), 600) as app:
+        admin, worker = login(app, "admin"), login(app, "worker")
+        other = login(app, "planner")
+        with app.app_context(), session_scope() as s:
+            grids = active_grids(s)
+            key = grids["key"].iloc[0]
+            ids = buildings_of_grid(s, key)
+            b = load_layer(s, "buildings")
+            b = b.loc[b["building_id"].isin(ids)].to_crs(b.estimate_utm_crs())
+            wid = s.scalar(select(User.id).where(User.username == "worker"))
+            s.add(Staff(name="网格员甲", phone="13800000000", role="grid_worker", grid_code=key, user_id=wid))
+        r = admin.post("/api/patrol/devices", json={"device_id": DEVICE, "username": "worker"})
+        assert r.status_code == 201, r.data
+        target = b.iloc[0]
+        centre = gpd_point_lonlat(target.geometry.centroid, b.crs)
+        yield {"app": app, "admin": admin, "worker": worker, "planner": other, "grid": key, "building": target,
+               "lonlat": centre, "n_buildings": len(b), "anon": app.test_client()}
+
+
+def gpd_point_lonlat(point: Any, crs: Any) -> tuple[float, float]:
+    import geopandas as gpd
+
+    p = gpd.GeoSeries([point], crs=crs).to_crs(4326).iloc[0]
+    return float(p.x), float(p.y)
+
+
+def count_fixes(app: Flask, **where: Any) -> int:
+    with app.app_context(), session_scope() as s:
+        stmt = select(func.count()).select_from(PatrolFix)
+        for k, v in where.items():
+            stmt = stmt.where(getattr(PatrolFix, k) == v)
+        return int(s.scalar(stmt))
+
+
+def osmand_query(lon: float, lat: float, t: datetime, **extra: Any) -> dict[str, Any]:
+    return {"id": DEVICE, "lat": f"{lat:.7f}", "lon": f"{lon:.7f}", "timestamp": str(int(t.timestamp())),
+            "speed": "0.5", "bearing": "90.0", "altitude": "48.0", "accuracy": "6.0", "batt": "87.0", **extra}
+
+
+def test_osmand_get_with_csrf_on_is_stored_with_its_grid(world: dict[str, Any]) -> None:
+    app, (lon, lat) = world["app"], world["lonlat"]
+    app.config["WTF_CSRF_ENABLED"] = True
+    try:
+        r = world["anon"].get("/api/patrol/osmand", query_string=osmand_query(lon, lat, T0))
+        # Traccar Client (Android, classic protocol): POST with the fields in the query, empty body
+        r2 = world["anon"].post("/api/patrol/osmand", query_string=osmand_query(lon, lat, T0 + timedelta(seconds=10)),
+                                data=b"", content_type="application/x-www-form-urlencoded")
+    finally:
+        app.config["WTF_CSRF_ENABLED"] = False
+    assert (r.status_code, r.data, r2.status_code) == (200, b"", 200)
+    with app.app_context(), session_scope() as s:
+        fix = s.scalar(select(PatrolFix).where(PatrolFix.t == T0))
+        assert fix is not None and fix.source == "osmand" and fix.grid_code == world["grid"]
+        assert (fix.accuracy, fix.battery, fix.bearing) == (6.0, 87.0, 90.0)
+        assert fix.plan_version_id is not None
+
+
+def traccar_body(lon: float, lat: float, t: datetime) -> dict[str, Any]:
+    return {"location": {"timestamp": t.strftime("%Y-%m-%dT%H:%M:%S.000Z"),
+                         "coords": {"latitude": lat, "longitude": lon, "accuracy": 4.8, "speed": 1.1,
+                                    "heading": 180.0, "altitude": 50.2},
+                         "is_moving": True, "odometer": 1520.4, "event": "motionchange",
+                         "battery": {"level": 0.62, "is_charging": False},
+                         "activity": {"type": "walking"}, "extras": {}},
+            "device_id": DEVICE}
+
+
+def test_traccar_client_json_single_and_batch(world: dict[str, Any]) -> None:
+    app, (lon, lat) = world["app"], world["lonlat"]
+    t1 = T0 + timedelta(minutes=1)
+    r = world["anon"].post("/api/patrol/osmand", json=traccar_body(lon, lat, t1))
+    assert r.status_code == 200, r.data
+    batch = {"device_id": DEVICE, "location": [traccar_body(lon, lat, t1 + timedelta(seconds=s))["location"]
+                                               for s in (10, 20, 30)]}
+    assert world["anon"].post("/api/patrol/osmand", json=batch).status_code == 200
+    with app.app_context(), session_scope() as s:
+        fix = s.scalar(select(PatrolFix).where(PatrolFix.t == t1))
+        assert fix.source == "traccar" and fix.battery == pytest.approx(62.0) and fix.accuracy == 4.8
+    assert count_fixes(app, source="traccar") == 4
+
+
+def test_retries_are_stored_once_and_late_fixes_take_their_place(world: dict[str, Any]) -> None:
+    app, (lon, lat) = world["app"], world["lonlat"]
+    base = T0 + timedelta(minutes=5)
+    order = [3, 0, 2, 1, 3]  # buffered offline, sent out of order, last one retried
+    for k in order:
+        q = osmand_query(lon + 0.00001 * k, lat, base + timedelta(seconds=10 * k))
+        assert world["anon"].get("/api/patrol/osmand", query_string=q).status_code == 200
+    assert count_fixes(app, device_id=DEVICE) >= 4
+    r = world["worker"].get("/api/patrol/track", query_string={"date": "2024-05-06"})
+    assert r.status_code == 200
+    times = [t for s in r.get_json()["sessions"] for t in s["times"]]
+    assert times == sorted(times) and len(times) == len(set(times))
+    mine = [t for t in times if base.isoformat()[:16] in t]
+    assert len(mine) == 4
+
+
+def test_unknown_device_refused_and_listed(world: dict[str, Any]) -> None:
+    q = osmand_query(*world["lonlat"], T0) | {"id": "stranger-01"}
+    r = world["anon"].get("/api/patrol/osmand", query_string=q)
+    assert r.status_code == 403
+    assert "设备 stranger-01 未绑定网格员" in r.get_json()["error"]["message"]
+    assert count_fixes(world["app"], device_id="stranger-01") == 0
+    listing = world["admin"].get("/api/patrol/devices").get_json()
+    assert [u["device_id"] for u in listing["unknown"]] == ["stranger-01"]
+    assert listing["unknown"][0]["attempts"] == 1
+    assert [d["device_id"] for d in listing["devices"]] == [DEVICE]
+    assert world["worker"].get("/api/patrol/devices").status_code == 403
+
+
+@pytest.mark.parametrize(("query", "message"), [
+    ({"lat": "39.9", "lon": "116.3", "timestamp": "1714957200"}, "缺少设备标识 id"),
+    ({"id": DEVICE, "lat": "abc", "lon": "116.3", "timestamp": "1714957200"}, "参数 lat='abc' 不是数字"),
+    ({"id": DEVICE, "lon": "116.3", "timestamp": "1714957200"}, "缺少参数 lat"),
+    ({"id": DEVICE, "lat": "39.9", "lon": "116.3", "timestamp": "soon"}, "时间 timestamp='soon' 无法识别"),
+    ({"id": DEVICE, "lat": "39.9", "lon": "116.3"}, "缺少参数 timestamp"),
+])
+def test_bad_requests_get_400_naming_the_field(world: dict[str, Any], query: dict[str, str], message: str) -> None:
+    r = world["anon"].get("/api/patrol/osmand", query_string=query)
+    assert r.status_code == 400
+    assert message in r.get_json()["error"]["message"]
+
+
+def test_bad_traccar_json_gets_400(world: dict[str, Any]) -> None:
+    r = world["anon"].post("/api/patrol/osmand", data=b"{not json", content_type="application/json")
+    assert r.status_code == 400 and "不是 JSON 对象" in r.get_json()["error"]["message"]
+    r = world["anon"].post("/api/patrol/osmand", json={"device_id": DEVICE, "location": {"timestamp": "x"}})
+    assert r.status_code == 400 and "location.coords" in r.get_json()["error"]["message"]
+
+
+def test_tracks_are_own_only_and_audited(world: dict[str, Any]) -> None:
+    app = world["app"]
+    assert world["worker"].get("/api/patrol/track", query_string={"date": "2024-05-06", "user": "planner"}).status_code == 403
+    r = world["planner"].get("/api/patrol/track", query_string={"date": "2024-05-06", "user": "worker"})
+    assert r.status_code == 200 and r.get_json()["sessions"]
+    with app.app_context(), session_scope() as s:
+        rows = s.scalars(select(AuditEntry).where(AuditEntry.action == "patrol.track_view")).all()
+        assert {(a.username, a.target) for a in rows} >= {("planner", "user:worker")}
+    assert world["anon"].get("/api/patrol/track?date=2024-05-06").status_code == 401
+
+
+def test_coverage_counts_the_visited_building(world: dict[str, Any], tmp_path: Path) -> None:
+    r = world["planner"].get("/api/patrol/coverage", query_string={"from": "2024-05-06", "to": "2024-05-06"})
+    assert r.status_code == 200, r.data
+    body = r.get_json()
+    row = next(x for x in body["rows"] if x["grid"] == world["grid"])
+    assert row["buildings_visited"] >= 1 and row["buildings_total"] == world["n_buildings"]
+    assert body["fixes_in"] == count_fixes(world["app"])
+    by_worker = world["planner"].get("/api/patrol/coverage", query_string={
+        "from": "2024-05-06", "to": "2024-05-06", "by": "worker"}).get_json()["rows"]
+    assert [(x["worker"], x["buildings_visited"]) for x in by_worker] == [("worker", row["buildings_visited"])]
+    assert world["worker"].get("/api/patrol/coverage?from=2024-05-06&to=2024-05-06").status_code == 403
+    bad = world["planner"].get("/api/patrol/coverage", query_string={"from": "2024-05-06", "to": "x"})
+    assert bad.status_code == 400 and "不是日期" in bad.get_json()["error"]["message"]
+
+
+def test_cli_import_and_coverage(world: dict[str, Any], tmp_path: Path) -> None:
+    app, (lon, lat) = world["app"], world["lonlat"]
+    csv = tmp_path / "walk.csv"
+    t = pd.date_range("2024-05-07 09:00", periods=20, freq="10s")
+    pd.DataFrame({"经度": lon + 0.00001 * pd.RangeIndex(20), "纬度": lat, "时间": t.strftime("%Y-%m-%d %H:%M:%S")}).to_csv(
+        csv, index=False)
+    runner = app.test_cli_runner()
+    r = runner.invoke(main, ["patrol", "import", "--worker", "worker", str(csv)])
+    assert r.exit_code == 0, r.output
+    assert "stored 20 fixes, skipped 0" in r.output
+    again = runner.invoke(main, ["patrol", "import", "--worker", "worker", str(csv)])
+    assert "stored 0 fixes, skipped 20" in again.output
+    out = tmp_path / "cov.xlsx"
+    r = runner.invoke(main, ["patrol", "coverage", "--from", "2024-05-07", "--to", "2024-05-07", "--by", "day",
+                            "-o", str(out)])
+    assert r.exit_code == 0, r.output
+    sheet = pd.read_excel(out, engine="calamine")
+    row = sheet.loc[sheet["网格"].astype(str) == str(world["grid"])].iloc[0]
+    assert row["已巡楼栋"] >= 1 and row["楼栋总数"] == world["n_buildings"]
+    bad = runner.invoke(main, ["patrol", "import", "--worker", "nobody", str(csv)])
+    assert bad.exit_code != 0 and "没有用户 nobody" in bad.output
+
+
+def test_pages_by_role(world: dict[str, Any]) -> None:
+    sup = world["planner"].get("/patrol")
+    assert sup.status_code == 200 and "查看覆盖率排名" in sup.get_data(as_text=True)
+    assert "<option>worker</option>" in sup.get_data(as_text=True)
+    assert world["worker"].get("/patrol").status_code == 403
+    my = world["worker"].get("/patrol/my")
+    assert my.status_code == 200 and "待走访重点人员" in my.get_data(as_text=True)
+    assert "https://" not in my.get_data(as_text=True) and "http://" not in my.get_data(as_text=True)
+    day = world["worker"].get("/api/patrol/my?date=2024-05-06").get_json()
+    assert [g["properties"]["key"] for g in day["grids"]] == [world["grid"]]
+    assert day["summary"]["buildings_total"] == world["n_buildings"] and day["summary"]["buildings_visited"] >= 1
+
+
+def test_concurrent_intake_on_loopback_loses_nothing(world: dict[str, Any]) -> None:
+    """8 phones posting at once to a threaded server: every fix acknowledged is stored, once."""
+    import threading
+    import urllib.request
+    from urllib.parse import urlencode
+
+    from werkzeug.serving import make_server
+
+    app, (lon, lat) = world["app"], world["lonlat"]
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    day = datetime(2024, 5, 8, 2, 0, tzinfo=UTC)
+    acked: list[int] = []
+    failures: list[str] = []
+
+    def phone(k: int) -> None:
+        for i in range(25):
+            q = osmand_query(lon, lat, day + timedelta(seconds=100 * k + 2 * i))
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{server.server_port}/api/patrol/osmand?{urlencode(q)}",
+                                            timeout=30) as r:
+                    acked.append(r.status)
+            except Exception as exc:  # noqa: BLE001 - every failure is reported below
+                failures.append(repr(exc))
+
+    try:
+        phones = [threading.Thread(target=phone, args=(k,)) for k in range(8)]
+        for p in phones:
+            p.start()
+        for p in phones:
+            p.join()
+    finally:
+        server.shutdown()
+        thread.join(timeout=10)
+    assert failures == [] and acked == [200] * 200
+    with app.app_context(), session_scope() as s:
+        n = s.scalar(select(func.count()).select_from(PatrolFix).where(PatrolFix.t >= day,
+                                                                        PatrolFix.t < day + timedelta(hours=1)))
+    assert n == 200
+
+
+def test_geofence_alerts_for_supervisors(world: dict[str, Any]) -> None:
+    lon, lat = world["lonlat"]
+    day = datetime(2024, 5, 9, 1, 0, tzinfo=UTC)  # 09:00 Beijing; walks 5 minutes inside the grid
+    for i in range(10):
+        q = osmand_query(lon + 0.00002 * i, lat, day + timedelta(seconds=30 * i))
+        assert world["anon"].get("/api/patrol/osmand", query_string=q).status_code == 200
+    r = world["planner"].get("/api/patrol/alerts", query_string={"at": "2024-05-09T10:00:00+08:00"})
+    assert r.status_code == 200, r.data
+    rows = [a for a in r.get_json()["alerts"] if a["worker"] == "worker"]
+    assert [a["kind"] for a in rows] == ["silent"]  # inside the grid and moving: only the silence
+    assert rows[0]["end"].startswith("2024-05-09T02:00") and rows[0]["start"].startswith("2024-05-09T01:04:30")
+    assert rows[0]["minutes"] == 55.5 and abs(rows[0]["lon"] - (lon + 0.00018)) < 1e-6
+    early = world["planner"].get("/api/patrol/alerts", query_string={"at": "2024-05-09T09:10:00+08:00"}).get_json()
+    assert [a for a in early["alerts"] if a["worker"] == "worker" and a["kind"] == "silent"] == []
+    assert world["worker"].get("/api/patrol/alerts").status_code == 403
+    bad = world["planner"].get("/api/patrol/alerts", query_string={"at": "2024-05-06T10:00:00"})
+    assert bad.status_code == 400 and "需要带时区" in bad.get_json()["error"]["message"]
+
+
+def test_cli_purge_keeps_recent_fixes(world: dict[str, Any]) -> None:
+    app = world["app"]
+    runner = app.test_cli_runner()
+    before = count_fixes(app)
+    recent = datetime.now(UTC) - timedelta(days=1)
+    with app.app_context(), session_scope() as s:
+        wid = s.scalar(select(User.id).where(User.username == "worker"))
+        s.add(PatrolFix(user_id=wid, source="file", t=recent, lon=116.3, lat=39.9))
+    r = runner.invoke(main, ["patrol", "purge", "--days", "30"])
+    assert r.exit_code == 0, r.output
+    assert f"deleted {before} fixes older than 30 days" in r.output
+    assert count_fixes(app) == 1
+
+
+def test_osmand_app_template_with_hdop_and_milliseconds(world: dict[str, Any]) -> None:
+    """OsmAnd's online-tracking URL: ?id=&lat={0}&lon={1}&timestamp={2}&hdop={3}&altitude={4}&speed={5} (ms)."""
+    lon, lat = world["lonlat"]
+    t = datetime(2024, 5, 10, 1, 0, 0, 250_000, tzinfo=UTC)
+    q = {"id": DEVICE, "lat": lat, "lon": lon, "timestamp": int(t.timestamp() * 1000), "hdop": 12.0,
+         "altitude": 44.0, "speed": 0.8}
+    assert world["anon"].get("/api/patrol/osmand", query_string=q).status_code == 200
+    with world["app"].app_context(), session_scope() as s:
+        fix = s.scalar(select(PatrolFix).where(PatrolFix.t == t))
+        assert fix is not None and fix.accuracy == 12.0 and fix.altitude == 44.0
+
+
+def test_cli_demo_tracks(world: dict[str, Any], tmp_path: Path) -> None:
+    runner = world["app"].test_cli_runner()
+    r = runner.invoke(main, ["patrol", "demo", "--days", "2", "--until", "2024-04-02"])
+    assert r.exit_code == 0, r.output
+    n = int(r.output.split("worker: ")[1].split(" ")[0])
+    assert n > 0 and count_fixes(world["app"], device_id="demo") == n
+    out = tmp_path / "demo.csv"
+    r = runner.invoke(main, ["patrol", "coverage", "--from", "2024-04-01", "--to", "2024-04-02", "--by", "day",
+                             "-o", str(out)])
+    assert r.exit_code == 0, r.output
+    sheet = pd.read_csv(out, encoding="utf-8-sig")
+    mine = sheet.loc[sheet["网格"].astype(str) == str(world["grid"])]
+    assert len(mine) == 2 and (mine["楼栋覆盖率"] >= 0.5).all()

@@ -1,0 +1,106 @@
+"""Key-person visits: due / overdue / done per grid, own grids only, masked, audited."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import pandas as pd
+import pytest
+from sqlalchemy import func, select
+
+from api.db import session_scope
+from api.models import AuditEntry
+from api.patrol.models import PatrolVisit
+from api.register.crypto import cipher_for
+from api.register.importer import import_sheet
+from api.register.models import KeyPerson, Resident
+from geo.register.idnumber import id_check_char
+from tests.api.plans_helpers import login
+from tests.api.register_helpers import published_app
+
+ID_RE = re.compile(r"(?<![0-9])[0-9]{17}[0-9Xx](?![0-9])")
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    from api.grids.service import active_grids, buildings_of_grid
+
+    with published_app(tmp_path_factory.mktemp("patrol_visits"), 600) as app:
+        clients = {r: login(app, r) for r in ("viewer", "worker", "planner", "admin")}
+        ids = [b + id_check_char(b) for b in (f"32010219600101{i:03d}" for i in range(2))]
+        with app.app_context(), session_scope() as s:
+            a, b = active_grids(s)["key"].tolist()[:2]
+            ba, bb = buildings_of_grid(s, a)[0], buildings_of_grid(s, b)[0]
+            c, settings = cipher_for(app.instance_path, app.config["WANGGE"]), app.config["WANGGE"]
+            import_sheet(s, "residents", pd.DataFrame({"姓名": ["甲一", "乙一"], "身份证号": ids,
+                                                       "联系电话": ["13811112222", "13955556666"],
+                                                       "楼栋编号": [ba, bb], "单元": "1", "门牌": "101"}),
+                         cipher=c, settings=settings, user="test")
+            import_sheet(s, "keypersons", pd.DataFrame({"姓名": ["甲一", "乙一"], "身份证号": ids,
+                                                        "类别": ["独居老人", "残疾人"], "风险等级": ["4", "1"]}),
+                         cipher=c, settings=settings, user="test")
+            import_sheet(s, "staff", pd.DataFrame({"姓名": ["王网格"], "联系电话": ["13700000000"], "角色": ["网格员"],
+                                                   "网格编码": [a], "账号": ["worker"]}), cipher=c, settings=settings,
+                         user="test")
+            kps = {s.get(Resident, k.resident_id).name: (k.id, k.visit_days) for k in s.scalars(select(KeyPerson))}
+        yield {"app": app, "c": clients, "A": a, "B": b, "kp": kps}
+
+
+def visits_count(app: Any) -> int:
+    with app.app_context(), session_scope() as s:
+        return int(s.scalar(select(func.count()).select_from(PatrolVisit)))
+
+
+def test_worker_sees_own_grid_due_list_masked_and_audited(world: dict[str, Any]) -> None:
+    r = world["c"]["worker"].get("/api/patrol/visits")
+    assert r.status_code == 200, r.data
+    body = r.get_json()
+    assert body["grids"] == [world["A"]]
+    assert [(x["name"], x["status"], x["last_visit"]) for x in body["rows"]] == [("甲一", "overdue", None)]
+    assert not ID_RE.search(r.get_data(as_text=True)) and "13811112222" not in r.get_data(as_text=True)
+    with world["app"].app_context(), session_scope() as s:
+        assert s.scalar(select(func.count()).select_from(AuditEntry).where(
+            AuditEntry.action == "patrol.visits_view", AuditEntry.username == "worker")) >= 1
+
+
+def test_access_follows_the_register(world: dict[str, Any]) -> None:
+    assert world["c"]["worker"].get(f"/api/patrol/visits?grid={world['B']}").status_code == 403
+    assert world["c"]["viewer"].get(f"/api/patrol/visits?grid={world['A']}").status_code == 403
+    assert world["c"]["planner"].get(f"/api/patrol/visits?grid={world['B']}").status_code == 200
+    assert world["c"]["planner"].get("/api/patrol/visits").status_code == 400
+    assert world["c"]["planner"].get("/api/patrol/visits?grid=nope").status_code == 404
+    before = visits_count(world["app"])
+    kp_b = world["kp"]["乙一"][0]
+    r = world["c"]["worker"].post("/api/patrol/visits", json={"keyperson_id": kp_b, "note": "上门"})
+    assert r.status_code == 403 and "不是您负责的网格" in r.get_json()["error"]["message"]
+    assert visits_count(world["app"]) == before
+
+
+def test_recorded_visit_makes_the_person_done(world: dict[str, Any]) -> None:
+    kp_a, days = world["kp"]["甲一"]
+    w = world["c"]["worker"]
+    r = w.post("/api/patrol/visits", json={"keyperson_id": kp_a, "note": "身体良好", "lon": 121.49, "lat": 31.25})
+    assert r.status_code == 201, r.data
+    assert r.get_json()["grid"] == world["A"]
+    row = w.get("/api/patrol/visits").get_json()["rows"][0]
+    assert row["last_visit"] is not None
+    assert row["status"] == ("done" if days > 3 else "due")
+
+
+@pytest.mark.parametrize(("body", "status", "message"), [
+    ({"note": "x"}, 400, "需要 keyperson_id"),
+    ({"keyperson_id": 999999}, 404, "重点人员 999999 不存在"),
+    ({"keyperson_id": "KP", "lon": 1}, 400, "需要 keyperson_id"),
+    ({"keyperson_id": 0, "lon": "east"}, 400, "lon='east' 不是数字"),
+])
+def test_bad_visit_requests(world: dict[str, Any], body: dict[str, Any], status: int, message: str) -> None:
+    r = world["c"]["worker"].post("/api/patrol/visits", json=body)
+    assert r.status_code == status and message in r.get_json()["error"]["message"]
+
+
+def test_check_in_needs_both_coordinates(world: dict[str, Any]) -> None:
+    kp_a = world["kp"]["甲一"][0]
+    r = world["c"]["worker"].post("/api/patrol/visits", json={"keyperson_id": kp_a, "lon": 121.49})
+    assert r.status_code == 400 and "同时提供经度 lon 和纬度 lat" in r.get_json()["error"]["message"]

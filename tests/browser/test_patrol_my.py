@@ -1,0 +1,122 @@
+"""我的巡查 on a phone (390×844): own grid, today's track, visited buildings, one-tap visit; nothing leaves the machine."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tests.browser.conftest import CHROMIUM_ARGS, PASSWORD, SCREENSHOTS, Traffic, login
+
+pytestmark = pytest.mark.browser
+
+PHONE = {"width": 390, "height": 844}
+DEVICE = "browser-phone-1"
+
+
+def _walk_today(app, grid: str) -> int:
+    """Post today's fixes through the intake, walking over the first three buildings' centroids."""
+    from api.db import session_scope
+    from api.grids.service import buildings_of_grid
+    from api.workspace import load_layer
+
+    with app.app_context(), session_scope() as s:
+        ids = buildings_of_grid(s, grid)[:3]
+        b = load_layer(s, "buildings")
+    pts = b.set_index("building_id").loc[ids].geometry.representative_point()
+    lon = np.interp(np.linspace(0, 2, 31), [0, 1, 2], pts.x.to_numpy())
+    lat = np.interp(np.linspace(0, 2, 31), [0, 1, 2], pts.y.to_numpy())
+    tz = ZoneInfo(app.config["WANGGE"]["patrol_timezone"])
+    now = datetime.now(tz)
+    start = max(now.replace(hour=0, minute=1, second=0, microsecond=0), now - timedelta(minutes=10))
+    client = app.test_client()
+    for k in range(len(lon)):
+        t = int((start + timedelta(seconds=2 * k)).timestamp())
+        r = client.get("/api/patrol/osmand", query_string={"id": DEVICE, "lat": lat[k], "lon": lon[k], "timestamp": t,
+                                                            "accuracy": 5})
+        assert r.status_code == 200, r.data
+    return len(ids)
+
+
+@pytest.fixture(scope="module")
+def patrol_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, int]]:
+    from werkzeug.serving import make_server
+
+    from api.db import session_scope
+    from api.grids.service import active_grids, buildings_of_grid
+    from api.patrol.store import bind_device
+    from api.register.crypto import cipher_for
+    from api.register.importer import import_sheet
+    from api.users import create_user
+    from geo.register.synthetic import synthetic_residents
+    from tests.api.register_helpers import published_app
+    from webmap.assets.install import install_assets
+
+    install_assets()
+    all_day = {"patrol_shift_start": "00:00", "patrol_shift_end": "24:00"}
+    with published_app(tmp_path_factory.mktemp("patrol_browser"), 600, settings=all_day) as app:
+        with app.app_context(), session_scope() as s:
+            create_user(s, "p_worker", PASSWORD, role="worker", display_name="巡查网格员")
+            grid = active_grids(s)["key"].iloc[0]
+            c, settings = cipher_for(app.instance_path, app.config["WANGGE"]), app.config["WANGGE"]
+            people = synthetic_residents(pd.DataFrame({"building_id": buildings_of_grid(s, grid)[:2], "households": 2}),
+                                         seed=5)
+            import_sheet(s, "residents", people, cipher=c, settings=settings, user="test")
+            import_sheet(s, "keypersons", pd.DataFrame({"姓名": people["姓名"][:1], "身份证号": people["身份证号"][:1],
+                                                        "类别": "独居老人", "风险等级": "3"}),
+                         cipher=c, settings=settings, user="test")
+            import_sheet(s, "staff", pd.DataFrame({"姓名": ["李网格"], "联系电话": ["13700000002"], "角色": ["网格员"],
+                                                   "网格编码": [grid], "账号": ["p_worker"]}),
+                         cipher=c, settings=settings, user="test")
+            bind_device(s, DEVICE, "p_worker", by="test")
+        walked = _walk_today(app, grid)
+        server = make_server("127.0.0.1", 0, app, threaded=True)
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        try:
+            yield f"http://127.0.0.1:{server.server_port}", walked
+        finally:
+            server.shutdown()
+            thread.join(timeout=10)
+
+
+def test_patrol_map_on_a_phone(patrol_server: tuple[str, int]) -> None:
+    from playwright.sync_api import sync_playwright
+
+    if not Path("/usr/bin/chromium").exists():
+        pytest.skip("/usr/bin/chromium not found: install Debian chromium (`make system-deps`)")
+    url, walked = patrol_server
+    traffic = Traffic()
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        context = browser.new_context(base_url=url, viewport=PHONE, locale="zh-CN", is_mobile=True, has_touch=True)
+        page = context.new_page()
+        page.on("request", lambda r: traffic.requests.append(r.url))
+        page.on("pageerror", lambda e: traffic.page_errors.append(str(e)))
+        login(page, "p_worker")
+        page.goto("/patrol/my")
+        page.wait_for_selector("#patrol-my[data-loaded='1'][data-visits-loaded='1']", timeout=20_000)
+        root = page.locator("#patrol-my")
+        day = page.evaluate("() => fetch('/api/patrol/my').then(r => r.json())")
+        assert int(root.get_attribute("data-visited")) == day["summary"]["buildings_visited"] >= walked
+        assert int(root.get_attribute("data-buildings")) == day["summary"]["buildings_total"] > walked
+        assert len(day["tracks"]) >= 1 and len(day["grids"]) == 1
+        assert "今日已巡" in page.locator("#patrol-summary").inner_text()
+        assert page.locator(".leaflet-container canvas").count() >= 1
+        visits = page.locator(".wg-visit")
+        assert visits.count() == 1 and "从未走访" in visits.first.inner_text()
+        width = page.evaluate("() => document.documentElement.scrollWidth")
+        SCREENSHOTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(SCREENSHOTS / "patrol_my_390.png"), full_page=True)
+        visits.first.get_by_role("button", name="记录走访").tap()
+        page.wait_for_selector(".wg-visit-done", timeout=15_000)
+        assert "已记录对" in page.locator("#patrol-msg").inner_text()
+        browser.close()
+    assert width <= PHONE["width"], f"page is {width} px wide on a {PHONE['width']} px phone"
+    assert traffic.foreign() == [] and traffic.page_errors == []

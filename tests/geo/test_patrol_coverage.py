@@ -1,0 +1,132 @@
+"""Coverage equals a straightforward shapely reference (loop over buildings and segments)."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+import shapely
+from shapely.geometry import LineString, Point
+
+from geo.errors import CRSError, LayerError
+from geo.patrol.coverage import coverage_table, unvisited_buildings, visits_from_tracks
+
+CRS = "EPSG:32650"
+T0 = pd.Timestamp("2024-05-06 01:00:00", tz="UTC")
+
+
+def random_city(seed: int, n_buildings: int = 120, n_workers: int = 3) -> tuple[gpd.GeoDataFrame, pd.DataFrame]:
+    """Random boxes in a 1 km square and random walks (sessions with 1-40 fixes) over two days."""
+    rng = np.random.default_rng(seed)
+    x0, y0 = rng.uniform(0, 1000, n_buildings), rng.uniform(0, 1000, n_buildings)
+    w, h = rng.uniform(5, 30, n_buildings), rng.uniform(5, 30, n_buildings)
+    buildings = gpd.GeoDataFrame({
+        "building_id": [f"b{i}" for i in range(n_buildings)],
+        "grid": np.where(x0 < 500, "G1", "G2"),
+        "households": rng.integers(0, 40, n_buildings)},
+        geometry=shapely.box(x0, y0, x0 + w, y0 + h), crs=CRS)
+    rows = []
+    session = 0
+    for k in range(n_workers):
+        for day in range(2):
+            for _ in range(rng.integers(1, 4)):
+                n = int(rng.integers(1, 40))
+                start = T0 + pd.Timedelta(days=day, minutes=int(rng.integers(0, 300)))
+                xy = rng.uniform(0, 1000, 2) + np.cumsum(rng.normal(0, 15, (n, 2)), axis=0)
+                for i in range(n):
+                    rows.append((f"w{k}", start + pd.Timedelta(seconds=10 * i), xy[i, 0], xy[i, 1], session))
+                session += 1
+    fixes = pd.DataFrame(rows, columns=["worker", "t", "x", "y", "session"])
+    return buildings, fixes
+
+
+def reference_visits(fixes: pd.DataFrame, buildings: gpd.GeoDataFrame, d: float) -> dict[tuple, tuple]:
+    """(building, worker, session) -> (first, last) by plain shapely distance, in Python loops."""
+    out: dict[tuple, tuple] = {}
+    for _, s in fixes.groupby("session"):
+        pts = list(zip(s["x"], s["y"], strict=True))
+        pieces = [(LineString([pts[i], pts[i + 1]]), s["t"].iloc[i], s["t"].iloc[i + 1]) for i in range(len(pts) - 1)]
+        if len(pts) == 1:
+            pieces = [(Point(pts[0]), s["t"].iloc[0], s["t"].iloc[0])]
+        for bid, poly in zip(buildings["building_id"], buildings.geometry, strict=True):
+            hits = [(a, b) for g, a, b in pieces if g.distance(poly) <= d]
+            if hits:
+                key = (bid, s["worker"].iloc[0], s["session"].iloc[0])
+                out[key] = (min(a for a, _ in hits), max(b for _, b in hits))
+    return out
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3, 4])
+@pytest.mark.parametrize("d", [0.0, 12.5, 40.0])
+def test_visits_equal_the_shapely_reference(seed: int, d: float) -> None:
+    buildings, fixes = random_city(seed)
+    got = visits_from_tracks(fixes, buildings, visit_m=d)
+    ref = reference_visits(fixes, buildings, d)
+    assert len(ref) > 0
+    as_dict = {(r.building_id, r.worker, r.session): (r.first, r.last) for r in got.itertuples()}
+    assert as_dict == ref
+
+
+def reference_table(ref: dict[tuple, tuple], buildings: gpd.GeoDataFrame, day: date) -> dict[str, tuple[int, int]]:
+    seen = {b for (b, _, _), (first, _) in ref.items() if first.tz_convert("Asia/Shanghai").date() == day}
+    out = {}
+    for g, part in buildings.groupby("grid"):
+        vis = part["building_id"].isin(seen)
+        out[g] = (int(vis.sum()), int(part.loc[vis, "households"].sum()))
+    return out
+
+
+@pytest.mark.parametrize("seed", [5, 6])
+def test_coverage_table_per_grid_and_day_matches_reference(seed: int) -> None:
+    buildings, fixes = random_city(seed, n_buildings=200)
+    visits = visits_from_tracks(fixes, buildings, visit_m=20.0)
+    ref = reference_visits(fixes, buildings, 20.0)
+    days = [date(2024, 5, 6), date(2024, 5, 7)]
+    table = coverage_table(visits, buildings, start=days[0], end=days[1], by=["grid"], period="day")
+    assert len(table) == 4  # 2 grids x 2 days, zero rows included
+    for day in days:
+        expect = reference_table(ref, buildings, day)
+        for g, (nb, nh) in expect.items():
+            row = table.loc[(table["grid"] == g) & (table["period"] == day)].iloc[0]
+            assert (row["buildings_visited"], row["households_visited"]) == (nb, nh)
+            part = buildings.loc[buildings["grid"] == g]
+            assert row["buildings_total"] == len(part)
+            assert row["building_coverage"] == pytest.approx(nb / len(part))
+
+
+def test_worker_coverage_counts_only_their_grids_and_visits() -> None:
+    buildings, fixes = random_city(7, n_buildings=200)
+    visits = visits_from_tracks(fixes, buildings, visit_m=20.0)
+    table = coverage_table(visits, buildings, start=date(2024, 5, 6), end=date(2024, 5, 7),
+                           by=["worker"], worker_grids={"w0": ["G1"], "w1": ["G1", "G2"]})
+    w0 = table.loc[table["worker"] == "w0"].iloc[0]
+    own = visits.loc[(visits["worker"] == "w0") & visits["building_id"].isin(
+        buildings.loc[buildings["grid"] == "G1", "building_id"])]
+    assert w0["buildings_visited"] == own["building_id"].nunique()
+    assert w0["buildings_total"] == (buildings["grid"] == "G1").sum()
+    assert table.loc[table["worker"] == "w1", "buildings_total"].item() == len(buildings)
+    assert w0["first_visit"] == own["first"].min()
+    left = unvisited_buildings(visits, buildings, start=date(2024, 5, 6), end=date(2024, 5, 7),
+                               grids=["G1"], worker="w0")
+    assert len(left) == w0["buildings_total"] - w0["buildings_visited"]
+    assert not set(left["building_id"]) & set(own["building_id"])
+
+
+def test_month_period_and_errors() -> None:
+    buildings, fixes = random_city(8)
+    visits = visits_from_tracks(fixes, buildings)
+    table = coverage_table(visits, buildings, start=date(2024, 5, 1), end=date(2024, 5, 31), period="month")
+    assert table["period"].tolist() == [date(2024, 5, 1)] * 2
+    assert table["buildings_visited"].sum() == visits["building_id"].nunique()
+    with pytest.raises(LayerError, match="period 'year' unknown; use one of day, week, month, all"):
+        coverage_table(visits, buildings, start=date(2024, 5, 1), end=date(2024, 5, 2), period="year")
+    with pytest.raises(LayerError, match="by='worker' needs worker_grids"):
+        coverage_table(visits, buildings, start=date(2024, 5, 1), end=date(2024, 5, 2), by=["worker"])
+    with pytest.raises(CRSError, match="to_crs"):
+        visits_from_tracks(fixes, buildings.to_crs(4326))
+    lone = fixes.iloc[:1].assign(x=buildings.geometry.iloc[0].centroid.x, y=buildings.geometry.iloc[0].centroid.y)
+    assert visits_from_tracks(lone, buildings[:1])["building_id"].tolist() == ["b0"]
+    assert visits_from_tracks(fixes.iloc[:0], buildings).empty

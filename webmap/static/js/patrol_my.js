@@ -1,0 +1,86 @@
+// 我的巡查: own grids, today's track, visited / unvisited buildings, due visits with one-tap recording.
+(function () {
+  "use strict";
+  var root = document.getElementById("patrol-my");
+  var msg = document.getElementById("patrol-msg");
+  var map = L.map("patrol-map", { attributionControl: false, zoomSnap: 0.25, preferCanvas: true });
+  var csrf = (document.querySelector("meta[name=csrf-token]") || {}).content || "";
+  var STATUS = { overdue: "已逾期", due: "待走访", done: "已走访" };
+
+  function get(url) {
+    return fetch(url, { credentials: "same-origin" }).then(function (r) {
+      return r.json().then(function (body) { if (!r.ok) { throw new Error(body.error ? body.error.message : r.status); } return body; });
+    });
+  }
+
+  function pct(a, b) { return b ? (100 * a / b).toFixed(1) + "%" : "—"; }
+
+  function drawDay(day) {
+    var grids = L.geoJSON(day.grids, { style: { color: "#c0392b", weight: 2, fillOpacity: 0.05 } }).addTo(map);
+    L.geoJSON(day.buildings, { style: function (f) {
+      return { color: f.properties.visited ? "#27ae60" : "#e67e22", weight: 1, fillOpacity: 0.6 };
+    } }).addTo(map);
+    L.geoJSON(day.tracks, { style: { color: "#2c3e50", weight: 3 } }).addTo(map);
+    if (day.grids.length) { map.fitBounds(grids.getBounds(), { padding: [8, 8] }); } else { map.setView([39.9, 116.4], 12); }
+    var s = day.summary;
+    document.getElementById("patrol-summary").textContent = day.grids.length
+      ? "今日已巡 " + s.buildings_visited + "/" + s.buildings_total + " 栋（" + pct(s.buildings_visited, s.buildings_total) +
+        "），户覆盖 " + pct(s.households_visited, s.households_total)
+      : "您还没有负责的网格：请规划员在登记册中关联您的账号。";
+    root.dataset.visited = String(s.buildings_visited);
+    root.dataset.buildings = String(day.buildings.length);
+    root.dataset.loaded = "1";
+  }
+
+  function position() {
+    return new Promise(function (resolve) {
+      if (!navigator.geolocation) { resolve(null); return; }
+      navigator.geolocation.getCurrentPosition(function (p) { resolve(p.coords); }, function () { resolve(null); },
+                                               { timeout: 5000, maximumAge: 60000 });
+    });
+  }
+
+  function recordVisit(kp, button) {
+    button.disabled = true;
+    position().then(function (c) {
+      var body = { keyperson_id: kp.id, note: "" };
+      if (c) { body.lon = c.longitude; body.lat = c.latitude; }
+      return fetch(root.dataset.recordUrl, { method: "POST", credentials: "same-origin",
+        headers: { "Content-Type": "application/json", "X-CSRFToken": csrf }, body: JSON.stringify(body) });
+    }).then(function (r) {
+      if (!r.ok) { throw new Error("记录失败（" + r.status + "）"); }
+      msg.textContent = "已记录对 " + kp.name + " 的走访";
+      loadVisits();
+    }).catch(function (e) { msg.textContent = e.message; button.disabled = false; });
+  }
+
+  function loadVisits() {
+    var list = document.getElementById("patrol-visits");
+    get(root.dataset.visitsUrl).then(function (body) {
+      list.textContent = "";
+      body.rows.forEach(function (kp) {
+        var li = document.createElement("li");
+        li.className = "wg-visit wg-visit-" + kp.status;
+        var text = document.createElement("span");
+        text.innerHTML = "";
+        text.textContent = kp.name + " · " + kp.category + " · ";
+        var st = document.createElement("b");
+        st.className = "wg-status-" + kp.status;
+        st.textContent = STATUS[kp.status] + (kp.due_date ? "（应于 " + kp.due_date + "）" : "（从未走访）");
+        text.appendChild(st);
+        var button = document.createElement("button");
+        button.type = "button";
+        button.textContent = "记录走访";
+        button.addEventListener("click", function () { recordVisit(kp, button); });
+        li.appendChild(text);
+        li.appendChild(button);
+        list.appendChild(li);
+      });
+      if (!body.rows.length) { list.innerHTML = "<li>本网格暂无重点人员</li>"; }
+      root.dataset.visitsLoaded = "1";
+    }).catch(function (e) { list.innerHTML = ""; msg.textContent = e.message; root.dataset.visitsLoaded = "1"; });
+  }
+
+  get(root.dataset.dayUrl).then(drawDay).catch(function (e) { msg.textContent = e.message; root.dataset.loaded = "error"; });
+  loadVisits();
+})();
