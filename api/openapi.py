@@ -149,6 +149,45 @@ def _paths() -> dict[str, Any]:
         "/api/imports/jobs/{job_id}": {"get": _op("导入任务进度 / import job state", tag="imports", params=[
             {"name": "job_id", "in": "path", "required": True, "schema": {"type": "string", "maxLength": 64}}])},
         **_grid_and_register_paths(),
+        **_patrol_paths(),
+    }
+
+
+def _patrol_paths() -> dict[str, Any]:
+    """Patrol (issue 14): tracker intake (OsmAnd / Traccar protocol), coverage, tracks, visits, alerts."""
+    day = {"type": "string", "maxLength": 10}
+    fix = [_query(k, d) for k, d in (("id", "设备标识 / device id"), ("lat", "纬度"), ("lon", "经度"),
+                                       ("timestamp", "时间（秒、毫秒或 ISO 8601）"), ("speed", "速度"),
+                                       ("bearing", "方向"), ("altitude", "海拔"), ("accuracy", "精度 (m)"),
+                                       ("hdop", "水平精度因子"), ("batt", "电量"))]
+    return {
+        "/api/patrol/osmand": {
+            "get": _op("定位上报（OsmAnd 协议）/ one fix, OsmAnd protocol", tag="patrol", params=fix),
+            "post": _op("定位上报（OsmAnd 或 Traccar Client JSON）/ fixes", tag="patrol", params=fix,
+                        body=_json_body({"type": "object"}, required=False))},
+        "/api/patrol/devices": {
+            "get": _op("巡查设备 / bound and refused devices (admins)", tag="patrol"),
+            "post": _op("绑定设备 / bind a device to a worker", tag="patrol", ok="201", body=_json_body({
+                "type": "object", "required": ["device_id", "username"], "properties": {
+                    "device_id": {"type": "string", "maxLength": 100},
+                    "username": {"type": "string", "maxLength": 64},
+                    "label": {"type": "string", "maxLength": 200}}}))},
+        "/api/patrol/coverage": {"get": _op("巡查覆盖率 / coverage", tag="patrol", params=[
+            _query("from", "起始日期 YYYY-MM-DD", day), _query("to", "结束日期 YYYY-MM-DD", day),
+            _query("by", "grid、worker 或 day", {"type": "string", "enum": ["grid", "worker", "day"]})])},
+        "/api/patrol/track": {"get": _op("巡查轨迹（留痕）/ one worker's track of a day", tag="patrol", params=[
+            _query("user", "网格员账号 / worker"), _query("date", "日期 YYYY-MM-DD", day)])},
+        "/api/patrol/visits": {
+            "get": _op("重点人员走访 / due, overdue and done visits", tag="patrol",
+                       params=[_query("grid", "网格编码 / grid code")]),
+            "post": _op("记录走访 / record a visit", tag="patrol", ok="201", body=_json_body({
+                "type": "object", "required": ["keyperson_id"], "properties": {
+                    "keyperson_id": {"type": "integer"}, "note": {"type": "string", "maxLength": 1000},
+                    "lon": {"type": "number"}, "lat": {"type": "number"}}}))},
+        "/api/patrol/my": {"get": _op("我的巡查 / my patrol map data", tag="patrol",
+                                      params=[_query("date", "日期 YYYY-MM-DD", day)])},
+        "/api/patrol/alerts": {"get": _op("电子围栏告警 / geofence alerts", tag="patrol",
+                                          params=[_query("at", "时刻 ISO 8601 / at")])},
     }
 
 

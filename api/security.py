@@ -38,6 +38,7 @@ from werkzeug.routing import IntegerConverter
 from werkzeug.wrappers import Response
 
 __all__ = [
+    "json_object",
     "BoundedIntConverter",
     "JSON_TOO_DEEP",
     "LOGIN_AT",
@@ -132,6 +133,16 @@ def content_security_policy(nonce: str, settings: dict[str, Any]) -> str:
         "form-action 'self'",
         "frame-ancestors 'none'",
     ))
+
+
+def json_object() -> dict[str, Any]:
+    """The request's JSON body as an object (no or unreadable body: empty), or 400 naming the fix."""
+    body = request.get_json(silent=True)
+    if body is None:
+        return {}
+    if not isinstance(body, dict):
+        raise BadRequest('请求体须为 JSON 对象（{...}），不能是数组或单个值；例如 {"reason": "核实身份"}')
+    return body
 
 
 def upload_route(view: F) -> F:

@@ -42,6 +42,7 @@ from api.patrol.store import (
     write_lock,
 )
 from api.patrol.visits import audit_first
+from api.security import json_object
 from geo.patrol.clean import clean_fixes
 
 __all__ = ["bp", "intake", "SUPERVISOR_ROLES"]
@@ -101,7 +102,7 @@ def devices() -> Any:
 @role_required("admin")
 def bind() -> Any:
     """Bind ``{"device_id", "username", "label"?}``."""
-    body = request.get_json(silent=True) or {}
+    body = json_object()
     device, username = str(body.get("device_id") or "").strip(), str(body.get("username") or "").strip()
     if not device or not username:
         abort(400, description="需要 device_id 和 username；请填写设备标识和网格员账号")
@@ -208,7 +209,7 @@ def record() -> Any:
     from api.register.queries import RecordNotFound
 
     me: User = current_user._get_current_object()  # type: ignore[attr-defined]
-    body = request.get_json(silent=True) or {}
+    body = json_object()
     try:
         kp = int(body.get("keyperson_id"))
     except (TypeError, ValueError):

@@ -26,7 +26,7 @@ from api.register import access, checks, queries
 from api.register.crypto import cipher_for
 from api.register.importer import import_sheet
 from api.register.models import Resident
-from api.security import upload_route
+from api.security import json_object, upload_route
 from geo.errors import LayerError, ReadError, ValidationFailed
 from geo.register.columns import KINDS, parse_field_options
 from geo.register.idnumber import mask_phone, normalise_phone, phone_problems
@@ -94,16 +94,6 @@ def resident(resident_id: int) -> Response:
         out = queries.resident_detail(s, resident_id) | {"grid": grid}
         record_view(s, "register.view_resident", f"resident:{resident_id}", grid=grid)
     return jsonify(out)
-
-
-def json_object() -> dict[str, Any]:
-    """The request's JSON body as an object (no body: empty), or 400 naming the fix."""
-    body = request.get_json(silent=True)
-    if body is None:
-        return {}
-    if not isinstance(body, dict):
-        abort(400, description='请求体须为 JSON 对象，例如 {"reason": "核实身份"}')
-    return body
 
 
 def unmask_reason(body: dict[str, Any]) -> str:
