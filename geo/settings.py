@@ -91,6 +91,14 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("register_key_file", "", "File holding the register's encryption key (base64, 32 bytes); empty = instance/register.key, generated on first use."),
     Setting("register_max_grids_per_person", 3, "Grids one staff member may serve before the register check reports it."),
     Setting("register_match_tolerance_m", 30.0, "An imported row with lon/lat matches the nearest building within this distance (m)."),
+    # Incidents (issue 13, DOMAIN.md §6)
+    Setting("incident_timezone", "Asia/Shanghai", "Time zone in which working days and incident dates are judged."),
+    Setting("incident_due_soon_hours", 24.0, "An open case due within this many hours is flagged as due soon (h)."),
+    Setting("incident_max_extension_workdays", 15, "Most working days one approved extension (延期) may add."),
+    Setting("incident_max_extensions", 2, "Most approved extensions per case."),
+    Setting("incident_escalate_yellow_hours", 24.0, "Overdue by this long, the escalation job raises a yellow card (黄牌督办) (h)."),
+    Setting("incident_escalate_red_hours", 72.0, "Overdue by this long, the escalation job raises a red card (红牌督办) (h)."),
+    Setting("incident_duplicate_radius_m", 50.0, "Open cases of the same category within this distance are suggested as duplicates at intake (m)."),
 )
 
 DEFAULTS: dict[str, Any] = {s.name: s.default for s in SETTINGS}
