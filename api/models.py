@@ -381,4 +381,5 @@ class AuditEntry(Base):
 
 # The register's tables share this Base; importing them here keeps Base.metadata (Alembic,
 # the models-vs-migrations test) complete whichever module is imported first.
+import api.incidents.models as _incident_models  # noqa: E402,F401,I001
 import api.register.models as _register_models  # noqa: E402,F401
