@@ -99,6 +99,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("incident_escalate_yellow_hours", 24.0, "Overdue by this long, the escalation job raises a yellow card (黄牌督办) (h)."),
     Setting("incident_escalate_red_hours", 72.0, "Overdue by this long, the escalation job raises a red card (红牌督办) (h)."),
     Setting("incident_duplicate_radius_m", 50.0, "Open cases of the same category within this distance are suggested as duplicates at intake (m)."),
+    Setting("open311_page_size", 50, "Service requests per page of Open311 GET requests when page_size is not given."),
+    Setting("open311_max_page_size", 500, "Largest page_size an Open311 client may ask for."),
+    Setting("open311_default_days", 90, "Open311 GET requests without start_date/end_date return this many most recent days."),
+    Setting("open311_contact", "", "Contact line of the Open311 discovery document (e.g. the command centre's hotline)."),
 )
 
 DEFAULTS: dict[str, Any] = {s.name: s.default for s in SETTINGS}
