@@ -27,9 +27,9 @@ def main() -> None:
 
 
 def _register() -> None:
-    from api.cli import access, export, imports, partition, plans, register, serve, users
+    from api.cli import access, export, imports, incidents, partition, plans, register, serve, users
 
-    for module in (imports, serve, users, partition, plans, access, export, register):
+    for module in (imports, serve, users, partition, plans, access, export, register, incidents):
         for command in module.COMMANDS:
             main.add_command(command)
 
