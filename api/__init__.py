@@ -29,6 +29,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     from api.config import load_config
     from api.grids import routes as grid_routes
     from api.incidents import open311 as incident_open311
+    from api.incidents import pages as incident_pages
     from api.plans import routes as plan_routes
     from api.register import pages as register_pages
     from api.register import routes as register_routes
@@ -59,4 +60,5 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(register_routes.bp)
     app.register_blueprint(register_pages.bp)
     app.register_blueprint(incident_open311.bp)
+    app.register_blueprint(incident_pages.bp)
     return app

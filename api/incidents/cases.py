@@ -17,6 +17,8 @@ import pandas as pd
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
+from api.grids.service import ActiveGrids
+from api.incidents.intake import locate_points
 from api.incidents.models import IncidentCase, IncidentEvent, IncidentPhoto
 from api.incidents.tables import load_calendar
 from api.models import User, utcnow
@@ -29,7 +31,8 @@ from geo.incidents.workflow import (
     escalation_level,
 )
 
-__all__ = ["WORKFLOW_ROLES", "CaseNotFound", "Forbidden", "workflow_role", "grid_worker", "act", "escalate_overdue",
+__all__ = ["WORKFLOW_ROLES", "CaseNotFound", "Forbidden", "workflow_role", "grid_worker", "state_of", "act", "relocate",
+           "escalate_overdue",
            "case_events", "cases_frame"]
 
 #: Login role -> workflow role.
@@ -66,7 +69,8 @@ def grid_worker(session: Session, grid_code: str, *, today: date | None = None) 
     return None if row is None else str(row[0])
 
 
-def _state(case: IncidentCase) -> CaseState:
+def state_of(case: IncidentCase) -> CaseState:
+    """The workflow view of a stored case."""
     return CaseState(category=case.category, limit_value=case.limit_value, limit_unit=case.limit_unit,
                      **{f: getattr(case, f) for f in _STATE_FIELDS})
 
@@ -107,7 +111,7 @@ def _apply(session: Session, case: IncidentCase, action: str, *, role: str, acto
            reason: str, settings: Mapping[str, Any], options: dict[str, Any]) -> IncidentEvent:
     options.setdefault("max_days", settings["incident_max_extension_workdays"])
     options.setdefault("max_count", settings["incident_max_extensions"])
-    new, event = apply(_state(case), action, role=role, actor=actor, at=at, reason=reason,
+    new, event = apply(state_of(case), action, role=role, actor=actor, at=at, reason=reason,
                        calendar=load_calendar(session, settings), **options)
     return _store(session, case, new, event)
 
@@ -127,6 +131,33 @@ def act(session: Session, case_id: int, action: str, *, user: User, settings: Ma
         _default_assignee(session, case, options)
     return _apply(session, case, action, role=role, actor=user.username, at=at or utcnow(), reason=reason,
                   settings=settings, options=dict(options))
+
+
+def relocate(session: Session, case_id: int, lon: float | None, lat: float | None, *, user: User,
+             active: ActiveGrids, settings: Mapping[str, Any]) -> IncidentEvent:
+    """The centre places a 待定位 case by hand; the point must lie in an active grid."""
+    case = session.get(IncidentCase, case_id)
+    if case is None:
+        raise CaseNotFound(f"没有编号为 {case_id} 的案件")
+    if workflow_role(user) != "center":
+        raise Forbidden("只有指挥中心可以人工定位案件")
+    if case.grid_code is not None or case.state not in OPEN_STATES:
+        raise TransitionRefused("只有未结案且待定位的案件可以人工定位")
+    if lon is None or lat is None:
+        raise TransitionRefused("请在地图上点选案件位置")
+    where = locate_points(active, [lon], [lat], settings=settings).iloc[0]
+    if where["grid_code"] is None:
+        raise TransitionRefused("该位置不在任何生效网格内；请重新选点")
+    at = utcnow()
+    case.lon, case.lat, case.grid_code = lon, lat, where["grid_code"]
+    case.plan_version_id, case.community_id = int(where["plan_version_id"]), where["community_id"]
+    case.locate_how, case.updated_at = "manual", at
+    event = IncidentEvent(case_id=case.id, action="locate", actor=user.username, role="center", at=at,
+                          from_state=case.state, to_state=case.state, reason="人工定位",
+                          detail={"grid_code": case.grid_code, "lon": lon, "lat": lat})
+    session.add(event)
+    session.flush()
+    return event
 
 
 def escalate_overdue(session: Session, *, settings: Mapping[str, Any], now: datetime | None = None) -> int:

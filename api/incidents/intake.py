@@ -28,7 +28,7 @@ from api.models import utcnow
 from geo.incidents.categories import FIELDS, Category
 from geo.incidents.workflow import OPEN_STATES
 
-__all__ = ["IncidentInputError", "Intake", "SOURCES", "check_intake", "locate_points", "nearby_open_cases",
+__all__ = ["IncidentInputError", "Intake", "SOURCES", "optional_float", "check_intake", "locate_points", "nearby_open_cases",
            "report_case"]
 
 #: Intake channel -> Chinese label.
@@ -56,6 +56,12 @@ class Intake:
     external_id: str | None = None
     reported_at: datetime | None = None
     photos: int = 0
+
+
+def optional_float(raw: str | None) -> float | None:
+    """A form number: ``None`` when blank; ``ValueError`` when not a number."""
+    text = (raw or "").strip()
+    return float(text) if text else None
 
 
 def _coords_problem(lon: float | None, lat: float | None) -> str | None:

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from api.auth import csrf
 from api.db import get_session, session_scope
-from api.incidents.intake import IncidentInputError, Intake, report_case
+from api.incidents.intake import IncidentInputError, Intake, optional_float, report_case
 from api.incidents.keys import verify_key
 from api.incidents.locator import cached_active
 from api.incidents.models import IncidentCase, IncidentEvent
@@ -193,13 +193,10 @@ def token(token: str, fmt: str) -> Response:
 
 
 def _coord(name: str) -> float | None:
-    raw = request.form.get(name, "").strip()
-    if not raw:
-        return None
     try:
-        return float(raw)
+        return optional_float(request.form.get(name))
     except ValueError:
-        raise Open311Error(400, f"{name} {raw!r} is not a number (WGS84 degrees)") from None
+        raise Open311Error(400, f"{name} {request.form.get(name)!r} is not a number (WGS84 degrees)") from None
 
 
 def _intake(client: str) -> Intake:
