@@ -26,6 +26,7 @@
   if (!el) { return; }
   var map = L.map(el, { attributionControl: false, zoomSnap: 0.25, preferCanvas: true }).setView([31.23, 121.47], 13);
   var cases = L.layerGroup().addTo(map);
+  window.wanggeIncidentMap = map;
   var filter = document.getElementById("wg-map-filter");
   var count = document.getElementById("wg-map-count");
 

@@ -9,6 +9,7 @@
   var el = document.getElementById("wg-report-map");
   var map = L.map(el, { attributionControl: false, zoomSnap: 0.25 }).setView([31.23, 121.47], 13);
   var marker = null;
+  window.wanggeReportMap = map;  // tests and the page's own helpers reach the map here
   var DRAFT = "wangge-incident-draft";
 
   function setPoint(latlng, how) {
