@@ -149,6 +149,29 @@ def escalate_command() -> None:
     click.echo(f"{n} case(s) escalated")
 
 
+@incidents_group.command("demo", help="A year of synthetic incidents (合成数据) in the published grids (once; needs a published plan).")
+@click.option("--per-grid-week", type=click.FloatRange(0.1, 500), default=3.0, show_default=True,
+              help="Cases per grid per week.")
+@click.option("--seed", type=int, default=42, show_default=True)
+@with_appcontext
+def demo_command(per_grid_week: float, seed: int) -> None:
+    demo_incidents(per_grid_week=per_grid_week, seed=seed)
+
+
+def demo_incidents(*, per_grid_week: float = 3.0, seed: int = 42) -> None:
+    """Make the demo incidents and say what happened (also called by `wangge demo`)."""
+    from api.incidents.demo import demo_cases
+
+    with db.session_scope() as s:
+        n = demo_cases(s, settings=current_app.config["WANGGE"], per_grid_week=per_grid_week, seed=seed)
+    if n is None:
+        click.echo("尚无已发布的网格方案，暂不生成演示事件 / no published plan yet: run `wangge incidents demo` after publishing")
+    elif n == 0:
+        click.echo("演示事件已存在 / demo incidents exist, skipped")
+    else:
+        click.secho(f"合成事件 synthetic incidents: {n}（一年，含超期、返工、延期）", fg="yellow")
+
+
 @incidents_group.group("apikey", help="Open311 API keys (only their hash is stored).")
 def apikey_group() -> None:
     pass

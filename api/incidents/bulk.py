@@ -32,17 +32,18 @@ def new_tokens(n: int) -> list[str]:
 
 
 def _column(values: pd.Series, name: str, sqlite: bool) -> list[Any]:
+    """Driver-ready values of one column, converted with vectorised numpy/pandas, not per row."""
     if name in _TIME_COLUMNS:
         t = pd.to_datetime(values, utc=True)
-        if sqlite:
-            text = t.dt.strftime("%Y-%m-%d %H:%M:%S.%f")
-            return text.where(t.notna(), None).tolist()
-        return [None if pd.isna(v) else v.to_pydatetime() for v in t]
+        if not sqlite:
+            return [None if pd.isna(v) else v.to_pydatetime() for v in t]
+        # SQLAlchemy's SQLite DATETIME text (naive UTC, microseconds), as UTCDateTime stores it.
+        text = np.datetime_as_string(t.dt.tz_localize(None).to_numpy().astype("datetime64[us]"), unit="us")
+        text = np.char.replace(text.astype(str), "T", " ")
+        return pd.Series(text, dtype=object).where(t.notna().to_numpy(), None).tolist()
     if name == "detail":
         return [json.dumps(v, ensure_ascii=False) for v in values]
-    arr = values.to_numpy(dtype=object)
-    return [None if (v is None or (isinstance(v, float) and np.isnan(v))) else
-            (v.item() if isinstance(v, np.generic) else v) for v in arr]
+    return values.astype(object).where(values.notna(), None).tolist()
 
 
 def _execute(session: Session, table: str, frame: pd.DataFrame) -> None:

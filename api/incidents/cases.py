@@ -14,16 +14,19 @@ from datetime import date, datetime
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import or_, select, update
+from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.orm import Session
 
 from api.grids.service import ActiveGrids
+from api.incidents.bulk import insert_events
 from api.incidents.intake import locate_points
 from api.incidents.models import IncidentCase, IncidentEvent, IncidentPhoto
 from api.incidents.tables import load_calendar
 from api.models import User, utcnow
 from api.register.models import Staff
+from geo.incidents.workcalendar import WorkCalendar
 from geo.incidents.workflow import (
+    ACTIONS,
     OPEN_STATES,
     CaseState,
     TransitionRefused,
@@ -108,11 +111,12 @@ def _store(session: Session, case: IncidentCase, new: CaseState, event: Any) -> 
 
 
 def _apply(session: Session, case: IncidentCase, action: str, *, role: str, actor: str, at: datetime,
-           reason: str, settings: Mapping[str, Any], options: dict[str, Any]) -> IncidentEvent:
+           reason: str, settings: Mapping[str, Any], options: dict[str, Any],
+           calendar: WorkCalendar | None = None) -> IncidentEvent:
     options.setdefault("max_days", settings["incident_max_extension_workdays"])
     options.setdefault("max_count", settings["incident_max_extensions"])
     new, event = apply(state_of(case), action, role=role, actor=actor, at=at, reason=reason,
-                       calendar=load_calendar(session, settings), **options)
+                       calendar=calendar or load_calendar(session, settings), **options)
     return _store(session, case, new, event)
 
 
@@ -161,22 +165,36 @@ def relocate(session: Session, case_id: int, lon: float | None, lat: float | Non
 
 
 def escalate_overdue(session: Session, *, settings: Mapping[str, Any], now: datetime | None = None) -> int:
-    """The periodic 督办 job: raise the supervision level of overdue open cases per the settings."""
+    """The periodic 督办 job: raise the supervision level of overdue open cases per the settings.
+
+    Each raise goes through the state machine (:func:`~geo.incidents.workflow.apply`, action
+    ``supervise`` by the centre's ``system`` actor); the writes are batched (one conditional
+    UPDATE per case in one ``executemany``, events in bulk), so a backlog of thousands is quick.
+    """
     now = now or utcnow()
-    cases = session.scalars(select(IncidentCase).where(IncidentCase.state.in_(OPEN_STATES),
-                                                       IncidentCase.due_at.is_not(None), IncidentCase.due_at < now))
-    raised = 0
-    for case in list(cases):
-        level = escalation_level(case.due_at, now, case.supervise_level,
-                                 yellow_hours=settings["incident_escalate_yellow_hours"],
+    rows = session.execute(select(IncidentCase.id, IncidentCase.state, IncidentCase.due_at,
+                                  IncidentCase.supervise_level)
+                           .where(IncidentCase.state.in_(OPEN_STATES), IncidentCase.due_at.is_not(None),
+                                  IncidentCase.due_at < now)).all()
+    updates, events = [], []
+    for cid, state, due, current in rows:
+        level = escalation_level(due, now, current, yellow_hours=settings["incident_escalate_yellow_hours"],
                                  red_hours=settings["incident_escalate_red_hours"])
-        if level is None or case.state not in ("accepted", "dispatched", "handling", "feedback"):
+        if level is None or state not in ACTIONS["supervise"].sources:
             continue
-        hours = (now - case.due_at).total_seconds() / 3600
-        _apply(session, case, "supervise", role="center", actor="system", at=now,
-               reason=f"超期 {hours:.1f} 小时，系统自动督办", settings=settings, options={"level": level})
-        raised += 1
-    return raised
+        hours = (now - due).total_seconds() / 3600
+        new, ev = apply(CaseState(state=state, supervise_level=current), "supervise", role="center", actor="system",
+                        at=now, reason=f"超期 {hours:.1f} 小时，系统自动督办", level=level)
+        updates.append({"cid": cid, "old": state, "level": new.supervise_level, "at": now})
+        events.append({"case_id": cid, "action": ev.action, "actor": ev.actor, "role": ev.role, "at": ev.at,
+                       "from_state": ev.from_state, "to_state": ev.to_state, "reason": ev.reason,
+                       "detail": dict(ev.detail)})
+    if updates:
+        table = IncidentCase.__table__
+        session.connection().execute(update(table).where(table.c.id == bindparam("cid"), table.c.state == bindparam("old"))
+                                     .values(supervise_level=bindparam("level"), updated_at=bindparam("at")), updates)
+        insert_events(session, pd.DataFrame(events))
+    return len(updates)
 
 
 def case_events(session: Session, case_id: int) -> list[dict[str, Any]]:
