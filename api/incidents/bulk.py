@@ -8,6 +8,8 @@ per-row Python. Case ids come back by token.
 from __future__ import annotations
 
 import json
+import os
+import time
 import uuid
 from typing import Any
 
@@ -27,8 +29,18 @@ _CASE_DEFAULTS: dict[str, Any] = {"state": "reported", "locate_how": "none", "re
 
 
 def new_tokens(n: int) -> list[str]:
-    """*n* fresh request tokens."""
-    return [str(uuid.uuid4()) for _ in range(n)]
+    """*n* fresh request tokens: UUID version 7 layout (48-bit milliseconds, then 74 random bits).
+
+    Time-ordered tokens land at the right edge of the unique index instead of at random
+    pages (a million inserts 2-3x faster on SQLite); the random bits keep them unguessable.
+    """
+    ms = time.time_ns() // 1_000_000
+    rand = np.frombuffer(os.urandom(10 * n), dtype=np.uint8).reshape(n, 10) if n else np.zeros((0, 10), np.uint8)
+    out = []
+    for r in rand.tolist():
+        b = ms.to_bytes(6, "big") + bytes([0x70 | (r[0] & 0x0F), r[1], 0x80 | (r[2] & 0x3F)]) + bytes(r[3:10])
+        out.append(str(uuid.UUID(bytes=b)))
+    return out
 
 
 def _column(values: pd.Series, name: str, sqlite: bool) -> list[Any]:

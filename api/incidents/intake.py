@@ -10,7 +10,6 @@ within ``incident_duplicate_radius_m`` are returned as duplicate suggestions.
 from __future__ import annotations
 
 import math
-import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -22,13 +21,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from api.grids.service import ActiveGrids, load_active
+from api.incidents.bulk import new_tokens
 from api.incidents.models import IncidentCase, IncidentEvent
 from api.incidents.tables import load_categories
 from api.models import utcnow
 from geo.incidents.categories import FIELDS, Category
 from geo.incidents.workflow import OPEN_STATES
 
-__all__ = ["IncidentInputError", "Intake", "SOURCES", "optional_float", "check_intake", "locate_points", "nearby_open_cases",
+__all__ = ["IncidentInputError", "Intake", "SOURCES", "optional_float", "check_intake", "grid_lookup", "locate_points", "nearby_open_cases",
            "report_case"]
 
 #: Intake channel -> Chinese label.
@@ -96,21 +96,33 @@ def check_intake(intake: Intake, categories: Mapping[str, Category]) -> Category
     return category
 
 
-def locate_points(active: ActiveGrids, lon: Any, lat: Any, *, settings: Mapping[str, Any]) -> pd.DataFrame:
-    """Grid code, plan version, community and ``how`` of each WGS84 point (``None`` = 待定位)."""
+def grid_lookup(active: ActiveGrids) -> dict[str, tuple[int, str]]:
+    """Grid key -> (plan version, community) of the active grids."""
+    g = active.grids.drop_duplicates("key")
+    return {k: (int(p), c) for k, p, c in zip(g["key"], g["plan_version_id"], g["community_id"], strict=True)}
+
+
+def locate_points(active: ActiveGrids, lon: Any, lat: Any, *, settings: Mapping[str, Any],
+                  lookup: Mapping[str, tuple[int, str]] | None = None) -> pd.DataFrame:
+    """Grid code, plan version, community and ``how`` of each WGS84 point (``None`` = 待定位).
+
+    *lookup* is :func:`grid_lookup` of *active* (computed when not given; callers locating
+    point by point pass a cached one).
+    """
     lon, lat = np.asarray(lon, dtype=float), np.asarray(lat, dtype=float)
     out = pd.DataFrame({"grid_code": None, "plan_version_id": None, "community_id": None, "locate_how": "none"},
                        index=range(len(lon)), dtype=object)
     if len(active.grids) == 0 or len(lon) == 0:
         return out
     found = active.grid_of_points(lon, lat, tolerance_m=settings["grid_point_tolerance_m"], nearest_fallback=False)
-    meta = active.grids.drop_duplicates("key").set_index("key")
-    hit = found["grid_id"].notna().to_numpy()
-    keys = found.loc[hit, "grid_id"]
-    out.loc[hit, "grid_code"] = keys.to_numpy()
-    out.loc[hit, "plan_version_id"] = meta.loc[keys, "plan_version_id"].astype(int).to_numpy()
-    out.loc[hit, "community_id"] = meta.loc[keys, "community_id"].to_numpy()
-    out.loc[hit, "locate_how"] = found.loc[hit, "how"].to_numpy()
+    lookup = lookup if lookup is not None else grid_lookup(active)
+    keys = found["grid_id"].to_numpy(dtype=object)
+    hit = pd.notna(keys)
+    meta = [lookup[k] for k in keys[hit]]
+    out.loc[hit, "grid_code"] = keys[hit]
+    out.loc[hit, "plan_version_id"] = [m[0] for m in meta]
+    out.loc[hit, "community_id"] = [m[1] for m in meta]
+    out.loc[hit, "locate_how"] = found["how"].to_numpy(dtype=object)[hit]
     return out
 
 
@@ -135,19 +147,20 @@ def nearby_open_cases(session: Session, category: str, lon: float, lat: float, *
     return sorted(out, key=lambda r: r["distance_m"])
 
 
-def report_case(session: Session, intake: Intake, *, settings: Mapping[str, Any],
-                active: ActiveGrids | None = None) -> tuple[IncidentCase, list[dict[str, Any]]]:
+def report_case(session: Session, intake: Intake, *, settings: Mapping[str, Any], active: ActiveGrids | None = None,
+                categories: Mapping[str, Category] | None = None,
+                lookup: Mapping[str, tuple[int, str]] | None = None) -> tuple[IncidentCase, list[dict[str, Any]]]:
     """Check, locate and store a new case (state 上报) with its first event; the case and duplicate suggestions.
 
     Raises :class:`IncidentInputError` (nothing written) when the report is incomplete.
     """
-    category = check_intake(intake, load_categories(session))
+    category = check_intake(intake, categories if categories is not None else load_categories(session))
     at = intake.reported_at or utcnow()
     located = {"grid_code": None, "plan_version_id": None, "community_id": None, "locate_how": "none"}
     if intake.lon is not None and intake.lat is not None:
         grids = active if active is not None else load_active(session, settings=settings)
-        located = locate_points(grids, [intake.lon], [intake.lat], settings=settings).iloc[0].to_dict()
-    case = IncidentCase(token=str(uuid.uuid4()), source=intake.source, external_id=intake.external_id,
+        located = locate_points(grids, [intake.lon], [intake.lat], settings=settings, lookup=lookup).iloc[0].to_dict()
+    case = IncidentCase(token=new_tokens(1)[0], source=intake.source, external_id=intake.external_id,
                         category=category.code, description=intake.description.strip(), address=intake.address,
                         lon=intake.lon, lat=intake.lat, state="reported", reporter=intake.reporter,
                         reporter_contact=intake.contact, limit_value=category.limit_value,

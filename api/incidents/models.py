@@ -63,7 +63,7 @@ class IncidentCase(Base):
                       Index("ix_incident_cases_state_due", "state", "due_at"))
     id: Mapped[int] = mapped_column(primary_key=True)
     token: Mapped[str] = mapped_column(String(36), unique=True)
-    source: Mapped[str] = mapped_column(String(16), index=True)
+    source: Mapped[str] = mapped_column(String(16))  # indexed by uq_incident_source_external
     external_id: Mapped[str | None] = mapped_column(String(64))
     category: Mapped[str] = mapped_column(String(16), index=True)
     description: Mapped[str] = mapped_column(Text, default="")
@@ -74,7 +74,7 @@ class IncidentCase(Base):
     plan_version_id: Mapped[int | None] = mapped_column(Integer)
     community_id: Mapped[str | None] = mapped_column(String(64), index=True)
     locate_how: Mapped[str] = mapped_column(String(24), default="none")
-    state: Mapped[str] = mapped_column(String(16), index=True, default="reported")
+    state: Mapped[str] = mapped_column(String(16), default="reported")  # indexed by ix_incident_cases_state_due
     assignee: Mapped[str | None] = mapped_column(String(64), index=True)
     reporter: Mapped[str | None] = mapped_column(String(64))
     reporter_contact: Mapped[str | None] = mapped_column(String(200))

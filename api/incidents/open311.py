@@ -21,7 +21,7 @@ from api.auth import csrf
 from api.db import get_session, session_scope
 from api.incidents.intake import IncidentInputError, Intake, optional_float, report_case
 from api.incidents.keys import verify_key
-from api.incidents.locator import cached_active
+from api.incidents.locator import cached_active, cached_lookup
 from api.incidents.models import IncidentCase, IncidentEvent
 from api.incidents.open311_format import render, request_dict, service_dict
 from api.incidents.tables import load_categories
@@ -221,11 +221,12 @@ def create_request(fmt: str) -> tuple[Response, int] | Response:
         key = verify_key(session, request.form.get("api_key"))
         if key is None:
             raise Open311Error(403, "api_key missing or invalid / API key 缺失或无效")
-        intake = _intake(key.name)
-        if intake.category not in load_categories(session):
+        intake, categories = _intake(key.name), load_categories(session)
+        if intake.category not in categories:
             raise Open311Error(404, f"service_code {intake.category} not found / 未知的服务代码")
         try:
-            case, dups = report_case(session, intake, settings=_settings(), active=cached_active(session))
+            case, dups = report_case(session, intake, settings=_settings(), active=cached_active(session),
+                                     categories=categories, lookup=cached_lookup(session))
         except IncidentInputError as exc:
             raise Open311Error(400, str(exc)) from None
         notice = f"已受理登记，编号 {case.id}" + (f"；附近有 {len(dups)} 件同类未结案件" if dups else "")

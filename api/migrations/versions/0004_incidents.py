@@ -79,8 +79,6 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_incident_cases_due_at'), ['due_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_incident_cases_grid_code'), ['grid_code'], unique=False)
         batch_op.create_index(batch_op.f('ix_incident_cases_reported_at'), ['reported_at'], unique=False)
-        batch_op.create_index(batch_op.f('ix_incident_cases_source'), ['source'], unique=False)
-        batch_op.create_index(batch_op.f('ix_incident_cases_state'), ['state'], unique=False)
         batch_op.create_index('ix_incident_cases_state_due', ['state', 'due_at'], unique=False)
 
     op.create_table('incident_categories',
@@ -148,8 +146,6 @@ def downgrade() -> None:
     op.drop_table('incident_categories')
     with op.batch_alter_table('incident_cases', schema=None) as batch_op:
         batch_op.drop_index('ix_incident_cases_state_due')
-        batch_op.drop_index(batch_op.f('ix_incident_cases_state'))
-        batch_op.drop_index(batch_op.f('ix_incident_cases_source'))
         batch_op.drop_index(batch_op.f('ix_incident_cases_reported_at'))
         batch_op.drop_index(batch_op.f('ix_incident_cases_grid_code'))
         batch_op.drop_index(batch_op.f('ix_incident_cases_due_at'))
