@@ -53,30 +53,22 @@ def _app(folder: Path) -> Any:
 
 
 def prepare(n_buildings: int, folder: Path) -> dict[str, Any]:
-    """Workspace + published plan."""
+    """Workspace + published plan (the tests' own helpers: the same district the tests use, bigger)."""
     from api.db import dispose, session_scope
-    from api.models import PlanVersion
-    from api.plans.store import publish, save_partition
-    from api.workspace import import_workspace, load_layer
-    from geo.partition import partition_grids
-    from geo.prepare import prepare_layers
-    from geo.synthetic import synthetic_district
+    from api.grids.service import active_grids
+    from tests.api.plans_helpers import seed_district
+    from tests.api.register_helpers import publish_partition
 
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
     t0 = time.perf_counter()
     app = _app(folder)
-    prepared = prepare_layers(synthetic_district(n_buildings, seed=42).layers, settings=app.config["WANGGE"])
+    seed_district(app, n_buildings)
+    publish_partition(app)
     with app.app_context(), session_scope() as s:
-        import_workspace(s, prepared, user="bench", sources={"kind": "synthetic"}, note="bench")
-        layers = {k: load_layer(s, k) for k in ("buildings", "communities", "streets", "compounds")}
-    result = partition_grids(layers["buildings"], layers["communities"], streets=layers["streets"],
-                             compounds=layers["compounds"], seed=42)
-    with app.app_context(), session_scope() as s:
-        plan = save_partition(s, result, name="bench", author="bench", settings={})
-        publish(s, s.get(PlanVersion, plan.id), user="bench")
+        grids = len(active_grids(s))
     dispose(app)
-    return {"setup_s": round(time.perf_counter() - t0, 1), "grids": len(result.grids)}
+    return {"setup_s": round(time.perf_counter() - t0, 1), "grids": grids}
 
 
 def locate_insert(folder: Path, n_cases: int) -> dict[str, Any]:

@@ -212,10 +212,18 @@ def cases_frame(session: Session, *, columns: tuple[str, ...] = ("id", "category
                                                                   "assignee", "source", "state", "dispatched_at",
                                                                   "due_at", "closed_at", "rework_count",
                                                                   "extension_count")) -> pd.DataFrame:
-    """All cases as a table (UTC times) for :func:`geo.incidents.metrics.incident_metrics`."""
-    cols = [getattr(IncidentCase, c) for c in columns]
-    frame = pd.DataFrame(session.execute(select(*cols)).all(), columns=list(columns))
-    for c in ("dispatched_at", "due_at", "closed_at", "reported_at"):
+    """All cases as a table (UTC times) for :func:`geo.incidents.metrics.incident_metrics`.
+
+    Read with the driver and converted per column (times parsed by pandas in one go): a
+    million cases load in seconds, not the tens of seconds of per-row ORM type processing.
+    """
+    known = set(IncidentCase.__table__.c.keys())
+    bad = [c for c in columns if c not in known]
+    if bad:
+        raise ValueError(f"cases_frame: unknown column(s) {', '.join(bad)}; use some of {', '.join(sorted(known))}")
+    cursor = session.connection().exec_driver_sql(f"SELECT {', '.join(columns)} FROM {IncidentCase.__tablename__}")
+    frame = pd.DataFrame(cursor.fetchall(), columns=list(columns))
+    for c in ("dispatched_at", "due_at", "closed_at", "reported_at", "updated_at"):
         if c in frame:
-            frame[c] = pd.to_datetime(frame[c], utc=True)
+            frame[c] = pd.to_datetime(frame[c], utc=True, format="mixed")
     return frame
