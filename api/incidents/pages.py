@@ -234,10 +234,12 @@ def cases_geojson() -> Response:
 @bp.get("/api/incidents/grids")
 @login_required
 def grids_geojson() -> Response:
-    """Outlines of the active grids (simplified) for the incident maps."""
-    grids = cached_active(get_session()).grids
+    """Outlines of the active grids (simplified) with their open-case counts, for the incident maps."""
+    s = get_session()
+    grids = cached_active(s).grids
     out = grids[["key", "name", "geometry"]].copy()
     out["geometry"] = out.geometry.simplify(0.00002)
+    out["open"] = out["key"].map(queries.open_counts(s)).fillna(0).astype(int)
     return Response(out.to_json(drop_id=True), mimetype="application/geo+json")
 
 

@@ -19,7 +19,8 @@ from api.models import User, utcnow
 from api.register.access import own_grids
 from geo.incidents.workflow import OPEN_STATES, STATES, SUPERVISE_LEVELS
 
-__all__ = ["visible", "case_row", "list_cases", "inbox", "supervisor_queue", "cases_geojson", "case_photos"]
+__all__ = ["visible", "case_row", "list_cases", "inbox", "supervisor_queue", "cases_geojson", "case_photos",
+           "open_counts"]
 
 
 def visible(stmt: Select[Any], session: Session, user: User) -> Select[Any]:
@@ -122,3 +123,10 @@ def cases_geojson(session: Session, user: User, args: Mapping[str, str], *, limi
 def case_photos(session: Session, case_id: int) -> list[IncidentPhoto]:
     """Photos of a case, oldest first."""
     return list(session.scalars(select(IncidentPhoto).where(IncidentPhoto.case_id == case_id).order_by(IncidentPhoto.id)))
+
+
+def open_counts(session: Session) -> dict[str, int]:
+    """Open cases per grid code (the map's choropleth)."""
+    rows = session.execute(select(IncidentCase.grid_code, func.count()).where(
+        IncidentCase.state.in_(OPEN_STATES), IncidentCase.grid_code.is_not(None)).group_by(IncidentCase.grid_code))
+    return {str(k): int(n) for k, n in rows}

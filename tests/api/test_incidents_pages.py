@@ -202,3 +202,15 @@ def test_forms_need_the_csrf_token(app: Flask, clients: dict[str, FlaskClient]) 
         assert r.status_code == 400 and "安全令牌" in r.get_data(as_text=True)
     finally:
         app.config["WTF_CSRF_ENABLED"] = False
+
+
+def test_grid_outlines_carry_open_case_counts(app: Flask, clients: dict[str, FlaskClient]) -> None:
+    fc = clients["viewer"].get("/api/incidents/grids").get_json()
+    counts = {f["properties"]["key"]: f["properties"]["open"] for f in fc["features"]}
+    with app.app_context(), session_scope() as s:
+        rows = s.execute(select(IncidentCase.grid_code, IncidentCase.state)).all()
+    expected: dict[str, int] = {}
+    for grid, state in rows:
+        if grid is not None and state in ("reported", "accepted", "dispatched", "handling", "feedback"):
+            expected[grid] = expected.get(grid, 0) + 1
+    assert {k: v for k, v in counts.items() if v} == expected and sum(expected.values()) > 0

@@ -6,9 +6,15 @@
                  feedback: "#16a085", closed: "#27ae60", evaluated: "#2ecc71", visited: "#1abc9c",
                  rejected: "#7f8c8d", cancelled: "#95a5a6" };
 
+  function gridStyle(f) {
+    // Choropleth of open cases per grid (0 = nearly clear).
+    var n = (f.properties && f.properties.open) || 0;
+    return { color: "#2c6fbb", weight: 1, fillColor: "#c0392b", fillOpacity: Math.min(0.05 + n * 0.05, 0.6) };
+  }
+
   function gridLayer(map, url, fit) {
     return fetch(url, { credentials: "same-origin" }).then(function (r) { return r.json(); }).then(function (fc) {
-      var layer = L.geoJSON(fc, { style: { color: "#2c6fbb", weight: 1, fillOpacity: 0.04 } }).addTo(map);
+      var layer = L.geoJSON(fc, { style: gridStyle }).addTo(map);
       if (fit && fc.features.length) { map.fitBounds(layer.getBounds()); }
       return layer;
     });
@@ -24,8 +30,12 @@
 
   var el = document.getElementById("wg-incident-map");
   if (!el) { return; }
-  var map = L.map(el, { attributionControl: false, zoomSnap: 0.25, preferCanvas: true }).setView([31.23, 121.47], 13);
-  var cases = L.layerGroup().addTo(map);
+  // maxZoom: markercluster needs one, and without tiles no layer gives it.
+  var map = L.map(el, { attributionControl: false, zoomSnap: 0.25, preferCanvas: true, maxZoom: 20 })
+    .setView([31.23, 121.47], 13);
+  // Clusters when leaflet.markercluster is served (vendored), plain markers otherwise.
+  var cases = (L.markerClusterGroup ? L.markerClusterGroup({ disableClusteringAtZoom: 17, maxClusterRadius: 40 })
+                                    : L.layerGroup()).addTo(map);
   window.wanggeIncidentMap = map;
   var filter = document.getElementById("wg-map-filter");
   var count = document.getElementById("wg-map-count");
