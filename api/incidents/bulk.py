@@ -20,9 +20,10 @@ from sqlalchemy.orm import Session
 
 from api.incidents.models import IncidentCase, IncidentEvent
 
-__all__ = ["BULK_CHUNK", "new_tokens", "insert_cases", "insert_events"]
+__all__ = ["BULK_CHUNK", "BULK_CACHE_KIB", "new_tokens", "insert_cases", "insert_events"]
 
 BULK_CHUNK = 50_000
+BULK_CACHE_KIB = 256 * 1024
 _TIME_COLUMNS = {"reported_at", "dispatched_at", "due_at", "closed_at", "updated_at", "at"}
 _CASE_DEFAULTS: dict[str, Any] = {"state": "reported", "locate_how": "none", "rework_count": 0, "extension_count": 0,
                                   "pending_extension_days": 0, "synthetic": False, "description": ""}
@@ -63,6 +64,9 @@ def _execute(session: Session, table: str, frame: pd.DataFrame) -> None:
         return
     conn = session.connection()
     sqlite = conn.dialect.name == "sqlite"
+    if sqlite and len(frame) > BULK_CHUNK:
+        # Index pages of a million rows overflow SQLite's default 2 MB page cache.
+        conn.exec_driver_sql(f"PRAGMA cache_size = -{BULK_CACHE_KIB}")
     mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
     cols = [_column(frame[c], c, sqlite) for c in frame.columns]
     sql = f"INSERT INTO {table} ({', '.join(frame.columns)}) VALUES ({', '.join([mark] * len(frame.columns))})"

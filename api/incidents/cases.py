@@ -221,9 +221,16 @@ def cases_frame(session: Session, *, columns: tuple[str, ...] = ("id", "category
     bad = [c for c in columns if c not in known]
     if bad:
         raise ValueError(f"cases_frame: unknown column(s) {', '.join(bad)}; use some of {', '.join(sorted(known))}")
-    cursor = session.connection().exec_driver_sql(f"SELECT {', '.join(columns)} FROM {IncidentCase.__tablename__}")
-    frame = pd.DataFrame(cursor.fetchall(), columns=list(columns))
+    sql = f"SELECT {', '.join(columns)} FROM {IncidentCase.__tablename__}"
+    conn = session.connection()
+    raw = conn.connection.driver_connection  # plain tuples: no per-row Row objects
+    cursor = raw.cursor()
+    try:
+        cursor.execute(sql)
+        frame = pd.DataFrame(cursor.fetchall(), columns=list(columns))
+    finally:
+        cursor.close()
     for c in ("dispatched_at", "due_at", "closed_at", "reported_at", "updated_at"):
         if c in frame:
-            frame[c] = pd.to_datetime(frame[c], utc=True, format="mixed")
+            frame[c] = pd.to_datetime(frame[c], utc=True, format="ISO8601")
     return frame
