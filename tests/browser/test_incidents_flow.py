@@ -6,11 +6,10 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-from tests.browser.conftest import CHROMIUM_ARGS, PASSWORD, SCREENSHOTS, Traffic, login
+from tests.browser.conftest import PASSWORD, SCREENSHOTS, Traffic, login
 
 pytestmark = pytest.mark.browser
 
@@ -63,73 +62,71 @@ def _act(page, label: str, reason: str = "") -> None:  # type: ignore[no-untyped
     assert page.locator(".wg-inc-error").count() == 0, page.locator(".wg-inc-error").all_inner_texts()
 
 
-def test_report_dispatch_handle_close_on_a_phone(incident_server: tuple[str, float, float]) -> None:
-    from playwright.sync_api import sync_playwright
-
-    if not Path("/usr/bin/chromium").exists():
-        pytest.skip("/usr/bin/chromium not found: install Debian chromium (`make system-deps`)")
+def test_report_dispatch_handle_close_on_a_phone(browser, incident_server: tuple[str, float, float]) -> None:  # type: ignore[no-untyped-def]
+    # The session's Chromium (conftest ``browser``): a second sync_playwright in one process fails.
     url, lon, lat = incident_server
     traffic, dialogs = Traffic(), []
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-        pages = {}
-        for who in ("i_worker", "i_admin"):
-            context = browser.new_context(base_url=url, viewport=PHONE, locale="zh-CN", is_mobile=True, has_touch=True)
-            pg = context.new_page()
-            pg.on("request", lambda r: traffic.requests.append(r.url))
-            pg.on("pageerror", lambda e: traffic.page_errors.append(str(e)))
-            pg.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
-            login(pg, who)
-            pages[who] = pg
-        worker, admin = pages["i_worker"], pages["i_admin"]
-        try:
-            worker.goto("/incidents/new")
-            worker.wait_for_selector("#wg-report-map[data-loaded='1']", timeout=15_000)
-            _no_overflow(worker)
-            worker.evaluate("([lat, lon]) => window.wanggeReportMap.setView([lat, lon], 17)", [lat, lon])
-            pt = worker.evaluate("([lat, lon]) => window.wanggeReportMap.latLngToContainerPoint([lat, lon])", [lat, lon])
-            worker.locator("#wg-report-map").tap(position={"x": pt["x"], "y": pt["y"]})
-            assert abs(float(worker.input_value("#wg-lon")) - lon) < 1e-4
-            worker.fill("#wg-cat-search", "道路不洁")
-            worker.select_option("#wg-category", "SJ-0103")
-            worker.fill("textarea[name=description]", HOSTILE)
-            with worker.expect_navigation():
-                worker.click("#wg-report-form button[type=submit]")
-            assert "已上报，案件编号" in worker.inner_text(".wg-inc-flash")
-            case_url = worker.url
-            assert worker.inner_text("#wg-case-desc") == HOSTILE  # shown as text, not markup
-            _no_overflow(worker)
+    contexts = []
+    pages = {}
+    for who in ("i_worker", "i_admin"):
+        context = browser.new_context(base_url=url, viewport=PHONE, locale="zh-CN", is_mobile=True, has_touch=True)
+        contexts.append(context)
+        pg = context.new_page()
+        pg.on("request", lambda r: traffic.requests.append(r.url))
+        pg.on("pageerror", lambda e: traffic.page_errors.append(str(e)))
+        pg.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+        login(pg, who)
+        pages[who] = pg
+    worker, admin = pages["i_worker"], pages["i_admin"]
+    try:
+        worker.goto("/incidents/new")
+        worker.wait_for_selector("#wg-report-map[data-loaded='1']", timeout=15_000)
+        _no_overflow(worker)
+        worker.evaluate("([lat, lon]) => window.wanggeReportMap.setView([lat, lon], 17)", [lat, lon])
+        pt = worker.evaluate("([lat, lon]) => window.wanggeReportMap.latLngToContainerPoint([lat, lon])", [lat, lon])
+        worker.locator("#wg-report-map").tap(position={"x": pt["x"], "y": pt["y"]})
+        assert abs(float(worker.input_value("#wg-lon")) - lon) < 1e-4
+        worker.fill("#wg-cat-search", "道路不洁")
+        worker.select_option("#wg-category", "SJ-0103")
+        worker.fill("textarea[name=description]", HOSTILE)
+        with worker.expect_navigation():
+            worker.click("#wg-report-form button[type=submit]")
+        assert "已上报，案件编号" in worker.inner_text(".wg-inc-flash")
+        case_url = worker.url
+        assert worker.inner_text("#wg-case-desc") == HOSTILE  # shown as text, not markup
+        _no_overflow(worker)
 
-            admin.goto(case_url)
-            _act(admin, "受理")
-            _act(admin, "派遣")
-            assert admin.inner_text("#wg-case-state") == "已派遣"
+        admin.goto(case_url)
+        _act(admin, "受理")
+        _act(admin, "派遣")
+        assert admin.inner_text("#wg-case-state") == "已派遣"
 
-            worker.goto("/incidents/inbox")
-            _no_overflow(worker)
-            worker.click(f"tr[data-case='{case_url.rsplit('/', 1)[1]}'] a")
-            _act(worker, "签收处置")
-            _act(worker, "处置反馈", reason="已冲洗路面")
-            assert worker.inner_text("#wg-case-state") == "已反馈待核查"
+        worker.goto("/incidents/inbox")
+        _no_overflow(worker)
+        worker.click(f"tr[data-case='{case_url.rsplit('/', 1)[1]}'] a")
+        _act(worker, "签收处置")
+        _act(worker, "处置反馈", reason="已冲洗路面")
+        assert worker.inner_text("#wg-case-state") == "已反馈待核查"
 
-            admin.goto(case_url)
-            _act(admin, "核查通过结案")
-            assert admin.inner_text("#wg-case-state") == "已结案"
-            steps = admin.locator("#wg-timeline li b").all_inner_texts()
-            assert steps == ["上报", "受理", "派遣", "签收处置", "处置反馈", "核查通过结案"]
-            _no_overflow(admin)
+        admin.goto(case_url)
+        _act(admin, "核查通过结案")
+        assert admin.inner_text("#wg-case-state") == "已结案"
+        steps = admin.locator("#wg-timeline li b").all_inner_texts()
+        assert steps == ["上报", "受理", "派遣", "签收处置", "处置反馈", "核查通过结案"]
+        _no_overflow(admin)
 
-            admin.goto("/incidents/map")
-            admin.wait_for_selector("#wg-incident-map[data-loaded='1']", timeout=15_000)
-            assert int(admin.get_attribute("#wg-incident-map", "data-count")) >= 1
-            _no_overflow(admin)
-        except Exception:
-            SCREENSHOTS.mkdir(exist_ok=True)
-            worker.screenshot(path=str(SCREENSHOTS / "incidents_worker.png"), full_page=True)
-            admin.screenshot(path=str(SCREENSHOTS / "incidents_admin.png"), full_page=True)
-            raise
-        finally:
-            browser.close()
+        admin.goto("/incidents/map")
+        admin.wait_for_selector("#wg-incident-map[data-loaded='1']", timeout=15_000)
+        assert int(admin.get_attribute("#wg-incident-map", "data-count")) >= 1
+        _no_overflow(admin)
+    except Exception:
+        SCREENSHOTS.mkdir(exist_ok=True)
+        worker.screenshot(path=str(SCREENSHOTS / "incidents_worker.png"), full_page=True)
+        admin.screenshot(path=str(SCREENSHOTS / "incidents_admin.png"), full_page=True)
+        raise
+    finally:
+        for context in contexts:
+            context.close()
     assert dialogs == [], f"hostile text ran as script: {dialogs}"
     assert traffic.foreign() == [], traffic.foreign()[:5]
     assert traffic.page_errors == [], traffic.page_errors[:5]
