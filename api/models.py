@@ -429,6 +429,7 @@ class BackgroundJob(Base):
 # The register's tables share this Base; importing them here keeps Base.metadata (Alembic,
 # the models-vs-migrations test) complete whichever module is imported first.
 import api.boards.models as _board_models  # noqa: E402,F401
+import api.incidents.models as _incident_models  # noqa: E402,F401,I001
 import api.party.models as _party_models  # noqa: E402,F401
 import api.patrol.models as _patrol_models  # noqa: E402,F401  (patrol tables, issue 14)
 import api.register.models as _register_models  # noqa: E402,F401

@@ -146,6 +146,22 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("patrol_alert_silent_min", 20, "Geofence: a worker on shift sending no fix for longer than this raises an alert (min)."),
     Setting("patrol_retention_days", 365, "Raw patrol fixes older than this are deleted by `wangge patrol purge` (days; 0 = keep forever)."),
     Setting("patrol_future_tolerance_s", 300, "Fixes stamped more than this after the time of intake are dropped (s)."),
+    # Incidents (issue 13, DOMAIN.md §6)
+    Setting("incident_timezone", "Asia/Shanghai", "Time zone in which working days and incident dates are judged."),
+    Setting("incident_due_soon_hours", 24.0, "An open case due within this many hours is flagged as due soon (h)."),
+    Setting("incident_max_extension_workdays", 15, "Most working days one approved extension (延期) may add."),
+    Setting("incident_max_extensions", 2, "Most approved extensions per case."),
+    Setting("incident_escalate_yellow_hours", 24.0, "Overdue by this long, the escalation job raises a yellow card (黄牌督办) (h)."),
+    Setting("incident_escalate_red_hours", 72.0, "Overdue by this long, the escalation job raises a red card (红牌督办) (h)."),
+    Setting("incident_duplicate_radius_m", 50.0, "Open cases of the same category within this distance are suggested as duplicates at intake (m)."),
+    Setting("incident_max_photos", 6, "Most photos one report or one workflow step may carry."),
+    Setting("incident_photo_max_mb", 10.0, "Largest photo accepted (MB)."),
+    Setting("incident_thumbnail_px", 320, "Longest side of photo thumbnails (px)."),
+    Setting("incident_page_size", 50, "Cases per page of the case list."),
+    Setting("open311_page_size", 50, "Service requests per page of Open311 GET requests when page_size is not given."),
+    Setting("open311_max_page_size", 500, "Largest page_size an Open311 client may ask for."),
+    Setting("open311_default_days", 90, "Open311 GET requests without start_date/end_date return this many most recent days."),
+    Setting("open311_contact", "", "Contact line of the Open311 discovery document (e.g. the command centre's hotline)."),
 )
 
 DEFAULTS: dict[str, Any] = {s.name: s.default for s in SETTINGS}

@@ -32,6 +32,7 @@ def _register() -> None:
         boards,
         export,
         imports,
+        incidents,
         partition,
         party,
         patrol,
@@ -42,7 +43,7 @@ def _register() -> None:
         worker,
     )
 
-    for module in (imports, serve, users, partition, plans, access, export, worker, register, boards, party, patrol):
+    for module in (imports, serve, users, partition, plans, access, export, worker, register, boards, party, patrol, incidents):
         for command in module.COMMANDS:
             main.add_command(command)
 

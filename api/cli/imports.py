@@ -205,6 +205,7 @@ def demo_command(n_buildings: int, seed: int, osm: Path | None, if_missing: bool
     click.secho(note, fg="yellow")
     _print_summary(summary, prepared, stats=stats)
     _demo_register()
+    _demo_incidents()
     click.echo(f"完成 done in {time.perf_counter() - started:.1f} s; start the map with `wangge serve`")
 
 
@@ -217,6 +218,13 @@ def _demo_register() -> None:
         counts = demo_people(session, cipher=cipher_for(current_app.instance_path, current_app.config["WANGGE"]),
                              settings=current_app.config["WANGGE"])
     click.secho(f"合成登记册 synthetic register (region-99 fake ID numbers): {counts}", fg="yellow")
+
+
+def _demo_incidents() -> None:
+    """A year of synthetic incidents, when a plan is already published (else `wangge incidents demo` later)."""
+    from api.cli.incidents import demo_incidents
+
+    demo_incidents()
 
 
 COMMANDS = [import_command, demo_command]

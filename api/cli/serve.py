@@ -22,19 +22,26 @@ __all__ = ["COMMANDS", "serve", "db_group"]
               help="Address to listen on; 0.0.0.0 makes it reachable from other machines.")
 @click.option("--port", type=click.IntRange(1, 65535), default=5000, show_default=True, help="Port.")
 @click.option("--debug", is_flag=True, help="Debug mode: reload on code changes, show tracebacks (never in production).")
+@click.option("--cert", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="TLS certificate (PEM): serve HTTPS. Phones need HTTPS for 'locate me' (browser geolocation).")
+@click.option("--key", type=click.Path(exists=True, dir_okay=False), default=None, help="Private key (PEM) of --cert.")
 @with_appcontext
-def serve(host: str, port: int, debug: bool) -> None:
+def serve(host: str, port: int, debug: bool, cert: str | None, key: str | None) -> None:
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     with db.session_scope() as session:
         stats = workspace_stats(session)
     if stats["empty"]:
         click.secho("工作区为空 / the workspace is empty: load data with `wangge import` or `wangge demo`",
                     fg="yellow")
-    click.echo(f"Wangge 网格: http://{host}:{port}/  (database {app.config['DATABASE_URL']})")
+    if (cert is None) != (key is None):
+        raise click.UsageError("--cert and --key go together: give both to serve HTTPS, or neither")
+    scheme = "https" if cert else "http"
+    click.echo(f"Wangge 网格: {scheme}://{host}:{port}/  (database {app.config['DATABASE_URL']})")
     _start_jobs(app, debug)
     # app.run() is a no-op under the Flask CLI (FLASK_RUN_FROM_CLI), so serve with werkzeug.
     try:
-        run_simple(host, port, app, threaded=True, use_reloader=debug, use_debugger=debug)
+        run_simple(host, port, app, threaded=True, use_reloader=debug, use_debugger=debug,
+                   ssl_context=(cert, key) if cert and key else None)
     finally:
         abandon_running(app)
 

@@ -1,0 +1,210 @@
+"""``wangge incidents``: import work orders, metrics, categories, holidays, API keys, escalation."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+import pandas as pd
+from flask import current_app
+from flask.cli import with_appcontext
+
+from api import audit, db
+from geo.errors import LayerError, ReadError, ValidationFailed
+
+__all__ = ["COMMANDS", "incidents_group"]
+
+EXIT_BAD_INPUT = 2
+_FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
+_BY = {"grid": "grid_code", "community": "community_id", "worker": "assignee", "category": "category",
+       "source": "source"}
+
+
+@click.group("incidents", help="Incidents (事件): import work orders, metrics, categories, holidays, Open311 keys.")
+def incidents_group() -> None:
+    pass
+
+
+def _refuse(message: str, lines: list[str] | None = None) -> None:
+    click.secho(message, fg="red", err=True)
+    for line in lines or []:
+        click.echo(f"  {line}", err=True)
+    raise SystemExit(EXIT_BAD_INPUT)
+
+
+@incidents_group.command("import", help="""Import work orders: 12345 hotline (XLSX/CSV/JSON), our case CSV, or Open311 JSON.
+
+\b
+12345 headers: 工单编号, 诉求内容, 类别, 地址 and/or 经度/纬度 (or 坐标 "lon,lat"), 受理时间, 时限
+(3个工作日 / 24小时 / 2天), 状态. Rows already imported (same 工单编号) are skipped. Every bad
+row is listed (row, column, problem, fix) and nothing is written.
+""")
+@click.option("--format", "fmt", type=click.Choice(["12345", "csv", "open311"]), required=True)
+@click.argument("file", type=_FILE)
+@click.option("--user", default="cli", show_default=True, help="Name recorded as the importer.")
+@with_appcontext
+def import_command(fmt: str, file: Path, user: str) -> None:
+    from api.incidents.importer import import_workorders
+    from geo.incidents.workorders import read_workorders
+
+    try:
+        frame = read_workorders(file, fmt)
+        with db.session_scope() as s:
+            result = import_workorders(s, frame, fmt, settings=current_app.config["WANGGE"], user=user)
+    except ValidationFailed as exc:
+        _refuse(f"导入失败，未写入任何数据 / import refused, nothing written: {len(exc.issues)} 个问题",
+                [str(p) for p in exc.issues])
+    except (LayerError, ReadError) as exc:
+        _refuse(f"导入失败 / import failed: {exc}")
+    click.echo(f"{result.rows} 行 rows: 新增 inserted {result.inserted}, 重复跳过 skipped {result.skipped}, "
+               f"待定位 pending location {len(result.pending)}")
+
+
+def _period(value: str, tz: str, name: str) -> pd.Timestamp:
+    try:
+        t = pd.Timestamp(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a date; write 2026-01-01", param_hint=name) from None
+    return t.tz_localize(tz) if t.tzinfo is None else t
+
+
+@incidents_group.command("metrics", help="结案率, 按期结案率, 返工率, 延期率 and mean handling time of the cases due in [FROM, TO).")
+@click.option("--from", "start", required=True, help="First day of the period (local date, e.g. 2026-01-01).")
+@click.option("--to", "end", required=True, help="Day after the period (exclusive).")
+@click.option("--by", type=click.Choice(list(_BY)), default=None, help="Group by this scope (default: all cases).")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write the table to this .xlsx or .csv file (else print it).")
+@with_appcontext
+def metrics_command(start: str, end: str, by: str | None, output: Path | None) -> None:
+    from api.incidents.cases import cases_frame
+    from geo.incidents.metrics import METRIC_LABELS, incident_metrics
+
+    tz = current_app.config["WANGGE"]["incident_timezone"]
+    lo, hi = _period(start, tz, "--from"), _period(end, tz, "--to")
+    if hi <= lo:
+        raise click.BadParameter("--to must be after --from", param_hint="--to")
+    with db.session_scope() as s:
+        frame = cases_frame(s)
+    table = incident_metrics(frame, start=lo, end=hi, by=_BY[by] if by else None).rename(columns=METRIC_LABELS)
+    if output is None:
+        click.echo(table.to_string())
+    elif output.suffix.lower() == ".csv":
+        table.to_csv(output, encoding="utf-8-sig")
+    elif output.suffix.lower() == ".xlsx":
+        table.to_excel(output, sheet_name="事件考核指标")
+    else:
+        raise click.BadParameter(f"unknown output type {output.suffix!r}; use .xlsx or .csv", param_hint="-o")
+    if output is not None:
+        click.echo(f"{len(table)} 行 rows -> {output}")
+
+
+@incidents_group.command("categories", help="Load a category table (CSV/XLSX: 代码, 类型, 大类名称, 小类名称, 等级, 时限, 时限单位, 责任部门, 必填项).")
+@click.argument("file", type=_FILE, required=False)
+@click.option("--export", "export", type=click.Path(dir_okay=False, path_type=Path), help="Write the current table here instead.")
+@with_appcontext
+def categories_command(file: Path | None, export: Path | None) -> None:
+    from api.incidents.tables import load_categories, replace_categories
+    from geo.incidents.categories import category_frame, read_categories
+
+    if export is not None:
+        with db.session_scope() as s:
+            table = category_frame(tuple(load_categories(s).values()))
+        table.to_excel(export, index=False) if export.suffix.lower() == ".xlsx" else \
+            table.to_csv(export, index=False, encoding="utf-8-sig")
+        click.echo(f"{len(table)} categories -> {export}")
+        return
+    if file is None:
+        raise click.UsageError("give a FILE to load, or --export OUT")
+    try:
+        cats = read_categories(file)
+    except (LayerError, ReadError) as exc:
+        _refuse(f"类别表有误，未写入 / category table refused: {exc}")
+    with db.session_scope() as s:
+        click.echo(f"{replace_categories(s, cats)} categories loaded")
+
+
+@incidents_group.command("calendar", help="Load the holiday calendar (CSV/XLSX: 日期, 类型 = 休 holiday or 班 make-up working day).")
+@click.argument("file", type=_FILE)
+@with_appcontext
+def calendar_command(file: Path) -> None:
+    from api.incidents.tables import replace_calendar
+    from geo.incidents.workcalendar import read_calendar
+
+    try:
+        cal = read_calendar(file, timezone=current_app.config["WANGGE"]["incident_timezone"])
+    except (LayerError, ReadError) as exc:
+        _refuse(f"日历有误，未写入 / calendar refused: {exc}")
+    with db.session_scope() as s:
+        n = replace_calendar(s, cal)
+    click.echo(f"{len(cal.holidays)} holidays, {len(cal.workdays)} make-up working days ({n} rows)")
+
+
+@incidents_group.command("escalate", help="Run the 督办 escalation job once (schedule it, e.g. every 15 minutes).")
+@with_appcontext
+def escalate_command() -> None:
+    from api.incidents.cases import escalate_overdue
+
+    with db.session_scope() as s:
+        n = escalate_overdue(s, settings=current_app.config["WANGGE"])
+    click.echo(f"{n} case(s) escalated")
+
+
+@incidents_group.command("demo", help="A year of synthetic incidents (合成数据) in the published grids (once; needs a published plan).")
+@click.option("--per-grid-week", type=click.FloatRange(0.1, 500), default=3.0, show_default=True,
+              help="Cases per grid per week.")
+@click.option("--seed", type=int, default=42, show_default=True)
+@with_appcontext
+def demo_command(per_grid_week: float, seed: int) -> None:
+    demo_incidents(per_grid_week=per_grid_week, seed=seed)
+
+
+def demo_incidents(*, per_grid_week: float = 3.0, seed: int = 42) -> None:
+    """Make the demo incidents and say what happened (also called by `wangge demo`)."""
+    from api.incidents.demo import demo_cases
+
+    with db.session_scope() as s:
+        n = demo_cases(s, settings=current_app.config["WANGGE"], per_grid_week=per_grid_week, seed=seed)
+    if n is None:
+        click.echo("尚无已发布的网格方案，暂不生成演示事件 / no published plan yet: run `wangge incidents demo` after publishing")
+    elif n == 0:
+        click.echo("演示事件已存在 / demo incidents exist, skipped")
+    else:
+        click.secho(f"合成事件 synthetic incidents: {n}（一年，含超期、返工、延期）", fg="yellow")
+
+
+@incidents_group.group("apikey", help="Open311 API keys (only their hash is stored).")
+def apikey_group() -> None:
+    pass
+
+
+@apikey_group.command("create", help="Create a key for client NAME and print it (shown only once).")
+@click.argument("name")
+@with_appcontext
+def apikey_create(name: str) -> None:
+    from api.incidents.keys import KeyError311, create_key
+
+    try:
+        with db.session_scope() as s:
+            key = create_key(s, name)
+            audit.record(s, user="cli", action="incidents.apikey_create", target=f"open311:{name}", detail={})
+    except KeyError311 as exc:
+        _refuse(str(exc))
+    click.echo(key)
+
+
+@apikey_group.command("revoke", help="Revoke the key of client NAME.")
+@click.argument("name")
+@with_appcontext
+def apikey_revoke(name: str) -> None:
+    from api.incidents.keys import KeyError311, revoke_key
+
+    try:
+        with db.session_scope() as s:
+            revoke_key(s, name)
+            audit.record(s, user="cli", action="incidents.apikey_revoke", target=f"open311:{name}", detail={})
+    except KeyError311 as exc:
+        _refuse(str(exc))
+    click.echo(f"revoked {name}")
+
+
+COMMANDS = [incidents_group]

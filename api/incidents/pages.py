@@ -1,0 +1,270 @@
+"""Incident pages (Chinese, phone-sized): report, list, case with timeline and actions, 我的待办, queue, map.
+
+Routes are thin: parse the form, call :mod:`api.incidents.intake` / :mod:`api.incidents.cases`,
+render. Every form carries the CSRF token; roles are checked here and again in the service.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask_login import current_user, login_required
+from sqlalchemy import select
+from werkzeug.wrappers import Response
+
+from api.auth import role_required
+from api.db import get_session, session_scope
+from api.incidents import cases as svc
+from api.incidents import queries
+from api.incidents.intake import SOURCES, IncidentInputError, Intake, optional_float, report_case
+from api.incidents.locator import cached_active
+from api.incidents.models import IncidentCase, IncidentPhoto
+from api.incidents.photos import PHOTO_DIR, PhotoError, check_photos, store_photos
+from api.incidents.tables import load_categories
+from api.models import User, utcnow
+from geo.incidents.categories import KINDS
+from geo.incidents.workflow import (
+    ACTIONS,
+    STATES,
+    SUPERVISE_LEVELS,
+    TransitionRefused,
+    allowed_actions,
+)
+
+__all__ = ["bp"]
+
+bp = Blueprint("incident_pages", __name__)
+_ACTORS = ("admin", "planner", "worker")
+
+
+def _me() -> User:
+    return current_user._get_current_object()  # type: ignore[attr-defined,no-any-return]
+
+
+def _settings() -> dict[str, Any]:
+    return current_app.config["WANGGE"]
+
+
+def _float(name: str) -> float | None:
+    try:
+        return optional_float(request.form.get(name))
+    except ValueError:
+        raise IncidentInputError(f"{name} 不是数字：{request.form.get(name)!r}；请在地图上选点") from None
+
+
+def _uploads() -> list[tuple[str, bytes]]:
+    return [(f.filename or "photo", f.read()) for f in request.files.getlist("photos")]
+
+
+def _categories_for_form(s: Any) -> list[dict[str, str]]:
+    return [{"code": c.code, "label": f"{c.code} {KINDS[c.kind]}·{c.major_name}·{c.minor_name}",
+             "required": ",".join(c.required)} for c in load_categories(s).values()]
+
+
+@bp.route("/incidents/new", methods=["GET", "POST"])
+@role_required(*_ACTORS)
+def report_page() -> Response | str | tuple[str, int]:
+    """Phone report page: pin or locate me, category search, description, photos."""
+    error = None
+    if request.method == "POST":
+        try:
+            photos = check_photos(_uploads(), _settings())
+            lon, lat = _float("lon"), _float("lat")
+            if lon is None and photos and photos[0].lon is not None:
+                lon, lat = photos[0].lon, photos[0].lat
+            intake = Intake(category=request.form.get("category", ""), description=request.form.get("description", ""),
+                            lon=lon, lat=lat, address=request.form.get("address", "").strip() or None,
+                            source="worker", reporter=_me().username, photos=len(photos))
+            with session_scope() as s:
+                case, dups = report_case(s, intake, settings=_settings(), active=cached_active(s))
+                store_photos(s, photos, case_id=case.id, event_id=None, instance=current_app.instance_path,
+                             settings=_settings())
+                cid = case.id
+                where = case.grid_code or "待定位（不在任何网格内，指挥中心将人工定位）"
+            flash(f"已上报，案件编号 {cid}，所属网格：{where}")
+            if dups:
+                flash("附近有同类未结案件，可能重复：" + "、".join(f"#{d['id']}（{d['distance_m']} 米）" for d in dups))
+            return redirect(url_for("incident_pages.case_page", case_id=cid))
+        except (IncidentInputError, PhotoError) as exc:
+            error = str(exc)
+    with session_scope() as s:
+        cats = _categories_for_form(s)
+    return render_template("incidents/report.html", page_title="上报事件", categories=cats, error=error,
+                           form=request.form, max_photos=_settings()["incident_max_photos"],
+                           max_mb=_settings()["incident_photo_max_mb"]), (400 if error else 200)
+
+
+@bp.get("/incidents")
+@login_required
+def list_page() -> str:
+    """Case list with filters."""
+    page = request.args.get("page", "1")
+    page_no = int(page) if page.isdigit() and int(page) > 0 else 1
+    s = get_session()
+    rows, total = queries.list_cases(s, _me(), request.args, settings=_settings(), page=page_no)
+    return render_template("incidents/list.html", page_title="事件列表", rows=rows, total=total, page=page_no,
+                           size=_settings()["incident_page_size"], states=STATES, sources=SOURCES,
+                           categories=_categories_for_form(s), args=request.args)
+
+
+def _case_or_404(s: Any, case_id: int) -> IncidentCase:
+    stmt = queries.visible(select(IncidentCase).where(IncidentCase.id == case_id), s, _me())
+    case = s.scalar(stmt)
+    if case is None:
+        abort(404, description=f"没有编号为 {case_id} 的案件，或您无权查看")
+    return case
+
+
+def _workers(s: Any) -> list[str]:
+    return list(s.scalars(select(User.username).where(User.role == "worker", User.active.is_(True)).order_by(User.username)))
+
+
+@bp.get("/incidents/<int:case_id>")
+@login_required
+def case_page(case_id: int) -> str:
+    """One case: facts, photos, timeline, and the actions the user may take now."""
+    s = get_session()
+    case = _case_or_404(s, case_id)
+    row = queries.case_row(case, load_categories(s), utcnow(), _settings()["incident_due_soon_hours"])
+    role = svc.WORKFLOW_ROLES.get(_me().role)
+    actions = [] if role is None else [(a, ACTIONS[a].label) for a in allowed_actions(svc.state_of(case), role, _me().username)]
+    center = role == "center"
+    return render_template("incidents/case.html", page_title=f"案件 {case_id}", case=row, actions=actions,
+                           events=svc.case_events(s, case_id), photos=queries.case_photos(s, case_id),
+                           contact=case.reporter_contact if center else None, workers=_workers(s) if center else [],
+                           levels=SUPERVISE_LEVELS, states=STATES, action_labels={k: a.label for k, a in ACTIONS.items()})
+
+
+def _options() -> dict[str, Any]:
+    f = request.form
+    out: dict[str, Any] = {}
+    if f.get("assignee"):
+        out["assignee"] = f["assignee"]
+    if f.get("rating", "").isdigit():
+        out["rating"] = int(f["rating"])
+    if f.get("level"):
+        out["level"] = f["level"]
+    if f.get("days", "").strip():
+        out["days"] = int(f["days"]) if f["days"].strip().isdigit() else -1
+    return out
+
+
+@bp.post("/incidents/<int:case_id>/act")
+@role_required(*_ACTORS)
+def act_page(case_id: int) -> Response | tuple[str, int]:
+    """Take one workflow action (with reason and photos)."""
+    action = request.form.get("action", "")
+    try:
+        photos = check_photos(_uploads(), _settings())
+        with session_scope() as s:
+            _case_or_404(s, case_id)
+            ev = svc.act(s, case_id, action, user=s.get(User, _me().id), settings=_settings(),
+                         reason=request.form.get("reason", ""), **_options())
+            store_photos(s, photos, case_id=case_id, event_id=ev.id, instance=current_app.instance_path,
+                         settings=_settings())
+        flash(f"已{ACTIONS[action].label}")
+    except (TransitionRefused, PhotoError) as exc:
+        flash(f"未能办理：{exc}", "error")
+    except svc.Forbidden as exc:
+        abort(403, description=str(exc))
+    return redirect(url_for("incident_pages.case_page", case_id=case_id))
+
+
+@bp.post("/incidents/<int:case_id>/locate")
+@role_required("admin", "planner")
+def locate_page(case_id: int) -> Response:
+    """Place a 待定位 case by hand (the centre picks the point on the map)."""
+    try:
+        lon, lat = _float("lon"), _float("lat")
+        with session_scope() as s:
+            svc.relocate(s, case_id, lon, lat, user=s.get(User, _me().id), active=cached_active(s), settings=_settings())
+        flash("已定位")
+    except (IncidentInputError, TransitionRefused) as exc:
+        flash(f"未能定位：{exc}", "error")
+    return redirect(url_for("incident_pages.case_page", case_id=case_id))
+
+
+@bp.get("/incidents/inbox")
+@role_required(*_ACTORS)
+def inbox_page() -> str:
+    """我的待办 (the worker's open cases, soonest due first)."""
+    rows = queries.inbox(get_session(), _me(), settings=_settings())
+    return render_template("incidents/inbox.html", page_title="我的待办", rows=rows)
+
+
+@bp.get("/incidents/queue")
+@role_required("admin", "planner")
+def queue_page() -> str:
+    """The command centre's queue: new, 待定位, overdue and 督办, to verify, extension requests."""
+    return render_template("incidents/queue.html", page_title="督办队列",
+                           queue=queries.supervisor_queue(get_session(), settings=_settings()))
+
+
+@bp.get("/incidents/map")
+@login_required
+def map_page() -> str:
+    """Incident map: markers coloured by state over the active grid outlines."""
+    s = get_session()
+    return render_template("incidents/map.html", page_title="事件地图", states=STATES,
+                           categories=_categories_for_form(s), sources=SOURCES)
+
+
+@bp.get("/api/incidents/geojson")
+@login_required
+def cases_geojson() -> Response:
+    """Located cases of the view (``bbox=w,s,e,n``, ``state``, ``category``, ``source``, ``days``)."""
+    try:
+        return jsonify(queries.cases_geojson(get_session(), _me(), request.args))
+    except ValueError:
+        abort(400, description="bbox 须为 4 个数字：西,南,东,北")
+
+
+@bp.get("/api/incidents/grids")
+@login_required
+def grids_geojson() -> Response:
+    """Outlines of the active grids (simplified) with their open-case counts, for the incident maps."""
+    s = get_session()
+    grids = cached_active(s).grids
+    out = grids[["key", "name", "geometry"]].copy()
+    out["geometry"] = out.geometry.simplify(0.00002)
+    out["open"] = out["key"].map(queries.open_counts(s)).fillna(0).astype(int)
+    return Response(out.to_json(drop_id=True), mimetype="application/geo+json")
+
+
+@bp.get("/incidents/photos/<int:photo_id>")
+@bp.get("/incidents/photos/<int:photo_id>/<kind>")
+@login_required
+def photo(photo_id: int, kind: str = "full") -> Response:
+    """A photo or its thumbnail, for users who may see the case."""
+    s = get_session()
+    row = s.get(IncidentPhoto, photo_id)
+    if row is None or kind not in ("full", "thumb"):
+        abort(404, description="照片不存在")
+    _case_or_404(s, row.case_id)
+    path = Path(current_app.instance_path) / PHOTO_DIR / (row.path if kind == "full" else row.thumb_path)
+    # Bytes, not a streamed file: photos are small, and a stream left unread keeps the file open.
+    response = Response(path.read_bytes(), mimetype=row.content_type if kind == "full" else "image/jpeg")
+    response.headers["Cache-Control"] = "private, max-age=3600"
+    return response
+
+
+@bp.app_template_filter("wg_localtime")
+def _localtime(value: Any) -> str:
+    """A stored UTC time in the incident time zone, ``2026-12-06 13:20``."""
+    if value is None:
+        return "—"
+    from zoneinfo import ZoneInfo
+
+    return str(value.astimezone(ZoneInfo(_settings()["incident_timezone"])).strftime("%Y-%m-%d %H:%M"))

@@ -1,0 +1,69 @@
+"""The category table and the holiday calendar in the database: load, replace, seed defaults."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from api.incidents.models import IncidentCalendarDay, IncidentCategory
+from geo.incidents.categories import DEFAULT_CATEGORIES, Category
+from geo.incidents.workcalendar import WorkCalendar
+
+__all__ = ["ensure_categories", "load_categories", "replace_categories", "load_calendar", "replace_calendar"]
+
+
+def _row(c: Category) -> IncidentCategory:
+    return IncidentCategory(code=c.code, kind=c.kind, major_name=c.major_name, minor_name=c.minor_name,
+                            grade=c.grade, limit_value=c.limit_value, limit_unit=c.limit_unit,
+                            department=c.department, required=",".join(c.required), active=True)
+
+
+def ensure_categories(session: Session) -> None:
+    """Seed the default category table when none is loaded."""
+    if session.scalar(select(IncidentCategory.code).limit(1)) is None:
+        session.add_all(_row(c) for c in DEFAULT_CATEGORIES)
+        session.flush()
+
+
+def load_categories(session: Session) -> dict[str, Category]:
+    """Active categories by code (the default table on first use)."""
+    ensure_categories(session)
+    rows = session.scalars(select(IncidentCategory).where(IncidentCategory.active.is_(True))
+                           .order_by(IncidentCategory.code))
+    return {r.code: Category(r.code, r.kind, r.major_name, r.minor_name, r.grade, r.limit_value, r.limit_unit,
+                             r.department, tuple(f for f in r.required.split(",") if f)) for r in rows}
+
+
+def replace_categories(session: Session, categories: tuple[Category, ...]) -> int:
+    """Load a new table: codes in it become active (updated), codes not in it inactive (cases keep them)."""
+    existing = {r.code: r for r in session.scalars(select(IncidentCategory))}
+    for r in existing.values():
+        r.active = False
+    for c in categories:
+        new = _row(c)
+        if c.code in existing:
+            session.merge(new)
+        else:
+            session.add(new)
+    session.flush()
+    return len(categories)
+
+
+def load_calendar(session: Session, settings: Mapping[str, Any]) -> WorkCalendar:
+    """The holiday calendar of the database in the configured time zone."""
+    rows = session.execute(select(IncidentCalendarDay.day, IncidentCalendarDay.kind)).all()
+    return WorkCalendar(holidays=frozenset(d for d, k in rows if k == "rest"),
+                        workdays=frozenset(d for d, k in rows if k == "work"),
+                        timezone=settings["incident_timezone"])
+
+
+def replace_calendar(session: Session, calendar: WorkCalendar) -> int:
+    """Replace the stored holidays and make-up working days by *calendar*'s."""
+    session.execute(delete(IncidentCalendarDay))
+    session.add_all([IncidentCalendarDay(day=d, kind="rest") for d in sorted(calendar.holidays)]
+                    + [IncidentCalendarDay(day=d, kind="work") for d in sorted(calendar.workdays)])
+    session.flush()
+    return len(calendar.holidays) + len(calendar.workdays)

@@ -1,0 +1,216 @@
+"""Incident pages: roles, phone report with photos (type/size checks, EXIF, thumbnails), case page actions,
+hostile text escaped, CSRF, inbox, queue, map GeoJSON."""
+
+from __future__ import annotations
+
+import io
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from PIL import Image
+from sqlalchemy import select
+
+from api.db import session_scope
+from api.grids.service import active_grids
+from api.incidents.models import IncidentCase, IncidentPhoto
+from api.models import User
+from api.register.models import Staff
+from tests.api.plans_helpers import login
+from tests.api.register_helpers import published_app
+
+HOSTILE = '<script>alert("x")</script><img src=x onerror=alert(1)>'
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flask]:
+    with published_app(tmp_path_factory.mktemp("incident_pages"), 600) as app:
+        yield app
+
+
+@pytest.fixture(scope="module")
+def clients(app: Flask) -> dict[str, FlaskClient]:
+    out = {role: login(app, role) for role in ("admin", "planner", "worker", "viewer")}
+    with app.app_context(), session_scope() as s:
+        worker = s.scalar(select(User).where(User.username == "worker"))
+        key = active_grids(s)["key"].iloc[0]
+        s.add(Staff(name="王网格", phone="13800000000", role="grid_worker", grid_code=key, user_id=worker.id))
+    return out
+
+
+def _point(app: Flask) -> tuple[float, float]:
+    with app.app_context(), session_scope() as s:
+        p = active_grids(s).geometry.iloc[0].representative_point()
+    return p.x, p.y
+
+
+def _jpeg(gps: tuple[float, float] | None = None, size: tuple[int, int] = (800, 600)) -> bytes:
+    img = Image.new("RGB", size, (200, 120, 40))
+    exif = Image.Exif()
+    if gps is not None:
+        lon, lat = gps
+
+        def dms(v: float) -> tuple[float, float, float]:
+            d = int(v)
+            m = int((v - d) * 60)
+            return (float(d), float(m), (v - d - m / 60) * 3600)
+
+        exif[0x8825] = {1: "N", 2: dms(lat), 3: "E", 4: dms(lon)}
+    buf = io.BytesIO()
+    img.save(buf, "JPEG", exif=exif)
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize(("role", "path", "status"), [
+    ("viewer", "/incidents", 200), ("viewer", "/incidents/map", 200), ("viewer", "/incidents/new", 403),
+    ("viewer", "/incidents/queue", 403), ("viewer", "/incidents/inbox", 403), ("worker", "/incidents/queue", 403),
+    ("worker", "/incidents/new", 200), ("worker", "/incidents/inbox", 200), ("planner", "/incidents/queue", 200),
+    ("admin", "/incidents/new", 200), ("viewer", "/api/incidents/grids", 200),
+])
+def test_pages_by_role(clients: dict[str, FlaskClient], role: str, path: str, status: int) -> None:
+    assert clients[role].get(path).status_code == status
+
+
+def test_anonymous_users_are_sent_to_login(app: Flask) -> None:
+    r = app.test_client().get("/incidents")
+    assert r.status_code in (302, 401)
+
+
+def test_report_with_photo_exif_thumbnail_and_hostile_text(app: Flask, clients: dict[str, FlaskClient]) -> None:
+    x, y = _point(app)
+    data = {"category": "SJ-0102", "description": HOSTILE, "lon": "", "lat": "",
+            "photos": [(io.BytesIO(_jpeg((x, y))), "现场.jpg")]}
+    r = clients["worker"].post("/incidents/new", data=data, content_type="multipart/form-data")
+    assert r.status_code == 302, r.data[:500]
+    case_id = int(r.headers["Location"].rsplit("/", 1)[1])
+    with app.app_context(), session_scope() as s:
+        case = s.get(IncidentCase, case_id)
+        photo = s.scalar(select(IncidentPhoto).where(IncidentPhoto.case_id == case_id))
+        assert case.lon == pytest.approx(x, abs=1e-5) and case.grid_code is not None  # located from the EXIF GPS
+        assert (photo.content_type, photo.lon is not None) == ("image/jpeg", True)
+        thumb = Path(app.instance_path) / "incident_photos" / photo.thumb_path
+    with Image.open(thumb) as t:
+        assert max(t.size) == app.config["WANGGE"]["incident_thumbnail_px"]
+    for role in ("worker", "admin"):
+        page = clients[role].get(f"/incidents/{case_id}").get_data(as_text=True)
+        assert "<script>alert" not in page and "&lt;script&gt;alert" in page
+        assert "onerror=alert" not in page.replace("&lt;img src=x onerror=alert(1)&gt;", "")
+    listing = clients["admin"].get("/incidents").get_data(as_text=True)
+    assert "<script>alert" not in listing
+    assert clients["viewer"].get(f"/incidents/photos/{photo.id}/thumb").status_code == 200
+    assert clients["viewer"].get(f"/incidents/photos/{photo.id}/other").status_code == 404
+
+
+@pytest.mark.parametrize(("photos", "needle"), [
+    ([(b"not a picture at all", "a.jpg")], "不是可识别的图片"),
+    ([(b"GIF89a" + b"\x00" * 40, "a.gif")], "不是可识别的图片"),
+    ([(b"x", f"{i}.jpg") for i in range(7)], "照片最多 6 张，收到 7 张"),
+])
+def test_bad_photos_are_refused_and_nothing_is_written(app: Flask, clients: dict[str, FlaskClient],
+                                                       photos: list[tuple[bytes, str]], needle: str) -> None:
+    x, y = _point(app)
+    with app.app_context(), session_scope() as s:
+        before = len(s.scalars(select(IncidentCase.id)).all())
+    data = {"category": "SJ-0102", "description": "x", "lon": str(x), "lat": str(y),
+            "photos": [(io.BytesIO(b), n) for b, n in photos]}
+    r = clients["worker"].post("/incidents/new", data=data, content_type="multipart/form-data")
+    assert r.status_code == 400 and needle in r.get_data(as_text=True)
+    with app.app_context(), session_scope() as s:
+        assert len(s.scalars(select(IncidentCase.id)).all()) == before
+
+
+def test_too_large_photo_is_refused(app: Flask, clients: dict[str, FlaskClient]) -> None:
+    app.config["WANGGE"]["incident_photo_max_mb"] = 0.001
+    try:
+        x, y = _point(app)
+        data = {"category": "SJ-0102", "description": "x", "lon": str(x), "lat": str(y),
+                "photos": [(io.BytesIO(_jpeg(size=(400, 400))), "big.jpg")]}
+        r = clients["worker"].post("/incidents/new", data=data, content_type="multipart/form-data")
+        assert r.status_code == 400 and "超过 0.001 MB；请压缩后重试" in r.get_data(as_text=True)
+    finally:
+        app.config["WANGGE"]["incident_photo_max_mb"] = 10.0
+
+
+def test_missing_location_and_required_photo_messages(app: Flask, clients: dict[str, FlaskClient]) -> None:
+    r = clients["worker"].post("/incidents/new", data={"category": "SJ-0103", "description": "路面脏"})
+    assert r.status_code == 400 and "没有位置" in r.get_data(as_text=True)
+    x, y = _point(app)
+    r = clients["worker"].post("/incidents/new", data={"category": "BJ-0101", "description": "井盖缺失",
+                                                        "lon": str(x), "lat": str(y)})
+    assert r.status_code == 400 and "必须填写：现场照片" in r.get_data(as_text=True)
+
+
+def _act(client: FlaskClient, case_id: int, action: str, **form: str) -> str:
+    r = client.post(f"/incidents/{case_id}/act", data={"action": action, **form})
+    assert r.status_code == 302
+    return client.get(f"/incidents/{case_id}").get_data(as_text=True)
+
+
+def test_workflow_through_the_pages_with_inbox_queue_and_refusals(app: Flask, clients: dict[str, FlaskClient]) -> None:
+    x, y = _point(app)
+    r = clients["worker"].post("/incidents/new", data={"category": "SJ-0103", "description": "油污", "lon": str(x),
+                                                        "lat": str(y)})
+    cid = int(r.headers["Location"].rsplit("/", 1)[1])
+    assert f'data-case="{cid}"' in clients["planner"].get("/incidents/queue").get_data(as_text=True)
+    page = _act(clients["worker"], cid, "accept")
+    assert "未能办理：网格员不能受理" in page
+    _act(clients["admin"], cid, "accept")
+    page = _act(clients["admin"], cid, "dispatch")
+    assert "已派遣" in page and "worker" in page
+    assert f'data-case="{cid}"' in clients["worker"].get("/incidents/inbox").get_data(as_text=True)
+    _act(clients["worker"], cid, "start")
+    page = _act(clients["worker"], cid, "feedback", reason="已清理 <b>完毕</b>")
+    assert "已清理 &lt;b&gt;完毕&lt;/b&gt;" in page
+    page = _act(clients["admin"], cid, "verify_pass")
+    assert re.search(r'id="wg-case-state">已结案<', page)
+    assert f'data-case="{cid}"' not in clients["worker"].get("/incidents/inbox").get_data(as_text=True)
+    r = clients["viewer"].post(f"/incidents/{cid}/act", data={"action": "evaluate", "rating": "5"})
+    assert r.status_code == 403
+
+
+def test_pending_location_case_is_placed_by_hand(app: Flask, clients: dict[str, FlaskClient]) -> None:
+    r = clients["worker"].post("/incidents/new", data={"category": "SJ-0103", "description": "远处", "lon": "100",
+                                                        "lat": "20"})
+    cid = int(r.headers["Location"].rsplit("/", 1)[1])
+    assert "待定位" in clients["worker"].get(f"/incidents/{cid}").get_data(as_text=True)
+    clients["admin"].post(f"/incidents/{cid}/locate", data={"lon": "100", "lat": "20"})
+    assert "不在任何生效网格内" in clients["admin"].get(f"/incidents/{cid}").get_data(as_text=True)
+    x, y = _point(app)
+    clients["admin"].post(f"/incidents/{cid}/locate", data={"lon": str(x), "lat": str(y)})
+    with app.app_context(), session_scope() as s:
+        case = s.get(IncidentCase, cid)
+        assert case.grid_code is not None and case.locate_how == "manual"
+
+
+def test_geojson_bbox_and_filters(app: Flask, clients: dict[str, FlaskClient]) -> None:
+    x, y = _point(app)
+    fc = clients["viewer"].get(f"/api/incidents/geojson?bbox={x - 0.01},{y - 0.01},{x + 0.01},{y + 0.01}").get_json()
+    assert fc["features"] and all(abs(f["geometry"]["coordinates"][0] - x) <= 0.01 for f in fc["features"])
+    closed = clients["viewer"].get("/api/incidents/geojson?state=closed").get_json()
+    assert {f["properties"]["state"] for f in closed["features"]} == {"closed"}
+    assert clients["viewer"].get("/api/incidents/geojson?bbox=1,2,x,4").status_code == 400
+
+
+def test_forms_need_the_csrf_token(app: Flask, clients: dict[str, FlaskClient]) -> None:
+    app.config["WTF_CSRF_ENABLED"] = True
+    try:
+        r = clients["worker"].post("/incidents/new", data={"category": "SJ-0103", "description": "x", "lon": "1",
+                                                            "lat": "1"})
+        assert r.status_code == 400 and "安全令牌" in r.get_data(as_text=True)
+    finally:
+        app.config["WTF_CSRF_ENABLED"] = False
+
+
+def test_grid_outlines_carry_open_case_counts(app: Flask, clients: dict[str, FlaskClient]) -> None:
+    fc = clients["viewer"].get("/api/incidents/grids").get_json()
+    counts = {f["properties"]["key"]: f["properties"]["open"] for f in fc["features"]}
+    with app.app_context(), session_scope() as s:
+        rows = s.execute(select(IncidentCase.grid_code, IncidentCase.state)).all()
+    expected: dict[str, int] = {}
+    for grid, state in rows:
+        if grid is not None and state in ("reported", "accepted", "dispatched", "handling", "feedback"):
+            expected[grid] = expected.get(grid, 0) + 1
+    assert {k: v for k, v in counts.items() if v} == expected and sum(expected.values()) > 0

@@ -1,0 +1,132 @@
+"""Incidents on a phone (390×844): a worker reports with a pin on the map, the centre accepts and
+dispatches, the worker handles and feeds back, the centre verifies and closes. Hostile text never runs,
+no page overflows sideways, nothing leaves the machine."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+
+import pytest
+
+from tests.browser.conftest import PASSWORD, SCREENSHOTS, Traffic, login
+
+pytestmark = pytest.mark.browser
+
+PHONE = {"width": 390, "height": 844}
+HOSTILE = '<img src=x onerror="alert(1)">油污<script>alert(2)</script>'
+
+
+@pytest.fixture(scope="module")
+def incident_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, float, float]]:
+    from werkzeug.serving import make_server
+
+    from api.db import session_scope
+    from api.grids.service import active_grids
+    from api.register.models import Staff
+    from api.users import create_user
+    from tests.api.register_helpers import published_app
+    from webmap.assets.install import install_assets
+
+    install_assets()
+    with published_app(tmp_path_factory.mktemp("incident_browser"), 600) as app:
+        app.config["WTF_CSRF_ENABLED"] = True
+        with app.app_context(), session_scope() as s:
+            worker = create_user(s, "i_worker", PASSWORD, role="worker", display_name="测试网格员")
+            create_user(s, "i_admin", PASSWORD, role="admin", display_name="指挥中心")
+            grids = active_grids(s)
+            s.add(Staff(name="李网格", phone="13700000009", role="grid_worker", grid_code=grids["key"].iloc[0],
+                        user_id=worker.id))
+            p = grids.geometry.iloc[0].representative_point()
+        server = make_server("127.0.0.1", 0, app, threaded=True)
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        try:
+            yield f"http://127.0.0.1:{server.server_port}", p.x, p.y
+        finally:
+            server.shutdown()
+            thread.join(timeout=10)
+
+
+def _no_overflow(page) -> None:  # type: ignore[no-untyped-def]
+    width = page.evaluate("() => document.documentElement.scrollWidth")
+    assert width <= PHONE["width"] + 1, f"{page.url} is {width}px wide"
+
+
+def _act(page, label: str, reason: str = "") -> None:  # type: ignore[no-untyped-def]
+    page.select_option("#wg-action", label=label)
+    if reason:
+        page.fill("#wg-act-form input[name=reason]", reason)
+    with page.expect_navigation():
+        page.click("#wg-act-submit")
+    assert page.locator(".wg-inc-error").count() == 0, page.locator(".wg-inc-error").all_inner_texts()
+
+
+def test_report_dispatch_handle_close_on_a_phone(browser, incident_server: tuple[str, float, float]) -> None:  # type: ignore[no-untyped-def]
+    # The session's Chromium (conftest ``browser``): a second sync_playwright in one process fails.
+    url, lon, lat = incident_server
+    traffic, dialogs = Traffic(), []
+    contexts = []
+    pages = {}
+    for who in ("i_worker", "i_admin"):
+        context = browser.new_context(base_url=url, viewport=PHONE, locale="zh-CN", is_mobile=True, has_touch=True)
+        contexts.append(context)
+        pg = context.new_page()
+        pg.on("request", lambda r: traffic.requests.append(r.url))
+        pg.on("pageerror", lambda e: traffic.page_errors.append(str(e)))
+        pg.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+        login(pg, who)
+        pages[who] = pg
+    worker, admin = pages["i_worker"], pages["i_admin"]
+    try:
+        worker.goto("/incidents/new")
+        worker.wait_for_selector("#wg-report-map[data-loaded='1']", timeout=15_000)
+        _no_overflow(worker)
+        worker.evaluate("([lat, lon]) => window.wanggeReportMap.setView([lat, lon], 17)", [lat, lon])
+        pt = worker.evaluate("([lat, lon]) => window.wanggeReportMap.latLngToContainerPoint([lat, lon])", [lat, lon])
+        worker.locator("#wg-report-map").tap(position={"x": pt["x"], "y": pt["y"]})
+        assert abs(float(worker.input_value("#wg-lon")) - lon) < 1e-4
+        worker.fill("#wg-cat-search", "道路不洁")
+        worker.select_option("#wg-category", "SJ-0103")
+        worker.fill("textarea[name=description]", HOSTILE)
+        with worker.expect_navigation():
+            worker.click("#wg-report-form button[type=submit]")
+        assert "已上报，案件编号" in worker.inner_text(".wg-inc-flash")
+        case_url = worker.url
+        assert worker.inner_text("#wg-case-desc") == HOSTILE  # shown as text, not markup
+        _no_overflow(worker)
+
+        admin.goto(case_url)
+        _act(admin, "受理")
+        _act(admin, "派遣")
+        assert admin.inner_text("#wg-case-state") == "已派遣"
+
+        worker.goto("/incidents/inbox")
+        _no_overflow(worker)
+        worker.click(f"tr[data-case='{case_url.rsplit('/', 1)[1]}'] a")
+        _act(worker, "签收处置")
+        _act(worker, "处置反馈", reason="已冲洗路面")
+        assert worker.inner_text("#wg-case-state") == "已反馈待核查"
+
+        admin.goto(case_url)
+        _act(admin, "核查通过结案")
+        assert admin.inner_text("#wg-case-state") == "已结案"
+        steps = admin.locator("#wg-timeline li b").all_inner_texts()
+        assert steps == ["上报", "受理", "派遣", "签收处置", "处置反馈", "核查通过结案"]
+        _no_overflow(admin)
+
+        admin.goto("/incidents/map")
+        admin.wait_for_selector("#wg-incident-map[data-loaded='1']", timeout=15_000)
+        assert int(admin.get_attribute("#wg-incident-map", "data-count")) >= 1
+        _no_overflow(admin)
+    except Exception:
+        SCREENSHOTS.mkdir(exist_ok=True)
+        worker.screenshot(path=str(SCREENSHOTS / "incidents_worker.png"), full_page=True)
+        admin.screenshot(path=str(SCREENSHOTS / "incidents_admin.png"), full_page=True)
+        raise
+    finally:
+        for context in contexts:
+            context.close()
+    assert dialogs == [], f"hostile text ran as script: {dialogs}"
+    assert traffic.foreign() == [], traffic.foreign()[:5]
+    assert traffic.page_errors == [], traffic.page_errors[:5]

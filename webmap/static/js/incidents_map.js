@@ -1,0 +1,77 @@
+// Incident maps (offline: no tiles): the active grid outlines with cases as circle markers
+// coloured by state. Popups are built with textContent: case text never runs as script.
+(function () {
+  "use strict";
+  var COLORS = { reported: "#e67e22", accepted: "#f1c40f", dispatched: "#2980b9", handling: "#8e44ad",
+                 feedback: "#16a085", closed: "#27ae60", evaluated: "#2ecc71", visited: "#1abc9c",
+                 rejected: "#7f8c8d", cancelled: "#95a5a6" };
+
+  function gridStyle(f) {
+    // Choropleth of open cases per grid (0 = nearly clear).
+    var n = (f.properties && f.properties.open) || 0;
+    return { color: "#2c6fbb", weight: 1, fillColor: "#c0392b", fillOpacity: Math.min(0.05 + n * 0.05, 0.6) };
+  }
+
+  function gridLayer(map, url, fit) {
+    return fetch(url, { credentials: "same-origin" }).then(function (r) { return r.json(); }).then(function (fc) {
+      var layer = L.geoJSON(fc, { style: gridStyle }).addTo(map);
+      if (fit && fc.features.length) { map.fitBounds(layer.getBounds()); }
+      return layer;
+    });
+  }
+
+  var small = document.getElementById("wg-case-map");
+  if (small) {
+    var ll = L.latLng(+small.dataset.lat, +small.dataset.lon);
+    var m1 = L.map(small, { attributionControl: false }).setView(ll, 17);
+    gridLayer(m1, small.dataset.grids, false);
+    L.circleMarker(ll, { radius: 8, color: "#c0392b", fillOpacity: 0.8 }).addTo(m1);
+  }
+
+  var el = document.getElementById("wg-incident-map");
+  if (!el) { return; }
+  // maxZoom: markercluster needs one, and without tiles no layer gives it.
+  var map = L.map(el, { attributionControl: false, zoomSnap: 0.25, preferCanvas: true, maxZoom: 20 })
+    .setView([31.23, 121.47], 13);
+  // Clusters when leaflet.markercluster is served (vendored), plain markers otherwise.
+  var cases = (L.markerClusterGroup ? L.markerClusterGroup({ disableClusteringAtZoom: 17, maxClusterRadius: 40 })
+                                    : L.layerGroup()).addTo(map);
+  window.wanggeIncidentMap = map;
+  var filter = document.getElementById("wg-map-filter");
+  var count = document.getElementById("wg-map-count");
+
+  function popup(p) {
+    var div = document.createElement("div");
+    var a = document.createElement("a");
+    a.href = el.dataset.caseUrl.replace(/0$/, String(p.id));
+    a.textContent = "#" + p.id + " " + p.category;
+    var s = document.createElement("div");
+    s.textContent = p.state_label + (p.overdue ? "（已超期）" : "") + (p.supervise ? "（督办）" : "");
+    div.appendChild(a);
+    div.appendChild(s);
+    return div;
+  }
+
+  function load() {
+    var b = map.getBounds();
+    var params = new URLSearchParams(new FormData(filter));
+    params.set("bbox", [b.getWest(), b.getSouth(), b.getEast(), b.getNorth()].join(","));
+    fetch(el.dataset.cases + "?" + params.toString(), { credentials: "same-origin" })
+      .then(function (r) { return r.json(); })
+      .then(function (fc) {
+        cases.clearLayers();
+        fc.features.forEach(function (f) {
+          var p = f.properties, c = f.geometry.coordinates;
+          L.circleMarker([c[1], c[0]], { radius: p.overdue ? 7 : 5, weight: p.overdue ? 2 : 1,
+                                          color: p.overdue ? "#c0392b" : "#333", fillColor: COLORS[p.state] || "#555",
+                                          fillOpacity: 0.85 }).bindPopup(popup(p)).addTo(cases);
+        });
+        count.textContent = "本视图 " + fc.features.length + " 件" + (fc.truncated ? "（仅显示最新部分，请放大）" : "");
+        el.dataset.loaded = "1";
+        el.dataset.count = String(fc.features.length);
+      });
+  }
+
+  gridLayer(map, el.dataset.grids, true).then(function () { load(); map.on("moveend", load); });
+  filter.addEventListener("change", load);
+})();

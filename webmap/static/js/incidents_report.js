@@ -1,0 +1,79 @@
+// 上报事件 (phone): pin on an offline map of the active grids or "locate me", category search,
+// and a draft kept in the browser (localStorage) until the report is sent.
+(function () {
+  "use strict";
+  var form = document.getElementById("wg-report-form");
+  if (!form) { return; }
+  var lon = document.getElementById("wg-lon"), lat = document.getElementById("wg-lat");
+  var label = document.getElementById("wg-point-label");
+  var el = document.getElementById("wg-report-map");
+  var map = L.map(el, { attributionControl: false, zoomSnap: 0.25 }).setView([31.23, 121.47], 13);
+  var marker = null;
+  window.wanggeReportMap = map;  // tests and the page's own helpers reach the map here
+  var DRAFT = "wangge-incident-draft";
+
+  function setPoint(latlng, how) {
+    lon.value = latlng.lng.toFixed(7);
+    lat.value = latlng.lat.toFixed(7);
+    if (marker) { marker.setLatLng(latlng); } else { marker = L.marker(latlng).addTo(map); }
+    label.textContent = how + "：" + lon.value + ", " + lat.value;
+    saveDraft();
+  }
+
+  fetch(el.dataset.grids, { credentials: "same-origin" })
+    .then(function (r) { return r.json(); })
+    .then(function (fc) {
+      var layer = L.geoJSON(fc, { style: { color: "#2c6fbb", weight: 1, fillOpacity: 0.05 } }).addTo(map);
+      if (fc.features.length) { map.fitBounds(layer.getBounds()); }
+      if (lon.value && lat.value) { setPoint(L.latLng(+lat.value, +lon.value), "已选位置"); }
+      el.dataset.loaded = "1";
+    });
+  map.on("click", function (e) { setPoint(e.latlng, "已选位置"); });
+
+  document.getElementById("wg-locate-me").addEventListener("click", function () {
+    if (!navigator.geolocation) { label.textContent = "此浏览器不支持定位，请在地图上点选"; return; }
+    label.textContent = "正在定位…（需 HTTPS）";
+    navigator.geolocation.getCurrentPosition(function (pos) {
+      var ll = L.latLng(pos.coords.latitude, pos.coords.longitude);
+      map.setView(ll, 17);
+      setPoint(ll, "当前位置");
+    }, function (err) { label.textContent = "定位失败（" + err.message + "），请在地图上点选"; },
+    { enableHighAccuracy: true, timeout: 15000 });
+  });
+
+  var search = document.getElementById("wg-cat-search"), select = document.getElementById("wg-category");
+  search.addEventListener("input", function () {
+    var q = search.value.trim();
+    var first = null;
+    Array.prototype.forEach.call(select.options, function (o) {
+      var show = !q || o.textContent.indexOf(q) >= 0;
+      o.hidden = !show;
+      if (show && !first) { first = o; }
+    });
+    if (first && (select.selectedIndex < 0 || select.options[select.selectedIndex].hidden)) { first.selected = true; }
+  });
+
+  function saveDraft() {
+    var d = { category: select.value, description: form.description.value, address: form.address.value,
+              lon: lon.value, lat: lat.value };
+    try { localStorage.setItem(DRAFT, JSON.stringify(d)); } catch (e) { /* private mode: no draft */ }
+  }
+  function loadDraft() {
+    var raw = null;
+    try { raw = localStorage.getItem(DRAFT); } catch (e) { return; }
+    if (!raw || form.description.value) { return; }
+    var d = JSON.parse(raw);
+    if (d.category) { select.value = d.category; }
+    form.description.value = d.description || "";
+    form.address.value = d.address || "";
+    if (d.lon && d.lat) { lon.value = d.lon; lat.value = d.lat; }
+    document.getElementById("wg-draft-note").textContent = "已恢复未发送的草稿";
+  }
+  loadDraft();
+  form.addEventListener("input", saveDraft);
+  form.addEventListener("change", saveDraft);
+  form.addEventListener("submit", function () {
+    if (!navigator.onLine) { return; }
+    try { localStorage.removeItem(DRAFT); } catch (e) { /* ignore */ }
+  });
+})();
