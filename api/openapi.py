@@ -150,6 +150,14 @@ def _paths() -> dict[str, Any]:
             {"name": "job_id", "in": "path", "required": True, "schema": {"type": "string", "maxLength": 64}}])},
         **_grid_and_register_paths(),
         **_patrol_paths(),
+        "/api/incidents/geojson": {"get": _op("事件点位 / cases the user may see", tag="incidents", params=[
+            _query("state", "状态 / state (open, pending_location, or a workflow state)"),
+            _query("category", "类别代码 / category code"), _query("grid_code", "网格编码 / grid code"),
+            _query("source", "来源 / intake channel"), _query("bbox", "minx,miny,maxx,maxy (WGS84)"),
+            _query("days", "最近天数 / last N days", {"type": "string", "maxLength": 10})],
+            media="application/geo+json")},
+        "/api/incidents/grids": {"get": _op("各网格事件数 / open cases per grid", tag="incidents",
+                                            media="application/geo+json")},
     }
 
 

@@ -180,6 +180,11 @@ TESTED_ELSEWHERE = {
     "patrol_shift_end", "patrol_timezone", "patrol_earliest_time", "patrol_future_tolerance_s",
     "patrol_visit_due_soon_days", "patrol_alert_outside_min", "patrol_alert_stationary_min",
     "patrol_alert_silent_min", "patrol_retention_days",
+    # incidents and Open311 (tests/geo/test_incidents_pure.py, tests/api/test_incidents_*.py)
+    "incident_timezone", "incident_due_soon_hours", "incident_max_extension_workdays", "incident_max_extensions",
+    "incident_escalate_yellow_hours", "incident_escalate_red_hours", "incident_duplicate_radius_m",
+    "incident_max_photos", "incident_photo_max_mb", "incident_thumbnail_px", "incident_page_size",
+    "open311_page_size", "open311_max_page_size", "open311_default_days", "open311_contact",
 }
 #: Background jobs (api.jobs): tests/api/test_jobs.py runs apps and a `wangge worker` with them.
 JOB_SETTINGS = {"job_workers", "jobs_url", "jobs_in_process", "job_poll_s", "job_progress_every_s"}
