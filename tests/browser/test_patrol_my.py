@@ -5,14 +5,13 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from datetime import datetime, timedelta
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from tests.browser.conftest import CHROMIUM_ARGS, PASSWORD, SCREENSHOTS, Traffic, login
+from tests.browser.conftest import PASSWORD, SCREENSHOTS, Traffic, login
 
 pytestmark = pytest.mark.browser
 
@@ -86,16 +85,12 @@ def patrol_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[st
             thread.join(timeout=10)
 
 
-def test_patrol_map_on_a_phone(patrol_server: tuple[str, int]) -> None:
-    from playwright.sync_api import sync_playwright
-
-    if not Path("/usr/bin/chromium").exists():
-        pytest.skip("/usr/bin/chromium not found: install Debian chromium (`make system-deps`)")
+def test_patrol_map_on_a_phone(browser, patrol_server: tuple[str, int]) -> None:
     url, walked = patrol_server
     traffic = Traffic()
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-        context = browser.new_context(base_url=url, viewport=PHONE, locale="zh-CN", is_mobile=True, has_touch=True)
+    # the session's shared browser (tests/browser/conftest.py): a second Playwright in one process fails
+    context = browser.new_context(base_url=url, viewport=PHONE, locale="zh-CN", is_mobile=True, has_touch=True)
+    try:
         page = context.new_page()
         page.on("request", lambda r: traffic.requests.append(r.url))
         page.on("pageerror", lambda e: traffic.page_errors.append(str(e)))
@@ -117,6 +112,7 @@ def test_patrol_map_on_a_phone(patrol_server: tuple[str, int]) -> None:
         visits.first.get_by_role("button", name="记录走访").tap()
         page.wait_for_selector(".wg-visit-done", timeout=15_000)
         assert "已记录对" in page.locator("#patrol-msg").inner_text()
-        browser.close()
+    finally:
+        context.close()
     assert width <= PHONE["width"], f"page is {width} px wide on a {PHONE['width']} px phone"
     assert traffic.foreign() == [] and traffic.page_errors == []

@@ -20,7 +20,9 @@ BOXES_JS = """() => {
     return {
         map: box(window.wanggeMap.getContainer()),
         logout: box(document.querySelector(".wg-logout button")),
-        nav: Array.from(document.querySelectorAll(".wg-nav a"), box),
+        // each page link of the role, scrolled into view inside the nav (which scrolls sideways)
+        nav: Array.from(document.querySelectorAll(".wg-nav a"), (a) => {
+            a.scrollIntoView({block: "nearest", inline: "nearest"}); return box(a); }),
         legend: box(document.querySelector(".wg-legend")),
         legendOpen: document.querySelector(".wg-legend details").open,
         zoom: box(document.querySelector(".leaflet-control-zoom")),
@@ -60,7 +62,7 @@ def _check_phone_layout(page) -> dict:
     assert b["map"]["w"] >= PHONE["width"] - 2, b["map"]  # the whole width
     assert _inside(b["logout"]), b["logout"]
     assert page.locator(".wg-logout button").is_visible()
-    assert len(b["nav"]) >= 3 and all(_inside(n) for n in b["nav"]), b["nav"]
+    assert len(b["nav"]) >= 3 and all(_inside(n) for n in b["nav"]), b["nav"]  # every page reachable
     assert _inside(b["zoom"]) and _inside(b["layers"]) and _inside(b["legend"])
     # The legend starts folded to its title and opens on a tap.
     assert b["legendOpen"] is False and b["legend"]["h"] < 60, b["legend"]
