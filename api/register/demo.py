@@ -20,7 +20,7 @@ from api.grids.service import active_grids, grids_of_buildings
 from api.models import Building, Community, User
 from api.register.crypto import RegisterCipher
 from api.register.importer import import_sheet
-from api.register.models import KeyPersonCategory, Resident, Staff
+from api.register.models import KeyPersonCategory, PartyOrg, Resident, Staff
 from api.register.writers import ensure_categories
 from geo.register.synthetic import synthetic_names, synthetic_phones, synthetic_residents
 
@@ -51,6 +51,8 @@ def demo_people(session: Session, *, cipher: RegisterCipher, settings: Mapping[s
     people = synthetic_residents(buildings, seed=seed, max_rows=max_residents)
     members = rng.random(len(people)) < 0.08
     people["是否党员"] = np.where(members, "是", "否")
+    # about a third of the party members' households are 党员中心户 (`wangge party link` pairs them)
+    people["党员中心户"] = np.where(members & (rng.random(len(people)) < 0.35), "是", "否")
     counts["residents"] = import_sheet(session, "residents", people, cipher=cipher, settings=settings, user="demo",
                                        source="demo", synthetic=True).inserted
     pick = rng.choice(len(people), size=max(1, len(people) // 50), replace=False)
@@ -65,13 +67,35 @@ def demo_people(session: Session, *, cipher: RegisterCipher, settings: Mapping[s
     return counts
 
 
+def _demo_grid_branches(session: Session, active: pd.DataFrame, rng: np.random.Generator, *,
+                        cipher: RegisterCipher, settings: Mapping[str, Any]) -> int:
+    """A 网格党支部 under its community's 党委 for most active grids; about one in twenty is left
+    without one, so the party coverage check has something to report in the demo."""
+    names = dict(session.execute(select(Community.community_id, Community.name)).all())
+    orgs = set(session.scalars(select(PartyOrg.name)))
+    keep = active[rng.random(len(active)) >= 0.05]
+    parents = pd.Series([f"{names.get(c) or c}党委" for c in keep["community_id"].astype(str)], index=keep.index)
+    keep, parents = keep[parents.isin(orgs)], parents[parents.isin(orgs)]  # a branch needs its 党委
+    if keep.empty:
+        return 0
+    sheet = pd.DataFrame({
+        "组织类型": "网格党支部", "组织名称": [f"{k}网格党支部" for k in keep["key"].astype(str)],
+        "上级组织": parents.to_numpy(),
+        "网格编码": keep["key"].astype(str).to_numpy(), "社区编号": keep["community_id"].astype(str).to_numpy(),
+        "书记": synthetic_names(rng, len(keep)), "书记电话": synthetic_phones(rng, len(keep))})
+    return import_sheet(session, "party", sheet, cipher=cipher, settings=settings, user="demo", source="demo",
+                        synthetic=True).inserted
+
+
 def demo_staff(session: Session, *, cipher: RegisterCipher, settings: Mapping[str, Any], seed: int = 42,
                worker_username: str = "worker") -> int:
     """A 网格长 and two 网格员 per active grid, a 楼栋长 per ten buildings; *worker_username* serves the first grid."""
-    grids = active_grids(session)["key"].astype(str).tolist()
+    active = active_grids(session)
+    grids = active["key"].astype(str).tolist()
     if not grids or session.scalar(select(func.count()).select_from(Staff)):
         return 0
     rng = np.random.default_rng(seed)
+    _demo_grid_branches(session, active, rng, cipher=cipher, settings=settings)
     roles = ["网格长", "网格员", "网格员"]
     n = len(grids) * len(roles)
     sheet = pd.DataFrame({"姓名": synthetic_names(rng, n), "联系电话": synthetic_phones(rng, n),
