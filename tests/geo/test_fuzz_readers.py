@@ -26,7 +26,7 @@ from geo.prepare import prepare_layers
 from geo.readers import read_layer
 from geo.validate import validate_layer
 
-FUZZ = settings(max_examples=60, deadline=None, database=None, derandomize=True,
+FUZZ = settings(max_examples=100, deadline=None, database=None, derandomize=True,
                 suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 X0, Y0 = 121.495, 31.25  # North Bund, Shanghai
 ENCODINGS = ("utf-8", "utf-8-sig", "gbk", "gb18030")
