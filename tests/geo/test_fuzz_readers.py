@@ -250,3 +250,11 @@ def test_list_floors_are_reported_as_not_a_number() -> None:
     _, report = validate_layer(_buildings(LIST_FLOORS), kind="buildings")
     assert [(i.code, i.feature_id) for i in report.errors] == [("absurd_floors", "B1")]
     assert "[1, 2] is not a number" in report.errors[0].problem
+
+
+@pytest.mark.xfail(strict=True, reason="found by fuzzing, not yet fixed: GDAL cuts GeoJSON strings at NUL "
+                   "(\\u0000), so an id 'C12\\x00x' silently becomes 'C12' instead of an id_control_character error")
+def test_nul_in_a_geojson_id_is_not_silently_cut(folder: Path) -> None:
+    doc = _one({"type": "Point", "coordinates": [X0, Y0]}, {"building_id": "C12\x00x"})
+    gdf = read_layer(_write(folder / "nul.geojson", json.dumps(doc), "utf-8"), kind="buildings")
+    assert gdf["building_id"].tolist() == ["C12\x00x"]
