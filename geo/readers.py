@@ -14,11 +14,13 @@ that a CSV was decoded as GB18030.
 from __future__ import annotations
 
 import codecs
+import collections
 import contextlib
 import importlib.util
 import io
 import itertools
 import logging
+import re
 import warnings
 import zipfile
 from collections.abc import Callable, Iterator, Mapping
@@ -248,10 +250,31 @@ def _first_decoding(chunks: Iterator[bytes]) -> str | None:
     return next(iter(alive))
 
 
-def _geojson_text_encoding(path: Path, *, file: str) -> str:
-    """UTF-8 or GB18030 (GBK), whichever decodes the whole file."""
+#: a JSON ``\u0000`` escape not itself escaped (an odd number of backslashes before the u)
+_NUL_ESCAPE = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
+
+
+def _refusing_nul_escapes(chunks: Iterator[bytes], *, file: str) -> Iterator[bytes]:
+    """Pass *chunks* through; a ``\\u0000`` in the JSON text raises ReadError (GDAL cuts strings there)."""
+    tail = b""
+    for chunk in chunks:
+        if _NUL_ESCAPE.search(tail + chunk):
+            raise _error("nul_character", f"{file} holds a NUL character (\\u0000) in a text value; the "
+                         "reader would silently cut the value there (id 'C12\\u0000x' would become 'C12'): "
+                         "remove the NUL characters from the file and export it again")
+        tail = chunk[-64:]
+        yield chunk
+
+
+def _geojson_text_encoding(path: Path, *, file: str, encoding: str | None = None) -> str:
+    """UTF-8 or GB18030 (GBK), whichever decodes the whole file (*encoding* when given);
+    the same pass refuses NUL characters."""
     with path.open("rb") as fh:
-        found = _first_decoding(iter(lambda: fh.read(_MB), b""))
+        chunks = _refusing_nul_escapes(iter(lambda: fh.read(_MB), b""), file=file)
+        if encoding is not None:
+            collections.deque(chunks, maxlen=0)
+            return encoding
+        found = _first_decoding(chunks)
     if found is None:
         raise _error("not_utf8", f"{file} is not UTF-8 text (nor GBK/GB18030): re-save it as "
                      "UTF-8, or pass its encoding with --encoding (e.g. --encoding gbk)")
@@ -260,7 +283,7 @@ def _geojson_text_encoding(path: Path, *, file: str) -> str:
 
 def _read_geojson(path: Path, *, encoding: str | None) -> tuple[gpd.GeoDataFrame, dict[str, Any]]:
     """GeoJSON; text that is not UTF-8 (GBK from older Chinese tools) is decoded first."""
-    encoding = encoding or _geojson_text_encoding(path, file=path.name)
+    encoding = _geojson_text_encoding(path, file=path.name, encoding=encoding)
     try:
         if codecs.lookup(encoding).name == "utf-8":
             return _read_ogr(str(path), file=path.name, fmt="GeoJSON"), {"encoding": "UTF-8"}
