@@ -258,7 +258,9 @@ def _refusing_nul_escapes(chunks: Iterator[bytes], *, file: str) -> Iterator[byt
     """Pass *chunks* through; a ``\\u0000`` in the JSON text raises ReadError (GDAL cuts strings there)."""
     tail = b""
     for chunk in chunks:
-        if _NUL_ESCAPE.search(tail + chunk):
+        window = tail + chunk
+        # the substring test is ~100x faster than the regex, which runs only on a hit
+        if b"u0000" in window and _NUL_ESCAPE.search(window):
             raise _error("nul_character", f"{file} holds a NUL character (\\u0000) in a text value; the "
                          "reader would silently cut the value there (id 'C12\\u0000x' would become 'C12'): "
                          "remove the NUL characters from the file and export it again")
