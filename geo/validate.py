@@ -19,7 +19,7 @@ Examples
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Hashable, Mapping
 from typing import Any
 
 import geopandas as gpd
@@ -245,11 +245,20 @@ def _numeric(raw: pd.Series) -> tuple[pd.Series, np.ndarray]:
     """Float values and a mask of entries given but not numeric ('abc')."""
     if pd.api.types.is_numeric_dtype(raw) and not pd.api.types.is_bool_dtype(raw):
         return raw.astype("float64"), np.zeros(len(raw), dtype=bool)
-    codes, uniques = pd.factorize(raw, use_na_sentinel=True)
+    codes, uniques = _factorize(raw)
     parsed = [_parse_number(u) for u in uniques]
     text = np.array([v is None for v in parsed] + [False], dtype=bool)
     values = np.array([np.nan if v is None else v for v in parsed] + [np.nan], dtype="float64")
     return pd.Series(values[codes], index=raw.index), text[codes]
+
+
+def _factorize(raw: pd.Series) -> tuple[np.ndarray, Any]:
+    """``pd.factorize`` that also takes list/dict cells (GeoJSON array properties) as their text."""
+    try:
+        return pd.factorize(raw, use_na_sentinel=True)
+    except TypeError:  # unhashable cells: compare them as text, which then fails as "not a number"
+        as_text = raw.map(lambda v: v if isinstance(v, Hashable) else str(v))
+        return pd.factorize(as_text, use_na_sentinel=True)
 
 
 def _parse_number(value: Any) -> float | None:
@@ -265,9 +274,13 @@ def _parse_number(value: Any) -> float | None:
 
 def _per_value(raw: pd.Series, func: Any) -> np.ndarray:
     """``func`` applied once per distinct non-null value; null gives None."""
-    codes, uniques = pd.factorize(raw, use_na_sentinel=True)
+    codes, uniques = _factorize(raw)
     mapped = np.array([func(u) for u in uniques] + [None], dtype=object)
     return mapped[codes]
+
+
+#: Largest household count a float holds exactly (2**53); above it a value is an error.
+_MAX_EXACT_COUNT = float(2**53)
 
 
 def _households(raw: pd.Series, layer: str, labels: np.ndarray, issues: list[Issue]) -> pd.Series:
@@ -280,7 +293,14 @@ def _households(raw: pd.Series, layer: str, labels: np.ndarray, issues: list[Iss
     for lab, v in zip(labels[negative], num[negative], strict=True):
         issues.append(Issue(layer, lab, "negative_households", f"households {v:g} is negative",
                             "give zero or more households, or leave it empty to have it estimated"))
-    return num.mask(pd.Series(text | fraction | negative, index=num.index)).round().astype("Int64")
+    # beyond 2**53 a float is no exact count and does not fit Int64: the limit check
+    # (geo.value_limits, setting max_households_per_building) would never see it
+    huge = (num.abs() > _MAX_EXACT_COUNT).to_numpy(dtype=bool) & ~fraction
+    for lab, v in zip(labels[huge], num[huge], strict=True):
+        issues.append(Issue(layer, lab, "households_too_many", f"households {v:g} is far too large for a building",
+                            "check the household column (a unit or column mix-up?)"))
+    bad = pd.Series(text | fraction | negative | huge, index=num.index)
+    return num.mask(bad).round().astype("Int64")
 
 
 def _bounded(raw: pd.Series, name: str, upper: float, layer: str, labels: np.ndarray,
