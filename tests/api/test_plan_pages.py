@@ -69,6 +69,10 @@ def test_draft_page_gives_planners_every_edit_tool(client: FlaskClient, seeded: 
     assert '"bounds": [40, 90]' in html  # the plan's own bounds drive the legend and colours
     assert "FeatureCollection" not in html
     assert html.index("高级") < html.index("随机种子")  # the seed sits in the folded advanced section
+    # before publishing, the planner sees what the plan does to the register (issue 12 §7)
+    assert 'href="/register/rebinding/1"' in html and html.index("发布前检查") < html.index('data-action="publish"')
+    report = _as(client, "planner").get("/register/rebinding/1")
+    assert report.status_code == 200 and "网格长" in report.get_data(as_text=True)
 
 
 @pytest.mark.parametrize(("plan", "rollback"), [(3, False), (4, True)])
@@ -76,7 +80,7 @@ def test_published_page_has_no_edit_tools(client: FlaskClient, seeded: dict, pla
     html = _as(client, "planner").get(f"/plans/{plan}").get_data(as_text=True)
     assert 'id="wg-toolbar"' in html and "另存为草稿" in html and "不能直接编辑" in html
     for tool in ('data-tool="box"', 'data-action="move"', 'data-action="undo"', 'data-action="publish"',
-                 'data-action="repartition"', "leaflet-geoman.js"):
+                 'data-action="repartition"', "leaflet-geoman.js", "发布前检查"):
         assert tool not in html, tool
     assert ('data-action="rollback"' in html) is rollback  # only when another plan was active before
 
