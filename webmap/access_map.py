@@ -29,8 +29,8 @@ from webmap.maps import (
     _features,
     _style_by_id,
     _swatch,
-    _tooltip,
     collapsible_html,
+    text_tooltip,
 )
 from webmap.offline import VENDOR_URL, localize
 
@@ -74,7 +74,7 @@ def _zones(gdf: gpd.GeoDataFrame, *, name_label: str, simplify_m: float) -> foli
     return folium.GeoJson(
         _features(frame[["name", "pct", "hh", "geometry"]]), name=f"覆盖率（按{html.escape(name_label)}）",
         style_function=_style_by_id(frame["c"], table),
-        tooltip=_tooltip(["name", "pct", "hh"], [name_label, "覆盖住户比例", "户数"]),
+        tooltip=text_tooltip(["name", "pct", "hh"], [name_label, "覆盖住户比例", "户数"]),
     )
 
 
@@ -87,7 +87,7 @@ def _isochrones(gdf: gpd.GeoDataFrame, *, screening: bool, simplify_m: float) ->
         _features(frame[["name", "walk", "geometry"]]),
         name="直线距离圆（筛查）" if screening else "步行服务圈",
         style_function=lambda f: dict(style),
-        tooltip=_tooltip(["name", "walk"], ["服务点", "直线距离" if screening else "步行距离"]),
+        tooltip=text_tooltip(["name", "walk"], ["服务点", "直线距离" if screening else "步行距离"]),
     )
 
 
@@ -104,7 +104,7 @@ def _buildings(gdf: gpd.GeoDataFrame, *, simplify_m: float) -> folium.GeoJson:
     return folium.GeoJson(
         _features(frame[["building_id", "d", "state", "geometry"]]), name="楼栋（未覆盖为红色）",
         style_function=_style_by_id(covered, table),
-        tooltip=_tooltip(["building_id", "d", "state"], ["楼栋", "到最近设施", "状态"]),
+        tooltip=text_tooltip(["building_id", "d", "state"], ["楼栋", "到最近设施", "状态"]),
     )
 
 
@@ -121,7 +121,7 @@ def _services(gdf: gpd.GeoDataFrame, *, category_label: str) -> folium.GeoJson:
         _features(frame[["name", "geometry"]]), name=f"服务点：{html.escape(category_label)}",
         marker=folium.CircleMarker(radius=6, weight=2, color="#ffffff", fill=True,
                                    fill_color=SERVICE_COLOR, fill_opacity=1.0),
-        tooltip=_tooltip(["name"], [category_label]),
+        tooltip=text_tooltip(["name"], [category_label]),
     )
 
 
@@ -137,7 +137,7 @@ def _suggested(gdf: gpd.GeoDataFrame, *, category_label: str) -> folium.GeoJson:
         _features(frame[["name", "adds", "reach", "geometry"]]), name="建议新址",
         marker=folium.CircleMarker(radius=9, weight=3, color="#ffffff", fill=True,
                                    fill_color=SUGGESTED_COLOR, fill_opacity=1.0),
-        tooltip=_tooltip(["name", "adds", "reach"], ["名称", "新增覆盖", "步行范围内未覆盖"]),
+        tooltip=text_tooltip(["name", "adds", "reach"], ["名称", "新增覆盖", "步行范围内未覆盖"]),
     )
 
 

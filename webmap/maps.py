@@ -30,6 +30,7 @@ except ImportError:  # geo.lifecircle lands with the 15-minute circle (issue 5)
     _LIFECIRCLE_LABELS = {}
 
 __all__ = [
+    "text_tooltip",
     "BASEMAPS",
     "CATEGORY_LABELS",
     "ROAD_STYLES",
@@ -171,7 +172,8 @@ class TextTooltip(folium.GeoJsonTooltip):
     )
 
 
-def _tooltip(fields: list[str], aliases: list[str]) -> TextTooltip:
+def text_tooltip(fields: list[str], aliases: list[str]) -> TextTooltip:
+    """A sticky tooltip that shows each property as text (imported names are hostile)."""
     return TextTooltip(fields=fields, aliases=aliases, sticky=True, localize=False)
 
 
@@ -179,7 +181,7 @@ def _communities(gdf: gpd.GeoDataFrame, *, simplify_m: float) -> folium.GeoJson:
     frame = _display_frame(gdf, ["community_id", "name"], simplify_m=simplify_m)
     frame["name"] = frame["name"].where(frame["name"].notna() & (frame["name"] != ""), frame["community_id"])
     return folium.GeoJson(
-        _features(frame), name="社区", tooltip=_tooltip(["name"], ["社区"]),
+        _features(frame), name="社区", tooltip=text_tooltip(["name"], ["社区"]),
         style_function=lambda f: {"color": COMMUNITY_COLOR, "weight": 3, "opacity": 0.9, "fillOpacity": 0.0},
     )
 
@@ -202,7 +204,7 @@ def _compounds(gdf: gpd.GeoDataFrame, *, simplify_m: float) -> folium.GeoJson:
     frame = _display_frame(gdf, ["compound_id", "name"], simplify_m=simplify_m)
     frame["name"] = frame["name"].where(frame["name"].notna() & (frame["name"] != ""), frame["compound_id"])
     return folium.GeoJson(
-        _features(frame), name="小区", tooltip=_tooltip(["name"], ["小区"]),
+        _features(frame), name="小区", tooltip=text_tooltip(["name"], ["小区"]),
         style_function=lambda f: {"color": COMPOUND_COLOR, "weight": 1.5, "dashArray": "6 4",
                                   "fillColor": COMPOUND_COLOR, "fillOpacity": 0.06},
     )
@@ -217,7 +219,7 @@ def _grids(gdf: gpd.GeoDataFrame, *, simplify_m: float) -> folium.GeoJson:
         lambda v: "无" if pd.isna(v) else f"{int(v):,}")
     return folium.GeoJson(
         _features(frame[["code", "name", "hh", "geometry"]]), name="网格（生效方案）",
-        tooltip=_tooltip(["code", "name", "hh"], ["网格编码", "网格名称", "户数"]),
+        tooltip=text_tooltip(["code", "name", "hh"], ["网格编码", "网格名称", "户数"]),
         style_function=lambda f: {"color": GRID_COLOR, "weight": 2.5, "opacity": 0.9,
                                   "fillColor": GRID_COLOR, "fillOpacity": 0.04},
     )
@@ -233,7 +235,7 @@ def _streets(gdf: gpd.GeoDataFrame, *, simplify_m: float) -> folium.GeoJson:
     return folium.GeoJson(
         _features(frame[["name", "kind", "geometry"]]), name="道路",
         style_function=_style_by_id(frame["road_class"], table),
-        tooltip=_tooltip(["name", "kind"], ["道路", "等级"]),
+        tooltip=text_tooltip(["name", "kind"], ["道路", "等级"]),
     )
 
 
@@ -257,7 +259,7 @@ def _buildings(gdf: gpd.GeoDataFrame, *, simplify_m: float, breaks: tuple[int, .
     table = {c: {"color": "#555555", "weight": 0.5, "fillColor": f, "fillOpacity": 0.85} for c, f in fills.items()}
     return folium.GeoJson(
         _features(frame[["name", "hh", "geometry"]]), name="楼栋（按户数）",
-        style_function=_style_by_id(frame["c"], table), tooltip=_tooltip(["name", "hh"], ["楼栋", "户数"]),
+        style_function=_style_by_id(frame["c"], table), tooltip=text_tooltip(["name", "hh"], ["楼栋", "户数"]),
     )
 
 
@@ -271,7 +273,7 @@ def _service_points(gdf: gpd.GeoDataFrame) -> tuple[folium.GeoJson, dict[str, st
         _features(frame[["name", "kind", "geometry"]]), name="服务点",
         marker=folium.CircleMarker(radius=5, weight=1, color="#ffffff", fill=True, fill_opacity=0.95),
         style_function=_style_by_id(frame["category"], {c: {"fillColor": v} for c, v in colors.items()}),
-        tooltip=_tooltip(["name", "kind"], ["服务点", "类别"]),
+        tooltip=text_tooltip(["name", "kind"], ["服务点", "类别"]),
     )
     return layer, {CATEGORY_LABELS.get(c, c or "未分类"): colors[c] for c in cats}
 

@@ -1,7 +1,7 @@
 """The party-cell map: coverage per grid (choropleth), branches/groups, centre households and spokes.
 
-Offline (local assets, no tiles). Every text value is HTML-escaped here, because folium
-inserts tooltip and popup text as HTML. The public variant is given no centre households
+Offline (local assets, no tiles). Grid tooltips show values as text (``text_tooltip``); the
+marker tooltips folium inserts as HTML are escaped here. The public variant is given no centre households
 and no spokes by its caller; this module draws what it is handed.
 """
 
@@ -13,6 +13,7 @@ import folium
 import geopandas as gpd
 import numpy as np
 
+from webmap.maps import text_tooltip
 from webmap.offline import VENDOR_URL, localize, offline_map
 
 __all__ = ["COVERAGE_BREAKS", "COVERAGE_COLORS", "party_map"]
@@ -23,15 +24,9 @@ COVERAGE_COLORS: tuple[str, ...] = ("#fee5d9", "#fcae91", "#fb6a4a", "#cb181d")
 _NO_CELL = "#bdbdbd"
 
 
-def _escaped(gdf: gpd.GeoDataFrame, columns: list[str]) -> gpd.GeoDataFrame:
-    out = gdf[[*columns, "geometry"]].copy()
-    for c in columns:
-        out[c] = [html.escape(str(v)) for v in out[c]]
-    return out
-
-
 def _grid_layer(grids: gpd.GeoDataFrame) -> folium.GeoJson:
-    data = _escaped(grids, ["key", "name", "cells", "coverage_label"])
+    data = grids[["key", "name", "cells", "coverage_label", "geometry"]].astype(
+        {c: str for c in ("key", "name", "cells", "coverage_label")})
     colour = {}
     for key, share, cells in zip(data["key"], grids["coverage"], grids["cells"], strict=True):
         colour[key] = _NO_CELL if not cells else COVERAGE_COLORS[int(np.searchsorted(COVERAGE_BREAKS, share,
@@ -40,8 +35,7 @@ def _grid_layer(grids: gpd.GeoDataFrame) -> folium.GeoJson:
         data.__geo_interface__, name="网格覆盖",
         style_function=lambda f: {"fillColor": colour.get(f["properties"]["key"], _NO_CELL), "color": "#555",
                                   "weight": 1, "fillOpacity": 0.6},
-        tooltip=folium.GeoJsonTooltip(["key", "name", "cells", "coverage_label"],
-                                      aliases=["网格编码", "名称", "党组织", "中心户结对"]))
+        tooltip=text_tooltip(["key", "name", "cells", "coverage_label"], ["网格编码", "名称", "党组织", "中心户结对"]))
 
 
 def _points(points: gpd.GeoDataFrame, *, name: str, colour: str, radius: float) -> folium.FeatureGroup:
