@@ -38,7 +38,16 @@ from pyproj import CRS
 
 from geo.chinacoords import transform_geoseries
 from geo.columns import layer_for_kind
-from geo.crs import WGS84, as_wgs84, crs_label
+from geo.crs import as_wgs84, crs_label
+from geo.csvpoints import FALLBACK_ENCODING as _FALLBACK_ENCODING
+from geo.csvpoints import (
+    LAT_COLUMNS,
+    LON_COLUMNS,
+    WKT_COLUMNS,
+    XY_COLUMNS,
+    csv_points,
+    decode_text,
+)
 from geo.errors import CRSError, LayerError, ReadError
 from geo.layers import LAYER_NAMES
 from geo.osm import read_osm_pbf
@@ -70,14 +79,6 @@ SUPPORTED_EXTENSIONS: dict[str, str] = {
 COORD_SYSTEM_ALIASES: dict[str, str] = {
     "wgs84": "wgs84", "cgcs2000": "wgs84", "gcj02": "gcj02", "bd09": "bd09",
 }
-#: CSV column names recognised as coordinates (case-insensitive).
-LON_COLUMNS: tuple[str, ...] = ("lon", "lng", "long", "longitude", "经度")
-LAT_COLUMNS: tuple[str, ...] = ("lat", "latitude", "纬度")
-#: Projected coordinate columns: they need a declared CRS.
-XY_COLUMNS: tuple[str, str] = ("x", "y")
-WKT_COLUMNS: tuple[str, ...] = ("geometry", "wkt", "geom")
-# GB18030 is a superset of GBK and GB2312, the usual encodings of Chinese Excel/ArcGIS.
-_FALLBACK_ENCODING = "GB18030"
 _MB = 1024 * 1024
 _OGR_ERRORS = (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError)
 
@@ -380,95 +381,9 @@ def _read_bare_shp(path: Path, *, encoding: str | None) -> tuple[gpd.GeoDataFram
                            open_dbf=lambda: dbf.open("rb"))
 
 
-def _decode(raw: bytes, *, file: str, encoding: str | None) -> tuple[str, str]:
-    """Text of a CSV: the given encoding, else UTF-8 (with or without BOM), else GB18030."""
-    candidates = [encoding] if encoding else ["utf-8-sig", _FALLBACK_ENCODING]
-    first_error: UnicodeDecodeError | None = None
-    for enc in candidates:
-        try:
-            text = raw.decode(enc)
-        except (UnicodeDecodeError, LookupError) as exc:
-            if isinstance(exc, LookupError):
-                raise ReadError(f"{file}: unknown text encoding {enc!r}; use e.g. 'GB18030'") from None
-            first_error = first_error or exc
-            continue
-        if enc == _FALLBACK_ENCODING:
-            log.warning("%s is not UTF-8; decoded it as %s", file, enc)
-        return text, "UTF-8" if enc == "utf-8-sig" else enc
-    assert first_error is not None
-    tried = " or ".join(c.replace("utf-8-sig", "UTF-8") for c in candidates)
-    raise ReadError(
-        f"{file} is not {tried} text (bad byte {raw[first_error.start]:#04x} at position "
-        f"{first_error.start}); save it as UTF-8 CSV or pass its encoding"
-    )
-
-
-def _find_column(columns: list[str], names: tuple[str, ...]) -> str | None:
-    lower = {c.strip().lower(): c for c in columns}
-    return next((lower[n] for n in names if n in lower), None)
-
-
-def _numbers(values: pd.Series, *, file: str, column: str) -> np.ndarray:
-    """Floats of a coordinate column; ReadError naming the first non-numeric cell."""
-    num = pd.to_numeric(values, errors="coerce")
-    bad = num.isna() & values.notna()
-    if bad.any():
-        row = bad.to_numpy().nonzero()[0][0]
-        raise ReadError(
-            f"{file} line {row + 2}: {column} {values.iloc[row]!r} is not a number; fix the cell "
-            "or leave it empty"
-        )
-    return num.to_numpy(dtype="float64")
-
-
-def _csv_geometry(df: pd.DataFrame, *, file: str) -> tuple[gpd.GeoDataFrame, str | None]:
-    """GeoDataFrame from lon/lat, x/y or WKT columns; also the CRS the names imply."""
-    cols = [str(c) for c in df.columns]
-    lon, lat = _find_column(cols, LON_COLUMNS), _find_column(cols, LAT_COLUMNS)
-    implied: str | None = WGS84  # columns named lon/lat (经度/纬度) hold degrees
-    if lon is None or lat is None:
-        lon, lat, implied = _find_column(cols, XY_COLUMNS[:1]), _find_column(cols, XY_COLUMNS[1:]), None
-    if lon is not None and lat is not None:
-        x = _numbers(df[lon], file=file, column=lon)
-        y = _numbers(df[lat], file=file, column=lat)
-        ok = ~(np.isnan(x) | np.isnan(y))
-        geoms = np.full(len(df), None, dtype=object)
-        geoms[ok] = shapely.points(x[ok], y[ok])
-        return gpd.GeoDataFrame(df.drop(columns=[lon, lat]), geometry=list(geoms)), implied
-    wkt = _find_column(cols, WKT_COLUMNS)
-    if wkt is None:
-        raise ReadError(
-            f"{file}: no coordinate columns; looked for {'/'.join(LON_COLUMNS)} with "
-            f"{'/'.join(LAT_COLUMNS)}, x with y, or a WKT column ({'/'.join(WKT_COLUMNS)}); "
-            f"columns are {', '.join(cols)}; rename them or map them with --field (e.g. --field service_points:X坐标=x)"
-        )
-    text = df[wkt]
-    geoms = shapely.from_wkt(text.to_numpy(dtype=object), on_invalid="ignore")
-    bad = pd.isna(geoms) & text.notna().to_numpy()
-    if bad.any():
-        row = bad.nonzero()[0][0]
-        raise ReadError(f"{file} line {row + 2}: {wkt} {text.iloc[row]!r} is not valid WKT")
-    return gpd.GeoDataFrame(df.drop(columns=[wkt]), geometry=list(geoms)), None
-
-
-def _infer_numbers(df: pd.DataFrame) -> pd.DataFrame:
-    """Numeric CSV columns as numbers; codes with leading zeros or > 15 digits stay text."""
-    skip = df.geometry.name if isinstance(df, gpd.GeoDataFrame) else None
-    for col in df.columns:
-        values = df[col].dropna()
-        if col == skip or values.empty or not pd.api.types.is_string_dtype(values):
-            continue
-        if values.str.match(r"^[+-]?0\d").any() or values.str.len().max() > 15:
-            continue
-        num = pd.to_numeric(values, errors="coerce")
-        if not num.isna().any():
-            df[col] = pd.to_numeric(df[col])
-    return df
-
-
 def _read_csv(path: Path, *, encoding: str | None,
               field_map: Mapping[str, str] | None) -> tuple[gpd.GeoDataFrame, dict[str, Any]]:
-    text, used = _decode(path.read_bytes(), file=path.name, encoding=encoding)
+    text, used = decode_text(path.read_bytes(), file=path.name, encoding=encoding)
     header = text.split("\n", 1)[0]
     sep = next((s for s in ("\t", ";") if s in header and "," not in header), ",")
     try:
@@ -478,8 +393,8 @@ def _read_csv(path: Path, *, encoding: str | None,
         raise ReadError(f"cannot read {path.name} as CSV: {exc}; check quoting and separators") from None
     df.columns = [str(c).strip() for c in df.columns]
     df = _apply_field_map(df, field_map, file=path.name)  # before: it may name lon/lat
-    gdf, implied = _csv_geometry(df, file=path.name)
-    return _infer_numbers(gdf), {"encoding": used, "implied_crs": implied}
+    gdf, implied = csv_points(df, file=path.name)
+    return gdf, {"encoding": used, "implied_crs": implied}
 
 
 def _apply_field_map(df: pd.DataFrame, field_map: Mapping[str, str] | None, *, file: str) -> Any:
