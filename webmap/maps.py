@@ -496,6 +496,30 @@ _MAP_CSS = """<style>
 </style>"""
 
 
+def _data_layers(data: Mapping[str, gpd.GeoDataFrame], *, simplify_m: float,
+                 household_breaks: tuple[int, ...]) -> tuple[dict[str, MacroElement], dict[str, str]]:
+    """The map layers of the workspace in drawing order, and the service categories shown."""
+    # Drawing order: community outlines over streets (boundaries run along centre lines),
+    # buildings last so that on the canvas their hover wins over the polygons below.
+    added: dict[str, MacroElement] = {}
+    if "streets" in data:
+        added["streets"] = _streets(data["streets"], simplify_m=simplify_m)
+    if "communities" in data:
+        added["communities"] = _communities(data["communities"], simplify_m=simplify_m)
+    if "grids" in data:  # under compounds and buildings: their tooltips win where they are
+        added["grids"] = _grids(data["grids"], simplify_m=simplify_m)
+    if "compounds" in data:
+        added["compounds"] = _compounds(data["compounds"], simplify_m=simplify_m)
+    if "buildings" in data:
+        added["buildings"] = _buildings(data["buildings"], simplify_m=simplify_m, breaks=household_breaks)
+    if "communities" in data:
+        added["community_names"] = _community_names(data["communities"])
+    categories: dict[str, str] = {}
+    if "service_points" in data:
+        added["service_points"], categories = _service_points(data["service_points"])
+    return added, categories
+
+
 def workspace_map(
     layers: Mapping[str, gpd.GeoDataFrame],
     *,
@@ -547,25 +571,7 @@ def workspace_map(
     MetricScale().add_to(m)
     m.get_root().header.add_child(folium.Element(_MAP_CSS), name="wangge_map_css")
     _add_basemaps(m, basemap, tianditu_tk=tianditu_tk, osm_tile_url=osm_tile_url)
-    # Drawing order: community outlines over streets (boundaries run along centre lines),
-    # buildings last so that on the canvas their hover wins over the polygons below.
-    added: dict[str, MacroElement] = {}
-    if "streets" in data:
-        added["streets"] = _streets(data["streets"], simplify_m=simplify_m)
-    if "communities" in data:
-        added["communities"] = _communities(data["communities"], simplify_m=simplify_m)
-    if "grids" in data:  # under compounds and buildings: their tooltips win where they are
-        added["grids"] = _grids(data["grids"], simplify_m=simplify_m)
-    if "compounds" in data:
-        added["compounds"] = _compounds(data["compounds"], simplify_m=simplify_m)
-    if "buildings" in data:
-        added["buildings"] = _buildings(data["buildings"], simplify_m=simplify_m,
-                                        breaks=tuple(household_breaks))
-    if "communities" in data:
-        added["community_names"] = _community_names(data["communities"])
-    categories: dict[str, str] = {}
-    if "service_points" in data:
-        added["service_points"], categories = _service_points(data["service_points"])
+    added, categories = _data_layers(data, simplify_m=simplify_m, household_breaks=tuple(household_breaks))
     for layer in added.values():
         layer.add_to(m)
     present = set(_road_class(data["streets"]["road_class"])) if "road_class" in data.get(
