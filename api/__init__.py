@@ -26,26 +26,26 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     """
     import webmap
     from api import (
-        access_pages,
         admin_users,
         auth,
         db,
         errors,
-        imports_pages,
         openapi,
-        pages,
         security,
-        views,
+        workspace_map,
     )
+    from api.access import pages as access_pages
     from api.boards import pages as board_pages
     from api.config import load_config
     from api.grids import routes as grid_routes
+    from api.imports import pages as imports_pages
     from api.incidents import open311 as incident_open311
     from api.incidents import pages as incident_pages
     from api.jobs import routes as job_routes
     from api.party import pages as party_pages
     from api.patrol import pages as patrol_pages
     from api.patrol import routes as patrol_routes
+    from api.plans import pages as plan_pages
     from api.plans import routes as plan_routes
     from api.register import pages as register_pages
     from api.register import routes as register_routes
@@ -69,9 +69,9 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     db.init_app(app)
     auth.init_app(app)
     errors.init_app(app)
-    app.register_blueprint(views.bp)
+    app.register_blueprint(workspace_map.bp)
     app.register_blueprint(plan_routes.bp)
-    app.register_blueprint(pages.bp)
+    app.register_blueprint(plan_pages.bp)
     app.register_blueprint(access_pages.bp)
     app.register_blueprint(imports_pages.bp)
     app.register_blueprint(admin_users.bp)

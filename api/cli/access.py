@@ -130,7 +130,7 @@ def access_command(buildings_path: Path, streets_path: Path, services_path: Path
 
 
 def _check_suggest(k: int, settings: Mapping[str, Any]) -> None:
-    from api.suggest import check_k
+    from api.access.suggest import check_k
 
     try:
         check_k(k, max_sites=int(settings["maxcover_max_sites"]), option="--suggest")
@@ -142,7 +142,7 @@ def _suggest(res, k: int, categories: tuple[str, ...], output: Path, settings: M
     """Suggest *k* sites per category; append them to *output* as layer ``suggested_sites``."""
     import pandas as pd
 
-    from api.suggest import suggest_new_sites
+    from api.access.suggest import suggest_new_sites
 
     wanted = list(categories) or list(res.summary["categories"])
     out = [suggest_new_sites(res, c, k, settings=settings, option="--suggest")

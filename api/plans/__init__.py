@@ -7,7 +7,8 @@
 - :mod:`api.plans.rebase` — a stale plan (made before a re-import) on the current workspace;
 - :mod:`api.plans.jobs` — background partition jobs with progress and cancel;
 - :mod:`api.plans.exports` — GeoPackage, GeoJSON, Shapefile, KML, CSV, XLSX;
-- :mod:`api.plans.routes` — the JSON routes of ``docs/PLANNER_API.md``.
+- :mod:`api.plans.routes` — the JSON routes of ``docs/PLANNER_API.md``;
+- :mod:`api.plans.pages` — the HTML pages (plan list, plan map, diff) and the map's context layers.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The 15-minute service circle page and its JSON routes (api.access_pages)."""
+"""The 15-minute service circle page and its JSON routes (api.access.pages)."""
 
 from __future__ import annotations
 
@@ -165,7 +165,7 @@ def test_active_plan_grids_replace_communities(app: Flask, viewer: FlaskClient, 
 
 
 def test_suggested_sites_on_the_page_and_as_json(app: Flask, viewer: FlaskClient) -> None:
-    from api.access_pages import access_state
+    from api.access.pages import access_state
 
     r = viewer.get("/api/access/suggest?category=kindergarten&level=300&k=2")
     assert r.status_code == 200

@@ -1,4 +1,4 @@
-"""Import in the browser (api.imports_pages): upload, map columns, job, report, nothing written on failure."""
+"""Import in the browser (api.imports.pages): upload, map columns, job, report, nothing written on failure."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Planner HTML pages (api.pages): roles see or miss the edit controls, 404s, context layers."""
+"""Planner HTML pages (api.plans.pages): roles see or miss the edit controls, 404s, context layers."""
 
 from __future__ import annotations
 

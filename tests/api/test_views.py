@@ -1,4 +1,4 @@
-"""The workspace map page and /api/health (api.views)."""
+"""The workspace map page and /api/health (api.workspace_map)."""
 
 from __future__ import annotations
 
@@ -118,7 +118,7 @@ def test_map_shows_the_published_plans_grids(app: Flask, viewer: FlaskClient, se
 
 
 def test_map_says_when_no_plan_is_published(app: Flask, viewer: FlaskClient, seeded: dict) -> None:
-    from api.views import NO_ACTIVE_PLAN
+    from api.workspace_map import NO_ACTIVE_PLAN
 
     _store_plan(app, "草稿方案", ["草稿网格"], active=False)
     text = _decoded(viewer.get("/map").get_data(as_text=True))

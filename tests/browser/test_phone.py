@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from api.views import NO_ACTIVE_PLAN
+from api.workspace_map import NO_ACTIVE_PLAN
 from tests.browser.conftest import PASSWORD, ROLE_USERS, SCREENSHOTS, LiveServer, Traffic
 
 pytestmark = pytest.mark.browser

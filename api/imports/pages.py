@@ -29,7 +29,7 @@ from werkzeug.datastructures import FileStorage
 from werkzeug.wrappers import Response
 
 from api.auth import role_required
-from api.imports_jobs import ImportRequestError, folder_in_use, get_import_job, submit_import
+from api.imports.jobs import ImportRequestError, folder_in_use, get_import_job, submit_import
 from api.security import upload_route
 from geo.layers import SCHEMAS
 from geo.readers import SUPPORTED_EXTENSIONS, list_file_layers

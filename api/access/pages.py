@@ -23,9 +23,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response
 
+from api.access.suggest import SuggestError, suggest_new_sites
 from api.db import get_session
 from api.models import PlanGrid, PlanVersion
-from api.suggest import SuggestError, suggest_new_sites
 from api.workspace import load_layer, workspace_stats
 from geo.access import AccessResult, euclidean_overstatement, service_circle_analysis
 from geo.isochrones import access_map_layers, zone_coverage
