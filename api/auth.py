@@ -24,7 +24,6 @@ from urllib.parse import urlsplit
 from flask import (
     Blueprint,
     Flask,
-    abort,
     current_app,
     jsonify,
     redirect,
@@ -42,6 +41,7 @@ from wtforms.validators import DataRequired, Length
 
 from api import audit
 from api.db import get_session, session_scope
+from api.errors import RequestError
 from api.models import ROLES, User, utcnow
 from api.security import TIMED_OUT, limiter, login_limit, public_limit, start_session
 from api.users import (
@@ -127,7 +127,9 @@ def role_required(*roles: str) -> Callable[[F], F]:
                 return login_manager.unauthorized()
             if current_user.role not in roles:
                 needed = "、".join(ROLE_LABELS[r] for r in roles)
-                abort(403, description=f"此操作需要以下角色之一：{needed}；当前角色：{ROLE_LABELS.get(current_user.role, current_user.role)}")
+                current = ROLE_LABELS.get(current_user.role, current_user.role)
+                raise RequestError(403, "forbidden", f"此操作需要以下角色之一：{needed}（当前角色：{current}）",
+                                   "请使用有相应权限的账号，或联系管理员分配角色")
             return view(*args, **kwargs)
 
         return login_required(wrapped)  # type: ignore[return-value]

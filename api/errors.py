@@ -1,13 +1,17 @@
-"""One error shape: JSON ``{"error": {"code", "message", "fix"}}`` on ``/api/``, Chinese pages elsewhere.
+"""One error path: every refused request answers ``{"error": {"code", "message", "fix", "field"}}``.
 
-Every :class:`geo.errors.WanggeError` and every HTTP error passes through here (the
-datasette ``error_body`` idea): routes raise, this module answers.
+JSON for ``/api/`` and JSON requests, the Chinese error page (``error.html``) for HTML.
+Routes raise :class:`RequestError` (status, code, Chinese message, fix, form field);
+:class:`geo.errors.WanggeError` gets its Chinese wording from :mod:`api.error_text` (never
+the English command-line text); HTTP errors (``abort``, 404, 405, 413, 429, CSRF) and
+database contention take the same shape. This module is the only place that answers an
+error (the datasette ``error_body`` idea); Open311 (``api.incidents.open311``) alone keeps
+the error list its specification prescribes.
 """
 
 from __future__ import annotations
 
 import logging
-import re
 from typing import Any
 
 from flask import Flask, current_app, jsonify, render_template, request
@@ -19,16 +23,11 @@ from werkzeug.exceptions import HTTPException, InternalServerError
 from werkzeug.wrappers import Response
 
 from api.db import DatabaseBusy
-from geo.errors import (
-    CRSError,
-    InfeasiblePlan,
-    LayerError,
-    ReadError,
-    ValidationFailed,
-    WanggeError,
-)
+from api.error_text import error_code, geo_error_text
+from geo.errors import ValidationFailed, WanggeError
+from webmap.import_report import issue_rows
 
-__all__ = ["error_body", "init_app", "TITLES"]
+__all__ = ["RequestError", "error_body", "init_app", "wants_json", "TITLES"]
 
 log = logging.getLogger(__name__)
 
@@ -56,41 +55,70 @@ _CSRF_REASONS: dict[str, str] = {
     "The CSRF tokens do not match.": "安全令牌不匹配",
 }
 
-_STATUS: tuple[tuple[type[WanggeError], int], ...] = (
-    (ValidationFailed, 422), (CRSError, 422), (LayerError, 422), (ReadError, 400), (InfeasiblePlan, 409),
-)
 
 
-def error_body(code: str, message: str, fix: str, **extra: Any) -> dict[str, Any]:
-    """The JSON error body every ``/api/`` route returns."""
-    return {"error": {"code": code, "message": message, "fix": fix, **extra}}
+class RequestError(Exception):
+    """A request refused for a reason the user can act on.
+
+    Parameters
+    ----------
+    status
+        HTTP status (4xx; 5xx only for a server-side state the user cannot change).
+    code
+        Stable snake-case error code for scripts (``plan_not_found``, ``bad_bbox``...).
+    message
+        What is wrong, in Chinese, naming the value at fault.
+    fix
+        How to fix it, in Chinese, naming the page's field or the request parameter.
+    field
+        The form field or request parameter at fault, when there is one.
+    **extra
+        More JSON members of the error (e.g. the buildings a move would also take).
+    """
+
+    def __init__(self, status: int, code: str, message: str, fix: str, *, field: str | None = None,
+                 **extra: Any) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message, self.fix, self.field = status, code, message, fix, field
+        self.extra = extra
 
 
-def _snake(name: str) -> str:
-    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+def error_body(code: str, message: str, fix: str, field: str | None = None, **extra: Any) -> dict[str, Any]:
+    """The JSON error body of every refused request: ``{"error": {code, message, fix, field, ...}}``."""
+    return {"error": {"code": code, "message": message, "fix": fix, "field": field, **extra}}
 
 
-def _split_fix(message: str, default: str) -> tuple[str, str]:
-    """Our messages end with '...; <fix>'; keep the whole message and lift the fix out."""
-    head, sep, tail = message.rpartition("; ")
-    return (message, tail) if sep and head else (message, default)
+def wants_json() -> bool:
+    """True for ``/api/`` routes, JSON request bodies and clients that prefer JSON to HTML."""
+    if request.path.startswith("/api/") or request.is_json:
+        return True
+    best = request.accept_mimetypes.best_match(["text/html", "application/json"])
+    return best == "application/json" and request.accept_mimetypes[best] > request.accept_mimetypes["text/html"]
 
 
-def _respond(status: int, code: str, message: str, fix: str, **extra: Any) -> tuple[Response | str, int]:
-    if request.path.startswith("/api/"):
-        return jsonify(error_body(code, message, fix, **extra)), status
+def _respond(status: int, code: str, message: str, fix: str, field: str | None = None,
+             **extra: Any) -> tuple[Response | str, int]:
+    if wants_json():
+        return jsonify(error_body(code, message, fix, field, **extra)), status
     title = TITLES.get(status, "出错了")
-    return render_template("error.html", status=status, title=title, message=message, fix=fix), status
+    return render_template("error.html", status=status, title=title, message=message, fix=fix,
+                           field=field), status
+
+
+def _request_error(exc: RequestError) -> tuple[Response | str, int]:
+    log.info("%s %s refused (%d %s): %s", request.method, request.path, exc.status, exc.code, exc.message)
+    return _respond(exc.status, exc.code, exc.message, exc.fix, exc.field, **exc.extra)
 
 
 def _wangge_error(exc: WanggeError) -> tuple[Response | str, int]:
-    status = next((s for cls, s in _STATUS if isinstance(exc, cls)), 400)
-    message, fix = _split_fix(str(exc), "按提示修正数据后重试")
+    code, text = geo_error_text(exc)
+    message = text.message if text.message is not None else str(exc)
     extra: dict[str, Any] = {}
     if isinstance(exc, ValidationFailed):
-        extra["issues"] = [str(i) for i in exc.issues]
-    log.info("%s on %s: %s", type(exc).__name__, request.path, exc)
-    return _respond(status, _snake(type(exc).__name__), message, fix, **extra)
+        message = f"{message}（共 {len(exc.issues)} 个）"
+        extra["issues"] = [{k: v for k, v in row.items() if k != "detail"} for row in issue_rows(exc.issues)]
+    log.info("%s on %s: %s", type(exc).__name__, request.path, exc)  # the English detail stays in the log
+    return _respond(text.status, code, message, text.fix, text.field, **extra)
 
 
 def _default_message(status: int) -> str:
@@ -105,7 +133,7 @@ def _http_error(exc: HTTPException) -> tuple[Response | str, int] | HTTPExceptio
     status = exc.code or 500
     if status < 400:  # redirects raised as exceptions (RequestRedirect) are not errors
         return exc
-    code = _snake(type(exc).__name__)
+    code = error_code(exc)
     # werkzeug's own descriptions are English; routes that abort() pass Chinese ones.
     custom = exc.description and exc.description != type(exc).description
     message = exc.description if custom else _default_message(status)
@@ -166,6 +194,7 @@ def init_app(app: Flask) -> None:
     app.register_error_handler(OperationalError, _database_busy)
     app.register_error_handler(PoolTimeout, _database_busy)
     app.register_error_handler(DatabaseBusy, _database_busy)
+    app.register_error_handler(RequestError, _request_error)
     app.register_error_handler(WanggeError, _wangge_error)
     app.register_error_handler(InternalServerError, _server_error)
     app.register_error_handler(HTTPException, _http_error)

@@ -424,7 +424,8 @@ def _settle_crs(gdf: gpd.GeoDataFrame, *, file: str, declared_crs: str | CRS | N
         try:
             declared = CRS.from_user_input(declared_crs)
         except Exception as exc:  # pyproj raises its own CRSError subclasses
-            raise CRSError(f"{file}: unknown CRS {declared_crs!r} ({exc}); use e.g. --crs EPSG:4326") from None
+            raise _error("unknown_crs", f"{file}: unknown CRS {declared_crs!r} ({exc}); use e.g. --crs EPSG:4326",
+                         CRSError) from None
         if gdf.crs is not None and not CRS.from_user_input(gdf.crs).equals(declared):
             # files with a wrong .prj, or GeoJSON without a crs member (read as WGS84)
             log.warning("%s: file says %s, declared %s; using the declared CRS (relabelled)",
@@ -434,10 +435,12 @@ def _settle_crs(gdf: gpd.GeoDataFrame, *, file: str, declared_crs: str | CRS | N
         return gdf
     if implied is not None:
         return gdf.set_crs(implied)
-    raise CRSError(
+    raise _error(
+        "missing_crs",
         f"{file} has no CRS (no .prj or crs information); pass the CRS its coordinates "
         "are in, e.g. --crs EPSG:4326, or EPSG:4547 for "
-        "CGCS2000 3-degree zone 39"
+        "CGCS2000 3-degree zone 39",
+        CRSError,
     )
 
 

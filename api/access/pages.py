@@ -17,7 +17,7 @@ from typing import Any
 
 import geopandas as gpd
 import pandas as pd
-from flask import Blueprint, abort, current_app, jsonify, render_template, request, url_for
+from flask import Blueprint, current_app, jsonify, render_template, request, url_for
 from flask_login import current_user, login_required
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -25,6 +25,7 @@ from werkzeug.wrappers import Response
 
 from api.access.suggest import SuggestError, suggest_new_sites
 from api.db import get_session
+from api.errors import RequestError
 from api.models import PlanGrid, PlanVersion
 from api.workspace import load_layer, workspace_stats
 from geo.access import AccessResult, euclidean_overstatement, service_circle_analysis
@@ -115,7 +116,7 @@ def access_state() -> AccessState:
     session = get_session()
     stats = workspace_stats(session)
     if stats["empty"]:
-        abort(409, description="工作区还没有楼栋数据，无法计算生活圈覆盖；请先导入数据")
+        raise RequestError(409, "empty_workspace", "工作区还没有楼栋数据，无法计算生活圈覆盖", "先在“导入数据”页导入楼栋和服务点")
     grids, plan_ids, plan_names = _active_grids(session)
     key = ((stats.get("last_import") or {}).get("id"), plan_ids)
     cache = current_app.extensions.setdefault(_EXTENSION, {})
@@ -151,10 +152,12 @@ def _args(state: AccessState, *, need_category: bool = True) -> tuple[str | None
     category = request.args.get("category") or None
     if category is None and need_category:
         if not options:
-            abort(409, description="工作区没有可识别类别的服务点；请检查服务点图层的 category 字段")
+            raise RequestError(409, "no_service_points", "工作区没有可识别类别的服务点",
+                               "导入服务点时在“列映射”中把类别列映射为 category")
         category = options[0]["value"]
     if category is not None and category not in known:
-        abort(400, description=f"未知的设施类别 {category!r}；可选：{'、'.join(known) or '无'}")
+        raise RequestError(400, "unknown_category", f"未知的设施类别 {category!r}", f"可选：{'、'.join(known) or '无'}",
+                           field="category")
     levels = state.network.levels_m
     raw = request.args.get("level")
     if raw in (None, ""):
@@ -165,10 +168,12 @@ def _args(state: AccessState, *, need_category: bool = True) -> tuple[str | None
         except ValueError:
             level = -1.0
         if level not in levels:
-            abort(400, description=f"步行距离 level={raw!r} 不可用；可选：{'、'.join(f'{v:g}' for v in levels)}")
+            raise RequestError(400, "bad_level", f"步行距离 level={raw!r} 不可用",
+                               f"可选：{'、'.join(f'{v:g}' for v in levels)}", field="level")
     mode = request.args.get("mode", "network")
     if mode not in ("network", "euclidean"):
-        abort(400, description=f"mode={mode!r} 不可用；可选：network（步行网络）、euclidean（直线筛查）")
+        raise RequestError(400, "bad_mode", f"mode={mode!r} 不可用", "可选：network（步行网络）、euclidean（直线筛查）",
+                           field="mode")
     return category, level, mode
 
 
@@ -220,7 +225,8 @@ def _suggest_k(param: str = "suggest", *, required: bool = False) -> int | None:
     try:
         return int(raw)
     except ValueError:
-        abort(400, description=f"建议新址数 {param}={raw!r} 须为整数；例如 {param}=3")
+        raise RequestError(400, "bad_suggest", f"建议新址数 {param}={raw!r} 须为整数", f"例如 {param}=3",
+                           field=param) from None
 
 
 def _suggestion(state: AccessState, category: str, level: float, k: int, *, option: str = "suggest") -> SiteSuggestion:
@@ -230,7 +236,7 @@ def _suggestion(state: AccessState, category: str, level: float, k: int, *, opti
             state.suggestions[key] = suggest_new_sites(state.network, category, k, level_m=level,
                                                        settings=current_app.config["WANGGE"], option=option)
         except SuggestError as exc:
-            abort(400, description=str(exc))
+            raise RequestError(400, "suggest_refused", exc.message_zh, exc.fix_zh, field=option) from None
     return state.suggestions[key]
 
 

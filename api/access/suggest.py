@@ -19,7 +19,14 @@ __all__ = ["SuggestError", "category_level", "check_k", "suggest_new_sites"]
 
 
 class SuggestError(LayerError):
-    """A suggestion that cannot be made as asked (bad K, no walk network, unknown category)."""
+    """A suggestion that cannot be made as asked (bad K, no walk network, unknown category).
+
+    ``str()`` is the command-line text; ``message_zh`` and ``fix_zh`` are the page's wording.
+    """
+
+    def __init__(self, message: str, *, message_zh: str, fix_zh: str) -> None:
+        super().__init__(message)
+        self.message_zh, self.fix_zh = message_zh, fix_zh
 
 
 def category_level(result: AccessResult, category: str) -> float:
@@ -33,7 +40,8 @@ def check_k(k: int, *, max_sites: int, option: str) -> int:
     """*k* when 1 <= k <= *max_sites*; else :class:`SuggestError` naming *option* and the setting."""
     if k < 1 or k > max_sites:
         raise SuggestError(f"建议新址数 {option}={k} 须在 1 到 {max_sites} 之间 / the number of new sites must be "
-                           f"1..{max_sites} (setting maxcover_max_sites); choose a K in that range")
+                           f"1..{max_sites} (setting maxcover_max_sites); choose a K in that range",
+                           message_zh=f"建议新址数 {k} 超出范围", fix_zh=f"填写 1 到 {max_sites} 之间的整数（设置 maxcover_max_sites）")
     return k
 
 
@@ -66,10 +74,13 @@ def suggest_new_sites(result: AccessResult, category: str, k: int, *, settings: 
     check_k(k, max_sites=int(settings["maxcover_max_sites"]), option=option)
     if result.graph is None:
         raise SuggestError("建议新址需要步行网络结果 / new sites need the walk-network analysis; "
-                           "use the network mode, not straight-line screening")
+                           "use the network mode, not straight-line screening",
+                           message_zh="建议新址需要步行网络的分析结果", fix_zh="切换到“步行网络”模式后再建议新址")
     if f"dist_{category}" not in result.buildings.columns:
         raise SuggestError(f"没有类别 {category!r} 的服务点 / no service points of category {category!r}; "
-                           f"choose one of {', '.join(result.summary.get('categories', ())) or 'none'}")
+                           f"choose one of {', '.join(result.summary.get('categories', ())) or 'none'}",
+                           message_zh=f"没有类别 {category!r} 的服务点",
+                           fix_zh=f"可选：{'、'.join(result.summary.get('categories', ())) or '无'}")
     level = category_level(result, category) if level_m is None else float(level_m)
     return suggest_sites(result.graph, result.buildings, category=category, level_m=level, k=k,
                          n_candidates=int(settings["maxcover_candidates"]),

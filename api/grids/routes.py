@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, abort, current_app, jsonify, request
+from flask import Blueprint, current_app, jsonify, request
 from flask_login import login_required
 from shapely.geometry import mapping
 from werkzeug.wrappers import Response
 
 from api.db import get_session
+from api.errors import RequestError
 from api.grids import service
 
 __all__ = ["bp"]
@@ -24,9 +25,11 @@ def _floats(name: str) -> list[float]:
     try:
         values = [float(v) for v in raw.split(",") if v.strip()]
     except ValueError:
-        abort(400, description=f"参数 {name} 须为逗号分隔的数字，收到 {raw[:40]!r}")
+        raise RequestError(400, "bad_coordinates", f"参数 {name} 须为逗号分隔的数字，收到 {raw[:40]!r}",
+                           f"写成 {name}=121.47,121.48（WGS84 经纬度）", field=name) from None
     if not values:
-        abort(400, description=f"缺少参数 {name}（WGS84 经纬度，可用逗号分隔多个点）")
+        raise RequestError(400, "missing_coordinates", f"缺少参数 {name}", "填写 WGS84 经纬度，可用逗号分隔多个点",
+                           field=name)
     return values
 
 
@@ -45,7 +48,8 @@ def locate() -> Response:
     """Grid of one or many WGS84 points: ``?lon=121.47,121.48&lat=31.23,31.24``."""
     lon, lat = _floats("lon"), _floats("lat")
     if len(lon) != len(lat) or len(lon) > _MAX_POINTS:
-        abort(400, description=f"lon 与 lat 须个数相同且不超过 {_MAX_POINTS} 个（收到 {len(lon)} 与 {len(lat)}）")
+        raise RequestError(400, "bad_coordinates", f"lon 与 lat 个数不同或过多（收到 {len(lon)} 与 {len(lat)}）",
+                           f"lon 与 lat 须一一对应，且不超过 {_MAX_POINTS} 个点", field="lat")
     settings = current_app.config["WANGGE"]
     active = service.load_active(get_session(), settings=settings)
     found = active.grid_of_points(lon, lat, tolerance_m=settings["grid_point_tolerance_m"],
@@ -64,6 +68,7 @@ def one_grid(key: str) -> Response:
     try:
         meta = service.grid_meta(get_session(), key)
     except service.GridNotFound as exc:
-        abort(404, description=str(exc))
+        raise RequestError(404, "grid_not_found", str(exc).strip("'\""),
+                           "检查网格编码；网格编码可能已在重新划分后停用（GET /api/grids 列出生效网格）") from None
     meta["geometry"] = mapping(meta["geometry"]) if meta["geometry"] is not None else None
     return jsonify(meta)

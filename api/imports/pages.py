@@ -8,8 +8,9 @@ so a refused import writes nothing. Steps:
    files in the instance folder and answers each file's layers and columns;
 2. ``GET /api/imports/uploads/<id>/columns?kind=&layer=`` the columns of another layer;
 3. ``POST /api/imports`` (JSON: upload id, layers, column mapping, CRS, coordinates,
-   append) starts a background job; ``GET /api/imports/jobs/<id>`` polls its progress and
-   finally its report, one row per problem (:mod:`webmap.import_report`).
+   append) queues an ``import`` job on the durable queue (:mod:`api.imports.jobs`);
+   ``GET /api/imports/jobs/<id>`` polls its progress and finally its report, one row per
+   problem (:mod:`webmap.import_report`); ``POST /api/imports/jobs/<id>/cancel`` cancels it.
 
 The request size is limited by ``max_upload_mb`` (413 with the setting's name).
 """
@@ -29,7 +30,14 @@ from werkzeug.datastructures import FileStorage
 from werkzeug.wrappers import Response
 
 from api.auth import role_required
-from api.imports.jobs import ImportRequestError, folder_in_use, get_import_job, submit_import
+from api.errors import RequestError
+from api.imports.jobs import (
+    cancel_import_job,
+    folder_in_use,
+    get_import_job,
+    import_job_json,
+    submit_import,
+)
 from api.security import upload_route
 from geo.layers import SCHEMAS
 from geo.readers import SUPPORTED_EXTENSIONS, list_file_layers
@@ -47,7 +55,6 @@ KIND_FIELDS: tuple[str, ...] = ("communities", "buildings", "streets", "compound
 #: Extensions a browser upload may have (a bare .shp lacks its .shx/.dbf/.prj).
 _WEB_EXTENSIONS = tuple(ext for ext in SUPPORTED_EXTENSIONS if ext != ".shp")
 _UPLOAD_ID = re.compile(r"^[0-9a-f]{32}$")
-_LAST_UPLOAD: dict[str, str] = {}
 
 
 def _extension(filename: str) -> str:
@@ -55,11 +62,11 @@ def _extension(filename: str) -> str:
     for ext in sorted(_WEB_EXTENSIONS, key=len, reverse=True):
         if name.endswith(ext):
             return ext
-    raise ImportRequestError(
+    raise RequestError(
         400, "unsupported_file",
         f"文件 {filename!r} 的格式不支持；可用：GeoPackage（.gpkg）、GeoJSON（.geojson/.json）、"
         "Shapefile 压缩包（.zip，含 .shp .shx .dbf .prj）、CSV 经纬度（.csv）、OSM（.osm.pbf）",
-        "Shapefile 请把同名的 .shp、.shx、.dbf、.prj 一起压缩成 .zip 再上传")
+        "Shapefile 请把同名的 .shp、.shx、.dbf、.prj 一起压缩成 .zip 再上传", field="file")
 
 
 def _uploads_root() -> Path:
@@ -69,11 +76,11 @@ def _uploads_root() -> Path:
 def upload_dir(upload_id: str) -> Path:
     """The folder of upload *upload_id* (404 when unknown or not the current user's)."""
     if not _UPLOAD_ID.match(upload_id or "") or not (_uploads_root() / upload_id).is_dir():
-        raise ImportRequestError(404, "upload_not_found", f"找不到上传 {upload_id!r}（可能已导入或已被新的上传替换）",
-                                 "重新选择文件并上传")
+        raise RequestError(404, "upload_not_found", f"找不到上传 {upload_id!r}（可能已导入或已被新的上传替换）",
+                           "重新选择文件并上传", field="upload_id")
     owner = (_uploads_root() / upload_id / "owner").read_text(encoding="utf-8")
     if owner != current_user.username:
-        raise ImportRequestError(404, "upload_not_found", f"找不到上传 {upload_id!r}", "重新选择文件并上传")
+        raise RequestError(404, "upload_not_found", f"找不到上传 {upload_id!r}", "重新选择文件并上传", field="upload_id")
     return _uploads_root() / upload_id
 
 
@@ -116,8 +123,9 @@ def file_columns(path: Path, layer: str | None) -> list[str]:
     try:
         return [str(f) for f in pyogrio.read_info(source, layer=layer)["fields"]]
     except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError) as exc:
-        raise ImportRequestError(400, "unreadable_file", f"无法读取文件 {path.name} 的图层 {layer!r}：{exc}",
-                                 "检查文件是否完整、图层名是否正确") from None
+        log.info("columns of %s layer %r unreadable: %s", path.name, layer, exc)
+        raise RequestError(400, "unreadable_file", f"无法读取文件 {path.name} 的图层 {layer!r}",
+                           "检查文件是否完整，并在“文件内图层”中选择正确的图层", field="layer") from None
 
 
 def _describe(kind: str, path: Path, original: str, layer: str | None = None) -> dict[str, Any]:
@@ -140,10 +148,12 @@ def _save(folder: Path, kind: str, upload: FileStorage) -> dict[str, str]:
 
 
 def _forget_previous(username: str) -> None:
-    """Delete the user's previous upload unless a job is importing it (that job cleans up)."""
-    previous = _LAST_UPLOAD.pop(username, None)
-    if previous and not folder_in_use(_uploads_root() / previous):
-        shutil.rmtree(_uploads_root() / previous, ignore_errors=True)
+    """Delete the user's earlier uploads, except one an import job still reads (a later upload removes it)."""
+    root = _uploads_root()
+    for owner in root.glob("*/owner") if root.is_dir() else ():
+        folder = owner.parent
+        if owner.read_text(encoding="utf-8") == username and not folder_in_use(folder):
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 @bp.route("/import")
@@ -168,10 +178,11 @@ def upload() -> tuple[Response, int]:
     files = {k: f for k in KIND_FIELDS if (f := request.files.get(k)) is not None and f.filename}
     unknown = sorted(set(request.files) - set(KIND_FIELDS))
     if unknown:
-        raise ImportRequestError(400, "unknown_field", f"未知的文件字段 {unknown}", f"文件字段为：{'、'.join(KIND_FIELDS)}")
+        raise RequestError(400, "unknown_field", f"未知的文件字段 {unknown}", f"文件字段为：{'、'.join(KIND_FIELDS)}",
+                           field=unknown[0])
     if "buildings" not in files:
-        raise ImportRequestError(400, "buildings_required", "请选择楼栋文件（表单字段 buildings，必填）",
-                                 "在“楼栋”一栏选择文件后再上传")
+        raise RequestError(400, "buildings_required", "请选择楼栋文件（表单字段 buildings，必填）",
+                           "在“楼栋”一栏选择文件后再上传", field="buildings")
     _forget_previous(current_user.username)
     upload_id = uuid.uuid4().hex
     folder = _uploads_root() / upload_id
@@ -186,7 +197,6 @@ def upload() -> tuple[Response, int]:
     finally:
         for f in request.files.values():
             f.close()
-    _LAST_UPLOAD[current_user.username] = upload_id
     (folder / "names.json").write_text(_json({k: s for k, s in saved.items()}), encoding="utf-8")
     log.info("upload %s by %s: %s", upload_id, current_user.username,
              ", ".join(f"{k}={s['original']}" for k, s in saved.items()))
@@ -214,7 +224,7 @@ def columns(upload_id: str) -> Response:
     names = saved_files(folder)
     kind = request.args.get("kind", "")
     if kind not in names:
-        raise ImportRequestError(400, "bad_kind", f"此上传中没有 {kind!r} 文件", f"kind 可选：{'、'.join(names)}")
+        raise RequestError(400, "bad_kind", f"此上传中没有 {kind!r} 文件", f"kind 可选：{'、'.join(names)}", field="kind")
     return jsonify(_describe(kind, folder / names[kind]["saved"], names[kind]["original"],
                              request.args.get("layer") or None))
 
@@ -225,25 +235,22 @@ def start() -> tuple[Response, int]:
     """Start the import of an upload (JSON body); answers the job to poll (202)."""
     body = request.get_json(silent=True)
     if not isinstance(body, dict):
-        raise ImportRequestError(400, "bad_request", "请求体须为 JSON 对象", "发送 Content-Type: application/json")
+        raise RequestError(400, "bad_request", "请求体须为 JSON 对象", "发送 Content-Type: application/json")
     folder = upload_dir(str(body.get("upload_id", "")))
-    user, upload_id = current_user.username, folder.name
-    job = submit_import(current_app._get_current_object(), user=user, folder=folder,
-                        names=saved_files(folder), body=body,
-                        on_success=lambda: _LAST_UPLOAD.pop(user, None),
-                        is_current=lambda: _LAST_UPLOAD.get(user) == upload_id)
-    return jsonify(job.json()), 202
+    job = submit_import(current_app._get_current_object(), user=current_user.username, folder=folder,
+                        names=saved_files(folder), body=body)
+    return jsonify(import_job_json(job)), 202
 
 
 @bp.route("/api/imports/jobs/<job_id>")
 @role_required(*IMPORT_ROLES)
 def job_status(job_id: str) -> Response:
     """State, progress, message and (when finished) the report of an import job."""
-    return jsonify(get_import_job(job_id, user=current_user.username).json())
+    return jsonify(import_job_json(get_import_job(job_id, user=current_user.username)))
 
 
-@bp.errorhandler(ImportRequestError)
-def _request_error(exc: ImportRequestError) -> tuple[Response, int]:
-    from api.errors import error_body
-
-    return jsonify(error_body(exc.code, exc.message, exc.fix)), exc.status
+@bp.route("/api/imports/jobs/<job_id>/cancel", methods=["POST"])
+@role_required(*IMPORT_ROLES)
+def job_cancel(job_id: str) -> Response:
+    """Cancel an import job: a queued one at once, a running one before it writes (nothing is written)."""
+    return jsonify(import_job_json(cancel_import_job(job_id, user=current_user.username)))

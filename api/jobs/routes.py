@@ -6,11 +6,12 @@ Polling and cancelling one job stay at ``/api/jobs/<id>`` and ``/api/jobs/<id>/c
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, jsonify, request
+from flask import Blueprint, jsonify, request
 from flask_login import current_user, login_required
 from werkzeug.wrappers import Response
 
 from api.db import get_session
+from api.errors import RequestError
 from api.jobs.store import list_jobs
 
 __all__ = ["bp"]
@@ -26,6 +27,7 @@ def jobs_list() -> Response:
     """The newest jobs (``?limit=``, default 50) with state, progress, result and times."""
     raw = request.args.get("limit", "50")
     if not raw.isdigit() or not 1 <= int(raw) <= _MAX_LIMIT:
-        abort(400, description=f"limit 须为 1–{_MAX_LIMIT} 的整数：{raw!r}；例如 limit=50")
+        raise RequestError(400, "bad_limit", f"limit 须为 1–{_MAX_LIMIT} 的整数：{raw!r}", "例如 limit=50",
+                           field="limit")
     user = None if current_user.role == "admin" else current_user.username
     return jsonify([job.detail() for job in list_jobs(get_session(), user=user, limit=int(raw))])

@@ -20,7 +20,9 @@ from flask import Flask
 from sqlalchemy.orm import Session
 
 from api.db import session_scope
+from api.error_text import geo_error_text
 from api.jobs import store
+from geo.errors import WanggeError
 
 __all__ = ["JobCancelled", "JobError", "JobContext", "JobFunction", "resolve", "execute"]
 
@@ -32,11 +34,14 @@ class JobCancelled(Exception):
 
 
 class JobError(Exception):
-    """A job failure whose *message* (Chinese, naming the fix) is shown to the user as is."""
+    """A job failure whose *message* (Chinese, naming the fix) is shown to the user as is.
 
-    def __init__(self, message: str) -> None:
+    *result* (e.g. the rows of a refused import's report) is kept as the failed job's result.
+    """
+
+    def __init__(self, message: str, *, result: dict[str, Any] | None = None) -> None:
         super().__init__(message)
-        self.message = message
+        self.message, self.result = message, result
 
 
 class JobContext:
@@ -99,10 +104,21 @@ def resolve(fn_name: str) -> JobFunction:
     return fn
 
 
+def _failure_message(exc: BaseException) -> str:
+    """What the user reads: a :class:`JobError`'s message, a geo error's Chinese wording, else a generic one."""
+    if isinstance(exc, JobError):
+        return exc.message
+    if isinstance(exc, WanggeError):
+        _code, text = geo_error_text(exc)
+        return f"任务失败：{text.message or exc}；{text.fix}"
+    return "任务失败：服务器内部错误；请稍后重试，如仍出错，请把任务编号告诉管理员（详情见服务日志）"
+
+
 def _fail(app: Flask, job_id: str, exc: BaseException) -> None:
-    message = exc.message if isinstance(getattr(exc, "message", None), str) else f"任务失败：{exc}"
+    result = exc.result if isinstance(exc, JobError) else None
     with app.app_context(), session_scope() as session:
-        store.finish_job(session, job_id, state="failed", message=message, error=f"{type(exc).__name__}: {exc}")
+        store.finish_job(session, job_id, state="failed", message=_failure_message(exc), result=result,
+                         error=f"{type(exc).__name__}: {exc}")
 
 
 def execute(app: Flask, job_id: str, worker: str) -> None:

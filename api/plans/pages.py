@@ -11,14 +11,14 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import Blueprint, abort, current_app, jsonify, render_template, request, url_for
+from flask import Blueprint, current_app, jsonify, render_template, request, url_for
 from flask_login import current_user, login_required
 from werkzeug.wrappers import Response
 
 from api.db import get_session
+from api.errors import RequestError
 from api.models import PlanVersion
 from api.plans.policy import EDIT_ROLES, allowed_actions, can_edit, visible_plan
-from api.plans.state import PlanRequestError
 from api.workspace import load_layer, workspace_stats
 from webmap.maps import BasemapError
 from webmap.planner import CONTEXT_COLUMNS, EXPORT_FORMATS, context_features, plan_map
@@ -106,8 +106,9 @@ def _plan_or_404(plan_id: int) -> PlanVersion:
     """The plan if the user may see it (workers and viewers: published plans only), else 404."""
     try:
         return visible_plan(get_session(), plan_id)
-    except PlanRequestError:
-        abort(404, description=f"方案 #{plan_id} 不存在或尚未发布（网格员和只读用户只能查看已发布的方案）")
+    except RequestError:
+        raise RequestError(404, "plan_not_found", f"方案 #{plan_id} 不存在或尚未发布",
+                           "网格员和只读用户只能查看已发布的方案；从“网格方案”列表选择") from None
 
 
 @bp.route("/plans")
@@ -149,7 +150,8 @@ def _bbox_arg() -> tuple[float, float, float, float] | None:
     try:
         minx, miny, maxx, maxy = (float(v) for v in raw.split(","))
     except ValueError:
-        abort(400, description=f"参数 bbox={raw!r} 无效：应为 minx,miny,maxx,maxy（经纬度）")
+        raise RequestError(400, "bad_bbox", f"参数 bbox={raw!r} 无效", "写成 minx,miny,maxx,maxy（经纬度）四个数",
+                           field="bbox") from None
     return minx, miny, maxx, maxy
 
 
@@ -158,7 +160,8 @@ def _bbox_arg() -> tuple[float, float, float, float] | None:
 def context_layer(kind: str) -> Response:
     """Streets or compounds in ``?bbox=`` (all when absent); ``?major=1``: major roads only."""
     if kind not in CONTEXT_COLUMNS:
-        abort(404, description=f"图层 {kind} 不存在：可用 {', '.join(CONTEXT_COLUMNS)}")
+        raise RequestError(404, "layer_not_found", f"图层 {kind} 不存在", f"可用：{', '.join(CONTEXT_COLUMNS)}",
+                           field="kind")
     gdf = load_layer(get_session(), kind, bbox=_bbox_arg(), columns=CONTEXT_COLUMNS[kind])
     major = request.args.get("major") == "1"
     body = context_features(gdf, kind, simplify_m=current_app.config["WANGGE"]["map_simplify_m"],

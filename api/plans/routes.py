@@ -17,7 +17,6 @@ from sqlalchemy import select
 from api import audit
 from api.auth import role_required
 from api.db import get_session, session_scope
-from api.errors import error_body
 from api.models import Building, PlanAssignment, PlanVersion
 from api.plans import edits, jobs, rebase, store
 from api.plans.exports import export_plan
@@ -31,11 +30,6 @@ __all__ = ["bp", "EDIT_ROLES"]
 log = logging.getLogger(__name__)
 
 bp = Blueprint("plans_api", __name__, url_prefix="/api")
-
-
-@bp.errorhandler(PlanRequestError)
-def _plan_error(exc: PlanRequestError) -> tuple[Response, int]:
-    return jsonify(error_body(exc.code, exc.message, exc.fix, **exc.extra)), exc.status
 
 
 def _body() -> dict[str, Any]:

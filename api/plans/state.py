@@ -23,6 +23,7 @@ from shapely.geometry import mapping
 from sqlalchemy import LargeBinary, Table, select, type_coerce
 from sqlalchemy.orm import Session
 
+from api.errors import RequestError
 from api.models import Community, PlanAssignment, PlanCell, PlanGrid, PlanVersion
 from geo.crs import local_metric_crs
 
@@ -57,12 +58,8 @@ _CACHE_LOCK = threading.Lock()
 _PLAN_LOCKS: dict[tuple[str, int], threading.Lock] = {}
 
 
-class PlanRequestError(Exception):
-    """A request the plan routes refuse: HTTP *status*, error *code*, Chinese *message*, *fix*."""
-
-    def __init__(self, status: int, code: str, message: str, fix: str, **extra: Any) -> None:
-        super().__init__(message)
-        self.status, self.code, self.message, self.fix, self.extra = status, code, message, fix, extra
+#: The plan routes' refusals are the app's one error type (answered by :mod:`api.errors`).
+PlanRequestError = RequestError
 
 
 @dataclass

@@ -72,11 +72,11 @@ def login(app: Flask, role: str) -> FlaskClient:
     return client
 
 
-def wait_job(client: FlaskClient, job_id: str, *, timeout: float = 120.0) -> dict[str, Any]:
-    """Poll a job until it leaves queued/running."""
+def wait_job(client: FlaskClient, job_id: str, *, timeout: float = 120.0, path: str = "/api/jobs/{}") -> dict[str, Any]:
+    """Poll a job (at *path*, ``{}`` the job id) until it leaves queued/running."""
     end = time.monotonic() + timeout
     while time.monotonic() < end:
-        job = client.get(f"/api/jobs/{job_id}").get_json()
+        job = client.get(path.format(job_id)).get_json()
         if job["state"] not in ("queued", "running"):
             return job
         time.sleep(0.05)

@@ -114,17 +114,19 @@ def test_isochrones_geojson_one_polygon_per_service_point(viewer: FlaskClient, s
         assert (np.abs(lon) <= 180).all() and (np.abs(lat) <= 90).all()
 
 
-@pytest.mark.parametrize(("url", "match"), [
-    ("/api/access/isochrones.geojson?category=casino&level=500", "未知的设施类别 'casino'"),
-    ("/api/access/summary?category=casino", "未知的设施类别 'casino'"),
-    ("/api/access/summary?level=750", "level='750' 不可用"),
-    ("/api/access/isochrones.geojson?category=kindergarten&mode=crow", "mode='crow' 不可用"),
+@pytest.mark.parametrize(("url", "match", "code", "field"), [
+    ("/api/access/isochrones.geojson?category=casino&level=500", "未知的设施类别 'casino'", "unknown_category",
+     "category"),
+    ("/api/access/summary?category=casino", "未知的设施类别 'casino'", "unknown_category", "category"),
+    ("/api/access/summary?level=750", "level='750' 不可用", "bad_level", "level"),
+    ("/api/access/isochrones.geojson?category=kindergarten&mode=crow", "mode='crow' 不可用", "bad_mode", "mode"),
 ])
-def test_bad_arguments_answer_400_with_the_error_shape(viewer: FlaskClient, url: str, match: str) -> None:
+def test_bad_arguments_answer_400_with_the_error_shape(viewer: FlaskClient, url: str, match: str, code: str,
+                                                       field: str) -> None:
     r = viewer.get(url)
     assert r.status_code == 400
     error = r.get_json()["error"]
-    assert error["code"] == "bad_request" and match in error["message"] and error["fix"]
+    assert error["code"] == code and match in error["message"] and error["fix"] and error["field"] == field
 
 
 def test_unknown_category_on_the_page_is_a_chinese_error_page(viewer: FlaskClient) -> None:
@@ -196,14 +198,15 @@ def test_suggested_sites_on_the_page_and_as_json(app: Flask, viewer: FlaskClient
     assert '"suggested":' not in viewer.get("/access?category=kindergarten&level=300").get_data(as_text=True)
 
 
-@pytest.mark.parametrize(("url", "match"), [
-    ("/api/access/suggest?category=kindergarten&k=x", "须为整数"),
-    ("/api/access/suggest?category=kindergarten&k=0", "1 到 20"),
-    ("/api/access/suggest?category=kindergarten&k=21", "maxcover_max_sites"),
-    ("/api/access/suggest?category=nothing&k=1", "未知的设施类别"),
+@pytest.mark.parametrize(("url", "match", "field"), [  # in the message or the fix
+    ("/api/access/suggest?category=kindergarten&k=x", "须为整数", "k"),
+    ("/api/access/suggest?category=kindergarten&k=0", "1 到 20", "k"),
+    ("/api/access/suggest?category=kindergarten&k=21", "maxcover_max_sites", "k"),
+    ("/api/access/suggest?category=nothing&k=1", "未知的设施类别", "category"),
 ])
-def test_bad_suggestions_are_400(viewer: FlaskClient, url: str, match: str) -> None:
+def test_bad_suggestions_are_400(viewer: FlaskClient, url: str, match: str, field: str) -> None:
     r = viewer.get(url)
-    assert r.status_code == 400 and match in r.get_json()["error"]["message"]
-    page = viewer.get("/access?category=kindergarten&suggest=0")
-    assert page.status_code == 400 and "建议新址数 suggest=0" in page.get_data(as_text=True)
+    error = r.get_json()["error"]
+    assert r.status_code == 400 and match in error["message"] + error["fix"] and error["field"] == field
+    page = viewer.get("/access?category=kindergarten&suggest=0").get_data(as_text=True)
+    assert "建议新址数 0 超出范围" in page and "填写 1 到 20 之间的整数" in page

@@ -38,7 +38,6 @@ def _start_server(tmp: Path) -> str:
     if not bins or os.geteuid() != 0 or shutil.which("su") is None:
         pytest.skip("PostgreSQL test server needs Debian's postgresql package and root "
                     "(or set WANGGE_TEST_POSTGRES_URL)")
-    pytest.importorskip("psycopg", reason="pip install 'psycopg[binary]' to run the PostgreSQL tests")
     bindir = Path(bins[-1]).parent
     shutil.chown(tmp, "postgres")
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from flask import Flask, abort, request
 
+from api.error_text import GEO_ERROR_TEXT
 from api.security import upload_route
 from geo.errors import InfeasiblePlan, LayerError, ReadError
 
@@ -48,14 +49,16 @@ def error_app(app: Flask) -> Flask:
     return app
 
 
-def test_wangge_error_json_shape(error_app: Flask) -> None:
+def test_wangge_error_json_shape_in_chinese(error_app: Flask) -> None:
     r = error_app.test_client().get("/api/layer-error")
     assert r.status_code == 422
     assert r.json == {"error": {
         "code": "layer_error",
-        "message": "layer buildings: feature #B7 has floors=-3; set floors to a positive number",
-        "fix": "set floors to a positive number",
+        "message": GEO_ERROR_TEXT["layer_error"].message,
+        "fix": GEO_ERROR_TEXT["layer_error"].fix,
+        "field": "fields",
     }}
+    assert "floors=-3" not in r.get_data(as_text=True)  # the English geo text stays in the log
 
 
 def test_infeasible_plan_is_conflict(error_app: Flask) -> None:
@@ -66,13 +69,14 @@ def test_infeasible_plan_is_conflict(error_app: Flask) -> None:
 def test_wangge_error_html_page_is_chinese(error_app: Flask) -> None:
     r = error_app.test_client().get("/page/read-error")
     html = r.get_data(as_text=True)
-    assert r.status_code == 400 and "请求有误" in html and "处理办法：upload a zipped Shapefile" in html
+    assert r.status_code == 400 and "请求有误" in html and f"处理办法：{GEO_ERROR_TEXT['read_error'].fix}" in html
+    assert "upload a zipped Shapefile" not in html
 
 
 def test_api_404_and_405_are_json(client) -> None:
     r = client.get("/api/no-such-route")
     assert r.status_code == 404
-    assert set(r.json["error"]) == {"code", "message", "fix"}
+    assert set(r.json["error"]) == {"code", "message", "fix", "field"}
     assert r.json["error"]["message"] == "找不到 /api/no-such-route"
     r = client.post("/api/health")
     assert r.status_code == 405 and r.json["error"]["code"] == "method_not_allowed"

@@ -139,5 +139,7 @@ def test_context_layer_errors(client: FlaskClient, seeded: dict) -> None:
     c = _as(client, "viewer")
     r = c.get("/api/context/streets.geojson?bbox=1,2,3")
     assert r.status_code == 400 and "bbox" in r.get_json()["error"]["message"]
+    assert r.get_json()["error"]["field"] == "bbox"
     r = c.get("/api/context/buildings.geojson")
-    assert r.status_code == 404 and "streets" in r.get_json()["error"]["message"]
+    error = r.get_json()["error"]
+    assert r.status_code == 404 and "buildings" in error["message"] and "streets" in error["fix"]
