@@ -109,6 +109,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("jobs_in_process", True, "Run jobs in threads of the web/CLI process; false when `wangge worker` runs them in a separate process."),
     Setting("job_poll_s", 1.0, "Longest time an idle job worker waits before it looks at the queue again (s)."),
     Setting("job_progress_every_s", 0.5, "A running job writes its progress (and sees a cancel) at most this often (s)."),
+    Setting("access_wait_s", 15.0, "How long a service-circle page waits for its analysis job before it shows the job's progress instead (s)."),
     # Active grids and the grid register (issues 11, 12)
     Setting("grid_point_tolerance_m", 5.0, "A point this close to a grid (but outside every grid) belongs to it (m)."),
     Setting("grid_nearest_max_m", 500.0, "Farthest a point may lie from every grid and still get the nearest grid as fallback (m; 0 = no limit)."),

@@ -1,9 +1,9 @@
 """The 15-minute service circle in the map app (issue 5): ``/access`` and its JSON routes.
 
-The analysis runs on the workspace layers (:func:`api.workspace.load_layer`) once per app
-process and import run (and set of active plans): the network result and a straight-line
-screening result are kept in ``app.extensions``; isochrones are drawn per category and
-level on first request. Routes stay thin: parse, take the cached result, hand it to
+The analysis of each import run (and set of active plans) runs once, as an ``access`` job on
+the durable queue (:mod:`api.access.analysis`): a page waits up to ``access_wait_s`` for it,
+else answers 202 with the job's progress (a page that reloads itself). The finished result
+is kept in ``app.extensions``; isochrones are drawn per category and level on first request. Routes stay thin: parse, take the cached result, hand it to
 :mod:`geo.isochrones` and :mod:`webmap.access_map`.
 """
 
@@ -12,35 +12,32 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from dataclasses import dataclass, field
 from typing import Any
 
 import geopandas as gpd
 import pandas as pd
-from flask import Blueprint, current_app, jsonify, render_template, request, url_for
+from flask import Blueprint, Flask, current_app, jsonify, render_template, request, url_for
 from flask_login import current_user, login_required
-from sqlalchemy import select
-from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response
 
+from api.access.analysis import AccessState, analysis_job, analysis_key, stored_state
 from api.access.suggest import SuggestError, suggest_new_sites
 from api.db import get_session
-from api.errors import RequestError
-from api.models import PlanGrid, PlanVersion
-from api.workspace import load_layer, workspace_stats
-from geo.access import AccessResult, euclidean_overstatement, service_circle_analysis
+from api.errors import RequestError, wants_json
+from api.jobs import Job, get_job
+from api.workspace import load_layer
+from geo.access import AccessResult, euclidean_overstatement
 from geo.isochrones import access_map_layers, zone_coverage
 from geo.lifecircle import (
     CATEGORY_LABELS_ZH,
     DEFAULT_CHECKLIST,
     LEVEL_LABELS_ZH,
-    normalise_categories,
 )
 from geo.maxcover import SiteSuggestion
 from webmap.access_map import access_map
 from webmap.maps import BasemapError
 
-__all__ = ["bp", "AccessState", "SCREENING_LABEL", "access_state", "category_options", "suggestion_numbers"]
+__all__ = ["bp", "AccessState", "AnalysisPending", "SCREENING_LABEL", "access_state", "category_options", "suggestion_numbers"]
 
 log = logging.getLogger(__name__)
 
@@ -52,80 +49,57 @@ _EXTENSION = "wangge_access"
 _LOCK = threading.Lock()
 
 
-@dataclass
-class AccessState:
-    """The cached analysis of one import run: network result, screening result, zones."""
+class AnalysisPending(Exception):
+    """The workspace's analysis job did not finish within ``access_wait_s``: answer its progress."""
 
-    key: tuple[Any, ...]
-    network: AccessResult
-    screening: AccessResult
-    zones: gpd.GeoDataFrame | None
-    zone_key: str
-    zone_label: str
-    plan_names: tuple[str, ...]
-    seconds: float
-    layers: dict[tuple[str, float, str], dict[str, Any]] = field(default_factory=dict)
-    suggestions: dict[tuple[str, float, int], SiteSuggestion] = field(default_factory=dict)
+    def __init__(self, job: Job) -> None:
+        super().__init__(job.job_id)
+        self.job = job
 
 
-def _active_grids(session: Session) -> tuple[gpd.GeoDataFrame | None, tuple[int, ...], tuple[str, ...]]:
-    """Grids of the active (published) plans, or None when no plan is active."""
-    plans = session.scalars(select(PlanVersion).where(PlanVersion.is_active.is_(True))
-                            .order_by(PlanVersion.id)).all()
-    if not plans:
-        return None, (), ()
-    rows = session.scalars(select(PlanGrid).where(
-        PlanGrid.plan_version_id.in_([p.id for p in plans]))).all()
-    rows = [g for g in rows if g.geometry is not None]
-    if not rows:
-        return None, (), ()
-    grids = gpd.GeoDataFrame(
-        {"grid_id": [g.grid_id for g in rows], "name": [g.name or g.code or g.grid_id for g in rows]},
-        geometry=[g.geometry for g in rows], crs=4326)
-    return grids, tuple(p.id for p in plans), tuple(p.name for p in plans)
-
-
-def _compute(session: Session, key: tuple[Any, ...], grids: gpd.GeoDataFrame | None,
-             plan_names: tuple[str, ...]) -> AccessState:
-    settings = current_app.config["WANGGE"]
-    started = time.perf_counter()
-    buildings = load_layer(session, "buildings", columns=["households", "community_id"])
-    streets = load_layer(session, "streets", columns=["road_class", "foot"])
-    services = load_layer(session, "service_points", columns=["name", "category"])
-    communities = load_layer(session, "communities", columns=["name"])
-    services = services.assign(category=normalise_categories(services))
-    options = {"levels_m": tuple(settings["walk_levels_m"]), "grids": grids,
-               "communities": communities if grids is None else None}
-    network = service_circle_analysis(
-        buildings, streets, services, snap_tolerance_m=settings["walk_snap_tolerance_m"],
-        max_snap_m=settings["walk_max_snap_m"],
-        excluded_classes=tuple(settings["walk_excluded_road_classes"]), **options)
-    screening = service_circle_analysis(buildings, streets, services, mode="euclidean", **options)
-    zones, zone_key, zone_label = (grids, "grid_id", "网格") if grids is not None else (
-        communities, "community_id", "社区")
-    seconds = time.perf_counter() - started
-    log.info("service circle for import %s: %d buildings, %d service points, %s in %.2f s",
-             key[0], len(buildings), len(services), zone_label, seconds)
-    return AccessState(key=key, network=network, screening=screening, zones=zones,
-                       zone_key=zone_key, zone_label=zone_label, plan_names=plan_names,
-                       seconds=seconds)
+def _wait_for_job(app: Flask, key: tuple[Any, ...]) -> AccessState:
+    """Queue (or join) the analysis job of *key*; its result if it ends within ``access_wait_s``."""
+    job = analysis_job(app, key, user=current_user.username)
+    deadline = time.monotonic() + float(app.config["WANGGE"]["access_wait_s"])
+    while job.state in ("queued", "running") and time.monotonic() < deadline:
+        time.sleep(0.1)
+        job = get_job(job.job_id, app) or job
+    if job.state in ("queued", "running"):
+        raise AnalysisPending(job)
+    state = stored_state(app, key)
+    if state is None:
+        raise RequestError(503, "access_failed", job.message or "生活圈分析没有完成",
+                           "刷新页面重新计算；如仍失败，请把任务编号告诉管理员（详情见服务日志）", job_id=job.job_id)
+    return state
 
 
 def access_state() -> AccessState:
-    """The analysis of the current import run and active plans (computed once per process)."""
-    session = get_session()
-    stats = workspace_stats(session)
-    if stats["empty"]:
+    """The analysis of the current import run and active plans: cached, else stored, else its job's.
+
+    The analysis runs as an ``access`` job (:mod:`api.access.analysis`); a request waits up
+    to ``access_wait_s`` for it, then raises :class:`AnalysisPending`.
+    """
+    key = analysis_key(get_session())
+    if key is None:
         raise RequestError(409, "empty_workspace", "工作区还没有楼栋数据，无法计算生活圈覆盖", "先在“导入数据”页导入楼栋和服务点")
-    grids, plan_ids, plan_names = _active_grids(session)
-    key = ((stats.get("last_import") or {}).get("id"), plan_ids)
-    cache = current_app.extensions.setdefault(_EXTENSION, {})
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    cache = app.extensions.setdefault(_EXTENSION, {})
+    state = cache.get("state")
+    if state is not None and state.key == key:
+        return state
+    state = stored_state(app, key) or _wait_for_job(app, key)
     with _LOCK:
-        state = cache.get("state")
-        if state is None or state.key != key:
-            state = _compute(session, key, grids, plan_names)
-            cache["state"] = state
+        cache["state"] = state
     return state
+
+
+@bp.errorhandler(AnalysisPending)
+def _pending(exc: AnalysisPending) -> tuple[Response | str, int, dict[str, str]]:
+    """202 while the analysis job runs: its progress as JSON, or a page that reloads itself."""
+    headers = {"Retry-After": "3"}
+    if wants_json():
+        return jsonify({"state": "computing", "job": exc.job.json()}), 202, headers
+    return render_template("access_pending.html", job=exc.job.json()), 202, headers
 
 
 def category_options(result: AccessResult) -> list[dict[str, Any]]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import os
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,15 +13,12 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
-from api import create_app, db
 from api.db import session_scope
 from api.jobs import get_job, start_consumer
 from api.jobs.store import worker_id
 from api.models import BackgroundJob, Building
-from api.users import create_user
+from tests.api.jobs_helpers import login, make_app_fixture  # noqa: F401  (the make_app fixture)
 from tests.api.plans_helpers import wait_job
-
-PASSWORD = "grid2026plan"
 
 
 @pytest.fixture(scope="module")
@@ -34,31 +30,8 @@ def buildings_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-@pytest.fixture
-def make_app(tmp_path: Path) -> Iterator[Any]:
-    """Apps on one instance folder and database: a second app is the server after a restart."""
-    apps: list[Flask] = []
-
-    def make(**settings: Any) -> Flask:
-        app = create_app({"TESTING": True, "INSTANCE_PATH": str(tmp_path / "instance"),
-                          "DATABASE_URL": f"sqlite:///{tmp_path / 'wangge.db'}", "SECRET_KEY": "test-secret",
-                          "WTF_CSRF_ENABLED": False,
-                          "WANGGE": {"job_poll_s": 0.2, "job_progress_every_s": 0.0, **settings}})
-        if not apps:
-            with app.app_context(), session_scope() as s:
-                create_user(s, "u_planner", PASSWORD, role="planner")
-        apps.append(app)
-        return app
-
-    yield make
-    for app in apps:
-        db.dispose(app)
-
-
 def _planner(app: Flask) -> FlaskClient:
-    client = app.test_client()
-    assert client.post("/login", data={"username": "u_planner", "password": PASSWORD}).status_code == 302
-    return client
+    return login(app, "planner")
 
 
 def _start_import(client: FlaskClient, path: Path) -> tuple[str, dict[str, Any]]:
@@ -129,10 +102,7 @@ def test_an_import_whose_process_died_is_failed_on_the_next_start(make_app: Any,
 def test_another_users_import_job_is_not_found(make_app: Any, buildings_file: Path) -> None:
     app = make_app(jobs_in_process=False)
     _upload_id, queued = _start_import(_planner(app), buildings_file)
-    with app.app_context(), session_scope() as s:
-        create_user(s, "u_admin", PASSWORD, role="admin")
-    other = app.test_client()
-    other.post("/login", data={"username": "u_admin", "password": PASSWORD})
+    other = login(app, "admin")
     for r in (other.get(f"/api/imports/jobs/{queued['job_id']}"), other.post(f"/api/imports/jobs/{queued['job_id']}/cancel")):
         assert r.status_code == 404 and r.get_json()["error"]["code"] == "job_not_found"
     assert get_job(queued["job_id"], app).state == "queued"
