@@ -19,6 +19,7 @@ run: setup
 
 test: setup system-deps
 	$(BIN)/ruff check geo webmap api tests bench data
+	$(BIN)/mypy
 	$(BIN)/pytest -n 2 $(PYTEST_ARGS)
 
 setup: $(VENV)/.stamp-install assets

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from typing import Any, cast
 
 import geopandas as gpd
 import numpy as np
@@ -71,7 +72,7 @@ class AccessResult:
     unsnapped_buildings: tuple[str, ...]
     unsnapped_services: tuple[str, ...]
     grids: gpd.GeoDataFrame | None = None
-    summary: dict = field(default_factory=dict)
+    summary: dict[str, Any] = field(default_factory=dict)
 
     @property
     def label_zh(self) -> str:
@@ -325,8 +326,8 @@ def coverage_by_level(
     covered.columns = pd.MultiIndex.from_tuples(flags.keys(), names=["level_m", "category"])
     sums = covered.groupby(groups.to_numpy(), dropna=False).sum()
     totals = pd.Series(hh, index=distances.index).groupby(groups.to_numpy(), dropna=False).sum()
-    long = sums.stack(["level_m", "category"], future_stack=True).rename("covered_households")
-    long = long.reset_index().rename(columns={"level_0": key})
+    stacked = cast("pd.Series", sums.stack(["level_m", "category"], future_stack=True))
+    long = stacked.rename("covered_households").reset_index().rename(columns={"level_0": key})
     long["households"] = long[key].map(totals).to_numpy()
     long["share"] = long["covered_households"] / long["households"].where(long["households"] > 0)
     return long[[key, "level_m", "category", "households", "covered_households", "share"]]
@@ -351,7 +352,7 @@ def uncovered_buildings(
         col = f"dist_{category}"
         if col not in distances.columns:
             raise LayerError(f"uncovered_buildings: no distances for category {category!r}; "
-                             f"known: {', '.join(c.removeprefix('dist_') for c in distances)}")
+                             f"known: {', '.join(str(c).removeprefix('dist_') for c in distances)}")
         need = {category: float(level_m)}
     else:
         dist_of = level_distances(levels_m, checklist=checklist)
@@ -458,16 +459,17 @@ def service_circle_analysis(
                  else pd.Series(services.index, index=services.index)).astype(str)
     unsnapped_s = tuple(point_ids[~s_snap.snapped]) if s_snap else ()
     complete_all = coverage[(coverage.group_by == "area") & (coverage.category == "complete")]
-    summary = {
+    complete_share = dict(zip(complete_all.level_m, complete_all.share, strict=True))
+    summary: dict[str, Any] = {
         "buildings": len(out), "services": len(services),
         "categories": [c.removeprefix("dist_") for c in dist.columns],
         "unsnapped_buildings": len(unsnapped_b), "unsnapped_services": len(unsnapped_s),
-        "complete_share": dict(zip(complete_all.level_m, complete_all.share, strict=True)),
+        "complete_share": complete_share,
         "network": vars(graph.summary) if graph is not None else None,
     }
     log.info("service circle (%s): %d buildings, %d services; complete-circle share %s",
              mode, len(out), len(services),
-             {f"{k:g}": round(v, 3) for k, v in summary["complete_share"].items()})
+             {f"{k:g}": round(v, 3) for k, v in complete_share.items()})
     return AccessResult(
         mode=mode, levels_m=levels_m, checklist=checklist, buildings=out, services=services,
         coverage=coverage, graph=graph, service_snap=s_snap, unsnapped_buildings=unsnapped_b,

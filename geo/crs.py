@@ -103,7 +103,7 @@ def _wgs84_bounds(data: _GeoData | Sequence[float]) -> tuple[float, float, float
         raise CRSError(
             f"local_metric_crs: bounds must be (minx, miny, maxx, maxy) in lon/lat; got {data!r}"
         )
-    return values  # type: ignore[return-value]
+    return values
 
 
 def local_metric_crs(data: _GeoData | Sequence[float], *, configured: str = "") -> CRS:

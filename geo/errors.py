@@ -6,6 +6,11 @@ Messages name the layer, the feature id, the problem and the fix.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from geo.issues import Issue
+
 __all__ = [
     "WanggeError",
     "LayerError",
@@ -17,7 +22,13 @@ __all__ = [
 
 
 class WanggeError(Exception):
-    """Base class of every error ``geo`` raises on purpose."""
+    """Base class of every error ``geo`` raises on purpose.
+
+    ``code`` is the error's catalogue code when it has one (read errors:
+    docs/VALIDATION.md), so callers can word it for their users without parsing text.
+    """
+
+    code: str | None = None
 
 
 class LayerError(WanggeError, ValueError):
@@ -39,7 +50,7 @@ class InfeasiblePlan(WanggeError, ValueError):
 class ValidationFailed(LayerError):
     """Validation found blocking problems; ``issues`` holds every one of them."""
 
-    def __init__(self, issues: list) -> None:  # list[geo.validate.Issue]
+    def __init__(self, issues: list[Issue]) -> None:
         self.issues = list(issues)
         head = "; ".join(str(i) for i in self.issues[:5])
         more = f" (+{len(self.issues) - 5} more)" if len(self.issues) > 5 else ""

@@ -17,7 +17,7 @@ import shapely
 
 from geo.access import AccessResult, per_source_distances
 from geo.errors import LayerError
-from geo.network import WalkGraph, snap_points
+from geo.network import SnappedPoints, WalkGraph, snap_points
 from geo.settings import DEFAULTS
 
 __all__ = ["reached_segments", "band_polygon", "service_isochrones", "access_map_layers",
@@ -69,7 +69,8 @@ def _union_length(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
     return total + np.maximum(cur_hi - cur_lo, 0)
 
 
-def _own_edge(graph: WalkGraph, snap, rows: np.ndarray, dist: np.ndarray, level_m: float):
+def _own_edge(graph: WalkGraph, snap: SnappedPoints, rows: np.ndarray, dist: np.ndarray,
+              level_m: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Door leg and reached intervals of the service point's own edge.
 
     On its own edge a point at ``x`` is reached directly (``|x - p| + leg``) or around from

@@ -260,7 +260,7 @@ def load_checklist(path: str | Path) -> Checklist:
         raise LayerError(f"load_checklist: {path} lacks column(s) {', '.join(sorted(missing))}; "
                          "expected category, label_zh, level[, source]")
     frame["source"] = frame.get("source", pd.Series("", index=frame.index)).fillna("")
-    items = tuple(ChecklistItem(str(r.category), str(r.label_zh), int(r.level), str(r.source))
+    items = tuple(ChecklistItem(str(r.category), str(r.label_zh), int(str(r.level)), str(r.source))
                   for r in frame.itertuples(index=False))
     log.info("loaded checklist of %d categories from %s", len(items), path)
     return Checklist(items)

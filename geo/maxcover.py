@@ -23,7 +23,7 @@ from scipy.optimize import Bounds, LinearConstraint, milp
 
 from geo.access import node_distances, per_source_distances
 from geo.errors import LayerError
-from geo.network import WalkGraph, snap_points
+from geo.network import SnappedPoints, WalkGraph, snap_points
 from geo.settings import DEFAULTS
 
 __all__ = ["CoverSolution", "SiteSuggestion", "households_added", "solve_max_cover", "suggest_sites"]
@@ -79,7 +79,7 @@ def _greedy(cover: sparse.csc_matrix, w: np.ndarray, k: int) -> tuple[list[int],
     return chosen, float(w.sum() - left.sum())
 
 
-def _model(cover: sparse.csc_matrix, w: np.ndarray, k: int):
+def _model(cover: sparse.csc_matrix, w: np.ndarray, k: int) -> tuple[np.ndarray, list[LinearConstraint], Bounds]:
     """MCLP as ``min -w.y`` s.t. ``y_i <= sum_j a_ij x_j``, ``sum x = k``; vars ``[x, y]``."""
     n_b, n_c = cover.shape
     c = np.concatenate([np.zeros(n_c), -w])
@@ -142,7 +142,7 @@ def households_added(cover: sparse.spmatrix, weights: np.ndarray) -> np.ndarray:
     return added
 
 
-def _candidate_nodes(graph: WalkGraph, demand, demand_rows: np.ndarray, level_m: float,
+def _candidate_nodes(graph: WalkGraph, demand: SnappedPoints, demand_rows: np.ndarray, level_m: float,
                      n_candidates: int, seed: int) -> np.ndarray:
     """Network nodes within *level_m* of some uncovered building, sampled to *n_candidates*."""
     near = np.flatnonzero(np.isfinite(
@@ -153,7 +153,7 @@ def _candidate_nodes(graph: WalkGraph, demand, demand_rows: np.ndarray, level_m:
     return near
 
 
-def _coverage(graph: WalkGraph, cand: tuple, demand, rows: np.ndarray,
+def _coverage(graph: WalkGraph, cand: tuple[np.ndarray, ...], demand: SnappedPoints, rows: np.ndarray,
               level_m: float) -> sparse.csc_matrix:
     """0/1 matrix: demand building (rows) x candidate reached within *level_m*."""
     cu, cv, c_to_u, c_to_v = cand

@@ -307,6 +307,6 @@ def _assign_zones(buildings: gpd.GeoDataFrame, bgeoms: np.ndarray, metric: Mappi
 
 def _ids_at(ids: pd.Series, index: np.ndarray) -> pd.Series:
     """``ids[index]`` as a str Series, null where *index* is -1."""
-    values = ids.to_numpy(dtype=object, na_value=None)
+    values = np.array(ids.astype(object).where(ids.notna(), None), dtype=object)
     picked = np.where(index >= 0, values[np.maximum(index, 0)] if len(values) else None, None)
     return pd.Series(picked, dtype="str")

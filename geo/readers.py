@@ -83,10 +83,10 @@ _MB = 1024 * 1024
 _OGR_ERRORS = (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError)
 
 
-def _error(code: str, message: str, cls: type[ReadError] | type[CRSError] = ReadError) -> Any:
+def _error(code: str, message: str, cls: type[ReadError] | type[CRSError] = ReadError) -> ReadError | CRSError:
     """*cls*(message) carrying the catalogue *code* (docs/VALIDATION.md, "Reading files")."""
     exc = cls(message)
-    exc.code = code  # type: ignore[attr-defined]
+    exc.code = code
     return exc
 
 

@@ -175,7 +175,7 @@ def _labels(df: gpd.GeoDataFrame, schema: LayerSchema, issues: list[Issue]) -> n
     df[idc] = ids
     missing = ids.isna().to_numpy()
     dup = ids.duplicated(keep=False).to_numpy(dtype=bool) & ~missing
-    labels = ids.to_numpy(dtype=object, na_value=None)
+    labels = np.array(ids.astype(object).where(ids.notna(), None), dtype=object)
     labels[missing] = _rows(np.flatnonzero(missing))
     issues.extend(Issue(schema.name, lab, "missing_id", f"no {idc}",
                         f"give every feature a unique {idc}") for lab in labels[missing])

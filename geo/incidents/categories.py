@@ -163,7 +163,7 @@ def categories_from_frame(frame: pd.DataFrame, *, label: str = "categories") -> 
         names = {v: k for k, v in _HEADERS.items()}
         raise LayerError(f"{label}: category table lacks column(s) {'、'.join(names[m] for m in missing)}; "
                          f"use headers {'、'.join(_HEADERS)}")
-    rows = frame.fillna("").astype(str).to_dict("records")
+    rows = [{str(k): str(v) for k, v in r.items()} for r in frame.fillna("").astype(str).to_dict("records")]
     out = tuple(_row_category(r, i, label) for i, r in enumerate(rows, start=2))
     seen: set[str] = set()
     for i, c in enumerate(out, start=2):

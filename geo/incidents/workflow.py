@@ -15,7 +15,7 @@ or raises :class:`TransitionRefused` with the reason in Chinese.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import pandas as pd
@@ -241,7 +241,7 @@ def overdue_hours(due: datetime | None, now: datetime) -> float:
     """Hours past *due* at *now* (≤ 0 when not overdue or no due time)."""
     if due is None:
         return 0.0
-    return (pd.Timestamp(now) - pd.Timestamp(due)) / timedelta(hours=1)
+    return float((pd.Timestamp(now) - pd.Timestamp(due)) / pd.Timedelta(hours=1))
 
 
 def escalation_level(due: datetime | None, now: datetime, current: str | None, *,

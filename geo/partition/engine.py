@@ -343,7 +343,8 @@ def _run(bm: gpd.GeoDataFrame, in_crs: Any, crs: Any, communities: Any, streets:
                       whole_block=opts.whole_block_share * target, compound_max=hi,
                       costs=opts.costs, snap_m=opts.street_snap_m, near_m=opts.street_near_m,
                       overlap_share=opts.footprint_overlap_share)
-    prev_nodes, prev_names = (None, [])
+    prev_nodes: np.ndarray | None = None
+    prev_names: list[str] = []
     if previous is not None:
         prev_nodes, prev_names = _previous_labels(tess, bf["building_id"], previous)
     say("partition", 0.4)
@@ -356,6 +357,8 @@ def _run(bm: gpd.GeoDataFrame, in_crs: Any, crs: Any, communities: Any, streets:
     from geo.partition.cells_out import with_cells
     from geo.partition.footprints import overlap_report
 
+    assert tess.overlaps is not None and tess.overlap_area is not None and tess.overlap_merged is not None, \
+        "tessellate records the footprint overlaps"
     overlaps = overlap_report(tess.overlaps, tess.overlap_area, tess.overlap_merged, bf["building_id"].to_numpy())
     result = dataclasses.replace(result, report={**result.report, "overlapping_footprints": overlaps})
     return with_cells(result, tess, node_grid, bf["building_id"].to_numpy(),

@@ -174,14 +174,14 @@ def _split_compounds(tess: Tessellation, nodes: np.ndarray, lab: np.ndarray, hi:
     has = comp >= 0
     if not has.any():
         return np.empty(0, dtype=np.int64)
-    ch = {}
+    ch: dict[int, int] = {}
     for c, h in zip(comp[has].tolist(), tess.node_households[nodes][has].tolist(), strict=True):
         ch[c] = ch.get(c, 0) + h
     pairs = np.unique(np.column_stack([comp[has], lab[has]]), axis=0)
     cnt = np.bincount(np.unique(pairs[:, 0], return_inverse=True)[1].ravel())
     multi = np.unique(pairs[:, 0])[cnt > 1]
-    multi = [c for c in multi.tolist() if ch[c] <= hi]
-    return np.unique(pairs[np.isin(pairs[:, 0], multi), 1])
+    fits = [c for c in multi.tolist() if ch[c] <= hi]
+    return np.unique(pairs[np.isin(pairs[:, 0], fits), 1])
 
 
 def _refine(piece: Piece, lab: np.ndarray, b: Bounds) -> np.ndarray:

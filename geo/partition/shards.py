@@ -24,7 +24,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any
@@ -105,7 +105,7 @@ class _Nearby:
         self.tree = shapely.STRtree(layer.geometry.values) if layer is not None and not layer.empty else None
 
     def __call__(self, areas: np.ndarray) -> gpd.GeoDataFrame | None:
-        if self.tree is None:
+        if self.tree is None or self.layer is None:
             return self.layer
         return self.layer.iloc[np.unique(self.tree.query(areas, predicate="intersects")[1])]
 
@@ -133,7 +133,7 @@ def _shard_job(job: dict[str, Any]) -> Any:
     res = partition_grids(job.pop("buildings"), job.pop("communities"), shard_buildings=0, workers=1,
                           **job)
     # cells are reprojected here, in parallel; grids stay metric for the district-wide codes
-    return dataclasses.replace(res, cells=res.cells.to_crs(cells_crs))
+    return dataclasses.replace(res, cells=None if res.cells is None else res.cells.to_crs(cells_crs))
 
 
 def _owner_gone(owner: int) -> bool:
@@ -182,7 +182,7 @@ def _context() -> mp.context.BaseContext:
 
 def _jobs(shards: list[Shard], bm: gpd.GeoDataFrame, cm: gpd.GeoDataFrame,
           streets: gpd.GeoDataFrame | None, compounds: gpd.GeoDataFrame | None, previous: Any,
-          locked: Sequence[str], options: dict[str, Any]):
+          locked: Sequence[str], options: dict[str, Any]) -> Iterator[dict[str, Any]]:
     """The keyword arguments of every shard's run, made lazily (one shard in memory at a time)."""
     near_streets, near_compounds = _Nearby(streets), _Nearby(compounds)
     for s in shards:

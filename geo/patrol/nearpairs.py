@@ -50,12 +50,12 @@ def _candidates(sb: np.ndarray, bb: np.ndarray, size: float) -> tuple[np.ndarray
     """Candidate (segment, building) pairs with overlapping envelopes; plus the long segments."""
     origin = (min(sb[:, 0].min(), bb[:, 0].min()), min(sb[:, 1].min(), bb[:, 1].min()))
     stride = int(np.floor((max(sb[:, 3].max(), bb[:, 3].max()) - origin[1]) / size)) + 2
-    s_cells = _cells(*sb.T, size, origin)
-    span = (s_cells[2] - s_cells[0] + 1) * (s_cells[3] - s_cells[1] + 1)
+    sx0, sy0, sx1, sy1 = _cells(sb[:, 0], sb[:, 1], sb[:, 2], sb[:, 3], size, origin)
+    span = (sx1 - sx0 + 1) * (sy1 - sy0 + 1)
     short = np.flatnonzero(span <= _MAX_CELLS)
-    seg_own, seg_cell = _expand(*(c[short] for c in s_cells), stride)
+    seg_own, seg_cell = _expand(sx0[short], sy0[short], sx1[short], sy1[short], stride)
     seg_own = short[seg_own]
-    b_own, b_cell = _expand(*_cells(*bb.T, size, origin), stride)
+    b_own, b_cell = _expand(*_cells(bb[:, 0], bb[:, 1], bb[:, 2], bb[:, 3], size, origin), stride)
     order = np.argsort(b_cell, kind="stable")
     b_own, b_cell = b_own[order], b_cell[order]
     lo = np.searchsorted(b_cell, seg_cell, "left")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 import logging
 from pathlib import Path
+from typing import Literal
 
 import geopandas as gpd
 import gpxpy
@@ -55,7 +56,7 @@ def _times(values: pd.Series, *, naive_tz: str, label: str) -> pd.Series:
     else:
         num = pd.to_numeric(values, errors="coerce")
         if num.notna().all() and len(num):
-            unit = "ms" if num.abs().max() > 1e11 else "s"
+            unit: Literal["ms", "s"] = "ms" if num.abs().max() > 1e11 else "s"
             return pd.to_datetime(num, unit=unit, utc=True)
         try:
             t = pd.to_datetime(values, errors="raise", format="mixed")
@@ -96,10 +97,11 @@ def fixes_from_table(table: pd.DataFrame, *, label: str, coords: str = "wgs84",
 
 def _read_gpx(data: bytes, label: str) -> pd.DataFrame:
     try:
-        gpx = gpxpy.parse(io.BytesIO(data))
+        gpx = gpxpy.parse(data)  # gpxpy decodes bytes as UTF-8, like the BytesIO it was given before
     except gpxpy.gpx.GPXException as exc:
         raise ReadError(f"{label}: not a valid GPX file ({exc}); export the track again as GPX 1.1") from None
-    pts = [p for trk in gpx.tracks for seg in trk.segments for p in seg.points]
+    pts: list[gpxpy.gpx.GPXTrackPoint | gpxpy.gpx.GPXRoutePoint] = [
+        p for trk in gpx.tracks for seg in trk.segments for p in seg.points]
     pts += [p for rte in gpx.routes for p in rte.points]
     rows = [(p.time, p.longitude, p.latitude, p.horizontal_dilution) for p in pts]
     frame = pd.DataFrame(rows, columns=["t", "lon", "lat", "hdop"])

@@ -57,7 +57,7 @@ def read_categories(path: str | Path) -> tuple[Category, ...]:
     out = []
     for i, r in enumerate(frame.itertuples(index=False), start=2):
         try:
-            out.append(Category(str(r.code).strip(), str(r.name).strip(), int(r.visit_days_low), int(r.visit_days_high)))
+            out.append(Category(str(r.code).strip(), str(r.name).strip(), int(str(r.visit_days_low)), int(str(r.visit_days_high))))
         except ValueError:
             raise LayerError(f"{path} row {i}: visit days must be whole numbers; got {r.visit_days_low!r}, "
                              f"{r.visit_days_high!r}") from None

@@ -97,7 +97,8 @@ class BuildingMatcher:
 def _problems(mask: pd.Series, frame: pd.DataFrame, column: str, problem: str | pd.Series, fix: str) -> list[RowProblem]:
     idx = mask[mask.fillna(False).astype(bool)].index
     texts = [problem] * len(idx) if isinstance(problem, str) else problem.loc[idx].tolist()
-    return [RowProblem(int(frame.at[i, "_row"]), column, t, fix) for i, t in zip(idx, texts, strict=True)]
+    rows = frame.loc[idx, "_row"].astype(int).tolist()
+    return [RowProblem(r, column, t, fix) for r, t in zip(rows, texts, strict=True)]
 
 
 def _blank(frame: pd.DataFrame, name: str) -> pd.Series:
