@@ -36,6 +36,7 @@ __all__ = [
     "require_metric",
     "as_wgs84",
     "is_wgs84_equivalent",
+    "CRSInput",
 ]
 
 log = logging.getLogger(__name__)
@@ -44,6 +45,8 @@ WGS84 = "EPSG:4326"
 CGCS2000 = "EPSG:4490"
 
 _GeoData: TypeAlias = gpd.GeoDataFrame | gpd.GeoSeries
+#: A CRS as callers give it: a pyproj CRS, ``"EPSG:4547"`` / WKT / PROJ text, or an EPSG number.
+CRSInput: TypeAlias = CRS | str | int
 
 
 def crs_label(crs: CRS | str | None) -> str:

@@ -33,7 +33,7 @@ import shapely
 from pyproj import CRS
 
 from geo.columns import recognise_columns
-from geo.crs import local_metric_crs, to_metric
+from geo.crs import CRSInput, local_metric_crs, to_metric
 from geo.errors import LayerError
 from geo.households import estimate_households
 from geo.layers import SCHEMAS
@@ -138,7 +138,7 @@ def prepare_files(
     paths: Mapping[str, str | Path],
     *,
     field_maps: Mapping[str, Mapping[str, str]] | None = None,
-    declared_crs: Any = None,
+    declared_crs: CRSInput | Mapping[str, CRSInput] | None = None,
     coord_system: str | Mapping[str, str] = "wgs84",
     source_layers: Mapping[str, str] | None = None,
     settings: Mapping[str, Any] | None = None,
@@ -178,7 +178,7 @@ def read_files(
     paths: Mapping[str, str | Path],
     *,
     field_maps: Mapping[str, Mapping[str, str]] | None = None,
-    declared_crs: Any = None,
+    declared_crs: CRSInput | Mapping[str, CRSInput] | None = None,
     coord_system: str | Mapping[str, str] = "wgs84",
     source_layers: Mapping[str, str] | None = None,
     encoding: str | Mapping[str, str] | None = None,

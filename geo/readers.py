@@ -38,7 +38,7 @@ from pyproj import CRS
 
 from geo.chinacoords import transform_geoseries
 from geo.columns import layer_for_kind
-from geo.crs import as_wgs84, crs_label
+from geo.crs import CRSInput, as_wgs84, crs_label
 from geo.csvpoints import FALLBACK_ENCODING as _FALLBACK_ENCODING
 from geo.csvpoints import (
     LAT_COLUMNS,
@@ -417,7 +417,7 @@ def _apply_field_map(df: pd.DataFrame, field_map: Mapping[str, str] | None, *, f
     return df.rename(columns=dict(field_map))
 
 
-def _settle_crs(gdf: gpd.GeoDataFrame, *, file: str, declared_crs: str | CRS | None,
+def _settle_crs(gdf: gpd.GeoDataFrame, *, file: str, declared_crs: CRSInput | None,
                 implied: str | None) -> gpd.GeoDataFrame:
     """The layer with its CRS set: declared > file's own > implied by CSV column names."""
     if declared_crs:
@@ -535,7 +535,7 @@ def read_layer(
     kind: str,
     layer: str | None = None,
     field_map: Mapping[str, str] | None = None,
-    declared_crs: str | CRS | None = None,
+    declared_crs: CRSInput | None = None,
     coord_system: str = "wgs84",
     max_mb: float = DEFAULTS["max_upload_mb"],
     encoding: str | None = None,

@@ -28,7 +28,7 @@ import pandas as pd
 import shapely
 from pyproj import CRS
 
-from geo.crs import as_wgs84
+from geo.crs import CRSInput, as_wgs84
 from geo.errors import LayerError
 from geo.geometry_checks import check_geometries, explode_multiparts
 from geo.issues import SEVERITIES, Issue, ValidationReport
@@ -77,7 +77,7 @@ def validate_layer(
     *,
     kind: str,
     repair: bool = DEFAULTS["repair_invalid_geometry"],
-    declared_crs: Any = None,
+    declared_crs: CRSInput | None = None,
     max_floors: int = DEFAULTS["max_building_floors"],
     max_height_m: float = DEFAULTS["max_building_height_m"],
 ) -> tuple[gpd.GeoDataFrame, ValidationReport]:
@@ -137,7 +137,7 @@ def _require_geodataframe(gdf: Any, kind: str) -> None:
                      f"got {type(gdf).__name__}; build it with geopandas.GeoDataFrame(..., geometry=...)")
 
 
-def _to_wgs84(gdf: gpd.GeoDataFrame, kind: str, declared_crs: Any, issues: list[Issue]) -> gpd.GeoDataFrame:
+def _to_wgs84(gdf: gpd.GeoDataFrame, kind: str, declared_crs: CRSInput | None, issues: list[Issue]) -> gpd.GeoDataFrame:
     """Copy of *gdf* in EPSG:4326; a missing CRS is an error unless declared."""
     df = gdf.copy()
     if df.crs is None and declared_crs is not None:
@@ -375,7 +375,7 @@ def _order_columns(df: gpd.GeoDataFrame, schema: LayerSchema) -> gpd.GeoDataFram
 def validate_workspace(
     layers: Mapping[str, gpd.GeoDataFrame],
     *,
-    metric_crs: Any,
+    metric_crs: CRSInput,
     building_outside_tolerance_m: float = DEFAULTS["building_outside_tolerance_m"],
     community_overlap_tolerance_m2: float = DEFAULTS["community_overlap_tolerance_m2"],
 ) -> ValidationReport:

@@ -11,14 +11,15 @@ rounded to two decimals; a group with no due case gets NaN rates, not 0.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from datetime import date, datetime
+from typing import Any, TypeAlias
 
 import numpy as np
 import pandas as pd
 
 from geo.errors import LayerError
 
-__all__ = ["METRIC_LABELS", "incident_metrics"]
+__all__ = ["METRIC_LABELS", "TimeLike", "incident_metrics"]
 
 #: Output column -> Chinese label.
 METRIC_LABELS: dict[str, str] = {
@@ -28,6 +29,9 @@ METRIC_LABELS: dict[str, str] = {
 }
 _NEEDED = ("dispatched_at", "due_at", "closed_at", "rework_count", "extension_count")
 
+
+#: A time as callers give it: datetime, date, ISO text or pandas Timestamp.
+TimeLike: TypeAlias = datetime | date | str | pd.Timestamp
 
 def _utc(values: pd.Series) -> pd.Series:
     s = pd.to_datetime(values, utc=True)
@@ -61,8 +65,8 @@ def _rate(num: pd.Series, den: pd.Series) -> pd.Series:
         return (100.0 * num / den.where(den > 0)).round(2)
 
 
-def incident_metrics(cases: pd.DataFrame, *, start: Any, end: Any, by: str | Sequence[str] | None = None,
-                     as_of: Any = None) -> pd.DataFrame:
+def incident_metrics(cases: pd.DataFrame, *, start: TimeLike, end: TimeLike, by: str | Sequence[str] | None = None,
+                     as_of: TimeLike | None = None) -> pd.DataFrame:
     """结案率, 按期结案率, 返工率, 延期率 and mean handling time of the cases due in ``[start, end)``.
 
     Parameters

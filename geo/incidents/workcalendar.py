@@ -12,7 +12,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -101,7 +100,8 @@ def _add_workdays(local: pd.Series, days: np.ndarray, calendar: WorkCalendar) ->
     return naive.dt.tz_localize(calendar.timezone, ambiguous="NaT", nonexistent="shift_forward")
 
 
-def due_times(dispatched: pd.Series, limit_value: Any, limit_unit: Any, calendar: WorkCalendar) -> pd.Series:
+def due_times(dispatched: pd.Series, limit_value: float | np.ndarray | pd.Series, limit_unit: str | np.ndarray | pd.Series,
+              calendar: WorkCalendar) -> pd.Series:
     """Due time (UTC) of each case from its dispatch time and time limit.
 
     Parameters
