@@ -100,7 +100,7 @@ def create() -> Response | tuple[str, int]:
                                      display_name=form["display_name"] or None),
                {"role": role, "via": "web"})
     except UserError as exc:
-        return _page(error=str(exc), status=400, form=form)
+        return _page(error=exc.zh, status=400, form=form)
     flash(f"已创建用户 {username}（{ROLE_LABELS.get(role, role)}）")
     log.info("admin %s created user %s (%s)", current_user.username, username, role)
     return redirect(url_for("admin_users.users_page"))
@@ -129,7 +129,7 @@ def change(username: str, action: str) -> Response | tuple[str, int]:
         work, detail = _row_work(action, username)
         _apply(audit_action, f"user:{username}", work, {**detail, "via": "web"})
     except UserError as exc:
-        return _page(error=str(exc), status=400)
+        return _page(error=exc.zh, status=400)
     flash(f"{ACTIONS[action]}：{username}")
     log.info("admin %s: %s %s", current_user.username, audit_action, username)
     return redirect(url_for("admin_users.users_page"))

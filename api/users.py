@@ -63,7 +63,15 @@ _USERNAME = re.compile(r"^[A-Za-z0-9_.\-]{2,64}$")
 
 
 class UserError(WanggeError, ValueError):
-    """A user cannot be created or changed as asked (policy, duplicate, unknown, bad role)."""
+    """A user cannot be created or changed as asked (policy, duplicate, unknown, bad role).
+
+    ``str()`` is the command-line text (Chinese / English, naming ``wangge`` commands);
+    ``zh`` the web page's wording, naming the page's fields instead.
+    """
+
+    def __init__(self, message: str, *, zh: str | None = None) -> None:
+        super().__init__(message)
+        self.zh = zh or message
 
 
 def check_password_policy(password: str) -> None:
@@ -76,7 +84,8 @@ def check_password_policy(password: str) -> None:
         raise UserError(
             f"密码至少 {PASSWORD_MIN_LENGTH} 位，且须同时包含字母和数字 / "
             f"password must have at least {PASSWORD_MIN_LENGTH} characters including "
-            "letters and digits; choose a longer password such as 'grid2026plan'"
+            "letters and digits; choose a longer password such as 'grid2026plan'",
+            zh=f"密码至少 {PASSWORD_MIN_LENGTH} 位，且须同时包含字母和数字；请换一个更长的密码，如 grid2026plan",
         )
 
 
@@ -113,7 +122,8 @@ def _require_user(session: Session, username: str) -> User:
     user = get_user(session, username)
     if user is None:
         raise UserError(
-            f"用户 {username!r} 不存在 / no user {username!r}; list users with `wangge users list`"
+            f"用户 {username!r} 不存在 / no user {username!r}; list users with `wangge users list`",
+            zh=f"用户 {username!r} 不存在；请从用户列表中选择",
         )
     return user
 
@@ -130,16 +140,19 @@ def create_user(
     if not _USERNAME.match(username):
         raise UserError(
             f"用户名 {username!r} 无效 / invalid username {username!r}: use 2-64 letters, "
-            "digits, '_', '.' or '-'"
+            "digits, '_', '.' or '-'",
+            zh=f"用户名 {username!r} 无效；请用 2–64 个字母、数字或 _ . -",
         )
     if role not in ROLES:
         raise UserError(
-            f"角色 {role!r} 无效 / unknown role {role!r}; choose one of {', '.join(ROLES)}"
+            f"角色 {role!r} 无效 / unknown role {role!r}; choose one of {', '.join(ROLES)}",
+            zh=f"角色 {role!r} 无效；请从“角色”中选择",
         )
     if get_user(session, username) is not None:
         raise UserError(
             f"用户名 {username!r} 已存在 / username {username!r} already exists; "
-            "choose another name or use `wangge users set-password`"
+            "choose another name or use `wangge users set-password`",
+            zh=f"用户名 {username!r} 已存在；请换一个用户名，或在列表中为该用户重设密码",
         )
     user = User(
         username=username,
@@ -190,14 +203,16 @@ def check_admin_remains(session: Session, user: User, *, role: str, active: bool
     if not others:
         raise UserError(
             f"{user.username} 是唯一启用的管理员，不能停用或降级 / {user.username!r} is the last "
-            "active admin; make another user admin first"
+            "active admin; make another user admin first",
+            zh=f"{user.username} 是唯一启用的管理员，不能停用或降级；请先把另一位用户设为管理员",
         )
 
 
 def set_role(session: Session, username: str, role: str) -> User:
     """Give *username* the *role*; the last active admin keeps theirs."""
     if role not in ROLES:
-        raise UserError(f"角色 {role!r} 无效 / unknown role {role!r}; choose one of {', '.join(ROLES)}")
+        raise UserError(f"角色 {role!r} 无效 / unknown role {role!r}; choose one of {', '.join(ROLES)}",
+                        zh=f"角色 {role!r} 无效；请从“角色”中选择")
     user = _require_user(session, username)
     check_admin_remains(session, user, role=role, active=bool(user.active))
     user.role = role

@@ -128,3 +128,15 @@ def test_geo_read_errors_reach_the_web_in_chinese_without_cli_options(seeded: Fl
     error = _assert_error_shape(r, None, None)
     assert error["code"] in ("read_error", "empty_file", "unreadable_file"), error
     assert not CLI_WORDING.search(r.get_data(as_text=True))
+
+
+@pytest.mark.parametrize(("form", "words"), [
+    ({"username": "u_planner", "role": "worker", "password": "grid2026plan"}, "已存在"),
+    ({"username": "new1", "role": "chief", "password": "grid2026plan"}, "角色 'chief' 无效"),
+    ({"username": "new2", "role": "worker", "password": "short"}, "密码至少"),
+])
+def test_user_admin_refusals_are_chinese_without_cli_commands(seeded: Flask, form: dict, words: str) -> None:
+    r = _login(seeded.test_client(), "admin").post("/admin/users", data=form)
+    html = r.get_data(as_text=True)
+    assert r.status_code == 400 and words in html.replace("&#39;", "'")
+    assert not CLI_WORDING.search(html) and "password must" not in html
