@@ -27,6 +27,8 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    func,
+    literal_column,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, declared_attr, mapped_column
@@ -35,6 +37,8 @@ from sqlalchemy.types import TypeDecorator, TypeEngine, UserDefinedType
 __all__ = [
     "Base",
     "Geometry",
+    "WKB",
+    "SRID",
     "UTCDateTime",
     "ROLES",
     "PLAN_STATUSES",
@@ -63,6 +67,8 @@ ROLES: tuple[str, ...] = ("admin", "planner", "worker", "viewer")
 PLAN_STATUSES: tuple[str, ...] = ("draft", "published", "archived")
 IMPORT_STATUSES: tuple[str, ...] = ("running", "success", "failed")
 JOB_STATES: tuple[str, ...] = ("queued", "running", "done", "failed", "cancelled")
+#: The storage CRS of every geometry column (EPSG:4326, WGS84).
+SRID = 4326
 
 
 def utcnow() -> datetime:
@@ -73,23 +79,20 @@ def utcnow() -> datetime:
 class _PostGISGeometry(UserDefinedType):
     """``geometry(Geometry, 4326)`` on PostGIS, bound and read as WKB.
 
-    The seam for PostgreSQL/PostGIS (or PostGIS-compatible KingbaseES): values travel as
-    WKB exactly like on SQLite, so nothing above this type changes. Not exercised by tests.
+    Values travel as WKB exactly like on SQLite, so nothing above this type changes. The
+    SRID is a literal in the SQL (never a bound parameter): the bulk paths compile an
+    INSERT once and execute it with plain rows, which carry no value for a hidden bind.
     """
 
     cache_ok = True
 
     def get_col_spec(self, **kw: Any) -> str:
-        return "geometry(Geometry, 4326)"
+        return f"geometry(Geometry, {SRID})"
 
     def bind_expression(self, bindvalue: Any) -> Any:
-        from sqlalchemy import func
-
-        return func.ST_GeomFromWKB(bindvalue, 4326)
+        return func.ST_GeomFromWKB(bindvalue, literal_column(str(SRID)))
 
     def column_expression(self, col: Any) -> Any:
-        from sqlalchemy import func
-
         return func.ST_AsBinary(col, type_=LargeBinary)
 
 
@@ -97,7 +100,7 @@ class Geometry(TypeDecorator):
     """Geometry in EPSG:4326 stored as WKB (``BLOB`` on SQLite, PostGIS geometry on PostgreSQL).
 
     Binds a shapely geometry or ready WKB ``bytes``; reads back a shapely geometry.
-    Bulk readers select the column with ``type_coerce(col, LargeBinary)`` and decode the
+    Bulk readers select the column with ``type_coerce(col, WKB)`` and decode the
     whole column at once with ``shapely.from_wkb`` (see :func:`api.workspace.load_layer`).
     """
 
@@ -118,6 +121,22 @@ class Geometry(TypeDecorator):
         if value is None:
             return None
         return shapely.from_wkb(bytes(value))
+
+
+class WKB(TypeDecorator):
+    """A geometry column read as raw WKB ``bytes`` on every backend: ``type_coerce(col, WKB)``.
+
+    On SQLite the stored BLOB; on PostGIS ``ST_AsBinary(col)``. (``type_coerce(col,
+    LargeBinary)`` would read PostGIS's own text form instead.)
+    """
+
+    impl = LargeBinary
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        if dialect.name == "postgresql":
+            return dialect.type_descriptor(_PostGISGeometry())
+        return dialect.type_descriptor(LargeBinary())
 
 
 class UTCDateTime(TypeDecorator):
