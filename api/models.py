@@ -30,6 +30,7 @@ from sqlalchemy import (
     func,
     literal_column,
 )
+from sqlalchemy.dialects.postgresql import base as postgresql_base
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, declared_attr, mapped_column
 from sqlalchemy.types import TypeDecorator, TypeEngine, UserDefinedType
@@ -40,6 +41,7 @@ __all__ = [
     "WKB",
     "SRID",
     "UTCDateTime",
+    "gist_index",
     "ROLES",
     "PLAN_STATUSES",
     "IMPORT_STATUSES",
@@ -93,7 +95,8 @@ class _PostGISGeometry(UserDefinedType):
         return func.ST_GeomFromWKB(bindvalue, literal_column(str(SRID)))
 
     def column_expression(self, col: Any) -> Any:
-        return func.ST_AsBinary(col, type_=LargeBinary)
+        # Typed as the column (Geometry or WKB), so its result processing still applies.
+        return func.ST_AsBinary(col, type_=col.type)
 
 
 class Geometry(TypeDecorator):
@@ -106,6 +109,10 @@ class Geometry(TypeDecorator):
 
     impl = LargeBinary
     cache_ok = True
+
+    def __init__(self, *_reflected: Any) -> None:
+        # Reflection builds geometry(kind, srid) columns with arguments; ours are all the same.
+        super().__init__()
 
     def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
         if dialect.name == "postgresql":
@@ -139,6 +146,10 @@ class WKB(TypeDecorator):
         return dialect.type_descriptor(LargeBinary())
 
 
+# Reflection (Alembic's compare, inspect) knows PostGIS columns as ours instead of warning.
+postgresql_base.ischema_names["geometry"] = Geometry
+
+
 class UTCDateTime(TypeDecorator):
     """A timestamp stored as naive UTC and always read back timezone-aware (UTC).
 
@@ -160,6 +171,11 @@ class UTCDateTime(TypeDecorator):
         return None if value is None else value.replace(tzinfo=UTC)
 
 
+def gist_index(table: str) -> Index:
+    """The GiST index of *table*'s geometry on PostGIS (none on SQLite, which filters by bbox columns)."""
+    return Index(f"ix_{table}_geometry_gist", "geometry", postgresql_using="gist").ddl_if(dialect="postgresql")
+
+
 class Base(DeclarativeBase):
     """Declarative base of every Wangge table."""
 
@@ -179,7 +195,7 @@ class _LayerMixin:
     @declared_attr.directive
     def __table_args__(cls) -> tuple[Any, ...]:
         name = cls.__tablename__  # type: ignore[attr-defined]
-        return (Index(f"ix_{name}_bbox", "minx", "maxx", "miny", "maxy"),)
+        return (Index(f"ix_{name}_bbox", "minx", "maxx", "miny", "maxy"), gist_index(name))
 
 
 class Community(_LayerMixin, Base):
@@ -285,7 +301,7 @@ class PlanGrid(Base):
     """One grid (网格) of a plan version."""
 
     __tablename__ = "plan_grids"
-    __table_args__ = (UniqueConstraint("plan_version_id", "grid_id"),)
+    __table_args__ = (UniqueConstraint("plan_version_id", "grid_id"), gist_index("plan_grids"))
     id: Mapped[int] = mapped_column(primary_key=True)
     plan_version_id: Mapped[int] = mapped_column(
         ForeignKey("plan_versions.id", ondelete="CASCADE"), index=True
