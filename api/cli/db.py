@@ -1,4 +1,7 @@
-"""``wangge db copy`` (move a workspace to another database), ``wangge backup`` and ``wangge restore``."""
+"""``wangge db copy`` (move a workspace to another database), ``wangge backup`` and ``wangge restore``.
+
+``db copy`` is added to the ``db`` group defined with ``wangge serve`` (``db upgrade``, ``db current``).
+"""
 
 from __future__ import annotations
 
@@ -9,9 +12,10 @@ from flask.cli import with_appcontext
 
 from api import db
 from api.backup import BackupError, backup, restore
+from api.cli.serve import db_group
 from api.dbcopy import TargetNotEmpty, copy_database, format_fingerprints
 
-__all__ = ["COMMANDS", "db_group", "copy_command", "backup_command", "restore_command"]
+__all__ = ["COMMANDS", "copy_command", "backup_command", "restore_command"]
 
 #: Exit code when the target refused (not empty) or a tool failed: nothing was changed.
 EXIT_REFUSED = 2
@@ -30,11 +34,6 @@ def _echo_check(lines: list[str], equal: bool) -> None:
         click.secho("一致 / identical: every table's row count and checksums match", fg="green")
     else:
         click.secho("不一致 / DIFFERENT: see the tables marked DIFFERENT", fg="red", err=True)
-
-
-@click.group("db", help="数据库 database: copy the workspace to another database (SQLite → PostgreSQL/PostGIS).")
-def db_group() -> None:
-    pass
 
 
 @db_group.command("copy", help="Copy every table of this workspace's database into another one, "
@@ -100,4 +99,5 @@ def restore_command(file: Path, force: bool) -> None:
         raise click.exceptions.Exit(EXIT_DIFFERENT)
 
 
-COMMANDS = [db_group, backup_command, restore_command]
+# `db copy` joins the `db` group of api.cli.serve (upgrade, current, revision).
+COMMANDS = [backup_command, restore_command]
