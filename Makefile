@@ -8,7 +8,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 5000
 PYTEST_ARGS ?=
 
-.PHONY: run test setup system-deps assets lint bench clean
+.PHONY: run test test-pg setup system-deps assets lint bench clean
 
 run: setup
 	$(BIN)/wangge demo --if-missing
@@ -21,6 +21,11 @@ test: setup system-deps
 	$(BIN)/ruff check geo webmap api tests bench data
 	$(BIN)/mypy
 	$(BIN)/pytest -n 2 $(PYTEST_ARGS)
+	PYTHON=$(BIN)/python bash scripts/pg-test.sh -n 2 $(PYTEST_ARGS)
+
+# The suite once more against a throwaway PostgreSQL + PostGIS (make test runs both).
+test-pg: setup system-deps
+	PYTHON=$(BIN)/python bash scripts/pg-test.sh -n 2 $(PYTEST_ARGS)
 
 setup: $(VENV)/.stamp-install assets
 

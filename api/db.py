@@ -21,7 +21,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
@@ -41,6 +41,8 @@ from geo.settings import DEFAULTS
 __all__ = [
     "Database",
     "DatabaseBusy",
+    "PostGISMissing",
+    "ensure_postgis",
     "WriterQueue",
     "init_app",
     "attach",
@@ -49,6 +51,7 @@ __all__ = [
     "current_revision",
     "head_revision",
     "alembic_config",
+    "include_object_for",
     "get_db",
     "WRITE_OPTION",
     "session_scope",
@@ -184,6 +187,26 @@ def alembic_config(engine: Engine | None = None) -> Config:
     return cfg
 
 
+def include_object_for(dialect: str) -> Callable[..., bool]:
+    """Alembic ``include_object`` hook for *dialect*: skips schema objects made only for another one.
+
+    The PostGIS GiST indexes are declared with ``Index(...).ddl_if(dialect="postgresql")``;
+    Alembic's autogenerate ignores ``ddl_if``, so without this it would ask SQLite for them.
+    PostGIS's own ``spatial_ref_sys`` table is not ours either.
+    """
+
+    def include(obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any) -> bool:
+        if type_ == "table" and reflected and compare_to is None and name == "spatial_ref_sys":
+            return False
+        only = getattr(obj, "_ddl_if", None)
+        wanted = getattr(only, "dialect", None)
+        if wanted is None:
+            return True
+        return dialect == wanted if isinstance(wanted, str) else dialect in wanted
+
+    return include
+
+
 def current_revision(engine: Engine) -> str | None:
     """The revision the database at *engine* is at (``None`` for an empty database)."""
     with engine.connect() as conn:
@@ -196,14 +219,43 @@ def head_revision() -> str | None:
 
 
 def upgrade(engine: Engine, revision: str = "head") -> str | None:
-    """Upgrade the schema at *engine* to *revision*; returns the revision reached."""
+    """Upgrade the schema at *engine* to *revision*; returns the revision reached.
+
+    On PostgreSQL the PostGIS extension is created first when missing (it needs the
+    database owner or a superuser; otherwise the error says what to run).
+    """
     before = current_revision(engine)
     if revision == "head" and before == head_revision():
         return before
+    if engine.dialect.name == "postgresql":
+        ensure_postgis(engine)
     command.upgrade(alembic_config(engine), revision)
     after = current_revision(engine)
     log.info("database upgraded from %s to %s", before or "empty", after)
     return after
+
+
+class PostGISMissing(RuntimeError):
+    """The PostgreSQL database has no PostGIS extension and we may not create it."""
+
+
+def ensure_postgis(engine: Engine) -> None:
+    """Create the PostGIS extension in the database at *engine* when it is missing."""
+    from sqlalchemy.exc import DBAPIError
+
+    with engine.connect() as conn:
+        if conn.exec_driver_sql("SELECT 1 FROM pg_extension WHERE extname = 'postgis'").first():
+            return
+    try:
+        with engine.begin() as conn:
+            conn.exec_driver_sql("CREATE EXTENSION IF NOT EXISTS postgis")
+    except DBAPIError as exc:
+        raise PostGISMissing(
+            f"database {engine.url.database!r} has no PostGIS extension and it could not be created "
+            f"({str(exc.orig).strip()}); install the package postgresql-15-postgis-3 on the server and "
+            f"run as a superuser: psql -d {engine.url.database} -c 'CREATE EXTENSION postgis'"
+        ) from exc
+    log.info("created the PostGIS extension in %s", engine.url.database)
 
 
 def init_app(app: Flask) -> None:

@@ -27,7 +27,10 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    func,
+    literal_column,
 )
+from sqlalchemy.dialects.postgresql import base as postgresql_base
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, declared_attr, mapped_column
 from sqlalchemy.types import TypeDecorator, TypeEngine, UserDefinedType
@@ -35,7 +38,10 @@ from sqlalchemy.types import TypeDecorator, TypeEngine, UserDefinedType
 __all__ = [
     "Base",
     "Geometry",
+    "WKB",
+    "SRID",
     "UTCDateTime",
+    "gist_index",
     "ROLES",
     "PLAN_STATUSES",
     "IMPORT_STATUSES",
@@ -63,6 +69,8 @@ ROLES: tuple[str, ...] = ("admin", "planner", "worker", "viewer")
 PLAN_STATUSES: tuple[str, ...] = ("draft", "published", "archived")
 IMPORT_STATUSES: tuple[str, ...] = ("running", "success", "failed")
 JOB_STATES: tuple[str, ...] = ("queued", "running", "done", "failed", "cancelled")
+#: The storage CRS of every geometry column (EPSG:4326, WGS84).
+SRID = 4326
 
 
 def utcnow() -> datetime:
@@ -73,36 +81,38 @@ def utcnow() -> datetime:
 class _PostGISGeometry(UserDefinedType):
     """``geometry(Geometry, 4326)`` on PostGIS, bound and read as WKB.
 
-    The seam for PostgreSQL/PostGIS (or PostGIS-compatible KingbaseES): values travel as
-    WKB exactly like on SQLite, so nothing above this type changes. Not exercised by tests.
+    Values travel as WKB exactly like on SQLite, so nothing above this type changes. The
+    SRID is a literal in the SQL (never a bound parameter): the bulk paths compile an
+    INSERT once and execute it with plain rows, which carry no value for a hidden bind.
     """
 
     cache_ok = True
 
     def get_col_spec(self, **kw: Any) -> str:
-        return "geometry(Geometry, 4326)"
+        return f"geometry(Geometry, {SRID})"
 
     def bind_expression(self, bindvalue: Any) -> Any:
-        from sqlalchemy import func
-
-        return func.ST_GeomFromWKB(bindvalue, 4326)
+        return func.ST_GeomFromWKB(bindvalue, literal_column(str(SRID)))
 
     def column_expression(self, col: Any) -> Any:
-        from sqlalchemy import func
-
-        return func.ST_AsBinary(col, type_=LargeBinary)
+        # Typed as the column (Geometry or WKB), so its result processing still applies.
+        return func.ST_AsBinary(col, type_=col.type)
 
 
 class Geometry(TypeDecorator):
     """Geometry in EPSG:4326 stored as WKB (``BLOB`` on SQLite, PostGIS geometry on PostgreSQL).
 
     Binds a shapely geometry or ready WKB ``bytes``; reads back a shapely geometry.
-    Bulk readers select the column with ``type_coerce(col, LargeBinary)`` and decode the
+    Bulk readers select the column with ``type_coerce(col, WKB)`` and decode the
     whole column at once with ``shapely.from_wkb`` (see :func:`api.workspace.load_layer`).
     """
 
     impl = LargeBinary
     cache_ok = True
+
+    def __init__(self, *_reflected: Any) -> None:
+        # Reflection builds geometry(kind, srid) columns with arguments; ours are all the same.
+        super().__init__()
 
     def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
         if dialect.name == "postgresql":
@@ -118,6 +128,26 @@ class Geometry(TypeDecorator):
         if value is None:
             return None
         return shapely.from_wkb(bytes(value))
+
+
+class WKB(TypeDecorator):
+    """A geometry column read as raw WKB ``bytes`` on every backend: ``type_coerce(col, WKB)``.
+
+    On SQLite the stored BLOB; on PostGIS ``ST_AsBinary(col)``. (``type_coerce(col,
+    LargeBinary)`` would read PostGIS's own text form instead.)
+    """
+
+    impl = LargeBinary
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        if dialect.name == "postgresql":
+            return dialect.type_descriptor(_PostGISGeometry())
+        return dialect.type_descriptor(LargeBinary())
+
+
+# Reflection (Alembic's compare, inspect) knows PostGIS columns as ours instead of warning.
+postgresql_base.ischema_names["geometry"] = Geometry
 
 
 class UTCDateTime(TypeDecorator):
@@ -141,6 +171,11 @@ class UTCDateTime(TypeDecorator):
         return None if value is None else value.replace(tzinfo=UTC)
 
 
+def gist_index(table: str) -> Index:
+    """The GiST index of *table*'s geometry on PostGIS (none on SQLite, which filters by bbox columns)."""
+    return Index(f"ix_{table}_geometry_gist", "geometry", postgresql_using="gist").ddl_if(dialect="postgresql")
+
+
 class Base(DeclarativeBase):
     """Declarative base of every Wangge table."""
 
@@ -160,7 +195,7 @@ class _LayerMixin:
     @declared_attr.directive
     def __table_args__(cls) -> tuple[Any, ...]:
         name = cls.__tablename__  # type: ignore[attr-defined]
-        return (Index(f"ix_{name}_bbox", "minx", "maxx", "miny", "maxy"),)
+        return (Index(f"ix_{name}_bbox", "minx", "maxx", "miny", "maxy"), gist_index(name))
 
 
 class Community(_LayerMixin, Base):
@@ -266,7 +301,7 @@ class PlanGrid(Base):
     """One grid (网格) of a plan version."""
 
     __tablename__ = "plan_grids"
-    __table_args__ = (UniqueConstraint("plan_version_id", "grid_id"),)
+    __table_args__ = (UniqueConstraint("plan_version_id", "grid_id"), gist_index("plan_grids"))
     id: Mapped[int] = mapped_column(primary_key=True)
     plan_version_id: Mapped[int] = mapped_column(
         ForeignKey("plan_versions.id", ondelete="CASCADE"), index=True

@@ -3,8 +3,8 @@
 :func:`import_workspace` writes a :class:`geo.prepare.PreparedWorkspace` in the caller's
 transaction (use :func:`api.db.session_scope`): an ``import_runs`` row, the layer rows
 and an audit entry commit together or not at all. Rows go in with SQLAlchemy Core
-``insert()`` compiled once and executed many times with plain tuples; geometry is
-encoded with vectorised ``shapely.to_wkb`` (a million buildings insert in seconds).
+``insert()`` compiled once and executed many times with plain tuples (``COPY`` on PostgreSQL, :mod:`api.bulk`); geometry
+is encoded with vectorised ``shapely.to_wkb`` (a million buildings insert in seconds).
 """
 
 from __future__ import annotations
@@ -19,11 +19,12 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
-from sqlalchemy import Connection, LargeBinary, Table, delete, func, insert, select, type_coerce
+from sqlalchemy import Connection, Table, delete, func, select, type_coerce
 from sqlalchemy.orm import Session
 
 from api import audit
-from api.models import LAYER_MODELS, ImportRun, utcnow
+from api.bulk import insert_columns
+from api.models import LAYER_MODELS, WKB, ImportRun, utcnow
 from geo.errors import LayerError
 from geo.layers import SCHEMAS
 
@@ -40,7 +41,7 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-#: Rows per ``executemany`` call: bounds the memory of one batch of Python tuples.
+#: Rows per ``executemany`` call (or COPY progress step): bounds the memory of one batch of Python tuples.
 INSERT_CHUNK = 50_000
 #: From this many rows, secondary indexes are dropped and rebuilt after the insert
 #: (one sort beats a million random B-tree inserts; it all stays in the transaction).
@@ -225,7 +226,7 @@ def _insert_layer(conn: Connection, kind: str, gdf: gpd.GeoDataFrame, *,
     if n == 0:
         return 0
     names, columns = _layer_rows(kind, gdf)
-    rebuild = n >= REBUILD_INDEXES_FROM and conn.dialect.name == "sqlite"
+    rebuild = n >= REBUILD_INDEXES_FROM
     indexes = sorted(table.indexes, key=lambda ix: ix.name or "") if rebuild else []
     for index in indexes:
         index.drop(conn)
@@ -238,23 +239,7 @@ def _insert_layer(conn: Connection, kind: str, gdf: gpd.GeoDataFrame, *,
 
 def _executemany(conn: Connection, table: Table, names: Sequence[str], columns: Sequence[list[Any]],
                  *, progress: Progress | None) -> None:
-    # Compile the Core insert once; execute it with plain tuples straight through the
-    # driver, skipping per-row bind processing (values are already driver-ready).
-    compiled = insert(table).compile(dialect=conn.dialect, column_keys=list(names))
-    by_name = dict(zip(names, columns, strict=True))
-    n = len(columns[0])
-    if compiled.positional:
-        ordered = [by_name[key] for key in compiled.positiontup or ()]
-    for start in range(0, n, INSERT_CHUNK):
-        stop = start + INSERT_CHUNK
-        if compiled.positional:
-            rows: list[Any] = list(zip(*(c[start:stop] for c in ordered), strict=True))
-        else:
-            rows = [dict(zip(by_name, r, strict=True))
-                    for r in zip(*(c[start:stop] for c in by_name.values()), strict=True)]
-        conn.exec_driver_sql(str(compiled), rows)
-        if progress is not None:
-            progress(min(INSERT_CHUNK, n - start))
+    insert_columns(conn, table, dict(zip(names, columns, strict=True)), chunk=INSERT_CHUNK, progress=progress)
 
 
 # ------------------------------------------------------------------ load
@@ -287,7 +272,7 @@ def load_layer(
     table: Table = LAYER_MODELS[kind].__table__  # type: ignore[assignment]
     wanted = _wanted_columns(kind, columns)
     stmt = select(*(table.c[c] for c in wanted),
-                  type_coerce(table.c.geometry, LargeBinary).label("geometry")).order_by(table.c.fid)
+                  type_coerce(table.c.geometry, WKB).label("geometry")).order_by(table.c.fid)
     if bbox is not None:
         minx, miny, maxx, maxy = bbox
         stmt = stmt.where(table.c.minx <= maxx, table.c.maxx >= minx,

@@ -10,12 +10,12 @@ import geopandas as gpd
 import shapely
 from flask import Blueprint, current_app, jsonify, redirect, render_template, url_for
 from flask_login import current_user, login_required
-from sqlalchemy import LargeBinary, select, text, type_coerce
+from sqlalchemy import select, text, type_coerce
 from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response
 
 from api.db import get_session
-from api.models import PlanGrid, PlanVersion
+from api.models import WKB, PlanGrid, PlanVersion
 from api.security import limiter, public_limit
 from api.workspace import load_layer, workspace_stats
 from webmap.maps import BasemapError, workspace_map
@@ -49,7 +49,7 @@ def active_plan_grids(session: Session) -> tuple[gpd.GeoDataFrame | None, str]:
                             .order_by(PlanVersion.id)).all()
     rows = session.execute(
         select(PlanGrid.grid_id, PlanGrid.code, PlanGrid.name, PlanGrid.households,
-               type_coerce(PlanGrid.geometry, LargeBinary))
+               type_coerce(PlanGrid.geometry, WKB))
         .where(PlanGrid.plan_version_id.in_([p.id for p in plans]), PlanGrid.geometry.is_not(None))
         .order_by(PlanGrid.plan_version_id, PlanGrid.grid_id)).all() if plans else []
     if not rows:

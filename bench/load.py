@@ -48,8 +48,9 @@ WEIGHTS = {"map": 5, "export": 2, "edit": 2, "save": 1}
 
 
 def _config(tmp: Path) -> dict[str, Any]:
-    return {"INSTANCE_PATH": str(tmp / "instance"), "DATABASE_URL": f"sqlite:///{tmp / 'wangge.db'}",
-            "WTF_CSRF_ENABLED": False}
+    # bench/scale.py runs the same clients against PostgreSQL through WANGGE_BENCH_DATABASE_URL.
+    url = os.environ.get("WANGGE_BENCH_DATABASE_URL") or f"sqlite:///{tmp / 'wangge.db'}"
+    return {"INSTANCE_PATH": str(tmp / "instance"), "DATABASE_URL": url, "WTF_CSRF_ENABLED": False}
 
 
 def _prepare(tmp: Path, n_buildings: int) -> tuple[int, tuple[float, float, float, float]]:

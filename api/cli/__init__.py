@@ -30,6 +30,7 @@ def _register() -> None:
     from api.cli import (
         access,
         boards,
+        db,
         export,
         imports,
         incidents,
@@ -43,7 +44,8 @@ def _register() -> None:
         worker,
     )
 
-    for module in (imports, serve, users, partition, plans, access, export, worker, register, boards, party, patrol, incidents):
+    for module in (imports, serve, users, partition, plans, access, export, worker, register, boards, party, patrol, incidents,
+                   db):
         for command in module.COMMANDS:
             main.add_command(command)
 

@@ -15,10 +15,10 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
-from sqlalchemy import LargeBinary, select, type_coerce
+from sqlalchemy import select, type_coerce
 from sqlalchemy.orm import Session
 
-from api.models import PlanAssignment, PlanGrid, PlanVersion
+from api.models import WKB, PlanAssignment, PlanGrid, PlanVersion
 from geo.activegrids import GridIndex
 
 __all__ = ["GridNotFound", "ActiveGrids", "active_plans", "active_grids", "load_active", "grid_key",
@@ -61,7 +61,7 @@ def active_grids(session: Session, *, community_id: str | None = None) -> gpd.Ge
     """Grids of the active plans, EPSG:4326, with ``key`` and staff-independent metadata."""
     plans = [p.id for p in active_plans(session, community_id=community_id)]
     cols = [getattr(PlanGrid, c) for c in _META]
-    stmt = select(*cols, type_coerce(PlanGrid.geometry, LargeBinary)).where(PlanGrid.plan_version_id.in_(plans))
+    stmt = select(*cols, type_coerce(PlanGrid.geometry, WKB)).where(PlanGrid.plan_version_id.in_(plans))
     if community_id is not None:
         stmt = stmt.where(PlanGrid.community_id == community_id)
     rows = session.execute(stmt.order_by(PlanGrid.community_id, PlanGrid.code, PlanGrid.grid_id)).all()

@@ -1,4 +1,4 @@
-"""Bulk writes of cases and events (imports, demo, bench): driver ``executemany`` in chunks.
+"""Bulk writes of cases and events (imports, demo, bench): COPY or driver ``executemany`` (:mod:`api.bulk`).
 
 Column values are converted once per column (times to the stored naive-UTC text on SQLite,
 numbers to Python scalars), so a million rows spend their time in the database, not in
@@ -15,9 +15,10 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import func, select
+from sqlalchemy import Table, func, select
 from sqlalchemy.orm import Session
 
+from api.bulk import insert_columns
 from api.incidents.models import IncidentCase, IncidentEvent
 
 __all__ = ["BULK_CHUNK", "BULK_CACHE_KIB", "new_tokens", "insert_cases", "insert_events"]
@@ -48,8 +49,8 @@ def _column(values: pd.Series, name: str, sqlite: bool) -> list[Any]:
     """Driver-ready values of one column, converted with vectorised numpy/pandas, not per row."""
     if name in _TIME_COLUMNS:
         t = pd.to_datetime(values, utc=True)
-        if not sqlite:
-            return [None if pd.isna(v) else v.to_pydatetime() for v in t]
+        if not sqlite:  # naive UTC, as api.models.UTCDateTime stores it
+            return [None if pd.isna(v) else v.to_pydatetime().replace(tzinfo=None) for v in t]
         # SQLAlchemy's SQLite DATETIME text (naive UTC, microseconds), as UTCDateTime stores it.
         text = np.datetime_as_string(t.dt.tz_localize(None).to_numpy().astype("datetime64[us]"), unit="us")
         text = np.char.replace(text.astype(str), "T", " ")
@@ -59,7 +60,7 @@ def _column(values: pd.Series, name: str, sqlite: bool) -> list[Any]:
     return values.astype(object).where(values.notna(), None).tolist()
 
 
-def _execute(session: Session, table: str, frame: pd.DataFrame) -> None:
+def _execute(session: Session, table: Table, frame: pd.DataFrame) -> None:
     if frame.empty:
         return
     conn = session.connection()
@@ -67,12 +68,7 @@ def _execute(session: Session, table: str, frame: pd.DataFrame) -> None:
     if sqlite and len(frame) > BULK_CHUNK:
         # Index pages of a million rows overflow SQLite's default 2 MB page cache.
         conn.exec_driver_sql(f"PRAGMA cache_size = -{BULK_CACHE_KIB}")
-    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
-    cols = [_column(frame[c], c, sqlite) for c in frame.columns]
-    sql = f"INSERT INTO {table} ({', '.join(frame.columns)}) VALUES ({', '.join([mark] * len(frame.columns))})"
-    rows = list(zip(*cols, strict=True))
-    for i in range(0, len(rows), BULK_CHUNK):
-        conn.exec_driver_sql(sql, rows[i:i + BULK_CHUNK])
+    insert_columns(conn, table, {c: _column(frame[c], c, sqlite) for c in frame.columns}, chunk=BULK_CHUNK)
 
 
 def insert_cases(session: Session, cases: pd.DataFrame) -> pd.Series:
@@ -84,7 +80,7 @@ def insert_cases(session: Session, cases: pd.DataFrame) -> pd.Series:
     if "updated_at" not in frame:
         frame["updated_at"] = frame["reported_at"]
     before = session.scalar(select(func.coalesce(func.max(IncidentCase.id), 0)))
-    _execute(session, IncidentCase.__tablename__, frame)
+    _execute(session, IncidentCase.__table__, frame)
     got = session.execute(select(IncidentCase.token, IncidentCase.id).where(IncidentCase.id > before)).all()
     ids = dict(got)
     return pd.Series([ids[t] for t in frame["token"]], index=cases.index, name="id", dtype="int64")
@@ -96,4 +92,4 @@ def insert_events(session: Session, events: pd.DataFrame) -> None:
     for name, value in (("reason", ""), ("detail", None)):
         if name not in frame:
             frame[name] = [{}] * len(frame) if name == "detail" else value
-    _execute(session, IncidentEvent.__tablename__, frame)
+    _execute(session, IncidentEvent.__table__, frame)

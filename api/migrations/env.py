@@ -38,7 +38,7 @@ def run_migrations_offline() -> None:
 
 
 def run_migrations_online() -> None:
-    from api.db import make_engine
+    from api.db import include_object_for, make_engine
 
     engine = config.attributes.get("engine") or make_engine(_url())
     with engine.connect() as connection:
@@ -46,6 +46,7 @@ def run_migrations_online() -> None:
             connection=connection,
             target_metadata=target_metadata,
             render_as_batch=connection.dialect.name == "sqlite",
+            include_object=include_object_for(connection.dialect.name),
             # api.db.make_engine emits real BEGINs on SQLite, so DDL is transactional:
             # a failed upgrade leaves the previous schema intact.
             transactional_ddl=True,

@@ -18,10 +18,10 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
-from sqlalchemy import LargeBinary, select, type_coerce
+from sqlalchemy import select, type_coerce
 from sqlalchemy.orm import Session
 
-from api.models import Building, PlanAssignment, PlanGrid
+from api.models import WKB, Building, PlanAssignment, PlanGrid
 from api.plans.state import PlanRequestError, table_of
 
 __all__ = ["EXPORT_FORMATS", "HEADER_STYLES", "Export", "grids_frame", "buildings_frame", "grid_statistics",
@@ -74,7 +74,7 @@ def grids_frame(session: Session, plan_id: int, *, bounds: tuple[int, int] | Non
     t = table_of(PlanGrid)
     cols = [t.c[c] for c in ("grid_id", "code", "name", "community_id", "households", "buildings", "area_m2",
                              "polsby_popper", "street_share", "locked", "exclusive", "flags")]
-    rows = session.connection().execute(select(*cols, type_coerce(t.c.geometry, LargeBinary))
+    rows = session.connection().execute(select(*cols, type_coerce(t.c.geometry, WKB))
                                         .where(t.c.plan_version_id == plan_id).order_by(t.c.community_id,
                                                                                         t.c.code, t.c.grid_id)).all()
     names = [c.name for c in cols]
@@ -98,7 +98,7 @@ def buildings_frame(session: Session, plan_id: int) -> gpd.GeoDataFrame:
     """Building → grid of the plan with building geometry from the workspace (EPSG:4326)."""
     a, b, g = table_of(PlanAssignment), table_of(Building), table_of(PlanGrid)
     stmt = (select(a.c.building_id, a.c.grid_id, a.c.cell_id, g.c.code.label("grid_code"), b.c.name,
-                   b.c.households, b.c.community_id, type_coerce(b.c.geometry, LargeBinary))
+                   b.c.households, b.c.community_id, type_coerce(b.c.geometry, WKB))
             .select_from(a.join(b, b.c.building_id == a.c.building_id)
                          .outerjoin(g, (g.c.plan_version_id == a.c.plan_version_id) & (g.c.grid_id == a.c.grid_id)))
             .where(a.c.plan_version_id == plan_id).order_by(a.c.building_id))

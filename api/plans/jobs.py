@@ -15,13 +15,13 @@ from typing import Any
 import geopandas as gpd
 import pandas as pd
 from flask import Flask, has_app_context
-from sqlalchemy import LargeBinary, func, select, type_coerce
+from sqlalchemy import func, select, type_coerce
 
 from api import audit
 from api import jobs as job_queue
 from api.db import session_scope
 from api.jobs import Job, JobCancelled, JobContext, JobError
-from api.models import PlanAssignment, PlanCell, PlanGrid
+from api.models import WKB, PlanAssignment, PlanCell, PlanGrid
 from api.plans.state import PlanRequestError, table_of
 from api.plans.store import get_plan, previous_result, save_partition, stale_reason
 from api.workspace import load_layer, workspace_version
@@ -85,7 +85,7 @@ def _locked_cells(session: Any, base_id: int, locked: list[str]) -> tuple[gpd.Ge
     t = table_of(PlanCell)
     rows = session.connection().execute(
         select(t.c.cell_id, t.c.community_id, t.c.grid_id, t.c.households, t.c.buildings,
-               type_coerce(t.c.geometry, LargeBinary)).where(t.c.plan_version_id == base_id,
+               type_coerce(t.c.geometry, WKB)).where(t.c.plan_version_id == base_id,
                                                              t.c.grid_id.in_(locked))).all()
     import shapely
 

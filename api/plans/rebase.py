@@ -16,11 +16,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import shapely
-from sqlalchemy import LargeBinary, bindparam, delete, select, type_coerce, update
+from sqlalchemy import bindparam, delete, select, type_coerce, update
 from sqlalchemy.orm import Session
 
 from api import audit
-from api.models import PlanAssignment, PlanCell, PlanGrid, PlanVersion
+from api.models import WKB, PlanAssignment, PlanCell, PlanGrid, PlanVersion
 from api.plans.state import PlanRequestError, table_of
 from api.plans.store import copy_version, stale_reason
 from api.workspace import load_layer, workspace_version
@@ -44,7 +44,7 @@ def cells_of_points(points: np.ndarray, cells: np.ndarray) -> np.ndarray:
 
 def _cells(session: Session, plan_id: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     t = table_of(PlanCell)
-    rows = session.connection().execute(select(t.c.cell_id, t.c.grid_id, type_coerce(t.c.geometry, LargeBinary))
+    rows = session.connection().execute(select(t.c.cell_id, t.c.grid_id, type_coerce(t.c.geometry, WKB))
                                         .where(t.c.plan_version_id == plan_id).order_by(t.c.id)).all()
     if not rows:
         raise PlanRequestError(409, "plan_without_cells", f"方案 {plan_id} 没有单元（cells），无法重新关联楼栋",

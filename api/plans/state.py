@@ -20,11 +20,11 @@ import numpy as np
 import pandas as pd
 import shapely
 from shapely.geometry import mapping
-from sqlalchemy import LargeBinary, Table, select, type_coerce
+from sqlalchemy import Table, select, type_coerce
 from sqlalchemy.orm import Session
 
 from api.errors import RequestError
-from api.models import Community, PlanAssignment, PlanCell, PlanGrid, PlanVersion
+from api.models import WKB, Community, PlanAssignment, PlanCell, PlanGrid, PlanVersion
 from geo.crs import local_metric_crs
 
 __all__ = [
@@ -192,7 +192,7 @@ def _untiled(session: Session, community: np.ndarray, metric: np.ndarray, crs: A
 def _load_cells(session: Session, plan_id: int) -> list[Any]:
     t = table_of(PlanCell)
     stmt = (select(t.c.cell_id, t.c.community_id, t.c.grid_id, t.c.households, t.c.buildings,
-                   type_coerce(t.c.geometry, LargeBinary)).where(t.c.plan_version_id == plan_id)
+                   type_coerce(t.c.geometry, WKB)).where(t.c.plan_version_id == plan_id)
             .order_by(t.c.id))
     return list(session.connection().execute(stmt).all())
 
@@ -201,7 +201,7 @@ def _load_grids(session: Session, plan_id: int) -> dict[str, GridMeta]:
     t = table_of(PlanGrid)
     names = ("grid_id", "community_id", "code", "name", "locked", "exclusive", "street_share", "flags",
              "area_m2", "polsby_popper")
-    rows = session.connection().execute(select(*(t.c[n] for n in names), type_coerce(t.c.geometry, LargeBinary))
+    rows = session.connection().execute(select(*(t.c[n] for n in names), type_coerce(t.c.geometry, WKB))
                                         .where(t.c.plan_version_id == plan_id)).all()
     geoms = shapely.from_wkb(np.asarray([None if r[-1] is None else bytes(r[-1]) for r in rows], dtype=object))
     out = {}

@@ -11,6 +11,7 @@ import pandas as pd
 from sqlalchemy import bindparam, insert, select, text, update
 from sqlalchemy.orm import Session
 
+from api.bulk import insert_columns
 from api.models import User
 from api.register.crypto import RegisterCipher
 from api.register.models import Household, KeyPerson, KeyPersonCategory, PartyOrg, Resident, Staff
@@ -44,25 +45,19 @@ def _flag(frame: pd.DataFrame, name: str, default: bool = False) -> np.ndarray:
 
 
 def _insert(session: Session, model: Any, columns: dict[str, list[Any]]) -> None:
-    """Rows given column-wise, inserted with the driver's ``executemany`` (tuples, no per-row ORM work).
+    """Rows given column-wise, inserted in bulk (:func:`api.bulk.insert_columns`: COPY or ``executemany``).
 
     Values must already be driver-ready (str, int, bytes, None); a 1 M-row insert spends its
-    time in SQLite, not in Python.
+    time in the database, not in Python.
     """
     if not columns or not len(next(iter(columns.values()))):
         return
     conn = session.connection()
-    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
-    names = list(columns)
-    sql = (f"INSERT INTO {model.__tablename__} ({', '.join(names)}) "
-           f"VALUES ({', '.join([mark] * len(names))})")
-    rows = list(zip(*columns.values(), strict=True))
     sqlite = conn.dialect.name == "sqlite"
     if sqlite:  # random keys (hashes) into B-tree indexes: a big page cache saves most of the I/O
         conn.exec_driver_sql(f"PRAGMA cache_size=-{_IMPORT_CACHE_KIB}")
     try:
-        for i in range(0, len(rows), CHUNK):
-            conn.exec_driver_sql(sql, rows[i:i + CHUNK])
+        insert_columns(conn, model.__table__, columns, chunk=CHUNK)
     finally:
         if sqlite:
             conn.exec_driver_sql("PRAGMA cache_size=-2000")  # SQLite's default (2 MB)

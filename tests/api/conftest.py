@@ -1,4 +1,4 @@
-"""Fixtures for ``api`` tests, flaskr style: a fresh app on a SQLite file in ``tmp_path``."""
+"""Fixtures for ``api`` tests, flaskr style: a fresh app on a fresh database (SQLite file in ``tmp_path``, or PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ def _make_app(config: dict) -> Flask:
 
 
 @pytest.fixture
-def app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Flask]:
+def app(tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Flask]:
     """A fresh app whose instance folder and database live in *tmp_path*."""
     instance = tmp_path / "instance"
     monkeypatch.setenv("WANGGE_SECRET_KEY", "test-secret")
@@ -29,7 +29,7 @@ def app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Flask]:
         {
             "TESTING": True,
             "INSTANCE_PATH": str(instance),
-            "DATABASE_URL": f"sqlite:///{tmp_path / 'wangge.db'}",
+            "DATABASE_URL": database_url,
             "WTF_CSRF_ENABLED": False,
         }
     )

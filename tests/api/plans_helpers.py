@@ -15,6 +15,7 @@ from flask.testing import FlaskClient
 from api.db import session_scope
 from api.users import create_user
 from api.workspace import import_workspace
+from tests.databases import database_url_for
 
 PASSWORD = "grid2026plan"
 
@@ -41,7 +42,7 @@ def district_app(tmp: Path, n_buildings: int, *, seed: int = 42,
         mp.setenv("WANGGE_SECRET_KEY", "test-secret")
         mp.delenv("WANGGE_DATABASE_URL", raising=False)
         app = create_app({"TESTING": True, "INSTANCE_PATH": str(tmp / "instance"),
-                          "DATABASE_URL": f"sqlite:///{tmp / 'wangge.db'}", "WTF_CSRF_ENABLED": False,
+                          "DATABASE_URL": database_url_for(tmp), "WTF_CSRF_ENABLED": False,
                           "WANGGE": dict(settings or {})})
         seed_district(app, n_buildings, seed=seed)
         yield app

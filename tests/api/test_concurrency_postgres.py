@@ -2,18 +2,17 @@
 
 A throwaway PostgreSQL server is started for the module (Debian's ``postgresql`` package,
 as root through the ``postgres`` user, private port, ``fsync=off``), or the one named by
-``WANGGE_TEST_POSTGRES_URL``. The layer tables need PostGIS, so only the tables these
-rules touch are created (users, plans, audit log, import runs): what is checked is the
+``WANGGE_TEST_POSTGRES_URL``; on a PostgreSQL run of the suite, a fresh database of the
+run with the whole schema. Otherwise only the tables these rules touch are created
+(users, plans, audit log, import runs): what is checked is the
 transaction design — one session per app context, write scopes, optimistic versions under
 50 simultaneous writers (exactly one wins, the ORM's loser is a 409), audit after a read.
 """
 
 from __future__ import annotations
 
-import glob
 import os
 import shutil
-import subprocess
 import tempfile
 import threading
 from collections import Counter
@@ -23,56 +22,51 @@ from pathlib import Path
 
 import pytest
 from flask import Flask
-from sqlalchemy import event, func, select, update
+from sqlalchemy import Engine, event, func, select, update
 from sqlalchemy.orm.exc import StaleDataError
 
 from api import audit, db
 from api.models import AuditEntry, ImportRun, PlanVersion, User
+from tests.databases import fresh_database, on_postgres, postgres_url
+from tests.pgserver import server_bin, start_server, stop_server
 
 N_WRITERS = 50
 PORT = 54397
 
 
-def _start_server(tmp: Path) -> str:
-    bins = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
-    if not bins or os.geteuid() != 0 or shutil.which("su") is None:
-        pytest.skip("PostgreSQL test server needs Debian's postgresql package and root "
-                    "(or set WANGGE_TEST_POSTGRES_URL)")
-    bindir = Path(bins[-1]).parent
-    shutil.chown(tmp, "postgres")
-
-    def as_postgres(cmd: str) -> None:
-        subprocess.run(["su", "postgres", "-c", cmd], check=True, capture_output=True, timeout=120)
-
-    as_postgres(f"{bindir}/initdb -D {tmp}/data -A trust -U postgres -E UTF8")
-    as_postgres(f"{bindir}/pg_ctl -D {tmp}/data -o '-k {tmp} -p {PORT} -c listen_addresses=127.0.0.1 "
-                f"-c fsync=off' -l {tmp}/log -w start")
-    return f"postgresql+psycopg://postgres@127.0.0.1:{PORT}/postgres"
-
-
 @pytest.fixture(scope="module")
 def pg_url() -> Iterator[str]:
-    if os.environ.get("WANGGE_TEST_POSTGRES_URL"):
-        yield os.environ["WANGGE_TEST_POSTGRES_URL"]
+    """A PostgreSQL server: the run's (``WANGGE_TEST_DATABASE_URL``), ``WANGGE_TEST_POSTGRES_URL``, or a throwaway one."""
+    pytest.importorskip("psycopg", reason="pip install 'psycopg[binary]' to run the PostgreSQL tests")
+    given = postgres_url() or os.environ.get("WANGGE_TEST_POSTGRES_URL")
+    if given:
+        yield given
         return
+    if server_bin() is None or os.geteuid() != 0 or shutil.which("runuser") is None:
+        pytest.skip("PostgreSQL test server needs Debian's postgresql package and root "
+                    "(or set WANGGE_TEST_DATABASE_URL; scripts/pg-test.sh does)")
     tmp = Path(tempfile.mkdtemp(prefix="wangge-pg-"))
-    url = _start_server(tmp)
     try:
-        yield url
+        yield start_server(tmp, PORT)
     finally:
-        bindir = Path(sorted(glob.glob("/usr/lib/postgresql/*/bin/pg_ctl"))[-1]).parent
-        subprocess.run(["su", "postgres", "-c", f"{bindir}/pg_ctl -D {tmp}/data -m fast -w stop"],
-                       capture_output=True, timeout=60)
-        shutil.rmtree(tmp, ignore_errors=True)
+        stop_server(tmp)
 
 
 @pytest.fixture
-def app(pg_url: str) -> Iterator[Flask]:
-    """A bare Flask app whose database is the PostgreSQL server (fresh tables per test)."""
+def app(pg_url: str, tmp_path: Path) -> Iterator[Flask]:
+    """A bare Flask app on PostgreSQL: the run's fresh database (whole schema), else fresh tables on *pg_url*."""
+    if on_postgres():
+        with fresh_database(tmp_path) as url:
+            yield from _bare_app(db.make_engine(url))
+        return
     engine = db.make_engine(pg_url)
     tables = [m.__table__ for m in (User, PlanVersion, AuditEntry, ImportRun)]
     PlanVersion.metadata.drop_all(engine, tables=tables)
     PlanVersion.metadata.create_all(engine, tables=tables)
+    yield from _bare_app(engine)
+
+
+def _bare_app(engine: Engine) -> Iterator[Flask]:
     app = Flask(__name__)
     app.config["WANGGE"] = {}
     db.attach(app, engine)

@@ -26,18 +26,18 @@ from tests.api.jobs_helpers import FN_RENDEZVOUS, FN_STEPS, written
 REPO = Path(__file__).resolve().parents[2]
 
 
-def _config(tmp: Path, **settings: Any) -> dict[str, Any]:
-    return {"TESTING": True, "INSTANCE_PATH": str(tmp / "instance"), "DATABASE_URL": f"sqlite:///{tmp / 'wangge.db'}",
+def _config(tmp: Path, url: str, **settings: Any) -> dict[str, Any]:
+    return {"TESTING": True, "INSTANCE_PATH": str(tmp / "instance"), "DATABASE_URL": url,
             "SECRET_KEY": "test-secret", "WTF_CSRF_ENABLED": False, "WANGGE": {"job_poll_s": 0.2, "job_progress_every_s": 0.0, **settings}}
 
 
 @pytest.fixture
-def make_app(tmp_path: Path) -> Iterator[Any]:
+def make_app(tmp_path: Path, database_url: str) -> Iterator[Any]:
     """Build apps on one instance folder and database (a 'restart' is a second app); disposed at the end."""
     apps: list[Flask] = []
 
     def make(**settings: Any) -> Flask:
-        app = create_app(_config(tmp_path, **settings))
+        app = create_app(_config(tmp_path, database_url, **settings))
         apps.append(app)
         return app
 

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 import shapely
 from flask import Flask
-from sqlalchemy import select
+from sqlalchemy import inspect, select
 
 from api import db, workspace
 from api.models import AuditEntry, ImportRun
@@ -103,7 +103,7 @@ def test_large_import_rebuilds_indexes_and_keeps_uniqueness(app: Flask, monkeypa
         with db.session_scope() as s:
             import_workspace(s, prepared, user="t", sources={})
         with db.get_db().engine.connect() as conn:
-            indexes = {r[1] for r in conn.exec_driver_sql("PRAGMA index_list(buildings)")}
+            indexes = {ix["name"] for ix in inspect(conn).get_indexes("buildings")}
         with db.session_scope() as s:
             assert len(load_layer(s, "buildings")) == 50
     assert {"ix_buildings_bbox", "ix_buildings_building_id", "ix_buildings_community_id"} <= indexes

@@ -19,6 +19,8 @@ from urllib.parse import urlsplit
 import geopandas as gpd
 import pytest
 
+from tests.databases import database_url_for
+
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
@@ -100,7 +102,7 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("WANGGE_SECRET_KEY", "browser-test-secret")
         app = create_app({"INSTANCE_PATH": str(tmp / "instance"),
-                          "DATABASE_URL": f"sqlite:///{tmp / 'wangge.db'}",
+                          "DATABASE_URL": database_url_for(tmp),
                           # every test logs in from 127.0.0.1; throttling has its own tests
                           "WANGGE": {"login_delay_s": 0.0, "login_rate_limit": "1000 per minute"}})
     layers, label = _synthetic_layers()

@@ -15,6 +15,7 @@ import pytest
 from sqlalchemy import func, select
 
 from tests.browser.conftest import PASSWORD, SCREENSHOTS, Traffic
+from tests.databases import database_url_for
 
 pytestmark = pytest.mark.browser
 
@@ -34,7 +35,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, obje
     tmp = tmp_path_factory.mktemp("import-browser")
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("WANGGE_SECRET_KEY", "browser-test-secret")
-        app = create_app({"INSTANCE_PATH": str(tmp / "instance"), "DATABASE_URL": f"sqlite:///{tmp / 'w.db'}",
+        app = create_app({"INSTANCE_PATH": str(tmp / "instance"), "DATABASE_URL": database_url_for(tmp, "w.db"),
                           "WANGGE": {"max_upload_mb": MAX_MB}})
     with app.app_context(), session_scope() as s:
         create_user(s, "i_planner", PASSWORD, role="planner")

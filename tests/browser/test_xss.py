@@ -17,6 +17,7 @@ import geopandas as gpd
 import pytest
 
 from tests.browser.conftest import PASSWORD, SCREENSHOTS, Traffic
+from tests.databases import database_url_for
 from tests.webmap.hostile import hostile, hostile_layers
 
 pytestmark = pytest.mark.browser
@@ -90,7 +91,7 @@ def hostile_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hostile
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("WANGGE_SECRET_KEY", "xss-test-secret")
         app = create_app({"INSTANCE_PATH": str(tmp / "instance"),
-                          "DATABASE_URL": f"sqlite:///{tmp / 'wangge.db'}"})
+                          "DATABASE_URL": database_url_for(tmp)})
     layers, plan_ids, grid_names, plan_names, label = _seed(app)
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, name="wangge-xss-server", daemon=True)
