@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import os
 from typing import Any
 
@@ -31,9 +30,11 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         auth,
         db,
         errors,
+        health,
         imports_pages,
         openapi,
         pages,
+        requestlog,
         security,
         views,
     )
@@ -58,7 +59,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         static_folder=str(webmap.STATIC_DIR),
     )
     app.config.from_mapping(load_config(app.instance_path, test_config))
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    requestlog.configure_logging(app.config["WANGGE"]["log_format"])
+    requestlog.init_app(app)  # first: the request id is set before any other hook logs
 
     # Pages, JSON and GeoJSON compress 4-8x; government links are often slow.
     app.config.setdefault("COMPRESS_MIMETYPES", [*_COMPRESSED_TYPES])
@@ -86,4 +88,5 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(patrol_pages.bp)
     app.register_blueprint(incident_open311.bp)
     app.register_blueprint(incident_pages.bp)
+    app.register_blueprint(health.bp)
     return app

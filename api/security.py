@@ -227,6 +227,9 @@ def _set_headers(response: Response) -> Response:
     headers.setdefault("Referrer-Policy", "same-origin")
     headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
     headers.setdefault("Permissions-Policy", "camera=(), microphone=(), payment=(), usb=()")
+    hsts = int(current_app.config["WANGGE"]["hsts_max_age_s"])
+    if hsts > 0 and request.is_secure:  # browsers ignore HSTS over plain HTTP; never sent there
+        headers.setdefault("Strict-Transport-Security", f"max-age={hsts}; includeSubDomains")
     return response
 
 
