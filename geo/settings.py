@@ -173,6 +173,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("tls_cert_file", "", "TLS certificate (PEM) the built-in server uses for HTTPS when `--cert` is not given; empty = plain HTTP."),
     Setting("tls_key_file", "", "Private key (PEM) of tls_cert_file."),
     Setting("hsts_max_age_s", 31536000, "Strict-Transport-Security max-age sent on HTTPS responses (s; 0 = no HSTS header)."),
+    Setting("plan_snapshot_delay_s", 5.0, "After edits, a plan's computed state is stored for other processes (and restarts) once the plan has had no edit for this long (s)."),
     Setting("url_prefix", "", "Path the app is served under behind a reverse proxy, e.g. '/wangge' (empty = the site root; a trusted proxy may send X-Forwarded-Prefix instead)."),
 )
 
