@@ -34,6 +34,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         imports_pages,
         openapi,
         pages,
+        proxy,
         requestlog,
         security,
         views,
@@ -68,6 +69,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.config.setdefault("COMPRESS_STREAMS", False)
     Compress(app)
     security.init_app(app)  # before any blueprint: it installs the bounded <int:> converter
+    proxy.init_app(app)  # forwarded headers (trusted_proxy_hops) and url_prefix
     db.init_app(app)
     auth.init_app(app)
     errors.init_app(app)
