@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import os
 from typing import Any
 
@@ -30,7 +29,10 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         auth,
         db,
         errors,
+        health,
         openapi,
+        proxy,
+        requestlog,
         security,
         workspace_map,
     )
@@ -58,7 +60,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         static_folder=str(webmap.STATIC_DIR),
     )
     app.config.from_mapping(load_config(app.instance_path, test_config))
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    requestlog.configure_logging(app.config["WANGGE"]["log_format"])
+    requestlog.init_app(app)  # first: the request id is set before any other hook logs
 
     # Pages, JSON and GeoJSON compress 4-8x; government links are often slow.
     app.config.setdefault("COMPRESS_MIMETYPES", [*_COMPRESSED_TYPES])
@@ -66,6 +69,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.config.setdefault("COMPRESS_STREAMS", False)
     Compress(app)
     security.init_app(app)  # before any blueprint: it installs the bounded <int:> converter
+    proxy.init_app(app)  # forwarded headers (trusted_proxy_hops) and url_prefix
     db.init_app(app)
     auth.init_app(app)
     errors.init_app(app)
@@ -86,4 +90,5 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(patrol_pages.bp)
     app.register_blueprint(incident_open311.bp)
     app.register_blueprint(incident_pages.bp)
+    app.register_blueprint(health.bp)
     return app

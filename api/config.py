@@ -9,13 +9,15 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import tempfile
 import tomllib
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from geo.settings import DEFAULTS
 
-__all__ = ["load_config", "coerce_setting"]
+__all__ = ["load_config", "coerce_setting", "read_or_create"]
 
 
 def coerce_setting(name: str, raw: str) -> Any:
@@ -42,13 +44,29 @@ def coerce_setting(name: str, raw: str) -> Any:
     return raw
 
 
-def _secret_key(instance: Path) -> str:
-    path = instance / "secret_key"
+def read_or_create(path: Path, make: Callable[[], str]) -> str:
+    """The text of *path*; when missing, *make()* is written there first (mode 0600), atomically.
+
+    Several processes (web workers, job processes) may start at once on a fresh instance
+    folder: each writes its own candidate to a private file and links it into place; the
+    first link wins and every process reads the winner, never a half-written file.
+    """
     if not path.exists():
-        instance.mkdir(parents=True, exist_ok=True)
-        path.write_text(secrets.token_hex(32))
-        path.chmod(0o600)
-    return path.read_text().strip()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")  # created with mode 0600
+        try:
+            with os.fdopen(fd, "w") as fh:
+                fh.write(make())
+            os.link(tmp, path)
+        except FileExistsError:
+            pass  # another process was first: use its file
+        finally:
+            os.unlink(tmp)
+    return path.read_text()
+
+
+def _secret_key(instance: Path) -> str:
+    return read_or_create(instance / "secret_key", lambda: secrets.token_hex(32)).strip()
 
 
 def load_config(instance_path: str, test_config: dict[str, Any] | None = None) -> dict[str, Any]:

@@ -355,6 +355,8 @@ def _close_session(exc: BaseException | None) -> None:
 def dispose(app: Flask) -> None:
     """Close every pooled connection of *app* (tests call it at teardown); stop its job threads."""
     from api.jobs.queue import stop_consumer
+    from api.plans.snapshot import stop_saver
 
     stop_consumer(app)
+    stop_saver(app)
     get_db(app).engine.dispose()

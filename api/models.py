@@ -461,6 +461,23 @@ class BackgroundJob(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+class PlanSnapshot(Base):
+    """The computed in-memory state of one plan version (cells, adjacency, grids), serialised.
+
+    Written by the first process that builds it and read by every other (web workers, a
+    restarted server), so no process rebuilds a plan from its cells again; *key* says what it
+    was built from (version counter, bounds, import run, format): any difference means
+    rebuild (api/plans/snapshot.py).
+    """
+
+    __tablename__ = "plan_snapshots"
+    plan_version_id: Mapped[int] = mapped_column(ForeignKey("plan_versions.id", ondelete="CASCADE"),
+                                                 primary_key=True)
+    key: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+
+
 # The register's tables share this Base; importing them here keeps Base.metadata (Alembic,
 # the models-vs-migrations test) complete whichever module is imported first.
 import api.boards.models as _board_models  # noqa: E402,F401

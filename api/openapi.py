@@ -84,6 +84,7 @@ def _paths() -> dict[str, Any]:
     return {
         "/api/health": {"get": _op("服务与数据库状态 / liveness", tag="service")},
         "/api/openapi.json": {"get": _op("本说明 / this description", tag="service")},
+        **_probe_paths(),
         "/api/plans": {"get": _op("方案版本列表 / plan versions, newest first")},
         "/api/plans/partition": {"post": _op("自动划分（后台任务）/ queue a partition", body=_PARTITION_BODY, ok="202")},
         "/api/jobs": {"get": _op("后台任务列表 / newest jobs (own; all for admins)", tag="jobs", params=[
@@ -159,6 +160,14 @@ def _paths() -> dict[str, Any]:
         "/api/incidents/grids": {"get": _op("各网格事件数 / open cases per grid", tag="incidents",
                                             media="application/geo+json")},
     }
+
+
+def _probe_paths() -> dict[str, Any]:
+    """The probes of load balancers and systemd (api/health.py), at the site root."""
+    ready = _op("就绪检查 / readiness: database, schema at the newest migration, job queue", tag="service")
+    ready["responses"]["503"] = {"description": "未就绪，列出失败的检查与修复方法 / not ready: failed checks and fixes",
+                                 "content": {"application/json": {"schema": {}}}}
+    return {"/healthz": {"get": _op("存活检查 / liveness", tag="service")}, "/readyz": {"get": ready}}
 
 
 def _patrol_paths() -> dict[str, Any]:

@@ -33,7 +33,6 @@ from flask_limiter.util import get_remote_address
 from flask_login import logout_user
 from markupsafe import Markup
 from werkzeug.exceptions import BadRequest
-from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter
 from werkzeug.wrappers import Response
 
@@ -227,6 +226,9 @@ def _set_headers(response: Response) -> Response:
     headers.setdefault("Referrer-Policy", "same-origin")
     headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
     headers.setdefault("Permissions-Policy", "camera=(), microphone=(), payment=(), usb=()")
+    hsts = int(current_app.config["WANGGE"]["hsts_max_age_s"])
+    if hsts > 0 and request.is_secure:  # browsers ignore HSTS over plain HTTP; never sent there
+        headers.setdefault("Strict-Transport-Security", f"max-age={hsts}; includeSubDomains")
     return response
 
 
@@ -239,9 +241,7 @@ def init_app(app: Flask) -> None:
     app.config["SESSION_COOKIE_HTTPONLY"] = True
     app.config["SESSION_COOKIE_SECURE"] = bool(settings["session_cookie_secure"])
     app.session_interface = _SessionInterface()
-    hops = int(settings["trusted_proxy_hops"])
-    if hops > 0:  # client address (rate limits, audit) and https (Secure cookie) from the proxy
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]
+    # forwarded client address and https (rate limits, audit, Secure cookie): api.proxy
     app.config.setdefault("RATELIMIT_STORAGE_URI", settings["ratelimit_storage_uri"])
     limiter.init_app(app)
     app.before_request(_limit_body)

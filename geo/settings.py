@@ -163,6 +163,19 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("open311_max_page_size", 500, "Largest page_size an Open311 client may ask for."),
     Setting("open311_default_days", 90, "Open311 GET requests without start_date/end_date return this many most recent days."),
     Setting("open311_contact", "", "Contact line of the Open311 discovery document (e.g. the command centre's hotline)."),
+    # Production server, HTTPS and proxies (issue 17 §2-§4; docs/DEPLOY.md)
+    Setting("server_workers", 2, "Web worker processes of `wangge serve --prod` (gunicorn)."),
+    Setting("server_threads", 4, "Threads per web worker process of `wangge serve --prod` (requests served at once per process)."),
+    Setting("server_timeout_s", 120.0, "A web worker silent for longer than this is restarted by `wangge serve --prod` (s)."),
+    Setting("server_graceful_timeout_s", 30.0, "On stop or restart, web workers finish the requests they serve within this time (s)."),
+    Setting("job_processes", 1, "Background job processes `wangge serve --prod` runs beside the web workers (each runs job_workers jobs at once)."),
+    Setting("job_shutdown_timeout_s", 300.0, "On stop or restart a job process lets running jobs finish this long before it interrupts them (they are marked failed) (s)."),
+    Setting("log_format", "text", "Log lines: 'text', or 'json' (one JSON object per line with the request id; `wangge serve --prod` uses json)."),
+    Setting("tls_cert_file", "", "TLS certificate (PEM) the built-in server uses for HTTPS when `--cert` is not given; empty = plain HTTP."),
+    Setting("tls_key_file", "", "Private key (PEM) of tls_cert_file."),
+    Setting("hsts_max_age_s", 31536000, "Strict-Transport-Security max-age sent on HTTPS responses (s; 0 = no HSTS header)."),
+    Setting("plan_snapshot_delay_s", 5.0, "After edits, a plan's computed state is stored for other processes (and restarts) once the plan has had no edit for this long (s)."),
+    Setting("url_prefix", "", "Path the app is served under behind a reverse proxy, e.g. '/wangge' (empty = the site root; a trusted proxy may send X-Forwarded-Prefix instead)."),
 )
 
 DEFAULTS: dict[str, Any] = {s.name: s.default for s in SETTINGS}

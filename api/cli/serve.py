@@ -25,18 +25,35 @@ __all__ = ["COMMANDS", "serve", "db_group"]
 @click.option("--cert", type=click.Path(exists=True, dir_okay=False), default=None,
               help="TLS certificate (PEM): serve HTTPS. Phones need HTTPS for 'locate me' (browser geolocation).")
 @click.option("--key", type=click.Path(exists=True, dir_okay=False), default=None, help="Private key (PEM) of --cert.")
+@click.option("--prod", is_flag=True,
+              help="Production: gunicorn with server_workers web processes plus job_processes job processes; "
+                   "SIGTERM stops and SIGHUP restarts gracefully (docs/DEPLOY.md).")
+@click.option("--workers", type=click.IntRange(1, 64), default=None,
+              help="With --prod: web worker processes (default: the setting server_workers).")
+@click.option("--log-format", type=click.Choice(["json", "text"]), default=None,
+              help="Log lines (default: json with --prod, else the setting log_format).")
 @with_appcontext
-def serve(host: str, port: int, debug: bool, cert: str | None, key: str | None) -> None:
+def serve(host: str, port: int, debug: bool, cert: str | None, key: str | None, prod: bool,
+          workers: int | None, log_format: str | None) -> None:
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     with db.session_scope() as session:
         stats = workspace_stats(session)
     if stats["empty"]:
         click.secho("工作区为空 / the workspace is empty: load data with `wangge import` or `wangge demo`",
                     fg="yellow")
-    if (cert is None) != (key is None):
-        raise click.UsageError("--cert and --key go together: give both to serve HTTPS, or neither")
+    cert, key = _tls_files(app, cert, key)
     scheme = "https" if cert else "http"
-    click.echo(f"Wangge 网格: {scheme}://{host}:{port}/  (database {app.config['DATABASE_URL']})")
+    click.echo(f"Wangge 网格: {scheme}://{host}:{port}{app.config['WANGGE']['url_prefix']}/  "
+               f"(database {app.config['DATABASE_URL']})")
+    if prod:
+        if debug:
+            raise click.UsageError("--prod and --debug exclude each other: debug mode is never for production")
+        from api.server.prod import serve_prod
+
+        serve_prod(app, host=host, port=port, cert=cert, key=key, workers=workers, log_format=log_format or "json")
+        return
+    if workers is not None:
+        raise click.UsageError("--workers needs --prod (the development server is one process)")
     _start_jobs(app, debug)
     # app.run() is a no-op under the Flask CLI (FLASK_RUN_FROM_CLI), so serve with werkzeug.
     try:
@@ -44,6 +61,22 @@ def serve(host: str, port: int, debug: bool, cert: str | None, key: str | None) 
                    ssl_context=(cert, key) if cert and key else None)
     finally:
         abandon_running(app)
+
+
+def _tls_files(app: Flask, cert: str | None, key: str | None) -> tuple[str | None, str | None]:
+    """--cert/--key, else the settings tls_cert_file/tls_key_file; both or neither, files that exist."""
+    settings = app.config["WANGGE"]
+    if cert is None and key is None:
+        cert, key = str(settings["tls_cert_file"]) or None, str(settings["tls_key_file"]) or None
+        where = "the settings tls_cert_file and tls_key_file"
+    else:
+        where = "--cert and --key"
+    if (cert is None) != (key is None):
+        raise click.UsageError(f"{where} go together: give both to serve HTTPS, or neither")
+    for path in (cert, key):
+        if path is not None and not os.path.isfile(path):
+            raise click.UsageError(f"{where}: file {path!r} does not exist; give the PEM file's path")
+    return cert, key
 
 
 def _start_jobs(app: Flask, debug: bool) -> None:

@@ -116,8 +116,10 @@ def _consumer(app: Flask, queue: JobQueue, workers: int | None, cls: type[Consum
     n = int(workers if workers is not None else settings["job_workers"])
     if n < 1:
         raise ValueError(f"job_workers must be at least 1, got {n}; set WANGGE_JOB_WORKERS=2")
+    # A graceful stop (SIGINT, SIGHUP) lets running jobs finish for job_shutdown_timeout_s.
     return cls(queue.huey, workers=n, worker_type="thread", periodic=False,
-               max_delay=float(settings["job_poll_s"]), check_worker_health=True)
+               max_delay=float(settings["job_poll_s"]), check_worker_health=True,
+               shutdown_timeout=float(settings["job_shutdown_timeout_s"]))
 
 
 def start_consumer(app: Flask, *, workers: int | None = None) -> JobQueue:

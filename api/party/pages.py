@@ -9,7 +9,7 @@ from typing import Any
 import geopandas as gpd
 import pandas as pd
 import shapely
-from flask import Blueprint, render_template
+from flask import Blueprint, render_template, url_for
 from flask_login import current_user
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -95,7 +95,8 @@ def _centre_layers(session: Session, hh: pd.DataFrame, links: pd.DataFrame) -> d
 
 
 def _render(layers: dict[str, Any], *, public: bool) -> str:
-    m = party_map(layers["grids"], layers["cells"], layers["centres"], layers["spokes"])
+    m = party_map(layers["grids"], layers["cells"], layers["centres"], layers["spokes"],
+                  vendor_url=url_for("static", filename="vendor"))  # under url_prefix too
     root = m.get_root()
     root.render()
     return render_template("party/map.html", public=public, report=layers["report"],

@@ -300,7 +300,17 @@ def _commit(session: Session, state: PlanState, delta: dict[str, Any], expected:
         invalidate(session, state.plan_id)
         raise
     state.version = version
+    _share(state)
     return version, grids, removed
+
+
+def _share(state: PlanState) -> None:
+    """Store the edited state for other processes once the plan is idle (api.plans.snapshot)."""
+    from flask import current_app
+
+    from api.plans.snapshot import schedule_save
+
+    schedule_save(current_app._get_current_object(), state)  # type: ignore[attr-defined]
 
 
 def _history(session: Session, plan_id: int) -> dict[str, bool]:

@@ -1,4 +1,5 @@
-"""The in-memory plan: cells, their adjacency and grids, cached per process by version.
+"""The in-memory plan: cells, their adjacency and grids, cached per process by version
+and shared between processes through the database (:mod:`api.plans.snapshot`).
 
 An edit touches a handful of cells; recomputing a grid is a coverage union of its cells
 (they share exact coordinates) plus sums, so the live check of an edit costs
@@ -33,6 +34,7 @@ __all__ = [
     "PlanState",
     "load_state",
     "get_state",
+    "is_cached",
     "invalidate",
     "plan_bounds",
     "refresh_grid",
@@ -254,16 +256,37 @@ def load_state(session: Session, plan: PlanVersion, defaults: dict[str, Any]) ->
 
 
 def get_state(session: Session, plan: PlanVersion, defaults: dict[str, Any]) -> PlanState:
-    """The cached state of *plan* at its current version (loaded when missing or stale)."""
+    """The cached state of *plan* at its current version (when missing or stale: the stored
+    state another process made, else built from the cells and stored for the others)."""
     key = _db_key(session, plan.id)
     with _CACHE_LOCK:
         state = _CACHE.get(key)
     if state is not None and state.version == plan.version_counter:
         return state
-    state = load_state(session, plan, defaults)
+    state = _stored_or_built(session, plan, defaults, key)
     with _CACHE_LOCK:
         _CACHE[key] = state
     return state
+
+
+def _stored_or_built(session: Session, plan: PlanVersion, defaults: dict[str, Any],
+                     key: tuple[str, int]) -> PlanState:
+    from flask import current_app
+
+    from api.plans import snapshot  # it builds on this module
+
+    state = snapshot.read_snapshot(session, plan, defaults, key)
+    if state is None:
+        state = load_state(session, plan, defaults)
+        # stored once the plan is idle: storing holds the plan's lock, which the page's next requests need
+        snapshot.schedule_save(current_app._get_current_object(), state)  # type: ignore[attr-defined]
+    return state
+
+
+def is_cached(state: PlanState) -> bool:
+    """Whether *state* is this process's current state of its plan (not replaced or invalidated)."""
+    with _CACHE_LOCK:
+        return _CACHE.get(state.key) is state
 
 
 def invalidate(session: Session, plan_id: int) -> None:

@@ -23,6 +23,8 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from api.config import read_or_create
+
 __all__ = ["RegisterKeyError", "RegisterCipher", "load_key", "cipher_for"]
 
 _NONCE = 12
@@ -87,15 +89,12 @@ class RegisterCipher:
 
 def load_key(path: Path, *, create: bool) -> bytes:
     """The master key in *path* (base64); generated there (mode 0600) when missing and *create*."""
-    if not path.exists():
-        if not create:
-            raise RegisterKeyError(f"register key file {path} does not exist; set register_key_file to the key file")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            fh.write(base64.b64encode(AESGCM.generate_key(bit_length=256)).decode("ascii"))
+    if not path.exists() and not create:
+        raise RegisterKeyError(f"register key file {path} does not exist; set register_key_file to the key file")
+    # several web workers may touch the register first at once: one key wins, all read it
+    text = read_or_create(path, lambda: base64.b64encode(AESGCM.generate_key(bit_length=256)).decode("ascii"))
     try:
-        return base64.b64decode(path.read_text().strip(), validate=True)
+        return base64.b64decode(text.strip(), validate=True)
     except ValueError:
         raise RegisterKeyError(f"register key file {path} is not base64; restore it from backup") from None
 

@@ -188,6 +188,12 @@ TESTED_ELSEWHERE = {
 }
 #: Background jobs (api.jobs): tests/api/test_jobs.py runs apps and a `wangge worker` with them.
 JOB_SETTINGS = {"job_workers", "jobs_url", "jobs_in_process", "job_poll_s", "job_progress_every_s"}
+#: Production server, HTTPS and proxies: tests/api/test_serve_prod.py (gunicorn options, a real
+#: `wangge serve --prod`), test_proxy.py (TLS files, HSTS, forwarded headers, url_prefix),
+#: test_plan_snapshot.py (stored plan state).
+SERVER_SETTINGS = {"server_workers", "server_threads", "server_timeout_s", "server_graceful_timeout_s",
+                   "job_processes", "job_shutdown_timeout_s", "log_format", "tls_cert_file", "tls_key_file",
+                   "hsts_max_age_s", "url_prefix", "plan_snapshot_delay_s"}
 #: Settings of code no page or command reaches yet: stop (dwell) detection (geo.patrol.stops)
 #: has no page or command yet (visits proposed from a dwell near a building: issue 14 §4).
 NOT_YET_REACHABLE: set[str] = {"patrol_dwell_min_s"}
@@ -203,4 +209,4 @@ def test_every_setting_is_read_from_the_config_by_name() -> None:
     names |= {f"{pre}_{k}_households" for pre in ("grid", "micro_grid") for k in ("min", "max", "target")}
     unread = sorted(s.name for s in SETTINGS if s.name not in names and s.name not in NOT_YET_REACHABLE)
     assert unread == []
-    assert {s.name for s in SETTINGS} == set(PARTITION_VALUES) | WALK_SETTINGS | TESTED_ELSEWHERE | JOB_SETTINGS | NOT_YET_REACHABLE
+    assert {s.name for s in SETTINGS} == set(PARTITION_VALUES) | WALK_SETTINGS | TESTED_ELSEWHERE | JOB_SETTINGS | SERVER_SETTINGS | NOT_YET_REACHABLE

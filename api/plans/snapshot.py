@@ -1,0 +1,240 @@
+"""The computed plan state shared by every process through the database (``plan_snapshots``).
+
+Building a :class:`~api.plans.state.PlanState` from a plan's cells (WKB decoding, the
+metric copies, the cell adjacency, the grid numbers) is the cost of a cold plan page; every
+web worker and every restart would pay it again. The first process that builds a state
+stores it here; any process whose cache misses reads it back instead (a fraction of the
+build). A snapshot is used only when its *key* matches: plan version counter, household
+bounds, newest import run and :data:`FORMAT`; an edit bumps the version, so an old snapshot
+is never used for a newer plan. After edits, the process that made them stores the new
+state once the plan has been idle for ``plan_snapshot_delay_s`` (one write per burst of
+edits, taken off the edit's own time).
+
+The bytes are a NumPy ``.npz`` read with ``allow_pickle=False`` (numbers, WKB and one JSON
+document): nothing in the database can make a process run code.
+"""
+
+from __future__ import annotations
+
+import atexit
+import io
+import json
+import logging
+import threading
+import time
+from typing import Any
+
+import numpy as np
+import shapely
+from flask import Flask
+from sqlalchemy import delete, func, insert, select
+from sqlalchemy.orm import Session
+
+from api.db import session_scope
+from api.models import ImportRun, PlanSnapshot, PlanVersion
+from api.plans.state import GridMeta, PlanState, is_cached, plan_bounds, plan_lock
+
+__all__ = ["FORMAT", "snapshot_key", "dump_state", "load_snapshot", "read_snapshot", "store_snapshot",
+           "SnapshotSaver", "schedule_save", "stop_saver"]
+
+log = logging.getLogger(__name__)
+
+#: Version of the byte layout below; a change makes every stored snapshot unused (rebuilt).
+FORMAT = 1
+_GRID_FIELDS = ("grid_id", "community_id", "code", "name", "locked", "exclusive", "street_share", "flags",
+                "households", "buildings", "area_m2", "polsby_popper", "violations")
+_EXTENSION = "wangge.plan_snapshots"
+_SAVER_LOCK = threading.Lock()
+
+
+def snapshot_key(session: Session, plan: PlanVersion, defaults: dict[str, Any]) -> str:
+    """What a state of *plan* is built from: version counter, bounds, newest import run, format."""
+    lo, hi = plan_bounds(plan, defaults)
+    last_import = session.scalar(select(func.max(ImportRun.id)))
+    return f"v{plan.version_counter}:b{lo}-{hi}:i{last_import}:f{FORMAT}"
+
+
+def _pack(geoms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """WKB of *geoms* (None kept as empty) as one byte array plus offsets."""
+    wkb = shapely.to_wkb(geoms, output_dimension=2)
+    parts = [b"" if w is None else bytes(w) for w in wkb]
+    offsets = np.zeros(len(parts) + 1, dtype=np.int64)
+    offsets[1:] = np.cumsum([len(p) for p in parts])
+    return np.frombuffer(b"".join(parts), dtype=np.uint8), offsets
+
+
+def _unpack(data: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    raw = data.tobytes()
+    wkb = np.asarray([raw[a:b] if b > a else None for a, b in zip(offsets[:-1], offsets[1:], strict=True)],
+                     dtype=object)
+    return shapely.from_wkb(wkb)
+
+
+def dump_state(state: PlanState) -> bytes:
+    """The bytes of *state* (see the module doc); :func:`load_snapshot` reads them back."""
+    grids = list(state.grids.values())
+    doc = {"format": FORMAT, "version": state.version, "lo": state.lo, "hi": state.hi,
+           "cell_ids": state.cell_ids.tolist(), "community": state.community.tolist(),
+           "grid_of": state.grid_of.tolist(), "building_ids": list(state.building_cell),
+           "building_cells": list(state.building_cell.values()), "untiled": sorted(state.untiled),
+           "grids": [{k: getattr(m, k) for k in _GRID_FIELDS} for m in grids]}
+    arrays: dict[str, np.ndarray] = {
+        "doc": np.frombuffer(json.dumps(doc, ensure_ascii=False).encode("utf-8"), dtype=np.uint8),
+        "households": state.households, "buildings": state.buildings, "adj_ptr": state.adj_ptr,
+        "adj_idx": state.adj_idx, "rep_xy": shapely.get_coordinates(state.rep)}
+    for name, geoms in (("geom", state.geom), ("metric", state.metric),
+                        ("outline", np.asarray([m.geometry for m in grids], dtype=object))):
+        arrays[f"{name}_wkb"], arrays[f"{name}_off"] = _pack(geoms)
+    out = io.BytesIO()
+    np.savez(out, **arrays)
+    return out.getvalue()
+
+
+def load_snapshot(data: bytes, key: tuple[str, int]) -> PlanState:
+    """The :class:`PlanState` in *data* (from :func:`dump_state`), cached under *key*."""
+    with np.load(io.BytesIO(data), allow_pickle=False) as z:
+        a = {name: z[name] for name in z.files}
+    doc = json.loads(a["doc"].tobytes().decode("utf-8"))
+    if doc["format"] != FORMAT:
+        raise ValueError(f"plan snapshot format {doc['format']} is not {FORMAT}")
+    outlines = _unpack(a["outline_wkb"], a["outline_off"])
+    grids = {}
+    for g, outline in zip(doc["grids"], outlines, strict=True):
+        meta = GridMeta(**{k: g[k] for k in _GRID_FIELDS if k not in ("households", "buildings", "area_m2",
+                                                                      "polsby_popper", "violations")})
+        meta.households, meta.buildings = int(g["households"]), int(g["buildings"])
+        meta.area_m2, meta.polsby_popper = float(g["area_m2"]), float(g["polsby_popper"])
+        meta.violations, meta.geometry = list(g["violations"]), outline
+        grids[meta.grid_id] = meta
+    cell_ids = np.asarray(doc["cell_ids"], dtype=object)
+    grid_of = np.asarray(doc["grid_of"], dtype=object)
+    members: dict[str, set[int]] = {g: set() for g in grids}
+    for i, g in enumerate(doc["grid_of"]):
+        members.setdefault(g, set()).add(i)
+    return PlanState(
+        key=key, version=int(doc["version"]), lo=int(doc["lo"]), hi=int(doc["hi"]), cell_ids=cell_ids,
+        cell_index={c: i for i, c in enumerate(doc["cell_ids"])},
+        community=np.asarray(doc["community"], dtype=object), households=a["households"].astype(np.int64),
+        buildings=a["buildings"].astype(np.int64), geom=_unpack(a["geom_wkb"], a["geom_off"]),
+        metric=_unpack(a["metric_wkb"], a["metric_off"]), rep=shapely.points(a["rep_xy"]), grid_of=grid_of,
+        adj_ptr=a["adj_ptr"].astype(np.int64), adj_idx=a["adj_idx"].astype(np.int64),
+        building_cell=dict(zip(doc["building_ids"], doc["building_cells"], strict=True)),
+        grids=grids, members=members, untiled=set(doc["untiled"]))
+
+
+def read_snapshot(session: Session, plan: PlanVersion, defaults: dict[str, Any],
+                  key: tuple[str, int]) -> PlanState | None:
+    """The stored state of *plan* when one matches its current key, else ``None``."""
+    t0 = time.perf_counter()
+    row = session.execute(select(PlanSnapshot.key, PlanSnapshot.data)
+                          .where(PlanSnapshot.plan_version_id == plan.id)).first()
+    if row is None or row.key != snapshot_key(session, plan, defaults):
+        return None
+    try:
+        state = load_snapshot(bytes(row.data), key)
+    except (ValueError, KeyError, TypeError) as exc:  # a damaged or foreign blob: rebuild instead
+        log.warning("plan %d: stored state unreadable (%s); rebuilding", plan.id, exc)
+        return None
+    log.info("plan %d v%d loaded from its stored state in %.2f s (%d cells, %.1f MB)", plan.id, state.version,
+             time.perf_counter() - t0, len(state.cell_ids), len(row.data) / 1e6)
+    return state
+
+
+def store_snapshot(session: Session, plan_id: int, key: str, data: bytes) -> None:
+    """Replace the stored state of *plan_id* by *data* built for *key* (in the caller's write scope)."""
+    session.execute(delete(PlanSnapshot).where(PlanSnapshot.plan_version_id == plan_id))
+    session.execute(insert(PlanSnapshot).values(plan_version_id=plan_id, key=key, data=data))
+
+
+class SnapshotSaver:
+    """Stores plan states in a background thread of one app, each once its plan is idle.
+
+    :meth:`schedule` (after a build or an edit) notes a plan; the thread waits until no edit
+    touched it for *delay_s*, serialises its cached state under the plan's lock (edits wait
+    that long, never a request that only reads), and writes it in its own transaction.
+    """
+
+    def __init__(self, app: Flask, delay_s: float) -> None:
+        self.app, self.delay_s = app, float(delay_s)
+        self._due: dict[int, tuple[float, PlanState]] = {}
+        self._cond = threading.Condition()
+        self._thread = threading.Thread(target=self._run, name="wangge-plan-snapshots", daemon=True)
+        self._thread.start()
+        # a process that ends (restart, stop) stores what is pending, so the next one need not rebuild
+        atexit.register(self.flush)
+
+    def stop(self) -> None:
+        """Forget pending states and store nothing more (the app is being disposed)."""
+        atexit.unregister(self.flush)
+        with self._cond:
+            self._due.clear()
+
+    def schedule(self, state: PlanState, *, delay_s: float | None = None) -> None:
+        """Store *state* after *delay_s* (default: the app's ``plan_snapshot_delay_s``) without edits."""
+        with self._cond:
+            self._due[state.plan_id] = (time.monotonic() + (self.delay_s if delay_s is None else delay_s), state)
+            self._cond.notify()
+
+    def flush(self) -> None:
+        """Store every scheduled state now (in the caller's thread)."""
+        with self._cond:
+            due, self._due = self._due, {}
+        for _, state in due.values():
+            self._save(state)
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                now = time.monotonic()
+                ready = [p for p, (t, _) in self._due.items() if t <= now]
+                if not ready:
+                    wait = min((t for t, _ in self._due.values()), default=now + 3600) - now
+                    self._cond.wait(timeout=max(wait, 0.01))
+                    continue
+                states = [self._due.pop(p)[1] for p in ready]
+            for state in states:
+                self._save(state)
+
+    def _save(self, state: PlanState) -> None:
+        try:
+            with self.app.app_context():
+                self._write(state)
+        except Exception:  # noqa: BLE001 - a lost snapshot only costs the next cold load a rebuild
+            log.exception("plan %d: storing its state failed", state.plan_id)
+
+    def _write(self, state: PlanState) -> None:
+        t0 = time.perf_counter()
+        with session_scope(write=False) as session:
+            plan = session.get(PlanVersion, state.plan_id)
+            if plan is None:
+                return
+            with plan_lock(session, state.plan_id):
+                # changed meanwhile (here or elsewhere), or dropped after a failed edit left it
+                # half-applied: a newer state gets stored instead
+                if state.version != plan.version_counter or not is_cached(state):
+                    return
+                key = snapshot_key(session, plan, self.app.config["WANGGE"])
+                data = dump_state(state)
+        with session_scope() as session:
+            still = session.scalar(select(PlanVersion.version_counter).where(PlanVersion.id == state.plan_id))
+            if still != state.version:
+                return
+            store_snapshot(session, state.plan_id, key, data)
+        log.info("plan %d v%d: state stored for other processes in %.2f s (%.1f MB)", state.plan_id,
+                 state.version, time.perf_counter() - t0, len(data) / 1e6)
+
+
+def schedule_save(app: Flask, state: PlanState, *, delay_s: float | None = None) -> None:
+    """Store *state* for other processes once its plan is idle (see :class:`SnapshotSaver`)."""
+    with _SAVER_LOCK:
+        saver = app.extensions.get(_EXTENSION)
+        if saver is None:
+            saver = app.extensions[_EXTENSION] = SnapshotSaver(app, app.config["WANGGE"]["plan_snapshot_delay_s"])
+    saver.schedule(state, delay_s=delay_s)
+
+
+def stop_saver(app: Flask) -> None:
+    """Stop storing states of *app* (``api.db.dispose``: its database is going away)."""
+    saver = app.extensions.pop(_EXTENSION, None)
+    if saver is not None:
+        saver.stop()

@@ -1,0 +1,161 @@
+"""``wangge serve --prod``: gunicorn web workers plus the job processes, one command, one unit.
+
+The master process (gunicorn's arbiter, the process systemd starts) listens, starts
+``server_workers`` web worker processes of ``server_threads`` threads each, and the
+``job_processes`` job processes (:class:`~api.server.jobprocs.JobProcesses`). Web workers
+never run jobs (``jobs_in_process`` is forced off): they queue them in the shared queue.
+
+Signals to the master:
+
+- ``SIGTERM`` (systemd stop): web workers finish the requests they serve
+  (``server_graceful_timeout_s``), job processes finish running jobs
+  (``job_shutdown_timeout_s``); queued jobs wait in the queue for the next start.
+- ``SIGHUP`` (systemd reload): new web workers start and the old ones finish their requests;
+  new job processes start and the old ones finish their jobs. The listening socket stays
+  open throughout: no request is refused and no job is lost.
+- ``SIGINT`` (Ctrl+C): stop at once; running jobs are marked failed (as after a crash).
+
+Every web worker builds its own app (:func:`api.create_app`): no database connection or
+thread crosses a fork. The master builds one first to upgrade the schema, so workers never
+race to migrate a fresh database.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Flask
+from gunicorn.app.base import BaseApplication
+from gunicorn.arbiter import Arbiter
+
+from api import db
+from api.server.jobprocs import JobProcesses
+
+__all__ = ["ProdServer", "gunicorn_options", "json_logconfig", "serve_prod"]
+
+log = logging.getLogger(__name__)
+
+
+def json_logconfig() -> dict[str, Any]:
+    """gunicorn's logging as JSON lines on stderr (``log_format = "json"``)."""
+    handler = {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stderr"}
+    return {
+        "version": 1, "disable_existing_loggers": False,
+        "root": {"level": "INFO", "handlers": ["console"]},
+        "loggers": {"gunicorn.error": {"level": "INFO", "handlers": ["console"], "propagate": False,
+                                       "qualname": "gunicorn.error"},
+                    # api.requestlog writes the request lines (with the request id)
+                    "gunicorn.access": {"level": "WARNING", "handlers": [], "propagate": False,
+                                        "qualname": "gunicorn.access"}},
+        "handlers": {"console": handler, "error_console": handler},
+        "formatters": {"json": {"()": "api.requestlog.JsonFormatter"}},
+    }
+
+
+def gunicorn_options(settings: Mapping[str, Any], *, host: str, port: int, cert: str | None = None,
+                     key: str | None = None, workers: int | None = None) -> dict[str, Any]:
+    """gunicorn's configuration from the Wangge settings and the command line.
+
+    Parameters
+    ----------
+    settings
+        The app's settings (``server_workers``, ``server_threads``, ``server_timeout_s``,
+        ``server_graceful_timeout_s``, ``log_format``).
+    host, port
+        Where to listen.
+    cert, key
+        TLS certificate and key (PEM): HTTPS.
+    workers
+        Web worker processes (default: the setting ``server_workers``).
+    """
+    n = int(workers if workers is not None else settings["server_workers"])
+    if n < 1:
+        raise ValueError(f"server_workers must be at least 1, got {n}; set WANGGE_SERVER_WORKERS=2")
+    options: dict[str, Any] = {
+        "bind": [f"[{host}]:{port}" if ":" in host else f"{host}:{port}"],
+        "workers": n, "worker_class": "gthread", "threads": int(settings["server_threads"]),
+        "timeout": int(float(settings["server_timeout_s"])),
+        "graceful_timeout": int(float(settings["server_graceful_timeout_s"])),
+        "accesslog": None,  # api.requestlog writes one line per request, with its id
+        "errorlog": "-", "proc_name": "wangge", "preload_app": False,
+        "control_socket_disable": True,  # signals (systemd) control it; no socket in $HOME
+        # forwarded headers are the app's business (trusted_proxy_hops, api.proxy), not gunicorn's
+        "secure_scheme_headers": {},
+    }
+    if cert and key:
+        options.update(certfile=cert, keyfile=key)
+    if settings["log_format"] == "json":
+        options["logconfig_dict"] = json_logconfig()
+    return options
+
+
+class _Arbiter(Arbiter):  # type: ignore[misc]
+    """gunicorn's master, telling the job processes to finish as soon as a stop begins.
+
+    gunicorn calls ``on_exit`` only after its web workers are gone; the job processes
+    start draining at the same moment as the web workers instead. Web workers are forked
+    under the job processes' fork lock (see :meth:`JobProcesses._spawn`).
+    """
+
+    def halt(self, reason: str | None = None, exit_status: int = 0) -> None:
+        self.app.jobs.begin_stop()
+        super().halt(reason, exit_status)
+
+    def spawn_worker(self) -> Any:
+        with self.app.jobs.fork_lock:  # never fork while a job process is being started
+            return super().spawn_worker()
+
+
+class ProdServer(BaseApplication):  # type: ignore[misc]
+    """gunicorn running :func:`api.create_app` in each worker, with the job processes beside it."""
+
+    def __init__(self, options: Mapping[str, Any], jobs: JobProcesses) -> None:
+        self.options, self.jobs = dict(options), jobs
+        super().__init__()
+
+    def load_config(self) -> None:
+        for name, value in self.options.items():
+            self.cfg.set(name, value)
+        self.cfg.set("when_ready", self._when_ready)
+        self.cfg.set("on_reload", self._on_reload)
+        self.cfg.set("on_exit", self._on_exit)
+
+    def run(self) -> None:
+        _Arbiter(self).run()
+
+    def load(self) -> Flask:
+        from api import create_app
+
+        return create_app()
+
+    def _when_ready(self, server: Any) -> None:
+        self.jobs.start()
+        server.log.info("wangge: %d web worker(s), %d job process(es)", self.cfg.workers, self.jobs.count)
+
+    def _on_reload(self, server: Any) -> None:
+        self.jobs.restart()
+
+    def _on_exit(self, server: Any) -> None:
+        self.jobs.stop()
+
+
+def serve_prod(app: Flask, *, host: str, port: int, cert: str | None, key: str | None,
+               workers: int | None = None, log_format: str = "json") -> None:
+    """Run the production server for *app*'s configuration until SIGTERM/SIGINT (blocks).
+
+    *app* is the CLI's app: its schema is already upgraded; its connections are closed here
+    so none is inherited by a forked worker.
+    """
+    settings = {**app.config["WANGGE"], "log_format": log_format}
+    os.environ["WANGGE_JOBS_IN_PROCESS"] = "false"  # web workers queue jobs; job processes run them
+    os.environ["WANGGE_LOG_FORMAT"] = log_format
+    if app.instance_path:
+        os.environ.setdefault("WANGGE_INSTANCE_PATH", app.instance_path)
+    options = gunicorn_options(settings, host=host, port=port, cert=cert, key=key, workers=workers)
+    jobs = JobProcesses(int(settings["job_processes"]), env=os.environ,
+                        shutdown_timeout_s=float(settings["job_shutdown_timeout_s"]))
+    db.get_db(app).engine.dispose()
+    ProdServer(options, jobs).run()

@@ -1,0 +1,114 @@
+"""Run ``wangge serve --prod`` as a real child process on a free loopback port (tests only)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import psutil
+import requests
+
+__all__ = ["REPO", "ProdServer", "free_port", "server_env"]
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def server_env(tmp: Path, database_url: str, **settings: Any) -> dict[str, str]:
+    """The environment of a server on the instance folder ``tmp/instance`` and *database_url*."""
+    env = {**os.environ, "WANGGE_SECRET_KEY": "test-secret", "WANGGE_INSTANCE_PATH": str(tmp / "instance"),
+           "WANGGE_DATABASE_URL": database_url, "PYTHONPATH": str(REPO), "WANGGE_JOB_POLL_S": "0.2",
+           "WANGGE_JOB_PROGRESS_EVERY_S": "0", "WANGGE_SERVER_THREADS": "2",
+           "WANGGE_SERVER_GRACEFUL_TIMEOUT_S": "10"}
+    env.update({f"WANGGE_{k.upper()}": str(v) for k, v in settings.items()})
+    return env
+
+
+class ProdServer:
+    """``wangge serve --prod`` with *args*; its stderr (the log) goes to a file read by :meth:`log`."""
+
+    def __init__(self, env: dict[str, str], *args: str, scheme: str = "http") -> None:
+        self.port = free_port()
+        self.url = f"{scheme}://127.0.0.1:{self.port}"
+        self._log = tempfile.NamedTemporaryFile(prefix="wangge-prod-", suffix=".log", delete=False)  # noqa: SIM115
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", "from api.cli import main; main()", "serve", "--prod", "--port", str(self.port),
+             *args], cwd=REPO, env=env, stdout=self._log, stderr=subprocess.STDOUT)
+
+    def wait_ready(self, *, timeout: float = 90.0, **kwargs: Any) -> None:
+        """Wait until ``/readyz`` answers 200."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"server exited with {self.proc.returncode}:\n{self.text()[-3000:]}")
+            try:
+                if requests.get(f"{self.url}/readyz", timeout=5, **kwargs).status_code == 200:
+                    return
+            except requests.ConnectionError:
+                pass
+            time.sleep(0.2)
+        raise AssertionError(f"server not ready after {timeout} s:\n{self.text()[-3000:]}")
+
+    def children(self) -> list[psutil.Process]:
+        """Web worker and job processes (the master's children)."""
+        return psutil.Process(self.proc.pid).children()
+
+    def job_pids(self) -> set[int]:
+        return {p.pid for p in self.children() if "worker" in p.cmdline()}
+
+    def web_pids(self) -> set[int]:
+        return {p.pid for p in self.children() if "worker" not in p.cmdline()}
+
+    def signal(self, signum: int) -> None:
+        self.proc.send_signal(signum)
+
+    def stop(self, *, timeout: float = 60.0) -> int:
+        """SIGTERM and wait; the exit code."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout=timeout)
+        finally:
+            self.kill()
+
+    def kill(self) -> None:
+        """Kill the master and every child left (test clean-up)."""
+        try:
+            family = [psutil.Process(self.proc.pid), *psutil.Process(self.proc.pid).children(recursive=True)]
+        except psutil.NoSuchProcess:
+            family = []
+        for p in family:
+            try:
+                p.kill()
+            except psutil.NoSuchProcess:
+                pass
+        self.proc.wait()
+        self._log.close()
+
+    def text(self) -> str:
+        self._log.flush()
+        return Path(self._log.name).read_text(encoding="utf-8", errors="replace")
+
+    def log(self) -> list[dict[str, Any]]:
+        """The JSON log lines written so far (other lines skipped)."""
+        out = []
+        for line in self.text().splitlines():
+            if line.startswith("{"):
+                try:
+                    out.append(json.loads(line))
+                except ValueError:
+                    continue
+        return out

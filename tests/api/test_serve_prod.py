@@ -1,0 +1,179 @@
+"""``wangge serve --prod`` for real: gunicorn web workers and job processes as child processes,
+``/healthz`` and ``/readyz``, JSON request logs with the request id, and SIGTERM / SIGHUP /
+``kill -9`` of the master with jobs running (issue 17 §2)."""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psutil
+import pytest
+import requests
+from flask import Flask
+
+from api import create_app, db
+from api.jobs import Job, get_job, submit
+from api.server.prod import gunicorn_options
+from geo.settings import DEFAULTS
+from tests.api.jobs_helpers import FN_STEPS, written
+from tests.api.prod_helpers import ProdServer, server_env
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def app(tmp_path: Path) -> Iterator[Flask]:
+    """The test's own view of the server's database and queue (it never runs jobs itself)."""
+    app = create_app({"TESTING": True, "INSTANCE_PATH": str(tmp_path / "instance"),
+                      "DATABASE_URL": f"sqlite:///{tmp_path / 'wangge.db'}", "SECRET_KEY": "test-secret",
+                      "WANGGE": {"jobs_in_process": False}})
+    yield app
+    db.dispose(app)
+
+
+def _env(app: Flask, tmp_path: Path, **settings: Any) -> dict[str, str]:
+    return server_env(tmp_path, app.config["DATABASE_URL"], job_workers=1, **settings)
+
+
+def _wait(app: Flask, job_id: str, state: str, *, timeout: float = 60.0) -> Job:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        job = get_job(job_id, app)
+        assert job is not None
+        if job.state == state:
+            return job
+        time.sleep(0.05)
+    raise AssertionError(f"job {job_id} never became {state}: {get_job(job_id, app)}")
+
+
+def _steps(app: Flask, n: int, sleep: float = 0.1) -> str:
+    return submit(app, "steps", FN_STEPS, {"n": n, "sleep": sleep}, user="amy").job_id
+
+
+def test_gunicorn_options_come_from_the_settings() -> None:
+    settings = {**DEFAULTS, "server_workers": 3, "server_threads": 5, "server_timeout_s": 90.0,
+                "server_graceful_timeout_s": 12.0, "log_format": "json"}
+    opts = gunicorn_options(settings, host="0.0.0.0", port=8443, cert="c.pem", key="k.pem")
+    assert (opts["bind"], opts["workers"], opts["threads"], opts["timeout"], opts["graceful_timeout"]) == (
+        ["0.0.0.0:8443"], 3, 5, 90, 12)
+    assert (opts["certfile"], opts["keyfile"], opts["worker_class"]) == ("c.pem", "k.pem", "gthread")
+    formatter = opts["logconfig_dict"]["formatters"]["json"]["()"]
+    assert formatter == "api.requestlog.JsonFormatter"
+    plain = gunicorn_options({**settings, "log_format": "text"}, host="::1", port=80, workers=1)
+    assert plain["bind"] == ["[::1]:80"] and plain["workers"] == 1
+    assert "certfile" not in plain and "logconfig_dict" not in plain
+    with pytest.raises(ValueError, match="server_workers must be at least 1, got 0; set WANGGE_SERVER_WORKERS"):
+        gunicorn_options({**settings, "server_workers": 0}, host="127.0.0.1", port=80)
+
+
+def test_sigterm_finishes_the_running_job_keeps_the_queued_one_and_logs_json(app: Flask, tmp_path: Path) -> None:
+    server = ProdServer(_env(app, tmp_path), "--workers", "2")
+    try:
+        server.wait_ready()
+        assert len(server.web_pids()) == 2 and len(server.job_pids()) == 1
+        r = requests.get(f"{server.url}/healthz", headers={"X-Request-ID": "probe-42"}, timeout=10)
+        assert (r.status_code, r.json(), r.headers["X-Request-ID"]) == (200, {"status": "ok"}, "probe-42")
+        ready = requests.get(f"{server.url}/readyz", timeout=10).json()
+        assert ready["status"] == "ready" and set(ready["checks"]) == {"database", "migrations", "queue"}
+
+        running, queued = _steps(app, 30), _steps(app, 2)
+        _wait(app, running, "running")
+        server.signal(signal.SIGTERM)
+        assert server.proc.wait(timeout=60) == 0
+        assert get_job(running, app).state == "done"  # finished, not cut off
+        assert get_job(queued, app).state == "queued"  # still waiting in the queue
+        with app.app_context():
+            assert written(running) == 1 and written(queued) == 0
+        lines = [e for e in server.log() if e.get("request_id") == "probe-42"]
+        assert [(e["logger"], e["method"], e["path"], e["status"]) for e in lines] == [
+            ("wangge.request", "GET", "/healthz", 200)]
+        assert lines[0]["pid"] in server_pids_seen(server)
+    finally:
+        server.kill()
+
+    again = ProdServer(_env(app, tmp_path))
+    try:
+        again.wait_ready()
+        assert _wait(app, queued, "done").result == {"steps": 2}
+    finally:
+        assert again.stop() == 0
+    with app.app_context():
+        assert written(queued) == 1
+
+
+def server_pids_seen(server: ProdServer) -> set[int]:
+    """Pids of the web workers that wrote log lines (the master's children, never the master)."""
+    return {e["pid"] for e in server.log() if e.get("logger") == "wangge.request"} - {server.proc.pid}
+
+
+def test_sighup_replaces_every_process_without_refusing_a_request_or_losing_a_job(app: Flask,
+                                                                                 tmp_path: Path) -> None:
+    server = ProdServer(_env(app, tmp_path), "--workers", "2")
+    answers: Counter[str] = Counter()
+    done = threading.Event()
+
+    def probe() -> None:
+        with requests.Session() as s:
+            while not done.is_set():
+                try:
+                    answers[str(s.get(f"{server.url}/healthz", timeout=10).status_code)] += 1
+                except requests.RequestException as exc:
+                    answers[type(exc).__name__] += 1
+                time.sleep(0.02)
+
+    try:
+        server.wait_ready()
+        web, jobs = server.web_pids(), server.job_pids()
+        running = _steps(app, 30)
+        _wait(app, running, "running")
+        prober = threading.Thread(target=probe)
+        prober.start()
+        server.signal(signal.SIGHUP)
+        assert _wait(app, running, "done").result == {"steps": 30}  # the old job process finished it
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and (server.web_pids() & web or server.job_pids() & jobs
+                                               or len(server.job_pids()) != 1):
+            time.sleep(0.2)
+        assert not server.web_pids() & web and len(server.web_pids()) == 2
+        assert not server.job_pids() & jobs and len(server.job_pids()) == 1
+        after = _steps(app, 2)
+        assert _wait(app, after, "done").state == "done"  # the new job process takes jobs
+        done.set()
+        prober.join()
+        assert set(answers) == {"200"} and answers["200"] > 10, answers
+        with app.app_context():
+            assert written(running) == 1 and written(after) == 1
+    finally:
+        done.set()
+        assert server.stop() == 0
+
+
+def test_kill_9_of_the_master_leaves_no_process_and_the_next_start_fails_its_job(app: Flask,
+                                                                                 tmp_path: Path) -> None:
+    server = ProdServer(_env(app, tmp_path))
+    try:
+        server.wait_ready()
+        family = server.children()
+        running = _steps(app, 400)
+        _wait(app, running, "running")
+        server.proc.kill()
+        server.proc.wait()
+        gone, alive = psutil.wait_procs(family, timeout=30)
+        assert alive == [], [p.cmdline() for p in alive]
+    finally:
+        server.kill()
+    again = ProdServer(_env(app, tmp_path))
+    try:
+        again.wait_ready()
+        failed = _wait(app, running, "failed", timeout=30)
+        assert failed.message.startswith("任务中断")
+    finally:
+        assert again.stop() == 0
+    with app.app_context():
+        assert written(running) == 0
