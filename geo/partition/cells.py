@@ -36,8 +36,8 @@ from geo.partition.planar import (
     segments_of,
 )
 
-__all__ = ["Costs", "Tessellation", "tessellate", "BIT_COMMUNITY", "BIT_MAJOR", "BIT_STREET",
-           "BIT_WALL", "BIT_RIDGE"]
+__all__ = ["Costs", "CellOptions", "Barriers", "BuildingArrays", "Tessellation", "tessellate",
+           "BIT_COMMUNITY", "BIT_MAJOR", "BIT_STREET", "BIT_WALL", "BIT_RIDGE"]
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +54,56 @@ class Costs:
     wall: float
     block: float
     compound: float
+
+
+@dataclass(frozen=True)
+class CellOptions:
+    """How cells are drawn and priced.
+
+    Attributes
+    ----------
+    whole_block : float
+        A plain block of at most this many households is one coarse unit.
+    compound_max : float
+        A compound of at most this many households is one coarse unit.
+    costs : Costs
+        Cut cost per metre of shared boundary.
+    snap_m : float
+        Dangling street ends within this distance of another street are joined to it.
+    near_m : float
+        A cell edge within this distance of a street line counts as on the street.
+    overlap_share : float
+        Footprints overlapping by more than this share of the smaller one are one unit.
+    """
+
+    whole_block: float
+    compound_max: float
+    costs: Costs
+    snap_m: float
+    near_m: float
+    overlap_share: float
+
+
+@dataclass(frozen=True)
+class Barriers:
+    """What cell edges run along, in metres: community outlines, streets, compound walls."""
+
+    communities: np.ndarray  # (C,) polygons
+    streets: np.ndarray  # (S,) lines
+    major: np.ndarray  # (S,) bool, major roads
+    compounds: np.ndarray  # (K,) polygons
+
+
+@dataclass(frozen=True)
+class BuildingArrays:
+    """One entry per building (or per footprint unit), in metres."""
+
+    footprints: np.ndarray  # polygons
+    anchors: np.ndarray  # (N, 2) a point inside each footprint
+    community: np.ndarray  # community index
+    households: np.ndarray  # float
+    compound: np.ndarray  # compound code, -1 when none
+    exclusive: np.ndarray  # exclusive use code, -1 when none
 
 
 @dataclass(frozen=True)
@@ -305,18 +355,18 @@ def _own_empty_blocks(owner: np.ndarray, fblock: np.ndarray, a: np.ndarray, b: n
         owner[fill] = pick[fblock[fill]]
 
 
-def _face_keys(fblock: np.ndarray, owner: np.ndarray, bblock: np.ndarray, households: np.ndarray,
-               bcompound: np.ndarray, bexcl: np.ndarray, *, whole_block: float,
-               compound_max: float) -> tuple[np.ndarray, np.ndarray]:
+def _face_keys(fblock: np.ndarray, owner: np.ndarray, bblock: np.ndarray, units: BuildingArrays, *,
+               whole_block: float, compound_max: float) -> tuple[np.ndarray, np.ndarray]:
     """Fine and coarse unit keys of every face; touching faces with equal keys form one node.
 
     Fine units are single buildings (a run of exclusive buildings of one use, an empty
     block); coarse units are what the planner keeps whole when it can: a compound of at
     most *compound_max* households, a small plain block.
     """
-    bexcl = bexcl.astype(np.int64)
+    households = units.households
+    bexcl = units.exclusive.astype(np.int64)
     fblock = fblock.astype(np.int64)
-    bcompound = bcompound.astype(np.int64)
+    bcompound = units.compound.astype(np.int64)
     nb = int(fblock.max()) + 1 if len(fblock) else 0
     ok = bblock >= 0
     bh = np.bincount(bblock[ok], weights=households[ok], minlength=nb)
@@ -344,13 +394,12 @@ def _face_keys(fblock: np.ndarray, owner: np.ndarray, bblock: np.ndarray, househ
     return fine, coarse
 
 
-def _barrier_segments(comm_geoms: np.ndarray, streets: np.ndarray, major: np.ndarray,
-                      compounds: np.ndarray, snap_m: float) -> tuple[np.ndarray, np.ndarray]:
-    seg_c, _ = segments_of(comm_geoms)
-    seg_s, own_s = segments_of(streets)
-    seg_k, _ = segments_of(compounds)
-    seg_snap = _snap_segments(streets, snap_m)
-    bits_s = np.where(major[own_s], BIT_MAJOR, BIT_STREET) if len(own_s) else np.empty(0, dtype=np.int64)
+def _barrier_segments(barriers: Barriers, snap_m: float) -> tuple[np.ndarray, np.ndarray]:
+    seg_c, _ = segments_of(barriers.communities)
+    seg_s, own_s = segments_of(barriers.streets)
+    seg_k, _ = segments_of(barriers.compounds)
+    seg_snap = _snap_segments(barriers.streets, snap_m)
+    bits_s = np.where(barriers.major[own_s], BIT_MAJOR, BIT_STREET) if len(own_s) else np.empty(0, dtype=np.int64)
     seg = np.vstack([seg_c, seg_s, seg_k, seg_snap])
     bits = np.concatenate([np.full(len(seg_c), BIT_COMMUNITY), bits_s,
                            np.full(len(seg_k), BIT_WALL), np.full(len(seg_snap), BIT_STREET)]).astype(np.int64)
@@ -393,18 +442,19 @@ def _merge_faces(n_faces: int, key: np.ndarray, a: np.ndarray, b: np.ndarray, fa
     return out
 
 
-def _unit_arrays(fu: FootprintUnits, anchors: np.ndarray, bcomm: np.ndarray, households: np.ndarray,
-                 bcompound: np.ndarray, bexcl: np.ndarray) -> tuple[np.ndarray, ...]:
-    """Per-unit anchor, community, households, compound and exclusive use (of its largest building;
-    exclusive only when every building of the unit has that use)."""
+def _unit_arrays(fu: FootprintUnits, buildings: BuildingArrays) -> BuildingArrays:
+    """Per-unit footprint, anchor, community, households, compound and exclusive use (of its
+    largest building; exclusive only when every building of the unit has that use)."""
     n_units = len(fu.rep)
-    hh = np.bincount(fu.unit, weights=households, minlength=n_units)
+    bexcl = buildings.exclusive
+    hh = np.bincount(fu.unit, weights=buildings.households, minlength=n_units)
     xmin = np.full(n_units, np.iinfo(np.int64).max)
     xmax = np.full(n_units, np.iinfo(np.int64).min)
     np.minimum.at(xmin, fu.unit, bexcl)
     np.maximum.at(xmax, fu.unit, bexcl)
     excl = np.where(xmin == xmax, bexcl[fu.rep], -1)
-    return anchors[fu.rep], bcomm[fu.rep], hh, bcompound[fu.rep], excl
+    return BuildingArrays(fu.geoms, buildings.anchors[fu.rep], np.asarray(buildings.community)[fu.rep], hh,
+                          buildings.compound[fu.rep], excl)
 
 
 def _arrangement(comm_geoms: np.ndarray, seg_b: np.ndarray, bits_b: np.ndarray, anchors: np.ndarray,
@@ -422,19 +472,28 @@ def _arrangement(comm_geoms: np.ndarray, seg_b: np.ndarray, bits_b: np.ndarray, 
     return arrangement_from_segments(seg, bits, split_mask=bits != BIT_RIDGE), crossed
 
 
-def tessellate(comm_geoms: np.ndarray, streets: np.ndarray, major: np.ndarray, compounds: np.ndarray,
-               anchors: np.ndarray, bcomm: np.ndarray, households: np.ndarray, bcompound: np.ndarray,
-               bexcl: np.ndarray, *, footprints: np.ndarray, whole_block: float, compound_max: float,
-               costs: Costs, snap_m: float, near_m: float, overlap_share: float) -> Tessellation:
+def tessellate(barriers: Barriers, buildings: BuildingArrays, options: CellOptions) -> Tessellation:
     """Tile every community with cells on streets and build the node graph (see module doc).
 
     Cells are built around whole footprints (:mod:`geo.partition.footprints`): every
     building lies in one node with its whole footprint.
+
+    Parameters
+    ----------
+    barriers : Barriers
+        Community outlines, streets and compound walls (metres).
+    buildings : BuildingArrays
+        Every building: footprint, anchor, community index, households, compound, exclusive use.
+    options : CellOptions
+
+    Returns
+    -------
+    Tessellation
     """
-    fu = footprint_units(footprints, bcomm, overlap_share=overlap_share)
-    anchors, bcomm, households, bcompound, bexcl = _unit_arrays(fu, anchors, np.asarray(bcomm), households,
-                                                                 bcompound, bexcl)
-    seg_b, bits_b = _barrier_segments(comm_geoms, streets, major, compounds, snap_m)
+    fu = footprint_units(buildings.footprints, buildings.community, overlap_share=options.overlap_share)
+    units = _unit_arrays(fu, buildings)
+    comm_geoms, anchors, bcomm = barriers.communities, units.anchors, units.community
+    seg_b, bits_b = _barrier_segments(barriers, options.snap_m)
     arr, crossed = _arrangement(comm_geoms, seg_b, bits_b, anchors, fu)
     fpts = _face_points(arr)
     fl, fr = arr.face[0::2], arr.face[1::2]
@@ -457,22 +516,48 @@ def tessellate(comm_geoms: np.ndarray, streets: np.ndarray, major: np.ndarray, c
     owner = _own_empty_blocks(owner, fblock, a, b, ln)
     owner = _pin_footprints(owner, pin, np.maximum(bface, 0), a, b, ln)
     owner[face_comm < 0] = -1
-    fine, coarse = _face_keys(fblock, owner, bblock, households, bcompound, bexcl,
-                              whole_block=whole_block, compound_max=compound_max)
-    face_node = _merge_faces(arr.n_faces, fine, a, b, face_comm)
-    face_group = _merge_faces(arr.n_faces, coarse, a, b, face_comm)
-    near_edge = _near_street(arr, np.flatnonzero(inner), streets, near_m)
-    tess = _node_tables(arr, face_node, face_group, face_comm, fpts, fine, owner, bface, households,
-                        bcompound, (a, b, ln, eb, near_edge), fl, fr, length, costs)
+    fine, coarse = _face_keys(fblock, owner, bblock, units, whole_block=options.whole_block,
+                              compound_max=options.compound_max)
+    faces = _FaceLabels(face_node=_merge_faces(arr.n_faces, fine, a, b, face_comm),
+                        face_group=_merge_faces(arr.n_faces, coarse, a, b, face_comm), face_comm=face_comm,
+                        points=fpts, fine_key=fine, owner=owner, building_face=bface)
+    near_edge = _near_street(arr, np.flatnonzero(inner), barriers.streets, options.near_m)
+    tess = _node_tables(arr, faces, _InnerEdges(a, b, ln, eb, near_edge), units, options.costs)
     return dataclasses.replace(tess, building_node=tess.building_node[fu.unit],
                                overlaps=fu.pairs, overlap_area=fu.shared, overlap_merged=fu.merged)
 
 
-def _node_tables(arr: Arrangement, face_node: np.ndarray, face_group: np.ndarray, face_comm: np.ndarray,
-                 fpts: np.ndarray, fkey: np.ndarray, owner: np.ndarray, bface: np.ndarray,
-                 households: np.ndarray, bcompound: np.ndarray, inner: tuple[np.ndarray, ...],
-                 fl: np.ndarray, fr: np.ndarray, length: np.ndarray, costs: Costs) -> Tessellation:
-    a, b, ln, eb, near = inner
+@dataclass(frozen=True)
+class _FaceLabels:
+    """What each face of the arrangement became: node, coarse group, community, owner unit."""
+
+    face_node: np.ndarray
+    face_group: np.ndarray
+    face_comm: np.ndarray
+    points: np.ndarray  # a point inside every face
+    fine_key: np.ndarray
+    owner: np.ndarray
+    building_face: np.ndarray  # face holding every unit's anchor
+
+
+@dataclass(frozen=True)
+class _InnerEdges:
+    """Edges between two faces of one community: faces, length, barrier bits, near a street."""
+
+    a: np.ndarray
+    b: np.ndarray
+    length: np.ndarray
+    bits: np.ndarray
+    near: np.ndarray
+
+
+def _node_tables(arr: Arrangement, faces: _FaceLabels, inner: _InnerEdges, units: BuildingArrays,
+                 costs: Costs) -> Tessellation:
+    face_node, face_comm, fpts, owner, bface = (faces.face_node, faces.face_comm, faces.points, faces.owner,
+                                                faces.building_face)
+    fkey, households, bcompound = faces.fine_key, units.households, units.compound
+    a, b, ln, eb, near = inner.a, inner.b, inner.length, inner.bits, inner.near
+    fl, fr, length = arr.face[0::2], arr.face[1::2], arr.edge_length
     m = int(face_node.max()) + 1 if (face_node >= 0).any() else 0
     inc = face_node >= 0
     node_comm = np.full(m, -1)
@@ -512,7 +597,7 @@ def _node_tables(arr: Arrangement, face_node: np.ndarray, face_group: np.ndarray
     log.info("tessellation: %d faces, %d nodes, %d node edges, %d buildings placed",
              arr.n_faces, m, len(uk), int(ok.sum()))
     node_group = np.zeros(m, dtype=np.int64)
-    node_group[face_node[inc]] = face_group[inc]
+    node_group[face_node[inc]] = faces.face_group[inc]
     node_compound = np.full(m, -1, dtype=np.int64)
     own = inc & (owner >= 0)
     node_compound[face_node[own]] = bcompound[owner[own]]

@@ -19,13 +19,14 @@ import pandas as pd
 import shapely
 
 from geo.partition.cells import Tessellation
+from geo.partition.layers import PlanInputs
+from geo.partition.locked import locked_cells
 from geo.partition.report import grid_outlines
+from geo.partition.result import CELL_COLUMNS, PartitionResult
 
-__all__ = ["CELL_COLUMNS", "unit_cells", "with_cells"]
+__all__ = ["unit_cells", "with_cells"]
 
 log = logging.getLogger(__name__)
-
-CELL_COLUMNS = ["cell_id", "community_id", "grid_id", "households", "buildings", "geometry"]
 
 
 def _node_ids(tess: Tessellation, building_ids: np.ndarray, comm_ids: np.ndarray) -> np.ndarray:
@@ -109,32 +110,17 @@ def unit_cells(tess: Tessellation, node_grid: np.ndarray, *, building_ids: np.nd
     return cells, building_cell
 
 
-def _locked_cells(result: Any, locked: gpd.GeoDataFrame) -> tuple[gpd.GeoDataFrame, pd.Series]:
-    """One cell per locked grid (its outline), holding all of its buildings."""
-    ids = ("L:" + locked["grid_id"].astype(str)).to_numpy()
-    cells = gpd.GeoDataFrame({"cell_id": ids, "community_id": locked["community_id"].astype(str).to_numpy(),
-                              "grid_id": locked["grid_id"].astype(str).to_numpy(),
-                              "households": locked["households"].astype(np.int64).to_numpy(),
-                              "buildings": locked["buildings"].astype(np.int64).to_numpy()},
-                             geometry=locked.geometry.values, crs=locked.crs)
-    a = result.assignment.dropna().astype(str)
-    a = a[a.isin(set(locked["grid_id"].astype(str)))]
-    return cells, pd.Series("L:" + a.to_numpy(), index=a.index, name="cell_id")
-
-
-def with_cells(result: Any, tess: Tessellation, node_grid: np.ndarray, building_ids: np.ndarray,
-               community_ids: np.ndarray, *, crs: Any) -> Any:
-    """*result* (a ``PartitionResult``) with ``cells`` and ``building_cell`` filled in.
-
-    Cells come back in the CRS of ``result.grids``; locked grids are one cell each.
-    """
-    grids_metric = result.grids.to_crs(crs)
-    cells, bcell = unit_cells(tess, node_grid, building_ids=building_ids, community_ids=community_ids,
-                              assignment=result.assignment, grids_metric=grids_metric, crs=crs)
-    locked = grids_metric[grids_metric["locked"].astype(bool)]
+def with_cells(result: PartitionResult, tess: Tessellation, node_grid: np.ndarray,
+               inputs: PlanInputs) -> PartitionResult:
+    """*result* (metric, from :func:`~geo.partition.assemble.assemble`) with ``cells`` and
+    ``building_cell`` filled in, in the CRS of ``result.grids``; locked grids are one cell each."""
+    grids = result.grids
+    cells, bcell = unit_cells(tess, node_grid, building_ids=inputs.free_buildings["building_id"].to_numpy(),
+                              community_ids=inputs.free_communities["community_id"].astype(str).to_numpy(),
+                              assignment=result.assignment, grids_metric=grids, crs=grids.crs)
+    locked = grids[grids["locked"].astype(bool)]
     if len(locked):
-        lc, lb = _locked_cells(result, locked)
+        lc, lb = locked_cells(result.assignment, locked)
         cells = pd.concat([cells, lc], ignore_index=True)
         bcell = pd.concat([bcell, lb])
-    cells = cells[CELL_COLUMNS].to_crs(result.grids.crs)
-    return dataclasses.replace(result, cells=cells, building_cell=bcell)
+    return dataclasses.replace(result, cells=cells[CELL_COLUMNS], building_cell=bcell)

@@ -11,10 +11,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from geo.partition.cells import Costs
+from geo.errors import LayerError
+from geo.partition.cells import CellOptions, Costs
 from geo.settings import DEFAULTS
 
-__all__ = ["PartitionOptions", "OPTION_SETTINGS"]
+__all__ = ["PartitionOptions", "OPTION_SETTINGS", "HouseholdBounds", "PlanSpec"]
 
 #: PartitionOptions field -> setting name.
 OPTION_SETTINGS: dict[str, str] = {
@@ -75,3 +76,55 @@ class PartitionOptions:
         """Cut costs per metre of boundary for the cell graph."""
         return Costs(major=self.cost_major_road, street=self.cost_street, wall=self.cost_compound_wall,
                      block=self.cost_inside_block, compound=self.cost_inside_compound)
+
+
+@dataclass(frozen=True)
+class HouseholdBounds:
+    """Households a grid may hold (``low``–``high``) and aims at (``target``)."""
+
+    low: int
+    high: int
+    target: int
+
+    @classmethod
+    def resolve(cls, *, micro: bool, low: int | None, high: int | None, target: int | None) -> HouseholdBounds:
+        """The given bounds, the others from the grid (or micro-grid) settings' defaults; checked."""
+        pre = "micro_grid" if micro else "grid"
+        lo = int(low if low is not None else DEFAULTS[f"{pre}_min_households"])
+        hi = int(high if high is not None else DEFAULTS[f"{pre}_max_households"])
+        aim = int(target if target is not None else DEFAULTS[f"{pre}_target_households"])
+        if not 0 < lo <= aim <= hi:
+            raise LayerError(f"partition_grids: bounds must satisfy 0 < min ≤ target ≤ max; "
+                             f"got min={lo}, target={aim}, max={hi}")
+        return cls(lo, hi, aim)
+
+
+@dataclass(frozen=True)
+class PlanSpec:
+    """Everything one run of the pipeline needs besides its layers and a previous plan.
+
+    Attributes
+    ----------
+    bounds : HouseholdBounds
+    seed : int
+        Random seed; the same inputs and seed give the same plan.
+    exclusive_uses : tuple of str
+        Building uses that make exclusive grids (setting ``exclusive_uses``).
+    code_scheme : str
+        Grid code scheme (setting ``grid_code_scheme``).
+    tunables : PartitionOptions
+    """
+
+    bounds: HouseholdBounds
+    seed: int = DEFAULTS["partition_seed"]
+    exclusive_uses: tuple[str, ...] = tuple(DEFAULTS["exclusive_uses"])
+    code_scheme: str = DEFAULTS["grid_code_scheme"]
+    tunables: PartitionOptions = PartitionOptions()
+
+    @property
+    def cell_options(self) -> CellOptions:
+        """How :func:`geo.partition.cells.tessellate` draws the cells of this plan."""
+        t = self.tunables
+        return CellOptions(whole_block=t.whole_block_share * self.bounds.target, compound_max=self.bounds.high,
+                           costs=t.costs, snap_m=t.street_snap_m, near_m=t.street_near_m,
+                           overlap_share=t.footprint_overlap_share)

@@ -14,6 +14,7 @@ empty blocks) to the grid that cuts least, in every piece and then across the co
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -31,7 +32,7 @@ from geo.partition.repair import (
 from geo.partition.solve import Piece, choose_k, metis_labels
 from geo.settings import DEFAULTS
 
-__all__ = ["CommunityPlan", "plan_community"]
+__all__ = ["Bounds", "CommunityPlan", "NodeLabels", "plan_community", "plan_communities"]
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +55,7 @@ class CommunityPlan:
 
 @dataclass(frozen=True)
 class Bounds:
-    """Household bounds and solver options of a plan."""
+    """Household bounds and solver options of a plan (``budget``: unit moves per grid)."""
 
     lo: int
     hi: int
@@ -135,14 +136,14 @@ def _plan_labels(piece: Piece, group: np.ndarray, b: Bounds, prev: np.ndarray | 
     return smooth(piece, fine_best[1], lo=b.lo, hi=b.hi)
 
 
-def plan_community(tess: Tessellation, ci: int, nodes: np.ndarray, edges: np.ndarray, *, lo: int, hi: int,
-                   target: int, seed: int, prev: np.ndarray | None = None,
-                   balance_budget: int = DEFAULTS["partition_balance_budget"]) -> CommunityPlan:
-    """Grids of community *ci* from its sorted *nodes* and its *edges* (tessellation indices).
+def plan_community(tess: Tessellation, nodes: np.ndarray, edges: np.ndarray, *, bounds: Bounds,
+                   previous: np.ndarray | None = None) -> CommunityPlan:
+    """Grids of one community from its sorted *nodes* and its *edges* (tessellation indices).
 
-    *prev* holds a previous grid label per tessellation node (-1 = none); *balance_budget*
-    is setting ``partition_balance_budget``.
+    *previous* holds a previous grid label per tessellation node (-1 = none).
     """
+    b = bounds
+    hi = b.hi
     plan = CommunityPlan(nodes, np.full(len(nodes), -1))
     u, v = np.searchsorted(nodes, tess.edge_u[edges]), np.searchsorted(nodes, tess.edge_v[edges])
     cost = tess.edge_cost[edges]
@@ -158,10 +159,10 @@ def plan_community(tess: Tessellation, ci: int, nodes: np.ndarray, edges: np.nda
     m = rest[u] & rest[v]
     n = len(nodes)
     comp = components(n, u[m], v[m])
-    b = Bounds(lo, hi, target, seed, balance_budget)
     for c in np.unique(comp[rest]):
         idx = np.flatnonzero(rest & (comp == c))
-        _plan_piece(plan, tess, idx, (u, v, cost, off), w, b, prev=None if prev is None else prev[nodes[idx]])
+        _plan_piece(plan, tess, idx, (u, v, cost, off), w, b,
+                    prev=None if previous is None else previous[nodes[idx]])
     # units without households may also join an oversize unit's grid (never an exclusive one)
     closed = frozenset(int(g) for g in np.flatnonzero(plan.exclusive))
     plan.labels = absorb_empty(Piece(np.where(special, 1.0, w), u, v, cost, off), plan.labels, closed=closed)
@@ -236,3 +237,51 @@ def _plan_piece(plan: CommunityPlan, tess: Tessellation, idx: np.ndarray,
     elif ((tot > b.hi) | (tot < b.lo)).any():
         plan.reasons.append(f"{int(((tot > b.hi) | (tot < b.lo)).sum())} grid(s) left out of {b.lo}–{b.hi}: "
                             "indivisible buildings leave no contiguous split")
+
+
+@dataclass(frozen=True)
+class NodeLabels:
+    """Grid of every tessellation node, and what is known of every grid.
+
+    Attributes
+    ----------
+    node_grid : (M,) int array, grid index of every node (-1 outside every community).
+    grid_community : (G,) int array, community index of every grid.
+    grid_flags : list of list of str, per grid (``over_max``, ``exclusive``, …).
+    grid_exclusive : list of bool, per grid.
+    reasons : dict of int to list of str
+        Why a community (index) could not meet the rules; only communities with a grid.
+    """
+
+    node_grid: np.ndarray
+    grid_community: np.ndarray
+    grid_flags: list[list[str]]
+    grid_exclusive: list[bool]
+    reasons: dict[int, list[str]]
+
+
+def plan_communities(tess: Tessellation, n_communities: int, *, bounds: Bounds, previous: np.ndarray | None,
+                     say: Callable[[str, float], None]) -> NodeLabels:
+    """Plan every community of *tess* on its own (:func:`plan_community`), grids numbered in order."""
+    node_grid = np.full(len(tess.node_comm), -1)
+    community: list[int] = []
+    flags: list[list[str]] = []
+    exclusive: list[bool] = []
+    reasons: dict[int, list[str]] = {}
+    norder = np.argsort(tess.node_comm, kind="stable")
+    nstart = np.searchsorted(tess.node_comm[norder], np.arange(n_communities + 1))
+    ecomm = tess.node_comm[tess.edge_u]
+    eorder = np.argsort(ecomm, kind="stable")
+    estart = np.searchsorted(ecomm[eorder], np.arange(n_communities + 1))
+    for ci in range(n_communities):
+        plan = plan_community(tess, norder[nstart[ci]:nstart[ci + 1]], eorder[estart[ci]:estart[ci + 1]],
+                              bounds=bounds, previous=previous)
+        node_grid[plan.nodes] = len(flags) + plan.labels
+        community += [ci] * len(plan.flags)
+        flags += plan.flags
+        exclusive += plan.exclusive
+        if plan.flags and plan.reasons:
+            reasons[ci] = list(dict.fromkeys(plan.reasons))
+        if ci % 50 == 0:
+            say("partition", 0.4 + 0.4 * ci / max(n_communities, 1))
+    return NodeLabels(node_grid, np.asarray(community, dtype=np.int64), flags, exclusive, reasons)

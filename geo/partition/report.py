@@ -26,7 +26,9 @@ def polsby_popper(area: np.ndarray, perimeter: np.ndarray) -> np.ndarray:
 def grid_outlines(tess: Tessellation, node_grid: np.ndarray, n_grids: int) -> np.ndarray:
     """One (Multi)Polygon per grid, traced from the faces of its nodes."""
     arr = tess.arr
-    face_grid = np.where(tess.face_node >= 0, node_grid[np.maximum(tess.face_node, 0)], -1)
+    face_grid = np.full(len(tess.face_node), -1)
+    inside = tess.face_node >= 0  # none when locked grids cover every community
+    face_grid[inside] = node_grid[tess.face_node[inside]]
     fl = arr.face[0::2]
     fr = arr.face[1::2]
     gl = np.where(fl >= 0, face_grid[np.maximum(fl, 0)], -1)

@@ -17,6 +17,7 @@ bound the memory a run needs: each worker holds one shard's arrangement at a tim
 from __future__ import annotations
 
 import ctypes
+import dataclasses
 import logging
 import multiprocessing as mp
 import os
@@ -24,7 +25,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any
@@ -35,8 +36,13 @@ import pandas as pd
 import shapely
 
 from geo.errors import LayerError
+from geo.partition.footprints import merge_overlap_reports
+from geo.partition.layers import MetricLayers
+from geo.partition.options import PlanSpec
+from geo.partition.pipeline import Progress, plan_layers
+from geo.partition.result import CELL_COLUMNS, PartitionResult, numbered_grids, plan_report
 
-__all__ = ["Shard", "plan_shards", "resolve_workers", "run_sharded", "partition_in_shards"]
+__all__ = ["Shard", "ShardJob", "plan_shards", "resolve_workers", "run_sharded", "partition_in_shards"]
 
 log = logging.getLogger(__name__)
 
@@ -105,16 +111,26 @@ class _Nearby:
         self.tree = shapely.STRtree(layer.geometry.values) if layer is not None and not layer.empty else None
 
     def __call__(self, areas: np.ndarray) -> gpd.GeoDataFrame | None:
-        if self.tree is None or self.layer is None:
+        if self.tree is None:
             return self.layer
         return self.layer.iloc[np.unique(self.tree.query(areas, predicate="intersects")[1])]
 
 
-def _previous_for(previous: Any, building_ids: pd.Index, community_ids: set[str]) -> Any:
+@dataclass(frozen=True)
+class ShardJob:
+    """One shard's run of the pipeline: its layers (metric) and its part of a previous plan."""
+
+    layers: MetricLayers
+    spec: PlanSpec
+    previous: PartitionResult | pd.Series | None
+    locked: tuple[str, ...]
+    cells_crs: Any  # the CRS the shard's cells are returned in (the input CRS)
+
+
+def _previous_for(previous: PartitionResult | pd.Series | None, building_ids: pd.Index,
+                  community_ids: set[str]) -> PartitionResult | pd.Series | None:
     if previous is None:
         return None
-    from geo.partition.engine import PartitionResult
-
     if isinstance(previous, PartitionResult):
         grids = previous.grids[previous.grids["community_id"].astype(str).isin(community_ids)]
         a = previous.assignment
@@ -123,17 +139,11 @@ def _previous_for(previous: Any, building_ids: pd.Index, community_ids: set[str]
     return a[a.index.astype(str).isin(building_ids)]
 
 
-def _shard_job(job: dict[str, Any]) -> Any:
-    """One shard, planned in a worker (or in-process) with sharding switched off."""
-    import dataclasses
-
-    from geo.partition.engine import partition_grids
-
-    cells_crs = job.pop("cells_crs")
-    res = partition_grids(job.pop("buildings"), job.pop("communities"), shard_buildings=0, workers=1,
-                          **job)
+def _shard_job(job: ShardJob) -> PartitionResult:
+    """One shard planned by the pipeline, in a worker (or in-process)."""
+    res = plan_layers(job.layers, job.spec, previous=job.previous, locked=job.locked)
     # cells are reprojected here, in parallel; grids stay metric for the district-wide codes
-    return dataclasses.replace(res, cells=None if res.cells is None else res.cells.to_crs(cells_crs))
+    return dataclasses.replace(res, cells=res.cells.to_crs(job.cells_crs))
 
 
 def _owner_gone(owner: int) -> bool:
@@ -175,46 +185,54 @@ def _context() -> mp.context.BaseContext:
     # may be a threaded web server holding locks); the engine is imported there once.
     if "forkserver" in mp.get_all_start_methods():
         ctx = mp.get_context("forkserver")
-        ctx.set_forkserver_preload(["geo.partition.engine"])
+        ctx.set_forkserver_preload(["geo.partition.pipeline"])
         return ctx
     return mp.get_context("spawn")
 
 
-def _jobs(shards: list[Shard], bm: gpd.GeoDataFrame, cm: gpd.GeoDataFrame,
-          streets: gpd.GeoDataFrame | None, compounds: gpd.GeoDataFrame | None, previous: Any,
-          locked: Sequence[str], options: dict[str, Any]) -> Iterator[dict[str, Any]]:
-    """The keyword arguments of every shard's run, made lazily (one shard in memory at a time)."""
-    near_streets, near_compounds = _Nearby(streets), _Nearby(compounds)
+def _locked_in(previous: PartitionResult | pd.Series | None, locked: tuple[str, ...],
+               community_ids: set[str]) -> tuple[str, ...]:
+    """The locked grids of *previous* that lie in one of *community_ids*."""
+    if previous is None or not isinstance(previous, PartitionResult):
+        return ()
+    grids = previous.grids
+    return tuple(g for g in locked
+                 if grids.loc[grids["grid_id"] == g, "community_id"].astype(str).isin(community_ids).any())
+
+
+def _jobs(shards: list[Shard], layers: MetricLayers, spec: PlanSpec, previous: PartitionResult | pd.Series | None,
+          locked: tuple[str, ...], cells_crs: Any) -> Iterator[ShardJob]:
+    """Every shard's job, made lazily (one shard's layers in memory at a time).
+
+    ``layers.buildings`` carries each building's located ``community_id``, so a shard
+    never has to locate buildings again.
+    """
+    near_streets, near_compounds = _Nearby(layers.streets), _Nearby(layers.compounds)
     for s in shards:
-        cs = cm.iloc[s.communities]
-        b = bm.iloc[s.buildings]
-        ids = set(cs["community_id"].astype(str))
-        lk = [g for g in locked if previous is not None
-              and (previous.grids.loc[previous.grids["grid_id"] == g, "community_id"].astype(str)
-                   .isin(ids).any())]
-        yield {"buildings": b, "communities": cs, "streets": near_streets(cs.geometry.values),
-               "compounds": near_compounds(cs.geometry.values),
-               "previous": _previous_for(previous, pd.Index(b["building_id"].astype(str)), ids),
-               "locked": lk, **options}
+        communities = layers.communities.iloc[s.communities].reset_index(drop=True)
+        buildings = layers.buildings.iloc[s.buildings].reset_index(drop=True)
+        ids = set(communities["community_id"].astype(str))
+        streets, compounds = near_streets(communities.geometry.values), near_compounds(communities.geometry.values)
+        shard_layers = MetricLayers(buildings, communities,
+                                    streets if streets is not None and not streets.empty else None,
+                                    compounds if compounds is not None and not compounds.empty else None,
+                                    layers.crs, communities_given=True)
+        yield ShardJob(shard_layers, spec, _previous_for(previous, pd.Index(buildings["building_id"]), ids),
+                       _locked_in(previous, locked, ids), cells_crs)
 
 
-def run_sharded(shards: list[Shard], bm: gpd.GeoDataFrame, cm: gpd.GeoDataFrame, *,
-                streets: gpd.GeoDataFrame | None, compounds: gpd.GeoDataFrame | None, previous: Any,
-                locked: Sequence[str], workers: int, options: dict[str, Any],
-                say: Callable[[str, float], None]) -> list[Any]:
+def run_sharded(jobs: Iterator[ShardJob], n_shards: int, *, workers: int, say: Progress) -> list[PartitionResult]:
     """``PartitionResult`` of every shard, in shard order (metric CRS, codes to be redone).
 
-    *bm* carries a ``community_id`` per building (its located community) so a shard never
-    has to locate buildings again. With one worker the shards run in this process.
+    With one worker the shards run in this process.
     """
-    jobs = _jobs(shards, bm, cm, streets, compounds, previous, locked, options)
-    results: list[Any] = [None] * len(shards)
+    results: list[Any] = [None] * n_shards
     if workers <= 1:
         for i, job in enumerate(jobs):
             results[i] = _shard_job(job)
-            say("partition", 0.1 + 0.7 * (i + 1) / len(shards))
+            say("partition", 0.1 + 0.7 * (i + 1) / n_shards)
         return results
-    with ProcessPoolExecutor(max_workers=min(workers, len(shards)), mp_context=_context(),
+    with ProcessPoolExecutor(max_workers=min(workers, n_shards), mp_context=_context(),
                              initializer=_die_with_parent, initargs=(os.getpid(),)) as pool:
         pending: dict[Future, int] = {}
         done_count = 0
@@ -226,12 +244,12 @@ def run_sharded(shards: list[Shard], bm: gpd.GeoDataFrame, cm: gpd.GeoDataFrame,
                     for f in finished:
                         results[pending.pop(f)] = f.result()
                         done_count += 1
-                        say("partition", 0.1 + 0.7 * done_count / len(shards))
+                        say("partition", 0.1 + 0.7 * done_count / n_shards)
                 pending[pool.submit(_shard_job, job)] = i
             for f in list(pending):
                 results[pending.pop(f)] = f.result()
                 done_count += 1
-                say("partition", 0.1 + 0.7 * done_count / len(shards))
+                say("partition", 0.1 + 0.7 * done_count / n_shards)
         except BaseException:
             for f in pending:
                 f.cancel()
@@ -239,50 +257,46 @@ def run_sharded(shards: list[Shard], bm: gpd.GeoDataFrame, cm: gpd.GeoDataFrame,
     return results
 
 
-def partition_in_shards(bm: gpd.GeoDataFrame, in_crs: Any, cm: gpd.GeoDataFrame, bcomm: np.ndarray,
-                        shards: list[Shard], *, streets: gpd.GeoDataFrame | None,
-                        compounds: gpd.GeoDataFrame | None, previous: Any, locked: Sequence[str],
-                        workers: int, lo: int, hi: int, code_scheme: str, options: dict[str, Any],
-                        say: Callable[[str, float], None]) -> Any:
-    """Plan every shard and stitch them into one ``PartitionResult`` (grids in *in_crs*).
-
-    *bm*, *cm*, *streets* and *compounds* are in the metric CRS; *bcomm* is each building's
-    community (row of *cm*).
-    """
-    from geo.codes import grid_codes
-    from geo.partition.assemble import PLAN_COLUMNS, plan_report
-    from geo.partition.cells_out import CELL_COLUMNS
-    from geo.partition.engine import PartitionResult
-    from geo.partition.footprints import merge_overlap_reports
-
-    located = bm.assign(community_id=cm["community_id"].astype(str).to_numpy()[bcomm])
-    log.info("partition: %d buildings in %d communities as %d shards on %d worker(s)",
-             len(bm), len(cm), len(shards), workers)
-    options = {**options, "min_households": lo, "max_households": hi, "code_scheme": code_scheme,
-               "cells_crs": in_crs}
-    parts = run_sharded(shards, located, cm, streets=streets, compounds=compounds, previous=previous,
-                        locked=locked, workers=workers, options=options, say=say)
-    say("outlines", 0.85)
+def _stitch(parts: list[PartitionResult], layers: MetricLayers, spec: PlanSpec) -> PartitionResult:
+    """One plan (metric grids, cells as the shards returned them) from every shard's plan."""
     grids = pd.concat([p.grids for p in parts], ignore_index=True)
     dup = grids["grid_id"].duplicated()
     if dup.any():  # ids are community-prefixed or a previous plan's: a clash is a bug, not bad input
         raise RuntimeError(f"partition_in_shards: grid id {grids.loc[dup, 'grid_id'].iloc[0]!r} "
                            "came out of two shards")
-    opts = options.get("options")
-    grids["code"] = grid_codes(grids, cm, scheme=code_scheme,
-                               **(opts.code_options if opts is not None else {})).to_numpy()
-    grids = grids[PLAN_COLUMNS].sort_values(["community_id", "code"]).reset_index(drop=True)
+    grids = numbered_grids(grids, layers.communities, scheme=spec.code_scheme,
+                           code_options=spec.tunables.code_options)
     infeasible: dict[str, list[str]] = {}
     for p in parts:
         infeasible.update(p.report.get("infeasible_communities", {}))
-    assignment = pd.concat([p.assignment for p in parts]).reindex(bm["building_id"].to_numpy())
+    assignment = pd.concat([p.assignment for p in parts]).reindex(layers.buildings["building_id"].to_numpy())
     assignment.index.name = "building_id"
     assignment.name = "grid_id"
     cells = pd.concat([p.cells for p in parts], ignore_index=True)[CELL_COLUMNS]
     building_cell = pd.concat([p.building_cell for p in parts])
     building_cell.index.name = "building_id"
-    report = plan_report(grids, infeasible, lo=lo, hi=hi) | {"shards": len(shards)}
+    report = plan_report(grids, infeasible, lo=spec.bounds.low, hi=spec.bounds.high) | {"shards": len(parts)}
     report["overlapping_footprints"] = merge_overlap_reports(
         [p.report["overlapping_footprints"] for p in parts if "overlapping_footprints" in p.report])
-    return PartitionResult(grids.to_crs(in_crs), assignment, report, cells=cells,
-                           building_cell=building_cell)
+    return PartitionResult(grids, assignment, report, cells=cells, building_cell=building_cell)
+
+
+def partition_in_shards(layers: MetricLayers, building_community: np.ndarray, shards: list[Shard],
+                        spec: PlanSpec, *, previous: PartitionResult | pd.Series | None,
+                        locked: tuple[str, ...], workers: int, cells_crs: Any,
+                        say: Progress) -> PartitionResult:
+    """Plan every shard and stitch them into one ``PartitionResult``.
+
+    Grids come back in the metric CRS of *layers* (codes numbered district-wide), cells in
+    *cells_crs*. *building_community* is each building's community (row of
+    ``layers.communities``).
+    """
+    located = layers.buildings.assign(
+        community_id=layers.communities["community_id"].astype(str).to_numpy()[building_community])
+    layers = dataclasses.replace(layers, buildings=located)
+    log.info("partition: %d buildings in %d communities as %d shards on %d worker(s)",
+             len(located), len(layers.communities), len(shards), workers)
+    parts = run_sharded(_jobs(shards, layers, spec, previous, locked, cells_crs), len(shards), workers=workers,
+                        say=say)
+    say("outlines", 0.85)
+    return _stitch(parts, layers, spec)

@@ -8,6 +8,7 @@ fails here.
 
 from __future__ import annotations
 
+import inspect
 import re
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,8 @@ from flask.testing import FlaskCliRunner
 from pyproj import CRS
 
 import geo.access
-import geo.partition.engine as engine
+import geo.partition.pipeline as pipeline
+import geo.partition.planner as planner
 from api.cli import main
 from api.cli.access import access_command
 from api.cli.partition import partition_command
@@ -40,51 +42,43 @@ PARTITION_VALUES: dict[str, Any] = {
 
 def _observed(calls: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
     """What the engine received, by setting name."""
-    t, p, a = calls["tessellate"][0], calls["plan_community"][0], calls["assemble"][0]
-    costs, target = t["costs"], a["target"]
+    cell_options = calls["tessellate"][0]["options"]
+    bounds = calls["plan_community"][0]["bounds"]
+    spec, inputs = calls["assemble"][0]["spec"], calls["assemble"][0]["inputs"]
+    costs, code_options = cell_options.costs, spec.tunables.code_options
     return {
         "partition_cost_inside_block": costs.block, "partition_cost_inside_compound": costs.compound,
         "partition_cost_street": costs.street, "partition_cost_major_road": costs.major,
-        "partition_cost_compound_wall": costs.wall, "partition_street_near_m": t["near_m"],
-        "partition_whole_block_share": round(t["whole_block"] / target, 6),
-        "partition_balance_budget": p["balance_budget"], "street_snap_m": t["snap_m"],
-        "local_crs": CRS.from_user_input(a["crs"]).to_string(),
-        "grid_code_county": a["code_options"]["county"],
-        "grid_code_object_class": a["code_options"]["object_class"],
-        "grid_code_row_band_m": a["code_options"]["band_m"],
-        "partition_footprint_overlap_share": t["overlap_share"],
+        "partition_cost_compound_wall": costs.wall, "partition_street_near_m": cell_options.near_m,
+        "partition_whole_block_share": round(cell_options.whole_block / spec.bounds.target, 6),
+        "partition_balance_budget": bounds.budget, "street_snap_m": cell_options.snap_m,
+        "local_crs": CRS.from_user_input(inputs.layers.crs).to_string(),
+        "grid_code_county": code_options["county"],
+        "grid_code_object_class": code_options["object_class"],
+        "grid_code_row_band_m": code_options["band_m"],
+        "partition_footprint_overlap_share": cell_options.overlap_share,
     }
 
 
 @pytest.fixture
 def spies(monkeypatch: pytest.MonkeyPatch) -> dict[str, list[dict[str, Any]]]:
-    """Record the keyword arguments of the engine's tessellate, plan_community and assemble."""
+    """Record the arguments (by name) of the pipeline's tessellate, plan_community and assemble."""
     calls: dict[str, list[dict[str, Any]]] = {"tessellate": [], "plan_community": [], "assemble": []}
 
-    def spy(name: str) -> None:
-        real = getattr(engine, name)
+    def spy(module: Any, name: str) -> None:
+        real = getattr(module, name)
+        signature = inspect.signature(real)
 
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            calls[name].append(kwargs)
+            calls[name].append(signature.bind(*args, **kwargs).arguments)
             return real(*args, **kwargs)
 
-        monkeypatch.setattr(engine, name, wrapper)
+        monkeypatch.setattr(module, name, wrapper)
 
-    for name in calls:
-        spy(name)
-    original = engine._run
-
-    def run(*args: Any, **kwargs: Any) -> Any:  # the target households, to read whole_block back
-        calls["assemble"].append({"target": kwargs["target"]})
-        return original(*args, **kwargs)
-
-    monkeypatch.setattr(engine, "_run", run)
+    spy(pipeline, "tessellate")
+    spy(planner, "plan_community")
+    spy(pipeline, "assemble")
     return calls
-
-
-def _merge_assemble(calls: dict[str, list[dict[str, Any]]]) -> None:
-    target = calls["assemble"][0]["target"]
-    calls["assemble"] = [{**calls["assemble"][1], "target": target}]
 
 
 def test_partition_settings_reach_the_engine_from_app_config(app: Flask, runner: FlaskCliRunner,
@@ -93,7 +87,6 @@ def test_partition_settings_reach_the_engine_from_app_config(app: Flask, runner:
     app.config["WANGGE"].update(PARTITION_VALUES)
     result = runner.invoke(main, ["plans", "partition"])
     assert result.exit_code == 0, result.output
-    _merge_assemble(spies)
     assert _observed(spies) == PARTITION_VALUES
 
 
@@ -108,7 +101,6 @@ def test_partition_settings_reach_the_engine_from_the_cli(tmp_path: Path, spies:
                                                  "--streets", str(tmp_path / "s.gpkg"),
                                                  "-o", str(tmp_path / "o.gpkg")])
     assert res.exit_code == 0, res.output
-    _merge_assemble(spies)
     assert _observed(spies) == PARTITION_VALUES
 
 

@@ -10,6 +10,7 @@ from shapely.geometry import LineString, MultiPolygon, box
 
 from geo.errors import CRSError, LayerError
 from geo.partition import choose_k, partition_grids
+from geo.synthetic import synthetic_district
 from tests.geo.partition_helpers import CRS, X0, Y0, assert_valid_plan, city
 
 
@@ -137,6 +138,34 @@ def test_locked_grid_untouched() -> None:
     members = first.assignment.index[first.assignment == lock]
     assert (second.assignment[members] == lock).all()
     assert bool(second.grids.set_index("grid_id").loc[lock, "locked"])
+
+
+def test_new_grids_never_take_a_locked_grids_id() -> None:
+    # a locked grid's buildings are set aside, so its id once looked free to the new grids
+    # of its community: 6 repeated ids here (a sharded run stopped: "came out of two shards")
+    d = synthetic_district(300, seed=7)
+    kw = {"streets": d.streets, "compounds": d.compounds, "shard_buildings": 0}
+    first = partition_grids(d.buildings, d.communities, **kw)
+    locked = list(first.grids["grid_id"][::3])
+    second = partition_grids(d.buildings, d.communities, previous=first, locked=locked, **kw)
+    assert second.grids["grid_id"].is_unique
+    assert set(second.grids.loc[second.grids["locked"], "grid_id"]) == set(locked)
+    assert set(second.assignment.dropna()) <= set(second.grids["grid_id"])
+
+
+@pytest.mark.xfail(strict=True, reason="found with the test above: with locked grids in several communities, "
+                   "58 of 300 buildings lie outside their grid and part of a community has no grid (free "
+                   "buildings are placed in faces of another community by the tessellation of the "
+                   "communities minus the locked grids; in shards of 120 buildings a shard with no cell "
+                   "stops with an IndexError); open")
+@pytest.mark.parametrize("shard_buildings", [0, 120])
+def test_locked_grids_in_several_communities_keep_a_valid_plan(shard_buildings: int) -> None:
+    d = synthetic_district(300, seed=7)
+    kw = {"streets": d.streets, "compounds": d.compounds, "shard_buildings": shard_buildings, "workers": 1}
+    first = partition_grids(d.buildings, d.communities, **kw)
+    second = partition_grids(d.buildings, d.communities, previous=first, locked=list(first.grids["grid_id"][::3]),
+                             **kw)
+    assert_valid_plan(second, d.buildings, d.communities)
 
 
 @pytest.mark.parametrize(
