@@ -113,7 +113,8 @@ def partition_grids(
                             cells_crs=buildings.crs, say=say)
     else:
         result = plan_layers(layers, spec, previous=previous, locked=locked, say=say)
-        result = dataclasses.replace(result, cells=result.cells.to_crs(buildings.crs))
+        cells = result.cells
+        result = dataclasses.replace(result, cells=None if cells is None else cells.to_crs(buildings.crs))
     result = dataclasses.replace(result, grids=result.grids.to_crs(buildings.crs))
     return restore_locked(result, previous, locked)
 

@@ -95,6 +95,8 @@ def plan_layers(layers: MetricLayers, spec: PlanSpec, *, previous: PartitionResu
     labels = plan_communities(tess, len(inputs.free_communities), bounds=bounds, previous=previous_nodes, say=say)
     say("outlines", 0.8)
     result = assemble(tess, labels, inputs, previous, spec)
+    assert tess.overlaps is not None and tess.overlap_area is not None and tess.overlap_merged is not None, \
+        "tessellate records the footprint overlaps"
     overlaps = overlap_report(tess.overlaps, tess.overlap_area, tess.overlap_merged, free["building_id"].to_numpy())
     result = dataclasses.replace(result, report={**result.report, "overlapping_footprints": overlaps})
     return with_cells(result, tess, labels.node_grid, inputs)

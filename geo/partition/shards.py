@@ -111,7 +111,7 @@ class _Nearby:
         self.tree = shapely.STRtree(layer.geometry.values) if layer is not None and not layer.empty else None
 
     def __call__(self, areas: np.ndarray) -> gpd.GeoDataFrame | None:
-        if self.tree is None:
+        if self.tree is None or self.layer is None:
             return self.layer
         return self.layer.iloc[np.unique(self.tree.query(areas, predicate="intersects")[1])]
 
@@ -143,7 +143,7 @@ def _shard_job(job: ShardJob) -> PartitionResult:
     """One shard planned by the pipeline, in a worker (or in-process)."""
     res = plan_layers(job.layers, job.spec, previous=job.previous, locked=job.locked)
     # cells are reprojected here, in parallel; grids stay metric for the district-wide codes
-    return dataclasses.replace(res, cells=res.cells.to_crs(job.cells_crs))
+    return dataclasses.replace(res, cells=None if res.cells is None else res.cells.to_crs(job.cells_crs))
 
 
 def _owner_gone(owner: int) -> bool:
