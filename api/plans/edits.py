@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import geopandas as gpd
 import numpy as np
 import shapely
 from shapely.geometry import shape
@@ -33,6 +34,7 @@ from api.plans.state import (
     table_of,
 )
 from api.plans.store import check_version, write_change
+from geo.activegrids import GridIndex
 
 __all__ = ["OPS", "build_delta", "move_confirmation", "invert", "apply_delta", "run_edit", "run_undo"]
 
@@ -77,6 +79,15 @@ def _geojson(value: Any, kinds: tuple[str, ...], what: str) -> Any:
     return geom
 
 
+def _inside(polygon: Any, points: np.ndarray) -> np.ndarray:
+    """Whether each WGS84 point is in *polygon*, by the active-grids index (no nearest fallback)."""
+    drawn = gpd.GeoDataFrame({"id": ["drawn"]}, geometry=[polygon], crs=4326)
+    xy = shapely.get_coordinates(points)
+    hit = GridIndex.from_grids(drawn, id_column="id").grid_of_points(xy[:, 0], xy[:, 1], tolerance_m=0,
+                                                                     nearest_fallback=False)
+    return np.asarray(hit["how"].to_numpy() == "inside", dtype=bool)
+
+
 def _move_cells(state: PlanState, body: dict[str, Any]) -> list[int]:
     if "building_ids" in body:
         ids = body["building_ids"]
@@ -89,8 +100,7 @@ def _move_cells(state: PlanState, body: dict[str, Any]) -> list[int]:
         return sorted({state.cell_index[state.building_cell[b]] for b in ids})
     if "polygon" in body:
         poly = _geojson(body["polygon"], ("Polygon", "MultiPolygon"), "polygon")
-        xy = shapely.get_coordinates(state.rep)
-        return np.flatnonzero(shapely.contains_xy(poly, xy[:, 0], xy[:, 1])).tolist()
+        return np.flatnonzero(_inside(poly, state.rep)).tolist()
     raise _bad("move 需要 building_ids 或 polygon", '传 {"op": "move", "building_ids": [...], "to_grid": "G"}')
 
 
@@ -132,7 +142,7 @@ def _split_delta(state: PlanState, body: dict[str, Any]) -> dict[str, Any]:
     if len(pieces) < 2:
         raise _refused(f"分割线没有穿过网格 {grid_label(meta)}", "画一条从网格一侧边界穿到另一侧边界的线", code="split_miss")
     cells = sorted(state.members[meta.grid_id])
-    side = shapely.contains(pieces[0], state.rep[cells])
+    side = _inside(pieces[0], state.rep[cells])
     a = [c for c, s in zip(cells, side.tolist(), strict=True) if s]
     b = [c for c, s in zip(cells, side.tolist(), strict=True) if not s]
     if not a or not b:
