@@ -41,6 +41,7 @@ __all__ = [
     "plan_lock",
     "table_of",
     "cell_components",
+    "change_cells",
 ]
 
 log = logging.getLogger(__name__)
@@ -114,6 +115,7 @@ class PlanState:
     grids: dict[str, GridMeta]
     members: dict[str, set[int]]
     untiled: set[str]
+    crs: Any  # the local metric CRS of ``metric``
 
     @property
     def plan_id(self) -> int:
@@ -247,7 +249,7 @@ def load_state(session: Session, plan: PlanVersion, defaults: dict[str, Any]) ->
         community=community, households=np.asarray(hh, dtype=np.int64), buildings=np.asarray(nb, dtype=np.int64),
         geom=geom, metric=metric, rep=shapely.point_on_surface(geom), grid_of=grid_of,
         adj_ptr=ptr, adj_idx=idx, building_cell={b: c for b, c in bc if c is not None},
-        grids=grids, members=members, untiled=_untiled(session, community, metric, crs))
+        grids=grids, members=members, untiled=_untiled(session, community, metric, crs), crs=crs)
     for g, meta in grids.items():
         # outlines and shape numbers as stored; recomputed only when an edit touches the grid
         refresh_grid(state, g, outline=meta.geometry is None or meta.area_m2 != meta.area_m2)
@@ -273,6 +275,50 @@ def invalidate(session: Session, plan_id: int) -> None:
     """Forget the cached state of *plan_id* (after a failed write or a bulk change)."""
     with _CACHE_LOCK:
         _CACHE.pop(_db_key(session, plan_id), None)
+
+
+def _metric(state: PlanState, geoms: list[Any]) -> np.ndarray:
+    return np.asarray(gpd.GeoSeries(geoms, crs=4326).to_crs(state.crs).values, dtype=object)
+
+
+def change_cells(state: PlanState, *, update: dict[str, dict[str, Any]], add: list[dict[str, Any]],
+                 drop: list[str]) -> None:
+    """Change the cells themselves (a split for a move, or its undo) and rebuild the adjacency.
+
+    *update* maps cell id to new ``wkb`` (hex, EPSG:4326) and optionally ``households`` and
+    ``buildings``; *add* appends cells (``cell_id``, ``community_id``, ``grid_id``,
+    ``households``, ``buildings``, ``wkb``); *drop* removes cells, which must be the last ones
+    (edits are undone newest first, so the cells a split added are always at the end).
+    """
+    n = len(state.cell_ids) - len(drop)
+    if sorted(state.cell_index[c] for c in drop) != list(range(n, len(state.cell_ids))):
+        raise RuntimeError(f"change_cells: cells {drop} are not the last ones of plan {state.plan_id}")
+    for c in drop:
+        state.members[state.grid_of[state.cell_index[c]]].discard(state.cell_index[c])
+        del state.cell_index[c]
+    for name in ("cell_ids", "community", "households", "buildings", "geom", "metric", "rep", "grid_of"):
+        setattr(state, name, getattr(state, name)[:n])
+    if update:
+        idx = np.asarray([state.cell_index[c] for c in update], dtype=np.int64)
+        geoms = [shapely.from_wkb(v["wkb"]) for v in update.values()]
+        state.geom[idx], state.metric[idx], state.rep[idx] = geoms, _metric(state, geoms), shapely.point_on_surface(geoms)
+        for i, v in zip(idx.tolist(), update.values(), strict=True):
+            state.households[i] = v.get("households", state.households[i])
+            state.buildings[i] = v.get("buildings", state.buildings[i])
+    if add:
+        geoms = [shapely.from_wkb(r["wkb"]) for r in add]
+        for r in add:
+            state.cell_index[r["cell_id"]] = len(state.cell_index)
+            state.members.setdefault(r["grid_id"], set()).add(state.cell_index[r["cell_id"]])
+        state.cell_ids = np.r_[state.cell_ids, np.asarray([r["cell_id"] for r in add], dtype=object)]
+        state.community = np.r_[state.community, np.asarray([r["community_id"] for r in add], dtype=object)]
+        state.grid_of = np.r_[state.grid_of, np.asarray([r["grid_id"] for r in add], dtype=object)]
+        state.households = np.r_[state.households, [int(r["households"]) for r in add]].astype(np.int64)
+        state.buildings = np.r_[state.buildings, [int(r["buildings"]) for r in add]].astype(np.int64)
+        state.geom = np.r_[state.geom, np.asarray(geoms, dtype=object)]
+        state.metric = np.r_[state.metric, _metric(state, geoms)]
+        state.rep = np.r_[state.rep, shapely.point_on_surface(geoms)]
+    state.adj_ptr, state.adj_idx = _adjacency(state.metric)
 
 
 def cell_components(state: PlanState, cells: set[int]) -> int:
