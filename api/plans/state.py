@@ -290,6 +290,8 @@ def change_cells(state: PlanState, *, update: dict[str, dict[str, Any]], add: li
     ``households``, ``buildings``, ``wkb``); *drop* removes cells, which must be the last ones
     (edits are undone newest first, so the cells a split added are always at the end).
     """
+    old_n, old_ptr, old_idx = len(state.cell_ids), state.adj_ptr, state.adj_idx
+    touched = {state.cell_index[c] for c in [*update, *drop]}
     n = len(state.cell_ids) - len(drop)
     if sorted(state.cell_index[c] for c in drop) != list(range(n, len(state.cell_ids))):
         raise RuntimeError(f"change_cells: cells {drop} are not the last ones of plan {state.plan_id}")
@@ -318,7 +320,29 @@ def change_cells(state: PlanState, *, update: dict[str, dict[str, Any]], add: li
         state.geom = np.r_[state.geom, np.asarray(geoms, dtype=object)]
         state.metric = np.r_[state.metric, _metric(state, geoms)]
         state.rep = np.r_[state.rep, shapely.point_on_surface(geoms)]
-    state.adj_ptr, state.adj_idx = _adjacency(state.metric)
+    around = {j for i in touched for j in old_idx[old_ptr[i]:old_ptr[i + 1]].tolist()}
+    redo = {i for i in touched | around if i < n} | set(range(n, len(state.cell_ids)))
+    state.adj_ptr, state.adj_idx = _adjacency_around(state.metric, old_ptr, old_idx, old_n, np.asarray(sorted(redo)))
+
+
+def _adjacency_around(metric: np.ndarray, ptr: np.ndarray, idx: np.ndarray, old_n: int,
+                      redo: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The CSR adjacency after the cells *redo* changed: their pairs recomputed, every other pair kept.
+
+    *redo* must hold every changed cell and all its old and new neighbours (a split piece's
+    neighbours are its old cell's), so pairs with one end outside it are unchanged; a whole
+    rebuild (:func:`_adjacency`) costs ~0.3 s on 10 k cells, this a few milliseconds.
+    """
+    n = len(metric)
+    src = np.repeat(np.arange(old_n), np.diff(ptr))
+    inside = np.zeros(max(n, old_n), dtype=bool)
+    inside[redo] = True
+    keep = (src < n) & (idx < n) & ~(inside[src] & inside[idx])
+    lp, li = _adjacency(metric[redo])
+    src = np.r_[src[keep], redo[np.repeat(np.arange(len(redo)), np.diff(lp))]]
+    dst = np.r_[idx[keep], redo[li]]
+    order = np.lexsort((dst, src))
+    return np.r_[0, np.cumsum(np.bincount(src, minlength=n))].astype(np.int64), dst[order].astype(np.int64)
 
 
 def cell_components(state: PlanState, cells: set[int]) -> int:

@@ -60,6 +60,18 @@ def _where(app: Flask, plan: int) -> dict[str, tuple[str, str]]:
     return {b: (g, c) for b, g, c in rows}
 
 
+def _assert_adjacency_is_rebuilt(app: Flask, plan: int) -> None:
+    """The cached state's incrementally updated neighbour lists equal a rebuild from scratch."""
+    from api.models import PlanVersion
+
+    with app.app_context(), session_scope(write=False) as s:
+        state = plan_state.get_state(s, s.get(PlanVersion, plan), app.config["WANGGE"])
+    ptr, idx = plan_state._adjacency(state.metric)
+    assert state.adj_ptr.tolist() == ptr.tolist()
+    assert [sorted(state.neighbours(i).tolist()) for i in range(len(ptr) - 1)] == \
+        [sorted(idx[ptr[i]:ptr[i + 1]].tolist()) for i in range(len(ptr) - 1)]
+
+
 def _grids(answer: dict) -> dict[str, dict]:
     return {f["id"]: f for f in answer["grids"]}
 
@@ -85,6 +97,7 @@ def test_one_building_of_a_unit_moves_alone(app: Flask, planner: FlaskClient) ->
     assert shapely.coverage_is_valid(list(after.values()))  # the cells still tile without gaps or overlaps
     assert shapely.union_all(list(after.values())).equals(shapely.union_all(list(before.values())))
     assert after["c01"].covers(WEST) and after["c01+2"].covers(EAST)
+    _assert_adjacency_is_rebuilt(app, plan)
 
 
 def test_undo_rejoins_the_unit_and_redo_splits_it_again(app: Flask, planner: FlaskClient) -> None:
@@ -99,6 +112,7 @@ def test_undo_rejoins_the_unit_and_redo_splits_it_again(app: Flask, planner: Fla
     back = _cells(app, plan)
     assert set(back) == set(before) and all(back[c].equals(before[c]) for c in before)
     assert _where(app, plan) == where
+    _assert_adjacency_is_rebuilt(app, plan)
     r = planner.post(f"/api/plans/{plan}/redo", json={"version": r.get_json()["version"]})
     assert r.status_code == 200, r.get_json()
     again = _cells(app, plan)

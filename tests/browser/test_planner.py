@@ -403,3 +403,38 @@ def test_moving_one_building_of_a_unit_moves_exactly_that_building(page, browser
     page.wait_for_function("([g, n]) => window.wanggePlanner.state.grids.get(g).props.buildings === n",
                            arg=[grid, before[grid][1]], timeout=20_000)
     assert {g: (page.evaluate(STATE_HOUSEHOLDS, g), page.evaluate(STATE_BUILDINGS, g)) for g in before} == before
+
+
+def test_a_move_that_deletes_a_grid_asks_first(page, browser, live_server: LiveServer) -> None:
+    plan_id = _fresh_draft(page, browser, live_server, "删除前确认")
+    page.goto(f"/plans/{plan_id}")
+    _wait_ready(page)
+    singles = page.evaluate("""() => Array.from(window.wanggePlanner.state.grids.values(), g => g.props)
+        .filter(p => p.buildings === 1).map(p => p.grid_id)""")
+    pick = None
+    for grid in singles[:10]:
+        page.evaluate("(g) => window.wanggePlanner.selectGrid(g, {zoom: true})", grid)
+        page.wait_for_function("(g) => window.wanggePlanner.buildingLayer.getLayers()"
+                               ".some(l => l.feature.properties.grid_id === g)", arg=grid, timeout=20_000)
+        page.wait_for_timeout(300)
+        options = page.locator("#wg-target option")
+        targets = [v for j in range(options.count()) if (v := options.nth(j).get_attribute("value"))]
+        pick = page.evaluate(PICK_BUILDING.replace("&& Number(l.feature.properties.households) > 0", ""),
+                             [grid, targets]) if targets else None
+        if pick:
+            break
+    assert pick, f"no one-building grid with a neighbour among {len(singles)}"
+    page.mouse.click(pick["x"], pick["y"])
+    page.select_option("#wg-target", pick["to"])
+    page.get_by_role("button", name="移动所选楼栋").click()
+    dialog = page.locator(".wg-confirm")
+    dialog.wait_for()
+    assert "将被删除" in dialog.inner_text() and "尚未移动" in dialog.inner_text()
+    assert dialog.locator('[data-list="grids"] li').count() == 1
+    dialog.get_by_role("button", name="取消").click()
+    assert page.evaluate("(g) => window.wanggePlanner.state.grids.has(g)", grid)
+    assert page.evaluate("() => window.wanggePlanner.lastEdit") is None  # nothing moved
+    page.get_by_role("button", name="移动所选楼栋").click()
+    page.locator(".wg-confirm").get_by_role("button", name="确认移动").click()
+    page.wait_for_function("() => window.wanggePlanner.lastEdit", timeout=20_000)
+    assert not page.evaluate("(g) => window.wanggePlanner.state.grids.has(g)", grid)  # gone, as the dialog said

@@ -148,16 +148,9 @@ export function install(P) {
       } else selectWithin(e.layer);
     });
   }
-  function initToolbar() {
-    if (map.pm && EDIT) initDrawing();
-    $$("#wg-toolbar [data-tool]").forEach((b) => b.addEventListener("click", () => {
-      const t = b.dataset.tool;
-      if (t === "split" && !S.selectedGrid) { message("请先在表格或地图上选择要拆分的网格，再画一条穿过它的线", "warn"); return; }
-      setTool(S.tool === t ? null : t);
-      if (t === "split" && S.tool) message("在选中网格上画一条线（单击加点，双击结束）", "info");
-    }));
-    if (EDIT) $("#wg-target").addEventListener("change", updateButtons);
-    const actions = {
+  /** What each toolbar button (data-action) does. */
+  function toolbarActions() {
+    return {
       clear: () => { clearSelection(); setTool(null); },
       move: () => {
         const to = $("#wg-target").value;
@@ -198,14 +191,11 @@ export function install(P) {
       },
       repartition: () => { const p = $("#wg-partition-panel"); p.hidden = !p.hidden; },
     };
-    $$("#wg-toolbar [data-action]").forEach((b) => b.addEventListener("click", () => actions[b.dataset.action]()));
-    if (EDIT) document.addEventListener("keydown", (ev) => {
-      if (ev.target.closest("input, textarea, select") || !(ev.ctrlKey || ev.metaKey)) return;
-      if (ev.key === "z" && !ev.shiftKey) { ev.preventDefault(); actions.undo(); }
-      if (ev.key === "y" || (ev.key === "z" && ev.shiftKey)) { ev.preventDefault(); actions.redo(); }
-    });
+  }
+  /** The re-partition panel: submit runs the job, then reloads the plan (or opens the new one). */
+  function initRepartition() {
     const panel = $("#wg-partition-panel"), form = $("#wg-partition-form");
-    if (!panel) { updateSelection(); return; }
+    if (!panel) return;
     const read = partitionForm(form);
     panel.querySelector("[data-close]").addEventListener("click", () => { panel.hidden = true; });
     form.addEventListener("submit", async (ev) => {
@@ -219,9 +209,26 @@ export function install(P) {
         message("重新划分完成（锁定的网格保持不变）", "ok");
       } catch (err) { showError(err, "重新划分"); }
     });
+  }
+  function initToolbar() {
+    if (map.pm && EDIT) initDrawing();
+    $$("#wg-toolbar [data-tool]").forEach((b) => b.addEventListener("click", () => {
+      const t = b.dataset.tool;
+      if (t === "split" && !S.selectedGrid) { message("请先在表格或地图上选择要拆分的网格，再画一条穿过它的线", "warn"); return; }
+      setTool(S.tool === t ? null : t);
+      if (t === "split" && S.tool) message("在选中网格上画一条线（单击加点，双击结束）", "info");
+    }));
+    if (EDIT) $("#wg-target").addEventListener("change", updateButtons);
+    const actions = toolbarActions();
+    $$("#wg-toolbar [data-action]").forEach((b) => b.addEventListener("click", () => actions[b.dataset.action]()));
+    if (EDIT) document.addEventListener("keydown", (ev) => {
+      if (ev.target.closest("input, textarea, select") || !(ev.ctrlKey || ev.metaKey)) return;
+      if (ev.key === "z" && !ev.shiftKey) { ev.preventDefault(); actions.undo(); }
+      if (ev.key === "y" || (ev.key === "z" && ev.shiftKey)) { ev.preventDefault(); actions.redo(); }
+    });
+    initRepartition();
     updateSelection();
   }
-
 
   Object.assign(P, { updateButtons, loadGeoman, initToolbar });
 }
