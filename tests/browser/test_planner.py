@@ -351,6 +351,16 @@ def test_plan_page_on_a_phone(browser, live_server: LiveServer, role: str) -> No
     assert not errors, errors
 
 
+def _zoom_to_grid(page, grid: str) -> list[str]:
+    """Select and zoom to *grid*, wait for its buildings; the grids the target list offers."""
+    page.evaluate("(g) => window.wanggePlanner.selectGrid(g, {zoom: true})", grid)
+    page.wait_for_function("(g) => window.wanggePlanner.buildingLayer.getLayers()"
+                           ".some(l => l.feature.properties.grid_id === g)", arg=grid, timeout=20_000)
+    page.wait_for_timeout(300)
+    options = page.locator("#wg-target option")
+    return [v for j in range(options.count()) if (v := options.nth(j).get_attribute("value"))]
+
+
 def test_moving_one_building_of_a_unit_moves_exactly_that_building(page, browser, live_server: LiveServer) -> None:
     plan_id = _fresh_draft(page, browser, live_server, "只移所选")
     page.goto(f"/plans/{plan_id}")
@@ -370,12 +380,7 @@ def test_moving_one_building_of_a_unit_moves_exactly_that_building(page, browser
     }""", plan_id)
     pick = None
     for grid in candidates[:15]:
-        page.evaluate("(g) => window.wanggePlanner.selectGrid(g, {zoom: true})", grid)
-        page.wait_for_function("(g) => window.wanggePlanner.buildingLayer.getLayers()"
-                               ".some(l => l.feature.properties.grid_id === g)", arg=grid, timeout=20_000)
-        page.wait_for_timeout(300)
-        options = page.locator("#wg-target option")
-        targets = [v for j in range(options.count()) if (v := options.nth(j).get_attribute("value"))]
+        targets = _zoom_to_grid(page, grid)
         pick = page.evaluate(PICK_SHARED, [grid, targets]) if targets else None
         if pick:
             break
@@ -413,12 +418,7 @@ def test_a_move_that_deletes_a_grid_asks_first(page, browser, live_server: LiveS
         .filter(p => p.buildings === 1).map(p => p.grid_id)""")
     pick = None
     for grid in singles[:10]:
-        page.evaluate("(g) => window.wanggePlanner.selectGrid(g, {zoom: true})", grid)
-        page.wait_for_function("(g) => window.wanggePlanner.buildingLayer.getLayers()"
-                               ".some(l => l.feature.properties.grid_id === g)", arg=grid, timeout=20_000)
-        page.wait_for_timeout(300)
-        options = page.locator("#wg-target option")
-        targets = [v for j in range(options.count()) if (v := options.nth(j).get_attribute("value"))]
+        targets = _zoom_to_grid(page, grid)
         pick = page.evaluate(PICK_BUILDING.replace("&& Number(l.feature.properties.households) > 0", ""),
                              [grid, targets]) if targets else None
         if pick:
