@@ -22,9 +22,8 @@ from sqlalchemy.orm import Session
 from api import audit
 from api.models import Building, PlanEdit, PlanVersion, User, utcnow
 from api.plans.splitmove import (
-    Footprints,
+    BuildingSource,
     SplitPlan,
-    footprint_loader,
     invert_cells,
     plan_split_move,
 )
@@ -96,8 +95,18 @@ def _inside(polygon: Any, points: np.ndarray) -> np.ndarray:
     return np.asarray(hit["how"].to_numpy() == "inside", dtype=bool)
 
 
-def _chosen(state: PlanState, body: dict[str, Any]) -> dict[int, list[str]]:
-    """Selected buildings (``building_ids``) by the index of the cell they stand in."""
+def _by_cell(state: PlanState, ids: list[str], target: str) -> dict[int, list[str]]:
+    """Buildings *ids* by the index of the cell they stand in (cells already in *target* left out)."""
+    out: dict[int, list[str]] = {}
+    for b in dict.fromkeys(ids):
+        i = state.cell_index[state.building_cell[b]]
+        if state.grid_of[i] != target:
+            out.setdefault(i, []).append(b)
+    return out
+
+
+def _selected(state: PlanState, body: dict[str, Any]) -> list[str]:
+    """The ``building_ids`` of a move, checked."""
     ids = body["building_ids"]
     if not isinstance(ids, list) or not ids or not all(isinstance(b, str) for b in ids):
         raise _bad("building_ids 须为非空的字符串数组", '例如 {"building_ids": ["B0001"]}')
@@ -105,19 +114,33 @@ def _chosen(state: PlanState, body: dict[str, Any]) -> dict[int, list[str]]:
     if missing:
         raise _bad(f"楼栋 {', '.join(missing[:5])} 不在方案 {state.plan_id} 中", "从 buildings.geojson 选择楼栋",
                    code="unknown_building")
-    out: dict[int, list[str]] = {}
-    for b in dict.fromkeys(ids):
-        out.setdefault(state.cell_index[state.building_cell[b]], []).append(b)
-    return out
+    return ids
 
 
-def _move_plan(state: PlanState, body: dict[str, Any], target: str, footprints: Footprints | None) -> SplitPlan:
-    """Cells moving whole, and cells split so that exactly the selected buildings move."""
+def _drawn(state: PlanState, poly: Any, buildings: BuildingSource | None) -> list[str]:
+    """Buildings of the plan whose representative point lies in the drawn *poly*."""
+    if buildings is None:
+        return []
+    near = buildings.near(poly)
+    if near.empty:
+        return []
+    inside = _inside(poly, np.asarray(near.geometry.representative_point().values, dtype=object))
+    return [b for b, hit in zip(near.index, inside.tolist(), strict=True) if hit and b in state.building_cell]
+
+
+def _move_plan(state: PlanState, body: dict[str, Any], target: str, buildings: BuildingSource | None) -> SplitPlan:
+    """Cells moving whole, and cells split so that exactly the selected buildings move.
+
+    A drawn polygon selects the buildings whose point is inside it; a plan whose buildings
+    are not in the workspace any more falls back to the cells whose point is inside.
+    """
     if "building_ids" in body:
-        chosen = {i: b for i, b in _chosen(state, body).items() if state.grid_of[i] != target}
-        return plan_split_move(state, target, chosen, footprints)
+        return plan_split_move(state, target, _by_cell(state, _selected(state, body), target), buildings)
     if "polygon" in body:
         poly = _geojson(body["polygon"], ("Polygon", "MultiPolygon"), "polygon")
+        ids = _drawn(state, poly, buildings)
+        if ids:
+            return plan_split_move(state, target, _by_cell(state, ids, target), buildings)
         return SplitPlan(whole=np.flatnonzero(_inside(poly, state.rep)).tolist())
     raise _bad("move 需要 building_ids 或 polygon", '传 {"op": "move", "building_ids": [...], "to_grid": "G"}')
 
@@ -131,10 +154,10 @@ def _adjacent(state: PlanState, target: GridMeta, cells: list[int], pieces: list
     return any((shapely.length(shapely.intersection(p.boundary, edges)) > 0).any() for p in pieces)
 
 
-def _move_delta(state: PlanState, body: dict[str, Any], footprints: Footprints | None) -> dict[str, Any]:
+def _move_delta(state: PlanState, body: dict[str, Any], buildings: BuildingSource | None) -> dict[str, Any]:
     target = _grid(state, body.get("to_grid"), "to_grid")
     _unlocked(target)
-    plan = _move_plan(state, body, target.grid_id, footprints)
+    plan = _move_plan(state, body, target.grid_id, buildings)
     cells = [i for i in plan.whole if state.grid_of[i] != target.grid_id]
     pieces = plan.pieces()
     if not cells and not pieces:
@@ -269,17 +292,17 @@ def move_confirmation(session: Session, state: PlanState, body: dict[str, Any],
         deleted_grids=[{"grid_id": m.grid_id, "label": grid_label(m), "exclusive": m.exclusive} for m in deleted])
 
 
-def build_delta(state: PlanState, body: dict[str, Any], *, footprints: Footprints | None = None) -> dict[str, Any]:
+def build_delta(state: PlanState, body: dict[str, Any], *, buildings: BuildingSource | None = None) -> dict[str, Any]:
     """The delta of edit request *body* on *state* (400/422 with a Chinese message when refused).
 
-    *footprints* loads buildings' footprints: with it, a move of some buildings of a unit
+    *buildings* reads the workspace's footprints: with it, a move of some buildings of a unit
     splits the unit so exactly those move (:mod:`api.plans.splitmove`).
     """
     op = body.get("op")
     if op not in OPS:
         raise _bad(f"未知编辑操作 op={op!r}", f"op 取值：{', '.join(OPS)}")
     if op == "move":
-        return _move_delta(state, body, footprints)
+        return _move_delta(state, body, buildings)
     if op == "split":
         return _split_delta(state, body)
     if op == "merge":
@@ -378,7 +401,7 @@ def run_edit(session: Session, plan: PlanVersion, body: dict[str, Any], *, user:
     """Check the version, apply edit *body*, persist it with its inverse, audit; the route's answer."""
     expected = check_version(session, plan, body.get("version"))
     state = get_state(session, plan, defaults)
-    delta = build_delta(state, body, footprints=footprint_loader(session))
+    delta = build_delta(state, body, buildings=BuildingSource(session))
     refusal = move_confirmation(session, state, body, delta)
     if refusal is not None:
         raise refusal

@@ -12,7 +12,6 @@ overlapping footprints, an invalid result) the whole unit moves, after the plann
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,22 +26,30 @@ from api.plans.state import PlanState
 from geo.cellsplit import insert_vertices, split_cell
 from geo.errors import LayerError
 
-__all__ = ["Footprints", "SplitPlan", "plan_split_move", "footprint_loader", "invert_cells"]
+__all__ = ["BuildingSource", "SplitPlan", "plan_split_move", "invert_cells"]
 
 log = logging.getLogger(__name__)
 
-#: Loads footprints (EPSG:4326) and households of buildings by id.
-Footprints = Callable[[list[str]], gpd.GeoDataFrame]
+class BuildingSource:
+    """Footprints (EPSG:4326) and households of workspace buildings, read when a move needs them."""
 
+    def __init__(self, session: Session) -> None:
+        self.session = session
 
-def footprint_loader(session: Session) -> Footprints:
-    """Footprints and households of workspace buildings, read when a move needs them."""
-    def load(ids: list[str]) -> gpd.GeoDataFrame:
-        rows = session.execute(select(Building.building_id, Building.households, Building.geometry)
-                               .where(Building.building_id.in_(ids))).all()
+    def _frame(self, where: Any) -> gpd.GeoDataFrame:
+        rows = self.session.execute(select(Building.building_id, Building.households, Building.geometry)
+                                    .where(where)).all()
         return gpd.GeoDataFrame({"households": [int(r[1] or 0) for r in rows]}, index=[r[0] for r in rows],
                                 geometry=[r[2] for r in rows], crs=4326)
-    return load
+
+    def footprints(self, ids: list[str]) -> gpd.GeoDataFrame:
+        """Buildings *ids* (missing ones left out), indexed by building id."""
+        return self._frame(Building.building_id.in_(ids))
+
+    def near(self, polygon: Any) -> gpd.GeoDataFrame:
+        """Buildings whose bounding box meets *polygon*'s (candidates for a drawn selection)."""
+        x0, y0, x1, y1 = polygon.bounds
+        return self._frame((Building.maxx >= x0) & (Building.minx <= x1) & (Building.maxy >= y0) & (Building.miny <= y1))
 
 
 @dataclass
@@ -130,19 +137,19 @@ class _Split:
 
 
 def plan_split_move(state: PlanState, target: str, chosen: dict[int, list[str]],
-                    footprints: Footprints | None) -> SplitPlan:
+                    buildings: BuildingSource | None) -> SplitPlan:
     """Which cells move whole and how the others split so that only *chosen* buildings move.
 
-    *chosen* maps a cell index to the selected buildings in it. Without *footprints*, or
+    *chosen* maps a cell index to the selected buildings in it. Without *buildings*, or
     when a split fails, the affected cells move whole (the caller asks the planner first).
     """
     members = _cell_buildings(state)
     partial = {i: b for i, b in chosen.items() if set(b) != set(members.get(str(state.cell_ids[i]), b))}
     plan = SplitPlan(whole=sorted(set(chosen) - set(partial)))
-    if not partial or footprints is None:
+    if not partial or buildings is None:
         plan.whole = sorted(chosen)
         return plan
-    fp = footprints(sorted({b for i in partial for b in members[str(state.cell_ids[i])]}))
+    fp = buildings.footprints(sorted({b for i in partial for b in members[str(state.cell_ids[i])]}))
     work = _Split(state, target)
     try:
         for i, picked in sorted(partial.items()):

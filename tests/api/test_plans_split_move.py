@@ -142,3 +142,13 @@ def test_overlapping_footprints_move_together_after_confirmation(app: Flask, pla
     assert _grids(out)["B"]["properties"]["households"] == 150 + 50 + 20
     where = _where(app, plan)
     assert where["Bc01x"][0] == where["Bc01y"][0] == "B" and where["Bc01"] == ("A", "c01")
+
+
+def test_a_drawn_polygon_moves_exactly_the_buildings_inside_it(app: Flask, planner: FlaskClient) -> None:
+    plan = _plan(app, {"Bc01": WEST, "Bc01x": EAST}, {"Bc01": 60, "Bc01x": 50})
+    drawn = shapely.geometry.mapping(shapely.buffer(EAST, 0.05 * D))  # around Bc01x; c01's own point is elsewhere
+    status, out = _edit(planner, plan, op="move", polygon=drawn, to_grid="B")
+    assert status == 200, out
+    assert _grids(out)["B"]["properties"]["households"] == 150 + 50
+    where = _where(app, plan)
+    assert where["Bc01x"][0] == "B" and where["Bc01"] == ("A", "c01")
