@@ -72,6 +72,47 @@ def _moves(app: Any, client: Any, plan: int, n: int, rows: dict[str, list]) -> i
     return version
 
 
+def _unit_candidates(app: Any, plan: int, n: int) -> list[tuple[str, str]]:
+    """(building, target grid): one building of a unit of several whose unit borders another grid."""
+    from api.db import session_scope
+    from api.models import PlanVersion
+    from api.plans.splitmove import _cell_buildings
+    from api.plans.state import get_state
+
+    out = []
+    with app.app_context(), session_scope(write=False) as s:
+        state = get_state(s, s.get(PlanVersion, plan), app.config["WANGGE"])
+        for cell, members in sorted(_cell_buildings(state).items()):
+            i = state.cell_index[cell]
+            others = [state.grid_of[j] for j in state.neighbours(i).tolist() if state.grid_of[j] != state.grid_of[i]]
+            if len(members) > 1 and others and not state.grids[state.grid_of[i]].locked:
+                out.append((sorted(members)[0], others[0]))
+            if len(out) >= n:
+                break
+    return out
+
+
+def _unit_moves(app: Any, client: Any, plan: int, version: int, n: int, rows: dict[str, list]) -> int:
+    """Move one building of a shared unit (the unit is split), then undo.
+
+    A building deep inside its unit cannot reach the neighbouring grid (422 not_adjacent): skipped.
+    """
+    for building, target in _unit_candidates(app, plan, 10 * n):
+        if len(rows["move (split unit)"]) >= n:
+            break
+        t0 = time.perf_counter()
+        r = client.post(f"/api/plans/{plan}/edits", json={"op": "move", "building_ids": [building],
+                                                          "to_grid": target, "version": version, "confirm": True})
+        if r.status_code == 422:
+            continue
+        out, ms = r.get_json(), (time.perf_counter() - t0) * 1000
+        rows["move (split unit)"].append((out["server_ms"], ms))
+        out, ms = _post(client, f"/api/plans/{plan}/undo", {"version": out["version"]})
+        rows["undo (re-join unit)"].append((out["server_ms"], ms))
+        version = out["version"]
+    return version
+
+
 def _grid_ops(client: Any, plan: int, version: int, rows: dict[str, list], n: int) -> None:
     import shapely
 
@@ -123,9 +164,10 @@ def main(argv: list[str] | None = None) -> int:
         t0 = time.perf_counter()
         meta = client.get(f"/api/plans/{plan}").get_json()
         cold_ms = (time.perf_counter() - t0) * 1000
-        rows: dict[str, list] = {k: [] for k in ("move (1 building)", "undo", "redo", "split", "merge", "rename",
-                                                 "lock")}
+        rows: dict[str, list] = {k: [] for k in ("move (1 building)", "undo", "redo", "move (split unit)",
+                                                 "undo (re-join unit)", "split", "merge", "rename", "lock")}
         version = _moves(app, client, plan, args.moves, rows)
+        version = _unit_moves(app, client, plan, version, args.moves, rows)
         _grid_ops(client, plan, version, rows, max(1, args.moves // 4))
     print(f"\nplanner edit bench: {args.buildings:,} buildings, {meta['summary']['grids']:,} grids; "
           f"{platform.python_version()} on {platform.machine()}, load {os.getloadavg()[0]:.1f}")

@@ -1,4 +1,4 @@
-"""The planner map: the frame of the plan pages, filled by ``static/js/planner.js``.
+"""The planner map: the frame of the plan pages, filled by the ES modules of ``static/js/planner/``.
 
 A plan of a 20 k-building street has hundreds of grids and tens of thousands of buildings;
 embedding them would make the page tens of megabytes. So the folium map built here holds
@@ -146,7 +146,7 @@ def context_features(gdf: gpd.GeoDataFrame, kind: str, *, simplify_m: float,
     return _features(frame)
 
 
-#: Grid properties ``planner.js`` reads; the display form of ``grids.geojson`` sends only these.
+#: Grid properties ``static/js/planner/`` reads; the display form of ``grids.geojson`` sends only these.
 DISPLAY_PROPERTIES: tuple[str, ...] = ("grid_id", "code", "name", "community_id", "households", "buildings",
                                        "area_m2", "polsby_popper", "locked", "exclusive", "status", "flags")
 _M_PER_DEGREE = 111_320.0
@@ -204,7 +204,7 @@ def planner_legend_html(*, min_households: int, max_households: int) -> str:
     """Legend of the plan map: grid status classes with the bounds, outlines, selection.
 
     It folds (``<details>``): phones start with it closed so it does not cover the map, and
-    each status row steps through the grids of that status (``planner.js``).
+    each status row steps through the grids of that status (``static/js/planner/plan_grids.js``).
     """
     bounds = {"under": f"&lt; {min_households} 户", "in": f"{min_households}–{max_households} 户",
               "over": f"&gt; {max_households} 户", "exclusive": "不受户数限制"}
@@ -234,7 +234,7 @@ def planner_config(
     buildings_min_zoom: int = DEFAULTS["planner_buildings_min_zoom"],
     streets_min_zoom: int = DEFAULTS["planner_streets_min_zoom"],
 ) -> dict[str, Any]:
-    """What ``planner.js`` needs to draw: colours, Chinese names, zoom thresholds, GCJ-02 flag."""
+    """What ``static/js/planner/`` needs to draw: colours, Chinese names, zoom thresholds, GCJ-02 flag."""
     return {
         "gcj02": basemap == "gaode",
         "bounds": [int(min_households), int(max_households)],
@@ -254,7 +254,7 @@ def planner_config(
 class _GeomanAssets(JSCSSMixin, MacroElement):
     """Leaflet-Geoman's style (drawing boxes, polygons, lines); localised by name.
 
-    Its 0.6 MB script is not linked here: ``planner.js`` loads it (config ``geomanJs``) once
+    Its 0.6 MB script is not linked here: ``plan_edits.js`` loads it (config ``geomanJs``) once
     the grids are drawn, so it neither delays the page nor hooks every grid polygon.
     """
 
@@ -270,7 +270,7 @@ class _GeomanAssets(JSCSSMixin, MacroElement):
 
 class PlannerRegistry(MacroElement):
     """Expose map, layer control and config as ``window.wanggeMap`` / ``wanggeLayerControl`` /
-    ``wanggePlannerConfig`` for ``planner.js``."""
+    ``wanggePlannerConfig`` for ``static/js/planner/``."""
 
     _template = Template(
         """

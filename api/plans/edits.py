@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import geopandas as gpd
 import numpy as np
 import shapely
 from shapely.geometry import shape
@@ -20,11 +21,18 @@ from sqlalchemy.orm import Session
 
 from api import audit
 from api.models import Building, PlanEdit, PlanVersion, User, utcnow
+from api.plans.splitmove import (
+    BuildingSource,
+    SplitPlan,
+    invert_cells,
+    plan_split_move,
+)
 from api.plans.state import (
     GridMeta,
     PlanRequestError,
     PlanState,
     cell_components,
+    change_cells,
     get_state,
     grid_feature,
     grid_label,
@@ -33,6 +41,7 @@ from api.plans.state import (
     table_of,
 )
 from api.plans.store import check_version, write_change
+from geo.activegrids import GridIndex
 
 __all__ = ["OPS", "build_delta", "move_confirmation", "invert", "apply_delta", "run_edit", "run_undo"]
 
@@ -77,38 +86,94 @@ def _geojson(value: Any, kinds: tuple[str, ...], what: str) -> Any:
     return geom
 
 
-def _move_cells(state: PlanState, body: dict[str, Any]) -> list[int]:
+def _inside(polygon: Any, points: np.ndarray) -> np.ndarray:
+    """Whether each WGS84 point is in *polygon*, by the active-grids index (no nearest fallback)."""
+    drawn = gpd.GeoDataFrame({"id": ["drawn"]}, geometry=[polygon], crs=4326)
+    xy = shapely.get_coordinates(points)
+    hit = GridIndex.from_grids(drawn, id_column="id").grid_of_points(xy[:, 0], xy[:, 1], tolerance_m=0,
+                                                                     nearest_fallback=False)
+    return np.asarray(hit["how"].to_numpy() == "inside", dtype=bool)
+
+
+def _by_cell(state: PlanState, ids: list[str], target: str) -> dict[int, list[str]]:
+    """Buildings *ids* by the index of the cell they stand in (cells already in *target* left out)."""
+    out: dict[int, list[str]] = {}
+    for b in dict.fromkeys(ids):
+        i = state.cell_index[state.building_cell[b]]
+        if state.grid_of[i] != target:
+            out.setdefault(i, []).append(b)
+    return out
+
+
+def _selected(state: PlanState, body: dict[str, Any]) -> list[str]:
+    """The ``building_ids`` of a move, checked."""
+    ids = body["building_ids"]
+    if not isinstance(ids, list) or not ids or not all(isinstance(b, str) for b in ids):
+        raise _bad("building_ids 须为非空的字符串数组", '例如 {"building_ids": ["B0001"]}')
+    missing = [b for b in ids if b not in state.building_cell]
+    if missing:
+        raise _bad(f"楼栋 {', '.join(missing[:5])} 不在方案 {state.plan_id} 中", "从 buildings.geojson 选择楼栋",
+                   code="unknown_building")
+    return ids
+
+
+def _drawn(state: PlanState, poly: Any, buildings: BuildingSource | None) -> list[str]:
+    """Buildings of the plan whose representative point lies in the drawn *poly*."""
+    if buildings is None:
+        return []
+    near = buildings.near(poly)
+    if near.empty:
+        return []
+    inside = _inside(poly, np.asarray(near.geometry.representative_point().values, dtype=object))
+    return [b for b, hit in zip(near.index, inside.tolist(), strict=True) if hit and b in state.building_cell]
+
+
+def _move_plan(state: PlanState, body: dict[str, Any], target: str, buildings: BuildingSource | None) -> SplitPlan:
+    """Cells moving whole, and cells split so that exactly the selected buildings move.
+
+    A drawn polygon selects the buildings whose point is inside it; a plan whose buildings
+    are not in the workspace any more falls back to the cells whose point is inside.
+    """
     if "building_ids" in body:
-        ids = body["building_ids"]
-        if not isinstance(ids, list) or not ids or not all(isinstance(b, str) for b in ids):
-            raise _bad("building_ids 须为非空的字符串数组", '例如 {"building_ids": ["B0001"]}')
-        missing = [b for b in ids if b not in state.building_cell]
-        if missing:
-            raise _bad(f"楼栋 {', '.join(missing[:5])} 不在方案 {state.plan_id} 中", "从 buildings.geojson 选择楼栋",
-                       code="unknown_building")
-        return sorted({state.cell_index[state.building_cell[b]] for b in ids})
+        return plan_split_move(state, target, _by_cell(state, _selected(state, body), target), buildings)
     if "polygon" in body:
         poly = _geojson(body["polygon"], ("Polygon", "MultiPolygon"), "polygon")
-        xy = shapely.get_coordinates(state.rep)
-        return np.flatnonzero(shapely.contains_xy(poly, xy[:, 0], xy[:, 1])).tolist()
+        ids = _drawn(state, poly, buildings)
+        if ids:
+            return plan_split_move(state, target, _by_cell(state, ids, target), buildings)
+        return SplitPlan(whole=np.flatnonzero(_inside(poly, state.rep)).tolist())
     raise _bad("move 需要 building_ids 或 polygon", '传 {"op": "move", "building_ids": [...], "to_grid": "G"}')
 
 
-def _move_delta(state: PlanState, body: dict[str, Any]) -> dict[str, Any]:
+def _adjacent(state: PlanState, target: GridMeta, cells: list[int], pieces: list[Any]) -> bool:
+    """Whether the moving cells or new pieces share a boundary with *target* (an empty grid takes any)."""
+    tm = state.members.get(target.grid_id, set())
+    if not tm or any(j in tm for i in cells for j in state.neighbours(i).tolist()):
+        return True
+    edges = shapely.boundary(state.geom[sorted(tm)])
+    return any((shapely.length(shapely.intersection(p.boundary, edges)) > 0).any() for p in pieces)
+
+
+def _move_delta(state: PlanState, body: dict[str, Any], buildings: BuildingSource | None) -> dict[str, Any]:
     target = _grid(state, body.get("to_grid"), "to_grid")
     _unlocked(target)
-    cells = [i for i in _move_cells(state, body) if state.grid_of[i] != target.grid_id]
-    if not cells:
+    plan = _move_plan(state, body, target.grid_id, buildings)
+    cells = [i for i in plan.whole if state.grid_of[i] != target.grid_id]
+    pieces = plan.pieces()
+    if not cells and not pieces:
         raise _bad("没有可移动的楼栋：所选楼栋已在目标网格中，或多边形内没有楼栋", "重新选择楼栋", code="nothing_to_move")
-    for g in sorted({state.grid_of[i] for i in cells}):
+    split_from = {state.grid_of[state.cell_index[state.building_cell[b]]] for b, _ in plan.building_cells}
+    for g in sorted({state.grid_of[i] for i in cells} | split_from):
         _unlocked(state.grids[g])
-    tm = state.members.get(target.grid_id, set())
-    if tm and not any(j in tm for i in cells for j in state.neighbours(i).tolist()):
+    if not _adjacent(state, target, cells, pieces):
         raise _refused(f"所选楼栋与网格 {grid_label(target)} 不相邻", "只能移到相邻网格；先选择与目标网格接壤的楼栋",
                        code="not_adjacent")
     moving = set(cells)
     emptied = [g for g in sorted({state.grid_of[i] for i in cells}) if state.members[g] <= moving]
-    return {"assign": [[state.cell_ids[i], target.grid_id] for i in cells], "delete": emptied}
+    delta: dict[str, Any] = {"assign": [[state.cell_ids[i], target.grid_id] for i in cells], "delete": emptied}
+    if pieces:
+        delta.update(cells=plan.cells, building_cells=plan.building_cells)
+    return delta
 
 
 def _new_code(state: PlanState, meta: GridMeta) -> str | None:
@@ -132,7 +197,7 @@ def _split_delta(state: PlanState, body: dict[str, Any]) -> dict[str, Any]:
     if len(pieces) < 2:
         raise _refused(f"分割线没有穿过网格 {grid_label(meta)}", "画一条从网格一侧边界穿到另一侧边界的线", code="split_miss")
     cells = sorted(state.members[meta.grid_id])
-    side = shapely.contains(pieces[0], state.rep[cells])
+    side = _inside(pieces[0], state.rep[cells])
     a = [c for c, s in zip(cells, side.tolist(), strict=True) if s]
     b = [c for c, s in zip(cells, side.tolist(), strict=True) if not s]
     if not a or not b:
@@ -198,8 +263,9 @@ def move_confirmation(session: Session, state: PlanState, body: dict[str, Any],
                       delta: dict[str, Any]) -> PlanRequestError | None:
     """Why a move needs the planner's confirmation before it runs, or ``None``.
 
-    A building moves with the whole unit (cell) it stands in, so selecting one building of a
-    six-building unit moves six: the answer lists the other buildings. A move that leaves a
+    A unit (cell) of several buildings is split so that only the selected buildings move;
+    buildings whose footprints overlap a selected one, or every building of a unit that cannot
+    be split, move with it: the answer lists them. A move that leaves a
     grid without buildings deletes it (an exclusive grid too): the answer names it. Either
     way nothing is written until the request comes again with ``"confirm": true``.
     """
@@ -207,13 +273,15 @@ def move_confirmation(session: Session, state: PlanState, body: dict[str, Any],
         return None
     moving = {c for c, _ in delta.get("assign", [])}
     selected = set(body.get("building_ids") or [])
-    extra = sorted(b for b, c in state.building_cell.items() if c in moving and b not in selected) if selected else []
+    dragged = {b for b, _ in delta.get("building_cells", [])}  # split units: overlapping footprints
+    extra = sorted(({b for b, c in state.building_cell.items() if c in moving} | dragged) - selected) if selected else []
     deleted = [state.grids[g] for g in delta.get("delete", [])]
     if not extra and not deleted:
         return None
     parts = []
     if extra:
-        parts.append(f"所选 {len(selected)} 栋楼所在的单元必须整体移动，另有 {len(extra)} 栋楼随之移动")
+        parts.append(f"所选 {len(selected)} 栋楼与相连楼栋必须整体移动（单元无法拆分或楼栋轮廓重叠），"
+                     f"另有 {len(extra)} 栋楼随之移动")
     for meta in deleted:
         kind = "专属网格" if meta.exclusive else "网格"
         parts.append(f"{kind} {grid_label(meta)} 的楼栋将全部移走，该网格将被删除")
@@ -224,13 +292,17 @@ def move_confirmation(session: Session, state: PlanState, body: dict[str, Any],
         deleted_grids=[{"grid_id": m.grid_id, "label": grid_label(m), "exclusive": m.exclusive} for m in deleted])
 
 
-def build_delta(state: PlanState, body: dict[str, Any]) -> dict[str, Any]:
-    """The delta of edit request *body* on *state* (400/422 with a Chinese message when refused)."""
+def build_delta(state: PlanState, body: dict[str, Any], *, buildings: BuildingSource | None = None) -> dict[str, Any]:
+    """The delta of edit request *body* on *state* (400/422 with a Chinese message when refused).
+
+    *buildings* reads the workspace's footprints: with it, a move of some buildings of a unit
+    splits the unit so exactly those move (:mod:`api.plans.splitmove`).
+    """
     op = body.get("op")
     if op not in OPS:
         raise _bad(f"未知编辑操作 op={op!r}", f"op 取值：{', '.join(OPS)}")
     if op == "move":
-        return _move_delta(state, body)
+        return _move_delta(state, body, buildings)
     if op == "split":
         return _split_delta(state, body)
     if op == "merge":
@@ -245,12 +317,26 @@ def invert(state: PlanState, delta: dict[str, Any]) -> dict[str, Any]:
         "assign": [[c, state.grid_of[state.cell_index[c]]] for c, _ in delta.get("assign", [])],
         "attrs": {g: {k: getattr(state.grids[g], k) for k in kv} for g, kv in delta.get("attrs", {}).items()},
         "delete": [a["grid_id"] for a in delta.get("create", [])],
+        **invert_cells(state, delta),
     }
+
+
+def _apply_cells(state: PlanState, delta: dict[str, Any]) -> set[str]:
+    """Apply the ``cells`` and ``building_cells`` parts; the grids whose cells changed content."""
+    part = delta.get("cells")
+    if not part:
+        return set()
+    counted = [c for c, v in part.get("update", {}).items() if "households" in v] + list(part.get("drop", []))
+    affected = {state.grid_of[state.cell_index[c]] for c in counted} | {r["grid_id"] for r in part.get("add", [])}
+    change_cells(state, update=part.get("update", {}), add=part.get("add", []), drop=part.get("drop", []))
+    for b, c in delta.get("building_cells", []):
+        state.building_cell[b] = c
+    return affected
 
 
 def apply_delta(state: PlanState, delta: dict[str, Any]) -> tuple[list[int], list[str], list[str]]:
     """Apply *delta* to *state*; (changed cell indexes, affected grid ids, removed grid ids)."""
-    affected: set[str] = set()
+    affected = _apply_cells(state, delta)
     for attrs in delta.get("create", []):
         state.grids[attrs["grid_id"]] = GridMeta(**attrs)
         state.members[attrs["grid_id"]] = set()
@@ -292,7 +378,8 @@ def _commit(session: Session, state: PlanState, delta: dict[str, Any], expected:
     """Apply *delta*, write it, run *after(new_version)* (edit rows, audit) and commit; reload on failure."""
     try:
         cells, grids, removed = apply_delta(state, delta)
-        version = write_change(session, state, expected=expected, cells=cells, grids=grids, removed=removed)
+        version = write_change(session, state, expected=expected, cells=cells, grids=grids, removed=removed,
+                               cell_delta=delta.get("cells"), building_cells=delta.get("building_cells"))
         after(version)
         session.commit()
     except BaseException:
@@ -324,7 +411,7 @@ def run_edit(session: Session, plan: PlanVersion, body: dict[str, Any], *, user:
     """Check the version, apply edit *body*, persist it with its inverse, audit; the route's answer."""
     expected = check_version(session, plan, body.get("version"))
     state = get_state(session, plan, defaults)
-    delta = build_delta(state, body)
+    delta = build_delta(state, body, buildings=BuildingSource(session))
     refusal = move_confirmation(session, state, body, delta)
     if refusal is not None:
         raise refusal

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
@@ -24,22 +25,14 @@ from api.models import WKB, PlanAssignment, PlanCell, PlanGrid, PlanVersion
 from api.plans.state import PlanRequestError, table_of
 from api.plans.store import copy_version, stale_reason
 from api.workspace import load_layer, workspace_version
+from geo.activegrids import GridIndex
 
-__all__ = ["rebase_plan", "cells_of_points"]
+__all__ = ["rebase_plan"]
 
 log = logging.getLogger(__name__)
 
 #: Ids listed per category in the report (the counts are always complete).
 _SAMPLE = 20
-
-
-def cells_of_points(points: np.ndarray, cells: np.ndarray) -> np.ndarray:
-    """Position in *cells* of the first cell each point lies in or on (-1: in none)."""
-    out = np.full(len(points), -1, dtype=np.int64)
-    if len(points) and len(cells):
-        src, hit = shapely.STRtree(cells).query(points, predicate="intersects")
-        out[src[::-1]] = hit[::-1]  # reversed, so the first hit of a point is the one kept
-    return out
 
 
 def _cells(session: Session, plan_id: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -69,13 +62,16 @@ def _locate(session: Session, plan_id: int) -> tuple[pd.DataFrame, np.ndarray]:
     """Current buildings with the cell and grid they fall in (``None`` outside every cell); cell ids."""
     cell_ids, cell_grids, cell_geoms = _cells(session, plan_id)
     b = load_layer(session, "buildings", columns=["households"])
-    at = cells_of_points(shapely.point_on_surface(b.geometry.to_numpy()), cell_geoms)
-    inside = at >= 0
+    # Cells are polygons like grids: the active-grids index places each building's point.
+    cells = gpd.GeoDataFrame({"cell_id": cell_ids}, geometry=gpd.GeoSeries(cell_geoms, crs=4326), crs=4326)
+    hit = GridIndex.from_grids(cells, id_column="cell_id").grid_of_buildings(b, tolerance_m=0, nearest_fallback=False)
+    cell = hit["grid_id"].to_numpy(dtype=object)
+    grid_of_cell = dict(zip(cell_ids.tolist(), cell_grids.tolist(), strict=True))
     frame = pd.DataFrame({
         "building_id": b["building_id"].astype(str).to_numpy(),
         "households": b["households"].fillna(0).astype(np.int64).to_numpy(),
-        "cell_id": np.where(inside, cell_ids[np.maximum(at, 0)], None),
-        "grid_id": np.where(inside, cell_grids[np.maximum(at, 0)], None),
+        "cell_id": cell,
+        "grid_id": np.asarray([None if c is None else grid_of_cell[c] for c in cell], dtype=object),
     })
     return frame, cell_ids
 

@@ -210,15 +210,42 @@ def copy_version(session: Session, plan: PlanVersion, *, name: str, message: str
     return new
 
 
+def _write_cells(session: Session, state: PlanState, part: dict[str, Any], building_cells: list[list[str]]) -> None:
+    """Write split or re-joined cells (an edit's ``cells`` part) and the buildings' new cells."""
+    plan_id = state.plan_id
+    ct, at = table_of(PlanCell), table_of(PlanAssignment)
+    if part.get("drop"):
+        session.execute(delete(ct).where(ct.c.plan_version_id == plan_id, ct.c.cell_id.in_(part["drop"])))
+    for c in part.get("update", {}):
+        i = state.cell_index[c]
+        session.execute(update(ct).where(ct.c.plan_version_id == plan_id, ct.c.cell_id == c).values(
+            geometry=state.geom[i], households=int(state.households[i]), buildings=int(state.buildings[i])))
+    _insert_many(session, ct, [
+        {"plan_version_id": plan_id, "cell_id": r["cell_id"], "community_id": r["community_id"], "grid_id": r["grid_id"],
+         "households": int(r["households"]), "buildings": int(r["buildings"]),
+         "geometry": state.geom[state.cell_index[r["cell_id"]]]} for r in part.get("add", [])])
+    if building_cells:
+        session.execute(update(at).where(at.c.plan_version_id == plan_id, at.c.building_id == bindparam("b"))
+                        .values(cell_id=bindparam("c"), grid_id=bindparam("g")),
+                        [{"b": b, "c": c, "g": state.grid_of[state.cell_index[c]]} for b, c in building_cells])
+
+
 def write_change(session: Session, state: PlanState, *, expected: int, cells: list[int],
-                 grids: list[str], removed: list[str]) -> int:
-    """Write the changed cells' grids and the affected grids; bump the version (409 if stale)."""
+                 grids: list[str], removed: list[str], cell_delta: dict[str, Any] | None = None,
+                 building_cells: list[list[str]] | None = None) -> int:
+    """Write the changed cells' grids and the affected grids; bump the version (409 if stale).
+
+    *cell_delta* and *building_cells* are an edit's changes to the cells themselves (a unit
+    split for a move, or its undo), already applied to *state*.
+    """
     plan_id = state.plan_id
     pv = table_of(PlanVersion)
     res = session.execute(update(pv).where(pv.c.id == plan_id, pv.c.version_counter == expected)
                           .values(version_counter=expected + 1))
     if getattr(res, "rowcount", 0) != 1:
         raise PlanRequestError(409, "conflict", "方案刚被其他人修改", "reload")
+    if cell_delta:
+        _write_cells(session, state, cell_delta, building_cells or [])
     if cells:
         rows = [{"p": plan_id, "c": state.cell_ids[i], "g": state.grid_of[i]} for i in cells]
         for t in (table_of(PlanCell), table_of(PlanAssignment)):

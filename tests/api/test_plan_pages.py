@@ -63,7 +63,7 @@ def test_draft_page_gives_planners_every_edit_tool(client: FlaskClient, seeded: 
     assert_offline(html)
     for text in ('id="wg-toolbar"', 'data-tool="box"', 'data-action="move"', 'data-action="undo"',
                  'data-action="publish"', 'data-action="repartition"', "leaflet-geoman.js", '"canEdit": true',
-                 "测试方案甲", "户数", "紧凑度", "导出", "GeoPackage", "wanggePlannerConfig", "js/planner.js"):
+                 "测试方案甲", "户数", "紧凑度", "导出", "GeoPackage", "wanggePlannerConfig", "js/planner/plan_page.js"):
         assert text in html, text
     assert 'data-action="rollback"' not in html  # nothing was active before this draft
     assert '"bounds": [40, 90]' in html  # the plan's own bounds drive the legend and colours

@@ -64,8 +64,12 @@ PICK_SHARED = """([gid, targets]) => {
   const box = map.getContainer().getBoundingClientRect();
   const cells = new Set(all.filter(l => l.feature.properties.grid_id === gid).map(l => l.feature.properties.cell_id));
   return {x: box.left + p.x, y: box.top + p.y, id: best.l.feature.properties.building_id, to: best.to,
-          unit: per.get(best.l.feature.properties.cell_id), whole: cells.size === 1};
+          unit: per.get(best.l.feature.properties.cell_id), whole: cells.size === 1,
+          cell: best.l.feature.properties.cell_id};
 }"""
+#: Properties of a building as the map's building layer has them.
+BUILDING_PROPS = """(b) => window.wanggePlanner.buildingLayer.getLayers()
+  .find(l => l.feature.properties.building_id === b).feature.properties"""
 POST_AS_PAGE = """async ([path, body]) => {
   const r = await fetch(path, {method: "POST", headers: {"Content-Type": "application/json",
       "X-CSRFToken": document.querySelector('meta[name="csrf-token"]').content}, body: JSON.stringify(body)});
@@ -347,8 +351,18 @@ def test_plan_page_on_a_phone(browser, live_server: LiveServer, role: str) -> No
     assert not errors, errors
 
 
-def test_moving_one_building_of_a_unit_asks_first_and_lists_the_others(page, browser, live_server: LiveServer) -> None:
-    plan_id = _fresh_draft(page, browser, live_server, "整体移动")
+def _zoom_to_grid(page, grid: str) -> list[str]:
+    """Select and zoom to *grid*, wait for its buildings; the grids the target list offers."""
+    page.evaluate("(g) => window.wanggePlanner.selectGrid(g, {zoom: true})", grid)
+    page.wait_for_function("(g) => window.wanggePlanner.buildingLayer.getLayers()"
+                           ".some(l => l.feature.properties.grid_id === g)", arg=grid, timeout=20_000)
+    page.wait_for_timeout(300)
+    options = page.locator("#wg-target option")
+    return [v for j in range(options.count()) if (v := options.nth(j).get_attribute("value"))]
+
+
+def test_moving_one_building_of_a_unit_moves_exactly_that_building(page, browser, live_server: LiveServer) -> None:
+    plan_id = _fresh_draft(page, browser, live_server, "只移所选")
     page.goto(f"/plans/{plan_id}")
     _wait_ready(page)
     # grids holding a unit (cell) of several buildings, from the plan's buildings
@@ -366,38 +380,61 @@ def test_moving_one_building_of_a_unit_asks_first_and_lists_the_others(page, bro
     }""", plan_id)
     pick = None
     for grid in candidates[:15]:
-        page.evaluate("(g) => window.wanggePlanner.selectGrid(g, {zoom: true})", grid)
-        page.wait_for_function("(g) => window.wanggePlanner.buildingLayer.getLayers()"
-                               ".some(l => l.feature.properties.grid_id === g)", arg=grid, timeout=20_000)
-        page.wait_for_timeout(300)
-        options = page.locator("#wg-target option")
-        targets = [v for j in range(options.count()) if (v := options.nth(j).get_attribute("value"))]
+        targets = _zoom_to_grid(page, grid)
         pick = page.evaluate(PICK_SHARED, [grid, targets]) if targets else None
         if pick:
             break
     assert pick, f"no grid with a unit of several buildings and a neighbour among {len(candidates)} candidates"
     page.mouse.click(pick["x"], pick["y"])
     assert "已选 1 栋楼" in page.locator("#wg-selection").inner_text()
+    households = page.evaluate(BUILDING_PROPS, pick["id"])["households"]
     page.select_option("#wg-target", pick["to"])
-    before = {g: page.evaluate(STATE_HOUSEHOLDS, g) for g in (grid, pick["to"])}
-    buildings = page.evaluate(STATE_BUILDINGS, pick["to"])
+    before = {g: (page.evaluate(STATE_HOUSEHOLDS, g), page.evaluate(STATE_BUILDINGS, g)) for g in (grid, pick["to"])}
+    page.get_by_role("button", name="移动所选楼栋").click()
+    page.wait_for_function("() => window.wanggePlanner.lastEdit || document.querySelector('.wg-confirm')",
+                           timeout=20_000)
+    assert page.locator(".wg-confirm").count() == 0  # nothing else moves, so nothing to confirm
+    page.screenshot(path=str(SCREENSHOTS / "plan_move_exact.png"))
+    after = {g: (page.evaluate(STATE_HOUSEHOLDS, g), page.evaluate(STATE_BUILDINGS, g)) for g in before}
+    assert after[pick["to"]] == (before[pick["to"]][0] + households, before[pick["to"]][1] + 1)
+    assert after[grid] == (before[grid][0] - households, before[grid][1] - 1)  # the rest of the unit stays
+    page.wait_for_function("([b, g]) => { const l = window.wanggePlanner.buildingLayer.getLayers()"
+                           ".find(l => l.feature.properties.building_id === b); return l && l.feature.properties.grid_id === g; }",
+                           arg=[pick["id"], pick["to"]], timeout=20_000)
+    moved = page.evaluate(BUILDING_PROPS, pick["id"])
+    assert moved["cell_id"] != pick["cell"]  # its own new unit, split from the old one
+    assert "完成：完成" not in page.locator("#wg-messages").inner_text()
+    page.get_by_role("button", name="撤销").click()
+    page.wait_for_function("([g, n]) => window.wanggePlanner.state.grids.get(g).props.buildings === n",
+                           arg=[grid, before[grid][1]], timeout=20_000)
+    assert {g: (page.evaluate(STATE_HOUSEHOLDS, g), page.evaluate(STATE_BUILDINGS, g)) for g in before} == before
+
+
+def test_a_move_that_deletes_a_grid_asks_first(page, browser, live_server: LiveServer) -> None:
+    plan_id = _fresh_draft(page, browser, live_server, "删除前确认")
+    page.goto(f"/plans/{plan_id}")
+    _wait_ready(page)
+    singles = page.evaluate("""() => Array.from(window.wanggePlanner.state.grids.values(), g => g.props)
+        .filter(p => p.buildings === 1).map(p => p.grid_id)""")
+    pick = None
+    for grid in singles[:10]:
+        targets = _zoom_to_grid(page, grid)
+        pick = page.evaluate(PICK_BUILDING.replace("&& Number(l.feature.properties.households) > 0", ""),
+                             [grid, targets]) if targets else None
+        if pick:
+            break
+    assert pick, f"no one-building grid with a neighbour among {len(singles)}"
+    page.mouse.click(pick["x"], pick["y"])
+    page.select_option("#wg-target", pick["to"])
     page.get_by_role("button", name="移动所选楼栋").click()
     dialog = page.locator(".wg-confirm")
     dialog.wait_for()
-    text = dialog.inner_text()
-    assert "必须整体移动" in text and f"另有 {pick['unit'] - 1} 栋楼" in text and "尚未移动" in text
-    assert dialog.locator('[data-list="buildings"] li').count() == pick["unit"] - 1
-    page.screenshot(path=str(SCREENSHOTS / "plan_move_confirm.png"))
+    assert "将被删除" in dialog.inner_text() and "尚未移动" in dialog.inner_text()
+    assert dialog.locator('[data-list="grids"] li').count() == 1
     dialog.get_by_role("button", name="取消").click()
-    assert {g: page.evaluate(STATE_HOUSEHOLDS, g) for g in before} == before  # nothing moved
-    assert page.evaluate("() => window.wanggePlanner.lastEdit") is None
+    assert page.evaluate("(g) => window.wanggePlanner.state.grids.has(g)", grid)
+    assert page.evaluate("() => window.wanggePlanner.lastEdit") is None  # nothing moved
     page.get_by_role("button", name="移动所选楼栋").click()
     page.locator(".wg-confirm").get_by_role("button", name="确认移动").click()
     page.wait_for_function("() => window.wanggePlanner.lastEdit", timeout=20_000)
-    gone = page.evaluate("(g) => !window.wanggePlanner.state.grids.has(g)", grid)
-    assert gone is pick["whole"]  # the unit was the whole grid: it went, as the dialog said
-    assert ("将被删除" in text) is pick["whole"]
-    after = {g: 0 if g == grid and gone else page.evaluate(STATE_HOUSEHOLDS, g) for g in before}
-    assert after[pick["to"]] - before[pick["to"]] == before[grid] - after[grid]
-    assert page.evaluate(STATE_BUILDINGS, pick["to"]) - buildings == pick["unit"]  # the whole unit, as listed
-    assert "完成：完成" not in page.locator("#wg-messages").inner_text()
+    assert not page.evaluate("(g) => window.wanggePlanner.state.grids.has(g)", grid)  # gone, as the dialog said
