@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Callable
 from typing import Any
 
 from flask import Flask, current_app, jsonify, render_template, request
@@ -28,7 +29,7 @@ from geo.errors import (
     WanggeError,
 )
 
-__all__ = ["error_body", "init_app", "TITLES"]
+__all__ = ["error_body", "init_app", "register_error_renderer", "TITLES"]
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +77,19 @@ def _split_fix(message: str, default: str) -> tuple[str, str]:
     return (message, tail) if sep and head else (message, default)
 
 
+#: ``app.extensions`` key of the error renderers registered per path prefix.
+_RENDERERS = "wangge_error_renderers"
+
+
+def register_error_renderer(app: Flask, prefix: str, renderer: Callable[[int, str, str], Response]) -> None:
+    """Answer errors under *prefix* with ``renderer(status, message, fix)`` (e.g. Open311's own shape)."""
+    app.extensions.setdefault(_RENDERERS, {})[prefix] = renderer
+
+
 def _respond(status: int, code: str, message: str, fix: str, **extra: Any) -> tuple[Response | str, int]:
+    for prefix, renderer in current_app.extensions.get(_RENDERERS, {}).items():
+        if request.path.startswith(prefix):
+            return renderer(status, message, fix), status
     if request.path.startswith("/api/"):
         return jsonify(error_body(code, message, fix, **extra)), status
     title = TITLES.get(status, "出错了")

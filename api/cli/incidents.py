@@ -98,6 +98,36 @@ def metrics_command(start: str, end: str, by: str | None, output: Path | None) -
         click.echo(f"{len(table)} 行 rows -> {output}")
 
 
+@incidents_group.command("export", help="""Status export back to the hotline: the cases of a source in the 12345 sheet shape.
+
+\b
+Columns: 工单编号, 类别, 诉求内容, 地址, 经度, 纬度, 受理时间, 时限, 状态 (the hotline's words:
+待受理/已受理/已派遣/处理中/已办结/不予受理/已注销), 所属网格, 案件编号, 办结时间, 办理结果.
+The file reads back with `wangge incidents import --format 12345`.
+""")
+@click.option("--format", "fmt", type=click.Choice(["12345"]), default="12345", show_default=True)
+@click.option("--source", type=click.Choice(["12345", "csv", "open311", "worker", "public"]), default="12345",
+              show_default=True, help="Which intake channel's cases to export.")
+@click.option("--from", "start", default=None, help="Reported on or after this local date (e.g. 2026-01-01).")
+@click.option("--to", "end", default=None, help="Reported before this local date.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="Write to this .xlsx, .csv or .json file.")
+@with_appcontext
+def export_command(fmt: str, source: str, start: str | None, end: str | None, output: Path) -> None:
+    from api.incidents.exports import EXPORT_TYPES, export_bytes, workorder_status
+
+    kind = output.suffix.lower().lstrip(".")
+    if kind not in EXPORT_TYPES:
+        raise click.BadParameter(f"unknown output type {output.suffix!r}; use .xlsx, .csv or .json", param_hint="-o")
+    settings = current_app.config["WANGGE"]
+    lo = _period(start, settings["incident_timezone"], "--from").to_pydatetime() if start else None
+    hi = _period(end, settings["incident_timezone"], "--to").to_pydatetime() if end else None
+    with db.session_scope(write=False) as s:
+        table = workorder_status(s, settings=settings, source=source, start=lo, end=hi)
+    output.write_bytes(export_bytes(table, kind))
+    click.echo(f"{len(table)} 条工单 work orders ({fmt}) -> {output}")
+
+
 @incidents_group.command("categories", help="Load a category table (CSV/XLSX: 代码, 类型, 大类名称, 小类名称, 等级, 时限, 时限单位, 责任部门, 必填项).")
 @click.argument("file", type=_FILE, required=False)
 @click.option("--export", "export", type=click.Path(dir_okay=False, path_type=Path), help="Write the current table here instead.")

@@ -28,6 +28,7 @@ from api.auth import role_required
 from api.db import get_session, session_scope
 from api.incidents import cases as svc
 from api.incidents import queries
+from api.incidents.exports import EXPORT_TYPES, export_bytes, workorder_status
 from api.incidents.intake import SOURCES, IncidentInputError, Intake, optional_float, report_case
 from api.incidents.locator import cached_active
 from api.incidents.models import IncidentCase, IncidentPhoto
@@ -241,6 +242,20 @@ def grids_geojson() -> Response:
     out["geometry"] = out.geometry.simplify(0.00002)
     out["open"] = out["key"].map(queries.open_counts(s)).fillna(0).astype(int)
     return Response(out.to_json(drop_id=True), mimetype="application/geo+json")
+
+
+@bp.get("/incidents/export.<kind>")
+@role_required("admin", "planner")
+def export_status(kind: str) -> Response:
+    """Status export back to the 12345 hotline (``source`` defaults to 12345) as XLSX, CSV or JSON."""
+    if kind not in EXPORT_TYPES:
+        abort(404, description=f"没有 .{kind} 格式的导出；可选 {'、'.join(EXPORT_TYPES)}")
+    source = request.args.get("source", "12345")
+    if source not in SOURCES:
+        abort(400, description=f"未知的来源 {source!r}；可选 {'、'.join(SOURCES)}")
+    table = workorder_status(get_session(), settings=_settings(), source=source)
+    return Response(export_bytes(table, kind), mimetype=EXPORT_TYPES[kind], headers={
+        "Content-Disposition": f"attachment; filename=workorders-{source}.{kind}"})
 
 
 @bp.get("/incidents/photos/<int:photo_id>")
