@@ -55,8 +55,12 @@ def _app(folder: Path) -> Any:
                        "WTF_CSRF_ENABLED": False})
 
 
-def prepare(n_buildings: int, folder: Path) -> dict[str, Any]:
-    """Workspace + published plan (the tests' own helpers: the same district the tests use, bigger)."""
+def prepare(n_buildings: int, folder: Path, reuse: Path | None = None) -> dict[str, Any]:
+    """Workspace + published plan (the tests' own helpers: the same district the tests use, bigger).
+
+    The prepared database is kept as ``prepared-<N>.db`` beside the folder; ``--reuse`` copies
+    it back instead of partitioning again (the steps after it start from the same state).
+    """
     from api.db import dispose, session_scope
     from api.grids.service import active_grids
     from tests.api.plans_helpers import seed_district
@@ -65,9 +69,16 @@ def prepare(n_buildings: int, folder: Path) -> dict[str, Any]:
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
     t0 = time.perf_counter()
+    snapshot = folder.parent / f"prepared-{n_buildings}.db"
+    if reuse is not None or snapshot.exists():
+        shutil.copyfile(reuse or snapshot, folder / "wangge.db")
+    else:
+        app = _app(folder)
+        seed_district(app, n_buildings)
+        publish_partition(app)
+        dispose(app)
+        shutil.copyfile(folder / "wangge.db", snapshot)
     app = _app(folder)
-    seed_district(app, n_buildings)
-    publish_partition(app)
     with app.app_context(), session_scope() as s:
         grids = len(active_grids(s))
     dispose(app)
@@ -96,9 +107,9 @@ def locate_insert(folder: Path, n_cases: int) -> dict[str, Any]:
     lon, lat = random_points_in(grids, rng.integers(0, len(grids), n_cases), rng)
     cat = [cats[i] for i in rng.integers(0, len(cats), n_cases)]
     reported = pd.Series(pd.Timestamp.now(tz="UTC") - pd.to_timedelta(rng.uniform(0, 365 * 24, n_cases), unit="h"))
-    tokens = new_tokens(n_cases)
     c0 = time.process_time()
     t0 = time.perf_counter()
+    tokens = new_tokens(n_cases)  # timed: every case needs one
     with app.app_context(), session_scope() as s:
         active = load_active(s, settings=settings)
         t_index = time.perf_counter() - t0
@@ -126,36 +137,47 @@ def locate_insert(folder: Path, n_cases: int) -> dict[str, Any]:
             "cpu_s": round(time.process_time() - c0, 1), "load_avg": os.getloadavg()[0]}
 
 
-def metrics(folder: Path) -> dict[str, Any]:
-    """Fill a lifecycle into the bench cases (not timed), then time a year of metrics by grid."""
-    import numpy as np
-    import pandas as pd
+def _fill_lifecycle(folder: Path) -> None:
+    """~93 % closed, most before the due time, ~8 % reworked: a plausible year (not timed)."""
     from sqlalchemy import text
 
     from api.db import dispose, session_scope
-    from api.incidents.cases import cases_frame
-    from geo.incidents.metrics import incident_metrics
 
     app = _app(folder)
     with app.app_context(), session_scope() as s:
-        # ~93 % closed, most before the due time, ~8 % reworked: a plausible year.
         s.execute(text("UPDATE incident_cases SET closed_at = CASE WHEN id % 100 < 93 THEN "
                        "datetime(dispatched_at, '+' || ((id * 7919) % 96) || ' hours') END, "
                        "rework_count = CASE WHEN id % 13 = 0 THEN 1 ELSE 0 END"))
+    dispose(app)
+
+
+def metrics(folder: Path, *, in_db: bool = True) -> dict[str, Any]:
+    """A year of metrics by grid: counted by the database (``in_db``), or every case read into pandas (before)."""
+    import numpy as np
+    import pandas as pd
+
+    from api.db import dispose, session_scope
+    from api.incidents.cases import cases_frame
+    from api.incidents.metrics import metrics_in_db
+    from geo.incidents.metrics import incident_metrics
+
+    app = _app(folder)
+    now = pd.Timestamp.now(tz="UTC")
+    start = now - pd.Timedelta(days=365)
     c0 = time.process_time()
     t0 = time.perf_counter()
-    with app.app_context(), session_scope() as s:
-        frame = cases_frame(s, columns=("grid_code", "dispatched_at", "due_at", "closed_at", "rework_count",
-                                        "extension_count"))
-    t_read = time.perf_counter() - t0
-    now = pd.Timestamp.now(tz="UTC")
-    table = incident_metrics(frame, start=now - pd.Timedelta(days=365), end=now, by="grid_code")
+    with app.app_context(), session_scope(write=False) as s:
+        if in_db:
+            table = metrics_in_db(s, start=start, end=now, by="grid_code")
+        else:
+            frame = cases_frame(s, columns=("grid_code", "dispatched_at", "due_at", "closed_at", "rework_count",
+                                            "extension_count"))
+            table = incident_metrics(frame, start=start, end=now, by="grid_code")
     total = time.perf_counter() - t0
     dispose(app)
-    return {"rows": len(frame), "groups": len(table), "read_s": round(t_read, 2),
-            "compute_s": round(total - t_read, 2), "total_s": round(total, 2),
-            "cpu_s": round(time.process_time() - c0, 2), "load_avg": os.getloadavg()[0],
-            "closure_rate_median": float(np.nanmedian(table["closure_rate"]))}
+    return {"how": "database GROUP BY" if in_db else "pandas (read every case)", "groups": len(table),
+            "due": int(table["due"].sum()), "total_s": round(total, 2), "cpu_s": round(time.process_time() - c0, 2),
+            "load_avg": round(os.getloadavg()[0], 1), "closure_rate_median": float(np.nanmedian(table["closure_rate"]))}
 
 
 def _free_port() -> int:
@@ -295,14 +317,18 @@ def main() -> None:
     ap.add_argument("--load-seconds", type=float, default=60.0, help="Open311 load duration (0 = skip load and kill -9).")
     ap.add_argument("--rate", type=float, default=200.0, help="Open311 requests per second.")
     ap.add_argument("--folder", type=Path, default=OUT)
+    ap.add_argument("--reuse", type=Path, default=None, help="Copy this prepared database instead of preparing one.")
     args = ap.parse_args()
     results: dict[str, Any] = {"buildings": args.buildings}
-    results["prepare"] = prepare(args.buildings, args.folder)
+    results["prepare"] = prepare(args.buildings, args.folder, args.reuse)
     print("prepare", results["prepare"], flush=True)
     results["locate_insert"] = locate_insert(args.folder, args.cases)
     print("locate+insert", results["locate_insert"], flush=True)
+    _fill_lifecycle(args.folder)
+    results["metrics_before"] = metrics(args.folder, in_db=False)
+    print("metrics (pandas, before)", results["metrics_before"], flush=True)
     results["metrics"] = metrics(args.folder)
-    print("metrics", results["metrics"], flush=True)
+    print("metrics (database)", results["metrics"], flush=True)
     if args.load_seconds > 0:
         results["load"] = load(args.folder, args.rate, args.load_seconds)
         print("open311 load", results["load"], flush=True)

@@ -76,16 +76,15 @@ def _period(value: str, tz: str, name: str) -> pd.Timestamp:
               help="Write the table to this .xlsx or .csv file (else print it).")
 @with_appcontext
 def metrics_command(start: str, end: str, by: str | None, output: Path | None) -> None:
-    from api.incidents.cases import cases_frame
-    from geo.incidents.metrics import METRIC_LABELS, incident_metrics
+    from api.incidents.metrics import metrics_in_db
+    from geo.incidents.metrics import METRIC_LABELS
 
     tz = current_app.config["WANGGE"]["incident_timezone"]
     lo, hi = _period(start, tz, "--from"), _period(end, tz, "--to")
     if hi <= lo:
         raise click.BadParameter("--to must be after --from", param_hint="--to")
-    with db.session_scope() as s:
-        frame = cases_frame(s)
-    table = incident_metrics(frame, start=lo, end=hi, by=_BY[by] if by else None).rename(columns=METRIC_LABELS)
+    with db.session_scope(write=False) as s:
+        table = metrics_in_db(s, start=lo, end=hi, by=_BY[by] if by else None).rename(columns=METRIC_LABELS)
     if output is None:
         click.echo(table.to_string())
     elif output.suffix.lower() == ".csv":
