@@ -40,6 +40,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     from api.boards import pages as board_pages
     from api.config import load_config
     from api.grids import routes as grid_routes
+    from api.incidents import notify_pages as incident_notify_pages
     from api.incidents import open311 as incident_open311
     from api.incidents import pages as incident_pages
     from api.jobs import routes as job_routes
@@ -86,4 +87,5 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(patrol_pages.bp)
     app.register_blueprint(incident_open311.bp)
     app.register_blueprint(incident_pages.bp)
+    app.register_blueprint(incident_notify_pages.bp)
     return app

@@ -162,6 +162,16 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("open311_max_page_size", 500, "Largest page_size an Open311 client may ask for."),
     Setting("open311_default_days", 90, "Open311 GET requests without start_date/end_date return this many most recent days."),
     Setting("open311_contact", "", "Contact line of the Open311 discovery document (e.g. the command centre's hotline)."),
+    # Incident notifications and the public report page (issue 13)
+    Setting("notify_channels", "sms", "External channels each notification of notify_external_kinds also goes to, comma-separated (sms, wechat; empty = in-app inbox only)."),
+    Setting("notify_external_kinds", "dispatch,rework,supervise,overdue", "Notification kinds also sent to the external channels (dispatch, rework, send_back, supervise, due_soon, overdue, extension_request, extension_decided, feedback)."),
+    Setting("notify_sender", "log", "Outbox sender: `log` (writes each message to the log) or `package.module:Class` of a gateway sender (SMS / WeChat) built with the settings."),
+    Setting("notify_sms_signature", "网格通", "Signature (签名) at the head of SMS texts, as registered with the SMS gateway."),
+    Setting("notify_max_attempts", 5, "Sending attempts per outbox message before it is marked failed (kept and listed, never dropped)."),
+    Setting("notify_retry_s", 60.0, "Wait before the first retry of a failed outbox message; doubles after each failure (s)."),
+    Setting("notify_batch_size", 200, "Outbox messages one sender round takes (the sender loops until none is due)."),
+    Setting("public_code_length", 10, "Length of the tracking code a resident gets for a report from the public page (characters)."),
+    Setting("public_report_max_per_day", 20, "Reports one client address may send from the public page per day (besides public_rate_limit)."),
 )
 
 DEFAULTS: dict[str, Any] = {s.name: s.default for s in SETTINGS}

@@ -168,14 +168,58 @@ def calendar_command(file: Path) -> None:
     click.echo(f"{len(cal.holidays)} holidays, {len(cal.workdays)} make-up working days ({n} rows)")
 
 
-@incidents_group.command("escalate", help="Run the 督办 escalation job once (schedule it, e.g. every 15 minutes).")
+@incidents_group.command("escalate", help="Run the 督办 escalation job once and tell assignees of due-soon and overdue cases (schedule it, e.g. every 15 minutes).")
 @with_appcontext
 def escalate_command() -> None:
     from api.incidents.cases import escalate_overdue
+    from api.incidents.notify import scan_due
 
     with db.session_scope() as s:
         n = escalate_overdue(s, settings=current_app.config["WANGGE"])
-    click.echo(f"{n} case(s) escalated")
+        due = scan_due(s, settings=current_app.config["WANGGE"])
+    click.echo(f"{n} case(s) escalated, {due} due-soon/overdue notice(s)")
+
+
+@incidents_group.group("notify", help="Notifications: send the outbox (SMS / WeChat) and look at it.")
+def notify_group() -> None:
+    pass
+
+
+@notify_group.command("send", help="Send the due outbox messages through notify_sender (run it every minute, or --loop).")
+@click.option("--loop", "every", type=click.FloatRange(1, 3600), default=None,
+              help="Keep running: send, then wait this many seconds, until stopped.")
+@with_appcontext
+def notify_send(every: float | None) -> None:
+    import time
+
+    from api.incidents.outbox import SenderError, drain_outbox, load_sender
+
+    settings = current_app.config["WANGGE"]
+    try:
+        sender = load_sender(settings["notify_sender"], settings)
+    except SenderError as exc:
+        _refuse(str(exc))
+    while True:
+        counts = drain_outbox(db.session_scope, sender, settings=settings)
+        click.echo(", ".join(f"{k} {v}" for k, v in counts.items()))
+        if every is None:
+            return
+        time.sleep(every)
+
+
+@notify_group.command("status", help="Outbox messages per status, and the failed ones with their errors.")
+@click.option("--retry", is_flag=True, help="Queue the failed messages again (after fixing the gateway).")
+@with_appcontext
+def notify_status(retry: bool) -> None:
+    from api.incidents.outbox import outbox_summary, retry_failed
+
+    with db.session_scope(write=retry) as s:
+        if retry:
+            click.echo(f"{retry_failed(s)} failed message(s) queued again")
+        summary = outbox_summary(s)
+    click.echo(", ".join(f"{k} {v}" for k, v in sorted(summary["counts"].items())) or "outbox empty")
+    for m in summary["failed"]:
+        click.echo(f"  #{m.id} {m.channel} -> {m.username}: {m.attempts} attempts, {m.last_error}")
 
 
 @incidents_group.command("demo", help="A year of synthetic incidents (合成数据) in the published grids (once; needs a published plan).")

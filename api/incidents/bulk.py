@@ -24,6 +24,7 @@ __all__ = ["BULK_CHUNK", "BULK_CACHE_KIB", "new_tokens", "insert_cases", "insert
 
 BULK_CHUNK = 50_000
 BULK_CACHE_KIB = 256 * 1024
+_EMPTY_JSON = "{}"
 _TIME_COLUMNS = {"reported_at", "dispatched_at", "due_at", "closed_at", "updated_at", "at"}
 _CASE_DEFAULTS: dict[str, Any] = {"state": "reported", "locate_how": "none", "rework_count": 0, "extension_count": 0,
                                   "pending_extension_days": 0, "synthetic": False, "description": ""}
@@ -52,12 +53,16 @@ def _column(values: pd.Series, name: str, sqlite: bool) -> list[Any]:
         t = pd.to_datetime(values, utc=True)
         if not sqlite:
             return [None if pd.isna(v) else v.to_pydatetime() for v in t]
-        # SQLAlchemy's SQLite DATETIME text (naive UTC, microseconds), as UTCDateTime stores it.
+        # SQLAlchemy's SQLite DATETIME text (naive UTC, microseconds), as UTCDateTime stores it;
+        # the "T" becomes a space in the byte array (np.char.replace loops in Python per value).
         text = np.datetime_as_string(t.dt.tz_localize(None).to_numpy().astype("datetime64[us]"), unit="us")
-        text = np.char.replace(text.astype(str), "T", " ")
-        return pd.Series(text, dtype=object).where(t.notna().to_numpy(), None).tolist()
+        raw = text.astype("S26")
+        raw.view(np.uint8).reshape(-1, 26)[:, 10] = ord(" ")
+        out = raw.astype("U26").astype(object)
+        out[t.isna().to_numpy()] = None
+        return out.tolist()
     if name == "detail":
-        return [json.dumps(v, ensure_ascii=False) for v in values]
+        return [_EMPTY_JSON if not v else json.dumps(v, ensure_ascii=False) for v in values]
     return values.astype(object).where(values.notna(), None).tolist()
 
 
