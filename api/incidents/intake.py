@@ -86,7 +86,8 @@ def check_intake(intake: Intake, categories: Mapping[str, Category]) -> Category
         raise IncidentInputError(problem)
     if intake.lon is None and not (intake.address or "").strip():
         raise IncidentInputError("没有位置：请在地图上选点、使用定位，或填写地址")
-    given = {"description": bool(intake.description.strip()), "photos": intake.photos > 0,
+    # Residents may report without a photo whatever the category asks of staff reports.
+    given = {"description": bool(intake.description.strip()), "photos": intake.photos > 0 or intake.source == "public",
              "address": bool((intake.address or "").strip()), "reporter_phone": bool((intake.contact or "").strip())}
     missing = [FIELDS[f] for f in category.required if not given.get(f, True)]
     if missing:
