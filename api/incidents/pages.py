@@ -43,6 +43,7 @@ from geo.incidents.workflow import (
     TransitionRefused,
     allowed_actions,
 )
+from webmap.offline import OfflineAssetError, bundled_asset
 
 __all__ = ["bp"]
 
@@ -235,13 +236,30 @@ def cases_geojson() -> Response:
 @bp.get("/api/incidents/grids")
 @login_required
 def grids_geojson() -> Response:
-    """Outlines of the active grids (simplified) with their open-case counts, for the incident maps."""
+    """Outlines of the active grids (simplified): open cases, and cases matching the map's filters as a
+    count and a rate per 1,000 households (the choropleth)."""
     s = get_session()
     grids = cached_active(s).grids
-    out = grids[["key", "name", "geometry"]].copy()
+    out = grids[["key", "name", "households", "geometry"]].copy()
     out["geometry"] = out.geometry.simplify(0.00002)
     out["open"] = out["key"].map(queries.open_counts(s)).fillna(0).astype(int)
-    return Response(out.to_json(drop_id=True), mimetype="application/geo+json")
+    out["count"] = out["key"].map(queries.grid_counts(s, _me(), request.args)).fillna(0).astype(int)
+    households = out["households"].astype(float)
+    # Rate per 1,000 households; a grid without households (exclusive grids: schools, markets) has none.
+    out["rate"] = (1000.0 * out["count"] / households.where(households > 0)).round(2)
+    return Response(out.to_json(drop_id=True, na="null"), mimetype="application/geo+json")
+
+
+@bp.get("/vendor/folium/<name>")
+def folium_asset(name: str) -> Response:
+    """A browser asset that ships inside the folium package (Leaflet.heat), served locally."""
+    try:
+        path = bundled_asset(name)
+    except OfflineAssetError as exc:
+        abort(404, description=str(exc))
+    response = Response(path.read_bytes(), mimetype="text/javascript")
+    response.headers["Cache-Control"] = "public, max-age=86400"
+    return response
 
 
 @bp.get("/incidents/export.<kind>")
