@@ -41,8 +41,10 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     from api.config import load_config
     from api.grids import routes as grid_routes
     from api.imports import pages as imports_pages
+    from api.incidents import notify_pages as incident_notify_pages
     from api.incidents import open311 as incident_open311
     from api.incidents import pages as incident_pages
+    from api.incidents import public as incident_public
     from api.jobs import routes as job_routes
     from api.party import pages as party_pages
     from api.patrol import pages as patrol_pages
@@ -91,4 +93,6 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(incident_open311.bp)
     app.register_blueprint(incident_pages.bp)
     app.register_blueprint(health.bp)
+    app.register_blueprint(incident_notify_pages.bp)
+    app.register_blueprint(incident_public.bp)
     return app

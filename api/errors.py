@@ -12,6 +12,7 @@ the error list its specification prescribes.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from flask import Flask, current_app, jsonify, render_template, request
@@ -27,7 +28,7 @@ from api.error_text import error_code, geo_error_text
 from geo.errors import ValidationFailed, WanggeError
 from webmap.import_report import issue_rows
 
-__all__ = ["RequestError", "error_body", "init_app", "wants_json", "TITLES"]
+__all__ = ["RequestError", "error_body", "init_app", "register_error_renderer", "wants_json", "TITLES"]
 
 log = logging.getLogger(__name__)
 
@@ -96,8 +97,20 @@ def wants_json() -> bool:
     return best == "application/json" and request.accept_mimetypes[best] > request.accept_mimetypes["text/html"]
 
 
+#: ``app.extensions`` key of the error renderers registered per path prefix.
+_RENDERERS = "wangge_error_renderers"
+
+
+def register_error_renderer(app: Flask, prefix: str, renderer: Callable[[int, str, str], Response]) -> None:
+    """Answer errors under *prefix* with ``renderer(status, message, fix)`` (e.g. Open311's own shape)."""
+    app.extensions.setdefault(_RENDERERS, {})[prefix] = renderer
+
+
 def _respond(status: int, code: str, message: str, fix: str, field: str | None = None,
              **extra: Any) -> tuple[Response | str, int]:
+    for prefix, renderer in current_app.extensions.get(_RENDERERS, {}).items():
+        if request.path.startswith(prefix):
+            return renderer(status, message, fix), status
     if wants_json():
         return jsonify(error_body(code, message, fix, field, **extra)), status
     title = TITLES.get(status, "出错了")

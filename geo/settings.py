@@ -176,6 +176,16 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("hsts_max_age_s", 31536000, "Strict-Transport-Security max-age sent on HTTPS responses (s; 0 = no HSTS header)."),
     Setting("plan_snapshot_delay_s", 5.0, "After edits, a plan's computed state is stored for other processes (and restarts) once the plan has had no edit for this long (s)."),
     Setting("url_prefix", "", "Path the app is served under behind a reverse proxy, e.g. '/wangge' (empty = the site root; a trusted proxy may send X-Forwarded-Prefix instead)."),
+    # Incident notifications and the public report page (issue 13)
+    Setting("notify_channels", "sms", "External channels each notification of notify_external_kinds also goes to, comma-separated (sms, wechat; empty = in-app inbox only)."),
+    Setting("notify_external_kinds", "dispatch,rework,supervise,overdue", "Notification kinds also sent to the external channels (dispatch, rework, send_back, supervise, due_soon, overdue, extension_request, extension_decided, feedback)."),
+    Setting("notify_sender", "log", "Outbox sender: `log` (writes each message to the log) or `package.module:Class` of a gateway sender (SMS / WeChat) built with the settings."),
+    Setting("notify_sms_signature", "网格通", "Signature (签名) at the head of SMS texts, as registered with the SMS gateway."),
+    Setting("notify_max_attempts", 5, "Sending attempts per outbox message before it is marked failed (kept and listed, never dropped)."),
+    Setting("notify_retry_s", 60.0, "Wait before the first retry of a failed outbox message; doubles after each failure (s)."),
+    Setting("notify_batch_size", 200, "Outbox messages one sender round takes (the sender loops until none is due)."),
+    Setting("public_code_length", 10, "Length of the tracking code a resident gets for a report from the public page (characters)."),
+    Setting("public_report_max_per_day", 20, "Reports one client address may send from the public page per day (besides public_rate_limit)."),
 )
 
 DEFAULTS: dict[str, Any] = {s.name: s.default for s in SETTINGS}

@@ -9,6 +9,7 @@ mutated), and :func:`assert_offline` checks a rendered page loads nothing from t
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any
 
 import folium
@@ -24,6 +25,8 @@ __all__ = [
     "offline_map",
     "external_urls",
     "assert_offline",
+    "FOLIUM_BUNDLED",
+    "bundled_asset",
 ]
 
 #: URL prefix under which Flask serves ``webmap/static/vendor``.
@@ -48,6 +51,10 @@ LOCAL_ASSETS: dict[str, str] = {
     "markerclustercss": "leaflet.markercluster/MarkerCluster.css",
     "markerclusterdefaultcss": "leaflet.markercluster/MarkerCluster.Default.css",
 }
+
+#: Browser assets shipped inside the folium package itself (served at ``/vendor/folium/<name>``):
+#: folium's HeatMap plugin links Leaflet.heat from a CDN copy of this very file.
+FOLIUM_BUNDLED: dict[str, str] = {"leaflet-heat.js": "leaflet_heat.min.js"}
 
 #: Resources folium links that we leave out: Bootstrap 3 glyphicons (use ``prefix="fa"``
 #: icons instead) and folium's marker-rotation patch loaded from GitHub.
@@ -127,3 +134,13 @@ def assert_offline(html: str) -> None:
             f"page loads {len(found)} asset(s) from the internet: {', '.join(found[:10])}; "
             "call webmap.offline.localize(map) before rendering"
         )
+
+
+def bundled_asset(name: str) -> Path:
+    """Path of the folium-bundled asset *name* (see :data:`FOLIUM_BUNDLED`), or :class:`OfflineAssetError`."""
+    if name not in FOLIUM_BUNDLED:
+        raise OfflineAssetError(f"no bundled asset {name!r}; known: {', '.join(FOLIUM_BUNDLED)}")
+    path = Path(folium.__file__).resolve().parent / "templates" / FOLIUM_BUNDLED[name]
+    if not path.is_file():
+        raise OfflineAssetError(f"{path} is missing from the installed folium; reinstall folium")
+    return path

@@ -76,16 +76,15 @@ def _period(value: str, tz: str, name: str) -> pd.Timestamp:
               help="Write the table to this .xlsx or .csv file (else print it).")
 @with_appcontext
 def metrics_command(start: str, end: str, by: str | None, output: Path | None) -> None:
-    from api.incidents.cases import cases_frame
-    from geo.incidents.metrics import METRIC_LABELS, incident_metrics
+    from api.incidents.metrics import metrics_in_db
+    from geo.incidents.metrics import METRIC_LABELS
 
     tz = current_app.config["WANGGE"]["incident_timezone"]
     lo, hi = _period(start, tz, "--from"), _period(end, tz, "--to")
     if hi <= lo:
         raise click.BadParameter("--to must be after --from", param_hint="--to")
-    with db.session_scope() as s:
-        frame = cases_frame(s)
-    table = incident_metrics(frame, start=lo, end=hi, by=_BY[by] if by else None).rename(columns=METRIC_LABELS)
+    with db.session_scope(write=False) as s:
+        table = metrics_in_db(s, start=lo, end=hi, by=_BY[by] if by else None).rename(columns=METRIC_LABELS)
     if output is None:
         click.echo(table.to_string())
     elif output.suffix.lower() == ".csv":
@@ -96,6 +95,36 @@ def metrics_command(start: str, end: str, by: str | None, output: Path | None) -
         raise click.BadParameter(f"unknown output type {output.suffix!r}; use .xlsx or .csv", param_hint="-o")
     if output is not None:
         click.echo(f"{len(table)} 行 rows -> {output}")
+
+
+@incidents_group.command("export", help="""Status export back to the hotline: the cases of a source in the 12345 sheet shape.
+
+\b
+Columns: 工单编号, 类别, 诉求内容, 地址, 经度, 纬度, 受理时间, 时限, 状态 (the hotline's words:
+待受理/已受理/已派遣/处理中/已办结/不予受理/已注销), 所属网格, 案件编号, 办结时间, 办理结果.
+The file reads back with `wangge incidents import --format 12345`.
+""")
+@click.option("--format", "fmt", type=click.Choice(["12345"]), default="12345", show_default=True)
+@click.option("--source", type=click.Choice(["12345", "csv", "open311", "worker", "public"]), default="12345",
+              show_default=True, help="Which intake channel's cases to export.")
+@click.option("--from", "start", default=None, help="Reported on or after this local date (e.g. 2026-01-01).")
+@click.option("--to", "end", default=None, help="Reported before this local date.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="Write to this .xlsx, .csv or .json file.")
+@with_appcontext
+def export_command(fmt: str, source: str, start: str | None, end: str | None, output: Path) -> None:
+    from api.incidents.exports import EXPORT_TYPES, export_bytes, workorder_status
+
+    kind = output.suffix.lower().lstrip(".")
+    if kind not in EXPORT_TYPES:
+        raise click.BadParameter(f"unknown output type {output.suffix!r}; use .xlsx, .csv or .json", param_hint="-o")
+    settings = current_app.config["WANGGE"]
+    lo = _period(start, settings["incident_timezone"], "--from").to_pydatetime() if start else None
+    hi = _period(end, settings["incident_timezone"], "--to").to_pydatetime() if end else None
+    with db.session_scope(write=False) as s:
+        table = workorder_status(s, settings=settings, source=source, start=lo, end=hi)
+    output.write_bytes(export_bytes(table, kind))
+    click.echo(f"{len(table)} 条工单 work orders ({fmt}) -> {output}")
 
 
 @incidents_group.command("categories", help="Load a category table (CSV/XLSX: 代码, 类型, 大类名称, 小类名称, 等级, 时限, 时限单位, 责任部门, 必填项).")
@@ -139,14 +168,58 @@ def calendar_command(file: Path) -> None:
     click.echo(f"{len(cal.holidays)} holidays, {len(cal.workdays)} make-up working days ({n} rows)")
 
 
-@incidents_group.command("escalate", help="Run the 督办 escalation job once (schedule it, e.g. every 15 minutes).")
+@incidents_group.command("escalate", help="Run the 督办 escalation job once and tell assignees of due-soon and overdue cases (schedule it, e.g. every 15 minutes).")
 @with_appcontext
 def escalate_command() -> None:
     from api.incidents.cases import escalate_overdue
+    from api.incidents.notify import scan_due
 
     with db.session_scope() as s:
         n = escalate_overdue(s, settings=current_app.config["WANGGE"])
-    click.echo(f"{n} case(s) escalated")
+        due = scan_due(s, settings=current_app.config["WANGGE"])
+    click.echo(f"{n} case(s) escalated, {due} due-soon/overdue notice(s)")
+
+
+@incidents_group.group("notify", help="Notifications: send the outbox (SMS / WeChat) and look at it.")
+def notify_group() -> None:
+    pass
+
+
+@notify_group.command("send", help="Send the due outbox messages through notify_sender (run it every minute, or --loop).")
+@click.option("--loop", "every", type=click.FloatRange(1, 3600), default=None,
+              help="Keep running: send, then wait this many seconds, until stopped.")
+@with_appcontext
+def notify_send(every: float | None) -> None:
+    import time
+
+    from api.incidents.outbox import SenderError, drain_outbox, load_sender
+
+    settings = current_app.config["WANGGE"]
+    try:
+        sender = load_sender(settings["notify_sender"], settings)
+    except SenderError as exc:
+        _refuse(str(exc))
+    while True:
+        counts = drain_outbox(db.session_scope, sender, settings=settings)
+        click.echo(", ".join(f"{k} {v}" for k, v in counts.items()))
+        if every is None:
+            return
+        time.sleep(every)
+
+
+@notify_group.command("status", help="Outbox messages per status, and the failed ones with their errors.")
+@click.option("--retry", is_flag=True, help="Queue the failed messages again (after fixing the gateway).")
+@with_appcontext
+def notify_status(retry: bool) -> None:
+    from api.incidents.outbox import outbox_summary, retry_failed
+
+    with db.session_scope(write=retry) as s:
+        if retry:
+            click.echo(f"{retry_failed(s)} failed message(s) queued again")
+        summary = outbox_summary(s)
+    click.echo(", ".join(f"{k} {v}" for k, v in sorted(summary["counts"].items())) or "outbox empty")
+    for m in summary["failed"]:
+        click.echo(f"  #{m.id} {m.channel} -> {m.username}: {m.attempts} attempts, {m.last_error}")
 
 
 @incidents_group.command("demo", help="A year of synthetic incidents (合成数据) in the published grids (once; needs a published plan).")

@@ -21,13 +21,15 @@ from api.grids.service import ActiveGrids
 from api.incidents.bulk import insert_events
 from api.incidents.intake import locate_points
 from api.incidents.models import IncidentCase, IncidentEvent, IncidentPhoto
-from api.incidents.tables import load_calendar
+from api.incidents.notify import case_params, make_notice, notify, notify_event
+from api.incidents.tables import load_calendar, load_categories
 from api.models import User, utcnow
 from api.register.models import Staff
 from geo.incidents.workcalendar import WorkCalendar
 from geo.incidents.workflow import (
     ACTIONS,
     OPEN_STATES,
+    SUPERVISE_LEVELS,
     CaseState,
     TransitionRefused,
     apply,
@@ -133,8 +135,10 @@ def act(session: Session, case_id: int, action: str, *, user: User, settings: Ma
     role = workflow_role(user)
     if action in ("dispatch", "reassign") and role == "center":
         _default_assignee(session, case, options)
-    return _apply(session, case, action, role=role, actor=user.username, at=at or utcnow(), reason=reason,
-                  settings=settings, options=dict(options))
+    event = _apply(session, case, action, role=role, actor=user.username, at=at or utcnow(), reason=reason,
+                   settings=settings, options=dict(options))
+    notify_event(session, case, event, settings=settings)
+    return event
 
 
 def relocate(session: Session, case_id: int, lon: float | None, lat: float | None, *, user: User,
@@ -194,7 +198,23 @@ def escalate_overdue(session: Session, *, settings: Mapping[str, Any], now: date
         session.connection().execute(update(table).where(table.c.id == bindparam("cid"), table.c.state == bindparam("old"))
                                      .values(supervise_level=bindparam("level"), updated_at=bindparam("at")), updates)
         insert_events(session, pd.DataFrame(events))
+        _notify_supervised(session, [u["cid"] for u in updates], settings=settings)
     return len(updates)
+
+
+def _notify_supervised(session: Session, case_ids: list[int], *, settings: Mapping[str, Any]) -> None:
+    """督办 notices of the escalation job: once per case and level (the job may run again and again)."""
+    cats, tz = load_categories(session), settings["incident_timezone"]
+    notices = []
+    for i in range(0, len(case_ids), 900):
+        for case in session.scalars(select(IncidentCase).where(IncidentCase.id.in_(case_ids[i:i + 900]),
+                                                               IncidentCase.assignee.is_not(None))):
+            level = SUPERVISE_LEVELS.get(case.supervise_level or "", "督办")
+            cat = cats.get(case.category)
+            params = case_params(case, cat.name if cat else case.category, tz, level=level)
+            key = f"supervise:{case.id}:{case.supervise_level}:{case.assignee}"
+            notices.append(make_notice(key, str(case.assignee), "supervise", case, params, "系统自动督办"))
+    notify(session, notices, settings=settings)
 
 
 def case_events(session: Session, case_id: int) -> list[dict[str, Any]]:

@@ -28,7 +28,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from api.models import Base, UTCDateTime, utcnow
 
 __all__ = ["IncidentCategory", "IncidentCalendarDay", "IncidentCase", "IncidentEvent", "IncidentPhoto",
-           "Open311Key", "INCIDENT_MODELS"]
+           "Open311Key", "PublicCode", "Notification", "OutboxMessage", "INCIDENT_MODELS"]
 
 
 class IncidentCategory(Base):
@@ -136,4 +136,58 @@ class Open311Key(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
-INCIDENT_MODELS = (IncidentCategory, IncidentCalendarDay, IncidentCase, IncidentEvent, IncidentPhoto, Open311Key)
+class PublicCode(Base):
+    """The tracking code a resident gets for a report from the public page (kept apart from the case
+    table so bulk intake pays for no extra index)."""
+
+    __tablename__ = "incident_public_codes"
+    code: Mapped[str] = mapped_column(String(16), primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("incident_cases.id", ondelete="CASCADE"), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Notification(Base):
+    """One message of a user's in-app inbox (派遣, 回退, 督办, 临期/超期 …), unique by ``key`` (idempotent)."""
+
+    __tablename__ = "notifications"
+    __table_args__ = (Index("ix_notifications_user_unread", "username", "read_at"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(120), unique=True)
+    username: Mapped[str] = mapped_column(String(64))  # indexed by ix_notifications_user_unread
+    kind: Mapped[str] = mapped_column(String(24))
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("incident_cases.id", ondelete="CASCADE"), index=True)
+    title: Mapped[str] = mapped_column(String(200))
+    body: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    read_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class OutboxMessage(Base):
+    """A message for an external channel (SMS, WeChat template) waiting for the sender process.
+
+    Durable: written in the transaction of the action that caused it; the sender marks it sent,
+    or counts the failed attempt, keeps the error and retries later; after the last attempt it
+    stays ``failed``, visible, never dropped.
+    """
+
+    __tablename__ = "notification_outbox"
+    __table_args__ = (Index("ix_notification_outbox_due", "status", "next_attempt_at"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(140), unique=True)
+    notification_id: Mapped[int | None] = mapped_column(ForeignKey("notifications.id", ondelete="SET NULL"))
+    channel: Mapped[str] = mapped_column(String(16))
+    username: Mapped[str] = mapped_column(String(64))
+    address: Mapped[str | None] = mapped_column(String(200))
+    template: Mapped[str] = mapped_column(String(32))
+    params: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    text: Mapped[str] = mapped_column(Text, default="")
+    status: Mapped[str] = mapped_column(String(12), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+INCIDENT_MODELS = (IncidentCategory, IncidentCalendarDay, IncidentCase, IncidentEvent, IncidentPhoto, Open311Key,
+                   PublicCode, Notification, OutboxMessage)

@@ -14,15 +14,17 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from flask import Blueprint, Response, current_app, g, request, url_for
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from api.auth import csrf
 from api.db import get_session, session_scope
+from api.errors import register_error_renderer
+from api.incidents.exports import latest_reasons
 from api.incidents.intake import IncidentInputError, Intake, optional_float, report_case
 from api.incidents.keys import verify_key
 from api.incidents.locator import cached_active, cached_lookup
-from api.incidents.models import IncidentCase, IncidentEvent
+from api.incidents.models import IncidentCase
 from api.incidents.open311_format import render, request_dict, service_dict
 from api.incidents.tables import load_categories
 from api.models import utcnow
@@ -47,6 +49,26 @@ class Open311Error(Exception):
 def _error(exc: Open311Error) -> Response:
     return render([{"code": exc.status, "description": exc.description}], g.get("open311_fmt", "json"), "errors",
                   exc.status)
+
+
+def _http_error(status: int, message: str, fix: str) -> Response:
+    """Errors raised before or around a view (405, 413, 429, 503 …) in the Open311 shape, not as a page."""
+    fmt = g.get("open311_fmt") or ("xml" if request.path.endswith(".xml") else "json")
+    description = f"{message}；{fix}"
+    allowed: list[str] = []
+    if status == 404:
+        description = f"{request.path} not found: see discovery.json / {message}"
+    elif status == 405:
+        allowed = sorted(current_app.url_map.bind_to_environ(request.environ).allowed_methods())
+        description = (f"method {request.method} is not allowed on {request.path}; use {' or '.join(allowed)} "
+                       f"/ {message}")
+    response = render([{"code": status, "description": description}], fmt, "errors", status)
+    if allowed:
+        response.headers["Allow"] = ", ".join(allowed)
+    return response
+
+
+bp.record_once(lambda state: register_error_renderer(state.app, bp.url_prefix or "/open311/v2", _http_error))
 
 
 def _format(fmt: str) -> str:
@@ -142,15 +164,7 @@ def _filters() -> list[Any]:
 
 def _notes(session: Session, cases: list[IncidentCase]) -> dict[int, str]:
     """Reason of the latest event with one, for refused and closed cases."""
-    done = [c.id for c in cases if c.state in CLOSED_STATES]
-    if not done:
-        return {}
-    latest = (select(IncidentEvent.case_id, func.max(IncidentEvent.id).label("eid"))
-              .where(IncidentEvent.case_id.in_(done), IncidentEvent.reason != "").group_by(IncidentEvent.case_id)
-              .subquery())
-    rows = session.execute(select(IncidentEvent.case_id, IncidentEvent.reason)
-                           .join(latest, IncidentEvent.id == latest.c.eid)).all()
-    return {cid: reason for cid, reason in rows}
+    return latest_reasons(session, [c.id for c in cases if c.state in CLOSED_STATES])
 
 
 def _requests_body(session: Session, cases: list[IncidentCase]) -> list[dict[str, Any]]:
@@ -232,10 +246,3 @@ def create_request(fmt: str) -> tuple[Response, int] | Response:
         notice = f"已受理登记，编号 {case.id}" + (f"；附近有 {len(dups)} 件同类未结案件" if dups else "")
         body = [{"service_request_id": str(case.id), "service_notice": notice, "account_id": None}]
     return render(body, fmt, "service_requests", 201)
-
-
-@bp.route("/<path:rest>", methods=["GET", "POST"])
-def unknown(rest: str) -> Response:
-    """Anything else under /open311/v2/: 404 in the Open311 error shape."""
-    g.open311_fmt = "xml" if rest.endswith(".xml") else "json"
-    raise Open311Error(404, f"/open311/v2/{rest} not found: see discovery.json")

@@ -28,6 +28,7 @@ from api.auth import role_required
 from api.db import get_session, session_scope
 from api.incidents import cases as svc
 from api.incidents import queries
+from api.incidents.exports import EXPORT_TYPES, export_bytes, workorder_status
 from api.incidents.intake import SOURCES, IncidentInputError, Intake, optional_float, report_case
 from api.incidents.locator import cached_active
 from api.incidents.models import IncidentCase, IncidentPhoto
@@ -42,6 +43,7 @@ from geo.incidents.workflow import (
     TransitionRefused,
     allowed_actions,
 )
+from webmap.offline import OfflineAssetError, bundled_asset
 
 __all__ = ["bp"]
 
@@ -234,13 +236,44 @@ def cases_geojson() -> Response:
 @bp.get("/api/incidents/grids")
 @login_required
 def grids_geojson() -> Response:
-    """Outlines of the active grids (simplified) with their open-case counts, for the incident maps."""
+    """Outlines of the active grids (simplified): open cases, and cases matching the map's filters as a
+    count and a rate per 1,000 households (the choropleth)."""
     s = get_session()
     grids = cached_active(s).grids
-    out = grids[["key", "name", "geometry"]].copy()
+    out = grids[["key", "name", "households", "geometry"]].copy()
     out["geometry"] = out.geometry.simplify(0.00002)
     out["open"] = out["key"].map(queries.open_counts(s)).fillna(0).astype(int)
-    return Response(out.to_json(drop_id=True), mimetype="application/geo+json")
+    out["count"] = out["key"].map(queries.grid_counts(s, _me(), request.args)).fillna(0).astype(int)
+    households = out["households"].astype(float)
+    # Rate per 1,000 households; a grid without households (exclusive grids: schools, markets) has none.
+    out["rate"] = (1000.0 * out["count"] / households.where(households > 0)).round(2)
+    return Response(out.to_json(drop_id=True, na="null"), mimetype="application/geo+json")
+
+
+@bp.get("/vendor/folium/<name>")
+def folium_asset(name: str) -> Response:
+    """A browser asset that ships inside the folium package (Leaflet.heat), served locally."""
+    try:
+        path = bundled_asset(name)
+    except OfflineAssetError as exc:
+        abort(404, description=str(exc))
+    response = Response(path.read_bytes(), mimetype="text/javascript")
+    response.headers["Cache-Control"] = "public, max-age=86400"
+    return response
+
+
+@bp.get("/incidents/export.<kind>")
+@role_required("admin", "planner")
+def export_status(kind: str) -> Response:
+    """Status export back to the 12345 hotline (``source`` defaults to 12345) as XLSX, CSV or JSON."""
+    if kind not in EXPORT_TYPES:
+        abort(404, description=f"没有 .{kind} 格式的导出；可选 {'、'.join(EXPORT_TYPES)}")
+    source = request.args.get("source", "12345")
+    if source not in SOURCES:
+        abort(400, description=f"未知的来源 {source!r}；可选 {'、'.join(SOURCES)}")
+    table = workorder_status(get_session(), settings=_settings(), source=source)
+    return Response(export_bytes(table, kind), mimetype=EXPORT_TYPES[kind], headers={
+        "Content-Disposition": f"attachment; filename=workorders-{source}.{kind}"})
 
 
 @bp.get("/incidents/photos/<int:photo_id>")

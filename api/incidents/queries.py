@@ -19,8 +19,8 @@ from api.models import User, utcnow
 from api.register.access import own_grids
 from geo.incidents.workflow import OPEN_STATES, STATES, SUPERVISE_LEVELS
 
-__all__ = ["visible", "case_row", "list_cases", "inbox", "supervisor_queue", "cases_geojson", "case_photos",
-           "open_counts"]
+__all__ = ["visible", "case_row", "list_cases", "inbox", "supervisor_queue", "cases_geojson", "grid_counts",
+           "case_photos", "open_counts"]
 
 
 def visible(stmt: Select[Any], session: Session, user: User) -> Select[Any]:
@@ -109,8 +109,7 @@ def cases_geojson(session: Session, user: User, args: Mapping[str, str], *, limi
     bbox = [float(v) for v in args.get("bbox", "").split(",") if v.strip()] if args.get("bbox") else []
     if len(bbox) == 4:
         stmt = stmt.where(IncidentCase.lon.between(bbox[0], bbox[2]), IncidentCase.lat.between(bbox[1], bbox[3]))
-    if str(args.get("days", "")).isdigit():
-        stmt = stmt.where(IncidentCase.reported_at >= utcnow() - timedelta(days=int(args["days"])))
+    stmt = stmt.where(*_recent(args))
     rows = session.execute(visible(stmt, session, user).order_by(IncidentCase.id.desc()).limit(limit)).all()
     now = utcnow()
     feats = [{"type": "Feature", "geometry": {"type": "Point", "coordinates": [x, y]},
@@ -118,6 +117,21 @@ def cases_geojson(session: Session, user: User, args: Mapping[str, str], *, limi
                              "overdue": bool(st in OPEN_STATES and due is not None and due < now)}}
              for i, x, y, st, cat, sup, due in rows]
     return {"type": "FeatureCollection", "features": feats, "truncated": len(rows) == limit}
+
+
+def _recent(args: Mapping[str, str]) -> list[Any]:
+    """The ``days=N`` filter: cases reported in the last N days."""
+    if str(args.get("days", "")).isdigit():
+        return [IncidentCase.reported_at >= utcnow() - timedelta(days=int(args["days"]))]
+    return []
+
+
+def grid_counts(session: Session, user: User, args: Mapping[str, str]) -> dict[str, int]:
+    """Cases per grid code matching the map's filters (``state``, ``category``, ``source``, ``days``) that *user* sees."""
+    stmt = (select(IncidentCase.grid_code, func.count())
+            .where(IncidentCase.grid_code.is_not(None), *_filtered(args), *_recent(args))
+            .group_by(IncidentCase.grid_code))
+    return {str(k): int(n) for k, n in session.execute(visible(stmt, session, user))}
 
 
 def case_photos(session: Session, case_id: int) -> list[IncidentPhoto]:

@@ -19,7 +19,7 @@ import pandas as pd
 
 from geo.errors import LayerError
 
-__all__ = ["METRIC_LABELS", "TimeLike", "incident_metrics"]
+__all__ = ["METRIC_LABELS", "COUNT_COLUMNS", "UNLOCATED", "TimeLike", "incident_metrics", "rates_from_counts"]
 
 #: Output column -> Chinese label.
 METRIC_LABELS: dict[str, str] = {
@@ -28,6 +28,10 @@ METRIC_LABELS: dict[str, str] = {
     "rework_rate": "返工率(%)", "extension_rate": "延期率(%)", "mean_handling_hours": "平均处置时长(小时)",
 }
 _NEEDED = ("dispatched_at", "due_at", "closed_at", "rework_count", "extension_count")
+#: The counts every rate is computed from (see :func:`rates_from_counts`).
+COUNT_COLUMNS: tuple[str, ...] = ("due", "closed", "on_time", "reworked", "extended")
+#: Group label of cases with no value in the grouping column (e.g. not located to a grid).
+UNLOCATED = "（未定位）"
 
 
 #: A time as callers give it: datetime, date, ISO text or pandas Timestamp.
@@ -100,9 +104,9 @@ def incident_metrics(cases: pd.DataFrame, *, start: TimeLike, end: TimeLike, by:
         raise LayerError(f"incident_metrics: cases lack column(s) {', '.join(missing)}; "
                          f"pass a table with {', '.join(_NEEDED)} and the grouping columns")
     flags = _flags(cases, start, end, as_of)
-    counts = ["due", "closed", "on_time", "reworked", "extended"]
+    counts = list(COUNT_COLUMNS)
     if keys:
-        flags[keys] = cases[keys].fillna("（未定位）")
+        flags[keys] = cases[keys].fillna(UNLOCATED)
         grouped = flags[flags["due"]].groupby(keys, sort=True)
         out = grouped[counts].sum().astype("int64")
         out["mean_handling_hours"] = grouped["handling_hours"].mean()
@@ -110,9 +114,20 @@ def incident_metrics(cases: pd.DataFrame, *, start: TimeLike, end: TimeLike, by:
         sub = flags[flags["due"]]
         out = pd.DataFrame([sub[counts].sum().astype("int64")], index=pd.Index(["全部"], name="scope"))
         out["mean_handling_hours"] = sub["handling_hours"].mean()
+    return rates_from_counts(out)
+
+
+def rates_from_counts(counts: pd.DataFrame) -> pd.DataFrame:
+    """The metric table (columns of :data:`METRIC_LABELS`) from per-group counts and mean handling time.
+
+    *counts* holds :data:`COUNT_COLUMNS` and ``mean_handling_hours`` per group, however they were
+    counted (pandas here, SQL aggregation in the service): the rates are derived in one place.
+    """
+    out = counts.copy()
+    out[list(COUNT_COLUMNS)] = out[list(COUNT_COLUMNS)].astype("int64")
     out["closure_rate"] = _rate(out["closed"], out["due"])
     out["on_time_rate"] = _rate(out["on_time"], out["due"])
     out["rework_rate"] = _rate(out["reworked"], out["due"])
     out["extension_rate"] = _rate(out["extended"], out["due"])
-    out["mean_handling_hours"] = out["mean_handling_hours"].round(2)
+    out["mean_handling_hours"] = out["mean_handling_hours"].astype(float).round(2)
     return out[list(METRIC_LABELS)]

@@ -21,7 +21,8 @@ from geo.incidents.categories import Category
 from geo.register.rows import RowProblem
 from geo.register.sheets import read_sheet
 
-__all__ = ["FORMATS", "COLUMNS", "SOURCE_STATUS", "read_workorders", "check_workorders", "parse_limits"]
+__all__ = ["FORMATS", "COLUMNS", "SOURCE_STATUS", "EXPORT_STATUS", "EXPORT_HEADERS", "read_workorders",
+           "check_workorders", "parse_limits", "limit_text", "status_export"]
 
 #: Import formats.
 FORMATS: tuple[str, ...] = ("12345", "csv", "open311")
@@ -32,7 +33,17 @@ COLUMNS: tuple[str, ...] = ("external_id", "category", "description", "address",
 SOURCE_STATUS: dict[str, str] = {"": "reported", "待受理": "reported", "新建": "reported", "已受理": "accepted",
                                  "已派单": "dispatched", "已派遣": "dispatched", "处理中": "handling",
                                  "办理中": "handling", "已办结": "closed", "已结案": "closed", "已完成": "closed",
+                                 "不予受理": "rejected", "已注销": "cancelled",
                                  "open": "reported", "closed": "closed"}
+#: Workflow state -> the status word a 12345 sheet carries (every word reads back through SOURCE_STATUS).
+EXPORT_STATUS: dict[str, str] = {"reported": "待受理", "accepted": "已受理", "dispatched": "已派遣", "handling": "处理中",
+                                 "feedback": "处理中", "closed": "已办结", "evaluated": "已办结", "visited": "已办结",
+                                 "rejected": "不予受理", "cancelled": "已注销"}
+#: Columns of the status export: the import's headers first (so the file reads back), then the result.
+EXPORT_HEADERS: dict[str, str] = {"external_id": "工单编号", "category": "类别", "description": "诉求内容",
+                                  "address": "地址", "lon": "经度", "lat": "纬度", "reported_at": "受理时间",
+                                  "limit": "时限", "status": "状态", "grid_code": "所属网格", "case_id": "案件编号",
+                                  "closed_at": "办结时间", "notes": "办理结果"}
 _HEADERS: dict[str, str] = {
     "工单编号": "external_id", "工单号": "external_id", "编号": "external_id", "external_id": "external_id",
     "类别": "category", "事件类别": "category", "诉求类别": "category", "category": "category",
@@ -91,6 +102,44 @@ def parse_limits(text: pd.Series) -> tuple[pd.Series, pd.Series, pd.Series]:
     value = value.where(~word.isin(["天", "日"]), value * 24)
     ok = (text == "") | (value.notna() & (value > 0))
     return value, unit, ok
+
+
+def limit_text(value: pd.Series, unit: pd.Series) -> pd.Series:
+    """时限 as a 12345 sheet writes it (``3个工作日``, ``24小时``); :func:`parse_limits` reads it back."""
+    words = {"workdays": "个工作日", "hours": "小时"}
+    return pd.Series([f"{float(v):g}{words.get(u, '小时')}" for v, u in zip(value, unit, strict=True)],
+                     index=value.index, dtype=object)
+
+
+def _local_text(values: pd.Series, tz: str) -> pd.Series:
+    t = pd.to_datetime(values, utc=True).dt.tz_convert(tz)
+    return t.dt.strftime("%Y-%m-%d %H:%M").where(t.notna(), "")
+
+
+def status_export(cases: pd.DataFrame, *, timezone: str) -> pd.DataFrame:
+    """Cases as a 12345 status sheet (headers :data:`EXPORT_HEADERS`), in the shape the import reads.
+
+    *cases* has the columns of :data:`EXPORT_HEADERS` with ``state`` instead of ``status``,
+    ``limit_value``/``limit_unit`` instead of ``limit`` (times UTC). 状态 is the hotline's word for
+    the workflow state (:data:`EXPORT_STATUS`), times are local ``YYYY-MM-DD HH:MM``.
+
+    Examples
+    --------
+    >>> t = pd.Timestamp("2026-12-01 01:30", tz="UTC")
+    >>> df = pd.DataFrame({"external_id": ["GD1"], "category": ["SJ-0102"], "description": ["垃圾"], "address": [""],
+    ...     "lon": [121.47], "lat": [31.23], "reported_at": [t], "limit_value": [3.0], "limit_unit": ["workdays"],
+    ...     "state": ["closed"], "grid_code": ["G1"], "case_id": [7], "closed_at": [t], "notes": ["已清运"]})
+    >>> status_export(df, timezone="Asia/Shanghai").loc[0, ["受理时间", "时限", "状态"]].tolist()
+    ['2026-12-01 09:30', '3个工作日', '已办结']
+    """
+    out = cases.copy()
+    out["limit"] = limit_text(out["limit_value"], out["limit_unit"])
+    out["status"] = out["state"].map(EXPORT_STATUS)
+    for col in ("reported_at", "closed_at"):
+        out[col] = _local_text(out[col], timezone)
+    for col in ("external_id", "address", "grid_code", "notes"):
+        out[col] = out[col].astype(object).where(out[col].notna(), "")
+    return out[list(EXPORT_HEADERS)].rename(columns=EXPORT_HEADERS).reset_index(drop=True)
 
 
 def _add(problems: list[RowProblem], frame: pd.DataFrame, mask: pd.Series, column: str, problem: str | pd.Series,

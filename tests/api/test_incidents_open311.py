@@ -270,3 +270,15 @@ def test_third_party_client_reads_everything(live: str, world: dict[str, Any], f
     one = client.get_service_request(str(world["open"]))
     one = one[0] if isinstance(one, list) else one
     assert (one["service_request_id"], one["status"], one["service_code"]) == (str(world["open"]), "open", "SJ-0102")
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+@pytest.mark.parametrize(("method", "path", "allowed"), [
+    ("DELETE", "requests", "GET, HEAD, OPTIONS, POST"), ("PUT", "services", "GET, HEAD, OPTIONS"),
+    ("POST", "services/SJ-0102", "GET, HEAD, OPTIONS"), ("PATCH", "discovery", "GET, HEAD, OPTIONS"),
+])
+def test_wrong_method_is_405_in_the_open311_error_shape(app: Flask, fmt: str, method: str, path: str,
+                                                       allowed: str) -> None:
+    r = app.test_client().open(f"/open311/v2/{path}.{fmt}", method=method)
+    assert r.status_code == 405 and r.headers["Allow"] == allowed
+    _error(_parse(r, fmt), 405, f"method {method} is not allowed")

@@ -214,3 +214,33 @@ def test_grid_outlines_carry_open_case_counts(app: Flask, clients: dict[str, Fla
         if grid is not None and state in ("reported", "accepted", "dispatched", "handling", "feedback"):
             expected[grid] = expected.get(grid, 0) + 1
     assert {k: v for k, v in counts.items() if v} == expected and sum(expected.values()) > 0
+
+
+def test_grid_choropleth_counts_and_rates_per_thousand_households_follow_the_filters(
+        app: Flask, clients: dict[str, FlaskClient]) -> None:
+    fc = clients["viewer"].get("/api/incidents/grids", query_string={"category": "SJ-0102"}).get_json()
+    props = {f["properties"]["key"]: f["properties"] for f in fc["features"]}
+    with app.app_context(), session_scope() as s:
+        rows = s.execute(select(IncidentCase.grid_code).where(IncidentCase.category == "SJ-0102")).scalars().all()
+        households = dict(zip(active_grids(s)["key"], active_grids(s)["households"], strict=True))
+    expected: dict[str, int] = {}
+    for grid in rows:
+        if grid is not None:
+            expected[grid] = expected.get(grid, 0) + 1
+    assert {k: p["count"] for k, p in props.items() if p["count"]} == expected and expected
+    for key, n in expected.items():
+        assert props[key]["rate"] == (round(1000 * n / households[key], 2) if households[key] else None)
+    other = clients["viewer"].get("/api/incidents/grids", query_string={"category": "XX-NONE"}).get_json()
+    assert sum(f["properties"]["count"] for f in other["features"]) == 0
+
+
+def test_heatmap_script_is_the_one_bundled_with_folium_and_served_locally(clients: dict[str, FlaskClient]) -> None:
+    import folium
+
+    page = clients["viewer"].get("/incidents/map").get_data(as_text=True)
+    assert '<script src="/vendor/folium/leaflet-heat.js"></script>' in page and "每千户案件数" in page
+    r = clients["viewer"].get("/vendor/folium/leaflet-heat.js")
+    bundled = (Path(folium.__file__).parent / "templates" / "leaflet_heat.min.js").read_bytes()
+    assert r.status_code == 200 and r.data == bundled and b"heatLayer" in r.data
+    assert clients["viewer"].get("/vendor/folium/pa7_hm.min.js").status_code == 404
+    assert clients["viewer"].get("/vendor/folium/..%2Fapp.py").status_code == 404

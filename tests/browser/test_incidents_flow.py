@@ -118,7 +118,17 @@ def test_report_dispatch_handle_close_on_a_phone(browser, incident_server: tuple
         admin.goto("/incidents/map")
         admin.wait_for_selector("#wg-incident-map[data-loaded='1']", timeout=15_000)
         assert int(admin.get_attribute("#wg-incident-map", "data-count")) >= 1
+        admin.check("#wg-heat")  # Leaflet.heat (bundled with folium, served locally) draws the cases of the view
+        admin.wait_for_selector("#wg-incident-map[data-heat]:not([data-heat=''])", timeout=10_000)
+        assert admin.locator("#wg-incident-map canvas.leaflet-heatmap-layer").count() == 1
+        admin.select_option("#wg-shade", "rate")
+        admin.wait_for_selector("#wg-incident-map[data-shade='rate']", timeout=10_000)
+        assert "每千户" in admin.inner_text("#wg-shade-hint")
         _no_overflow(admin)
+
+        worker.goto("/notifications")
+        assert "新派遣案件" in worker.inner_text("main")
+        _no_overflow(worker)
     except Exception:
         SCREENSHOTS.mkdir(exist_ok=True)
         worker.screenshot(path=str(SCREENSHOTS / "incidents_worker.png"), full_page=True)

@@ -6,15 +6,23 @@
                  feedback: "#16a085", closed: "#27ae60", evaluated: "#2ecc71", visited: "#1abc9c",
                  rejected: "#7f8c8d", cancelled: "#95a5a6" };
 
-  function gridStyle(f) {
-    // Choropleth of open cases per grid (0 = nearly clear).
-    var n = (f.properties && f.properties.open) || 0;
-    return { color: "#2c6fbb", weight: 1, fillColor: "#c0392b", fillOpacity: Math.min(0.05 + n * 0.05, 0.6) };
+  var HINTS = { open: "网格底色：未结案件数（颜色越深越多）", count: "网格底色：符合筛选的案件数（颜色越深越多）",
+                rate: "网格底色：每千户案件数（符合筛选的案件 ÷ 户数 × 1000；无户数的网格不着色）" };
+
+  function gridStyler(fc, shade) {
+    // Choropleth per grid: open cases, filtered cases, or filtered cases per 1,000 households,
+    // scaled to the largest value on the map.
+    var top = 0;
+    fc.features.forEach(function (f) { top = Math.max(top, +f.properties[shade] || 0); });
+    return function (f) {
+      var v = +f.properties[shade] || 0;
+      return { color: "#2c6fbb", weight: 1, fillColor: "#c0392b", fillOpacity: top ? 0.05 + 0.55 * v / top : 0.05 };
+    };
   }
 
-  function gridLayer(map, url, fit) {
+  function gridLayer(map, url, fit, shade) {
     return fetch(url, { credentials: "same-origin" }).then(function (r) { return r.json(); }).then(function (fc) {
-      var layer = L.geoJSON(fc, { style: gridStyle }).addTo(map);
+      var layer = L.geoJSON(fc, { style: gridStyler(fc, shade || "open") }).addTo(map);
       if (fit && fc.features.length) { map.fitBounds(layer.getBounds()); }
       return layer;
     });
@@ -52,6 +60,29 @@
     return div;
   }
 
+  var shade = document.getElementById("wg-shade"), heatBox = document.getElementById("wg-heat");
+  var grids = null, heat = null, points = [];
+
+  function drawHeat() {
+    // Leaflet.heat (bundled with folium, served locally) over the cases of the view.
+    if (heat) { map.removeLayer(heat); heat = null; }
+    if (heatBox.checked && L.heatLayer) {
+      heat = L.heatLayer(points, { radius: 22, blur: 18, maxZoom: 17 }).addTo(map);
+    }
+    el.dataset.heat = heat ? String(points.length) : "";
+  }
+
+  function loadGrids(fit) {
+    var params = new URLSearchParams(new FormData(filter));
+    return gridLayer(map, el.dataset.grids + "?" + params.toString(), fit, shade.value).then(function (layer) {
+      if (grids) { map.removeLayer(grids); }
+      grids = layer;
+      grids.bringToBack();
+      document.getElementById("wg-shade-hint").textContent = HINTS[shade.value];
+      el.dataset.shade = shade.value;
+    });
+  }
+
   function load() {
     var b = map.getBounds();
     var params = new URLSearchParams(new FormData(filter));
@@ -60,6 +91,8 @@
       .then(function (r) { return r.json(); })
       .then(function (fc) {
         cases.clearLayers();
+        points = fc.features.map(function (f) { return [f.geometry.coordinates[1], f.geometry.coordinates[0]]; });
+        drawHeat();
         fc.features.forEach(function (f) {
           var p = f.properties, c = f.geometry.coordinates;
           L.circleMarker([c[1], c[0]], { radius: p.overdue ? 7 : 5, weight: p.overdue ? 2 : 1,
@@ -72,6 +105,10 @@
       });
   }
 
-  gridLayer(map, el.dataset.grids, true).then(function () { load(); map.on("moveend", load); });
-  filter.addEventListener("change", load);
+  loadGrids(true).then(function () { load(); map.on("moveend", load); });
+  filter.addEventListener("change", function (e) {
+    if (e.target === heatBox) { drawHeat(); return; }
+    loadGrids(false);
+    load();
+  });
 })();
