@@ -1,7 +1,7 @@
 """incidents: notifications (inbox), the outbox of external messages, public tracking codes
 
 Revision ID: 0007_incident_notify
-Revises: 0004_incidents
+Revises: 0007_plan_snapshots
 Create Date: 2026-12-06 07:50:00
 
 """
@@ -14,7 +14,7 @@ import api.models
 
 # revision identifiers, used by Alembic.
 revision: str = '0007_incident_notify'
-down_revision: Union[str, Sequence[str], None] = '0004_incidents'
+down_revision: Union[str, Sequence[str], None] = '0007_plan_snapshots'
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 

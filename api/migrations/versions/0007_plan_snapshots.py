@@ -1,7 +1,7 @@
 """shared plan state (issue 17 §2): the plan_snapshots table
 
 Revision ID: 0007_plan_snapshots
-Revises: 0004_incidents
+Revises: 0007_postgis
 """
 from typing import Sequence, Union
 
@@ -11,7 +11,7 @@ import api.models
 
 
 revision: str = '0007_plan_snapshots'
-down_revision: Union[str, Sequence[str], None] = '0004_incidents'
+down_revision: Union[str, Sequence[str], None] = '0007_postgis'
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 
