@@ -240,6 +240,41 @@ def my_day() -> Any:
     return jsonify(out)
 
 
+@bp.get("/api/patrol/route")
+@role_required("admin", "planner", "worker")
+def route() -> Any:
+    """Suggested loop of ``?grid=`` (workers: own grid) for ``?date=`` (default today); ``due_only=1``,
+    ``lon=&lat=`` (start). Audited: the stops show where key persons are due a visit."""
+    from api.patrol.route import route_of_grid
+    from api.register import access
+    from geo.errors import LayerError
+
+    me: User = current_user._get_current_object()  # type: ignore[attr-defined]
+    settings = current_app.config["WANGGE"]
+    day = _date_arg("date") if request.args.get("date") else datetime.now(ZoneInfo(settings["patrol_timezone"])).date()
+    lon, lat = _float_or_none(request.args.get("lon"), "lon"), _float_or_none(request.args.get("lat"), "lat")
+    if (lon is None) != (lat is None):
+        abort(400, description="起点需同时提供 lon 和 lat；或都不填")
+    if lon is not None and not (abs(lon) <= 180 and abs(lat) <= 90):  # also refuses NaN
+        abort(400, description=f"起点 lon={lon}, lat={lat} 不是有效经纬度；经度 -180~180，纬度 -90~90")
+    try:
+        with session_scope() as s:
+            key = request.args.get("grid") or next(iter(sorted(access.own_grids(s, me))), "")
+            if not key:
+                abort(400, description="请用 ?grid= 指定网格；您的账号没有关联网格")
+            audit_first(s, me, "patrol.route_view", f"grid:{key}").detail = {"date": day.isoformat()}
+            access.require_grid(s, me, key)
+            out = route_of_grid(s, key, day, settings=settings, user=me, due_only=request.args.get("due_only") == "1",
+                                start=None if lon is None else (lon, lat))
+    except access.Forbidden as exc:
+        abort(403, description=str(exc))
+    except GridNotFound as exc:
+        abort(404, description=str(exc).strip("'\""))
+    except LayerError as exc:
+        abort(409, description=str(exc))
+    return jsonify(out)
+
+
 @bp.get("/api/patrol/alerts")
 @role_required(*SUPERVISOR_ROLES)
 def alerts() -> Any:

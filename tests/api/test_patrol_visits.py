@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 from sqlalchemy import func, select
 
+from api.cli import main
 from api.db import session_scope
 from api.models import AuditEntry
 from api.patrol.models import PatrolVisit
@@ -76,6 +77,43 @@ def test_access_follows_the_register(world: dict[str, Any]) -> None:
     r = world["c"]["worker"].post("/api/patrol/visits", json={"keyperson_id": kp_b, "note": "上门"})
     assert r.status_code == 403 and "不是您负责的网格" in r.get_json()["error"]["message"]
     assert visits_count(world["app"]) == before
+
+
+def test_route_of_own_grid_passes_the_due_building_and_is_audited(world: dict[str, Any], tmp_path: Any) -> None:
+    from api.grids.service import buildings_of_grid
+
+    w = world["c"]["worker"]
+    with world["app"].app_context(), session_scope() as s:
+        own = set(buildings_of_grid(s, world["A"]))
+    due = w.get("/api/patrol/route?due_only=1")
+    assert due.status_code == 200, due.data
+    body = due.get_json()
+    assert [(x["order"], x["reason"]) for x in body["stops"]] == [(1, "due")]  # 甲一's building, overdue
+    assert body["stops"][0]["building_id"] in own
+    full = w.get("/api/patrol/route").get_json()
+    ids = [x["building_id"] for x in full["stops"]]
+    assert set(ids) | set(full["unreachable"]) == own and len(set(ids)) == len(ids)
+    assert full["path"]["type"] == "LineString" and full["length_m"] > 0
+    assert full["lower_bound_m"] <= full["length_m"] and full["minutes"] == pytest.approx(full["length_m"] / 60, abs=0.1)
+    assert full["stops"][-1]["cumulative_m"] <= full["length_m"]
+    x = full["stops"][0]
+    started = w.get(f"/api/patrol/route?lon={x['lon']}&lat={x['lat']}").get_json()
+    assert started["stops"][0]["building_id"] == x["building_id"]
+    assert w.get(f"/api/patrol/route?grid={world['B']}").status_code == 403
+    r = w.get("/api/patrol/route?lon=121.4")
+    assert r.status_code == 400 and "同时提供 lon 和 lat" in r.get_json()["error"]["message"]
+    assert world["c"]["planner"].get("/api/patrol/route?grid=nope").status_code == 404
+    with world["app"].app_context(), session_scope() as s:
+        assert s.scalar(select(func.count()).select_from(AuditEntry).where(
+            AuditEntry.action == "patrol.route_view", AuditEntry.username == "worker")) >= 3
+    out = tmp_path / "route.geojson"
+    runner = world["app"].test_cli_runner()
+    res = runner.invoke(main, ["patrol", "route", "--grid", world["A"], "--due-only", "-o", str(out)])
+    assert res.exit_code == 0, res.output
+    assert "1 个点" in res.output and "待走访" in res.output
+    assert '"reason": "due"' in out.read_text("utf-8")
+    res = runner.invoke(main, ["patrol", "route", "--grid", "nope"])
+    assert res.exit_code == 1 and "没有生效的网格 nope" in res.output
 
 
 def test_recorded_visit_makes_the_person_done(world: dict[str, Any]) -> None:

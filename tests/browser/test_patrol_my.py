@@ -104,6 +104,12 @@ def test_patrol_map_on_a_phone(browser, patrol_server: tuple[str, int]) -> None:
         assert len(day["tracks"]) >= 1 and len(day["grids"]) == 1
         assert "今日已巡" in page.locator("#patrol-summary").inner_text()
         assert page.locator(".leaflet-container canvas").count() >= 1
+        page.wait_for_selector("#patrol-my[data-route-stops]", timeout=20_000)
+        route = page.evaluate("() => fetch('/api/patrol/route').then(r => r.json())")
+        assert root.get_attribute("data-route-stops") == str(len(route["stops"])) != "0"
+        assert page.locator(".wg-route-stop").count() == len(route["stops"])
+        assert page.locator(".wg-route-stop").first.inner_text() == "1"
+        assert f"约 {int(route['minutes'] + 0.5)} 分钟" in page.locator("#patrol-route").inner_text()
         visits = page.locator(".wg-visit")
         assert visits.count() == 1 and "从未走访" in visits.first.inner_text()
         width = page.evaluate("() => document.documentElement.scrollWidth")

@@ -81,6 +81,41 @@
     }).catch(function (e) { list.innerHTML = ""; msg.textContent = e.message; root.dataset.visitsLoaded = "1"; });
   }
 
+  var routeLayer = null;
+
+  // Suggested loop: the street line, numbered stops in walking order, length and minutes.
+  function drawRoute(r) {
+    if (routeLayer) { map.removeLayer(routeLayer); }
+    routeLayer = L.layerGroup().addTo(map);
+    if (r.path) { L.geoJSON(r.path, { style: { color: "#2980b9", weight: 4, opacity: 0.8, dashArray: "6 6" } }).addTo(routeLayer); }
+    r.stops.forEach(function (st) {
+      var icon = L.divIcon({ className: "wg-route-stop", html: String(Number(st.order)), iconSize: [20, 20] });
+      L.marker([st.lat, st.lon], { icon: icon, title: st.reason === "due" ? "待走访" : "未巡" }).addTo(routeLayer);
+    });
+    var due = r.stops.filter(function (st) { return st.reason === "due"; }).length;
+    document.getElementById("patrol-route").textContent = r.stops.length
+      ? "建议路线：" + r.stops.length + " 处（待走访 " + due + "），环线 " + (r.length_m / 1000).toFixed(2) + " 公里，约 " +
+        Math.round(r.minutes) + " 分钟" + (r.unreachable.length ? "；" + r.unreachable.length + " 处无道路可达" : "")
+      : "今日没有待巡的楼栋";
+    root.dataset.routeStops = String(r.stops.length);
+  }
+
+  function loadRoute(coords) {
+    var url = root.dataset.routeUrl + (coords ? "?lon=" + coords.longitude + "&lat=" + coords.latitude : "");
+    return get(url).then(drawRoute).catch(function (e) {
+      document.getElementById("patrol-route").textContent = "无法规划路线：" + e.message;
+      root.dataset.routeStops = "error";
+    });
+  }
+
+  document.getElementById("patrol-route-here").addEventListener("click", function () {
+    position().then(function (c) {
+      if (!c) { msg.textContent = "无法获取当前位置，路线从第一处楼栋出发"; }
+      loadRoute(c);
+    });
+  });
+
   get(root.dataset.dayUrl).then(drawDay).catch(function (e) { msg.textContent = e.message; root.dataset.loaded = "error"; });
   loadVisits();
+  loadRoute(null);
 })();
