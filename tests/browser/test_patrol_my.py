@@ -34,9 +34,14 @@ def _walk_today(app, grid: str) -> int:
     tz = ZoneInfo(app.config["WANGGE"]["patrol_timezone"])
     now = datetime.now(tz)
     start = max(now.replace(hour=0, minute=1, second=0, microsecond=0), now - timedelta(minutes=10))
+    # First a 6-minute stay at the key household's building (a fix every 10 s), then the walk.
+    stay = 37
+    lon = np.concatenate([np.full(stay, pts.x.iloc[0]), lon])
+    lat = np.concatenate([np.full(stay, pts.y.iloc[0]), lat])
+    seconds = np.concatenate([10 * np.arange(stay), 10 * stay + 2 * np.arange(len(lon) - stay)])
     client = app.test_client()
     for k in range(len(lon)):
-        t = int((start + timedelta(seconds=2 * k)).timestamp())
+        t = int((start + timedelta(seconds=int(seconds[k]))).timestamp())
         r = client.get("/api/patrol/osmand", query_string={"id": DEVICE, "lat": lat[k], "lon": lon[k], "timestamp": t,
                                                             "accuracy": 5})
         assert r.status_code == 200, r.data
@@ -115,9 +120,15 @@ def test_patrol_map_on_a_phone(browser, patrol_server: tuple[str, int]) -> None:
         width = page.evaluate("() => document.documentElement.scrollWidth")
         SCREENSHOTS.mkdir(exist_ok=True)
         page.screenshot(path=str(SCREENSHOTS / "patrol_my_390.png"), full_page=True)
-        visits.first.get_by_role("button", name="记录走访").tap()
+        assert "走过街巷" in page.locator("#patrol-summary").inner_text()
+        proposed = page.locator(".wg-proposed")
+        assert proposed.count() == len(day["proposed_visits"]) == 1 and "停留" in proposed.first.inner_text()
+        proposed.first.get_by_role("button", name="确认走访").tap()
         page.wait_for_selector(".wg-visit-done", timeout=15_000)
-        assert "已记录对" in page.locator("#patrol-msg").inner_text()
+        assert "已确认对" in page.locator("#patrol-msg").inner_text() and page.locator(".wg-proposed").count() == 0
+        page.locator(".wg-visit").first.get_by_role("button", name="记录走访").tap()
+        page.wait_for_function("() => document.getElementById('patrol-msg').textContent.includes('已记录对')",
+                               timeout=15_000)
     finally:
         context.close()
     assert width <= PHONE["width"], f"page is {width} px wide on a {PHONE['width']} px phone"

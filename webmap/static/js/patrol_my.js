@@ -25,11 +25,46 @@
     var s = day.summary;
     document.getElementById("patrol-summary").textContent = day.grids.length
       ? "今日已巡 " + s.buildings_visited + "/" + s.buildings_total + " 栋（" + pct(s.buildings_visited, s.buildings_total) +
-        "），户覆盖 " + pct(s.households_visited, s.households_total)
+        "），户覆盖 " + pct(s.households_visited, s.households_total) + "，走过街巷 " + Math.round(s.street_walked_m) +
+        "/" + Math.round(s.street_total_m) + " 米"
       : "您还没有负责的网格：请规划员在登记册中关联您的账号。";
+    drawProposals(day.proposed_visits);
     root.dataset.visited = String(s.buildings_visited);
     root.dataset.buildings = String(day.buildings.length);
     root.dataset.loaded = "1";
+  }
+
+  // Stops near a key household due a visit: the worker confirms, the visit is recorded where they stood.
+  function drawProposals(rows) {
+    var list = document.getElementById("patrol-proposed");
+    list.textContent = "";
+    rows.forEach(function (p) {
+      var li = document.createElement("li");
+      li.className = "wg-proposed";
+      var text = document.createElement("span");
+      var at = new Date(p.start);
+      text.textContent = p.name + " · " + p.category + " · " + at.toLocaleTimeString("zh-CN", { hour: "2-digit", minute: "2-digit" }) +
+        " 起在附近停留 " + Math.round(p.minutes) + " 分钟";
+      var button = document.createElement("button");
+      button.type = "button";
+      button.textContent = "确认走访";
+      button.addEventListener("click", function () {
+        button.disabled = true;
+        send({ keyperson_id: p.keyperson_id, lon: p.lon, lat: p.lat, note: "停留 " + Math.round(p.minutes) + " 分钟，本人确认" })
+          .then(function () { msg.textContent = "已确认对 " + p.name + " 的走访"; li.remove(); loadVisits(); })
+          .catch(function (e) { msg.textContent = e.message; button.disabled = false; });
+      });
+      li.appendChild(text);
+      li.appendChild(button);
+      list.appendChild(li);
+    });
+    if (!rows.length) { list.innerHTML = "<li>暂无（在重点人员楼栋附近停留满设定时长后出现）</li>"; }
+  }
+
+  function send(body) {
+    return fetch(root.dataset.recordUrl, { method: "POST", credentials: "same-origin",
+      headers: { "Content-Type": "application/json", "X-CSRFToken": csrf }, body: JSON.stringify(body) })
+      .then(function (r) { if (!r.ok) { throw new Error("记录失败（" + r.status + "）"); } return r; });
   }
 
   function position() {
@@ -45,10 +80,8 @@
     position().then(function (c) {
       var body = { keyperson_id: kp.id, note: "" };
       if (c) { body.lon = c.longitude; body.lat = c.latitude; }
-      return fetch(root.dataset.recordUrl, { method: "POST", credentials: "same-origin",
-        headers: { "Content-Type": "application/json", "X-CSRFToken": csrf }, body: JSON.stringify(body) });
-    }).then(function (r) {
-      if (!r.ok) { throw new Error("记录失败（" + r.status + "）"); }
+      return send(body);
+    }).then(function () {
       msg.textContent = "已记录对 " + kp.name + " 的走访";
       loadVisits();
     }).catch(function (e) { msg.textContent = e.message; button.disabled = false; });
