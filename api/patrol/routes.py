@@ -36,6 +36,7 @@ from api.patrol.store import (
     fixes_frame,
     grids_for,
     insert_fixes,
+    last_positions,
     note_unknown,
     user_by_name,
 )
@@ -129,10 +130,12 @@ def coverage() -> Any:
     if by not in BY_CHOICES or end < start:
         abort(400, description=f"by 应为 {'、'.join(BY_CHOICES)} 之一，且 to 不早于 from")
     rep = coverage_report(get_session(), settings=current_app.config["WANGGE"], start=start, end=end, by=by)
-    table = rep.table.astype(object).where(rep.table.notna(), None)
-    for col in ("period", "first_visit", "last_visit"):
-        table[col] = [None if v is None else v.isoformat() for v in table[col]]
-    return jsonify({"rows": table.to_dict("records"), "dropped": rep.cleaned.dropped,
+    rows = rep.table.astype(object).where(rep.table.notna(), None).to_dict("records")
+    # Per record, not per column: a column of text and None would come back as a string column with NaN.
+    for r in rows:
+        for col in ("period", "first_visit", "last_visit"):
+            r[col] = None if r[col] is None else r[col].isoformat()
+    return jsonify({"rows": rows, "dropped": rep.cleaned.dropped,
                     "repaired": rep.cleaned.repaired, "fixes_in": rep.cleaned.n_input})
 
 
@@ -273,6 +276,22 @@ def route() -> Any:
     except LayerError as exc:
         abort(409, description=str(exc))
     return jsonify(out)
+
+
+@bp.get("/api/patrol/positions")
+@role_required(*SUPERVISOR_ROLES)
+def positions() -> Any:
+    """Each worker's last known position (latest fix of the last ``?hours=``, default 24). Audited."""
+    from datetime import timedelta
+
+    value = request.args.get("hours", "24")
+    if not value.isdigit() or not 1 <= int(value) <= 24 * 31:
+        abort(400, description=f"参数 hours={value!r} 应为 1 到 744 之间的整数（小时）")
+    me: User = current_user._get_current_object()  # type: ignore[attr-defined]
+    with session_scope() as s:
+        audit_first(s, me, "patrol.positions_view", "workers").detail = {"hours": int(value)}
+        rows = last_positions(s, since=datetime.now(UTC) - timedelta(hours=int(value)))
+    return jsonify({"workers": rows})
 
 
 @bp.get("/api/patrol/alerts")

@@ -9,12 +9,12 @@ so reads by time place them correctly whatever order they arrived in.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -25,7 +25,7 @@ from api.patrol.models import PatrolDevice, PatrolFix, UnknownDevice
 from api.patrol.protocol import IncomingFix
 
 __all__ = ["purge_fixes", "PatrolError", "UnknownDeviceError", "bind_device", "device_owner", "note_unknown", "devices_listing",
-           "grids_for", "store_fixes", "fix_rows", "insert_fixes", "fixes_frame", "user_by_name"]
+           "grids_for", "last_positions", "store_fixes", "fix_rows", "insert_fixes", "fixes_frame", "user_by_name"]
 
 # Rows per executemany call: bounds one call's memory on a big file import.
 _BATCH = 1000
@@ -188,6 +188,21 @@ def fixes_frame(session: Session, start: datetime, end: datetime, *, user_ids: S
     df["t"] = pd.to_datetime(df["t"], utc=True)
     df["accuracy"] = pd.to_numeric(df["accuracy"]).astype(float)
     return df
+
+
+def last_positions(session: Session, *, since: datetime | None = None) -> list[dict[str, Any]]:
+    """Each worker's latest stored fix (of fixes stamped at or after *since*): username, time, lon, lat, grid."""
+    latest = select(PatrolFix.user_id, func.max(PatrolFix.t).label("t")).group_by(PatrolFix.user_id)
+    if since is not None:
+        latest = latest.where(PatrolFix.t >= since)
+    sub = latest.subquery()
+    rows = session.execute(
+        select(User.username, User.display_name, PatrolFix.t, PatrolFix.lon, PatrolFix.lat, PatrolFix.grid_code)
+        .join(sub, (sub.c.user_id == PatrolFix.user_id) & (sub.c.t == PatrolFix.t))
+        .join(User, User.id == PatrolFix.user_id).order_by(User.username)).all()
+    # SQLite hands back naive UTC times, PostgreSQL aware ones.
+    return [{"username": u, "name": n or u, "t": (t if t.tzinfo else t.replace(tzinfo=UTC)).isoformat(), "lon": lon,
+             "lat": lat, "grid": g} for u, n, t, lon, lat, g in rows]
 
 
 def purge_fixes(session: Session, before: datetime) -> int:

@@ -48,6 +48,22 @@ def _walk_today(app, grid: str) -> int:
     return len(ids)
 
 
+def _report_in(app, grid: str) -> None:
+    """One open incident at the grid's fourth building: the worker map shows it."""
+    from api.db import session_scope
+    from api.grids.service import buildings_of_grid
+    from api.incidents.intake import Intake, report_case
+    from api.workspace import load_layer
+
+    with app.app_context(), session_scope() as s:
+        bid = buildings_of_grid(s, grid)[3]
+        b = load_layer(s, "buildings")
+        p = b.loc[b["building_id"] == bid].geometry.representative_point().iloc[0]
+        case, _ = report_case(s, Intake("SJ-0201", "楼道小广告", p.x, p.y, source="public"),
+                              settings=app.config["WANGGE"])
+        assert case.grid_code == grid
+
+
 @pytest.fixture(scope="module")
 def patrol_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, int]]:
     from werkzeug.serving import make_server
@@ -67,6 +83,7 @@ def patrol_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[st
     with published_app(tmp_path_factory.mktemp("patrol_browser"), 600, settings=all_day) as app:
         with app.app_context(), session_scope() as s:
             create_user(s, "p_worker", PASSWORD, role="worker", display_name="巡查网格员")
+            create_user(s, "p_super", PASSWORD, role="planner", display_name="巡查督导员")
             grid = active_grids(s)["key"].iloc[0]
             c, settings = cipher_for(app.instance_path, app.config["WANGGE"]), app.config["WANGGE"]
             people = synthetic_residents(pd.DataFrame({"building_id": buildings_of_grid(s, grid)[:2], "households": 2}),
@@ -80,6 +97,7 @@ def patrol_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[st
                          cipher=c, settings=settings, user="test")
             bind_device(s, DEVICE, "p_worker", by="test")
         walked = _walk_today(app, grid)
+        _report_in(app, grid)
         server = make_server("127.0.0.1", 0, app, threaded=True)
         thread = threading.Thread(target=server.serve_forever, daemon=True)
         thread.start()
@@ -121,6 +139,8 @@ def test_patrol_map_on_a_phone(browser, patrol_server: tuple[str, int]) -> None:
         SCREENSHOTS.mkdir(exist_ok=True)
         page.screenshot(path=str(SCREENSHOTS / "patrol_my_390.png"), full_page=True)
         assert "走过街巷" in page.locator("#patrol-summary").inner_text()
+        page.wait_for_selector("#patrol-my[data-incidents]", timeout=20_000)
+        assert root.get_attribute("data-incidents") == "1"
         proposed = page.locator(".wg-proposed")
         assert proposed.count() == len(day["proposed_visits"]) == 1 and "停留" in proposed.first.inner_text()
         proposed.first.get_by_role("button", name="确认走访").tap()
@@ -132,4 +152,36 @@ def test_patrol_map_on_a_phone(browser, patrol_server: tuple[str, int]) -> None:
     finally:
         context.close()
     assert width <= PHONE["width"], f"page is {width} px wide on a {PHONE['width']} px phone"
+    assert traffic.foreign() == [] and traffic.page_errors == []
+
+
+def test_supervisor_choropleth_positions_and_time_slider(browser, patrol_server: tuple[str, int]) -> None:
+    url, _ = patrol_server
+    traffic = Traffic()
+    context = browser.new_context(base_url=url, viewport={"width": 1280, "height": 900}, locale="zh-CN")
+    try:
+        page = context.new_page()
+        page.on("request", lambda r: traffic.requests.append(r.url))
+        page.on("pageerror", lambda e: traffic.page_errors.append(str(e)))
+        login(page, "p_super")
+        page.goto("/patrol")
+        root = page.locator("#patrol-sup")
+        page.wait_for_selector("#patrol-sup[data-positions]", timeout=20_000)
+        assert root.get_attribute("data-positions") == "1"  # p_worker sent fixes today
+        page.locator("#coverage-form button").click()
+        page.wait_for_selector("#patrol-sup[data-choropleth]", timeout=30_000)
+        assert int(root.get_attribute("data-choropleth")) >= 1
+        assert page.locator("#coverage-rank tbody tr").count() >= 1
+        page.locator("#track-form select").select_option("p_worker")
+        page.locator("#track-form button").click()
+        page.wait_for_selector("#patrol-sup[data-track-shown]", timeout=20_000)
+        total = int(root.get_attribute("data-track-shown"))
+        assert total >= 60 and page.locator("#track-time").is_enabled()
+        page.locator("#track-time").fill("10")
+        page.wait_for_function("() => document.getElementById('patrol-sup').dataset.trackShown === '11'")
+        assert page.locator("#track-time-label").inner_text() != "—"
+        SCREENSHOTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(SCREENSHOTS / "patrol_supervisor.png"), full_page=True)
+    finally:
+        context.close()
     assert traffic.foreign() == [] and traffic.page_errors == []

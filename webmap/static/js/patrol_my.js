@@ -22,6 +22,7 @@
     } }).addTo(map);
     L.geoJSON(day.tracks, { style: { color: "#2c3e50", weight: 3 } }).addTo(map);
     if (day.grids.length) { map.fitBounds(grids.getBounds(), { padding: [8, 8] }); } else { map.setView([39.9, 116.4], 12); }
+    if (day.grids.length) { loadIncidents(grids.getBounds()); } else { root.dataset.incidents = "0"; }
     var s = day.summary;
     document.getElementById("patrol-summary").textContent = day.grids.length
       ? "今日已巡 " + s.buildings_visited + "/" + s.buildings_total + " 栋（" + pct(s.buildings_visited, s.buildings_total) +
@@ -112,6 +113,23 @@
       if (!body.rows.length) { list.innerHTML = "<li>本网格暂无重点人员</li>"; }
       root.dataset.visitsLoaded = "1";
     }).catch(function (e) { list.innerHTML = ""; msg.textContent = e.message; root.dataset.visitsLoaded = "1"; });
+  }
+
+  // Open incidents of the own grids (and assigned or reported by the worker) in view: tap to open the case.
+  function loadIncidents(bounds) {
+    var bbox = [bounds.getWest(), bounds.getSouth(), bounds.getEast(), bounds.getNorth()].join(",");
+    get(root.dataset.incidentsUrl + "?state=open&bbox=" + bbox).then(function (fc) {
+      fc.features.forEach(function (f) {
+        var p = f.properties;
+        var link = document.createElement("a");
+        link.href = root.dataset.caseUrl.replace(/0$/, String(Number(p.id)));
+        link.textContent = "事件 #" + p.id + " · " + p.category + " · " + p.state_label + (p.overdue ? "（已超期）" : "");
+        L.circleMarker([f.geometry.coordinates[1], f.geometry.coordinates[0]],
+                       { radius: 7, color: "#fff", weight: 2, fillColor: p.overdue ? "#7b241c" : "#c0392b", fillOpacity: 1 })
+          .bindPopup(link).addTo(map);
+      });
+      root.dataset.incidents = String(fc.features.length);
+    }).catch(function (e) { msg.textContent = e.message; root.dataset.incidents = "error"; });
   }
 
   var routeLayer = null;
