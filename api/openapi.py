@@ -203,6 +203,12 @@ def _patrol_paths() -> dict[str, Any]:
                     "lon": {"type": "number"}, "lat": {"type": "number"}}}))},
         "/api/patrol/my": {"get": _op("我的巡查 / my patrol map data", tag="patrol",
                                       params=[_query("date", "日期 YYYY-MM-DD", day)])},
+        "/api/patrol/route": {"get": _op("建议巡查路线 / suggested patrol loop", tag="patrol", params=[
+            _query("grid", "网格编码 / grid code"), _query("date", "日期 YYYY-MM-DD", day),
+            _query("due_only", "1 = 只含待走访 / due visits only", {"type": "string", "enum": ["0", "1"]}),
+            _query("lon", "起点经度 / start longitude"), _query("lat", "起点纬度 / start latitude")])},
+        "/api/patrol/positions": {"get": _op("网格员最新位置 / last known positions", tag="patrol", params=[
+            _query("hours", "最近几小时 / within hours", {"type": "string", "maxLength": 4})])},
         "/api/patrol/alerts": {"get": _op("电子围栏告警 / geofence alerts", tag="patrol",
                                           params=[_query("at", "时刻 ISO 8601 / at")])},
     }

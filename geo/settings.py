@@ -137,6 +137,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("patrol_session_gap_s", 300, "A gap longer than this between fixes, or a jump, starts a new patrol session (s)."),
     Setting("patrol_dwell_radius_m", 30.0, "A stop (dwell) keeps every fix of a window within a box of this diagonal (m)."),
     Setting("patrol_dwell_min_s", 300, "Shortest stay that counts as a stop (dwell) (s)."),
+    Setting("patrol_street_match_m", 10.0, "A stretch of street counts as walked when it lies within this distance of a cleaned patrol track (m); keep it below the gap between parallel streets."),
     Setting("patrol_shift_start", "07:00", "Start of the patrol shift, local time (HH:MM); fixes outside the shift are dropped."),
     Setting("patrol_shift_end", "21:00", "End of the patrol shift, local time (HH:MM)."),
     Setting("patrol_timezone", "Asia/Shanghai", "Time zone of shift hours and of patrol days, weeks and months."),

@@ -8,12 +8,10 @@ address to ``http(s)://HOST/api/patrol/osmand`` (OsmAnd: online tracking URL wit
 
 from __future__ import annotations
 
-import threading
 from datetime import UTC, date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import pandas as pd
 from flask import Blueprint, abort, current_app, jsonify, request
 from flask_login import current_user
 
@@ -34,12 +32,13 @@ from api.patrol.store import (
     bind_device,
     device_owner,
     devices_listing,
+    fix_rows,
     fixes_frame,
     grids_for,
+    insert_fixes,
+    last_positions,
     note_unknown,
-    store_fixes,
     user_by_name,
-    write_lock,
 )
 from api.patrol.visits import audit_first
 from api.security import json_object
@@ -48,7 +47,6 @@ from geo.patrol.clean import clean_fixes
 __all__ = ["bp", "intake", "SUPERVISOR_ROLES"]
 
 bp = Blueprint("patrol", __name__)
-_INTAKE_LOCK = threading.Lock()
 
 #: Roles that may see every worker's tracks and the coverage of every grid.
 SUPERVISOR_ROLES: tuple[str, ...] = ("admin", "planner")
@@ -60,9 +58,9 @@ def _incoming() -> tuple[list[IncomingFix], str]:
     return fixes_from_query(request.values), FIX_SOURCES[0]
 
 
-def _frame(fixes: list[IncomingFix]) -> pd.DataFrame:
-    return pd.DataFrame([{k: getattr(f, k) for k in ("t", "lon", "lat", "accuracy", "speed", "bearing", "altitude",
-                                                     "battery")} for f in fixes])
+def _columns(fixes: list[IncomingFix]) -> dict[str, list[Any]]:
+    return {k: [getattr(f, k) for f in fixes] for k in ("t", "lon", "lat", "accuracy", "speed", "bearing", "altitude",
+                                                         "battery")}
 
 
 @bp.route("/api/patrol/osmand", methods=["GET", "POST"])
@@ -76,18 +74,18 @@ def intake() -> Any:
     device = fixes[0].device_id
     settings = current_app.config["WANGGE"]
     cache = current_app.extensions.setdefault("patrol_grids", {})
-    # Writers of this process queue on a lock: SQLite's busy handler backs off in growing
-    # sleeps, which gave a 1.3 s p99 at 200 fixes/s; other processes still meet write_lock.
-    with _INTAKE_LOCK, session_scope() as s:
-        write_lock(s)
+    # Everything but the INSERT happens before the write transaction: a writer holds the
+    # database (and this process's writer queue) for one statement and the commit.
+    with session_scope(write=False) as s:
         owner = device_owner(s, device)
-        if owner is None:
-            note_unknown(s, fixes[-1])
-        else:
-            store_fixes(s, owner, _frame(fixes), source=source, device_id=device,
-                        grids=grids_for(s, settings, cache), settings=settings)
+        grids = grids_for(s, settings, cache) if owner is not None else None
     if owner is None:
+        with session_scope() as s:
+            note_unknown(s, fixes[-1])
         abort(403, description=f"设备 {device} 未绑定网格员，定位已拒收；请管理员在 巡查设备 中把它绑定到网格员账号")
+    rows = fix_rows(owner, _columns(fixes), source=source, device_id=device, grids=grids, settings=settings)
+    with session_scope() as s:
+        insert_fixes(s, rows)
     return "", 200
 
 
@@ -132,10 +130,12 @@ def coverage() -> Any:
     if by not in BY_CHOICES or end < start:
         abort(400, description=f"by 应为 {'、'.join(BY_CHOICES)} 之一，且 to 不早于 from")
     rep = coverage_report(get_session(), settings=current_app.config["WANGGE"], start=start, end=end, by=by)
-    table = rep.table.astype(object).where(rep.table.notna(), None)
-    for col in ("period", "first_visit", "last_visit"):
-        table[col] = [None if v is None else v.isoformat() for v in table[col]]
-    return jsonify({"rows": table.to_dict("records"), "dropped": rep.cleaned.dropped,
+    rows = rep.table.astype(object).where(rep.table.notna(), None).to_dict("records")
+    # Per record, not per column: a column of text and None would come back as a string column with NaN.
+    for r in rows:
+        for col in ("period", "first_visit", "last_visit"):
+            r[col] = None if r[col] is None else r[col].isoformat()
+    return jsonify({"rows": rows, "dropped": rep.cleaned.dropped,
                     "repaired": rep.cleaned.repaired, "fixes_in": rep.cleaned.n_input})
 
 
@@ -241,6 +241,57 @@ def my_day() -> Any:
         audit_first(s, me, "patrol.track_view", f"user:{me.username}").detail = {"date": day.isoformat(), "page": "my"}
         out = worker_day(s, me, day, settings=settings)
     return jsonify(out)
+
+
+@bp.get("/api/patrol/route")
+@role_required("admin", "planner", "worker")
+def route() -> Any:
+    """Suggested loop of ``?grid=`` (workers: own grid) for ``?date=`` (default today); ``due_only=1``,
+    ``lon=&lat=`` (start). Audited: the stops show where key persons are due a visit."""
+    from api.patrol.route import route_of_grid
+    from api.register import access
+    from geo.errors import LayerError
+
+    me: User = current_user._get_current_object()  # type: ignore[attr-defined]
+    settings = current_app.config["WANGGE"]
+    day = _date_arg("date") if request.args.get("date") else datetime.now(ZoneInfo(settings["patrol_timezone"])).date()
+    lon, lat = _float_or_none(request.args.get("lon"), "lon"), _float_or_none(request.args.get("lat"), "lat")
+    if (lon is None) != (lat is None):
+        abort(400, description="起点需同时提供 lon 和 lat；或都不填")
+    if lon is not None and not (abs(lon) <= 180 and abs(lat) <= 90):  # also refuses NaN
+        abort(400, description=f"起点 lon={lon}, lat={lat} 不是有效经纬度；经度 -180~180，纬度 -90~90")
+    try:
+        with session_scope() as s:
+            key = request.args.get("grid") or next(iter(sorted(access.own_grids(s, me))), "")
+            if not key:
+                abort(400, description="请用 ?grid= 指定网格；您的账号没有关联网格")
+            audit_first(s, me, "patrol.route_view", f"grid:{key}").detail = {"date": day.isoformat()}
+            access.require_grid(s, me, key)
+            out = route_of_grid(s, key, day, settings=settings, user=me, due_only=request.args.get("due_only") == "1",
+                                start=None if lon is None else (lon, lat))
+    except access.Forbidden as exc:
+        abort(403, description=str(exc))
+    except GridNotFound as exc:
+        abort(404, description=str(exc).strip("'\""))
+    except LayerError as exc:
+        abort(409, description=str(exc))
+    return jsonify(out)
+
+
+@bp.get("/api/patrol/positions")
+@role_required(*SUPERVISOR_ROLES)
+def positions() -> Any:
+    """Each worker's last known position (latest fix of the last ``?hours=``, default 24). Audited."""
+    from datetime import timedelta
+
+    value = request.args.get("hours", "24")
+    if not value.isdigit() or not 1 <= int(value) <= 24 * 31:
+        abort(400, description=f"参数 hours={value!r} 应为 1 到 744 之间的整数（小时）")
+    me: User = current_user._get_current_object()  # type: ignore[attr-defined]
+    with session_scope() as s:
+        audit_first(s, me, "patrol.positions_view", "workers").detail = {"hours": int(value)}
+        rows = last_positions(s, since=datetime.now(UTC) - timedelta(hours=int(value)))
+    return jsonify({"workers": rows})
 
 
 @bp.get("/api/patrol/alerts")

@@ -8,26 +8,26 @@ so reads by time place them correctly whatever order they arrived in.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from datetime import datetime
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import delete, select, text
+from sqlalchemy import delete, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from api import audit
-from api.grids.service import ActiveGrids, active_plans, load_active
-from api.models import User, utcnow
+from api.grids.service import ActiveGrids, load_active
+from api.models import PlanVersion, User, utcnow
 from api.patrol.models import PatrolDevice, PatrolFix, UnknownDevice
 from api.patrol.protocol import IncomingFix
 
-__all__ = ["purge_fixes", "write_lock", "PatrolError", "UnknownDeviceError", "bind_device", "device_owner", "note_unknown", "devices_listing",
-           "grids_for", "store_fixes", "fixes_frame", "user_by_name"]
+__all__ = ["purge_fixes", "PatrolError", "UnknownDeviceError", "bind_device", "device_owner", "note_unknown", "devices_listing",
+           "grids_for", "last_positions", "store_fixes", "fix_rows", "insert_fixes", "fixes_frame", "user_by_name"]
 
-# Rows per INSERT: 16 columns x 1,000 rows stays under SQLite's 32,766 bound parameters.
+# Rows per executemany call: bounds one call's memory on a big file import.
 _BATCH = 1000
 _FIX_FIELDS = ("t", "lon", "lat", "accuracy", "speed", "bearing", "altitude", "battery")
 
@@ -38,17 +38,6 @@ class PatrolError(ValueError):
 
 class UnknownDeviceError(PatrolError):
     """Fixes from a device id bound to nobody."""
-
-
-def write_lock(session: Session) -> None:
-    """Take SQLite's write lock before reading (a no-op write; other databases: nothing).
-
-    With deferred transactions in WAL mode, a transaction that reads and then writes fails
-    at once ("database is locked") when another writer committed in between; taking the
-    lock first makes concurrent intake requests wait their turn (busy timeout) instead.
-    """
-    if session.get_bind().dialect.name == "sqlite":
-        session.execute(text("UPDATE patrol_devices SET id = id WHERE 0"))
 
 
 def user_by_name(session: Session, username: str) -> User:
@@ -109,7 +98,8 @@ def devices_listing(session: Session) -> dict[str, list[dict[str, Any]]]:
 
 def grids_for(session: Session, settings: dict[str, Any], cache: dict[str, Any]) -> ActiveGrids | None:
     """The active grids, rebuilt only when the set of active plans changes (*cache* is per app)."""
-    plans = tuple(p.id for p in active_plans(session))
+    # Ids only (no ORM objects): this runs on every intake request.
+    plans = tuple(session.scalars(select(PlanVersion.id).where(PlanVersion.is_active.is_(True)).order_by(PlanVersion.id)))
     if not plans:
         return None
     if cache.get("plans") != plans:
@@ -135,7 +125,43 @@ def _grid_columns(grids: ActiveGrids | None, lon: np.ndarray, lat: np.ndarray,
 
 
 def _insert(session: Session) -> Any:
-    return (postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert)(PatrolFix)
+    """INSERT … ON CONFLICT (user_id, t) DO NOTHING, one statement (compiled once) for every batch."""
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    return dialect.insert(PatrolFix.__table__).on_conflict_do_nothing(index_elements=["user_id", "t"])
+
+
+def _column(fixes: pd.DataFrame | Mapping[str, Sequence[Any]], name: str, n: int) -> list[Any]:
+    if name not in fixes:
+        return [None] * n
+    values = fixes[name].tolist() if isinstance(fixes, pd.DataFrame) else list(fixes[name])
+    return [None if isinstance(v, float) and v != v else v for v in values]  # NaN -> NULL
+
+
+def fix_rows(user_id: int, fixes: pd.DataFrame | Mapping[str, Sequence[Any]], *, source: str, device_id: str | None,
+             grids: ActiveGrids | None, settings: dict[str, Any]) -> list[dict[str, Any]]:
+    """Rows for ``patrol_fixes`` from *fixes* (a frame or columns of :class:`IncomingFix` fields).
+
+    The grid in force at each position is looked up here, before any write transaction.
+    """
+    n = len(fixes["t"])
+    cols = {k: _column(fixes, k, n) for k in _FIX_FIELDS}
+    cols["t"] = [pd.Timestamp(t).to_pydatetime() for t in cols["t"]]
+    codes, plans = _grid_columns(grids, np.asarray(cols["lon"], dtype=float), np.asarray(cols["lat"], dtype=float),
+                                 settings)
+    now = utcnow()
+    fields = list(cols)
+    return [{"user_id": user_id, "device_id": device_id, "source": source, "grid_code": c, "plan_version_id": p,
+             "received_at": now, **dict(zip(fields, values, strict=True))}
+            for c, p, *values in zip(codes, plans, *cols.values(), strict=True)]
+
+
+def insert_fixes(session: Session, rows: Sequence[dict[str, Any]]) -> tuple[int, int]:
+    """Insert :func:`fix_rows` rows, a fix already stored (same worker and time) skipped; (stored, skipped)."""
+    stored = 0
+    for i in range(0, len(rows), _BATCH):
+        result = session.execute(_insert(session), list(rows[i:i + _BATCH]))
+        stored += max(int(result.rowcount or 0), 0)  # type: ignore[attr-defined]
+    return stored, len(rows) - stored
 
 
 def store_fixes(session: Session, user_id: int, fixes: pd.DataFrame, *, source: str, device_id: str | None,
@@ -143,20 +169,8 @@ def store_fixes(session: Session, user_id: int, fixes: pd.DataFrame, *, source: 
     """Insert *fixes* (columns of :class:`IncomingFix`) for *user_id*; (stored, already present)."""
     if len(fixes) == 0:
         return 0, 0
-    frame = fixes.reindex(columns=list(_FIX_FIELDS))
-    codes, plans = _grid_columns(grids, frame["lon"].to_numpy(float), frame["lat"].to_numpy(float), settings)
-    now = utcnow()
-    rows = [{"user_id": user_id, "device_id": device_id, "source": source, "grid_code": c, "plan_version_id": p,
-             "received_at": now, **{k: (None if isinstance(v, float) and np.isnan(v) else v) for k, v in rec.items()}}
-            for rec, c, p in zip(frame.to_dict("records"), codes, plans, strict=True)]
-    for r in rows:
-        r["t"] = pd.Timestamp(r["t"]).to_pydatetime()
-    stored = 0
-    for i in range(0, len(rows), _BATCH):
-        result = session.execute(_insert(session).values(rows[i:i + _BATCH]).on_conflict_do_nothing(
-            index_elements=["user_id", "t"]))
-        stored += max(int(result.rowcount or 0), 0)  # type: ignore[attr-defined]
-    return stored, len(rows) - stored
+    rows = fix_rows(user_id, fixes, source=source, device_id=device_id, grids=grids, settings=settings)
+    return insert_fixes(session, rows)
 
 
 def fixes_frame(session: Session, start: datetime, end: datetime, *, user_ids: Sequence[int] | None = None) -> pd.DataFrame:
@@ -174,6 +188,21 @@ def fixes_frame(session: Session, start: datetime, end: datetime, *, user_ids: S
     df["t"] = pd.to_datetime(df["t"], utc=True)
     df["accuracy"] = pd.to_numeric(df["accuracy"]).astype(float)
     return df
+
+
+def last_positions(session: Session, *, since: datetime | None = None) -> list[dict[str, Any]]:
+    """Each worker's latest stored fix (of fixes stamped at or after *since*): username, time, lon, lat, grid."""
+    latest = select(PatrolFix.user_id, func.max(PatrolFix.t).label("t")).group_by(PatrolFix.user_id)
+    if since is not None:
+        latest = latest.where(PatrolFix.t >= since)
+    sub = latest.subquery()
+    rows = session.execute(
+        select(User.username, User.display_name, PatrolFix.t, PatrolFix.lon, PatrolFix.lat, PatrolFix.grid_code)
+        .join(sub, (sub.c.user_id == PatrolFix.user_id) & (sub.c.t == PatrolFix.t))
+        .join(User, User.id == PatrolFix.user_id).order_by(User.username)).all()
+    # SQLite hands back naive UTC times, PostgreSQL aware ones.
+    return [{"username": u, "name": n or u, "t": (t if t.tzinfo else t.replace(tzinfo=UTC)).isoformat(), "lon": lon,
+             "lat": lat, "grid": g} for u, n, t, lon, lat, g in rows]
 
 
 def purge_fixes(session: Session, before: datetime) -> int:

@@ -22,7 +22,7 @@ from api.register import access, queries
 from api.register.models import KeyPerson
 from geo.patrol.visits import VISIT_STATUSES, visit_status
 
-__all__ = ["audit_first", "visits_of_grid", "record_visit"]
+__all__ = ["audit_first", "visit_table", "visits_of_grid", "record_visit"]
 
 
 def audit_first(session: Session, user: User | str, action: str, target: str) -> AuditEntry:
@@ -44,19 +44,30 @@ def _last_visits(session: Session, ids: list[int], tz: str) -> pd.Series:
     return pd.Series({k: pd.Timestamp(t).tz_convert(zone).date() for k, t in rows}, dtype=object)
 
 
-def visits_of_grid(session: Session, user: User, key: str, *, today: date, settings: dict[str, Any]) -> list[dict[str, Any]]:
-    """Masked key persons of grid *key* with last visit, due date and status, most urgent first. Audited."""
-    entry = audit_first(session, user, "patrol.visits_view", f"grid:{key}")
-    access.require_grid(session, user, key)
+def visit_table(session: Session, key: str, *, today: date, settings: dict[str, Any]) -> pd.DataFrame:
+    """Key persons of grid *key* (masked) with last visit, due date and status, most urgent first.
+
+    No access check and no audit: callers do both.
+    """
     kps = pd.DataFrame(queries.keypersons_of_grid(session, key))
-    entry.detail = {"rows": len(kps)}
     if kps.empty:
-        return []
+        return kps
     last = _last_visits(session, kps["id"].astype(int).tolist(), settings["patrol_timezone"])
     out = visit_status(kps, last, today=today, due_soon_days=settings["patrol_visit_due_soon_days"])
     out["rank"] = out["status"].map({s: i for i, s in enumerate(VISIT_STATUSES)})
     out = out.sort_values(["rank", "due_date", "id"], na_position="first").drop(columns="rank")
     out["grid"] = key
+    return out
+
+
+def visits_of_grid(session: Session, user: User, key: str, *, today: date, settings: dict[str, Any]) -> list[dict[str, Any]]:
+    """Masked key persons of grid *key* with last visit, due date and status, most urgent first. Audited."""
+    entry = audit_first(session, user, "patrol.visits_view", f"grid:{key}")
+    access.require_grid(session, user, key)
+    out = visit_table(session, key, today=today, settings=settings)
+    entry.detail = {"rows": len(out)}
+    if out.empty:
+        return []
     records = out.astype(object).where(out.notna(), None).to_dict("records")
     for r in records:
         for k in ("last_visit", "due_date"):

@@ -6,9 +6,9 @@ track segment between two consecutive fixes of one session, or a lone fix of a o
 session, lies within that distance of the polygon. Segments of a session only: a gap or a
 jump never draws a line across places the worker did not walk.
 
-Vectorised: :func:`geo.patrol.nearpairs.segment_polygon_pairs` gives every (segment,
-building) pair within the distance (grid-hashed candidates, exact segment-to-ring
-distances in numpy; equal to ``STRtree.query(predicate="dwithin")``); pandas aggregates them.
+Not a Python loop over fixes: :func:`geo.patrol.nearpairs.piece_polygon_visits` makes one
+compiled pass over the track pieces (grid-binned footprints, exact segment-to-ring distances;
+equal to ``STRtree.query(predicate="dwithin")``) and folds them per session and building.
 A visit's time is the start of the segment (first visit) and its end (last visit).
 """
 
@@ -25,7 +25,7 @@ import shapely
 
 from geo.crs import require_metric
 from geo.errors import LayerError
-from geo.patrol.nearpairs import segment_polygon_pairs
+from geo.patrol.nearpairs import piece_polygon_visits
 from geo.settings import DEFAULTS
 
 __all__ = ["PERIODS", "track_coords", "track_segments", "visits_from_tracks", "coverage_table", "unvisited_buildings"]
@@ -42,20 +42,19 @@ def track_coords(fixes: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarra
     """Segments between consecutive fixes of a session, plus one point per one-fix session.
 
     Returns (n, 4) coordinates x0, y0, x1, y1 (a point has equal ends) and, per piece, the
-    row positions (in *fixes*) of its start and end fix.
+    row positions (in *fixes*) of its start and end fix, in row order.
     """
     session = fixes["session"].to_numpy()
     x, y = fixes["x"].to_numpy(float), fixes["y"].to_numpy(float)
     n = len(fixes)
     if n == 0:
         return np.zeros((0, 4)), np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
-    a = np.flatnonzero(session[1:] == session[:-1])
-    linked = np.zeros(n, dtype=bool)
-    linked[a] = True
-    linked[a + 1] = True
-    lone = np.flatnonzero(~linked)
-    start = np.concatenate([a, lone])
-    end = np.concatenate([a + 1, lone])
+    linked_next = np.zeros(n, dtype=bool)
+    linked_next[:-1] = session[1:] == session[:-1]
+    linked_prev = np.zeros(n, dtype=bool)
+    linked_prev[1:] = linked_next[:-1]
+    start = np.flatnonzero(linked_next | ~linked_prev)
+    end = start + linked_next[start]
     return np.column_stack([x[start], y[start], x[end], y[end]]), start, end
 
 
@@ -75,23 +74,31 @@ def _ns(t: pd.Series) -> np.ndarray:
     return t.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy().astype("datetime64[ns]").view(np.int64)
 
 
-def _aggregate(fixes: pd.DataFrame, ids: np.ndarray, seg: np.ndarray, bld: np.ndarray, start: np.ndarray,
-               end: np.ndarray) -> pd.DataFrame:
-    """One row per (session, building): first start and last end time of the pieces that passed."""
+def _utc(ns: np.ndarray) -> pd.DatetimeIndex:
+    return pd.DatetimeIndex(ns.astype(np.int64).view("datetime64[ns]")).tz_localize("UTC")
+
+
+def _visit_rows(fixes: pd.DataFrame, buildings: gpd.GeoDataFrame, id_column: str, visit_m: float) -> pd.DataFrame:
+    """One row per (session, building) passed: first start and last end time of those pieces."""
+    coords, start, end = track_coords(fixes)
     codes, sessions = pd.factorize(fixes["session"], sort=True)
-    key = codes[start[seg]].astype(np.int64) * len(ids) + bld
     t = _ns(fixes["t"])
-    g = pd.DataFrame({"key": key, "first": t[start[seg]], "last": t[end[seg]]}).groupby("key", sort=True)
-    agg = g.agg(first=("first", "min"), last=("last", "max"))
-    k = agg.index.to_numpy()
-    sess_code, b = k // len(ids), k % len(ids)
+    g, b, first, last = piece_polygon_visits(coords, codes[start], t[start], t[end],
+                                             np.asarray(buildings.geometry.values, dtype=object), visit_m)
+    if (np.diff(codes) < 0).any():  # a session's rows not consecutive: it came back as several runs
+        agg = pd.DataFrame({"g": g, "b": b, "first": first, "last": last}).groupby(["g", "b"]).agg(
+            first=("first", "min"), last=("last", "max"))
+        g, b = (agg.index.get_level_values(k).to_numpy() for k in ("g", "b"))
+        first, last = agg["first"].to_numpy(), agg["last"].to_numpy()
+    order = np.lexsort((g, b))  # by building (row order), then session
+    g, b, first, last = g[order], b[order], first[order], last[order]
     first_row = np.zeros(len(sessions), dtype=np.int64)
-    first_row[codes[::-1]] = np.arange(len(codes))[::-1]  # first row of each session
-    out = pd.DataFrame({"building_id": ids[b], "worker": fixes["worker"].to_numpy()[first_row[sess_code]],
-                        "session": np.asarray(sessions)[sess_code],
-                        "first": pd.to_datetime(agg["first"].to_numpy(), utc=True),
-                        "last": pd.to_datetime(agg["last"].to_numpy(), utc=True)})
-    return out.sort_values(["building_id", "worker", "session"], ignore_index=True)
+    first_row[codes[::-1]] = np.arange(len(codes))[::-1]
+    # take() on the columns' own arrays: no object copy of a million worker names.
+    return pd.DataFrame({"building_id": buildings[id_column].array.take(b),
+                         "worker": fixes["worker"].array.take(first_row[g]),
+                         "session": sessions.take(g),
+                         "first": _utc(first), "last": _utc(last)})
 
 
 def visits_from_tracks(
@@ -115,21 +122,18 @@ def visits_from_tracks(
     Returns
     -------
     pandas.DataFrame
-        ``building_id``, ``worker``, ``session``, ``first``, ``last`` (UTC times).
+        ``building_id``, ``worker``, ``session``, ``first``, ``last`` (UTC times), by
+        building (row order of *buildings*), then session.
     """
     require_metric(buildings, func="visits_from_tracks")
     if id_column not in buildings.columns:
         raise LayerError(f"visits_from_tracks: buildings have no column {id_column!r}; pass id_column=")
     if visit_m < 0:
         raise LayerError(f"visits_from_tracks: visit_m={visit_m} is negative; set patrol_visit_m >= 0")
-    coords, start, end = track_coords(fixes)
-    if len(coords) == 0 or len(buildings) == 0:
+    if len(fixes) == 0 or len(buildings) == 0:
         return pd.DataFrame(columns=_VISIT_COLUMNS)
-    seg, bld = segment_polygon_pairs(coords, np.asarray(buildings.geometry.values, dtype=object), visit_m)
-    visits = _aggregate(fixes, buildings[id_column].to_numpy(), seg, bld, start, end)
-    pairs = seg
-    log.info("visits_from_tracks: %d track pieces x %d buildings -> %d pairs, %d visits",
-             len(coords), len(buildings), len(pairs), len(visits))
+    visits = _visit_rows(fixes, buildings, id_column, visit_m)
+    log.info("visits_from_tracks: %d fixes x %d buildings -> %d visits", len(fixes), len(buildings), len(visits))
     return visits
 
 

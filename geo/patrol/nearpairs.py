@@ -1,200 +1,217 @@
-"""Exact "segment within d of polygon" pairs for millions of track segments, in numpy.
+"""Exact "track piece within d of footprint" visits for millions of pieces, compiled with numba.
 
 Used by :mod:`geo.patrol.coverage` instead of ``STRtree.query(predicate="dwithin")``, which
 needs one shapely geometry per segment (about 3 µs each to build here) and one GEOS
-distance call per candidate. Same answer, computed in bulk:
+distance call per candidate. Same answer, one compiled pass over the pieces:
 
-1. Candidates by a uniform grid hash: building envelopes grown by *d* and segment envelopes
-   are listed per cell; a pair is kept once, in the cell holding the lower-left corner of
-   the overlap of the two envelopes.
-2. Exact test per candidate: the segment is within *d* of the polygon when it is within *d*
-   of one of the polygon's ring edges (segment-segment distance, crossing = 0) or lies
-   inside the polygon (first endpoint contained).
-Segments crossing very many cells (long jumps) go to an STRtree instead.
+1. Footprints are binned into a uniform grid of cells by their envelope grown by *d*
+   (cells about one grown footprint wide, at most a few per footprint).
+2. Each piece (a segment between two fixes, or a lone fix) looks up the cells its envelope
+   covers; a footprint is tested once per piece, first by envelope distance (a lower bound),
+   then exactly: the piece is within *d* of the footprint when it is within *d* of one of
+   its ring edges (segment-segment distance, crossing = 0) or lies inside it (even-odd
+   rule on the first end). Pieces spanning more cells than there are footprints (long
+   jumps) test every footprint's envelope instead.
+3. Visits are folded per run of pieces with the same group (a patrol session): one row per
+   (run, footprint) with the earliest start and latest end time of the pieces that passed.
+
+A numpy version of the same rule (grid-hashed candidate pairs, then distances in bulk)
+took 7.1 s for 1 M pieces x 100 k footprints on this machine; most of it moving ~10 M
+candidate rows through memory. The compiled pass touches each candidate once.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import shapely
+from numba import njit
 
-__all__ = ["segment_polygon_pairs"]
+__all__ = ["piece_polygon_visits"]
 
-# Segments spanning more cells than this are few (jumps); an STRtree query handles them.
-_MAX_CELLS = 64
-# Pair-edge rows computed per numpy batch (bounds memory to a few hundred MB).
-_CHUNK = 4_000_000
-
-
-def _cells(x0: np.ndarray, y0: np.ndarray, x1: np.ndarray, y1: np.ndarray, size: float,
-           origin: tuple[float, float]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    ix0 = np.floor((x0 - origin[0]) / size).astype(np.int64)
-    iy0 = np.floor((y0 - origin[1]) / size).astype(np.int64)
-    ix1 = np.floor((x1 - origin[0]) / size).astype(np.int64)
-    iy1 = np.floor((y1 - origin[1]) / size).astype(np.int64)
-    return ix0, iy0, ix1, iy1
+# Cells per footprint at most: a sparse city with tiny footprints gets coarser cells
+# instead of a grid that does not fit in memory.
+_CELLS_PER_POLYGON = 4
 
 
-def _expand(ix0: np.ndarray, iy0: np.ndarray, ix1: np.ndarray, iy1: np.ndarray, stride: int) -> tuple[np.ndarray, np.ndarray]:
-    """(owner, cell id) for every cell of every box."""
-    nx, ny = ix1 - ix0 + 1, iy1 - iy0 + 1
-    n = nx * ny
-    owner = np.repeat(np.arange(len(n)), n)
-    k = np.arange(int(n.sum())) - np.repeat(np.cumsum(n) - n, n)
-    cx = np.repeat(ix0, n) + k // np.repeat(ny, n)
-    cy = np.repeat(iy0, n) + k % np.repeat(ny, n)
-    return owner, cx * stride + cy
-
-
-def _candidates(sb: np.ndarray, bb: np.ndarray, size: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Candidate (segment, building) pairs with overlapping envelopes; plus the long segments."""
-    origin = (min(sb[:, 0].min(), bb[:, 0].min()), min(sb[:, 1].min(), bb[:, 1].min()))
-    stride = int(np.floor((max(sb[:, 3].max(), bb[:, 3].max()) - origin[1]) / size)) + 2
-    sx0, sy0, sx1, sy1 = _cells(sb[:, 0], sb[:, 1], sb[:, 2], sb[:, 3], size, origin)
-    span = (sx1 - sx0 + 1) * (sy1 - sy0 + 1)
-    short = np.flatnonzero(span <= _MAX_CELLS)
-    seg_own, seg_cell = _expand(sx0[short], sy0[short], sx1[short], sy1[short], stride)
-    seg_own = short[seg_own]
-    b_own, b_cell = _expand(*_cells(bb[:, 0], bb[:, 1], bb[:, 2], bb[:, 3], size, origin), stride)
-    order = np.argsort(b_cell, kind="stable")
-    b_own, b_cell = b_own[order], b_cell[order]
-    lo = np.searchsorted(b_cell, seg_cell, "left")
-    cnt = np.searchsorted(b_cell, seg_cell, "right") - lo
-    s = np.repeat(seg_own, cnt)
-    cell = np.repeat(seg_cell, cnt)
-    pos = np.repeat(lo, cnt) + np.arange(int(cnt.sum())) - np.repeat(np.cumsum(cnt) - cnt, cnt)
-    b = b_own[pos]
-    bx0, by0, bx1, by1 = (np.ascontiguousarray(bb[b_own, k])[pos] for k in range(4))
-    sx0, sy0, sx1, sy1 = (np.ascontiguousarray(sb[:, k])[s] for k in range(4))
-    ox0, oy0 = np.maximum(sx0, bx0), np.maximum(sy0, by0)
-    keep = (ox0 <= np.minimum(sx1, bx1)) & (oy0 <= np.minimum(sy1, by1))
-    ix, iy = np.floor((ox0 - origin[0]) / size).astype(np.int64), np.floor((oy0 - origin[1]) / size).astype(np.int64)
-    keep &= ix * stride + iy == cell
-    return s[keep], b[keep], np.flatnonzero(span > _MAX_CELLS)
-
-
-def _edges(geoms: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Ring edges of polygons as (n, 4) x0 y0 x1 y1, sorted by polygon, and each polygon's first edge."""
-    rings, parent = shapely.get_rings(geoms, return_index=True)
-    xy, ring = shapely.get_coordinates(rings, return_index=True)
-    e = np.flatnonzero(ring[1:] == ring[:-1])
-    edges = np.column_stack([xy[e], xy[e + 1]])
-    owner = parent[ring[e]]
-    count = np.bincount(owner, minlength=len(geoms))
-    return edges, np.concatenate([[0], np.cumsum(count)]), count
-
-
-def _point_seg_d2(px: np.ndarray, py: np.ndarray, ax: np.ndarray, ay: np.ndarray, bx: np.ndarray,
-                  by: np.ndarray) -> np.ndarray:
+@njit(cache=True, nogil=True)
+def _point_seg_d2(px: float, py: float, ax: float, ay: float, bx: float, by: float) -> float:
     dx, dy = bx - ax, by - ay
     len2 = dx * dx + dy * dy
-    t = np.where(len2 > 0, ((px - ax) * dx + (py - ay) * dy) / np.where(len2 > 0, len2, 1.0), 0.0)
-    t = np.clip(t, 0.0, 1.0)
+    t = 0.0
+    if len2 > 0.0:
+        t = min(1.0, max(0.0, ((px - ax) * dx + (py - ay) * dy) / len2))
     ex, ey = ax + t * dx - px, ay + t * dy - py
     return ex * ex + ey * ey
 
 
-def _ends_near(p: np.ndarray, q: np.ndarray, d2: float) -> np.ndarray:
-    """Either end of segment p[i] within sqrt(d2) of segment q[i] (edge terms computed once)."""
-    ax, ay = q[:, 0], q[:, 1]
-    dx, dy = q[:, 2] - ax, q[:, 3] - ay
-    len2 = dx * dx + dy * dy
-    inv = np.divide(1.0, len2, out=np.zeros_like(len2), where=len2 > 0)
-    near = np.zeros(len(p), dtype=bool)
-    for i in (0, 2):
-        wx, wy = p[:, i] - ax, p[:, i + 1] - ay
-        t = wx * dx
-        t += wy * dy
-        t *= inv
-        np.clip(t, 0.0, 1.0, out=t)
-        ex = t * dx
-        ex -= wx
-        ey = t * dy
-        ey -= wy
-        ex *= ex
-        ey *= ey
-        ex += ey
-        near |= ex <= d2
-    return near
+@njit(cache=True, nogil=True)
+def _seg_seg_within(p: np.ndarray, ax: float, ay: float, bx: float, by: float, d2: float) -> bool:
+    """Segment p (x0, y0, x1, y1) within sqrt(d2) of segment a-b (crossing counts as 0)."""
+    p0x, p0y, p1x, p1y = p[0], p[1], p[2], p[3]
+    o1 = (ax - p0x) * (p1y - p0y) - (ay - p0y) * (p1x - p0x)
+    o2 = (bx - p0x) * (p1y - p0y) - (by - p0y) * (p1x - p0x)
+    o3 = (p0x - ax) * (by - ay) - (p0y - ay) * (bx - ax)
+    o4 = (p1x - ax) * (by - ay) - (p1y - ay) * (bx - ax)
+    if o1 * o2 <= 0.0 and o3 * o4 <= 0.0 and not (o1 == 0.0 and o2 == 0.0):
+        return True
+    return (_point_seg_d2(p0x, p0y, ax, ay, bx, by) <= d2 or _point_seg_d2(p1x, p1y, ax, ay, bx, by) <= d2
+            or _point_seg_d2(ax, ay, p0x, p0y, p1x, p1y) <= d2 or _point_seg_d2(bx, by, p0x, p0y, p1x, p1y) <= d2)
 
 
-def _seg_seg_within(p: np.ndarray, q: np.ndarray, d2: float) -> np.ndarray:
-    """Segments p[i] and q[i] ((n, 4) arrays) are within sqrt(d2) of each other."""
-    p0x, p0y, p1x, p1y = p.T
-    q0x, q0y, q1x, q1y = q.T
-    o1 = (q0x - p0x) * (p1y - p0y) - (q0y - p0y) * (p1x - p0x)
-    o2 = (q1x - p0x) * (p1y - p0y) - (q1y - p0y) * (p1x - p0x)
-    o3 = (p0x - q0x) * (q1y - q0y) - (p0y - q0y) * (q1x - q0x)
-    o4 = (p1x - q0x) * (q1y - q0y) - (p1y - q0y) * (q1x - q0x)
-    cross = (o1 * o2 <= 0) & (o3 * o4 <= 0) & ~((o1 == 0) & (o2 == 0))
-    near = _point_seg_d2(p0x, p0y, q0x, q0y, q1x, q1y) <= d2
-    near |= _point_seg_d2(p1x, p1y, q0x, q0y, q1x, q1y) <= d2
-    near |= _point_seg_d2(q0x, q0y, p0x, p0y, p1x, p1y) <= d2
-    near |= _point_seg_d2(q1x, q1y, p0x, p0y, p1x, p1y) <= d2
-    return cross | near
+@njit(cache=True, nogil=True)
+def _within(p: np.ndarray, edges: np.ndarray, a: int, b: int, d2: float) -> bool:
+    """Piece p within sqrt(d2) of the polygon whose ring edges are edges[a:b]."""
+    for k in range(a, b):
+        if _seg_seg_within(p, edges[k, 0], edges[k, 1], edges[k, 2], edges[k, 3], d2):
+            return True
+    inside = False
+    px, py = p[0], p[1]
+    for k in range(a, b):
+        ax, ay, bx, by = edges[k, 0], edges[k, 1], edges[k, 2], edges[k, 3]
+        if (ay > py) != (by > py) and px < ax + (py - ay) * (bx - ax) / (by - ay):
+            inside = not inside
+    return inside
 
 
-def _pair_edges(b: np.ndarray, start: np.ndarray, count: np.ndarray, z: slice) -> tuple[np.ndarray, np.ndarray]:
-    """Rows (pair index) and edge index of every edge of the polygon of pairs *z*."""
-    n = count[b[z]]
-    rows = np.repeat(np.arange(z.start, z.stop), n)
-    offset = np.arange(int(n.sum())) - np.repeat(np.cumsum(n) - n, n)
-    return rows, start[b[rows]] + offset
+@njit(cache=True, nogil=True)
+def _near_envelope(p: np.ndarray, env: np.ndarray, d: float) -> bool:
+    """Envelope distance (a lower bound of the true distance) at most d."""
+    lox, hix = min(p[0], p[2]), max(p[0], p[2])
+    loy, hiy = min(p[1], p[3]), max(p[1], p[3])
+    dx = max(0.0, max(lox - env[2], env[0] - hix))
+    dy = max(0.0, max(loy - env[3], env[1] - hiy))
+    return dx * dx + dy * dy <= d * d
 
 
-def _exact(seg: np.ndarray, geoms: np.ndarray, s: np.ndarray, b: np.ndarray, d: float) -> np.ndarray:
-    """Per candidate pair: is the segment within *d* of the polygon (edges first, then containment)."""
-    edges, start, count = _edges(geoms)
-    hit = np.zeros(len(s), dtype=bool)
-    d2 = d * d
-    step = max(1, int(_CHUNK / max(float(count[b].mean()) if len(b) else 1.0, 1.0)))
-    for a in range(0, len(s), step):
-        z = slice(a, min(a + step, len(s)))
-        rows, e = _pair_edges(b, start, count, z)
-        p, q = seg[s[rows]], edges[e]
-        # Stage 1 (cheap, decides most hits): a track end within d of an edge.
-        near = _ends_near(p, q, d2)
-        got = np.bincount(rows - a, weights=near, minlength=z.stop - a) > 0
-        # Stage 2 for the undecided pairs: the full segment-segment test.
-        left = ~got[rows - a]
-        if left.any():
-            more = _seg_seg_within(p[left], q[left], d2)
-            got |= np.bincount(rows[left] - a, weights=more, minlength=z.stop - a) > 0
-        hit[z] = got
-    rest = np.flatnonzero(~hit)
-    if len(rest):
-        hit[rest] = shapely.contains_xy(geoms[b[rest]], seg[s[rest], 0], seg[s[rest], 1])
-    return hit
+@njit(cache=True, nogil=True)
+def _grow(a: np.ndarray) -> np.ndarray:
+    b = np.empty(2 * len(a), a.dtype)
+    b[:len(a)] = a
+    return b
 
 
-def segment_polygon_pairs(seg: np.ndarray, geoms: np.ndarray, d: float) -> tuple[np.ndarray, np.ndarray]:
-    """(segment index, polygon index) of every segment within *d* of a polygon.
+@njit(cache=True, nogil=True)
+def _candidates(p: np.ndarray, i: int, seen: np.ndarray, cand: np.ndarray, cstart: np.ndarray, citems: np.ndarray,
+                grid: np.ndarray) -> int:
+    """Write the polygons whose cells piece *i* covers into *cand* (each once); return how many."""
+    ox, oy, size, nx, ny = grid[0], grid[1], grid[2], int(grid[3]), int(grid[4])
+    cx0 = max(0, int(np.floor((min(p[0], p[2]) - ox) / size)))
+    cx1 = min(nx - 1, int(np.floor((max(p[0], p[2]) - ox) / size)))
+    cy0 = max(0, int(np.floor((min(p[1], p[3]) - oy) / size)))
+    cy1 = min(ny - 1, int(np.floor((max(p[1], p[3]) - oy) / size)))
+    if cx0 > cx1 or cy0 > cy1:
+        return 0
+    if (cx1 - cx0 + 1) * (cy1 - cy0 + 1) > len(cand):  # a long jump: every polygon
+        cand[:] = np.arange(len(cand))
+        return len(cand)
+    nc = 0
+    for cx in range(cx0, cx1 + 1):
+        for c in range(cx * ny + cy0, cx * ny + cy1 + 1):
+            for k in range(cstart[c], cstart[c + 1]):
+                b = citems[k]
+                if seen[b] != i:
+                    seen[b] = i
+                    cand[nc] = b
+                    nc += 1
+    return nc
 
-    *seg* is (n, 4): x0, y0, x1, y1 (a point is a segment with equal ends); *geoms* are
-    (Multi)Polygons in the same metric CRS.
+
+@njit(cache=True, nogil=True)
+def _visits(pieces: np.ndarray, group: np.ndarray, t0: np.ndarray, t1: np.ndarray, env: np.ndarray,
+            edges: np.ndarray, estart: np.ndarray, cstart: np.ndarray, citems: np.ndarray, grid: np.ndarray,
+            d: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    nb = env.shape[0]
+    seen = np.full(nb, -1, np.int64)     # last piece that listed the polygon
+    cand = np.empty(nb, np.int64)
+    run_of = np.full(nb, -1, np.int64)   # last run that visited the polygon ...
+    slot = np.zeros(nb, np.int64)        # ... and its output row
+    og, ob = np.empty(1024, np.int64), np.empty(1024, np.int64)
+    of, ol = np.empty(1024, np.int64), np.empty(1024, np.int64)
+    m, run = 0, -1
+    for i in range(pieces.shape[0]):
+        if i == 0 or group[i] != group[i - 1]:
+            run += 1
+        p = pieces[i]
+        for j in range(_candidates(p, i, seen, cand, cstart, citems, grid)):
+            b = cand[j]
+            same = run_of[b] == run
+            if same and t0[i] >= of[slot[b]] and t1[i] <= ol[slot[b]]:
+                continue  # cannot move this visit's first or last time
+            if not _near_envelope(p, env[b], d) or not _within(p, edges, estart[b], estart[b + 1], d * d):
+                continue
+            if same:
+                of[slot[b]] = min(of[slot[b]], t0[i])
+                ol[slot[b]] = max(ol[slot[b]], t1[i])
+                continue
+            if m == len(og):
+                og, ob, of, ol = _grow(og), _grow(ob), _grow(of), _grow(ol)
+            og[m], ob[m], of[m], ol[m] = group[i], b, t0[i], t1[i]
+            run_of[b], slot[b] = run, m
+            m += 1
+    return og[:m], ob[:m], of[:m], ol[:m]
+
+
+def _ring_edges(geoms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Every ring edge (x0, y0, x1, y1) ordered by polygon, and each polygon's first edge."""
+    parts, owner = shapely.get_parts(geoms, return_index=True)  # get_rings skips MultiPolygons
+    rings, parent = shapely.get_rings(parts, return_index=True)
+    xy, ring = shapely.get_coordinates(rings, return_index=True)
+    e = np.flatnonzero(ring[1:] == ring[:-1])
+    edges = np.ascontiguousarray(np.column_stack([xy[e], xy[e + 1]]))
+    count = np.bincount(owner[parent[ring[e]]], minlength=len(geoms))
+    return edges, np.concatenate([[0], np.cumsum(count)]).astype(np.int64)
+
+
+def _cell_index(grown: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Polygons per grid cell (CSR: start, items) and the grid (origin x, y, size, nx, ny)."""
+    lo = grown[:, :2].min(axis=0)
+    extent = grown[:, 2:].max(axis=0) - lo
+    size = max(float(np.median(grown[:, 2] - grown[:, 0])), float(np.median(grown[:, 3] - grown[:, 1])), 1e-6)
+    size = max(size, float(np.sqrt(extent[0] * extent[1] / (_CELLS_PER_POLYGON * len(grown)))))
+    nx, ny = (np.floor(extent / size).astype(np.int64) + 1).tolist()
+    # np.floor of the quotient, exactly as the compiled lookup computes a piece's cells.
+    ix0, iy0 = np.floor((grown[:, :2] - lo) / size).astype(np.int64).T
+    ix1, iy1 = np.floor((grown[:, 2:] - lo) / size).astype(np.int64).T
+    wx, wy = ix1 - ix0 + 1, iy1 - iy0 + 1
+    n = wx * wy
+    owner = np.repeat(np.arange(len(grown)), n)
+    k = np.arange(int(n.sum())) - np.repeat(np.cumsum(n) - n, n)
+    cell = (np.repeat(ix0, n) + k // np.repeat(wy, n)) * ny + np.repeat(iy0, n) + k % np.repeat(wy, n)
+    order = np.argsort(cell, kind="stable")
+    cstart = np.searchsorted(cell[order], np.arange(nx * ny + 1)).astype(np.int64)
+    return cstart, owner[order].astype(np.int64), np.array([lo[0], lo[1], size, nx, ny], dtype=float)
+
+
+def piece_polygon_visits(
+    pieces: np.ndarray, group: np.ndarray, t0: np.ndarray, t1: np.ndarray, geoms: np.ndarray, d: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per run of pieces of one group and polygon within *d*: (group, polygon, first t0, last t1).
+
+    Parameters
+    ----------
+    pieces
+        (n, 4) float coordinates x0, y0, x1, y1 (a lone fix has equal ends).
+    group
+        (n,) int64 group code per piece (a session); runs of equal codes are folded, so a
+        group whose pieces are not consecutive yields one row per run.
+    t0, t1
+        (n,) int64 start and end time of each piece.
+    geoms
+        (Multi)Polygons in the same metric CRS as *pieces*.
+    d
+        Distance (>= 0).
     """
-    if len(seg) == 0 or len(geoms) == 0:
-        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
-    sb = np.column_stack([np.minimum(seg[:, 0], seg[:, 2]), np.minimum(seg[:, 1], seg[:, 3]),
-                          np.maximum(seg[:, 0], seg[:, 2]), np.maximum(seg[:, 1], seg[:, 3])])
-    bb = shapely.bounds(geoms) + np.array([-d, -d, d, d])
-    # One cell about one grown building wide: 300 k segments x 30 k buildings took 0.27 s for
-    # the candidates, 2.07 s with cells twice as wide (8x the rows before the overlap test).
-    size = max(float(np.median(bb[:, 2] - bb[:, 0])), float(np.median(sb[:, 2] - sb[:, 0])), 1.0)
-    # Number buildings in cell order so the gathers below walk memory nearly in sequence
-    # (at 1 M segments random gathers cost more than the arithmetic).
-    perm = np.lexsort((np.floor((bb[:, 1] + bb[:, 3]) / (2 * size)), np.floor((bb[:, 0] + bb[:, 2]) / (2 * size))))
-    geoms, bb = geoms[perm], bb[perm]
-    s, b, long_segs = _candidates(sb, bb, size)
-    # Envelope distance (Euclidean) is a lower bound of the true distance: drop the corners.
-    dx = np.maximum(0.0, np.maximum(sb[s, 0] - (bb[b, 2] - d), (bb[b, 0] + d) - sb[s, 2]))
-    dy = np.maximum(0.0, np.maximum(sb[s, 1] - (bb[b, 3] - d), (bb[b, 1] + d) - sb[s, 3]))
-    near = dx * dx + dy * dy <= d * d
-    s, b = s[near], b[near]
-    keep = _exact(seg, geoms, s, b, d)
-    s, b = s[keep], b[keep]
-    if len(long_segs):
-        lines = shapely.linestrings(seg[long_segs].reshape(-1, 2, 2))
-        ls, lb = shapely.STRtree(geoms).query(lines, predicate="dwithin", distance=d)
-        s, b = np.concatenate([s, long_segs[ls]]), np.concatenate([b, lb])
-    return s, perm[b]
+    empty = np.zeros(0, dtype=np.int64)
+    if len(pieces) == 0 or len(geoms) == 0:
+        return empty, empty, empty, empty
+    env = shapely.bounds(geoms)
+    # Number polygons in cell order: a walk then reads their envelopes and edges nearly in sequence.
+    size = float(np.median(env[:, 2] - env[:, 0])) + 2 * d + 1e-6
+    perm = np.lexsort((np.floor((env[:, 1] + env[:, 3]) / (2 * size)), np.floor((env[:, 0] + env[:, 2]) / (2 * size))))
+    env = np.ascontiguousarray(env[perm])
+    edges, estart = _ring_edges(geoms[perm])
+    cstart, citems, grid = _cell_index(env + np.array([-d, -d, d, d]))
+    g, b, first, last = _visits(np.ascontiguousarray(pieces, dtype=float), np.ascontiguousarray(group, dtype=np.int64),
+                                np.ascontiguousarray(t0, dtype=np.int64), np.ascontiguousarray(t1, dtype=np.int64),
+                                env, edges, estart, cstart, citems, grid, float(d))
+    return g, perm[b], first, last

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -177,6 +178,10 @@ def test_coverage_counts_the_visited_building(world: dict[str, Any], tmp_path: P
     row = next(x for x in body["rows"] if x["grid"] == world["grid"])
     assert row["buildings_visited"] >= 1 and row["buildings_total"] == world["n_buildings"]
     assert body["fixes_in"] == count_fixes(world["app"])
+    # Grids nobody walked have no first/last visit: null in strict JSON, not NaN.
+    json.loads(r.get_data(as_text=True), parse_constant=lambda c: pytest.fail(f"{c} in the coverage JSON"))
+    idle = [x for x in body["rows"] if x["buildings_visited"] == 0]
+    assert idle and all(x["first_visit"] is None and x["last_visit"] is None for x in idle)
     by_worker = world["planner"].get("/api/patrol/coverage", query_string={
         "from": "2024-05-06", "to": "2024-05-06", "by": "worker"}).get_json()["rows"]
     assert [(x["worker"], x["buildings_visited"]) for x in by_worker] == [("worker", row["buildings_visited"])]
@@ -321,3 +326,23 @@ def test_cli_demo_tracks(world: dict[str, Any], tmp_path: Path) -> None:
     sheet = pd.read_csv(out, encoding="utf-8-sig")
     mine = sheet.loc[sheet["网格"].astype(str) == str(world["grid"])]
     assert len(mine) == 2 and (mine["楼栋覆盖率"] >= 0.5).all()
+
+
+def test_last_positions_for_supervisors_only(world: dict[str, Any]) -> None:
+    app = world["app"]
+    now = datetime.now(UTC).replace(microsecond=0)
+    lon, lat = world["lonlat"]
+    for k, dt in enumerate((timedelta(minutes=20), timedelta(minutes=5), timedelta(minutes=12))):
+        q = osmand_query(lon + 0.0001 * k, lat, now - dt)
+        assert world["anon"].get("/api/patrol/osmand", query_string=q).status_code == 200
+    r = world["planner"].get("/api/patrol/positions?hours=1")
+    assert r.status_code == 200, r.data
+    rows = r.get_json()["workers"]
+    assert [(x["username"], x["t"]) for x in rows] == [("worker", (now - timedelta(minutes=5)).isoformat())]
+    assert rows[0]["lon"] == pytest.approx(lon + 0.0001) and rows[0]["grid"] == world["grid"]
+    assert world["worker"].get("/api/patrol/positions").status_code == 403
+    bad = world["planner"].get("/api/patrol/positions?hours=0")
+    assert bad.status_code == 400 and "hours='0'" in bad.get_json()["error"]["message"]
+    with app.app_context(), session_scope() as s:
+        assert s.scalar(select(func.count()).select_from(AuditEntry).where(
+            AuditEntry.action == "patrol.positions_view")) >= 1

@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 from sqlalchemy import func, select
 
+from api.cli import main
 from api.db import session_scope
 from api.models import AuditEntry
 from api.patrol.models import PatrolVisit
@@ -45,7 +46,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
                                                    "网格编码": [a], "账号": ["worker"]}), cipher=c, settings=settings,
                          user="test")
             kps = {s.get(Resident, k.resident_id).name: (k.id, k.visit_days) for k in s.scalars(select(KeyPerson))}
-        yield {"app": app, "c": clients, "A": a, "B": b, "kp": kps}
+        yield {"app": app, "c": clients, "A": a, "B": b, "kp": kps, "home": ba}
 
 
 def visits_count(app: Any) -> int:
@@ -76,6 +77,90 @@ def test_access_follows_the_register(world: dict[str, Any]) -> None:
     r = world["c"]["worker"].post("/api/patrol/visits", json={"keyperson_id": kp_b, "note": "上门"})
     assert r.status_code == 403 and "不是您负责的网格" in r.get_json()["error"]["message"]
     assert visits_count(world["app"]) == before
+
+
+def test_route_of_own_grid_passes_the_due_building_and_is_audited(world: dict[str, Any], tmp_path: Any) -> None:
+    from api.grids.service import buildings_of_grid
+
+    w = world["c"]["worker"]
+    with world["app"].app_context(), session_scope() as s:
+        own = set(buildings_of_grid(s, world["A"]))
+    due = w.get("/api/patrol/route?due_only=1")
+    assert due.status_code == 200, due.data
+    body = due.get_json()
+    assert [(x["order"], x["reason"]) for x in body["stops"]] == [(1, "due")]  # 甲一's building, overdue
+    assert body["stops"][0]["building_id"] in own
+    full = w.get("/api/patrol/route").get_json()
+    ids = [x["building_id"] for x in full["stops"]]
+    assert set(ids) | set(full["unreachable"]) == own and len(set(ids)) == len(ids)
+    assert full["path"]["type"] == "LineString" and full["length_m"] > 0
+    assert full["lower_bound_m"] <= full["length_m"] and full["minutes"] == pytest.approx(full["length_m"] / 60, abs=0.1)
+    assert full["stops"][-1]["cumulative_m"] <= full["length_m"]
+    x = full["stops"][0]
+    started = w.get(f"/api/patrol/route?lon={x['lon']}&lat={x['lat']}").get_json()
+    assert started["stops"][0]["building_id"] == x["building_id"]
+    assert w.get(f"/api/patrol/route?grid={world['B']}").status_code == 403
+    r = w.get("/api/patrol/route?lon=121.4")
+    assert r.status_code == 400 and "同时提供 lon 和 lat" in r.get_json()["error"]["message"]
+    assert world["c"]["planner"].get("/api/patrol/route?grid=nope").status_code == 404
+    with world["app"].app_context(), session_scope() as s:
+        assert s.scalar(select(func.count()).select_from(AuditEntry).where(
+            AuditEntry.action == "patrol.route_view", AuditEntry.username == "worker")) >= 3
+    out = tmp_path / "route.geojson"
+    runner = world["app"].test_cli_runner()
+    res = runner.invoke(main, ["patrol", "route", "--grid", world["A"], "--due-only", "-o", str(out)])
+    assert res.exit_code == 0, res.output
+    assert "1 个点" in res.output and "待走访" in res.output
+    assert '"reason": "due"' in out.read_text("utf-8")
+    res = runner.invoke(main, ["patrol", "route", "--grid", "nope"])
+    assert res.exit_code == 1 and "没有生效的网格 nope" in res.output
+
+
+def test_a_stop_near_a_due_household_proposes_a_visit_the_worker_confirms(world: dict[str, Any]) -> None:
+    import geopandas as gpd
+    from shapely.geometry import Point
+
+    from api.workspace import load_layer
+
+    app, w = world["app"], world["c"]["worker"]
+    r = world["c"]["admin"].post("/api/patrol/devices", json={"device_id": "dwell-phone", "username": "worker"})
+    assert r.status_code == 201, r.data
+    with app.app_context(), session_scope() as s:
+        b, streets = load_layer(s, "buildings"), load_layer(s, "streets")
+    home = b.loc[b["building_id"] == world["home"]]
+    metric = home.estimate_utm_crs()
+    door = home.to_crs(metric).geometry.iloc[0].exterior.interpolate(0)
+    lines = streets.to_crs(metric).geometry
+    street = lines.iloc[int(lines.distance(door).argmin())]
+    at = street.project(door)
+    # Walk 90 m along the nearest street, stay 6 minutes at the door (a fix every 10 s, 1 m jitter), walk away.
+    path = [street.interpolate(at - 90 + 10 * k) for k in range(10)]
+    path += [Point(door.x + (k % 2), door.y + (k % 3)) for k in range(37)]
+    path += [Point(door.x + 10 * k, door.y + 50) for k in range(1, 10)]
+    lonlat = gpd.GeoSeries(path, crs=metric).to_crs(4326)
+    t0 = pd.Timestamp("2024-05-06 10:00", tz="Asia/Shanghai")
+    for k, p in enumerate(lonlat):
+        q = {"id": "dwell-phone", "lat": f"{p.y:.7f}", "lon": f"{p.x:.7f}", "accuracy": "5",
+             "timestamp": str(int((t0 + pd.Timedelta(seconds=10 * k)).timestamp()))}
+        assert world["c"]["viewer"].get("/api/patrol/osmand", query_string=q).status_code == 200
+    day = w.get("/api/patrol/my?date=2024-05-06").get_json()
+    kp_a = world["kp"]["甲一"][0]
+    assert [(x["keyperson_id"], x["building_id"]) for x in day["proposed_visits"]] == [(kp_a, world["home"])]
+    stay = day["proposed_visits"][0]
+    # the stay, plus the approach fixes within patrol_dwell_radius_m of it
+    assert 6.0 <= stay["minutes"] <= 6.5 and stay["start"].startswith("2024-05-06T02:01")
+    summary = day["summary"]
+    assert 0 < summary["street_walked_m"] < summary["street_total_m"]
+    # A stop shorter than patrol_dwell_min_s proposes nothing.
+    app.config["WANGGE"]["patrol_dwell_min_s"] = 400
+    try:
+        assert w.get("/api/patrol/my?date=2024-05-06").get_json()["proposed_visits"] == []
+    finally:
+        app.config["WANGGE"]["patrol_dwell_min_s"] = 300
+    r = w.post("/api/patrol/visits", json={"keyperson_id": kp_a, "lon": stay["lon"], "lat": stay["lat"],
+                                           "note": "停留确认"})
+    assert r.status_code == 201, r.data
+    assert w.get("/api/patrol/my?date=2024-05-06").get_json()["proposed_visits"] == []
 
 
 def test_recorded_visit_makes_the_person_done(world: dict[str, Any]) -> None:

@@ -171,7 +171,7 @@ TESTED_ELSEWHERE = {
     "patrol_session_gap_s", "patrol_dwell_radius_m", "patrol_dwell_min_s", "patrol_shift_start",
     "patrol_shift_end", "patrol_timezone", "patrol_earliest_time", "patrol_future_tolerance_s",
     "patrol_visit_due_soon_days", "patrol_alert_outside_min", "patrol_alert_stationary_min",
-    "patrol_alert_silent_min", "patrol_retention_days",
+    "patrol_alert_silent_min", "patrol_retention_days", "patrol_street_match_m",
     # incidents and Open311 (tests/geo/test_incidents_pure.py, tests/api/test_incidents_*.py)
     "incident_timezone", "incident_due_soon_hours", "incident_max_extension_workdays", "incident_max_extensions",
     "incident_escalate_yellow_hours", "incident_escalate_red_hours", "incident_duplicate_radius_m",
@@ -186,9 +186,9 @@ JOB_SETTINGS = {"job_workers", "jobs_url", "jobs_in_process", "job_poll_s", "job
 SERVER_SETTINGS = {"server_workers", "server_threads", "server_timeout_s", "server_graceful_timeout_s",
                    "job_processes", "job_shutdown_timeout_s", "log_format", "tls_cert_file", "tls_key_file",
                    "hsts_max_age_s", "url_prefix", "plan_snapshot_delay_s"}
-#: Settings of code no page or command reaches yet: stop (dwell) detection (geo.patrol.stops)
-#: has no page or command yet (visits proposed from a dwell near a building: issue 14 §4).
-NOT_YET_REACHABLE: set[str] = {"patrol_dwell_min_s"}
+#: Settings of code no page or command reaches yet (none today: patrol_dwell_min_s is read by
+#: the worker's patrol map, which proposes visits from dwells).
+NOT_YET_REACHABLE: set[str] = set()
 
 
 def test_every_setting_is_read_from_the_config_by_name() -> None:

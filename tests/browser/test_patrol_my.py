@@ -34,13 +34,34 @@ def _walk_today(app, grid: str) -> int:
     tz = ZoneInfo(app.config["WANGGE"]["patrol_timezone"])
     now = datetime.now(tz)
     start = max(now.replace(hour=0, minute=1, second=0, microsecond=0), now - timedelta(minutes=10))
+    # First a 6-minute stay at the key household's building (a fix every 10 s), then the walk.
+    stay = 37
+    lon = np.concatenate([np.full(stay, pts.x.iloc[0]), lon])
+    lat = np.concatenate([np.full(stay, pts.y.iloc[0]), lat])
+    seconds = np.concatenate([10 * np.arange(stay), 10 * stay + 2 * np.arange(len(lon) - stay)])
     client = app.test_client()
     for k in range(len(lon)):
-        t = int((start + timedelta(seconds=2 * k)).timestamp())
+        t = int((start + timedelta(seconds=int(seconds[k]))).timestamp())
         r = client.get("/api/patrol/osmand", query_string={"id": DEVICE, "lat": lat[k], "lon": lon[k], "timestamp": t,
                                                             "accuracy": 5})
         assert r.status_code == 200, r.data
     return len(ids)
+
+
+def _report_in(app, grid: str) -> None:
+    """One open incident at the grid's fourth building: the worker map shows it."""
+    from api.db import session_scope
+    from api.grids.service import buildings_of_grid
+    from api.incidents.intake import Intake, report_case
+    from api.workspace import load_layer
+
+    with app.app_context(), session_scope() as s:
+        bid = buildings_of_grid(s, grid)[3]
+        b = load_layer(s, "buildings")
+        p = b.loc[b["building_id"] == bid].geometry.representative_point().iloc[0]
+        case, _ = report_case(s, Intake("SJ-0201", "楼道小广告", p.x, p.y, source="public"),
+                              settings=app.config["WANGGE"])
+        assert case.grid_code == grid
 
 
 @pytest.fixture(scope="module")
@@ -62,6 +83,7 @@ def patrol_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[st
     with published_app(tmp_path_factory.mktemp("patrol_browser"), 600, settings=all_day) as app:
         with app.app_context(), session_scope() as s:
             create_user(s, "p_worker", PASSWORD, role="worker", display_name="巡查网格员")
+            create_user(s, "p_super", PASSWORD, role="planner", display_name="巡查督导员")
             grid = active_grids(s)["key"].iloc[0]
             c, settings = cipher_for(app.instance_path, app.config["WANGGE"]), app.config["WANGGE"]
             people = synthetic_residents(pd.DataFrame({"building_id": buildings_of_grid(s, grid)[:2], "households": 2}),
@@ -75,6 +97,7 @@ def patrol_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[st
                          cipher=c, settings=settings, user="test")
             bind_device(s, DEVICE, "p_worker", by="test")
         walked = _walk_today(app, grid)
+        _report_in(app, grid)
         server = make_server("127.0.0.1", 0, app, threaded=True)
         thread = threading.Thread(target=server.serve_forever, daemon=True)
         thread.start()
@@ -104,15 +127,61 @@ def test_patrol_map_on_a_phone(browser, patrol_server: tuple[str, int]) -> None:
         assert len(day["tracks"]) >= 1 and len(day["grids"]) == 1
         assert "今日已巡" in page.locator("#patrol-summary").inner_text()
         assert page.locator(".leaflet-container canvas").count() >= 1
+        page.wait_for_selector("#patrol-my[data-route-stops]", timeout=20_000)
+        route = page.evaluate("() => fetch('/api/patrol/route').then(r => r.json())")
+        assert root.get_attribute("data-route-stops") == str(len(route["stops"])) != "0"
+        assert page.locator(".wg-route-stop").count() == len(route["stops"])
+        assert page.locator(".wg-route-stop").first.inner_text() == "1"
+        assert f"约 {int(route['minutes'] + 0.5)} 分钟" in page.locator("#patrol-route").inner_text()
         visits = page.locator(".wg-visit")
         assert visits.count() == 1 and "从未走访" in visits.first.inner_text()
         width = page.evaluate("() => document.documentElement.scrollWidth")
         SCREENSHOTS.mkdir(exist_ok=True)
         page.screenshot(path=str(SCREENSHOTS / "patrol_my_390.png"), full_page=True)
-        visits.first.get_by_role("button", name="记录走访").tap()
+        assert "走过街巷" in page.locator("#patrol-summary").inner_text()
+        page.wait_for_selector("#patrol-my[data-incidents]", timeout=20_000)
+        assert root.get_attribute("data-incidents") == "1"
+        proposed = page.locator(".wg-proposed")
+        assert proposed.count() == len(day["proposed_visits"]) == 1 and "停留" in proposed.first.inner_text()
+        proposed.first.get_by_role("button", name="确认走访").tap()
         page.wait_for_selector(".wg-visit-done", timeout=15_000)
-        assert "已记录对" in page.locator("#patrol-msg").inner_text()
+        assert "已确认对" in page.locator("#patrol-msg").inner_text() and page.locator(".wg-proposed").count() == 0
+        page.locator(".wg-visit").first.get_by_role("button", name="记录走访").tap()
+        page.wait_for_function("() => document.getElementById('patrol-msg').textContent.includes('已记录对')",
+                               timeout=15_000)
     finally:
         context.close()
     assert width <= PHONE["width"], f"page is {width} px wide on a {PHONE['width']} px phone"
+    assert traffic.foreign() == [] and traffic.page_errors == []
+
+
+def test_supervisor_choropleth_positions_and_time_slider(browser, patrol_server: tuple[str, int]) -> None:
+    url, _ = patrol_server
+    traffic = Traffic()
+    context = browser.new_context(base_url=url, viewport={"width": 1280, "height": 900}, locale="zh-CN")
+    try:
+        page = context.new_page()
+        page.on("request", lambda r: traffic.requests.append(r.url))
+        page.on("pageerror", lambda e: traffic.page_errors.append(str(e)))
+        login(page, "p_super")
+        page.goto("/patrol")
+        root = page.locator("#patrol-sup")
+        page.wait_for_selector("#patrol-sup[data-positions]", timeout=20_000)
+        assert root.get_attribute("data-positions") == "1"  # p_worker sent fixes today
+        page.locator("#coverage-form button").click()
+        page.wait_for_selector("#patrol-sup[data-choropleth]", timeout=30_000)
+        assert int(root.get_attribute("data-choropleth")) >= 1
+        assert page.locator("#coverage-rank tbody tr").count() >= 1
+        page.locator("#track-form select").select_option("p_worker")
+        page.locator("#track-form button").click()
+        page.wait_for_selector("#patrol-sup[data-track-shown]", timeout=20_000)
+        total = int(root.get_attribute("data-track-shown"))
+        assert total >= 60 and page.locator("#track-time").is_enabled()
+        page.locator("#track-time").fill("10")
+        page.wait_for_function("() => document.getElementById('patrol-sup').dataset.trackShown === '11'")
+        assert page.locator("#track-time-label").inner_text() != "—"
+        SCREENSHOTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(SCREENSHOTS / "patrol_supervisor.png"), full_page=True)
+    finally:
+        context.close()
     assert traffic.foreign() == [] and traffic.page_errors == []

@@ -130,3 +130,49 @@ def test_month_period_and_errors() -> None:
     lone = fixes.iloc[:1].assign(x=buildings.geometry.iloc[0].centroid.x, y=buildings.geometry.iloc[0].centroid.y)
     assert visits_from_tracks(lone, buildings[:1])["building_id"].tolist() == ["b0"]
     assert visits_from_tracks(fixes.iloc[:0], buildings).empty
+
+
+def holed_city(seed: int) -> tuple[gpd.GeoDataFrame, pd.DataFrame]:
+    """The random city with courtyards (holes), two-part footprints and a few long jumps."""
+    buildings, fixes = random_city(seed, n_buildings=60)
+    rng = np.random.default_rng(seed)
+    geoms = []
+    for g in buildings.geometry:
+        x0, y0, x1, y1 = g.bounds
+        big = shapely.box(x0 - 30, y0 - 30, x1 + 30, y1 + 30)
+        geoms.append(big.difference(g) if rng.random() < 0.5 else shapely.MultiPolygon([g, shapely.box(
+            x1 + 40, y0, x1 + 55, y0 + 12)]))
+    jumps = rng.choice(len(fixes), 5, replace=False)
+    fixes.loc[jumps, ["x", "y"]] = rng.uniform(-3000, 4000, (5, 2))
+    return buildings.set_geometry(geoms), fixes
+
+
+@pytest.mark.parametrize("seed", [11, 12])
+@pytest.mark.parametrize("d", [0.0, 8.0])
+def test_visits_with_holes_multipolygons_and_jumps_equal_the_reference(seed: int, d: float) -> None:
+    buildings, fixes = holed_city(seed)
+    assert set(buildings.geom_type) == {"Polygon", "MultiPolygon"}
+    got = visits_from_tracks(fixes, buildings, visit_m=d)
+    ref = reference_visits(fixes, buildings, d)
+    assert len(ref) > 0
+    assert {(r.building_id, r.worker, r.session): (r.first, r.last) for r in got.itertuples()} == ref
+
+
+def test_a_fix_in_a_courtyard_is_a_visit_only_within_reach_of_the_ring() -> None:
+    ring = shapely.box(0, 0, 100, 100).difference(shapely.box(20, 20, 80, 80))
+    buildings = gpd.GeoDataFrame({"building_id": ["yard"]}, geometry=[ring], crs=CRS)
+    fix = pd.DataFrame({"worker": ["w"], "t": [T0], "session": [1], "x": [50.0], "y": [50.0]})
+    assert visits_from_tracks(fix, buildings, visit_m=29.0).empty
+    assert visits_from_tracks(fix, buildings, visit_m=30.0)["building_id"].tolist() == ["yard"]
+    inside_wall = fix.assign(x=10.0)
+    assert visits_from_tracks(inside_wall, buildings, visit_m=0.0)["building_id"].tolist() == ["yard"]
+
+
+def test_sessions_out_of_order_give_one_row_per_session_and_building() -> None:
+    buildings, fixes = random_city(13)
+    order = fixes["session"].rank(method="dense", ascending=False)
+    shuffled = fixes.assign(order=order).sort_values(["order", "t"], kind="stable").drop(columns="order")
+    got = visits_from_tracks(shuffled.reset_index(drop=True), buildings, visit_m=20.0)
+    assert not got.duplicated(["building_id", "session"]).any()
+    ref = reference_visits(fixes, buildings, 20.0)
+    assert {(r.building_id, r.worker, r.session): (r.first, r.last) for r in got.itertuples()} == ref

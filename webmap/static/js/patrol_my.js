@@ -22,14 +22,50 @@
     } }).addTo(map);
     L.geoJSON(day.tracks, { style: { color: "#2c3e50", weight: 3 } }).addTo(map);
     if (day.grids.length) { map.fitBounds(grids.getBounds(), { padding: [8, 8] }); } else { map.setView([39.9, 116.4], 12); }
+    if (day.grids.length) { loadIncidents(grids.getBounds()); } else { root.dataset.incidents = "0"; }
     var s = day.summary;
     document.getElementById("patrol-summary").textContent = day.grids.length
       ? "今日已巡 " + s.buildings_visited + "/" + s.buildings_total + " 栋（" + pct(s.buildings_visited, s.buildings_total) +
-        "），户覆盖 " + pct(s.households_visited, s.households_total)
+        "），户覆盖 " + pct(s.households_visited, s.households_total) + "，走过街巷 " + Math.round(s.street_walked_m) +
+        "/" + Math.round(s.street_total_m) + " 米"
       : "您还没有负责的网格：请规划员在登记册中关联您的账号。";
+    drawProposals(day.proposed_visits);
     root.dataset.visited = String(s.buildings_visited);
     root.dataset.buildings = String(day.buildings.length);
     root.dataset.loaded = "1";
+  }
+
+  // Stops near a key household due a visit: the worker confirms, the visit is recorded where they stood.
+  function drawProposals(rows) {
+    var list = document.getElementById("patrol-proposed");
+    list.textContent = "";
+    rows.forEach(function (p) {
+      var li = document.createElement("li");
+      li.className = "wg-proposed";
+      var text = document.createElement("span");
+      var at = new Date(p.start);
+      text.textContent = p.name + " · " + p.category + " · " + at.toLocaleTimeString("zh-CN", { hour: "2-digit", minute: "2-digit" }) +
+        " 起在附近停留 " + Math.round(p.minutes) + " 分钟";
+      var button = document.createElement("button");
+      button.type = "button";
+      button.textContent = "确认走访";
+      button.addEventListener("click", function () {
+        button.disabled = true;
+        send({ keyperson_id: p.keyperson_id, lon: p.lon, lat: p.lat, note: "停留 " + Math.round(p.minutes) + " 分钟，本人确认" })
+          .then(function () { msg.textContent = "已确认对 " + p.name + " 的走访"; li.remove(); loadVisits(); })
+          .catch(function (e) { msg.textContent = e.message; button.disabled = false; });
+      });
+      li.appendChild(text);
+      li.appendChild(button);
+      list.appendChild(li);
+    });
+    if (!rows.length) { list.innerHTML = "<li>暂无（在重点人员楼栋附近停留满设定时长后出现）</li>"; }
+  }
+
+  function send(body) {
+    return fetch(root.dataset.recordUrl, { method: "POST", credentials: "same-origin",
+      headers: { "Content-Type": "application/json", "X-CSRFToken": csrf }, body: JSON.stringify(body) })
+      .then(function (r) { if (!r.ok) { throw new Error("记录失败（" + r.status + "）"); } return r; });
   }
 
   function position() {
@@ -45,10 +81,8 @@
     position().then(function (c) {
       var body = { keyperson_id: kp.id, note: "" };
       if (c) { body.lon = c.longitude; body.lat = c.latitude; }
-      return fetch(root.dataset.recordUrl, { method: "POST", credentials: "same-origin",
-        headers: { "Content-Type": "application/json", "X-CSRFToken": csrf }, body: JSON.stringify(body) });
-    }).then(function (r) {
-      if (!r.ok) { throw new Error("记录失败（" + r.status + "）"); }
+      return send(body);
+    }).then(function () {
       msg.textContent = "已记录对 " + kp.name + " 的走访";
       loadVisits();
     }).catch(function (e) { msg.textContent = e.message; button.disabled = false; });
@@ -81,6 +115,58 @@
     }).catch(function (e) { list.innerHTML = ""; msg.textContent = e.message; root.dataset.visitsLoaded = "1"; });
   }
 
+  // Open incidents of the own grids (and assigned or reported by the worker) in view: tap to open the case.
+  function loadIncidents(bounds) {
+    var bbox = [bounds.getWest(), bounds.getSouth(), bounds.getEast(), bounds.getNorth()].join(",");
+    get(root.dataset.incidentsUrl + "?state=open&bbox=" + bbox).then(function (fc) {
+      fc.features.forEach(function (f) {
+        var p = f.properties;
+        var link = document.createElement("a");
+        link.href = root.dataset.caseUrl.replace(/0$/, String(Number(p.id)));
+        link.textContent = "事件 #" + p.id + " · " + p.category + " · " + p.state_label + (p.overdue ? "（已超期）" : "");
+        L.circleMarker([f.geometry.coordinates[1], f.geometry.coordinates[0]],
+                       { radius: 7, color: "#fff", weight: 2, fillColor: p.overdue ? "#7b241c" : "#c0392b", fillOpacity: 1 })
+          .bindPopup(link).addTo(map);
+      });
+      root.dataset.incidents = String(fc.features.length);
+    }).catch(function (e) { msg.textContent = e.message; root.dataset.incidents = "error"; });
+  }
+
+  var routeLayer = null;
+
+  // Suggested loop: the street line, numbered stops in walking order, length and minutes.
+  function drawRoute(r) {
+    if (routeLayer) { map.removeLayer(routeLayer); }
+    routeLayer = L.layerGroup().addTo(map);
+    if (r.path) { L.geoJSON(r.path, { style: { color: "#2980b9", weight: 4, opacity: 0.8, dashArray: "6 6" } }).addTo(routeLayer); }
+    r.stops.forEach(function (st) {
+      var icon = L.divIcon({ className: "wg-route-stop", html: String(Number(st.order)), iconSize: [20, 20] });
+      L.marker([st.lat, st.lon], { icon: icon, title: st.reason === "due" ? "待走访" : "未巡" }).addTo(routeLayer);
+    });
+    var due = r.stops.filter(function (st) { return st.reason === "due"; }).length;
+    document.getElementById("patrol-route").textContent = r.stops.length
+      ? "建议路线：" + r.stops.length + " 处（待走访 " + due + "），环线 " + (r.length_m / 1000).toFixed(2) + " 公里，约 " +
+        Math.round(r.minutes) + " 分钟" + (r.unreachable.length ? "；" + r.unreachable.length + " 处无道路可达" : "")
+      : "今日没有待巡的楼栋";
+    root.dataset.routeStops = String(r.stops.length);
+  }
+
+  function loadRoute(coords) {
+    var url = root.dataset.routeUrl + (coords ? "?lon=" + coords.longitude + "&lat=" + coords.latitude : "");
+    return get(url).then(drawRoute).catch(function (e) {
+      document.getElementById("patrol-route").textContent = "无法规划路线：" + e.message;
+      root.dataset.routeStops = "error";
+    });
+  }
+
+  document.getElementById("patrol-route-here").addEventListener("click", function () {
+    position().then(function (c) {
+      if (!c) { msg.textContent = "无法获取当前位置，路线从第一处楼栋出发"; }
+      loadRoute(c);
+    });
+  });
+
   get(root.dataset.dayUrl).then(drawDay).catch(function (e) { msg.textContent = e.message; root.dataset.loaded = "error"; });
   loadVisits();
+  loadRoute(null);
 })();

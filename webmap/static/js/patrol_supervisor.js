@@ -1,10 +1,14 @@
-// 巡查督导: coverage ranking per grid for a period, one worker's track of a day on the map.
+// 巡查督导: coverage ranking and choropleth per grid for a period, workers' last known positions,
+// one worker's track of a day with a time slider.
 (function () {
   "use strict";
   var root = document.getElementById("patrol-sup");
   var msg = document.getElementById("sup-msg");
   var map = L.map("sup-map", { attributionControl: false, preferCanvas: true }).setView([39.9, 116.4], 12);
   var layer = null;
+  var gridLayer = null;
+  var grids = null;
+  var posLayer = L.layerGroup().addTo(map);
   var today = new Date().toISOString().slice(0, 10);
   document.querySelectorAll("input[type=date]").forEach(function (i) { i.value = today; });
 
@@ -14,6 +18,38 @@
     });
   }
   function pct(x) { return x === null ? "—" : (100 * x).toFixed(1) + "%"; }
+  // Threshold colours of the usual patrol scoring (>= 95 % full points, 85-94 %, 60-84 %, below).
+  function colour(x) {
+    if (x === null || x === undefined) { return "#bdc3c7"; }
+    return x >= 0.95 ? "#27ae60" : x >= 0.85 ? "#f1c40f" : x >= 0.6 ? "#e67e22" : "#c0392b";
+  }
+
+  function gridOutlines() {
+    if (grids) { return Promise.resolve(grids); }
+    return get(root.dataset.gridsUrl).then(function (g) { grids = g; return g; });
+  }
+
+  function choropleth(rows) {
+    var byGrid = {};
+    rows.forEach(function (r) { byGrid[r.grid] = r; });
+    return gridOutlines().then(function (g) {
+      if (gridLayer) { map.removeLayer(gridLayer); }
+      gridLayer = L.geoJSON(g, {
+        style: function (f) {
+          var r = byGrid[f.properties.key];
+          return { color: "#555", weight: 1, fillOpacity: 0.55, fillColor: colour(r ? r.building_coverage : null) };
+        },
+        onEachFeature: function (f, l) {
+          var r = byGrid[f.properties.key];
+          l.bindTooltip(document.createTextNode((f.properties.name || f.properties.key) + "：" +
+                                                (r ? pct(r.building_coverage) : "无数据")));
+        }
+      }).addTo(map);
+      gridLayer.bringToBack();
+      if (g.features.length) { map.fitBounds(gridLayer.getBounds(), { padding: [8, 8] }); }
+      root.dataset.choropleth = String(g.features.filter(function (f) { return byGrid[f.properties.key]; }).length);
+    });
+  }
 
   document.getElementById("coverage-form").addEventListener("submit", function (ev) {
     ev.preventDefault();
@@ -29,18 +65,63 @@
         tbody.appendChild(tr);
       });
       msg.textContent = "定位点 " + body.fixes_in + " 个";
+      return choropleth(body.rows);
     }).catch(function (e) { msg.textContent = e.message; });
   });
+
+  function loadPositions() {
+    return get(root.dataset.positionsUrl).then(function (body) {
+      posLayer.clearLayers();
+      body.workers.forEach(function (w) {
+        var age = Math.round((Date.now() - new Date(w.t).getTime()) / 60000);
+        L.circleMarker([w.lat, w.lon], { radius: 7, color: "#fff", weight: 2, fillColor: "#8e44ad", fillOpacity: 1 })
+          .bindTooltip(document.createTextNode(w.name + "（" + (w.grid || "网格外") + "）" + age + " 分钟前"))
+          .addTo(posLayer);
+      });
+      root.dataset.positions = String(body.workers.length);
+    }).catch(function (e) { msg.textContent = e.message; });
+  }
+  document.getElementById("positions-refresh").addEventListener("click", loadPositions);
+
+  // Time slider: the track up to the chosen fix, and a marker where the worker was then.
+  var slider = document.getElementById("track-time");
+  var label = document.getElementById("track-time-label");
+  var fixes = [];
+  var here = null;
+  function showUntil(k) {
+    if (layer) { map.removeLayer(layer); }
+    var lines = [];
+    var current = null;
+    fixes.slice(0, k + 1).forEach(function (f) {
+      if (f.session !== current) { lines.push([]); current = f.session; }
+      lines[lines.length - 1].push(f.ll);
+    });
+    layer = L.polyline(lines, { color: "#2c3e50", weight: 3 }).addTo(map);
+    if (here) { map.removeLayer(here); }
+    if (fixes.length) {
+      here = L.circleMarker(fixes[k].ll, { radius: 6, color: "#2980b9", fillOpacity: 1 }).addTo(map);
+      label.textContent = new Date(fixes[k].t).toLocaleTimeString("zh-CN", { hour: "2-digit", minute: "2-digit" });
+    }
+    root.dataset.trackShown = String(k + 1);
+  }
+  slider.addEventListener("input", function () { showUntil(Number(slider.value)); });
 
   document.getElementById("track-form").addEventListener("submit", function (ev) {
     ev.preventDefault();
     var q = new URLSearchParams(new FormData(ev.target)).toString();
     get(root.dataset.trackUrl + "?" + q).then(function (body) {
-      if (layer) { map.removeLayer(layer); }
-      var lines = body.sessions.map(function (s) { return s.coordinates.map(function (c) { return [c[1], c[0]]; }); });
-      layer = L.polyline(lines, { color: "#2c3e50", weight: 3 }).addTo(map);
-      if (lines.length) { map.fitBounds(layer.getBounds(), { padding: [8, 8] }); }
-      msg.textContent = body.user + " " + body.date + "：" + body.sessions.length + " 段轨迹";
+      fixes = [];
+      body.sessions.forEach(function (s) {
+        s.coordinates.forEach(function (c, i) { fixes.push({ ll: [c[1], c[0]], t: s.times[i], session: s.session }); });
+      });
+      slider.max = String(Math.max(fixes.length - 1, 0));
+      slider.value = slider.max;
+      slider.disabled = fixes.length < 2;
+      showUntil(fixes.length - 1);
+      if (fixes.length) { map.fitBounds(layer.getBounds(), { padding: [8, 8] }); } else { label.textContent = "—"; }
+      msg.textContent = body.user + " " + body.date + "：" + body.sessions.length + " 段轨迹，" + fixes.length + " 个定位点";
     }).catch(function (e) { msg.textContent = e.message; });
   });
+
+  loadPositions();
 })();
