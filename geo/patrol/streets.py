@@ -11,6 +11,8 @@ tolerance should stay below the usual distance between parallel streets.
 
 from __future__ import annotations
 
+from typing import cast
+
 import geopandas as gpd
 import numpy as np
 import pandas as pd
@@ -78,7 +80,8 @@ def street_length_walked(
     pairs = pd.DataFrame({"piece": p, "zone": z, "session": session[z] if by_session else 0})
     rows = []
     # One union per street piece (and session): the buffers of the track pieces that reach it.
-    for (piece, sess), grp in pairs.groupby(["piece", "session"], sort=False):
+    for (piece_key, sess), grp in pairs.groupby(["piece", "session"], sort=False):
+        piece = cast(int, piece_key)
         walked = shapely.intersection(street[piece], shapely.union_all(zones[grp["zone"].to_numpy()])).length
         rows.append((pieces["grid"].iat[piece], sess, worker[grp["zone"].iat[0]], walked))
     hit = pd.DataFrame(rows, columns=["grid", "session", "worker", "street_walked_m"])
