@@ -37,6 +37,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         security,
         views,
     )
+    from api.boards import batch_pages as board_batch_pages
     from api.boards import pages as board_pages
     from api.config import load_config
     from api.grids import routes as grid_routes
@@ -81,6 +82,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(register_routes.bp)
     app.register_blueprint(register_pages.bp)
     app.register_blueprint(board_pages.bp)
+    app.register_blueprint(board_batch_pages.bp)
     app.register_blueprint(party_pages.bp)
     app.register_blueprint(patrol_routes.bp)
     app.register_blueprint(patrol_pages.bp)

@@ -128,6 +128,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("party_link_max", 15, "Most households a party-member centre household looks after."),
     Setting("party_link_max_walk_m", 1500.0, "Longest walk from a centre household to a household it looks after (m)."),
     Setting("board_photo_dir", "", "Folder of staff photos named in the register's 照片 column; empty = instance/photos."),
+    Setting("board_workers", 0, "Worker processes printing a batch of notice boards (0 = every core; 1 = in the calling process)."),
+    Setting("board_batch_chunk", 10, "Boards one worker process prints per task of a batch (a batch in worker processes reports progress after each task)."),
     # Patrol (issue 14; DOMAIN.md §3, practice)
     Setting("patrol_visit_m", 20.0, "A building counts as visited when a cleaned patrol track passes within this distance of its footprint (m)."),
     Setting("patrol_accuracy_max_m", 50.0, "GPS fixes reporting a worse accuracy (larger radius) than this are dropped (m)."),
