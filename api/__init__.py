@@ -50,6 +50,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     from api.plans import routes as plan_routes
     from api.register import pages as register_pages
     from api.register import routes as register_routes
+    from api.register import staff_pages as register_staff_pages
 
     app = Flask(
         __name__,
@@ -81,6 +82,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(grid_routes.bp)
     app.register_blueprint(register_routes.bp)
     app.register_blueprint(register_pages.bp)
+    app.register_blueprint(register_staff_pages.bp)
     app.register_blueprint(board_pages.bp)
     app.register_blueprint(board_batch_pages.bp)
     app.register_blueprint(party_pages.bp)
