@@ -115,6 +115,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("register_key_file", "", "File holding the register's encryption key (base64, 32 bytes); empty = instance/register.key, generated on first use."),
     Setting("register_max_grids_per_person", 3, "Grids one staff member may serve before the register check reports it."),
     Setting("register_match_tolerance_m", 30.0, "An imported row with lon/lat matches the nearest building within this distance (m)."),
+    Setting("partition_register_households", False, "Partition with the register's household count per building wherever the register has households there (flagged households_register); the request option register_households overrides it."),
     # Grid notice boards and party cells (issue 15)
     Setting("board_public_base_url", "http://127.0.0.1:5000", "Base URL of the public grid pages the board QR codes point to (…/g/<grid code>)."),
     Setting("board_supervision_hotline", "12345", "Supervision hotline (监督电话) printed on every grid notice board."),
