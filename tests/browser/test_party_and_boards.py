@@ -1,5 +1,6 @@
 """The party map (/party) on a desktop (1280×800) and a phone (390×844): the map is on screen with its
-grid polygons drawn, the coverage panel is reachable, and tooltips show names as text, never as markup."""
+grid polygons drawn, the coverage panel is reachable, and tooltips show names as text, never as markup.
+And batch printing of notice boards from /boards/batch: start, progress, refusals, download."""
 
 from __future__ import annotations
 
@@ -61,6 +62,7 @@ def party_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str,
     with published_app(tmp_path_factory.mktemp("party_browser"), 600) as app:
         with app.app_context(), session_scope() as s:
             create_user(s, "p_planner", PASSWORD, role="planner")
+            create_user(s, "p_admin", PASSWORD, role="admin")
             grids = active_grids(s)
             grid = str(grids.loc[grids["households"] > 0, "key"].iloc[0])
             other = grids[grids["key"] != grid].iloc[0]
@@ -74,6 +76,11 @@ def party_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str,
                                                    "组织名称": ["测试社区党委", HOSTILE], "上级组织": ["", "测试社区党委"],
                                                    "网格编码": ["", grid], "书记": ["", "陈书记"]}),
                          cipher=c, settings=settings, user="test")
+            import_sheet(s, "staff", pd.DataFrame({"姓名": ["王网格长", "李网格员"], "联系电话": ["13700000001", "13700000002"],
+                                                   "角色": ["网格长", "网格员"], "网格编码": [grid, grid]}),
+                         cipher=c, settings=settings, user="test")
+            community = str(grids.loc[grids["key"] == grid, "community_id"].iloc[0])
+            in_community = int((grids["community_id"].astype(str) == community).sum())
         with app.app_context(), session_scope() as s:
             linked = len(link_households(s, settings=settings, min_links=1, max_links=15).links)
         server = make_server("127.0.0.1", 0, app, threaded=True)
@@ -81,7 +88,7 @@ def party_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str,
         thread.start()
         try:
             yield {"url": f"http://127.0.0.1:{server.server_port}", "grid": grid, "grids": len(grids),
-                   "linked": linked, "cell_at": [inside[grid].y, inside[grid].x], "other": str(other["key"]),
+                   "linked": linked, "community": community, "in_community": in_community, "cell_at": [inside[grid].y, inside[grid].x], "other": str(other["key"]),
                    "other_at": [inside[str(other["key"])].y, inside[str(other["key"])].x]}
         finally:
             server.shutdown()
@@ -164,6 +171,40 @@ def test_party_map_on_a_phone(browser, party_server: dict[str, Any]) -> None:
         assert opened["open"] is True and opened["map"]["h"] >= PHONE["height"] / 3, opened
         assert "没有党组织的网格" in page.locator(".wg-party-side").inner_text()
         page.screenshot(path=str(SCREENSHOTS / "party_map_390_panel.png"))
+    finally:
+        context.close()
+    assert traffic.foreign() == [] and traffic.page_errors == []
+
+
+def test_batch_printing_page_runs_the_job_and_offers_the_downloads(browser, party_server: dict[str, Any]) -> None:
+    """An admin prints the boards of one community: progress, the grids refused with what they lack, the ZIP."""
+    traffic = Traffic()
+    context = browser.new_context(base_url=party_server["url"], viewport=DESKTOP, locale="zh-CN")
+    page = context.new_page()
+    page.on("request", lambda r: traffic.requests.append(r.url))
+    page.on("pageerror", lambda e: traffic.page_errors.append(str(e)))
+    try:
+        login(page, "p_admin")
+        page.goto("/boards")
+        page.get_by_role("link", name="批量打印公示牌").click()
+        page.wait_for_url("**/boards/batch")
+        assert page.locator('select[name="community"]').is_disabled()
+        page.get_by_label("按社区").check()
+        page.locator('select[name="community"]').select_option(party_server["community"])
+        page.locator('select[name="size"]').select_option("A4")
+        page.get_by_role("button", name="开始批量打印").click()
+        page.locator("#wg-batch-job[data-state='done']").wait_for(timeout=120_000)
+        assert page.locator(".progress-bar").inner_text() == "100%"
+        assert "完成：1 块公示牌" in page.locator(".wg-job-message").inner_text()
+        refused = page.locator(".wg-batch-refused").inner_text()
+        assert f"{party_server['in_community'] - 1} 个网格缺少必填内容" in refused and "缺少网格长" in refused
+        link = page.locator("a[data-file='boards.zip']")
+        assert link.inner_text() == "下载 ZIP（全部文件）"
+        answer = page.request.get(link.get_attribute("href"))
+        assert answer.status == 200 and answer.headers["content-type"] == "application/zip"
+        assert page.locator("a[data-file='boards-all.pdf']").count() == 1
+        SCREENSHOTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(SCREENSHOTS / "boards_batch_1280.png"), full_page=True)
     finally:
         context.close()
     assert traffic.foreign() == [] and traffic.page_errors == []
