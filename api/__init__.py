@@ -37,6 +37,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         workspace_map,
     )
     from api.access import pages as access_pages
+    from api.boards import batch_pages as board_batch_pages
     from api.boards import pages as board_pages
     from api.config import load_config
     from api.grids import routes as grid_routes
@@ -53,6 +54,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     from api.plans import routes as plan_routes
     from api.register import pages as register_pages
     from api.register import routes as register_routes
+    from api.register import staff_pages as register_staff_pages
 
     app = Flask(
         __name__,
@@ -86,7 +88,9 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(grid_routes.bp)
     app.register_blueprint(register_routes.bp)
     app.register_blueprint(register_pages.bp)
+    app.register_blueprint(register_staff_pages.bp)
     app.register_blueprint(board_pages.bp)
+    app.register_blueprint(board_batch_pages.bp)
     app.register_blueprint(party_pages.bp)
     app.register_blueprint(patrol_routes.bp)
     app.register_blueprint(patrol_pages.bp)

@@ -22,7 +22,7 @@ import pandas as pd
 from geo.crs import require_metric
 from geo.settings import DEFAULTS
 
-__all__ = ["estimated_floors", "is_residential", "estimate_households"]
+__all__ = ["estimated_floors", "is_residential", "estimate_households", "households_from_register"]
 
 log = logging.getLogger(__name__)
 
@@ -139,4 +139,40 @@ def estimate_households(
         int(is_given.sum()), int((~is_given).sum()), int((residential & ~is_given).sum()),
         int(out.loc[~is_given, "households"].sum()),
     )
+    return out
+
+
+def households_from_register(buildings: gpd.GeoDataFrame, counts: pd.Series) -> gpd.GeoDataFrame:
+    """*buildings* whose ``households`` come from the register where it has households for them.
+
+    Parameters
+    ----------
+    buildings
+        ``building_id`` and ``households`` (any CRS).
+    counts
+        Register households per building id (buildings without register records absent).
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        A copy; ``households_register`` flags the buildings whose count came from the
+        register (their ``households_estimated``, when present, becomes False).
+
+    Examples
+    --------
+    >>> b = gpd.GeoDataFrame({"building_id": ["a", "b"], "households": [40, 12]}, geometry=[None, None])
+    >>> households_from_register(b, pd.Series({"a": 36}))[["households", "households_register"]]
+       households  households_register
+    0          36                 True
+    1          12                False
+    """
+    out = buildings.copy()
+    found = out["building_id"].astype(str).map(counts)
+    flag = found.notna().to_numpy()
+    out["households"] = np.where(flag, found.fillna(0), out["households"]).astype("int64")
+    out["households_register"] = flag
+    if "households_estimated" in out.columns:
+        out["households_estimated"] = out["households_estimated"].astype(bool) & ~flag
+    log.info("households: %d of %d buildings counted from the register (%d households)", int(flag.sum()),
+             len(out), int(out.loc[flag, "households"].sum()))
     return out

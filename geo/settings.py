@@ -116,6 +116,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("register_key_file", "", "File holding the register's encryption key (base64, 32 bytes); empty = instance/register.key, generated on first use."),
     Setting("register_max_grids_per_person", 3, "Grids one staff member may serve before the register check reports it."),
     Setting("register_match_tolerance_m", 30.0, "An imported row with lon/lat matches the nearest building within this distance (m)."),
+    Setting("partition_register_households", False, "Partition with the register's household count per building wherever the register has households there (flagged households_register); the request option register_households overrides it."),
     # Grid notice boards and party cells (issue 15)
     Setting("board_public_base_url", "http://127.0.0.1:5000", "Base URL of the public grid pages the board QR codes point to (…/g/<grid code>)."),
     Setting("board_supervision_hotline", "12345", "Supervision hotline (监督电话) printed on every grid notice board."),
@@ -129,6 +130,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("party_link_max", 15, "Most households a party-member centre household looks after."),
     Setting("party_link_max_walk_m", 1500.0, "Longest walk from a centre household to a household it looks after (m)."),
     Setting("board_photo_dir", "", "Folder of staff photos named in the register's 照片 column; empty = instance/photos."),
+    Setting("board_workers", 0, "Worker processes printing a batch of notice boards (0 = every core; 1 = in the calling process)."),
+    Setting("board_batch_chunk", 10, "Boards one worker process prints per task of a batch (a batch in worker processes reports progress after each task)."),
     # Patrol (issue 14; DOMAIN.md §3, practice)
     Setting("patrol_visit_m", 20.0, "A building counts as visited when a cleaned patrol track passes within this distance of its footprint (m)."),
     Setting("patrol_accuracy_max_m", 50.0, "GPS fixes reporting a worse accuracy (larger radius) than this are dropped (m)."),

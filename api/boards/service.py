@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import mimetypes
+import shutil
 import zipfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
@@ -19,11 +20,12 @@ from urllib.parse import quote
 
 import geopandas as gpd
 
+from api.boards.pool import map_chunks
 from api.boards.sources import BoardSources
 from webmap.boards.content import BoardContent, StaffCard, missing_fields, parse_hotlines
 from webmap.boards.mapimage import board_map_png
 from webmap.boards.qr import data_uri, qr_png
-from webmap.boards.render import board_html, merged_pdf, pdf_documents, png_from_pdf
+from webmap.boards.render import board_html, join_pdfs, pdf_bytes, pdf_documents, png_from_pdf
 
 __all__ = ["BoardIncomplete", "BatchResult", "public_url", "board_content", "board_problems", "render_board",
            "print_batch", "grid_map_png", "content_hash"]
@@ -108,7 +110,8 @@ def board_content(src: BoardSources, key: str, *, settings: Mapping[str, Any], p
     if pictures:
         w, h = _MAP_INCHES[orientation]
         map_uri = data_uri(board_map_png(grid, layers["buildings"], layers["streets"], layers["services"],
-                                         layers["party"], width_in=w, height_in=h, dpi=int(settings["board_map_dpi"])))
+                                         layers["party"], width_in=w, height_in=h, dpi=int(settings["board_map_dpi"]),
+                                         kind="jpeg"), "image/jpeg")
         qr_uri = data_uri(qr_png(url))
     return BoardContent(
         code=str(row["key"]), name=_text(row["name"]) or f"网格 {row['key']}",
@@ -158,51 +161,102 @@ class BatchResult:
     files: list[Path] = field(default_factory=list)
 
 
-def _write_board(pdf: bytes, stem: Path, fmt: str, *, dpi: int) -> list[Path]:
-    """Write ``<stem>.pdf`` and/or ``<stem>.png`` (*fmt*: pdf, png or both); the paths written."""
+def _write_board(pdf: bytes, stem: Path, fmt: str, *, dpi: int, scratch: Path) -> tuple[list[Path], Path]:
+    """Write ``<stem>.pdf`` and/or ``<stem>.png`` (*fmt*: pdf, png or both).
+
+    Returns the files written and the board's PDF, which is put in *scratch* when only the
+    PNG was asked for (the merged PDF is made from it).
+    """
     out = []
+    pdf_path = stem.with_name(stem.name + ".pdf") if fmt in ("pdf", "both") else scratch / (stem.name + ".pdf")
+    pdf_path.parent.mkdir(parents=True, exist_ok=True)
+    pdf_path.write_bytes(pdf)
     if fmt in ("pdf", "both"):
-        out.append(stem.with_name(stem.name + ".pdf"))
-        out[-1].write_bytes(pdf)
+        out.append(pdf_path)
     if fmt in ("png", "both"):
         out.append(stem.with_name(stem.name + ".png"))
         out[-1].write_bytes(png_from_pdf(pdf, dpi=dpi))
-    return out
+    return out, pdf_path
+
+
+#: Folder (inside a batch's output folder) of the PDFs of a PNG-only batch, until they are merged.
+_SCRATCH = ".pdf"
+
+
+@dataclass(frozen=True)
+class _PrintJob:
+    """What every chunk of a batch is printed with (sent once to each worker process)."""
+
+    src: BoardSources
+    out_dir: Path
+    settings: dict[str, Any]
+    photo_dir: Path
+    size: str
+    orientation: str
+    fmt: str
+    drafts: bool
+
+
+def _print_chunk(job: _PrintJob, index: int, keys: list[str],
+                 tick: Callable[[], None] | None) -> tuple[BatchResult, list[Path]]:
+    """Boards of *keys* written to the job's folder; the result and each printed board's PDF, in order."""
+    result, pdfs = BatchResult(), []
+    for key in keys:
+        # Completeness first, without pictures: a refused board costs no map drawing.
+        board = board_content(job.src, key, settings=job.settings, photo_dir=job.photo_dir, pictures=False)
+        missing = board_problems(board, job.settings)
+        if missing and not job.drafts:
+            result.refused[key] = missing
+        else:
+            board = board_content(job.src, key, settings=job.settings, photo_dir=job.photo_dir,
+                                  orientation=job.orientation)
+            html = board_html(board, size=job.size, orientation=job.orientation, draft=job.drafts, missing=missing)
+            files, pdf = _write_board(pdf_bytes(html), job.out_dir / quote(key, safe=""), job.fmt,
+                                      dpi=int(job.settings["board_png_dpi"]), scratch=job.out_dir / _SCRATCH)
+            result.files += files
+            pdfs.append(pdf)
+            result.printed.append(key)
+            if not missing:  # drafts are not versions to keep on the wall
+                result.versions[key] = (board.plan_id, content_hash(board))
+        if tick:
+            tick()
+    return result, pdfs
 
 
 def print_batch(src: BoardSources, keys: list[str], out_dir: Path, *, settings: Mapping[str, Any], photo_dir: Path,
                 size: str = "A3", orientation: str = "portrait", fmt: str = "pdf", drafts: bool = False,
-                progress: Callable[[int, int], None] | None = None) -> BatchResult:
+                bundle: bool | None = None, progress: Callable[[int, int], None] | None = None) -> BatchResult:
     """Boards of *keys* as ``<code>.pdf|png`` (*fmt* pdf, png or both) in *out_dir*, plus ``boards.zip`` and a merged ``boards-all.pdf``.
 
     Grids with missing fields are listed in the result and not printed (unless *drafts*).
+    The ZIP and the merged PDF are written when *bundle* (default: when several grids are asked for).
+    Chunks of ``board_batch_chunk`` grids are printed by ``board_workers`` processes;
+    *progress* is called with (boards done, boards in all).
     """
     out_dir.mkdir(parents=True, exist_ok=True)
-    result, documents = BatchResult(), []
-    for i, key in enumerate(keys):
-        board = board_content(src, key, settings=settings, photo_dir=photo_dir, orientation=orientation)
-        missing = board_problems(board, settings)
-        if missing and not drafts:
-            result.refused[key] = missing
-        else:
-            doc = pdf_documents([board_html(board, size=size, orientation=orientation, draft=drafts,
-                                            missing=missing)])[0]
-            result.files += _write_board(doc.write_pdf(), out_dir / quote(key, safe=""), fmt,
-                                         dpi=int(settings["board_png_dpi"]))
-            result.printed.append(key)
-            if not missing:  # drafts are not versions to keep on the wall
-                result.versions[key] = (board.plan_id, content_hash(board))
-            documents.append(doc)
-        if progress:
-            progress(i + 1, len(keys))
-    if len(documents) > 1:
+    job = _PrintJob(src=src, out_dir=out_dir, settings=dict(settings), photo_dir=photo_dir, size=size,
+                    orientation=orientation, fmt=fmt, drafts=drafts)
+    step = max(1, int(settings["board_batch_chunk"]))
+    chunks = [keys[i:i + step] for i in range(0, len(keys), step)]
+    parts = map_chunks(_print_chunk, job, chunks, workers=int(settings["board_workers"]),
+                       progress=(lambda done: progress(done, len(keys))) if progress else None)
+    result, pdfs = BatchResult(), []
+    for part, part_pdfs in parts:
+        result.printed += part.printed
+        result.versions.update(part.versions)
+        result.refused.update(part.refused)
+        result.files += part.files
+        pdfs += part_pdfs
+    if pdfs and (len(result.printed) > 1 if bundle is None else bundle):
         merged = out_dir / "boards-all.pdf"
-        merged.write_bytes(merged_pdf(documents))
+        join_pdfs(pdfs, merged)
         archive = out_dir / "boards.zip"
-        with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as z:
+        # PDFs and PNGs are compressed already: the fastest level keeps most of the gain.
+        with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as z:
             for path in list(result.files):
                 z.write(path, path.name)
         result.files += [merged, archive]
+    shutil.rmtree(out_dir / _SCRATCH, ignore_errors=True)
     log.info("boards: %d printed, %d refused (missing fields) of %d grids", len(result.printed), len(result.refused),
              len(keys))
     return result

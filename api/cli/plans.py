@@ -32,11 +32,13 @@ def plans_group() -> None:
 @click.option("--target", type=int, help="Target households per grid (setting grid_target_households).")
 @click.option("--micro", is_flag=True, help="Micro-grids (微网格) with the micro_grid_* bounds.")
 @click.option("--seed", type=int, help="Random seed (setting partition_seed); same seed, same plan.")
+@click.option("--register-households/--no-register-households", "register", default=None,
+              help="Count households from the register where it has them (setting partition_register_households).")
 @click.option("--if-none", is_flag=True, help="Do nothing when the workspace already has a plan (idempotent setup).")
 @click.option("--user", default="cli", show_default=True, help="Author recorded on the plan and in the audit log.")
 @with_appcontext
 def partition(name: str, min_h: int | None, max_h: int | None, target: int | None, micro: bool,
-              seed: int | None, if_none: bool, user: str) -> None:
+              seed: int | None, register: bool | None, if_none: bool, user: str) -> None:
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     with db.session_scope() as session:
         if workspace_stats(session)["empty"]:
@@ -46,7 +48,8 @@ def partition(name: str, min_h: int | None, max_h: int | None, target: int | Non
         click.echo("已有网格方案，跳过 / the workspace already has a plan, skipped (--if-none)")
         return
     body = {k: v for k, v in {"min_households": min_h, "max_households": max_h, "target_households": target,
-                              "micro": micro, "seed": seed}.items() if v is not None}
+                              "micro": micro, "seed": seed, "register_households": register}.items()
+            if v is not None}
     try:
         job = jobs.submit_partition(app, user=user, params=jobs.partition_params(body, app.config["WANGGE"]),
                                     name=name)

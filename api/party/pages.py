@@ -101,7 +101,7 @@ def _render(layers: dict[str, Any], *, public: bool) -> str:
     root.render()
     return render_template("party/map.html", public=public, report=layers["report"],
                            map_header=root.header.render(), map_html=root.html.render(),
-                           map_script=root.script.render())
+                           map_script=root.script.render(), map_name=m.get_name())
 
 
 @bp.get("/party")

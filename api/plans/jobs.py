@@ -31,7 +31,7 @@ __all__ = ["Job", "JobCancelled", "PARTITION_KEYS", "partition_params", "submit_
 
 log = logging.getLogger(__name__)
 
-PARTITION_KEYS = ("min_households", "max_households", "target_households", "micro", "seed")
+PARTITION_KEYS = ("min_households", "max_households", "target_households", "micro", "seed", "register_households")
 _RUN_PARTITION = "api.plans.jobs:run_partition"
 
 
@@ -57,6 +57,11 @@ def partition_params(body: dict[str, Any], defaults: dict[str, Any]) -> dict[str
     if not 0 < lo <= t <= hi:
         raise PlanRequestError(400, "bad_bounds", f"户数设置须满足 0 < 下限 ≤ 目标 ≤ 上限：{lo}, {t}, {hi}",
                                "调整下限、目标、上限")
+    register = body.get("register_households", defaults["partition_register_households"])
+    if not isinstance(register, bool):
+        raise PlanRequestError(400, "bad_request", f"register_households 须为 true/false：{register!r}",
+                               "true：有登记册住户的楼栋按登记册户数划分")
+    out["register_households"] = register
     ids = body.get("community_ids")
     if ids is not None and (not isinstance(ids, list) or not all(isinstance(c, str) for c in ids)):
         raise PlanRequestError(400, "bad_request", f"community_ids 须为字符串数组：{ids!r}", "或省略以划分全部社区")
@@ -71,9 +76,14 @@ def _progress(ctx: JobContext) -> Callable[[str, float], None]:
     return say
 
 
-def _layers(session: Any, ids: list[str] | None) -> dict[str, gpd.GeoDataFrame]:
+def _layers(session: Any, ids: list[str] | None, *, register: bool = False) -> dict[str, gpd.GeoDataFrame]:
     out = {"buildings": load_layer(session, "buildings", community_id=ids),
            "communities": load_layer(session, "communities", community_id=ids)}
+    if register:  # real counts where the register has households (setting partition_register_households)
+        from api.register.queries import household_counts
+        from geo.households import households_from_register
+
+        out["buildings"] = households_from_register(out["buildings"], household_counts(session))
     for kind in ("streets", "compounds"):
         out[kind] = load_layer(session, kind)
     if out["buildings"].empty:
@@ -121,7 +131,7 @@ def _plan_partition(ctx: JobContext, params: dict[str, Any],
 
     ctx.progress("读取数据", 0.02)
     with session_scope(write=False) as session:
-        layers = _layers(session, params["community_ids"])
+        layers = _layers(session, params["community_ids"], register=bool(params.get("register_households")))
         workspace = workspace_version(session)
         previous, locked = None, []
         if base_id is not None:

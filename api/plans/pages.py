@@ -97,6 +97,7 @@ def page_context(**extra: Any) -> dict[str, Any]:
             "micro": {"min": s["micro_grid_min_households"], "max": s["micro_grid_max_households"],
                       "target": s["micro_grid_target_households"]},
             "seed": s["partition_seed"],
+            "register_households": bool(s["partition_register_households"]),
         },
         **extra,
     }

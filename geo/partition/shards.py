@@ -42,7 +42,8 @@ from geo.partition.options import PlanSpec
 from geo.partition.pipeline import Progress, plan_layers
 from geo.partition.result import CELL_COLUMNS, PartitionResult, numbered_grids, plan_report
 
-__all__ = ["Shard", "ShardJob", "plan_shards", "resolve_workers", "run_sharded", "partition_in_shards"]
+__all__ = ["Shard", "ShardJob", "plan_shards", "resolve_workers", "run_sharded", "partition_in_shards",
+           "die_with_owner", "forkserver_context"]
 
 log = logging.getLogger(__name__)
 
@@ -180,14 +181,23 @@ def _die_with_parent(owner: int) -> None:
                      daemon=True).start()
 
 
-def _context() -> mp.context.BaseContext:
+#: Public name of the worker initializer, for other process pools (e.g. notice-board batches).
+die_with_owner = _die_with_parent
+
+
+def forkserver_context(preload: list[str]) -> mp.context.BaseContext:
+    """The start method of worker pools: a forkserver importing *preload* once (else spawn)."""
     # forkserver: workers fork from a clean server process, never from the caller (which
-    # may be a threaded web server holding locks); the engine is imported there once.
+    # may be a threaded web server holding locks).
     if "forkserver" in mp.get_all_start_methods():
         ctx = mp.get_context("forkserver")
-        ctx.set_forkserver_preload(["geo.partition.pipeline"])
+        ctx.set_forkserver_preload(preload)
         return ctx
     return mp.get_context("spawn")
+
+
+def _context() -> mp.context.BaseContext:
+    return forkserver_context(["geo.partition.pipeline"])
 
 
 def _locked_in(previous: PartitionResult | pd.Series | None, locked: tuple[str, ...],

@@ -253,3 +253,114 @@ def test_the_admin_logo_setting_is_printed_in_the_header(world: dict[str, Any], 
     missing = board_content(src, a, settings={**settings, "board_logo_file": str(tmp_path / "nope.png")},
                             photo_dir=tmp_path)
     assert missing.logo_uri == "" and 'class="logo"' not in board_html(missing)
+
+
+def _pages(pdf: Path) -> int:
+    return int(re.search(r"Pages:\s+(\d+)", _run("pdfinfo", str(pdf))).group(1))
+
+
+def test_batch_in_worker_processes_prints_what_one_process_prints(world: dict[str, Any], tmp_path: Path) -> None:
+    import zipfile
+
+    from api.boards.service import print_batch
+    from api.boards.sources import load_sources
+
+    app, keys = world["app"], [world["A"], world["B"], world["C"]]
+    with app.app_context(), session_scope() as s:
+        src = load_sources(s, keys=keys)
+    runs = {}
+    for name, workers in (("one", 1), ("pool", 2)):
+        done: list[int] = []
+        settings = {**app.config["WANGGE"], "board_workers": workers, "board_batch_chunk": 1}
+        runs[name] = print_batch(src, keys, tmp_path / name, settings=settings, photo_dir=tmp_path, size="A4",
+                                 fmt="both", progress=lambda i, n, done=done: done.append(i))
+        assert sorted(done) == done and done[-1] == 3  # one step per chunk (of one grid) in the pool
+    one, pool = runs["one"], runs["pool"]
+    assert pool.printed == one.printed == [world["A"], world["C"]] and list(pool.refused) == [world["B"]]
+    assert pool.versions == one.versions and pool.refused == one.refused
+    merged = tmp_path / "pool" / "boards-all.pdf"
+    assert _pages(merged) == 2 and not list((tmp_path / "pool").glob(".boards-part-*"))
+    text = _run("pdftotext", str(merged), "-")
+    assert text.index("李网格长") < text.index("周网格长")  # boards in the order asked for
+    with zipfile.ZipFile(tmp_path / "pool" / "boards.zip") as z:
+        assert sorted(z.namelist()) == sorted(f"{k}.{e}" for k in (world["A"], world["C"]) for e in ("pdf", "png"))
+    assert _qr_url(tmp_path / "pool" / f"{world['C']}.png") == f"http://127.0.0.1:5000/g/{world['C']}"
+
+
+def test_batch_job_role_checks_and_bad_requests(world: dict[str, Any]) -> None:
+    app = world["app"]
+    anonymous = app.test_client()
+    assert anonymous.post("/api/boards/batch", json={"scope": "all"}).status_code == 401
+    assert anonymous.get("/boards/batch").status_code in (302, 401)
+    for role in ("viewer", "worker", "planner"):
+        client = login(app, role)
+        assert client.post("/api/boards/batch", json={"scope": "all"}).status_code == 403, role
+        assert client.get("/boards/batch").status_code == 403, role
+    admin = login(app, "admin")
+    cases = [({"scope": "district"}, 400, "scope='district' 无效；可选：all、street、community"),
+             ({"scope": "community"}, 400, "scope=community 需要 target：社区编号"),
+             ({"scope": "all", "size": "A5"}, 400, "size='A5' 无效；可选：A3、A4"),
+             ({"scope": "all", "format": "svg"}, 400, "format='svg' 无效"),
+             ({"scope": "all", "drafts": "yes"}, 400, "drafts 须为 true 或 false"),
+             ({"scope": "community", "target": "nope"}, 404, "社区 nope 没有生效的网格"),
+             ({"scope": "street", "target": "nope"}, 404, "街道 nope 没有生效的网格")]
+    for body, status, message in cases:
+        r = admin.post("/api/boards/batch", json=body)
+        assert r.status_code == status and message in r.get_json()["error"]["message"], (body, r.get_json())
+    assert admin.post("/api/boards/batch", data="scope=all").status_code == 400
+    assert admin.get("/api/boards/batch/nosuchjob").status_code == 404
+    page = admin.get("/boards/batch").get_data(as_text=True)
+    assert "批量打印公示牌" in page and 'name="community"' in page and "js/boards_batch.js" in page
+
+
+def test_batch_job_prints_every_grid_and_serves_zip_and_merged_pdf(world: dict[str, Any], tmp_path: Path) -> None:
+    import io
+    import time
+    import zipfile
+
+    from sqlalchemy import func, select
+
+    from api.boards.models import BoardPrint
+    from api.models import AuditEntry
+
+    app, a, b, c = world["app"], world["A"], world["B"], world["C"]
+    admin = login(app, "admin")
+    with app.app_context(), session_scope() as s:
+        before = s.scalar(select(func.count()).select_from(BoardPrint))
+    r = admin.post("/api/boards/batch", json={"scope": "all", "size": "A4", "format": "both"})
+    assert r.status_code == 202, r.get_json()
+    status_url = r.get_json()["status_url"]
+    job_id = r.get_json()["job_id"]
+    with admin.get(f"/boards/batch/{job_id}/boards.zip") as early:
+        assert early.status_code in (409, 200)  # 409 until it is done
+    deadline = time.monotonic() + 180
+    while (job := admin.get(status_url).get_json())["state"] in ("queued", "running"):
+        assert time.monotonic() < deadline, job
+        time.sleep(0.2)
+    assert job["state"] == "done", job
+    assert job["result"]["printed"] == 2 and "缺少网格长" in "".join(job["result"]["refused"][b])
+    assert a not in job["result"]["refused"] and set(job["downloads"]) == {"boards.zip", "boards-all.pdf"}
+    with admin.get(job["downloads"]["boards.zip"]) as archive:  # a streamed file: close it
+        assert archive.status_code == 200 and archive.mimetype == "application/zip"
+        with zipfile.ZipFile(io.BytesIO(archive.data)) as z:
+            assert sorted(z.namelist()) == sorted(f"{k}.{e}" for k in (a, c) for e in ("pdf", "png"))
+    with admin.get(job["downloads"]["boards-all.pdf"]) as merged:
+        assert merged.mimetype == "application/pdf"
+        (tmp_path / "all.pdf").write_bytes(merged.data)
+    assert _pages(tmp_path / "all.pdf") == 2 and "A4" in _run("pdfinfo", str(tmp_path / "all.pdf"))
+    assert admin.get(f"/boards/batch/{job_id}/secrets.txt").status_code == 404
+    assert login(app, "planner").get(job["downloads"]["boards.zip"]).status_code == 403
+    with app.app_context(), session_scope() as s:
+        assert s.scalar(select(func.count()).select_from(BoardPrint)) == before + 2
+        assert s.scalar(select(func.count()).where(AuditEntry.action == "boards.batch",
+                                                   AuditEntry.target == f"job:{job_id}")) == 1
+    # A community with no complete grid: the job fails saying so, and leaves no files.
+    with app.app_context(), session_scope() as s:
+        community = grid_meta(s, b)["community_id"]
+        others = grid_meta(s, a)["community_id"], grid_meta(s, c)["community_id"]
+    if community not in others:
+        r = admin.post("/api/boards/batch", json={"scope": "community", "target": community})
+        while (job := admin.get(r.get_json()["status_url"]).get_json())["state"] in ("queued", "running"):
+            time.sleep(0.2)
+        assert job["state"] == "failed" and "没有可打印的公示牌" in job["message"], job
+        assert not (Path(app.instance_path) / "boards" / job["job_id"]).exists()

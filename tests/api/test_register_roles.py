@@ -100,6 +100,8 @@ ROUTES: list[tuple[str, str, str, dict[str, int], str | None]] = [
     ("page_audit", "GET", "/register/audit", ADMIN, None),
     ("page_import", "GET", "/register/import", STAFF_ONLY, None),
     ("page_rebinding", "GET", "/register/rebinding/1", STAFF_ONLY, None),
+    ("staff_list", "GET", "/api/register/grids/{grid}/staff", STAFF_ONLY, None),
+    ("page_staff", "GET", "/register/staff?grid={grid}", STAFF_ONLY, None),
 ]
 
 
@@ -234,3 +236,104 @@ def test_upload_import_lists_problems_and_writes_nothing(world: dict[str, Any]) 
     unmapped = planner.post("/api/register/import", data={"kind": "staff", "file": (io.BytesIO(good), "p.csv")},
                             content_type="multipart/form-data")
     assert unmapped.status_code == 400 and "--field" in unmapped.get_json()["error"]["message"]
+
+
+def _staff_count(app: Flask) -> int:
+    from api.register.models import Staff
+
+    with app.app_context(), session_scope() as s:
+        return int(s.scalar(select(func.count()).select_from(Staff)))
+
+
+#: A bad staff form each, with (part of) the message it must get; nothing is written.
+BAD_STAFF: list[tuple[dict[str, str], str]] = [
+    ({"phone": "12"}, "电话：号码 ** 格式不对；填写 11 位手机号"),
+    ({"name": ""}, "姓名：必填项为空；填写姓名"),
+    ({"role": "组长"}, "角色：未知角色；角色须为 网格长、网格员"),
+    ({"grid_code": "nope"}, "网格编码：网格编码不是生效网格"),
+    ({"role": "楼栋长", "grid_code": ""}, "楼栋编号：楼栋长/单元长须填写楼栋编号"),
+    ({"role": "楼栋长", "building_id": "no-such-building"}, "楼栋编号：楼栋编号在工作区中不存在"),
+    ({"username": "nobody"}, "登录账号：账号不存在"),
+    ({"start_date": "2026-13-01"}, "上岗日期 '2026-13-01' 不是日期"),
+    ({"start_date": "2026-03-01", "end_date": "2026-02-01"}, "离任日期早于上岗日期"),
+    ({"name": "王网格", "phone": "13700000000", "role": "网格员"}, "重复（姓名、电话、角色、网格、楼栋、单元都相同）"),
+]
+
+
+def test_staff_edits_need_planner_or_admin(world: dict[str, Any]) -> None:
+    clients, app = world["clients"], world["app"]
+    body = {"name": "赵网格员", "phone": "13711110000", "role": "网格员", "grid_code": world["B"]}
+    before = _staff_count(app)
+    for role, status in (("anonymous", 401), ("viewer", 403), ("worker", 403)):
+        c = clients[role]
+        assert c.post("/api/register/staff", json=body).status_code == status, role
+        assert c.post("/api/register/staff/1", json=body).status_code == status, role
+        assert c.delete("/api/register/staff/1").status_code == status, role
+        page = c.post("/register/staff", data={**body, "action": "add"})
+        assert page.status_code == (302 if role == "anonymous" else 403), role
+    assert _staff_count(app) == before
+
+
+def test_staff_form_catalogue_each_refused_with_its_message(world: dict[str, Any]) -> None:
+    app, planner = world["app"], world["clients"]["planner"]
+    good = {"name": "孙网格员", "phone": "13722220000", "role": "网格员", "grid_code": world["A"]}
+    before = _staff_count(app)
+    for change, message in BAD_STAFF:
+        r = planner.post("/api/register/staff", json={**good, **change})
+        assert r.status_code == 400, (change, r.get_json())
+        assert message in r.get_json()["error"]["message"], (change, r.get_json()["error"]["message"])
+    assert _staff_count(app) == before
+    page = planner.post("/register/staff", data={**good, "phone": "12", "action": "add", "grid": world["A"]})
+    assert page.status_code == 400 and "格式不对；填写 11 位手机号" in page.get_data(as_text=True)
+    assert _staff_count(app) == before
+
+
+def test_staff_add_edit_remove_one_leader_masked_and_audited(world: dict[str, Any]) -> None:
+    from api.register.models import Staff
+
+    app, planner, admin, a = world["app"], world["clients"]["planner"], world["clients"]["admin"], world["A"]
+    leader = {"name": "赵网格长", "phone": "13733330000", "role": "网格长", "grid_code": a, "duties": "统筹"}
+    r = planner.post("/api/register/staff", json=leader)
+    assert r.status_code == 201, r.get_json()
+    added = r.get_json()
+    assert added["phone_masked"] == "137****0000" and not PHONE_RE.search(r.get_data())
+    second = planner.post("/api/register/staff", json={**leader, "name": "钱网格长", "phone": "13744440000"})
+    assert second.status_code == 400 and f"网格 {a} 已有网格长 赵网格长" in second.get_json()["error"]["message"]
+    # The leader leaves (blank phone: unchanged; the stored role code is accepted too): a new one may come.
+    edit = admin.post(f"/api/register/staff/{added['id']}",
+                      json={**leader, "phone": "", "role": "grid_leader", "start_date": "2025-01-01",
+                            "end_date": "2025-12-31"})
+    assert edit.status_code == 200 and edit.get_json()["end_date"] == "2025-12-31", edit.get_json()
+    with app.app_context(), session_scope() as s:
+        assert s.get(Staff, added["id"]).phone == "13733330000"
+    assert planner.post("/api/register/staff", json={**leader, "name": "钱网格长", "phone": "13744440000"}) \
+        .status_code == 201
+    listing = planner.get(f"/api/register/grids/{a}/staff").get_json()["staff"]
+    assert {(s["name"], s["role_label"]) for s in listing} >= {("赵网格长", "网格长"), ("钱网格长", "网格长")}
+    assert admin.delete(f"/api/register/staff/{added['id']}").status_code == 200
+    assert admin.delete(f"/api/register/staff/{added['id']}").status_code == 404
+    with app.app_context(), session_scope() as s:
+        rows = s.scalars(select(AuditEntry).where(AuditEntry.target == f"staff:{added['id']}")
+                         .order_by(AuditEntry.id)).all()
+    assert [(e.action, e.username) for e in rows] == [("register.staff_add", "planner"),
+                                                       ("register.staff_edit", "admin"),
+                                                       ("register.staff_remove", "admin")]
+    assert rows[1].detail["fields"] == ["end_date", "start_date"]  # what changed; the phone was kept
+    assert not any(PHONE_RE.search(repr(e.detail).encode()) for e in rows)
+
+
+def test_staff_page_lists_masked_and_a_linked_account_follows_its_grid(world: dict[str, Any]) -> None:
+    planner, worker, b = world["clients"]["planner"], world["clients"]["worker"], world["B"]
+    page = planner.get(f"/register/staff?grid={world['A']}").get_data(as_text=True)
+    assert "王网格" in page and "137****0000" in page and "13700000000" not in page
+    form = {"action": "add", "grid": b, "name": "李网格员", "phone": "13755550000", "role": "网格员",
+            "grid_code": b, "username": "worker"}
+    done = planner.post("/register/staff", data=form)
+    assert done.status_code == 200 and "已添加：网格员 李网格员" in done.get_data(as_text=True)
+    assert b in [g["key"] for g in worker.get("/api/register/my").get_json()["grids"]]
+    assert worker.get(f"/api/register/grids/{b}/residents").status_code == 200  # the worker now serves B
+    staff_id = next(s["id"] for s in planner.get(f"/api/register/grids/{b}/staff").get_json()["staff"]
+                    if s["name"] == "李网格员")
+    removed = planner.post("/register/staff", data={"action": "remove", "staff_id": str(staff_id), "grid": b})
+    assert removed.status_code == 200 and "已删除：网格员 李网格员" in removed.get_data(as_text=True)
+    assert worker.get(f"/api/register/grids/{b}/residents").status_code == 403

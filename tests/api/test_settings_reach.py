@@ -166,6 +166,7 @@ TESTED_ELSEWHERE = {
     "board_public_base_url", "board_supervision_hotline", "board_convenience_hotlines", "board_header_text",
     "board_logo_file", "board_require_photo", "board_map_dpi", "board_png_dpi", "party_link_min",
     "party_link_max", "party_link_max_walk_m", "board_photo_dir",
+    "board_workers", "board_batch_chunk", "partition_register_households",
     # patrol (tests/geo/test_patrol_*.py, tests/api/test_patrol_*.py)
     "patrol_visit_m", "patrol_accuracy_max_m", "patrol_max_speed_kmh", "patrol_outlier_max_fixes",
     "patrol_session_gap_s", "patrol_dwell_radius_m", "patrol_dwell_min_s", "patrol_shift_start",

@@ -58,8 +58,8 @@ def _legend(ax: Axes, family: str, *, has_services: bool, has_party: bool) -> No
 
 def board_map_png(grid: gpd.GeoDataFrame, buildings: gpd.GeoDataFrame, streets: gpd.GeoDataFrame,
                   service_points: gpd.GeoDataFrame, party_points: gpd.GeoDataFrame, *,
-                  width_in: float = 7.0, height_in: float = 5.5, dpi: int = 200) -> bytes:
-    """PNG of the grid's boundary, buildings, streets, service points and party cell markers.
+                  width_in: float = 7.0, height_in: float = 5.5, dpi: int = 200, kind: str = "png") -> bytes:
+    """PNG (or JPEG) of the grid's boundary, buildings, streets, service points and party cell markers.
 
     Parameters
     ----------
@@ -68,7 +68,12 @@ def board_map_png(grid: gpd.GeoDataFrame, buildings: gpd.GeoDataFrame, streets: 
         surroundings. Layers may be empty.
     width_in, height_in, dpi
         Picture size in inches and resolution.
+    kind
+        ``png``, or ``jpeg`` for print: an opaque JPEG goes into a PDF as it is, where a PNG
+        is decoded and re-compressed (and its alpha channel split off) for every board.
     """
+    if kind not in ("png", "jpeg"):
+        raise ValueError(f"board_map_png: kind must be png or jpeg; got {kind!r}")
     family = cjk_family()
     crs = local_metric_crs(grid)
     g = grid.to_crs(crs)
@@ -98,6 +103,10 @@ def board_map_png(grid: gpd.GeoDataFrame, buildings: gpd.GeoDataFrame, streets: 
                 parse_math=False)
     fig.tight_layout(pad=0.2)
     buf = io.BytesIO()
-    # Fast zlib level: the PNG is embedded once and re-compressed in the PDF anyway.
-    fig.savefig(buf, format="png", dpi=dpi, pil_kwargs={"compress_level": 1})
+    if kind == "jpeg":
+        # No chroma subsampling: thin red boundary lines and the red stars keep their colour.
+        fig.savefig(buf, format="jpeg", dpi=dpi, pil_kwargs={"quality": 92, "subsampling": 0})
+    else:
+        # Fast zlib level: the PNG is embedded once and re-compressed in the PDF anyway.
+        fig.savefig(buf, format="png", dpi=dpi, pil_kwargs={"compress_level": 1})
     return buf.getvalue()

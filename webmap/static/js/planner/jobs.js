@@ -21,6 +21,7 @@ export function partitionForm(form) {
       target_households: Number(e.target_households.value), micro: e.micro.checked, seed: Number(e.seed.value),
     };
     if (e.name) out.name = e.name.value.trim() || "自动划分方案";
+    if (e.register_households) out.register_households = e.register_households.checked;
     if (!(out.min_households <= out.target_households && out.target_households <= out.max_households)) {
       throw new ApiError(400, { error: { message: "户数设置无效：应满足 最少户数 ≤ 目标户数 ≤ 最多户数" } });
     }
