@@ -20,7 +20,7 @@ cell's vertices exactly, so they stay a coverage with their neighbours.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -157,7 +157,8 @@ def split_cell(cell: BaseGeometry, footprints: pd.Series, selected: Iterable[str
     return CellSplit(moving=tuple(ids[moving]), dragged=tuple(ids[moving & ~chosen]), piece=piece, rest=rest)
 
 
-def insert_vertices(neighbours: np.ndarray, pieces: Iterable[BaseGeometry], cell: BaseGeometry) -> np.ndarray:
+def insert_vertices(neighbours: Sequence[BaseGeometry] | np.ndarray, pieces: Iterable[BaseGeometry],
+                    cell: BaseGeometry) -> np.ndarray:
     """*neighbours* with the pieces' new vertices that lie on their edges inserted (shape unchanged).
 
     After a split the pieces meet the old *cell*'s outline at new points; a neighbouring cell
