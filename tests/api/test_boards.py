@@ -391,3 +391,15 @@ def test_a_cancelled_batch_leaves_no_files_and_no_print_records(world: dict[str,
     else:  # it finished before the cancel arrived: then it is complete
         assert job["state"] == "done" and (folder / "boards.zip").is_file() and after == before + 2
     assert admin.post("/api/boards/batch/nosuchjob/cancel").status_code == 404
+
+
+def test_a_negative_worker_count_is_refused_naming_the_setting(world: dict[str, Any], tmp_path: Path) -> None:
+    from api.boards.service import print_batch
+    from api.boards.sources import load_sources
+
+    app = world["app"]
+    with app.app_context(), session_scope() as s:
+        src = load_sources(s, keys=[world["A"]])
+    with pytest.raises(ValueError, match=r"board_workers must be ≥ 0 \(0 = every core\); got -1"):
+        print_batch(src, [world["A"]], tmp_path, settings={**app.config["WANGGE"], "board_workers": -1},
+                    photo_dir=tmp_path)
