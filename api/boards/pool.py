@@ -49,6 +49,8 @@ def map_chunks(fn: ChunkFn, shared: Any, chunks: Sequence[list[str]], *, workers
     progress
         Called with the number of items done so far.
     """
+    if workers < 0:
+        raise ValueError(f"board_workers must be ≥ 0 (0 = every core); got {workers}; set the setting to 0 or more")
     workers = min(resolve_workers(workers), len(chunks))
     done = 0
 

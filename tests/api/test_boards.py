@@ -364,3 +364,42 @@ def test_batch_job_prints_every_grid_and_serves_zip_and_merged_pdf(world: dict[s
             time.sleep(0.2)
         assert job["state"] == "failed" and "没有可打印的公示牌" in job["message"], job
         assert not (Path(app.instance_path) / "boards" / job["job_id"]).exists()
+
+
+def test_a_cancelled_batch_leaves_no_files_and_no_print_records(world: dict[str, Any]) -> None:
+    import time
+
+    from sqlalchemy import func, select
+
+    from api.boards.models import BoardPrint
+
+    app = world["app"]
+    admin = login(app, "admin")
+    with app.app_context(), session_scope() as s:
+        before = s.scalar(select(func.count()).select_from(BoardPrint))
+    r = admin.post("/api/boards/batch", json={"scope": "all", "format": "both"})
+    status_url = r.get_json()["status_url"]
+    cancel = admin.post(f"{status_url}/cancel")
+    assert cancel.status_code == 200 and cancel.get_json()["job_id"] == r.get_json()["job_id"]
+    while (job := admin.get(status_url).get_json())["state"] in ("queued", "running"):
+        time.sleep(0.2)
+    folder = Path(app.instance_path) / "boards" / job["job_id"]
+    with app.app_context(), session_scope() as s:
+        after = s.scalar(select(func.count()).select_from(BoardPrint))
+    if job["state"] == "cancelled":  # the usual case: stopped before (or while) printing
+        assert not folder.exists() and after == before and job["downloads"] == {}
+    else:  # it finished before the cancel arrived: then it is complete
+        assert job["state"] == "done" and (folder / "boards.zip").is_file() and after == before + 2
+    assert admin.post("/api/boards/batch/nosuchjob/cancel").status_code == 404
+
+
+def test_a_negative_worker_count_is_refused_naming_the_setting(world: dict[str, Any], tmp_path: Path) -> None:
+    from api.boards.service import print_batch
+    from api.boards.sources import load_sources
+
+    app = world["app"]
+    with app.app_context(), session_scope() as s:
+        src = load_sources(s, keys=[world["A"]])
+    with pytest.raises(ValueError, match=r"board_workers must be ≥ 0 \(0 = every core\); got -1"):
+        print_batch(src, [world["A"]], tmp_path, settings={**app.config["WANGGE"], "board_workers": -1},
+                    photo_dir=tmp_path)

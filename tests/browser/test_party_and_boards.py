@@ -208,3 +208,33 @@ def test_batch_printing_page_runs_the_job_and_offers_the_downloads(browser, part
     finally:
         context.close()
     assert traffic.foreign() == [] and traffic.page_errors == []
+
+
+def test_staff_form_on_a_phone(browser, party_server: dict[str, Any]) -> None:
+    """An admin edits a grid leader's duties at 390×844: the page fits the screen, the change is saved."""
+    traffic = Traffic()
+    context = browser.new_context(base_url=party_server["url"], viewport=PHONE, locale="zh-CN", is_mobile=True,
+                                  has_touch=True)
+    page = context.new_page()
+    page.on("request", lambda r: traffic.requests.append(r.url))
+    page.on("pageerror", lambda e: traffic.page_errors.append(str(e)))
+    try:
+        login(page, "p_admin")
+        page.goto(f"/register/staff?grid={party_server['grid']}")
+        leader = page.locator("details", has_text="王网格长")
+        assert "137****0001" in leader.locator("summary").inner_text()
+        leader.locator("summary").tap()
+        leader.get_by_label("职责").fill("统筹网格内各项工作、联系党员中心户")
+        with page.expect_navigation():
+            leader.get_by_role("button", name="保存").tap()
+        assert "已保存：网格长 王网格长" in page.locator(".wg-staff-message").inner_text()
+        width = page.evaluate("() => document.documentElement.scrollWidth")
+        SCREENSHOTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(SCREENSHOTS / "register_staff_390.png"), full_page=True)
+        page.locator("details", has_text="王网格长").locator("summary").tap()
+        assert page.locator("details", has_text="王网格长").get_by_label("职责").input_value() \
+            == "统筹网格内各项工作、联系党员中心户"
+    finally:
+        context.close()
+    assert width <= PHONE["width"], f"page is {width} px wide on a {PHONE['width']} px phone"
+    assert traffic.foreign() == [] and traffic.page_errors == []
