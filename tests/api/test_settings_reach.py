@@ -178,9 +178,13 @@ TESTED_ELSEWHERE = {
     "incident_escalate_yellow_hours", "incident_escalate_red_hours", "incident_duplicate_radius_m",
     "incident_max_photos", "incident_photo_max_mb", "incident_thumbnail_px", "incident_page_size",
     "open311_page_size", "open311_max_page_size", "open311_default_days", "open311_contact",
+    # notifications and the residents' page (tests/api/test_incidents_notify.py, test_incidents_public.py)
+    "notify_channels", "notify_external_kinds", "notify_sender", "notify_sms_signature", "notify_max_attempts",
+    "notify_retry_s", "notify_batch_size", "public_code_length", "public_report_max_per_day",
 }
 #: Background jobs (api.jobs): tests/api/test_jobs.py runs apps and a `wangge worker` with them.
-JOB_SETTINGS = {"job_workers", "jobs_url", "jobs_in_process", "job_poll_s", "job_progress_every_s"}
+JOB_SETTINGS = {"job_workers", "jobs_url", "jobs_in_process", "job_poll_s", "job_progress_every_s",
+                "access_wait_s"}  # access_wait_s: tests/api/test_access_jobs.py (0 s: the 202 progress answer)
 #: Production server, HTTPS and proxies: tests/api/test_serve_prod.py (gunicorn options, a real
 #: `wangge serve --prod`), test_proxy.py (TLS files, HSTS, forwarded headers, url_prefix),
 #: test_plan_snapshot.py (stored plan state).
