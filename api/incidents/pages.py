@@ -11,7 +11,6 @@ from typing import Any
 
 from flask import (
     Blueprint,
-    abort,
     current_app,
     flash,
     jsonify,
@@ -26,6 +25,7 @@ from werkzeug.wrappers import Response
 
 from api.auth import role_required
 from api.db import get_session, session_scope
+from api.errors import RequestError
 from api.incidents import cases as svc
 from api.incidents import queries
 from api.incidents.intake import SOURCES, IncidentInputError, Intake, optional_float, report_case
@@ -123,7 +123,7 @@ def _case_or_404(s: Any, case_id: int) -> IncidentCase:
     stmt = queries.visible(select(IncidentCase).where(IncidentCase.id == case_id), s, _me())
     case = s.scalar(stmt)
     if case is None:
-        abort(404, description=f"没有编号为 {case_id} 的案件，或您无权查看")
+        raise RequestError(404, "case_not_found", f"没有编号为 {case_id} 的案件，或您无权查看", "从案件列表中选择案件")
     return case
 
 
@@ -178,7 +178,7 @@ def act_page(case_id: int) -> Response | tuple[str, int]:
     except (TransitionRefused, PhotoError) as exc:
         flash(f"未能办理：{exc}", "error")
     except svc.Forbidden as exc:
-        abort(403, description=str(exc))
+        raise RequestError(403, "forbidden", str(exc), "请由有相应职责的账号办理，或联系指挥中心") from None
     return redirect(url_for("incident_pages.case_page", case_id=case_id))
 
 
@@ -228,7 +228,7 @@ def cases_geojson() -> Response:
     try:
         return jsonify(queries.cases_geojson(get_session(), _me(), request.args))
     except ValueError:
-        abort(400, description="bbox 须为 4 个数字：西,南,东,北")
+        raise RequestError(400, "bad_bbox", "参数 bbox 无效", "写成 4 个数字：西,南,东,北（经纬度）", field="bbox") from None
 
 
 @bp.get("/api/incidents/grids")
@@ -251,7 +251,7 @@ def photo(photo_id: int, kind: str = "full") -> Response:
     s = get_session()
     row = s.get(IncidentPhoto, photo_id)
     if row is None or kind not in ("full", "thumb"):
-        abort(404, description="照片不存在")
+        raise RequestError(404, "photo_not_found", "照片不存在", "从案件详情页打开照片")
     _case_or_404(s, row.case_id)
     path = Path(current_app.instance_path) / PHOTO_DIR / (row.path if kind == "full" else row.thumb_path)
     # Bytes, not a streamed file: photos are small, and a stream left unread keeps the file open.

@@ -14,11 +14,12 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pandas as pd
-from flask import Blueprint, abort, current_app, jsonify, request
+from flask import Blueprint, current_app, jsonify, request
 from flask_login import current_user
 
 from api.auth import csrf, role_required
 from api.db import get_session, session_scope
+from api.errors import RequestError
 from api.grids.service import GridNotFound
 from api.models import User
 from api.patrol.models import FIX_SOURCES
@@ -72,7 +73,7 @@ def intake() -> Any:
     try:
         fixes, source = _incoming()
     except ProtocolError as exc:
-        abort(400, description=str(exc))
+        raise RequestError(400, "bad_fix", str(exc), "按 OsmAnd 或 Traccar Client 的格式上报定位") from None
     device = fixes[0].device_id
     settings = current_app.config["WANGGE"]
     cache = current_app.extensions.setdefault("patrol_grids", {})
@@ -87,7 +88,8 @@ def intake() -> Any:
             store_fixes(s, owner, _frame(fixes), source=source, device_id=device,
                         grids=grids_for(s, settings, cache), settings=settings)
     if owner is None:
-        abort(403, description=f"设备 {device} 未绑定网格员，定位已拒收；请管理员在 巡查设备 中把它绑定到网格员账号")
+        raise RequestError(403, "unknown_device", f"设备 {device} 未绑定网格员，定位已拒收",
+                           "请管理员在“巡查设备”中把它绑定到网格员账号", field="id")
     return "", 200
 
 
@@ -105,13 +107,14 @@ def bind() -> Any:
     body = json_object()
     device, username = str(body.get("device_id") or "").strip(), str(body.get("username") or "").strip()
     if not device or not username:
-        abort(400, description="需要 device_id 和 username；请填写设备标识和网格员账号")
+        raise RequestError(400, "bad_request", "缺少 device_id 或 username", "填写设备标识和网格员账号",
+                           field="username" if device else "device_id")
     try:
         with session_scope() as s:
             dev = bind_device(s, device, username, by=current_user.username, label=body.get("label"))
             out = {"device_id": dev.device_id, "username": username}
     except PatrolError as exc:
-        abort(400, description=str(exc))
+        raise RequestError(400, "bind_refused", str(exc), "检查设备标识和网格员账号后重试") from None
     return jsonify(out), 201
 
 
@@ -120,7 +123,7 @@ def _date_arg(name: str) -> date:
     try:
         return date.fromisoformat(value)
     except ValueError:
-        abort(400, description=f"参数 {name}={value!r} 不是日期；请写成 2024-05-06")
+        raise RequestError(400, "bad_date", f"参数 {name}={value!r} 不是日期", "写成 2024-05-06", field=name) from None
 
 
 @bp.get("/api/patrol/coverage")
@@ -130,7 +133,8 @@ def coverage() -> Any:
     start, end = _date_arg("from"), _date_arg("to")
     by = request.args.get("by", "grid")
     if by not in BY_CHOICES or end < start:
-        abort(400, description=f"by 应为 {'、'.join(BY_CHOICES)} 之一，且 to 不早于 from")
+        raise RequestError(400, "bad_request", f"参数 by={by!r} 或日期范围无效",
+                           f"by 应为 {'、'.join(BY_CHOICES)} 之一，且 to 不早于 from", field="by" if by not in BY_CHOICES else "to")
     rep = coverage_report(get_session(), settings=current_app.config["WANGGE"], start=start, end=end, by=by)
     table = rep.table.astype(object).where(rep.table.notna(), None)
     for col in ("period", "first_visit", "last_visit"):
@@ -146,7 +150,7 @@ def track() -> Any:
     me: User = current_user._get_current_object()  # type: ignore[attr-defined]
     username = request.args.get("user") or me.username
     if me.role not in SUPERVISOR_ROLES and username != me.username:
-        abort(403, description="网格员只能查看本人的巡查轨迹")
+        raise RequestError(403, "forbidden", "网格员只能查看本人的巡查轨迹", "去掉参数 user，或请督导查看", field="user")
     day = _date_arg("date")
     settings = current_app.config["WANGGE"]
     with session_scope() as s:
@@ -154,7 +158,7 @@ def track() -> Any:
         try:
             user = user_by_name(s, username)
         except PatrolError as exc:
-            abort(404, description=str(exc))
+            raise RequestError(404, "user_not_found", str(exc), "检查网格员账号", field="user") from None
         lo, hi = period_bounds(day, day, settings["patrol_timezone"])
         cleaned = clean_fixes(fixes_frame(s, lo, hi, user_ids=[user.id]), **clean_options(settings))
     f = cleaned.fixes
@@ -172,7 +176,7 @@ def _float_or_none(value: Any, name: str) -> float | None:
     try:
         return float(value)
     except (TypeError, ValueError):
-        abort(400, description=f"{name}={value!r} 不是数字；请填写经纬度数字或留空")
+        raise RequestError(400, "bad_coordinates", f"{name}={value!r} 不是数字", "填写经纬度数字或留空", field=name) from None
 
 
 @bp.get("/api/patrol/visits")
@@ -191,12 +195,12 @@ def visits() -> Any:
             audit_first(s, me, "patrol.visits_list", request.args.get("grid") or "own")
             grids = [request.args["grid"]] if request.args.get("grid") else sorted(access.own_grids(s, me))
             if not grids:
-                abort(400, description="请用 ?grid= 指定网格；您的账号没有关联网格")
+                raise RequestError(400, "grid_required", "您的账号没有关联网格", "请用 ?grid= 指定网格", field="grid")
             rows = [r for g in grids for r in visits_of_grid(s, me, g, today=today, settings=settings)]
     except access.Forbidden as exc:
-        abort(403, description=str(exc))
+        raise RequestError(403, "forbidden", str(exc), "只能查看本人负责网格的记录；如需更多权限，请联系管理员") from None
     except (RecordNotFound, GridNotFound) as exc:
-        abort(404, description=str(exc).strip("'\""))
+        raise RequestError(404, "not_found", str(exc).strip("'\""), "检查网格编码或记录编号", field="grid") from None
     return jsonify({"grids": grids, "rows": rows})
 
 
@@ -213,18 +217,18 @@ def record() -> Any:
     try:
         kp = int(body.get("keyperson_id"))
     except (TypeError, ValueError):
-        abort(400, description="需要 keyperson_id（整数）；请从待走访名单中选择")
+        raise RequestError(400, "bad_request", "需要 keyperson_id（整数）", "请从待走访名单中选择", field="keyperson_id") from None
     lon, lat = _float_or_none(body.get("lon"), "lon"), _float_or_none(body.get("lat"), "lat")
     try:
         with session_scope() as s:
             v = record_visit(s, me, kp, note=(body.get("note") or None), lon=lon, lat=lat)
             out = {"id": v.id, "keyperson_id": kp, "grid": v.grid_code, "at": v.at.isoformat()}
     except access.Forbidden as exc:
-        abort(403, description=str(exc))
+        raise RequestError(403, "forbidden", str(exc), "只能查看本人负责网格的记录；如需更多权限，请联系管理员") from None
     except RecordNotFound as exc:
-        abort(404, description=str(exc))
+        raise RequestError(404, "not_found", str(exc), "请从待走访名单中选择", field="keyperson_id") from None
     except ValueError as exc:
-        abort(400, description=str(exc))
+        raise RequestError(400, "bad_request", str(exc), "检查走访记录的内容后重试") from None
     return jsonify(out), 201
 
 
@@ -253,9 +257,10 @@ def alerts() -> Any:
     try:
         at = datetime.fromisoformat(value) if value else datetime.now(UTC)
     except ValueError:
-        abort(400, description=f"参数 at={value!r} 不是时间；请写成 2024-05-06T10:00:00+08:00")
+        raise RequestError(400, "bad_time", f"参数 at={value!r} 不是时间", "写成 2024-05-06T10:00:00+08:00",
+                           field="at") from None
     if at.tzinfo is None:
-        abort(400, description="参数 at 需要带时区；请写成 2024-05-06T10:00:00+08:00")
+        raise RequestError(400, "bad_time", "参数 at 需要带时区", "写成 2024-05-06T10:00:00+08:00", field="at")
     me: User = current_user._get_current_object()  # type: ignore[attr-defined]
     with session_scope() as s:
         audit_first(s, me, "patrol.alerts_view", "alerts").detail = {"at": at.isoformat()}
