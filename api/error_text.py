@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 
 from geo.errors import WanggeError
 
-__all__ = ["GEO_ERROR_TEXT", "ErrorText", "error_code", "geo_error_text"]
+__all__ = ["GEO_ERROR_TEXT", "ErrorText", "error_code", "geo_error_text", "web_wording"]
 
 
 @dataclass(frozen=True)
@@ -69,6 +69,10 @@ GEO_ERROR_TEXT: dict[str, ErrorText] = {
     "validation_failed": ErrorText(422, "数据校验发现阻断问题，未写入任何数据", "按问题清单逐条修正数据后重新导入"),
     "infeasible_plan": ErrorText(409, "在当前户数上下限下无法划分网格", "放宽户数下限或上限，或检查所选社区的楼栋户数"),
     "basemap_error": ErrorText(503, "底图无法按当前设置显示", "请管理员检查设置 basemap、tianditu_tk 或 osm_tile_url"),
+    "unknown_basemap": ErrorText(503, "设置的底图 {basemap} 不存在", "请管理员把设置 basemap 改为 {choices} 之一"),
+    "tianditu_key_missing": ErrorText(503, "天地图底图需要密钥，尚未设置",
+                                      "请管理员填写设置 tianditu_tk（环境变量 WANGGE_TIANDITU_TK），或把 basemap 设为 none"),
+    "osm_url_missing": ErrorText(503, "OSM 底图需要瓦片地址，尚未设置", "请管理员填写设置 osm_tile_url"),
     "transition_refused": ErrorText(409, None, "按提示完成所需步骤后重试"),
     "suggest_error": ErrorText(400, "无法按所给条件建议新址", "调整建议新址数或设施类别后重试", "suggest"),
 }
@@ -117,3 +121,9 @@ def _filled(entry: ErrorText, params: dict[str, str]) -> ErrorText:
     values = _Values(params)
     message = None if entry.message is None else entry.message.format_map(values)
     return replace(entry, message=message, fix=entry.fix.format_map(values))
+
+
+def web_wording(exc: WanggeError) -> str:
+    """One Chinese sentence for a notice on a page: the error's message, then its fix."""
+    _code, text = geo_error_text(exc)
+    return f"{text.message or exc}；{text.fix}"
