@@ -187,7 +187,8 @@ TESTED_ELSEWHERE = {
     "open311_page_size", "open311_max_page_size", "open311_default_days", "open311_contact",
 }
 #: Background jobs (api.jobs): tests/api/test_jobs.py runs apps and a `wangge worker` with them.
-JOB_SETTINGS = {"job_workers", "jobs_url", "jobs_in_process", "job_poll_s", "job_progress_every_s"}
+JOB_SETTINGS = {"job_workers", "jobs_url", "jobs_in_process", "job_poll_s", "job_progress_every_s",
+                "access_wait_s"}  # access_wait_s: tests/api/test_access_jobs.py (0 s: the 202 progress answer)
 #: Settings of code no page or command reaches yet: stop (dwell) detection (geo.patrol.stops)
 #: has no page or command yet (visits proposed from a dwell near a building: issue 14 §4).
 NOT_YET_REACHABLE: set[str] = {"patrol_dwell_min_s"}
