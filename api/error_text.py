@@ -10,11 +10,11 @@ fields, the HTTP status and the form field at fault. The English text stays in t
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from geo.errors import WanggeError
 
-__all__ = ["GEO_ERROR_TEXT", "ErrorText", "error_code", "geo_error_text"]
+__all__ = ["GEO_ERROR_TEXT", "ErrorText", "error_code", "geo_error_text", "web_wording"]
 
 
 @dataclass(frozen=True)
@@ -22,7 +22,8 @@ class ErrorText:
     """A geo error in web terms: HTTP *status*, Chinese *message* and *fix*, form *field* (or None).
 
     *message* None means the geo text is Chinese already and written for the user (the
-    incident state machine's refusals); it is shown as is.
+    incident state machine's refusals); it is shown as is. ``{name}`` fields in *message*
+    and *fix* are filled from the error's ``params`` (the values its English text names).
     """
 
     status: int
@@ -47,6 +48,13 @@ GEO_ERROR_TEXT: dict[str, ErrorText] = {
                                "删除文件中的空字符后重新导出并上传", "file"),
     "ambiguous_layer": ErrorText(400, "文件有多个图层，没有一个以该数据类型命名", "在“文件内图层”中选择要导入的图层",
                                  "layers"),
+    # register sheets (geo.register): the page names the form's "字段对应" box, not --field
+    "bad_field_option": ErrorText(400, "字段对应 {option!r} 的写法不对", "每行写一个“表头=字段”，如 户主姓名=name", "fields"),
+    "unknown_register_kind": ErrorText(400, "未知的导入类型 {kind}", "请选择：{choices}", "kind"),
+    "unknown_field_target": ErrorText(400, "字段对应的目标 {targets} 不是登记表的字段", "可选：{choices}", "fields"),
+    "missing_columns": ErrorText(400, "表格缺少必需的列：{columns}", "修改表头，或在“字段对应”中写“表头=字段”", "file"),
+    "unknown_sheet_format": ErrorText(400, "不支持的表格格式 {suffix}", "请上传 .xlsx 或 .csv 文件", "file"),
+    "unreadable_sheet": ErrorText(400, "表格无法读取", "确认文件能在 Excel 中打开，另存后重新上传", "file"),
     "missing_crs": ErrorText(422, "文件没有坐标系（Shapefile 缺少 .prj，或文件中没有坐标系信息）", _CRS_FIX, "crs"),
     "unknown_crs": ErrorText(422, "所填的坐标系无法识别", "填写 EPSG 编号，如 EPSG:4326（经纬度）或 EPSG:4547（CGCS2000 3 度带）",
                              "crs"),
@@ -61,6 +69,10 @@ GEO_ERROR_TEXT: dict[str, ErrorText] = {
     "validation_failed": ErrorText(422, "数据校验发现阻断问题，未写入任何数据", "按问题清单逐条修正数据后重新导入"),
     "infeasible_plan": ErrorText(409, "在当前户数上下限下无法划分网格", "放宽户数下限或上限，或检查所选社区的楼栋户数"),
     "basemap_error": ErrorText(503, "底图无法按当前设置显示", "请管理员检查设置 basemap、tianditu_tk 或 osm_tile_url"),
+    "unknown_basemap": ErrorText(503, "设置的底图 {basemap} 不存在", "请管理员把设置 basemap 改为 {choices} 之一"),
+    "tianditu_key_missing": ErrorText(503, "天地图底图需要密钥，尚未设置",
+                                      "请管理员填写设置 tianditu_tk（环境变量 WANGGE_TIANDITU_TK），或把 basemap 设为 none"),
+    "osm_url_missing": ErrorText(503, "OSM 底图需要瓦片地址，尚未设置", "请管理员填写设置 osm_tile_url"),
     "transition_refused": ErrorText(409, None, "按提示完成所需步骤后重试"),
     "suggest_error": ErrorText(400, "无法按所给条件建议新址", "调整建议新址数或设施类别后重试", "suggest"),
 }
@@ -92,10 +104,26 @@ def geo_error_text(exc: WanggeError) -> tuple[str, ErrorText]:
     'crs'
     """
     code = error_code(exc)
-    if code in GEO_ERROR_TEXT:
-        return code, GEO_ERROR_TEXT[code]
-    for cls in type(exc).__mro__:
-        entry = GEO_ERROR_TEXT.get(_snake(cls.__name__))
-        if entry is not None:
-            return code, entry
-    return code, _FALLBACK
+    entry = GEO_ERROR_TEXT.get(code) or next(
+        (GEO_ERROR_TEXT[name] for name in (_snake(c.__name__) for c in type(exc).__mro__) if name in GEO_ERROR_TEXT),
+        _FALLBACK)
+    return code, _filled(entry, getattr(exc, "params", None) or {})
+
+
+class _Values(dict[str, str]):
+    """The error's params; a value the wording names but the error lacks reads as an ellipsis."""
+
+    def __missing__(self, key: str) -> str:
+        return "…"
+
+
+def _filled(entry: ErrorText, params: dict[str, str]) -> ErrorText:
+    values = _Values(params)
+    message = None if entry.message is None else entry.message.format_map(values)
+    return replace(entry, message=message, fix=entry.fix.format_map(values))
+
+
+def web_wording(exc: WanggeError) -> str:
+    """One Chinese sentence for a notice on a page: the error's message, then its fix."""
+    _code, text = geo_error_text(exc)
+    return f"{text.message or exc}；{text.fix}"

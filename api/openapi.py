@@ -149,6 +149,8 @@ def _paths() -> dict[str, Any]:
                                          "upload_id": {"type": "string", "maxLength": 64}}}))},
         "/api/imports/jobs/{job_id}": {"get": _op("导入任务进度 / import job state", tag="imports", params=[
             {"name": "job_id", "in": "path", "required": True, "schema": {"type": "string", "maxLength": 64}}])},
+        "/api/imports/jobs/{job_id}/cancel": {"post": _op("取消导入任务 / cancel an import job", tag="imports", params=[
+            {"name": "job_id", "in": "path", "required": True, "schema": {"type": "string", "maxLength": 64}}])},
         **_grid_and_register_paths(),
         **_patrol_paths(),
         "/api/incidents/geojson": {"get": _op("事件点位 / cases the user may see", tag="incidents", params=[
@@ -265,13 +267,14 @@ def _grid_and_register_paths() -> dict[str, Any]:
 def openapi_spec() -> dict[str, Any]:
     """The OpenAPI 3.0 document of the JSON API (routes under ``/api/``)."""
     error_schema = {"type": "object", "required": ["error"], "properties": {"error": {
-        "type": "object", "required": ["code", "message", "fix"],
-        "properties": {"code": {"type": "string"}, "message": {"type": "string"}, "fix": {"type": "string"}}}}}
+        "type": "object", "required": ["code", "message", "fix", "field"],
+        "properties": {"code": {"type": "string"}, "message": {"type": "string"}, "fix": {"type": "string"},
+                       "field": {"type": "string", "nullable": True}}}}}
     return {
         "openapi": "3.0.3",
         "info": {"title": "Wangge 网格 JSON API", "version": "1",
                  "description": "登录后使用（会话 Cookie）；修改类请求须带 X-CSRFToken 请求头。"
-                                "Errors: {error: {code, message, fix}}. See docs/PLANNER_API.md."},
+                                "Errors: {error: {code, message, fix, field}}. See docs/PLANNER_API.md."},
         "paths": _paths(),
         "components": {
             "schemas": {"Error": error_schema},

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response
 
 from api.db import get_session
+from api.error_text import web_wording
 from api.models import WKB, PlanGrid, PlanVersion
 from api.security import limiter, public_limit
 from api.workspace import load_layer, workspace_stats
@@ -78,7 +79,7 @@ def map_parts(layers: dict[str, gpd.GeoDataFrame], *, label: str | None,
     try:
         m = workspace_map(layers, basemap=settings["basemap"], **options)
     except BasemapError as exc:
-        basemap_error = str(exc)
+        basemap_error = web_wording(exc)
         log.warning("base map %r not shown: %s", settings["basemap"], exc)
         m = workspace_map(layers, basemap="none", **options)
     root = m.get_root()

@@ -25,10 +25,18 @@ class WanggeError(Exception):
     """Base class of every error ``geo`` raises on purpose.
 
     ``code`` is the error's catalogue code when it has one (read errors:
-    docs/VALIDATION.md), so callers can word it for their users without parsing text.
+    docs/VALIDATION.md) and ``params`` the values its message names, so a caller can word it
+    for its own users (``api`` in Chinese, for web forms) without parsing the English text.
     """
 
     code: str | None = None
+    params: dict[str, str] = {}
+
+    def __init__(self, message: str, *, code: str | None = None, params: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        if code is not None:
+            self.code = code
+        self.params = dict(params or {})
 
 
 class LayerError(WanggeError, ValueError):

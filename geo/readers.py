@@ -85,9 +85,7 @@ _OGR_ERRORS = (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError)
 
 def _error(code: str, message: str, cls: type[ReadError] | type[CRSError] = ReadError) -> ReadError | CRSError:
     """*cls*(message) carrying the catalogue *code* (docs/VALIDATION.md, "Reading files")."""
-    exc = cls(message)
-    exc.code = code
-    return exc
+    return cls(message, code=code)
 
 
 def detect_format(path: str | PathLike[str]) -> str:

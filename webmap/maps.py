@@ -453,12 +453,13 @@ def _add_basemaps(m: folium.Map, basemap: str, *, tianditu_tk: str, osm_tile_url
 def _check_basemap(basemap: str, *, tianditu_tk: str, osm_tile_url: str) -> None:
     if basemap not in BASEMAPS:
         raise BasemapError(f"basemap {basemap!r} is unknown; use one of {', '.join(BASEMAPS)} "
-                           "(setting `basemap`)")
+                           "(setting `basemap`)", code="unknown_basemap",
+                           params={"basemap": basemap, "choices": "、".join(BASEMAPS)})
     if basemap == "tianditu" and not tianditu_tk:
         raise BasemapError("basemap 'tianditu' needs a Tianditu key: set the setting `tianditu_tk` "
-                           "(WANGGE_TIANDITU_TK) or use basemap 'none'")
+                           "(WANGGE_TIANDITU_TK) or use basemap 'none'", code="tianditu_key_missing")
     if basemap == "osm" and not osm_tile_url:
-        raise BasemapError("basemap 'osm' needs a tile URL: set the setting `osm_tile_url`")
+        raise BasemapError("basemap 'osm' needs a tile URL: set the setting `osm_tile_url`", code="osm_url_missing")
 
 
 def _to_gcj02(layers: Mapping[str, gpd.GeoDataFrame]) -> dict[str, gpd.GeoDataFrame]:

@@ -23,6 +23,7 @@ from werkzeug.wrappers import Response
 from api.access.analysis import AccessState, analysis_job, analysis_key, stored_state
 from api.access.suggest import SuggestError, suggest_new_sites
 from api.db import get_session
+from api.error_text import web_wording
 from api.errors import RequestError, wants_json
 from api.jobs import Job, get_job
 from api.workspace import load_layer
@@ -251,7 +252,7 @@ def _map_parts(state: AccessState, category: str, level: float, mode: str, title
     try:
         m = access_map(data, basemap=settings["basemap"], **options)
     except BasemapError as exc:
-        basemap_error = str(exc)
+        basemap_error = web_wording(exc)
         m = access_map(data, basemap="none", **options)
     root = m.get_root()
     root.render()

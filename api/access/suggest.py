@@ -24,8 +24,9 @@ class SuggestError(LayerError):
     ``str()`` is the command-line text; ``message_zh`` and ``fix_zh`` are the page's wording.
     """
 
-    def __init__(self, message: str, *, message_zh: str, fix_zh: str) -> None:
-        super().__init__(message)
+    def __init__(self, message: str, *, message_zh: str = "无法按所给条件建议新址",
+                 fix_zh: str = "调整建议新址数或设施类别后重试") -> None:
+        super().__init__(message)  # defaults: an unpickled copy (rebuilt from its message alone) still reads well
         self.message_zh, self.fix_zh = message_zh, fix_zh
 
 

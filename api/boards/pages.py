@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import quote
 
-from flask import Blueprint, Response, abort, current_app, render_template, request
+from flask import Blueprint, Response, current_app, render_template, request
 from flask_login import current_user
 
 from api.auth import role_required
@@ -24,6 +24,7 @@ from api.boards.service import (
 )
 from api.boards.sources import BoardSources, load_sources
 from api.db import session_scope
+from api.errors import RequestError
 from api.security import limiter, public_limit
 from webmap.boards.render import ORIENTATIONS, SIZES
 
@@ -48,7 +49,8 @@ def _content(src: BoardSources, key: str, **options: Any) -> Any:
         return board_content(src, key, settings=_settings(), photo_dir=photo_dir(current_app.instance_path,
                                                                                   _settings()), **options)
     except LookupError as exc:
-        abort(404, description=f"{str(exc).strip(chr(39))}；网格编码可能已在重新划分后停用")
+        raise RequestError(404, "grid_not_found", str(exc).strip(chr(39)),
+                           "网格编码可能已在重新划分后停用；从公示牌列表中选择网格") from None
 
 
 def board_status(session: Any) -> list[dict[str, Any]]:
@@ -77,7 +79,7 @@ def boards_page() -> str:
 def _option(name: str, allowed: tuple[str, ...] | list[str], default: str) -> str:
     value = request.args.get(name, default)
     if value not in allowed:
-        abort(400, description=f"参数 {name}={value!r} 无效；可选：{'、'.join(allowed)}")
+        raise RequestError(400, "bad_option", f"参数 {name}={value!r} 无效", f"可选：{'、'.join(allowed)}", field=name)
     return value
 
 
@@ -86,17 +88,18 @@ def _option(name: str, allowed: tuple[str, ...] | list[str], default: str) -> st
 def board_file(key: str, fmt: str) -> Response:
     """One board as PDF or PNG (``?size=A3|A4&orientation=portrait|landscape&drafts=1``; drafts: admins)."""
     if fmt not in ("pdf", "png"):
-        abort(404, description=f"不支持的格式 .{fmt}；请用 .pdf 或 .png")
+        raise RequestError(404, "bad_format", f"不支持的格式 .{fmt}", "请用 .pdf 或 .png")
     size = _option("size", list(SIZES), "A3")
     orientation = _option("orientation", ORIENTATIONS, "portrait")
     drafts = request.args.get("drafts") == "1"
     if drafts and current_user.role != "admin":
-        abort(403, description="只有管理员可以打印待补充的草稿公示牌")
+        raise RequestError(403, "forbidden", "只有管理员可以打印待补充的草稿公示牌", "去掉 drafts=1，或请管理员打印",
+                           field="drafts")
     board = _content(_sources(key), key, orientation=orientation)
     try:
         data = render_board(board, settings=_settings(), size=size, orientation=orientation, fmt=fmt, drafts=drafts)
     except BoardIncomplete as exc:
-        abort(409, description=f"{exc}。补全登记册后再打印，或由管理员打印草稿")
+        raise RequestError(409, "board_incomplete", str(exc), "补全登记册后再打印，或由管理员打印草稿") from None
     mime = "application/pdf" if fmt == "pdf" else "image/png"
     return Response(data, mimetype=mime, headers={
         "Content-Disposition": f"inline; filename=board-{quote(key, safe='')}-{size}-{orientation}.{fmt}"})
@@ -119,5 +122,5 @@ def public_map(key: str) -> Response:
     try:
         png = grid_map_png(src, key)
     except LookupError as exc:
-        abort(404, description=str(exc).strip("'"))
+        raise RequestError(404, "grid_not_found", str(exc).strip("'"), "网格编码可能已在重新划分后停用") from None
     return Response(png, mimetype="image/png", headers={"Cache-Control": "public, max-age=3600"})

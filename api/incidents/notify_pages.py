@@ -8,13 +8,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, url_for
+from flask import Blueprint, current_app, flash, redirect, render_template, url_for
 from flask_login import current_user, login_required
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.wrappers import Response
 
 from api.auth import role_required
 from api.db import get_session, session_scope
+from api.errors import RequestError
 from api.incidents.models import Notification
 from api.incidents.notify import KINDS, inbox_messages, mark_read, unread_count
 from api.incidents.outbox import outbox_summary, retry_failed
@@ -60,7 +61,7 @@ def read_one(notification_id: int) -> Response:
     with session_scope() as s:
         row = s.get(Notification, notification_id)
         if row is None or row.username != _me():
-            abort(404, description=f"没有编号为 {notification_id} 的消息，或它不是发给您的")
+            raise RequestError(404, "notification_not_found", f"没有编号为 {notification_id} 的消息，或它不是发给您的", "回到消息列表重新打开")
         mark_read(s, _me(), notification_id)
         case_id = row.case_id
     if case_id is None:

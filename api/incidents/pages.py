@@ -11,7 +11,6 @@ from typing import Any
 
 from flask import (
     Blueprint,
-    abort,
     current_app,
     flash,
     jsonify,
@@ -26,6 +25,7 @@ from werkzeug.wrappers import Response
 
 from api.auth import role_required
 from api.db import get_session, session_scope
+from api.errors import RequestError
 from api.incidents import cases as svc
 from api.incidents import queries
 from api.incidents.exports import EXPORT_TYPES, export_bytes, workorder_status
@@ -125,7 +125,7 @@ def _case_or_404(s: Any, case_id: int) -> IncidentCase:
     stmt = queries.visible(select(IncidentCase).where(IncidentCase.id == case_id), s, _me())
     case = s.scalar(stmt)
     if case is None:
-        abort(404, description=f"没有编号为 {case_id} 的案件，或您无权查看")
+        raise RequestError(404, "case_not_found", f"没有编号为 {case_id} 的案件，或您无权查看", "从案件列表中选择案件")
     return case
 
 
@@ -180,7 +180,7 @@ def act_page(case_id: int) -> Response | tuple[str, int]:
     except (TransitionRefused, PhotoError) as exc:
         flash(f"未能办理：{exc}", "error")
     except svc.Forbidden as exc:
-        abort(403, description=str(exc))
+        raise RequestError(403, "forbidden", str(exc), "请由有相应职责的账号办理，或联系指挥中心") from None
     return redirect(url_for("incident_pages.case_page", case_id=case_id))
 
 
@@ -230,7 +230,7 @@ def cases_geojson() -> Response:
     try:
         return jsonify(queries.cases_geojson(get_session(), _me(), request.args))
     except ValueError:
-        abort(400, description="bbox 须为 4 个数字：西,南,东,北")
+        raise RequestError(400, "bad_bbox", "参数 bbox 无效", "写成 4 个数字：西,南,东,北（经纬度）", field="bbox") from None
 
 
 @bp.get("/api/incidents/grids")
@@ -256,7 +256,7 @@ def folium_asset(name: str) -> Response:
     try:
         path = bundled_asset(name)
     except OfflineAssetError as exc:
-        abort(404, description=str(exc))
+        raise RequestError(404, "asset_not_found", str(exc), "重新安装前端资源：make setup") from None
     response = Response(path.read_bytes(), mimetype="text/javascript")
     response.headers["Cache-Control"] = "public, max-age=86400"
     return response
@@ -267,10 +267,10 @@ def folium_asset(name: str) -> Response:
 def export_status(kind: str) -> Response:
     """Status export back to the 12345 hotline (``source`` defaults to 12345) as XLSX, CSV or JSON."""
     if kind not in EXPORT_TYPES:
-        abort(404, description=f"没有 .{kind} 格式的导出；可选 {'、'.join(EXPORT_TYPES)}")
+        raise RequestError(404, "bad_format", f"没有 .{kind} 格式的导出", f"可选 {'、'.join(EXPORT_TYPES)}")
     source = request.args.get("source", "12345")
     if source not in SOURCES:
-        abort(400, description=f"未知的来源 {source!r}；可选 {'、'.join(SOURCES)}")
+        raise RequestError(400, "bad_source", f"未知的来源 {source!r}", f"可选 {'、'.join(SOURCES)}", field="source")
     table = workorder_status(get_session(), settings=_settings(), source=source)
     return Response(export_bytes(table, kind), mimetype=EXPORT_TYPES[kind], headers={
         "Content-Disposition": f"attachment; filename=workorders-{source}.{kind}"})
@@ -284,7 +284,7 @@ def photo(photo_id: int, kind: str = "full") -> Response:
     s = get_session()
     row = s.get(IncidentPhoto, photo_id)
     if row is None or kind not in ("full", "thumb"):
-        abort(404, description="照片不存在")
+        raise RequestError(404, "photo_not_found", "照片不存在", "从案件详情页打开照片")
     _case_or_404(s, row.case_id)
     path = Path(current_app.instance_path) / PHOTO_DIR / (row.path if kind == "full" else row.thumb_path)
     # Bytes, not a streamed file: photos are small, and a stream left unread keeps the file open.

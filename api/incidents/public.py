@@ -12,11 +12,12 @@ from __future__ import annotations
 import secrets
 from typing import Any
 
-from flask import Blueprint, Response, abort, current_app, render_template, request
+from flask import Blueprint, Response, current_app, render_template, request
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from api.db import get_session, session_scope
+from api.errors import RequestError
 from api.incidents.intake import IncidentInputError, Intake, optional_float, report_case
 from api.incidents.locator import cached_active
 from api.incidents.models import IncidentCase, IncidentEvent, PublicCode
@@ -140,12 +141,12 @@ def track_page() -> tuple[str, int]:
         return render_template("incidents/public_track.html", case=None, code=""), 200
     code = normalise_code(raw[:64], length=int(_settings()["public_code_length"]))
     if code is None:
-        abort(400, description=f"查询码格式不对：应为 {_settings()['public_code_length']} 位字母和数字；请核对回执上的查询码")
+        raise RequestError(400, "bad_code", f"查询码格式不对：应为 {_settings()['public_code_length']} 位字母和数字", "请核对回执上的查询码", field="code")
     s = get_session()
     row = s.get(PublicCode, code)
     case = s.get(IncidentCase, row.case_id) if row is not None else None
     if case is None:
-        abort(404, description="没有这个查询码；请核对回执上的查询码（不区分大小写）")
+        raise RequestError(404, "code_not_found", "没有这个查询码", "请核对回执上的查询码（不区分大小写）", field="code")
     cat = load_categories(s).get(case.category)
     view = {"category": cat.name if cat else case.category, "state": PUBLIC_STATES[case.state],
             "reported_at": case.reported_at, "updated_at": case.updated_at, "closed_at": case.closed_at,

@@ -12,11 +12,12 @@ from datetime import UTC, date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from flask import Blueprint, abort, current_app, jsonify, request
+from flask import Blueprint, current_app, jsonify, request
 from flask_login import current_user
 
 from api.auth import csrf, role_required
 from api.db import get_session, session_scope
+from api.errors import RequestError
 from api.grids.service import GridNotFound
 from api.models import User
 from api.patrol.models import FIX_SOURCES
@@ -70,7 +71,7 @@ def intake() -> Any:
     try:
         fixes, source = _incoming()
     except ProtocolError as exc:
-        abort(400, description=str(exc))
+        raise RequestError(400, "bad_fix", str(exc), "按 OsmAnd 或 Traccar Client 的格式上报定位") from None
     device = fixes[0].device_id
     settings = current_app.config["WANGGE"]
     cache = current_app.extensions.setdefault("patrol_grids", {})
@@ -82,7 +83,8 @@ def intake() -> Any:
     if owner is None:
         with session_scope() as s:
             note_unknown(s, fixes[-1])
-        abort(403, description=f"设备 {device} 未绑定网格员，定位已拒收；请管理员在 巡查设备 中把它绑定到网格员账号")
+        raise RequestError(403, "unknown_device", f"设备 {device} 未绑定网格员，定位已拒收",
+                           "请管理员在“巡查设备”中把它绑定到网格员账号", field="id")
     rows = fix_rows(owner, _columns(fixes), source=source, device_id=device, grids=grids, settings=settings)
     with session_scope() as s:
         insert_fixes(s, rows)
@@ -103,13 +105,14 @@ def bind() -> Any:
     body = json_object()
     device, username = str(body.get("device_id") or "").strip(), str(body.get("username") or "").strip()
     if not device or not username:
-        abort(400, description="需要 device_id 和 username；请填写设备标识和网格员账号")
+        raise RequestError(400, "bad_request", "缺少 device_id 或 username", "填写设备标识和网格员账号",
+                           field="username" if device else "device_id")
     try:
         with session_scope() as s:
             dev = bind_device(s, device, username, by=current_user.username, label=body.get("label"))
             out = {"device_id": dev.device_id, "username": username}
     except PatrolError as exc:
-        abort(400, description=str(exc))
+        raise RequestError(400, "bind_refused", str(exc), "检查设备标识和网格员账号后重试") from None
     return jsonify(out), 201
 
 
@@ -118,7 +121,7 @@ def _date_arg(name: str) -> date:
     try:
         return date.fromisoformat(value)
     except ValueError:
-        abort(400, description=f"参数 {name}={value!r} 不是日期；请写成 2024-05-06")
+        raise RequestError(400, "bad_date", f"参数 {name}={value!r} 不是日期", "写成 2024-05-06", field=name) from None
 
 
 @bp.get("/api/patrol/coverage")
@@ -128,7 +131,8 @@ def coverage() -> Any:
     start, end = _date_arg("from"), _date_arg("to")
     by = request.args.get("by", "grid")
     if by not in BY_CHOICES or end < start:
-        abort(400, description=f"by 应为 {'、'.join(BY_CHOICES)} 之一，且 to 不早于 from")
+        raise RequestError(400, "bad_request", f"参数 by={by!r} 或日期范围无效",
+                           f"by 应为 {'、'.join(BY_CHOICES)} 之一，且 to 不早于 from", field="by" if by not in BY_CHOICES else "to")
     rep = coverage_report(get_session(), settings=current_app.config["WANGGE"], start=start, end=end, by=by)
     rows = rep.table.astype(object).where(rep.table.notna(), None).to_dict("records")
     # Per record, not per column: a column of text and None would come back as a string column with NaN.
@@ -146,7 +150,7 @@ def track() -> Any:
     me: User = current_user._get_current_object()  # type: ignore[attr-defined]
     username = request.args.get("user") or me.username
     if me.role not in SUPERVISOR_ROLES and username != me.username:
-        abort(403, description="网格员只能查看本人的巡查轨迹")
+        raise RequestError(403, "forbidden", "网格员只能查看本人的巡查轨迹", "去掉参数 user，或请督导查看", field="user")
     day = _date_arg("date")
     settings = current_app.config["WANGGE"]
     with session_scope() as s:
@@ -154,7 +158,7 @@ def track() -> Any:
         try:
             user = user_by_name(s, username)
         except PatrolError as exc:
-            abort(404, description=str(exc))
+            raise RequestError(404, "user_not_found", str(exc), "检查网格员账号", field="user") from None
         lo, hi = period_bounds(day, day, settings["patrol_timezone"])
         cleaned = clean_fixes(fixes_frame(s, lo, hi, user_ids=[user.id]), **clean_options(settings))
     f = cleaned.fixes
@@ -172,7 +176,7 @@ def _float_or_none(value: Any, name: str) -> float | None:
     try:
         return float(value)
     except (TypeError, ValueError):
-        abort(400, description=f"{name}={value!r} 不是数字；请填写经纬度数字或留空")
+        raise RequestError(400, "bad_coordinates", f"{name}={value!r} 不是数字", "填写经纬度数字或留空", field=name) from None
 
 
 @bp.get("/api/patrol/visits")
@@ -191,12 +195,12 @@ def visits() -> Any:
             audit_first(s, me, "patrol.visits_list", request.args.get("grid") or "own")
             grids = [request.args["grid"]] if request.args.get("grid") else sorted(access.own_grids(s, me))
             if not grids:
-                abort(400, description="请用 ?grid= 指定网格；您的账号没有关联网格")
+                raise RequestError(400, "grid_required", "您的账号没有关联网格", "请用 ?grid= 指定网格", field="grid")
             rows = [r for g in grids for r in visits_of_grid(s, me, g, today=today, settings=settings)]
     except access.Forbidden as exc:
-        abort(403, description=str(exc))
+        raise RequestError(403, "forbidden", str(exc), "只能查看本人负责网格的记录；如需更多权限，请联系管理员") from None
     except (RecordNotFound, GridNotFound) as exc:
-        abort(404, description=str(exc).strip("'\""))
+        raise RequestError(404, "not_found", str(exc).strip("'\""), "检查网格编码或记录编号", field="grid") from None
     return jsonify({"grids": grids, "rows": rows})
 
 
@@ -213,18 +217,18 @@ def record() -> Any:
     try:
         kp = int(body.get("keyperson_id"))
     except (TypeError, ValueError):
-        abort(400, description="需要 keyperson_id（整数）；请从待走访名单中选择")
+        raise RequestError(400, "bad_request", "需要 keyperson_id（整数）", "请从待走访名单中选择", field="keyperson_id") from None
     lon, lat = _float_or_none(body.get("lon"), "lon"), _float_or_none(body.get("lat"), "lat")
     try:
         with session_scope() as s:
             v = record_visit(s, me, kp, note=(body.get("note") or None), lon=lon, lat=lat)
             out = {"id": v.id, "keyperson_id": kp, "grid": v.grid_code, "at": v.at.isoformat()}
     except access.Forbidden as exc:
-        abort(403, description=str(exc))
+        raise RequestError(403, "forbidden", str(exc), "只能查看本人负责网格的记录；如需更多权限，请联系管理员") from None
     except RecordNotFound as exc:
-        abort(404, description=str(exc))
+        raise RequestError(404, "not_found", str(exc), "请从待走访名单中选择", field="keyperson_id") from None
     except ValueError as exc:
-        abort(400, description=str(exc))
+        raise RequestError(400, "bad_request", str(exc), "检查走访记录的内容后重试") from None
     return jsonify(out), 201
 
 
@@ -257,24 +261,24 @@ def route() -> Any:
     day = _date_arg("date") if request.args.get("date") else datetime.now(ZoneInfo(settings["patrol_timezone"])).date()
     lon, lat = _float_or_none(request.args.get("lon"), "lon"), _float_or_none(request.args.get("lat"), "lat")
     if (lon is None) != (lat is None):
-        abort(400, description="起点需同时提供 lon 和 lat；或都不填")
+        raise RequestError(400, "bad_coordinates", "起点只给了 lon 或 lat 之一", "同时提供 lon 和 lat，或都不填", field="lon")
     if lon is not None and not (abs(lon) <= 180 and abs(lat) <= 90):  # also refuses NaN
-        abort(400, description=f"起点 lon={lon}, lat={lat} 不是有效经纬度；经度 -180~180，纬度 -90~90")
+        raise RequestError(400, "bad_coordinates", f"起点 lon={lon}, lat={lat} 不是有效经纬度", "经度 -180~180，纬度 -90~90", field="lon")
     try:
         with session_scope() as s:
             key = request.args.get("grid") or next(iter(sorted(access.own_grids(s, me))), "")
             if not key:
-                abort(400, description="请用 ?grid= 指定网格；您的账号没有关联网格")
+                raise RequestError(400, "no_grid", "您的账号没有关联网格", "请用 ?grid= 指定网格", field="grid")
             audit_first(s, me, "patrol.route_view", f"grid:{key}").detail = {"date": day.isoformat()}
             access.require_grid(s, me, key)
             out = route_of_grid(s, key, day, settings=settings, user=me, due_only=request.args.get("due_only") == "1",
                                 start=None if lon is None else (lon, lat))
     except access.Forbidden as exc:
-        abort(403, description=str(exc))
+        raise RequestError(403, "forbidden", str(exc), "只能查看本人负责的网格", field="grid") from None
     except GridNotFound as exc:
-        abort(404, description=str(exc).strip("'\""))
+        raise RequestError(404, "grid_not_found", str(exc).strip("'\""), "检查网格编码", field="grid") from None
     except LayerError as exc:
-        abort(409, description=str(exc))
+        raise RequestError(409, "route_unavailable", str(exc), "先导入街巷路网并发布方案") from None
     return jsonify(out)
 
 
@@ -286,7 +290,7 @@ def positions() -> Any:
 
     value = request.args.get("hours", "24")
     if not value.isdigit() or not 1 <= int(value) <= 24 * 31:
-        abort(400, description=f"参数 hours={value!r} 应为 1 到 744 之间的整数（小时）")
+        raise RequestError(400, "bad_hours", f"参数 hours={value!r} 无效", "hours 应为 1 到 744 之间的整数（小时）", field="hours")
     me: User = current_user._get_current_object()  # type: ignore[attr-defined]
     with session_scope() as s:
         audit_first(s, me, "patrol.positions_view", "workers").detail = {"hours": int(value)}
@@ -304,9 +308,10 @@ def alerts() -> Any:
     try:
         at = datetime.fromisoformat(value) if value else datetime.now(UTC)
     except ValueError:
-        abort(400, description=f"参数 at={value!r} 不是时间；请写成 2024-05-06T10:00:00+08:00")
+        raise RequestError(400, "bad_time", f"参数 at={value!r} 不是时间", "写成 2024-05-06T10:00:00+08:00",
+                           field="at") from None
     if at.tzinfo is None:
-        abort(400, description="参数 at 需要带时区；请写成 2024-05-06T10:00:00+08:00")
+        raise RequestError(400, "bad_time", "参数 at 需要带时区", "写成 2024-05-06T10:00:00+08:00", field="at")
     me: User = current_user._get_current_object()  # type: ignore[attr-defined]
     with session_scope() as s:
         audit_first(s, me, "patrol.alerts_view", "alerts").detail = {"at": at.isoformat()}

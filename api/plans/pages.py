@@ -16,6 +16,7 @@ from flask_login import current_user, login_required
 from werkzeug.wrappers import Response
 
 from api.db import get_session
+from api.error_text import web_wording
 from api.errors import RequestError
 from api.models import PlanVersion
 from api.plans.policy import EDIT_ROLES, allowed_actions, can_edit, visible_plan
@@ -73,7 +74,7 @@ def plan_map_parts(*, plan: PlanVersion | None, editable: bool) -> dict[str, Any
     try:
         m = plan_map(basemap=settings["basemap"], **options)
     except BasemapError as exc:
-        basemap_error = str(exc)
+        basemap_error = web_wording(exc)
         log.warning("base map %r not shown on the plan page: %s", settings["basemap"], exc)
         m = plan_map(basemap="none", **options)
     root = m.get_root()

@@ -13,13 +13,14 @@ from functools import wraps
 from typing import Any, TypeVar
 
 import pandas as pd
-from flask import Blueprint, Response, abort, current_app, jsonify, request
+from flask import Blueprint, Response, current_app, jsonify, request
 from flask_login import current_user, login_required
 from sqlalchemy.orm import Session
 
 from api import audit
 from api.auth import role_required
 from api.db import get_session, session_scope
+from api.errors import RequestError
 from api.grids.service import GridNotFound
 from api.models import User
 from api.register import access, checks, queries
@@ -27,7 +28,7 @@ from api.register.crypto import cipher_for
 from api.register.importer import import_sheet
 from api.register.models import Resident
 from api.security import json_object, upload_route
-from geo.errors import LayerError, ReadError, ValidationFailed
+from geo.errors import ValidationFailed
 from geo.register.columns import KINDS, parse_field_options
 from geo.register.idnumber import mask_phone, normalise_phone, phone_problems
 from geo.register.sheets import read_sheet
@@ -46,9 +47,10 @@ def guarded(view: F) -> F:
         try:
             return view(*args, **kwargs)
         except access.Forbidden as exc:
-            abort(403, description=str(exc))
+            raise RequestError(403, "forbidden", str(exc), "只能查看本人负责网格的登记；如需更多权限，请联系管理员") from None
         except (GridNotFound, queries.RecordNotFound) as exc:
-            abort(404, description=str(exc).strip("'\""))
+            raise RequestError(404, "not_found", str(exc).strip("'\""),
+                               "检查编号；网格编码可能已在重新划分后停用") from None
     return wrapped  # type: ignore[return-value]
 
 
@@ -100,7 +102,8 @@ def unmask_reason(body: dict[str, Any]) -> str:
     """The stated reason of an unmask request, or 400."""
     reason = str(body.get("reason") or "").strip()
     if len(reason) < 2:
-        abort(400, description="查看完整身份证号和电话须填写理由（至少 2 个字），理由会记入审计日志")
+        raise RequestError(400, "reason_required", "查看完整身份证号和电话须填写理由",
+                           "填写至少 2 个字的理由（会记入审计日志）", field="reason")
     return reason[:500]
 
 
@@ -131,10 +134,10 @@ def edit_resident(s: Session, resident_id: int, body: dict[str, Any]) -> dict[st
     assert r is not None  # _resident_scope raised LookupError otherwise
     name = str(body.get("name", r.name) or "").strip()
     if not name or len(name) > 100:
-        abort(400, description="姓名不能为空且不超过 100 个字")
+        raise RequestError(400, "bad_name", "姓名为空或超过 100 个字", "填写 1–100 个字的姓名", field="name")
     phone = normalise_phone(pd.Series([str(body.get("phone") or "")]))[0]
     if phone and phone_problems(pd.Series([phone]))[0]:
-        abort(400, description="电话格式不对：填写 11 位手机号（1 开头）或带区号的固定电话")
+        raise RequestError(400, "bad_phone", "电话格式不对", "填写 11 位手机号（1 开头）或带区号的固定电话", field="phone")
     r.name, r.relation = name, (str(body.get("relation") or "").strip() or None)
     r.lives_here = bool(body.get("lives_here", r.lives_here))
     if "phone" in body:
@@ -204,7 +207,7 @@ def grid_export(key: str) -> Response:
     """``?format=csv|xlsx``: masked export of a grid's residents."""
     fmt = request.args.get("format", "csv")
     if fmt not in ("csv", "xlsx"):
-        abort(400, description=f"不支持的导出格式 {fmt}：请用 csv 或 xlsx")
+        raise RequestError(400, "bad_format", f"不支持的导出格式 {fmt}", "请用 csv 或 xlsx", field="format")
     with session_scope() as s:
         return export_response(s, key, fmt)
 
@@ -244,16 +247,15 @@ def rebinding(plan_id: int) -> Response:
 def run_import(kind: str, filename: str, data: bytes, fields: list[str], coords: str) -> dict[str, Any]:
     """Import one uploaded sheet; ``{"ok": False, "problems": [...]}`` when refused (nothing written)."""
     if kind not in KINDS:
-        abort(400, description=f"未知的导入类型 {kind}：请选择 {'、'.join(KINDS)}")
+        raise RequestError(400, "unknown_register_kind", f"未知的导入类型 {kind}", f"请选择：{'、'.join(KINDS)}",
+                           field="kind")
     try:
         sheet = read_sheet(data, name=filename)
         with session_scope() as s:
             result = import_sheet(s, kind, sheet, cipher=cipher(), settings=current_app.config["WANGGE"],
                                   user=me(), field_map=parse_field_options(fields), coords=coords, source=filename)
-    except ValidationFailed as exc:
+    except ValidationFailed as exc:  # other geo errors: worded in Chinese by api.errors / api.error_text
         return {"ok": False, "problems": [p.__dict__ for p in exc.issues]}
-    except (LayerError, ReadError) as exc:
-        abort(400, description=str(exc))
     return {"ok": True, **result.json()}
 
 
@@ -270,7 +272,8 @@ def import_from_request() -> dict[str, Any]:
     """Run :func:`run_import` on the multipart form of the current request (JSON route and page)."""
     upload = request.files.get("file")
     if upload is None or not upload.filename:
-        abort(400, description="请选择要导入的 XLSX 或 CSV 文件（表单字段 file）")
+        raise RequestError(400, "file_required", "没有选择要导入的文件", "选择 XLSX 或 CSV 文件（表单字段 file）后再导入",
+                           field="file")
     fields = [f for f in (request.form.get("fields") or "").splitlines() if f.strip()]
     return run_import(request.form.get("kind", ""), upload.filename, upload.read(), fields,
                       request.form.get("coords", "wgs84"))
@@ -293,7 +296,8 @@ def audit_rows(s: Session, args: Any) -> list[dict[str, Any]]:
         try:
             since = pd.Timestamp(args["since"], tz="UTC").to_pydatetime()
         except ValueError:
-            abort(400, description=f"since 须为日期（如 2026-01-31），收到 {args['since']!r}")
+            raise RequestError(400, "bad_date", f"since 须为日期，收到 {args['since']!r}", "写成 2026-01-31",
+                               field="since") from None
         stmt = stmt.where(AuditEntry.at >= since)
     return [{"id": e.id, "at": e.at.isoformat(), "user": e.username, "action": e.action, "target": e.target,
              "detail": e.detail, "ip": e.ip} for e in s.scalars(stmt)]

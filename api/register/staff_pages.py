@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, abort, jsonify, render_template, request
+from flask import Blueprint, jsonify, render_template, request
 from werkzeug.wrappers import Response
 
 from api.auth import role_required
 from api.db import session_scope
+from api.errors import RequestError
 from api.grids import service
 from api.register.routes import guarded, me
 from api.register.staff_edit import (
@@ -56,7 +57,7 @@ def _run(action: str, staff_id: int | None, body: dict[str, Any]) -> dict[str, A
         if action == "add":
             return add_staff(s, body, user=me())
         if staff_id is None:
-            abort(400, description="缺少 staff_id：从列表中选择要修改或删除的工作人员")
+            raise RequestError(400, "missing_staff_id", "缺少 staff_id", "从列表中选择要修改或删除的工作人员", field="staff_id")
         if action == "edit":
             return edit_staff(s, staff_id, body, user=me())
         return remove_staff(s, staff_id, user=me())
@@ -67,7 +68,7 @@ def _apply(action: str, staff_id: int | None, body: dict[str, Any]) -> dict[str,
     try:
         return _run(action, staff_id, body)
     except StaffInvalid as exc:
-        abort(400, description="工作人员信息有误：" + "；".join(exc.problems))
+        raise RequestError(400, "bad_staff", "工作人员信息有误：" + "；".join(exc.problems), "按提示改正后重新提交") from None
 
 
 @bp.post("/api/register/staff")
@@ -98,7 +99,7 @@ def _form_action() -> tuple[str, list[str]]:
     """Run the posted form; (message, problems) for the page."""
     action = request.form.get("action", "")
     if action not in ("add", "edit", "remove"):
-        abort(400, description=f"action={action!r} 无效；可选：add、edit、remove")
+        raise RequestError(400, "bad_action", f"action={action!r} 无效", "可选：add、edit、remove", field="action")
     raw_id = request.form.get("staff_id", "")
     body = {k: request.form.get(k, "") for k in FORM_FIELDS}
     try:

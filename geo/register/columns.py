@@ -60,7 +60,8 @@ def parse_field_options(options: Iterable[str]) -> dict[str, str]:
     for opt in options:
         src, sep, dst = opt.partition("=")
         if not sep or not src.strip() or not dst.strip():
-            raise LayerError(f"--field {opt!r}: expected SRC=DST, e.g. --field 户主姓名=name")
+            raise LayerError(f"--field {opt!r}: expected SRC=DST, e.g. --field 户主姓名=name",
+                             code="bad_field_option", params={"option": opt})
         out[src.strip()] = dst.strip()
     return out
 
@@ -76,7 +77,8 @@ def map_headers(kind: str, headers: Iterable[str], field_map: Mapping[str, str] 
     {'姓名': 'name', '公民身份号码': 'id_number', '人员类别': 'category', '备注': 'note'}
     """
     if kind not in FIELDS:
-        raise LayerError(f"unknown register kind {kind!r}; use one of {', '.join(KINDS)}")
+        raise LayerError(f"unknown register kind {kind!r}; use one of {', '.join(KINDS)}",
+                         code="unknown_register_kind", params={"kind": kind, "choices": "、".join(KINDS)})
     fields = {f.name: f for f in FIELDS[kind]}
     lookup = {f.label: f.name for f in FIELDS[kind]} | {n: n for n in fields}
     lookup |= {a: n for a, n in ALIASES.items() if n in fields}
@@ -84,7 +86,8 @@ def map_headers(kind: str, headers: Iterable[str], field_map: Mapping[str, str] 
     bad = sorted(dst for dst in extra.values() if dst not in fields)
     if bad:
         raise LayerError(f"--field targets {', '.join(bad)} are not fields of {kind}; "
-                         f"use one of {', '.join(fields)}")
+                         f"use one of {', '.join(fields)}",
+                         code="unknown_field_target", params={"targets": "、".join(bad), "choices": "、".join(fields)})
     out: dict[str, str] = {}
     for h in headers:
         key = str(h).strip()
@@ -96,5 +99,6 @@ def map_headers(kind: str, headers: Iterable[str], field_map: Mapping[str, str] 
         missing.append("楼栋编号、地址或经纬度之一(building_id / address / lon+lat)")
     if missing:
         raise LayerError(f"{kind} sheet lacks the columns {', '.join(missing)}; "
-                         "rename the headers or map them with --field SRC=DST")
+                         "rename the headers or map them with --field SRC=DST",
+                         code="missing_columns", params={"columns": "、".join(missing)})
     return out

@@ -21,7 +21,7 @@ def _decode(data: bytes, name: str) -> str:
             return data.decode(enc)
         except UnicodeDecodeError:
             continue
-    raise ReadError(f"{name}: not UTF-8, GBK or GB18030 text; save the sheet as CSV UTF-8 or XLSX")
+    raise ReadError(f"{name}: not UTF-8, GBK or GB18030 text; save the sheet as CSV UTF-8 or XLSX", code="not_utf8")
 
 
 def read_sheet(source: str | Path | bytes, *, name: str | None = None) -> pd.DataFrame:
@@ -41,8 +41,10 @@ def read_sheet(source: str | Path | bytes, *, name: str | None = None) -> pd.Dat
         elif suffix in (".csv", ".txt", ""):
             frame = pd.read_csv(io.StringIO(_decode(data, label)), dtype=str, keep_default_na=False)
         else:
-            raise ReadError(f"{label}: unknown sheet format {suffix!r}; use .xlsx or .csv")
+            raise ReadError(f"{label}: unknown sheet format {suffix!r}; use .xlsx or .csv",
+                            code="unknown_sheet_format", params={"suffix": suffix})
     except (ValueError, pd.errors.ParserError) as exc:
-        raise ReadError(f"{label}: cannot read the sheet ({exc}); check it opens in Excel and re-save") from None
+        raise ReadError(f"{label}: cannot read the sheet ({exc}); check it opens in Excel and re-save",
+                        code="unreadable_sheet") from None
     frame.columns = [str(c).strip() for c in frame.columns]
     return frame.fillna("").astype(str)

@@ -44,7 +44,11 @@ BAD_JSON_REQUESTS = [
     ("imports_pages", "POST", "/api/imports", {"upload_id": "nope"}, 404, "upload_id"),
     ("imports_pages", "GET", "/api/imports/jobs/nope", None, 404, None),
     ("register", "GET", "/api/register/grids/NO-SUCH/export?format=doc", None, None, None),
-    ("patrol", "GET", "/api/patrol/coverage?from=yesterday", None, 400, None),
+    ("patrol", "GET", "/api/patrol/coverage?from=yesterday", None, 400, "from"),
+    ("patrol", "GET", "/api/patrol/alerts?at=2024-05-06T10:00:00", None, 400, "at"),
+    ("patrol", "POST", "/api/patrol/devices", {"device_id": "d1"}, 400, "username"),
+    ("incidents", "GET", "/api/incidents/geojson?bbox=west,2,3,4", None, 400, "bbox"),
+    ("register", "POST", "/api/register/residents/1/unmask", {"reason": "x"}, None, None),
     ("app", "GET", "/api/no-such-route", None, 404, None),
     ("app", "DELETE", "/api/health", None, 405, None),
 ]
@@ -91,6 +95,13 @@ def test_bad_input_on_every_blueprint_has_one_shape(seeded: Flask, blueprint: st
     r = _send(client, method, path, body)
     _assert_error_shape(r, status, field)
     assert not CLI_WORDING.search(r.get_data(as_text=True)), r.get_data(as_text=True)
+
+
+def test_page_routes_answer_json_when_asked(seeded: Flask) -> None:
+    """A page route (boards) refuses a bad option with the same shape to a client that accepts JSON."""
+    client = _login(seeded.test_client(), "admin")
+    r = client.get("/boards/G1.pdf?size=A9", headers={"Accept": "application/json"})
+    assert _assert_error_shape(r, 400, "size")["code"] == "bad_option"
 
 
 def test_a_role_refusal_has_the_shape_and_names_the_role(seeded: Flask) -> None:

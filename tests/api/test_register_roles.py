@@ -235,7 +235,9 @@ def test_upload_import_lists_problems_and_writes_nothing(world: dict[str, Any]) 
     assert ok.status_code == 200 and ok.get_json()["inserted"] == 1
     unmapped = planner.post("/api/register/import", data={"kind": "staff", "file": (io.BytesIO(good), "p.csv")},
                             content_type="multipart/form-data")
-    assert unmapped.status_code == 400 and "--field" in unmapped.get_json()["error"]["message"]
+    error = unmapped.get_json()["error"]
+    assert unmapped.status_code == 400 and "表格缺少必需的列" in error["message"] and "字段对应" in error["fix"]
+    assert error["code"] == "missing_columns" and "--field" not in unmapped.get_data(as_text=True)
 
 
 def _staff_count(app: Flask) -> int:

@@ -189,3 +189,23 @@ def test_a_file_over_max_upload_mb_is_refused_before_uploading(open_page, files)
     message.wait_for()
     assert f"超过 {MAX_MB} MB 的上限（设置 max_upload_mb）" in message.inner_text()
     assert not [u for u in traffic.requests if "/api/imports/uploads" in u]
+
+
+def test_a_queued_import_is_cancelled_from_the_page_and_writes_nothing(open_page, server, files) -> None:
+    from api.jobs import stop_consumer
+
+    _, app = server
+    before = _buildings(app)
+    stop_consumer(app)  # no worker: the import stays queued until the planner cancels it
+    app.config["WANGGE"]["jobs_in_process"] = False
+    try:
+        page = open_page({"width": 1400, "height": 900})
+        page.goto("/import")
+        _upload(page, {"buildings": files["bad"]})
+        page.get_by_role("button", name="开始导入").click()
+        page.get_by_role("button", name="取消导入").click()
+        page.wait_for_function("() => /已取消/.test(document.getElementById('wg-job-message').textContent)")
+        assert page.locator("#wg-cancel").is_hidden() and page.get_by_role("button", name="开始导入").is_enabled()
+        assert _buildings(app) == before
+    finally:
+        app.config["WANGGE"]["jobs_in_process"] = True

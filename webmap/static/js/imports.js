@@ -162,17 +162,29 @@
       bar.setAttribute("aria-valuenow", Math.round(100 * job.progress));
       var msg = job.message + (job.rows_total ? "（" + job.rows_done.toLocaleString("zh-CN") + " / " + job.rows_total.toLocaleString("zh-CN") + "）" : "");
       var box = document.getElementById("wg-job-message");
+      var cancel = document.getElementById("wg-cancel");
       if (job.state === "queued" || job.state === "running") {
         say(box, "info", msg);
+        cancel.hidden = false;
+        cancel.dataset.job = jobId;
         setTimeout(function () { poll(jobId, button); }, 500);
         return;
       }
+      cancel.hidden = true;
       button.disabled = false;
       showReport(job.issues);
       say(box, job.state === "done" ? "ok" : "error", job.message);
       if (job.state === "done") { showSummary(job.summary); uploadId = null; document.getElementById("wg-start").disabled = true; }
     }).catch(function (e) { button.disabled = false; say(document.getElementById("wg-job-message"), "error", e.message); });
   }
+
+  document.getElementById("wg-cancel").addEventListener("click", function (ev) {
+    // a queued import never starts; a running one stops before it writes anything
+    ev.target.disabled = true;
+    call("/api/imports/jobs/" + ev.target.dataset.job + "/cancel", { method: "POST" })
+      .catch(function (e) { say(document.getElementById("wg-job-message"), "error", e.message); })
+      .then(function () { ev.target.disabled = false; });
+  });
 
   document.getElementById("wg-import-form").addEventListener("submit", function (ev) {
     ev.preventDefault();
