@@ -152,6 +152,7 @@ def _paths() -> dict[str, Any]:
         "/api/imports/jobs/{job_id}/cancel": {"post": _op("取消导入任务 / cancel an import job", tag="imports", params=[
             {"name": "job_id", "in": "path", "required": True, "schema": {"type": "string", "maxLength": 64}}])},
         **_grid_and_register_paths(),
+        **_board_paths(),
         **_patrol_paths(),
         "/api/incidents/geojson": {"get": _op("事件点位 / cases the user may see", tag="incidents", params=[
             _query("state", "状态 / state (open, pending_location, or a workflow state)"),
@@ -221,6 +222,29 @@ def _key(description: str = "网格编码 / grid code") -> dict[str, Any]:
             "schema": {"type": "string", "maxLength": 64}}
 
 
+_STAFF = _int_path("staff_id", "工作人员 id / staff id")
+_STAFF_BODY: dict[str, Any] = {"type": "object", "properties": {
+    k: {"type": "string", "maxLength": 200} for k in (
+        "name", "phone", "role", "grid_code", "building_id", "unit", "username", "start_date", "end_date")}}
+_JOB_ID = {"name": "job_id", "in": "path", "required": True, "schema": {"type": "string", "maxLength": 64}}
+
+
+def _board_paths() -> dict[str, Any]:
+    """Batch printing of notice boards (issue 15): a job on the durable queue, admins only."""
+    body = _json_body({"type": "object", "properties": {
+        "scope": {"type": "string", "enum": ["all", "street", "community"]},
+        "target": {"type": "string", "maxLength": 200}, "size": {"type": "string", "enum": ["A3", "A4"]},
+        "orientation": {"type": "string", "maxLength": 20}, "format": {"type": "string", "maxLength": 20},
+        "drafts": {"type": "boolean"}}})
+    return {
+        "/api/boards/batch": {"post": _op("批量打印公示牌（后台任务）/ queue a board batch", tag="boards",
+                                          body=body, ok="202")},
+        "/api/boards/batch/{job_id}": {"get": _op("批量打印进度 / batch state", tag="boards", params=[_JOB_ID])},
+        "/api/boards/batch/{job_id}/cancel": {"post": _op("取消批量打印 / cancel a batch", tag="boards",
+                                                          params=[_JOB_ID])},
+    }
+
+
 def _grid_and_register_paths() -> dict[str, Any]:
     """The active grids service and the grid register (issue 12): masked unless unmasked with a reason."""
     reg, person = "/api/register", _int_path("resident_id", "居民 id / resident id")
@@ -258,6 +282,13 @@ def _grid_and_register_paths() -> dict[str, Any]:
                 "kind": {"type": "string", "enum": ["residents", "staff", "keypersons", "party"]},
                 "file": {"type": "string", "format": "binary"}, "fields": {"type": "string"},
                 "coords": {"type": "string", "enum": ["wgs84", "gcj02", "bd09"]}}}}}})},
+        f"{reg}/grids/{{key}}/staff": {"get": _op("网格工作人员（电话脱敏）/ staff of a grid, phones masked",
+                                                  tag="register", params=[_key()])},
+        f"{reg}/staff": {"post": _op("新增工作人员 / add a staff member", tag="register", ok="201",
+                                     body=_json_body(_STAFF_BODY))},
+        f"{reg}/staff/{{staff_id}}": {
+            "post": _op("修改工作人员 / edit a staff member", tag="register", params=[_STAFF], body=_json_body(_STAFF_BODY)),
+            "delete": _op("删除工作人员 / remove a staff member", tag="register", params=[_STAFF])},
         f"{reg}/audit": {"get": _op("审计日志 / audit log (admins)", tag="register", params=[
             limit, _query("action", "操作 / action"), _query("user", "用户 / user"),
             _query("target", "对象 / target"), _query("since", "起始时间 ISO 8601 / since")])},

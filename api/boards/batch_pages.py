@@ -12,7 +12,6 @@ from typing import Any
 
 from flask import (
     Blueprint,
-    abort,
     current_app,
     jsonify,
     render_template,
@@ -36,6 +35,7 @@ from api.boards.batch_job import (
 )
 from api.boards.jobs import streets
 from api.db import session_scope
+from api.errors import RequestError
 from api.grids.service import GridNotFound
 from api.jobs import queue as job_queue
 from api.jobs.store import Job
@@ -51,7 +51,7 @@ def _job(job_id: str) -> Job:
     """Batch job *job_id*, or 404 (also for jobs of other kinds: this API shows board batches only)."""
     job = job_queue.get_job(job_id, current_app._get_current_object())  # type: ignore[attr-defined]
     if job is None or job.kind != BATCH_KIND:
-        abort(404, description=f"没有编号为 {job_id} 的公示牌批量打印任务；检查任务编号，或重新提交")
+        raise RequestError(404, "job_not_found", f"没有编号为 {job_id} 的公示牌批量打印任务", "检查任务编号，或重新提交")
     return job
 
 
@@ -80,15 +80,15 @@ def start_batch() -> tuple[Response, int]:
     """Queue a batch print; 202 with the job id (400: bad option, 404: no such street or community)."""
     body = request.get_json(silent=True)
     if not isinstance(body, dict):
-        abort(400, description="请求体须为 JSON 对象，例如 {\"scope\": \"all\", \"size\": \"A3\", \"format\": \"pdf\"}")
+        raise RequestError(400, "bad_json", "请求体须为 JSON 对象", "例如 {\"scope\": \"all\", \"size\": \"A3\", \"format\": \"pdf\"}")
     try:
         params = batch_params(body)
         job = submit_batch(current_app._get_current_object(), user=current_user.username,  # type: ignore[attr-defined]
                            params=params)
     except GridNotFound as exc:
-        abort(404, description=str(exc).strip("'\""))
+        raise RequestError(404, "not_found", str(exc).strip("'\""), "检查街道或社区编码", field="scope") from None
     except ValueError as exc:
-        abort(400, description=str(exc))
+        raise RequestError(400, "bad_option", str(exc), "按提示改正打印选项后重新提交") from None
     return jsonify({"job_id": job.job_id, "status_url": url_for("board_batch.batch_status", job_id=job.job_id)}), 202
 
 
@@ -114,12 +114,12 @@ def batch_cancel(job_id: str) -> Response:
 def download(job_id: str, name: str) -> Response:
     """``boards.zip`` or ``boards-all.pdf`` of a finished batch."""
     if name not in DOWNLOADS:
-        abort(404, description=f"没有文件 {name}；可下载：{'、'.join(DOWNLOADS)}")
+        raise RequestError(404, "file_not_found", f"没有文件 {name}", f"可下载：{'、'.join(DOWNLOADS)}")
     job = _job(job_id)
     if job.state != "done":
-        abort(409, description=f"任务 {job_id} 尚未完成（{job.state}）；完成后再下载")
+        raise RequestError(409, "job_not_done", f"任务 {job_id} 尚未完成（{job.state}）", "完成后再下载")
     path = batch_folder(current_app.instance_path, job_id) / name
     if not path.is_file():
-        abort(404, description=f"任务 {job_id} 没有生成 {name}；重新提交批量打印")
+        raise RequestError(404, "file_not_found", f"任务 {job_id} 没有生成 {name}", "重新提交批量打印")
     mime = "application/zip" if name.endswith(".zip") else "application/pdf"
     return send_file(path, mimetype=mime, as_attachment=True, download_name=f"boards-{job_id}-{name}")
