@@ -72,6 +72,21 @@ def test_gunicorn_options_come_from_the_settings() -> None:
         gunicorn_options({**settings, "server_workers": 0}, host="127.0.0.1", port=80)
 
 
+@pytest.mark.parametrize(("args", "message"), [
+    (["--workers", "2"], "--workers needs --prod"),
+    (["--prod", "--debug"], "--prod and --debug exclude each other"),
+])
+def test_serve_refuses_options_that_do_not_go_together(tmp_path: Path, args: list[str], message: str) -> None:
+    from click.testing import CliRunner
+
+    from api.cli import main
+
+    env = {"WANGGE_SECRET_KEY": "x", "WANGGE_INSTANCE_PATH": str(tmp_path / "i"),
+           "WANGGE_DATABASE_URL": f"sqlite:///{tmp_path / 'w.db'}"}
+    r = CliRunner().invoke(main, ["serve", *args], env=env)
+    assert r.exit_code == 2 and message in r.output
+
+
 def _probe(url: str, answers: Counter[str], done: threading.Event) -> None:
     """GET /healthz every 20 ms until *done*, counting the answers (or errors by type)."""
     with requests.Session() as s:
