@@ -8,7 +8,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 5000
 PYTEST_ARGS ?=
 
-.PHONY: run test test-pg setup system-deps assets lint bench clean
+.PHONY: run test test-pg setup system-deps assets lint bench clean bundle install-offline
 
 run: setup
 	$(BIN)/wangge demo --if-missing
@@ -44,8 +44,19 @@ system-deps:
 lint: setup
 	$(BIN)/ruff check geo webmap api tests bench data
 
+# Offline install (docs/DEPLOY.md): one archive with every wheel, the built JS/CSS and the
+# Debian package list; install it where there is no network with `make install-offline`.
+bundle: setup
+	$(BIN)/python scripts/bundle.py --out dist
+
+install-offline:
+	@test -n "$(BUNDLE)" || { echo "usage: make install-offline BUNDLE=dist/wangge-bundle-....tar [VENV=.venv]" >&2; exit 2; }
+	rm -rf .bundle && mkdir -p .bundle && tar -xf "$(BUNDLE)" -C .bundle
+	sh .bundle/*/install.sh $(VENV)
+	@echo "then: $(VENV)/bin/wangge demo && $(VENV)/bin/wangge plans partition --if-none --user planner && $(VENV)/bin/wangge serve --prod"
+
 bench: setup
 	$(BIN)/python -m pip install -q -e '.[bench]'
 
 clean:
-	rm -rf $(VENV) webmap/static/vendor webmap/assets/node_modules
+	rm -rf $(VENV) webmap/static/vendor webmap/assets/node_modules dist .bundle

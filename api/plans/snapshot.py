@@ -17,6 +17,7 @@ document): nothing in the database can make a process run code.
 from __future__ import annotations
 
 import atexit
+import gc
 import io
 import json
 import logging
@@ -92,6 +93,18 @@ def dump_state(state: PlanState) -> bytes:
 
 def load_snapshot(data: bytes, key: tuple[str, int]) -> PlanState:
     """The :class:`PlanState` in *data* (from :func:`dump_state`), cached under *key*."""
+    # ~100 k new objects (geometries, ids, sets) and nothing to free: without this, the
+    # cyclic collector re-scanned them all, 0.6 of 1.2 s at 20 k cells (measured).
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return _load_snapshot(data, key)
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _load_snapshot(data: bytes, key: tuple[str, int]) -> PlanState:
     with np.load(io.BytesIO(data), allow_pickle=False) as z:
         a = {name: z[name] for name in z.files}
     doc = json.loads(a["doc"].tobytes().decode("utf-8"))

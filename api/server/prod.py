@@ -155,6 +155,10 @@ def serve_prod(app: Flask, *, host: str, port: int, cert: str | None, key: str |
     if app.instance_path:
         os.environ.setdefault("WANGGE_INSTANCE_PATH", app.instance_path)
     options = gunicorn_options(settings, host=host, port=port, cert=cert, key=key, workers=workers)
+    if options["workers"] > 1 and str(settings["ratelimit_storage_uri"]).startswith("memory"):
+        log.warning("rate limits count per web worker (ratelimit_storage_uri = memory://): a client gets up to "
+                    "%d times login_rate_limit; set ratelimit_storage_uri to a redis:// address for exact limits",
+                    options["workers"])
     jobs = JobProcesses(int(settings["job_processes"]), env=os.environ,
                         shutdown_timeout_s=float(settings["job_shutdown_timeout_s"]))
     db.get_db(app).engine.dispose()

@@ -66,11 +66,21 @@ class ProdServer:
         """Web worker and job processes (the master's children)."""
         return psutil.Process(self.proc.pid).children()
 
+    def _live(self) -> dict[int, list[str]]:
+        """Command lines of the live children (exited ones not yet reaped left out)."""
+        out = {}
+        for p in self.children():
+            try:
+                out[p.pid] = p.cmdline()
+            except (psutil.ZombieProcess, psutil.NoSuchProcess):
+                continue
+        return out
+
     def job_pids(self) -> set[int]:
-        return {p.pid for p in self.children() if "worker" in p.cmdline()}
+        return {pid for pid, cmd in self._live().items() if "worker" in cmd}
 
     def web_pids(self) -> set[int]:
-        return {p.pid for p in self.children() if "worker" not in p.cmdline()}
+        return {pid for pid, cmd in self._live().items() if "worker" not in cmd}
 
     def signal(self, signum: int) -> None:
         self.proc.send_signal(signum)

@@ -72,68 +72,42 @@ def test_gunicorn_options_come_from_the_settings() -> None:
         gunicorn_options({**settings, "server_workers": 0}, host="127.0.0.1", port=80)
 
 
-def test_sigterm_finishes_the_running_job_keeps_the_queued_one_and_logs_json(app: Flask, tmp_path: Path) -> None:
-    server = ProdServer(_env(app, tmp_path), "--workers", "2")
-    try:
-        server.wait_ready()
-        assert len(server.web_pids()) == 2 and len(server.job_pids()) == 1
-        r = requests.get(f"{server.url}/healthz", headers={"X-Request-ID": "probe-42"}, timeout=10)
-        assert (r.status_code, r.json(), r.headers["X-Request-ID"]) == (200, {"status": "ok"}, "probe-42")
-        ready = requests.get(f"{server.url}/readyz", timeout=10).json()
-        assert ready["status"] == "ready" and set(ready["checks"]) == {"database", "migrations", "queue"}
+@pytest.mark.parametrize(("args", "message"), [
+    (["--workers", "2"], "--workers needs --prod"),
+    (["--prod", "--debug"], "--prod and --debug exclude each other"),
+])
+def test_serve_refuses_options_that_do_not_go_together(tmp_path: Path, args: list[str], message: str) -> None:
+    from click.testing import CliRunner
 
-        running, queued = _steps(app, 30), _steps(app, 2)
-        _wait(app, running, "running")
-        server.signal(signal.SIGTERM)
-        assert server.proc.wait(timeout=60) == 0
-        assert get_job(running, app).state == "done"  # finished, not cut off
-        assert get_job(queued, app).state == "queued"  # still waiting in the queue
-        with app.app_context():
-            assert written(running) == 1 and written(queued) == 0
-        lines = [e for e in server.log() if e.get("request_id") == "probe-42"]
-        assert [(e["logger"], e["method"], e["path"], e["status"]) for e in lines] == [
-            ("wangge.request", "GET", "/healthz", 200)]
-        assert lines[0]["pid"] in server_pids_seen(server)
-    finally:
-        server.kill()
+    from api.cli import main
 
-    again = ProdServer(_env(app, tmp_path))
-    try:
-        again.wait_ready()
-        assert _wait(app, queued, "done").result == {"steps": 2}
-    finally:
-        assert again.stop() == 0
-    with app.app_context():
-        assert written(queued) == 1
+    env = {"WANGGE_SECRET_KEY": "x", "WANGGE_INSTANCE_PATH": str(tmp_path / "i"),
+           "WANGGE_DATABASE_URL": f"sqlite:///{tmp_path / 'w.db'}"}
+    r = CliRunner().invoke(main, ["serve", *args], env=env)
+    assert r.exit_code == 2 and message in r.output
 
 
-def server_pids_seen(server: ProdServer) -> set[int]:
-    """Pids of the web workers that wrote log lines (the master's children, never the master)."""
-    return {e["pid"] for e in server.log() if e.get("logger") == "wangge.request"} - {server.proc.pid}
+def _probe(url: str, answers: Counter[str], done: threading.Event) -> None:
+    """GET /healthz every 20 ms until *done*, counting the answers (or errors by type)."""
+    with requests.Session() as s:
+        while not done.is_set():
+            try:
+                answers[str(s.get(f"{url}/healthz", timeout=10).status_code)] += 1
+            except requests.RequestException as exc:
+                answers[type(exc).__name__] += 1
+            time.sleep(0.02)
 
 
-def test_sighup_replaces_every_process_without_refusing_a_request_or_losing_a_job(app: Flask,
-                                                                                 tmp_path: Path) -> None:
-    server = ProdServer(_env(app, tmp_path), "--workers", "2")
+def _sighup(app: Flask, server: ProdServer) -> None:
+    """SIGHUP with a job running and a client probing: every process replaced, nothing refused or lost."""
+    web, jobs = server.web_pids(), server.job_pids()
+    running = _steps(app, 30)
+    _wait(app, running, "running")
     answers: Counter[str] = Counter()
     done = threading.Event()
-
-    def probe() -> None:
-        with requests.Session() as s:
-            while not done.is_set():
-                try:
-                    answers[str(s.get(f"{server.url}/healthz", timeout=10).status_code)] += 1
-                except requests.RequestException as exc:
-                    answers[type(exc).__name__] += 1
-                time.sleep(0.02)
-
+    prober = threading.Thread(target=_probe, args=(server.url, answers, done))
+    prober.start()
     try:
-        server.wait_ready()
-        web, jobs = server.web_pids(), server.job_pids()
-        running = _steps(app, 30)
-        _wait(app, running, "running")
-        prober = threading.Thread(target=probe)
-        prober.start()
         server.signal(signal.SIGHUP)
         assert _wait(app, running, "done").result == {"steps": 30}  # the old job process finished it
         deadline = time.monotonic() + 60
@@ -144,36 +118,58 @@ def test_sighup_replaces_every_process_without_refusing_a_request_or_losing_a_jo
         assert not server.job_pids() & jobs and len(server.job_pids()) == 1
         after = _steps(app, 2)
         assert _wait(app, after, "done").state == "done"  # the new job process takes jobs
+    finally:
         done.set()
         prober.join()
-        assert set(answers) == {"200"} and answers["200"] > 10, answers
-        with app.app_context():
-            assert written(running) == 1 and written(after) == 1
-    finally:
-        done.set()
-        assert server.stop() == 0
+    assert set(answers) == {"200"} and answers["200"] > 10, answers
+    with app.app_context():
+        assert written(running) == 1 and written(after) == 1
 
 
-def test_kill_9_of_the_master_leaves_no_process_and_the_next_start_fails_its_job(app: Flask,
-                                                                                 tmp_path: Path) -> None:
-    server = ProdServer(_env(app, tmp_path))
+def test_prod_server_health_logs_sighup_sigterm_restart_and_kill_9(app: Flask, tmp_path: Path) -> None:
+    """One server's life (each start costs seconds): probes and JSON logs, SIGHUP, SIGTERM with a
+    job running and one queued, the next start running the queued job, then kill -9 of the master."""
+    server = ProdServer(_env(app, tmp_path), "--workers", "2")
     try:
         server.wait_ready()
-        family = server.children()
-        running = _steps(app, 400)
+        assert len(server.web_pids()) == 2 and len(server.job_pids()) == 1
+        r = requests.get(f"{server.url}/healthz", headers={"X-Request-ID": "probe-42"}, timeout=10)
+        assert (r.status_code, r.json(), r.headers["X-Request-ID"]) == (200, {"status": "ok"}, "probe-42")
+        ready = requests.get(f"{server.url}/readyz", timeout=10).json()
+        assert ready["status"] == "ready" and set(ready["checks"]) == {"database", "migrations", "queue"}
+        lines = [e for e in server.log() if e.get("request_id") == "probe-42"]
+        assert [(e["logger"], e["method"], e["path"], e["status"]) for e in lines] == [
+            ("wangge.request", "GET", "/healthz", 200)]
+        assert lines[0]["pid"] != server.proc.pid  # a web worker answered, not the master
+
+        _sighup(app, server)
+
+        running, queued = _steps(app, 30), _steps(app, 2)
         _wait(app, running, "running")
-        server.proc.kill()
-        server.proc.wait()
-        gone, alive = psutil.wait_procs(family, timeout=30)
-        assert alive == [], [p.cmdline() for p in alive]
+        server.signal(signal.SIGTERM)
+        assert server.proc.wait(timeout=90) == 0
+        assert get_job(running, app).state == "done"  # finished, not cut off
+        assert get_job(queued, app).state == "queued"  # still waiting in the queue
+        with app.app_context():
+            assert written(running) == 1 and written(queued) == 0
     finally:
         server.kill()
+
     again = ProdServer(_env(app, tmp_path))
     try:
         again.wait_ready()
-        failed = _wait(app, running, "failed", timeout=30)
-        assert failed.message.startswith("任务中断")
+        assert _wait(app, queued, "done").result == {"steps": 2}  # the next start runs it
+        family = again.children()
+        doomed = _steps(app, 400)
+        _wait(app, doomed, "running")
+        again.proc.kill()
+        again.proc.wait()
+        _, alive = psutil.wait_procs(family, timeout=30)
+        assert alive == [], [p.cmdline() for p in alive]
     finally:
-        assert again.stop() == 0
+        again.kill()
+    # the job process went with its master (PR_SET_PDEATHSIG) and gave its job up, output unwritten
+    failed = _wait(app, doomed, "failed", timeout=30)
+    assert failed.message == "任务中断：服务已停止，结果未保存；请重新提交"
     with app.app_context():
-        assert written(running) == 0
+        assert written(queued) == 1 and written(doomed) == 0
