@@ -177,6 +177,8 @@ def test_coverage_counts_the_visited_building(world: dict[str, Any], tmp_path: P
     body = r.get_json()
     row = next(x for x in body["rows"] if x["grid"] == world["grid"])
     assert row["buildings_visited"] >= 1 and row["buildings_total"] == world["n_buildings"]
+    assert row["street_total_m"] > 0 and 0 <= row["street_walked_m"] <= row["street_total_m"]
+    assert row["street_share"] == pytest.approx(row["street_walked_m"] / row["street_total_m"])
     assert body["fixes_in"] == count_fixes(world["app"])
     # Grids nobody walked have no first/last visit: null in strict JSON, not NaN.
     json.loads(r.get_data(as_text=True), parse_constant=lambda c: pytest.fail(f"{c} in the coverage JSON"))
