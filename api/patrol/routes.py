@@ -285,7 +285,7 @@ def positions() -> Any:
     from datetime import timedelta
 
     value = request.args.get("hours", "24")
-    if not value.isdigit() or not 1 <= int(value) <= 24 * 31:
+    if not (value.isascii() and value.isdigit()) or not 1 <= int(value) <= 24 * 31:
         abort(400, description=f"参数 hours={value!r} 应为 1 到 744 之间的整数（小时）")
     me: User = current_user._get_current_object()  # type: ignore[attr-defined]
     with session_scope() as s:

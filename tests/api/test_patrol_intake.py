@@ -343,8 +343,9 @@ def test_last_positions_for_supervisors_only(world: dict[str, Any]) -> None:
     assert [(x["username"], x["t"]) for x in rows] == [("worker", (now - timedelta(minutes=5)).isoformat())]
     assert rows[0]["lon"] == pytest.approx(lon + 0.0001) and rows[0]["grid"] == world["grid"]
     assert world["worker"].get("/api/patrol/positions").status_code == 403
-    bad = world["planner"].get("/api/patrol/positions?hours=0")
-    assert bad.status_code == 400 and "hours='0'" in bad.get_json()["error"]["message"]
+    for value in ("0", "²", "1e3", "745"):  # '²'.isdigit() is True, int('²') fails
+        bad = world["planner"].get("/api/patrol/positions", query_string={"hours": value})
+        assert bad.status_code == 400 and f"hours={value!r}" in bad.get_json()["error"]["message"]
     with app.app_context(), session_scope() as s:
         assert s.scalar(select(func.count()).select_from(AuditEntry).where(
             AuditEntry.action == "patrol.positions_view")) >= 1
