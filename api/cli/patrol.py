@@ -29,7 +29,8 @@ _FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
 _COLUMNS_ZH = {"grid": "网格", "worker": "网格员", "period": "周期起始日", "buildings_total": "楼栋总数",
                "buildings_visited": "已巡楼栋", "households_total": "户数", "households_visited": "已巡户数",
                "building_coverage": "楼栋覆盖率", "household_coverage": "户覆盖率", "first_visit": "首次巡查",
-               "last_visit": "最后巡查"}
+               "last_visit": "最后巡查", "street_total_m": "街巷总长(米)", "street_walked_m": "已走街巷(米)",
+               "street_share": "街巷覆盖率"}
 
 
 @click.group("patrol", help="Patrol (巡查): track files, tracker devices, coverage per grid / worker / day.")

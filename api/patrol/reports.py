@@ -29,6 +29,7 @@ from api.workspace import load_layer
 from geo.patrol.clean import CleanTracks, clean_fixes
 from geo.patrol.coverage import coverage_table, visits_from_tracks
 from geo.patrol.geofence import geofence_alerts
+from geo.patrol.streets import street_length_walked, street_pieces
 
 __all__ = ["CoverageReport", "BY_CHOICES", "clean_options", "period_bounds", "patrol_buildings", "worker_grids",
            "coverage_report", "geofence_report"]
@@ -102,7 +103,20 @@ def coverage_report(session: Session, *, settings: dict[str, Any], start: date, 
     period = "day" if by == "day" else "all"
     table = coverage_table(visits, buildings, start=start, end=end, by=keys, period=period,
                            worker_grids=worker_grids(session, start, end) if by == "worker" else None, timezone_name=tz)
+    if by == "grid":
+        table = table.merge(_streets_walked(session, cleaned, settings), on="grid", how="left")
     return CoverageReport(table, visits, cleaned)
+
+
+def _streets_walked(session: Session, cleaned: CleanTracks, settings: dict[str, Any]) -> pd.DataFrame:
+    """Street length per active grid and the part the cleaned tracks walked (``patrol_street_match_m``)."""
+    grids = active_grids(session)
+    streets = load_layer(session, "streets", columns=[])
+    if grids.empty or streets.empty:
+        return pd.DataFrame(columns=["grid", "street_total_m", "street_walked_m", "street_share"])
+    pieces = street_pieces(streets.to_crs(cleaned.crs), grids.to_crs(cleaned.crs))
+    out = street_length_walked(cleaned.fixes, pieces, match_m=float(settings["patrol_street_match_m"]))
+    return out.assign(grid=out["grid"].astype(str))
 
 
 def geofence_report(session: Session, *, settings: dict[str, Any], at: datetime) -> pd.DataFrame:

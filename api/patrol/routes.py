@@ -289,7 +289,7 @@ def positions() -> Any:
     from datetime import timedelta
 
     value = request.args.get("hours", "24")
-    if not value.isdigit() or not 1 <= int(value) <= 24 * 31:
+    if not (value.isascii() and value.isdigit()) or not 1 <= int(value) <= 24 * 31:
         raise RequestError(400, "bad_hours", f"参数 hours={value!r} 无效", "hours 应为 1 到 744 之间的整数（小时）", field="hours")
     me: User = current_user._get_current_object()  # type: ignore[attr-defined]
     with session_scope() as s:

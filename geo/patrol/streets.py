@@ -11,8 +11,6 @@ tolerance should stay below the usual distance between parallel streets.
 
 from __future__ import annotations
 
-from typing import cast
-
 import geopandas as gpd
 import numpy as np
 import pandas as pd
@@ -27,7 +25,7 @@ __all__ = ["street_pieces", "street_length_walked"]
 
 
 def street_pieces(streets: gpd.GeoDataFrame, grids: gpd.GeoDataFrame, *, key: str = "key") -> gpd.GeoDataFrame:
-    """Streets clipped to each grid: one row per (grid, street) with the clipped line and its length."""
+    """Streets clipped to each grid, as straight pieces: ``grid``, the segment and its ``length_m``."""
     require_metric(streets, func="street_pieces")
     if grids.crs != streets.crs:
         raise LayerError("street_pieces: grids and streets are in different CRS; pass both in one metric CRS (to_crs)")
@@ -35,8 +33,14 @@ def street_pieces(streets: gpd.GeoDataFrame, grids: gpd.GeoDataFrame, *, key: st
     polys = np.asarray(grids.geometry.values, dtype=object)
     g, s = shapely.STRtree(lines).query(polys, predicate="intersects")
     clipped = shapely.intersection(lines[s], polys[g])
-    out = gpd.GeoDataFrame({"grid": grids[key].to_numpy()[g]}, geometry=clipped, crs=streets.crs)
-    out = out.loc[~out.geometry.is_empty]
+    # Straight two-point pieces: a stretch along one is exact by linear referencing, also where a
+    # street line crosses itself (a point there would be two places along the whole line).
+    parts, owner = shapely.get_parts(clipped, return_index=True)
+    xy, part = shapely.get_coordinates(parts[shapely.get_type_id(parts) == 1], return_index=True)
+    keep_owner = owner[shapely.get_type_id(parts) == 1]
+    e = np.flatnonzero(part[1:] == part[:-1])
+    segs = shapely.linestrings(np.stack([xy[e], xy[e + 1]], axis=1)) if len(e) else np.zeros(0, dtype=object)
+    out = gpd.GeoDataFrame({"grid": grids[key].to_numpy()[g[keep_owner[part[e]]]]}, geometry=segs, crs=streets.crs)
     out["length_m"] = out.geometry.length
     return out.loc[out["length_m"] > 0].reset_index(drop=True)
 
@@ -75,16 +79,12 @@ def street_length_walked(
     zones = shapely.buffer(geoms, match_m, quad_segs=4)
     street = np.asarray(pieces.geometry.values, dtype=object)
     p, z = shapely.STRtree(zones).query(street, predicate="intersects") if len(zones) else (np.zeros(0, int),) * 2
-    session = fixes["session"].to_numpy()[start]
-    worker = fixes["worker"].to_numpy()[start]
-    pairs = pd.DataFrame({"piece": p, "zone": z, "session": session[z] if by_session else 0})
-    rows = []
-    # One union per street piece (and session): the buffers of the track pieces that reach it.
-    for (piece_key, sess), grp in pairs.groupby(["piece", "session"], sort=False):
-        piece = cast(int, piece_key)
-        walked = shapely.intersection(street[piece], shapely.union_all(zones[grp["zone"].to_numpy()])).length
-        rows.append((pieces["grid"].iat[piece], sess, worker[grp["zone"].iat[0]], walked))
-    hit = pd.DataFrame(rows, columns=["grid", "session", "worker", "street_walked_m"])
+    session = fixes["session"].to_numpy()[start][z] if by_session else np.zeros(len(z), dtype=np.int64)
+    worker = fixes["worker"].to_numpy()[start][z]
+    lo, hi, row = _intervals(street, p, zones[z])
+    hit = _union_length(pd.DataFrame({"piece": p[row], "session": session[row], "worker": worker[row],
+                                      "lo": lo, "hi": hi}))
+    hit["grid"] = pieces["grid"].to_numpy()[hit["piece"].to_numpy(dtype=np.int64)]
     if not by_session:
         out = total.reset_index().merge(hit.groupby("grid", as_index=False)["street_walked_m"].sum(), on="grid",
                                         how="left").fillna({"street_walked_m": 0.0})
@@ -92,6 +92,31 @@ def street_length_walked(
     walked = hit.groupby(["grid", "session", "worker"], as_index=False)["street_walked_m"].sum()
     walked = walked.loc[walked["street_walked_m"] > 0]  # a buffer only touching a grid's street at a point
     return _share(walked.merge(total.reset_index(), on="grid", how="left"))
+
+
+def _intervals(street: np.ndarray, p: np.ndarray, zones: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Stretches (from, to, along the street piece) of street piece p[i] inside zones[i]; and i of each."""
+    parts, row = shapely.get_parts(shapely.intersection(street[p], zones), return_index=True)
+    line = shapely.get_type_id(parts) == 1  # touching at a point walks nothing
+    parts, row = parts[line], row[line]
+    a = shapely.line_locate_point(street[p[row]], shapely.get_point(parts, 0))
+    b = shapely.line_locate_point(street[p[row]], shapely.get_point(parts, -1))
+    return np.minimum(a, b), np.maximum(a, b), row
+
+
+def _union_length(df: pd.DataFrame) -> pd.DataFrame:
+    """Per (piece, session): the length of the union of its [lo, hi] stretches (overlaps counted once)."""
+    if df.empty:
+        return pd.DataFrame(columns=["piece", "session", "worker", "street_walked_m"])
+    df = df.sort_values(["piece", "session", "lo"], ignore_index=True)
+    keys = ["piece", "session"]
+    reach = df.groupby(keys)["hi"].cummax()
+    before = reach.groupby([df["piece"], df["session"]]).shift()
+    df["block"] = (before.isna() | (df["lo"] > before)).cumsum()
+    blocks = df.assign(hi=reach).groupby("block").agg(piece=("piece", "first"), session=("session", "first"),
+                                                       worker=("worker", "first"), lo=("lo", "min"), hi=("hi", "max"))
+    blocks["street_walked_m"] = blocks["hi"] - blocks["lo"]
+    return blocks.groupby(keys, as_index=False).agg(worker=("worker", "first"), street_walked_m=("street_walked_m", "sum"))
 
 
 def _share(out: pd.DataFrame) -> pd.DataFrame:

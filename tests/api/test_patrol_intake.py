@@ -177,6 +177,8 @@ def test_coverage_counts_the_visited_building(world: dict[str, Any], tmp_path: P
     body = r.get_json()
     row = next(x for x in body["rows"] if x["grid"] == world["grid"])
     assert row["buildings_visited"] >= 1 and row["buildings_total"] == world["n_buildings"]
+    assert row["street_total_m"] > 0 and 0 <= row["street_walked_m"] <= row["street_total_m"]
+    assert row["street_share"] == pytest.approx(row["street_walked_m"] / row["street_total_m"])
     assert body["fixes_in"] == count_fixes(world["app"])
     # Grids nobody walked have no first/last visit: null in strict JSON, not NaN.
     json.loads(r.get_data(as_text=True), parse_constant=lambda c: pytest.fail(f"{c} in the coverage JSON"))
@@ -341,8 +343,9 @@ def test_last_positions_for_supervisors_only(world: dict[str, Any]) -> None:
     assert [(x["username"], x["t"]) for x in rows] == [("worker", (now - timedelta(minutes=5)).isoformat())]
     assert rows[0]["lon"] == pytest.approx(lon + 0.0001) and rows[0]["grid"] == world["grid"]
     assert world["worker"].get("/api/patrol/positions").status_code == 403
-    bad = world["planner"].get("/api/patrol/positions?hours=0")
-    assert bad.status_code == 400 and "hours='0'" in bad.get_json()["error"]["message"]
+    for value in ("0", "²", "1e3", "745"):  # '²'.isdigit() is True, int('²') fails
+        bad = world["planner"].get("/api/patrol/positions", query_string={"hours": value})
+        assert bad.status_code == 400 and f"hours={value!r}" in bad.get_json()["error"]["message"]
     with app.app_context(), session_scope() as s:
         assert s.scalar(select(func.count()).select_from(AuditEntry).where(
             AuditEntry.action == "patrol.positions_view")) >= 1

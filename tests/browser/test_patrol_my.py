@@ -108,16 +108,22 @@ def patrol_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[st
             thread.join(timeout=10)
 
 
-def test_patrol_map_on_a_phone(browser, patrol_server: tuple[str, int]) -> None:
-    url, walked = patrol_server
+def _open(browser, url: str, user: str, **options) -> tuple:
+    """A fresh context logged in as *user*, recording requests and page errors."""
     traffic = Traffic()
     # the session's shared browser (tests/browser/conftest.py): a second Playwright in one process fails
-    context = browser.new_context(base_url=url, viewport=PHONE, locale="zh-CN", is_mobile=True, has_touch=True)
+    context = browser.new_context(base_url=url, locale="zh-CN", **options)
+    page = context.new_page()
+    page.on("request", lambda r: traffic.requests.append(r.url))
+    page.on("pageerror", lambda e: traffic.page_errors.append(str(e)))
+    login(page, user)
+    return context, page, traffic
+
+
+def test_patrol_map_on_a_phone(browser, patrol_server: tuple[str, int]) -> None:
+    url, walked = patrol_server
+    context, page, traffic = _open(browser, url, "p_worker", viewport=PHONE, is_mobile=True, has_touch=True)
     try:
-        page = context.new_page()
-        page.on("request", lambda r: traffic.requests.append(r.url))
-        page.on("pageerror", lambda e: traffic.page_errors.append(str(e)))
-        login(page, "p_worker")
         page.goto("/patrol/my")
         page.wait_for_selector("#patrol-my[data-loaded='1'][data-visits-loaded='1']", timeout=20_000)
         root = page.locator("#patrol-my")
@@ -157,13 +163,8 @@ def test_patrol_map_on_a_phone(browser, patrol_server: tuple[str, int]) -> None:
 
 def test_supervisor_choropleth_positions_and_time_slider(browser, patrol_server: tuple[str, int]) -> None:
     url, _ = patrol_server
-    traffic = Traffic()
-    context = browser.new_context(base_url=url, viewport={"width": 1280, "height": 900}, locale="zh-CN")
+    context, page, traffic = _open(browser, url, "p_super", viewport={"width": 1280, "height": 900})
     try:
-        page = context.new_page()
-        page.on("request", lambda r: traffic.requests.append(r.url))
-        page.on("pageerror", lambda e: traffic.page_errors.append(str(e)))
-        login(page, "p_super")
         page.goto("/patrol")
         root = page.locator("#patrol-sup")
         page.wait_for_selector("#patrol-sup[data-positions]", timeout=20_000)

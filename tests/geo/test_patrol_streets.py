@@ -75,3 +75,25 @@ def test_no_fixes_and_errors() -> None:
         street_length_walked(walk([(0, 0)]), pieces, match_m=0)
     with pytest.raises(LayerError, match="different CRS"):
         street_pieces(streets, grids.to_crs(32651))
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_random_walks_equal_a_union_of_buffers_reference(seed: int) -> None:
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    grids, streets = world()
+    bends = gpd.GeoDataFrame({"street_id": ["zig"]}, geometry=[LineString(rng.uniform([0, -40], [400, 90], (8, 2)))],
+                             crs=CRS)
+    streets = pd.concat([streets, bends], ignore_index=True)
+    pieces = street_pieces(streets, grids)
+    xy = rng.uniform([0, -40], [400, 90]) + np.cumsum(rng.normal(0, 12, (120, 2)), axis=0)
+    fixes = walk([tuple(p) for p in xy]).assign(session=np.repeat([1, 2, 3], 40))
+    got = street_length_walked(fixes, pieces, match_m=8.0).set_index("grid")["street_walked_m"]
+    for g in ("G1", "G2"):
+        # the same polygons the rule uses: one buffer per segment between two fixes of a session
+        segs = [LineString(pts[i:i + 2]) for k in (1, 2, 3)
+                for pts in [fixes.loc[fixes["session"] == k, ["x", "y"]].to_numpy()] for i in range(len(pts) - 1)]
+        zone = shapely.union_all([shapely.buffer(ln, 8.0, quad_segs=4) for ln in segs])
+        ref = sum(shapely.intersection(p, zone).length for p in pieces.loc[pieces["grid"] == g].geometry)
+        assert got[g] == pytest.approx(ref, rel=1e-3, abs=0.05)

@@ -60,7 +60,8 @@
       tbody.textContent = "";
       rows.forEach(function (r, i) {
         var tr = document.createElement("tr");
-        [i + 1, r.grid, r.buildings_visited + "/" + r.buildings_total, pct(r.building_coverage), pct(r.household_coverage)]
+        [i + 1, r.grid, r.buildings_visited + "/" + r.buildings_total, pct(r.building_coverage), pct(r.household_coverage),
+         r.street_share === undefined ? "—" : pct(r.street_share)]
           .forEach(function (v) { var td = document.createElement("td"); td.textContent = v; tr.appendChild(td); });
         tbody.appendChild(tr);
       });
