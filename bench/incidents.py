@@ -6,12 +6,15 @@
    (:func:`api.incidents.intake.locate_points`), SLA due times from the working-day calendar,
    inserted with one report event each, in one transaction. Bar: 1 M cases < 60 s.
 3. ``metrics``: 结案率/按期结案率/返工率/延期率/mean handling time for a year by grid, on a
-   lifecycle-filled copy of those cases: read from the database + compute. Bar: < 2 s.
-4. ``open311 load`` (optional, ``--load-seconds``): the real app under ``wangge serve`` in a
-   child process on loopback; 200 requests/s of mixed Open311 POST (30 %) and GET; p50/p99,
-   errors. Bar: p99 < 100 ms, 0 errors over 60 s.
-5. ``kill -9`` (optional, with the load): the server is killed mid-load, restarted; every
-   acknowledged service_request_id must be in the database.
+   lifecycle-filled copy of those cases, both ways in the same run: every case read into pandas
+   (before) and one ``GROUP BY`` in the database (:func:`api.incidents.metrics.metrics_in_db`,
+   after). Bar: < 2 s.
+4. ``open311 load`` (optional, ``--load-seconds``): the real app on loopback, through gunicorn
+   (the production path, ``--server gunicorn``, default when it is installed) or the werkzeug
+   development server of ``wangge serve``; 200 requests/s of mixed Open311 POST (30 %) and GET;
+   p50/p99, errors. Bar: p99 < 100 ms, 0 errors over 60 s.
+5. ``kill -9`` (optional, with the load): the server's whole process group is killed mid-load and
+   restarted; every acknowledged service_request_id must be in the database.
 
 Wall times on a shared machine are inflated by other work: every timed step also reports the
 CPU seconds of the bench process and the load average when it finished.
@@ -20,6 +23,7 @@ Usage::
 
     .venv/bin/python bench/incidents.py --buildings 10000 --cases 100000 --load-seconds 10   # quick
     .venv/bin/python bench/incidents.py                                                       # 100 k b, 1 M cases, 60 s
+    .venv/bin/python bench/incidents.py --reuse bench/out/prepared-100000.db --skip-bulk      # the load only
 """
 
 from __future__ import annotations
