@@ -29,6 +29,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import collections
 import json
 import os
 import shutil
@@ -258,7 +259,8 @@ class _Load:
                 urllib.request.urlopen(f"{self.base}/{path}", timeout=5).read()
         except Exception as exc:  # noqa: BLE001 - every failure is counted and reported
             with self.lock:
-                self.errors.append(type(exc).__name__)
+                reason = getattr(exc, "reason", None) or getattr(exc, "code", None)
+                self.errors.append(f"{type(exc).__name__}: {reason}" if reason else type(exc).__name__)
             return
         with self.lock:
             self.lat_ms.append((time.perf_counter() - t) * 1000)
@@ -293,7 +295,7 @@ def load(folder: Path, rate: float, seconds: float, server: str = "dev", workers
     return {"server": server if server == "dev" else f"gunicorn {workers} workers x 4 threads", "rate": rate,
             "seconds": seconds, "load_avg": round(os.getloadavg()[0], 1), "requests": len(lat_ms) + len(runner.errors), "errors": len(runner.errors),
             "p50_ms": round(statistics.median(lat_ms), 1) if lat_ms else None, "p99_ms": round(p99, 1),
-            "posted": len(runner.acked)}
+            "posted": len(runner.acked), "error_kinds": dict(collections.Counter(runner.errors))}
 
 
 def kill9(folder: Path, rate: float, seconds: float, server: str = "dev", workers: int = 3) -> dict[str, Any]:
