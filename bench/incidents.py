@@ -48,6 +48,8 @@ from typing import Any
 
 OUT = Path(__file__).resolve().parent / "out" / "incidents"
 REPO = Path(__file__).resolve().parents[1]
+#: Seconds of light load before the measured Open311 load (worker start-up is not the bar).
+WARMUP_S = 10.0
 sys.path.insert(0, str(REPO))
 
 
@@ -286,6 +288,8 @@ def load(folder: Path, rate: float, seconds: float, server: str = "dev", workers
     port = _free_port()
     proc = _start_server(folder, port, server, workers)
     try:
+        # Warm-up (not counted): every worker builds its active-grid index on its first POST.
+        _Load(f"http://127.0.0.1:{port}/open311/v2", key, lon, lat).run(min(rate, 20.0), WARMUP_S)
         runner = _Load(f"http://127.0.0.1:{port}/open311/v2", key, lon, lat)
         runner.run(rate, seconds)
     finally:
