@@ -6,12 +6,15 @@
    (:func:`api.incidents.intake.locate_points`), SLA due times from the working-day calendar,
    inserted with one report event each, in one transaction. Bar: 1 M cases < 60 s.
 3. ``metrics``: 结案率/按期结案率/返工率/延期率/mean handling time for a year by grid, on a
-   lifecycle-filled copy of those cases: read from the database + compute. Bar: < 2 s.
-4. ``open311 load`` (optional, ``--load-seconds``): the real app under ``wangge serve`` in a
-   child process on loopback; 200 requests/s of mixed Open311 POST (30 %) and GET; p50/p99,
-   errors. Bar: p99 < 100 ms, 0 errors over 60 s.
-5. ``kill -9`` (optional, with the load): the server is killed mid-load, restarted; every
-   acknowledged service_request_id must be in the database.
+   lifecycle-filled copy of those cases, both ways in the same run: every case read into pandas
+   (before) and one ``GROUP BY`` in the database (:func:`api.incidents.metrics.metrics_in_db`,
+   after). Bar: < 2 s.
+4. ``open311 load`` (optional, ``--load-seconds``): the real app on loopback, through gunicorn
+   (the production path, ``--server gunicorn``, default when it is installed) or the werkzeug
+   development server of ``wangge serve``; 200 requests/s of mixed Open311 POST (30 %) and GET;
+   p50/p99, errors. Bar: p99 < 100 ms, 0 errors over 60 s.
+5. ``kill -9`` (optional, with the load): the server's whole process group is killed mid-load and
+   restarted; every acknowledged service_request_id must be in the database.
 
 Wall times on a shared machine are inflated by other work: every timed step also reports the
 CPU seconds of the bench process and the load average when it finished.
@@ -20,11 +23,13 @@ Usage::
 
     .venv/bin/python bench/incidents.py --buildings 10000 --cases 100000 --load-seconds 10   # quick
     .venv/bin/python bench/incidents.py                                                       # 100 k b, 1 M cases, 60 s
+    .venv/bin/python bench/incidents.py --reuse bench/out/prepared-100000.db --skip-bulk      # the load only
 """
 
 from __future__ import annotations
 
 import argparse
+import collections
 import json
 import os
 import shutil
@@ -43,6 +48,8 @@ from typing import Any
 
 OUT = Path(__file__).resolve().parent / "out" / "incidents"
 REPO = Path(__file__).resolve().parents[1]
+#: Seconds of light load before the measured Open311 load (worker start-up is not the bar).
+WARMUP_S = 10.0
 sys.path.insert(0, str(REPO))
 
 
@@ -254,7 +261,8 @@ class _Load:
                 urllib.request.urlopen(f"{self.base}/{path}", timeout=5).read()
         except Exception as exc:  # noqa: BLE001 - every failure is counted and reported
             with self.lock:
-                self.errors.append(type(exc).__name__)
+                reason = getattr(exc, "reason", None) or getattr(exc, "code", None)
+                self.errors.append(f"{type(exc).__name__}: {reason}" if reason else type(exc).__name__)
             return
         with self.lock:
             self.lat_ms.append((time.perf_counter() - t) * 1000)
@@ -280,6 +288,8 @@ def load(folder: Path, rate: float, seconds: float, server: str = "dev", workers
     port = _free_port()
     proc = _start_server(folder, port, server, workers)
     try:
+        # Warm-up (not counted): every worker builds its active-grid index on its first POST.
+        _Load(f"http://127.0.0.1:{port}/open311/v2", key, lon, lat).run(min(rate, 20.0), WARMUP_S)
         runner = _Load(f"http://127.0.0.1:{port}/open311/v2", key, lon, lat)
         runner.run(rate, seconds)
     finally:
@@ -289,7 +299,7 @@ def load(folder: Path, rate: float, seconds: float, server: str = "dev", workers
     return {"server": server if server == "dev" else f"gunicorn {workers} workers x 4 threads", "rate": rate,
             "seconds": seconds, "load_avg": round(os.getloadavg()[0], 1), "requests": len(lat_ms) + len(runner.errors), "errors": len(runner.errors),
             "p50_ms": round(statistics.median(lat_ms), 1) if lat_ms else None, "p99_ms": round(p99, 1),
-            "posted": len(runner.acked)}
+            "posted": len(runner.acked), "error_kinds": dict(collections.Counter(runner.errors))}
 
 
 def kill9(folder: Path, rate: float, seconds: float, server: str = "dev", workers: int = 3) -> dict[str, Any]:

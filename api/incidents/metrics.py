@@ -15,6 +15,7 @@ from typing import Any
 
 import pandas as pd
 from sqlalchemy import Float, and_, case, cast, func, literal, literal_column, select
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from api.incidents.models import IncidentCase
@@ -51,6 +52,28 @@ def _wide_period(session: Session, start: datetime, end: datetime) -> bool:
     return bool(total and due > FULL_SCAN_SHARE * total)
 
 
+def _grouped_rows(session: Session, stmt: Any, *, file_sort: bool) -> list[Any]:
+    """Run *stmt*; a GROUP BY over most of the table sorts through SQLite's file sorter.
+
+    The connection keeps sorts in memory (``temp_store=MEMORY``, good for index rebuilds), but
+    grouping a million rows that way took twice the CPU (2.9 s against 1.3 s measured here); the
+    setting is put back even when the query fails. SQLite refuses the switch inside a transaction
+    once the connection's temporary database is open; the query then sorts in memory.
+    """
+    if not file_sort:
+        return list(session.execute(stmt).all())
+    conn = session.connection()
+    try:
+        conn.exec_driver_sql("PRAGMA temp_store=FILE")
+    except OperationalError:
+        # A connection whose temporary database is open cannot switch inside a transaction: sort in memory.
+        return list(session.execute(stmt).all())
+    try:
+        return list(session.execute(stmt).all())
+    finally:
+        conn.exec_driver_sql("PRAGMA temp_store=MEMORY")
+
+
 def metrics_in_db(session: Session, *, start: datetime, end: datetime, by: str | Sequence[str] | None = None,
                   as_of: datetime | None = None) -> pd.DataFrame:
     """:func:`geo.incidents.metrics.incident_metrics` of every stored case, aggregated by the database.
@@ -72,7 +95,8 @@ def metrics_in_db(session: Session, *, start: datetime, end: datetime, by: str |
     closed = c.closed_at.is_not(None) if as_of is None else and_(c.closed_at.is_not(None), c.closed_at <= as_of)
     groups = [func.coalesce(getattr(c, k), literal(UNLOCATED)).label(k) for k in keys]
     due = c.due_at
-    if _wide_period(session, start, end):
+    wide = _wide_period(session, start, end)
+    if wide:
         # A period holding most cases reads the table in one pass: SQLite's unary "+" keeps it off the
         # due_at index, through which it would fetch each row at random (1 M cases: ~1.2 s CPU vs ~3.5 s).
         due = literal_column(f"+{c.__tablename__}.due_at", type_=c.due_at.type)
@@ -83,7 +107,7 @@ def metrics_in_db(session: Session, *, start: datetime, end: datetime, by: str |
             .where(due >= start, due < end))
     if groups:
         stmt = stmt.group_by(*groups).order_by(*groups)
-    rows = session.execute(stmt).all()
+    rows = _grouped_rows(session, stmt, file_sort=wide)
     columns = [*keys, *COUNT_COLUMNS, "mean_handling_hours"]
     table = pd.DataFrame(rows, columns=columns)
     if keys:

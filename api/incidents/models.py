@@ -59,13 +59,16 @@ class IncidentCase(Base):
     """One incident from any channel, located to the grid in force when it was reported."""
 
     __tablename__ = "incident_cases"
+    # (category, lat): duplicate suggestions search one category in a latitude band (a million open
+    # cases: one band of one category, not every case of it); its prefix serves category filters.
     __table_args__ = (UniqueConstraint("source", "external_id", name="uq_incident_source_external"),
-                      Index("ix_incident_cases_state_due", "state", "due_at"))
+                      Index("ix_incident_cases_state_due", "state", "due_at"),
+                      Index("ix_incident_cases_category_lat", "category", "lat"))
     id: Mapped[int] = mapped_column(primary_key=True)
     token: Mapped[str] = mapped_column(String(36), unique=True)
     source: Mapped[str] = mapped_column(String(16))  # indexed by uq_incident_source_external
     external_id: Mapped[str | None] = mapped_column(String(64))
-    category: Mapped[str] = mapped_column(String(16), index=True)
+    category: Mapped[str] = mapped_column(String(16))  # indexed by ix_incident_cases_category_lat
     description: Mapped[str] = mapped_column(Text, default="")
     address: Mapped[str | None] = mapped_column(String(300))
     lon: Mapped[float | None] = mapped_column(Float)

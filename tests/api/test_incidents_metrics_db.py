@@ -74,3 +74,36 @@ def test_bad_grouping_and_naive_period_are_refused(filled: Flask) -> None:
             metrics_in_db(s, start=START, end=END, by="description")
         with pytest.raises(LayerError, match="start and end need a time zone"):
             metrics_in_db(s, start=pd.Timestamp("2026-01-01"), end=END)
+
+
+def test_big_bulk_inserts_rebuild_the_secondary_indexes_inside_the_transaction(
+        app: Flask, monkeypatch: pytest.MonkeyPatch) -> None:
+    from sqlalchemy import text
+
+    import api.incidents.bulk as bulk
+
+    monkeypatch.setattr(bulk, "REBUILD_INDEXES_FROM", 10)
+    frame = _worked_example(np.random.default_rng(3))
+
+    def indexes() -> set[str]:
+        with app.app_context(), session_scope(write=False) as s:
+            return set(s.scalars(text("SELECT name FROM sqlite_master WHERE type = 'index' "
+                                      "AND tbl_name = 'incident_cases' AND sql IS NOT NULL")))
+
+    before = indexes()
+    assert "ix_incident_cases_due_at" in before
+    with app.app_context(), session_scope() as s:
+        ids = insert_cases(s, frame)
+    assert indexes() == before and len(ids) == len(frame)
+    with pytest.raises(Exception, match="UNIQUE constraint failed: incident_cases.token"):
+        with app.app_context(), session_scope() as s:  # the table is not doubled: no rebuild, the row is refused
+            insert_cases(s, frame.iloc[:20])
+    big = _worked_example(np.random.default_rng(4))
+    big = pd.concat([big, big.assign(token=new_tokens(len(big)))], ignore_index=True)
+    big.loc[len(big) - 1, "token"] = big.loc[0, "token"]
+    with pytest.raises(Exception, match="UNIQUE constraint failed: incident_cases.token"):
+        with app.app_context(), session_scope() as s:  # doubled: indexes dropped, then the failure rolls all back
+            insert_cases(s, big)
+    assert indexes() == before
+    with app.app_context(), session_scope(write=False) as s:
+        assert s.scalar(text("SELECT count(*) FROM incident_cases")) == len(frame)

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.browser.conftest import PASSWORD, SCREENSHOTS, Traffic, login
+from tests.browser.conftest import CSP_LISTENER, PASSWORD, SCREENSHOTS, Traffic, login
 
 pytestmark = pytest.mark.browser
 
@@ -140,3 +140,42 @@ def test_report_dispatch_handle_close_on_a_phone(browser, incident_server: tuple
     assert dialogs == [], f"hostile text ran as script: {dialogs}"
     assert traffic.foreign() == [], traffic.foreign()[:5]
     assert traffic.page_errors == [], traffic.page_errors[:5]
+
+
+def test_a_resident_reports_without_login_and_tracks_by_code(browser, incident_server: tuple[str, float, float]) -> None:  # type: ignore[no-untyped-def]
+    url, lon, lat = incident_server
+    traffic, dialogs, console = Traffic(), [], []
+    context = browser.new_context(base_url=url, viewport=PHONE, locale="zh-CN", is_mobile=True, has_touch=True)
+    context.add_init_script(CSP_LISTENER)
+    pg = context.new_page()
+    pg.on("request", lambda r: traffic.requests.append(r.url))
+    pg.on("pageerror", lambda e: traffic.page_errors.append(str(e)))
+    pg.on("console", lambda m: console.append(m.text) if m.type == "error" else None)
+    pg.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    try:
+        pg.goto("/report")
+        pg.wait_for_selector("#wg-report-map[data-loaded='1']", timeout=15_000)
+        _no_overflow(pg)
+        pg.evaluate("([lat, lon]) => window.wanggeReportMap.setView([lat, lon], 17)", [lat, lon])
+        pt = pg.evaluate("([lat, lon]) => window.wanggeReportMap.latLngToContainerPoint([lat, lon])", [lat, lon])
+        pg.locator("#wg-report-map").tap(position={"x": pt["x"], "y": pt["y"]})
+        pg.fill("#wg-cat-search", "暴露垃圾")
+        pg.select_option("#wg-category", "SJ-0102")
+        pg.fill("textarea[name=description]", HOSTILE)
+        with pg.expect_navigation():
+            pg.click("#wg-report-form button[type=submit]")
+        code = pg.inner_text("#wg-public-code")
+        assert len(code) == 10
+        _no_overflow(pg)
+        pg.goto(pg.get_attribute("a:has-text('查看处理进度')", "href"))
+        assert "已提交，待受理" in pg.inner_text("#wg-public-status")
+        assert "油污" not in pg.inner_text("main")  # the description is not shown back
+        _no_overflow(pg)
+    except Exception:
+        SCREENSHOTS.mkdir(exist_ok=True)
+        pg.screenshot(path=str(SCREENSHOTS / "incidents_public.png"), full_page=True)
+        raise
+    finally:
+        context.close()
+    assert dialogs == [] and traffic.page_errors == [], (dialogs, traffic.page_errors)
+    assert traffic.foreign() == [] and console == [], (traffic.foreign()[:5], console[:5])

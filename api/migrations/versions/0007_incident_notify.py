@@ -1,4 +1,4 @@
-"""incidents: notifications (inbox), the outbox of external messages, public tracking codes
+"""incidents: notifications (inbox), the outbox of external messages, public tracking codes, (category, lat) index
 
 Revision ID: 0007_incident_notify
 Revises: 0007_plan_snapshots
@@ -20,7 +20,10 @@ depends_on: Union[str, Sequence[str], None] = None
 
 
 def upgrade() -> None:
-    """Add the inbox, the outbox and the residents' tracking codes (issue 13)."""
+    """Add the inbox, the outbox and the residents' tracking codes (issue 13); index cases by (category, lat)."""
+    with op.batch_alter_table('incident_cases', schema=None) as batch_op:
+        batch_op.drop_index('ix_incident_cases_category')
+        batch_op.create_index('ix_incident_cases_category_lat', ['category', 'lat'], unique=False)
     op.create_table('incident_public_codes',
     sa.Column('code', sa.String(length=16), nullable=False),
     sa.Column('case_id', sa.Integer(), nullable=False),
@@ -81,3 +84,6 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_notifications_case_id'))
     op.drop_table('notifications')
     op.drop_table('incident_public_codes')
+    with op.batch_alter_table('incident_cases', schema=None) as batch_op:
+        batch_op.drop_index('ix_incident_cases_category_lat')
+        batch_op.create_index('ix_incident_cases_category', ['category'], unique=False)
