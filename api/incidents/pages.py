@@ -146,7 +146,8 @@ def case_page(case_id: int) -> str:
     return render_template("incidents/case.html", page_title=f"案件 {case_id}", case=row, actions=actions,
                            events=svc.case_events(s, case_id), photos=queries.case_photos(s, case_id),
                            contact=case.reporter_contact if center else None, workers=_workers(s) if center else [],
-                           levels=SUPERVISE_LEVELS, states=STATES, action_labels={k: a.label for k, a in ACTIONS.items()})
+                           levels=SUPERVISE_LEVELS, states=STATES, sources=SOURCES,
+                           action_labels={k: a.label for k, a in ACTIONS.items()})
 
 
 def _options() -> dict[str, Any]:

@@ -141,7 +141,9 @@ def test_each_user_sees_and_marks_only_their_own(app: Flask) -> None:
     inbox = clients["worker"].get("/notifications").get_data(as_text=True)
     assert "新派遣案件" in inbox and "延期申请待审批" not in inbox  # the centre's messages stay with the centre
     assert clients["worker"].post(f"/notifications/{theirs.id}/read").status_code == 404
-    assert "外发消息" not in inbox and "外发消息" in clients["admin"].get("/notifications").get_data(as_text=True)
+    admin_inbox = clients["admin"].get("/notifications").get_data(as_text=True)
+    assert "外发消息" not in inbox and "外发消息" in admin_inbox
+    assert "仅写入服务器日志" in admin_inbox and "发送方式：log" not in admin_inbox  # the sender in words
     viewer = clients["viewer"].get("/notifications")
     assert viewer.status_code == 200 and "暂无消息" in viewer.get_data(as_text=True)
     with app.app_context(), session_scope() as s:

@@ -97,6 +97,7 @@ def test_report_with_photo_exif_thumbnail_and_hostile_text(app: Flask, clients: 
     for role in ("worker", "admin"):
         page = clients[role].get(f"/incidents/{case_id}").get_data(as_text=True)
         assert "<script>alert" not in page and "&lt;script&gt;alert" in page
+        assert "（网格员上报）" in page and "（worker" not in page  # the channel in Chinese, not its code
         assert "onerror=alert" not in page.replace("&lt;img src=x onerror=alert(1)&gt;", "")
     listing = clients["admin"].get("/incidents").get_data(as_text=True)
     assert "<script>alert" not in listing

@@ -84,6 +84,10 @@ def test_report_gives_a_code_and_the_code_shows_status_only(app: Flask) -> None:
         admin = s.scalar(select(User).where(User.username == "admin"))
         svc.act(s, case.id, "accept", user=admin, settings=app.config["WANGGE"])
         svc.act(s, case.id, "dispatch", user=admin, settings=app.config["WANGGE"], reason="请网格员张网格尽快处理")
+        case_id = case.id
+    timeline = re.search(r'id="wg-timeline">(.*?)</ol>', login(app, "admin").get(f"/incidents/{case_id}")
+                         .get_data(as_text=True), re.S).group(1)
+    assert "居民上报" in timeline and "public" not in timeline  # the channel in Chinese, not its code
     typed = code.lower()[:4] + "-" + code.lower()[4:]
     r = app.test_client().get("/report/track", query_string={"code": typed})
     shown = r.get_data(as_text=True)

@@ -89,3 +89,23 @@ def test_building_tooltip_shows_households(logged_in_page) -> None:
     text = tooltip.inner_text()
     assert "楼栋" in text and "户数" in text and target["name"] in text and target["hh"] in text
     page.screenshot(path=str(SCREENSHOTS / "map_tooltip.png"))
+
+
+#: Each page link of the bar, and whether it lies wholly inside the nav's visible box.
+NAV_VISIBLE_JS = """() => { const nav = document.querySelector(".wg-nav").getBoundingClientRect();
+    return Array.from(document.querySelectorAll(".wg-nav a"), (a) => { const r = a.getBoundingClientRect();
+        return [a.textContent, r.left >= nav.left - 0.5 && r.right <= nav.right + 0.5 && r.right <= innerWidth]; }); }"""
+
+
+def test_every_page_link_shows_on_a_laptop_map(logged_in_page) -> None:
+    """On a 1366 px laptop the workspace counts give way to the admin's page links, none scrolled away."""
+    page = logged_in_page("admin")
+    page.set_viewport_size({"width": 1366, "height": 820})
+    links = page.evaluate(NAV_VISIBLE_JS)
+    assert len(links) >= 10 and all(ok for _, ok in links), links
+    assert page.locator(".wg-logout button").is_visible()
+    # each count shows whole or not at all (wrapped below the clipped bar), never cut in half
+    cut = page.evaluate("""() => { const box = document.querySelector(".wg-stats").getBoundingClientRect();
+        return Array.from(document.querySelectorAll(".wg-stats li"), (li) => li.getBoundingClientRect())
+            .filter((r) => r.top < box.bottom && (r.right > box.right + 0.5 || r.bottom > box.bottom + 0.5)).length; }""")
+    assert cut == 0

@@ -169,6 +169,9 @@ def test_supervisor_choropleth_positions_and_time_slider(browser, patrol_server:
         root = page.locator("#patrol-sup")
         page.wait_for_selector("#patrol-sup[data-positions]", timeout=20_000)
         assert root.get_attribute("data-positions") == "1"  # p_worker sent fixes today
+        # the page opens on today's coverage (grids drawn, ranking filled) before any click
+        page.wait_for_selector("#patrol-sup[data-choropleth]", timeout=30_000)
+        assert page.locator("#coverage-rank tbody tr").count() >= 1
         page.locator("#coverage-form button").click()
         page.wait_for_selector("#patrol-sup[data-choropleth]", timeout=30_000)
         assert int(root.get_attribute("data-choropleth")) >= 1

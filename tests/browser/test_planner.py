@@ -302,6 +302,10 @@ def test_refused_edits_show_the_reason_not_a_conflict(page, browser, live_server
     assert page.locator("#wg-partition-form [name=seed]").is_visible()
 
 
+#: The data label of the demo workspace (`wangge demo`), longer than the test workspace's.
+DEMO_LABEL = "合成演示数据 synthetic demo data: 合成示例数据 (synthetic)"
+
+
 def _assert_phone_layout(page) -> None:
     box = page.locator(".wg-planner-map .folium-map").bounding_box()
     assert box and box["width"] > 300 and box["height"] > 250  # the map is on screen, full width
@@ -311,6 +315,11 @@ def _assert_phone_layout(page) -> None:
     assert lb and lb["x"] + lb["width"] <= 390
     legend = page.locator(".wg-legend").bounding_box()
     assert legend and legend["width"] * legend["height"] < 0.25 * box["width"] * box["height"]
+    # the data label, as long as `wangge demo` writes it, stays clear of the folded legend
+    page.locator(".wg-planner-map .wg-label").evaluate("(el, text) => { el.textContent = text; }", DEMO_LABEL)
+    label = page.locator(".wg-planner-map .wg-label").bounding_box()
+    assert label and (label["x"] + label["width"] <= legend["x"] or label["y"] + label["height"] <= legend["y"]
+                      or legend["y"] + legend["height"] <= label["y"]), (label, legend)  # side by side, no overlap
     side = page.locator(".wg-side").bounding_box()  # the table sits below the map, full width
     assert side and side["y"] >= box["y"] + box["height"] - 1 and side["width"] >= 380
 

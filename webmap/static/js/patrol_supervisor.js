@@ -125,4 +125,6 @@
   });
 
   loadPositions();
+  // Open on today's coverage: the grids on the map and the ranking, not an empty map.
+  document.getElementById("coverage-form").requestSubmit();
 })();
