@@ -38,10 +38,10 @@ def _grid_layer(grids: gpd.GeoDataFrame) -> folium.GeoJson:
         tooltip=text_tooltip(["key", "name", "cells", "coverage_label"], ["网格编码", "名称", "党组织", "中心户结对"]))
 
 
-def _points(points: gpd.GeoDataFrame, *, name: str, colour: str, radius: float) -> folium.FeatureGroup:
-    group = folium.FeatureGroup(name=name)
+def _points(points: gpd.GeoDataFrame, *, name: str, colour: str, radius: float, show: bool = True) -> folium.FeatureGroup:
+    group = folium.FeatureGroup(name=name, show=show)
     for geom, label in zip(points.geometry, points["label"], strict=True):
-        folium.CircleMarker([geom.y, geom.x], radius=radius, color=colour, fill=True, fill_opacity=0.9,
+        folium.CircleMarker([geom.y, geom.x], radius=radius, color=colour, weight=1, fill=True, fill_opacity=0.85,
                             tooltip=html.escape(str(label))).add_to(group)
     return group
 
@@ -67,11 +67,13 @@ def party_map(grids: gpd.GeoDataFrame, cells: gpd.GeoDataFrame, centres: gpd.Geo
         minx, miny, maxx, maxy = grids.total_bounds
         m.fit_bounds([[miny, minx], [maxy, maxx]])
     if spokes is not None and len(spokes):
-        folium.GeoJson(spokes[["geometry"]].__geo_interface__, name="结对连线",
+        # Centre households and their links start hidden (layer control): at district zoom
+        # thousands of them cover the grids' coverage colours in one red blob.
+        folium.GeoJson(spokes[["geometry"]].__geo_interface__, name="结对连线", show=False,
                        style_function=lambda f: {"color": "#d62728", "weight": 1, "opacity": 0.6}).add_to(m)
     if centres is not None and len(centres):
-        _points(centres, name="党员中心户", colour="#d62728", radius=5).add_to(m)
+        _points(centres, name="党员中心户", colour="#d62728", radius=4, show=False).add_to(m)
     if len(cells):
-        _points(cells, name="网格党支部/党小组", colour="#b71c1c", radius=9).add_to(m)
+        _points(cells, name="网格党支部/党小组", colour="#b71c1c", radius=6).add_to(m)
     folium.LayerControl(collapsed=False).add_to(m)
     return localize(m, vendor_url=vendor_url)
