@@ -39,6 +39,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("partition_whole_block_share", 0.5, "Street blocks with at most this share of the target households stay whole cells."),
     Setting("partition_footprint_overlap_share", 0.01, "Building footprints overlapping by more than this share of the smaller one's area are kept in one grid as one unit; a smaller overlap goes to the larger building."),
     Setting("partition_balance_budget", 200, "Unit moves the bounds repair may try per grid of a piece of a community (ejection-chain search; at least 8 grids' worth)."),
+    Setting("partition_redraw_cost_street", 0.1, "Cut cost per metre of a redrawn grid boundary along a street, against 1 across a block: where grid boundaries through open land are redrawn after planning (lower follows the streets more)."),
     Setting("partition_workers", 0, "Worker processes for partitioning large districts (0 = every core); the plan does not depend on it."),
     Setting("partition_shard_buildings", 25000, "Districts with more buildings are partitioned in shards of whole communities of about this many buildings (0 = never)."),
     Setting("exclusive_uses", ("school", "hospital", "industrial", "office", "market"), "Building uses that become exclusive grids (专属网格)."),

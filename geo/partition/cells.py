@@ -36,7 +36,8 @@ from geo.partition.planar import (
     segments_of,
 )
 
-__all__ = ["Costs", "CellOptions", "Barriers", "BuildingArrays", "Tessellation", "tessellate",
+__all__ = ["Costs", "CellOptions", "Barriers", "BuildingArrays", "FaceLabels", "InnerEdges", "Tessellation",
+           "tessellate", "redrawn",
            "BIT_COMMUNITY", "BIT_MAJOR", "BIT_STREET", "BIT_WALL", "BIT_RIDGE"]
 
 log = logging.getLogger(__name__)
@@ -107,6 +108,31 @@ class BuildingArrays:
 
 
 @dataclass(frozen=True)
+class FaceLabels:
+    """What each face of the arrangement became: node, coarse group, community, owner unit."""
+
+    face_node: np.ndarray
+    face_group: np.ndarray
+    face_comm: np.ndarray
+    points: np.ndarray  # a point inside every face
+    fine_key: np.ndarray
+    owner: np.ndarray
+    building_face: np.ndarray  # face holding every unit's anchor
+
+
+@dataclass(frozen=True)
+class InnerEdges:
+    """Edges between two faces of one community: faces, length, barrier bits, near a street, cut cost."""
+
+    a: np.ndarray
+    b: np.ndarray
+    length: np.ndarray
+    bits: np.ndarray
+    near: np.ndarray
+    cost: np.ndarray | None = None  # cut cost of every edge (Costs × length)
+
+
+@dataclass(frozen=True)
 class Tessellation:
     """Faces, nodes and the node graph of all communities (metric CRS)."""
 
@@ -131,6 +157,12 @@ class Tessellation:
     overlaps: np.ndarray | None = None  # (K, 2) buildings whose footprints overlap
     overlap_area: np.ndarray | None = None  # (K,) their shared area (m²)
     overlap_merged: np.ndarray | None = None  # (K,) pairs kept in one unit
+    # the face-level state the node tables were built from (:func:`redrawn`)
+    faces: FaceLabels | None = None
+    inner: InnerEdges | None = None
+    units: BuildingArrays | None = None
+    costs: Costs | None = None
+    face_fixed: np.ndarray | None = None  # (F,) faces that must stay in their node
 
 
 def _snap_segments(streets: np.ndarray, snap_m: float) -> np.ndarray:
@@ -518,40 +550,54 @@ def tessellate(barriers: Barriers, buildings: BuildingArrays, options: CellOptio
     owner[face_comm < 0] = -1
     fine, coarse = _face_keys(fblock, owner, bblock, units, whole_block=options.whole_block,
                               compound_max=options.compound_max)
-    faces = _FaceLabels(face_node=_merge_faces(arr.n_faces, fine, a, b, face_comm),
+    faces = FaceLabels(face_node=_merge_faces(arr.n_faces, fine, a, b, face_comm),
                         face_group=_merge_faces(arr.n_faces, coarse, a, b, face_comm), face_comm=face_comm,
                         points=fpts, fine_key=fine, owner=owner, building_face=bface)
     near_edge = _near_street(arr, np.flatnonzero(inner), barriers.streets, options.near_m)
-    tess = _node_tables(arr, faces, _InnerEdges(a, b, ln, eb, near_edge), units, options.costs)
+    edges = InnerEdges(a, b, ln, eb, near_edge)
+    edges = dataclasses.replace(edges, cost=_edge_costs(eb, near_edge, ln, _same_compound(owner, edges, units),
+                                                        options.costs))
+    tess = _node_tables(arr, faces, edges, units, options.costs)
     return dataclasses.replace(tess, building_node=tess.building_node[fu.unit],
-                               overlaps=fu.pairs, overlap_area=fu.shared, overlap_merged=fu.merged)
+                               overlaps=fu.pairs, overlap_area=fu.shared, overlap_merged=fu.merged,
+                               faces=faces, inner=edges, units=units, costs=options.costs,
+                               face_fixed=_fixed_faces(faces, pin))
 
 
-@dataclass(frozen=True)
-class _FaceLabels:
-    """What each face of the arrangement became: node, coarse group, community, owner unit."""
-
-    face_node: np.ndarray
-    face_group: np.ndarray
-    face_comm: np.ndarray
-    points: np.ndarray  # a point inside every face
-    fine_key: np.ndarray
-    owner: np.ndarray
-    building_face: np.ndarray  # face holding every unit's anchor
+def _same_compound(owner: np.ndarray, inner: InnerEdges, units: BuildingArrays) -> np.ndarray:
+    """Edges whose two faces are owned by buildings of one compound."""
+    oa, ob = owner[inner.a], owner[inner.b]
+    ca, cb = units.compound[np.maximum(oa, 0)], units.compound[np.maximum(ob, 0)]
+    return (oa >= 0) & (ob >= 0) & (ca == cb) & (ca >= 0)
 
 
-@dataclass(frozen=True)
-class _InnerEdges:
-    """Edges between two faces of one community: faces, length, barrier bits, near a street."""
+def _fixed_faces(faces: FaceLabels, pin: np.ndarray) -> np.ndarray:
+    """Faces a redraw may not move: inside a footprint, holding an anchor, or of a node without buildings."""
+    fixed = pin >= 0
+    anchor = faces.building_face[faces.building_face >= 0]
+    fixed[anchor] = True
+    nodes = faces.face_node
+    has_building = np.zeros(int(nodes.max()) + 1 if len(nodes) else 0, dtype=bool)
+    has_building[nodes[anchor][nodes[anchor] >= 0]] = True
+    fixed |= (nodes >= 0) & ~has_building[np.maximum(nodes, 0)]
+    return fixed
 
-    a: np.ndarray
-    b: np.ndarray
-    length: np.ndarray
-    bits: np.ndarray
-    near: np.ndarray
+
+def redrawn(tess: Tessellation, face_node: np.ndarray, face_source: np.ndarray) -> Tessellation:
+    """*tess* with faces moved between nodes: every face takes *face_node*, and the owner,
+    unit key and group of face *face_source* (a face of its new node); nodes keep their ids."""
+    if tess.faces is None or tess.inner is None or tess.units is None or tess.costs is None:
+        raise ValueError("redrawn: the tessellation carries no face-level state (made by tessellate())")
+    f = tess.faces
+    faces = dataclasses.replace(f, face_node=face_node, face_group=f.face_group[face_source],
+                                fine_key=f.fine_key[face_source], owner=f.owner[face_source])
+    new = _node_tables(tess.arr, faces, tess.inner, tess.units, tess.costs)
+    return dataclasses.replace(new, building_node=tess.building_node, overlaps=tess.overlaps,
+                               overlap_area=tess.overlap_area, overlap_merged=tess.overlap_merged, faces=faces,
+                               inner=tess.inner, units=tess.units, costs=tess.costs, face_fixed=tess.face_fixed)
 
 
-def _node_tables(arr: Arrangement, faces: _FaceLabels, inner: _InnerEdges, units: BuildingArrays,
+def _node_tables(arr: Arrangement, faces: FaceLabels, inner: InnerEdges, units: BuildingArrays,
                  costs: Costs) -> Tessellation:
     face_node, face_comm, fpts, owner, bface = (faces.face_node, faces.face_comm, faces.points, faces.owner,
                                                 faces.building_face)

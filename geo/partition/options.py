@@ -33,6 +33,7 @@ OPTION_SETTINGS: dict[str, str] = {
     "code_object_class": "grid_code_object_class",
     "code_row_band_m": "grid_code_row_band_m",
     "footprint_overlap_share": "partition_footprint_overlap_share",
+    "redraw_cost_street": "partition_redraw_cost_street",
 }
 
 
@@ -58,6 +59,7 @@ class PartitionOptions:
     code_object_class: str = DEFAULTS["grid_code_object_class"]
     code_row_band_m: float = DEFAULTS["grid_code_row_band_m"]
     footprint_overlap_share: float = DEFAULTS["partition_footprint_overlap_share"]
+    redraw_cost_street: float = DEFAULTS["partition_redraw_cost_street"]
 
     @classmethod
     def from_settings(cls, settings: Mapping[str, Any]) -> PartitionOptions:

@@ -3,7 +3,8 @@
 :func:`plan_layers` is the pipeline both :func:`geo.partition.engine.partition_grids`
 (a district in one piece) and :mod:`geo.partition.shards` (each shard of a large district)
 run: set locked grids aside, place buildings in communities, tessellate, plan every
-community, assemble the grids and the building assignment, cut the unit cells.
+community, redraw the boundaries through open land (:mod:`geo.partition.boundaries`),
+assemble the grids and the building assignment, cut the unit cells.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from geo.partition.assemble import assemble, previous_assignment
+from geo.partition.boundaries import redraw_boundaries
 from geo.partition.cells import Tessellation, tessellate
 from geo.partition.cells_out import with_cells
 from geo.partition.footprints import overlap_report
@@ -93,6 +95,7 @@ def plan_layers(layers: MetricLayers, spec: PlanSpec, *, previous: PartitionResu
     bounds = Bounds(spec.bounds.low, spec.bounds.high, spec.bounds.target, spec.seed,
                     spec.tunables.balance_budget)
     labels = plan_communities(tess, len(inputs.free_communities), bounds=bounds, previous=previous_nodes, say=say)
+    tess = redraw_boundaries(tess, labels.node_grid, street_cost=spec.tunables.redraw_cost_street)
     say("outlines", 0.8)
     result = assemble(tess, labels, inputs, previous, spec)
     assert tess.overlaps is not None and tess.overlap_area is not None and tess.overlap_merged is not None, \

@@ -21,6 +21,7 @@ import numpy as np
 import shapely
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
+from scipy.spatial import cKDTree
 
 __all__ = ["Arrangement", "segments_of", "arrangement_from_segments", "trace_cycles", "rings_of_cycles"]
 
@@ -140,6 +141,7 @@ def _node(seg: np.ndarray, bits: np.ndarray, split_mask: np.ndarray, tol: float)
     p1 = seg[s, :2] + b_t[:, None] * (seg[s, 2:] - seg[s, :2])
     q = np.round(np.vstack([p0, p1]) / tol).astype(np.int64)
     uniq, inv = _unique_rows(q)
+    uniq, inv = _merge_neighbours(uniq, inv)
     m = len(s)
     u, v = inv[:m], inv[m:]
     sb = bits[s]
@@ -153,6 +155,27 @@ def _node(seg: np.ndarray, bits: np.ndarray, split_mask: np.ndarray, tol: float)
     starts = np.flatnonzero(first)
     ebits = np.bitwise_or.reduceat(sb, starts) if len(starts) else sb[:0]
     return uniq.astype(float) * tol, lo[first], hi[first], ebits
+
+
+def _merge_neighbours(uniq: np.ndarray, inv: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Grid vertices next to each other (one grid step, diagonals too) as one vertex.
+
+    Rounding to the grid puts two points a hair apart on either side of a rounding
+    boundary in different cells: a street and a community outline running a hair apart
+    (a locked grid that went through another CRS and back) then leave a sliver face whose
+    ends open it to both sides, and the faces of a community leak outside.
+    """
+    if len(uniq) < 2:
+        return uniq, inv
+    pairs = cKDTree(uniq).query_pairs(1.5, output_type="ndarray")
+    if not len(pairs):
+        return uniq, inv
+    n = len(uniq)
+    graph = coo_matrix((np.ones(len(pairs), dtype=np.int8), (pairs[:, 0], pairs[:, 1])), shape=(n, n))
+    _, label = connected_components(graph, directed=False)
+    first = np.full(label.max() + 1, n)
+    np.minimum.at(first, label, np.arange(n))
+    return uniq[first], label[inv]
 
 
 def _unique_rows(q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

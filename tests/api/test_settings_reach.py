@@ -37,6 +37,7 @@ PARTITION_VALUES: dict[str, Any] = {
     "partition_whole_block_share": 0.45, "partition_balance_budget": 123, "street_snap_m": 0.6,
     "local_crs": "EPSG:32650", "grid_code_county": "320508", "grid_code_object_class": "123456",
     "grid_code_row_band_m": 77.0, "partition_footprint_overlap_share": 0.033,
+    "partition_redraw_cost_street": 0.042,
 }
 
 
@@ -57,13 +58,16 @@ def _observed(calls: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
         "grid_code_object_class": code_options["object_class"],
         "grid_code_row_band_m": code_options["band_m"],
         "partition_footprint_overlap_share": cell_options.overlap_share,
+        "partition_redraw_cost_street": calls["redraw_boundaries"][0]["street_cost"],
     }
 
 
 @pytest.fixture
 def spies(monkeypatch: pytest.MonkeyPatch) -> dict[str, list[dict[str, Any]]]:
-    """Record the arguments (by name) of the pipeline's tessellate, plan_community and assemble."""
-    calls: dict[str, list[dict[str, Any]]] = {"tessellate": [], "plan_community": [], "assemble": []}
+    """Record the arguments (by name) of the pipeline's tessellate, plan_community, assemble and
+    redraw_boundaries."""
+    calls: dict[str, list[dict[str, Any]]] = {"tessellate": [], "plan_community": [], "assemble": [],
+                                              "redraw_boundaries": []}
 
     def spy(module: Any, name: str) -> None:
         real = getattr(module, name)
@@ -78,6 +82,7 @@ def spies(monkeypatch: pytest.MonkeyPatch) -> dict[str, list[dict[str, Any]]]:
     spy(pipeline, "tessellate")
     spy(planner, "plan_community")
     spy(pipeline, "assemble")
+    spy(pipeline, "redraw_boundaries")
     return calls
 
 

@@ -153,13 +153,12 @@ def test_new_grids_never_take_a_locked_grids_id() -> None:
     assert set(second.assignment.dropna()) <= set(second.grids["grid_id"])
 
 
-@pytest.mark.xfail(strict=True, reason="found with the test above: with locked grids in several communities, "
-                   "58 of 300 buildings lie outside their grid and part of a community has no grid (free "
-                   "buildings are placed in faces of another community by the tessellation of the "
-                   "communities minus the locked grids; in shards of 120 buildings a shard with no cell "
-                   "stops with an IndexError); open")
 @pytest.mark.parametrize("shard_buildings", [0, 120])
 def test_locked_grids_in_several_communities_keep_a_valid_plan(shard_buildings: int) -> None:
+    # locked grids came back from WGS84 a hair off the streets they follow; the communities
+    # minus them then ran a hair beside those streets, and vertices rounded on either side of
+    # a grid step left sliver faces open at both ends: 58 of 300 buildings ended outside their
+    # grid, and a shard whose communities were all locked away stopped with an IndexError
     d = synthetic_district(300, seed=7)
     kw = {"streets": d.streets, "compounds": d.compounds, "shard_buildings": shard_buildings, "workers": 1}
     first = partition_grids(d.buildings, d.communities, **kw)

@@ -35,3 +35,14 @@ def test_rings_with_cached_next_pointer_match() -> None:
     cached = rings_of_cycles(arr.xy, arr.eu, arr.ev, cycle, wanted, nxt=nxt)
     assert all(a.equals_exact(b, 0) for a, b in zip(plain, cached, strict=True))
     np.testing.assert_array_equal(arr.nxt, nxt)
+
+
+def test_ends_a_hair_apart_across_a_rounding_step_still_close_a_face() -> None:
+    # a square whose last side ends 2e-9 m from where the first begins, on either side of a
+    # rounding boundary of the 1e-4 m vertex grid (0.5 grid steps): one vertex, one face
+    half = 0.5e-4
+    seg = np.array([[half + 1e-9, 0.0, 10.0, 0.0], [10.0, 0.0, 10.0, 10.0], [10.0, 10.0, 0.0, 10.0],
+                    [0.0, 10.0, half - 1e-9, 0.0]])
+    arr = arrangement_from_segments(seg, np.ones(len(seg), dtype=np.int64))
+    assert len(arr.xy) == 4
+    assert np.isclose(arr.face_area[arr.face_area > 0].sum(), 100.0, rtol=1e-4)
