@@ -41,6 +41,7 @@ __all__ = [
     "json_object",
     "BoundedIntConverter",
     "JSON_TOO_DEEP",
+    "NUL_CHARACTER",
     "LOGIN_AT",
     "SEEN_AT",
     "TIMED_OUT",
@@ -67,6 +68,7 @@ TIMED_OUT = "_wg_timed_out"
 #: The last-seen time is rewritten at most this often, so not every response sets a cookie.
 _SEEN_RESOLUTION_S = 30
 JSON_TOO_DEEP = "请求体 JSON 嵌套过深"
+NUL_CHARACTER = "请求中含有空字符（NUL，\\0），无法保存；请删去该字符后重试"
 _UPLOAD_MARK = "_wangge_upload_route"
 _FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 _SCRIPT_TAG = re.compile(r"<script(?![^>]*\bnonce=)", re.IGNORECASE)
@@ -218,6 +220,30 @@ def _limit_body() -> None:
         raise BadRequest(f"{JSON_TOO_DEEP}（超过 {max_depth} 层）；请发送扁平的 JSON 对象")
 
 
+def _refuse_nul() -> None:
+    """Refuse a NUL character in the path, query, form fields or body (PostgreSQL cannot store one)."""
+    texts = [request.path, *request.args.keys(), *request.args.values()]
+    if request.mimetype in _FORM_TYPES:
+        texts += [*request.form.keys(), *request.form.values()]
+    elif request.method not in ("GET", "HEAD", "OPTIONS"):
+        if request.is_json:
+            texts += _json_strings(request.get_json(silent=True))
+        elif b"\x00" in request.get_data(cache=True):
+            raise BadRequest(NUL_CHARACTER)
+    if any("\x00" in t for t in texts):
+        raise BadRequest(NUL_CHARACTER)
+
+
+def _json_strings(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [*value.keys(), *(t for v in value.values() for t in _json_strings(v))]
+    if isinstance(value, list):
+        return [t for v in value for t in _json_strings(v)]
+    return []
+
+
 def _set_headers(response: Response) -> Response:
     headers = response.headers
     headers.setdefault("Content-Security-Policy",
@@ -245,6 +271,7 @@ def init_app(app: Flask) -> None:
     app.config.setdefault("RATELIMIT_STORAGE_URI", settings["ratelimit_storage_uri"])
     limiter.init_app(app)
     app.before_request(_limit_body)
+    app.before_request(_refuse_nul)
     app.before_request(_expire_sessions)
     app.after_request(_set_headers)
     app.jinja_env.globals["csp_nonce"] = csp_nonce
