@@ -42,6 +42,7 @@ __all__ = [
     "BoundedIntConverter",
     "JSON_TOO_DEEP",
     "NUL_CHARACTER",
+    "MAX_ID",
     "LOGIN_AT",
     "SEEN_AT",
     "TIMED_OUT",
@@ -83,11 +84,15 @@ _BASEMAP_ORIGINS: dict[str, tuple[str, ...]] = {
 limiter = Limiter(get_remote_address, default_limits=[], headers_enabled=True)
 
 
+#: The largest id an ``Integer`` column holds on every backend (PostgreSQL's is 32-bit).
+MAX_ID = 2**31 - 1
+
+
 class BoundedIntConverter(IntegerConverter):
-    """``<int:...>`` limited to what a 64-bit database column holds: bigger ids are 404, not 500."""
+    """``<int:...>`` limited to what an id column holds (:data:`MAX_ID`): bigger ids are 404, not 500."""
 
     def __init__(self, map: Any, *args: Any, **kwargs: Any) -> None:
-        kwargs.setdefault("max", 2**63 - 1)
+        kwargs.setdefault("max", MAX_ID)
         super().__init__(map, *args, **kwargs)
 
 
