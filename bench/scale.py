@@ -146,8 +146,7 @@ def _bbox_reads(app: Any, box: tuple[float, float, float, float]) -> dict[str, A
             env = func.ST_MakeEnvelope(*box, 4326)
             stmt = select(Building.building_id, type_coerce(Building.geometry, WKB)).where(Building.geometry.op("&&")(env))
             out["GiST &&"], rows = _timed(lambda: s.execute(stmt).all())
-            if len(rows) != len(gdf):
-                raise SystemExit(f"bbox reads disagree: {len(rows)} by GiST, {len(gdf)} by bbox columns")
+            out["rows by GiST"] = len(rows)  # PostGIS index boxes are float4, rounded outward: a few more
     out["rows"] = len(gdf)
     return out
 
