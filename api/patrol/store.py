@@ -153,9 +153,9 @@ def store_fixes(session: Session, user_id: int, fixes: pd.DataFrame, *, source: 
         r["t"] = pd.Timestamp(r["t"]).to_pydatetime()
     stored = 0
     for i in range(0, len(rows), _BATCH):
-        result = session.execute(_insert(session).values(rows[i:i + _BATCH]).on_conflict_do_nothing(
-            index_elements=["user_id", "t"]))
-        stored += max(int(result.rowcount or 0), 0)  # type: ignore[attr-defined]
+        # Count the rows RETURNING hands back: psycopg reports rowcount -1 for a multi-row VALUES.
+        stmt = _insert(session).values(rows[i:i + _BATCH]).on_conflict_do_nothing(index_elements=["user_id", "t"])
+        stored += len(session.execute(stmt.returning(PatrolFix.id)).all())
     return stored, len(rows) - stored
 
 
