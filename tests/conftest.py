@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.databases import drop_leftovers, on_postgres, fresh_database
+from tests.databases import drop_leftovers, fresh_database, on_postgres
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATASETS = REPO.parent / "shared" / "datasets"
