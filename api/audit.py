@@ -57,16 +57,24 @@ def record(
     """
     username = user.username if isinstance(user, User) else user
     entry = AuditEntry(
-        username=username,
-        action=action,
-        target=target,
+        username=_fit(username, AuditEntry.username),
+        action=_fit(action, AuditEntry.action),
+        target=_fit(target, AuditEntry.target),
         detail=dict(detail or {}),
-        ip=ip if ip is not None else _client_ip(),
+        ip=_fit(ip if ip is not None else _client_ip(), AuditEntry.ip),
     )
     session.add(entry)
     session.flush()
     log.debug("audit %s %s by %s", action, target, username)
     return entry
+
+
+def _fit(value: str | None, column: Any) -> str | None:
+    """*value* cut to the column's length: an audit row is never refused (PostgreSQL enforces VARCHAR(n))."""
+    size = getattr(column.type, "length", None)
+    if value is None or size is None or len(value) <= size:
+        return value
+    return value[: size - 1] + "…"
 
 
 def record_read(

@@ -13,14 +13,14 @@ from typing import Any
 from flask import Blueprint, jsonify
 from werkzeug.wrappers import Response
 
-from api.security import limiter, public_limit
+from api.security import MAX_ID, limiter, public_limit
 
 __all__ = ["bp", "openapi_spec"]
 
 bp = Blueprint("openapi", __name__)
 
 _ERROR = {"$ref": "#/components/responses/Error"}
-_ID_MAX = 2**63 - 1
+_ID_MAX = MAX_ID
 
 
 def _int_path(name: str, description: str) -> dict[str, Any]:

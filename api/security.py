@@ -40,6 +40,8 @@ __all__ = [
     "json_object",
     "BoundedIntConverter",
     "JSON_TOO_DEEP",
+    "NUL_CHARACTER",
+    "MAX_ID",
     "LOGIN_AT",
     "SEEN_AT",
     "TIMED_OUT",
@@ -66,6 +68,7 @@ TIMED_OUT = "_wg_timed_out"
 #: The last-seen time is rewritten at most this often, so not every response sets a cookie.
 _SEEN_RESOLUTION_S = 30
 JSON_TOO_DEEP = "请求体 JSON 嵌套过深"
+NUL_CHARACTER = "请求中含有空字符（NUL，\\0），无法保存；请删去该字符后重试"
 _UPLOAD_MARK = "_wangge_upload_route"
 _FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 _SCRIPT_TAG = re.compile(r"<script(?![^>]*\bnonce=)", re.IGNORECASE)
@@ -80,11 +83,15 @@ _BASEMAP_ORIGINS: dict[str, tuple[str, ...]] = {
 limiter = Limiter(get_remote_address, default_limits=[], headers_enabled=True)
 
 
+#: The largest id an ``Integer`` column holds on every backend (PostgreSQL's is 32-bit).
+MAX_ID = 2**31 - 1
+
+
 class BoundedIntConverter(IntegerConverter):
-    """``<int:...>`` limited to what a 64-bit database column holds: bigger ids are 404, not 500."""
+    """``<int:...>`` limited to what an id column holds (:data:`MAX_ID`): bigger ids are 404, not 500."""
 
     def __init__(self, map: Any, *args: Any, **kwargs: Any) -> None:
-        kwargs.setdefault("max", 2**63 - 1)
+        kwargs.setdefault("max", MAX_ID)
         super().__init__(map, *args, **kwargs)
 
 
@@ -217,6 +224,30 @@ def _limit_body() -> None:
         raise BadRequest(f"{JSON_TOO_DEEP}（超过 {max_depth} 层）；请发送扁平的 JSON 对象")
 
 
+def _refuse_nul() -> None:
+    """Refuse a NUL character in the path, query, form fields or body (PostgreSQL cannot store one)."""
+    texts = [request.path, *request.args.keys(), *request.args.values()]
+    if request.mimetype in _FORM_TYPES:
+        texts += [*request.form.keys(), *request.form.values()]
+    elif request.method not in ("GET", "HEAD", "OPTIONS"):
+        if request.is_json:
+            texts += _json_strings(request.get_json(silent=True))
+        elif b"\x00" in request.get_data(cache=True):
+            raise BadRequest(NUL_CHARACTER)
+    if any("\x00" in t for t in texts):
+        raise BadRequest(NUL_CHARACTER)
+
+
+def _json_strings(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [*value.keys(), *(t for v in value.values() for t in _json_strings(v))]
+    if isinstance(value, list):
+        return [t for v in value for t in _json_strings(v)]
+    return []
+
+
 def _set_headers(response: Response) -> Response:
     headers = response.headers
     headers.setdefault("Content-Security-Policy",
@@ -245,6 +276,7 @@ def init_app(app: Flask) -> None:
     app.config.setdefault("RATELIMIT_STORAGE_URI", settings["ratelimit_storage_uri"])
     limiter.init_app(app)
     app.before_request(_limit_body)
+    app.before_request(_refuse_nul)
     app.before_request(_expire_sessions)
     app.after_request(_set_headers)
     app.jinja_env.globals["csp_nonce"] = csp_nonce

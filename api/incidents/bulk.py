@@ -52,10 +52,10 @@ def _column(values: pd.Series, name: str, sqlite: bool) -> list[Any]:
     """Driver-ready values of one column, converted with vectorised numpy/pandas, not per row."""
     if name in _TIME_COLUMNS:
         t = pd.to_datetime(values, utc=True)
-        if not sqlite:  # naive UTC, as api.models.UTCDateTime stores it
-            return [None if pd.isna(v) else v.to_pydatetime().replace(tzinfo=None) for v in t]
-        # SQLAlchemy's SQLite DATETIME text (naive UTC, microseconds), as UTCDateTime stores it;
-        # the "T" becomes a space in the byte array (np.char.replace loops in Python per value).
+        if not sqlite:  # naive UTC to the microsecond, as api.models.UTCDateTime stores it
+            naive = t.dt.tz_localize(None).dt.floor("us")
+            return [None if pd.isna(v) else v.to_pydatetime() for v in naive]
+        # SQLAlchemy's SQLite DATETIME text (naive UTC, microseconds), as UTCDateTime stores it.
         text = np.datetime_as_string(t.dt.tz_localize(None).to_numpy().astype("datetime64[us]"), unit="us")
         raw = text.astype("S26")
         raw.view(np.uint8).reshape(-1, 26)[:, 10] = ord(" ")

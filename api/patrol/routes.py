@@ -42,7 +42,7 @@ from api.patrol.store import (
     user_by_name,
 )
 from api.patrol.visits import audit_first
-from api.security import json_object
+from api.security import MAX_ID, json_object
 from geo.patrol.clean import clean_fixes
 
 __all__ = ["bp", "intake", "SUPERVISOR_ROLES"]
@@ -219,6 +219,8 @@ def record() -> Any:
     except (TypeError, ValueError):
         raise RequestError(400, "bad_request", "需要 keyperson_id（整数）", "请从待走访名单中选择", field="keyperson_id") from None
     lon, lat = _float_or_none(body.get("lon"), "lon"), _float_or_none(body.get("lat"), "lat")
+    if abs(kp) > MAX_ID:  # beyond any id column (PostgreSQL: "integer out of range")
+        raise RequestError(404, "keyperson_not_found", f"重点人员 {kp} 不存在", "请从待走访名单中选择", field="keyperson_id")
     try:
         with session_scope() as s:
             v = record_visit(s, me, kp, note=(body.get("note") or None), lon=lon, lat=lat)

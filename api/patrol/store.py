@@ -158,9 +158,15 @@ def fix_rows(user_id: int, fixes: pd.DataFrame | Mapping[str, Sequence[Any]], *,
 def insert_fixes(session: Session, rows: Sequence[dict[str, Any]]) -> tuple[int, int]:
     """Insert :func:`fix_rows` rows, a fix already stored (same worker and time) skipped; (stored, skipped)."""
     stored = 0
+    # psycopg reports rowcount -1 for a batched INSERT: count the rows RETURNING hands back there.
+    returning = session.get_bind().dialect.name == "postgresql"
     for i in range(0, len(rows), _BATCH):
-        result = session.execute(_insert(session), list(rows[i:i + _BATCH]))
-        stored += max(int(result.rowcount or 0), 0)  # type: ignore[attr-defined]
+        batch = list(rows[i:i + _BATCH])
+        if returning:
+            stored += len(session.execute(_insert(session).returning(PatrolFix.id), batch).all())
+        else:
+            result = session.execute(_insert(session), batch)
+            stored += max(int(result.rowcount or 0), 0)  # type: ignore[attr-defined]
     return stored, len(rows) - stored
 
 

@@ -133,9 +133,9 @@ def _settle_nodes(tess: Tessellation, face_grid: np.ndarray, node_grid: np.ndarr
     the node's fixed faces through faces of the node; otherwise it joins the node of the
     neighbour (same grid) it shares the longest edge with.
     """
-    fixed = tess.face_fixed
-    inner = tess.inner
-    face_node = tess.faces.face_node.copy()
+    fixed, inner, faces = tess.face_fixed, tess.inner, tess.faces
+    assert fixed is not None and inner is not None and faces is not None, "tessellate keeps its faces"
+    face_node = faces.face_node.copy()
     source = np.arange(len(face_node))
     a, b, ln = inner.a, inner.b, inner.length
     aa, bb, ll = np.r_[a, b], np.r_[b, a], np.r_[ln, ln]
@@ -183,14 +183,15 @@ def redraw_boundaries(tess: Tessellation, node_grid: np.ndarray, *, street_cost:
     Tessellation
         The same nodes, some with other faces; *tess* itself when nothing moved.
     """
-    if tess.faces is None or tess.inner is None or tess.face_fixed is None or not len(node_grid):
+    if tess.faces is None or tess.inner is None or tess.face_fixed is None or tess.inner.cost is None \
+            or not len(node_grid):
         return tess
-    faces, inner = tess.faces, tess.inner
+    faces, inner, edge_cost = tess.faces, tess.inner, tess.inner.cost
     face_grid = np.full(len(faces.face_node), -1)
     inside = faces.face_node >= 0
     face_grid[inside] = node_grid[faces.face_node[inside]]
     off = np.where(inner.near | ((inner.bits & (BIT_MAJOR | BIT_STREET)) > 0), 0.0, inner.length)
-    cost = np.where(off > 0, inner.cost, np.minimum(inner.cost, inner.length * street_cost))
+    cost = np.where(off > 0, edge_cost, np.minimum(edge_cost, inner.length * street_cost))
     moved = 0
     for g, h in _pairs(face_grid, inner.a, inner.b, off):
         new = _swap(face_grid, tess.face_fixed, (inner.a, inner.b, cost), g, h)

@@ -226,3 +226,17 @@ def _stamped_after_migration(url: str) -> list:
         stamped = conn.execute(text("SELECT workspace_version FROM plan_versions")).scalars().all()
     engine.dispose()
     return stamped
+
+
+def test_an_audit_row_with_an_over_long_target_is_cut_not_refused(app: Flask) -> None:
+    """PostgreSQL enforces VARCHAR(200) (a long ?grid= made the audited read a 500); SQLite would store it whole."""
+    from api import audit
+    from api.models import AuditEntry
+
+    with app.app_context():
+        with db.session_scope() as s:
+            audit.record(s, user="u" * 80, action="test.long", target="格" * 500, detail={"n": 1})
+        with db.session_scope(write=False) as s:
+            row = s.scalars(select(AuditEntry).where(AuditEntry.action == "test.long")).one()
+    assert len(row.target) == 200 and row.target.endswith("…") and row.target.startswith("格" * 199)
+    assert row.username == "u" * 63 + "…"

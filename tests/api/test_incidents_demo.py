@@ -32,7 +32,8 @@ def test_demo_year_is_plausible_and_made_once(app: Flask) -> None:
     with app.app_context(), session_scope() as s:
         frame = cases_frame(s, columns=("id", "state", "grid_code", "dispatched_at", "due_at", "closed_at",
                                          "rework_count", "extension_count", "supervise_level", "reported_at"))
-        events = pd.DataFrame(s.execute(select(IncidentEvent.case_id, IncidentEvent.action)).all(),
+        events = pd.DataFrame(s.execute(select(IncidentEvent.case_id, IncidentEvent.action)
+                                        .order_by(IncidentEvent.id)).all(),
                               columns=["case_id", "action"])
     assert len(frame) > 500 and frame["grid_code"].notna().all()
     now = pd.Timestamp.now(tz="UTC")

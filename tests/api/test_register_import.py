@@ -197,13 +197,31 @@ def test_rows_match_by_address_and_gcj02_lonlat(app: Flask, seeded: dict[str, An
         _run(app, "residents", ambiguous)
 
 
-def test_id_numbers_and_phones_are_encrypted_at_rest(app: Flask, seeded: dict[str, Any], tmp_path: Path) -> None:
-    with app.app_context():
-        from api.db import get_db
+def _stored_bytes(app: Flask) -> bytes:
+    """What the database holds: the SQLite file and its WAL, or on PostgreSQL every table as COPY text."""
+    from api.db import get_db
 
-        get_db().engine.dispose()  # checkpoint nothing: read the WAL too
-    db_path = Path(app.config["DATABASE_URL"].removeprefix("sqlite:///"))
-    raw = b"".join(p.read_bytes() for p in db_path.parent.glob(db_path.name + "*"))
+    engine = get_db(app).engine
+    if engine.dialect.name == "sqlite":
+        engine.dispose()  # checkpoint nothing: read the WAL too
+        db_path = Path(app.config["DATABASE_URL"].removeprefix("sqlite:///"))
+        return b"".join(p.read_bytes() for p in db_path.parent.glob(db_path.name + "*"))
+    out = bytearray()
+    raw = engine.raw_connection()
+    try:
+        cursor = raw.driver_connection.cursor()
+        tables = [r[0] for r in cursor.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")]
+        for table in tables:
+            with cursor.copy(f'COPY "{table}" TO STDOUT') as copy:
+                for block in copy:
+                    out += bytes(block)
+    finally:
+        raw.close()
+    return bytes(out)
+
+
+def test_id_numbers_and_phones_are_encrypted_at_rest(app: Flask, seeded: dict[str, Any], tmp_path: Path) -> None:
+    raw = _stored_bytes(app)
     for secret in (ID1, ID2, ID3, "13812345678", "021-12345678"):
         assert secret.encode() not in raw
     assert "张三".encode() in raw  # names are stored in clear; the scan can see the file

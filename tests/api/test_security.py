@@ -319,13 +319,29 @@ def test_deeply_nested_json_is_400(app: Flask, users: None, content_type: str) -
     assert r.status_code == 400 and "嵌套过深" in r.json["error"]["message"]
 
 
+@pytest.mark.parametrize("how", ["query", "json", "form"])
+def test_a_nul_character_is_400_on_every_backend(app: Flask, users: None, how: str) -> None:
+    """PostgreSQL cannot store NUL in text (it raised a 500 from psycopg); both backends refuse it alike."""
+    client = app.test_client()
+    _login(client)
+    if how == "query":
+        r = client.get("/api/grids?community_id=C1%00")
+    elif how == "json":
+        r = client.post("/api/plans/1/edits", json={"op": "rename", "grid_id": "G1", "name": "甲\u0000乙"})
+    else:
+        r = client.post("/admin/users", data={"username": "x\x00y", "role": "viewer"})
+    text = r.json["error"]["message"] if r.is_json else r.get_data(as_text=True)
+    assert r.status_code == 400 and "空字符" in text
+
+
 def test_huge_integer_ids_are_404(app: Flask, users: None) -> None:
     client = app.test_client()
     _login(client)
     for path in ("/api/plans/99999999999999999999", "/api/plans/99999999999999999999/grids.geojson",
                  "/plans/99999999999999999999", "/api/plans/1/diff/99999999999999999999"):
         assert client.get(path).status_code == 404, path
-    assert client.get("/api/plans/9223372036854775807").json["error"]["code"] == "plan_not_found"
+    assert client.get("/api/plans/2147483648").status_code == 404  # beyond PostgreSQL's INTEGER
+    assert client.get("/api/plans/2147483647").json["error"]["code"] == "plan_not_found"
 
 
 def test_json_depth_ignores_brackets_in_strings() -> None:
