@@ -263,7 +263,7 @@ def route() -> Any:
     day = _date_arg("date") if request.args.get("date") else datetime.now(ZoneInfo(settings["patrol_timezone"])).date()
     lon, lat = _float_or_none(request.args.get("lon"), "lon"), _float_or_none(request.args.get("lat"), "lat")
     if (lon is None) != (lat is None):
-        raise RequestError(400, "bad_coordinates", "起点只给了 lon 或 lat 之一", "同时提供 lon 和 lat，或都不填", field="lon")
+        raise RequestError(400, "bad_coordinates", "起点只给了 lon 或 lat 之一：需同时提供 lon 和 lat", "同时提供 lon 和 lat，或都不填", field="lon")
     if lon is not None and not (abs(lon) <= 180 and abs(lat) <= 90):  # also refuses NaN
         raise RequestError(400, "bad_coordinates", f"起点 lon={lon}, lat={lat} 不是有效经纬度", "经度 -180~180，纬度 -90~90", field="lon")
     try:

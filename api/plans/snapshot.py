@@ -26,6 +26,7 @@ import time
 from typing import Any
 
 import numpy as np
+import pyproj
 import shapely
 from flask import Flask
 from sqlalchemy import delete, func, insert, select
@@ -41,7 +42,7 @@ __all__ = ["FORMAT", "snapshot_key", "dump_state", "load_snapshot", "read_snapsh
 log = logging.getLogger(__name__)
 
 #: Version of the byte layout below; a change makes every stored snapshot unused (rebuilt).
-FORMAT = 1
+FORMAT = 2  # 2: the local metric CRS is stored (the planner's split moves need it)
 _GRID_FIELDS = ("grid_id", "community_id", "code", "name", "locked", "exclusive", "street_share", "flags",
                 "households", "buildings", "area_m2", "polsby_popper", "violations")
 _EXTENSION = "wangge.plan_snapshots"
@@ -78,7 +79,7 @@ def dump_state(state: PlanState) -> bytes:
            "cell_ids": state.cell_ids.tolist(), "community": state.community.tolist(),
            "grid_of": state.grid_of.tolist(), "building_ids": list(state.building_cell),
            "building_cells": list(state.building_cell.values()), "untiled": sorted(state.untiled),
-           "grids": [{k: getattr(m, k) for k in _GRID_FIELDS} for m in grids]}
+           "crs": pyproj.CRS(state.crs).to_wkt(), "grids": [{k: getattr(m, k) for k in _GRID_FIELDS} for m in grids]}
     arrays: dict[str, np.ndarray] = {
         "doc": np.frombuffer(json.dumps(doc, ensure_ascii=False).encode("utf-8"), dtype=np.uint8),
         "households": state.households, "buildings": state.buildings, "adj_ptr": state.adj_ptr,
@@ -132,7 +133,8 @@ def _load_snapshot(data: bytes, key: tuple[str, int]) -> PlanState:
         metric=_unpack(a["metric_wkb"], a["metric_off"]), rep=shapely.points(a["rep_xy"]), grid_of=grid_of,
         adj_ptr=a["adj_ptr"].astype(np.int64), adj_idx=a["adj_idx"].astype(np.int64),
         building_cell=dict(zip(doc["building_ids"], doc["building_cells"], strict=True)),
-        grids=grids, members=members, untiled=set(doc["untiled"]))
+        grids=grids, members=members, untiled=set(doc["untiled"]),
+        crs=pyproj.CRS.from_wkt(doc["crs"]))
 
 
 def read_snapshot(session: Session, plan: PlanVersion, defaults: dict[str, Any],
