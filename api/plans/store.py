@@ -113,15 +113,20 @@ def _last_change(session: Session, plan: PlanVersion) -> tuple[str, str]:
     return who, when.astimezone().strftime("%Y-%m-%d %H:%M:%S")
 
 
+def _conflict(session: Session, plan: PlanVersion, version: int, current: int) -> PlanRequestError:
+    """409 naming who changed the plan, when, and its current version."""
+    who, when = _last_change(session, plan)
+    return PlanRequestError(409, "conflict", f"方案已被 {who} 于 {when} 修改，当前版本 {current}，您提交的是 {version}",
+                            "reload", version=current, by=who, at=when)
+
+
 def check_version(session: Session, plan: PlanVersion, version: Any, *, editable: bool = True) -> int:
     """The client's *version* as int, or 409 when stale (naming who changed the plan and when)."""
     if isinstance(version, bool) or not isinstance(version, int):
         raise PlanRequestError(400, "bad_request", f"缺少或无效的 version：{version!r}（须为整数）",
                                "在请求体中带上方案当前的 version（GET /api/plans/<id> 返回）")
     if version != plan.version_counter:
-        who, when = _last_change(session, plan)
-        raise PlanRequestError(409, "conflict", f"方案已被 {who} 于 {when} 修改，当前版本 {plan.version_counter}，"
-                               f"您提交的是 {version}", "reload", version=plan.version_counter, by=who, at=when)
+        raise _conflict(session, plan, version, plan.version_counter)
     if editable and plan.status != "draft":
         raise PlanRequestError(422, "not_draft", f"方案 #{plan.id} 状态为{_STATUS_LABELS.get(plan.status, plan.status)}，"
                                "只有草稿可以编辑", "点击“保存版本”另存为新草稿，在新草稿上编辑")
@@ -243,7 +248,12 @@ def write_change(session: Session, state: PlanState, *, expected: int, cells: li
     res = session.execute(update(pv).where(pv.c.id == plan_id, pv.c.version_counter == expected)
                           .values(version_counter=expected + 1))
     if getattr(res, "rowcount", 0) != 1:
-        raise PlanRequestError(409, "conflict", "方案刚被其他人修改", "reload")
+        # Another writer committed between our version check and this update (PostgreSQL's READ
+        # COMMITTED lets both pass the check; SQLite's BEGIN IMMEDIATE serialises them first).
+        current = session.scalar(select(PlanVersion.version_counter).where(PlanVersion.id == plan_id))
+        plan = session.get(PlanVersion, plan_id)
+        raise _conflict(session, plan, expected, int(current or 0)) if plan is not None else \
+            PlanRequestError(404, "plan_not_found", f"方案 #{plan_id} 已被删除", "回到方案列表")
     if cell_delta:
         _write_cells(session, state, cell_delta, building_cells or [])
     if cells:
