@@ -8,7 +8,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 5000
 PYTEST_ARGS ?=
 
-.PHONY: run test test-pg setup system-deps assets lint bench clean bundle install-offline
+.PHONY: run test test-pg test-bundle setup system-deps assets lint bench clean bundle install-offline
 
 run: setup
 	$(BIN)/wangge demo --if-missing
@@ -22,6 +22,10 @@ test: setup system-deps
 	$(BIN)/mypy
 	$(BIN)/pytest -n 2 $(PYTEST_ARGS)
 	PYTHON=$(BIN)/python bash scripts/pg-test.sh -n 2 $(PYTEST_ARGS)
+
+# The offline bundle built, installed with the network denied and served (slow; not in make test).
+test-bundle: setup system-deps
+	WANGGE_TEST_BUNDLE=1 $(BIN)/pytest tests/test_bundle.py -v
 
 # The suite once more against a throwaway PostgreSQL + PostGIS (make test runs both).
 test-pg: setup system-deps
