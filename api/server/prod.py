@@ -14,6 +14,14 @@ Signals to the master:
   new job processes start and the old ones finish their jobs. The listening socket stays
   open throughout: no request is refused and no job is lost.
 - ``SIGINT`` (Ctrl+C): stop at once; running jobs are marked failed (as after a crash).
+- ``SIGABRT`` (``kill -ABRT PID``, to see where a process is stuck): the master, a web worker
+  or a job process writes the stack of each of its threads to the log, then exits (the
+  master replaces a web worker or job process that exits).
+
+The master runs one thread (its job processes are driven from gunicorn's loop, see
+:mod:`api.server.jobprocs`), so a web worker never starts with a lock held by another
+thread. A web worker that does not report alive within ``server_timeout_s`` of its start,
+booting included, is killed (its stacks written to the log) and replaced.
 
 Every web worker builds its own app (:func:`api.create_app`): no database connection or
 thread crosses a fork. The master builds one first to upgrade the schema, so workers never
@@ -22,6 +30,7 @@ race to migrate a fresh database.
 
 from __future__ import annotations
 
+import faulthandler
 import logging
 import os
 from collections.abc import Mapping
@@ -92,21 +101,40 @@ def gunicorn_options(settings: Mapping[str, Any], *, host: str, port: int, cert:
     return options
 
 
-class _Arbiter(Arbiter):  # type: ignore[misc]
-    """gunicorn's master, telling the job processes to finish as soon as a stop begins.
+def _pre_fork(server: Any, worker: Any) -> None:
+    """Start the worker's timeout clock now: a worker stuck before it serves is then restarted too.
 
-    gunicorn calls ``on_exit`` only after its web workers are gone; the job processes
-    start draining at the same moment as the web workers instead. Web workers are forked
-    under the job processes' fork lock (see :meth:`JobProcesses._spawn`).
+    gunicorn 27 compares its monotonic clock with the worker file's mtime, which is wall-clock
+    time until the worker first reports alive: a worker that blocked while booting was never
+    timed out (the offline-bundle test waited on one for 9 minutes).
+    """
+    worker.tmp.notify()
+
+
+def _worker_abort(worker: Any) -> None:
+    """On SIGABRT (gunicorn's timeout, or ``kill -ABRT``), write the worker's stacks to the log."""
+    faulthandler.dump_traceback(all_threads=True)
+
+
+class _Arbiter(Arbiter):  # type: ignore[misc]
+    """gunicorn's master, driving the job processes from its own loop (one thread: see :mod:`api.server.jobprocs`).
+
+    The job processes start draining at the same moment as the web workers when a stop
+    begins (gunicorn calls ``on_exit`` only after its web workers are gone), and their exit
+    statuses are taken before gunicorn's ``waitpid(-1)`` reaps every child.
     """
 
     def halt(self, reason: str | None = None, exit_status: int = 0) -> None:
         self.app.jobs.begin_stop()
         super().halt(reason, exit_status)
 
-    def spawn_worker(self) -> Any:
-        with self.app.jobs.fork_lock:  # never fork while a job process is being started
-            return super().spawn_worker()
+    def manage_workers(self) -> None:
+        super().manage_workers()
+        self.app.jobs.check()
+
+    def reap_workers(self) -> None:
+        self.app.jobs.reap()
+        super().reap_workers()
 
 
 class ProdServer(BaseApplication):  # type: ignore[misc]
@@ -120,6 +148,8 @@ class ProdServer(BaseApplication):  # type: ignore[misc]
         for name, value in self.options.items():
             self.cfg.set(name, value)
         self.cfg.set("when_ready", self._when_ready)
+        self.cfg.set("pre_fork", _pre_fork)
+        self.cfg.set("worker_abort", _worker_abort)
         self.cfg.set("on_reload", self._on_reload)
         self.cfg.set("on_exit", self._on_exit)
 
@@ -162,4 +192,6 @@ def serve_prod(app: Flask, *, host: str, port: int, cert: str | None, key: str |
     jobs = JobProcesses(int(settings["job_processes"]), env=os.environ,
                         shutdown_timeout_s=float(settings["job_shutdown_timeout_s"]))
     db.get_db(app).engine.dispose()
+    # `kill -ABRT` of the master, or of a web worker still booting, writes its stacks to the log
+    faulthandler.enable(all_threads=True)
     ProdServer(options, jobs).run()
