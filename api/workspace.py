@@ -23,6 +23,7 @@ from sqlalchemy import Connection, Table, delete, func, select, type_coerce
 from sqlalchemy.orm import Session
 
 from api import audit
+from api.bbox import bbox_clauses
 from api.bulk import insert_columns
 from api.models import LAYER_MODELS, WKB, ImportRun, utcnow
 from geo.errors import LayerError
@@ -274,9 +275,7 @@ def load_layer(
     stmt = select(*(table.c[c] for c in wanted),
                   type_coerce(table.c.geometry, WKB).label("geometry")).order_by(table.c.fid)
     if bbox is not None:
-        minx, miny, maxx, maxy = bbox
-        stmt = stmt.where(table.c.minx <= maxx, table.c.maxx >= minx,
-                          table.c.miny <= maxy, table.c.maxy >= miny)
+        stmt = stmt.where(*bbox_clauses(session, table, bbox))
     if community_id is not None:
         if "community_id" not in table.c:
             raise LayerError(f"load_layer: layer {kind} has no community_id; filter by bbox instead")

@@ -1,43 +1,53 @@
-"""City scale on SQLite and PostGIS side by side (issue 17 §6), one run, one table.
+"""City scale on SQLite and PostGIS side by side (issue 17 §6): one run, one table per size.
 
-    .venv/bin/python bench/scale.py                                  # 100 k buildings, 1 M points, 200 clients
-    .venv/bin/python bench/scale.py --buildings 100000 1000000 --seconds 30
-    .venv/bin/python bench/scale.py --pg-url postgresql+psycopg://postgres@127.0.0.1:5432/postgres
+    .venv/bin/python bench/scale.py --buildings 100000 1000000        # the issue's figures
+    .venv/bin/python bench/scale.py --buildings 20000 --seconds 20    # a quick look
+    .venv/bin/python bench/scale.py --buildings 1000000 --rebuild     # prepare the 1 M city again
 
-For each size: a synthetic street office (``geo.synthetic``, seed 42) is prepared once, then
+**Preparation (once, cached).** Each size's city is prepared once and kept under
+``bench/out/scale-cache/`` (``bench/scale_prep.py``: synthetic street office of seed 42,
+imported into SQLite and into PostGIS (COPY), partitioned, published, a draft copy made,
+both plans' state snapshots stored, ``wangge db copy`` SQLite → PostGIS with its checksum
+comparison). Those steps' timings are measured then and printed from the cache with the
+machine load of that moment. A run starts from fresh copies of the prepared databases
+(SQLite file copied, PostGIS ``CREATE DATABASE … TEMPLATE``), so no run sees another's writes.
 
-- **import**: ``import_workspace`` into an empty SQLite file and an empty PostGIS database
-  (COPY there); the same prepared layers, timed alone;
-- **partition** on SQLite (the same engine on both; not a database figure), then
-  **db copy** SQLite → PostGIS (``wangge db copy``, with its checksum comparison), so both
-  backends hold the identical workspace and plan;
-- **bbox read**: the plan's buildings of a sixteenth of the district, by the bbox columns
-  (both), and on PostGIS by the GiST index (``geometry && envelope``);
-- **point-in-grid** for P random points: grids loaded from the database into
-  ``geo.activegrids.GridIndex`` (STRtree, both backends), and on PostGIS in SQL
-  (points COPYed into a temporary table, joined with ``ST_Covers`` on the GiST index);
-- **plan page**: the app served from its own process (werkzeug, threaded, like
-  ``wangge serve``); the first request after start (cold) and the median of 3 later ones
-  (warm) of the plan page and its grids;
-- **load**: ``bench/load.py``'s clients (map reads, exports, edits, saves), C clients for
-  S seconds on loopback: p50/p99 of all requests, requests/s, 5xx and unanswered.
+**Measured in each run, per backend:**
 
-It prints one table per size and ``os.getloadavg()`` before and after: the machine is
-shared, so figures are only comparable within a run. PostgreSQL: ``--pg-url`` (a server;
-databases are created and dropped in it), else a throwaway cluster like ``scripts/pg-test.sh``.
+- **bbox read**: the published plan's buildings of a sixteenth of the district, by the bbox
+  columns (both), and on PostGIS by the GiST index (``geometry && envelope``);
+- **point-in-grid** for ``--points`` random points: the published grids in
+  ``geo.activegrids.GridIndex`` (STRtree, both backends), and on PostGIS in SQL (points
+  COPYed into a temporary table with a GiST index, joined with ``ST_Covers``);
+- **plan page**: ``wangge serve --prod`` (gunicorn, ``--workers`` × ``--threads``, one job
+  process) started on the database; the draft plan's page and its grids as the page loads
+  them, for the whole city and for one community: the first request after start (cold,
+  from the stored snapshot) and the median of 3 later ones (warm);
+- **load**: ``--clients`` people for ``--seconds`` on loopback against the same server, with
+  a think time of mean ``--think`` seconds between requests: 60 % grid workers on phones
+  (patrol fixes, grid of their position, the buildings and cases of a 400 m view, now and
+  then a new case), 30 % supervisors reading the visible area of the map (1.5 km: buildings,
+  streets, cases, a grid's card, the case list), 10 % planners on one community of the draft
+  plan (its grids, its buildings, the plan's card, a rename now and then, rarely a CSV export
+  of the whole plan); details in ``bench/scale_load.py``. p50/p99 of all answers and per
+  kind, requests/s, 4xx (409 lost races excluded), 5xx and unanswered.
+
+The clients run in this process on the same 2 cores as the server: the figures include
+their cost. Prints ``os.getloadavg()`` before and after: the machine is shared, so figures
+are only comparable within a run. PostgreSQL: ``--pg-url`` (a server; databases are created
+and dropped in it), else the cluster kept in ``bench/out/scale-cache/pgdata``.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -46,7 +56,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-import load  # noqa: E402  (bench/load.py: the clients and the served app)
+import load  # noqa: E402  (bench/load.py: free ports)
+import scale_load  # noqa: E402
+import scale_prep  # noqa: E402
 
 
 def _timed(fn: Callable[[], Any]) -> tuple[float, Any]:
@@ -55,77 +67,13 @@ def _timed(fn: Callable[[], Any]) -> tuple[float, Any]:
     return time.perf_counter() - t0, out
 
 
-@contextmanager
-def _pg_server(url: str | None) -> Iterator[str]:
-    if url:
-        yield url
-        return
-    from tests.pgserver import start_server, stop_server
-
-    folder = Path(tempfile.mkdtemp(prefix="wangge-scale-pg-"))
-    try:
-        yield start_server(folder, load._free_port())
-    finally:
-        stop_server(folder)
-
-
-@contextmanager
-def _pg_database(server: str, name: str) -> Iterator[str]:
-    import psycopg
-    from sqlalchemy.engine import make_url
-
-    admin = make_url(server).set(drivername="postgresql").render_as_string(hide_password=False)
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield make_url(server).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-def _app(tmp: Path, url: str) -> Any:
+def _app(instance: Path, url: str) -> Any:
     from api import create_app
 
-    return create_app({"INSTANCE_PATH": str(tmp / "instance"), "DATABASE_URL": url, "WTF_CSRF_ENABLED": False})
+    return create_app({"INSTANCE_PATH": str(instance), "DATABASE_URL": url, "WTF_CSRF_ENABLED": False})
 
 
-def _import(app: Any, prepared: Any) -> float:
-    from api import db
-    from api.workspace import import_workspace
-
-    with app.app_context(), db.session_scope() as s:
-        return _timed(lambda: import_workspace(s, prepared, user="bench", sources={"kind": "synthetic"}))[0]
-
-
-def _partition(app: Any) -> tuple[float, int]:
-    from tests.api.plans_helpers import login
-
-    planner = login(app, "planner")
-    login(app, "viewer")
-    t0 = time.perf_counter()
-    job_id = planner.post("/api/plans/partition", json={"name": "规模方案"}).get_json()["job_id"]
-    while True:  # a poll may meet the job's own big write (503 busy on SQLite): poll again
-        r = planner.get(f"/api/jobs/{job_id}")
-        job = r.get_json() if r.status_code == 200 else {"state": "running"}
-        if job["state"] not in ("queued", "running"):
-            break
-        time.sleep(0.5)
-    if job["state"] != "done":
-        raise SystemExit(f"partition failed: {job}")
-    return time.perf_counter() - t0, int(job["plan_id"])
-
-
-def _bbox(app: Any) -> tuple[float, float, float, float]:
-    from api import db
-    from api.workspace import workspace_stats
-
-    with app.app_context(), db.session_scope(write=False) as s:
-        return workspace_stats(s)["bbox"]
-
-
-def _sixteenth(bbox: tuple[float, ...]) -> tuple[float, float, float, float]:
+def _sixteenth(bbox: list[float]) -> tuple[float, float, float, float]:
     minx, miny, maxx, maxy = bbox
     w, h = (maxx - minx) / 4, (maxy - miny) / 4
     x, y = minx + 1.5 * w, miny + 1.5 * h
@@ -141,17 +89,16 @@ def _bbox_reads(app: Any, box: tuple[float, float, float, float]) -> dict[str, A
 
     out: dict[str, Any] = {}
     with app.app_context(), db.session_scope(write=False) as s:
-        out["bbox columns"], gdf = _timed(lambda: load_layer(s, "buildings", bbox=box))
+        out["bbox read: bbox columns"], gdf = _timed(lambda: load_layer(s, "buildings", bbox=box))
         if s.get_bind().dialect.name == "postgresql":
             env = func.ST_MakeEnvelope(*box, 4326)
             stmt = select(Building.building_id, type_coerce(Building.geometry, WKB)).where(Building.geometry.op("&&")(env))
-            out["GiST &&"], rows = _timed(lambda: s.execute(stmt).all())
-            out["rows by GiST"] = len(rows)  # PostGIS index boxes are float4, rounded outward: a few more
-    out["rows"] = len(gdf)
+            out["bbox read: GiST &&"], rows = _timed(lambda: s.execute(stmt).all())
+    out["bbox read: rows"] = len(gdf)
     return out
 
 
-def _points(bbox: tuple[float, ...], n: int) -> tuple[np.ndarray, np.ndarray]:
+def _points(bbox: list[float], n: int) -> tuple[np.ndarray, np.ndarray]:
     rng = np.random.default_rng(42)
     minx, miny, maxx, maxy = bbox
     return rng.uniform(minx, maxx, n), rng.uniform(miny, maxy, n)
@@ -178,160 +125,180 @@ def _grid_index_locate(app: Any, plan: int, xs: np.ndarray, ys: np.ndarray) -> t
     return _timed(run)
 
 
-def _postgis_locate(app: Any, plan: int, xs: np.ndarray, ys: np.ndarray) -> tuple[float, int]:
+#: Points in a temporary table with a GiST index, analysed, then joined grid by grid: each
+#: grid's polygon is tested against its candidate points one after the other, so PostGIS
+#: prepares it once (its prepared-geometry cache keys on the repeated argument).
+_PG_LOCATE = (
+    "SELECT count(DISTINCT p.id) FROM plan_grids g JOIN pts p ON g.geometry && p.geom AND ST_Covers(g.geometry, p.geom) "
+    "WHERE g.plan_version_id = %s")
+
+
+def _postgis_locate(app: Any, plan: int, xs: np.ndarray, ys: np.ndarray, *, explain: bool) -> tuple[float, int]:
     from api import db
 
     def run() -> int:
         with app.app_context(), db.session_scope(write=False) as s:
             conn = s.connection()
-            conn.exec_driver_sql("CREATE TEMP TABLE pts (id integer, x float8, y float8) ON COMMIT DROP")
+            conn.exec_driver_sql("CREATE TEMP TABLE pts (id integer, geom geometry(Point, 4326)) ON COMMIT DROP")
             cursor = conn.connection.driver_connection.cursor()
-            with cursor, cursor.copy("COPY pts (id, x, y) FROM STDIN") as copy:
-                for row in zip(range(len(xs)), xs.tolist(), ys.tolist(), strict=True):
-                    copy.write_row(row)
-            return int(conn.exec_driver_sql(
-                "SELECT count(*) FROM pts p JOIN plan_grids g ON g.plan_version_id = %s "
-                "AND ST_Covers(g.geometry, ST_SetSRID(ST_MakePoint(p.x, p.y), 4326))", (plan,)).scalar_one())
+            with cursor, cursor.copy("COPY pts (id, geom) FROM STDIN") as copy:
+                for i, x, y in zip(range(len(xs)), xs.tolist(), ys.tolist(), strict=True):
+                    copy.write_row((i, f"SRID=4326;POINT({x!r} {y!r})"))
+            conn.exec_driver_sql("CREATE INDEX ON pts USING gist (geom)")
+            conn.exec_driver_sql("ANALYZE pts")
+            if explain:
+                plan_text = conn.exec_driver_sql("EXPLAIN " + _PG_LOCATE, (plan,)).scalars().all()
+                print("  EXPLAIN point-in-grid:\n    " + "\n    ".join(plan_text), flush=True)
+            return int(conn.exec_driver_sql(_PG_LOCATE, (plan,)).scalar_one())
 
     return _timed(run)
 
 
-@contextmanager
-def _served(tmp: Path, url: str) -> Iterator[str]:
-    port = load._free_port()
-    env = {**os.environ, "WANGGE_BENCH_DATABASE_URL": url}
-    proc = subprocess.Popen([sys.executable, str(ROOT / "bench" / "load.py"), "--serve", str(tmp), str(port)],
-                            cwd=ROOT, stdout=subprocess.PIPE, text=True, env=env)
-    try:
-        load._wait_ready(proc)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        proc.terminate()
-        proc.wait(timeout=60)
-        if proc.stdout is not None:
-            proc.stdout.close()
+def _database_figures(backend: str, app: Any, city: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
+    fig = _bbox_reads(app, _sixteenth(city["bbox"]))
+    xs, ys = _points(city["bbox"], args.points)
+    fig["point-in-grid: GridIndex"], fig["points in a grid"] = _grid_index_locate(app, city["plan_a"], xs, ys)
+    if backend == "PostGIS":
+        fig["point-in-grid: PostGIS SQL"], inside = _postgis_locate(app, city["plan_a"], xs, ys, explain=True)
+        if inside != fig["points in a grid"]:
+            print(f"  note: PostGIS SQL placed {inside:,} points, GridIndex {fig['points in a grid']:,} "
+                  "(a point on an edge shared by two grids: GridIndex picks one)", flush=True)
+    return fig
 
 
-def _page_times(base: str, plan: int) -> dict[str, float]:
-    viewer = load._session(base, "planner")
-    paths = [f"/plans/{plan}", f"/api/plans/{plan}/grids.geojson?display=1"]
+def _page_times(base: str, city: dict[str, Any]) -> dict[str, float]:
+    planner = scale_load.login(base, "planner")
+    plan, community = city["plan_b"], city["communities"][len(city["communities"]) // 2]
+    pages = {"whole city": [f"/plans/{plan}", f"/api/plans/{plan}/grids.geojson?display=1"],
+             "one community": [f"/plans/{plan}?community_id={community}",
+                               f"/api/plans/{plan}/grids.geojson?display=1&community_id={community}"]}
 
-    def visit() -> float:
+    def visit(paths: list[str]) -> float:
         t0 = time.perf_counter()
         for p in paths:
-            r = viewer.get(base + p, timeout=600)
+            r = planner.get(base + p, timeout=900)
             if r.status_code != 200:
                 raise SystemExit(f"{p}: {r.status_code}")
         return time.perf_counter() - t0
 
-    cold = visit()
-    warm = statistics.median(visit() for _ in range(3))
-    return {"plan page cold": cold, "plan page warm": warm}
+    out: dict[str, float] = {}
+    for name, paths in pages.items():
+        out[f"plan page, {name}: cold"] = visit(paths)
+        out[f"plan page, {name}: warm"] = statistics.median(visit(paths) for _ in range(3))
+    return out
 
 
-def _load(base: str, tmp: Path, plan: int, bbox: tuple[float, ...], clients: int, seconds: float) -> dict[str, Any]:
-    _, grids = load._baseline(tmp, plan)
-    t0 = time.perf_counter()
-    tally = load._run_clients(base, plan, grids, bbox, clients, seconds)
-    elapsed = time.perf_counter() - t0
-    times = sorted(dt for _, status, dt in tally.samples if status)
-    q = statistics.quantiles(times, n=100) if len(times) > 1 else [float("nan")] * 99
-    return {"requests": len(tally.samples), "per_s": len(tally.samples) / elapsed, "p50": q[49], "p99": q[98],
-            "5xx": sum(1 for _, s, _ in tally.samples if s >= 500), "no answer": len(tally.errors)}
-
-
-def _backend_figures(name: str, tmp: Path, url: str, prepared: Any, args: argparse.Namespace,
-                     copy_from: Any | None) -> dict[str, Any]:
+def _backend(backend: str, url: str, work: Path, city: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
     from api import db
-    from api.dbcopy import copy_database
 
-    app = _app(tmp, url)
-    fig: dict[str, Any] = {"import": _import(app, prepared)}
-    if copy_from is None:
-        fig["partition"], plan = _partition(app)
-    else:
-        seconds, report = _timed(lambda: copy_database(db.get_db(copy_from["app"]).engine, db.get_db(app).engine,
-                                                      force=True))
-        if not report.equal:
-            raise SystemExit("db copy: checksums differ")
-        fig["db copy"], plan = seconds, copy_from["plan"]
-    bbox = _bbox(app)
-    for key, value in _bbox_reads(app, _sixteenth(bbox)).items():
-        fig[f"bbox read: {key}"] = value
-    xs, ys = _points(bbox, args.points)
-    fig["point-in-grid: GridIndex"], fig["points in a grid"] = _grid_index_locate(app, plan, xs, ys)
-    if name == "PostGIS":
-        fig["point-in-grid: PostGIS SQL"], inside = _postgis_locate(app, plan, xs, ys)
-        if inside != fig["points in a grid"]:
-            print(f"  note: PostGIS SQL placed {inside:,} points, GridIndex {fig['points in a grid']:,} "
-                  "(points on shared edges count once per grid in SQL)")
-    fig["_app"], fig["_plan"], fig["_bbox"] = app, plan, bbox
+    instance = work / backend / "instance"
+    instance.parent.mkdir(parents=True, exist_ok=True)
+    if backend == "SQLite":
+        instance = work / "sqlite" / "instance"
+    print(f"{backend}: reads and point-in-grid", flush=True)
+    app = _app(instance, url)
+    fig = _database_figures(backend, app, city, args)
+    db.dispose(app)
+    log = ROOT / "bench" / "out" / f"scale-serve-{city['buildings']}-{backend}.log"
+    print(f"{backend}: serve --prod ({args.workers} × {args.threads}), log {log}", flush=True)
+    started = time.perf_counter()
+    with scale_load.served(url, instance, workers=args.workers, threads=args.threads, log=log) as base:
+        fig["serve --prod: ready"] = time.perf_counter() - started
+        fig.update(_page_times(base, city))
+        print(f"{backend}: {args.clients} clients × {args.seconds:.0f} s", flush=True)
+        tally, elapsed = scale_load.run_clients(base, city, args.clients, args.seconds, args.think)
+    fig["load"] = scale_load.summary(tally, elapsed)
     return fig
 
 
-def _serve_figures(tmp: Path, url: str, fig: dict[str, Any], args: argparse.Namespace) -> None:
-    from api import db
-
-    db.dispose(fig["_app"])
-    os.environ["WANGGE_BENCH_DATABASE_URL"] = url
-    with _served(tmp, url) as base:
-        fig.update(_page_times(base, fig["_plan"]))
-        fig["load"] = _load(base, tmp, fig["_plan"], fig["_bbox"], args.clients, args.seconds)
+def _cell(v: Any) -> str:
+    if v is None:
+        return "—"
+    if isinstance(v, float):
+        return f"{v:,.3f}" if v < 1 else f"{v:,.2f}" if v < 1000 else f"{v:,.0f}"
+    return f"{v:,}" if isinstance(v, int) else str(v)
 
 
 def _row(label: str, a: Any, b: Any) -> str:
-    def cell(v: Any) -> str:
-        if v is None:
-            return "—"
-        if isinstance(v, float):
-            return f"{v:,.2f}" if v < 1000 else f"{v:,.0f}"
-        return f"{v:,}" if isinstance(v, int) else str(v)
-
     ratio = ""
-    if isinstance(a, float) and isinstance(b, float) and a > 0 and b > 0 and "rows" not in label:
+    if isinstance(a, float) and isinstance(b, float) and a > 0 and b > 0:
         ratio = f"{b / a:.2f}×"
-    return f"| {label} | {cell(a)} | {cell(b)} | {ratio} |"
+    return f"| {label} | {_cell(a)} | {_cell(b)} | {ratio} |"
 
 
-def _table(n: int, sq: dict[str, Any], pg: dict[str, Any], args: argparse.Namespace) -> str:
-    lines = [f"\n### {n:,} buildings, {args.points:,} points, {args.clients} clients × {args.seconds:.0f} s\n",
-             "| figure (seconds unless named) | SQLite | PostGIS | PostGIS / SQLite |", "|---|---|---|---|"]
-    keys = [k for k in dict.fromkeys([*sq, *pg]) if not k.startswith("_") and k != "load"]
-    for k in keys:
-        lines.append(_row(k, sq.get(k), pg.get(k)))
-    for k in ("requests", "per_s", "p50", "p99", "5xx", "no answer"):
+def _prep_rows(city: dict[str, Any]) -> list[str]:
+    t = city["timings"]
+    rows = [f"| prepared {city['prepared_at']} (load then) | | | |"]
+    for label, a, b in (("import", t["import: SQLite"], t["import: PostGIS"]),):
+        rows.append(_row(f"{label} (load {a['load']:.1f} / {b['load']:.1f})", a["wall_s"], b["wall_s"]))
+    for label in ("partition (job)", "publish + draft copy", "plan state build + snapshot (both plans)"):
+        rows.append(_row(f"{label}, SQLite (load {t[label]['load']:.1f})", t[label]["wall_s"], None))
+    copy = t["db copy SQLite -> PostGIS"]
+    rows.append(_row(f"db copy SQLite → PostGIS (load {copy['load']:.1f})", None, copy["wall_s"]))
+    return rows
+
+
+def _table(city: dict[str, Any], sq: dict[str, Any], pg: dict[str, Any], args: argparse.Namespace) -> str:
+    lines = [f"\n### {city['buildings']:,} buildings, {args.points:,} points, {args.clients} clients × "
+             f"{args.seconds:.0f} s, think {args.think:g} s, serve --prod {args.workers} × {args.threads}\n",
+             "| figure (seconds unless named) | SQLite | PostGIS | PostGIS / SQLite |", "|---|---|---|---|",
+             *_prep_rows(city)]
+    keys = [k for k in dict.fromkeys([*sq, *pg]) if k != "load"]
+    lines += [_row(k, sq.get(k), pg.get(k)) for k in keys]
+    for k in ("requests", "per_s", "p50", "p99", "4xx", "5xx", "no answer"):
         a, b = sq["load"][k], pg["load"][k]
-        lines.append(_row(f"load: {k}", float(a) if k in ("per_s", "p50", "p99") else a,
-                          float(b) if k in ("per_s", "p50", "p99") else b))
+        lines.append(_row(f"load: {k}", a, b))
+    lines += ["", "| load, per kind: p50 / p99 s (requests) | SQLite | PostGIS |", "|---|---|---|"]
+    for kind in sorted(set(sq["load"]["kinds"]) | set(pg["load"]["kinds"])):
+        cells = []
+        for fig in (sq, pg):
+            k = fig["load"]["kinds"].get(kind)
+            cells.append("—" if k is None else f"{k['p50']:.3f} / {k['p99']:.3f} ({k['requests']:,}; "
+                         + ", ".join(f"{s}×{n}" for s, n in k["answers"].items()) + ")")
+        lines.append(f"| {kind} | {cells[0]} | {cells[1]} |")
+    for fig, name in ((sq, "SQLite"), (pg, "PostGIS")):
+        for e in fig["load"]["error examples"]:
+            lines.append(f"- {name} no answer: {e}")
     return "\n".join(lines)
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--buildings", type=int, nargs="+", default=[100_000])
-    ap.add_argument("--points", type=int, default=1_000_000)
-    ap.add_argument("--clients", type=int, default=200)
-    ap.add_argument("--seconds", type=float, default=30.0)
-    ap.add_argument("--pg-url", default=None, help="PostgreSQL server URL (default: a throwaway cluster)")
-    args = ap.parse_args()
-    os.environ.setdefault("WANGGE_SECRET_KEY", "bench-scale")
-    from geo.prepare import prepare_layers
-    from geo.synthetic import synthetic_district
+def _args() -> argparse.Namespace:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter,
+                                 epilog="\n".join(__doc__.splitlines()[1:]))
+    ap.add_argument("--buildings", type=int, nargs="+", default=[100_000], help="city sizes (default 100000)")
+    ap.add_argument("--seed", type=int, default=42, help="synthetic city seed (default 42)")
+    ap.add_argument("--points", type=int, default=1_000_000, help="points of the point-in-grid figure")
+    ap.add_argument("--clients", type=int, default=200, help="concurrent people of the load (default 200)")
+    ap.add_argument("--seconds", type=float, default=60.0, help="length of the load per backend (default 60)")
+    ap.add_argument("--think", type=float, default=3.0, help="mean pause of a person between requests, s (default 3)")
+    ap.add_argument("--workers", type=int, default=2, help="serve --prod web worker processes (default 2)")
+    ap.add_argument("--threads", type=int, default=8, help="threads per web worker (default 8)")
+    ap.add_argument("--backends", nargs="+", default=["SQLite", "PostGIS"], choices=["SQLite", "PostGIS"])
+    ap.add_argument("--pg-url", default=None, help="PostgreSQL server URL (default: the cached cluster)")
+    ap.add_argument("--rebuild", action="store_true", help="prepare the cities again instead of reusing the cache")
+    ap.add_argument("--json", type=Path, default=None, help="also write every figure to this JSON file")
+    return ap.parse_args()
 
-    print(f"load average before: {os.getloadavg()}; {os.cpu_count()} cores")
-    with _pg_server(args.pg_url) as server:
+
+def main() -> None:
+    args = _args()
+    os.environ.setdefault("WANGGE_SECRET_KEY", "bench-scale")
+    print(f"load average before: {os.getloadavg()}; {os.cpu_count()} cores", flush=True)
+    results: dict[str, Any] = {}
+    with scale_prep.pg_cluster(args.pg_url, load._free_port()) as server:
         for n in args.buildings:
-            seconds, prepared = _timed(lambda n=n: prepare_layers(synthetic_district(n, seed=42).layers))
-            print(f"{n:,} buildings prepared in {seconds:.1f} s (geo.prepare, shared by both backends)")
-            with tempfile.TemporaryDirectory(prefix="wangge-scale-") as d, _pg_database(server, f"scale_{n}") as pg_url:
-                tmp_sq, tmp_pg = Path(d) / "sqlite", Path(d) / "pg"
-                sq = _backend_figures("SQLite", tmp_sq, f"sqlite:///{tmp_sq / 'wangge.db'}", prepared, args, None)
-                pg = _backend_figures("PostGIS", tmp_pg, pg_url, prepared, args,
-                                      {"app": sq["_app"], "plan": sq["_plan"]})
-                _serve_figures(tmp_sq, f"sqlite:///{tmp_sq / 'wangge.db'}", sq, args)
-                _serve_figures(tmp_pg, pg_url, pg, args)
-                print(_table(n, sq, pg, args))
-            print(f"load average now: {os.getloadavg()}")
+            city = scale_prep.prepared_city(n, args.seed, server, rebuild=args.rebuild)
+            with tempfile.TemporaryDirectory(prefix="wangge-scale-") as d, \
+                    scale_prep.run_databases(city, server, Path(d)) as urls:
+                figs = {b: _backend(b, urls[b], Path(d), city, args) for b in args.backends}
+            empty: dict[str, Any] = {"load": {k: None for k in ("requests", "per_s", "p50", "p99", "4xx", "5xx",
+                                                                "no answer")} | {"kinds": {}, "error examples": []}}
+            print(_table(city, figs.get("SQLite", empty), figs.get("PostGIS", empty), args), flush=True)
+            results[str(n)] = {"prep": city["timings"], **figs}
+            print(f"load average now: {os.getloadavg()}", flush=True)
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=1, ensure_ascii=False, default=str))
 
 
 if __name__ == "__main__":

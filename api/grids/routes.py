@@ -12,6 +12,7 @@ from werkzeug.wrappers import Response
 from api.db import get_session
 from api.errors import RequestError
 from api.grids import service
+from api.grids.cache import cached_active
 
 __all__ = ["bp"]
 
@@ -51,7 +52,7 @@ def locate() -> Response:
         raise RequestError(400, "bad_coordinates", f"lon 与 lat 个数不同或过多（收到 {len(lon)} 与 {len(lat)}）",
                            f"lon 与 lat 须一一对应，且不超过 {_MAX_POINTS} 个点", field="lat")
     settings = current_app.config["WANGGE"]
-    active = service.load_active(get_session(), settings=settings)
+    active = cached_active(get_session(), settings)
     found = active.grid_of_points(lon, lat, tolerance_m=settings["grid_point_tolerance_m"],
                                   nearest_max_m=settings["grid_nearest_max_m"])
     out: list[dict[str, Any]] = [{"lon": x, "lat": y, "grid": g, "how": h,

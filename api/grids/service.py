@@ -78,15 +78,20 @@ def load_active(session: Session, *, settings: dict[str, Any], community_id: str
 
 
 def grid_meta(session: Session, key: str) -> dict[str, Any]:
-    """Metadata of the active grid *key*: code, name, community, households, buildings, plan."""
-    grids = active_grids(session)
-    hit = grids[grids["key"] == key]
-    if hit.empty:
+    """Metadata of the active grid *key*: code, name, community, households, buildings, plan.
+
+    One indexed read of that grid (not of every active grid: a city has 100,000).
+    """
+    ref = _grid_ref(session, key)
+    row = None if ref is None else session.execute(
+        select(*[getattr(PlanGrid, c) for c in _META], type_coerce(PlanGrid.geometry, WKB))
+        .where(PlanGrid.plan_version_id == ref[0], PlanGrid.grid_id == ref[1])).first()
+    if row is None:
         raise GridNotFound(f"没有编码为 {key} 的生效网格")
-    row = hit.iloc[0]
-    return {"key": key, "code": row["code"], "name": row["name"], "community_id": row["community_id"],
-            "households": int(row["households"]), "buildings": int(row["buildings"]),
-            "plan_id": int(row["plan_version_id"]), "geometry": row.geometry}
+    meta = dict(zip(_META, row[:-1], strict=True))
+    return {"key": key, "code": meta["code"], "name": meta["name"], "community_id": meta["community_id"],
+            "households": int(meta["households"]), "buildings": int(meta["buildings"]),
+            "plan_id": int(meta["plan_version_id"]), "geometry": None if row[-1] is None else shapely.from_wkb(bytes(row[-1]))}
 
 
 def grids_of_buildings(session: Session, building_ids: list[str] | None = None) -> pd.Series:
@@ -110,7 +115,8 @@ def _grid_ref(session: Session, key: str) -> tuple[int, str] | None:
         plan, _, grid = key.partition(":")
         return (int(plan), grid) if plan.isdigit() and int(plan) in plans else None
     row = session.execute(select(PlanGrid.plan_version_id, PlanGrid.grid_id)
-                          .where(PlanGrid.plan_version_id.in_(plans), PlanGrid.code == key)).first()
+                          .where(PlanGrid.plan_version_id.in_(plans), PlanGrid.code == key)
+                          .order_by(PlanGrid.community_id, PlanGrid.grid_id)).first()
     return None if row is None else (int(row[0]), str(row[1]))
 
 

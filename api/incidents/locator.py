@@ -1,8 +1,7 @@
-"""The active grids' point index, cached per app and set of active plans.
+"""The active grids' point index for incidents (:func:`api.grids.cache.cached_active`) and its lookup.
 
-Building the index costs a read of every grid and an STRtree; Open311 POSTs and imports
-locate many points. A published plan's grids do not change, so the index is rebuilt only
-when the set of active plans does (a publish, a retirement).
+Open311 POSTs and imports locate many points; the index and the key → (plan, community)
+lookup are built once per set of active plans, not per request.
 """
 
 from __future__ import annotations
@@ -12,34 +11,25 @@ import threading
 from flask import current_app
 from sqlalchemy.orm import Session
 
-from api.grids.service import ActiveGrids, active_plans, load_active
+from api.grids.cache import cached_active
+from api.grids.service import ActiveGrids
 from api.incidents.intake import grid_lookup
 
 __all__ = ["cached_active", "cached_lookup"]
 
 _LOCK = threading.Lock()
-_EXTENSION = "wangge_incident_grids"
-
-
-def _entry(session: Session) -> tuple[ActiveGrids, dict[str, tuple[int, str]]]:
-    key = tuple(p.id for p in active_plans(session))
-    store = current_app.extensions.setdefault(_EXTENSION, {})
-    with _LOCK:
-        hit = store.get("entry")
-        if hit is not None and hit[0] == key:
-            return hit[1], hit[2]
-    grids = load_active(session, settings=current_app.config["WANGGE"])
-    lookup = grid_lookup(grids)
-    with _LOCK:
-        store["entry"] = (key, grids, lookup)
-    return grids, lookup
-
-
-def cached_active(session: Session) -> ActiveGrids:
-    """The active grids of the current app (rebuilt when the active plans change)."""
-    return _entry(session)[0]
+_EXTENSION = "wangge_incident_lookup"
 
 
 def cached_lookup(session: Session) -> dict[str, tuple[int, str]]:
-    """:func:`~api.incidents.intake.grid_lookup` of :func:`cached_active`."""
-    return _entry(session)[1]
+    """:func:`~api.incidents.intake.grid_lookup` of :func:`cached_active` (rebuilt with it)."""
+    grids: ActiveGrids = cached_active(session)
+    store = current_app.extensions.setdefault(_EXTENSION, {})
+    with _LOCK:
+        hit = store.get("entry")
+        if hit is not None and hit[0] is grids:
+            return hit[1]  # type: ignore[no-any-return]
+    lookup = grid_lookup(grids)
+    with _LOCK:
+        store["entry"] = (grids, lookup)
+    return lookup

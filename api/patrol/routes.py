@@ -74,12 +74,11 @@ def intake() -> Any:
         raise RequestError(400, "bad_fix", str(exc), "按 OsmAnd 或 Traccar Client 的格式上报定位") from None
     device = fixes[0].device_id
     settings = current_app.config["WANGGE"]
-    cache = current_app.extensions.setdefault("patrol_grids", {})
     # Everything but the INSERT happens before the write transaction: a writer holds the
     # database (and this process's writer queue) for one statement and the commit.
     with session_scope(write=False) as s:
         owner = device_owner(s, device)
-        grids = grids_for(s, settings, cache) if owner is not None else None
+        grids = grids_for(s, settings) if owner is not None else None
     if owner is None:
         with session_scope() as s:
             note_unknown(s, fixes[-1])

@@ -19,8 +19,9 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from api import audit
+from api.grids.cache import active_plan_ids, cached_active
 from api.grids.service import ActiveGrids, load_active
-from api.models import PlanVersion, User, utcnow
+from api.models import User, utcnow
 from api.patrol.models import PatrolDevice, PatrolFix, UnknownDevice
 from api.patrol.protocol import IncomingFix
 
@@ -96,12 +97,18 @@ def devices_listing(session: Session) -> dict[str, list[dict[str, Any]]]:
     }
 
 
-def grids_for(session: Session, settings: dict[str, Any], cache: dict[str, Any]) -> ActiveGrids | None:
-    """The active grids, rebuilt only when the set of active plans changes (*cache* is per app)."""
-    # Ids only (no ORM objects): this runs on every intake request.
-    plans = tuple(session.scalars(select(PlanVersion.id).where(PlanVersion.is_active.is_(True)).order_by(PlanVersion.id)))
+def grids_for(session: Session, settings: dict[str, Any], cache: dict[str, Any] | None = None) -> ActiveGrids | None:
+    """The active grids (None when no plan is active).
+
+    In a request: the app's cached index (:func:`api.grids.cache.cached_active`). Outside one
+    (the CLI, demo batches) *cache* is a dict kept by the caller, rebuilt when the set of
+    active plans changes.
+    """
+    plans = active_plan_ids(session)
     if not plans:
         return None
+    if cache is None:
+        return cached_active(session, settings)
     if cache.get("plans") != plans:
         cache["plans"], cache["grids"] = plans, load_active(session, settings=settings)
     return cache["grids"]  # type: ignore[no-any-return]
