@@ -76,6 +76,29 @@ def test_bad_grouping_and_naive_period_are_refused(filled: Flask) -> None:
             metrics_in_db(s, start=pd.Timestamp("2026-01-01"), end=END)
 
 
+@pytest.mark.sqlite_only(reason="reads SQLite's EXPLAIN QUERY PLAN of the statement the metrics run")
+def test_metrics_by_grid_read_the_covering_index_without_a_sort(filled: Flask) -> None:
+    from sqlalchemy import event
+
+    seen: list[tuple[str, object]] = []
+
+    def record(conn, cursor, statement, parameters, context, executemany) -> None:  # noqa: ANN001
+        if "GROUP BY" in statement:
+            seen.append((statement, parameters))
+
+    with filled.app_context(), session_scope(write=False) as s:
+        engine = s.get_bind()
+        event.listen(engine, "before_cursor_execute", record)
+        try:
+            metrics_in_db(s, start=START, end=END, by="grid_code")
+        finally:
+            event.remove(engine, "before_cursor_execute", record)
+        (statement, parameters), = seen
+        plan = " | ".join(str(r[-1]) for r in s.connection().exec_driver_sql("EXPLAIN QUERY PLAN " + statement,
+                                                                             parameters))
+    assert "USING COVERING INDEX ix_incident_cases_grid_metrics" in plan and "TEMP B-TREE" not in plan, plan
+
+
 @pytest.mark.sqlite_only(reason="the drop-and-rebuild of secondary indexes is SQLite's bulk path; PostgreSQL loads by COPY")
 def test_big_bulk_inserts_rebuild_the_secondary_indexes_inside_the_transaction(
         app: Flask, monkeypatch: pytest.MonkeyPatch) -> None:
