@@ -42,6 +42,7 @@ from api.plans.state import (
 )
 from api.plans.store import check_version, write_change
 from geo.activegrids import GridIndex
+from geo.cellsplit import overlap_partners
 
 __all__ = ["OPS", "build_delta", "move_confirmation", "invert", "apply_delta", "run_edit", "run_undo"]
 
@@ -259,6 +260,32 @@ def _listed_buildings(session: Session, ids: list[str]) -> list[dict[str, Any]]:
              "households": int(rows[b][2] or 0) if b in rows else None} for b in shown]
 
 
+def _name(b: str, names: dict[str, Any]) -> str:
+    return f"{names[b]}（{b}）" if names.get(b) else b
+
+
+def _why_whole(session: Session, selected: set[str], extra: list[str]) -> str:
+    """Why the *extra* buildings move with the selected ones: overlapping footprints named with
+    their shares, else a unit that cannot be divided."""
+    ids = sorted(selected | set(extra))
+    rows = session.execute(select(Building.building_id, Building.name, Building.geometry)
+                           .where(Building.building_id.in_(ids[:_LISTED * 4]))).all()
+    footprints = gpd.GeoSeries({r[0]: r[2] for r in rows if r[2] is not None}, crs=4326)
+    names = {r[0]: r[1] for r in rows}
+    pairs = overlap_partners(footprints, selected) if len(footprints) else None
+    told = []
+    if pairs is not None:
+        pairs = pairs[pairs["building_id"].isin(extra)].drop_duplicates("building_id").head(3)
+        told = [f"{_name(str(r['building_id']), names)} 与所选 {_name(str(r['with_id']), names)} 的轮廓重叠"
+                f"（重叠面积占较小楼栋的 {r['share']:.0%}、较大楼栋的 {r['larger_share']:.1%}；"
+                "一栋楼落在所属网格外的面积不得超过 1%）"
+                for r in pairs.to_dict("records")]
+    rest = len(extra) - len(told)
+    if rest > 0:
+        told.append(f"{'另有 ' if told else ''}{rest} 栋楼与所选楼栋同在一个无法拆分的单元")
+    return "；".join(told)
+
+
 def move_confirmation(session: Session, state: PlanState, body: dict[str, Any],
                       delta: dict[str, Any]) -> PlanRequestError | None:
     """Why a move needs the planner's confirmation before it runs, or ``None``.
@@ -280,8 +307,7 @@ def move_confirmation(session: Session, state: PlanState, body: dict[str, Any],
         return None
     parts = []
     if extra:
-        parts.append(f"所选 {len(selected)} 栋楼与相连楼栋必须整体移动（单元无法拆分或楼栋轮廓重叠），"
-                     f"另有 {len(extra)} 栋楼随之移动")
+        parts.append(f"所选 {len(selected)} 栋楼须与另外 {len(extra)} 栋楼整体移动：{_why_whole(session, selected, extra)}")
     for meta in deleted:
         kind = "专属网格" if meta.exclusive else "网格"
         parts.append(f"{kind} {grid_label(meta)} 的楼栋将全部移走，该网格将被删除")

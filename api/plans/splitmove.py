@@ -6,7 +6,8 @@ cell with the others; neighbouring cells get the new outline vertices so the cel
 coverage. The change is a ``"cells"`` part of an edit delta (``update`` / ``add`` / ``drop``
 with geometries as hex WKB) plus ``"building_cells"`` (building → its new cell), so undo and
 redo replay it like any edit. When a unit cannot be divided (no footprints for its buildings,
-overlapping footprints, an invalid result) the whole unit moves, after the planner confirms.
+footprints overlapping too much to part, an invalid result) the whole unit moves, after the planner
+confirms; the confirmation names the overlaps and their shares.
 """
 
 from __future__ import annotations

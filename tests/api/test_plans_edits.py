@@ -247,7 +247,8 @@ def test_a_building_of_a_shared_unit_moves_only_after_confirmation(app: Flask, p
     before, version = _grid_households(planner, plan), _version(planner, plan)
     status, out = _edit(planner, plan, op="move", building_ids=["Bc01"], to_grid="B")
     assert status == 422 and out["error"]["code"] == "confirm_move"
-    assert "另有 1 栋楼随之移动" in out["error"]["message"] and "尚未移动" in out["error"]["message"]
+    message = out["error"]["message"]
+    assert "须与另外 1 栋楼整体移动：1 栋楼与所选楼栋同在一个无法拆分的单元" in message and "尚未移动" in message
     assert out["error"]["also_moving_count"] == 1
     assert [b["building_id"] for b in out["error"]["also_moving"]] == ["Bc01x"]
     assert out["error"]["deleted_grids"] == []

@@ -136,12 +136,32 @@ def test_overlapping_footprints_move_together_after_confirmation(app: Flask, pla
     status, out = _edit(planner, plan, op="move", building_ids=["Bc01x"], to_grid="B")
     assert status == 422 and out["error"]["code"] == "confirm_move"
     assert [b["building_id"] for b in out["error"]["also_moving"]] == ["Bc01y"]
-    assert "轮廓重叠" in out["error"]["message"] and "尚未移动" in out["error"]["message"]
+    message = out["error"]["message"]
+    assert "Bc01y 与所选 Bc01x 的轮廓重叠" in message and "尚未移动" in message
+    # OVER shares 0.1 D x 0.4 D with EAST: 40 % of OVER (0.25 D x 0.4 D), 1/3 of EAST (0.3 D x 0.6 D)
+    assert "占较小楼栋的 40%、较大楼栋的 22.2%" in message
     status, out = _edit(planner, plan, op="move", building_ids=["Bc01x"], to_grid="B", confirm=True)
     assert status == 200, out
     assert _grids(out)["B"]["properties"]["households"] == 150 + 50 + 20
     where = _where(app, plan)
     assert where["Bc01x"][0] == where["Bc01y"][0] == "B" and where["Bc01"] == ("A", "c01")
+
+
+#: Over EAST's western edge, up to near c01's northern edge (grid B beyond): shares 0.005 D x 0.3 D
+#: with EAST, 0.83 % of EAST and 6.7 % of TOWER; separable, so the shared strip goes with TOWER.
+TOWER = shapely.box(X0 + 1.555 * D, Y0 + 0.5 * D, X0 + 1.605 * D, Y0 + 0.95 * D)
+
+
+def test_a_small_overlap_does_not_tie_two_buildings(app: Flask, planner: FlaskClient) -> None:
+    plan = _plan(app, {"Bc01": WEST, "Bc01x": EAST, "Bc01z": TOWER}, {"Bc01": 40, "Bc01x": 50, "Bc01z": 20})
+    status, out = _edit(planner, plan, op="move", building_ids=["Bc01z"], to_grid="B")
+    assert status == 200, out  # no confirmation: the tower moves alone
+    where = _where(app, plan)
+    assert {b for b, (g, _) in where.items() if b.startswith("Bc01") and g == "B"} == {"Bc01z"}
+    cells = _cells(app, plan)
+    assert cells[where["Bc01z"][1]].covers(TOWER)  # the shared strip went with the smaller building
+    assert 0.99 <= cells[where["Bc01x"][1]].intersection(EAST).area / EAST.area < 1
+    assert shapely.coverage_is_valid(list(cells.values()))
 
 
 def test_a_drawn_polygon_moves_exactly_the_buildings_inside_it(app: Flask, planner: FlaskClient) -> None:
