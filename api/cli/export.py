@@ -13,8 +13,9 @@ from flask.cli import with_appcontext
 
 from api import audit
 from api.db import session_scope
+from api.errors import RequestError
 from api.plans.exports import EXPORT_FORMATS, HEADER_STYLES, export_plan
-from api.plans.state import PlanRequestError, plan_bounds
+from api.plans.state import plan_bounds
 from api.plans.store import get_plan
 
 __all__ = ["COMMANDS", "export_command"]
@@ -50,7 +51,7 @@ def export_command(plan_id: int, fmt: str, layer: str, headers: str, out: Path) 
         audit.record_read(user="cli", action="plan.export", target=f"plan:{plan_id}",
                           detail={"format": fmt, "bytes": len(result.data), "path": str(written[0].parent
                                   if len(written) > 1 else written[0])})
-    except PlanRequestError as exc:
+    except RequestError as exc:
         raise click.ClickException(f"{exc.message}（{exc.fix}）") from None
     if len(written) == 1:
         click.echo(f"方案 {plan_id} 已导出 exported: {written[0]} ({len(result.data):,} bytes, {fmt})")

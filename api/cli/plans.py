@@ -11,9 +11,9 @@ from sqlalchemy import select
 from tqdm import tqdm
 
 from api import db
+from api.errors import RequestError
 from api.models import PlanVersion
 from api.plans import jobs
-from api.plans.state import PlanRequestError
 from api.workspace import workspace_stats
 
 __all__ = ["COMMANDS", "plans_group"]
@@ -53,7 +53,7 @@ def partition(name: str, min_h: int | None, max_h: int | None, target: int | Non
     try:
         job = jobs.submit_partition(app, user=user, params=jobs.partition_params(body, app.config["WANGGE"]),
                                     name=name)
-    except PlanRequestError as exc:
+    except RequestError as exc:
         raise click.ClickException(str(exc)) from None
     if not app.config["WANGGE"]["jobs_in_process"]:
         click.echo(f"任务 {job.job_id} 已排队，由 `wangge worker` 运行 / queued for `wangge worker` (jobs_in_process=false)")

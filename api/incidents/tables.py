@@ -29,8 +29,13 @@ def ensure_categories(session: Session) -> None:
 
 
 def load_categories(session: Session) -> dict[str, Category]:
-    """Active categories by code (the default table on first use)."""
-    ensure_categories(session)
+    """Active categories by code; the default table while none is loaded.
+
+    Never writes: pages call this inside read transactions, and two first requests seeding
+    the table at once left one of them with "database is locked" (a 503 page).
+    """
+    if session.scalar(select(IncidentCategory.code).limit(1)) is None:
+        return {c.code: c for c in sorted(DEFAULT_CATEGORIES, key=lambda c: c.code)}
     rows = session.scalars(select(IncidentCategory).where(IncidentCategory.active.is_(True))
                            .order_by(IncidentCategory.code))
     return {r.code: Category(r.code, r.kind, r.major_name, r.minor_name, r.grade, r.limit_value, r.limit_unit,

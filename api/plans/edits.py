@@ -20,6 +20,7 @@ from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from api import audit
+from api.errors import RequestError
 from api.models import Building, PlanEdit, PlanVersion, User, utcnow
 from api.plans.splitmove import (
     BuildingSource,
@@ -29,7 +30,6 @@ from api.plans.splitmove import (
 )
 from api.plans.state import (
     GridMeta,
-    PlanRequestError,
     PlanState,
     cell_components,
     change_cells,
@@ -53,12 +53,12 @@ OPS = ("move", "split", "merge", "lock", "unlock", "exclusive", "rename")
 _LISTED = 50
 
 
-def _bad(message: str, fix: str, code: str = "bad_request") -> PlanRequestError:
-    return PlanRequestError(400, code, message, fix)
+def _bad(message: str, fix: str, code: str = "bad_request") -> RequestError:
+    return RequestError(400, code, message, fix)
 
 
-def _refused(message: str, fix: str, code: str = "edit_refused") -> PlanRequestError:
-    return PlanRequestError(422, code, message, fix)
+def _refused(message: str, fix: str, code: str = "edit_refused") -> RequestError:
+    return RequestError(422, code, message, fix)
 
 
 def _grid(state: PlanState, grid_id: Any, what: str = "grid_id") -> GridMeta:
@@ -287,7 +287,7 @@ def _why_whole(session: Session, selected: set[str], extra: list[str]) -> str:
 
 
 def move_confirmation(session: Session, state: PlanState, body: dict[str, Any],
-                      delta: dict[str, Any]) -> PlanRequestError | None:
+                      delta: dict[str, Any]) -> RequestError | None:
     """Why a move needs the planner's confirmation before it runs, or ``None``.
 
     A unit (cell) of several buildings is split so that only the selected buildings move;
@@ -311,7 +311,7 @@ def move_confirmation(session: Session, state: PlanState, body: dict[str, Any],
     for meta in deleted:
         kind = "专属网格" if meta.exclusive else "网格"
         parts.append(f"{kind} {grid_label(meta)} 的楼栋将全部移走，该网格将被删除")
-    return PlanRequestError(
+    return RequestError(
         422, "confirm_move", "；".join(parts) + "。尚未移动任何楼栋。",
         "确认后整体移动（请求中加 \"confirm\": true），或改选其他楼栋",
         also_moving=_listed_buildings(session, extra), also_moving_count=len(extra),
@@ -472,8 +472,8 @@ def run_undo(session: Session, plan: PlanVersion, body: dict[str, Any], *, user:
     edit = session.scalars(stmt).first()
     word = "重做" if redo else "撤销"
     if edit is None:
-        raise PlanRequestError(422, "nothing_to_redo" if redo else "nothing_to_undo", f"没有可{word}的编辑",
-                               "先进行编辑" if not redo else "先撤销一次编辑")
+        raise RequestError(422, "nothing_to_redo" if redo else "nothing_to_undo", f"没有可{word}的编辑",
+                           "先进行编辑" if not redo else "先撤销一次编辑")
     state = get_state(session, plan, defaults)
     delta = edit.payload["delta"] if redo else edit.inverse
     edit_id, seq, op = edit.id, edit.seq, edit.op

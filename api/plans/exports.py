@@ -21,8 +21,9 @@ import shapely
 from sqlalchemy import select, type_coerce
 from sqlalchemy.orm import Session
 
+from api.errors import RequestError
 from api.models import WKB, Building, PlanAssignment, PlanGrid
-from api.plans.state import PlanRequestError, table_of
+from api.plans.state import table_of
 
 __all__ = ["EXPORT_FORMATS", "HEADER_STYLES", "Export", "grids_frame", "buildings_frame", "grid_statistics",
            "buildings_table", "neutralise_formula", "formula_safe", "export_plan"]
@@ -137,8 +138,8 @@ def grid_statistics(grids: gpd.GeoDataFrame, *, headers: str = "zh") -> pd.DataF
 
 def _header_style(headers: str) -> str:
     if headers not in HEADER_STYLES:
-        raise PlanRequestError(400, "bad_headers", f"未知的表头样式 headers={headers!r}",
-                               "headers 取值：zh（中文表头，默认）、canonical（英文字段名）")
+        raise RequestError(400, "bad_headers", f"未知的表头样式 headers={headers!r}",
+                           "headers 取值：zh（中文表头，默认）、canonical（英文字段名）")
     return headers
 
 
@@ -230,10 +231,10 @@ def export_plan(session: Session, plan_id: int, fmt: str, *, bounds: tuple[int, 
     BOM so that Excel reads the Chinese. Shapefiles come as one zip of both layers.
     """
     if fmt not in EXPORT_FORMATS:
-        raise PlanRequestError(400, "bad_format", f"不支持的导出格式 {fmt!r}",
-                               f"format 取值：{', '.join(EXPORT_FORMATS)}")
+        raise RequestError(400, "bad_format", f"不支持的导出格式 {fmt!r}",
+                           f"format 取值：{', '.join(EXPORT_FORMATS)}")
     if layer not in ("grids", "buildings"):
-        raise PlanRequestError(400, "bad_layer", f"未知图层 layer={layer!r}", "layer 取值：grids、buildings")
+        raise RequestError(400, "bad_layer", f"未知图层 layer={layer!r}", "layer 取值：grids、buildings")
     suffix, mime = EXPORT_FORMATS[fmt]
     _header_style(headers)
     grids = grids_frame(session, plan_id, bounds=bounds)

@@ -20,9 +20,10 @@ from sqlalchemy import func, select, type_coerce
 from api import audit
 from api import jobs as job_queue
 from api.db import session_scope
+from api.errors import RequestError
 from api.jobs import Job, JobCancelled, JobContext, JobError
 from api.models import WKB, PlanAssignment, PlanCell, PlanGrid
-from api.plans.state import PlanRequestError, table_of
+from api.plans.state import table_of
 from api.plans.store import get_plan, previous_result, save_partition, stale_reason
 from api.workspace import load_layer, workspace_version
 
@@ -42,7 +43,7 @@ def partition_params(body: dict[str, Any], defaults: dict[str, Any]) -> dict[str
     """Validated engine settings from a request *body* (400 naming the bad value)."""
     micro = body.get("micro", False)
     if not isinstance(micro, bool):
-        raise PlanRequestError(400, "bad_request", f"micro 须为 true/false：{micro!r}", "传布尔值")
+        raise RequestError(400, "bad_request", f"micro 须为 true/false：{micro!r}", "传布尔值")
     pre = "micro_grid" if micro else "grid"
     out: dict[str, Any] = {"micro": micro}
     for key, default in (("min_households", defaults[f"{pre}_min_households"]),
@@ -51,20 +52,20 @@ def partition_params(body: dict[str, Any], defaults: dict[str, Any]) -> dict[str
                          ("seed", defaults["partition_seed"])):
         value = body.get(key, default)
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            raise PlanRequestError(400, "bad_request", f"{key} 须为非负整数：{value!r}", f"例如 {key}={default}")
+            raise RequestError(400, "bad_request", f"{key} 须为非负整数：{value!r}", f"例如 {key}={default}")
         out[key] = value
     lo, t, hi = out["min_households"], out["target_households"], out["max_households"]
     if not 0 < lo <= t <= hi:
-        raise PlanRequestError(400, "bad_bounds", f"户数设置须满足 0 < 下限 ≤ 目标 ≤ 上限：{lo}, {t}, {hi}",
-                               "调整下限、目标、上限")
+        raise RequestError(400, "bad_bounds", f"户数设置须满足 0 < 下限 ≤ 目标 ≤ 上限：{lo}, {t}, {hi}",
+                           "调整下限、目标、上限")
     register = body.get("register_households", defaults["partition_register_households"])
     if not isinstance(register, bool):
-        raise PlanRequestError(400, "bad_request", f"register_households 须为 true/false：{register!r}",
-                               "true：有登记册住户的楼栋按登记册户数划分")
+        raise RequestError(400, "bad_request", f"register_households 须为 true/false：{register!r}",
+                           "true：有登记册住户的楼栋按登记册户数划分")
     out["register_households"] = register
     ids = body.get("community_ids")
     if ids is not None and (not isinstance(ids, list) or not all(isinstance(c, str) for c in ids)):
-        raise PlanRequestError(400, "bad_request", f"community_ids 须为字符串数组：{ids!r}", "或省略以划分全部社区")
+        raise RequestError(400, "bad_request", f"community_ids 须为字符串数组：{ids!r}", "或省略以划分全部社区")
     out["community_ids"] = ids
     return out
 
@@ -87,7 +88,7 @@ def _layers(session: Any, ids: list[str] | None, *, register: bool = False) -> d
     for kind in ("streets", "compounds"):
         out[kind] = load_layer(session, kind)
     if out["buildings"].empty:
-        raise PlanRequestError(409, "no_buildings", "工作区没有楼栋（或所选社区没有楼栋）", "先导入楼栋数据")
+        raise RequestError(409, "no_buildings", "工作区没有楼栋（或所选社区没有楼栋）", "先导入楼栋数据")
     return out
 
 
@@ -154,7 +155,7 @@ def run_partition(ctx: JobContext, job: dict[str, Any]) -> None:
     params, name, base_id = job["params"], job["name"], job.get("base_plan_id")
     try:
         result, locked, workspace = _plan_partition(ctx, params, base_id)
-    except (JobCancelled, PlanRequestError):
+    except (JobCancelled, RequestError):
         raise
     except Exception as exc:
         raise JobError(f"划分失败：{exc}") from exc
@@ -186,7 +187,7 @@ def _refuse_stale_locks(session: Any, base: Any) -> None:
     locked = session.scalar(select(func.count()).select_from(PlanGrid)
                             .where(PlanGrid.plan_version_id == base.id, PlanGrid.locked.is_(True)))
     if locked:
-        raise PlanRequestError(
+        raise RequestError(
             409, "stale_locked_grids", f"方案 {base.id} 已过时且有 {locked} 个锁定网格，锁定网格中的楼栋是旧数据的",
             f"先重新关联楼栋（POST /api/plans/{base.id}/rebase，锁定网格保留），再对新版本重新划分；"
             "或解锁这些网格后重新划分")
@@ -200,7 +201,7 @@ def submit_partition(app: Flask, *, user: str, params: dict[str, Any], name: str
         with nullcontext() if has_app_context() else app.app_context(), session_scope(write=False) as session:
             base = get_plan(session, base_plan_id)
             if not session.scalar(select(PlanGrid.id).where(PlanGrid.plan_version_id == base_plan_id).limit(1)):
-                raise PlanRequestError(409, "empty_plan", f"方案 {base_plan_id} 没有网格", "先运行自动划分")
+                raise RequestError(409, "empty_plan", f"方案 {base_plan_id} 没有网格", "先运行自动划分")
             _refuse_stale_locks(session, base)
     kind = "repartition" if base_plan_id else "partition"
     return job_queue.submit(app, kind, _RUN_PARTITION,
@@ -211,7 +212,7 @@ def get_job(job_id: str) -> Job:
     """The job *job_id* (fresh from the database) or a 404."""
     job = job_queue.get_job(job_id)
     if job is None:
-        raise PlanRequestError(404, "job_not_found", f"任务 {job_id} 不存在", "检查任务编号，或重新提交任务")
+        raise RequestError(404, "job_not_found", f"任务 {job_id} 不存在", "检查任务编号，或重新提交任务")
     return job
 
 
@@ -219,5 +220,5 @@ def cancel_job(job_id: str) -> Job:
     """Cancel job *job_id* (a queued job never starts; a running one stops at its next step)."""
     job = job_queue.cancel_job(job_id)
     if job is None:
-        raise PlanRequestError(404, "job_not_found", f"任务 {job_id} 不存在", "检查任务编号，或重新提交任务")
+        raise RequestError(404, "job_not_found", f"任务 {job_id} 不存在", "检查任务编号，或重新提交任务")
     return job

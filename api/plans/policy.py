@@ -14,8 +14,8 @@ from flask_login import current_user
 from sqlalchemy import Select
 from sqlalchemy.orm import Session
 
+from api.errors import RequestError
 from api.models import PlanVersion
-from api.plans.state import PlanRequestError
 from api.plans.store import get_plan
 
 __all__ = ["EDIT_ROLES", "READ_STATUSES", "AUTO_STATUS", "can_edit", "visible_plan", "visible_only",
@@ -41,8 +41,8 @@ def visible_plan(session: Session, plan_id: int) -> PlanVersion:
     """Plan *plan_id* if the current user may see it; 404 (same as a missing plan) otherwise."""
     plan = get_plan(session, plan_id)
     if not can_edit() and plan.status not in READ_STATUSES:
-        raise PlanRequestError(404, "plan_not_found", f"方案 {plan_id} 不存在或尚未发布",
-                               "网格员和只读用户只能查看已发布的方案；从方案列表选择")
+        raise RequestError(404, "plan_not_found", f"方案 {plan_id} 不存在或尚未发布",
+                           "网格员和只读用户只能查看已发布的方案；从方案列表选择")
     return plan
 
 

@@ -21,8 +21,9 @@ from sqlalchemy import bindparam, delete, select, type_coerce, update
 from sqlalchemy.orm import Session
 
 from api import audit
+from api.errors import RequestError
 from api.models import WKB, PlanAssignment, PlanCell, PlanGrid, PlanVersion
-from api.plans.state import PlanRequestError, table_of
+from api.plans.state import table_of
 from api.plans.store import copy_version, stale_reason
 from api.workspace import load_layer, workspace_version
 from geo.activegrids import GridIndex
@@ -40,8 +41,8 @@ def _cells(session: Session, plan_id: int) -> tuple[np.ndarray, np.ndarray, np.n
     rows = session.connection().execute(select(t.c.cell_id, t.c.grid_id, type_coerce(t.c.geometry, WKB))
                                         .where(t.c.plan_version_id == plan_id).order_by(t.c.id)).all()
     if not rows:
-        raise PlanRequestError(409, "plan_without_cells", f"方案 {plan_id} 没有单元（cells），无法重新关联楼栋",
-                               f"重新划分（POST /api/plans/{plan_id}/repartition）")
+        raise RequestError(409, "plan_without_cells", f"方案 {plan_id} 没有单元（cells），无法重新关联楼栋",
+                           f"重新划分（POST /api/plans/{plan_id}/repartition）")
     ids, grids, wkb = (np.asarray(c, dtype=object) for c in zip(*rows, strict=True))
     return ids, grids, shapely.from_wkb([bytes(w) for w in wkb])
 
@@ -149,8 +150,8 @@ def rebase_plan(session: Session, plan: PlanVersion, *, user: str, bounds: tuple
     """
     current = workspace_version(session)
     if stale_reason(session, plan) is None:
-        raise PlanRequestError(409, "not_stale", f"方案 {plan.id} 已基于当前工作区（第 {current} 次导入），无需重新关联",
-                               "直接编辑或发布该方案")
+        raise RequestError(409, "not_stale", f"方案 {plan.id} 已基于当前工作区（第 {current} 次导入），无需重新关联",
+                           "直接编辑或发布该方案")
     located, cell_ids = _locate(session, plan.id)
     old, before = _old_assignment(session, plan.id), _grid_counts(session, plan.id)
     new = copy_version(session, plan, name=name or f"{plan.name}（重新关联）"[:200], author=user,

@@ -19,11 +19,12 @@ from api import audit
 from api.auth import role_required
 from api.bbox import bbox_clauses
 from api.db import get_session, session_scope
+from api.errors import RequestError
 from api.models import WKB, Building, PlanAssignment, PlanVersion
 from api.plans import edits, jobs, rebase, store
 from api.plans.exports import export_plan
 from api.plans.policy import EDIT_ROLES, allowed_actions, visible_only, visible_plan
-from api.plans.state import PlanRequestError, get_state, grid_feature, plan_bounds, plan_lock
+from api.plans.state import get_state, grid_feature, plan_bounds, plan_lock
 from api.workspace import load_layer
 from webmap.planner import display_grids_json
 
@@ -39,13 +40,13 @@ def _body() -> dict[str, Any]:
     try:
         body = json.loads(raw or b"null")
     except ValueError as exc:
-        raise PlanRequestError(400, "malformed_json", f"请求体不是有效的 JSON：{exc}",
-                               "发送 Content-Type: application/json 的 JSON 对象") from None
+        raise RequestError(400, "malformed_json", f"请求体不是有效的 JSON：{exc}",
+                           "发送 Content-Type: application/json 的 JSON 对象") from None
     if body is None:
         return {}
     if not isinstance(body, dict):
-        raise PlanRequestError(400, "malformed_json", f"请求体须为 JSON 对象，收到 {type(body).__name__}",
-                               '发送形如 {"version": 3, ...} 的对象')
+        raise RequestError(400, "malformed_json", f"请求体须为 JSON 对象，收到 {type(body).__name__}",
+                           '发送形如 {"version": 3, ...} 的对象')
     return body
 
 
@@ -152,8 +153,8 @@ def _bbox(raw: str) -> tuple[float, float, float, float]:
     try:
         minx, miny, maxx, maxy = (float(v) for v in raw.split(","))
     except ValueError:
-        raise PlanRequestError(400, "bad_bbox", f"bbox 须为 minx,miny,maxx,maxy 四个数：{raw!r}",
-                               "例如 bbox=120.60,31.28,120.63,31.31") from None
+        raise RequestError(400, "bad_bbox", f"bbox 须为 minx,miny,maxx,maxy 四个数：{raw!r}",
+                           "例如 bbox=120.60,31.28,120.63,31.31") from None
     return minx, miny, maxx, maxy
 
 
@@ -256,7 +257,7 @@ def plan_new_version(plan_id: int) -> tuple[Response, int]:
     body = _body()
     name = body.get("name")
     if not isinstance(name, str) or not name.strip():
-        raise PlanRequestError(400, "bad_request", "新版本需要名称 name", '例如 {"name": "第二版", "message": "调整东片"}')
+        raise RequestError(400, "bad_request", "新版本需要名称 name", '例如 {"name": "第二版", "message": "调整东片"}')
     message = body.get("message")
     with session_scope() as session:
         plan = store.get_plan(session, plan_id)

@@ -29,7 +29,6 @@ from api.models import WKB, Community, PlanAssignment, PlanCell, PlanGrid, PlanV
 from geo.crs import local_metric_crs
 
 __all__ = [
-    "PlanRequestError",
     "GridMeta",
     "PlanState",
     "load_state",
@@ -59,10 +58,6 @@ _TILING_REL = 1e-4
 _CACHE: dict[tuple[str, int], PlanState] = {}
 _CACHE_LOCK = threading.Lock()
 _PLAN_LOCKS: dict[tuple[str, int], threading.Lock] = {}
-
-
-#: The plan routes' refusals are the app's one error type (answered by :mod:`api.errors`).
-PlanRequestError = RequestError
 
 
 @dataclass
@@ -224,8 +219,8 @@ def load_state(session: Session, plan: PlanVersion, defaults: dict[str, Any]) ->
     """Read *plan*'s cells, grids and building → cell map and build the in-memory state."""
     rows = _load_cells(session, plan.id)
     if not rows:
-        raise PlanRequestError(409, "plan_without_cells", f"方案 {plan.id} 没有单元（cells），无法编辑",
-                               "重新运行自动划分生成方案")
+        raise RequestError(409, "plan_without_cells", f"方案 {plan.id} 没有单元（cells），无法编辑",
+                           "重新运行自动划分生成方案")
     cid, comm, gid, hh, nb, wkb = (list(c) for c in zip(*rows, strict=True))
     geom = shapely.from_wkb(np.asarray([bytes(w) for w in wkb], dtype=object))
     gs = gpd.GeoSeries(geom, crs=4326)

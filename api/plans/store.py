@@ -21,6 +21,7 @@ from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.orm import Session, object_session
 
 from api import audit
+from api.errors import RequestError
 from api.models import (
     Building,
     ImportRun,
@@ -32,7 +33,7 @@ from api.models import (
     User,
     utcnow,
 )
-from api.plans.state import PlanRequestError, PlanState, table_of
+from api.plans.state import PlanState, table_of
 from api.workspace import workspace_version
 
 __all__ = [
@@ -61,7 +62,7 @@ def get_plan(session: Session, plan_id: int) -> PlanVersion:
     """The plan version *plan_id* or a 404 naming it."""
     plan = session.get(PlanVersion, plan_id)
     if plan is None:
-        raise PlanRequestError(404, "plan_not_found", f"方案 {plan_id} 不存在", "从方案列表 GET /api/plans 选择已有方案")
+        raise RequestError(404, "plan_not_found", f"方案 {plan_id} 不存在", "从方案列表 GET /api/plans 选择已有方案")
     return plan
 
 
@@ -92,7 +93,7 @@ def check_fresh(session: Session, plan: PlanVersion, *, action: str) -> None:
     """409 when *plan* is stale: *action* (e.g. ``"发布"``) needs a plan of the current workspace."""
     reason = stale_reason(session, plan)
     if reason is not None:
-        raise PlanRequestError(
+        raise RequestError(
             409, "stale_plan", f"方案 {plan.id} 已过时，不能{action}：{reason}",
             f"先重新关联楼栋（POST /api/plans/{plan.id}/rebase，保留网格，按位置重新分配楼栋）"
             f"或重新划分（POST /api/plans/{plan.id}/repartition），再{action}新版本",
@@ -113,23 +114,23 @@ def _last_change(session: Session, plan: PlanVersion) -> tuple[str, str]:
     return who, when.astimezone().strftime("%Y-%m-%d %H:%M:%S")
 
 
-def _conflict(session: Session, plan: PlanVersion, version: int, current: int) -> PlanRequestError:
+def _conflict(session: Session, plan: PlanVersion, version: int, current: int) -> RequestError:
     """409 naming who changed the plan, when, and its current version."""
     who, when = _last_change(session, plan)
-    return PlanRequestError(409, "conflict", f"方案已被 {who} 于 {when} 修改，当前版本 {current}，您提交的是 {version}",
-                            "reload", version=current, by=who, at=when)
+    return RequestError(409, "conflict", f"方案已被 {who} 于 {when} 修改，当前版本 {current}，您提交的是 {version}",
+                        "reload", version=current, by=who, at=when)
 
 
 def check_version(session: Session, plan: PlanVersion, version: Any, *, editable: bool = True) -> int:
     """The client's *version* as int, or 409 when stale (naming who changed the plan and when)."""
     if isinstance(version, bool) or not isinstance(version, int):
-        raise PlanRequestError(400, "bad_request", f"缺少或无效的 version：{version!r}（须为整数）",
-                               "在请求体中带上方案当前的 version（GET /api/plans/<id> 返回）")
+        raise RequestError(400, "bad_request", f"缺少或无效的 version：{version!r}（须为整数）",
+                           "在请求体中带上方案当前的 version（GET /api/plans/<id> 返回）")
     if version != plan.version_counter:
         raise _conflict(session, plan, version, plan.version_counter)
     if editable and plan.status != "draft":
-        raise PlanRequestError(422, "not_draft", f"方案 #{plan.id} 状态为{_STATUS_LABELS.get(plan.status, plan.status)}，"
-                               "只有草稿可以编辑", "点击“保存版本”另存为新草稿，在新草稿上编辑")
+        raise RequestError(422, "not_draft", f"方案 #{plan.id} 状态为{_STATUS_LABELS.get(plan.status, plan.status)}，"
+                           "只有草稿可以编辑", "点击“保存版本”另存为新草稿，在新草稿上编辑")
     return version
 
 
@@ -163,7 +164,7 @@ def save_partition(session: Session, result: Any, *, name: str, author: str, set
     *workspace* is the workspace version the partition read (default: the current one).
     """
     if result.cells is None or result.building_cell is None:
-        raise PlanRequestError(500, "no_cells", "划分结果没有单元（cells）", "升级划分引擎后重试")
+        raise RequestError(500, "no_cells", "划分结果没有单元（cells）", "升级划分引擎后重试")
     plan = PlanVersion(name=name, author=author, settings=dict(settings), parent_id=parent_id,
                        message=message, community_id=community_id, status="draft",
                        workspace_version=workspace if workspace is not None else workspace_version(session))
@@ -253,7 +254,7 @@ def write_change(session: Session, state: PlanState, *, expected: int, cells: li
         current = session.scalar(select(PlanVersion.version_counter).where(PlanVersion.id == plan_id))
         plan = session.get(PlanVersion, plan_id)
         raise _conflict(session, plan, expected, int(current or 0)) if plan is not None else \
-            PlanRequestError(404, "plan_not_found", f"方案 #{plan_id} 已被删除", "回到方案列表")
+            RequestError(404, "plan_not_found", f"方案 #{plan_id} 已被删除", "回到方案列表")
     if cell_delta:
         _write_cells(session, state, cell_delta, building_cells or [])
     if cells:
@@ -322,12 +323,12 @@ def publish(session: Session, plan: PlanVersion, *, user: User | str) -> dict[st
 def rollback(session: Session, plan: PlanVersion, *, user: User | str) -> dict[str, Any]:
     """Withdraw the active *plan* and re-publish the versions it replaced."""
     if not plan.is_active:
-        raise PlanRequestError(422, "not_active", f"方案 #{plan.id} 不是当前生效的方案，无需回滚",
-                               "对当前生效（已发布）的方案执行回滚")
+        raise RequestError(422, "not_active", f"方案 #{plan.id} 不是当前生效的方案，无需回滚",
+                           "对当前生效（已发布）的方案执行回滚")
     prev_ids = list((plan.settings or {}).get("previous_active") or [])
     if not prev_ids:
-        raise PlanRequestError(422, "nothing_to_roll_back", f"方案 #{plan.id} 发布前没有生效的方案，无法回滚",
-                               "发布另一个版本以替换它")
+        raise RequestError(422, "nothing_to_roll_back", f"方案 #{plan.id} 发布前没有生效的方案，无法回滚",
+                           "发布另一个版本以替换它")
     restored = session.scalars(select(PlanVersion).where(PlanVersion.id.in_(prev_ids))).all()
     plan.is_active = False
     plan.status = "archived"

@@ -35,8 +35,6 @@ log = logging.getLogger(__name__)
 #: Reporting periods of the coverage table.
 PERIODS: tuple[str, ...] = ("day", "week", "month", "all")
 
-_VISIT_COLUMNS = ["building_id", "worker", "session", "first", "last"]
-
 
 def track_coords(fixes: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Segments between consecutive fixes of a session, plus one point per one-fix session.
@@ -101,6 +99,13 @@ def _visit_rows(fixes: pd.DataFrame, buildings: gpd.GeoDataFrame, id_column: str
                          "first": _utc(first), "last": _utc(last)})
 
 
+def _no_visits() -> pd.DataFrame:
+    """An empty visit table with the column types of a full one (times stay datetimes)."""
+    empty_time = pd.Series([], dtype="datetime64[ns, UTC]")
+    return pd.DataFrame({"building_id": pd.Series([], dtype=object), "worker": pd.Series([], dtype=object),
+                         "session": pd.Series([], dtype="int64"), "first": empty_time, "last": empty_time.copy()})
+
+
 def visits_from_tracks(
     fixes: pd.DataFrame,
     buildings: gpd.GeoDataFrame,
@@ -131,7 +136,7 @@ def visits_from_tracks(
     if visit_m < 0:
         raise LayerError(f"visits_from_tracks: visit_m={visit_m} is negative; set patrol_visit_m >= 0")
     if len(fixes) == 0 or len(buildings) == 0:
-        return pd.DataFrame(columns=_VISIT_COLUMNS)
+        return _no_visits()
     visits = _visit_rows(fixes, buildings, id_column, visit_m)
     log.info("visits_from_tracks: %d fixes x %d buildings -> %d visits", len(fixes), len(buildings), len(visits))
     return visits

@@ -176,3 +176,20 @@ def test_cases_frame_feeds_the_metrics(app: Flask) -> None:
                          by="grid_code")
     due = frame["due_at"].notna()
     assert m["due"].sum() == due.sum() and m["closed"].sum() == (due & frame["closed_at"].notna()).sum()
+
+
+def test_reading_categories_of_an_empty_table_writes_nothing(tmp_path, database_url: str) -> None:
+    """Pages read categories inside read transactions: the default table is answered from memory,
+    never seeded there (two first requests seeding at once left one with "database is locked")."""
+    from api import create_app
+    from api.incidents.models import IncidentCategory
+    from api.incidents.tables import load_categories
+    from geo.incidents.categories import DEFAULT_CATEGORIES
+
+    fresh = create_app({"TESTING": True, "INSTANCE_PATH": str(tmp_path / "instance"), "DATABASE_URL": database_url})
+    with fresh.app_context(), session_scope(write=False) as s:
+        cats = load_categories(s)
+        assert sorted(cats) == sorted(c.code for c in DEFAULT_CATEGORIES)
+        assert cats[DEFAULT_CATEGORIES[0].code] == DEFAULT_CATEGORIES[0]
+    with fresh.app_context(), session_scope(write=False) as s:
+        assert s.scalar(select(func.count()).select_from(IncidentCategory)) == 0

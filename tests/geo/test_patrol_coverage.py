@@ -97,6 +97,17 @@ def test_coverage_table_per_grid_and_day_matches_reference(seed: int) -> None:
             assert row["building_coverage"] == pytest.approx(nb / len(part))
 
 
+def test_no_fixes_give_zero_coverage_rows_not_an_error() -> None:
+    """A day without tracks (a fresh demo, a holiday) reports 0 visited per grid."""
+    buildings, fixes = random_city(3, n_buildings=50)
+    visits = visits_from_tracks(fixes.iloc[:0], buildings, visit_m=20.0)
+    assert visits.empty and str(visits["first"].dtype) == "datetime64[ns, UTC]"
+    table = coverage_table(visits, buildings, start=date(2024, 5, 6), end=date(2024, 5, 6), by=["grid"])
+    assert sorted(table["grid"]) == sorted(buildings["grid"].unique())
+    assert (table["buildings_visited"] == 0).all() and (table["building_coverage"] == 0).all()
+    assert table["buildings_total"].sum() == len(buildings)
+
+
 def test_worker_coverage_counts_only_their_grids_and_visits() -> None:
     buildings, fixes = random_city(7, n_buildings=200)
     visits = visits_from_tracks(fixes, buildings, visit_m=20.0)
