@@ -23,6 +23,7 @@ from flask_login import current_user, login_required
 from sqlalchemy import select
 from werkzeug.wrappers import Response
 
+from api import audit
 from api.auth import role_required
 from api.db import get_session, session_scope
 from api.errors import RequestError
@@ -35,6 +36,7 @@ from api.incidents.models import IncidentCase, IncidentPhoto
 from api.incidents.photos import PHOTO_DIR, PhotoError, check_photos, store_photos
 from api.incidents.tables import load_categories
 from api.models import User, utcnow
+from api.register.access import has_grant
 from geo.incidents.categories import KINDS
 from geo.incidents.workflow import (
     ACTIONS,
@@ -43,6 +45,7 @@ from geo.incidents.workflow import (
     TransitionRefused,
     allowed_actions,
 )
+from geo.register.idnumber import mask_contact
 from webmap.offline import OfflineAssetError, bundled_asset
 
 __all__ = ["bp"]
@@ -133,6 +136,16 @@ def _workers(s: Any) -> list[str]:
     return list(s.scalars(select(User.username).where(User.role == "worker", User.active.is_(True)).order_by(User.username)))
 
 
+def _contact(s: Any, case: IncidentCase) -> str | None:
+    """The reporter's contact for the 指挥中心: clear (and audited) with the ``unmask`` grant, else masked."""
+    if not case.reporter_contact:
+        return None
+    if not has_grant(s, _me(), "unmask"):
+        return mask_contact(case.reporter_contact)
+    audit.record_read(user=_me(), action="incidents.view_contact", target=f"case:{case.id}")
+    return case.reporter_contact
+
+
 @bp.get("/incidents/<int:case_id>")
 @login_required
 def case_page(case_id: int) -> str:
@@ -145,7 +158,7 @@ def case_page(case_id: int) -> str:
     center = role == "center"
     return render_template("incidents/case.html", page_title=f"案件 {case_id}", case=row, actions=actions,
                            events=svc.case_events(s, case_id), photos=queries.case_photos(s, case_id),
-                           contact=case.reporter_contact if center else None, workers=_workers(s) if center else [],
+                           contact=_contact(s, case) if center else None, workers=_workers(s) if center else [],
                            levels=SUPERVISE_LEVELS, states=STATES, sources=SOURCES,
                            action_labels={k: a.label for k, a in ACTIONS.items()})
 

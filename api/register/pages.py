@@ -28,6 +28,7 @@ from api.register.routes import (
 )
 from api.security import upload_route
 from geo.register.columns import FIELDS, KINDS
+from geo.register.idnumber import mask_numbers_in_text
 
 __all__ = ["bp"]
 
@@ -62,8 +63,8 @@ def register_page() -> str:
             else:
                 data |= queries.residents_of_grid(s, grid, q=request.args.get("q"),
                                                   offset=request.args.get("offset", 0, type=int))
-                record_view(s, "register.view_residents", f"grid:{grid}", q=request.args.get("q"),
-                        count=len(data["residents"]))
+                record_view(s, "register.view_residents", f"grid:{grid}",
+                            q=mask_numbers_in_text(request.args.get("q")), count=len(data["residents"]))
     data.pop("grid", None)
     return render_template("register/list.html", choices=choices, grid=grid, tab=tab, q=request.args.get("q", ""),
                            **data)

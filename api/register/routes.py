@@ -30,7 +30,7 @@ from api.register.models import Resident
 from api.security import json_object, upload_route
 from geo.errors import ValidationFailed
 from geo.register.columns import KINDS, parse_field_options
-from geo.register.idnumber import mask_phone, normalise_phone, phone_problems
+from geo.register.idnumber import mask_numbers_in_text, mask_phone, normalise_phone, phone_problems
 from geo.register.sheets import read_sheet
 
 __all__ = ["bp", "guarded", "me", "cipher", "record_view", "run_import", "import_from_request", "audit_rows", "export_response",
@@ -82,7 +82,8 @@ def grid_residents(key: str) -> Response:
     with session_scope() as s:
         access.require_grid(s, me(), key)
         out = queries.residents_of_grid(s, key, q=request.args.get("q"), offset=request.args.get("offset", 0, type=int))
-        record_view(s, "register.view_residents", f"grid:{key}", q=request.args.get("q"), count=len(out["residents"]))
+        record_view(s, "register.view_residents", f"grid:{key}", q=mask_numbers_in_text(request.args.get("q")),
+                    count=len(out["residents"]))
     return jsonify(out)
 
 

@@ -17,6 +17,8 @@ __all__ = [
     "phone_problems",
     "mask_id",
     "mask_phone",
+    "mask_numbers_in_text",
+    "mask_contact",
     "normalise_id",
     "normalise_phone",
 ]
@@ -26,6 +28,8 @@ _CHECK = np.array(list("10X98765432"))
 _ID_SHAPE = re.compile(r"^\d{17}[\dX]$")
 _MOBILE = re.compile(r"^1[3-9]\d{9}$")
 _LANDLINE = re.compile(r"^0\d{2,3}-?\d{7,8}$")
+#: A run of digits long enough to be an ID number, a phone or a bank card (with an ID's X).
+_LONG_NUMBER = re.compile(r"\d[\d\- ]{5,}\d[\dXx]?")
 
 
 def id_check_char(first17: str) -> str:
@@ -120,3 +124,40 @@ def mask_phone(values: pd.Series) -> pd.Series:
     """``138****5678``: first 3 and last 4 digits kept (landlines likewise)."""
     s = normalise_phone(values)
     return s.str.slice(0, 3) + s.str.len().sub(7).clip(lower=0).map(lambda n: "*" * n) + s.str.slice(-4)
+
+
+def mask_numbers_in_text(text: str | None) -> str | None:
+    """*text* with every run of 7+ digits masked like an ID or phone (first 3, last 4 kept).
+
+    For free text that may hold a number someone typed, e.g. a search term written to the
+    audit log: the tail stays, so the entry still says what was looked for.
+
+    Examples
+    --------
+    >>> mask_numbers_in_text("找 11010519491231002X 和 13812345678，3号楼")
+    '找 110***********002X 和 138****5678，3号楼'
+    """
+    if text is None:
+        return None
+
+    def _mask(m: re.Match[str]) -> str:
+        digits = re.sub(r"[\- ]", "", m.group())
+        return _mask_any(digits) if len(digits) >= 7 else m.group()
+
+    return _LONG_NUMBER.sub(_mask, text)
+
+
+def mask_contact(contact: str | None) -> str | None:
+    """A reporter's contact masked: numbers as :func:`mask_numbers_in_text`, an e-mail's name part hidden.
+
+    Examples
+    --------
+    >>> mask_contact("13812345678"), mask_contact("li.ming@example.org")
+    ('138****5678', 'l***@example.org')
+    """
+    if not contact:
+        return contact
+    if "@" in contact:
+        name, _, domain = contact.rpartition("@")
+        return f"{name[:1]}***@{mask_numbers_in_text(domain)}"
+    return mask_numbers_in_text(contact)
