@@ -23,9 +23,9 @@ test: setup system-deps
 	$(BIN)/pytest -n 2 $(PYTEST_ARGS)
 	PYTHON=$(BIN)/python bash scripts/pg-test.sh -n 2 $(PYTEST_ARGS)
 
-# The offline bundle built, installed with the network denied and served (slow; not in make test).
+# The offline bundle built, installed with the network denied and served (make test runs it too).
 test-bundle: setup system-deps
-	WANGGE_TEST_BUNDLE=1 $(BIN)/pytest tests/test_bundle.py -v
+	$(BIN)/pytest tests/test_bundle.py -v
 
 # The suite once more against a throwaway PostgreSQL + PostGIS (make test runs both).
 test-pg: setup system-deps

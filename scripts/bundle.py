@@ -61,9 +61,9 @@ echo "Wangge installed in $VENV: $VENV/bin/wangge demo && $VENV/bin/wangge serve
 """
 
 
-def _run(*cmd: str, cwd: Path | None = None) -> None:
+def _run(*cmd: str, timeout_s: float | None = None) -> None:
     print("+", " ".join(cmd), flush=True)
-    subprocess.run(cmd, cwd=cwd, check=True)
+    subprocess.run(cmd, check=True, timeout=timeout_s)
 
 
 def bundle_name() -> str:
@@ -112,8 +112,11 @@ def _source_copy(into: Path) -> Path:
     return src
 
 
-def build(out: Path) -> Path:
-    """Build the bundle archive in *out*; its path."""
+def build(out: Path, *, timeout_s: float | None = None) -> Path:
+    """Build the bundle archive in *out*; its path.
+
+    *timeout_s* bounds each pip step (``subprocess.TimeoutExpired`` after it; default: none).
+    """
     vendor = ROOT / "webmap" / "static" / "vendor"
     if not (vendor / "leaflet" / "leaflet.js").exists():
         raise SystemExit(f"{vendor} is not built: run `python -m webmap.assets` (or `make assets`) first")
@@ -127,9 +130,9 @@ def build(out: Path) -> Path:
         src = _source_copy(work)
         (work / "constraints.txt").write_text(constraints(), encoding="utf-8")
         pip = (sys.executable, "-m", "pip")
-        _run(*pip, "wheel", "--no-deps", "--wheel-dir", str(wheels), str(src))
+        _run(*pip, "wheel", "--no-deps", "--wheel-dir", str(wheels), str(src), timeout_s=timeout_s)
         _run(*pip, "download", "--dest", str(wheels), "--only-binary", ":all:", "--constraint",
-             str(work / "constraints.txt"), str(src))
+             str(work / "constraints.txt"), str(src), timeout_s=timeout_s)
         shutil.copytree(vendor, stage / "assets" / "vendor")
         (stage / "debian-packages.txt").write_text(debian_packages(), encoding="utf-8")
         script = INSTALL_SH.replace("@MAJOR@", str(sys.version_info.major)).replace("@MINOR@",

@@ -98,12 +98,10 @@ class JobProcesses:
         self._retiring = [p for p in self._retiring if p.returncode is None]
         if not self._started or self.stopping:
             return
-        for i, proc in enumerate(self.children):
-            if proc.returncode is not None:
-                log.warning("job process %d exited (%s): starting another", proc.pid, proc.returncode)
-                self.children[i] = self._spawn()
-        while len(self.children) < self.count:
-            self.children.append(self._spawn())
+        for proc in [p for p in self.children if p.returncode is not None]:
+            log.warning("job process %d exited (%s): starting another", proc.pid, proc.returncode)
+            self.children.remove(proc)
+        self._fill()
 
     def reap(self) -> None:
         """Take the exit status of every child that ended (before gunicorn's ``waitpid(-1)`` takes it)."""
@@ -114,7 +112,8 @@ class JobProcesses:
         """Replace every child: new ones start now, old ones finish their jobs and exit."""
         if not self._started or self.stopping:
             return
-        old, self.children = self.children, [self._spawn() for _ in range(self.count)]
+        old, self.children = self.children, []
+        self._fill()
         for proc in old:
             _signal(proc, signal.SIGINT)
         self._retiring += old
@@ -147,6 +146,15 @@ class JobProcesses:
         if procs:
             log.info("job processes stopped: %s", [p.pid for p in procs])
         self.children, self._retiring = [], []
+
+    def _fill(self) -> None:
+        # A child that cannot start (no memory, no such program) must not take the master down:
+        # the next check (about a second later) tries again.
+        try:
+            while len(self.children) < self.count:
+                self.children.append(self._spawn())
+        except OSError as exc:
+            log.error("job process could not be started (%s): trying again at the next check", exc)
 
     def _spawn(self) -> subprocess.Popen[bytes]:
         proc = subprocess.Popen(self.command, env=self.env, start_new_session=True,  # noqa: S603

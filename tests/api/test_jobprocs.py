@@ -46,7 +46,7 @@ def test_job_processes_are_kept_running_restarted_and_stopped_without_a_thread()
         jobs.children[0].wait()
         jobs.check()  # the arbiter's loop: the dead one is replaced, the other kept
         second = jobs.pids()
-        assert len(second) == 2 and second[1] == first[1] and second[0] not in first
+        assert len(second) == 2 and first[1] in second and first[0] not in second
 
         old = list(jobs.children)
         jobs.restart()  # SIGHUP: new ones start first, old ones are asked to finish
@@ -60,6 +60,20 @@ def test_job_processes_are_kept_running_restarted_and_stopped_without_a_thread()
     assert jobs.pids() == [] and jobs.stopping
     jobs.check()
     assert jobs.pids() == []  # nothing restarts once a stop has begun
+
+
+def test_a_job_process_that_cannot_start_is_tried_again_without_taking_the_master_down(
+        caplog: pytest.LogCaptureFixture) -> None:
+    jobs = JobProcesses(1, env={}, shutdown_timeout_s=5, command=["/nonexistent/wangge", "worker"])
+    try:
+        jobs.start()  # an OSError here would end gunicorn's loop, and the server with it
+        assert jobs.pids() == []
+        assert "job process could not be started ([Errno 2] No such file or directory" in caplog.text
+        jobs.command = SLEEPER
+        jobs.check()
+        assert len(jobs.pids()) == 1
+    finally:
+        jobs.stop()
 
 
 def test_job_processes_refuse_a_negative_count() -> None:

@@ -5,6 +5,9 @@
 from __future__ import annotations
 
 import signal
+import subprocess
+import sys
+import tempfile
 import threading
 import time
 from collections import Counter
@@ -19,10 +22,10 @@ from flask import Flask
 
 from api import create_app, db
 from api.jobs import Job, get_job, submit
-from api.server.prod import gunicorn_options
+from api.server.prod import _pre_fork, gunicorn_options
 from geo.settings import DEFAULTS
 from tests.api.jobs_helpers import FN_STEPS, written
-from tests.api.prod_helpers import ProdServer, server_env
+from tests.api.prod_helpers import REPO, ProdServer, server_env, stall_report
 
 pytestmark = pytest.mark.slow
 
@@ -87,6 +90,53 @@ def test_serve_refuses_options_that_do_not_go_together(tmp_path: Path, args: lis
     assert r.exit_code == 2 and message in r.output
 
 
+def test_a_web_worker_is_timed_out_from_its_fork_booting_included() -> None:
+    """gunicorn 27 compares its monotonic clock with the worker file's mtime, wall-clock time until the
+    worker first reports alive: a worker stuck while booting was never timed out. pre_fork starts its clock."""
+    from gunicorn.config import Config
+    from gunicorn.workers.workertmp import WorkerTmp
+
+    worker = type("Worker", (), {})()
+    worker.tmp = WorkerTmp(Config())
+    try:
+        assert time.monotonic() - worker.tmp.last_update() < 0, "gunicorn fixed it: _pre_fork may go"
+        _pre_fork(None, worker)
+        assert 0 <= time.monotonic() - worker.tmp.last_update() < 5
+    finally:
+        worker.tmp.close()
+
+
+def test_sighup_reloads_a_standalone_job_worker_after_its_running_job(app: Flask, tmp_path: Path) -> None:
+    """The worker unit of docs/DEPLOY.md (``wangge worker``, ``ExecReload=kill -HUP``): the running job
+    finishes, the same process starts again with the code on disk and takes the next job."""
+    wangge = Path(sys.executable).parent / "wangge"
+    if not wangge.exists():
+        pytest.skip(f"{wangge}: the wangge command is not installed in this environment")
+    env = _env(app, tmp_path, jobs_in_process="false")
+    with tempfile.TemporaryFile() as out:
+        proc = subprocess.Popen([str(wangge), "worker"], cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
+        try:
+            running = _steps(app, 30)
+            _wait(app, running, "running")
+            proc.send_signal(signal.SIGHUP)
+            assert _wait(app, running, "done").result == {"steps": 30}  # finished, not cut off
+            after = _steps(app, 2)
+            assert _wait(app, after, "done").state == "done" and proc.poll() is None  # same process, again
+            proc.send_signal(signal.SIGINT)
+            try:
+                assert proc.wait(timeout=60) == 0
+            except subprocess.TimeoutExpired:
+                raise AssertionError(f"wangge worker did not stop:\n{stall_report(proc.pid)}") from None
+        finally:
+            proc.kill()
+            proc.wait()
+            out.seek(0)
+            log = out.read().decode("utf-8", errors="replace")
+    assert "Consumer will restart" in log and log.count("Huey consumer started") == 2, log[-3000:]
+    with app.app_context():
+        assert written(running) == 1 and written(after) == 1
+
+
 def _probe(url: str, answers: Counter[str], done: threading.Event) -> None:
     """GET /healthz every 20 ms until *done*, counting the answers (or errors by type)."""
     with requests.Session() as s:
@@ -147,7 +197,7 @@ def test_prod_server_health_logs_sighup_sigterm_restart_and_kill_9(app: Flask, t
         running, queued = _steps(app, 30), _steps(app, 2)
         _wait(app, running, "running")
         server.signal(signal.SIGTERM)
-        assert server.proc.wait(timeout=90) == 0
+        assert server.wait_exit(90) == 0
         assert get_job(running, app).state == "done"  # finished, not cut off
         assert get_job(queued, app).state == "queued"  # still waiting in the queue
         with app.app_context():

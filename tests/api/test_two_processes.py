@@ -27,7 +27,7 @@ from api.config import read_or_create
 from api.db import session_scope
 from api.models import PlanGrid, PlanSnapshot
 from tests.api.plans_helpers import PASSWORD, district_app, login, partitioned_plan
-from tests.api.prod_helpers import ProdServer, server_env
+from tests.api.prod_helpers import ProdServer, diagnosed, server_env
 
 pytestmark = pytest.mark.slow
 
@@ -94,60 +94,63 @@ def _db_names(app: Flask, plan: int) -> dict[str, str]:
 
 def test_the_second_process_reads_the_plan_state_the_first_built(setup: Any) -> None:
     app, plan, a, b = setup
-    client = Client(a.url)
-    assert _stored_key(app, plan) is None
-    client.names(a.url, plan)  # A builds the state and stores it once the plan is idle
-    deadline = time.monotonic() + 60
-    while _stored_key(app, plan) is None and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert _stored_key(app, plan) is not None
-    assert client.names(b.url, plan) == client.names(a.url, plan)
-    loaded = [e for e in b.log() if e.get("logger") == "api.plans.snapshot" and "loaded from its stored" in e["message"]]
-    built = [e for e in b.log() if e.get("logger") == "api.plans.state" and " loaded: " in e["message"]]
-    assert len(loaded) == 1 and built == [], (loaded, built)
+    with diagnosed(a, b):
+        client = Client(a.url)
+        assert _stored_key(app, plan) is None
+        client.names(a.url, plan)  # A builds the state and stores it once the plan is idle
+        deadline = time.monotonic() + 60
+        while _stored_key(app, plan) is None and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert _stored_key(app, plan) is not None
+        assert client.names(b.url, plan) == client.names(a.url, plan)
+        loaded = [e for e in b.log() if e.get("logger") == "api.plans.snapshot" and "loaded from its stored" in e["message"]]
+        built = [e for e in b.log() if e.get("logger") == "api.plans.state" and " loaded: " in e["message"]]
+        assert len(loaded) == 1 and built == [], (loaded, built)
 
 
 def test_an_edit_through_one_process_is_seen_by_the_next_request_to_the_other(setup: Any) -> None:
     app, plan, a, b = setup
-    client = Client(a.url)
-    grid = sorted(_db_names(app, plan))[0]
-    client.names(a.url, plan), client.names(b.url, plan)  # both processes have the plan cached
-    for i in range(6):
-        here, there = (a, b) if i % 2 == 0 else (b, a)
-        version = client.version(here.url, plan)
-        r = client.rename(here.url, plan, grid, f"第{i}次", version)
-        assert r.status_code == 200, r.text[:300]
-        seen_version, names = client.names(there.url, plan)
-        assert (seen_version, names[grid]) == (version + 1, f"第{i}次")
+    with diagnosed(a, b):
+        client = Client(a.url)
+        grid = sorted(_db_names(app, plan))[0]
+        client.names(a.url, plan), client.names(b.url, plan)  # both processes have the plan cached
+        for i in range(6):
+            here, there = (a, b) if i % 2 == 0 else (b, a)
+            version = client.version(here.url, plan)
+            r = client.rename(here.url, plan, grid, f"第{i}次", version)
+            assert r.status_code == 200, r.text[:300]
+            seen_version, names = client.names(there.url, plan)
+            assert (seen_version, names[grid]) == (version + 1, f"第{i}次")
 
 
 def test_concurrent_edits_through_both_processes_never_fail_and_all_land(setup: Any) -> None:
     app, plan, a, b = setup
-    first = Client(a.url)
-    clients = [first] + [first.copy() for _ in range(N_CLIENTS - 1)]
-    grids = sorted(_db_names(app, plan))
-    gate = threading.Barrier(N_CLIENTS)
+    with diagnosed(a, b):
+        first = Client(a.url)
+        clients = [first] + [first.copy() for _ in range(N_CLIENTS - 1)]
+        grids = sorted(_db_names(app, plan))
+        gate = threading.Barrier(N_CLIENTS)
 
-    def edit(i: int) -> list[int]:
-        url, grid, statuses = (a, b)[i % 2].url, grids[i % len(grids)], []
-        gate.wait(timeout=60)
-        for _ in range(80):
-            r = clients[i].rename(url, plan, grid, f"并发{i}", clients[i].version(url, plan))
-            statuses.append(r.status_code)
-            if r.status_code != 409:
-                break
-        return statuses
+        def edit(i: int) -> list[int]:
+            url, grid, statuses = (a, b)[i % 2].url, grids[i % len(grids)], []
+            gate.wait(timeout=60)
+            for _ in range(80):
+                r = clients[i].rename(url, plan, grid, f"并发{i}", clients[i].version(url, plan))
+                statuses.append(r.status_code)
+                if r.status_code != 409:
+                    break
+            return statuses
 
-    with ThreadPoolExecutor(max_workers=N_CLIENTS) as pool:
-        answers = list(pool.map(edit, range(N_CLIENTS)))
-    codes = Counter(c for statuses in answers for c in statuses)
-    assert set(codes) <= {200, 409} and all(s[-1] == 200 for s in answers), codes
-    stored = _db_names(app, plan)
-    for i in range(N_CLIENTS):  # several clients may share a grid: one of theirs stands
-        grid = grids[i % len(grids)]
-        assert stored[grid] in {f"并发{j}" for j in range(N_CLIENTS) if grids[j % len(grids)] == grid}
-    for server in (a, b):  # both processes answer what the database holds
-        assert first.names(server.url, plan)[1] == stored
+        with ThreadPoolExecutor(max_workers=N_CLIENTS) as pool:
+            answers = list(pool.map(edit, range(N_CLIENTS)))
+        codes = Counter(c for statuses in answers for c in statuses)
+        assert set(codes) <= {200, 409} and all(s[-1] == 200 for s in answers), codes
+        stored = _db_names(app, plan)
+        for i in range(N_CLIENTS):  # several clients may share a grid: one of theirs stands
+            grid = grids[i % len(grids)]
+            assert stored[grid] in {f"并发{j}" for j in range(N_CLIENTS) if grids[j % len(grids)] == grid}
+        for server in (a, b):  # both processes answer what the database holds
+            assert first.names(server.url, plan)[1] == stored
 
 
 def test_a_file_every_process_needs_is_created_once_when_many_start_at_once(tmp_path: Path) -> None:
