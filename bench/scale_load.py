@@ -29,6 +29,7 @@ from __future__ import annotations
 import math
 import os
 import random
+import re
 import subprocess
 import sys
 import threading
@@ -92,14 +93,24 @@ def _wait_ready(base: str, proc: subprocess.Popen[bytes], timeout: float = 300) 
     raise SystemExit("serve --prod not ready in time")
 
 
+def _csrf(s: requests.Session, url: str) -> str:
+    page = s.get(url, timeout=120).text
+    found = re.search(r'name="csrf-token" content="([^"]+)"', page)
+    if not found:
+        raise SystemExit(f"no CSRF token on {url}")
+    return found.group(1)
+
+
 def login(base: str, role: str) -> requests.Session:
-    """A session logged in as the prepared account *role*."""
+    """A session logged in as the prepared account *role*, sending its CSRF token on every request."""
     from scale_prep import PASSWORD
 
     s = requests.Session()
-    r = s.post(f"{base}/login", data={"username": role, "password": PASSWORD}, allow_redirects=False, timeout=120)
+    r = s.post(f"{base}/login", data={"username": role, "password": PASSWORD, "csrf_token": _csrf(s, f"{base}/login")},
+               allow_redirects=False, timeout=120)
     if r.status_code != 302:
         raise SystemExit(f"login as {role} failed: {r.status_code} {r.text[:200]}")
+    s.headers["X-CSRFToken"] = _csrf(s, f"{base}/plans")
     return s
 
 
@@ -116,6 +127,7 @@ class Client:
         self.n, self.role, self.base, self.city, self.tally, self.think = n, role, base, city, tally, think
         self.http = requests.Session()
         self.http.cookies.update(session.cookies)
+        self.http.headers.update(session.headers)
         self.rng = random.Random(n)
         minx, miny, maxx, maxy = city["bbox"]
         self.home = (self.rng.uniform(minx, maxx), self.rng.uniform(miny, maxy))

@@ -172,6 +172,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("server_workers", 2, "Web worker processes of `wangge serve --prod` (gunicorn)."),
     Setting("server_threads", 4, "Threads per web worker process of `wangge serve --prod` (requests served at once per process)."),
     Setting("server_timeout_s", 120.0, "A web worker silent for longer than this is restarted by `wangge serve --prod` (s)."),
+    Setting("server_keepalive_s", 75.0, "Seconds `wangge serve --prod` keeps an idle client connection open for its next request (shorter than a phone's pause between requests resets connections)."),
     Setting("server_graceful_timeout_s", 30.0, "On stop or restart, web workers finish the requests they serve within this time (s)."),
     Setting("job_processes", 1, "Background job processes `wangge serve --prod` runs beside the web workers (each runs job_workers jobs at once)."),
     Setting("job_shutdown_timeout_s", 300.0, "On stop or restart a job process lets running jobs finish this long before it interrupts them (they are marked failed) (s)."),

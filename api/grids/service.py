@@ -9,6 +9,7 @@ fall back to ``"<plan id>:<grid id>"``.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import geopandas as gpd
@@ -37,6 +38,11 @@ class ActiveGrids:
 
     grids: gpd.GeoDataFrame
     index: GridIndex
+
+    @cached_property
+    def plan_of(self) -> dict[str, int]:
+        """Grid key → plan version id (built once per index, not per request: a city has 100,000 grids)."""
+        return {str(k): int(p) for k, p in zip(self.grids["key"], self.grids["plan_version_id"], strict=True)}
 
     def grid_of_points(self, lon: Any, lat: Any, **options: Any) -> pd.DataFrame:
         """Grid key, ``how`` and ``distance_m`` of each WGS84 point (see :meth:`GridIndex.grid_of_points`)."""

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from api.db import WRITE_OPTION
 from api.incidents.models import IncidentCalendarDay, IncidentCategory
 from geo.incidents.categories import DEFAULT_CATEGORIES, Category
 from geo.incidents.workcalendar import WorkCalendar
@@ -22,20 +23,27 @@ def _row(c: Category) -> IncidentCategory:
 
 
 def ensure_categories(session: Session) -> None:
-    """Seed the default category table when none is loaded."""
+    """Seed the default category table when none is loaded (in a write transaction)."""
     if session.scalar(select(IncidentCategory.code).limit(1)) is None:
         session.add_all(_row(c) for c in DEFAULT_CATEGORIES)
         session.flush()
 
 
-def load_categories(session: Session) -> dict[str, Category]:
-    """Active categories by code; the default table while none is loaded.
+def _writing(session: Session) -> bool:
+    return bool(session.connection().get_execution_options().get(WRITE_OPTION, False))
 
-    Never writes: pages call this inside read transactions, and two first requests seeding
-    the table at once left one of them with "database is locked" (a 503 page).
+
+def load_categories(session: Session) -> dict[str, Category]:
+    """Active categories by code (the default table on first use).
+
+    A read never writes: on an empty table it answers the defaults and leaves storing them
+    to the next write transaction. (Seeding inside a read failed under load: on SQLite a
+    read cannot become a write once another writer committed, 500; on PostgreSQL two
+    first readers inserted the same codes.)
     """
-    if session.scalar(select(IncidentCategory.code).limit(1)) is None:
+    if not _writing(session) and session.scalar(select(IncidentCategory.code).limit(1)) is None:
         return {c.code: c for c in sorted(DEFAULT_CATEGORIES, key=lambda c: c.code)}
+    ensure_categories(session)
     rows = session.scalars(select(IncidentCategory).where(IncidentCategory.active.is_(True))
                            .order_by(IncidentCategory.code))
     return {r.code: Category(r.code, r.kind, r.major_name, r.minor_name, r.grade, r.limit_value, r.limit_unit,

@@ -124,7 +124,7 @@ def _grid_columns(grids: ActiveGrids | None, lon: np.ndarray, lat: np.ndarray,
     if ok.any():
         hit = grids.grid_of_points(lon[ok], lat[ok], tolerance_m=settings["grid_point_tolerance_m"],
                                    nearest_fallback=False)
-        plan_of = dict(zip(grids.grids["key"], grids.grids["plan_version_id"], strict=True))
+        plan_of = grids.plan_of
         for i, key in zip(np.flatnonzero(ok), hit["grid_id"], strict=True):
             if isinstance(key, str):
                 codes[i], plans[i] = key, int(plan_of[key])

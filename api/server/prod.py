@@ -71,7 +71,7 @@ def gunicorn_options(settings: Mapping[str, Any], *, host: str, port: int, cert:
     Parameters
     ----------
     settings
-        The app's settings (``server_workers``, ``server_threads``, ``server_timeout_s``,
+        The app's settings (``server_workers``, ``server_threads``, ``server_timeout_s``, ``server_keepalive_s``,
         ``server_graceful_timeout_s``, ``log_format``).
     host, port
         Where to listen.
@@ -87,6 +87,9 @@ def gunicorn_options(settings: Mapping[str, Any], *, host: str, port: int, cert:
         "bind": [f"[{host}]:{port}" if ":" in host else f"{host}:{port}"],
         "workers": n, "worker_class": "gthread", "threads": int(settings["server_threads"]),
         "timeout": int(float(settings["server_timeout_s"])),
+        # gunicorn's default (2 s) closes a phone's connection between two requests; the next
+        # request on it races the close and is reset
+        "keepalive": int(float(settings["server_keepalive_s"])),
         "graceful_timeout": int(float(settings["server_graceful_timeout_s"])),
         "accesslog": None,  # api.requestlog writes one line per request, with its id
         "errorlog": "-", "proc_name": "wangge", "preload_app": False,

@@ -61,10 +61,10 @@ def _steps(app: Flask, n: int, sleep: float = 0.1) -> str:
 
 def test_gunicorn_options_come_from_the_settings() -> None:
     settings = {**DEFAULTS, "server_workers": 3, "server_threads": 5, "server_timeout_s": 90.0,
-                "server_graceful_timeout_s": 12.0, "log_format": "json"}
+                "server_graceful_timeout_s": 12.0, "server_keepalive_s": 30.0, "log_format": "json"}
     opts = gunicorn_options(settings, host="0.0.0.0", port=8443, cert="c.pem", key="k.pem")
-    assert (opts["bind"], opts["workers"], opts["threads"], opts["timeout"], opts["graceful_timeout"]) == (
-        ["0.0.0.0:8443"], 3, 5, 90, 12)
+    assert (opts["bind"], opts["workers"], opts["threads"], opts["timeout"], opts["graceful_timeout"],
+            opts["keepalive"]) == (["0.0.0.0:8443"], 3, 5, 90, 12, 30)
     assert (opts["certfile"], opts["keyfile"], opts["worker_class"]) == ("c.pem", "k.pem", "gthread")
     formatter = opts["logconfig_dict"]["formatters"]["json"]["()"]
     assert formatter == "api.requestlog.JsonFormatter"

@@ -193,7 +193,7 @@ JOB_SETTINGS = {"job_workers", "jobs_url", "jobs_in_process", "job_poll_s", "job
 #: Production server, HTTPS and proxies: tests/api/test_serve_prod.py (gunicorn options, a real
 #: `wangge serve --prod`), test_proxy.py (TLS files, HSTS, forwarded headers, url_prefix),
 #: test_plan_snapshot.py (stored plan state).
-SERVER_SETTINGS = {"server_workers", "server_threads", "server_timeout_s", "server_graceful_timeout_s",
+SERVER_SETTINGS = {"server_workers", "server_threads", "server_timeout_s", "server_graceful_timeout_s", "server_keepalive_s",
                    "job_processes", "job_shutdown_timeout_s", "log_format", "tls_cert_file", "tls_key_file",
                    "hsts_max_age_s", "url_prefix", "plan_snapshot_delay_s"}
 #: Settings of code no page or command reaches yet (none today: patrol_dwell_min_s is read by
