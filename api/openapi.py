@@ -160,8 +160,12 @@ def _paths() -> dict[str, Any]:
             _query("source", "来源 / intake channel"), _query("bbox", "minx,miny,maxx,maxy (WGS84)"),
             _query("days", "最近天数 / last N days", {"type": "string", "maxLength": 10})],
             media="application/geo+json")},
-        "/api/incidents/grids": {"get": _op("各网格事件数 / open cases per grid", tag="incidents",
-                                            media="application/geo+json")},
+        "/api/incidents/grids": {"get": _op("各网格事件数 / open cases per grid", tag="incidents", params=[
+            _query("bbox", "只取视图内的网格 / only grids in minx,miny,maxx,maxy (WGS84)"),
+            _query("state", "状态 / state"), _query("category", "类别代码 / category code"),
+            _query("source", "来源 / intake channel"),
+            _query("days", "最近天数 / last N days", {"type": "string", "maxLength": 10})],
+            media="application/geo+json")},
     }
 
 

@@ -134,7 +134,7 @@ def locate_insert(folder: Path, n_cases: int) -> dict[str, Any]:
         ids = insert_cases(s, frame)
         t_cases = time.perf_counter() - t0
         insert_events(s, pd.DataFrame({"case_id": ids.to_numpy(), "action": "report", "actor": "bench",
-                                       "role": "reporter", "at": reported.to_numpy(), "from_state": "",
+                                       "role": "reporter", "at": reported, "from_state": "",
                                        "to_state": "reported"}))
     total = time.perf_counter() - t0
     dispose(app)

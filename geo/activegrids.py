@@ -123,7 +123,8 @@ class GridIndex:
         target = src if rows is None else rows[src]
         grid[target] = self.ids[tgt]
         how[target] = label
-        dist[target] = shapely.distance(pts[src], self.geoms[tgt])
+        # A point inside its grid is 0 m from it: the distance is only measured for the tolerance matches.
+        dist[target] = 0.0 if label == "inside" else shapely.distance(pts[src], self.geoms[tgt])
 
     def grid_of_buildings(self, buildings: gpd.GeoDataFrame, *, tolerance_m: float = DEFAULTS["grid_point_tolerance_m"],
                           nearest_fallback: bool = True) -> pd.DataFrame:

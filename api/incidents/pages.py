@@ -6,9 +6,12 @@ render. Every form carries the CSRF token; roles are checked here and again in t
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import shapely
 from flask import (
     Blueprint,
     current_app,
@@ -233,8 +236,11 @@ def queue_page() -> str:
 def map_page() -> str:
     """Incident map: markers coloured by state over the active grid outlines."""
     s = get_session()
+    # The extent of the active grids: the map opens on it (or on ``bbox=``) before any layer is loaded.
+    extent = [float(v) for v in cached_active(s).grids.total_bounds] if len(cached_active(s).grids) else []
     return render_template("incidents/map.html", page_title="事件地图", states=STATES,
-                           categories=_categories_for_form(s), sources=SOURCES)
+                           categories=_categories_for_form(s), sources=SOURCES,
+                           view=",".join(f"{v:.6f}" for v in (_view_bbox() or extent)))
 
 
 @bp.get("/api/incidents/geojson")
@@ -244,7 +250,25 @@ def cases_geojson() -> Response:
     try:
         return jsonify(queries.cases_geojson(get_session(), _me(), request.args))
     except ValueError:
-        raise RequestError(400, "bad_bbox", "参数 bbox 无效", "写成 4 个数字：西,南,东,北（经纬度）", field="bbox") from None
+        raise _bad_bbox() from None
+
+
+def _bad_bbox() -> RequestError:
+    return RequestError(400, "bad_bbox", "参数 bbox 无效", "写成 4 个数字：西,南,东,北（经纬度）", field="bbox")
+
+
+def _view_bbox() -> tuple[float, float, float, float] | None:
+    """The ``bbox=w,s,e,n`` of the request (the map's view), or ``None`` when not given."""
+    raw = request.args.get("bbox", "")
+    if not raw.strip():
+        return None
+    try:
+        box = tuple(float(v) for v in raw.split(","))
+    except ValueError:
+        raise _bad_bbox() from None
+    if len(box) != 4 or not all(math.isfinite(v) for v in box) or box[0] > box[2] or box[1] > box[3]:
+        raise _bad_bbox()
+    return box  # type: ignore[return-value]
 
 
 @bp.get("/api/incidents/grids")
@@ -254,10 +278,17 @@ def grids_geojson() -> Response:
     count and a rate per 1,000 households (the choropleth)."""
     s = get_session()
     grids = cached_active(s).grids
+    box = _view_bbox()
+    keys = None
+    if box is not None:
+        # Only the grids of the view (a street office's map: ~10^2 of 10^4 grids), counted through the
+        # grid_code index instead of grouping every case of the district.
+        grids = grids.iloc[np.sort(grids.sindex.query(shapely.box(*box)))]
+        keys = grids["key"].tolist()
     out = grids[["key", "name", "households", "geometry"]].copy()
     out["geometry"] = out.geometry.simplify(0.00002)
-    out["open"] = out["key"].map(queries.open_counts(s)).fillna(0).astype(int)
-    out["count"] = out["key"].map(queries.grid_counts(s, _me(), request.args)).fillna(0).astype(int)
+    out["open"] = out["key"].map(queries.open_counts(s, keys=keys)).fillna(0).astype(int)
+    out["count"] = out["key"].map(queries.grid_counts(s, _me(), request.args, keys=keys)).fillna(0).astype(int)
     households = out["households"].astype(float)
     # Rate per 1,000 households; a grid without households (exclusive grids: schools, markets) has none.
     out["rate"] = (1000.0 * out["count"] / households.where(households > 0)).round(2)

@@ -6,7 +6,7 @@ cases assigned to them, reported by them or located in the grids they serve.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -126,10 +126,17 @@ def _recent(args: Mapping[str, str]) -> list[Any]:
     return []
 
 
-def grid_counts(session: Session, user: User, args: Mapping[str, str]) -> dict[str, int]:
-    """Cases per grid code matching the map's filters (``state``, ``category``, ``source``, ``days``) that *user* sees."""
+def _in_grids(keys: Sequence[str] | None) -> list[Any]:
+    """Cases of the grids *keys* (``None``: every located case); the grid_code index serves the lookup."""
+    return [IncidentCase.grid_code.is_not(None)] if keys is None else [IncidentCase.grid_code.in_(list(keys))]
+
+
+def grid_counts(session: Session, user: User, args: Mapping[str, str], *,
+                keys: Sequence[str] | None = None) -> dict[str, int]:
+    """Cases per grid code matching the map's filters (``state``, ``category``, ``source``, ``days``) that *user* sees,
+    in the grids *keys* (default: all)."""
     stmt = (select(IncidentCase.grid_code, func.count())
-            .where(IncidentCase.grid_code.is_not(None), *_filtered(args), *_recent(args))
+            .where(*_in_grids(keys), *_filtered(args), *_recent(args))
             .group_by(IncidentCase.grid_code))
     return {str(k): int(n) for k, n in session.execute(visible(stmt, session, user))}
 
@@ -139,8 +146,8 @@ def case_photos(session: Session, case_id: int) -> list[IncidentPhoto]:
     return list(session.scalars(select(IncidentPhoto).where(IncidentPhoto.case_id == case_id).order_by(IncidentPhoto.id)))
 
 
-def open_counts(session: Session) -> dict[str, int]:
-    """Open cases per grid code (the map's choropleth)."""
+def open_counts(session: Session, *, keys: Sequence[str] | None = None) -> dict[str, int]:
+    """Open cases per grid code (the map's choropleth), in the grids *keys* (default: all)."""
     rows = session.execute(select(IncidentCase.grid_code, func.count()).where(
-        IncidentCase.state.in_(OPEN_STATES), IncidentCase.grid_code.is_not(None)).group_by(IncidentCase.grid_code))
+        IncidentCase.state.in_(OPEN_STATES), *_in_grids(keys)).group_by(IncidentCase.grid_code))
     return {str(k): int(n) for k, n in rows}

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import shapely
 from flask import Flask
 from flask.testing import FlaskClient
 from PIL import Image
@@ -215,6 +216,24 @@ def test_grid_outlines_carry_open_case_counts(app: Flask, clients: dict[str, Fla
         if grid is not None and state in ("reported", "accepted", "dispatched", "handling", "feedback"):
             expected[grid] = expected.get(grid, 0) + 1
     assert {k: v for k, v in counts.items() if v} == expected and sum(expected.values()) > 0
+
+
+def test_grid_outlines_of_a_view_are_the_grids_it_touches_with_the_same_counts(
+        app: Flask, clients: dict[str, FlaskClient]) -> None:
+    whole = {f["properties"]["key"]: f["properties"] for f in clients["viewer"].get("/api/incidents/grids").get_json()["features"]}
+    with app.app_context(), session_scope() as s:
+        grids = active_grids(s)
+    busy = max(whole, key=lambda k: whole[k]["open"])
+    x0, y0, x1, y1 = grids.loc[grids["key"] == busy].geometry.iloc[0].buffer(-1e-5).bounds
+    box = f"{x0},{y0},{x1},{y1}"
+    fc = clients["viewer"].get("/api/incidents/grids", query_string={"bbox": box}).get_json()
+    got = {f["properties"]["key"]: f["properties"] for f in fc["features"]}
+    expected = set(grids.loc[grids.intersects(shapely.box(x0, y0, x1, y1)), "key"])
+    assert set(got) == expected and busy in got and len(got) < len(whole)
+    assert all((got[k]["open"], got[k]["count"]) == (whole[k]["open"], whole[k]["count"]) for k in got)
+    for bad in ("1,2,3", "1,2,x,4", "3,2,1,4", "nan,1,2,3"):
+        r = clients["viewer"].get("/api/incidents/grids", query_string={"bbox": bad})
+        assert r.status_code == 400 and r.get_json()["error"]["field"] == "bbox", bad
 
 
 def test_grid_choropleth_counts_and_rates_per_thousand_households_follow_the_filters(

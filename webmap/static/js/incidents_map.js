@@ -39,8 +39,15 @@
   var el = document.getElementById("wg-incident-map");
   if (!el) { return; }
   // maxZoom: markercluster needs one, and without tiles no layer gives it.
-  var map = L.map(el, { attributionControl: false, zoomSnap: 0.25, preferCanvas: true, maxZoom: 20 })
-    .setView([31.23, 121.47], 13);
+  var map = L.map(el, { attributionControl: false, zoomSnap: 0.25, preferCanvas: true, maxZoom: 20 });
+  // The view comes with the page (bbox= of the address, else the active grids' extent): grids and
+  // cases are then fetched for that view only, in parallel.
+  var view = (el.dataset.view || "").split(",").map(Number);
+  if (view.length === 4 && view.every(isFinite)) {
+    map.fitBounds([[view[1], view[0]], [view[3], view[2]]]);
+  } else {
+    map.setView([31.23, 121.47], 13);
+  }
   // Clusters when leaflet.markercluster is served (vendored), plain markers otherwise.
   var cases = (L.markerClusterGroup ? L.markerClusterGroup({ disableClusteringAtZoom: 17, maxClusterRadius: 40 })
                                     : L.layerGroup()).addTo(map);
@@ -61,7 +68,7 @@
   }
 
   var shade = document.getElementById("wg-shade"), heatBox = document.getElementById("wg-heat");
-  var grids = null, heat = null, points = [];
+  var grids = null, heat = null, points = [], latest = 0;
 
   function drawHeat() {
     // Leaflet.heat (bundled with folium, served locally) over the cases of the view.
@@ -72,9 +79,16 @@
     el.dataset.heat = heat ? String(points.length) : "";
   }
 
-  function loadGrids(fit) {
+  function viewParams() {
+    var b = map.getBounds();
     var params = new URLSearchParams(new FormData(filter));
-    return gridLayer(map, el.dataset.grids + "?" + params.toString(), fit, shade.value).then(function (layer) {
+    params.set("bbox", [b.getWest(), b.getSouth(), b.getEast(), b.getNorth()].join(","));
+    return params;
+  }
+
+  function loadGrids(params, mine) {
+    return gridLayer(map, el.dataset.grids + "?" + params.toString(), false, shade.value).then(function (layer) {
+      if (mine !== latest) { map.removeLayer(layer); return; }  // a newer view is on its way
       if (grids) { map.removeLayer(grids); }
       grids = layer;
       grids.bringToBack();
@@ -83,32 +97,39 @@
     });
   }
 
-  function load() {
-    var b = map.getBounds();
-    var params = new URLSearchParams(new FormData(filter));
-    params.set("bbox", [b.getWest(), b.getSouth(), b.getEast(), b.getNorth()].join(","));
-    fetch(el.dataset.cases + "?" + params.toString(), { credentials: "same-origin" })
+  function load(params, mine) {
+    return fetch(el.dataset.cases + "?" + params.toString(), { credentials: "same-origin" })
       .then(function (r) { return r.json(); })
       .then(function (fc) {
+        if (mine !== latest) { return; }
         cases.clearLayers();
         points = fc.features.map(function (f) { return [f.geometry.coordinates[1], f.geometry.coordinates[0]]; });
         drawHeat();
-        fc.features.forEach(function (f) {
+        var markers = fc.features.map(function (f) {
           var p = f.properties, c = f.geometry.coordinates;
-          L.circleMarker([c[1], c[0]], { radius: p.overdue ? 7 : 5, weight: p.overdue ? 2 : 1,
-                                          color: p.overdue ? "#c0392b" : "#333", fillColor: COLORS[p.state] || "#555",
-                                          fillOpacity: 0.85 }).bindPopup(popup(p)).addTo(cases);
+          return L.circleMarker([c[1], c[0]], { radius: p.overdue ? 7 : 5, weight: p.overdue ? 2 : 1,
+                                                 color: p.overdue ? "#c0392b" : "#333", fillColor: COLORS[p.state] || "#555",
+                                                 fillOpacity: 0.85 }).bindPopup(popup(p));
         });
+        // One bulk add: markercluster clusters them in one pass (one by one re-clusters every time).
+        if (cases.addLayers) { cases.addLayers(markers); } else { markers.forEach(function (m) { cases.addLayer(m); }); }
         count.textContent = "本视图 " + fc.features.length + " 件" + (fc.truncated ? "（仅显示最新部分，请放大）" : "");
-        el.dataset.loaded = "1";
         el.dataset.count = String(fc.features.length);
       });
   }
 
-  loadGrids(true).then(function () { load(); map.on("moveend", load); });
+  function refresh() {
+    // Grids and cases of the view in parallel; data-loaded="1" once both are drawn (the latest view only).
+    var mine = ++latest, params = viewParams();
+    el.dataset.loaded = "";
+    return Promise.all([loadGrids(params, mine), load(params, mine)]).then(function () {
+      if (mine === latest) { el.dataset.loaded = "1"; }
+    });
+  }
+
+  refresh().then(function () { map.on("moveend", refresh); });
   filter.addEventListener("change", function (e) {
     if (e.target === heatBox) { drawHeat(); return; }
-    loadGrids(false);
-    load();
+    refresh();
   });
 })();
