@@ -2,44 +2,26 @@
 
 Building the index costs a read of every grid and an STRtree; Open311 POSTs and imports
 locate many points. A published plan's grids do not change, so the index is rebuilt only
-when the set of active plans does (a publish, a retirement).
+when the set of active plans does (a publish, a retirement): see
+:func:`api.grids.service.cached_active`, which the patrol intake shares.
 """
 
 from __future__ import annotations
 
-import threading
-
 from flask import current_app
 from sqlalchemy.orm import Session
 
-from api.grids.service import ActiveGrids, active_plans, load_active
-from api.incidents.intake import grid_lookup
+from api.grids.service import ActiveGrids
+from api.grids.service import cached_active as _cached
 
 __all__ = ["cached_active", "cached_lookup"]
-
-_LOCK = threading.Lock()
-_EXTENSION = "wangge_incident_grids"
-
-
-def _entry(session: Session) -> tuple[ActiveGrids, dict[str, tuple[int, str]]]:
-    key = tuple(p.id for p in active_plans(session))
-    store = current_app.extensions.setdefault(_EXTENSION, {})
-    with _LOCK:
-        hit = store.get("entry")
-        if hit is not None and hit[0] == key:
-            return hit[1], hit[2]
-    grids = load_active(session, settings=current_app.config["WANGGE"])
-    lookup = grid_lookup(grids)
-    with _LOCK:
-        store["entry"] = (key, grids, lookup)
-    return grids, lookup
 
 
 def cached_active(session: Session) -> ActiveGrids:
     """The active grids of the current app (rebuilt when the active plans change)."""
-    return _entry(session)[0]
+    return _cached(session, settings=current_app.config["WANGGE"], store=current_app.extensions.setdefault("wangge.active_grids", {}))
 
 
 def cached_lookup(session: Session) -> dict[str, tuple[int, str]]:
-    """:func:`~api.incidents.intake.grid_lookup` of :func:`cached_active`."""
-    return _entry(session)[1]
+    """Grid key -> (plan version, community) of :func:`cached_active`."""
+    return cached_active(session).lookup
