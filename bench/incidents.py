@@ -9,10 +9,13 @@
    lifecycle-filled copy of those cases, both ways in the same run: every case read into pandas
    (before) and one ``GROUP BY`` in the database (:func:`api.incidents.metrics.metrics_in_db`,
    after). Bar: < 2 s.
-4. ``open311 load`` (optional, ``--load-seconds``): the real app on loopback, through gunicorn
-   (the production path, ``--server gunicorn``, default when it is installed) or the werkzeug
-   development server of ``wangge serve``; 200 requests/s of mixed Open311 POST (30 %) and GET;
-   p50/p99, errors. Bar: p99 < 100 ms, 0 errors over 60 s.
+4. ``open311 load`` (optional, ``--load-seconds``): the real app on loopback, served by
+   ``wangge serve --prod`` (gunicorn with ``server_workers`` x ``server_threads``, the production
+   path; ``--workers``/``--threads`` to try other shapes) or the development server
+   (``--server dev``); 200 requests/s of mixed Open311 POST (30 %, at random points in the grids,
+   random categories) and GET, sent open-loop by ``bench/openloop.py`` (latency from each
+   request's due time; one connection per request unless ``--keep-alive``); p50/p99, errors, the
+   CPU per request of the server's processes and of the client. Bar: p99 < 100 ms, 0 errors over 60 s.
 5. ``kill -9`` (optional, with the load): the server's whole process group is killed mid-load and
    restarted; every acknowledged service_request_id must be in the database.
 
@@ -24,25 +27,19 @@ Usage::
     .venv/bin/python bench/incidents.py --buildings 10000 --cases 100000 --load-seconds 10   # quick
     .venv/bin/python bench/incidents.py                                                       # 100 k b, 1 M cases, 60 s
     .venv/bin/python bench/incidents.py --reuse bench/out/prepared-100000.db --skip-bulk      # the load only
+    .venv/bin/python bench/incidents.py --buildings 3000 --skip-bulk --load-seconds 60        # the load on a small district
 """
 
 from __future__ import annotations
 
 import argparse
-import collections
 import json
 import os
 import shutil
-import signal
-import socket
-import statistics
-import subprocess
 import sys
 import threading
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +48,7 @@ REPO = Path(__file__).resolve().parents[1]
 #: Seconds of light load before the measured Open311 load (worker start-up is not the bar).
 WARMUP_S = 10.0
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "bench"))  # openloop, prodserver
 
 
 def _app(folder: Path) -> Any:
@@ -187,154 +185,105 @@ def metrics(folder: Path, *, in_db: bool = True) -> dict[str, Any]:
             "load_avg": round(os.getloadavg()[0], 1), "closure_rate_median": float(np.nanmedian(table["closure_rate"]))}
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+def _client_data(folder: Path, n_points: int = 2000) -> tuple[str, list[tuple[float, float]], list[str]]:
+    """A new API key, random points inside random active grids, and the category codes (POSTs spread like reports)."""
+    import numpy as np
 
-
-def _server_command(port: int, server: str, workers: int) -> list[str]:
-    """The production path (gunicorn workers on the app factory) or the development server."""
-    if server == "gunicorn":
-        return [sys.executable, "-m", "gunicorn", "--workers", str(workers), "--threads", "4", "--bind",
-                f"127.0.0.1:{port}", "--graceful-timeout", "5", "--log-level", "warning", "api:create_app()"]
-    return [sys.executable, "-c", "from api.cli import main; main()", "serve", "--port", str(port)]
-
-
-def _start_server(folder: Path, port: int, server: str = "dev", workers: int = 3) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "WANGGE_SECRET_KEY": "bench", "WANGGE_INSTANCE_PATH": str(folder / "instance"),
-           "WANGGE_DATABASE_URL": f"sqlite:///{folder / 'wangge.db'}", "PYTHONPATH": str(REPO)}
-    # Own process group: kill -9 takes the whole server (master and workers), as a crash would.
-    proc = subprocess.Popen(_server_command(port, server, workers), env=env, cwd=str(REPO), start_new_session=True,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    for _ in range(600):
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/open311/v2/services.json", timeout=1).read()
-            return proc
-        except (urllib.error.URLError, ConnectionError, OSError):
-            time.sleep(0.1)
-    os.killpg(proc.pid, signal.SIGKILL)
-    raise RuntimeError(f"the {server} server did not start")
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    os.killpg(proc.pid, signal.SIGTERM)
-    proc.wait(timeout=30)
-
-
-def _api_key(folder: Path) -> tuple[str, float, float]:
     from api.db import dispose, session_scope
     from api.grids.service import active_grids
     from api.incidents.keys import create_key
+    from api.incidents.tables import load_categories
+    from geo.incidents.synthetic import random_points_in
 
     app = _app(folder)
     with app.app_context(), session_scope() as s:
         key = create_key(s, f"bench-{time.time_ns()}")
-        p = active_grids(s).geometry.iloc[0].representative_point()
+        grids = active_grids(s)
+        codes = sorted(load_categories(s))
     dispose(app)
-    return key, p.x, p.y
+    rng = np.random.default_rng(11)
+    lon, lat = random_points_in(grids, rng.integers(0, len(grids), n_points), rng)
+    return key, list(zip(lon.tolist(), lat.tolist(), strict=True)), codes
 
 
-class _Load:
-    """Open-loop load: one request every 1/rate s over *threads* workers; latencies and acknowledged ids."""
+def _mix(key: str, points: list[tuple[float, float]], codes: list[str]) -> Any:
+    """Request *i* of the Open311 mix: 30 % POST requests, 35 % GET requests (a page of 20), 35 % GET services."""
+    from openloop import Request
 
-    def __init__(self, base: str, key: str, lon: float, lat: float) -> None:
-        self.base, self.key, self.lon, self.lat = base, key, lon, lat
-        self.lat_ms: list[float] = []
-        self.errors: list[str] = []
-        self.acked: list[int] = []
-        self.lock = threading.Lock()
+    def make(i: int) -> Request:
+        if i % 10 < 3:
+            lon, lat = points[i % len(points)]
+            body = urllib.parse.urlencode({"api_key": key, "service_code": codes[i % len(codes)],
+                                           "description": f"bench {i}", "lat": lat, "long": lon,
+                                           "media_url": f"https://photos.example/{i}.jpg",
+                                           "address_string": f"测试路 {i} 号"}).encode()
+            return Request("POST", "/open311/v2/requests.json", body)
+        return Request("GET", "/open311/v2/requests.json?page_size=20" if i % 2 else "/open311/v2/services.json")
 
-    def one(self, i: int) -> None:
-        post = i % 10 < 3
-        t = time.perf_counter()
-        try:
-            if post:
-                body = urllib.parse.urlencode({"api_key": self.key, "service_code": "SJ-0103", "description": f"bench {i}",
-                                               "lat": self.lat, "long": self.lon}).encode()
-                with urllib.request.urlopen(f"{self.base}/requests.json", data=body, timeout=5) as r:
-                    rid = int(json.loads(r.read())[0]["service_request_id"])
-                with self.lock:
-                    self.acked.append(rid)
-            else:
-                path = "requests.json?page_size=20" if i % 2 else "services.json"
-                urllib.request.urlopen(f"{self.base}/{path}", timeout=5).read()
-        except Exception as exc:  # noqa: BLE001 - every failure is counted and reported
-            with self.lock:
-                reason = getattr(exc, "reason", None) or getattr(exc, "code", None)
-                self.errors.append(f"{type(exc).__name__}: {reason}" if reason else type(exc).__name__)
-            return
-        with self.lock:
-            self.lat_ms.append((time.perf_counter() - t) * 1000)
-
-    def run(self, rate: float, seconds: float, stop: threading.Event | None = None) -> None:
-        threads: list[threading.Thread] = []
-        start, i = time.perf_counter(), 0
-        while time.perf_counter() - start < seconds and not (stop and stop.is_set()):
-            target = start + i / rate
-            delay = target - time.perf_counter()
-            if delay > 0:
-                time.sleep(delay)
-            th = threading.Thread(target=self.one, args=(i,), daemon=True)
-            th.start()
-            threads.append(th)
-            i += 1
-        for th in threads:
-            th.join(timeout=10)
+    return make
 
 
-def load(folder: Path, rate: float, seconds: float, server: str = "dev", workers: int = 3) -> dict[str, Any]:
-    key, lon, lat = _api_key(folder)
-    port = _free_port()
-    proc = _start_server(folder, port, server, workers)
+def _acked(results: list[Any]) -> list[int]:
+    """service_request_id of every POST answered 201."""
+    return [int(json.loads(r.body)[0]["service_request_id"]) for r in results if r.status == 201]
+
+
+def load(folder: Path, rate: float, seconds: float, server: str = "prod", workers: int | None = None,
+         threads: int | None = None, keep_alive: bool = False) -> dict[str, Any]:
+    """The Open311 mix at *rate* for *seconds* on a freshly started server (after a warm-up)."""
+    import openloop
+    import prodserver
+
+    key, points, codes = _client_data(folder)
+    srv = prodserver.start(folder, server=server, workers=workers, threads=threads,
+                           probe="/open311/v2/services.json")
     try:
         # Warm-up (not counted): every worker builds its active-grid index on its first POST.
-        _Load(f"http://127.0.0.1:{port}/open311/v2", key, lon, lat).run(min(rate, 20.0), WARMUP_S)
-        runner = _Load(f"http://127.0.0.1:{port}/open311/v2", key, lon, lat)
-        runner.run(rate, seconds)
+        openloop.run("127.0.0.1", srv.port, _mix(key, points, codes), rate=min(rate, 50.0), seconds=WARMUP_S)
+        cpu0 = srv.cpu_s()
+        done = openloop.run("127.0.0.1", srv.port, _mix(key, points, codes), rate=rate, seconds=seconds,
+                            keep_alive=keep_alive)
+        server_cpu = srv.cpu_s() - cpu0
     finally:
-        _stop(proc)
-    lat_ms = sorted(runner.lat_ms)
-    p99 = lat_ms[int(0.99 * (len(lat_ms) - 1))] if lat_ms else float("nan")
-    return {"server": server if server == "dev" else f"gunicorn {workers} workers x 4 threads", "rate": rate,
-            "seconds": seconds, "load_avg": round(os.getloadavg()[0], 1), "requests": len(lat_ms) + len(runner.errors), "errors": len(runner.errors),
-            "p50_ms": round(statistics.median(lat_ms), 1) if lat_ms else None, "p99_ms": round(p99, 1),
-            "posted": len(runner.acked), "error_kinds": dict(collections.Counter(runner.errors))}
+        prodserver.stop(srv)
+    out = {"server": srv.shape, "rate": rate, "seconds": seconds, "load_avg": round(os.getloadavg()[0], 1),
+           **openloop.summary(done), "posted": len(_acked(done.results)),
+           "server_cpu_ms_per_request": round(server_cpu * 1000 / max(len(done.results), 1), 2)}
+    return out
 
 
-def kill9(folder: Path, rate: float, seconds: float, server: str = "dev", workers: int = 3) -> dict[str, Any]:
+def kill9(folder: Path, rate: float, seconds: float, server: str = "prod", workers: int | None = None,
+          threads: int | None = None) -> dict[str, Any]:
     """Kill -9 the server mid-load; after a restart every acknowledged id must be stored."""
+    import openloop
+    import prodserver
     from sqlalchemy import func, select
 
     from api.db import dispose, session_scope
     from api.incidents.models import IncidentCase
 
-    key, lon, lat = _api_key(folder)
-    port = _free_port()
-    proc = _start_server(folder, port, server, workers)
-    runner = _Load(f"http://127.0.0.1:{port}/open311/v2", key, lon, lat)
+    key, points, codes = _client_data(folder)
+    srv = prodserver.start(folder, server=server, workers=workers, threads=threads,
+                           probe="/open311/v2/services.json")
     stop = threading.Event()
-    th = threading.Thread(target=runner.run, args=(rate, seconds, stop))
+    done: list[Any] = []
+    th = threading.Thread(target=lambda: done.append(openloop.run(
+        "127.0.0.1", srv.port, _mix(key, points, codes), rate=rate, seconds=seconds, stop=stop)))
     th.start()
     time.sleep(seconds / 2)
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
+    prodserver.stop(srv, kill=True)
     stop.set()
     th.join()
-    _stop(_start_server(folder, port, server, workers))
+    prodserver.stop(prodserver.start(folder, server=server, workers=workers, threads=threads,
+                                     probe="/open311/v2/services.json"))
+    acked = _acked(done[0].results)
     app = _app(folder)
     with app.app_context(), session_scope() as s:
-        found = set(s.scalars(select(IncidentCase.id).where(IncidentCase.id.in_(runner.acked))))
+        found = set(s.scalars(select(IncidentCase.id).where(IncidentCase.id.in_(acked))))
         total = s.scalar(select(func.count()).select_from(IncidentCase))
     dispose(app)
-    return {"acknowledged": len(runner.acked), "stored": len(found), "lost": len(set(runner.acked) - found),
-            "errors_after_kill": len(runner.errors), "rows": total}
-
-
-def _has_gunicorn() -> bool:
-    import importlib.util
-
-    return importlib.util.find_spec("gunicorn") is not None
+    return {"acknowledged": len(acked), "stored": len(found), "lost": len(set(acked) - found),
+            "errors_after_kill": sum(1 for r in done[0].results if r.status != 201 and r.error), "rows": total}
 
 
 def main() -> None:
@@ -344,10 +293,12 @@ def main() -> None:
     ap.add_argument("--load-seconds", type=float, default=60.0, help="Open311 load duration (0 = skip load and kill -9).")
     ap.add_argument("--rate", type=float, default=200.0, help="Open311 requests per second.")
     ap.add_argument("--folder", type=Path, default=OUT)
-    ap.add_argument("--server", choices=["gunicorn", "dev"], default="gunicorn" if _has_gunicorn() else "dev",
-                    help="Serve the load through gunicorn (the production path; default when installed) or the "
+    ap.add_argument("--server", choices=["prod", "dev"], default="prod",
+                    help="Serve the load with `wangge serve --prod` (gunicorn, the production path) or the "
                          "werkzeug development server of `wangge serve`.")
-    ap.add_argument("--workers", type=int, default=3, help="gunicorn worker processes.")
+    ap.add_argument("--workers", type=int, default=None, help="web worker processes (default: server_workers).")
+    ap.add_argument("--threads", type=int, default=None, help="threads per web worker (default: server_threads).")
+    ap.add_argument("--keep-alive", action="store_true", help="reuse connections (default: one per request).")
     ap.add_argument("--skip-bulk", action="store_true", help="Only the Open311 load and kill -9 (on --reuse's database).")
     ap.add_argument("--reuse", type=Path, default=None, help="Copy this prepared database instead of preparing one.")
     args = ap.parse_args()
@@ -363,16 +314,18 @@ def main() -> None:
         results["metrics"] = metrics(args.folder)
         print("metrics (database)", results["metrics"], flush=True)
     if args.load_seconds > 0:
-        results["load"] = load(args.folder, args.rate, args.load_seconds, args.server, args.workers)
+        results["load"] = load(args.folder, args.rate, args.load_seconds, args.server, args.workers, args.threads,
+                               args.keep_alive)
         print("open311 load", results["load"], flush=True)
-        results["kill9"] = kill9(args.folder, args.rate, min(args.load_seconds, 20), args.server, args.workers)
+        results["kill9"] = kill9(args.folder, args.rate, min(args.load_seconds, 20), args.server, args.workers,
+                                 args.threads)
         print("kill -9", results["kill9"], flush=True)
     (args.folder / "results.json").write_text(json.dumps(results, ensure_ascii=False, indent=2), encoding="utf-8")
     _print_table(results, args.cases)
 
 
 def _print_table(results: dict[str, Any], cases: int) -> None:
-    """The bars with wall time, CPU seconds of this process and the load average (a shared machine)."""
+    """The bars with wall time, CPU seconds (of this process; per request under load) and the load average."""
     rows = []
     if "locate_insert" in results:
         li, mb, m = results["locate_insert"], results["metrics_before"], results["metrics"]
@@ -385,7 +338,8 @@ def _print_table(results: dict[str, Any], cases: int) -> None:
     if "load" in results:
         ld, k = results["load"], results["kill9"]
         rows += [(f"Open311 {ld['rate']:g}/s for {ld['seconds']:g} s ({ld['server']})",
-                  f"p50 {ld['p50_ms']} ms, p99 {ld['p99_ms']} ms, {ld['errors']} errors of {ld['requests']}", "—",
+                  f"p50 {ld['p50_ms']} ms, p99 {ld['p99_ms']} ms, {ld['errors']} errors of {ld['requests']}",
+                  f"server {ld['server_cpu_ms_per_request']} ms, client {ld['client_cpu_ms_per_request']} ms per request",
                   ld["load_avg"], "p99 < 100 ms, 0 errors", ld["p99_ms"] < 100 and ld["errors"] == 0),
                  ("kill -9 mid-load", f"{k['lost']} of {k['acknowledged']} acknowledged lost", "—", "—", "0 lost",
                   k["lost"] == 0)]

@@ -13,26 +13,17 @@ under load builds the index once, not once per thread.
 
 from __future__ import annotations
 
-import threading
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from api.grids.service import ActiveGrids, load_active
-from api.models import PlanVersion
+from api.grids import service
+from api.grids.service import ActiveGrids, active_plan_ids
 
 __all__ = ["active_plan_ids", "cached_active"]
 
 _EXTENSION = "wangge_active_grids"
-_BUILD = threading.Lock()
-
-
-def active_plan_ids(session: Session) -> tuple[int, ...]:
-    """Ids of the published, active plan versions, ascending (no ORM objects: runs on every request)."""
-    return tuple(session.scalars(select(PlanVersion.id).where(PlanVersion.is_active.is_(True))
-                                 .order_by(PlanVersion.id)))
 
 
 def cached_active(session: Session, settings: dict[str, Any] | None = None) -> ActiveGrids:
@@ -45,15 +36,5 @@ def cached_active(session: Session, settings: dict[str, Any] | None = None) -> A
     settings
         The app's settings (default: ``current_app.config["WANGGE"]``).
     """
-    key = active_plan_ids(session)
-    store: dict[str, Any] = current_app.extensions.setdefault(_EXTENSION, {})
-    hit = store.get("entry")
-    if hit is not None and hit[0] == key:
-        return hit[1]  # type: ignore[no-any-return]
-    with _BUILD:
-        hit = store.get("entry")
-        if hit is not None and hit[0] == key:
-            return hit[1]  # type: ignore[no-any-return]
-        grids = load_active(session, settings=settings or current_app.config["WANGGE"])
-        store["entry"] = (key, grids)
-    return grids
+    return service.cached_active(session, settings=settings or current_app.config["WANGGE"],
+                                 store=current_app.extensions.setdefault(_EXTENSION, {}))

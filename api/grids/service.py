@@ -8,6 +8,8 @@ fall back to ``"<plan id>:<grid id>"``.
 
 from __future__ import annotations
 
+import threading
+from collections.abc import MutableMapping
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
@@ -20,10 +22,10 @@ from sqlalchemy import select, type_coerce
 from sqlalchemy.orm import Session
 
 from api.models import WKB, PlanAssignment, PlanGrid, PlanVersion
-from geo.activegrids import GridIndex
+from geo.activegrids import GridIndex, PointGrids
 
-__all__ = ["GridNotFound", "ActiveGrids", "active_plans", "active_grids", "load_active", "grid_key",
-           "grid_meta", "grids_of_buildings", "buildings_of_grid"]
+__all__ = ["GridNotFound", "ActiveGrids", "active_plans", "active_plan_ids", "active_grids", "load_active",
+           "cached_active", "grid_key", "grid_meta", "grids_of_buildings", "buildings_of_grid"]
 
 _META = ("grid_id", "code", "name", "community_id", "households", "buildings", "plan_version_id")
 
@@ -48,6 +50,17 @@ class ActiveGrids:
         """Grid key, ``how`` and ``distance_m`` of each WGS84 point (see :meth:`GridIndex.grid_of_points`)."""
         return self.index.grid_of_points(np.atleast_1d(lon), np.atleast_1d(lat), crs=4326, **options)
 
+    def locate(self, lon: Any, lat: Any, **options: Any) -> PointGrids:
+        """:meth:`grid_of_points` as arrays (no DataFrame): what a request locating one point calls."""
+        return self.index.locate(np.atleast_1d(lon), np.atleast_1d(lat), crs=4326, **options)
+
+    @cached_property
+    def lookup(self) -> dict[str, tuple[int, str]]:
+        """Grid key -> (plan version, community) of every active grid (built once per grid set)."""
+        g = self.grids.drop_duplicates("key")
+        return {str(k): (int(p), c) for k, p, c in
+                zip(g["key"], g["plan_version_id"], g["community_id"], strict=True)}
+
 
 def grid_key(code: str | None, plan_id: int, grid_id: str) -> str:
     """The stable identity of a grid: its code, else ``"<plan>:<grid>"`` for uncoded plans."""
@@ -61,6 +74,12 @@ def active_plans(session: Session, *, community_id: str | None = None) -> list[P
         ids = select(PlanGrid.plan_version_id).where(PlanGrid.community_id == community_id)
         stmt = stmt.where(PlanVersion.id.in_(ids))
     return list(session.scalars(stmt))
+
+
+def active_plan_ids(session: Session) -> tuple[int, ...]:
+    """Ids of the published, active plan versions, ascending (one indexed read, no ORM objects)."""
+    stmt = select(PlanVersion.id).where(PlanVersion.is_active.is_(True)).order_by(PlanVersion.id)
+    return tuple(int(i) for i in session.connection().execute(stmt).scalars())
 
 
 def active_grids(session: Session, *, community_id: str | None = None) -> gpd.GeoDataFrame:
@@ -81,6 +100,33 @@ def load_active(session: Session, *, settings: dict[str, Any], community_id: str
     """The active grids with their point index (build once per request or batch)."""
     grids = active_grids(session, community_id=community_id)
     return ActiveGrids(grids, GridIndex.from_grids(grids, id_column="key", configured_crs=settings.get("local_crs", "")))
+
+
+_BUILD_LOCK = threading.Lock()
+
+
+def cached_active(session: Session, *, settings: dict[str, Any], store: MutableMapping[str, Any]) -> ActiveGrids:
+    """:func:`load_active` kept in *store* (one per app) until the set of active plans changes.
+
+    A published plan's grids never change, so a publish or a retirement (a new set of active
+    plan ids, read on every call) is the only reason to rebuild. Requests that locate a point
+    (an Open311 POST, a tracker fix) pay one indexed read instead of reading every grid.
+    One thread builds while the others of its process wait for its result, so a cold process
+    under load builds the index once, not once per thread.
+    """
+    key = active_plan_ids(session)
+    hit = store.get("active_grids")
+    if hit is not None and hit[0] == key:
+        return hit[1]  # type: ignore[no-any-return]
+    with _BUILD_LOCK:
+        hit = store.get("active_grids")
+        if hit is not None and hit[0] == key:
+            return hit[1]  # type: ignore[no-any-return]
+        grids = load_active(session, settings=settings)
+        grids.lookup  # noqa: B018 - built here, once, not by the first request that needs it
+        grids.plan_of  # noqa: B018
+        store["active_grids"] = (key, grids)
+    return grids
 
 
 def grid_meta(session: Session, key: str) -> dict[str, Any]:

@@ -28,8 +28,8 @@ from api.models import utcnow
 from geo.incidents.categories import FIELDS, Category
 from geo.incidents.workflow import OPEN_STATES
 
-__all__ = ["IncidentInputError", "Intake", "SOURCES", "optional_float", "check_intake", "grid_lookup", "locate_points", "nearby_open_cases",
-           "report_case"]
+__all__ = ["IncidentInputError", "Intake", "Report", "SOURCES", "optional_float", "check_intake", "grid_lookup",
+           "locate_points", "locate_point", "nearby_open_cases", "prepare_report", "store_report", "report_case"]
 
 #: Intake channel -> Chinese label.
 SOURCES: dict[str, str] = {"worker": "网格员上报", "public": "居民上报", "open311": "Open311", "12345": "12345热线",
@@ -99,35 +99,44 @@ def check_intake(intake: Intake, categories: Mapping[str, Category]) -> Category
 
 def grid_lookup(active: ActiveGrids) -> dict[str, tuple[int, str]]:
     """Grid key -> (plan version, community) of the active grids."""
-    g = active.grids.drop_duplicates("key")
-    return {k: (int(p), c) for k, p, c in zip(g["key"], g["plan_version_id"], g["community_id"], strict=True)}
+    return active.lookup
 
 
 def locate_points(active: ActiveGrids, lon: Any, lat: Any, *, settings: Mapping[str, Any],
                   lookup: Mapping[str, tuple[int, str]] | None = None) -> pd.DataFrame:
     """Grid code, plan version, community and ``how`` of each WGS84 point (``None`` = 待定位).
 
-    *lookup* is :func:`grid_lookup` of *active* (computed when not given; callers locating
-    point by point pass a cached one).
+    *lookup* is :func:`grid_lookup` of *active* (taken from *active* when not given).
     """
     lon, lat = np.asarray(lon, dtype=float), np.asarray(lat, dtype=float)
-    out = pd.DataFrame({"grid_code": None, "plan_version_id": None, "community_id": None, "locate_how": "none"},
-                       index=range(len(lon)), dtype=object)
-    if len(active.grids) == 0 or len(lon) == 0:
-        return out
-    found = active.grid_of_points(lon, lat, tolerance_m=settings["grid_point_tolerance_m"], nearest_fallback=False)
-    lookup = lookup if lookup is not None else grid_lookup(active)
-    keys = found["grid_id"].to_numpy(dtype=object)
-    hit = pd.notna(keys)
-    # Per grid, not per point: a million points map through ~10^4 grid keys.
-    codes, inverse = np.unique(keys[hit].astype(str), return_inverse=True)
-    plans = np.array([lookup[k][0] for k in codes], dtype=object)
-    communities = np.array([lookup[k][1] for k in codes], dtype=object)
-    out.loc[hit, "grid_code"] = codes.astype(object)[inverse]
-    out.loc[hit, "plan_version_id"] = plans[inverse]
-    out.loc[hit, "community_id"] = communities[inverse]
-    out.loc[hit, "locate_how"] = found["how"].to_numpy(dtype=object)[hit]
-    return out
+    n = len(lon)
+    codes = np.full(n, None, dtype=object)
+    plans = np.full(n, None, dtype=object)
+    communities = np.full(n, None, dtype=object)
+    how = np.full(n, "none", dtype=object)
+    if len(active.grids) and n:
+        found = active.locate(lon, lat, tolerance_m=settings["grid_point_tolerance_m"], nearest_fallback=False)
+        lookup = lookup if lookup is not None else active.lookup
+        hit = pd.notna(found.grid_id)
+        # Per grid, not per point: a million points map through ~10^4 grid keys.
+        keys, inverse = np.unique(found.grid_id[hit].astype(str), return_inverse=True)
+        codes[hit] = keys.astype(object)[inverse]
+        plans[hit] = np.array([lookup[k][0] for k in keys], dtype=object)[inverse]
+        communities[hit] = np.array([lookup[k][1] for k in keys], dtype=object)[inverse]
+        how[hit] = found.how[hit]
+    return pd.DataFrame({"grid_code": codes, "plan_version_id": plans, "community_id": communities,
+                         "locate_how": how}, index=range(n), dtype=object)
+
+
+def locate_point(active: ActiveGrids, lon: float, lat: float, *, settings: Mapping[str, Any]) -> dict[str, Any]:
+    """:func:`locate_points` of one point as a dict (no DataFrame: one report per request)."""
+    found = active.locate([lon], [lat], tolerance_m=settings["grid_point_tolerance_m"], nearest_fallback=False)
+    key = found.grid_id[0]
+    if len(active.grids) == 0 or key is None:
+        return {"grid_code": None, "plan_version_id": None, "community_id": None, "locate_how": "none"}
+    plan, community = active.lookup[key]
+    return {"grid_code": str(key), "plan_version_id": plan, "community_id": community,
+            "locate_how": str(found.how[0])}
 
 
 def nearby_open_cases(session: Session, category: str, lon: float, lat: float, *, radius_m: float,
@@ -151,33 +160,59 @@ def nearby_open_cases(session: Session, category: str, lon: float, lat: float, *
     return sorted(out, key=lambda r: r["distance_m"])
 
 
-def report_case(session: Session, intake: Intake, *, settings: Mapping[str, Any], active: ActiveGrids | None = None,
-                categories: Mapping[str, Category] | None = None,
-                lookup: Mapping[str, tuple[int, str]] | None = None) -> tuple[IncidentCase, list[dict[str, Any]]]:
-    """Check, locate and store a new case (state 上报) with its first event; the case and duplicate suggestions.
+@dataclass(frozen=True)
+class Report:
+    """A checked and located report with its duplicate suggestions: the reads done, ready to store."""
 
-    Raises :class:`IncidentInputError` (nothing written) when the report is incomplete.
+    intake: Intake
+    category: Category
+    located: dict[str, Any]
+    duplicates: list[dict[str, Any]]
+
+
+def prepare_report(session: Session, intake: Intake, *, settings: Mapping[str, Any],
+                   active: ActiveGrids | None = None, categories: Mapping[str, Category] | None = None) -> Report:
+    """Check and locate *intake* and find its duplicate suggestions: every read of a report, no write.
+
+    Run it before the write transaction so the database's write lock is held only for the
+    INSERTs (:func:`store_report`). Raises :class:`IncidentInputError` when the report is incomplete.
     """
     category = check_intake(intake, categories if categories is not None else load_categories(session))
-    at = intake.reported_at or utcnow()
-    located = {"grid_code": None, "plan_version_id": None, "community_id": None, "locate_how": "none"}
+    located: dict[str, Any] = {"grid_code": None, "plan_version_id": None, "community_id": None, "locate_how": "none"}
+    duplicates: list[dict[str, Any]] = []
     if intake.lon is not None and intake.lat is not None:
         grids = active if active is not None else load_active(session, settings=settings)
-        located = locate_points(grids, [intake.lon], [intake.lat], settings=settings, lookup=lookup).iloc[0].to_dict()
+        located = locate_point(grids, intake.lon, intake.lat, settings=settings)
+        duplicates = nearby_open_cases(session, category.code, intake.lon, intake.lat,
+                                       radius_m=settings["incident_duplicate_radius_m"])
+    return Report(intake, category, located, duplicates)
+
+
+def store_report(session: Session, report: Report) -> IncidentCase:
+    """Store a prepared report as a new case (state 上报) with its first event; the case (flushed, with its id)."""
+    intake, category = report.intake, report.category
+    at = intake.reported_at or utcnow()
+    located = {k: (None if v is None else (int(v) if k == "plan_version_id" else v)) for k, v in report.located.items()}
     case = IncidentCase(token=new_tokens(1)[0], source=intake.source, external_id=intake.external_id,
                         category=category.code, description=intake.description.strip(), address=intake.address,
                         lon=intake.lon, lat=intake.lat, state="reported", reporter=intake.reporter,
                         reporter_contact=intake.contact, limit_value=category.limit_value,
-                        limit_unit=category.limit_unit, reported_at=at, updated_at=at,
-                        **{k: (None if v is None else (int(v) if k == "plan_version_id" else v)) for k, v in located.items()})
+                        limit_unit=category.limit_unit, reported_at=at, updated_at=at, **located)
     session.add(case)
     session.flush()
     session.add(IncidentEvent(case_id=case.id, action="report", actor=intake.reporter or intake.source,
                               role="reporter", at=at, from_state="", to_state="reported",
                               detail={"source": intake.source, "grid_code": case.grid_code,
                                       "plan_version_id": case.plan_version_id}))
-    duplicates: list[dict[str, Any]] = []
-    if intake.lon is not None and intake.lat is not None:
-        duplicates = nearby_open_cases(session, category.code, intake.lon, intake.lat,
-                                       radius_m=settings["incident_duplicate_radius_m"], exclude=case.id)
-    return case, duplicates
+    return case
+
+
+def report_case(session: Session, intake: Intake, *, settings: Mapping[str, Any], active: ActiveGrids | None = None,
+                categories: Mapping[str, Category] | None = None) -> tuple[IncidentCase, list[dict[str, Any]]]:
+    """Check, locate and store a new case (state 上报) with its first event; the case and duplicate suggestions.
+
+    Raises :class:`IncidentInputError` (nothing written) when the report is incomplete.
+    :func:`prepare_report` then :func:`store_report`, in the caller's transaction.
+    """
+    report = prepare_report(session, intake, settings=settings, active=active, categories=categories)
+    return store_report(session, report), report.duplicates

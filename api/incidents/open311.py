@@ -21,9 +21,15 @@ from api.auth import csrf
 from api.db import get_session, session_scope
 from api.errors import register_error_renderer
 from api.incidents.exports import latest_reasons
-from api.incidents.intake import IncidentInputError, Intake, optional_float, report_case
+from api.incidents.intake import (
+    IncidentInputError,
+    Intake,
+    optional_float,
+    prepare_report,
+    store_report,
+)
 from api.incidents.keys import verify_key
-from api.incidents.locator import cached_active, cached_lookup
+from api.incidents.locator import cached_active
 from api.incidents.models import IncidentCase
 from api.incidents.open311_format import render, request_dict, service_dict
 from api.incidents.tables import load_categories
@@ -229,20 +235,27 @@ def _intake(client: str) -> Intake:
 
 @bp.post("/requests.<fmt>")
 def create_request(fmt: str) -> tuple[Response, int] | Response:
-    """Create a service request (form-encoded, ``api_key`` required)."""
+    """Create a service request (form-encoded, ``api_key`` required).
+
+    Key, category, location and duplicate search are reads; the write transaction (which
+    holds SQLite's one write lock) only inserts the case and its first event.
+    """
     fmt = _format(fmt)
-    with session_scope() as session:
-        key = verify_key(session, request.form.get("api_key"))
-        if key is None:
-            raise Open311Error(403, "api_key missing or invalid / API key 缺失或无效")
-        intake, categories = _intake(key.name), load_categories(session)
-        if intake.category not in categories:
-            raise Open311Error(404, f"service_code {intake.category} not found / 未知的服务代码")
-        try:
-            case, dups = report_case(session, intake, settings=_settings(), active=cached_active(session),
-                                     categories=categories, lookup=cached_lookup(session))
-        except IncidentInputError as exc:
-            raise Open311Error(400, str(exc)) from None
-        notice = f"已受理登记，编号 {case.id}" + (f"；附近有 {len(dups)} 件同类未结案件" if dups else "")
-        body = [{"service_request_id": str(case.id), "service_notice": notice, "account_id": None}]
+    session = get_session()
+    key = verify_key(session, request.form.get("api_key"))
+    if key is None:
+        raise Open311Error(403, "api_key missing or invalid / API key 缺失或无效")
+    intake, categories = _intake(key.name), load_categories(session)
+    if intake.category not in categories:
+        raise Open311Error(404, f"service_code {intake.category} not found / 未知的服务代码")
+    try:
+        report = prepare_report(session, intake, settings=_settings(), active=cached_active(session),
+                                categories=categories)
+    except IncidentInputError as exc:
+        raise Open311Error(400, str(exc)) from None
+    with session_scope() as s:
+        case_id = store_report(s, report).id
+    dups = report.duplicates
+    notice = f"已受理登记，编号 {case_id}" + (f"；附近有 {len(dups)} 件同类未结案件" if dups else "")
+    body = [{"service_request_id": str(case_id), "service_notice": notice, "account_id": None}]
     return render(body, fmt, "service_requests", 201)

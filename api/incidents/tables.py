@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping
 from typing import Any
 
@@ -33,6 +34,19 @@ def _writing(session: Session) -> bool:
     return bool(session.connection().get_execution_options().get(WRITE_OPTION, False))
 
 
+_COLUMNS = (IncidentCategory.code, IncidentCategory.kind, IncidentCategory.major_name, IncidentCategory.minor_name,
+            IncidentCategory.grade, IncidentCategory.limit_value, IncidentCategory.limit_unit,
+            IncidentCategory.department, IncidentCategory.required)
+_ACTIVE_ROWS = select(*_COLUMNS).where(IncidentCategory.active.is_(True)).order_by(IncidentCategory.code)
+#: The table last built, keyed by the rows it was built from (a pure function of them: never stale).
+_BUILT: dict[str, tuple[tuple[Any, ...], dict[str, Category]]] = {}
+_BUILT_LOCK = threading.Lock()
+
+
+def _categories_from_rows(rows: tuple[Any, ...]) -> dict[str, Category]:
+    return {r[0]: Category(*r[:8], tuple(f for f in r[8].split(",") if f)) for r in rows}
+
+
 def load_categories(session: Session) -> dict[str, Category]:
     """Active categories by code (the default table on first use).
 
@@ -40,14 +54,24 @@ def load_categories(session: Session) -> dict[str, Category]:
     to the next write transaction. (Seeding inside a read failed under load: on SQLite a
     read cannot become a write once another writer committed, 500; on PostgreSQL two
     first readers inserted the same codes.)
+
+    Every Open311 request reads the table: the rows are read each time (one plain query,
+    so a table loaded by another process is seen at once), the categories are built only
+    when the rows differ from the last ones built.
     """
-    if not _writing(session) and session.scalar(select(IncidentCategory.code).limit(1)) is None:
-        return {c.code: c for c in sorted(DEFAULT_CATEGORIES, key=lambda c: c.code)}
-    ensure_categories(session)
-    rows = session.scalars(select(IncidentCategory).where(IncidentCategory.active.is_(True))
-                           .order_by(IncidentCategory.code))
-    return {r.code: Category(r.code, r.kind, r.major_name, r.minor_name, r.grade, r.limit_value, r.limit_unit,
-                             r.department, tuple(f for f in r.required.split(",") if f)) for r in rows}
+    rows = tuple(tuple(r) for r in session.connection().execute(_ACTIVE_ROWS))
+    if not rows:
+        if not _writing(session) and session.scalar(select(IncidentCategory.code).limit(1)) is None:
+            return {c.code: c for c in sorted(DEFAULT_CATEGORIES, key=lambda c: c.code)}
+        ensure_categories(session)
+        rows = tuple(tuple(r) for r in session.connection().execute(_ACTIVE_ROWS))
+    with _BUILT_LOCK:
+        hit = _BUILT.get("last")
+    if hit is None or hit[0] != rows:
+        hit = (rows, _categories_from_rows(rows))
+        with _BUILT_LOCK:
+            _BUILT["last"] = hit
+    return dict(hit[1])  # a copy: callers may change theirs
 
 
 def replace_categories(session: Session, categories: tuple[Category, ...]) -> int:

@@ -9,6 +9,7 @@ from flask import Flask
 
 from api.db import session_scope
 from api.grids import service
+from api.models import PlanVersion
 from tests.api.register_helpers import published_app
 
 
@@ -44,6 +45,26 @@ def test_point_of_each_building_lands_in_its_assigned_grid(app: Flask) -> None:
     agree = (found["grid_id"] == assigned.reindex(buildings.index)).mean()
     assert agree > 0.98
     assert set(found["how"]) <= {"inside", "within_tolerance"}
+
+
+def test_cached_active_is_rebuilt_only_when_the_active_plans_change(app: Flask) -> None:
+    settings, store = app.config["WANGGE"], {}
+    with app.app_context(), session_scope(write=False) as s:
+        first = service.cached_active(s, settings=settings, store=store)
+        assert service.cached_active(s, settings=settings, store=store) is first
+        row = first.grids.iloc[0]
+        assert first.lookup[row["key"]] == (int(row["plan_version_id"]), row["community_id"])
+        plans = service.active_plan_ids(s)
+    assert plans == (int(row["plan_version_id"]),)
+    with pytest.raises(RuntimeError, match="rolled back"), app.app_context(), session_scope() as s:
+        s.get(PlanVersion, plans[0]).is_active = False  # a retirement, seen by the next request
+        s.flush()
+        assert service.active_plan_ids(s) == ()
+        assert len(service.cached_active(s, settings=settings, store=store).grids) == 0
+        raise RuntimeError("rolled back")
+    with app.app_context(), session_scope(write=False) as s:
+        again = service.cached_active(s, settings=settings, store=store)
+    assert again is not first and again.grids["key"].tolist() == first.grids["key"].tolist()
 
 
 def test_community_filter(app: Flask) -> None:

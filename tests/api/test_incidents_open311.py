@@ -6,7 +6,9 @@ loopback server; POST with our own client (form-encoded, as the spec has it).
 
 from __future__ import annotations
 
+import sqlite3
 import threading
+import time
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from datetime import datetime
@@ -23,7 +25,8 @@ from api.grids.service import active_grids
 from api.incidents import cases as svc
 from api.incidents.intake import Intake, report_case
 from api.incidents.keys import create_key, revoke_key
-from api.incidents.models import IncidentCase
+from api.incidents.models import IncidentCase, IncidentCategory
+from api.incidents.tables import load_categories
 from api.models import User
 from api.register.models import Staff
 from api.users import create_user
@@ -244,6 +247,44 @@ def test_post_errors_write_nothing(app: Flask, world: dict[str, Any], fmt: str, 
     assert status == code
     _error(body, code, needle)
     assert _count(app) == before
+
+
+@pytest.mark.sqlite_only(reason="a second connection holds SQLite's one write lock")
+def test_post_refusals_never_wait_for_the_write_lock(app: Flask, world: dict[str, Any]) -> None:
+    """Key, category and form are checked in reads: a busy database delays only the INSERT of a good report."""
+    other = sqlite3.connect(app.config["DATABASE_URL"].removeprefix("sqlite:///"), isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")  # another writer (a job, another server process) holds the database
+    try:
+        t0 = time.perf_counter()
+        refused = [_post(app.test_client(), "json", **form)[0] for form in (
+            {"api_key": "wrong", "service_code": "SJ-0102", "lat": "31", "long": "121"},
+            {"api_key": world["key"], "service_code": "XX-1234", "lat": "31", "long": "121"},
+            {"api_key": world["key"], "service_code": "SJ-0102", "lat": "31", "long": "121"})]
+        waited = time.perf_counter() - t0
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    assert refused == [403, 404, 400]
+    assert waited < 5.0  # the write lock would have kept them db_busy_timeout_s (30 s), then 503
+
+
+def test_a_category_table_changed_elsewhere_is_served_at_once(app: Flask, world: dict[str, Any]) -> None:
+    """Categories are rebuilt from their rows when the rows change (e.g. loaded by another process)."""
+    def names() -> dict[str, str]:
+        return {x["service_code"]: x["service_name"] for x in app.test_client().get("/open311/v2/services.json").get_json()}
+
+    old = names()["SJ-0201"]
+    try:
+        with app.app_context(), session_scope() as s:
+            s.get(IncidentCategory, "SJ-0201").minor_name = "张贴小广告"
+        assert names()["SJ-0201"] == "张贴小广告"
+        with app.app_context(), session_scope(write=False) as s:
+            load_categories(s).pop("SJ-0201")  # a caller's copy: the next caller still gets every category
+            assert "SJ-0201" in load_categories(s)
+    finally:
+        with app.app_context(), session_scope() as s:
+            s.get(IncidentCategory, "SJ-0201").minor_name = old
+    assert names()["SJ-0201"] == old
 
 
 @pytest.fixture(scope="module")

@@ -78,3 +78,17 @@ def test_code_succession_keeps_and_retires() -> None:
     assert out.loc["A", ["successor", "shared", "buildings", "status"]].tolist() == ["A", 2, 3, "kept"]
     assert out.loc["B", ["successor", "status"]].tolist() == ["D", "retired"]
     assert out.loc["C", "successor"] is None and out.loc["C", "status"] == "retired"
+
+
+def test_locate_arrays_equal_the_frame_and_reuse_one_transformer() -> None:
+    index = GridIndex.from_grids(_grids())
+    xs, ys = _points([(350050, 3455050), (350150, 3455050), (350050, 3455103), (350050, 3455300)])
+    frame = index.grid_of_points(xs, ys, tolerance_m=5.0, nearest_fallback=False)
+    got = index.locate(xs, ys, tolerance_m=5.0, nearest_fallback=False)
+    assert got.grid_id.tolist() == frame["grid_id"].tolist() == ["A", "B", "A", None]
+    assert got.how.tolist() == frame["how"].tolist()
+    np.testing.assert_array_equal(got.distance_m, frame["distance_m"].to_numpy())
+    # One point at a time (a request) answers the same as the batch, with the same transformer.
+    one = [index.locate([x], [y], tolerance_m=5.0, nearest_fallback=False).grid_id[0] for x, y in zip(xs, ys, strict=True)]
+    assert one == ["A", "B", "A", None]
+    assert index._from_wgs84 is index._from_wgs84
