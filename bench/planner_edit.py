@@ -76,13 +76,12 @@ def _unit_candidates(app: Any, plan: int, n: int) -> list[tuple[str, str]]:
     """(building, target grid): one building of a unit of several whose unit borders another grid."""
     from api.db import session_scope
     from api.models import PlanVersion
-    from api.plans.splitmove import _cell_buildings
-    from api.plans.state import get_state
+    from api.plans.state import cell_buildings, get_state
 
     out = []
     with app.app_context(), session_scope(write=False) as s:
         state = get_state(s, s.get(PlanVersion, plan), app.config["WANGGE"])
-        for cell, members in sorted(_cell_buildings(state).items()):
+        for cell, members in sorted(cell_buildings(state).items()):
             i = state.cell_index[cell]
             others = [state.grid_of[j] for j in state.neighbours(i).tolist() if state.grid_of[j] != state.grid_of[i]]
             if len(members) > 1 and others and not state.grids[state.grid_of[i]].locked:

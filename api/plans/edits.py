@@ -31,6 +31,7 @@ from api.plans.splitmove import (
 from api.plans.state import (
     GridMeta,
     PlanState,
+    cell_buildings,
     cell_components,
     change_cells,
     get_state,
@@ -38,6 +39,7 @@ from api.plans.state import (
     grid_label,
     invalidate,
     refresh_grid,
+    set_building_cells,
     table_of,
 )
 from api.plans.store import check_version, write_change
@@ -301,7 +303,8 @@ def move_confirmation(session: Session, state: PlanState, body: dict[str, Any],
     moving = {c for c, _ in delta.get("assign", [])}
     selected = set(body.get("building_ids") or [])
     dragged = {b for b, _ in delta.get("building_cells", [])}  # split units: overlapping footprints
-    extra = sorted(({b for b, c in state.building_cell.items() if c in moving} | dragged) - selected) if selected else []
+    members = cell_buildings(state)
+    extra = sorted(({b for c in moving for b in members.get(c, ())} | dragged) - selected) if selected else []
     deleted = [state.grids[g] for g in delta.get("delete", [])]
     if not extra and not deleted:
         return None
@@ -355,8 +358,7 @@ def _apply_cells(state: PlanState, delta: dict[str, Any]) -> set[str]:
     counted = [c for c, v in part.get("update", {}).items() if "households" in v] + list(part.get("drop", []))
     affected = {state.grid_of[state.cell_index[c]] for c in counted} | {r["grid_id"] for r in part.get("add", [])}
     change_cells(state, update=part.get("update", {}), add=part.get("add", []), drop=part.get("drop", []))
-    for b, c in delta.get("building_cells", []):
-        state.building_cell[b] = c
+    set_building_cells(state, delta.get("building_cells", []))
     return affected
 
 

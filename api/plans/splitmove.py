@@ -23,7 +23,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from api.models import Building
-from api.plans.state import PlanState
+from api.plans.state import PlanState, cell_buildings
 from geo.cellsplit import insert_vertices, split_cell
 from geo.errors import LayerError
 
@@ -64,13 +64,6 @@ class SplitPlan:
     def pieces(self) -> list[Any]:
         """The new cells' geometries (to check they touch the target grid)."""
         return [shapely.from_wkb(r["wkb"]) for r in self.cells["add"]]
-
-
-def _cell_buildings(state: PlanState) -> dict[str, list[str]]:
-    out: dict[str, list[str]] = {}
-    for b, c in state.building_cell.items():
-        out.setdefault(c, []).append(b)
-    return out
 
 
 def _new_id(state: PlanState, cell_id: str, taken: set[str]) -> str:
@@ -144,7 +137,7 @@ def plan_split_move(state: PlanState, target: str, chosen: dict[int, list[str]],
     *chosen* maps a cell index to the selected buildings in it. Without *buildings*, or
     when a split fails, the affected cells move whole (the caller asks the planner first).
     """
-    members = _cell_buildings(state)
+    members = cell_buildings(state)
     partial = {i: b for i, b in chosen.items() if set(b) != set(members.get(str(state.cell_ids[i]), b))}
     plan = SplitPlan(whole=sorted(set(chosen) - set(partial)))
     if not partial or buildings is None:

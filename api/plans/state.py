@@ -31,6 +31,8 @@ from geo.crs import local_metric_crs
 __all__ = [
     "GridMeta",
     "PlanState",
+    "cell_buildings",
+    "set_building_cells",
     "load_state",
     "get_state",
     "is_cached",
@@ -110,6 +112,9 @@ class PlanState:
     members: dict[str, set[int]]
     untiled: set[str]
     crs: Any  # the local metric CRS of ``metric``
+    # cell id -> its buildings (the inverse of building_cell): built on first use, kept in step
+    # by set_building_cells, so a move never scans every building of the plan
+    cell_members: dict[str, list[str]] | None = field(default=None, repr=False, compare=False)
 
     @property
     def plan_id(self) -> int:
@@ -117,6 +122,31 @@ class PlanState:
 
     def neighbours(self, i: int) -> np.ndarray:
         return self.adj_idx[self.adj_ptr[i]:self.adj_ptr[i + 1]]
+
+
+def cell_buildings(state: PlanState) -> dict[str, list[str]]:
+    """Buildings of every cell of *state* (cell id -> building ids), built once per loaded state."""
+    if state.cell_members is None:
+        out: dict[str, list[str]] = {}
+        for b, c in state.building_cell.items():
+            out.setdefault(c, []).append(b)
+        state.cell_members = out
+    return state.cell_members
+
+
+def set_building_cells(state: PlanState, pairs: list[list[str]]) -> None:
+    """Put every building of *pairs* (``[building, cell]``) in its cell, keeping :func:`cell_buildings` in step."""
+    index = state.cell_members
+    for b, c in pairs:
+        old = state.building_cell.get(b)
+        state.building_cell[b] = c
+        if index is None or old == c:
+            continue
+        if old is not None and b in index.get(old, ()):
+            index[old].remove(b)
+            if not index[old]:
+                del index[old]
+        index.setdefault(c, []).append(b)
 
 
 def table_of(model: Any) -> Table:

@@ -70,6 +70,11 @@ def _assert_adjacency_is_rebuilt(app: Flask, plan: int) -> None:
     assert state.adj_ptr.tolist() == ptr.tolist()
     assert [sorted(state.neighbours(i).tolist()) for i in range(len(ptr) - 1)] == \
         [sorted(idx[ptr[i]:ptr[i + 1]].tolist()) for i in range(len(ptr) - 1)]
+    # the cell -> buildings index edits keep in step equals one built from building_cell afresh
+    assert state.cell_members is not None, "a move builds the index"
+    kept = {c: sorted(b) for c, b in state.cell_members.items()}
+    state.cell_members = None
+    assert kept == {c: sorted(b) for c, b in plan_state.cell_buildings(state).items()}
 
 
 def _grids(answer: dict) -> dict[str, dict]:
@@ -118,6 +123,7 @@ def test_undo_rejoins_the_unit_and_redo_splits_it_again(app: Flask, planner: Fla
     again = _cells(app, plan)
     assert set(again) == set(split) and all(again[c].equals(split[c]) for c in split)
     assert _where(app, plan)["Bc01x"] == ("B", "c01+2")
+    _assert_adjacency_is_rebuilt(app, plan)
 
 
 def test_a_split_plan_reloads_from_the_database(app: Flask, planner: FlaskClient) -> None:
