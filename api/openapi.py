@@ -236,8 +236,9 @@ _JOB_ID = {"name": "job_id", "in": "path", "required": True, "schema": {"type": 
 def _board_paths() -> dict[str, Any]:
     """Batch printing of notice boards (issue 15): a job on the durable queue, admins only."""
     body = _json_body({"type": "object", "properties": {
-        "scope": {"type": "string", "enum": ["all", "street", "community"]},
+        "scope": {"type": "string", "enum": ["all", "street", "community", "grids"]},
         "target": {"type": "string", "maxLength": 200}, "size": {"type": "string", "enum": ["A3", "A4"]},
+        "grids": {"type": "array", "maxItems": 5000, "items": {"type": "string", "maxLength": 40}},
         "orientation": {"type": "string", "maxLength": 20}, "format": {"type": "string", "maxLength": 20},
         "drafts": {"type": "boolean"}}})
     return {
@@ -295,7 +296,8 @@ def _grid_and_register_paths() -> dict[str, Any]:
             "delete": _op("删除工作人员 / remove a staff member", tag="register", params=[_STAFF])},
         f"{reg}/audit": {"get": _op("审计日志 / audit log (admins)", tag="register", params=[
             limit, _query("action", "操作 / action"), _query("user", "用户 / user"),
-            _query("target", "对象 / target"), _query("since", "起始时间 ISO 8601 / since")])},
+            _query("target", "对象 / target"), _query("since", "起始时间 ISO 8601 / since"),
+            _query("until", "截止日期（含当天）ISO 8601 / until, day included")])},
     }
 
 

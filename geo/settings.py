@@ -192,6 +192,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("notify_batch_size", 200, "Outbox messages one sender round takes (the sender loops until none is due)."),
     Setting("public_code_length", 10, "Length of the tracking code a resident gets for a report from the public page (characters)."),
     Setting("public_report_max_per_day", 20, "Reports one client address may send from the public page per day (besides public_rate_limit)."),
+    # List pages (notice boards, audit log)
+    Setting("list_page_size", 50, "Rows per page of the notice-board list and the audit log."),
 )
 
 DEFAULTS: dict[str, Any] = {s.name: s.default for s in SETTINGS}

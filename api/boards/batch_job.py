@@ -21,12 +21,13 @@ from api.boards.service import print_batch
 from api.boards.sources import load_sources
 from api.boards.versions import record_prints
 from api.db import session_scope
+from api.grids.service import GridNotFound
 from api.jobs import JobContext, JobError
 from api.jobs import queue as job_queue
 from api.jobs.store import Job
 from webmap.boards.render import ORIENTATIONS, SIZES
 
-__all__ = ["BATCH_KIND", "DOWNLOADS", "FORMATS", "SCOPES", "batch_folder", "batch_params", "submit_batch",
+__all__ = ["BATCH_KIND", "DOWNLOADS", "FORMATS", "MAX_SELECTED", "SCOPES", "batch_folder", "batch_params", "submit_batch",
            "run_batch"]
 
 log = logging.getLogger(__name__)
@@ -36,6 +37,8 @@ _RUN_BATCH = "api.boards.batch_job:run_batch"
 #: What a batch covers: every active grid, one street office's or one community's.
 SCOPES: dict[str, str] = {"all": "全部网格", "street": "按街道", "community": "按社区"}
 FORMATS: dict[str, str] = {"pdf": "PDF", "png": "PNG", "both": "PDF 和 PNG"}
+#: Most grids one ``scope=grids`` batch may name (the board list's selection).
+MAX_SELECTED = 5000
 #: Files of a finished batch users may download.
 DOWNLOADS: tuple[str, ...] = ("boards.zip", "boards-all.pdf")
 
@@ -53,10 +56,22 @@ def _choice(body: Mapping[str, Any], name: str, allowed: Mapping[str, str] | tup
     return value
 
 
+def _grid_list(body: Mapping[str, Any]) -> list[str]:
+    """The ``grids`` of a ``scope=grids`` request: grid codes chosen on the board list, in order, once each."""
+    grids = body.get("grids")
+    if not isinstance(grids, list) or not grids or not all(isinstance(g, str) and g.strip() for g in grids):
+        raise ValueError("scope=grids 需要 grids：所选网格编码的数组，例如 [\"320508001001001\"]")
+    if len(grids) > MAX_SELECTED:
+        raise ValueError(f"一次最多选 {MAX_SELECTED} 个网格，收到 {len(grids)} 个；改用 scope=all、street 或 community")
+    return list(dict.fromkeys(g.strip() for g in grids))
+
+
 def batch_params(body: Mapping[str, Any]) -> dict[str, Any]:
     """The checked parameters of a batch request (raises ``ValueError`` naming the bad field and the choices)."""
-    scope = _choice(body, "scope", SCOPES, "all")
+    scope = "grids" if body.get("scope") == "grids" else _choice(body, "scope", SCOPES, "all")
     target = str(body.get("target") or "").strip()
+    if scope == "grids":
+        return {**batch_params({**body, "scope": "all"}), "scope": "grids", "grids": _grid_list(body)}
     if scope != "all" and not target:
         raise ValueError(f"scope={scope} 需要 target：{'街道编号' if scope == 'street' else '社区编号'}")
     drafts = body.get("drafts", False)
@@ -70,6 +85,13 @@ def batch_params(body: Mapping[str, Any]) -> dict[str, Any]:
 
 def _keys(session: Any, params: Mapping[str, Any]) -> list[str]:
     scope, target = params["scope"], params["target"]
+    if scope == "grids":
+        active = set(select_grids(session, every=True))
+        unknown = [g for g in params["grids"] if g not in active]
+        if unknown:
+            raise GridNotFound(f"没有这些生效网格：{'、'.join(unknown[:10])}{' 等' if len(unknown) > 10 else ''}"
+                               "；刷新公示牌列表后重新选择")
+        return list(params["grids"])
     return select_grids(session, every=scope == "all", street=target if scope == "street" else None,
                         community=target if scope == "community" else None)
 

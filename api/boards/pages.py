@@ -13,18 +13,20 @@ from flask import Blueprint, Response, current_app, render_template, request
 from flask_login import current_user
 
 from api.auth import role_required
+from api.boards.batch_job import FORMATS
 from api.boards.jobs import photo_dir
 from api.boards.service import (
     BoardIncomplete,
     board_content,
-    board_problems,
     grid_map_png,
+    missing_by_grid,
     public_url,
     render_board,
 )
-from api.boards.sources import BoardSources, load_sources
+from api.boards.sources import BoardSources, load_checklist_sources, load_sources
 from api.db import session_scope
 from api.errors import RequestError
+from api.paging import page_number, page_of
 from api.security import limiter, public_limit
 from webmap.boards.render import ORIENTATIONS, SIZES
 
@@ -54,26 +56,50 @@ def _content(src: BoardSources, key: str, **options: Any) -> Any:
 
 
 def board_status(session: Any) -> list[dict[str, Any]]:
-    """Every active grid with the mandatory board fields it lacks (no pictures drawn)."""
-    src = load_sources(session)
+    """Every active grid with the mandatory board fields it lacks (no map, no pictures: fast)."""
+    src = load_checklist_sources(session)
     settings = current_app.config["WANGGE"]
-    out = []
-    for key in src.grids["key"].astype(str):
-        board = board_content(src, key, settings=settings, photo_dir=photo_dir(current_app.instance_path, settings),
-                              pictures=False)
-        out.append({"key": key, "name": board.name, "community": board.community,
-                    "missing": board_problems(board, settings)})
-    return out
+    missing = missing_by_grid(src, settings=settings, photo_dir=photo_dir(current_app.instance_path, settings))
+    return [{"key": str(key), "name": _grid_name(name, key), "community_id": str(cid),
+             "community": src.communities.get(str(cid), str(cid)), "missing": missing[str(key)]}
+            for key, name, cid in zip(src.grids["key"], src.grids["name"], src.grids["community_id"], strict=True)]
+
+
+def _grid_name(name: Any, key: Any) -> str:
+    text = "" if name is None or name != name else str(name).strip()
+    return text or f"网格 {key}"
+
+
+#: The list's status filter: value -> label.
+STATUS_FILTERS: dict[str, str] = {"": "全部", "ready": "可打印", "missing": "缺少必填内容"}
+
+
+def _filtered(rows: list[dict[str, Any]], q: str, community: str, status: str) -> list[dict[str, Any]]:
+    """Rows whose code, name or community contains *q*, of *community*, of *status*."""
+    if status not in STATUS_FILTERS:
+        raise RequestError(400, "bad_option", f"参数 status={status!r} 无效", "可选：ready（可打印）、missing（缺少必填内容）",
+                           field="status")
+    q = q.strip().lower()
+    return [r for r in rows
+            if (not q or any(q in str(r[k]).lower() for k in ("key", "name", "community")))
+            and (not community or r["community_id"] == community)
+            and (not status or bool(r["missing"]) == (status == "missing"))]
 
 
 @bp.get("/boards")
 @role_required(*_STAFF_ROLES)
 def boards_page() -> str:
-    """网格公示牌: every active grid, what its board lacks, links to its PDF and PNG."""
+    """网格公示牌: active grids (search, community, status, pages), what each board lacks, its PDF/PNG;
+    admins select grids across pages and print them as one batch."""
+    args = request.args
     with session_scope() as s:
         rows = board_status(s)
-    return render_template("boards/list.html", rows=rows, sizes=list(SIZES), orientations=ORIENTATIONS,
-                           can_draft=current_user.role == "admin")
+    hits = _filtered(rows, args.get("q", ""), args.get("community", ""), args.get("status", ""))
+    communities = sorted({(r["community_id"], r["community"]) for r in rows}, key=lambda c: c[0])
+    return render_template("boards/list.html", page=page_of(hits, page_number(args), int(_settings()["list_page_size"])),
+                           hits=[r["key"] for r in hits], total=len(rows), ready=sum(not r["missing"] for r in rows),
+                           communities=communities, statuses=STATUS_FILTERS, args=args, sizes=list(SIZES),
+                           orientations=ORIENTATIONS, formats=FORMATS, can_draft=current_user.role == "admin")
 
 
 def _option(name: str, allowed: tuple[str, ...] | list[str], default: str) -> str:

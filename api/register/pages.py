@@ -7,16 +7,21 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, render_template, request
+from flask import Blueprint, current_app, render_template, request
 from flask_login import login_required
+from sqlalchemy import func, select
 from werkzeug.wrappers import Response
 
+from api.audit_labels import action_choices, action_label, detail_text
 from api.auth import role_required
 from api.db import get_session, session_scope
 from api.grids import service
+from api.models import AuditEntry
+from api.paging import Page, page_number
 from api.register import access, queries
 from api.register.routes import (
-    audit_rows,
+    audit_filter,
+    audit_json,
     edit_resident,
     export_response,
     guarded,
@@ -127,8 +132,17 @@ def export_page(key: str) -> Response:
 @bp.get("/register/audit")
 @role_required("admin")
 def audit_page() -> str:
-    """审计日志 with filters (action prefix, user, target, since)."""
-    return render_template("register/audit.html", entries=audit_rows(get_session(), request.args), args=request.args)
+    """审计日志: Chinese action labels, filters (action, user, target, date range), pages of ``list_page_size``."""
+    s = get_session()
+    stmt = audit_filter(request.args)
+    total = s.scalar(select(func.count()).select_from(stmt.order_by(None).subquery())) or 0
+    size = int(current_app.config["WANGGE"]["list_page_size"])
+    number = min(page_number(request.args), max(1, -(-total // size)))
+    rows = [audit_json(e) for e in s.scalars(stmt.offset((number - 1) * size).limit(size))]
+    users = s.scalars(select(AuditEntry.username).where(AuditEntry.username.is_not(None)).distinct()
+                      .order_by(AuditEntry.username)).all()
+    return render_template("register/audit.html", page=Page(rows, number, size, total), args=request.args,
+                           users=users, actions=action_choices(), action_label=action_label, detail_text=detail_text)
 
 
 @bp.get("/register/rebinding/<int:plan_id>")

@@ -33,7 +33,7 @@ from geo.register.columns import KINDS, parse_field_options
 from geo.register.idnumber import mask_numbers_in_text, mask_phone, normalise_phone, phone_problems
 from geo.register.sheets import read_sheet
 
-__all__ = ["bp", "guarded", "me", "cipher", "record_view", "run_import", "import_from_request", "audit_rows", "export_response",
+__all__ = ["bp", "guarded", "me", "cipher", "record_view", "run_import", "import_from_request", "audit_rows", "audit_filter", "audit_json", "export_response",
            "unmask_reason", "unmask_resident", "edit_resident"]
 
 bp = Blueprint("register", __name__)
@@ -280,13 +280,24 @@ def import_from_request() -> dict[str, Any]:
                       request.form.get("coords", "wgs84"))
 
 
-def audit_rows(s: Session, args: Any) -> list[dict[str, Any]]:
-    """Audit rows filtered by ``action`` (prefix), ``user``, ``target`` and ``since`` (ISO date)."""
+def _since(args: Any, name: str, *, next_day: bool = False) -> Any:
+    """The date argument *name* as a UTC datetime (its next midnight with *next_day*); 400 when not a date."""
+    try:
+        day = pd.Timestamp(args[name], tz="UTC")
+    except ValueError:
+        raise RequestError(400, "bad_date", f"{name} 须为日期，收到 {args[name]!r}", "写成 2026-01-31",
+                           field=name) from None
+    return (day + pd.Timedelta(days=1) if next_day else day).to_pydatetime()
+
+
+def audit_filter(args: Any) -> Any:
+    """The audit rows matching ``action`` (code or prefix), ``user``, ``target``, ``since`` and
+    ``until`` (ISO dates, both days included), newest first (a select to page or limit)."""
     from sqlalchemy import select
 
     from api.models import AuditEntry
 
-    stmt = select(AuditEntry).order_by(AuditEntry.id.desc()).limit(min(args.get("limit", 200, type=int), 1000))
+    stmt = select(AuditEntry).order_by(AuditEntry.id.desc())
     if args.get("action"):
         stmt = stmt.where(AuditEntry.action.startswith(args["action"]))
     if args.get("user"):
@@ -294,18 +305,26 @@ def audit_rows(s: Session, args: Any) -> list[dict[str, Any]]:
     if args.get("target"):
         stmt = stmt.where(AuditEntry.target == args["target"])
     if args.get("since"):
-        try:
-            since = pd.Timestamp(args["since"], tz="UTC").to_pydatetime()
-        except ValueError:
-            raise RequestError(400, "bad_date", f"since 须为日期，收到 {args['since']!r}", "写成 2026-01-31",
-                               field="since") from None
-        stmt = stmt.where(AuditEntry.at >= since)
-    return [{"id": e.id, "at": e.at.isoformat(), "user": e.username, "action": e.action, "target": e.target,
-             "detail": e.detail, "ip": e.ip} for e in s.scalars(stmt)]
+        stmt = stmt.where(AuditEntry.at >= _since(args, "since"))
+    if args.get("until"):
+        stmt = stmt.where(AuditEntry.at < _since(args, "until", next_day=True))
+    return stmt
+
+
+def audit_json(e: Any) -> dict[str, Any]:
+    """One audit row as the API and the audit page show it."""
+    return {"id": e.id, "at": e.at.isoformat(), "user": e.username, "action": e.action, "target": e.target,
+            "detail": e.detail, "ip": e.ip}
+
+
+def audit_rows(s: Session, args: Any) -> list[dict[str, Any]]:
+    """Audit rows filtered as :func:`audit_filter` says, at most ``limit`` (200; up to 1000)."""
+    stmt = audit_filter(args).limit(min(args.get("limit", 200, type=int), 1000))
+    return [audit_json(e) for e in s.scalars(stmt)]
 
 
 @bp.get("/api/register/audit")
 @role_required("admin")
 def audit_log() -> Response:
-    """The audit log for admins, filtered (``action``, ``user``, ``target``, ``since``, ``limit``)."""
+    """The audit log for admins, filtered (``action``, ``user``, ``target``, ``since``, ``until``, ``limit``)."""
     return jsonify({"entries": audit_rows(get_session(), request.args)})

@@ -8,6 +8,7 @@ checked from the outside: ``pdfinfo`` (page size), ``pdffonts`` (embedded CJK fo
 
 from __future__ import annotations
 
+import html
 import re
 import subprocess
 from collections.abc import Iterator
@@ -403,3 +404,83 @@ def test_a_negative_worker_count_is_refused_naming_the_setting(world: dict[str, 
     with pytest.raises(ValueError, match=r"board_workers must be ≥ 0 \(0 = every core\); got -1"):
         print_batch(src, [world["A"]], tmp_path, settings={**app.config["WANGGE"], "board_workers": -1},
                     photo_dir=tmp_path)
+
+
+def _keys_on(html: str) -> list[str]:
+    return re.findall(r'class="form-check-input wg-board-pick" value="([^"]+)"', html)
+
+
+def test_board_list_searches_filters_and_pages_on_the_server(world: dict[str, Any]) -> None:
+    """368 grids once made a 35,000 px page: now search, community, status and pages of list_page_size."""
+    app, a, b, c = world["app"], world["A"], world["B"], world["C"]
+    admin = login(app, "admin")
+    size = app.config["WANGGE"]["list_page_size"]
+    app.config["WANGGE"]["list_page_size"] = 2
+    try:
+        first, second = admin.get("/boards").get_data(as_text=True), admin.get("/boards?page=2").get_data(as_text=True)
+        assert len(_keys_on(first)) == 2 and len(_keys_on(second)) == 2 and not set(_keys_on(first)) & set(_keys_on(second))
+        with app.app_context(), session_scope() as s:
+            from api.grids.service import active_grids
+
+            grids = active_grids(s)
+        assert f"第 1 / {-(-len(grids) // 2)} 页，共 {len(grids)} 条" in first
+        assert 'rel="next"' in first and "page=2" in first
+        ready = admin.get("/boards?status=ready").get_data(as_text=True)
+        assert sorted(_keys_on(ready)) == sorted([a, c])
+        missing = admin.get("/boards?status=missing&page=99").get_data(as_text=True)  # past the end: last page
+        assert f"共 {len(grids) - 2} 条" in missing and a not in _keys_on(missing)
+        found = admin.get(f"/boards?q={b[-6:]}").get_data(as_text=True)
+        assert b in _keys_on(found) and "缺少网格长" in found
+        community = str(grids.loc[grids["key"] == a, "community_id"].iloc[0])
+        in_community = set(grids.loc[grids["community_id"].astype(str) == community, "key"])
+        app.config["WANGGE"]["list_page_size"] = 500
+        assert set(_keys_on(admin.get(f"/boards?community={community}").get_data(as_text=True))) == in_community
+        none = admin.get("/boards?q=没有这个网格").get_data(as_text=True)
+        assert _keys_on(none) == [] and "没有符合条件的网格" in none and "清除筛选" in none
+    finally:
+        app.config["WANGGE"]["list_page_size"] = size
+    assert admin.get("/boards?page=abc").status_code == 400
+    bad = admin.get("/boards?status=lost")
+    assert bad.status_code == 400 and "status='lost' 无效" in html.unescape(bad.get_data(as_text=True))
+    viewer_page = login(app, "viewer").get("/boards").get_data(as_text=True)
+    assert "wg-board-pick" not in viewer_page and "打印所选" not in viewer_page  # selection is the admins'
+
+
+def test_batch_of_grids_selected_on_the_list_prints_exactly_those(world: dict[str, Any]) -> None:
+    import time
+
+    app, a, b, c = world["app"], world["A"], world["B"], world["C"]
+    admin = login(app, "admin")
+    for body, status, message in [({"scope": "grids"}, 400, "scope=grids 需要 grids"),
+                                  ({"scope": "grids", "grids": []}, 400, "scope=grids 需要 grids"),
+                                  ({"scope": "grids", "grids": [1, 2]}, 400, "scope=grids 需要 grids"),
+                                  ({"scope": "grids", "grids": [a, "nope"]}, 404, "没有这些生效网格：nope")]:
+        r = admin.post("/api/boards/batch", json=body)
+        assert r.status_code == status and message in r.get_json()["error"]["message"], (body, r.get_json())
+    r = admin.post("/api/boards/batch", json={"scope": "grids", "grids": [c, b, c], "format": "pdf"})
+    assert r.status_code == 202, r.get_json()
+    deadline = time.monotonic() + 180
+    while (job := admin.get(r.get_json()["status_url"]).get_json())["state"] in ("queued", "running"):
+        assert time.monotonic() < deadline, job
+        time.sleep(0.2)
+    assert job["state"] == "done", job
+    assert job["result"]["printed"] == 1 and list(job["result"]["refused"]) == [b]
+
+
+def test_the_list_check_equals_the_full_board_check_for_every_grid(world: dict[str, Any]) -> None:
+    """The list checks fields without drawing boards; it must say exactly what printing would refuse."""
+    from api.boards.jobs import photo_dir
+    from api.boards.service import board_content, board_problems, missing_by_grid
+    from api.boards.sources import load_checklist_sources, load_sources
+
+    app = world["app"]
+    settings = {**app.config["WANGGE"], "board_require_photo": True}
+    photos = photo_dir(app.instance_path, settings)
+    with app.app_context(), session_scope() as s:
+        full, light = load_sources(s), load_checklist_sources(s)
+    fast = missing_by_grid(light, settings=settings, photo_dir=photos)
+    slow = {k: board_problems(board_content(full, k, settings=settings, photo_dir=photos, pictures=False), settings)
+            for k in full.grids["key"].astype(str)}
+    assert fast == slow
+    assert fast[world["A"]] != [] and any("缺少照片" in m for m in fast[world["A"]])  # one photo is a path
+    assert any("缺少网格长" in m for m in fast[world["B"]])

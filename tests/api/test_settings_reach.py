@@ -186,6 +186,8 @@ TESTED_ELSEWHERE = {
     # notifications and the residents' page (tests/api/test_incidents_notify.py, test_incidents_public.py)
     "notify_channels", "notify_external_kinds", "notify_sender", "notify_sms_signature", "notify_max_attempts",
     "notify_retry_s", "notify_batch_size", "public_code_length", "public_report_max_per_day",
+    # list pages (tests/api/test_boards.py, tests/api/test_audit_page.py)
+    "list_page_size",
 }
 #: Background jobs (api.jobs): tests/api/test_jobs.py runs apps and a `wangge worker` with them.
 JOB_SETTINGS = {"job_workers", "jobs_url", "jobs_in_process", "job_poll_s", "job_progress_every_s",

@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Any
 from urllib.parse import urlsplit
 
 import geopandas as gpd
@@ -89,11 +91,27 @@ def _seed(app, layers: dict[str, gpd.GeoDataFrame], label: str) -> None:
         create_user(s, LOCKOUT_USER, PASSWORD, role="viewer")
 
 
+@contextmanager
+def serving(app: Any, name: str = "wangge-live-server") -> Iterator[str]:
+    """*app* served by werkzeug on 127.0.0.1 at a free port in a thread: yields its URL, then stops it.
+
+    Every browser test module that needs its own seeded app serves it through this.
+    """
+    from werkzeug.serving import make_server
+
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, name=name, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        thread.join(timeout=10)
+
+
 @pytest.fixture(scope="session")
 def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     """The real app (create_app) served by werkzeug on 127.0.0.1, a free port, in a thread."""
-    from werkzeug.serving import make_server
-
     from api import create_app, db
     from webmap.assets.install import install_assets
 
@@ -107,14 +125,10 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
                           "WANGGE": {"login_delay_s": 0.0, "login_rate_limit": "1000 per minute"}})
     layers, label = _synthetic_layers()
     _seed(app, layers, label)
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, name="wangge-live-server", daemon=True)
-    thread.start()
     try:
-        yield LiveServer(url=f"http://127.0.0.1:{server.server_port}", layers=layers, label=label)
+        with serving(app) as url:
+            yield LiveServer(url=url, layers=layers, label=label)
     finally:
-        server.shutdown()
-        thread.join(timeout=10)
         db.dispose(app)
 
 

@@ -6,7 +6,6 @@ its own port instead of the shared ``live_server``.
 
 from __future__ import annotations
 
-import threading
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,7 +13,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from tests.browser.conftest import PASSWORD, SCREENSHOTS, Traffic
+from tests.browser.conftest import PASSWORD, SCREENSHOTS, Traffic, serving
 from tests.databases import database_url_for
 
 pytestmark = pytest.mark.browser
@@ -26,8 +25,6 @@ MAX_MB = 2
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, object]]:
-    from werkzeug.serving import make_server
-
     from api import create_app, db
     from api.db import session_scope
     from api.users import create_user
@@ -39,14 +36,10 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, obje
                           "WANGGE": {"max_upload_mb": MAX_MB}})
     with app.app_context(), session_scope() as s:
         create_user(s, "i_planner", PASSWORD, role="planner")
-    srv = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=srv.serve_forever, daemon=True)
-    thread.start()
     try:
-        yield f"http://127.0.0.1:{srv.server_port}", app
+        with serving(app) as url:
+            yield url, app
     finally:
-        srv.shutdown()
-        thread.join(timeout=10)
         db.dispose(app)
 
 

@@ -4,12 +4,11 @@ no page overflows sideways, nothing leaves the machine."""
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 
 import pytest
 
-from tests.browser.conftest import CSP_LISTENER, PASSWORD, SCREENSHOTS, Traffic, login
+from tests.browser.conftest import CSP_LISTENER, PASSWORD, SCREENSHOTS, Traffic, login, serving
 
 pytestmark = pytest.mark.browser
 
@@ -19,8 +18,6 @@ HOSTILE = '<img src=x onerror="alert(1)">油污<script>alert(2)</script>'
 
 @pytest.fixture(scope="module")
 def incident_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, float, float]]:
-    from werkzeug.serving import make_server
-
     from api.db import session_scope
     from api.grids.service import active_grids
     from api.register.models import Staff
@@ -38,14 +35,8 @@ def incident_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[
             s.add(Staff(name="李网格", phone="13700000009", role="grid_worker", grid_code=grids["key"].iloc[0],
                         user_id=worker.id))
             p = grids.geometry.iloc[0].representative_point()
-        server = make_server("127.0.0.1", 0, app, threaded=True)
-        thread = threading.Thread(target=server.serve_forever, daemon=True)
-        thread.start()
-        try:
-            yield f"http://127.0.0.1:{server.server_port}", p.x, p.y
-        finally:
-            server.shutdown()
-            thread.join(timeout=10)
+        with serving(app) as url:
+            yield url, p.x, p.y
 
 
 def _no_overflow(page) -> None:  # type: ignore[no-untyped-def]

@@ -4,14 +4,13 @@ And batch printing of notice boards from /boards/batch: start, progress, refusal
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from typing import Any
 
 import pandas as pd
 import pytest
 
-from tests.browser.conftest import PASSWORD, SCREENSHOTS, Traffic, login
+from tests.browser.conftest import PASSWORD, SCREENSHOTS, Traffic, login, serving
 
 pytestmark = pytest.mark.browser
 
@@ -46,8 +45,6 @@ POINT_JS = """([lat, lon]) => {
 @pytest.fixture(scope="module")
 def party_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     """A live app with a published plan, households with two centre households in grid A and its branch."""
-    from werkzeug.serving import make_server
-
     from api.db import session_scope
     from api.grids.service import active_grids, buildings_of_grid
     from api.party.service import link_households
@@ -83,16 +80,10 @@ def party_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str,
             in_community = int((grids["community_id"].astype(str) == community).sum())
         with app.app_context(), session_scope() as s:
             linked = len(link_households(s, settings=settings, min_links=1, max_links=15).links)
-        server = make_server("127.0.0.1", 0, app, threaded=True)
-        thread = threading.Thread(target=server.serve_forever, daemon=True)
-        thread.start()
-        try:
-            yield {"url": f"http://127.0.0.1:{server.server_port}", "grid": grid, "grids": len(grids),
+        with serving(app) as url:
+            yield {"url": url, "app": app, "grid": grid, "grids": len(grids),
                    "linked": linked, "community": community, "in_community": in_community, "cell_at": [inside[grid].y, inside[grid].x], "other": str(other["key"]),
                    "other_at": [inside[str(other["key"])].y, inside[str(other["key"])].x]}
-        finally:
-            server.shutdown()
-            thread.join(timeout=10)
 
 
 def _open_party_map(browser, server: dict[str, Any], viewport: dict[str, int], traffic: Traffic, **device):
@@ -237,4 +228,50 @@ def test_staff_form_on_a_phone(browser, party_server: dict[str, Any]) -> None:
     finally:
         context.close()
     assert width <= PHONE["width"], f"page is {width} px wide on a {PHONE['width']} px phone"
+    assert traffic.foreign() == [] and traffic.page_errors == []
+
+
+def test_board_list_selection_survives_pages_and_prints_as_one_batch(browser, party_server: dict[str, Any]) -> None:
+    """On a phone an admin ticks grids on two pages, the ticks survive paging, and a filtered selection
+    prints as one batch whose progress the batch page shows (the list was one 35,000 px page)."""
+    app, traffic = party_server["app"], Traffic()
+    size = app.config["WANGGE"]["list_page_size"]
+    app.config["WANGGE"]["list_page_size"] = 3
+    context = browser.new_context(base_url=party_server["url"], viewport=PHONE, locale="zh-CN")
+    page = context.new_page()
+    page.on("request", lambda r: traffic.requests.append(r.url))
+    page.on("pageerror", lambda e: traffic.page_errors.append(str(e)))
+    try:
+        login(page, "p_admin")
+        page.goto("/boards")
+        count = page.locator(".wg-board-count")
+        assert count.inner_text() == "已选 0 个网格" and page.get_by_role("button", name="打印所选").is_disabled()
+        first = page.locator(".wg-board-pick").first.get_attribute("value")
+        page.locator(".wg-board-pick").first.check()
+        page.get_by_role("link", name="下一页").click()
+        page.wait_for_url("**page=2*")
+        assert page.locator(".wg-board-pick").count() == 3 and count.inner_text() == "已选 1 个网格"
+        page.locator(".wg-board-pick").nth(1).check()
+        assert count.inner_text() == "已选 2 个网格"
+        page.get_by_role("link", name="上一页").click()
+        assert page.locator(f'.wg-board-pick[value="{first}"]').is_checked()
+        width = page.evaluate("() => document.documentElement.scrollWidth")
+        bar = page.locator("#wg-board-selection").bounding_box()
+        page.get_by_role("button", name="清除选择").click()
+        assert count.inner_text() == "已选 0 个网格"
+        page.get_by_label("状态").select_option("ready")
+        page.get_by_role("button", name="筛选", exact=True).click()
+        page.wait_for_url("**status=ready*")
+        page.get_by_role("button", name="选择全部 1 个筛选结果").click()
+        assert count.inner_text() == "已选 1 个网格"
+        page.get_by_role("button", name="打印所选").click()
+        page.wait_for_url("**/boards/batch?job=*")
+        page.locator("#wg-batch-job[data-state='done']").wait_for(timeout=120_000)
+        assert "完成：1 块公示牌" in page.locator(".wg-job-message").inner_text()
+        assert page.locator("a[data-file='boards.zip']").count() == 1
+    finally:
+        app.config["WANGGE"]["list_page_size"] = size
+        context.close()
+    assert width <= PHONE["width"], f"the board list is {width} px wide on a {PHONE['width']} px phone"
+    assert bar is not None and bar["y"] + bar["height"] <= PHONE["height"] + 1  # the selection bar sticks on screen
     assert traffic.foreign() == [] and traffic.page_errors == []

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -11,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tests.browser.conftest import PASSWORD, SCREENSHOTS, Traffic, login
+from tests.browser.conftest import PASSWORD, SCREENSHOTS, Traffic, login, serving
 
 pytestmark = pytest.mark.browser
 
@@ -66,8 +65,6 @@ def _report_in(app, grid: str) -> None:
 
 @pytest.fixture(scope="module")
 def patrol_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, int]]:
-    from werkzeug.serving import make_server
-
     from api.db import session_scope
     from api.grids.service import active_grids, buildings_of_grid
     from api.patrol.store import bind_device
@@ -98,14 +95,8 @@ def patrol_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[st
             bind_device(s, DEVICE, "p_worker", by="test")
         walked = _walk_today(app, grid)
         _report_in(app, grid)
-        server = make_server("127.0.0.1", 0, app, threaded=True)
-        thread = threading.Thread(target=server.serve_forever, daemon=True)
-        thread.start()
-        try:
-            yield f"http://127.0.0.1:{server.server_port}", walked
-        finally:
-            server.shutdown()
-            thread.join(timeout=10)
+        with serving(app) as url:
+            yield url, walked
 
 
 def _open(browser, url: str, user: str, **options) -> tuple:

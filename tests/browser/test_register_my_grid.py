@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 
 import pandas as pd
 import pytest
 
-from tests.browser.conftest import PASSWORD, SCREENSHOTS, Traffic, login
+from tests.browser.conftest import PASSWORD, SCREENSHOTS, Traffic, login, serving
 
 pytestmark = pytest.mark.browser
 
@@ -18,8 +17,6 @@ PHONE = {"width": 390, "height": 844}
 @pytest.fixture(scope="module")
 def register_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, int]]:
     """A live app with a published plan, a worker serving its first grid and residents there."""
-    from werkzeug.serving import make_server
-
     from api.db import session_scope
     from api.grids.service import active_grids, buildings_of_grid
     from api.register.crypto import cipher_for
@@ -44,14 +41,8 @@ def register_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[
             import_sheet(s, "staff", pd.DataFrame({"姓名": ["王网格", "李网格"], "联系电话": ["13700000001", "13700000002"],
                                                    "角色": ["网格长", "网格员"], "网格编码": [grid, grid],
                                                    "账号": ["", "m_worker"]}), cipher=c, settings=settings, user="test")
-        server = make_server("127.0.0.1", 0, app, threaded=True)
-        thread = threading.Thread(target=server.serve_forever, daemon=True)
-        thread.start()
-        try:
-            yield f"http://127.0.0.1:{server.server_port}", 4 * len(buildings)  # 4 households per building
-        finally:
-            server.shutdown()
-            thread.join(timeout=10)
+        with serving(app) as url:
+            yield url, 4 * len(buildings)  # 4 households per building
 
 
 def test_my_grid_on_a_phone(browser, register_server: tuple[str, int]) -> None:

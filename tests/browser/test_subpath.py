@@ -3,7 +3,6 @@ every page, asset and script call stays under /wangge/ and answers (issue 17 §3
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 
 import pytest
@@ -15,6 +14,7 @@ from tests.browser.conftest import (
     VIEWPORT,
     _seed,
     _synthetic_layers,
+    serving,
 )
 
 pytestmark = pytest.mark.browser
@@ -25,8 +25,6 @@ PREFIX = "/wangge"
 @pytest.fixture(scope="module")
 def prefixed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, int]]:
     """(server URL without the prefix, id of a partitioned plan) of an app served under /wangge."""
-    from werkzeug.serving import make_server
-
     from api import create_app, db
     from tests.api.plans_helpers import wait_job
     from webmap.assets.install import install_assets
@@ -44,14 +42,10 @@ def prefixed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, in
     job = wait_job(client, client.post(f"{PREFIX}/api/plans/partition", json={"name": "子路径"}).get_json()["job_id"])
     assert job["state"] == "done", job
     app.config["WTF_CSRF_ENABLED"] = True  # the browser sends its token like everywhere else
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, name="wangge-subpath-server", daemon=True)
-    thread.start()
     try:
-        yield f"http://127.0.0.1:{server.server_port}", int(job["plan_id"])
+        with serving(app) as url:
+            yield url, int(job["plan_id"])
     finally:
-        server.shutdown()
-        thread.join(timeout=10)
         db.dispose(app)
 
 

@@ -9,14 +9,13 @@ into the page, or any console error; the hostile text must show as literal text.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 import geopandas as gpd
 import pytest
 
-from tests.browser.conftest import PASSWORD, SCREENSHOTS, Traffic
+from tests.browser.conftest import PASSWORD, SCREENSHOTS, Traffic, serving
 from tests.databases import database_url_for
 from tests.webmap.hostile import hostile, hostile_layers
 
@@ -81,8 +80,6 @@ def _seed(app) -> tuple[dict[str, gpd.GeoDataFrame], tuple[int, int], dict[int, 
 
 @pytest.fixture(scope="module")
 def hostile_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HostileServer]:
-    from werkzeug.serving import make_server
-
     from api import create_app, db
     from webmap.assets.install import install_assets
 
@@ -93,15 +90,11 @@ def hostile_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hostile
         app = create_app({"INSTANCE_PATH": str(tmp / "instance"),
                           "DATABASE_URL": database_url_for(tmp)})
     layers, plan_ids, grid_names, plan_names, label = _seed(app)
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, name="wangge-xss-server", daemon=True)
-    thread.start()
     try:
-        yield HostileServer(f"http://127.0.0.1:{server.server_port}", layers, plan_ids, grid_names,
-                            plan_names, label)
+        with serving(app) as url:
+            yield HostileServer(url, layers, plan_ids, grid_names,
+                                plan_names, label)
     finally:
-        server.shutdown()
-        thread.join(timeout=10)
         db.dispose(app)
 
 

@@ -86,6 +86,18 @@
     poll();
   }
 
+  // Opened from the board list's "打印所选" (?job=ID): show that job's progress.
+  const started = new URLSearchParams(window.location.search).get("job");
+  if (started) {
+    box.hidden = false;
+    const statusUrl = `${form.dataset.start}/${encodeURIComponent(started)}`;
+    cancel.onclick = async () => {
+      cancel.disabled = true;
+      try { await call("POST", `${statusUrl}/cancel`, {}); } catch (err) { error.textContent = err.message; }
+    };
+    watch(statusUrl);
+  }
+
   form.addEventListener("change", scopeChanged);
   form.addEventListener("submit", async (ev) => {
     ev.preventDefault();
