@@ -11,6 +11,7 @@ from flask.cli import with_appcontext
 
 from api import audit, db
 from geo.errors import LayerError, ReadError, ValidationFailed
+from geo.spreadsheet import table_bytes
 
 __all__ = ["COMMANDS", "incidents_group"]
 
@@ -87,10 +88,8 @@ def metrics_command(start: str, end: str, by: str | None, output: Path | None) -
         table = metrics_in_db(s, start=lo, end=hi, by=_BY[by] if by else None).rename(columns=METRIC_LABELS)
     if output is None:
         click.echo(table.to_string())
-    elif output.suffix.lower() == ".csv":
-        table.to_csv(output, encoding="utf-8-sig")
-    elif output.suffix.lower() == ".xlsx":
-        table.to_excel(output, sheet_name="事件考核指标")
+    elif output.suffix.lower() in (".csv", ".xlsx"):
+        output.write_bytes(table_bytes(table, output.suffix.lower()[1:], sheet_name="事件考核指标", index=True))
     else:
         raise click.BadParameter(f"unknown output type {output.suffix!r}; use .xlsx or .csv", param_hint="-o")
     if output is not None:
@@ -138,8 +137,8 @@ def categories_command(file: Path | None, export: Path | None) -> None:
     if export is not None:
         with db.session_scope() as s:
             table = category_frame(tuple(load_categories(s).values()))
-        table.to_excel(export, index=False) if export.suffix.lower() == ".xlsx" else \
-            table.to_csv(export, index=False, encoding="utf-8-sig")
+        export.write_bytes(table_bytes(table, "xlsx" if export.suffix.lower() == ".xlsx" else "csv",
+                                       sheet_name="事件类别"))
         click.echo(f"{len(table)} categories -> {export}")
         return
     if file is None:

@@ -12,9 +12,9 @@ import pandas as pd
 from tqdm import tqdm
 
 from api.cli.layers import LayerOptions, cli_settings, echo_notes, file_paths, layer_options
-from api.plans.exports import formula_safe
 from geo.errors import WanggeError
 from geo.partition import PartitionOptions, partition_grids
+from geo.spreadsheet import formula_safe
 
 __all__ = ["COMMANDS", "partition_command", "partition_settings"]
 

@@ -22,6 +22,7 @@ from api.patrol.store import (
 )
 from geo.errors import ReadError
 from geo.patrol.readers import read_track
+from geo.spreadsheet import table_bytes
 
 __all__ = ["COMMANDS", "patrol_group"]
 
@@ -100,10 +101,7 @@ def _write_table(table: pd.DataFrame, out: Path) -> None:
     for col in ("first_visit", "last_visit"):
         frame[col] = frame[col].dt.tz_convert(current_app.config["WANGGE"]["patrol_timezone"]).dt.tz_localize(None)
     frame = frame.rename(columns=_COLUMNS_ZH)
-    if out.suffix.lower() == ".xlsx":
-        frame.to_excel(out, index=False)
-    else:
-        frame.to_csv(out, index=False, encoding="utf-8-sig")
+    out.write_bytes(table_bytes(frame, "xlsx" if out.suffix.lower() == ".xlsx" else "csv", sheet_name="巡查覆盖率"))
 
 
 @patrol_group.command("coverage", help="""Patrol coverage (buildings and households visited / total) from stored fixes.

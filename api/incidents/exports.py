@@ -8,7 +8,6 @@ duplicate, skipped). Text cells are neutralised against spreadsheet formulas.
 
 from __future__ import annotations
 
-import io
 import json
 from collections.abc import Mapping
 from datetime import datetime
@@ -19,8 +18,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from api.incidents.models import IncidentCase, IncidentEvent
-from api.plans.exports import formula_safe
 from geo.incidents.workorders import status_export
+from geo.spreadsheet import SHEET_TYPES, table_bytes
 
 __all__ = ["EXPORT_TYPES", "latest_reasons", "workorder_status", "export_bytes"]
 
@@ -67,11 +66,6 @@ def export_bytes(table: pd.DataFrame, kind: str) -> bytes:
     if kind == "json":
         records = table.astype(object).where(table.notna(), None).to_dict("records")
         return json.dumps(records, ensure_ascii=False, indent=1).encode("utf-8")
-    safe = formula_safe(table)
-    if kind == "csv":
-        return safe.to_csv(index=False).encode("utf-8-sig")
-    if kind == "xlsx":
-        buf = io.BytesIO()
-        safe.to_excel(buf, index=False, sheet_name="工单办理状态")
-        return buf.getvalue()
+    if kind in SHEET_TYPES:
+        return table_bytes(table, kind, sheet_name="工单办理状态")
     raise ValueError(f"unknown export type {kind!r}; use one of {', '.join(EXPORT_TYPES)}")

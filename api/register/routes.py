@@ -6,8 +6,6 @@ every sensitive view, unmask and export writes an audit row in the same transact
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Callable
 from functools import wraps
 from typing import Any, TypeVar
@@ -32,6 +30,7 @@ from geo.errors import ValidationFailed
 from geo.register.columns import KINDS, parse_field_options
 from geo.register.idnumber import mask_numbers_in_text, mask_phone, normalise_phone, phone_problems
 from geo.register.sheets import read_sheet
+from geo.spreadsheet import SHEET_TYPES, table_bytes
 
 __all__ = ["bp", "guarded", "me", "cipher", "record_view", "run_import", "import_from_request", "audit_rows", "audit_filter", "audit_json", "export_response",
            "unmask_reason", "unmask_resident", "edit_resident"]
@@ -189,14 +188,7 @@ def export_response(s: Session, key: str, fmt: str) -> Response:
     rows = queries.export_rows(s, key)
     frame = pd.DataFrame(rows, columns=list(queries.RESIDENT_COLUMNS)).rename(columns=queries.RESIDENT_COLUMNS)
     record_view(s, "register.export", f"grid:{key}", format=fmt, rows=len(frame), masked=True)
-    if fmt == "xlsx":
-        buf = io.BytesIO()
-        frame.to_excel(buf, index=False)
-        mime, data = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", buf.getvalue()
-    else:
-        text = io.StringIO()
-        frame.to_csv(text, index=False, quoting=csv.QUOTE_MINIMAL)
-        mime, data = "text/csv; charset=utf-8", ("\ufeff" + text.getvalue()).encode("utf-8")
+    mime, data = SHEET_TYPES[fmt], table_bytes(frame, fmt, sheet_name="居民")
     return Response(data, mimetype=mime,
                     headers={"Content-Disposition": f"attachment; filename=register-{key}.{fmt}"})
 

@@ -216,7 +216,9 @@ def coverage_table(
     units = _units(b, by, worker_grids)
     periods = pd.DataFrame({"period": _periods(start, end, period)})
     grid = units.merge(periods, how="cross")
-    v = visits.assign(building_id=visits["building_id"].astype(str))
+    # no visit at all comes as empty object columns: times stay datetimes so the table is still made
+    v = visits.assign(building_id=visits["building_id"].astype(str), first=pd.to_datetime(visits["first"], utc=True),
+                      last=pd.to_datetime(visits["last"], utc=True))
     day = v["first"].dt.tz_convert(timezone_name).dt.date
     v = v.loc[(day >= start) & (day <= end)]
     v = v.assign(period=_period_start(v["first"], period, timezone_name, start))

@@ -8,6 +8,7 @@ from pathlib import Path
 import pandas as pd
 
 from geo.errors import ReadError
+from geo.spreadsheet import formula_restored
 
 __all__ = ["ENCODINGS", "read_sheet"]
 
@@ -26,6 +27,8 @@ def _decode(data: bytes, name: str) -> str:
 
 def read_sheet(source: str | Path | bytes, *, name: str | None = None) -> pd.DataFrame:
     """All cells of the first sheet as strings (empty cells ``""``); *name* decides the format for bytes.
+
+    Text our exports marked against formulas (``'=…``) reads back as it was (``=…``).
 
     Examples
     --------
@@ -47,4 +50,4 @@ def read_sheet(source: str | Path | bytes, *, name: str | None = None) -> pd.Dat
         raise ReadError(f"{label}: cannot read the sheet ({exc}); check it opens in Excel and re-save",
                         code="unreadable_sheet") from None
     frame.columns = [str(c).strip() for c in frame.columns]
-    return frame.fillna("").astype(str)
+    return formula_restored(frame.fillna("").astype(str))

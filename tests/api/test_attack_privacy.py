@@ -1,4 +1,5 @@
-"""No resident ID number, phone or key-person record reaches a role the register forbids it to.
+"""No resident ID number, phone or key-person record reaches a role the register forbids it to,
+and no hostile name comes back as live markup.
 
 The walk discovers its routes from the Flask URL map, so a route added later is walked too:
 every route × every role (anonymous, viewer, worker of grid A, worker of grid B, planner,
@@ -10,12 +11,14 @@ the grant may carry clear numbers (DOMAIN §10).
 
 from __future__ import annotations
 
+import html
 import io
 import logging
 import re
 import zipfile
 from collections.abc import Iterator
 from typing import Any
+from xml.etree import ElementTree
 
 import pytest
 from flask.testing import FlaskClient
@@ -24,6 +27,7 @@ from werkzeug.routing import Rule
 
 from api.db import session_scope
 from tests.api.attack_helpers import ATTACK_ROLES, ID_RE, World, attack_world
+from tests.webmap.hostile import injected
 
 #: Routes never walked: assets, the session itself, and POSTs that start long jobs (fuzz test's list).
 SKIP = {"static", "incident_pages.folium_asset", "auth.logout", "auth.login"}
@@ -101,28 +105,44 @@ def _leaks(world: World, role: str, url: str, body: bytes) -> list[str]:
     return found
 
 
+def _markup_problems(r: Any) -> list[str]:
+    """Hostile names seeded everywhere must reach HTML escaped and XML well-formed (Open311)."""
+    if r.mimetype == "text/html" and injected(r.get_data(as_text=True)):
+        return ["live markup from data in an HTML page"]
+    if r.mimetype in ("text/xml", "application/xml"):
+        try:
+            ElementTree.fromstring(r.get_data())
+        except ElementTree.ParseError as exc:
+            return [f"XML not well-formed: {exc}"]
+    return []
+
+
 def test_walk_finds_the_routes_of_every_feature(world: World) -> None:
     walked = {u.split("?")[0] for _, u in _walk(world)}
     for prefix in ("/api/register/", "/register", "/incidents", "/open311/v2/", "/api/patrol/", "/patrol", "/party",
                    "/boards", "/g/", "/report", "/notifications", "/api/grids"):
         assert any(u.startswith(prefix) for u in walked), prefix
     assert len(walked) > 100
+    page = world.clients["worker"].get(f"/register?grid={world.A}").get_data(as_text=True)
+    assert html.escape(world.names["A"][1]).replace("&quot;", "&#34;") in page  # the hostile names are there, as text
 
 
 @pytest.mark.parametrize("role", ATTACK_ROLES)
 def test_no_route_shows_a_clear_number_or_another_grids_residents(world: World, role: str,
                                                                    caplog: pytest.LogCaptureFixture) -> None:
     client = world.clients[role]
-    leaks, errors = [], []
+    leaks, errors, markup = [], [], []
     with caplog.at_level(logging.DEBUG):
         for method, url in _walk(world):
             r = _call(client, method, url)
             if r.status_code >= 500:
                 errors.append((method, url, r.status_code, r.get_data()[:200]))
+            markup += [(method, url, problem) for problem in _markup_problems(r)]
             for body in _bodies(r.get_data()):
                 leaks += [(method, url, found) for found in _leaks(world, role, url, body)]
     assert not errors, errors
     assert not leaks, leaks
+    assert not markup, markup
     logged = "\n".join(rec.getMessage() + repr(rec.__dict__.get("extra", "")) for rec in caplog.records).encode()
     assert not [s for s in world.secrets() if s in logged], "clear number in the logs"
 
