@@ -178,3 +178,29 @@ def test_a_drawn_polygon_moves_exactly_the_buildings_inside_it(app: Flask, plann
     assert _grids(out)["B"]["properties"]["households"] == 150 + 50
     where = _where(app, plan)
     assert where["Bc01x"][0] == "B" and where["Bc01"] == ("A", "c01")
+
+
+@pytest.mark.parametrize("freeze_cells", [0, 1])
+def test_a_loaded_plan_state_is_kept_out_of_full_collections(app: Flask, planner: FlaskClient,
+                                                             freeze_cells: int) -> None:
+    """Setting plan_state_freeze_cells: a plan of at least that many cells is frozen (gc.freeze) once
+    loaded, so full collections during its edits skip it; edits still work on it."""
+    import gc
+
+    from api.models import PlanVersion
+
+    plan = _plan(app, {"Bc01": WEST, "Bc01x": EAST}, {"Bc01": 60, "Bc01x": 50})
+    app.config["WANGGE"]["plan_state_freeze_cells"] = freeze_cells
+    with plan_state._CACHE_LOCK:
+        plan_state._CACHE.clear()
+    gc.unfreeze()
+    try:
+        with app.app_context(), session_scope(write=False) as s:
+            state = plan_state.get_state(s, s.get(PlanVersion, plan), app.config["WANGGE"])
+        tracked = {id(o) for o in gc.get_objects()}  # frozen objects are in no generation
+        assert (id(state.members) in tracked) is (freeze_cells == 0)
+        assert (gc.get_freeze_count() > 0) is (freeze_cells > 0)
+        status, out = _edit(planner, plan, op="move", building_ids=["Bc01x"], to_grid="B")
+        assert status == 200, out
+    finally:
+        gc.unfreeze()
