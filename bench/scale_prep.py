@@ -286,14 +286,17 @@ def _build_postgis(folder: Path, meta: dict[str, Any], server: str) -> dict[str,
     _step(timings, "import: PostGIS", lambda: _import(scratch_app, prepared))
     db.dispose(scratch_app)  # timed only: the PostGIS city is the db copy of the SQLite one, below
     prepared = None
+    partial = f"{template}_partial"  # renamed once complete: an interrupted copy is never reused
     _pg_exec(server, f'DROP DATABASE IF EXISTS "{scratch}" WITH (FORCE)',
-             f'DROP DATABASE IF EXISTS "{template}" WITH (FORCE)', f'CREATE DATABASE "{template}"')
+             f'DROP DATABASE IF EXISTS "{partial}" WITH (FORCE)', f'CREATE DATABASE "{partial}"')
     sq = folder / "sqlite"
     sq_app = _app(sq / "instance", f"sqlite:///{sq / 'wangge.db'}")
-    pg_app = _app(folder / "pg-instance", _db_url(server, template))
+    pg_app = _app(folder / "pg-instance", _db_url(server, partial))
     _step(timings, "db copy SQLite -> PostGIS", lambda: _copy(sq_app, pg_app))
     db.dispose(sq_app)
     db.dispose(pg_app)
+    _pg_exec(server, f'DROP DATABASE IF EXISTS "{template}" WITH (FORCE)',
+             f'ALTER DATABASE "{partial}" RENAME TO "{template}"')
     return {**meta, "pg_template": template, "timings": timings}
 
 
