@@ -48,6 +48,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -228,13 +229,20 @@ def _row(label: str, a: Any, b: Any) -> str:
 
 def _prep_rows(city: dict[str, Any]) -> list[str]:
     t = city["timings"]
-    rows = [f"| prepared {city['prepared_at']} (load then) | | | |"]
-    for label, a, b in (("import", t["import: SQLite"], t["import: PostGIS"]),):
-        rows.append(_row(f"{label} (load {a['load']:.1f} / {b['load']:.1f})", a["wall_s"], b["wall_s"]))
+
+    def wall(label: str) -> float | None:
+        return t[label]["wall_s"] if label in t else None
+
+    def load_at(label: str) -> str:
+        return f"{t[label]['load']:.1f}" if label in t else "—"
+
+    rows = [f"| prepared {city['prepared_at']} (machine load then, per step) | | | |",
+            _row(f"import (load {load_at('import: SQLite')} / {load_at('import: PostGIS')})",
+                 wall("import: SQLite"), wall("import: PostGIS"))]
     for label in ("partition (job)", "publish + draft copy", "plan state build + snapshot (both plans)"):
-        rows.append(_row(f"{label}, SQLite (load {t[label]['load']:.1f})", t[label]["wall_s"], None))
-    copy = t["db copy SQLite -> PostGIS"]
-    rows.append(_row(f"db copy SQLite → PostGIS (load {copy['load']:.1f})", None, copy["wall_s"]))
+        rows.append(_row(f"{label}, SQLite (load {load_at(label)})", wall(label), None))
+    copy = "db copy SQLite -> PostGIS"
+    rows.append(_row(f"db copy SQLite → PostGIS (load {load_at(copy)})", None, wall(copy)))
     return rows
 
 
@@ -286,7 +294,8 @@ def main() -> None:
     os.environ.setdefault("WANGGE_SECRET_KEY", "bench-scale")
     print(f"load average before: {os.getloadavg()}; {os.cpu_count()} cores", flush=True)
     results: dict[str, Any] = {}
-    with scale_prep.pg_cluster(args.pg_url, load._free_port()) as server:
+    postgis = "PostGIS" in args.backends
+    with scale_prep.pg_cluster(args.pg_url, load._free_port()) if postgis else nullcontext(None) as server:
         for n in args.buildings:
             city = scale_prep.prepared_city(n, args.seed, server, rebuild=args.rebuild)
             with tempfile.TemporaryDirectory(prefix="wangge-scale-") as d, \

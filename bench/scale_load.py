@@ -45,6 +45,8 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 ROLES = {"worker": 0.6, "viewer": 0.3, "planner": 0.1}
 DEG_PER_M = 1 / 111_000
+#: Categories a worker can report without a photo (the bench sends none).
+REPORTABLE = ("BJ-0103", "BJ-0202", "BJ-0203", "BJ-0205", "BJ-0206")
 
 __all__ = ["ROLES", "Tally", "served", "run_clients", "summary"]
 
@@ -171,7 +173,7 @@ class Client:
     def worker_report(self) -> None:
         x, y = self.here(300)
         self.call("report", "POST", "/incidents/new", data={
-            "category": "SJ-0101", "description": f"压测上报 {self.n}-{self.count}", "lon": f"{x:.6f}",
+            "category": self.rng.choice(REPORTABLE), "description": f"压测上报 {self.n}-{self.count}", "lon": f"{x:.6f}",
             "lat": f"{y:.6f}"})
 
     # ---- supervisor (map of the visible area) ----

@@ -124,10 +124,14 @@ def _db_url(server: str, name: str) -> str:
 
 
 @contextmanager
-def run_databases(city: dict[str, Any], server: str, work: Path) -> Iterator[dict[str, str]]:
-    """Fresh copies of the prepared city for one run: ``{"SQLite": url, "PostGIS": url}`` (removed after)."""
+def run_databases(city: dict[str, Any], server: str | None, work: Path) -> Iterator[dict[str, str]]:
+    """Fresh copies of the prepared city for one run: ``{"SQLite": url, "PostGIS": url}`` (removed after;
+    SQLite only without *server*)."""
     sq = work / "sqlite"
     shutil.copytree(Path(city["dir"]) / "sqlite", sq)
+    if server is None:
+        yield {"SQLite": f"sqlite:///{sq / 'wangge.db'}"}
+        return
     name = f"run_{city['key']}"
     _pg_exec(server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)',
              f'CREATE DATABASE "{name}" TEMPLATE "{city["pg_template"]}"')
@@ -245,7 +249,8 @@ def _copy(source: Any, target: Any) -> None:
         raise SystemExit("db copy: checksums differ")
 
 
-def _build(folder: Path, n: int, seed: int, server: str, key: str) -> dict[str, Any]:
+def _build_sqlite(folder: Path, n: int, seed: int, key: str) -> dict[str, Any]:
+    """The SQLite city: import, accounts, partition, publish, draft copy, snapshots; its meta."""
     from api import db
     from geo.prepare import prepare_layers
     from geo.synthetic import synthetic_district
@@ -255,45 +260,75 @@ def _build(folder: Path, n: int, seed: int, server: str, key: str) -> dict[str, 
     sq = folder / "sqlite"
     sq_app = _app(sq / "instance", f"sqlite:///{sq / 'wangge.db'}")
     _step(timings, "import: SQLite", lambda: _import(sq_app, prepared))
-    template, scratch = f"tpl_{key}", f"scratch_{key}"
-    _pg_exec(server, f'DROP DATABASE IF EXISTS "{scratch}" WITH (FORCE)', f'CREATE DATABASE "{scratch}"')
-    scratch_app = _app(folder / "pg-instance", _db_url(server, scratch))
-    _step(timings, "import: PostGIS", lambda: _import(scratch_app, prepared))
-    db.dispose(scratch_app)  # timed only: the PostGIS city is the db copy of the SQLite one, below
-    _pg_exec(server, f'DROP DATABASE IF EXISTS "{scratch}" WITH (FORCE)',
-             f'DROP DATABASE IF EXISTS "{template}" WITH (FORCE)', f'CREATE DATABASE "{template}"')
-    pg_app = _app(folder / "pg-instance", _db_url(server, template))
-    prepared = None  # the layers are in both databases now: free them before the partition
+    prepared = None  # free the layers before the partition
     _accounts(sq_app)
     plan_a = _step(timings, "partition (job)", lambda: _partition(sq_app))
     plan_b = _step(timings, "publish + draft copy", lambda: _publish_and_copy(sq_app, plan_a))
     _step(timings, "plan state build + snapshot (both plans)", lambda: _snapshots(sq_app, [plan_a, plan_b]))
     bbox, grids = _bbox(sq_app), _grids(sq_app, plan_a, plan_b)
     db.dispose(sq_app)
-    _step(timings, "db copy SQLite -> PostGIS", lambda: _copy(sq_app, pg_app))
-    db.dispose(pg_app)
     return {"buildings": n, "seed": seed, "key": key, "plan_a": plan_a, "plan_b": plan_b, "bbox": bbox, **grids,
-            "pg_template": template, "timings": timings,
+            "pg_template": None, "timings": timings,
             "prepared_at": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "cores": os.cpu_count()}
 
 
-def prepared_city(n: int, seed: int, server: str, *, rebuild: bool = False) -> dict[str, Any]:
-    """The cached city of *n* buildings (built now if missing or *rebuild*); its ``meta.json`` plus ``dir``."""
+def _build_postgis(folder: Path, meta: dict[str, Any], server: str) -> dict[str, Any]:
+    """The PostGIS city: the import timed into a scratch database, then ``db copy`` of the SQLite city."""
+    from api import db
+    from geo.prepare import prepare_layers
+    from geo.synthetic import synthetic_district
+
+    key, timings = meta["key"], dict(meta["timings"])
+    template, scratch = f"tpl_{key}", f"scratch_{key}"
+    prepared = prepare_layers(synthetic_district(meta["buildings"], seed=meta["seed"]).layers)
+    _pg_exec(server, f'DROP DATABASE IF EXISTS "{scratch}" WITH (FORCE)', f'CREATE DATABASE "{scratch}"')
+    scratch_app = _app(folder / "pg-instance", _db_url(server, scratch))
+    _step(timings, "import: PostGIS", lambda: _import(scratch_app, prepared))
+    db.dispose(scratch_app)  # timed only: the PostGIS city is the db copy of the SQLite one, below
+    prepared = None
+    partial = f"{template}_partial"  # renamed once complete: an interrupted copy is never reused
+    _pg_exec(server, f'DROP DATABASE IF EXISTS "{scratch}" WITH (FORCE)',
+             f'DROP DATABASE IF EXISTS "{partial}" WITH (FORCE)', f'CREATE DATABASE "{partial}"')
+    sq = folder / "sqlite"
+    sq_app = _app(sq / "instance", f"sqlite:///{sq / 'wangge.db'}")
+    pg_app = _app(folder / "pg-instance", _db_url(server, partial))
+    _step(timings, "db copy SQLite -> PostGIS", lambda: _copy(sq_app, pg_app))
+    db.dispose(sq_app)
+    db.dispose(pg_app)
+    _pg_exec(server, f'DROP DATABASE IF EXISTS "{template}" WITH (FORCE)',
+             f'ALTER DATABASE "{partial}" RENAME TO "{template}"')
+    return {**meta, "pg_template": template, "timings": timings}
+
+
+def _template_exists(server: str, name: str | None) -> bool:
     import psycopg
 
+    if not name:
+        return False
+    with psycopg.connect(_admin(server), autocommit=True) as conn:
+        return conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone() is not None
+
+
+def prepared_city(n: int, seed: int, server: str | None, *, rebuild: bool = False) -> dict[str, Any]:
+    """The cached city of *n* buildings, built now where missing (or all again with *rebuild*).
+
+    The SQLite city is kept as soon as it is complete (``meta.json``); the PostGIS one is added
+    when *server* is given and its template database is missing. Returns the meta plus ``dir``.
+    """
     key = f"n{n}_s{seed}_{head_revision()}"
     folder = CACHE / key
     meta_file = folder / "meta.json"
-    if meta_file.exists() and not rebuild:
-        meta = json.loads(meta_file.read_text())
-        with psycopg.connect(_admin(server), autocommit=True) as conn:
-            found = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (meta["pg_template"],)).fetchone()
-        if found:
-            print(f"{n:,} buildings: prepared city reused from {folder} ({meta['prepared_at']})", flush=True)
-            return {**meta, "dir": str(folder)}
-    shutil.rmtree(folder, ignore_errors=True)
-    folder.mkdir(parents=True)
-    print(f"{n:,} buildings: preparing the city once into {folder}", flush=True)
-    meta = _build(folder, n, seed, server, key)
-    meta_file.write_text(json.dumps(meta, indent=1, ensure_ascii=False))
+    meta = json.loads(meta_file.read_text()) if meta_file.exists() and not rebuild else None
+    if meta is None:
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir(parents=True)
+        print(f"{n:,} buildings: preparing the city once into {folder}", flush=True)
+        meta = _build_sqlite(folder, n, seed, key)
+        meta_file.write_text(json.dumps(meta, indent=1, ensure_ascii=False))
+    else:
+        print(f"{n:,} buildings: prepared city reused from {folder} ({meta['prepared_at']})", flush=True)
+    if server is not None and not _template_exists(server, meta.get("pg_template")):
+        print(f"{n:,} buildings: adding the PostGIS city", flush=True)
+        meta = _build_postgis(folder, meta, server)
+        meta_file.write_text(json.dumps(meta, indent=1, ensure_ascii=False))
     return {**meta, "dir": str(folder)}

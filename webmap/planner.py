@@ -53,6 +53,7 @@ __all__ = [
     "SELECTED_COLOR",
     "DISPLAY_PROPERTIES",
     "context_features",
+    "context_features_json",
     "display_grids_json",
     "grid_status",
     "planner_config",
@@ -135,6 +136,11 @@ def context_features(gdf: gpd.GeoDataFrame, kind: str, *, simplify_m: float,
     ValueError
         *kind* is not ``streets`` or ``compounds``.
     """
+    return _features(_context_frame(gdf, kind, simplify_m=simplify_m, road_classes=road_classes))
+
+
+def _context_frame(gdf: gpd.GeoDataFrame, kind: str, *, simplify_m: float,
+                   road_classes: tuple[str, ...] | None) -> gpd.GeoDataFrame:
     if kind not in CONTEXT_COLUMNS:
         raise ValueError(f"context_features: layer {kind!r} is not a context layer; "
                          f"use one of {', '.join(CONTEXT_COLUMNS)}")
@@ -143,7 +149,32 @@ def context_features(gdf: gpd.GeoDataFrame, kind: str, *, simplify_m: float,
         frame["road_class"] = _road_class(frame["road_class"])
         if road_classes is not None:
             frame = frame[frame["road_class"].isin(road_classes)]
-    return _features(frame)
+    return frame
+
+
+def context_features_json(gdf: gpd.GeoDataFrame, kind: str, *, simplify_m: float,
+                          road_classes: tuple[str, ...] | None = None) -> str:
+    """:func:`context_features` as GeoJSON text, encoded in one vectorised pass.
+
+    The same collection (a test compares them); the map asks it for every view it shows
+    (about 1,000 streets in 1.5 km of a city), where building it feature by feature through
+    ``__geo_interface__`` cost 60 ms of CPU per request.
+
+    Examples
+    --------
+    >>> streets = gpd.GeoDataFrame({"street_id": ["s1"], "name": ["人民路"], "road_class": ["primary"]},
+    ...                            geometry=[shapely.LineString([(120.1, 31.0), (120.2, 31.0)])], crs=4326)
+    >>> json.loads(context_features_json(streets, "streets", simplify_m=0.5))["features"][0]["properties"]["name"]
+    '人民路'
+    """
+    frame = _context_frame(gdf, kind, simplify_m=simplify_m, road_classes=road_classes)
+    texts = shapely.to_geojson(frame.geometry.values) if len(frame) else []
+    columns = [c for c in frame.columns if c != frame.geometry.name]
+    values = [frame[c].astype(object).where(frame[c].notna(), "").tolist() for c in columns]
+    encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+    feats = [f'{{"id":{encode(str(i))},"type":"Feature","properties":{encode(dict(zip(columns, row, strict=True)))},'
+             f'"geometry":{g}}}' for i, g, row in zip(frame.index, texts, zip(*values, strict=True), strict=True)]
+    return '{"type":"FeatureCollection","features":[' + ",".join(feats) + "]}"
 
 
 #: Grid properties ``static/js/planner/`` reads; the display form of ``grids.geojson`` sends only these.

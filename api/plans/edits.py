@@ -452,7 +452,8 @@ def run_edit(session: Session, plan: PlanVersion, body: dict[str, Any], *, user:
         seq = session.execute(select(func.coalesce(func.max(PlanEdit.seq), 0))
                               .where(PlanEdit.plan_version_id == plan.id)).scalar_one() + 1
         session.execute(insert(table_of(PlanEdit)).values(
-            plan_version_id=plan.id, seq=seq, op=body["op"], payload={"request": request_body, "delta": delta},
+            plan_version_id=plan.id, seq=seq, op=body["op"],
+            payload={"request": request_body, "delta": delta, "applied": [[version, "do"]]},
             inverse=inverse, author=author, at=utcnow(), undone=False))
         audit.record(session, user=user, action=f"plan.edit.{body['op']}", target=f"plan:{plan.id}",
                      detail={"seq": seq, "version": version, "cells": len(delta.get("assign", [])),
@@ -478,10 +479,13 @@ def run_undo(session: Session, plan: PlanVersion, body: dict[str, Any], *, user:
                            "先进行编辑" if not redo else "先撤销一次编辑")
     state = get_state(session, plan, defaults)
     delta = edit.payload["delta"] if redo else edit.inverse
-    edit_id, seq, op = edit.id, edit.seq, edit.op
+    edit_id, seq, op, payload = edit.id, edit.seq, edit.op, dict(edit.payload)
 
     def after(version: int) -> None:
-        session.execute(update(table_of(PlanEdit)).where(PlanEdit.id == edit_id).values(undone=not redo))
+        # the versions it was applied at let other processes replay it (api.plans.catchup)
+        payload["applied"] = [*payload.get("applied", []), [version, "redo" if redo else "undo"]]
+        session.execute(update(table_of(PlanEdit)).where(PlanEdit.id == edit_id).values(undone=not redo,
+                                                                                         payload=payload))
         audit.record(session, user=user, action="plan.redo" if redo else "plan.undo", target=f"plan:{plan.id}",
                      detail={"seq": seq, "op": op, "version": version})
 

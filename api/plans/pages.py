@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import Blueprint, current_app, jsonify, render_template, request, url_for
+from flask import Blueprint, current_app, render_template, request, url_for
 from flask_login import current_user, login_required
 from werkzeug.wrappers import Response
 
@@ -22,7 +22,7 @@ from api.models import PlanVersion
 from api.plans.policy import EDIT_ROLES, allowed_actions, can_edit, visible_plan
 from api.workspace import load_layer, workspace_stats
 from webmap.maps import BasemapError
-from webmap.planner import CONTEXT_COLUMNS, EXPORT_FORMATS, context_features, plan_map
+from webmap.planner import CONTEXT_COLUMNS, EXPORT_FORMATS, context_features_json, plan_map
 
 __all__ = ["bp", "EDIT_ROLES", "MAJOR_ROAD_CLASSES", "STATUS_LABELS", "page_context", "plan_map_parts"]
 
@@ -166,8 +166,8 @@ def context_layer(kind: str) -> Response:
                            field="kind")
     gdf = load_layer(get_session(), kind, bbox=_bbox_arg(), columns=CONTEXT_COLUMNS[kind])
     major = request.args.get("major") == "1"
-    body = context_features(gdf, kind, simplify_m=current_app.config["WANGGE"]["map_simplify_m"],
-                            road_classes=MAJOR_ROAD_CLASSES if major and kind == "streets" else None)
-    response = jsonify(body)
+    body = context_features_json(gdf, kind, simplify_m=current_app.config["WANGGE"]["map_simplify_m"],
+                                 road_classes=MAJOR_ROAD_CLASSES if major and kind == "streets" else None)
+    response = Response(body, mimetype="application/json")
     response.headers["Cache-Control"] = "private, max-age=300"
     return response

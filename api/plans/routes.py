@@ -111,7 +111,12 @@ def plan_detail(plan_id: int) -> Response:
     return jsonify({**store.plan_json(plan), "settings": plan.settings, "actions": allowed_actions(plan),
                     "bounds": {"min_households": lo, "max_households": hi},
                     "communities": store.plan_communities(get_session(), plan_id),
-                    "summary": _summary(plan)})
+                    "summary": _locked_summary(plan)})
+
+
+def _locked_summary(plan: PlanVersion) -> dict[str, Any]:
+    with plan_lock(get_session(), plan.id):  # the state is brought up to date in place
+        return _summary(plan)
 
 
 @bp.get("/plans/<int:plan_id>/grids.geojson")

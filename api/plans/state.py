@@ -61,6 +61,7 @@ _TILING_REL = 1e-4
 
 _CACHE: dict[tuple[str, int], PlanState] = {}
 _CACHE_LOCK = threading.Lock()
+_CATCHUP_LOCK = threading.Lock()
 _PLAN_LOCKS: dict[tuple[str, int], threading.Lock] = {}
 
 
@@ -292,6 +293,8 @@ def get_state(session: Session, plan: PlanVersion, defaults: dict[str, Any]) -> 
         state = _CACHE.get(key)
     if state is not None and state.version == plan.version_counter:
         return state
+    if state is not None and state.version < plan.version_counter and _caught_up(session, state, plan.version_counter):
+        return state
     state = _stored_or_built(session, plan, defaults, key)
     with _CACHE_LOCK:
         _CACHE[key] = state
@@ -318,6 +321,20 @@ def _settle_heap() -> None:
     gc.freeze()
     log.info("plan state loaded: %d unreachable objects collected, %d objects frozen in %.0f ms", found,
              gc.get_freeze_count(), (time.perf_counter() - t0) * 1000)
+
+
+def _caught_up(session: Session, state: PlanState, version: int) -> bool:
+    """Whether *state* could be brought to *version* by replaying the edits since (another process's)."""
+    from api.plans import catchup  # it builds on this module
+
+    with _CATCHUP_LOCK:
+        try:
+            return state.version == version or catchup.replay(session, state, version)
+        except Exception:  # noqa: BLE001 - a half-replayed state is dropped and rebuilt, never served
+            log.exception("plan %d: replaying edits to version %d failed; rebuilding", state.plan_id, version)
+            with _CACHE_LOCK:
+                _CACHE.pop(state.key, None)
+            return False
 
 
 def _stored_or_built(session: Session, plan: PlanVersion, defaults: dict[str, Any],

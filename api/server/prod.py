@@ -33,6 +33,7 @@ from __future__ import annotations
 import faulthandler
 import logging
 import os
+import threading
 from collections.abc import Mapping
 from typing import Any
 
@@ -43,7 +44,7 @@ from gunicorn.arbiter import Arbiter
 from api import db
 from api.server.jobprocs import JobProcesses
 
-__all__ = ["ProdServer", "gunicorn_options", "json_logconfig", "serve_prod"]
+__all__ = ["ProdServer", "gunicorn_options", "json_logconfig", "serve_prod", "warm_caches"]
 
 log = logging.getLogger(__name__)
 
@@ -104,6 +105,29 @@ def gunicorn_options(settings: Mapping[str, Any], *, host: str, port: int, cert:
     return options
 
 
+def warm_caches(app: Flask) -> threading.Thread:
+    """Build *app*'s per-process caches in a background thread as a web worker starts; the thread.
+
+    A city's active-grids index (every published grid, STRtree) takes seconds to build; without
+    this the first grid lookups and patrol fixes a new or restarted worker answers would each
+    wait for it. Requests arriving meanwhile wait for the one build instead of starting theirs.
+    """
+
+    def run() -> None:
+        from api.grids.cache import cached_active
+
+        try:
+            with app.app_context(), db.session_scope(write=False) as session:
+                grids = cached_active(session)
+            log.info("warmed the active grids index: %d grids", len(grids.grids))
+        except Exception:  # noqa: BLE001 - a cold cache is built by the first request instead
+            log.exception("warming the caches failed; the first requests build them")
+
+    thread = threading.Thread(target=run, name="wangge-warm", daemon=True)
+    thread.start()
+    return thread
+
+
 def _pre_fork(server: Any, worker: Any) -> None:
     """Start the worker's timeout clock now: a worker stuck before it serves is then restarted too.
 
@@ -155,6 +179,7 @@ class ProdServer(BaseApplication):  # type: ignore[misc]
         self.cfg.set("worker_abort", _worker_abort)
         self.cfg.set("on_reload", self._on_reload)
         self.cfg.set("on_exit", self._on_exit)
+        self.cfg.set("post_worker_init", lambda worker: warm_caches(worker.wsgi))
 
     def run(self) -> None:
         _Arbiter(self).run()

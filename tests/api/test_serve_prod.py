@@ -223,3 +223,16 @@ def test_prod_server_health_logs_sighup_sigterm_restart_and_kill_9(app: Flask, t
     assert failed.message == "任务中断：服务已停止，结果未保存；请重新提交"
     with app.app_context():
         assert written(queued) == 1 and written(doomed) == 0
+
+
+def test_a_starting_worker_warms_the_active_grids_index(tmp_path: Path) -> None:
+    from api.grids.cache import cached_active
+    from api.server.prod import warm_caches
+    from tests.api.register_helpers import published_app
+
+    with published_app(tmp_path, 600) as app:
+        warm_caches(app).join(timeout=120)
+        hit = app.extensions.get("wangge_active_grids", {}).get("entry")
+        assert hit is not None and len(hit[1].grids) > 1
+        with app.app_context(), db.session_scope(write=False) as s:
+            assert cached_active(s) is hit[1]  # the first request finds it built

@@ -11,7 +11,14 @@ import pytest
 
 from webmap.maps import BasemapError
 from webmap.offline import assert_offline
-from webmap.planner import GRID_STATUS, context_features, grid_status, plan_map, planner_legend_html
+from webmap.planner import (
+    GRID_STATUS,
+    context_features,
+    context_features_json,
+    grid_status,
+    plan_map,
+    planner_legend_html,
+)
 
 
 def _config(html: str) -> dict:
@@ -71,6 +78,18 @@ def test_context_features_keep_display_columns_and_filter_classes(small_layers) 
     expected = int((streets["road_class"] == "major").sum()) if "road_class" in streets else 0
     assert len(major["features"]) == expected
     assert all(f["properties"]["road_class"] == "major" for f in major["features"])
+
+
+@pytest.mark.parametrize(("kind", "classes"), [("streets", None), ("streets", ("major",)), ("compounds", None)])
+def test_context_features_json_is_the_same_collection(small_layers, kind, classes) -> None:
+    import json
+
+    layer = small_layers[kind].copy()
+    layer.loc[layer.index[0], "name"] = None  # a missing value is "" in both
+    text = context_features_json(layer, kind, simplify_m=0.5, road_classes=classes)
+    expected = context_features(layer, kind, simplify_m=0.5, road_classes=classes)
+    assert json.loads(text) == json.loads(json.dumps(expected))
+    assert len(expected["features"]) > 0 or classes is not None
 
 
 def test_context_features_refuse_other_layers(small_layers) -> None:
