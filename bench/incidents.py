@@ -4,19 +4,24 @@
 2. ``locate+insert``: C synthetic cases (random points in the grids, random categories, a
    year of report times) located by point-in-polygon on the active plan
    (:func:`api.incidents.intake.locate_points`), SLA due times from the working-day calendar,
-   inserted with one report event each, in one transaction. Bar: 1 M cases < 60 s.
+   inserted with one report event each, in one transaction. Bar: 1 M cases < 60 s. Checked (not
+   timed): every case and event stored, and 2,000 sampled cases' grids equal to a shapely test.
 3. ``metrics``: 结案率/按期结案率/返工率/延期率/mean handling time for a year by grid, on a
    lifecycle-filled copy of those cases, both ways in the same run: every case read into pandas
    (before) and one ``GROUP BY`` in the database (:func:`api.incidents.metrics.metrics_in_db`,
-   after). Bar: < 2 s.
-4. ``open311 load`` (optional, ``--load-seconds``): the real app on loopback, served by
+   after), and the two tables compared (counts and rates equal). Bar: < 2 s.
+4. ``incident map`` (``--map-runs``): headless Chromium opens the incident map on a street office's
+   view (its area at the screen's shape, centred on it) and times, in the page's clock, navigation
+   start to ``data-loaded="1"``: the view's grids shaded and its cases drawn as clustered markers
+   (the server warmed first; median of the runs). Bar: < 1 s.
+5. ``open311 load`` (optional, ``--load-seconds``): the real app on loopback, served by
    ``wangge serve --prod`` (gunicorn with ``server_workers`` x ``server_threads``, the production
    path; ``--workers``/``--threads`` to try other shapes) or the development server
    (``--server dev``); 200 requests/s of mixed Open311 POST (30 %, at random points in the grids,
    random categories) and GET, sent open-loop by ``bench/openloop.py`` (latency from each
    request's due time; one connection per request unless ``--keep-alive``); p50/p99, errors, the
    CPU per request of the server's processes and of the client. Bar: p99 < 100 ms, 0 errors over 60 s.
-5. ``kill -9`` (optional, with the load): the server's whole process group is killed mid-load and
+6. ``kill -9`` (optional, with the load): the server's whole process group is killed mid-load and
    restarted; every acknowledged service_request_id must be in the database.
 
 Wall times on a shared machine are inflated by other work: every timed step also reports the
@@ -34,8 +39,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import shutil
+import statistics
 import sys
 import threading
 import time
@@ -135,11 +142,39 @@ def locate_insert(folder: Path, n_cases: int) -> dict[str, Any]:
                                        "role": "reporter", "at": reported, "from_state": "",
                                        "to_state": "reported"}))
     total = time.perf_counter() - t0
+    cpu = time.process_time() - c0
+    stored = _check_located(app, grids, lon, lat, where, ids.to_numpy(), rng)
     dispose(app)
-    return {"cases": n_cases, "located": int(where["grid_code"].notna().sum()), "index_s": round(t_index, 2),
+    return {"cases": n_cases, "stored": stored, "located": int(where["grid_code"].notna().sum()), "index_s": round(t_index, 2),
             "locate_s": round(t_locate - t_index, 2), "cases_insert_s": round(t_cases - t_locate, 1),
             "events_insert_s": round(total - t_cases, 1), "total_s": round(total, 1),
-            "cpu_s": round(time.process_time() - c0, 1), "load_avg": os.getloadavg()[0]}
+            "cpu_s": round(cpu, 1), "load_avg": round(os.getloadavg()[0], 1)}
+
+
+def _check_located(app: Any, grids: Any, lon: Any, lat: Any, where: Any, ids: Any, rng: Any, sample: int = 2000) -> int:
+    """Not timed: every case and event stored, and a sample's stored grid equal to a plain shapely test
+    (the grid whose polygon covers the point; none when no polygon does). Raises on a mismatch."""
+    import shapely
+    from sqlalchemy import func, select
+
+    from api.db import session_scope
+    from api.incidents.models import IncidentCase, IncidentEvent
+
+    with app.app_context(), session_scope(write=False) as s:
+        cases = s.scalar(select(func.count()).select_from(IncidentCase))
+        events = s.scalar(select(func.count()).select_from(IncidentEvent))
+        pick = rng.choice(len(ids), size=min(sample, len(ids)), replace=False)
+        stored = dict(s.execute(select(IncidentCase.id, IncidentCase.grid_code)
+                                .where(IncidentCase.id.in_(ids[pick].tolist()))).all())
+    if cases < len(ids) or events < len(ids):
+        raise AssertionError(f"stored {cases} cases and {events} events for {len(ids)} reports")
+    geoms = grids.geometry.to_numpy()
+    for i in pick:
+        covering = grids["key"].to_numpy()[shapely.covers(geoms, shapely.Point(lon[i], lat[i]))].tolist()
+        got = stored[int(ids[i])]
+        if (got is None and covering) or (got is not None and got not in covering):
+            raise AssertionError(f"case {ids[i]} at ({lon[i]}, {lat[i]}): stored grid {got}, shapely says {covering}")
+    return int(cases)
 
 
 def _fill_lifecycle(folder: Path) -> None:
@@ -156,7 +191,7 @@ def _fill_lifecycle(folder: Path) -> None:
     dispose(app)
 
 
-def metrics(folder: Path, *, in_db: bool = True) -> dict[str, Any]:
+def metrics(folder: Path, *, in_db: bool = True) -> tuple[dict[str, Any], Any]:
     """A year of metrics by grid: counted by the database (``in_db``), or every case read into pandas (before)."""
     import numpy as np
     import pandas as pd
@@ -182,7 +217,19 @@ def metrics(folder: Path, *, in_db: bool = True) -> dict[str, Any]:
     dispose(app)
     return {"how": "database GROUP BY" if in_db else "pandas (read every case)", "groups": len(table),
             "due": int(table["due"].sum()), "total_s": round(total, 2), "cpu_s": round(time.process_time() - c0, 2),
-            "load_avg": round(os.getloadavg()[0], 1), "closure_rate_median": float(np.nanmedian(table["closure_rate"]))}
+            "load_avg": round(os.getloadavg()[0], 1), "closure_rate_median": float(np.nanmedian(table["closure_rate"]))}, table
+
+
+def _same_metrics(db: Any, pandas: Any) -> bool:
+    """The database's table equals the pandas definitions (counts and rates exactly, mean hours to 0.01)."""
+    import numpy as np
+
+    counts = ["due", "closed", "on_time", "reworked", "extended", "closure_rate", "on_time_rate", "rework_rate",
+              "extension_rate"]
+    if list(db.index) != list(pandas.index) or not np.array_equal(db[counts].to_numpy(), pandas[counts].to_numpy(),
+                                                                   equal_nan=True):
+        raise AssertionError("metrics: the database and the pandas definitions differ")
+    return bool(np.allclose(db["mean_handling_hours"], pandas["mean_handling_hours"], atol=0.011, equal_nan=True))
 
 
 def _client_data(folder: Path, n_points: int = 2000) -> tuple[str, list[tuple[float, float]], list[str]]:
@@ -286,6 +333,113 @@ def kill9(folder: Path, rate: float, seconds: float, server: str = "prod", worke
             "errors_after_kill": sum(1 for r in done[0].results if r.status != 201 and r.error), "rows": total}
 
 
+#: Chromium as the browser tests start it (no network, no sandbox in containers).
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+#: Records, in the page's own clock (ms since navigation start), when the map marks its view drawn.
+_LOADED_PROBE = """new MutationObserver((changes, obs) => {
+  const el = document.getElementById("wg-incident-map");
+  if (el && el.dataset.loaded === "1") { window.__wgLoadedAt = performance.now(); obs.disconnect(); }
+}).observe(document, {subtree: true, attributes: true, attributeFilter: ["data-loaded"]});"""
+
+
+#: Where the time went, in the page's clock: page parsed, the view's grids and cases received.
+_PARTS = """(() => {
+  const res = performance.getEntriesByType("resource");
+  const end = (part) => Math.max(0, ...res.filter((r) => r.name.includes(part)).map((r) => r.responseEnd));
+  return {dom_ms: performance.getEntriesByType("navigation")[0].domContentLoadedEventEnd,
+          grids_received_ms: end("/api/incidents/grids"), cases_received_ms: end("/api/incidents/geojson")};
+})()"""
+
+
+def _street_office_view(folder: Path) -> tuple[str, str, str]:
+    """A typical street office's map view and a map user.
+
+    The middle 街道 (in code order): a view of its area at the screen's shape (1400x900), centred
+    on its communities' bounding box (the synthetic offices are long strips: their own box would
+    show a much larger area at that screen shape).
+    """
+    from sqlalchemy import text
+
+    from api.db import dispose, session_scope
+    from api.users import create_user
+
+    app = _app(folder)
+    with app.app_context(), session_scope() as s:
+        boxes = s.execute(text("SELECT street_name, min(minx), min(miny), max(maxx), max(maxy) FROM communities "
+                               "GROUP BY street_id ORDER BY street_id")).all()
+        name, x0, y0, x1, y1 = boxes[len(boxes) // 2]
+        area = s.execute(text("SELECT sum(area_m2) FROM plan_grids WHERE community_id IN "
+                              "(SELECT community_id FROM communities WHERE street_name = :n) AND plan_version_id IN "
+                              "(SELECT max(plan_version_id) FROM plan_grids)"), {"n": name}).scalar() or 0.0
+        shrink = math.cos(math.radians((y0 + y1) / 2))
+        h_m = math.sqrt(area * 900 / 1400) if area else (y1 - y0) * 111_320
+        w_deg, h_deg = h_m * 1400 / 900 / (111_320 * shrink), h_m / 111_320
+        cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+        box = (cx - w_deg / 2, cy - h_deg / 2, cx + w_deg / 2, cy + h_deg / 2)
+        user = f"bench_map_{time.time_ns()}"
+        create_user(s, user, "bench-map-2026", role="planner")
+    dispose(app)
+    return ",".join(f"{v:.6f}" for v in box), name, user
+
+
+def map_view(folder: Path, server: str = "prod", workers: int | None = None, repeats: int = 5) -> dict[str, Any]:
+    """Time to interactive of the incident map of one street office in headless Chromium.
+
+    From navigation start to the page's ``data-loaded="1"`` (grids of the view shaded and the
+    view's cases drawn as clustered markers), read in the page's clock; the server is warmed
+    first (each worker builds its active-grid index on its first request, not the bar).
+    """
+    import prodserver
+    from playwright.sync_api import sync_playwright
+
+    box, street, user = _street_office_view(folder)
+    srv = prodserver.start(folder, server=server, workers=workers, probe="/open311/v2/services.json")
+    port, warm = srv.port, workers or 4  # visits enough to reach every worker once
+    times: list[float] = []
+    parts: list[dict[str, float]] = []
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+            page = browser.new_context(base_url=f"http://127.0.0.1:{port}", viewport={"width": 1400, "height": 900}, locale="zh-CN").new_page()
+            page.add_init_script(_LOADED_PROBE)
+            # Straight to the incident map after logging in (the default landing page is the workspace map).
+            page.goto(f"/login?next=/incidents/map?bbox={box}")
+            page.get_by_label("用户名").fill(user)
+            page.get_by_label("密码").fill("bench-map-2026")
+            with page.expect_navigation(timeout=120_000):
+                page.get_by_role("button", name="登录").click()
+            for i in range(repeats + warm):  # the first visits warm every worker
+                page.goto(f"/incidents/map?bbox={box}")
+                page.wait_for_function("() => window.__wgLoadedAt !== undefined", timeout=120_000)
+                if i >= warm:
+                    times.append(float(page.evaluate("window.__wgLoadedAt")))
+                    parts.append(page.evaluate(_PARTS))
+            shown = int(page.get_attribute("#wg-incident-map", "data-count") or 0)
+            truncated = "仅显示最新部分" in (page.text_content("#wg-map-count") or "")
+            browser.close()
+    finally:
+        prodserver.stop(srv)
+    return {"street_office": street, "bbox": box, "cases_drawn": shown, "truncated": truncated,
+            "grids_in_view": _grids_in(folder, box), "median_ms": round(statistics.median(times)),
+            "max_ms": round(max(times)), "runs": len(times), "load_avg": round(os.getloadavg()[0], 1),
+            **{k: round(statistics.median(p[k] for p in parts)) for k in parts[0]}}
+
+
+def _grids_in(folder: Path, box: str) -> int:
+    import shapely
+
+    from api.db import dispose, session_scope
+    from api.grids.service import active_grids
+
+    app = _app(folder)
+    with app.app_context(), session_scope(write=False) as s:
+        grids = active_grids(s)
+    dispose(app)
+    return int(grids.intersects(shapely.box(*map(float, box.split(",")))).sum())
+
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--buildings", type=int, default=100_000)
@@ -299,6 +453,7 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=None, help="web worker processes (default: server_workers).")
     ap.add_argument("--threads", type=int, default=None, help="threads per web worker (default: server_threads).")
     ap.add_argument("--keep-alive", action="store_true", help="reuse connections (default: one per request).")
+    ap.add_argument("--map-runs", type=int, default=5, help="Timed incident-map loads in Chromium (0 = skip).")
     ap.add_argument("--skip-bulk", action="store_true", help="Only the Open311 load and kill -9 (on --reuse's database).")
     ap.add_argument("--reuse", type=Path, default=None, help="Copy this prepared database instead of preparing one.")
     args = ap.parse_args()
@@ -309,10 +464,14 @@ def main() -> None:
         results["locate_insert"] = locate_insert(args.folder, args.cases)
         print("locate+insert", results["locate_insert"], flush=True)
         _fill_lifecycle(args.folder)
-        results["metrics_before"] = metrics(args.folder, in_db=False)
+        results["metrics_before"], want = metrics(args.folder, in_db=False)
         print("metrics (pandas, before)", results["metrics_before"], flush=True)
-        results["metrics"] = metrics(args.folder)
+        results["metrics"], got = metrics(args.folder)
+        results["metrics"]["equal_to_pandas"] = _same_metrics(got, want)
         print("metrics (database)", results["metrics"], flush=True)
+    if args.map_runs > 0:
+        results["map"] = map_view(args.folder, args.server, args.workers, args.map_runs)
+        print("incident map", results["map"], flush=True)
     if args.load_seconds > 0:
         results["load"] = load(args.folder, args.rate, args.load_seconds, args.server, args.workers, args.threads,
                                args.keep_alive)
@@ -335,6 +494,11 @@ def _print_table(results: dict[str, Any], cases: int) -> None:
                   mb["total_s"] < 2),
                  ("metrics by grid, database (after)", f"{m['total_s']} s", f"{m['cpu_s']} s", m["load_avg"], "< 2 s",
                   m["total_s"] < 2)]
+    if "map" in results:
+        mp = results["map"]
+        rows.append((f"incident map, {mp['street_office']} view ({mp['grids_in_view']} grids, {mp['cases_drawn']} cases "
+                     "drawn), Chromium", f"median {mp['median_ms']} ms, max {mp['max_ms']} ms", "—", mp["load_avg"],
+                     "< 1 s to interactive", mp["median_ms"] < 1000))
     if "load" in results:
         ld, k = results["load"], results["kill9"]
         rows += [(f"Open311 {ld['rate']:g}/s for {ld['seconds']:g} s ({ld['server']})",

@@ -6,6 +6,7 @@ render. Every form carries the CSRF token; roles are checked here and again in t
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 from typing import Any
@@ -34,7 +35,7 @@ from api.incidents import cases as svc
 from api.incidents import queries
 from api.incidents.exports import EXPORT_TYPES, export_bytes, workorder_status
 from api.incidents.intake import SOURCES, IncidentInputError, Intake, optional_float, report_case
-from api.incidents.locator import cached_active
+from api.incidents.locator import cached_active, cached_outlines
 from api.incidents.models import IncidentCase, IncidentPhoto
 from api.incidents.photos import PHOTO_DIR, PhotoError, check_photos, store_photos
 from api.incidents.tables import load_categories
@@ -277,22 +278,27 @@ def grids_geojson() -> Response:
     """Outlines of the active grids (simplified): open cases, and cases matching the map's filters as a
     count and a rate per 1,000 households (the choropleth)."""
     s = get_session()
-    grids = cached_active(s).grids
+    active, outlines = cached_outlines(s)
+    grids = active.grids
     box = _view_bbox()
     keys = None
     if box is not None:
         # Only the grids of the view (a street office's map: ~10^2 of 10^4 grids), counted through the
         # grid_code index instead of grouping every case of the district.
-        grids = grids.iloc[np.sort(grids.sindex.query(shapely.box(*box)))]
+        rows = np.sort(grids.sindex.query(shapely.box(*box)))
+        grids, outlines = grids.iloc[rows], outlines[rows]
         keys = grids["key"].tolist()
-    out = grids[["key", "name", "households", "geometry"]].copy()
-    out["geometry"] = out.geometry.simplify(0.00002)
-    out["open"] = out["key"].map(queries.open_counts(s, keys=keys)).fillna(0).astype(int)
-    out["count"] = out["key"].map(queries.grid_counts(s, _me(), request.args, keys=keys)).fillna(0).astype(int)
-    households = out["households"].astype(float)
-    # Rate per 1,000 households; a grid without households (exclusive grids: schools, markets) has none.
-    out["rate"] = (1000.0 * out["count"] / households.where(households > 0)).round(2)
-    return Response(out.to_json(drop_id=True, na="null"), mimetype="application/geo+json")
+    opened, counts = queries.open_counts(s, keys=keys), queries.grid_counts(s, _me(), request.args, keys=keys)
+    features = []
+    for key, name, households, outline in zip(grids["key"], grids["name"], grids["households"], outlines, strict=True):
+        n = counts.get(key, 0)
+        # Rate per 1,000 households; a grid without households (exclusive grids: schools, markets) has none.
+        rate = round(1000.0 * n / households, 2) if households and households > 0 else None
+        props = json.dumps({"key": key, "name": name, "households": int(households), "open": opened.get(key, 0),
+                            "count": n, "rate": rate}, ensure_ascii=False)
+        features.append(f'{{"type": "Feature", "properties": {props}, "geometry": {outline}}}')
+    return Response('{"type": "FeatureCollection", "features": [' + ", ".join(features) + "]}",
+                    mimetype="application/geo+json")
 
 
 @bp.get("/vendor/folium/<name>")

@@ -49,17 +49,26 @@ def case_row(case: IncidentCase, categories: Mapping[str, Any], now: datetime, s
             "overdue": overdue, "due_soon": soon, "external_id": case.external_id}
 
 
-def _filtered(args: Mapping[str, str]) -> list[Any]:
+def _unindexed(column: Any) -> Any:
+    """*column* as an expression no index serves: a filter of the cases of a few grids then leaves the
+    grid_code lookup (~10^4 rows) as the planner's only way in, instead of, say, every open case through
+    the state index (1 M cases: 2.6 s CPU against 0.05 s)."""
+    return func.coalesce(column, column)
+
+
+def _filtered(args: Mapping[str, str], *, by_grid: bool = False) -> list[Any]:
+    c = IncidentCase
+    state, category, source = (_unindexed(x) for x in (c.state, c.category, c.source)) if by_grid else (
+        c.state, c.category, c.source)
     out: list[Any] = []
     if args.get("state") == "pending_location":
-        out.append(IncidentCase.grid_code.is_(None))
-        out.append(IncidentCase.state.in_(OPEN_STATES))
+        out.append(c.grid_code.is_(None))
+        out.append(state.in_(OPEN_STATES))
     elif args.get("state") == "open":
-        out.append(IncidentCase.state.in_(OPEN_STATES))
+        out.append(state.in_(OPEN_STATES))
     elif args.get("state") in STATES:
-        out.append(IncidentCase.state == args["state"])
-    for key, col in (("category", IncidentCase.category), ("grid", IncidentCase.grid_code),
-                     ("source", IncidentCase.source)):
+        out.append(state == args["state"])
+    for key, col in (("category", category), ("grid", c.grid_code), ("source", source)):
         if args.get(key):
             out.append(col == args[key])
     return out
@@ -119,10 +128,11 @@ def cases_geojson(session: Session, user: User, args: Mapping[str, str], *, limi
     return {"type": "FeatureCollection", "features": feats, "truncated": len(rows) == limit}
 
 
-def _recent(args: Mapping[str, str]) -> list[Any]:
+def _recent(args: Mapping[str, str], *, by_grid: bool = False) -> list[Any]:
     """The ``days=N`` filter: cases reported in the last N days."""
     if str(args.get("days", "")).isdigit():
-        return [IncidentCase.reported_at >= utcnow() - timedelta(days=int(args["days"]))]
+        reported = _unindexed(IncidentCase.reported_at) if by_grid else IncidentCase.reported_at
+        return [reported >= utcnow() - timedelta(days=int(args["days"]))]
     return []
 
 
@@ -135,8 +145,9 @@ def grid_counts(session: Session, user: User, args: Mapping[str, str], *,
                 keys: Sequence[str] | None = None) -> dict[str, int]:
     """Cases per grid code matching the map's filters (``state``, ``category``, ``source``, ``days``) that *user* sees,
     in the grids *keys* (default: all)."""
+    by_grid = keys is not None
     stmt = (select(IncidentCase.grid_code, func.count())
-            .where(*_in_grids(keys), *_filtered(args), *_recent(args))
+            .where(*_in_grids(keys), *_filtered(args, by_grid=by_grid), *_recent(args, by_grid=by_grid))
             .group_by(IncidentCase.grid_code))
     return {str(k): int(n) for k, n in session.execute(visible(stmt, session, user))}
 
@@ -148,6 +159,7 @@ def case_photos(session: Session, case_id: int) -> list[IncidentPhoto]:
 
 def open_counts(session: Session, *, keys: Sequence[str] | None = None) -> dict[str, int]:
     """Open cases per grid code (the map's choropleth), in the grids *keys* (default: all)."""
+    state = IncidentCase.state if keys is None else _unindexed(IncidentCase.state)
     rows = session.execute(select(IncidentCase.grid_code, func.count()).where(
-        IncidentCase.state.in_(OPEN_STATES), *_in_grids(keys)).group_by(IncidentCase.grid_code))
+        state.in_(OPEN_STATES), *_in_grids(keys)).group_by(IncidentCase.grid_code))
     return {str(k): int(n) for k, n in rows}

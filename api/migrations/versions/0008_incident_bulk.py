@@ -1,4 +1,4 @@
-"""incidents: a covering (grid_code, due_at, …) index for the metrics by grid; the unused community_id index goes
+"""incidents: a covering (grid_code, state, due_at, …) index for the metrics and the map by grid; the unused community_id index goes
 
 Revision ID: 0008_incident_bulk
 Revises: 0007_incident_notify
@@ -16,11 +16,11 @@ down_revision: Union[str, Sequence[str], None] = '0007_incident_notify'
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 
-_METRICS = ['grid_code', 'due_at', 'closed_at', 'dispatched_at', 'rework_count', 'extension_count']
+_METRICS = ['grid_code', 'state', 'due_at', 'closed_at', 'dispatched_at', 'rework_count', 'extension_count']
 
 
 def upgrade() -> None:
-    """Metrics by grid read one covering index (its grid_code prefix serves the grid filters the old
+    """Metrics by grid and the map's open cases per grid read one covering index (its grid_code prefix serves the grid filters the old
     index served); nothing filters cases by community, so that index only cost bulk loads."""
     with op.batch_alter_table('incident_cases', schema=None) as batch_op:
         batch_op.drop_index('ix_incident_cases_grid_code')
