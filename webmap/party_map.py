@@ -1,13 +1,11 @@
 """The party-cell map: coverage per grid (choropleth), branches/groups, centre households and spokes.
 
-Offline (local assets, no tiles). Grid tooltips show values as text (``text_tooltip``); the
-marker tooltips folium inserts as HTML are escaped here. The public variant is given no centre households
+Offline (local assets, no tiles). Every tooltip shows values as text (``text_tooltip``), grids and
+markers alike. The public variant is given no centre households
 and no spokes by its caller; this module draws what it is handed.
 """
 
 from __future__ import annotations
-
-import html
 
 import folium
 import geopandas as gpd
@@ -38,12 +36,17 @@ def _grid_layer(grids: gpd.GeoDataFrame) -> folium.GeoJson:
         tooltip=text_tooltip(["key", "name", "cells", "coverage_label"], ["网格编码", "名称", "党组织", "中心户结对"]))
 
 
-def _points(points: gpd.GeoDataFrame, *, name: str, colour: str, radius: float, show: bool = True) -> folium.FeatureGroup:
-    group = folium.FeatureGroup(name=name, show=show)
-    for geom, label in zip(points.geometry, points["label"], strict=True):
-        folium.CircleMarker([geom.y, geom.x], radius=radius, color=colour, weight=1, fill=True, fill_opacity=0.85,
-                            tooltip=html.escape(str(label))).add_to(group)
-    return group
+def _points(points: gpd.GeoDataFrame, *, name: str, colour: str, radius: float, show: bool = True) -> folium.GeoJson:
+    """One GeoJSON layer of circle markers with the label as a text tooltip.
+
+    One layer, not a folium marker per point: each folium marker compiles its own Jinja
+    template when the page renders (884 markers took 3.9 s of a 5 s party page).
+    """
+    data = points[["geometry"]].assign(label=points["label"].astype(str))
+    return folium.GeoJson(data.__geo_interface__, name=name, show=show,
+                          marker=folium.CircleMarker(radius=radius, color=colour, weight=1, fill=True,
+                                                     fill_color=colour, fill_opacity=0.85),
+                          tooltip=text_tooltip(["label"], [name]))
 
 
 def party_map(grids: gpd.GeoDataFrame, cells: gpd.GeoDataFrame, centres: gpd.GeoDataFrame | None = None,

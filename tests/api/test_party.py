@@ -126,8 +126,11 @@ def test_party_map_shows_links_to_staff_and_no_households_in_public(world: dict[
     assert page.status_code == 200
     html = page.get_data(as_text=True)
     assert_offline(html)
-    for expected in ("党员中心户：楼栋", "结对连线", "陈书记", "&lt;b&gt;邻社区&lt;/b&gt;小组"):
+    for expected in ("党员中心户：楼栋", "结对连线", "陈书记"):
         assert expected in html or _js(expected) in html, expected
+    # A name with markup is data shown as text by the tooltip (textContent): in the page only as
+    # HTML-safe JSON, never as markup.
+    assert _safe_js("<b>邻社区</b>小组") in html
     assert "<b>邻社区</b>" not in html and _js("<b>邻社区</b>") not in html
     for client, url in ((app.test_client(), "/party/public"), (login(app, "viewer"), "/party")):
         public = client.get(url)
@@ -140,3 +143,8 @@ def test_party_map_shows_links_to_staff_and_no_households_in_public(world: dict[
 def _js(text: str) -> str:
     """*text* as folium writes it into the page's JavaScript (JSON, ASCII escapes)."""
     return json.dumps(text)[1:-1]
+
+
+def _safe_js(text: str) -> str:
+    """*text* as Jinja's ``tojson`` writes map data into the page (JSON with <, >, &, ' escaped)."""
+    return _js(text).replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026").replace("'", "\\u0027")

@@ -16,6 +16,7 @@ from webmap.offline import assert_offline
 
 PASSWORD = "grid2026plan"
 N_BUILDINGS = 80
+NO_ACTIVE = "尚无已发布的网格方案"
 
 
 @pytest.fixture
@@ -124,3 +125,23 @@ def test_map_says_when_no_plan_is_published(app: Flask, viewer: FlaskClient, see
     _store_plan(app, "草稿方案", ["草稿网格"], active=False)
     text = _decoded(viewer.get("/map").get_data(as_text=True))
     assert NO_ACTIVE_PLAN in text and "网格（生效方案）" not in text and "草稿网格" not in text
+
+
+def test_map_is_built_once_until_an_import_or_a_publish_changes_it(app: Flask, viewer: FlaskClient, seeded: dict,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """The landing page of every role reuses the rendered map; a newly published plan shows at once."""
+    import api.workspace_map as views
+
+    built: list[int] = []
+    real = views.map_parts
+    monkeypatch.setattr(views, "map_parts", lambda *a, **k: built.append(1) or real(*a, **k))
+    first = _decoded(viewer.get("/map").get_data(as_text=True))
+    again = _decoded(viewer.get("/map").get_data(as_text=True))
+    assert len(built) == 1 and NO_ACTIVE in first and NO_ACTIVE in again
+    _store_plan(app, "新方案", ["新网格"], active=True)
+    published = _decoded(viewer.get("/map").get_data(as_text=True))
+    assert len(built) == 2 and "新网格" in published and NO_ACTIVE not in published
+    with app.app_context(), session_scope() as s:  # a new import: the map is rebuilt from it
+        import_workspace(s, SimpleNamespace(layers=make_layers(N_BUILDINGS), report=None), user="test",
+                         sources={"test": "factories"}, note="第二次导入")
+    assert "第二次导入" in viewer.get("/map").get_data(as_text=True) and len(built) == 3

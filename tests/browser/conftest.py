@@ -109,6 +109,15 @@ def serving(app: Any, name: str = "wangge-live-server") -> Iterator[str]:
         thread.join(timeout=10)
 
 
+def watched_page(browser: Any, url: str, viewport: dict[str, int], traffic: Traffic, **device: Any) -> tuple[Any, Any]:
+    """(context, page) of a new browser context on *url* whose requests and JS errors go to *traffic*."""
+    context = browser.new_context(base_url=url, viewport=viewport, locale="zh-CN", **device)
+    page = context.new_page()
+    page.on("request", lambda r: traffic.requests.append(r.url))
+    page.on("pageerror", lambda e: traffic.page_errors.append(str(e)))
+    return context, page
+
+
 @pytest.fixture(scope="session")
 def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     """The real app (create_app) served by werkzeug on 127.0.0.1, a free port, in a thread."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from tests.browser.conftest import SCREENSHOTS, login
@@ -81,3 +83,28 @@ def test_non_admins_have_no_user_admin(logged_in_page) -> None:
     assert page.locator(".wg-nav a", has_text="导入数据").count() == 1
     response = page.goto("/admin/users")
     assert response.status == 403 and "没有权限" in page.content()
+
+
+def test_audit_log_speaks_chinese_and_filters_on_a_phone(page) -> None:
+    """The audit log showed raw codes (auth.login, user.set_role): now Chinese labels, filters and pages."""
+    login(page, "b_admin")
+    page.set_viewport_size(PHONE)
+    page.goto("/register/audit")
+    cells = page.locator(".wg-audit-table td[data-action]")
+    assert cells.count() > 0
+    codes = cells.evaluate_all("els => els.map(e => [e.dataset.action, e.innerText])")
+    for code, shown in codes:
+        assert code not in shown and re.search(r"[\u4e00-\u9fff]", shown), (code, shown)
+    page.get_by_label("操作").select_option("auth.login")
+    page.get_by_role("button", name="筛选", exact=True).click()
+    page.wait_for_url("**action=auth.login*")
+    assert set(page.locator(".wg-audit-table td[data-action]").all_inner_texts()) <= {"登录", "登录失败",
+                                                                                   "登录被拒（账号已锁定）",
+                                                                                   "登录被拒（尝试过于频繁）",
+                                                                                   "账号被锁定（多次密码错误）"}
+    assert "共" in page.locator(".wg-pager").inner_text()
+    page.get_by_label("用户").select_option("b_admin")
+    page.get_by_role("button", name="筛选", exact=True).click()
+    assert page.get_by_label("操作").input_value() == "auth.login"  # the filters stay filled in
+    assert page.evaluate("() => document.documentElement.scrollWidth") <= PHONE["width"] + 1
+    page.screenshot(path=str(SCREENSHOTS / "audit_phone.png"), full_page=True)

@@ -10,7 +10,7 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from tests.browser.conftest import PASSWORD, SCREENSHOTS, Traffic, login, serving
+from tests.browser.conftest import PASSWORD, SCREENSHOTS, Traffic, login, serving, watched_page
 
 pytestmark = pytest.mark.browser
 
@@ -87,10 +87,7 @@ def party_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str,
 
 
 def _open_party_map(browser, server: dict[str, Any], viewport: dict[str, int], traffic: Traffic, **device):
-    context = browser.new_context(base_url=server["url"], viewport=viewport, locale="zh-CN", **device)
-    page = context.new_page()
-    page.on("request", lambda r: traffic.requests.append(r.url))
-    page.on("pageerror", lambda e: traffic.page_errors.append(str(e)))
+    context, page = watched_page(browser, server["url"], viewport, traffic, **device)
     login(page, "p_planner")
     page.goto("/party")
     page.wait_for_function("() => window.wanggePartyMap && document.querySelector('.leaflet-overlay-pane canvas')")
@@ -170,10 +167,7 @@ def test_party_map_on_a_phone(browser, party_server: dict[str, Any]) -> None:
 def test_batch_printing_page_runs_the_job_and_offers_the_downloads(browser, party_server: dict[str, Any]) -> None:
     """An admin prints the boards of one community: progress, the grids refused with what they lack, the ZIP."""
     traffic = Traffic()
-    context = browser.new_context(base_url=party_server["url"], viewport=DESKTOP, locale="zh-CN")
-    page = context.new_page()
-    page.on("request", lambda r: traffic.requests.append(r.url))
-    page.on("pageerror", lambda e: traffic.page_errors.append(str(e)))
+    context, page = watched_page(browser, party_server["url"], DESKTOP, traffic)
     try:
         login(page, "p_admin")
         page.goto("/boards")
@@ -204,11 +198,7 @@ def test_batch_printing_page_runs_the_job_and_offers_the_downloads(browser, part
 def test_staff_form_on_a_phone(browser, party_server: dict[str, Any]) -> None:
     """An admin edits a grid leader's duties at 390×844: the page fits the screen, the change is saved."""
     traffic = Traffic()
-    context = browser.new_context(base_url=party_server["url"], viewport=PHONE, locale="zh-CN", is_mobile=True,
-                                  has_touch=True)
-    page = context.new_page()
-    page.on("request", lambda r: traffic.requests.append(r.url))
-    page.on("pageerror", lambda e: traffic.page_errors.append(str(e)))
+    context, page = watched_page(browser, party_server["url"], PHONE, traffic, is_mobile=True, has_touch=True)
     try:
         login(page, "p_admin")
         page.goto(f"/register/staff?grid={party_server['grid']}")
@@ -237,10 +227,7 @@ def test_board_list_selection_survives_pages_and_prints_as_one_batch(browser, pa
     app, traffic = party_server["app"], Traffic()
     size = app.config["WANGGE"]["list_page_size"]
     app.config["WANGGE"]["list_page_size"] = 3
-    context = browser.new_context(base_url=party_server["url"], viewport=PHONE, locale="zh-CN")
-    page = context.new_page()
-    page.on("request", lambda r: traffic.requests.append(r.url))
-    page.on("pageerror", lambda e: traffic.page_errors.append(str(e)))
+    context, page = watched_page(browser, party_server["url"], PHONE, traffic)
     try:
         login(page, "p_admin")
         page.goto("/boards")

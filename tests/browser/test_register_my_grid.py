@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pandas as pd
 import pytest
 
-from tests.browser.conftest import PASSWORD, SCREENSHOTS, Traffic, login, serving
+from tests.browser.conftest import PASSWORD, SCREENSHOTS, Traffic, login, serving, watched_page
 
 pytestmark = pytest.mark.browser
 
@@ -48,10 +48,7 @@ def register_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[
 def test_my_grid_on_a_phone(browser, register_server: tuple[str, int]) -> None:
     url, households = register_server
     traffic = Traffic()
-    context = browser.new_context(base_url=url, viewport=PHONE, locale="zh-CN", is_mobile=True, has_touch=True)
-    page = context.new_page()
-    page.on("request", lambda r: traffic.requests.append(r.url))
-    page.on("pageerror", lambda e: traffic.page_errors.append(str(e)))
+    context, page = watched_page(browser, url, PHONE, traffic, is_mobile=True, has_touch=True)
     try:
         login(page, "m_worker")
         page.goto("/register/my")
