@@ -88,7 +88,7 @@ def _people(a_building: str, b_building: str) -> tuple[pd.DataFrame, dict[str, l
                           "联系电话": [*phones["A"], *phones["B"]],
                           "楼栋编号": [a_building] * 3 + [b_building] * 3, "单元": "1",
                           "门牌": [hostile_text("室", i) for i in range(6)],
-                          "与户主关系": [hostile_text("关系", i) for i in range(6)],
+                          "与户主关系": [hostile_text("", i)[:32] for i in range(6)],  # the column holds 32
                           "户籍地": [hostile_text("户籍", i) for i in range(6)],
                           "是否党员": ["是", "否", "否", "是", "否", "否"], "党员中心户": ["是", "否", "否", "是", "否", "否"]})
     return frame, ids, phones, names

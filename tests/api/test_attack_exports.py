@@ -174,3 +174,25 @@ def test_coverage_with_no_patrol_at_all_is_a_table_of_zeros_not_a_500(world: Wor
                                                     "-o", str(out)])
     assert res.exit_code == 0, res.output
     _assert_csv_safe(out.read_bytes())
+
+
+def test_a_board_prints_hostile_header_and_names_as_text_and_fetches_nothing(world: World, tmp_path: Path) -> None:
+    import re
+    import subprocess
+
+    header = '<img src="file:///etc/hostname"><script>alert(1)</script>=HYPERLINK("x")'
+    world.app.config["WANGGE"]["board_header_text"] = header
+    try:
+        r = world.clients["admin"].get(f"/boards/{world.A}.pdf?drafts=1")
+    finally:
+        world.app.config["WANGGE"]["board_header_text"] = "网格化服务管理公示牌"
+    assert r.status_code == 200, r.get_data()[:300]
+    pdf = tmp_path / "board.pdf"
+    pdf.write_bytes(r.get_data())
+    text = re.sub(r"\s+", "", subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True,
+                                             check=True, timeout=60).stdout)
+    assert re.sub(r"\s+", "", header) in text  # the markup printed as text
+    assert "alert(2)" in text  # the grid's hostile party branch name (支部1"><script>alert(2)…) too
+    images = subprocess.run(["pdfimages", "-list", str(pdf)], capture_output=True, text=True, check=True,
+                            timeout=60).stdout.splitlines()[2:]
+    assert len(images) <= 3  # map, QR code, maybe a photo: nothing fetched from the header's <img>

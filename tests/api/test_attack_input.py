@@ -147,6 +147,8 @@ BAD_UPLOADS: list[tuple[str, bytes, int, str]] = [
     ("x.csv", "姓名,身份证号,楼栋编号,门牌\n张\x00三,1,nope,1\n".encode("gbk"), 422, "第 2 行"),
     ("x.csv", ("姓名,身份证号,楼栋编号,门牌\n" + "长" * 5000 + ",1,nope,1\n").encode("gb18030"), 422, "第 2 行"),
     ("x.csv", b"\xff\xfe\x00garbage\x81", 400, "UTF-8"),
+    ("x.csv", "姓名,身份证号,楼栋编号,门牌,与户主关系\n张三,1,nope,1,".encode() + "长".encode() * 33 + b"\n", 422,
+     "relation 超过 32 个字（33 个字）"),
 ]
 
 
