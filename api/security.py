@@ -142,9 +142,11 @@ def content_security_policy(nonce: str, settings: dict[str, Any]) -> str:
 
 
 def json_object() -> dict[str, Any]:
-    """The request's JSON body as an object (no or unreadable body: empty), or 400 naming the fix."""
+    """The request's JSON body as an object (no body: empty), or 400 naming the fix (malformed JSON, not an object)."""
     body = request.get_json(silent=True)
     if body is None:
+        if request.is_json and request.get_data():
+            raise BadRequest('请求体不是合法的 JSON（括号、引号或逗号有误）；请发送 JSON 对象，例如 {"reason": "核实身份"}')
         return {}
     if not isinstance(body, dict):
         raise BadRequest('请求体须为 JSON 对象（{...}），不能是数组或单个值；例如 {"reason": "核实身份"}')

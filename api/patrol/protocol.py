@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-__all__ = ["ProtocolError", "IncomingFix", "fixes_from_query", "fixes_from_traccar_json"]
+__all__ = ["device_id", "ProtocolError", "IncomingFix", "fixes_from_query", "fixes_from_traccar_json"]
 
 
 class ProtocolError(ValueError):
@@ -78,7 +78,10 @@ def _time(value: Any) -> datetime:
     return datetime.fromtimestamp(num / 1000.0 if num > 1e11 else num, tz=UTC)
 
 
-def _device(value: Any) -> str:
+def device_id(value: Any) -> str:
+    """A device id as trackers and the binding form send it, checked (empty, over 100 characters, not text: refused)."""
+    if isinstance(value, list | dict):
+        raise ProtocolError("设备标识 id 须为一段文字，不能是列表或对象；请填写跟踪应用中的设备标识")
     device = str(value or "").strip()
     if not device:
         raise ProtocolError("缺少设备标识 id；请在跟踪应用中填写设备标识并由管理员绑定到网格员")
@@ -89,7 +92,7 @@ def _device(value: Any) -> str:
 
 def fixes_from_query(params: Mapping[str, Any]) -> list[IncomingFix]:
     """The fix of an OsmAnd-protocol request (query string or form fields)."""
-    device = _device(params.get("id") or params.get("deviceid"))
+    device = device_id(params.get("id") or params.get("deviceid"))
     return [IncomingFix(
         device_id=device, t=_time(params.get("timestamp")),
         lon=_number(params.get("lon"), "lon", required=True),  # type: ignore[arg-type]
@@ -123,9 +126,10 @@ def fixes_from_traccar_json(body: Any) -> list[IncomingFix]:
     """The fixes of a Traccar Client JSON body (one location or a batch)."""
     if not isinstance(body, Mapping):
         raise ProtocolError("请求体不是 JSON 对象；请使用 Traccar Client 的标准上报格式")
-    device = _device(body.get("device_id"))
+    device = device_id(body.get("device_id"))
     locs = body.get("location")
     if locs is None:
         raise ProtocolError("JSON 中缺少 location；请使用 Traccar Client 的标准上报格式")
     items = locs if isinstance(locs, list) else [locs]
     return [_traccar_location(device, loc) for loc in items]
+

@@ -8,6 +8,7 @@ address to ``http(s)://HOST/api/patrol/osmand`` (OsmAnd: online tracking URL wit
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -24,6 +25,7 @@ from api.patrol.models import FIX_SOURCES
 from api.patrol.protocol import (
     IncomingFix,
     ProtocolError,
+    device_id,
     fixes_from_query,
     fixes_from_traccar_json,
 )
@@ -102,10 +104,15 @@ def devices() -> Any:
 def bind() -> Any:
     """Bind ``{"device_id", "username", "label"?}``."""
     body = json_object()
-    device, username = str(body.get("device_id") or "").strip(), str(body.get("username") or "").strip()
-    if not device or not username:
-        raise RequestError(400, "bad_request", "缺少 device_id 或 username", "填写设备标识和网格员账号",
-                           field="username" if device else "device_id")
+    username, label = str(body.get("username") or "").strip(), body.get("label")
+    try:
+        device = device_id(body.get("device_id"))
+    except ProtocolError as exc:
+        raise RequestError(400, "bad_device_id", f"device_id：{exc}", "填写 1–100 个字的设备标识", field="device_id") from None
+    if not username:
+        raise RequestError(400, "bad_request", "缺少 username", "填写网格员账号", field="username")
+    if label is not None and (not isinstance(label, str) or len(label) > 100):
+        raise RequestError(400, "bad_label", "label 须为不超过 100 个字的文字", "填写简短的设备名称或留空", field="label")
     try:
         with session_scope() as s:
             dev = bind_device(s, device, username, by=current_user.username, label=body.get("label"))
@@ -173,9 +180,13 @@ def _float_or_none(value: Any, name: str) -> float | None:
     if value is None or value == "":
         return None
     try:
-        return float(value)
+        out = float(value)
     except (TypeError, ValueError):
         raise RequestError(400, "bad_coordinates", f"{name}={value!r} 不是数字", "填写经纬度数字或留空", field=name) from None
+    if not math.isfinite(out) or abs(out) > (90 if name == "lat" else 180):
+        raise RequestError(400, "bad_coordinates", f"{name}={value!r} 超出范围（经度 -180~180，纬度 -90~90，WGS84）",
+                           "填写 WGS84 经纬度或留空", field=name)
+    return out
 
 
 @bp.get("/api/patrol/visits")
@@ -218,11 +229,14 @@ def record() -> Any:
     except (TypeError, ValueError):
         raise RequestError(400, "bad_request", "需要 keyperson_id（整数）", "请从待走访名单中选择", field="keyperson_id") from None
     lon, lat = _float_or_none(body.get("lon"), "lon"), _float_or_none(body.get("lat"), "lat")
+    note = body.get("note")
+    if note is not None and not isinstance(note, str):
+        raise RequestError(400, "bad_note", "note 须为文字", "填写走访情况（文字）或留空", field="note")
     if abs(kp) > MAX_ID:  # beyond any id column (PostgreSQL: "integer out of range")
         raise RequestError(404, "keyperson_not_found", f"重点人员 {kp} 不存在", "请从待走访名单中选择", field="keyperson_id")
     try:
         with session_scope() as s:
-            v = record_visit(s, me, kp, note=(body.get("note") or None), lon=lon, lat=lat)
+            v = record_visit(s, me, kp, note=note or None, lon=lon, lat=lat)
             out = {"id": v.id, "keyperson_id": kp, "grid": v.grid_code, "at": v.at.isoformat()}
     except access.Forbidden as exc:
         raise RequestError(403, "forbidden", str(exc), "只能查看本人负责网格的记录；如需更多权限，请联系管理员") from None

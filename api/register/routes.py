@@ -132,13 +132,21 @@ def edit_resident(s: Session, resident_id: int, body: dict[str, Any]) -> dict[st
     _resident_scope(s, resident_id)
     r = s.get(Resident, resident_id)
     assert r is not None  # _resident_scope raised LookupError otherwise
+    for key, label in (("name", "姓名"), ("phone", "电话"), ("relation", "与户主关系")):
+        if body.get(key) is not None and not isinstance(body[key], str):
+            raise RequestError(400, f"bad_{key}", f"{label}须为文字，收到 {type(body[key]).__name__}",
+                               f"填写{label}（文字）", field=key)
     name = str(body.get("name", r.name) or "").strip()
     if not name or len(name) > 100:
         raise RequestError(400, "bad_name", "姓名为空或超过 100 个字", "填写 1–100 个字的姓名", field="name")
+    relation = (str(body.get("relation") or "").strip() or None) if "relation" in body else r.relation
+    if relation is not None and len(relation) > 32:
+        raise RequestError(400, "bad_relation", f"与户主关系超过 32 个字（{len(relation)} 个字）",
+                           "填写简短的关系，如 户主、配偶、子女", field="relation")
     phone = normalise_phone(pd.Series([str(body.get("phone") or "")]))[0]
     if phone and phone_problems(pd.Series([phone]))[0]:
         raise RequestError(400, "bad_phone", "电话格式不对", "填写 11 位手机号（1 开头）或带区号的固定电话", field="phone")
-    r.name, r.relation = name, (str(body.get("relation") or "").strip() or None)
+    r.name, r.relation = name, relation
     r.lives_here = bool(body.get("lives_here", r.lives_here))
     if "phone" in body:
         c = cipher()

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from geo.errors import LayerError
 
-__all__ = ["KINDS", "FIELDS", "ALIASES", "Field", "parse_field_options", "map_headers"]
+__all__ = ["KINDS", "FIELDS", "ALIASES", "MAX_LENGTHS", "Field", "parse_field_options", "map_headers"]
 
 KINDS: tuple[str, ...] = ("residents", "staff", "keypersons", "party")
 
@@ -51,6 +51,16 @@ ALIASES: dict[str, str] = {
     "类型": "category", "风险": "risk_level", "职务": "role", "网格": "grid_code", "网格编号": "grid_code",
     "上级": "parent", "书记电话": "secretary_phone", "社区": "community_id", "用户名": "username",
     "longitude": "lon", "latitude": "lat", "经度(lon)": "lon", "纬度(lat)": "lat",
+}
+
+_PLACE_LENGTHS = {"building_id": 64, "unit": 32, "room": 32, "address": 300, "grid_code": 64}
+#: Longest text each field may hold, per kind (the register's column sizes: longer text is a
+#: row problem, never a database error).
+MAX_LENGTHS: dict[str, dict[str, int]] = {
+    "residents": {"name": 100, "relation": 32, "registered_address": 300, "party_org": 200, **_PLACE_LENGTHS},
+    "staff": {"name": 100, "photo": 300, "username": 64, **_PLACE_LENGTHS},
+    "keypersons": {"name": 100},
+    "party": {"name": 200, "parent": 200, "community_id": 64, "grid_code": 64, "secretary": 100},
 }
 
 

@@ -18,6 +18,7 @@ import shapely
 
 from geo.chinacoords import transform_coords
 from geo.crs import local_metric_crs
+from geo.register.columns import MAX_LENGTHS
 from geo.register.idnumber import id_number_problems, normalise_id, normalise_phone, phone_problems
 
 __all__ = ["RowProblem", "Checked", "STAFF_ROLES", "PARTY_KINDS", "YES", "AMBIGUOUS", "address_index", "normalise_address", "BuildingMatcher",
@@ -271,5 +272,16 @@ def check_rows(kind: str, frame: pd.DataFrame, *, matcher: BuildingMatcher,
         checked = _keypersons(frame, categories or {})
     else:
         checked = _party(frame, grid_codes, known_orgs)
+    checked.problems.extend(_too_long(kind, frame))
     checked.problems.sort(key=lambda p: (p.row, p.column))
     return checked
+
+
+def _too_long(kind: str, frame: pd.DataFrame) -> list[RowProblem]:
+    out: list[RowProblem] = []
+    for name, limit in MAX_LENGTHS[kind].items():
+        if name in frame:
+            length = frame[name].fillna("").astype(str).str.strip().str.len()
+            out += _problems(length > limit, frame, name, "超过 " + str(limit) + " 个字（" + length.astype(str) + " 个字）",
+                             f"缩短到 {limit} 个字以内后重新导入")
+    return out

@@ -6,6 +6,7 @@ import io
 from pathlib import Path
 
 import pandas as pd
+from python_calamine import CalamineError
 
 from geo.errors import ReadError
 from geo.spreadsheet import formula_restored
@@ -46,7 +47,7 @@ def read_sheet(source: str | Path | bytes, *, name: str | None = None) -> pd.Dat
         else:
             raise ReadError(f"{label}: unknown sheet format {suffix!r}; use .xlsx or .csv",
                             code="unknown_sheet_format", params={"suffix": suffix})
-    except (ValueError, pd.errors.ParserError) as exc:
+    except (ValueError, pd.errors.ParserError, CalamineError) as exc:  # CalamineError: a file that is no workbook
         raise ReadError(f"{label}: cannot read the sheet ({exc}); check it opens in Excel and re-save",
                         code="unreadable_sheet") from None
     frame.columns = [str(c).strip() for c in frame.columns]

@@ -26,7 +26,7 @@ from tests.api.plans_helpers import login
 from tests.api.register_helpers import published_app
 from tests.webmap.hostile import PAYLOADS
 
-__all__ = ["ATTACK_ROLES", "ID_RE", "PHONE_RE", "World", "attack_world", "hostile_text", "ids_with_check"]
+__all__ = ["ATTACK_ROLES", "ID_RE", "PHONE_RE", "World", "attack_world", "grid_point", "hostile_text", "ids_with_check"]
 
 #: Any 18-character resident ID number (GB 11643 shape) and any mainland mobile number.
 ID_RE = re.compile(rb"(?<![0-9.])[1-9][0-9]{16}[0-9Xx](?![0-9])")
@@ -88,7 +88,7 @@ def _people(a_building: str, b_building: str) -> tuple[pd.DataFrame, dict[str, l
                           "联系电话": [*phones["A"], *phones["B"]],
                           "楼栋编号": [a_building] * 3 + [b_building] * 3, "单元": "1",
                           "门牌": [hostile_text("室", i) for i in range(6)],
-                          "与户主关系": [hostile_text("关系", i) for i in range(6)],
+                          "与户主关系": [hostile_text("", i)[:32] for i in range(6)],  # the column holds 32
                           "户籍地": [hostile_text("户籍", i) for i in range(6)],
                           "是否党员": ["是", "否", "否", "是", "否", "否"], "党员中心户": ["是", "否", "否", "是", "否", "否"]})
     return frame, ids, phones, names
@@ -171,6 +171,12 @@ def _seed_patrol(s: Any) -> str:
     device = hostile_text("设备", 1)[:60]
     bind_device(s, device, "worker", by="admin", label=hostile_text("标签", 0))
     return device
+
+
+def grid_point(world: World, key: str | None = None) -> tuple[float, float]:
+    """(lon, lat) of a point inside grid *key* (default: grid A)."""
+    with world.app.app_context(), session_scope() as s:
+        return _point_in(s, key or world.A)
 
 
 @contextmanager

