@@ -14,12 +14,23 @@ A process's SQLite writers first queue first-come first-served (:class:`WriterQu
 holding no pooled connection; SQLite's busy timeout then only arbitrates between processes.
 SQLite runs in WAL mode, where readers never block the writer. On PostgreSQL a write
 scope is a plain ``BEGIN``: row locks and the optimistic version counters do the work.
+
+Durability on SQLite: WAL with ``synchronous=NORMAL``. A commit appends to the WAL file
+without an fsync: it survives a crash or ``kill -9`` of any process (the data is in the
+operating system's cache, written out by it), not a power cut or kernel crash, which can
+lose the last commits (never corrupt the database). Checkpoints (WAL pages copied into the
+database file) do fsync; SQLite runs them in the connection that happens to commit past
+1,000 WAL pages, so that request (and every writer queued behind it) waited for two
+fsyncs. :class:`WalCheckpointer` runs them in a background thread instead
+(``db_checkpoint_interval_s``; see docs/DEPLOY.md).
 """
 
 from __future__ import annotations
 
 import logging
+import sqlite3
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -44,6 +55,7 @@ __all__ = [
     "PostGISMissing",
     "ensure_postgis",
     "WriterQueue",
+    "WalCheckpointer",
     "init_app",
     "attach",
     "make_engine",
@@ -77,6 +89,8 @@ class Database:
     #: while they wait (SQLite's own busy handler polls, unfairly, with a connection held).
     write_lock: WriterQueue | None = None
     busy_timeout_s: float = 30.0
+    #: SQLite file databases with ``db_checkpoint_interval_s`` > 0: the WAL checkpoint thread.
+    checkpointer: WalCheckpointer | None = None
 
 
 class WriterQueue:
@@ -117,11 +131,60 @@ class WriterQueue:
                 self._held = False
 
 
+class WalCheckpointer:
+    """Checkpoints a SQLite database's WAL from a background thread, so no request pays the fsyncs.
+
+    Every *interval_s* a PASSIVE checkpoint copies committed WAL pages into the database file
+    and syncs it while writers go on. A WAL is only restarted from its beginning when every page
+    in it is copied as a writer starts, which steady writes never allow, so every *restart_s*
+    a RESTART checkpoint (after a PASSIVE one did most of the copying) holds writers off for
+    the rest, waiting at most *busy_ms* for readers; it bounds the WAL file's size. The app's
+    connections turn SQLite's automatic checkpoints off (``wal_autocheckpoint=0``).
+    """
+
+    def __init__(self, path: str, *, interval_s: float, restart_s: float, busy_ms: int = 20) -> None:
+        self.path, self.interval_s, self.restart_s, self.busy_ms = path, interval_s, restart_s, busy_ms
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="wangge-wal-checkpoint", daemon=True)
+
+    def start(self) -> WalCheckpointer:
+        """Start the thread (once)."""
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop the thread (a checkpoint under way finishes first)."""
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=10)
+
+    def checkpoint(self, mode: str = "PASSIVE") -> tuple[int, int, int]:
+        """One checkpoint: (busy, WAL pages, pages checkpointed), as ``PRAGMA wal_checkpoint`` answers."""
+        con = sqlite3.connect(self.path, isolation_level=None, timeout=self.busy_ms / 1000)
+        try:
+            row = con.execute(f"PRAGMA wal_checkpoint({mode})").fetchone()
+        finally:
+            con.close()
+        return int(row[0]), int(row[1]), int(row[2])
+
+    def _run(self) -> None:
+        restarted = time.monotonic()
+        while not self._stop.wait(self.interval_s):
+            try:
+                self.checkpoint("PASSIVE")
+                if self.restart_s > 0 and time.monotonic() - restarted >= self.restart_s:
+                    restarted = time.monotonic()
+                    self.checkpoint("RESTART")
+            except sqlite3.Error as exc:  # e.g. the file was removed under us: try again next time
+                log.warning("WAL checkpoint of %s failed: %s", self.path, exc)
+
+
 class DatabaseBusy(RuntimeError):
     """A write waited longer than ``db_busy_timeout_s`` for the database (answered with 503)."""
 
 
-def _sqlite_on_connect(dbapi_connection: Any, connection_record: Any, *, busy_ms: int) -> None:
+def _sqlite_on_connect(dbapi_connection: Any, connection_record: Any, *, busy_ms: int,
+                       background_checkpoints: bool = False) -> None:
     # Driver autocommit so SQLAlchemy emits BEGIN itself (see _sqlite_on_begin): this gives
     # SQLite real SAVEPOINTs and transactional DDL, which pysqlite's own handling breaks.
     dbapi_connection.isolation_level = None
@@ -129,7 +192,10 @@ def _sqlite_on_connect(dbapi_connection: Any, connection_record: Any, *, busy_ms
     cursor.execute(f"PRAGMA busy_timeout={int(busy_ms)}")
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA foreign_keys=ON")
+    # Durable against a crash of any process (kill -9), not a power cut: see the module doc.
     cursor.execute("PRAGMA synchronous=NORMAL")
+    if background_checkpoints:  # a WalCheckpointer does them, off the request path
+        cursor.execute("PRAGMA wal_autocheckpoint=0")
     # Sorts (index rebuilds after a bulk import, ORDER BY) in memory, not temp files.
     cursor.execute("PRAGMA temp_store=MEMORY")
     cursor.close()
@@ -151,7 +217,8 @@ def _pool_options(url: str, settings: dict[str, Any]) -> dict[str, Any]:
             "pool_timeout": float(settings["db_pool_timeout_s"]), "pool_pre_ping": not url.startswith("sqlite")}
 
 
-def make_engine(url: str, *, settings: dict[str, Any] | None = None, **kwargs: Any) -> Engine:
+def make_engine(url: str, *, settings: dict[str, Any] | None = None, background_checkpoints: bool = False,
+                **kwargs: Any) -> Engine:
     """Create an engine for *url*: a sized pool; on SQLite WAL, busy timeout, ``foreign_keys=ON``.
 
     Parameters
@@ -161,6 +228,8 @@ def make_engine(url: str, *, settings: dict[str, Any] | None = None, **kwargs: A
     settings
         The Wangge settings (``db_pool_size``, ``db_max_overflow``, ``db_pool_timeout_s``,
         ``db_busy_timeout_s``); defaults from :data:`geo.settings.DEFAULTS`.
+    background_checkpoints
+        SQLite: turn automatic WAL checkpoints off (a :class:`WalCheckpointer` runs them).
     **kwargs
         Passed to :func:`sqlalchemy.create_engine` (they win over the settings).
     """
@@ -172,7 +241,8 @@ def make_engine(url: str, *, settings: dict[str, Any] | None = None, **kwargs: A
         kwargs.setdefault(key, value)
     engine = create_engine(url, **kwargs)
     if engine.dialect.name == "sqlite":
-        event.listen(engine, "connect", partial(_sqlite_on_connect, busy_ms=int(busy_s * 1000)))
+        event.listen(engine, "connect", partial(_sqlite_on_connect, busy_ms=int(busy_s * 1000),
+                                                background_checkpoints=background_checkpoints))
         event.listen(engine, "begin", _sqlite_on_begin)
     return engine
 
@@ -266,15 +336,24 @@ def init_app(app: Flask) -> None:
     if url.startswith("sqlite:///") and ":memory:" not in url:
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     settings = {**DEFAULTS, **(app.config.get("WANGGE") or {})}
-    engine = make_engine(url, settings=settings)
-    attach(app, engine, busy_timeout_s=float(settings["db_busy_timeout_s"]))
+    interval = float(settings["db_checkpoint_interval_s"])
+    file_sqlite = url.startswith("sqlite:///") and ":memory:" not in url
+    engine = make_engine(url, settings=settings, background_checkpoints=file_sqlite and interval > 0)
+    checkpointer = None
+    if file_sqlite and interval > 0:
+        checkpointer = WalCheckpointer(url.removeprefix("sqlite:///"), interval_s=interval,
+                                       restart_s=float(settings["db_wal_restart_s"]))
+    attach(app, engine, busy_timeout_s=float(settings["db_busy_timeout_s"]), checkpointer=checkpointer)
     upgrade(engine)
+    if checkpointer is not None:
+        checkpointer.start()
 
 
-def attach(app: Flask, engine: Engine, *, busy_timeout_s: float = DEFAULTS["db_busy_timeout_s"]) -> Database:
+def attach(app: Flask, engine: Engine, *, busy_timeout_s: float = DEFAULTS["db_busy_timeout_s"],
+           checkpointer: WalCheckpointer | None = None) -> Database:
     """Make *engine* the database of *app* (sessions per app context, writer queue on SQLite); no migration."""
     lock = WriterQueue() if engine.dialect.name == "sqlite" else None
-    database = Database(engine, sessionmaker(engine, expire_on_commit=False), lock, busy_timeout_s)
+    database = Database(engine, sessionmaker(engine, expire_on_commit=False), lock, busy_timeout_s, checkpointer)
     app.extensions[_EXTENSION] = database
     app.teardown_appcontext(_close_session)
     return database
@@ -359,4 +438,7 @@ def dispose(app: Flask) -> None:
 
     stop_consumer(app)
     stop_saver(app)
-    get_db(app).engine.dispose()
+    database = get_db(app)
+    if database.checkpointer is not None:
+        database.checkpointer.stop()
+    database.engine.dispose()

@@ -11,16 +11,20 @@ with geopandas: segments as a GeoDataFrame, buildings buffered by ``patrol_visit
 (building, worker, session) with first/last times; a buffer is a polygon approximation of
 the distance (quad_segs), so pairs at the very edge may differ: the table prints how many.
 
-Intake (``--intake-seconds S``): the real app (SQLite in a temp folder) on a loopback
-threaded server; 8 phones send OsmAnd GET fixes at 200 fixes/s in total for S seconds;
-prints acknowledged vs stored and the latency percentiles.
+Intake (``--intake-seconds S``): the real app (SQLite, a published 3,000-building district so
+each fix is located in its grid) served by ``wangge serve --prod`` on loopback (``--workers``,
+``--threads`` to try other shapes; ``--server dev`` for the development server); 8 phones send
+OsmAnd GET fixes at 200 fixes/s in total for S seconds, open-loop (``bench/openloop.py``:
+latency from each fix's due time, a connection per fix unless ``--keep-alive``); prints
+acknowledged vs stored (every acknowledged fix looked up), the latency percentiles and the CPU
+per fix of the server and of the client.
 
 Usage::
 
     .venv/bin/python bench/patrol.py                       # 1 M fixes x 100 k buildings
     PYTHONPATH=. .venv/bin/python bench/patrol.py          # from a worktree (its geo/, not main's)
     .venv/bin/python bench/patrol.py --fixes 100000 --buildings 10000
-    .venv/bin/python bench/patrol.py --skip-coverage --intake-seconds 60
+    .venv/bin/python bench/patrol.py --skip-coverage --intake-seconds 60 --geolife ''
     .venv/bin/python bench/patrol.py --skip-coverage       # GeoLife vs movingpandas only
 
 GeoLife (``--geolife PATH``, on by default): cleaning and stop detection on 164,531 real fixes,
@@ -32,6 +36,8 @@ from __future__ import annotations
 import argparse
 import os
 import time
+from datetime import UTC, datetime
+from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
@@ -98,96 +104,87 @@ def compare(a: pd.DataFrame, b: pd.DataFrame) -> tuple[int, int, int]:
     return int((m["_merge"] == "left_only").sum()), int((m["_merge"] == "right_only").sum()), int(diff.sum())
 
 
-def _app(tmp: str):  # noqa: ANN202 - a Flask app, imported late (the coverage bench needs no Flask)
-    from api import create_app
+def _intake_world(folder: Path, phones: int, n_buildings: int) -> tuple[list[str], list[int], tuple[float, ...]]:
+    """A published district (``bench/incidents.py``'s), *phones* workers with a bound phone each; ids and bounds."""
+    from incidents import _app, prepare
+    from sqlalchemy import select
 
-    os.environ.setdefault("WANGGE_SECRET_KEY", "bench")
-    return create_app({"INSTANCE_PATH": f"{tmp}/instance", "DATABASE_URL": f"sqlite:///{tmp}/wangge.db"})
-
-
-def _serve(tmp: str, ports) -> None:  # noqa: ANN001 - a multiprocessing queue
-    """The server process: the app on a loopback threaded werkzeug server (as `wangge serve`)."""
-    import logging
-
-    from werkzeug.serving import make_server
-
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no access-log line per fix
-    server = make_server("127.0.0.1", 0, _app(tmp), threaded=True)
-    ports.put(server.server_port)
-    server.serve_forever()
-
-
-def intake(seconds: float, rate: float = 200.0, phones: int = 8) -> None:
-    """Loopback intake at *rate* fixes/s for *seconds*: acknowledged vs stored, latency percentiles.
-
-    The server runs in its own process (phones are other machines: their threads must not
-    share the server's interpreter lock); each phone opens a connection per fix, as OsmAnd does.
-    """
-    import multiprocessing
-    import tempfile
-    import threading
-    import urllib.request
-    from urllib.parse import urlencode
-
-    from sqlalchemy import func, select
-
-    from api.db import session_scope
-    from api.patrol.models import PatrolFix
+    from api.db import dispose, session_scope
+    from api.grids.service import active_grids
+    from api.models import User
     from api.patrol.store import bind_device
     from api.users import create_user
 
-    tmp = tempfile.mkdtemp(prefix="patrol_bench_")
-    app = _app(tmp)
+    prepare(n_buildings, folder)
+    app = _app(folder)
+    run = time.strftime("%H%M%S")
+    devices = [f"phone-{run}-{k}" for k in range(phones)]
     with app.app_context(), session_scope() as s:
-        for k in range(phones):
-            create_user(s, f"w{k}", "bench-password-1", role="worker")
-            bind_device(s, f"phone-{k}", f"w{k}", by="bench")
-    ctx = multiprocessing.get_context("spawn")
-    ports = ctx.Queue()
-    server = ctx.Process(target=_serve, args=(tmp, ports), daemon=True)
-    server.start()
-    base = f"http://127.0.0.1:{ports.get(timeout=120)}/api/patrol/osmand?"
-    lat_ms: list[float] = []
-    late_ms: list[float] = []
-    acked, errors = [0], [0]
-    lock = threading.Lock()
-    t_start = time.time() + 0.5
-    per_phone = int(rate * seconds / phones)
+        for k, device in enumerate(devices):
+            create_user(s, f"w{run}-{k}", "bench-password-1", role="worker")
+            bind_device(s, device, f"w{run}-{k}", by="bench")
+        users = [int(s.scalar(select(User.id).where(User.username == f"w{run}-{k}"))) for k in range(phones)]
+        bounds = tuple(float(b) for b in active_grids(s).total_bounds)
+    dispose(app)
+    return devices, users, bounds
 
-    def phone(k: int) -> None:
-        for i in range(per_phone):
-            due = t_start + (i * phones + k) / rate
-            time.sleep(max(0.0, due - time.time()))
-            q = {"id": f"phone-{k}", "lat": 39.99 + i * 1e-5, "lon": 116.32, "timestamp": int(1714957200 + i),
-                 "accuracy": 5}
-            t0 = time.perf_counter()
-            late = time.time() - due
-            try:
-                with urllib.request.urlopen(base + urlencode(q), timeout=30) as r:
-                    ok = r.status == 200
-            except Exception:  # noqa: BLE001 - counted as an error
-                ok = False
-            with lock:
-                lat_ms.append((time.perf_counter() - t0) * 1000)
-                late_ms.append(late * 1000)
-                acked[0] += ok
-                errors[0] += not ok
 
-    t0 = time.time()
-    threads = [threading.Thread(target=phone, args=(k,)) for k in range(phones)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    took = time.time() - t0
-    server.terminate()
-    server.join()
-    with app.app_context(), session_scope() as s:
-        stored = int(s.scalar(select(func.count()).select_from(PatrolFix)))
-    p = np.percentile(lat_ms, [50, 95, 99])
-    print(f"intake: {len(lat_ms):,} requests at {rate:.0f}/s for {seconds:.0f} s (took {took:.0f} s; sends started "
-          f"late by p99 {np.percentile(late_ms, 99):.1f} ms); acknowledged {acked[0]:,}, errors {errors[0]}, "
-          f"stored {stored:,}; latency ms p50 {p[0]:.1f} p95 {p[1]:.1f} p99 {p[2]:.1f}; "
+def intake(seconds: float, *, rate: float = 200.0, phones: int = 8, n_buildings: int = 3000, server: str = "prod",
+           workers: int | None = None, threads: int | None = None, keep_alive: bool = False) -> None:
+    """Loopback intake at *rate* fixes/s for *seconds*: acknowledged vs stored, latency percentiles.
+
+    The app serves a published district (fixes are located in its grids) through ``wangge serve
+    --prod`` (or the development server); the phones' fixes are sent open-loop by
+    ``bench/openloop.py``, each on its own connection unless *keep_alive*: fix *i* comes from
+    phone ``i % phones``, walking across the district. Every acknowledged fix must be stored.
+    """
+    from urllib.parse import urlencode
+
+    import openloop
+    import prodserver
+    from incidents import OUT, _app
+    from sqlalchemy import select
+
+    from api.db import dispose, session_scope
+    from api.patrol.models import PatrolFix
+
+    folder = OUT.parent / "patrol_intake"
+    devices, users, (x0, y0, x1, y1) = _intake_world(folder, phones, n_buildings)
+    t0 = int(time.time()) - 3600
+    rng = np.random.default_rng(5)
+    walk = np.cumsum(rng.normal(0, 2e-5, (int(rate * seconds) + 1, 2)), axis=0)
+    lon = x0 + np.mod(walk[:, 0] - x0 + (x1 - x0) / 2, x1 - x0)
+    lat = y0 + np.mod(walk[:, 1] - y0 + (y1 - y0) / 2, y1 - y0)
+
+    def fix(i: int, shift: int = 0) -> openloop.Request:
+        q = {"id": devices[i % phones], "lat": round(lat[i], 7), "lon": round(lon[i], 7),
+             "timestamp": t0 + shift + i // phones,
+             "accuracy": 5, "speed": 1.2, "batt": 80}
+        return openloop.Request("GET", "/api/patrol/osmand?" + urlencode(q))
+
+    srv = prodserver.start(folder, server=server, workers=workers, threads=threads)
+    try:
+        # Warm-up (not counted, its fixes a day earlier): each worker builds its grid index on its first fix.
+        openloop.run("127.0.0.1", srv.port, lambda i: fix(i, -86400), rate=20.0, seconds=3.0)
+        cpu0 = srv.cpu_s()
+        done = openloop.run("127.0.0.1", srv.port, fix, rate=rate, seconds=seconds, keep_alive=keep_alive)
+        server_cpu = srv.cpu_s() - cpu0
+    finally:
+        prodserver.stop(srv)
+    acked = {(users[r.i % phones], t0 + r.i // phones) for r in done.results if r.status == 200}
+    app = _app(folder)
+    with app.app_context(), session_scope(write=False) as s:
+        rows = s.execute(select(PatrolFix.user_id, PatrolFix.t).where(PatrolFix.user_id.in_(users),
+                                                                       PatrolFix.t >= datetime.fromtimestamp(t0, UTC))).all()
+    dispose(app)
+    stored = {(u, int(t.timestamp())) for u, t in rows}
+    out = openloop.summary(done)
+    print(f"intake ({srv.shape}): {out['requests']:,} fixes at {rate:.0f}/s for {seconds:.0f} s from {phones} phones "
+          f"({'keep-alive' if keep_alive else 'a connection per fix'}); acknowledged {len(acked):,}, stored "
+          f"{len(stored):,}, acknowledged but missing {len(acked - stored)}; errors {out['errors']} "
+          f"{out['error_kinds'] or ''}; latency from the due time ms p50 {out['p50_ms']} p90 {out['p90_ms']} "
+          f"p99 {out['p99_ms']} p99.9 {out['p99.9_ms']} max {out['max_ms']}; CPU per fix: server "
+          f"{server_cpu * 1000 / max(out['requests'], 1):.2f} ms, client {out['client_cpu_ms_per_request']} ms; "
           f"load average {os.getloadavg()[0]:.1f}")
 
 
@@ -293,13 +290,20 @@ def main() -> None:
     ap.add_argument("--buildings", type=int, default=100_000)
     ap.add_argument("--visit-m", type=float, default=20.0)
     ap.add_argument("--intake-seconds", type=float, default=0.0, help="also run the loopback intake bench")
+    ap.add_argument("--intake-rate", type=float, default=200.0, help="fixes per second of the intake bench")
+    ap.add_argument("--server", choices=["prod", "dev"], default="prod",
+                    help="intake served by `wangge serve --prod` (gunicorn, the production path) or the dev server")
+    ap.add_argument("--workers", type=int, default=None, help="web worker processes (default: server_workers)")
+    ap.add_argument("--threads", type=int, default=None, help="threads per web worker (default: server_threads)")
+    ap.add_argument("--keep-alive", action="store_true", help="phones reuse connections (default: one per fix)")
     ap.add_argument("--skip-coverage", action="store_true")
     ap.add_argument("--geolife", default=GEOLIFE, help="GeoLife fixes for the movingpandas comparison ('' to skip)")
     args = ap.parse_args()
     if args.geolife:
         geolife(args.geolife)
     if args.intake_seconds > 0:
-        intake(args.intake_seconds)
+        intake(args.intake_seconds, rate=args.intake_rate, server=args.server, workers=args.workers,
+               threads=args.threads, keep_alive=args.keep_alive)
     if args.skip_coverage:
         return
     t = time.perf_counter()

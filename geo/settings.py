@@ -87,6 +87,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("db_max_overflow", 20, "Extra database connections opened under load beyond db_pool_size."),
     Setting("db_pool_timeout_s", 60.0, "Seconds a request waits for a free database connection before failing with 503 (s)."),
     Setting("db_busy_timeout_s", 30.0, "Seconds a SQLite write waits for another writer's lock before failing with 503 (s)."),
+    Setting("db_checkpoint_interval_s", 1.0, "Seconds between a SQLite database's WAL checkpoints by a background thread, which pays their fsync instead of the request that commits; 0: SQLite's own automatic checkpoints (s)."),
+    Setting("db_wal_restart_s", 10.0, "Seconds between the background checkpoints that also restart the SQLite WAL file (they block writers for a moment; bounds the WAL's size) (s)."),
     # Login security (等保: password lock-out)
     Setting("login_max_failures", 5, "Failed logins in a row of one account from one client after which that client is locked out of the account."),
     Setting("login_lockout_minutes", 15, "Minutes a client stays locked out of an account (`wangge users unlock` lifts it)."),

@@ -27,6 +27,8 @@ from geo.activegrids import GridIndex, PointGrids
 __all__ = ["GridNotFound", "ActiveGrids", "active_plans", "active_plan_ids", "active_grids", "load_active",
            "cached_active", "grid_key", "grid_meta", "grids_of_buildings", "buildings_of_grid"]
 
+#: Built once: every located request reads it.
+_ACTIVE_IDS = select(PlanVersion.id).where(PlanVersion.is_active.is_(True)).order_by(PlanVersion.id)
 _META = ("grid_id", "code", "name", "community_id", "households", "buildings", "plan_version_id")
 
 
@@ -78,8 +80,7 @@ def active_plans(session: Session, *, community_id: str | None = None) -> list[P
 
 def active_plan_ids(session: Session) -> tuple[int, ...]:
     """Ids of the published, active plan versions, ascending (one indexed read, no ORM objects)."""
-    stmt = select(PlanVersion.id).where(PlanVersion.is_active.is_(True)).order_by(PlanVersion.id)
-    return tuple(int(i) for i in session.connection().execute(stmt).scalars())
+    return tuple(int(i) for i in session.connection().execute(_ACTIVE_IDS).scalars())
 
 
 def active_grids(session: Session, *, community_id: str | None = None) -> gpd.GeoDataFrame:

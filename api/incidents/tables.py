@@ -39,11 +39,11 @@ _COLUMNS = (IncidentCategory.code, IncidentCategory.kind, IncidentCategory.major
             IncidentCategory.department, IncidentCategory.required)
 _ACTIVE_ROWS = select(*_COLUMNS).where(IncidentCategory.active.is_(True)).order_by(IncidentCategory.code)
 #: The table last built, keyed by the rows it was built from (a pure function of them: never stale).
-_BUILT: dict[str, tuple[tuple[Any, ...], dict[str, Category]]] = {}
+_BUILT: dict[str, tuple[list[Any], dict[str, Category]]] = {}
 _BUILT_LOCK = threading.Lock()
 
 
-def _categories_from_rows(rows: tuple[Any, ...]) -> dict[str, Category]:
+def _categories_from_rows(rows: list[Any]) -> dict[str, Category]:
     return {r[0]: Category(*r[:8], tuple(f for f in r[8].split(",") if f)) for r in rows}
 
 
@@ -59,12 +59,12 @@ def load_categories(session: Session) -> dict[str, Category]:
     so a table loaded by another process is seen at once), the categories are built only
     when the rows differ from the last ones built.
     """
-    rows = tuple(tuple(r) for r in session.connection().execute(_ACTIVE_ROWS))
+    rows = session.connection().execute(_ACTIVE_ROWS).all()  # Rows compare as tuples
     if not rows:
         if not _writing(session) and session.scalar(select(IncidentCategory.code).limit(1)) is None:
             return {c.code: c for c in sorted(DEFAULT_CATEGORIES, key=lambda c: c.code)}
         ensure_categories(session)
-        rows = tuple(tuple(r) for r in session.connection().execute(_ACTIVE_ROWS))
+        rows = session.connection().execute(_ACTIVE_ROWS).all()
     with _BUILT_LOCK:
         hit = _BUILT.get("last")
     if hit is None or hit[0] != rows:

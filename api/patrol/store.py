@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import delete, func, select
+from sqlalchemy import bindparam, delete, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -32,6 +32,11 @@ __all__ = ["purge_fixes", "PatrolError", "UnknownDeviceError", "bind_device", "d
 # Rows per executemany call: bounds one call's memory on a big file import.
 _BATCH = 1000
 _FIX_FIELDS = ("t", "lon", "lat", "accuracy", "speed", "bearing", "altitude", "battery")
+# Statements every tracker fix runs, built once (building one costs more than running it).
+_OWNER = select(PatrolDevice.user_id).where(PatrolDevice.device_id == bindparam("device"),
+                                            PatrolDevice.active.is_(True))
+_INSERTS = {name: dialect.insert(PatrolFix.__table__).on_conflict_do_nothing(index_elements=["user_id", "t"])
+            for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))}
 
 
 class PatrolError(ValueError):
@@ -70,9 +75,8 @@ def bind_device(session: Session, device_id: str, username: str, *, by: str, lab
 
 def device_owner(session: Session, device_id: str) -> int | None:
     """User id an active device is bound to, or ``None``."""
-    # Core, not an ORM query: every tracker fix asks (half the cost).
-    return session.connection().execute(select(PatrolDevice.user_id).where(
-        PatrolDevice.device_id == device_id, PatrolDevice.active.is_(True))).scalar()
+    # Core and a prepared statement, not an ORM query: every tracker fix asks.
+    return session.connection().execute(_OWNER, {"device": device_id}).scalar()
 
 
 def note_unknown(session: Session, fix: IncomingFix) -> None:
@@ -128,9 +132,8 @@ def _grid_columns(grids: ActiveGrids | None, lon: np.ndarray, lat: np.ndarray,
 
 
 def _insert(session: Session) -> Any:
-    """INSERT … ON CONFLICT (user_id, t) DO NOTHING, one statement (compiled once) for every batch."""
-    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-    return dialect.insert(PatrolFix.__table__).on_conflict_do_nothing(index_elements=["user_id", "t"])
+    """INSERT … ON CONFLICT (user_id, t) DO NOTHING, one statement (built and compiled once) for every batch."""
+    return _INSERTS["postgresql" if session.get_bind().dialect.name == "postgresql" else "sqlite"]
 
 
 def _column(fixes: pd.DataFrame | Mapping[str, Sequence[Any]], name: str, n: int) -> list[Any]:
@@ -148,7 +151,7 @@ def fix_rows(user_id: int, fixes: pd.DataFrame | Mapping[str, Sequence[Any]], *,
     """
     n = len(fixes["t"])
     cols = {k: _column(fixes, k, n) for k in _FIX_FIELDS}
-    cols["t"] = [pd.Timestamp(t).to_pydatetime() for t in cols["t"]]
+    cols["t"] = [t if type(t) is datetime else pd.Timestamp(t).to_pydatetime() for t in cols["t"]]
     codes, plans = _grid_columns(grids, np.asarray(cols["lon"], dtype=float), np.asarray(cols["lat"], dtype=float),
                                  settings)
     now = utcnow()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sqlite3
+import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -66,6 +68,56 @@ def test_app_engine_uses_wal_and_foreign_keys(app: Flask) -> None:
         mode = conn.exec_driver_sql("PRAGMA journal_mode").scalar()
         fks = conn.exec_driver_sql("PRAGMA foreign_keys").scalar()
     assert (mode, fks) == ("wal", 1)
+
+
+@pytest.mark.sqlite_only(reason="WAL checkpoints and PRAGMA synchronous are SQLite's")
+def test_app_connections_leave_checkpoints_to_the_background_thread(app: Flask) -> None:
+    """Commits never fsync (synchronous=NORMAL in WAL) and never checkpoint: the app's thread does."""
+    database = db.get_db(app)
+    with app.app_context(), database.engine.connect() as conn:
+        autocheckpoint = conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar()
+        synchronous = conn.exec_driver_sql("PRAGMA synchronous").scalar()
+    assert (autocheckpoint, synchronous) == (0, 1)
+    assert database.checkpointer is not None and database.checkpointer._thread.is_alive()
+    db.dispose(app)
+    assert not database.checkpointer._thread.is_alive()
+
+
+def _wal_frames(path: Path) -> int:
+    """Frames in the WAL since its last restart (a PASSIVE checkpoint reports them; it copies nothing new here)."""
+    con = sqlite3.connect(path, isolation_level=None)
+    try:
+        return int(con.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()[1])
+    finally:
+        con.close()
+
+
+@pytest.mark.sqlite_only(reason="WAL checkpoints are SQLite's")
+def test_checkpointer_thread_copies_and_restarts_the_wal(tmp_path: Path) -> None:
+    path = tmp_path / "wal.db"
+    con = sqlite3.connect(path, isolation_level=None)
+    con.execute("PRAGMA journal_mode=WAL")
+    con.execute("PRAGMA wal_autocheckpoint=0")  # as the app's connections: nobody else checkpoints
+    con.execute("CREATE TABLE t(v BLOB)")
+    for _ in range(300):
+        con.execute("INSERT INTO t VALUES (randomblob(8000))")  # ~3 pages a commit
+    assert _wal_frames(path) > 900  # past SQLite's own threshold of 1,000 pages, none checkpointed by a commit
+    checkpointer = db.WalCheckpointer(str(path), interval_s=0.05, restart_s=0.1).start()
+    try:
+        frames = []
+        for _ in range(100):  # a write after the thread's RESTART starts the WAL from its beginning again
+            con.execute("INSERT INTO t VALUES (randomblob(100))")
+            frames.append(_wal_frames(path))
+            if frames[-1] < 10:
+                break
+            time.sleep(0.05)
+    finally:
+        checkpointer.stop()
+        con.close()
+    assert frames[-1] < 10, frames
+    check = sqlite3.connect(path)
+    assert check.execute("SELECT count(*) FROM t").fetchone()[0] == 300 + len(frames)  # nothing lost on the way
+    check.close()
 
 
 def test_foreign_keys_are_enforced(session: Session) -> None:

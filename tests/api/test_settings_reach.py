@@ -156,6 +156,8 @@ TESTED_ELSEWHERE = {
     "planner_buildings_min_zoom", "planner_streets_min_zoom", "login_max_failures", "login_lockout_minutes",
     # database pool and writer queue (tests/api/test_db.py, test_concurrency.py)
     "db_pool_size", "db_max_overflow", "db_pool_timeout_s", "db_busy_timeout_s",
+    # background WAL checkpoints (tests/api/test_db.py)
+    "db_checkpoint_interval_s", "db_wal_restart_s",
     # suggested new sites (tests/api/test_access_pages.py, test_cli_access.py)
     "maxcover_candidates", "maxcover_time_limit_s", "maxcover_max_sites",
     # sessions, throttling and request limits (tests/api/test_security.py, test_auth.py,
