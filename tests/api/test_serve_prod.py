@@ -232,7 +232,7 @@ def test_a_starting_worker_warms_the_active_grids_index(tmp_path: Path) -> None:
 
     with published_app(tmp_path, 600) as app:
         warm_caches(app).join(timeout=120)
-        hit = app.extensions.get("wangge_active_grids", {}).get("entry")
+        hit = app.extensions.get("wangge_active_grids", {}).get("active_grids")
         assert hit is not None and len(hit[1].grids) > 1
         with app.app_context(), db.session_scope(write=False) as s:
             assert cached_active(s) is hit[1]  # the first request finds it built
