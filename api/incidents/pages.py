@@ -269,7 +269,7 @@ def _view_bbox() -> tuple[float, float, float, float] | None:
         raise _bad_bbox() from None
     if len(box) != 4 or not all(math.isfinite(v) for v in box) or box[0] > box[2] or box[1] > box[3]:
         raise _bad_bbox()
-    return box  # type: ignore[return-value]
+    return box[0], box[1], box[2], box[3]
 
 
 @bp.get("/api/incidents/grids")

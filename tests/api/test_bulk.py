@@ -7,6 +7,8 @@ binding would (quotes, NULL, booleans, numbers of mixed types in a text column).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 from flask import Flask
 from sqlalchemy import text
@@ -18,11 +20,15 @@ ROWS = 5
 
 
 @pytest.fixture
-def table(app: Flask) -> Flask:
+def table(app: Flask) -> Iterator[Flask]:
+    # The PostgreSQL pass reuses one database: the probe table goes away after each test.
     with app.app_context(), session_scope() as s:
+        s.execute(text("DROP TABLE IF EXISTS bulk_probe"))
         s.execute(text("CREATE TABLE bulk_probe (id INTEGER PRIMARY KEY, label TEXT, note TEXT, n INTEGER, "
                        "x REAL, flag BOOLEAN, mixed TEXT)"))
-    return app
+    yield app
+    with app.app_context(), session_scope() as s:
+        s.execute(text("DROP TABLE bulk_probe"))
 
 
 def _read(app: Flask) -> list[tuple]:

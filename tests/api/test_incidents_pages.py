@@ -231,6 +231,14 @@ def test_grid_outlines_of_a_view_are_the_grids_it_touches_with_the_same_counts(
     expected = set(grids.loc[grids.intersects(shapely.box(x0, y0, x1, y1)), "key"])
     assert set(got) == expected and busy in got and len(got) < len(whole)
     assert all((got[k]["open"], got[k]["count"]) == (whole[k]["open"], whole[k]["count"]) for k in got)
+    # The filters give the same counts in the view as district-wide (they are kept off other indexes there).
+    for args in ({"state": "open"}, {"category": "SJ-0102", "days": "30"}, {"source": "worker", "state": "reported"}):
+        district = {f["properties"]["key"]: f["properties"]["count"]
+                    for f in clients["viewer"].get("/api/incidents/grids", query_string=args).get_json()["features"]}
+        view = {f["properties"]["key"]: f["properties"]["count"] for f in clients["viewer"].get(
+            "/api/incidents/grids", query_string={**args, "bbox": box}).get_json()["features"]}
+        assert view == {k: district[k] for k in view}, args
+        assert args != {"state": "open"} or view[busy] == whole[busy]["open"] > 0
     for bad in ("1,2,3", "1,2,x,4", "3,2,1,4", "nan,1,2,3"):
         r = clients["viewer"].get("/api/incidents/grids", query_string={"bbox": bad})
         assert r.status_code == 400 and r.get_json()["error"]["field"] == "bbox", bad
