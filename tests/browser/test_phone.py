@@ -20,7 +20,7 @@ BOXES_JS = """() => {
     return {
         map: box(window.wanggeMap.getContainer()),
         logout: box(document.querySelector(".wg-logout button")),
-        // each page link of the role, scrolled into view inside the nav (which scrolls sideways)
+        // each page link of the role (on a phone: in the list 菜单 opens)
         nav: Array.from(document.querySelectorAll(".wg-nav a"), (a) => {
             a.scrollIntoView({block: "nearest", inline: "nearest"}); return box(a); }),
         legend: box(document.querySelector(".wg-legend")),
@@ -62,7 +62,11 @@ def _check_phone_layout(page) -> dict:
     assert b["map"]["w"] >= PHONE["width"] - 2, b["map"]  # the whole width
     assert _inside(b["logout"]), b["logout"]
     assert page.locator(".wg-logout button").is_visible()
-    assert len(b["nav"]) >= 3 and all(_inside(n) for n in b["nav"]), b["nav"]  # every page reachable
+    # Every page is reachable: 菜单 opens all the bar's links on screen, and closes again.
+    page.get_by_role("button", name="菜单").tap()
+    nav = page.evaluate(BOXES_JS)["nav"]
+    assert len(nav) >= 3 and all(_inside(n) for n in nav), nav
+    page.get_by_role("button", name="菜单").tap()
     assert _inside(b["zoom"]) and _inside(b["layers"]) and _inside(b["legend"])
     # The legend starts folded to its title and opens on a tap.
     assert b["legendOpen"] is False and b["legend"]["h"] < 60, b["legend"]

@@ -149,7 +149,8 @@ def test_planner_partitions_moves_undoes_publishes_exports(page, live_server: Li
     assert _table_households(page, to) == before[to]
 
     page.get_by_role("button", name="发布").click()
-    page.wait_for_function("() => document.querySelector('#wg-plan-status').textContent.includes('生效中')",
+    # The page reloads after publishing: the status element is briefly absent.
+    page.wait_for_function("() => (document.querySelector('#wg-plan-status')?.textContent || '').includes('生效中')",
                            timeout=20_000)
     _wait_ready(page)  # the page reloaded: a published plan shows no edit tools and no rollback
     assert "已发布" in page.locator("#wg-messages").inner_text()
