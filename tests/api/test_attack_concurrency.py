@@ -207,7 +207,7 @@ def test_two_party_link_runs_at_once_do_not_double_the_links(served: tuple[World
         t.start()
     for t in threads:
         t.join(timeout=120)
-    assert not [e for e in errors if "locked" not in str(e) and "busy" not in str(e).lower()], errors
+    assert not errors, errors  # both runs finish: they take turns
     with app.app_context(), session_scope() as s:
         rows = s.execute(select(PartyLink.household_id, PartyLink.centre_id)).all()
     assert len(rows) == len(set(rows)) and len(rows) == len({h for h, _ in rows})  # each household linked once
