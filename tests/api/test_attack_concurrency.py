@@ -61,6 +61,28 @@ def _burst(calls: list[Callable[[], requests.Response]]) -> list[requests.Respon
         return list(pool.map(run, calls))
 
 
+def _twice_at_once(world: World, write: Callable[[Any], Any]) -> tuple[list[Any], list[BaseException]]:
+    """Run ``write(session)`` in two threads at the same moment, each in its own write transaction."""
+    done: list[Any] = []
+    errors: list[BaseException] = []
+    gate = threading.Barrier(2)
+
+    def run() -> None:
+        gate.wait(timeout=60)
+        try:
+            with world.app.app_context(), session_scope() as s:
+                done.append(write(s))
+        except Exception as exc:  # noqa: BLE001 - returned and asserted by the test
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    return done, errors
+
+
 def _no_5xx(responses: list[requests.Response]) -> Counter[int]:
     codes = Counter(r.status_code for r in responses)
     assert not [c for c in codes if c >= 500], [(r.status_code, r.text[:200]) for r in responses if r.status_code >= 500]
@@ -192,21 +214,8 @@ def test_two_party_link_runs_at_once_do_not_double_the_links(served: tuple[World
 
     world, _ = served
     app = world.app
-    errors: list[BaseException] = []
-
-    def run() -> None:
-        try:
-            with app.app_context(), session_scope() as s:
-                link_households(s, settings=app.config["WANGGE"], min_links=1, max_links=15)
-        except Exception as exc:  # noqa: BLE001 - collected and asserted below
-            errors.append(exc)
-
-    gate = threading.Barrier(2)
-    threads = [threading.Thread(target=lambda: (gate.wait(timeout=60), run())) for _ in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=120)
+    _, errors = _twice_at_once(world, lambda s: link_households(s, settings=app.config["WANGGE"], min_links=1,
+                                                               max_links=15))
     assert not errors, errors  # both runs finish: they take turns
     with app.app_context(), session_scope() as s:
         rows = s.execute(select(PartyLink.household_id, PartyLink.centre_id)).all()
@@ -249,20 +258,7 @@ def test_one_12345_file_imported_twice_at_once_gives_each_work_order_once(served
 
     rows = read_workorders(frame.to_csv(index=False).encode("utf-8-sig"), "12345", name="w.csv")
     before = _count(world, IncidentCase)
-    done, errors = [], []
-
-    def run() -> None:
-        try:
-            with app.app_context(), session_scope() as s:
-                done.append(import_workorders(s, rows, "12345", settings=app.config["WANGGE"], user="test").inserted)
-        except Exception as exc:  # noqa: BLE001 - collected and asserted below
-            errors.append(exc)
-
-    gate = threading.Barrier(2)
-    threads = [threading.Thread(target=lambda: (gate.wait(timeout=60), run())) for _ in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=120)
+    done, errors = _twice_at_once(world, lambda s: import_workorders(s, rows, "12345", settings=app.config["WANGGE"],
+                                                                    user="test").inserted)
     assert not errors and sorted(done) == [0, 5], (errors, done)
     assert _count(world, IncidentCase) == before + 5
