@@ -44,7 +44,7 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from flask import Flask, current_app, g
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from geo.settings import DEFAULTS
@@ -69,6 +69,7 @@ __all__ = [
     "session_scope",
     "get_session",
     "dispose",
+    "lock_for_transaction",
 ]
 
 log = logging.getLogger(__name__)
@@ -442,3 +443,14 @@ def dispose(app: Flask) -> None:
     if database.checkpointer is not None:
         database.checkpointer.stop()
     database.engine.dispose()
+
+
+def lock_for_transaction(session: Session, key: str) -> None:
+    """Hold the lock named *key* until *session*'s transaction ends (check-then-write made atomic).
+
+    SQLite runs one write transaction at a time (``BEGIN IMMEDIATE``), so nothing to do there;
+    on PostgreSQL a transaction-level advisory lock makes a second writer with the same *key*
+    wait until the first has committed, then see its rows.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": key})

@@ -17,6 +17,7 @@ import pandas as pd
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from api.db import lock_for_transaction
 from api.grids.service import grids_of_buildings
 from api.incidents.bulk import insert_cases, insert_events, new_tokens
 from api.incidents.intake import locate_points
@@ -110,6 +111,8 @@ def import_workorders(session: Session, frame: pd.DataFrame, fmt: str, *, settin
     if problems:
         raise ValidationFailed(problems)
     source = _SOURCES[fmt]
+    # the de-duplication below reads then inserts: two imports of one file take turns (PostgreSQL)
+    lock_for_transaction(session, f"incidents.import:{source}")
     fresh = checked[~checked["external_id"].isin(_existing(session, source, checked["external_id"].tolist()))]
     if fresh.empty:
         return WorkorderImport(len(checked), 0, len(checked))

@@ -15,6 +15,7 @@ import pandas as pd
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from api.db import lock_for_transaction
 from api.grids import service
 from api.party.models import PartyLink
 from api.register.models import Household, PartyOrg
@@ -87,7 +88,11 @@ def _distance(session: Session, buildings: set[str], settings: Mapping[str, Any]
 
 def link_households(session: Session, *, settings: Mapping[str, Any], min_links: int | None = None,
                     max_links: int | None = None) -> LinkResult:
-    """Re-solve every centre-household link not fixed by hand and store them (one transaction)."""
+    """Re-solve every centre-household link not fixed by hand and store them (one transaction).
+
+    Two runs at once take turns (the second solves on the first's result), never a duplicate-key error.
+    """
+    lock_for_transaction(session, "party.link_households")
     hh = _households(session)
     centres = hh[hh["is_centre"].astype(bool)].rename(columns={"household": "centre"})
     fixed = pd.DataFrame(session.execute(select(PartyLink.household_id, PartyLink.centre_id)

@@ -18,6 +18,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from api import audit
+from api.db import lock_for_transaction
 from api.grids.service import active_grids
 from api.models import Building, User
 from api.register.models import Staff
@@ -98,6 +99,8 @@ def _second_leader(session: Session, values: Mapping[str, Any], staff_id: int | 
     today = date.today()
     if values["role"] != "grid_leader" or (values["end_date"] and values["end_date"] < today):
         return None
+    # two planners adding a leader at once both saw none on PostgreSQL (found by the concurrency test)
+    lock_for_transaction(session, f"register.grid_leader:{values['grid_code']}")
     other = session.scalar(select(Staff.name).where(
         Staff.role == "grid_leader", Staff.grid_code == values["grid_code"], Staff.id != (staff_id or -1),
         or_(Staff.end_date.is_(None), Staff.end_date >= today)))

@@ -19,7 +19,7 @@ from typing import Any
 import pandas as pd
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from api.db import session_scope
 from tests.api.plans_helpers import login
@@ -105,7 +105,9 @@ def _seed_register(app: Flask, s: Any, a: str, b: str, ba: str, bb: str) -> dict
     frame, ids, phones, names = _people(ba, bb)
     import_sheet(s, "residents", frame, cipher=c, settings=settings, user="test")
     ensure_categories(s)
-    category = sorted(s.scalars(select(KeyPersonCategory.name)))[0]
+    category = hostile_text("类别", 1)[:100]  # a key-person category table with a hostile name
+    s.execute(update(KeyPersonCategory).where(KeyPersonCategory.name == sorted(s.scalars(select(KeyPersonCategory.name)))[0])
+              .values(name=category))
     import_sheet(s, "keypersons", pd.DataFrame({"姓名": [names["A"][0], names["B"][0]],
                                                 "身份证号": [ids["A"][0], ids["B"][0]], "类别": category,
                                                 "风险等级": ["4", "1"],
@@ -144,12 +146,16 @@ def _point_in(s: Any, key: str) -> tuple[float, float]:
 def _seed_cases(app: Flask, s: Any, a: str) -> dict[str, Any]:
     from api.incidents.intake import Intake, report_case
     from api.incidents.keys import create_key
+    from api.incidents.models import IncidentCategory
     from api.incidents.tables import load_categories
 
     settings = app.config["WANGGE"]
     lon, lat = _point_in(s, a)
     cats = load_categories(s)
     code = next(k for k in sorted(cats) if "photos" not in cats[k].required and "photo" not in cats[k].required)
+    # a category table with hostile names, as a loaded CSV/XLSX could bring
+    s.execute(update(IncidentCategory).where(IncidentCategory.code == code)
+              .values(minor_name=hostile_text("类", 0)[:64], department=hostile_text("部门", 1)[:64]))
     out: dict[str, int] = {}
     phone = "13655556666"
     for i, (channel, contact) in enumerate((("worker", None), ("public", phone), ("open311", "someone@example.org"),

@@ -61,6 +61,28 @@ def _burst(calls: list[Callable[[], requests.Response]]) -> list[requests.Respon
         return list(pool.map(run, calls))
 
 
+def _twice_at_once(world: World, write: Callable[[Any], Any]) -> tuple[list[Any], list[BaseException]]:
+    """Run ``write(session)`` in two threads at the same moment, each in its own write transaction."""
+    done: list[Any] = []
+    errors: list[BaseException] = []
+    gate = threading.Barrier(2)
+
+    def run() -> None:
+        gate.wait(timeout=60)
+        try:
+            with world.app.app_context(), session_scope() as s:
+                done.append(write(s))
+        except Exception as exc:  # noqa: BLE001 - returned and asserted by the test
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    return done, errors
+
+
 def _no_5xx(responses: list[requests.Response]) -> Counter[int]:
     codes = Counter(r.status_code for r in responses)
     assert not [c for c in codes if c >= 500], [(r.status_code, r.text[:200]) for r in responses if r.status_code >= 500]
@@ -192,22 +214,51 @@ def test_two_party_link_runs_at_once_do_not_double_the_links(served: tuple[World
 
     world, _ = served
     app = world.app
-    errors: list[BaseException] = []
-
-    def run() -> None:
-        try:
-            with app.app_context(), session_scope() as s:
-                link_households(s, settings=app.config["WANGGE"], min_links=1, max_links=15)
-        except Exception as exc:  # noqa: BLE001 - collected and asserted below
-            errors.append(exc)
-
-    gate = threading.Barrier(2)
-    threads = [threading.Thread(target=lambda: (gate.wait(timeout=60), run())) for _ in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=120)
-    assert not [e for e in errors if "locked" not in str(e) and "busy" not in str(e).lower()], errors
+    _, errors = _twice_at_once(world, lambda s: link_households(s, settings=app.config["WANGGE"], min_links=1,
+                                                               max_links=15))
+    assert not errors, errors  # both runs finish: they take turns
     with app.app_context(), session_scope() as s:
         rows = s.execute(select(PartyLink.household_id, PartyLink.centre_id)).all()
     assert len(rows) == len(set(rows)) and len(rows) == len({h for h, _ in rows})  # each household linked once
+
+
+def test_the_same_register_sheet_uploaded_at_once_never_duplicates(served: tuple[World, str]) -> None:
+    from api.grids.service import buildings_of_grid
+    from api.register.models import Household, Resident
+    from tests.api.attack_helpers import ids_with_check
+
+    world, url = served
+    with world.app.app_context(), session_scope() as s:
+        building = buildings_of_grid(s, world.B)[1]
+    sheet = ("姓名,身份证号,楼栋编号,单元,门牌\n" + "".join(
+        f"并发居民{i},{ident},{building},3,30{i}\n"
+        for i, ident in enumerate(ids_with_check([f"3201022000010140{i}" for i in range(5)])))).encode("gbk")
+    people = [_session(url, who) for who in ("planner", "admin") * 3]
+    residents, households = _count(world, Resident), _count(world, Household)
+    out = _burst([lambda p=p: p.post(f"{url}/api/register/import", timeout=120, data={"kind": "residents"},
+                                     files={"file": ("同一张表.csv", sheet, "text/csv")}) for p in people])
+    codes = _no_5xx(out)
+    assert codes[200] >= 1 and set(codes) <= {200, 409, 503}, codes
+    assert sum(r.json()["inserted"] for r in out if r.status_code == 200) == 5  # the first inserts, the rest update
+    assert _count(world, Resident) == residents + 5 and _count(world, Household) == households + 5
+
+
+def test_one_12345_file_imported_twice_at_once_gives_each_work_order_once(served: tuple[World, str]) -> None:
+    import pandas as pd
+
+    from api.incidents.importer import import_workorders
+    from api.incidents.models import IncidentCase
+
+    world, _ = served
+    app = world.app
+    lon, lat = grid_point(world)
+    frame = pd.DataFrame({"工单编号": [f"并发{i}" for i in range(5)], "诉求内容": "楼道堆物", "类别": _category(world),
+                          "坐标": f"{lon},{lat}", "受理时间": "2026-11-03 10:00", "时限": "24小时", "状态": ""})
+    from geo.incidents.workorders import read_workorders
+
+    rows = read_workorders(frame.to_csv(index=False).encode("utf-8-sig"), "12345", name="w.csv")
+    before = _count(world, IncidentCase)
+    done, errors = _twice_at_once(world, lambda s: import_workorders(s, rows, "12345", settings=app.config["WANGGE"],
+                                                                    user="test").inserted)
+    assert not errors and sorted(done) == [0, 5], (errors, done)
+    assert _count(world, IncidentCase) == before + 5

@@ -45,7 +45,7 @@ def _formula_residents(world: World) -> None:
         building = buildings_of_grid(s, world.A)[1]
         frame = pd.DataFrame({"姓名": FORMULAS, "身份证号": ids_with_check([f"3201022000010130{i}" for i in range(6)]),
                               "楼栋编号": building, "单元": "2", "门牌": [f"20{i}" for i in range(6)],
-                              "与户主关系": FORMULAS[::-1]})
+                              "与户主关系": [f[:32] for f in FORMULAS[::-1]]})
         import_sheet(s, "residents", frame, cipher=cipher_for(app.instance_path, app.config["WANGGE"]),
                      settings=app.config["WANGGE"], user="test")
 
