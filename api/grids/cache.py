@@ -49,11 +49,11 @@ def cached_active(session: Session, settings: dict[str, Any] | None = None) -> A
     store: dict[str, Any] = current_app.extensions.setdefault(_EXTENSION, {})
     hit = store.get("entry")
     if hit is not None and hit[0] == key:
-        return hit[1]  # type: ignore[no-any-return]
+        return hit[1]
     with _BUILD:
         hit = store.get("entry")
         if hit is not None and hit[0] == key:
-            return hit[1]  # type: ignore[no-any-return]
+            return hit[1]
         grids = load_active(session, settings=settings or current_app.config["WANGGE"])
         store["entry"] = (key, grids)
     return grids

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import delete, select
+from sqlalchemy import Table, delete, select
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -35,7 +35,7 @@ def ensure_categories(session: Session) -> None:
         insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
         rows = [{c.name: getattr(_row(cat), c.name) for c in IncidentCategory.__table__.columns if c.name != "id"}
                 for cat in DEFAULT_CATEGORIES]
-        session.execute(insert(IncidentCategory.__table__).on_conflict_do_nothing(index_elements=["code"]), rows)
+        session.execute(insert(cast(Table, IncidentCategory.__table__)).on_conflict_do_nothing(index_elements=["code"]), rows)
         session.flush()
 
 

@@ -111,7 +111,7 @@ def grids_for(session: Session, settings: dict[str, Any], cache: dict[str, Any] 
         return cached_active(session, settings)
     if cache.get("plans") != plans:
         cache["plans"], cache["grids"] = plans, load_active(session, settings=settings)
-    return cache["grids"]  # type: ignore[no-any-return]
+    return cache["grids"]
 
 
 def _grid_columns(grids: ActiveGrids | None, lon: np.ndarray, lat: np.ndarray,
