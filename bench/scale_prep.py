@@ -2,9 +2,10 @@
 
 Preparing a city costs minutes at 1 M buildings (import, partition, db copy, the plan
 snapshots); the measurements that follow cost far less. So the preparation runs once and
-is kept, keyed by buildings, seed and the schema's newest migration:
+is kept, keyed by buildings and seed (a city cached before a newer migration is upgraded
+when a run opens its copy), in ``bench/out/scale-cache/`` or ``$WANGGE_SCALE_CACHE``:
 
-- ``bench/out/scale-cache/n<N>-s<seed>-<head>/sqlite/`` the SQLite workspace file and its
+- ``bench/out/scale-cache/n<N>_s<seed>/sqlite/`` the SQLite workspace file and its
   instance folder, ``meta.json`` the plan ids, bbox, users and the preparation's timings;
 - ``bench/out/scale-cache/pgdata/`` one PostgreSQL cluster (kept between runs, started on a
   free port for each run) holding a template database per prepared city.
@@ -31,11 +32,12 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-CACHE = ROOT / "bench" / "out" / "scale-cache"
+#: Where prepared cities are kept (``WANGGE_SCALE_CACHE`` overrides, e.g. another checkout's cache).
+CACHE = Path(os.environ.get("WANGGE_SCALE_CACHE") or ROOT / "bench" / "out" / "scale-cache")
 PASSWORD = "grid2026plan"
 DEVICES = 50
 
-__all__ = ["CACHE", "PASSWORD", "DEVICES", "prepared_city", "pg_cluster", "run_databases", "head_revision"]
+__all__ = ["CACHE", "PASSWORD", "DEVICES", "prepared_city", "pg_cluster", "run_databases"]
 
 
 def _timed(fn: Callable[[], Any]) -> tuple[float, float, Any]:
@@ -43,15 +45,6 @@ def _timed(fn: Callable[[], Any]) -> tuple[float, float, Any]:
     w, c = time.perf_counter(), time.process_time()
     out = fn()
     return time.perf_counter() - w, time.process_time() - c, out
-
-
-def head_revision() -> str:
-    """The newest migration's revision id (a schema change makes a new cache key)."""
-    from alembic.script import ScriptDirectory
-
-    from api.db import alembic_config
-
-    return str(ScriptDirectory.from_config(alembic_config()).get_current_head())
 
 
 # ---- the PostgreSQL cluster kept between runs ----------------------------------------
@@ -315,7 +308,8 @@ def prepared_city(n: int, seed: int, server: str | None, *, rebuild: bool = Fals
     The SQLite city is kept as soon as it is complete (``meta.json``); the PostGIS one is added
     when *server* is given and its template database is missing. Returns the meta plus ``dir``.
     """
-    key = f"n{n}_s{seed}_{head_revision()}"
+    # not keyed by the schema: a cached city made before a newer migration is upgraded when opened
+    key = f"n{n}_s{seed}"
     folder = CACHE / key
     meta_file = folder / "meta.json"
     meta = json.loads(meta_file.read_text()) if meta_file.exists() and not rebuild else None

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import delete, select
+from sqlalchemy import Table, delete, select
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from api.db import WRITE_OPTION
@@ -24,9 +26,17 @@ def _row(c: Category) -> IncidentCategory:
 
 
 def ensure_categories(session: Session) -> None:
-    """Seed the default category table when none is loaded (in a write transaction)."""
+    """Seed the default category table when none is loaded (in a write transaction).
+
+    ``ON CONFLICT DO NOTHING``: two first writers at once (two web processes on PostgreSQL)
+    both see an empty table; the second one's rows are the same and are skipped.
+    """
     if session.scalar(select(IncidentCategory.code).limit(1)) is None:
-        session.add_all(_row(c) for c in DEFAULT_CATEGORIES)
+        dialect = session.get_bind().dialect.name
+        insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+        rows = [{c.name: getattr(_row(cat), c.name) for c in IncidentCategory.__table__.columns if c.name != "id"}
+                for cat in DEFAULT_CATEGORIES]
+        session.execute(insert(cast(Table, IncidentCategory.__table__)).on_conflict_do_nothing(index_elements=["code"]), rows)
         session.flush()
 
 

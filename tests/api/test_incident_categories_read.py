@@ -49,3 +49,30 @@ def test_first_readers_at_once_all_get_the_list(app: Flask) -> None:
         t.join()
     assert statuses == [200] * 6
     assert _stored(app) == 0  # the list page is a read
+
+
+def test_two_first_writers_at_once_both_succeed(app: Flask) -> None:
+    from api.incidents.tables import ensure_categories
+
+    barrier = threading.Barrier(2, timeout=3)  # SQLite serialises writers: there the second waits instead
+    errors: list[BaseException] = []
+
+    def write() -> None:
+        try:
+            with app.app_context(), session_scope() as s:
+                s.scalar(select(func.count()).select_from(IncidentCategory))  # both see an empty table
+                try:
+                    barrier.wait()
+                except threading.BrokenBarrierError:
+                    pass
+                ensure_categories(s)
+        except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=write) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert _stored(app) == len(DEFAULT_CATEGORIES)
