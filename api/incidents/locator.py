@@ -11,7 +11,7 @@ from __future__ import annotations
 from flask import current_app
 from sqlalchemy.orm import Session
 
-from api.grids.service import ActiveGrids
+from api.grids.service import APP_CACHE, ActiveGrids
 from api.grids.service import cached_active as _cached
 
 __all__ = ["cached_active", "cached_lookup"]
@@ -19,7 +19,7 @@ __all__ = ["cached_active", "cached_lookup"]
 
 def cached_active(session: Session) -> ActiveGrids:
     """The active grids of the current app (rebuilt when the active plans change)."""
-    return _cached(session, settings=current_app.config["WANGGE"], store=current_app.extensions.setdefault("wangge.active_grids", {}))
+    return _cached(session, settings=current_app.config["WANGGE"], store=current_app.extensions.setdefault(APP_CACHE, {}))
 
 
 def cached_lookup(session: Session) -> dict[str, tuple[int, str]]:

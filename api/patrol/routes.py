@@ -18,7 +18,7 @@ from flask_login import current_user
 from api.auth import csrf, role_required
 from api.db import get_session, session_scope
 from api.errors import RequestError
-from api.grids.service import GridNotFound
+from api.grids.service import APP_CACHE, GridNotFound
 from api.models import User
 from api.patrol.models import FIX_SOURCES
 from api.patrol.protocol import (
@@ -74,7 +74,7 @@ def intake() -> Any:
         raise RequestError(400, "bad_fix", str(exc), "按 OsmAnd 或 Traccar Client 的格式上报定位") from None
     device = fixes[0].device_id
     settings = current_app.config["WANGGE"]
-    cache = current_app.extensions.setdefault("patrol_grids", {})
+    cache = current_app.extensions.setdefault(APP_CACHE, {})  # shared with the incident intake
     # Everything but the INSERT happens before the write transaction: a writer holds the
     # database (and this process's writer queue) for one statement and the commit.
     with session_scope(write=False) as s:

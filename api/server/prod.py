@@ -37,6 +37,7 @@ from api.server.jobprocs import JobProcesses
 __all__ = ["ProdServer", "gunicorn_options", "json_logconfig", "serve_prod"]
 
 log = logging.getLogger(__name__)
+_SHM = "/dev/shm"
 
 
 def json_logconfig() -> dict[str, Any]:
@@ -84,6 +85,9 @@ def gunicorn_options(settings: Mapping[str, Any], *, host: str, port: int, cert:
         "control_socket_disable": True,  # signals (systemd) control it; no socket in $HOME
         # forwarded headers are the app's business (trusted_proxy_hops, api.proxy), not gunicorn's
         "secure_scheme_headers": {},
+        # The workers' heartbeat touches a file every loop; on a disk-backed /tmp that can wait
+        # on the filesystem journal, holding up every request of the worker (gunicorn's FAQ).
+        "worker_tmp_dir": _SHM if os.path.isdir(_SHM) else None,
     }
     if cert and key:
         options.update(certfile=cert, keyfile=key)

@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import threading
 import time
@@ -63,6 +64,7 @@ def test_gunicorn_options_come_from_the_settings() -> None:
     assert (opts["bind"], opts["workers"], opts["threads"], opts["timeout"], opts["graceful_timeout"]) == (
         ["0.0.0.0:8443"], 3, 5, 90, 12)
     assert (opts["certfile"], opts["keyfile"], opts["worker_class"]) == ("c.pem", "k.pem", "gthread")
+    assert opts["worker_tmp_dir"] == ("/dev/shm" if os.path.isdir("/dev/shm") else None)  # heartbeat off the disk
     formatter = opts["logconfig_dict"]["formatters"]["json"]["()"]
     assert formatter == "api.requestlog.JsonFormatter"
     plain = gunicorn_options({**settings, "log_format": "text"}, host="::1", port=80, workers=1)
