@@ -22,6 +22,7 @@ race to migrate a fresh database.
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 from collections.abc import Mapping
@@ -133,7 +134,13 @@ class ProdServer(BaseApplication):  # type: ignore[misc]
     def load(self) -> Flask:
         from api import create_app
 
-        return create_app()
+        app = create_app()
+        # What start-up built (modules, the app) lives as long as the worker: out of the cyclic
+        # collector's way, so a full collection scans only what requests made. A warm worker
+        # holds ~310 k tracked objects; one full collection of them stopped every thread of the
+        # worker for 0.85-1.9 s on the shared 2-core machine.
+        gc.freeze()
+        return app
 
     def _when_ready(self, server: Any) -> None:
         self.jobs.start()

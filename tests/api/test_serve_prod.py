@@ -20,6 +20,7 @@ from flask import Flask
 
 from api import create_app, db
 from api.jobs import Job, get_job, submit
+from api.server.prod import ProdServer as GunicornApp
 from api.server.prod import gunicorn_options
 from geo.settings import DEFAULTS
 from tests.api.jobs_helpers import FN_STEPS, written
@@ -72,6 +73,25 @@ def test_gunicorn_options_come_from_the_settings() -> None:
     assert "certfile" not in plain and "logconfig_dict" not in plain
     with pytest.raises(ValueError, match="server_workers must be at least 1, got 0; set WANGGE_SERVER_WORKERS"):
         gunicorn_options({**settings, "server_workers": 0}, host="127.0.0.1", port=80)
+
+
+def test_a_worker_freezes_what_start_up_built(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The app a web worker loads is out of the cyclic collector's way (gc.freeze): no long full collections."""
+    import gc
+
+    monkeypatch.setenv("WANGGE_SECRET_KEY", "test-secret")
+    monkeypatch.setenv("WANGGE_INSTANCE_PATH", str(tmp_path / "instance"))
+    monkeypatch.setenv("WANGGE_DATABASE_URL", f"sqlite:///{tmp_path / 'wangge.db'}")
+    gc.unfreeze()
+    app = None
+    try:
+        app = GunicornApp({}, None).load()  # what gunicorn calls in each worker
+        frozen = gc.get_freeze_count()
+    finally:
+        gc.unfreeze()
+        if app is not None:
+            db.dispose(app)
+    assert frozen > 10_000
 
 
 @pytest.mark.parametrize(("args", "message"), [
