@@ -23,7 +23,7 @@ from api.grids.service import ActiveGrids, active_plan_ids
 
 __all__ = ["active_plan_ids", "cached_active"]
 
-_EXTENSION = "wangge_active_grids"
+_EXTENSION = service.APP_CACHE  # one store per app, every feature
 
 
 def cached_active(session: Session, settings: dict[str, Any] | None = None) -> ActiveGrids:

@@ -24,8 +24,8 @@ from sqlalchemy.orm import Session
 from api.models import WKB, PlanAssignment, PlanGrid, PlanVersion
 from geo.activegrids import GridIndex, PointGrids
 
-__all__ = ["GridNotFound", "ActiveGrids", "active_plans", "active_plan_ids", "active_grids", "load_active",
-           "cached_active", "grid_key", "grid_meta", "grids_of_buildings", "buildings_of_grid"]
+__all__ = ["GridNotFound", "ActiveGrids", "APP_CACHE", "active_plans", "active_plan_ids", "active_grids",
+           "load_active", "cached_active", "grid_key", "grid_meta", "grids_of_buildings", "buildings_of_grid"]
 
 #: Built once: every located request reads it.
 _ACTIVE_IDS = select(PlanVersion.id).where(PlanVersion.is_active.is_(True)).order_by(PlanVersion.id)
@@ -104,6 +104,8 @@ def load_active(session: Session, *, settings: dict[str, Any], community_id: str
 
 
 _BUILD_LOCK = threading.Lock()
+#: Key of the per-app store of :func:`cached_active` in ``app.extensions`` (one for every feature).
+APP_CACHE = "wangge.active_grids"
 
 
 def cached_active(session: Session, *, settings: dict[str, Any], store: MutableMapping[str, Any]) -> ActiveGrids:

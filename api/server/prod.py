@@ -31,6 +31,7 @@ race to migrate a fresh database.
 from __future__ import annotations
 
 import faulthandler
+import gc
 import logging
 import os
 import threading
@@ -47,6 +48,7 @@ from api.server.jobprocs import JobProcesses
 __all__ = ["ProdServer", "gunicorn_options", "json_logconfig", "serve_prod", "warm_caches"]
 
 log = logging.getLogger(__name__)
+_SHM = "/dev/shm"
 
 
 def json_logconfig() -> dict[str, Any]:
@@ -97,6 +99,9 @@ def gunicorn_options(settings: Mapping[str, Any], *, host: str, port: int, cert:
         "control_socket_disable": True,  # signals (systemd) control it; no socket in $HOME
         # forwarded headers are the app's business (trusted_proxy_hops, api.proxy), not gunicorn's
         "secure_scheme_headers": {},
+        # The workers' heartbeat touches a file every loop; on a disk-backed /tmp that can wait
+        # on the filesystem journal, holding up every request of the worker (gunicorn's FAQ).
+        "worker_tmp_dir": _SHM if os.path.isdir(_SHM) else None,
     }
     if cert and key:
         options.update(certfile=cert, keyfile=key)
@@ -119,6 +124,7 @@ def warm_caches(app: Flask) -> threading.Thread:
         try:
             with app.app_context(), db.session_scope(write=False) as session:
                 grids = cached_active(session)
+            gc.freeze()  # the index lives as long as the worker, like what start-up built (see load)
             log.info("warmed the active grids index: %d grids", len(grids.grids))
         except Exception:  # noqa: BLE001 - a cold cache is built by the first request instead
             log.exception("warming the caches failed; the first requests build them")
@@ -187,7 +193,13 @@ class ProdServer(BaseApplication):  # type: ignore[misc]
     def load(self) -> Flask:
         from api import create_app
 
-        return create_app()
+        app = create_app()
+        # What start-up built (modules, the app) lives as long as the worker: out of the cyclic
+        # collector's way, so a full collection scans only what requests made. A warm worker
+        # holds ~310 k tracked objects; one full collection of them stopped every thread of the
+        # worker for 0.85-1.9 s on the shared 2-core machine.
+        gc.freeze()
+        return app
 
     def _when_ready(self, server: Any) -> None:
         self.jobs.start()

@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -22,6 +23,7 @@ from flask import Flask
 
 from api import create_app, db
 from api.jobs import Job, get_job, submit
+from api.server.prod import ProdServer as GunicornApp
 from api.server.prod import _pre_fork, gunicorn_options
 from geo.settings import DEFAULTS
 from tests.api.jobs_helpers import FN_STEPS, written
@@ -66,6 +68,7 @@ def test_gunicorn_options_come_from_the_settings() -> None:
     assert (opts["bind"], opts["workers"], opts["threads"], opts["timeout"], opts["graceful_timeout"],
             opts["keepalive"]) == (["0.0.0.0:8443"], 3, 5, 90, 12, 30)
     assert (opts["certfile"], opts["keyfile"], opts["worker_class"]) == ("c.pem", "k.pem", "gthread")
+    assert opts["worker_tmp_dir"] == ("/dev/shm" if os.path.isdir("/dev/shm") else None)  # heartbeat off the disk
     formatter = opts["logconfig_dict"]["formatters"]["json"]["()"]
     assert formatter == "api.requestlog.JsonFormatter"
     plain = gunicorn_options({**settings, "log_format": "text"}, host="::1", port=80, workers=1)
@@ -73,6 +76,25 @@ def test_gunicorn_options_come_from_the_settings() -> None:
     assert "certfile" not in plain and "logconfig_dict" not in plain
     with pytest.raises(ValueError, match="server_workers must be at least 1, got 0; set WANGGE_SERVER_WORKERS"):
         gunicorn_options({**settings, "server_workers": 0}, host="127.0.0.1", port=80)
+
+
+def test_a_worker_freezes_what_start_up_built(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The app a web worker loads is out of the cyclic collector's way (gc.freeze): no long full collections."""
+    import gc
+
+    monkeypatch.setenv("WANGGE_SECRET_KEY", "test-secret")
+    monkeypatch.setenv("WANGGE_INSTANCE_PATH", str(tmp_path / "instance"))
+    monkeypatch.setenv("WANGGE_DATABASE_URL", f"sqlite:///{tmp_path / 'wangge.db'}")
+    gc.unfreeze()
+    app = None
+    try:
+        app = GunicornApp({}, None).load()  # what gunicorn calls in each worker
+        frozen = gc.get_freeze_count()
+    finally:
+        gc.unfreeze()
+        if app is not None:
+            db.dispose(app)
+    assert frozen > 10_000
 
 
 @pytest.mark.parametrize(("args", "message"), [
@@ -227,12 +249,13 @@ def test_prod_server_health_logs_sighup_sigterm_restart_and_kill_9(app: Flask, t
 
 def test_a_starting_worker_warms_the_active_grids_index(tmp_path: Path) -> None:
     from api.grids.cache import cached_active
+    from api.grids.service import APP_CACHE
     from api.server.prod import warm_caches
     from tests.api.register_helpers import published_app
 
     with published_app(tmp_path, 600) as app:
         warm_caches(app).join(timeout=120)
-        hit = app.extensions.get("wangge_active_grids", {}).get("active_grids")
+        hit = app.extensions.get(APP_CACHE, {}).get("active_grids")
         assert hit is not None and len(hit[1].grids) > 1
         with app.app_context(), db.session_scope(write=False) as s:
             assert cached_active(s) is hit[1]  # the first request finds it built
