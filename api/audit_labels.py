@@ -45,7 +45,7 @@ ACTION_LABELS: dict[str, str] = {
     "patrol.visits_view": "查看走访清单", "patrol.visits_list": "查看走访清单（督导）",
     "patrol.visit_record": "记录重点人员走访", "patrol.coverage_export": "导出巡查覆盖率",
     # incidents and boards
-    "incidents.apikey_create": "创建 Open311 接口密钥", "incidents.apikey_revoke": "吊销 Open311 接口密钥",
+    "incidents.view_contact": "查看事件报告人联系方式", "incidents.apikey_create": "创建 Open311 接口密钥", "incidents.apikey_revoke": "吊销 Open311 接口密钥",
     "boards.batch": "批量打印公示牌",
 }
 

@@ -92,7 +92,7 @@ def link_households(session: Session, *, settings: Mapping[str, Any], min_links:
 
     Two runs at once take turns (the second solves on the first's result), never a duplicate-key error.
     """
-    lock_for_transaction(session, "party.link_households")
+    lock_for_transaction(session, "lock:party.link_households")
     hh = _households(session)
     centres = hh[hh["is_centre"].astype(bool)].rename(columns={"household": "centre"})
     fixed = pd.DataFrame(session.execute(select(PartyLink.household_id, PartyLink.centre_id)

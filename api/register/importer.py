@@ -109,7 +109,7 @@ def import_sheet(session: Session, kind: str, sheet: pd.DataFrame, *, cipher: Re
     """
     # two uploads of one sheet at once both saw the rows missing and both inserted: a duplicate-key 500 on
     # PostgreSQL (found by the concurrency test); imports take turns as they do on SQLite
-    lock_for_transaction(session, "register.import")
+    lock_for_transaction(session, "lock:register.import")
     mapping = map_headers(kind, sheet.columns, field_map)
     frame = sheet[list(mapping)].rename(columns=mapping)
     matcher = building_matcher(session, with_footprints=kind == "residents" and "lon" in frame,
