@@ -28,8 +28,11 @@ from tests.webmap.hostile import PAYLOADS
 
 __all__ = ["ATTACK_ROLES", "ID_RE", "PHONE_RE", "World", "attack_world", "grid_point", "hostile_text", "ids_with_check"]
 
-#: Any 18-character resident ID number (GB 11643 shape) and any mainland mobile number.
-ID_RE = re.compile(rb"(?<![0-9.])[1-9][0-9]{16}[0-9Xx](?![0-9])")
+#: Any 18-character resident ID number in the GB 11643 shape (region, birth date 18xx-20xx, sequence,
+#: check character) and any mainland mobile number. The birth date matters: a bare 18-digit run
+#: also matches random numbers a page may carry (one failed a CI run on the plan page), no ID.
+ID_RE = re.compile(rb"(?<![0-9.])[1-9][0-9]{5}(?:18|19|20)[0-9]{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12][0-9]|3[01])"
+                   rb"[0-9]{3}[0-9Xx](?![0-9])")
 PHONE_RE = re.compile(rb"(?<![0-9])1[3-9][0-9]{9}(?![0-9])")
 #: Logins of the walk: the worker of grid A (``worker``) and of grid B (``worker_b``).
 ATTACK_ROLES = ("anonymous", "viewer", "worker", "worker_b", "planner", "admin")

@@ -25,10 +25,10 @@ from api.register.crypto import cipher_for
 from api.register.importer import import_sheet
 from api.register.models import KeyPerson, RegisterGrant, Resident
 from geo.register.idnumber import id_check_char
+from tests.api.attack_helpers import ID_RE
 from tests.api.plans_helpers import login
 from tests.api.register_helpers import published_app
 
-ID_RE = re.compile(rb"(?<![0-9])[0-9]{17}[0-9Xx](?![0-9])")
 PHONE_RE = re.compile(rb"(?<![0-9])1[3-9][0-9]{9}(?![0-9])")
 ROLES = ("anonymous", "viewer", "worker", "planner", "admin")
 
