@@ -10,12 +10,12 @@ error may happen, and the hostile text must show as literal text.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 
 import pytest
 
 from tests.api.attack_helpers import World, attack_world
+from tests.browser.conftest import serving
 from tests.browser.test_xss import INJECTED_JS
 
 pytestmark = pytest.mark.browser
@@ -39,17 +39,8 @@ OPEN_ALL_JS = """() => {
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[World, str]]:
-    from werkzeug.serving import make_server
-
-    with attack_world(tmp_path_factory.mktemp("xss_operations")) as world:
-        server = make_server("127.0.0.1", 0, world.app, threaded=True)
-        thread = threading.Thread(target=server.serve_forever, daemon=True)
-        thread.start()
-        try:
-            yield world, f"http://127.0.0.1:{server.server_port}"
-        finally:
-            server.shutdown()
-            thread.join(timeout=10)
+    with attack_world(tmp_path_factory.mktemp("xss_operations")) as world, serving(world.app) as url:
+        yield world, url
 
 
 def _pages(world: World) -> dict[str, list[str]]:
