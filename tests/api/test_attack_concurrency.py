@@ -22,23 +22,16 @@ from sqlalchemy import func, select
 from api.db import session_scope
 from tests.api.attack_helpers import World, attack_world, grid_point
 from tests.api.plans_helpers import PASSWORD
+from tests.live import serving
 
 N = 12
 
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[World, str]]:
-    from werkzeug.serving import make_server
-
-    with attack_world(tmp_path_factory.mktemp("attack_concurrency")) as world:
-        server = make_server("127.0.0.1", 0, world.app, threaded=True)
-        thread = threading.Thread(target=server.serve_forever, name="attack-server", daemon=True)
-        thread.start()
-        try:
-            yield world, f"http://127.0.0.1:{server.server_port}"
-        finally:
-            server.shutdown()
-            thread.join(timeout=10)
+    with attack_world(tmp_path_factory.mktemp("attack_concurrency")) as world, \
+            serving(world.app, name="attack-server") as url:
+        yield world, url
 
 
 def _session(url: str, username: str) -> requests.Session:

@@ -9,9 +9,7 @@ Playwright drives /usr/bin/chromium; never run ``playwright install``.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
@@ -22,6 +20,7 @@ import geopandas as gpd
 import pytest
 
 from tests.databases import database_url_for
+from tests.live import serving
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -89,24 +88,6 @@ def _seed(app, layers: dict[str, gpd.GeoDataFrame], label: str) -> None:
         for role, name in ROLE_USERS.items():
             create_user(s, name, PASSWORD, role=role, display_name=f"测试{role}")
         create_user(s, LOCKOUT_USER, PASSWORD, role="viewer")
-
-
-@contextmanager
-def serving(app: Any, name: str = "wangge-live-server") -> Iterator[str]:
-    """*app* served by werkzeug on 127.0.0.1 at a free port in a thread: yields its URL, then stops it.
-
-    Every browser test module that needs its own seeded app serves it through this.
-    """
-    from werkzeug.serving import make_server
-
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, name=name, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        thread.join(timeout=10)
 
 
 def watched_page(browser: Any, url: str, viewport: dict[str, int], traffic: Traffic, **device: Any) -> tuple[Any, Any]:
