@@ -48,8 +48,13 @@ def _point_seg_d2(px: float, py: float, ax: float, ay: float, bx: float, by: flo
 
 
 @njit(cache=True, nogil=True)
-def _seg_seg_within(p: np.ndarray, ax: float, ay: float, bx: float, by: float, d2: float) -> bool:
-    """Segment p (x0, y0, x1, y1) within sqrt(d2) of segment a-b (crossing counts as 0)."""
+def _seg_seg_rest(p: np.ndarray, ax: float, ay: float, bx: float, by: float, d2: float) -> bool:
+    """Segment p (x0, y0, x1, y1) crosses segment a-b, or a or b lies within sqrt(d2) of p.
+
+    With "an end of p within sqrt(d2) of a-b" (tested first by :func:`_within`) this is the
+    exact segment-segment test: the distance of two segments is 0 when they cross, else the
+    smallest of the four end-to-segment distances.
+    """
     p0x, p0y, p1x, p1y = p[0], p[1], p[2], p[3]
     o1 = (ax - p0x) * (p1y - p0y) - (ay - p0y) * (p1x - p0x)
     o2 = (bx - p0x) * (p1y - p0y) - (by - p0y) * (p1x - p0x)
@@ -57,23 +62,35 @@ def _seg_seg_within(p: np.ndarray, ax: float, ay: float, bx: float, by: float, d
     o4 = (p1x - ax) * (by - ay) - (p1y - ay) * (bx - ax)
     if o1 * o2 <= 0.0 and o3 * o4 <= 0.0 and not (o1 == 0.0 and o2 == 0.0):
         return True
-    return (_point_seg_d2(p0x, p0y, ax, ay, bx, by) <= d2 or _point_seg_d2(p1x, p1y, ax, ay, bx, by) <= d2
-            or _point_seg_d2(ax, ay, p0x, p0y, p1x, p1y) <= d2 or _point_seg_d2(bx, by, p0x, p0y, p1x, p1y) <= d2)
+    return _point_seg_d2(ax, ay, p0x, p0y, p1x, p1y) <= d2 or _point_seg_d2(bx, by, p0x, p0y, p1x, p1y) <= d2
 
 
 @njit(cache=True, nogil=True)
 def _within(p: np.ndarray, edges: np.ndarray, a: int, b: int, d2: float) -> bool:
-    """Piece p within sqrt(d2) of the polygon whose ring edges are edges[a:b]."""
-    for k in range(a, b):
-        if _seg_seg_within(p, edges[k, 0], edges[k, 1], edges[k, 2], edges[k, 3], d2):
-            return True
+    """Piece p within sqrt(d2) of the polygon whose ring edges are edges[a:b].
+
+    The cheap terms first: most pieces that pass the envelope test start inside the polygon
+    (even-odd rule on the first end) or have an end within reach of an edge; crossings and edge
+    ends near the piece are tested only for the rest.
+    """
     inside = False
     px, py = p[0], p[1]
     for k in range(a, b):
         ax, ay, bx, by = edges[k, 0], edges[k, 1], edges[k, 2], edges[k, 3]
         if (ay > py) != (by > py) and px < ax + (py - ay) * (bx - ax) / (by - ay):
             inside = not inside
-    return inside
+    if inside:
+        return True
+    for k in range(a, b):
+        if _point_seg_d2(px, py, edges[k, 0], edges[k, 1], edges[k, 2], edges[k, 3]) <= d2:
+            return True
+    for k in range(a, b):
+        if _point_seg_d2(p[2], p[3], edges[k, 0], edges[k, 1], edges[k, 2], edges[k, 3]) <= d2:
+            return True
+    for k in range(a, b):
+        if _seg_seg_rest(p, edges[k, 0], edges[k, 1], edges[k, 2], edges[k, 3], d2):
+            return True
+    return False
 
 
 @njit(cache=True, nogil=True)
