@@ -154,6 +154,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("patrol_alert_silent_min", 20, "Geofence: a worker on shift sending no fix for longer than this raises an alert (min)."),
     Setting("patrol_retention_days", 365, "Raw patrol fixes older than this are deleted by `wangge patrol purge` (days; 0 = keep forever)."),
     Setting("patrol_future_tolerance_s", 300, "Fixes stamped more than this after the time of intake are dropped (s)."),
+    Setting("patrol_coverage_threads", 0, "Threads computing patrol coverage (the compiled pass over track segments; 0 = every core, 1 = the calling thread); the visits do not depend on it."),
     # Incidents (issue 13, DOMAIN.md §6)
     Setting("incident_timezone", "Asia/Shanghai", "Time zone in which working days and incident dates are judged."),
     Setting("incident_due_soon_hours", 24.0, "An open case due within this many hours is flagged as due soon (h)."),

@@ -99,7 +99,8 @@ def worker_day(session: Session, user: User, day: date, *, settings: dict[str, A
         grids, configured=settings.get("local_crs", ""))
     visited: set[str] = set()
     if len(cleaned.fixes) and len(buildings):
-        visits = visits_from_tracks(cleaned.fixes, buildings.to_crs(cleaned.crs), visit_m=settings["patrol_visit_m"])
+        visits = visits_from_tracks(cleaned.fixes, buildings.to_crs(cleaned.crs), visit_m=settings["patrol_visit_m"],
+                                    threads=settings["patrol_coverage_threads"])
         visited = set(visits["building_id"].astype(str))
     buildings["visited"] = buildings["building_id"].astype(str).isin(visited)
     tracks = [{"type": "Feature", "properties": {"session": int(k), "start": g["t"].iloc[0].isoformat(),

@@ -98,7 +98,8 @@ def coverage_report(session: Session, *, settings: dict[str, Any], start: date, 
     fixes = fixes_frame(session, lo, hi)
     cleaned = clean_fixes(fixes, now=now, **clean_options(settings))
     buildings = patrol_buildings(session).to_crs(cleaned.crs)
-    visits = visits_from_tracks(cleaned.fixes, buildings, visit_m=settings["patrol_visit_m"])
+    visits = visits_from_tracks(cleaned.fixes, buildings, visit_m=settings["patrol_visit_m"],
+                                threads=settings["patrol_coverage_threads"])
     keys = ["worker"] if by == "worker" else ["grid"]
     period = "day" if by == "day" else "all"
     table = coverage_table(visits, buildings, start=start, end=end, by=keys, period=period,

@@ -45,7 +45,8 @@ def _stops(session: Session, key: str, day: date, user: User | None, settings: d
     lo, hi = period_bounds(day, day, settings["patrol_timezone"])
     cleaned = clean_fixes(fixes_frame(session, lo, hi, user_ids=[user.id]), **clean_options(settings))
     if len(cleaned.fixes):
-        seen = visits_from_tracks(cleaned.fixes, buildings.to_crs(cleaned.crs), visit_m=settings["patrol_visit_m"])
+        seen = visits_from_tracks(cleaned.fixes, buildings.to_crs(cleaned.crs), visit_m=settings["patrol_visit_m"],
+                                  threads=settings["patrol_coverage_threads"])
         out = out.loc[(out["reason"] == "due") | ~out["building_id"].astype(str).isin(set(seen["building_id"]))]
     return out
 

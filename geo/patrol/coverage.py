@@ -76,13 +76,15 @@ def _utc(ns: np.ndarray) -> pd.DatetimeIndex:
     return pd.DatetimeIndex(ns.astype(np.int64).view("datetime64[ns]")).tz_localize("UTC")
 
 
-def _visit_rows(fixes: pd.DataFrame, buildings: gpd.GeoDataFrame, id_column: str, visit_m: float) -> pd.DataFrame:
+def _visit_rows(fixes: pd.DataFrame, buildings: gpd.GeoDataFrame, id_column: str, visit_m: float,
+                threads: int) -> pd.DataFrame:
     """One row per (session, building) passed: first start and last end time of those pieces."""
     coords, start, end = track_coords(fixes)
     codes, sessions = pd.factorize(fixes["session"], sort=True)
     t = _ns(fixes["t"])
     g, b, first, last = piece_polygon_visits(coords, codes[start], t[start], t[end],
-                                             np.asarray(buildings.geometry.values, dtype=object), visit_m)
+                                             np.asarray(buildings.geometry.values, dtype=object), visit_m,
+                                             threads=threads)
     if (np.diff(codes) < 0).any():  # a session's rows not consecutive: it came back as several runs
         agg = pd.DataFrame({"g": g, "b": b, "first": first, "last": last}).groupby(["g", "b"]).agg(
             first=("first", "min"), last=("last", "max"))
@@ -112,6 +114,7 @@ def visits_from_tracks(
     *,
     visit_m: float = DEFAULTS["patrol_visit_m"],
     id_column: str = "building_id",
+    threads: int = DEFAULTS["patrol_coverage_threads"],
 ) -> pd.DataFrame:
     """One row per building, worker and session the track passed within *visit_m* of.
 
@@ -123,6 +126,11 @@ def visits_from_tracks(
         in time order (as :func:`geo.patrol.clean.clean_fixes` returns them).
     buildings
         Footprints in a metric CRS with an *id_column*.
+    visit_m
+        A piece within this distance (m) of a footprint visits it (``patrol_visit_m``).
+    threads
+        Threads of the compiled pass (``patrol_coverage_threads``; 0: every core); the rows
+        do not depend on it.
 
     Returns
     -------
@@ -135,9 +143,12 @@ def visits_from_tracks(
         raise LayerError(f"visits_from_tracks: buildings have no column {id_column!r}; pass id_column=")
     if visit_m < 0:
         raise LayerError(f"visits_from_tracks: visit_m={visit_m} is negative; set patrol_visit_m >= 0")
+    if threads < 0:
+        raise LayerError(f"visits_from_tracks: threads={threads}; set patrol_coverage_threads to 0 (every core) "
+                         "or a positive number")
     if len(fixes) == 0 or len(buildings) == 0:
         return _no_visits()
-    visits = _visit_rows(fixes, buildings, id_column, visit_m)
+    visits = _visit_rows(fixes, buildings, id_column, visit_m, threads)
     log.info("visits_from_tracks: %d fixes x %d buildings -> %d visits", len(fixes), len(buildings), len(visits))
     return visits
 

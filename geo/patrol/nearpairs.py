@@ -22,6 +22,9 @@ candidate rows through memory. The compiled pass touches each candidate once.
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 import shapely
 from numba import njit
@@ -45,8 +48,13 @@ def _point_seg_d2(px: float, py: float, ax: float, ay: float, bx: float, by: flo
 
 
 @njit(cache=True, nogil=True)
-def _seg_seg_within(p: np.ndarray, ax: float, ay: float, bx: float, by: float, d2: float) -> bool:
-    """Segment p (x0, y0, x1, y1) within sqrt(d2) of segment a-b (crossing counts as 0)."""
+def _seg_seg_rest(p: np.ndarray, ax: float, ay: float, bx: float, by: float, d2: float) -> bool:
+    """Segment p (x0, y0, x1, y1) crosses segment a-b, or a or b lies within sqrt(d2) of p.
+
+    With "an end of p within sqrt(d2) of a-b" (tested first by :func:`_within`) this is the
+    exact segment-segment test: the distance of two segments is 0 when they cross, else the
+    smallest of the four end-to-segment distances.
+    """
     p0x, p0y, p1x, p1y = p[0], p[1], p[2], p[3]
     o1 = (ax - p0x) * (p1y - p0y) - (ay - p0y) * (p1x - p0x)
     o2 = (bx - p0x) * (p1y - p0y) - (by - p0y) * (p1x - p0x)
@@ -54,23 +62,35 @@ def _seg_seg_within(p: np.ndarray, ax: float, ay: float, bx: float, by: float, d
     o4 = (p1x - ax) * (by - ay) - (p1y - ay) * (bx - ax)
     if o1 * o2 <= 0.0 and o3 * o4 <= 0.0 and not (o1 == 0.0 and o2 == 0.0):
         return True
-    return (_point_seg_d2(p0x, p0y, ax, ay, bx, by) <= d2 or _point_seg_d2(p1x, p1y, ax, ay, bx, by) <= d2
-            or _point_seg_d2(ax, ay, p0x, p0y, p1x, p1y) <= d2 or _point_seg_d2(bx, by, p0x, p0y, p1x, p1y) <= d2)
+    return _point_seg_d2(ax, ay, p0x, p0y, p1x, p1y) <= d2 or _point_seg_d2(bx, by, p0x, p0y, p1x, p1y) <= d2
 
 
 @njit(cache=True, nogil=True)
 def _within(p: np.ndarray, edges: np.ndarray, a: int, b: int, d2: float) -> bool:
-    """Piece p within sqrt(d2) of the polygon whose ring edges are edges[a:b]."""
-    for k in range(a, b):
-        if _seg_seg_within(p, edges[k, 0], edges[k, 1], edges[k, 2], edges[k, 3], d2):
-            return True
+    """Piece p within sqrt(d2) of the polygon whose ring edges are edges[a:b].
+
+    The cheap terms first: most pieces that pass the envelope test start inside the polygon
+    (even-odd rule on the first end) or have an end within reach of an edge; crossings and edge
+    ends near the piece are tested only for the rest.
+    """
     inside = False
     px, py = p[0], p[1]
     for k in range(a, b):
         ax, ay, bx, by = edges[k, 0], edges[k, 1], edges[k, 2], edges[k, 3]
         if (ay > py) != (by > py) and px < ax + (py - ay) * (bx - ax) / (by - ay):
             inside = not inside
-    return inside
+    if inside:
+        return True
+    for k in range(a, b):
+        if _point_seg_d2(px, py, edges[k, 0], edges[k, 1], edges[k, 2], edges[k, 3]) <= d2:
+            return True
+    for k in range(a, b):
+        if _point_seg_d2(p[2], p[3], edges[k, 0], edges[k, 1], edges[k, 2], edges[k, 3]) <= d2:
+            return True
+    for k in range(a, b):
+        if _seg_seg_rest(p, edges[k, 0], edges[k, 1], edges[k, 2], edges[k, 3], d2):
+            return True
+    return False
 
 
 @njit(cache=True, nogil=True)
@@ -151,15 +171,34 @@ def _visits(pieces: np.ndarray, group: np.ndarray, t0: np.ndarray, t1: np.ndarra
     return og[:m], ob[:m], of[:m], ol[:m]
 
 
-def _ring_edges(geoms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Every ring edge (x0, y0, x1, y1) ordered by polygon, and each polygon's first edge."""
+def _ring_edges_general(geoms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Every ring edge of any (Multi)Polygons with the position of its polygon in *geoms*."""
     parts, owner = shapely.get_parts(geoms, return_index=True)  # get_rings skips MultiPolygons
     rings, parent = shapely.get_rings(parts, return_index=True)
     xy, ring = shapely.get_coordinates(rings, return_index=True)
     e = np.flatnonzero(ring[1:] == ring[:-1])
-    edges = np.ascontiguousarray(np.column_stack([xy[e], xy[e + 1]]))
-    count = np.bincount(owner[parent[ring[e]]], minlength=len(geoms))
-    return edges, np.concatenate([[0], np.cumsum(count)]).astype(np.int64)
+    return np.column_stack([xy[e], xy[e + 1]]), owner[parent[ring[e]]]
+
+
+def _ring_edges(geoms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Every ring edge (x0, y0, x1, y1) ordered by polygon, and each polygon's first edge.
+
+    Polygons without holes (most footprints) take their edges straight from their coordinates
+    (one ring each: consecutive coordinates of one polygon are an edge); ring geometries are
+    made only for the others (holes, multi-part), about 4x faster on 100 k footprints.
+    """
+    simple = (shapely.get_type_id(geoms) == 3) & (shapely.get_num_interior_rings(geoms) == 0)
+    xy, poly = shapely.get_coordinates(geoms[simple], return_index=True)
+    e = np.flatnonzero(poly[1:] == poly[:-1])
+    edges, owner = np.column_stack([xy[e], xy[e + 1]]), np.flatnonzero(simple)[poly[e]]
+    if not simple.all():
+        more, more_owner = _ring_edges_general(geoms[~simple])
+        edges = np.concatenate([edges, more])
+        owner = np.concatenate([owner, np.flatnonzero(~simple)[more_owner]])
+        order = np.argsort(owner, kind="stable")
+        edges, owner = edges[order], owner[order]
+    count = np.bincount(owner, minlength=len(geoms))
+    return np.ascontiguousarray(edges, dtype=float), np.concatenate([[0], np.cumsum(count)]).astype(np.int64)
 
 
 def _cell_index(grown: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -182,8 +221,23 @@ def _cell_index(grown: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return cstart, owner[order].astype(np.int64), np.array([lo[0], lo[1], size, nx, ny], dtype=float)
 
 
+def _chunks(group: np.ndarray, parts: int) -> list[tuple[int, int]]:
+    """At most *parts* slices of about equal length that cut only between runs of equal groups."""
+    n = len(group)
+    runs = np.concatenate([[0], np.flatnonzero(group[1:] != group[:-1]) + 1, [n]])
+    cuts = runs[np.searchsorted(runs, np.arange(1, parts) * n / parts)]
+    bounds = np.unique(np.concatenate([[0], cuts, [n]]))
+    return list(zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True))
+
+
+def _threads(threads: int) -> int:
+    """Threads to use: *threads*, or every core for 0."""
+    return threads if threads > 0 else (os.cpu_count() or 1)
+
+
 def piece_polygon_visits(
     pieces: np.ndarray, group: np.ndarray, t0: np.ndarray, t1: np.ndarray, geoms: np.ndarray, d: float,
+    *, threads: int = 1,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Per run of pieces of one group and polygon within *d*: (group, polygon, first t0, last t1).
 
@@ -200,18 +254,38 @@ def piece_polygon_visits(
         (Multi)Polygons in the same metric CRS as *pieces*.
     d
         Distance (>= 0).
+    threads
+        Threads of the compiled pass (0: every core); the pieces are cut between runs, so
+        the rows and their order do not depend on it.
     """
     empty = np.zeros(0, dtype=np.int64)
     if len(pieces) == 0 or len(geoms) == 0:
         return empty, empty, empty, empty
+    if threads < 0:
+        raise ValueError(f"piece_polygon_visits: threads={threads}; use 0 (every core) or a positive number")
     env = shapely.bounds(geoms)
+    present = np.flatnonzero(~np.isnan(env[:, 0]))  # an empty (or missing) footprint is never visited
+    if len(present) == 0:
+        return empty, empty, empty, empty
+    env = env[present]
     # Number polygons in cell order: a walk then reads their envelopes and edges nearly in sequence.
     size = float(np.median(env[:, 2] - env[:, 0])) + 2 * d + 1e-6
-    perm = np.lexsort((np.floor((env[:, 1] + env[:, 3]) / (2 * size)), np.floor((env[:, 0] + env[:, 2]) / (2 * size))))
-    env = np.ascontiguousarray(env[perm])
+    order = np.lexsort((np.floor((env[:, 1] + env[:, 3]) / (2 * size)), np.floor((env[:, 0] + env[:, 2]) / (2 * size))))
+    perm, env = present[order], np.ascontiguousarray(env[order])
     edges, estart = _ring_edges(geoms[perm])
     cstart, citems, grid = _cell_index(env + np.array([-d, -d, d, d]))
-    g, b, first, last = _visits(np.ascontiguousarray(pieces, dtype=float), np.ascontiguousarray(group, dtype=np.int64),
-                                np.ascontiguousarray(t0, dtype=np.int64), np.ascontiguousarray(t1, dtype=np.int64),
-                                env, edges, estart, cstart, citems, grid, float(d))
+    pieces, group = np.ascontiguousarray(pieces, dtype=float), np.ascontiguousarray(group, dtype=np.int64)
+    t0, t1 = np.ascontiguousarray(t0, dtype=np.int64), np.ascontiguousarray(t1, dtype=np.int64)
+
+    def run(bounds: tuple[int, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        a, b = bounds
+        return _visits(pieces[a:b], group[a:b], t0[a:b], t1[a:b], env, edges, estart, cstart, citems, grid, float(d))
+
+    chunks = _chunks(group, _threads(threads))
+    if len(chunks) == 1:
+        parts = [run(chunks[0])]
+    else:  # the compiled pass releases the GIL
+        with ThreadPoolExecutor(max_workers=len(chunks)) as pool:
+            parts = list(pool.map(run, chunks))
+    g, b, first, last = (np.concatenate([p[k] for p in parts]) for k in range(4))
     return g, perm[b], first, last

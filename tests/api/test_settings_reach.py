@@ -179,7 +179,7 @@ TESTED_ELSEWHERE = {
     "patrol_session_gap_s", "patrol_dwell_radius_m", "patrol_dwell_min_s", "patrol_shift_start",
     "patrol_shift_end", "patrol_timezone", "patrol_earliest_time", "patrol_future_tolerance_s",
     "patrol_visit_due_soon_days", "patrol_alert_outside_min", "patrol_alert_stationary_min",
-    "patrol_alert_silent_min", "patrol_retention_days", "patrol_street_match_m",
+    "patrol_alert_silent_min", "patrol_retention_days", "patrol_street_match_m", "patrol_coverage_threads",
     # incidents and Open311 (tests/geo/test_incidents_pure.py, tests/api/test_incidents_*.py)
     "incident_timezone", "incident_due_soon_hours", "incident_max_extension_workdays", "incident_max_extensions",
     "incident_escalate_yellow_hours", "incident_escalate_red_hours", "incident_duplicate_radius_m",

@@ -187,3 +187,69 @@ def test_sessions_out_of_order_give_one_row_per_session_and_building() -> None:
     assert not got.duplicated(["building_id", "session"]).any()
     ref = reference_visits(fixes, buildings, 20.0)
     assert {(r.building_id, r.worker, r.session): (r.first, r.last) for r in got.itertuples()} == ref
+
+
+def mixed_city(seed: int) -> tuple[gpd.GeoDataFrame, pd.DataFrame]:
+    """Plain boxes mixed with courtyards, two-part footprints, a triangle and an empty footprint."""
+    buildings, fixes = random_city(seed, n_buildings=90)
+    rng = np.random.default_rng(seed)
+    geoms = list(buildings.geometry)
+    for k in rng.choice(len(geoms), 40, replace=False):
+        x0, y0, x1, y1 = geoms[k].bounds
+        geoms[k] = (shapely.box(x0 - 25, y0 - 25, x1 + 25, y1 + 25).difference(geoms[k]) if k % 2
+                    else shapely.MultiPolygon([geoms[k], shapely.box(x1 + 30, y0, x1 + 42, y0 + 9)]))
+    geoms[0] = shapely.Polygon([(500, 500), (560, 510), (520, 580)])
+    geoms[1] = shapely.Polygon()
+    return buildings.set_geometry(geoms), fixes
+
+
+@pytest.mark.parametrize("seed", [21, 22])
+def test_plain_footprints_mixed_with_holed_and_multipart_ones_equal_the_reference(seed: int) -> None:
+    """Plain polygons take their edges from their coordinates, the others from their rings: one answer."""
+    buildings, fixes = mixed_city(seed)
+    assert set(buildings.geom_type) == {"Polygon", "MultiPolygon"}
+    got = visits_from_tracks(fixes, buildings, visit_m=15.0)
+    ref = reference_visits(fixes, buildings, 15.0)
+    assert len(ref) > 0 and "b1" not in {b for b, _, _ in ref}
+    assert {(r.building_id, r.worker, r.session): (r.first, r.last) for r in got.itertuples()} == ref
+
+
+def test_fixes_around_a_corner_are_visits_exactly_within_the_distance() -> None:
+    """Where a geopandas buffer (chords inside the arc) misses: just inside d of a corner counts, just outside not."""
+    buildings = gpd.GeoDataFrame({"building_id": ["b"]}, geometry=[shapely.box(0, 0, 10, 10)], crs=CRS)
+    d = 20.0
+    angles = np.linspace(0.01, np.pi / 2 - 0.01, 37)
+    for r, expect in ((d * (1 - 1e-9), ["b"]), (d * (1 + 1e-9), [])):
+        for a in angles:
+            fix = pd.DataFrame({"worker": ["w"], "t": [T0], "session": [1],
+                                "x": [10 + r * np.cos(a)], "y": [10 + r * np.sin(a)]})
+            assert visits_from_tracks(fix, buildings, visit_m=d)["building_id"].tolist() == expect, (r, a)
+    # A segment passing the corner at 0.999 d (its ends far outside the buffer's chord) is a visit.
+    gap = 0.999 * d / np.sqrt(2)
+    seg = pd.DataFrame({"worker": ["w", "w"], "t": [T0, T0 + pd.Timedelta(seconds=10)], "session": [1, 1],
+                        "x": [10 + gap - 50, 10 + gap + 50], "y": [10 + gap + 50, 10 + gap - 50]})
+    assert visits_from_tracks(seg, buildings, visit_m=d)["building_id"].tolist() == ["b"]
+    assert visits_from_tracks(seg, buildings, visit_m=0.998 * d).empty
+
+
+@pytest.mark.parametrize("threads", [0, 2, 3, 7])
+def test_visits_do_not_depend_on_threads(threads: int) -> None:
+    """The pass is cut between sessions: the same rows in the same order on any number of threads."""
+    buildings, fixes = random_city(31, n_buildings=150, n_workers=6)
+    one = visits_from_tracks(fixes, buildings, visit_m=20.0, threads=1)
+    many = visits_from_tracks(fixes, buildings, visit_m=20.0, threads=threads)
+    assert len(one) > 0
+    pd.testing.assert_frame_equal(many, one)
+    assert {(r.building_id, r.worker, r.session): (r.first, r.last) for r in many.itertuples()} == \
+        reference_visits(fixes, buildings, 20.0)
+    # Sessions out of row order are cut and folded the same way.
+    order = fixes["session"].rank(method="dense", ascending=False)
+    shuffled = fixes.assign(order=order).sort_values(["order", "t"], kind="stable").drop(columns="order")
+    pd.testing.assert_frame_equal(
+        visits_from_tracks(shuffled.reset_index(drop=True), buildings, visit_m=20.0, threads=threads), one)
+
+
+def test_negative_threads_are_refused() -> None:
+    buildings, fixes = random_city(3, n_buildings=20)
+    with pytest.raises(LayerError, match="threads=-1; set patrol_coverage_threads to 0"):
+        visits_from_tracks(fixes, buildings, threads=-1)
