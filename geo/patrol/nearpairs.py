@@ -233,8 +233,11 @@ def _chunks(group: np.ndarray, parts: int) -> list[tuple[int, int]]:
 
 
 def _threads(threads: int) -> int:
-    """Threads to use: *threads*, or every core for 0."""
-    return threads if threads > 0 else (os.cpu_count() or 1)
+    """Threads to use: *threads*, or every core this process may run on for 0."""
+    if threads > 0:
+        return threads
+    cores = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else range(os.cpu_count() or 1)
+    return max(1, len(cores))
 
 
 def piece_polygon_visits(
