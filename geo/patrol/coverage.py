@@ -8,7 +8,8 @@ jump never draws a line across places the worker did not walk.
 
 Not a Python loop over fixes: :func:`geo.patrol.nearpairs.piece_polygon_visits` makes one
 compiled pass over the track pieces (grid-binned footprints, exact segment-to-ring distances;
-equal to ``STRtree.query(predicate="dwithin")``) and folds them per session and building.
+equal to ``STRtree.query(predicate="dwithin")``) and folds them per session and building,
+on ``patrol_coverage_threads`` threads (cut between sessions: the rows do not depend on it).
 A visit's time is the start of the segment (first visit) and its end (last visit).
 """
 
