@@ -301,7 +301,8 @@ class PlanGrid(Base):
     """One grid (网格) of a plan version."""
 
     __tablename__ = "plan_grids"
-    __table_args__ = (UniqueConstraint("plan_version_id", "grid_id"), gist_index("plan_grids"))
+    __table_args__ = (UniqueConstraint("plan_version_id", "grid_id"), gist_index("plan_grids"),
+                      Index("ix_plan_grids_community", "plan_version_id", "community_id"))
     id: Mapped[int] = mapped_column(primary_key=True)
     plan_version_id: Mapped[int] = mapped_column(
         ForeignKey("plan_versions.id", ondelete="CASCADE"), index=True
@@ -319,6 +320,8 @@ class PlanGrid(Base):
     polsby_popper: Mapped[float | None] = mapped_column(Float)
     street_share: Mapped[float | None] = mapped_column(Float)
     flags: Mapped[str | None] = mapped_column(String(200))
+    # the rules the grid breaks, comma-separated ("" none; NULL not checked since it was saved)
+    violations: Mapped[str | None] = mapped_column(String(200))
 
 
 class PlanAssignment(Base):
@@ -345,6 +348,7 @@ class PlanCell(Base):
     __table_args__ = (
         UniqueConstraint("plan_version_id", "cell_id"),
         Index("ix_plan_cells_grid", "plan_version_id", "grid_id"),
+        Index("ix_plan_cells_community", "plan_version_id", "community_id"),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     plan_version_id: Mapped[int] = mapped_column(ForeignKey("plan_versions.id", ondelete="CASCADE"))

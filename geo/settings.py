@@ -185,6 +185,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("hsts_max_age_s", 31536000, "Strict-Transport-Security max-age sent on HTTPS responses (s; 0 = no HSTS header)."),
     Setting("plan_snapshot_delay_s", 5.0, "After edits, a plan's computed state is stored for other processes (and restarts) once the plan has had no edit for this long (s)."),
     Setting("plan_state_freeze_cells", 5000, "Plans of at least this many cells are kept out of the garbage collector's full collections once loaded: one full collection when the plan is loaded instead of pauses of 0.3-1 s during its edits (0 = never)."),
+    Setting("plan_state_scopes_cached", 64, "Community plan states (a planner's community, loaded on demand instead of the whole plan) each process keeps; the least recently used beyond this are dropped and rebuilt from the plan tables when asked again."),
     Setting("url_prefix", "", "Path the app is served under behind a reverse proxy, e.g. '/wangge' (empty = the site root; a trusted proxy may send X-Forwarded-Prefix instead)."),
     # Incident notifications and the public report page (issue 13)
     Setting("notify_channels", "sms", "External channels each notification of notify_external_kinds also goes to, comma-separated (sms, wechat; empty = in-app inbox only)."),

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from api import audit
 from api.errors import RequestError
 from api.models import Building, PlanEdit, PlanVersion, User, utcnow
+from api.plans.scope import delta_communities, edit_communities, merge_ids, unknown_grid
 from api.plans.splitmove import (
     BuildingSource,
     SplitPlan,
@@ -65,9 +66,9 @@ def _refused(message: str, fix: str, code: str = "edit_refused") -> RequestError
 
 def _grid(state: PlanState, grid_id: Any, what: str = "grid_id") -> GridMeta:
     if not isinstance(grid_id, str) or grid_id not in state.grids:
-        raise _bad(f"未知网格 {what}={grid_id!r}（方案 {state.plan_id} 中没有该网格）",
-                   "从 grids.geojson 的 grid_id 中选择", code="unknown_grid")
+        raise unknown_grid(state.plan_id, grid_id, what)
     return state.grids[grid_id]
+
 
 
 def _unlocked(meta: GridMeta) -> None:
@@ -222,9 +223,7 @@ def _split_delta(state: PlanState, body: dict[str, Any]) -> dict[str, Any]:
 
 
 def _merge_delta(state: PlanState, body: dict[str, Any]) -> dict[str, Any]:
-    ids = body.get("grid_ids")
-    if not isinstance(ids, list) or len(ids) != 2 or ids[0] == ids[1]:
-        raise _bad(f"grid_ids 须为两个不同的网格：{ids!r}", '例如 {"op": "merge", "grid_ids": ["G1", "G2"]}')
+    ids = merge_ids(body)
     keep, gone = _grid(state, ids[0], "grid_ids[0]"), _grid(state, ids[1], "grid_ids[1]")
     _unlocked(keep)
     _unlocked(gone)
@@ -425,6 +424,8 @@ def _share(state: PlanState) -> None:
 
     from api.plans.snapshot import schedule_save
 
+    if state.scope is not None:  # a community's state: the stored whole-plan state replays this edit
+        return
     schedule_save(current_app._get_current_object(), state)  # type: ignore[attr-defined]
 
 
@@ -438,7 +439,9 @@ def run_edit(session: Session, plan: PlanVersion, body: dict[str, Any], *, user:
              defaults: dict[str, Any]) -> dict[str, Any]:
     """Check the version, apply edit *body*, persist it with its inverse, audit; the route's answer."""
     expected = check_version(session, plan, body.get("version"))
-    state = get_state(session, plan, defaults)
+    if body.get("op") not in OPS:
+        raise _bad(f"未知编辑操作 op={body.get('op')!r}", f"op 取值：{', '.join(OPS)}")
+    state = get_state(session, plan, defaults, communities=edit_communities(session, plan.id, body))
     delta = build_delta(state, body, buildings=BuildingSource(session))
     refusal = move_confirmation(session, state, body, delta)
     if refusal is not None:
@@ -477,8 +480,8 @@ def run_undo(session: Session, plan: PlanVersion, body: dict[str, Any], *, user:
     if edit is None:
         raise RequestError(422, "nothing_to_redo" if redo else "nothing_to_undo", f"没有可{word}的编辑",
                            "先进行编辑" if not redo else "先撤销一次编辑")
-    state = get_state(session, plan, defaults)
     delta = edit.payload["delta"] if redo else edit.inverse
+    state = get_state(session, plan, defaults, communities=delta_communities(session, plan.id, delta))
     edit_id, seq, op, payload = edit.id, edit.seq, edit.op, dict(edit.payload)
 
     def after(version: int) -> None:

@@ -2,7 +2,9 @@
 
 The job runs in a consumer thread or in ``wangge worker``; its state lives in the ``jobs``
 table, so it survives restarts. The plan is written in one transaction at the end, together
-with the job's "done", so a cancelled, failed or killed job leaves no plan behind.
+with the job's "done", so a cancelled, failed or killed job leaves no plan behind. In that
+transaction the job also builds the saved plan's state once: its grids' broken rules (the
+plan card counts them) and the stored state every web process reads instead of building it.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from typing import Any
 
 import geopandas as gpd
 import pandas as pd
-from flask import Flask, has_app_context
+from flask import Flask, current_app, has_app_context
 from sqlalchemy import func, select, type_coerce
 
 from api import audit
@@ -25,6 +27,7 @@ from api.jobs import Job, JobCancelled, JobContext, JobError
 from api.models import WKB, PlanAssignment, PlanCell, PlanGrid
 from api.plans.state import table_of
 from api.plans.store import get_plan, previous_result, save_partition, stale_reason
+from api.plans.summary import check_saved_plan
 from api.workspace import load_layer, workspace_version
 
 __all__ = ["Job", "JobCancelled", "PARTITION_KEYS", "partition_params", "submit_partition", "get_job",
@@ -170,6 +173,9 @@ def run_partition(ctx: JobContext, job: dict[str, Any]) -> None:
         audit.record(session, user=ctx.user, action="plan.partition", target=f"plan:{plan.id}",
                      detail={"job": ctx.job_id, "grids": len(result.grids), "base": base_id,
                              "locked": locked, **{k: v for k, v in params.items() if k != "community_ids"}})
+        # the rules and the state once, here, not in the first web requests (plan card, plan page)
+        check_saved_plan(session, plan, current_app.config["WANGGE"],
+                         also=() if plan.parent_id is None else (plan.parent_id,))
         ctx.complete(session, message=f"完成：{len(result.grids)} 个网格", plan_id=plan.id,
                      result={"plan_id": plan.id, "grids": len(result.grids)})
 

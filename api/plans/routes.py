@@ -20,11 +20,12 @@ from api.auth import role_required
 from api.bbox import bbox_clauses
 from api.db import get_session, session_scope
 from api.errors import RequestError
-from api.models import WKB, Building, PlanAssignment, PlanVersion
+from api.models import WKB, Building, PlanAssignment, PlanCell, PlanVersion
 from api.plans import edits, jobs, rebase, store
 from api.plans.exports import export_plan
 from api.plans.policy import EDIT_ROLES, allowed_actions, visible_only, visible_plan
 from api.plans.state import get_state, grid_feature, plan_bounds, plan_lock
+from api.plans.summary import plan_summary
 from api.workspace import load_layer
 from webmap.planner import display_grids_json
 
@@ -87,21 +88,6 @@ def job_cancel(job_id: str) -> Response:
     return jsonify({"job_id": job.job_id, "state": job.state})
 
 
-def _summary(plan: PlanVersion) -> dict[str, Any]:
-    state = get_state(get_session(), plan, _settings())
-    metas = list(state.grids.values())
-    normal = [m for m in metas if not m.exclusive and m.buildings > 0]
-    inr = [m for m in normal if state.lo <= m.households <= state.hi]
-    violations = [v for m in metas for v in m.violations]
-    by_rule: dict[str, int] = {}
-    for v in violations:
-        by_rule[v["rule"]] = by_rule.get(v["rule"], 0) + 1
-    return {"grids": len(metas), "households": int(sum(m.households for m in metas)),
-            "buildings": int(sum(m.buildings for m in metas)),
-            "share_in_range": len(inr) / len(normal) if normal else 1.0,
-            "violations": len(violations), "violations_by_rule": by_rule}
-
-
 @bp.get("/plans/<int:plan_id>")
 @login_required
 def plan_detail(plan_id: int) -> Response:
@@ -111,12 +97,7 @@ def plan_detail(plan_id: int) -> Response:
     return jsonify({**store.plan_json(plan), "settings": plan.settings, "actions": allowed_actions(plan),
                     "bounds": {"min_households": lo, "max_households": hi},
                     "communities": store.plan_communities(get_session(), plan_id),
-                    "summary": _locked_summary(plan)})
-
-
-def _locked_summary(plan: PlanVersion) -> dict[str, Any]:
-    with plan_lock(get_session(), plan.id):  # the state is brought up to date in place
-        return _summary(plan)
+                    "summary": plan_summary(get_session(), plan, _settings())})
 
 
 @bp.get("/plans/<int:plan_id>/grids.geojson")
@@ -130,9 +111,12 @@ def plan_grids(plan_id: int) -> Response:
     session = get_session()
     plan = visible_plan(session, plan_id)
     display = request.args.get("display") == "1"
+    comm = request.args.get("community_id")
+    if comm is not None and not _has_cells(session, plan_id, comm):
+        return jsonify({"type": "FeatureCollection", "version": plan.version_counter, "features": []})
     with plan_lock(session, plan_id):
-        state = get_state(session, plan, _settings())
-        comm = request.args.get("community_id")
+        # one community: its cells only (api.plans.state.community_scope), never the city's
+        state = get_state(session, plan, _settings(), communities=None if comm is None else [comm])
         metas = [m for m in state.grids.values() if comm is None or m.community_id == comm]
         if display:
             metas.sort(key=lambda m: (str(m.community_id), str(m.code), m.grid_id))
@@ -145,6 +129,11 @@ def plan_grids(plan_id: int) -> Response:
         return Response(text, mimetype="application/json")
     feats.sort(key=lambda f: (str(f["properties"]["community_id"]), str(f["properties"]["code"]), f["id"]))
     return jsonify({"type": "FeatureCollection", "version": state.version, "features": feats})
+
+
+def _has_cells(session: Any, plan_id: int, community_id: str) -> bool:
+    return session.scalar(select(PlanCell.id).where(PlanCell.plan_version_id == plan_id,
+                                                    PlanCell.community_id == community_id).limit(1)) is not None
 
 
 def _without_geometry(meta: Any) -> Any:

@@ -137,13 +137,24 @@ def _load_snapshot(data: bytes, key: tuple[str, int]) -> PlanState:
         crs=pyproj.CRS.from_wkt(doc["crs"]))
 
 
+def _same_build(stored: str, wanted: str) -> bool:
+    """Whether a state stored under key *stored* is of the same build as *wanted* at this or an
+    older version (the caller replays the edits since, :mod:`api.plans.catchup`)."""
+    try:
+        have, want = int(stored.split(":", 1)[0][1:]), int(wanted.split(":", 1)[0][1:])
+    except ValueError:
+        return False
+    return stored.split(":", 1)[1:] == wanted.split(":", 1)[1:] and have <= want
+
+
 def read_snapshot(session: Session, plan: PlanVersion, defaults: dict[str, Any],
                   key: tuple[str, int]) -> PlanState | None:
-    """The stored state of *plan* when one matches its current key, else ``None``."""
+    """The stored state of *plan* when one matches its current key (or an older version of it:
+    its ``version`` tells), else ``None``."""
     t0 = time.perf_counter()
     row = session.execute(select(PlanSnapshot.key, PlanSnapshot.data)
                           .where(PlanSnapshot.plan_version_id == plan.id)).first()
-    if row is None or row.key != snapshot_key(session, plan, defaults):
+    if row is None or not _same_build(row.key, snapshot_key(session, plan, defaults)):
         return None
     try:
         state = load_snapshot(bytes(row.data), key)

@@ -15,6 +15,8 @@ import logging
 import math
 import threading
 import time
+from collections import OrderedDict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -23,7 +25,7 @@ import numpy as np
 import pandas as pd
 import shapely
 from shapely.geometry import mapping
-from sqlalchemy import Table, select, type_coerce
+from sqlalchemy import Table, func, or_, select, type_coerce
 from sqlalchemy.orm import Session
 
 from api.errors import RequestError
@@ -37,6 +39,8 @@ __all__ = [
     "set_building_cells",
     "load_state",
     "get_state",
+    "community_scope",
+    "cached_states",
     "is_cached",
     "invalidate",
     "plan_bounds",
@@ -59,10 +63,12 @@ _SHARED_M = 0.01
 # (floating-point noise of the transforms is ~1e-9).
 _TILING_REL = 1e-4
 
-_CACHE: dict[tuple[str, int], PlanState] = {}
+# (database, plan id, scope) -> state; scope None is the whole plan, else a frozenset of communities
+_CACHE: OrderedDict[tuple[str, int, frozenset[str] | None], PlanState] = OrderedDict()
 _CACHE_LOCK = threading.Lock()
 _CATCHUP_LOCK = threading.Lock()
 _PLAN_LOCKS: dict[tuple[str, int], threading.Lock] = {}
+_PLAN_CRS: dict[tuple[str, int], Any] = {}
 
 
 @dataclass
@@ -115,6 +121,9 @@ class PlanState:
     members: dict[str, set[int]]
     untiled: set[str]
     crs: Any  # the local metric CRS of ``metric``
+    # the communities whose cells are loaded (closed: every cell of their grids is in them);
+    # None for the whole plan
+    scope: frozenset[str] | None = None
     # cell id -> its buildings (the inverse of building_cell): built on first use, kept in step
     # by set_building_cells, so a move never scans every building of the plan
     cell_members: dict[str, list[str]] | None = field(default=None, repr=False, compare=False)
@@ -221,20 +230,31 @@ def _untiled(session: Session, community: np.ndarray, metric: np.ndarray, crs: A
     return out
 
 
-def _load_cells(session: Session, plan_id: int) -> list[Any]:
+def _scope_cells(plan_id: int, scope: frozenset[str]) -> Any:
+    """The cell ids of *scope*'s communities (a subquery)."""
+    t = table_of(PlanCell)
+    return select(t.c.cell_id).where(t.c.plan_version_id == plan_id, t.c.community_id.in_(sorted(scope)))
+
+
+def _load_cells(session: Session, plan_id: int, scope: frozenset[str] | None = None) -> list[Any]:
     t = table_of(PlanCell)
     stmt = (select(t.c.cell_id, t.c.community_id, t.c.grid_id, t.c.households, t.c.buildings,
                    type_coerce(t.c.geometry, WKB)).where(t.c.plan_version_id == plan_id)
             .order_by(t.c.id))
+    if scope is not None:
+        stmt = stmt.where(t.c.community_id.in_(sorted(scope)))
     return list(session.connection().execute(stmt).all())
 
 
-def _load_grids(session: Session, plan_id: int) -> dict[str, GridMeta]:
+def _load_grids(session: Session, plan_id: int, scope: frozenset[str] | None = None,
+                cell_grids: Iterable[str] = ()) -> dict[str, GridMeta]:
     t = table_of(PlanGrid)
     names = ("grid_id", "community_id", "code", "name", "locked", "exclusive", "street_share", "flags",
              "area_m2", "polsby_popper")
-    rows = session.connection().execute(select(*(t.c[n] for n in names), type_coerce(t.c.geometry, WKB))
-                                        .where(t.c.plan_version_id == plan_id)).all()
+    stmt = select(*(t.c[n] for n in names), type_coerce(t.c.geometry, WKB)).where(t.c.plan_version_id == plan_id)
+    if scope is not None:  # the grids of the scope's cells, and its empty grids
+        stmt = stmt.where(or_(t.c.grid_id.in_(sorted(set(cell_grids))), t.c.community_id.in_(sorted(scope))))
+    rows = session.connection().execute(stmt).all()
     geoms = shapely.from_wkb(np.asarray([None if r[-1] is None else bytes(r[-1]) for r in rows], dtype=object))
     out = {}
     for r, geom in zip(rows, geoms, strict=True):
@@ -248,23 +268,65 @@ def _load_grids(session: Session, plan_id: int) -> dict[str, GridMeta]:
     return out
 
 
-def load_state(session: Session, plan: PlanVersion, defaults: dict[str, Any]) -> PlanState:
-    """Read *plan*'s cells, grids and building → cell map and build the in-memory state."""
-    rows = _load_cells(session, plan.id)
+def _plan_crs(session: Session, plan_id: int) -> Any:
+    """The local metric CRS of the whole plan, from its communities' extent (a scoped state
+    computes in the same CRS as the whole plan, so its areas and shapes are the same)."""
+    key = _db_key(session, plan_id)
+    with _CACHE_LOCK:
+        crs = _PLAN_CRS.get(key)
+    if crs is None:
+        comms = select(PlanGrid.community_id).where(PlanGrid.plan_version_id == plan_id).distinct()
+        box = session.execute(select(func.min(Community.minx), func.min(Community.miny), func.max(Community.maxx),
+                                     func.max(Community.maxy)).where(Community.community_id.in_(comms))).one()
+        if any(v is None for v in box):
+            return None
+        crs = local_metric_crs(tuple(float(v) for v in box))
+        with _CACHE_LOCK:
+            _PLAN_CRS[key] = crs
+    return crs
+
+
+def community_scope(session: Session, plan_id: int, communities: Iterable[str]) -> frozenset[str] | None:
+    """The communities to load so that *communities* are complete: every cell of every grid of theirs.
+
+    A grid normally lies in one community; one that a move made cross a boundary pulls the
+    other community in (repeated until closed). ``None`` when a grid holds cells of no
+    community: only the whole plan is complete then.
+    """
+    t = table_of(PlanCell)
+    scope = {str(c) for c in communities}
+    while True:
+        grids = select(t.c.grid_id).where(t.c.plan_version_id == plan_id, t.c.community_id.in_(sorted(scope)))
+        found = set(session.execute(select(t.c.community_id).where(t.c.plan_version_id == plan_id,
+                                                                   t.c.grid_id.in_(grids)).distinct()).scalars())
+        if None in found:
+            return None
+        if found <= scope:
+            return frozenset(str(c) for c in found)
+        scope |= found
+
+
+def load_state(session: Session, plan: PlanVersion, defaults: dict[str, Any], *,
+               scope: frozenset[str] | None = None) -> PlanState:
+    """Read *plan*'s cells, grids and building → cell map and build the in-memory state
+    (of the communities *scope* only, when given: see :func:`community_scope`)."""
+    rows = _load_cells(session, plan.id, scope)
     if not rows:
         raise RequestError(409, "plan_without_cells", f"方案 {plan.id} 没有单元（cells），无法编辑",
                            "重新运行自动划分生成方案")
     cid, comm, gid, hh, nb, wkb = (list(c) for c in zip(*rows, strict=True))
     geom = shapely.from_wkb(np.asarray([bytes(w) for w in wkb], dtype=object))
     gs = gpd.GeoSeries(geom, crs=4326)
-    crs = local_metric_crs(gs)
+    crs = (_plan_crs(session, plan.id) if scope is not None else None) or local_metric_crs(gs)
     metric = np.asarray(gs.to_crs(crs).values, dtype=object)
     ptr, idx = _adjacency(metric)
     community = np.asarray(comm, dtype=object)
     at = table_of(PlanAssignment)
-    bc = session.connection().execute(select(at.c.building_id, at.c.cell_id)
-                                      .where(at.c.plan_version_id == plan.id)).all()
-    grids = _load_grids(session, plan.id)
+    bstmt = select(at.c.building_id, at.c.cell_id).where(at.c.plan_version_id == plan.id)
+    if scope is not None:
+        bstmt = bstmt.where(at.c.cell_id.in_(_scope_cells(plan.id, scope)))
+    bc = session.connection().execute(bstmt).all()
+    grids = _load_grids(session, plan.id, scope, gid)
     grid_of = np.asarray(gid, dtype=object)
     members: dict[str, set[int]] = {g: set() for g in grids}
     for i, g in enumerate(grid_of.tolist()):
@@ -276,31 +338,62 @@ def load_state(session: Session, plan: PlanVersion, defaults: dict[str, Any]) ->
         community=community, households=np.asarray(hh, dtype=np.int64), buildings=np.asarray(nb, dtype=np.int64),
         geom=geom, metric=metric, rep=shapely.point_on_surface(geom), grid_of=grid_of,
         adj_ptr=ptr, adj_idx=idx, building_cell={b: c for b, c in bc if c is not None},
-        grids=grids, members=members, untiled=_untiled(session, community, metric, crs), crs=crs)
+        grids=grids, members=members, untiled=_untiled(session, community, metric, crs), crs=crs, scope=scope)
     for g, meta in grids.items():
         # outlines and shape numbers as stored; recomputed only when an edit touches the grid
         refresh_grid(state, g, outline=meta.geometry is None or meta.area_m2 != meta.area_m2)
-    log.info("plan %d v%d loaded: %d cells, %d grids, %d neighbour pairs", plan.id, state.version,
-             len(cid), len(grids), len(idx) // 2)
+    log.log(logging.INFO if scope is None else logging.DEBUG,
+            "plan %d v%d loaded%s: %d cells, %d grids, %d neighbour pairs", plan.id, state.version,
+            "" if scope is None else f" for {len(scope)} communities", len(cid), len(grids), len(idx) // 2)
     return state
 
 
-def get_state(session: Session, plan: PlanVersion, defaults: dict[str, Any]) -> PlanState:
+def get_state(session: Session, plan: PlanVersion, defaults: dict[str, Any], *,
+              communities: Iterable[str] | None = None) -> PlanState:
     """The cached state of *plan* at its current version (when missing or stale: the stored
-    state another process made, else built from the cells and stored for the others)."""
+    state another process made, else built from the cells and stored for the others).
+
+    With *communities*, the state of those communities only (:func:`community_scope`): a
+    planner's reads and edits of one community load its cells, not the city's; such states
+    are built from the cells (small) and the ``plan_state_scopes_cached`` most recently used
+    are kept.
+    """
     key = _db_key(session, plan.id)
+    scope = None if communities is None else community_scope(session, plan.id, communities)
+    ckey = (*key, scope)
     with _CACHE_LOCK:
-        state = _CACHE.get(key)
+        state = _CACHE.get(ckey)
+        if state is not None:
+            _CACHE.move_to_end(ckey)
     if state is not None and state.version == plan.version_counter:
         return state
     if state is not None and state.version < plan.version_counter and _caught_up(session, state, plan.version_counter):
         return state
-    state = _stored_or_built(session, plan, defaults, key)
+    if scope is None:
+        state = _stored_or_built(session, plan, defaults, key)
+    else:
+        state = load_state(session, plan, defaults, scope=scope)
     with _CACHE_LOCK:
-        _CACHE[key] = state
-    if 0 < defaults["plan_state_freeze_cells"] <= len(state.cell_ids):
+        _CACHE[ckey] = state
+        _CACHE.move_to_end(ckey)
+        _evict_scopes(int(defaults["plan_state_scopes_cached"]))
+    if scope is None and 0 < defaults["plan_state_freeze_cells"] <= len(state.cell_ids):
         _settle_heap()
     return state
+
+
+def _evict_scopes(keep: int) -> None:
+    """Drop the least recently used community states beyond *keep* (caller holds ``_CACHE_LOCK``)."""
+    scoped = [k for k in _CACHE if k[2] is not None]
+    for k in scoped[:max(len(scoped) - keep, 0)]:
+        del _CACHE[k]
+
+
+def cached_states(session: Session, plan_id: int) -> list[PlanState]:
+    """The states of *plan_id* this process holds (the whole plan and community states)."""
+    db, pid = _db_key(session, plan_id)
+    with _CACHE_LOCK:
+        return [s for k, s in _CACHE.items() if k[0] == db and k[1] == pid]
 
 
 def _settle_heap() -> None:
@@ -333,7 +426,7 @@ def _caught_up(session: Session, state: PlanState, version: int) -> bool:
         except Exception:  # noqa: BLE001 - a half-replayed state is dropped and rebuilt, never served
             log.exception("plan %d: replaying edits to version %d failed; rebuilding", state.plan_id, version)
             with _CACHE_LOCK:
-                _CACHE.pop(state.key, None)
+                _CACHE.pop((*state.key, state.scope), None)
             return False
 
 
@@ -344,6 +437,12 @@ def _stored_or_built(session: Session, plan: PlanVersion, defaults: dict[str, An
     from api.plans import snapshot  # it builds on this module
 
     state = snapshot.read_snapshot(session, plan, defaults, key)
+    if state is not None and state.version != plan.version_counter:
+        # an older stored state (edits made on community states since): brought up to date
+        if not _caught_up(session, state, plan.version_counter):
+            state = None
+        else:
+            snapshot.schedule_save(current_app._get_current_object(), state)  # type: ignore[attr-defined]
     if state is None:
         state = load_state(session, plan, defaults)
         # stored once the plan is idle: storing holds the plan's lock, which the page's next requests need
@@ -354,13 +453,15 @@ def _stored_or_built(session: Session, plan: PlanVersion, defaults: dict[str, An
 def is_cached(state: PlanState) -> bool:
     """Whether *state* is this process's current state of its plan (not replaced or invalidated)."""
     with _CACHE_LOCK:
-        return _CACHE.get(state.key) is state
+        return _CACHE.get((*state.key, state.scope)) is state
 
 
 def invalidate(session: Session, plan_id: int) -> None:
-    """Forget the cached state of *plan_id* (after a failed write or a bulk change)."""
+    """Forget the cached states of *plan_id*, whole and per community (after a failed write or a bulk change)."""
+    db, pid = _db_key(session, plan_id)
     with _CACHE_LOCK:
-        _CACHE.pop(_db_key(session, plan_id), None)
+        for k in [k for k in _CACHE if k[0] == db and k[1] == pid]:
+            del _CACHE[k]
 
 
 def _metric(state: PlanState, geoms: list[Any]) -> np.ndarray:

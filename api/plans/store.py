@@ -37,6 +37,7 @@ from api.plans.state import PlanState, table_of
 from api.workspace import workspace_version
 
 __all__ = [
+    "violation_rules",
     "get_plan",
     "plan_json",
     "plan_communities",
@@ -274,9 +275,15 @@ def write_change(session: Session, state: PlanState, *, expected: int, cells: li
         rows.append({"plan_version_id": plan_id, "grid_id": m.grid_id, "community_id": m.community_id,
                      "code": m.code, "name": m.name, "households": m.households, "buildings": m.buildings,
                      "locked": m.locked, "exclusive": m.exclusive, "geometry": m.geometry, "area_m2": m.area_m2,
-                     "polsby_popper": m.polsby_popper, "street_share": m.street_share, "flags": m.flags})
+                     "polsby_popper": m.polsby_popper, "street_share": m.street_share, "flags": m.flags,
+                     "violations": violation_rules(m)})
     _insert_many(session, gt, rows)
     return expected + 1
+
+
+def violation_rules(meta: Any) -> str:
+    """The rules grid *meta* breaks as stored in ``plan_grids.violations`` (comma-separated, "" none)."""
+    return ",".join(dict.fromkeys(v["rule"] for v in meta.violations))
 
 
 def previous_result(session: Session, plan_id: int) -> Any:

@@ -45,7 +45,7 @@ from gunicorn.arbiter import Arbiter
 from api import db
 from api.server.jobprocs import JobProcesses
 
-__all__ = ["ProdServer", "gunicorn_options", "json_logconfig", "serve_prod", "warm_caches"]
+__all__ = ["ProdServer", "gunicorn_options", "json_logconfig", "serve_prod", "warm_caches", "warm_before_serving"]
 
 log = logging.getLogger(__name__)
 _SHM = "/dev/shm"
@@ -134,6 +134,20 @@ def warm_caches(app: Flask) -> threading.Thread:
     return thread
 
 
+def warm_before_serving(worker: Any) -> None:
+    """gunicorn's ``post_worker_init``: the worker accepts no request until its caches are built.
+
+    A city's active-grids index takes seconds (115 k grids at a million buildings); a worker
+    that served meanwhile made every fix and lookup it took wait for the build. Now the other
+    workers answer while a new or restarted one warms (``/readyz`` answers from a warm worker).
+    The worker keeps telling the master it is alive, so a long build is not taken for a hang.
+    """
+    thread = warm_caches(worker.wsgi)
+    while thread.is_alive():
+        worker.notify()
+        thread.join(timeout=1.0)
+
+
 def _pre_fork(server: Any, worker: Any) -> None:
     """Start the worker's timeout clock now: a worker stuck before it serves is then restarted too.
 
@@ -185,7 +199,7 @@ class ProdServer(BaseApplication):  # type: ignore[misc]
         self.cfg.set("worker_abort", _worker_abort)
         self.cfg.set("on_reload", self._on_reload)
         self.cfg.set("on_exit", self._on_exit)
-        self.cfg.set("post_worker_init", lambda worker: warm_caches(worker.wsgi))
+        self.cfg.set("post_worker_init", warm_before_serving)
 
     def run(self) -> None:
         _Arbiter(self).run()

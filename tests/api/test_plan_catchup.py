@@ -57,7 +57,7 @@ def _post(client: FlaskClient, plan: int, path: str, **body: object) -> int:
 def _swap_in(app: Flask, plan: int, stale: plan_state.PlanState) -> None:
     """Make *stale* this process's cached state, as a second process holding an old version has."""
     with plan_state._CACHE_LOCK:
-        plan_state._CACHE[stale.key] = stale
+        plan_state._CACHE[(*stale.key, stale.scope)] = stale
 
 
 def test_edits_undo_and_redo_elsewhere_are_replayed(app: Flask, plan: int,

@@ -1,8 +1,9 @@
 """The plan state stored for other processes (api.plans.snapshot, issue 17 §2): it equals a
-state rebuilt from the cells, is used instead of a rebuild, and is never used after an edit."""
+state rebuilt from the cells, is used instead of a rebuild, and an older one is brought up to date by replaying the edits."""
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Iterator
 from typing import Any
 
@@ -46,7 +47,7 @@ def _rebuilt(app: Flask, plan_id: int) -> PlanState:
 
 def _forget(monkeypatch: pytest.MonkeyPatch) -> None:
     """This process forgets every plan state, as a new process would."""
-    monkeypatch.setattr(state, "_CACHE", {})
+    monkeypatch.setattr(state, "_CACHE", OrderedDict())
 
 
 def _stored(app: Flask, plan_id: int) -> tuple[str, bytes] | None:
@@ -104,27 +105,31 @@ def test_a_new_process_reads_the_stored_state_instead_of_rebuilding(app: Flask, 
         assert_same_state(get_state(s, s.get(PlanVersion, plan), app.config["WANGGE"]), expected)
 
 
-def test_an_edit_makes_the_stored_state_unused_until_the_new_one_is_stored(app: Flask, planner: FlaskClient,
-                                                                            plan: int,
-                                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+def test_an_older_stored_state_is_brought_up_to_date_by_replaying_the_edits(app: Flask, planner: FlaskClient,
+                                                                          plan: int,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """A community edit loads only its community's state and stores no whole-plan state; a process
+    that loads the whole plan afterwards reads the older stored state and replays the edit."""
     before, _ = _stored(app, plan)
     grid = sorted(_rebuilt(app, plan).grids)[0]
     version = planner.get(f"/api/plans/{plan}").get_json()["version"]
     r = planner.post(f"/api/plans/{plan}/edits", json={"op": "rename", "grid_id": grid, "name": "改名后",
                                                        "version": version})
     assert r.status_code == 200, r.get_json()
-    with app.app_context(), session_scope(write=False) as s:  # the old state is still stored, and unused
+    app.extensions["wangge.plan_snapshots"].flush()  # nothing was scheduled by the community edit
+    with app.app_context(), session_scope(write=False) as s:  # the old state is still stored
         assert s.scalar(select(PlanSnapshot.key).where(PlanSnapshot.plan_version_id == plan)) == before
-        assert snapshot.read_snapshot(s, s.get(PlanVersion, plan), app.config["WANGGE"], ("x", plan)) is None
-    app.extensions["wangge.plan_snapshots"].flush()  # the edit scheduled the edited state
-    with app.app_context(), session_scope(write=False) as s:
-        after = s.scalar(select(PlanSnapshot.key).where(PlanSnapshot.plan_version_id == plan))
-    assert after != before and after.startswith(f"v{version + 1}:")
+        older = snapshot.read_snapshot(s, s.get(PlanVersion, plan), app.config["WANGGE"], ("x", plan))
+    assert older is not None and older.version == version and older.grids[grid].name != "改名后"
     _forget(monkeypatch)
-    monkeypatch.setattr(state, "load_state", lambda *a, **k: pytest.fail("rebuilt after the edit was stored"))
+    monkeypatch.setattr(state, "load_state", lambda *a, **k: pytest.fail("rebuilt instead of replaying the edit"))
     with app.app_context(), session_scope(write=False) as s:
         shared = get_state(s, s.get(PlanVersion, plan), app.config["WANGGE"])
     assert shared.version == version + 1 and shared.grids[grid].name == "改名后"
+    app.extensions["wangge.plan_snapshots"].flush()  # the replayed state is stored for the next process
+    with app.app_context(), session_scope(write=False) as s:
+        after = s.scalar(select(PlanSnapshot.key).where(PlanSnapshot.plan_version_id == plan))
+    assert after != before and after.startswith(f"v{version + 1}:")
 
 
 def test_a_stale_or_damaged_stored_state_is_rebuilt(app: Flask, plan: int, monkeypatch: pytest.MonkeyPatch,

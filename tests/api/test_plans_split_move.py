@@ -63,9 +63,12 @@ def _where(app: Flask, plan: int) -> dict[str, tuple[str, str]]:
 def _assert_adjacency_is_rebuilt(app: Flask, plan: int) -> None:
     """The cached state's incrementally updated neighbour lists equal a rebuild from scratch."""
     from api.models import PlanVersion
+    from api.plans.store import plan_communities
 
-    with app.app_context(), session_scope(write=False) as s:
-        state = plan_state.get_state(s, s.get(PlanVersion, plan), app.config["WANGGE"])
+    with app.app_context(), session_scope(write=False) as s:  # the community state the edits changed
+        state = plan_state.get_state(s, s.get(PlanVersion, plan), app.config["WANGGE"],
+                                     communities=plan_communities(s, plan))
+    assert state.scope is not None
     ptr, idx = plan_state._adjacency(state.metric)
     assert state.adj_ptr.tolist() == ptr.tolist()
     assert [sorted(state.neighbours(i).tolist()) for i in range(len(ptr) - 1)] == \

@@ -259,3 +259,21 @@ def test_a_starting_worker_warms_the_active_grids_index(tmp_path: Path) -> None:
         assert hit is not None and len(hit[1].grids) > 1
         with app.app_context(), db.session_scope(write=False) as s:
             assert cached_active(s) is hit[1]  # the first request finds it built
+
+
+def test_a_starting_worker_serves_only_once_warm(tmp_path: Path) -> None:
+    """gunicorn's post_worker_init returns (the worker starts accepting) only with the index built,
+    telling the master it is alive meanwhile."""
+    from types import SimpleNamespace
+
+    from api.grids.service import APP_CACHE
+    from api.server.prod import warm_before_serving
+    from tests.api.register_helpers import published_app
+
+    with published_app(tmp_path, 600) as app:
+        beats: list[float] = []
+        worker = SimpleNamespace(wsgi=app, notify=lambda: beats.append(time.monotonic()))
+        warm_before_serving(worker)
+        hit = app.extensions.get(APP_CACHE, {}).get("active_grids")
+        assert hit is not None and len(hit[1].grids) > 1
+        assert beats, "the master heard from the worker while it warmed"

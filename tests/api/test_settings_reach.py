@@ -196,10 +196,12 @@ JOB_SETTINGS = {"job_workers", "jobs_url", "jobs_in_process", "job_poll_s", "job
                 "access_wait_s"}  # access_wait_s: tests/api/test_access_jobs.py (0 s: the 202 progress answer)
 #: Production server, HTTPS and proxies: tests/api/test_serve_prod.py (gunicorn options, a real
 #: `wangge serve --prod`), test_proxy.py (TLS files, HSTS, forwarded headers, url_prefix),
-#: test_plan_snapshot.py (stored plan state), test_plans_split_move.py (plan_state_freeze_cells).
+#: test_plan_snapshot.py (stored plan state), test_plans_split_move.py (plan_state_freeze_cells),
+#: test_plan_scope.py (plan_state_scopes_cached).
 SERVER_SETTINGS = {"server_workers", "server_threads", "server_timeout_s", "server_graceful_timeout_s", "server_keepalive_s",
                    "job_processes", "job_shutdown_timeout_s", "log_format", "tls_cert_file", "tls_key_file",
-                   "hsts_max_age_s", "url_prefix", "plan_snapshot_delay_s", "plan_state_freeze_cells"}
+                   "hsts_max_age_s", "url_prefix", "plan_snapshot_delay_s", "plan_state_freeze_cells",
+                   "plan_state_scopes_cached"}
 #: Settings of code no page or command reaches yet (none today: patrol_dwell_min_s is read by
 #: the worker's patrol map, which proposes visits from dwells).
 NOT_YET_REACHABLE: set[str] = set()
