@@ -198,7 +198,7 @@ SETTINGS: tuple[Setting, ...] = (
     # List pages (notice boards, audit log)
     Setting("list_page_size", 50, "Rows per page of the notice-board list and the audit log."),
     # Times shown to users (stored in UTC)
-    Setting("display_timezone", "Asia/Shanghai", "Time zone of every time shown to users (pages, messages, exports); times are stored in UTC."),
+    Setting("display_timezone", "Asia/Shanghai", "Time zone of the times and days shown to users (pages, messages, the audit log's date filters, staff validity); times are stored in UTC. Incident and patrol dates and exports follow incident_timezone / patrol_timezone."),
 )
 
 DEFAULTS: dict[str, Any] = {s.name: s.default for s in SETTINGS}
