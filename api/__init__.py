@@ -47,11 +47,12 @@ def _flask_app(test_config: dict[str, Any] | None) -> Flask:
 
 
 def _configure(app: Flask, test_config: dict[str, Any] | None) -> None:
-    """Load the configuration, then set up logging and the request log."""
-    from api import requestlog
+    """Load the configuration (local times checked before anything opens), then logging and the request log."""
+    from api import localtime, requestlog
     from api.config import load_config
 
     app.config.from_mapping(load_config(app.instance_path, test_config))
+    localtime.init_app(app)
     requestlog.configure_logging(app.config["WANGGE"]["log_format"])
     requestlog.init_app(app)  # first: the request id is set before any other hook logs
 

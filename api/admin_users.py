@@ -21,6 +21,7 @@ from werkzeug.wrappers import Response
 from api import audit
 from api.auth import ROLE_LABELS, role_required
 from api.db import get_session, session_scope
+from api.localtime import local_text
 from api.models import ROLES
 from api.users import (
     UserError,
@@ -47,7 +48,7 @@ ACTIONS: dict[str, str] = {
 
 
 def _when(value: datetime | None) -> str:
-    return "—" if value is None else value.astimezone().strftime("%Y-%m-%d %H:%M")
+    return local_text(value)
 
 
 def user_rows(session: Session) -> list[dict[str, Any]]:

@@ -345,7 +345,11 @@ def init_app(app: Flask) -> None:
         checkpointer = WalCheckpointer(url.removeprefix("sqlite:///"), interval_s=interval,
                                        restart_s=float(settings["db_wal_restart_s"]))
     attach(app, engine, busy_timeout_s=float(settings["db_busy_timeout_s"]), checkpointer=checkpointer)
-    upgrade(engine)
+    try:
+        upgrade(engine)
+    except BaseException:  # no app comes of it: nobody would dispose its pool
+        engine.dispose()
+        raise
     if checkpointer is not None:
         checkpointer.start()
 
@@ -437,7 +441,7 @@ def dispose(app: Flask) -> None:
     from api.jobs.queue import stop_consumer
     from api.plans.snapshot import stop_saver
 
-    stop_consumer(app)
+    stop_consumer(app, wait=True)  # before the pool goes: no job thread may hold a connection
     stop_saver(app)
     database = get_db(app)
     if database.checkpointer is not None:

@@ -199,6 +199,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("public_report_max_per_day", 20, "Reports one client address may send from the public page per day (besides public_rate_limit)."),
     # List pages (notice boards, audit log)
     Setting("list_page_size", 50, "Rows per page of the notice-board list and the audit log."),
+    # Times shown to users (stored in UTC)
+    Setting("display_timezone", "Asia/Shanghai", "Time zone of the times and days shown to users (pages, messages, the audit log's date filters, staff validity); times are stored in UTC. Incident and patrol dates and exports follow incident_timezone / patrol_timezone."),
 )
 
 DEFAULTS: dict[str, Any] = {s.name: s.default for s in SETTINGS}

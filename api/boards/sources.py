@@ -15,6 +15,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from api.grids import service
+from api.localtime import local_today
 from api.models import Community
 from api.register.models import Household, PartyOrg, Staff
 from api.register.queries import household_counts
@@ -68,7 +69,7 @@ def load_checklist_sources(session: Session, *, today: date | None = None) -> Bo
     names = dict(session.execute(select(Community.community_id, Community.name)).all())
     return BoardSources(grids=service.active_grids(session), grid_of_building=pd.Series(dtype=object),
                         buildings=empty, streets=empty, service_points=empty,
-                        communities={k: v or k for k, v in names.items()}, staff=_staff(session, today or date.today()),
+                        communities={k: v or k for k, v in names.items()}, staff=_staff(session, today or local_today()),
                         party=_party(session), party_centre_buildings=frozenset(),
                         households_register=pd.Series(dtype="int64"))
 
@@ -89,6 +90,6 @@ def load_sources(session: Session, *, keys: list[str] | None = None, today: date
     names = dict(session.execute(select(Community.community_id, Community.name)).all())
     return BoardSources(grids=grids, grid_of_building=service.grids_of_buildings(session), buildings=layer["buildings"],
                         streets=layer["streets"], service_points=layer["service_points"],
-                        communities={k: v or k for k, v in names.items()}, staff=_staff(session, today or date.today()),
+                        communities={k: v or k for k, v in names.items()}, staff=_staff(session, today or local_today()),
                         party=_party(session), party_centre_buildings=frozenset(centres),
                         households_register=household_counts(session))

@@ -11,6 +11,7 @@ from flask import current_app
 from flask.cli import with_appcontext
 
 from api import audit, db
+from api.localtime import local_text
 from api.patrol.reports import BY_CHOICES, coverage_report
 from api.patrol.store import (
     PatrolError,
@@ -93,7 +94,7 @@ def devices_command() -> None:
     for d in listing["devices"]:
         click.echo(f"{d['device_id']}\t{d['username']}\t{'启用' if d['active'] else '停用'}")
     for u in listing["unknown"]:
-        click.echo(f"{u['device_id']}\t未绑定（已拒收 {u['attempts']} 次，最近 {u['last_seen']}）")
+        click.echo(f"{u['device_id']}\t未绑定（已拒收 {u['attempts']} 次，最近 {local_text(u['last_seen'])}）")
 
 
 def _write_table(table: pd.DataFrame, out: Path) -> None:

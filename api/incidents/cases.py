@@ -23,6 +23,7 @@ from api.incidents.intake import locate_points
 from api.incidents.models import IncidentCase, IncidentEvent, IncidentPhoto
 from api.incidents.notify import case_params, make_notice, notify, notify_event
 from api.incidents.tables import load_calendar, load_categories
+from api.localtime import local_today
 from api.models import User, utcnow
 from api.register.models import Staff
 from geo.incidents.workcalendar import WorkCalendar
@@ -64,7 +65,7 @@ def workflow_role(user: User) -> str:
 
 def grid_worker(session: Session, grid_code: str, *, today: date | None = None) -> str | None:
     """Username of the grid's 网格员 serving today (else its 网格长), or ``None``."""
-    day = today or date.today()
+    day = today or local_today()
     stmt = (select(User.username, Staff.role).join(User, User.id == Staff.user_id)
             .where(Staff.grid_code == grid_code, Staff.role.in_(("grid_worker", "grid_leader")),
                    User.active.is_(True), or_(Staff.start_date.is_(None), Staff.start_date <= day),

@@ -344,11 +344,3 @@ def photo(photo_id: int, kind: str = "full") -> Response:
     return response
 
 
-@bp.app_template_filter("wg_localtime")
-def _localtime(value: Any) -> str:
-    """A stored UTC time in the incident time zone, ``2026-12-06 13:20``."""
-    if value is None:
-        return "—"
-    from zoneinfo import ZoneInfo
-
-    return str(value.astimezone(ZoneInfo(_settings()["incident_timezone"])).strftime("%Y-%m-%d %H:%M"))

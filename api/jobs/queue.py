@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import secrets
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -137,13 +138,25 @@ def start_consumer(app: Flask, *, workers: int | None = None) -> JobQueue:
     return queue
 
 
-def stop_consumer(app: Flask) -> None:
-    """Stop *app*'s in-process consumer (running jobs finish in their threads)."""
+def stop_consumer(app: Flask, *, wait: bool = False) -> None:
+    """Stop *app*'s in-process consumer: it takes no more jobs; running jobs finish in their threads.
+
+    With *wait*, return once its threads have ended (running jobs finished, at most
+    ``job_shutdown_timeout_s``): :func:`api.db.dispose` then closes every connection, none
+    being still checked out by a job thread (it would go back to a disposed pool, unclosed).
+    """
     queue = app.extensions.get(_EXTENSION)
-    if queue is not None and queue.consumer is not None:
-        with queue.lock:
-            queue.consumer.stop(graceful=False)
-            queue.consumer = None
+    if queue is None:
+        return
+    with queue.lock:
+        consumer, queue.consumer = queue.consumer, None
+    if consumer is None:
+        return
+    consumer.stop(graceful=False)  # sets the stop flag: idle workers wake and end at once
+    if wait:  # outside the lock: a running job may submit another job meanwhile
+        deadline = time.monotonic() + float(app.config["WANGGE"]["job_shutdown_timeout_s"])
+        for _, thread in consumer.worker_threads:
+            thread.join(max(deadline - time.monotonic(), 0.0))
 
 
 def run_worker(app: Flask, *, workers: int | None = None) -> None:

@@ -173,7 +173,7 @@ def track() -> Any:
                  "times": [t.isoformat() for t in g["t"]]} for k, g in f.groupby("session")]
     return jsonify({"user": username, "date": day.isoformat(), "sessions": sessions,
                     "dropped": cleaned.dropped, "fixes_in": cleaned.n_input,
-                    "generated_at": datetime.now().astimezone().isoformat()})
+                    "generated_at": datetime.now(UTC).isoformat()})
 
 
 def _float_or_none(value: Any, name: str) -> float | None:

@@ -184,16 +184,25 @@ class SnapshotSaver:
         self.app, self.delay_s = app, float(delay_s)
         self._due: dict[int, tuple[float, PlanState]] = {}
         self._cond = threading.Condition()
+        self._stopped = False
         self._thread = threading.Thread(target=self._run, name="wangge-plan-snapshots", daemon=True)
         self._thread.start()
         # a process that ends (restart, stop) stores what is pending, so the next one need not rebuild
         atexit.register(self.flush)
 
     def stop(self) -> None:
-        """Forget pending states and store nothing more (the app is being disposed)."""
+        """Forget pending states, store nothing more and end the thread (the app is being disposed).
+
+        Waits for a store under way (one transaction, bounded by the database timeouts): its
+        connection must be back in the pool before the pool is disposed, or it stays open
+        until the garbage collector finds it.
+        """
         atexit.unregister(self.flush)
         with self._cond:
             self._due.clear()
+            self._stopped = True
+            self._cond.notify()
+        self._thread.join()
 
     def schedule(self, state: PlanState, *, delay_s: float | None = None) -> None:
         """Store *state* after *delay_s* (default: the app's ``plan_snapshot_delay_s``) without edits."""
@@ -211,6 +220,8 @@ class SnapshotSaver:
     def _run(self) -> None:
         while True:
             with self._cond:
+                if self._stopped:
+                    return
                 now = time.monotonic()
                 ready = [p for p, (t, _) in self._due.items() if t <= now]
                 if not ready:

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session, object_session
 
 from api import audit
 from api.errors import RequestError
+from api.localtime import SECONDS, local_text
 from api.models import (
     Building,
     ImportRun,
@@ -84,7 +85,7 @@ def stale_reason(session: Session, plan: PlanVersion) -> str | None:
     if plan.workspace_version is None or current is None or plan.workspace_version == current:
         return None
     run = session.get(ImportRun, current)
-    when = run.finished_at.astimezone().strftime("%Y-%m-%d %H:%M") if run and run.finished_at else "?"
+    when = local_text(run.finished_at) if run and run.finished_at else "?"
     who = run.username if run else "?"
     return (f"方案基于第 {plan.workspace_version} 次导入的工作区，工作区已于 {when} 由 {who} 重新导入"
             f"（第 {current} 次导入），方案中的楼栋和户数可能已过时")
@@ -112,7 +113,7 @@ def _last_change(session: Session, plan: PlanVersion) -> tuple[str, str]:
     edit = session.execute(select(PlanEdit.author, PlanEdit.at).where(PlanEdit.plan_version_id == plan.id)
                            .order_by(PlanEdit.at.desc(), PlanEdit.id.desc()).limit(1)).first()
     who, when = (edit[0], edit[1]) if edit else (plan.author, plan.created_at)
-    return who, when.astimezone().strftime("%Y-%m-%d %H:%M:%S")
+    return who, local_text(when, fmt=SECONDS)
 
 
 def _conflict(session: Session, plan: PlanVersion, version: int, current: int) -> RequestError:

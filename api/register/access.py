@@ -10,11 +10,10 @@
 
 from __future__ import annotations
 
-from datetime import date
-
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
+from api.localtime import local_today
 from api.models import User
 from api.register.models import RegisterGrant, Staff
 
@@ -31,7 +30,7 @@ class Forbidden(PermissionError):
 
 def own_grids(session: Session, user: User) -> set[str]:
     """Grid codes the user serves today (staff rows linked to the account)."""
-    today = date.today()
+    today = local_today()
     rows = session.scalars(select(Staff.grid_code).where(
         Staff.user_id == user.id, Staff.grid_code.is_not(None),
         or_(Staff.start_date.is_(None), Staff.start_date <= today),

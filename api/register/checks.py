@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import date
 from typing import Any
 
 import pandas as pd
@@ -11,6 +10,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from api.grids import service
+from api.localtime import local_today
 from api.models import PlanAssignment, PlanGrid, PlanVersion
 from api.register.models import Staff
 from api.register.queries import RecordNotFound
@@ -20,7 +20,7 @@ __all__ = ["staff_checks", "rebinding_report"]
 
 
 def _current_staff(session: Session) -> pd.DataFrame:
-    today = date.today()
+    today = local_today()
     rows = session.execute(select(Staff.id, Staff.name, Staff.phone, Staff.role, Staff.grid_code).where(
         Staff.grid_code.is_not(None), or_(Staff.end_date.is_(None), Staff.end_date >= today))).all()
     return pd.DataFrame(rows, columns=["id", "name", "phone", "role", "grid_code"])

@@ -7,6 +7,7 @@ every sensitive view, unmask and export writes an audit row in the same transact
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import date, timedelta
 from functools import wraps
 from typing import Any, TypeVar
 
@@ -20,6 +21,7 @@ from api.auth import role_required
 from api.db import get_session, session_scope
 from api.errors import RequestError
 from api.grids.service import GridNotFound
+from api.localtime import local_day_start
 from api.models import User
 from api.register import access, checks, queries
 from api.register.crypto import cipher_for
@@ -281,13 +283,14 @@ def import_from_request() -> dict[str, Any]:
 
 
 def _since(args: Any, name: str, *, next_day: bool = False) -> Any:
-    """The date argument *name* as a UTC datetime (its next midnight with *next_day*); 400 when not a date."""
+    """The date argument *name* as a UTC datetime: the local midnight starting that day (the next day
+    with *next_day*) in ``display_timezone``; 400 when not a date."""
     try:
-        day = pd.Timestamp(args[name], tz="UTC")
+        day = date.fromisoformat(args[name])
     except ValueError:
         raise RequestError(400, "bad_date", f"{name} 须为日期，收到 {args[name]!r}", "写成 2026-01-31",
                            field=name) from None
-    return (day + pd.Timedelta(days=1) if next_day else day).to_pydatetime()
+    return local_day_start(day + timedelta(days=1) if next_day else day)
 
 
 def audit_filter(args: Any) -> Any:

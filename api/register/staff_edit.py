@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from api import audit
 from api.db import lock_for_transaction
 from api.grids.service import active_grids
+from api.localtime import local_today
 from api.models import Building, User
 from api.register.models import Staff
 from api.register.queries import RecordNotFound
@@ -96,7 +97,7 @@ def _matcher(session: Session, building_id: str) -> BuildingMatcher:
 
 def _second_leader(session: Session, values: Mapping[str, Any], staff_id: int | None) -> str | None:
     """Name of another current 网格长 of the same grid, if *values* make a second one."""
-    today = date.today()
+    today = local_today()
     if values["role"] != "grid_leader" or (values["end_date"] and values["end_date"] < today):
         return None
     # two planners adding a leader at once both saw none on PostgreSQL (found by the concurrency test)

@@ -11,6 +11,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from api.db import session_scope
+from api.localtime import local_zone
 from api.models import AuditEntry, User, utcnow
 from api.users import UserError, create_user, get_user, last_logins, set_active, set_role
 
@@ -70,7 +71,7 @@ def test_list_shows_role_state_lock_and_last_login(app: Flask, admin: FlaskClien
     with app.app_context(), session_scope() as s:
         logged = last_logins(s)
     assert set(logged) == {"boss"}  # the admin's own login just now
-    assert logged["boss"].astimezone().strftime("%Y-%m-%d %H:%M") in boss
+    assert logged["boss"].astimezone(local_zone(app.config["WANGGE"])).strftime("%Y-%m-%d %H:%M") in boss
     assert re.search(r'class="wg-last-login"[^>]*>—<', zhang)
     assert html.count('name="csrf_token"') >= 1 + 3 * 3
 

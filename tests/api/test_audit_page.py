@@ -15,6 +15,7 @@ from api import audit
 from api.admin_users import ACTIONS
 from api.audit_labels import ACTION_LABELS, action_label, detail_text
 from api.db import session_scope
+from api.localtime import local_zone
 from api.models import AuditEntry
 from api.plans.edits import OPS
 from tests.api.plans_helpers import district_app, login
@@ -83,7 +84,8 @@ def test_audit_page_shows_labels_filters_and_pages(app: Flask) -> None:
         assert "page=2&amp;action=plan.publish" in by_action or "action=plan.publish&amp;page=2" in by_action
         by_user = admin.get("/register/audit?user=admin&action=register.").get_data(as_text=True)
         assert _actions_on(by_user) == ["register.unmask"]
-        day = (datetime.now(UTC) - timedelta(days=40)).date().isoformat()
+        # the filter's days are local days (display_timezone)
+        day = (datetime.now(UTC) - timedelta(days=40)).astimezone(local_zone(app.config["WANGGE"])).date().isoformat()
         dated = admin.get(f"/register/audit?since={day}&until={day}").get_data(as_text=True)
         assert _actions_on(dated) == ["user.set_role"] and "角色：planner" in dated
         empty = admin.get("/register/audit?user=nobody").get_data(as_text=True)

@@ -83,6 +83,22 @@ def test_finished_job_and_queued_job_survive_a_restart(make_app: Any) -> None:
         assert written(queued.job_id) == 1
 
 
+def test_dispose_waits_for_running_jobs_so_no_connection_outlives_the_pool(make_app: Any) -> None:
+    """A job thread still working when the app is disposed gave its connection back to a pool that
+    dispose() had already replaced: that connection was never closed (on PostgreSQL, psycopg warns
+    when the garbage collector finds it)."""
+    app = make_app()
+    job = submit(app, "steps", FN_STEPS, {"n": 4, "sleep": 0.25}, user="amy")
+    _wait(app, job.job_id, lambda j: j.state == "running")
+    threads = [t for _, t in app.extensions["wangge.jobs"].consumer.worker_threads]
+    pool = db.get_db(app).engine.pool
+    db.dispose(app)
+    assert not any(t.is_alive() for t in threads)
+    assert pool.checkedout() == 0
+    with app.app_context():
+        assert written(job.job_id) == 1  # the job finished before dispose returned
+
+
 def test_cancel_a_running_job_at_its_next_step(make_app: Any) -> None:
     app = make_app()
     job = submit(app, "steps", FN_STEPS, {"n": 200, "sleep": 0.05}, user="amy")

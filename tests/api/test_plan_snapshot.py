@@ -156,3 +156,12 @@ def test_a_stored_state_goes_with_its_plan(app: Flask, planner: FlaskClient) -> 
         s.delete(s.get(PlanVersion, other))
     with app.app_context(), session_scope(write=False) as s:
         assert s.scalar(select(PlanSnapshot.key).where(PlanSnapshot.plan_version_id == other)) is None
+
+
+def test_stopping_the_saver_ends_its_thread(app: Flask) -> None:
+    """dispose() stops the saver: its thread must end (a store under way finished) before the pool goes,
+    else the store's connection goes back to a disposed pool and stays open."""
+    saver = snapshot.SnapshotSaver(app, 3600.0)
+    assert saver._thread.is_alive()
+    saver.stop()
+    assert not saver._thread.is_alive()

@@ -190,6 +190,8 @@ TESTED_ELSEWHERE = {
     "notify_retry_s", "notify_batch_size", "public_code_length", "public_report_max_per_day",
     # list pages (tests/api/test_boards.py, tests/api/test_audit_page.py)
     "list_page_size",
+    # times shown in the local zone (tests/api/test_localtime.py)
+    "display_timezone",
 }
 #: Background jobs (api.jobs): tests/api/test_jobs.py runs apps and a `wangge worker` with them.
 JOB_SETTINGS = {"job_workers", "jobs_url", "jobs_in_process", "job_poll_s", "job_progress_every_s",

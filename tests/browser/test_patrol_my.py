@@ -154,10 +154,14 @@ def test_patrol_map_on_a_phone(browser, patrol_server: tuple[str, int]) -> None:
 
 def test_supervisor_choropleth_positions_and_time_slider(browser, patrol_server: tuple[str, int]) -> None:
     url, _ = patrol_server
-    context, page, traffic = _open(browser, url, "p_super", viewport={"width": 1280, "height": 900})
+    # a browser far from China: the page's days are still the display_timezone's, not UTC's or the browser's
+    context, page, traffic = _open(browser, url, "p_super", viewport={"width": 1280, "height": 900},
+                                   timezone_id="Pacific/Honolulu")
     try:
         page.goto("/patrol")
         root = page.locator("#patrol-sup")
+        today = datetime.now(ZoneInfo(page.locator('meta[name="wangge-timezone"]').get_attribute("content"))).date()
+        assert page.locator("#track-form input[type=date]").input_value() == today.isoformat()
         page.wait_for_selector("#patrol-sup[data-positions]", timeout=20_000)
         assert root.get_attribute("data-positions") == "1"  # p_worker sent fixes today
         # the page opens on today's coverage (grids drawn, ranking filled) before any click

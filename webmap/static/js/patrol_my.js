@@ -6,6 +6,8 @@
   var map = L.map("patrol-map", { attributionControl: false, zoomSnap: 0.25, preferCanvas: true });
   var csrf = (document.querySelector("meta[name=csrf-token]") || {}).content || "";
   var STATUS = { overdue: "已逾期", due: "待走访", done: "已走访" };
+  // Clock times in the app's display_timezone (base.html's meta), not the browser's.
+  var timeZone = (document.querySelector('meta[name="wangge-timezone"]') || {}).content || undefined;
 
   function get(url) {
     return fetch(url, { credentials: "same-origin" }).then(function (r) {
@@ -44,7 +46,7 @@
       li.className = "wg-proposed";
       var text = document.createElement("span");
       var at = new Date(p.start);
-      text.textContent = p.name + " · " + p.category + " · " + at.toLocaleTimeString("zh-CN", { hour: "2-digit", minute: "2-digit" }) +
+      text.textContent = p.name + " · " + p.category + " · " + at.toLocaleTimeString("zh-CN", { hour: "2-digit", minute: "2-digit", timeZone: timeZone }) +
         " 起在附近停留 " + Math.round(p.minutes) + " 分钟";
       var button = document.createElement("button");
       button.type = "button";

@@ -9,7 +9,10 @@
   var gridLayer = null;
   var grids = null;
   var posLayer = L.layerGroup().addTo(map);
-  var today = new Date().toISOString().slice(0, 10);
+  // Days and clock times in the app's display_timezone (base.html's meta), not UTC or the browser's.
+  var zoneMeta = document.querySelector('meta[name="wangge-timezone"]');
+  var timeZone = zoneMeta ? zoneMeta.content : undefined;
+  var today = new Intl.DateTimeFormat("sv-SE", { timeZone: timeZone }).format(new Date());
   document.querySelectorAll("input[type=date]").forEach(function (i) { i.value = today; });
 
   function get(url) {
@@ -101,7 +104,7 @@
     if (here) { map.removeLayer(here); }
     if (fixes.length) {
       here = L.circleMarker(fixes[k].ll, { radius: 6, color: "#2980b9", fillOpacity: 1 }).addTo(map);
-      label.textContent = new Date(fixes[k].t).toLocaleTimeString("zh-CN", { hour: "2-digit", minute: "2-digit" });
+      label.textContent = new Date(fixes[k].t).toLocaleTimeString("zh-CN", { hour: "2-digit", minute: "2-digit", timeZone: timeZone });
     }
     root.dataset.trackShown = String(k + 1);
   }

@@ -13,10 +13,12 @@ export const esc = (v) => String(v === null || v === undefined ? "" : v).replace
   (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]);
 const INT_FORMAT = new Intl.NumberFormat("zh-CN");  // toLocaleString() builds a formatter per call: 2 per table row
 export const fmtInt = (v) => (v === null || v === undefined || v === "" ? "–" : INT_FORMAT.format(Number(v)));
+/** Times are shown in the app's display_timezone (base.html's meta), not the browser's. */
+const TIME_ZONE = document.querySelector('meta[name="wangge-timezone"]')?.content || undefined;
 export const fmtTime = (iso) => {
   if (!iso) return "";
   const d = new Date(iso);
-  return isNaN(d) ? String(iso) : d.toLocaleString("zh-CN", { hour12: false });
+  return isNaN(d) ? String(iso) : d.toLocaleString("zh-CN", { hour12: false, timeZone: TIME_ZONE });
 };
 
 /** The page is drawn: tests and the bench wait for these. */
