@@ -48,6 +48,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     from api.incidents import public as incident_public
     from api.jobs import routes as job_routes
     from api.party import pages as party_pages
+    from api.patrol import device_pages as patrol_device_pages
     from api.patrol import pages as patrol_pages
     from api.patrol import routes as patrol_routes
     from api.plans import pages as plan_pages
@@ -94,6 +95,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(party_pages.bp)
     app.register_blueprint(patrol_routes.bp)
     app.register_blueprint(patrol_pages.bp)
+    app.register_blueprint(patrol_device_pages.bp)
     app.register_blueprint(incident_open311.bp)
     app.register_blueprint(incident_pages.bp)
     app.register_blueprint(health.bp)
