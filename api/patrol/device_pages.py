@@ -16,19 +16,11 @@ from flask_login import current_user
 from sqlalchemy import select
 from werkzeug.utils import secure_filename
 
-from api import audit
 from api.auth import role_required
 from api.db import get_session, session_scope
 from api.models import User
 from api.patrol.protocol import ProtocolError, device_id
-from api.patrol.store import (
-    PatrolError,
-    bind_device,
-    devices_listing,
-    grids_for,
-    store_fixes,
-    user_by_name,
-)
+from api.patrol.store import PatrolError, bind_device, devices_listing, grids_for, import_tracks
 from api.security import upload_route
 from geo.errors import ReadError
 from geo.patrol.readers import read_track
@@ -87,11 +79,8 @@ def _import() -> str:
                               "GeoJSON/GeoPackage 点或 GeoLife .plt 轨迹") from None
     username = _worker()
     with session_scope() as s:
-        user = user_by_name(s, username)
-        stored, skipped = store_fixes(s, user.id, fixes, source="file", device_id=f"file:{name}"[:100],
-                                      grids=grids_for(s, settings), settings=settings)
-        audit.record(s, user=current_user.username, action="patrol.import", target=f"user:{username}",
-                     detail={"files": [name], "stored": stored, "skipped": skipped})
+        stored, skipped = import_tracks(s, username, [(name, fixes)], by=current_user.username,
+                                        grids=grids_for(s, settings), settings=settings)
     return f"已导入 {name}：{stored} 个定位点记入 {username} 的轨迹，跳过已有 {skipped} 个"
 
 
