@@ -90,6 +90,7 @@ def _blueprint_modules() -> list[ModuleType]:
     from api.incidents import public as incident_public
     from api.jobs import routes as job_routes
     from api.party import pages as party_pages
+    from api.patrol import device_pages as patrol_device_pages
     from api.patrol import pages as patrol_pages
     from api.patrol import routes as patrol_routes
     from api.plans import pages as plan_pages
@@ -101,6 +102,6 @@ def _blueprint_modules() -> list[ModuleType]:
     return [
         workspace_map, plan_routes, plan_pages, access_pages, imports_pages, admin_users, openapi,
         job_routes, grid_routes, register_routes, register_pages, register_staff_pages, board_pages,
-        board_batch_pages, party_pages, patrol_routes, patrol_pages, incident_open311, incident_pages,
-        health, incident_notify_pages, incident_public,
+        board_batch_pages, party_pages, patrol_routes, patrol_pages, patrol_device_pages, incident_open311,
+        incident_pages, health, incident_notify_pages, incident_public,
     ]

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import logging
-import threading
 import time
-from collections import OrderedDict
 from typing import Any
 
 import geopandas as gpd
@@ -19,6 +17,7 @@ from werkzeug.wrappers import Response
 from api.db import get_session
 from api.error_text import web_wording
 from api.models import WKB, PlanGrid, PlanVersion
+from api.pagecache import cached
 from api.security import limiter, public_limit
 from api.workspace import load_layer, workspace_stats
 from webmap.maps import BasemapError, workspace_map
@@ -97,11 +96,6 @@ def index() -> Response:
     return redirect(url_for("views.map_page"))
 
 
-#: Rendered workspace maps kept per app (a few keys: base-map settings or a path prefix may differ).
-_PARTS_KEEP = 4
-_PARTS_LOCK = threading.Lock()
-
-
 def _parts_key(session: Session, last: dict[str, Any]) -> tuple[Any, ...]:
     """What the workspace map is drawn from: the newest import, the active plans and their versions,
     the base-map settings and the asset URL. Nothing else changes the map, so equal keys, equal maps."""
@@ -120,21 +114,12 @@ def cached_map_parts(session: Session, last: dict[str, Any]) -> dict[str, Any]:
     busy machine) although the map changes only with an import or a publish/rollback: the
     landing page of every role now costs that once.
     """
-    cache: OrderedDict[tuple[Any, ...], dict[str, Any]] = current_app.extensions.setdefault(
-        "wangge_map_parts", OrderedDict())
-    key = _parts_key(session, last)
-    with _PARTS_LOCK:
-        if key in cache:
-            cache.move_to_end(key)
-            return cache[key]
-    layers = {kind: load_layer(session, kind, columns=cols) for kind, cols in MAP_COLUMNS.items()}
-    layers["grids"], grids_note = active_plan_grids(session)
-    parts = map_parts(layers, label=last.get("note") or None, grids_note=grids_note)
-    with _PARTS_LOCK:
-        cache[key] = parts
-        while len(cache) > _PARTS_KEEP:
-            cache.popitem(last=False)
-    return parts
+    def build() -> dict[str, Any]:
+        layers = {kind: load_layer(session, kind, columns=cols) for kind, cols in MAP_COLUMNS.items()}
+        layers["grids"], grids_note = active_plan_grids(session)
+        return map_parts(layers, label=last.get("note") or None, grids_note=grids_note)
+
+    return cached("map", _parts_key(session, last), build)
 
 
 @bp.route("/map")

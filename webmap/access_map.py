@@ -27,9 +27,10 @@ from webmap.maps import (
     _check_basemap,
     _display_frame,
     _features,
-    _style_by_id,
     _swatch,
+    class_styled,
     collapsible_html,
+    merged_lines,
     text_tooltip,
 )
 from webmap.offline import VENDOR_URL, localize
@@ -71,9 +72,8 @@ def _zones(gdf: gpd.GeoDataFrame, *, name_label: str, simplify_m: float) -> foli
     fills = {-1: NO_SHARE_COLOR} | dict(enumerate(SHARE_COLORS))
     table = {c: {"color": "#4a5568", "weight": 1.2, "fillColor": f, "fillOpacity": 0.45}
              for c, f in fills.items()}
-    return folium.GeoJson(
-        _features(frame[["name", "pct", "hh", "geometry"]]), name=f"覆盖率（按{html.escape(name_label)}）",
-        style_function=_style_by_id(frame["c"], table),
+    return class_styled(
+        frame[["name", "pct", "hh", "geometry"]], frame["c"], table, name=f"覆盖率（按{html.escape(name_label)}）",
         tooltip=text_tooltip(["name", "pct", "hh"], [name_label, "覆盖住户比例", "户数"]),
     )
 
@@ -101,15 +101,14 @@ def _buildings(gdf: gpd.GeoDataFrame, *, simplify_m: float) -> folium.GeoJson:
     table = {True: {"color": "#718096", "weight": 0.4, "fillColor": COVERED_COLOR, "fillOpacity": 0.6},
              False: {"color": "#7b0d1e", "weight": 0.8, "fillColor": UNCOVERED_COLOR,
                      "fillOpacity": 0.9}}
-    return folium.GeoJson(
-        _features(frame[["building_id", "d", "state", "geometry"]]), name="楼栋（未覆盖为红色）",
-        style_function=_style_by_id(covered, table),
+    return class_styled(
+        frame[["building_id", "d", "state", "geometry"]], covered, table, name="楼栋（未覆盖为红色）",
         tooltip=text_tooltip(["building_id", "d", "state"], ["楼栋", "到最近设施", "状态"]),
     )
 
 
 def _streets(gdf: gpd.GeoDataFrame, *, simplify_m: float) -> folium.GeoJson:
-    frame = _display_frame(gdf, ["name"], simplify_m=simplify_m)
+    frame = merged_lines(_display_frame(gdf, ["name"], simplify_m=simplify_m), ["name"])
     return folium.GeoJson(_features(frame[["geometry"]]), name="道路",
                           style_function=lambda f: {"color": "#a0aec0", "weight": 1.2, "opacity": 0.9})
 

@@ -10,8 +10,10 @@ from __future__ import annotations
 import folium
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 
-from webmap.maps import text_tooltip
+from geo.settings import DEFAULTS
+from webmap.maps import _display_frame, class_styled, text_tooltip
 from webmap.offline import VENDOR_URL, localize, offline_map
 
 __all__ = ["COVERAGE_BREAKS", "COVERAGE_COLORS", "party_map"]
@@ -22,18 +24,17 @@ COVERAGE_COLORS: tuple[str, ...] = ("#fee5d9", "#fcae91", "#fb6a4a", "#cb181d")
 _NO_CELL = "#bdbdbd"
 
 
-def _grid_layer(grids: gpd.GeoDataFrame) -> folium.GeoJson:
-    data = grids[["key", "name", "cells", "coverage_label", "geometry"]].astype(
-        {c: str for c in ("key", "name", "cells", "coverage_label")})
-    colour = {}
-    for key, share, cells in zip(data["key"], grids["coverage"], grids["cells"], strict=True):
-        colour[key] = _NO_CELL if not cells else COVERAGE_COLORS[int(np.searchsorted(COVERAGE_BREAKS, share,
-                                                                                        side="right"))]
-    return folium.GeoJson(
-        data.__geo_interface__, name="网格覆盖",
-        style_function=lambda f: {"fillColor": colour.get(f["properties"]["key"], _NO_CELL), "color": "#555",
-                                  "weight": 1, "fillOpacity": 0.6},
-        tooltip=text_tooltip(["key", "name", "cells", "coverage_label"], ["网格编码", "名称", "党组织", "中心户结对"]))
+def _grid_layer(grids: gpd.GeoDataFrame, *, simplify_m: float) -> folium.GeoJson:
+    """Grid outlines simplified for display, coordinates rounded, no bounding boxes (a third of the bytes)."""
+    data = _display_frame(grids, ["key", "name", "cells", "coverage_label", "coverage"], simplify_m=simplify_m)
+    share = np.searchsorted(COVERAGE_BREAKS, data["coverage"].astype(float).to_numpy(), side="right")
+    classes = pd.Series(np.where(data["cells"].astype(str) == "", -1, share), index=data.index)
+    table = {c: {"fillColor": colour, "color": "#555", "weight": 1, "fillOpacity": 0.6}
+             for c, colour in [(-1, _NO_CELL), *enumerate(COVERAGE_COLORS)]}
+    columns = ["key", "name", "cells", "coverage_label"]
+    return class_styled(
+        data[columns].astype(str).set_geometry(data.geometry), classes, table, name="网格覆盖",
+        tooltip=text_tooltip(columns, ["网格编码", "名称", "党组织", "中心户结对"]))
 
 
 def _points(points: gpd.GeoDataFrame, *, name: str, colour: str, radius: float, show: bool = True) -> folium.GeoJson:
@@ -50,7 +51,8 @@ def _points(points: gpd.GeoDataFrame, *, name: str, colour: str, radius: float, 
 
 
 def party_map(grids: gpd.GeoDataFrame, cells: gpd.GeoDataFrame, centres: gpd.GeoDataFrame | None = None,
-              spokes: gpd.GeoDataFrame | None = None, *, vendor_url: str = VENDOR_URL) -> folium.Map:
+              spokes: gpd.GeoDataFrame | None = None, *, vendor_url: str = VENDOR_URL,
+              simplify_m: float = DEFAULTS["map_simplify_m"]) -> folium.Map:
     """Map of party cells over the active grids (EPSG:4326 inputs).
 
     Parameters
@@ -63,10 +65,12 @@ def party_map(grids: gpd.GeoDataFrame, cells: gpd.GeoDataFrame, centres: gpd.Geo
     centres, spokes
         Centre households (``label``, points) and lines to the buildings of the households
         they look after; leave out on public maps.
+    simplify_m
+        Tolerance of the grid outlines' simplification for display (m).
     """
     m = offline_map(vendor_url=vendor_url, prefer_canvas=True, zoom_start=14, max_zoom=20)
     if len(grids):
-        _grid_layer(grids).add_to(m)
+        _grid_layer(grids, simplify_m=simplify_m).add_to(m)
         minx, miny, maxx, maxy = grids.total_bounds
         m.fit_bounds([[miny, minx], [maxy, maxx]])
     if spokes is not None and len(spokes):

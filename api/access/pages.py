@@ -26,6 +26,7 @@ from api.db import get_session
 from api.error_text import web_wording
 from api.errors import RequestError, wants_json
 from api.jobs import Job, get_job
+from api.pagecache import cached
 from api.workspace import load_layer
 from geo.access import AccessResult, euclidean_overstatement
 from geo.isochrones import access_map_layers, zone_coverage
@@ -239,7 +240,8 @@ def _map_parts(state: AccessState, category: str, level: float, mode: str, title
                               level_m=level)
         zones["name"] = zones["name"].where(zones["name"].notna(), zones[state.zone_key])
     services = state.network.services
-    streets = load_layer(get_session(), "streets", columns=["name"])
+    streets = cached("access-streets", state.key, lambda: load_layer(get_session(), "streets", columns=["name"]),
+                     keep=1)
     data = {"zones": zones, "streets": streets, "isochrones": layers["isochrones"],
             "buildings": layers["buildings"],
             "services": services[services["category"].astype(str) == category].to_crs(4326),
@@ -260,6 +262,16 @@ def _map_parts(state: AccessState, category: str, level: float, mode: str, title
             "map_script": root.script.render(), "basemap_error": basemap_error}
 
 
+def _parts_key(state: AccessState, category: str, level: float, mode: str, k: int | None) -> tuple[Any, ...]:
+    """What the map of one view is drawn from: the analysis (import run, active plans), the view,
+    the display settings and the asset URL; equal keys, equal maps."""
+    settings = current_app.config["WANGGE"]
+    names = ("basemap", "tianditu_tk", "osm_tile_url", "map_simplify_m", "isochrone_width_m", "walk_speed_mps",
+             "walk_max_snap_m")
+    return (state.key, category, level, mode, k, tuple(repr(settings[n]) for n in names),
+            url_for("static", filename="vendor"))
+
+
 @bp.route("/access")
 @login_required
 def access_page() -> str:
@@ -272,8 +284,9 @@ def access_page() -> str:
     title = f"{cat_label} · {_level_label(state.network.levels_m, level)}"
     k = _suggest_k()
     suggestion = None if k is None else _suggestion(state, category, level, k)
-    parts = _map_parts(state, category, level, mode, title,
-                       suggested=None if suggestion is None else suggestion.sites)
+    parts = cached("access", _parts_key(state, category, level, mode, k),
+                   lambda: _map_parts(state, category, level, mode, title,
+                                      suggested=None if suggestion is None else suggestion.sites), keep=16)
     numbers = _area_numbers(state, category, level)
     log.info("access page %s/%g/%s for %s in %.2f s", category, level, mode, current_user.username,
              time.perf_counter() - started)

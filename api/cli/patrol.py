@@ -18,7 +18,7 @@ from api.patrol.store import (
     bind_device,
     devices_listing,
     grids_for,
-    store_fixes,
+    import_tracks,
     user_by_name,
 )
 from geo.errors import ReadError
@@ -58,15 +58,8 @@ def import_command(worker: str, coords: str, files: tuple[Path, ...]) -> None:
     try:
         tracks = [read_track(f, coords=coords, naive_tz=settings["patrol_timezone"]) for f in files]
         with db.session_scope() as s:
-            user = user_by_name(s, worker)
-            grids = grids_for(s, settings, {})
-            stored = skipped = 0
-            for path, frame in zip(files, tracks, strict=True):
-                a, b = store_fixes(s, user.id, frame, source="file", device_id=f"file:{path.name}"[:100],
-                                   grids=grids, settings=settings)
-                stored, skipped = stored + a, skipped + b
-            audit.record(s, user="cli", action="patrol.import", target=f"user:{worker}",
-                         detail={"files": [f.name for f in files], "stored": stored, "skipped": skipped})
+            stored, skipped = import_tracks(s, worker, [(f.name, t) for f, t in zip(files, tracks, strict=True)],
+                                            by="cli", grids=grids_for(s, settings, {}), settings=settings)
     except (ReadError, PatrolError) as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"已导入 {stored} 个定位点，跳过已有 {skipped} 个 / stored {stored} fixes, skipped {skipped} already present")

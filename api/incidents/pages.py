@@ -40,7 +40,7 @@ from api.incidents.models import IncidentCase, IncidentPhoto
 from api.incidents.photos import PHOTO_DIR, PhotoError, check_photos, store_photos
 from api.incidents.tables import load_categories
 from api.models import User, utcnow
-from api.register.access import has_grant
+from api.register.access import has_grant, own_grids
 from geo.incidents.categories import KINDS
 from geo.incidents.workflow import (
     ACTIONS,
@@ -110,7 +110,8 @@ def report_page() -> Response | str | tuple[str, int]:
             error = str(exc)
     with session_scope() as s:
         cats = _categories_for_form(s)
-    return render_template("incidents/report.html", page_title="上报事件", categories=cats, error=error,
+        own = sorted(own_grids(s, _me()))
+    return render_template("incidents/report.html", page_title="上报事件", categories=cats, error=error, own_grids=own,
                            form=request.form, max_photos=_settings()["incident_max_photos"],
                            max_mb=_settings()["incident_photo_max_mb"]), (400 if error else 200)
 

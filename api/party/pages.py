@@ -9,7 +9,7 @@ from typing import Any
 import geopandas as gpd
 import pandas as pd
 import shapely
-from flask import Blueprint, render_template, url_for
+from flask import Blueprint, current_app, render_template, url_for
 from flask_login import current_user
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from api.auth import role_required
 from api.db import session_scope
 from api.grids import service
+from api.pagecache import cached, digest
 from api.party.models import PartyLink
 from api.party.service import coverage
 from api.register import access
@@ -94,14 +95,35 @@ def _centre_layers(session: Session, hh: pd.DataFrame, links: pd.DataFrame) -> d
             "spokes": gpd.GeoDataFrame(geometry=list(spokes), crs=4326)}
 
 
-def _render(layers: dict[str, Any], *, public: bool) -> str:
+def _frame_rows(frame: gpd.GeoDataFrame | None) -> list[tuple[Any, ...]]:
+    """Every attribute and the geometry (WKB) of *frame*, row by row: what the map draws of it."""
+    if frame is None:
+        return []
+    attrs = frame.drop(columns=frame.geometry.name).astype(str)
+    wkb = shapely.to_wkb(frame.geometry.to_numpy())
+    return [(*row, geom) for row, geom in zip(attrs.itertuples(index=False), wkb, strict=True)]
+
+
+def _layers_key(layers: dict[str, Any]) -> tuple[str, str, float]:
+    """The map's key: a digest of every layer it draws, the asset URL and the outlines' simplification."""
+    rows = [(name, *row) for name in ("grids", "cells", "centres", "spokes") for row in _frame_rows(layers[name])]
+    return digest(rows), url_for("static", filename="vendor"), current_app.config["WANGGE"]["map_simplify_m"]
+
+
+def _map_parts(layers: dict[str, Any]) -> dict[str, str]:
     m = party_map(layers["grids"], layers["cells"], layers["centres"], layers["spokes"],
-                  vendor_url=url_for("static", filename="vendor"))  # under url_prefix too
+                  vendor_url=url_for("static", filename="vendor"),  # under url_prefix too
+                  simplify_m=current_app.config["WANGGE"]["map_simplify_m"])
     root = m.get_root()
     root.render()
-    return render_template("party/map.html", public=public, report=layers["report"],
-                           map_header=root.header.render(), map_html=root.html.render(),
-                           map_script=root.script.render(), map_name=m.get_name())
+    return {"map_header": root.header.render(), "map_html": root.html.render(),
+            "map_script": root.script.render(), "map_name": m.get_name()}
+
+
+def _render(layers: dict[str, Any], *, public: bool) -> str:
+    """The party page; its map built once per set of layers (a register or plan change is a new key)."""
+    parts = cached("party", _layers_key(layers), lambda: _map_parts(layers), keep=8)
+    return render_template("party/map.html", public=public, report=layers["report"], **parts)
 
 
 @bp.get("/party")

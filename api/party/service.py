@@ -36,13 +36,18 @@ def _orgs(session: Session) -> pd.DataFrame:
 
 
 def _spanning_branches(orgs: pd.DataFrame, community_of: Mapping[str, Any]) -> list[dict[str, Any]]:
-    out = []
-    for b in orgs[orgs["kind"] == "branch"].itertuples():
-        grids = {b.grid_code} | set(orgs.loc[orgs["parent_id"] == b.id, "grid_code"])
-        comms = sorted({str(community_of[g]) for g in grids if g in community_of})
-        if len(comms) > 1:
-            out.append({"name": b.name, "communities": comms})
-    return out
+    """Branches whose own grid and their groups' grids lie in more than one community."""
+    branches = orgs[orgs["kind"] == "branch"]
+    own = branches[["id", "grid_code"]]
+    groups = orgs.loc[orgs["parent_id"].isin(branches["id"]), ["parent_id", "grid_code"]].rename(
+        columns={"parent_id": "id"})
+    grids = pd.concat([own, groups], ignore_index=True)
+    grids["community"] = grids["grid_code"].map(community_of)
+    grids = grids.dropna(subset=["community"])
+    comms = grids.assign(community=grids["community"].astype(str)).groupby("id")["community"].agg(
+        lambda c: sorted(set(c)))
+    return [{"name": name, "communities": comms[i]} for i, name in zip(branches["id"], branches["name"], strict=True)
+            if i in comms.index and len(comms[i]) > 1]
 
 
 def coverage(session: Session) -> dict[str, Any]:

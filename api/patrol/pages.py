@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from flask import Blueprint, render_template
-from flask_login import login_required
+from flask_login import current_user, login_required
 from sqlalchemy import select
 
 from api.auth import role_required
 from api.db import get_session
 from api.models import User
+from api.patrol.models import PatrolFix
 
 __all__ = ["bp"]
 
@@ -26,5 +27,8 @@ def my_page() -> str:
 @role_required("admin", "planner")
 def supervisor_page() -> str:
     """巡查督导: coverage ranking per grid, tracks per worker and day."""
-    workers = get_session().scalars(select(User.username).where(User.role == "worker").order_by(User.username)).all()
-    return render_template("patrol/supervisor.html", workers=workers)
+    session = get_session()
+    workers = session.scalars(select(User.username).where(User.role == "worker").order_by(User.username)).all()
+    has_tracks = session.scalar(select(PatrolFix.id).limit(1)) is not None
+    return render_template("patrol/supervisor.html", workers=workers, has_tracks=has_tracks,
+                           can_manage=current_user.role == "admin")

@@ -27,7 +27,7 @@ from api.patrol.models import PatrolDevice, PatrolFix, UnknownDevice
 from api.patrol.protocol import IncomingFix
 
 __all__ = ["purge_fixes", "PatrolError", "UnknownDeviceError", "bind_device", "device_owner", "note_unknown", "devices_listing",
-           "grids_for", "last_positions", "store_fixes", "fix_rows", "insert_fixes", "fixes_frame", "user_by_name"]
+           "grids_for", "last_positions", "store_fixes", "import_tracks", "fix_rows", "insert_fixes", "fixes_frame", "user_by_name"]
 
 # Rows per executemany call: bounds one call's memory on a big file import.
 _BATCH = 1000
@@ -183,6 +183,23 @@ def store_fixes(session: Session, user_id: int, fixes: pd.DataFrame, *, source: 
         return 0, 0
     rows = fix_rows(user_id, fixes, source=source, device_id=device_id, grids=grids, settings=settings)
     return insert_fixes(session, rows)
+
+
+def import_tracks(session: Session, username: str, tracks: Sequence[tuple[str, pd.DataFrame]], *, by: str,
+                  grids: ActiveGrids | None, settings: dict[str, Any]) -> tuple[int, int]:
+    """Store the fixes of each ``(file name, fixes)`` for the worker *username*, audited as one import.
+
+    Returns ``(stored, already present)``: re-importing a file stores nothing twice.
+    """
+    user = user_by_name(session, username)
+    stored = skipped = 0
+    for name, frame in tracks:
+        a, b = store_fixes(session, user.id, frame, source="file", device_id=f"file:{name}"[:100],
+                           grids=grids, settings=settings)
+        stored, skipped = stored + a, skipped + b
+    audit.record(session, user=by, action="patrol.import", target=f"user:{username}",
+                 detail={"files": [name for name, _ in tracks], "stored": stored, "skipped": skipped})
+    return stored, skipped
 
 
 def fixes_frame(session: Session, start: datetime, end: datetime, *, user_ids: Sequence[int] | None = None) -> pd.DataFrame:

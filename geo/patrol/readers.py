@@ -98,7 +98,7 @@ def fixes_from_table(table: pd.DataFrame, *, label: str, coords: str = "wgs84",
 def _read_gpx(data: bytes, label: str) -> pd.DataFrame:
     try:
         gpx = gpxpy.parse(data)  # gpxpy decodes bytes as UTF-8, like the BytesIO it was given before
-    except gpxpy.gpx.GPXException as exc:
+    except (gpxpy.gpx.GPXException, UnicodeDecodeError) as exc:  # GPX is UTF-8 XML: other bytes are no GPX
         raise ReadError(f"{label}: not a valid GPX file ({exc}); export the track again as GPX 1.1") from None
     pts: list[gpxpy.gpx.GPXTrackPoint | gpxpy.gpx.GPXRoutePoint] = [
         p for trk in gpx.tracks for seg in trk.segments for p in seg.points]

@@ -166,6 +166,38 @@ def test_active_plan_grids_replace_communities(app: Flask, viewer: FlaskClient, 
     assert "覆盖率按网格" in html and "东西两网格" in html and "W网格" in html
 
 
+def test_map_of_a_view_is_built_once_until_a_plan_is_published(app: Flask, viewer: FlaskClient,
+                                                                 seeded: dict, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The page's map (1-1.5 s to build on the demo) is kept per view; a publish is a new key."""
+    from shapely.geometry import box
+
+    from api.access import pages
+    from api.models import PlanGrid, PlanVersion
+
+    built: list[str] = []
+    real = pages._map_parts
+    monkeypatch.setattr(pages, "_map_parts", lambda state, category, *a, **k: (
+        built.append(category), real(state, category, *a, **k))[1])
+    first = viewer.get("/access?category=kindergarten&level=300").get_data(as_text=True)
+    again = viewer.get("/access?category=kindergarten&level=300").get_data(as_text=True)
+    assert built == ["kindergarten"] and _map_html(first) == _map_html(again)
+    viewer.get("/access?category=kindergarten&level=300&mode=euclidean")
+    assert len(built) == 2  # another view, another map
+    with app.app_context(), session_scope() as s:
+        plan = PlanVersion(name="整片一网格", author="test", status="published", is_active=True)
+        s.add(plan)
+        s.flush()
+        s.add(PlanGrid(plan_version_id=plan.id, grid_id="A", name="整片网格",
+                       geometry=box(*seeded["buildings"].total_bounds).buffer(0.01)))
+    after = _text(viewer.get("/access?category=kindergarten&level=300").get_data(as_text=True))
+    assert len(built) == 3 and "整片网格" in after and "覆盖率按网格" in after
+
+
+def _map_html(page: str) -> str:
+    """The map's script (folium names its elements at random: the same names, the same built map)."""
+    return re.sub(r'nonce="[^"]*"', "", page[page.index("window.wanggeLayers"):])
+
+
 def test_suggested_sites_on_the_page_and_as_json(app: Flask, viewer: FlaskClient) -> None:
     from api.access.pages import access_state
 

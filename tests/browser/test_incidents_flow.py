@@ -170,3 +170,37 @@ def test_a_resident_reports_without_login_and_tracks_by_code(browser, incident_s
         context.close()
     assert dialogs == [] and traffic.page_errors == [], (dialogs, traffic.page_errors)
     assert traffic.foreign() == [] and console == [], (traffic.foreign()[:5], console[:5])
+
+
+VIEW_JS = """() => { const m = window.wanggeReportMap, b = m.getBounds();
+    return {w: b.getWest(), s: b.getSouth(), e: b.getEast(), n: b.getNorth(), zoom: m.getZoom(),
+            lat: m.getCenter().lat, lon: m.getCenter().lng}; }"""
+
+
+def _report_view(browser, url: str, who: str, **device) -> tuple[dict, str]:  # type: ignore[no-untyped-def]
+    context = browser.new_context(base_url=url, viewport=PHONE, locale="zh-CN", is_mobile=True, has_touch=True,
+                                  **device)
+    try:
+        pg = context.new_page()
+        login(pg, who)
+        pg.goto("/incidents/new")
+        pg.wait_for_selector("#wg-report-map[data-loaded='1']", timeout=15_000)
+        if "geolocation" in device:
+            pg.wait_for_function("() => window.wanggeReportMap.getZoom() >= 17", timeout=10_000)
+        return pg.evaluate(VIEW_JS), pg.get_attribute("#wg-report-map", "data-view") or ""
+    finally:
+        context.close()
+
+
+def test_report_map_opens_on_the_workers_own_grid_then_where_the_phone_is(
+        browser, incident_server: tuple[str, float, float]) -> None:  # type: ignore[no-untyped-def]
+    url, lon, lat = incident_server
+    district, seen = _report_view(browser, url, "i_admin")  # no grid of its own: the whole district
+    assert seen == "all"
+    own, seen = _report_view(browser, url, "i_worker")
+    assert seen == "own" and own["w"] <= lon <= own["e"] and own["s"] <= lat <= own["n"]
+    own_area = (own["e"] - own["w"]) * (own["n"] - own["s"])
+    assert own_area < (district["e"] - district["w"]) * (district["n"] - district["s"]) / 4
+    here, _ = _report_view(browser, url, "i_worker", geolocation={"latitude": lat, "longitude": lon},
+                           permissions=["geolocation"])
+    assert here["zoom"] >= 17 and abs(here["lat"] - lat) < 1e-4 and abs(here["lon"] - lon) < 1e-4

@@ -47,6 +47,9 @@ def test_gpx_without_times_and_broken_gpx_are_refused(tmp_path: Path) -> None:
     (tmp_path / "c.gpx").write_text("<gpx><trk>", encoding="utf-8")
     with pytest.raises(ReadError, match="c.gpx: not a valid GPX file"):
         read_track(tmp_path / "c.gpx")
+    (tmp_path / "d.gpx").write_bytes(b"\xff\xfe<\x00g\x00")  # UTF-16 or binary: not the UTF-8 XML of GPX
+    with pytest.raises(ReadError, match="d.gpx: not a valid GPX file"):
+        read_track(tmp_path / "d.gpx")
 
 
 @pytest.mark.parametrize(("coords", "forward"), [("gcj02", wgs84_to_gcj02), ("bd09", wgs84_to_bd09)])

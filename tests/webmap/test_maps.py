@@ -51,7 +51,19 @@ def test_map_has_every_layer_with_every_feature(small_layers: dict[str, gpd.GeoD
 
 def test_only_needed_columns_are_embedded(small_layers: dict[str, gpd.GeoDataFrame]) -> None:
     props = _geojson_layers(workspace_map(small_layers))["楼栋（按户数）"].data["features"][0]["properties"]
-    assert set(props) == {"name", "hh"}
+    assert set(props) == {"name", "hh", "s"}  # s: the style class
+
+
+def test_styles_switch_on_a_few_classes_not_on_every_feature(small_layers: dict[str, gpd.GeoDataFrame]) -> None:
+    """folium's styler was a JavaScript switch over every feature id (3,000 cases on the demo)."""
+    m = workspace_map(small_layers, household_breaks=(20, 50, 100, 200))
+    page = m.get_root().render()
+    buildings = _geojson_layers(m)["楼栋（按户数）"]
+    own = re.search(rf"function {buildings.get_name()}_styler\(feature\) \{{(.*?)\n        \}}", page, re.S)
+    assert own is not None and "switch(feature.properties.s)" in own.group(1)
+    # one case per class but the default one; the table has six classes (five bounds, none)
+    assert len(buildings.data["features"]) > 50 and own.group(1).count("case ") == 6 - 1
+    assert {f["properties"]["s"] for f in buildings.data["features"]} <= set(buildings.class_styles)
 
 
 def test_estimated_households_are_marked(small_layers: dict[str, gpd.GeoDataFrame]) -> None:

@@ -20,13 +20,38 @@
     saveDraft();
   }
 
+  // The map opens on the reporter's own grids (staff: the grids they serve), else on every grid;
+  // then on where the phone is, when it tells us and that is on the map.
+  var own = JSON.parse(el.dataset.own || "[]");
+  function isOwn(feature) { return own.indexOf((feature.properties || {}).key) >= 0; }
+
+  function showWhereIAm(bounds) {
+    if (!navigator.geolocation || (lon.value && lat.value)) { return; }
+    navigator.geolocation.getCurrentPosition(function (pos) {
+      var ll = L.latLng(pos.coords.latitude, pos.coords.longitude);
+      if (!bounds.pad(0.2).contains(ll)) { return; }  // far from every grid: keep the grids in view
+      L.circleMarker(ll, { radius: 7, color: "#fff", weight: 2, fillColor: "#1a73e8", fillOpacity: 1 })
+        .bindTooltip("我的位置").addTo(map);
+      map.setView(ll, Math.max(map.getZoom(), 17));
+      label.textContent = "地图已移到您的位置：点选事发位置，或按“定位我的位置”";
+    }, function () { /* refused or unavailable: the grids stay in view */ },
+    { enableHighAccuracy: true, timeout: 10000, maximumAge: 60000 });
+  }
+
   fetch(el.dataset.grids, { credentials: "same-origin" })
     .then(function (r) { return r.json(); })
     .then(function (fc) {
-      var layer = L.geoJSON(fc, { style: { color: "#2c6fbb", weight: 1, fillOpacity: 0.05 } }).addTo(map);
-      if (fc.features.length) { map.fitBounds(layer.getBounds()); }
+      var layer = L.geoJSON(fc, { style: function (f) {
+        return isOwn(f) ? { color: "#d9480f", weight: 3, fillOpacity: 0.08 }
+                        : { color: "#2c6fbb", weight: 1, fillOpacity: 0.05 };
+      } }).addTo(map);
+      var mine = L.featureGroup(layer.getLayers().filter(function (l) { return isOwn(l.feature); }));
+      var bounds = mine.getLayers().length ? mine.getBounds() : (fc.features.length ? layer.getBounds() : null);
+      if (bounds) { map.fitBounds(bounds); }
+      el.dataset.view = mine.getLayers().length ? "own" : "all";
       if (lon.value && lat.value) { setPoint(L.latLng(+lat.value, +lon.value), "已选位置"); }
       el.dataset.loaded = "1";
+      if (bounds) { showWhereIAm(layer.getBounds()); }
     });
   map.on("click", function (e) { setPoint(e.latlng, "已选位置"); });
 
