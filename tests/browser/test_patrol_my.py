@@ -76,7 +76,8 @@ def patrol_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[st
     from webmap.assets.install import install_assets
 
     install_assets()
-    all_day = {"patrol_shift_start": "00:00", "patrol_shift_end": "24:00"}
+    # the walk's 6-minute stay at the first building is a stationary alert at 5 minutes
+    all_day = {"patrol_shift_start": "00:00", "patrol_shift_end": "24:00", "patrol_alert_stationary_min": 5}
     with published_app(tmp_path_factory.mktemp("patrol_browser"), 600, settings=all_day) as app:
         with app.app_context(), session_scope() as s:
             create_user(s, "p_worker", PASSWORD, role="worker", display_name="巡查网格员")
@@ -160,6 +161,13 @@ def test_supervisor_choropleth_positions_and_time_slider(browser, patrol_server:
         root = page.locator("#patrol-sup")
         page.wait_for_selector("#patrol-sup[data-positions]", timeout=20_000)
         assert root.get_attribute("data-positions") == "1"  # p_worker sent fixes today
+        page.wait_for_selector("#patrol-sup[data-alerts]", timeout=30_000)
+        alerts = page.evaluate("() => fetch('/api/patrol/alerts').then(r => r.json())")["alerts"]
+        assert root.get_attribute("data-alerts") == str(len(alerts))
+        assert page.locator("#alerts-table tbody tr").count() == len(alerts)
+        stay = page.locator("#alerts-table tbody tr", has_text="长时间停留")
+        assert stay.count() == 1 and "p_worker" in stay.inner_text()
+        assert page.locator("path.leaflet-interactive[fill='#e74c3c'], .leaflet-overlay-pane canvas").count() >= 1
         # the page opens on today's coverage (grids drawn, ranking filled) before any click
         page.wait_for_selector("#patrol-sup[data-choropleth]", timeout=30_000)
         assert page.locator("#coverage-rank tbody tr").count() >= 1
