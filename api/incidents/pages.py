@@ -73,6 +73,17 @@ def _float(name: str) -> float | None:
         raise IncidentInputError(f"{name} 不是数字：{request.form.get(name)!r}；请在地图上选点") from None
 
 
+def _point_from_query() -> dict[str, str]:
+    """``?lon=&lat=`` of a link that opens the form where the reporter stands (the patrol map); else nothing."""
+    try:
+        lon, lat = optional_float(request.args.get("lon")), optional_float(request.args.get("lat"))
+    except ValueError:
+        return {}
+    if lon is None or lat is None or not (-180 <= lon <= 180 and -90 <= lat <= 90):  # NaN fails both
+        return {}
+    return {"lon": f"{lon:.7f}", "lat": f"{lat:.7f}"}
+
+
 def _uploads() -> list[tuple[str, bytes]]:
     return [(f.filename or "photo", f.read()) for f in request.files.getlist("photos")]
 
@@ -112,7 +123,8 @@ def report_page() -> Response | str | tuple[str, int]:
         cats = _categories_for_form(s)
         own = sorted(own_grids(s, _me()))
     return render_template("incidents/report.html", page_title="上报事件", categories=cats, error=error, own_grids=own,
-                           form=request.form, max_photos=_settings()["incident_max_photos"],
+                           form=request.form if request.method == "POST" else _point_from_query(),
+                           max_photos=_settings()["incident_max_photos"],
                            max_mb=_settings()["incident_photo_max_mb"]), (400 if error else 200)
 
 

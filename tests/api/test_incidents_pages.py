@@ -75,6 +75,15 @@ def test_pages_by_role(clients: dict[str, FlaskClient], role: str, path: str, st
     assert clients[role].get(path).status_code == status
 
 
+def test_report_form_opens_at_the_point_of_the_link(clients: dict[str, FlaskClient]) -> None:
+    """The patrol map's "report here" link: ?lon=&lat= fill the form's point; junk is ignored, not a 500."""
+    page = clients["worker"].get("/incidents/new?lon=120.6020459&lat=31.2884198").get_data(as_text=True)
+    assert 'id="wg-lon" value="120.6020459"' in page and 'id="wg-lat" value="31.2884198"' in page
+    for query in ("lon=abc&lat=31", "lon=nan&lat=nan", "lon=500&lat=31", "lon=120.6"):
+        r = clients["worker"].get(f"/incidents/new?{query}")
+        assert r.status_code == 200 and 'id="wg-lon" value=""' in r.get_data(as_text=True), query
+
+
 def test_anonymous_users_are_sent_to_login(app: Flask) -> None:
     r = app.test_client().get("/incidents")
     assert r.status_code in (302, 401)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -64,7 +65,7 @@ def _report_in(app, grid: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def patrol_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, int]]:
+def patrol_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, int, Any]]:
     from api.db import session_scope
     from api.grids.service import active_grids, buildings_of_grid
     from api.patrol.store import bind_device
@@ -76,7 +77,8 @@ def patrol_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[st
     from webmap.assets.install import install_assets
 
     install_assets()
-    all_day = {"patrol_shift_start": "00:00", "patrol_shift_end": "24:00"}
+    # the walk's 6-minute stay at the first building is a stationary alert at 5 minutes
+    all_day = {"patrol_shift_start": "00:00", "patrol_shift_end": "24:00", "patrol_alert_stationary_min": 5}
     with published_app(tmp_path_factory.mktemp("patrol_browser"), 600, settings=all_day) as app:
         with app.app_context(), session_scope() as s:
             create_user(s, "p_worker", PASSWORD, role="worker", display_name="巡查网格员")
@@ -96,7 +98,17 @@ def patrol_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[st
         walked = _walk_today(app, grid)
         _report_in(app, grid)
         with serving(app) as url:
-            yield url, walked
+            yield url, walked, app
+
+
+def _visit_notes(app) -> list[str | None]:
+    from sqlalchemy import select
+
+    from api.db import session_scope
+    from api.patrol.models import PatrolVisit
+
+    with app.app_context(), session_scope() as s:
+        return list(s.scalars(select(PatrolVisit.note).order_by(PatrolVisit.id)))
 
 
 def _open(browser, url: str, user: str, **options) -> tuple:
@@ -111,8 +123,8 @@ def _open(browser, url: str, user: str, **options) -> tuple:
     return context, page, traffic
 
 
-def test_patrol_map_on_a_phone(browser, patrol_server: tuple[str, int]) -> None:
-    url, walked = patrol_server
+def test_patrol_map_on_a_phone(browser, patrol_server: tuple[str, int, Any]) -> None:
+    url, walked, app = patrol_server
     context, page, traffic = _open(browser, url, "p_worker", viewport=PHONE, is_mobile=True, has_touch=True)
     try:
         page.goto("/patrol/my")
@@ -143,17 +155,27 @@ def test_patrol_map_on_a_phone(browser, patrol_server: tuple[str, int]) -> None:
         proposed.first.get_by_role("button", name="确认走访").tap()
         page.wait_for_selector(".wg-visit-done", timeout=15_000)
         assert "已确认对" in page.locator("#patrol-msg").inner_text() and page.locator(".wg-proposed").count() == 0
+        page.locator("#patrol-visit-note").fill("门口交谈，身体尚好")
         page.locator(".wg-visit").first.get_by_role("button", name="记录走访").tap()
         page.wait_for_function("() => document.getElementById('patrol-msg').textContent.includes('已记录对')",
                                timeout=15_000)
+        assert _visit_notes(app)[-1] == "门口交谈，身体尚好" and page.locator("#patrol-visit-note").input_value() == ""
+        # one tap opens the incident form at where the worker stands (no GPS here: today's last fix)
+        last = day["tracks"][-1]["geometry"]["coordinates"][-1]
+        page.get_by_role("button", name="在此上报事件").tap()
+        page.wait_for_url("**/incidents/new?lon=*", timeout=15_000)
+        assert float(page.locator("#wg-lon").input_value()) == pytest.approx(last[0], abs=1e-6)
+        assert float(page.locator("#wg-lat").input_value()) == pytest.approx(last[1], abs=1e-6)
+        page.wait_for_selector("#wg-report-map[data-loaded='1']", timeout=15_000)
+        assert "已选位置" in page.locator("#wg-point-label").inner_text()
     finally:
         context.close()
     assert width <= PHONE["width"], f"page is {width} px wide on a {PHONE['width']} px phone"
     assert traffic.foreign() == [] and traffic.page_errors == []
 
 
-def test_supervisor_choropleth_positions_and_time_slider(browser, patrol_server: tuple[str, int]) -> None:
-    url, _ = patrol_server
+def test_supervisor_choropleth_positions_and_time_slider(browser, patrol_server: tuple[str, int, Any]) -> None:
+    url, _, _ = patrol_server
     # a browser far from China: the page's days are still the display_timezone's, not UTC's or the browser's
     context, page, traffic = _open(browser, url, "p_super", viewport={"width": 1280, "height": 900},
                                    timezone_id="Pacific/Honolulu")
@@ -164,6 +186,13 @@ def test_supervisor_choropleth_positions_and_time_slider(browser, patrol_server:
         assert page.locator("#track-form input[type=date]").input_value() == today.isoformat()
         page.wait_for_selector("#patrol-sup[data-positions]", timeout=20_000)
         assert root.get_attribute("data-positions") == "1"  # p_worker sent fixes today
+        page.wait_for_selector("#patrol-sup[data-alerts]", timeout=30_000)
+        alerts = page.evaluate("() => fetch('/api/patrol/alerts').then(r => r.json())")["alerts"]
+        assert root.get_attribute("data-alerts") == str(len(alerts))
+        assert page.locator("#alerts-table tbody tr").count() == len(alerts)
+        stay = page.locator("#alerts-table tbody tr", has_text="长时间停留")
+        assert stay.count() == 1 and "p_worker" in stay.inner_text()
+        assert page.locator("path.leaflet-interactive[fill='#e74c3c'], .leaflet-overlay-pane canvas").count() >= 1
         # the page opens on today's coverage (grids drawn, ranking filled) before any click
         page.wait_for_selector("#patrol-sup[data-choropleth]", timeout=30_000)
         assert page.locator("#coverage-rank tbody tr").count() >= 1

@@ -91,7 +91,8 @@
     if (d.category) { select.value = d.category; }
     form.description.value = d.description || "";
     form.address.value = d.address || "";
-    if (d.lon && d.lat) { lon.value = d.lon; lat.value = d.lat; }
+    // a point given by the link (patrol map: "report here") wins over the draft's
+    if (d.lon && d.lat && !lon.value) { lon.value = d.lon; lat.value = d.lat; }
     document.getElementById("wg-draft-note").textContent = "已恢复未发送的草稿";
   }
   loadDraft();

@@ -17,7 +17,13 @@
 
   function pct(a, b) { return b ? (100 * a / b).toFixed(1) + "%" : "—"; }
 
+  var lastFix = null;  // [lon, lat] of today's newest track point: where the worker stood, without GPS
+
   function drawDay(day) {
+    day.tracks.forEach(function (f) {
+      var c = f.geometry.type === "Point" ? [f.geometry.coordinates] : f.geometry.coordinates;
+      if (c.length) { lastFix = c[c.length - 1]; }
+    });
     var grids = L.geoJSON(day.grids, { style: { color: "#c0392b", weight: 2, fillOpacity: 0.05 } }).addTo(map);
     L.geoJSON(day.buildings, { style: function (f) {
       return { color: f.properties.visited ? "#27ae60" : "#e67e22", weight: 1, fillOpacity: 0.6 };
@@ -81,11 +87,13 @@
   function recordVisit(kp, button) {
     button.disabled = true;
     position().then(function (c) {
-      var body = { keyperson_id: kp.id, note: "" };
+      var note = document.getElementById("patrol-visit-note");
+      var body = { keyperson_id: kp.id, note: note.value.trim() };
       if (c) { body.lon = c.longitude; body.lat = c.latitude; }
       return send(body);
     }).then(function () {
       msg.textContent = "已记录对 " + kp.name + " 的走访";
+      document.getElementById("patrol-visit-note").value = "";
       loadVisits();
     }).catch(function (e) { msg.textContent = e.message; button.disabled = false; });
   }
@@ -165,6 +173,14 @@
     position().then(function (c) {
       if (!c) { msg.textContent = "无法获取当前位置，路线从第一处楼栋出发"; }
       loadRoute(c);
+    });
+  });
+
+  // One tap: the report form opens with the point where the worker stands (GPS, else today's last fix).
+  document.getElementById("patrol-report-here").addEventListener("click", function () {
+    position().then(function (c) {
+      var at = c ? [c.longitude, c.latitude] : lastFix;
+      window.location.href = root.dataset.reportUrl + (at ? "?lon=" + at[0].toFixed(7) + "&lat=" + at[1].toFixed(7) : "");
     });
   });
 

@@ -1,5 +1,5 @@
 // 巡查督导: coverage ranking and choropleth per grid for a period, workers' last known positions,
-// one worker's track of a day with a time slider.
+// one worker's track of a day with a time slider, today's geofence alerts as a list and on the map.
 (function () {
   "use strict";
   var root = document.getElementById("patrol-sup");
@@ -9,6 +9,8 @@
   var gridLayer = null;
   var grids = null;
   var posLayer = L.layerGroup().addTo(map);
+  var alertLayer = L.layerGroup().addTo(map);
+  var ALERT = { outside: "离开网格", stationary: "长时间停留", silent: "长时间无定位" };
   // Days and clock times in the app's display_timezone (base.html's meta), not UTC or the browser's.
   var zoneMeta = document.querySelector('meta[name="wangge-timezone"]');
   var timeZone = zoneMeta ? zoneMeta.content : undefined;
@@ -87,6 +89,39 @@
   }
   document.getElementById("positions-refresh").addEventListener("click", loadPositions);
 
+  function hhmm(iso) {
+    return new Date(iso).toLocaleTimeString("zh-CN", { hour: "2-digit", minute: "2-digit", hour12: false, timeZone: timeZone });
+  }
+
+  // Today's geofence alerts: one row each, and a marker where it was raised (none for a worker never seen).
+  function alertRow(a) {
+    var tr = document.createElement("tr");
+    [a.worker, ALERT[a.kind] || a.kind, hhmm(a.start), hhmm(a.end), Math.round(a.minutes)]
+      .forEach(function (v) { var td = document.createElement("td"); td.textContent = v; tr.appendChild(td); });
+    if (a.lat !== null && a.lon !== null) {
+      var ll = [a.lat, a.lon];
+      L.circleMarker(ll, { radius: 8, color: "#000", weight: 2, fillColor: "#e74c3c", fillOpacity: 0.9 })
+        .bindTooltip(document.createTextNode(a.worker + "：" + (ALERT[a.kind] || a.kind) + " " + Math.round(a.minutes) +
+                                             " 分钟（" + hhmm(a.start) + "–" + hhmm(a.end) + "）"))
+        .addTo(alertLayer);
+      tr.className = "wg-alert-row";
+      tr.addEventListener("click", function () { map.setView(ll, 17); });
+    }
+    return tr;
+  }
+
+  function loadAlerts() {
+    return get(root.dataset.alertsUrl).then(function (body) {
+      alertLayer.clearLayers();
+      var tbody = document.querySelector("#alerts-table tbody");
+      tbody.textContent = "";
+      body.alerts.forEach(function (a) { tbody.appendChild(alertRow(a)); });
+      if (!body.alerts.length) { tbody.innerHTML = "<tr><td colspan='5'>今日暂无告警</td></tr>"; }
+      root.dataset.alerts = String(body.alerts.length);
+    }).catch(function (e) { msg.textContent = e.message; root.dataset.alerts = "error"; });
+  }
+  document.getElementById("alerts-refresh").addEventListener("click", loadAlerts);
+
   // Time slider: the track up to the chosen fix, and a marker where the worker was then.
   var slider = document.getElementById("track-time");
   var label = document.getElementById("track-time-label");
@@ -128,6 +163,7 @@
   });
 
   loadPositions();
+  loadAlerts();
   // Open on today's coverage: the grids on the map and the ranking, not an empty map.
   document.getElementById("coverage-form").requestSubmit();
 })();
