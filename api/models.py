@@ -477,6 +477,9 @@ class PlanSnapshot(Base):
     __tablename__ = "plan_snapshots"
     plan_version_id: Mapped[int] = mapped_column(ForeignKey("plan_versions.id", ondelete="CASCADE"),
                                                  primary_key=True)
+    #: Parts of at most ``api.plans.snapshot.PART_BYTES`` in order: a 1 M-building state is over
+    #: PostgreSQL's 1 GB field limit (and twice that as COPY text).
+    part: Mapped[int] = mapped_column(Integer, primary_key=True, default=0)
     key: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     data: Mapped[bytes] = mapped_column(LargeBinary)

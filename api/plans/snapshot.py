@@ -36,7 +36,7 @@ from api.db import session_scope
 from api.models import ImportRun, PlanSnapshot, PlanVersion
 from api.plans.state import GridMeta, PlanState, is_cached, plan_bounds, plan_lock
 
-__all__ = ["FORMAT", "snapshot_key", "dump_state", "load_snapshot", "read_snapshot", "store_snapshot",
+__all__ = ["FORMAT", "PART_BYTES", "snapshot_key", "dump_state", "load_snapshot", "read_snapshot", "store_snapshot",
            "SnapshotSaver", "schedule_save", "stop_saver"]
 
 log = logging.getLogger(__name__)
@@ -46,6 +46,9 @@ FORMAT = 2  # 2: the local metric CRS is stored (the planner's split moves need 
 _GRID_FIELDS = ("grid_id", "community_id", "code", "name", "locked", "exclusive", "street_share", "flags",
                 "households", "buildings", "area_m2", "polsby_popper", "violations")
 _EXTENSION = "wangge.plan_snapshots"
+#: Largest stored part of a state: PostgreSQL refuses a field over 1 GB, and ``db copy`` sends bytes as
+#: COPY text (hex, twice the size) in lines that must stay under 1 GB too.
+PART_BYTES = 64 << 20
 _SAVER_LOCK = threading.Lock()
 
 
@@ -152,24 +155,47 @@ def read_snapshot(session: Session, plan: PlanVersion, defaults: dict[str, Any],
     """The stored state of *plan* when one matches its current key (or an older version of it:
     its ``version`` tells), else ``None``."""
     t0 = time.perf_counter()
-    row = session.execute(select(PlanSnapshot.key, PlanSnapshot.data)
-                          .where(PlanSnapshot.plan_version_id == plan.id)).first()
-    if row is None or not _same_build(row.key, snapshot_key(session, plan, defaults)):
+    stored = _stored_key(session, plan.id)
+    if stored is None or not _same_build(stored, snapshot_key(session, plan, defaults)):
         return None
+    data = _stored_bytes(session, plan.id, stored)
     try:
-        state = load_snapshot(bytes(row.data), key)
+        if data is None:
+            raise ValueError("its parts are incomplete or of different builds")
+        state = load_snapshot(data, key)
     except (ValueError, KeyError, TypeError) as exc:  # a damaged or foreign blob: rebuild instead
         log.warning("plan %d: stored state unreadable (%s); rebuilding", plan.id, exc)
         return None
     log.info("plan %d v%d loaded from its stored state in %.2f s (%d cells, %.1f MB)", plan.id, state.version,
-             time.perf_counter() - t0, len(state.cell_ids), len(row.data) / 1e6)
+             time.perf_counter() - t0, len(state.cell_ids), len(data) / 1e6)
     return state
 
 
+def _stored_key(session: Session, plan_id: int) -> str | None:
+    """The key *plan_id*'s stored state was built for (its first part's), or ``None``."""
+    return session.scalar(select(PlanSnapshot.key).where(PlanSnapshot.plan_version_id == plan_id,
+                                                         PlanSnapshot.part == 0))
+
+
+def _stored_bytes(session: Session, plan_id: int, key: str) -> bytes | None:
+    """The parts of *plan_id*'s state stored under *key*, joined in order; ``None`` when a part is
+    missing or of another key."""
+    rows = session.execute(select(PlanSnapshot.part, PlanSnapshot.key, PlanSnapshot.data)
+                           .where(PlanSnapshot.plan_version_id == plan_id)
+                           .order_by(PlanSnapshot.part)).all()
+    if [r.part for r in rows] != list(range(len(rows))) or any(r.key != key for r in rows):
+        return None
+    return b"".join(bytes(r.data) for r in rows)
+
+
 def store_snapshot(session: Session, plan_id: int, key: str, data: bytes) -> None:
-    """Replace the stored state of *plan_id* by *data* built for *key* (in the caller's write scope)."""
+    """Replace the stored state of *plan_id* by *data* built for *key* (in the caller's write scope),
+    in parts of at most :data:`PART_BYTES`."""
     session.execute(delete(PlanSnapshot).where(PlanSnapshot.plan_version_id == plan_id))
-    session.execute(insert(PlanSnapshot).values(plan_version_id=plan_id, key=key, data=data))
+    view = memoryview(data)
+    for part, start in enumerate(range(0, max(len(data), 1), PART_BYTES)):
+        session.execute(insert(PlanSnapshot).values(plan_version_id=plan_id, part=part, key=key,
+                                                    data=bytes(view[start:start + PART_BYTES])))
 
 
 class SnapshotSaver:
