@@ -9,6 +9,7 @@ import pytest
 from flask import Flask
 from sqlalchemy import func, select
 
+from api import db
 from api.db import session_scope
 from api.grids.service import active_grids
 from api.incidents import cases as svc
@@ -187,9 +188,12 @@ def test_reading_categories_of_an_empty_table_writes_nothing(tmp_path, database_
     from geo.incidents.categories import DEFAULT_CATEGORIES
 
     fresh = create_app({"TESTING": True, "INSTANCE_PATH": str(tmp_path / "instance"), "DATABASE_URL": database_url})
-    with fresh.app_context(), session_scope(write=False) as s:
-        cats = load_categories(s)
-        assert sorted(cats) == sorted(c.code for c in DEFAULT_CATEGORIES)
-        assert cats[DEFAULT_CATEGORIES[0].code] == DEFAULT_CATEGORIES[0]
-    with fresh.app_context(), session_scope(write=False) as s:
-        assert s.scalar(select(func.count()).select_from(IncidentCategory)) == 0
+    try:
+        with fresh.app_context(), session_scope(write=False) as s:
+            cats = load_categories(s)
+            assert sorted(cats) == sorted(c.code for c in DEFAULT_CATEGORIES)
+            assert cats[DEFAULT_CATEGORIES[0].code] == DEFAULT_CATEGORIES[0]
+        with fresh.app_context(), session_scope(write=False) as s:
+            assert s.scalar(select(func.count()).select_from(IncidentCategory)) == 0
+    finally:
+        db.dispose(fresh)  # its pooled connection, else closed only by the garbage collector
