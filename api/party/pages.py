@@ -72,7 +72,8 @@ def party_layers(session: Session, *, public: bool, allowed: set[str] | None) ->
     share = (linked.reindex(grids["key"]).fillna(0) / base.reindex(grids["key"]).replace(0, pd.NA)).fillna(0.0)
     out = grids.assign(cells=grids["key"].map(names).fillna(""), coverage=share.to_numpy(dtype=float))
     out["coverage_label"] = [f"{s:.0%}" for s in out["coverage"]]
-    layers: dict[str, Any] = {"grids": out, "cells": cells, "report": report, "centres": None, "spokes": None}
+    layers: dict[str, Any] = {"grids": out, "cells": cells, "report": report, "centres": None, "spokes": None,
+                              "links": len(links)}
     if not public:
         layers.update(_centre_layers(session, hh, links))
     return layers
@@ -123,7 +124,7 @@ def _map_parts(layers: dict[str, Any]) -> dict[str, str]:
 def _render(layers: dict[str, Any], *, public: bool) -> str:
     """The party page; its map built once per set of layers (a register or plan change is a new key)."""
     parts = cached("party", _layers_key(layers), lambda: _map_parts(layers), keep=8)
-    return render_template("party/map.html", public=public, report=layers["report"], **parts)
+    return render_template("party/map.html", public=public, report=layers["report"], links=layers["links"], **parts)
 
 
 @bp.get("/party")
