@@ -34,7 +34,7 @@ bp = Blueprint("party_pages", __name__)
 def _households(session: Session, keys: set[str]) -> pd.DataFrame:
     rows = session.execute(select(Household.id, Household.building_id, Household.unit, Household.room,
                                   Household.party_center)).all()
-    frame = pd.DataFrame(rows, columns=["household", "building", "unit", "room", "is_centre"])
+    frame = pd.DataFrame([tuple(r) for r in rows], columns=["household", "building", "unit", "room", "is_centre"])
     frame["grid"] = frame["building"].map(service.grids_of_buildings(session))
     return frame[frame["grid"].isin(keys)]
 
@@ -55,10 +55,9 @@ def _secretaries(session: Session) -> dict[str, str]:
 
 def party_layers(session: Session, *, public: bool, allowed: set[str] | None) -> dict[str, Any]:
     """Grids with coverage, cell markers and (unless *public*) centre households and spokes."""
-    grids = service.active_grids(session)
-    if allowed is not None:
-        grids = grids[grids["key"].isin(allowed)]
-    report = coverage(session)
+    every = service.active_grids(session)
+    report = coverage(session, grids=every)
+    grids = every if allowed is None else every[every["key"].isin(allowed)]
     names, cells = _cells(grids, report)
     secretaries = _secretaries(session)
     cells["label"] = ["；".join(f"{n}（书记：{secretaries.get(n) or '待补充'}）" for n in label.split("、"))
