@@ -9,11 +9,15 @@ created in this process with the worktree's code. For each page:
 - **browser**: headless Chromium (``/usr/bin/chromium``) at 1280×800 loads the page from a
   werkzeug server in this process; ``drawn`` is the time from navigation start until the
   page's ``load`` event has fired and the map has painted its layers (a Leaflet overlay
-  canvas or SVG with content), two animation frames later.
+  canvas or SVG with content), two animation frames later; ``busy`` is how long the page's
+  main thread worked meanwhile (Chromium's ``TaskDuration``: CPU, steadier on a loaded machine).
 
 Usage::
 
-    .venv/bin/python bench/pages.py [--instance instance] [--repeat 5] [--no-browser]
+    .venv/bin/python bench/pages.py [--instance instance] [--repeat 5] [--no-browser] [--code DIR]
+
+Before and after in one go: ``git archive <base> | tar -x -C /tmp/base``, copy
+``webmap/static/vendor`` into it, then run once with ``--code /tmp/base`` and once without.
 """
 
 from __future__ import annotations
@@ -51,8 +55,8 @@ DRAWN_JS = """() => new Promise((done) => {
 })"""
 
 
-def _app(instance: Path) -> Any:
-    sys.path.insert(0, str(ROOT))
+def _app(instance: Path, code: Path = ROOT) -> Any:
+    sys.path.insert(0, str(code))
     os.environ["WANGGE_INSTANCE_PATH"] = str(instance.resolve())
     from api import create_app
 
@@ -82,15 +86,22 @@ def server_times(app: Any, repeat: int) -> list[dict[str, Any]]:
     return rows
 
 
-def browser_times(app: Any, repeat: int) -> dict[str, float]:
-    """Median ms to drawn per page in headless Chromium (server caches warm)."""
+def _main_thread_ms(cdp: Any) -> float:
+    """Milliseconds the page's main thread has been busy (Chromium's ``TaskDuration``): its CPU cost,
+    far less sensitive to a loaded machine than the wall-clock time to drawn."""
+    metrics = {m["name"]: m["value"] for m in cdp.send("Performance.getMetrics")["metrics"]}
+    return 1000.0 * float(metrics["TaskDuration"])
+
+
+def browser_times(app: Any, repeat: int) -> dict[str, tuple[float, float]]:
+    """Median ms to drawn and main-thread ms per page in headless Chromium (server caches warm)."""
     from playwright.sync_api import sync_playwright
     from werkzeug.serving import make_server
 
     server = make_server("127.0.0.1", 0, app, threaded=True)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     url = f"http://127.0.0.1:{server.server_port}"
-    out: dict[str, float] = {}
+    out: dict[str, tuple[float, float]] = {}
     try:
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
@@ -103,11 +114,15 @@ def browser_times(app: Any, repeat: int) -> dict[str, float]:
                     page.fill("input[name=password]", PASSWORD)
                     with page.expect_navigation():
                         page.click("button[type=submit]")
-                times = []
+                times, busy = [], []
                 for _ in range(repeat):
+                    cdp = context.new_cdp_session(page)
                     page.goto(path, wait_until="commit")
+                    cdp.send("Performance.enable")
                     times.append(page.evaluate(DRAWN_JS))
-                out[path] = statistics.median(times)
+                    busy.append(_main_thread_ms(cdp))
+                    cdp.detach()
+                out[path] = (statistics.median(times), statistics.median(busy))
                 context.close()
             browser.close()
     finally:
@@ -120,16 +135,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--instance", type=Path, default=ROOT / "instance")
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--no-browser", action="store_true")
+    parser.add_argument("--code", type=Path, default=ROOT,
+                        help="Checkout whose code to time (e.g. `git archive BASE | tar -x -C DIR` for the figures before)")
     args = parser.parse_args(argv)
-    app = _app(args.instance)
+    app = _app(args.instance, args.code.resolve())
+    print(f"code: {args.code.resolve()}")
     rows = server_times(app, args.repeat)
     drawn = {} if args.no_browser else browser_times(app, max(1, args.repeat // 2))
     print(f"{'page':<15}{'status':>7}{'KB':>8}{'cold wall':>11}{'cold cpu':>10}{'warm wall':>11}"
-          f"{'warm cpu':>10}{'drawn ms':>10}")
+          f"{'warm cpu':>10}{'drawn ms':>10}{'busy ms':>9}")
     for r in rows:
         shown = drawn.get(r["page"])
+        cells = ("-", "-") if shown is None else (f"{shown[0]:.0f}", f"{shown[1]:.0f}")
         print(f"{r['page']:<15}{r['status']:>7}{r['kb']:>8.0f}{r['cold_wall']:>11.3f}{r['cold_cpu']:>10.3f}"
-              f"{r['warm_wall']:>11.3f}{r['warm_cpu']:>10.3f}{'-' if shown is None else f'{shown:.0f}':>10}")
+              f"{r['warm_wall']:>11.3f}{r['warm_cpu']:>10.3f}{cells[0]:>10}{cells[1]:>9}")
     return 0
 
 

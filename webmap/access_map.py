@@ -22,6 +22,7 @@ from webmap.maps import (
     _MAP_CSS,
     LayerRegistry,
     MapControl,
+    MetricScale,
     _add_basemaps,
     _bounds,
     _check_basemap,
@@ -197,8 +198,8 @@ def access_map(
     """
     _check_basemap(basemap, tianditu_tk=tianditu_tk, osm_tile_url=osm_tile_url)
     data = {k: g for k, g in layers.items() if g is not None and len(g)}
-    m = folium.Map(tiles=None, prefer_canvas=True, control_scale=True, zoom_start=4,
-                   location=[35.0, 105.0], max_zoom=20)
+    m = folium.Map(tiles=None, prefer_canvas=True, zoom_start=4, location=[35.0, 105.0], max_zoom=20)
+    MetricScale().add_to(m)  # metres only: Leaflet's default scale also shows feet
     m.get_root().header.add_child(folium.Element(_MAP_CSS), name="wangge_map_css")
     _add_basemaps(m, basemap, tianditu_tk=tianditu_tk, osm_tile_url=osm_tile_url)
     added: dict[str, MacroElement] = {}

@@ -27,6 +27,7 @@ from api.boards.sources import BoardSources, load_checklist_sources, load_source
 from api.db import session_scope
 from api.errors import RequestError
 from api.paging import page_number, page_of
+from api.register.access import own_grids
 from api.security import limiter, public_limit
 from webmap.boards.render import ORIENTATIONS, SIZES
 
@@ -94,12 +95,14 @@ def boards_page() -> str:
     args = request.args
     with session_scope() as s:
         rows = board_status(s)
+        own = sorted(own_grids(s, current_user._get_current_object()))  # type: ignore[attr-defined]
     hits = _filtered(rows, args.get("q", ""), args.get("community", ""), args.get("status", ""))
     communities = sorted({(r["community_id"], r["community"]) for r in rows}, key=lambda c: c[0])
     return render_template("boards/list.html", page=page_of(hits, page_number(args), int(_settings()["list_page_size"])),
                            hits=[r["key"] for r in hits], total=len(rows), ready=sum(not r["missing"] for r in rows),
                            communities=communities, statuses=STATUS_FILTERS, args=args, sizes=list(SIZES),
-                           orientations=ORIENTATIONS, formats=FORMATS, can_draft=current_user.role == "admin")
+                           orientations=ORIENTATIONS, formats=FORMATS, can_draft=current_user.role == "admin",
+                           own=own)
 
 
 def _option(name: str, allowed: tuple[str, ...] | list[str], default: str) -> str:

@@ -150,7 +150,7 @@ def _synthetic(n_buildings: int, seed: int) -> tuple[Any, dict[str, Any], str]:
     with _stage(f"生成合成街道 generating synthetic district ({n_buildings:,} buildings)"):
         district = synthetic_district(n_buildings, seed=seed)
     prepared = _run_prepare(lambda: prepare_layers(district.layers, settings=current_app.config["WANGGE"]))
-    note = f"合成演示数据 synthetic demo data: {district.label}"
+    note = "合成演示数据（程序生成的街道，非真实数据，仅供演示）"
     return prepared, {"kind": "synthetic", "buildings": n_buildings, "seed": seed}, note
 
 

@@ -241,8 +241,10 @@ def inbox_page() -> str:
 @role_required("admin", "planner")
 def queue_page() -> str:
     """The command centre's queue: new, 待定位, overdue and 督办, to verify, extension requests."""
+    s = get_session()
     return render_template("incidents/queue.html", page_title="督办队列",
-                           queue=queries.supervisor_queue(get_session(), settings=_settings()))
+                           queue=queries.supervisor_queue(s, settings=_settings()),
+                           counts=queries.supervisor_queue_counts(s), shown=queries.QUEUE_SHOWN)
 
 
 @bp.get("/incidents/map")

@@ -19,7 +19,8 @@ from api.models import User, utcnow
 from api.register.access import own_grids
 from geo.incidents.workflow import OPEN_STATES, STATES, SUPERVISE_LEVELS
 
-__all__ = ["visible", "case_row", "list_cases", "inbox", "supervisor_queue", "cases_geojson", "grid_counts",
+__all__ = ["visible", "case_row", "list_cases", "inbox", "supervisor_queue", "supervisor_queue_counts", "QUEUE_SHOWN",
+           "cases_geojson", "grid_counts",
            "case_photos", "open_counts"]
 
 
@@ -97,10 +98,13 @@ def inbox(session: Session, user: User, *, settings: Mapping[str, Any]) -> list[
     return _rows(session, stmt, settings)
 
 
-def supervisor_queue(session: Session, *, settings: Mapping[str, Any]) -> dict[str, list[dict[str, Any]]]:
-    """The command centre's queue: to accept, 待定位, overdue or 督办, extension requests."""
+#: Cases listed per section of the command centre's queue (the count above each says how many there are).
+QUEUE_SHOWN = 200
+
+
+def _queue_statements() -> dict[str, Select[Any]]:
     now, open_ = utcnow(), IncidentCase.state.in_(OPEN_STATES)
-    q = {
+    return {
         "new": select(IncidentCase).where(IncidentCase.state == "reported", IncidentCase.grid_code.is_not(None)),
         "pending_location": select(IncidentCase).where(open_, IncidentCase.grid_code.is_(None)),
         "overdue": select(IncidentCase).where(open_, or_(IncidentCase.due_at < now,
@@ -108,7 +112,19 @@ def supervisor_queue(session: Session, *, settings: Mapping[str, Any]) -> dict[s
         "feedback": select(IncidentCase).where(IncidentCase.state == "feedback"),
         "extensions": select(IncidentCase).where(open_, IncidentCase.pending_extension_days > 0),
     }
-    return {k: _rows(session, stmt.order_by(IncidentCase.id).limit(200), settings) for k, stmt in q.items()}
+
+
+def supervisor_queue(session: Session, *, settings: Mapping[str, Any]) -> dict[str, list[dict[str, Any]]]:
+    """The command centre's queue: to accept, 待定位, overdue or 督办, extension requests (the first
+    :data:`QUEUE_SHOWN` of each by case number)."""
+    return {k: _rows(session, stmt.order_by(IncidentCase.id).limit(QUEUE_SHOWN), settings)
+            for k, stmt in _queue_statements().items()}
+
+
+def supervisor_queue_counts(session: Session) -> dict[str, int]:
+    """How many cases each section of the queue holds (it lists at most :data:`QUEUE_SHOWN`)."""
+    return {k: int(session.scalar(select(func.count()).select_from(stmt.subquery())) or 0)
+            for k, stmt in _queue_statements().items()}
 
 
 def cases_geojson(session: Session, user: User, args: Mapping[str, str], *, limit: int = 5000) -> dict[str, Any]:

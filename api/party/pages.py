@@ -34,7 +34,7 @@ bp = Blueprint("party_pages", __name__)
 def _households(session: Session, keys: set[str]) -> pd.DataFrame:
     rows = session.execute(select(Household.id, Household.building_id, Household.unit, Household.room,
                                   Household.party_center)).all()
-    frame = pd.DataFrame(rows, columns=["household", "building", "unit", "room", "is_centre"])
+    frame = pd.DataFrame([tuple(r) for r in rows], columns=["household", "building", "unit", "room", "is_centre"])
     frame["grid"] = frame["building"].map(service.grids_of_buildings(session))
     return frame[frame["grid"].isin(keys)]
 
@@ -55,10 +55,9 @@ def _secretaries(session: Session) -> dict[str, str]:
 
 def party_layers(session: Session, *, public: bool, allowed: set[str] | None) -> dict[str, Any]:
     """Grids with coverage, cell markers and (unless *public*) centre households and spokes."""
-    grids = service.active_grids(session)
-    if allowed is not None:
-        grids = grids[grids["key"].isin(allowed)]
-    report = coverage(session)
+    every = service.active_grids(session)
+    report = coverage(session, grids=every)
+    grids = every if allowed is None else every[every["key"].isin(allowed)]
     names, cells = _cells(grids, report)
     secretaries = _secretaries(session)
     cells["label"] = ["；".join(f"{n}（书记：{secretaries.get(n) or '待补充'}）" for n in label.split("、"))
@@ -72,7 +71,8 @@ def party_layers(session: Session, *, public: bool, allowed: set[str] | None) ->
     share = (linked.reindex(grids["key"]).fillna(0) / base.reindex(grids["key"]).replace(0, pd.NA)).fillna(0.0)
     out = grids.assign(cells=grids["key"].map(names).fillna(""), coverage=share.to_numpy(dtype=float))
     out["coverage_label"] = [f"{s:.0%}" for s in out["coverage"]]
-    layers: dict[str, Any] = {"grids": out, "cells": cells, "report": report, "centres": None, "spokes": None}
+    layers: dict[str, Any] = {"grids": out, "cells": cells, "report": report, "centres": None, "spokes": None,
+                              "links": len(links)}
     if not public:
         layers.update(_centre_layers(session, hh, links))
     return layers
@@ -123,7 +123,7 @@ def _map_parts(layers: dict[str, Any]) -> dict[str, str]:
 def _render(layers: dict[str, Any], *, public: bool) -> str:
     """The party page; its map built once per set of layers (a register or plan change is a new key)."""
     parts = cached("party", _layers_key(layers), lambda: _map_parts(layers), keep=8)
-    return render_template("party/map.html", public=public, report=layers["report"], **parts)
+    return render_template("party/map.html", public=public, report=layers["report"], links=layers["links"], **parts)
 
 
 @bp.get("/party")

@@ -32,7 +32,8 @@ log = logging.getLogger(__name__)
 
 def _orgs(session: Session) -> pd.DataFrame:
     cols = ["id", "kind", "name", "parent_id", "grid_code", "community_id", "secretary"]
-    return pd.DataFrame([[getattr(o, c) for c in cols] for o in session.scalars(select(PartyOrg))], columns=cols)
+    rows = session.execute(select(*(getattr(PartyOrg, c) for c in cols))).all()
+    return pd.DataFrame([tuple(r) for r in rows], columns=cols)
 
 
 def _spanning_branches(orgs: pd.DataFrame, community_of: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -43,21 +44,23 @@ def _spanning_branches(orgs: pd.DataFrame, community_of: Mapping[str, Any]) -> l
         columns={"parent_id": "id"})
     grids = pd.concat([own, groups], ignore_index=True)
     grids["community"] = grids["grid_code"].map(community_of)
-    grids = grids.dropna(subset=["community"])
-    comms = grids.assign(community=grids["community"].astype(str)).groupby("id")["community"].agg(
-        lambda c: sorted(set(c)))
+    pairs = grids.dropna(subset=["community"]).assign(community=lambda g: g["community"].astype(str))
+    pairs = pairs[["id", "community"]].drop_duplicates().sort_values(["id", "community"])
+    many = pairs[pairs["id"].duplicated(keep=False)]  # branches in more than one community
+    comms = many.groupby("id")["community"].agg(list) if len(many) else pd.Series(dtype=object)
     return [{"name": name, "communities": comms[i]} for i, name in zip(branches["id"], branches["name"], strict=True)
-            if i in comms.index and len(comms[i]) > 1]
+            if i in comms.index]
 
 
-def coverage(session: Session) -> dict[str, Any]:
+def coverage(session: Session, *, grids: pd.DataFrame | None = None) -> dict[str, Any]:
     """Every active grid's 网格党支部 / 党小组, and what is wrong.
 
     Returns ``grids`` (key, name, community, branch/group names), ``without_cell`` (grid
     keys), ``spanning_branches`` (branches whose grids lie in several communities) and
-    ``without_secretary`` (branches and groups with no secretary).
+    ``without_secretary`` (branches and groups with no secretary). *grids*: the active grids
+    when the caller has read them already.
     """
-    grids = service.active_grids(session)
+    grids = service.active_grids(session) if grids is None else grids
     orgs = _orgs(session)
     cells = orgs[orgs["kind"].isin(["branch", "group"])]
     by_grid = cells.groupby("grid_code")["name"].apply(list).to_dict()

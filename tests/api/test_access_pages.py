@@ -63,6 +63,7 @@ def test_page_renders_the_service_circle_layers(viewer: FlaskClient, seeded: dic
     for text in ("生活圈覆盖", "幼儿园", "5分钟生活圈（300 米）", "步行服务圈", "未覆盖楼栋",
                  "覆盖住户比例（按社区）", "直线距离筛查（仅供参考）"):
         assert text in html, text
+    assert "L.control.scale({imperial: false" in html and "L.control.scale()" not in html  # metres, no feet
     registry = html[html.index("window.wanggeLayers"):]
     for layer in ("zones", "streets", "isochrones", "buildings", "services"):
         assert f'"{layer}":' in registry, layer

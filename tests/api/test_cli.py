@@ -85,14 +85,14 @@ def test_import_requires_buildings_and_well_formed_options(runner: FlaskCliRunne
 def test_demo_builds_then_if_missing_skips(app: Flask, runner: FlaskCliRunner) -> None:
     first = runner.invoke(main, ["demo", "--buildings", "1000"])
     assert first.exit_code == 0, first.output
-    assert "合成演示数据 synthetic demo data" in first.output and DEMO_PASSWORD in first.output
+    assert "合成演示数据（程序生成的街道，非真实数据，仅供演示）" in first.output and DEMO_PASSWORD in first.output
     with app.app_context(), db.session_scope() as s:
         stats = workspace_stats(s)
         run = s.scalars(select(ImportRun)).one()
         planner = s.scalars(select(User).where(User.username == "planner")).one()
         assert verify_password(planner, DEMO_PASSWORD)
     assert stats["counts"]["buildings"] == 1000
-    assert run.sources["kind"] == "synthetic" and "synthetic" in run.note
+    assert run.sources["kind"] == "synthetic" and "合成演示数据" in run.note
 
     second = runner.invoke(main, ["demo", "--buildings", "1000", "--if-missing"])
     assert second.exit_code == 0 and "skipped (--if-missing)" in second.output

@@ -281,3 +281,23 @@ def test_heatmap_script_is_the_one_bundled_with_folium_and_served_locally(client
     assert r.status_code == 200 and r.data == bundled and b"heatLayer" in r.data
     assert clients["viewer"].get("/vendor/folium/pa7_hm.min.js").status_code == 404
     assert clients["viewer"].get("/vendor/folium/..%2Fapp.py").status_code == 404
+
+
+def test_queue_counts_every_case_though_it_lists_the_first(app: Flask, clients: dict[str, FlaskClient],
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """The queue listed 200 cases a section and titled them "(200)" whatever the real number."""
+    from api.incidents import queries
+
+    x, y = _point(app)
+    for i in range(3):
+        r = clients["worker"].post("/incidents/new", data={"category": "SJ-0103", "description": f"油污{i}",
+                                                            "lon": str(x), "lat": str(y)})
+        assert r.status_code == 302
+    with app.app_context(), session_scope() as s:
+        waiting = queries.supervisor_queue_counts(s)["new"]
+    assert waiting >= 3
+    monkeypatch.setattr(queries, "QUEUE_SHOWN", 2)
+    page = clients["planner"].get("/incidents/queue").get_data(as_text=True)
+    section = page[page.index('id="queue-new"'):page.index('id="queue-pending_location"')]
+    assert f"待受理（{waiting}）" in section and section.count("data-case=") == 2
+    assert f"共 {waiting} 件，这里列出编号最小的 2 件" in section

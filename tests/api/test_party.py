@@ -179,3 +179,24 @@ def _decoded(page: str) -> str:
     """*page* with JSON \\uXXXX escapes decoded and the per-request nonce and CSRF token taken out."""
     text = re.sub(r"\\u([0-9a-fA-F]{4})", lambda m: chr(int(m.group(1), 16)), page)
     return re.sub(r'(nonce|content|value)="[^"]*"', "", text)
+
+
+def test_the_map_says_what_its_dots_are_and_when_nothing_is_linked(world: dict[str, Any]) -> None:
+    from sqlalchemy import delete
+
+    from tests.api.plans_helpers import login
+
+    app = world["app"]
+    app.test_cli_runner().invoke(main, ["party", "link"])
+    staff = login(app, "admin")
+    page = staff.get("/party").get_data(as_text=True)
+    assert "深红圆点为网格党支部/党小组" in page and "图层中打开" in page and "还没有党员中心户结对" not in page
+    with app.app_context(), session_scope() as s:
+        s.execute(delete(PartyLink))
+    try:
+        empty = staff.get("/party").get_data(as_text=True)
+        assert "还没有党员中心户结对" in empty and "wangge party link" in empty
+        public = app.test_client().get("/party/public").get_data(as_text=True)
+        assert "还没有党员中心户结对" in public and "wangge party link" not in public
+    finally:
+        app.test_cli_runner().invoke(main, ["party", "link"])

@@ -94,6 +94,9 @@ def test_report_dispatch_handle_close_on_a_phone(browser, incident_server: tuple
 
         worker.goto("/incidents/inbox")
         _no_overflow(worker)
+        # one card per case on a phone: the description gets the row's width, not a character a line
+        desc = worker.evaluate("() => document.querySelector('.wg-inc-desc').getBoundingClientRect().width")
+        assert desc > PHONE["width"] * 0.6, desc
         worker.click(f"tr[data-case='{case_url.rsplit('/', 1)[1]}'] a")
         _act(worker, "签收处置")
         _act(worker, "处置反馈", reason="已冲洗路面")
@@ -204,3 +207,24 @@ def test_report_map_opens_on_the_workers_own_grid_then_where_the_phone_is(
     here, _ = _report_view(browser, url, "i_worker", geolocation={"latitude": lat, "longitude": lon},
                            permissions=["geolocation"])
     assert here["zoom"] >= 17 and abs(here["lat"] - lat) < 1e-4 and abs(here["lon"] - lon) < 1e-4
+
+
+def test_patrol_before_any_track_says_what_to_do_and_paints_no_grid_red(
+        browser, incident_server: tuple[str, float, float]) -> None:  # type: ignore[no-untyped-def]
+    url, _, _ = incident_server
+    for viewport in (PHONE, {"width": 1280, "height": 800}):
+        context = browser.new_context(base_url=url, viewport=viewport, locale="zh-CN")
+        try:
+            pg = context.new_page()
+            login(pg, "i_admin")
+            pg.goto("/patrol")
+            pg.wait_for_selector("#patrol-sup[data-choropleth]", timeout=30_000)
+            empty = pg.locator("#patrol-empty")
+            assert empty.is_visible() and "还没有巡查轨迹" in empty.inner_text()
+            link = empty.get_by_role("link", name="绑定设备 / 导入轨迹")
+            assert link.is_visible() and link.get_attribute("href") == "/patrol/devices"
+            root = pg.locator("#patrol-sup")
+            assert int(root.get_attribute("data-choropleth") or 0) >= 1 and root.get_attribute("data-measured") == "0"
+            assert pg.evaluate("() => document.documentElement.scrollWidth") <= viewport["width"] + 1
+        finally:
+            context.close()

@@ -231,6 +231,10 @@ def test_board_list_selection_survives_pages_and_prints_as_one_batch(browser, pa
     try:
         login(page, "p_admin")
         page.goto("/boards")
+        # one card per grid: every download link lies on the screen (they were cut off at its right edge)
+        cut = page.evaluate("""() => Array.from(document.querySelectorAll('.wg-board-table a'),
+            (a) => a.getBoundingClientRect().right).filter((right) => right > innerWidth + 0.5).length""")
+        assert cut == 0 and page.locator(".wg-board-table a", has_text="A3竖 PDF").first.is_visible()
         count = page.locator(".wg-board-count")
         assert count.inner_text() == "已选 0 个网格" and page.get_by_role("button", name="打印所选").is_disabled()
         first = page.locator(".wg-board-pick").first.get_attribute("value")

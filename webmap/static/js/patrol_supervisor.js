@@ -42,17 +42,20 @@
       gridLayer = L.geoJSON(g, {
         style: function (f) {
           var r = byGrid[f.properties.key];
-          return { color: "#555", weight: 1, fillOpacity: 0.55, fillColor: colour(r ? r.building_coverage : null) };
+          // Before any track is stored, no grid has been measured: grey (no data), not red (0 %).
+          var measured = root.dataset.hasTracks === "1" && r;
+          return { color: "#555", weight: 1, fillOpacity: 0.55, fillColor: colour(measured ? r.building_coverage : null) };
         },
         onEachFeature: function (f, l) {
           var r = byGrid[f.properties.key];
           l.bindTooltip(document.createTextNode((f.properties.name || f.properties.key) + "：" +
-                                                (r ? pct(r.building_coverage) : "无数据")));
+                                                (r && root.dataset.hasTracks === "1" ? pct(r.building_coverage) : "无数据")));
         }
       }).addTo(map);
       gridLayer.bringToBack();
       if (g.features.length) { map.fitBounds(gridLayer.getBounds(), { padding: [8, 8] }); }
       root.dataset.choropleth = String(g.features.filter(function (f) { return byGrid[f.properties.key]; }).length);
+      root.dataset.measured = root.dataset.hasTracks === "1" ? root.dataset.choropleth : "0";
     });
   }
 
