@@ -198,7 +198,9 @@ def _patrol_paths() -> dict[str, Any]:
                     "label": {"type": "string", "maxLength": 200}}}))},
         "/api/patrol/coverage": {"get": _op("巡查覆盖率 / coverage", tag="patrol", params=[
             _query("from", "起始日期 YYYY-MM-DD", day), _query("to", "结束日期 YYYY-MM-DD", day),
-            _query("by", "grid、worker 或 day", {"type": "string", "enum": ["grid", "worker", "day"]})])},
+            _query("by", "grid、worker 或 day", {"type": "string", "enum": ["grid", "worker", "day"]}),
+            _query("period", "day、week、month 或 all（按日、周、月分行）",
+                   {"type": "string", "enum": ["all", "day", "week", "month"]})])},
         "/api/patrol/track": {"get": _op("巡查轨迹（留痕）/ one worker's track of a day", tag="patrol", params=[
             _query("user", "网格员账号 / worker"), _query("date", "日期 YYYY-MM-DD", day)])},
         "/api/patrol/visits": {

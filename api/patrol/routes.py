@@ -29,7 +29,7 @@ from api.patrol.protocol import (
     fixes_from_query,
     fixes_from_traccar_json,
 )
-from api.patrol.reports import BY_CHOICES, clean_options, coverage_report, period_bounds
+from api.patrol.reports import BY_CHOICES, PERIODS, clean_options, coverage_report, period_bounds
 from api.patrol.store import (
     PatrolError,
     bind_device,
@@ -133,13 +133,18 @@ def _date_arg(name: str) -> date:
 @bp.get("/api/patrol/coverage")
 @role_required(*SUPERVISOR_ROLES)
 def coverage() -> Any:
-    """Coverage per grid / worker / day for ``?from=&to=&by=``, with the cleaning counts."""
+    """Coverage per grid / worker / day for ``?from=&to=&by=`` (``&period=day|week|month``), with the cleaning counts."""
     start, end = _date_arg("from"), _date_arg("to")
     by = request.args.get("by", "grid")
     if by not in BY_CHOICES or end < start:
         raise RequestError(400, "bad_request", f"参数 by={by!r} 或日期范围无效",
                            f"by 应为 {'、'.join(BY_CHOICES)} 之一，且 to 不早于 from", field="by" if by not in BY_CHOICES else "to")
-    rep = coverage_report(get_session(), settings=current_app.config["WANGGE"], start=start, end=end, by=by)
+    period = request.args.get("period") or None
+    if period is not None and period not in PERIODS:
+        raise RequestError(400, "bad_period", f"参数 period={period!r} 无效", f"period 应为 {'、'.join(PERIODS)} 之一",
+                           field="period")
+    rep = coverage_report(get_session(), settings=current_app.config["WANGGE"], start=start, end=end, by=by,
+                          period=period)
     rows = rep.table.astype(object).where(rep.table.notna(), None).to_dict("records")
     # Per record, not per column: a column of text and None would come back as a string column with NaN.
     for r in rows:

@@ -212,7 +212,41 @@ def test_cli_import_and_coverage(world: dict[str, Any], tmp_path: Path) -> None:
     row = sheet.loc[sheet["网格"].astype(str) == str(world["grid"])].iloc[0]
     assert row["已巡楼栋"] >= 1 and row["楼栋总数"] == world["n_buildings"]
     bad = runner.invoke(main, ["patrol", "import", "--worker", "nobody", str(csv)])
-    assert bad.exit_code != 0 and "没有用户 nobody" in bad.output
+    assert bad.exit_code != 0 and "没有用户 nobody" in bad.output and "wangge users create" in bad.output
+
+
+def test_cli_coverage_per_week_and_month_with_the_unvisited_buildings(world: dict[str, Any], tmp_path: Path) -> None:
+    """Deliver 3: coverage per worker and week / grid and month, and the unvisited buildings listed."""
+    runner = world["app"].test_cli_runner()
+    weeks, month, whole, missed = (tmp_path / n for n in ("weeks.csv", "month.xlsx", "whole.csv", "missed.csv"))
+    span = ["--from", "2024-05-01", "--to", "2024-05-31"]
+    r = runner.invoke(main, ["patrol", "coverage", *span, "--by", "worker", "--period", "week", "-o", str(weeks),
+                             "--unvisited", str(missed)])
+    assert r.exit_code == 0, r.output
+    w = pd.read_csv(weeks, dtype={"网格员": str})
+    assert list(w["周期起始日"]) == ["2024-04-29", "2024-05-06", "2024-05-13", "2024-05-20", "2024-05-27"]
+    assert (w["网格员"] == "worker").all() and w.loc[1, "已巡楼栋"] >= 1
+    r = runner.invoke(main, ["patrol", "coverage", *span, "--by", "worker", "-o", str(whole)])
+    total = pd.read_csv(whole).iloc[0]
+    gone = pd.read_csv(missed, dtype=str)
+    assert len(gone) == total["楼栋总数"] - total["已巡楼栋"] > 0 and (gone["网格员"] == "worker").all()
+    assert set(gone["网格"]) == {str(world["grid"])} and gone["楼栋编号"].is_unique
+    r = runner.invoke(main, ["patrol", "coverage", *span, "--period", "month", "-o", str(month)])
+    assert r.exit_code == 0, r.output
+    m = pd.read_excel(month, engine="calamine")
+    row = m.loc[m["网格"].astype(str) == str(world["grid"])]
+    assert len(row) == 1 and str(row["周期起始日"].iloc[0])[:10] == "2024-05-01"
+    assert row["已巡楼栋"].iloc[0] == total["已巡楼栋"]
+    bad = runner.invoke(main, ["patrol", "coverage", *span, "-o", str(whole), "--unvisited", str(tmp_path / "x.txt")])
+    assert bad.exit_code != 0 and "use a .csv or .xlsx" in bad.output
+
+
+def test_coverage_api_per_week(world: dict[str, Any]) -> None:
+    q = {"from": "2024-05-01", "to": "2024-05-14", "by": "worker", "period": "week"}
+    rows = world["planner"].get("/api/patrol/coverage", query_string=q).get_json()["rows"]
+    assert [r["period"] for r in rows] == ["2024-04-29", "2024-05-06", "2024-05-13"]
+    bad = world["planner"].get("/api/patrol/coverage", query_string={**q, "period": "year"})
+    assert bad.status_code == 400 and bad.get_json()["error"]["field"] == "period"
 
 
 def test_pages_by_role(world: dict[str, Any]) -> None:
