@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import click
@@ -24,7 +24,7 @@ from geo.errors import ReadError
 from geo.patrol.readers import read_track
 from geo.spreadsheet import table_bytes
 
-__all__ = ["COMMANDS", "patrol_group"]
+__all__ = ["COMMANDS", "patrol_group", "demo_patrol"]
 
 _FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
 _COLUMNS_ZH = {"grid": "网格", "worker": "网格员", "period": "周期起始日", "buildings_total": "楼栋总数",
@@ -178,20 +178,29 @@ gap, two outliers for cleaning to remove). Needs a published plan and staff link
 accounts (`wangge register demo` after publishing). Fixes already stored are skipped.
 """)
 @click.option("--days", type=click.IntRange(min=1, max=366), default=30, show_default=True)
-@click.option("--until", "until", type=click.DateTime(["%Y-%m-%d"]), default=None, help="Last day (default: yesterday).")
+@click.option("--until", "until", type=click.DateTime(["%Y-%m-%d"]), default=None,
+              help="Last day (default: today, walked up to now).")
 @click.option("--seed", type=int, default=42, show_default=True)
 @with_appcontext
 def demo_command(days: int, until: datetime | None, seed: int) -> None:
+    if not demo_patrol(days=days, until=until.date() if until else None, seed=seed):
+        raise click.ClickException(_NO_WORKER)
+
+
+_NO_WORKER = ("没有关联网格的网格员账号 / no worker account serves a grid: publish a plan and run "
+              "`wangge register demo` first")
+
+
+def demo_patrol(*, days: int = 30, until: date | None = None, seed: int = 42) -> bool:
+    """Store and report the demo tracks (also called by `wangge demo`); False when no worker account serves a grid."""
     from api.patrol.demo import demo_tracks
 
     settings = current_app.config["WANGGE"]
     with db.session_scope() as s:
-        counts = demo_tracks(s, settings=settings, days=days, until=until.date() if until else None, seed=seed)
-    if not counts:
-        raise click.ClickException("没有关联网格的网格员账号 / no worker account serves a grid: publish a plan and run "
-                                   "`wangge register demo` first")
+        counts = demo_tracks(s, settings=settings, days=days, until=until, seed=seed)
     for user, n in counts.items():
-        click.echo(f"{user}: {n} 个合成定位点 synthetic fixes")
+        click.echo(f"{user}: {n} 个合成定位点 synthetic fixes（{days} 天巡查轨迹）")
+    return bool(counts)
 
 
 @patrol_group.command("route", help="""Suggested patrol loop of one grid on the walk network (巡查路线).

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -20,10 +20,15 @@ __all__ = ["demo_tracks"]
 
 
 def demo_tracks(session: Session, *, settings: dict[str, Any], days: int = 30, until: date | None = None,
-                seed: int = 42) -> dict[str, int]:
-    """Store *days* of synthetic tracks (ending *until*, default yesterday) per worker with grids; fixes stored."""
+                seed: int = 42, now: datetime | None = None) -> dict[str, int]:
+    """Store *days* of synthetic tracks (ending *until*, default today) per worker with grids; fixes stored.
+
+    Fixes after *now* (default: the current time) are not stored, so today's walk is the part
+    already walked: the phone map, last positions and alerts have a today in the demo.
+    """
     tz = settings["patrol_timezone"]
-    last = until or (datetime.now(ZoneInfo(tz)).date() - timedelta(days=1))
+    now = now or datetime.now(UTC)
+    last = until or now.astimezone(ZoneInfo(tz)).date()
     span = [last - timedelta(days=k) for k in range(days - 1, -1, -1)]
     served = worker_grids(session, span[0], last)
     grids = active_grids(session)
@@ -40,6 +45,7 @@ def demo_tracks(session: Session, *, settings: dict[str, Any], days: int = 30, u
         f = synthetic_tracks(b.to_crs(crs), span, seed=seed + n, timezone_name=tz)
         lon, lat = Transformer.from_crs(crs, 4326, always_xy=True).transform(f["x"].to_numpy(), f["y"].to_numpy())
         frame = pd.DataFrame({"t": f["t"], "lon": lon, "lat": lat, "accuracy": 8.0})
+        frame = frame.loc[frame["t"] <= pd.Timestamp(now)]
         user = user_by_name(session, username)
         out[username], _ = store_fixes(session, user.id, frame, source="file", device_id="demo",
                                        grids=grids_for(session, settings, cache), settings=settings)

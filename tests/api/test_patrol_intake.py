@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import pytest
 from flask import Flask
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 
 from api.cli import main
 from api.db import session_scope
@@ -362,6 +362,26 @@ def test_cli_demo_tracks(world: dict[str, Any], tmp_path: Path) -> None:
     sheet = pd.read_csv(out, encoding="utf-8-sig")
     mine = sheet.loc[sheet["网格"].astype(str) == str(world["grid"])]
     assert len(mine) == 2 and (mine["楼栋覆盖率"] >= 0.5).all()
+
+
+def test_demo_tracks_stop_at_now(world: dict[str, Any]) -> None:
+    """The demo's last day is walked only up to now: no fix in the future (the cleaning would drop it)."""
+    from api.patrol.demo import demo_tracks
+
+    app, day = world["app"], date(2024, 3, 12)
+    that_day = (PatrolFix.device_id == "demo") & (PatrolFix.t >= datetime(2024, 3, 11, tzinfo=UTC)) & (
+        PatrolFix.t < datetime(2024, 3, 13, tzinfo=UTC))
+    with app.app_context(), session_scope() as s:
+        whole = demo_tracks(s, settings=app.config["WANGGE"], days=1, until=day, seed=7)["worker"]
+    with app.app_context(), session_scope() as s:
+        lo, hi = s.execute(select(func.min(PatrolFix.t), func.max(PatrolFix.t)).where(that_day)).one()
+        s.execute(delete(PatrolFix).where(that_day))
+    now = lo + (hi - lo) / 2
+    with app.app_context(), session_scope() as s:
+        part = demo_tracks(s, settings=app.config["WANGGE"], days=1, until=day, seed=7, now=now)["worker"]
+    with app.app_context(), session_scope() as s:
+        last = s.scalar(select(func.max(PatrolFix.t)).where(that_day))
+    assert 0 < part < whole and lo <= last <= now
 
 
 def test_last_positions_for_supervisors_only(world: dict[str, Any]) -> None:
