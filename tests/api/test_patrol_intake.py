@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pandas as pd
 import pytest
@@ -138,6 +139,32 @@ def test_unknown_device_refused_and_listed(world: dict[str, Any]) -> None:
     assert listing["unknown"][0]["attempts"] == 1
     assert [d["device_id"] for d in listing["devices"]] == [DEVICE]
     assert world["worker"].get("/api/patrol/devices").status_code == 403
+
+
+def test_devices_page_lists_refused_devices_and_binds_them(world: dict[str, Any]) -> None:
+    """The 巡查设备 page the refusal message points admins to: listed, bound from the list, then accepted."""
+    t = datetime(2023, 1, 10, 1, 0, tzinfo=UTC)
+    q = osmand_query(*world["lonlat"], t) | {"id": "stranger-02"}
+    assert world["anon"].get("/api/patrol/osmand", query_string=q).status_code == 403
+    page = world["admin"].get("/patrol/devices").get_data(as_text=True)
+    unknown = page.split('id="unknown-devices"')[1].split("</table>")[0]
+    assert "stranger-02" in unknown and "/api/patrol/osmand" in page
+    r = world["admin"].post("/patrol/devices", data={"device_id": "stranger-02", "username": "worker", "label": "红米"},
+                            follow_redirects=True)
+    page = r.get_data(as_text=True)
+    assert r.status_code == 200 and "设备 stranger-02 已绑定到 worker" in page
+    assert "stranger-02" not in page.split('id="unknown-devices"')[1].split("</table>")[0]
+    assert "红米" in page.split('id="bound-devices"')[1]
+    assert world["anon"].get("/api/patrol/osmand", query_string=q).status_code == 200
+    assert count_fixes(world["app"], device_id="stranger-02") == 1
+    with world["app"].app_context(), session_scope() as s:  # the other tests count every stored fix
+        s.execute(delete(PatrolFix).where(PatrolFix.device_id == "stranger-02"))
+    bad = world["admin"].post("/patrol/devices", data={"device_id": "x-1", "username": "nobody"}, follow_redirects=True)
+    assert "未绑定：没有用户 nobody" in bad.get_data(as_text=True)
+    empty = world["admin"].post("/patrol/devices", data={"device_id": " ", "username": "worker"}, follow_redirects=True)
+    assert "缺少设备标识 id" in empty.get_data(as_text=True)
+    assert world["worker"].get("/patrol/devices").status_code == 403
+    assert world["planner"].get("/patrol/devices").status_code == 403
 
 
 @pytest.mark.parametrize(("query", "message"), [
@@ -369,8 +396,9 @@ def test_demo_tracks_stop_at_now(world: dict[str, Any]) -> None:
     from api.patrol.demo import demo_tracks
 
     app, day = world["app"], date(2024, 3, 12)
-    that_day = (PatrolFix.device_id == "demo") & (PatrolFix.t >= datetime(2024, 3, 11, tzinfo=UTC)) & (
-        PatrolFix.t < datetime(2024, 3, 13, tzinfo=UTC))
+    tz = ZoneInfo(app.config["WANGGE"]["patrol_timezone"])
+    that_day = (PatrolFix.device_id == "demo") & (PatrolFix.t >= datetime(2024, 3, 11, 16, tzinfo=UTC)) & (
+        PatrolFix.t < datetime(2024, 3, 12, 16, tzinfo=UTC))  # the local (UTC+8) day
     with app.app_context(), session_scope() as s:
         whole = demo_tracks(s, settings=app.config["WANGGE"], days=1, until=day, seed=7)["worker"]
     with app.app_context(), session_scope() as s:
@@ -381,7 +409,16 @@ def test_demo_tracks_stop_at_now(world: dict[str, Any]) -> None:
         part = demo_tracks(s, settings=app.config["WANGGE"], days=1, until=day, seed=7, now=now)["worker"]
     with app.app_context(), session_scope() as s:
         last = s.scalar(select(func.max(PatrolFix.t)).where(that_day))
+        again = demo_tracks(s, settings=app.config["WANGGE"], days=3, until=day, seed=8)["worker"]
+        days = {t.astimezone(tz).date() for t in s.scalars(select(PatrolFix.t).where(
+            PatrolFix.device_id == "demo", PatrolFix.t >= datetime(2024, 3, 9, tzinfo=UTC),
+            PatrolFix.t < datetime(2024, 3, 13, tzinfo=UTC)))}
     assert 0 < part < whole and lo <= last <= now
+    # a later run adds the two missing days only: the walked day keeps its one walk
+    assert again > 0 and count_fixes(app, device_id="demo") - again >= part
+    with app.app_context(), session_scope() as s:
+        assert s.scalar(select(func.count()).select_from(PatrolFix).where(that_day)) == part
+    assert days == {date(2024, 3, 10), date(2024, 3, 11), date(2024, 3, 12)}
 
 
 def test_last_positions_for_supervisors_only(world: dict[str, Any]) -> None:
