@@ -188,6 +188,12 @@ def test_supervisor_choropleth_positions_and_time_slider(browser, patrol_server:
         assert page.locator("#alerts-table tbody tr").count() == len(alerts)
         stay = page.locator("#alerts-table tbody tr", has_text="长时间停留")
         assert stay.count() == 1 and "p_worker" in stay.inner_text()
+        # shown in the patrol time zone (Asia/Shanghai), not the browser's (UTC here)
+        start = next(a for a in alerts if a["kind"] == "stationary")["start"]
+        local = datetime.fromisoformat(start).astimezone(ZoneInfo("Asia/Shanghai")).strftime("%H:%M")
+        assert local in stay.inner_text()
+        assert page.locator("#track-form input[type=date]").input_value() == datetime.now(
+            ZoneInfo("Asia/Shanghai")).date().isoformat()
         assert page.locator("path.leaflet-interactive[fill='#e74c3c'], .leaflet-overlay-pane canvas").count() >= 1
         # the page opens on today's coverage (grids drawn, ranking filled) before any click
         page.wait_for_selector("#patrol-sup[data-choropleth]", timeout=30_000)

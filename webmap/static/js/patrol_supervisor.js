@@ -11,7 +11,8 @@
   var posLayer = L.layerGroup().addTo(map);
   var alertLayer = L.layerGroup().addTo(map);
   var ALERT = { outside: "离开网格", stationary: "长时间停留", silent: "长时间无定位" };
-  var today = new Date().toISOString().slice(0, 10);
+  // today in the patrol time zone ("sv-SE" writes dates as YYYY-MM-DD)
+  var today = new Date().toLocaleDateString("sv-SE", { timeZone: root.dataset.timezone });
   document.querySelectorAll("input[type=date]").forEach(function (i) { i.value = today; });
 
   function get(url) {
@@ -86,8 +87,10 @@
   }
   document.getElementById("positions-refresh").addEventListener("click", loadPositions);
 
+  // Times in the patrol time zone (shift hours, patrol days), whatever the browser's own zone.
   function hhmm(iso) {
-    return new Date(iso).toLocaleTimeString("zh-CN", { hour: "2-digit", minute: "2-digit", hour12: false });
+    return new Date(iso).toLocaleTimeString("zh-CN", { hour: "2-digit", minute: "2-digit", hour12: false,
+                                                        timeZone: root.dataset.timezone });
   }
 
   // Today's geofence alerts: one row each, and a marker where it was raised (none for a worker never seen).
@@ -136,7 +139,7 @@
     if (here) { map.removeLayer(here); }
     if (fixes.length) {
       here = L.circleMarker(fixes[k].ll, { radius: 6, color: "#2980b9", fillOpacity: 1 }).addTo(map);
-      label.textContent = new Date(fixes[k].t).toLocaleTimeString("zh-CN", { hour: "2-digit", minute: "2-digit" });
+      label.textContent = hhmm(fixes[k].t);
     }
     root.dataset.trackShown = String(k + 1);
   }
