@@ -206,10 +206,14 @@ def _patrol_paths() -> dict[str, Any]:
         "/api/patrol/visits": {
             "get": _op("重点人员走访 / due, overdue and done visits", tag="patrol",
                        params=[_query("grid", "网格编码 / grid code")]),
-            "post": _op("记录走访 / record a visit", tag="patrol", ok="201", body=_json_body({
+            "post": _op("记录走访 / record a visit (JSON, or multipart with a photo)", tag="patrol", ok="201",
+                        body=_json_body({
                 "type": "object", "required": ["keyperson_id"], "properties": {
                     "keyperson_id": {"type": "integer"}, "note": {"type": "string", "maxLength": 1000},
                     "lon": {"type": "number"}, "lat": {"type": "number"}}}))},
+        "/api/patrol/visits/{visit_id}/photo": {"get": _op(
+            "走访照片 / a visit's photo", tag="patrol", params=[_int_path("visit_id", "走访 id / visit id")],
+            media="image/jpeg")},
         "/api/patrol/my": {"get": _op("我的巡查 / my patrol map data", tag="patrol",
                                       params=[_query("date", "日期 YYYY-MM-DD", day)])},
         "/api/patrol/route": {"get": _op("建议巡查路线 / suggested patrol loop", tag="patrol", params=[
