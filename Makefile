@@ -15,6 +15,7 @@ run: setup
 	$(BIN)/wangge plans partition --if-none --name 示例方案 --user planner
 	$(BIN)/wangge register demo --publish
 	$(BIN)/wangge incidents demo
+	$(BIN)/wangge patrol demo
 	$(BIN)/wangge serve --host $(HOST) --port $(PORT)
 
 test: setup system-deps

@@ -198,16 +198,22 @@ def _patrol_paths() -> dict[str, Any]:
                     "label": {"type": "string", "maxLength": 200}}}))},
         "/api/patrol/coverage": {"get": _op("巡查覆盖率 / coverage", tag="patrol", params=[
             _query("from", "起始日期 YYYY-MM-DD", day), _query("to", "结束日期 YYYY-MM-DD", day),
-            _query("by", "grid、worker 或 day", {"type": "string", "enum": ["grid", "worker", "day"]})])},
+            _query("by", "grid、worker 或 day", {"type": "string", "enum": ["grid", "worker", "day"]}),
+            _query("period", "day、week、month 或 all（按日、周、月分行）",
+                   {"type": "string", "enum": ["all", "day", "week", "month"]})])},
         "/api/patrol/track": {"get": _op("巡查轨迹（留痕）/ one worker's track of a day", tag="patrol", params=[
             _query("user", "网格员账号 / worker"), _query("date", "日期 YYYY-MM-DD", day)])},
         "/api/patrol/visits": {
             "get": _op("重点人员走访 / due, overdue and done visits", tag="patrol",
                        params=[_query("grid", "网格编码 / grid code")]),
-            "post": _op("记录走访 / record a visit", tag="patrol", ok="201", body=_json_body({
+            "post": _op("记录走访 / record a visit (JSON, or multipart with a photo)", tag="patrol", ok="201",
+                        body=_json_body({
                 "type": "object", "required": ["keyperson_id"], "properties": {
                     "keyperson_id": {"type": "integer"}, "note": {"type": "string", "maxLength": 1000},
                     "lon": {"type": "number"}, "lat": {"type": "number"}}}))},
+        "/api/patrol/visits/{visit_id}/photo": {"get": _op(
+            "走访照片 / a visit's photo", tag="patrol", params=[_int_path("visit_id", "走访 id / visit id")],
+            media="image/jpeg")},
         "/api/patrol/my": {"get": _op("我的巡查 / my patrol map data", tag="patrol",
                                       params=[_query("date", "日期 YYYY-MM-DD", day)])},
         "/api/patrol/route": {"get": _op("建议巡查路线 / suggested patrol loop", tag="patrol", params=[

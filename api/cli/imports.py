@@ -206,6 +206,7 @@ def demo_command(n_buildings: int, seed: int, osm: Path | None, if_missing: bool
     _print_summary(summary, prepared, stats=stats)
     _demo_register()
     _demo_incidents()
+    _demo_patrol()
     click.echo(f"完成 done in {time.perf_counter() - started:.1f} s; start the map with `wangge serve`")
 
 
@@ -225,6 +226,15 @@ def _demo_incidents() -> None:
     from api.cli.incidents import demo_incidents
 
     demo_incidents()
+
+
+def _demo_patrol() -> None:
+    """A month of synthetic patrol tracks, when workers serve grids of a published plan (else `wangge patrol demo` later)."""
+    from api.cli.patrol import demo_patrol
+
+    if not demo_patrol():
+        click.echo("尚无关联网格的网格员，暂不生成演示巡查轨迹 / no worker serves a grid yet: run `wangge patrol demo` "
+                   "after publishing a plan and `wangge register demo`")
 
 
 COMMANDS = [import_command, demo_command]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import click
@@ -12,7 +12,7 @@ from flask.cli import with_appcontext
 
 from api import audit, db
 from api.localtime import local_text
-from api.patrol.reports import BY_CHOICES, coverage_report
+from api.patrol.reports import BY_CHOICES, PERIODS, coverage_report, unvisited_report
 from api.patrol.store import (
     PatrolError,
     bind_device,
@@ -25,14 +25,14 @@ from geo.errors import ReadError
 from geo.patrol.readers import read_track
 from geo.spreadsheet import table_bytes
 
-__all__ = ["COMMANDS", "patrol_group"]
+__all__ = ["COMMANDS", "patrol_group", "demo_patrol"]
 
 _FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
 _COLUMNS_ZH = {"grid": "网格", "worker": "网格员", "period": "周期起始日", "buildings_total": "楼栋总数",
                "buildings_visited": "已巡楼栋", "households_total": "户数", "households_visited": "已巡户数",
                "building_coverage": "楼栋覆盖率", "household_coverage": "户覆盖率", "first_visit": "首次巡查",
                "last_visit": "最后巡查", "street_total_m": "街巷总长(米)", "street_walked_m": "已走街巷(米)",
-               "street_share": "街巷覆盖率"}
+               "street_share": "街巷覆盖率", "building_id": "楼栋编号"}
 
 
 @click.group("patrol", help="Patrol (巡查): track files, tracker devices, coverage per grid / worker / day.")
@@ -90,12 +90,18 @@ def devices_command() -> None:
         click.echo(f"{u['device_id']}\t未绑定（已拒收 {u['attempts']} 次，最近 {local_text(u['last_seen'])}）")
 
 
-def _write_table(table: pd.DataFrame, out: Path) -> None:
+def _write_table(table: pd.DataFrame, out: Path, sheet: str = "巡查覆盖率") -> None:
     frame = table.copy()
     for col in ("first_visit", "last_visit"):
-        frame[col] = frame[col].dt.tz_convert(current_app.config["WANGGE"]["patrol_timezone"]).dt.tz_localize(None)
+        if col in frame:
+            frame[col] = frame[col].dt.tz_convert(current_app.config["WANGGE"]["patrol_timezone"]).dt.tz_localize(None)
     frame = frame.rename(columns=_COLUMNS_ZH)
-    out.write_bytes(table_bytes(frame, "xlsx" if out.suffix.lower() == ".xlsx" else "csv", sheet_name="巡查覆盖率"))
+    out.write_bytes(table_bytes(frame, "xlsx" if out.suffix.lower() == ".xlsx" else "csv", sheet_name=sheet))
+
+
+def _table_path(out: Path | None, option: str) -> None:
+    if out is not None and out.suffix.lower() not in (".csv", ".xlsx"):
+        raise click.BadParameter(f"{out.name}: use a .csv or .xlsx file name", param_hint=option)
 
 
 @patrol_group.command("coverage", help="""Patrol coverage (buildings and households visited / total) from stored fixes.
@@ -103,27 +109,40 @@ def _write_table(table: pd.DataFrame, out: Path) -> None:
 \b
 A building is visited when a cleaned track passes within patrol_visit_m of its footprint.
 --by grid: one row per grid; worker: per worker over their grids; day: per grid and day.
+--period day|week|month splits each grid's or worker's rows (weeks start on Monday,
+months on the 1st); --unvisited also writes the buildings not visited in the range
+(per worker: the buildings of their grids they did not pass).
 """)
 @click.option("--from", "start", required=True, type=click.DateTime(["%Y-%m-%d"]), help="First day (local).")
 @click.option("--to", "end", required=True, type=click.DateTime(["%Y-%m-%d"]), help="Last day (local), inclusive.")
 @click.option("--by", type=click.Choice(BY_CHOICES), default="grid", show_default=True)
+@click.option("--period", type=click.Choice(PERIODS), default=None,
+              help="Rows per day, week or month (default: all the range; day for --by day).")
 @click.option("-o", "--output", "out", required=True, type=click.Path(dir_okay=False, path_type=Path),
               help="OUT.csv or OUT.xlsx")
+@click.option("--unvisited", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Also write the unvisited buildings to this .csv or .xlsx.")
 @with_appcontext
-def coverage_command(start: datetime, end: datetime, by: str, out: Path) -> None:
-    if out.suffix.lower() not in (".csv", ".xlsx"):
-        raise click.BadParameter(f"{out.name}: use a .csv or .xlsx file name", param_hint="-o")
+def coverage_command(start: datetime, end: datetime, by: str, period: str | None, out: Path,
+                     unvisited: Path | None) -> None:
+    _table_path(out, "-o")
+    _table_path(unvisited, "--unvisited")
     d0, d1 = start.date(), end.date()
     if d1 < d0:
         raise click.BadParameter(f"--to {d1} is before --from {d0}; swap them", param_hint="--to")
+    settings = current_app.config["WANGGE"]
     with db.session_scope() as s:
-        rep = coverage_report(s, settings=current_app.config["WANGGE"], start=d0, end=d1, by=by,
-                              now=datetime.now(UTC))
+        rep = coverage_report(s, settings=settings, start=d0, end=d1, by=by, period=period, now=datetime.now(UTC))
         audit.record(s, user="cli", action="patrol.coverage_export", target=out.name,
-                     detail={"from": d0.isoformat(), "to": d1.isoformat(), "by": by, "rows": len(rep.table)})
+                     detail={"from": d0.isoformat(), "to": d1.isoformat(), "by": by, "period": period,
+                             "rows": len(rep.table)})
     _write_table(rep.table, out)
     dropped = ", ".join(f"{k} {v}" for k, v in rep.cleaned.dropped.items() if v)
     click.echo(f"{len(rep.table)} 行写入 {out}；定位点 {rep.cleaned.n_input} 个，剔除：{dropped or '无'}")
+    if unvisited is not None:
+        missed = unvisited_report(rep, start=d0, end=d1, tz=settings["patrol_timezone"])
+        _write_table(missed, unvisited, sheet="未巡楼栋")
+        click.echo(f"未巡楼栋 {len(missed)} 栋写入 {unvisited}")
 
 
 @patrol_group.command("purge", help="Delete raw fixes older than the retention period (patrol_retention_days).")
@@ -153,20 +172,29 @@ gap, two outliers for cleaning to remove). Needs a published plan and staff link
 accounts (`wangge register demo` after publishing). Fixes already stored are skipped.
 """)
 @click.option("--days", type=click.IntRange(min=1, max=366), default=30, show_default=True)
-@click.option("--until", "until", type=click.DateTime(["%Y-%m-%d"]), default=None, help="Last day (default: yesterday).")
+@click.option("--until", "until", type=click.DateTime(["%Y-%m-%d"]), default=None,
+              help="Last day (default: today, walked up to now).")
 @click.option("--seed", type=int, default=42, show_default=True)
 @with_appcontext
 def demo_command(days: int, until: datetime | None, seed: int) -> None:
+    if not demo_patrol(days=days, until=until.date() if until else None, seed=seed):
+        raise click.ClickException(_NO_WORKER)
+
+
+_NO_WORKER = ("没有关联网格的网格员账号 / no worker account serves a grid: publish a plan and run "
+              "`wangge register demo` first")
+
+
+def demo_patrol(*, days: int = 30, until: date | None = None, seed: int = 42) -> bool:
+    """Store and report the demo tracks (also called by `wangge demo`); False when no worker account serves a grid."""
     from api.patrol.demo import demo_tracks
 
     settings = current_app.config["WANGGE"]
     with db.session_scope() as s:
-        counts = demo_tracks(s, settings=settings, days=days, until=until.date() if until else None, seed=seed)
-    if not counts:
-        raise click.ClickException("没有关联网格的网格员账号 / no worker account serves a grid: publish a plan and run "
-                                   "`wangge register demo` first")
+        counts = demo_tracks(s, settings=settings, days=days, until=until, seed=seed)
     for user, n in counts.items():
-        click.echo(f"{user}: {n} 个合成定位点 synthetic fixes")
+        click.echo(f"{user}: {n} 个合成定位点 synthetic fixes（{days} 天巡查轨迹）")
+    return bool(counts)
 
 
 @patrol_group.command("route", help="""Suggested patrol loop of one grid on the walk network (巡查路线).

@@ -19,10 +19,12 @@ from sqlalchemy.orm import Session
 
 from api.incidents.models import IncidentPhoto
 
-__all__ = ["PhotoError", "Photo", "check_photos", "store_photos", "exif_lonlat", "PHOTO_DIR"]
+__all__ = ["PhotoError", "Photo", "check_photos", "store_photos", "exif_lonlat", "PHOTO_DIR", "PHOTO_TYPES"]
 
 PHOTO_DIR = "incident_photos"
 _TYPES = {"JPEG": ("jpg", "image/jpeg"), "PNG": ("png", "image/png"), "WEBP": ("webp", "image/webp")}
+#: Accepted photo formats -> (file extension, content type); patrol visit photos use them too.
+PHOTO_TYPES = _TYPES
 _GPS_IFD = 0x8825
 
 

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pandas as pd
 from pyproj import Transformer
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from api.grids.service import active_grids, buildings_of_grid
-from api.patrol.reports import patrol_buildings, worker_grids
+from api.patrol.models import PatrolFix
+from api.patrol.reports import patrol_buildings, period_bounds, worker_grids
 from api.patrol.store import grids_for, store_fixes, user_by_name
 from geo.crs import local_metric_crs
 from geo.patrol.synthetic import synthetic_tracks
@@ -19,11 +21,26 @@ from geo.patrol.synthetic import synthetic_tracks
 __all__ = ["demo_tracks"]
 
 
+def _days_with_demo_fixes(session: Session, user_id: int, span: list[date], tz: str) -> set[date]:
+    lo, hi = period_bounds(span[0], span[-1], tz)
+    times = session.scalars(select(PatrolFix.t).where(PatrolFix.user_id == user_id, PatrolFix.device_id == "demo",
+                                                      PatrolFix.t >= lo, PatrolFix.t < hi))
+    zone = ZoneInfo(tz)
+    return {t.astimezone(zone).date() for t in times}
+
+
 def demo_tracks(session: Session, *, settings: dict[str, Any], days: int = 30, until: date | None = None,
-                seed: int = 42) -> dict[str, int]:
-    """Store *days* of synthetic tracks (ending *until*, default yesterday) per worker with grids; fixes stored."""
+                seed: int = 42, now: datetime | None = None) -> dict[str, int]:
+    """Store *days* of synthetic tracks (ending *until*, default today) per worker with grids; fixes stored.
+
+    Fixes after *now* (default: the current time) are not stored, so today's walk is the part
+    already walked: the phone map, last positions and alerts have a today in the demo. Days a
+    worker already has demo fixes on are left as they are, so running it again (``make run``
+    on another day) adds only the missing days instead of a second walk per day.
+    """
     tz = settings["patrol_timezone"]
-    last = until or (datetime.now(ZoneInfo(tz)).date() - timedelta(days=1))
+    now = now or datetime.now(UTC)
+    last = until or now.astimezone(ZoneInfo(tz)).date()
     span = [last - timedelta(days=k) for k in range(days - 1, -1, -1)]
     served = worker_grids(session, span[0], last)
     grids = active_grids(session)
@@ -36,11 +53,16 @@ def demo_tracks(session: Session, *, settings: dict[str, Any], days: int = 30, u
         b = b.loc[b["building_id"].isin(ids)]
         if len(b) < 2:
             continue
+        user = user_by_name(session, username)
+        todo = [d for d in span if d not in _days_with_demo_fixes(session, user.id, span, tz)]
+        if not todo:
+            out[username] = 0
+            continue
         crs = local_metric_crs(b, configured=settings.get("local_crs", ""))
-        f = synthetic_tracks(b.to_crs(crs), span, seed=seed + n, timezone_name=tz)
+        f = synthetic_tracks(b.to_crs(crs), todo, seed=seed + n, timezone_name=tz)
         lon, lat = Transformer.from_crs(crs, 4326, always_xy=True).transform(f["x"].to_numpy(), f["y"].to_numpy())
         frame = pd.DataFrame({"t": f["t"], "lon": lon, "lat": lat, "accuracy": 8.0})
-        user = user_by_name(session, username)
+        frame = frame.loc[frame["t"] <= pd.Timestamp(now)]
         out[username], _ = store_fixes(session, user.id, frame, source="file", device_id="demo",
                                        grids=grids_for(session, settings, cache), settings=settings)
     return out

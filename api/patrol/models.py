@@ -71,7 +71,7 @@ class UnknownDevice(Base):
 
 
 class PatrolVisit(Base):
-    """A worker's visit to a key person (重点人员走访), with note and optional check-in location."""
+    """A worker's visit to a key person (重点人员走访), with note, optional photo and check-in location."""
 
     __tablename__ = "patrol_visits"
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -82,6 +82,9 @@ class PatrolVisit(Base):
     lon: Mapped[float | None] = mapped_column(Float)
     lat: Mapped[float | None] = mapped_column(Float)
     grid_code: Mapped[str | None] = mapped_column(String(64), index=True)
+    #: the photo's path under ``<instance>/patrol_photos`` (migration ``0011_patrol_visit_photo``)
+    photo_path: Mapped[str | None] = mapped_column(String(300))
+    photo_type: Mapped[str | None] = mapped_column(String(50))
 
 
 PATROL_MODELS = (PatrolDevice, PatrolFix, UnknownDevice, PatrolVisit)

@@ -1,4 +1,5 @@
-"""Patrol pages: the worker's phone map (/patrol/my) and the supervisor's view (/patrol)."""
+"""Patrol pages: the worker's phone map (/patrol/my) and the supervisor's view (/patrol); tracker devices and
+track files are on /patrol/devices (:mod:`api.patrol.device_pages`)."""
 
 from __future__ import annotations
 

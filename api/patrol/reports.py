@@ -27,12 +27,12 @@ from api.register.models import Staff
 from api.register.queries import household_counts
 from api.workspace import load_layer
 from geo.patrol.clean import CleanTracks, clean_fixes
-from geo.patrol.coverage import coverage_table, visits_from_tracks
+from geo.patrol.coverage import PERIODS, coverage_table, unvisited_buildings, visits_from_tracks
 from geo.patrol.geofence import geofence_alerts
 from geo.patrol.streets import street_length_walked, street_pieces
 
-__all__ = ["CoverageReport", "BY_CHOICES", "clean_options", "period_bounds", "patrol_buildings", "worker_grids",
-           "coverage_report", "geofence_report"]
+__all__ = ["CoverageReport", "BY_CHOICES", "PERIODS", "clean_options", "period_bounds", "patrol_buildings", "worker_grids",
+           "coverage_report", "unvisited_report", "geofence_report"]
 
 #: ``--by`` choices: per grid, per worker, per grid and day.
 BY_CHOICES: tuple[str, ...] = ("grid", "worker", "day")
@@ -45,6 +45,8 @@ class CoverageReport:
     table: pd.DataFrame
     visits: pd.DataFrame
     cleaned: CleanTracks
+    buildings: pd.DataFrame
+    worker_grids: dict[str, list[str]] | None = None
 
 
 def clean_options(settings: dict[str, Any]) -> dict[str, Any]:
@@ -91,8 +93,12 @@ def worker_grids(session: Session, start: date, end: date) -> dict[str, list[str
 
 
 def coverage_report(session: Session, *, settings: dict[str, Any], start: date, end: date, by: str = "grid",
-                    now: datetime | None = None) -> CoverageReport:
-    """Coverage from the fixes stored for ``[start, end]`` (local days), per *by* (see :data:`BY_CHOICES`)."""
+                    period: str | None = None, now: datetime | None = None) -> CoverageReport:
+    """Coverage from the fixes stored for ``[start, end]`` (local days), per *by* (see :data:`BY_CHOICES`).
+
+    *period* (day, week, month or all; see :data:`~geo.patrol.coverage.PERIODS`) splits each
+    unit's rows; by default ``day`` for ``by="day"`` (per grid and day), else the whole range.
+    """
     tz = settings["patrol_timezone"]
     lo, hi = period_bounds(start, end, tz)
     fixes = fixes_frame(session, lo, hi)
@@ -101,12 +107,27 @@ def coverage_report(session: Session, *, settings: dict[str, Any], start: date, 
     visits = visits_from_tracks(cleaned.fixes, buildings, visit_m=settings["patrol_visit_m"],
                                 threads=settings["patrol_coverage_threads"])
     keys = ["worker"] if by == "worker" else ["grid"]
-    period = "day" if by == "day" else "all"
+    period = period or ("day" if by == "day" else "all")
+    served = worker_grids(session, start, end) if by == "worker" else None
     table = coverage_table(visits, buildings, start=start, end=end, by=keys, period=period,
-                           worker_grids=worker_grids(session, start, end) if by == "worker" else None, timezone_name=tz)
-    if by == "grid":
+                           worker_grids=served, timezone_name=tz)
+    if by == "grid" and period == "all":  # street length walked is measured over the whole range
         table = table.merge(_streets_walked(session, cleaned, settings), on="grid", how="left")
-    return CoverageReport(table, visits, cleaned)
+    return CoverageReport(table, visits, cleaned, buildings, served)
+
+
+def unvisited_report(rep: CoverageReport, *, start: date, end: date, tz: str) -> pd.DataFrame:
+    """Buildings of each unit nobody visited in ``[start, end]``: ``grid``, ``building_id``, ``households``.
+
+    With the report's worker grids (``by="worker"``), one row per worker and building of their
+    grids that this worker did not pass (column ``worker`` first).
+    """
+    cols = ["grid", "building_id", "households"]
+    if rep.worker_grids is None:
+        return pd.DataFrame(unvisited_buildings(rep.visits, rep.buildings, start=start, end=end, timezone_name=tz)[cols])
+    parts = [unvisited_buildings(rep.visits, rep.buildings, start=start, end=end, grids=keys, worker=w,
+                                 timezone_name=tz)[cols].assign(worker=w) for w, keys in sorted(rep.worker_grids.items())]
+    return pd.concat(parts, ignore_index=True)[["worker", *cols]] if parts else pd.DataFrame(columns=["worker", *cols])
 
 
 def _streets_walked(session: Session, cleaned: CleanTracks, settings: dict[str, Any]) -> pd.DataFrame:

@@ -13,13 +13,14 @@ from datetime import UTC, date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from flask import Blueprint, current_app, jsonify, request
+from flask import Blueprint, Response, current_app, jsonify, request, url_for
 from flask_login import current_user
 
 from api.auth import csrf, role_required
 from api.db import get_session, session_scope
 from api.errors import RequestError
 from api.grids.service import GridNotFound
+from api.incidents.photos import Photo, PhotoError, check_photos
 from api.models import User
 from api.patrol.models import FIX_SOURCES
 from api.patrol.protocol import (
@@ -29,7 +30,7 @@ from api.patrol.protocol import (
     fixes_from_query,
     fixes_from_traccar_json,
 )
-from api.patrol.reports import BY_CHOICES, clean_options, coverage_report, period_bounds
+from api.patrol.reports import BY_CHOICES, PERIODS, clean_options, coverage_report, period_bounds
 from api.patrol.store import (
     PatrolError,
     bind_device,
@@ -133,13 +134,18 @@ def _date_arg(name: str) -> date:
 @bp.get("/api/patrol/coverage")
 @role_required(*SUPERVISOR_ROLES)
 def coverage() -> Any:
-    """Coverage per grid / worker / day for ``?from=&to=&by=``, with the cleaning counts."""
+    """Coverage per grid / worker / day for ``?from=&to=&by=`` (``&period=day|week|month``), with the cleaning counts."""
     start, end = _date_arg("from"), _date_arg("to")
     by = request.args.get("by", "grid")
     if by not in BY_CHOICES or end < start:
         raise RequestError(400, "bad_request", f"参数 by={by!r} 或日期范围无效",
                            f"by 应为 {'、'.join(BY_CHOICES)} 之一，且 to 不早于 from", field="by" if by not in BY_CHOICES else "to")
-    rep = coverage_report(get_session(), settings=current_app.config["WANGGE"], start=start, end=end, by=by)
+    period = request.args.get("period") or None
+    if period is not None and period not in PERIODS:
+        raise RequestError(400, "bad_period", f"参数 period={period!r} 无效", f"period 应为 {'、'.join(PERIODS)} 之一",
+                           field="period")
+    rep = coverage_report(get_session(), settings=current_app.config["WANGGE"], start=start, end=end, by=by,
+                          period=period)
     rows = rep.table.astype(object).where(rep.table.notna(), None).to_dict("records")
     # Per record, not per column: a column of text and None would come back as a string column with NaN.
     for r in rows:
@@ -214,18 +220,31 @@ def visits() -> Any:
     return jsonify({"grids": grids, "rows": rows})
 
 
+def _visit_photo() -> Photo | None:
+    """The multipart ``photo`` of a visit, checked (one JPEG, PNG or WebP within incident_photo_max_mb), or None."""
+    files = [(f.filename or "photo", f.read()) for f in request.files.getlist("photo")]
+    if len(files) > 1:
+        raise RequestError(400, "bad_photo", f"每次走访最多 1 张照片，收到 {len(files)} 张", "只选一张照片", field="photo")
+    try:
+        photos = check_photos(files, current_app.config["WANGGE"])
+    except PhotoError as exc:
+        raise RequestError(400, "bad_photo", str(exc), "上传一张 JPEG、PNG 或 WebP 照片", field="photo") from None
+    return photos[0] if photos else None
+
+
 @bp.post("/api/patrol/visits")
 @role_required("admin", "planner", "worker")
 def record() -> Any:
-    """Record a visit ``{"keyperson_id", "note"?, "lon"?, "lat"?}`` (own grids only)."""
+    """Record a visit ``{"keyperson_id", "note"?, "lon"?, "lat"?}`` (own grids only); as a form with a ``photo`` file too."""
     from api.patrol.visits import record_visit
     from api.register import access
     from api.register.queries import RecordNotFound
 
     me: User = current_user._get_current_object()  # type: ignore[attr-defined]
-    body = json_object()
+    multipart = request.mimetype == "multipart/form-data"
+    body: dict[str, Any] = request.form.to_dict() if multipart else json_object()
     try:
-        kp = int(body.get("keyperson_id"))
+        kp = int(body.get("keyperson_id"))  # type: ignore[arg-type]
     except (TypeError, ValueError):
         raise RequestError(400, "bad_request", "需要 keyperson_id（整数）", "请从待走访名单中选择", field="keyperson_id") from None
     lon, lat = _float_or_none(body.get("lon"), "lon"), _float_or_none(body.get("lat"), "lat")
@@ -234,10 +253,13 @@ def record() -> Any:
         raise RequestError(400, "bad_note", "note 须为文字", "填写走访情况（文字）或留空", field="note")
     if abs(kp) > MAX_ID:  # beyond any id column (PostgreSQL: "integer out of range")
         raise RequestError(404, "keyperson_not_found", f"重点人员 {kp} 不存在", "请从待走访名单中选择", field="keyperson_id")
+    photo = _visit_photo() if multipart else None
     try:
         with session_scope() as s:
-            v = record_visit(s, me, kp, note=note or None, lon=lon, lat=lat)
-            out = {"id": v.id, "keyperson_id": kp, "grid": v.grid_code, "at": v.at.isoformat()}
+            v = record_visit(s, me, kp, note=note or None, lon=lon, lat=lat, photo=photo,
+                             instance=current_app.instance_path)
+            out = {"id": v.id, "keyperson_id": kp, "grid": v.grid_code, "at": v.at.isoformat(),
+                   "photo_url": url_for("patrol.visit_photo", visit_id=v.id) if v.photo_path else None}
     except access.Forbidden as exc:
         raise RequestError(403, "forbidden", str(exc), "只能查看本人负责网格的记录；如需更多权限，请联系管理员") from None
     except RecordNotFound as exc:
@@ -245,6 +267,29 @@ def record() -> Any:
     except ValueError as exc:
         raise RequestError(400, "bad_request", str(exc), "检查走访记录的内容后重试") from None
     return jsonify(out), 201
+
+
+@bp.get("/api/patrol/visits/<int:visit_id>/photo")
+@role_required("admin", "planner", "worker")
+def visit_photo(visit_id: int) -> Any:
+    """The photo of a visit: its worker, or users who may see its grid's key persons. Audited."""
+    from api.patrol.visits import visit_photo as read_photo
+    from api.register import access
+    from api.register.queries import RecordNotFound
+
+    me: User = current_user._get_current_object()  # type: ignore[attr-defined]
+    if visit_id > MAX_ID:
+        raise RequestError(404, "photo_not_found", f"走访 {visit_id} 没有照片", "从走访记录打开照片")
+    try:
+        with session_scope() as s:
+            data, mime = read_photo(s, me, visit_id, current_app.instance_path)
+    except access.Forbidden as exc:
+        raise RequestError(403, "forbidden", str(exc), "只能查看本人负责网格的走访照片") from None
+    except RecordNotFound as exc:
+        raise RequestError(404, "photo_not_found", str(exc), "从走访记录打开照片") from None
+    response = Response(data, mimetype=mime)
+    response.headers["Cache-Control"] = "private, max-age=3600"
+    return response
 
 
 @bp.get("/api/patrol/my")

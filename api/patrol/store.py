@@ -51,7 +51,7 @@ def user_by_name(session: Session, username: str) -> User:
     """The account *username* or a :class:`PatrolError` naming it."""
     user = session.scalar(select(User).where(User.username == username))
     if user is None:
-        raise PatrolError(f"没有用户 {username}；请先用 wangge users add 创建该网格员账号")
+        raise PatrolError(f"没有用户 {username}；请先用 wangge users create 创建该网格员账号")
     return user
 
 

@@ -159,7 +159,7 @@ def _period_start(t: pd.Series, period: str, tz: str, start: date) -> pd.Series:
     if period == "day":
         return local.dt.date
     if period == "week":
-        return (local - pd.to_timedelta(local.dt.weekday, unit="D")).dt.date
+        return (local - pd.to_timedelta(local.dt.day_of_week, unit="D")).dt.date
     if period == "month":
         return local.dt.to_period("M").dt.start_time.dt.date
     return pd.Series(start, index=t.index)
@@ -170,7 +170,7 @@ def _periods(start: date, end: date, period: str) -> list[date]:
         return [start]
     days = pd.date_range(start, end, freq="D")
     if period == "week":
-        days = days - pd.to_timedelta(days.weekday, unit="D")
+        days = days - pd.to_timedelta(days.day_of_week, unit="D")
     elif period == "month":
         days = days.to_period("M").start_time
     return sorted({d.date() for d in days})
@@ -265,6 +265,7 @@ def unvisited_buildings(
     v = visits
     if worker is not None:
         v = v.loc[v["worker"].astype(str) == str(worker)]
-    day = v["first"].dt.tz_convert(timezone_name).dt.date
+    # no visit at all comes as an empty object column: parse so the empty case is not an error
+    day = pd.to_datetime(v["first"], utc=True).dt.tz_convert(timezone_name).dt.date
     seen = set(v.loc[(day >= start) & (day <= end), "building_id"].astype(str))
     return b.loc[~b["building_id"].isin(seen)]

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pandas as pd
 import pytest
 from flask import Flask
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 
 from api.cli import main
 from api.db import session_scope
@@ -140,6 +141,32 @@ def test_unknown_device_refused_and_listed(world: dict[str, Any]) -> None:
     assert world["worker"].get("/api/patrol/devices").status_code == 403
 
 
+def test_devices_page_lists_refused_devices_and_binds_them(world: dict[str, Any]) -> None:
+    """The 巡查设备 page the refusal message points admins to: listed, bound from the list, then accepted."""
+    t = datetime(2023, 1, 10, 1, 0, tzinfo=UTC)
+    q = osmand_query(*world["lonlat"], t) | {"id": "stranger-02"}
+    assert world["anon"].get("/api/patrol/osmand", query_string=q).status_code == 403
+    page = world["admin"].get("/patrol/devices").get_data(as_text=True)
+    unknown = page.split('id="unknown-devices"')[1].split("</table>")[0]
+    assert "stranger-02" in unknown and "/api/patrol/osmand" in page
+    r = world["admin"].post("/patrol/devices", data={"action": "bind", "device_id": "stranger-02", "username": "worker",
+                                                     "label": "红米"})
+    page = r.get_data(as_text=True)
+    assert r.status_code == 200 and "已把设备 stranger-02 绑定给 worker" in page
+    assert "stranger-02" not in page.split('id="unknown-devices"')[1].split("</table>")[0]
+    assert "红米" in page.split('id="bound-devices"')[1]
+    assert world["anon"].get("/api/patrol/osmand", query_string=q).status_code == 200
+    assert count_fixes(world["app"], device_id="stranger-02") == 1
+    with world["app"].app_context(), session_scope() as s:  # the other tests count every stored fix
+        s.execute(delete(PatrolFix).where(PatrolFix.device_id == "stranger-02"))
+    bad = world["admin"].post("/patrol/devices", data={"action": "bind", "device_id": "x-1", "username": "nobody"})
+    assert bad.status_code == 400 and "没有用户 nobody" in bad.get_data(as_text=True)
+    empty = world["admin"].post("/patrol/devices", data={"action": "bind", "device_id": " ", "username": "worker"})
+    assert empty.status_code == 400 and "缺少设备标识 id" in empty.get_data(as_text=True)
+    assert world["worker"].get("/patrol/devices").status_code == 403
+    assert world["planner"].get("/patrol/devices").status_code == 403
+
+
 @pytest.mark.parametrize(("query", "message"), [
     ({"lat": "39.9", "lon": "116.3", "timestamp": "1714957200"}, "缺少设备标识 id"),
     ({"id": DEVICE, "lat": "abc", "lon": "116.3", "timestamp": "1714957200"}, "参数 lat='abc' 不是数字"),
@@ -212,7 +239,41 @@ def test_cli_import_and_coverage(world: dict[str, Any], tmp_path: Path) -> None:
     row = sheet.loc[sheet["网格"].astype(str) == str(world["grid"])].iloc[0]
     assert row["已巡楼栋"] >= 1 and row["楼栋总数"] == world["n_buildings"]
     bad = runner.invoke(main, ["patrol", "import", "--worker", "nobody", str(csv)])
-    assert bad.exit_code != 0 and "没有用户 nobody" in bad.output
+    assert bad.exit_code != 0 and "没有用户 nobody" in bad.output and "wangge users create" in bad.output
+
+
+def test_cli_coverage_per_week_and_month_with_the_unvisited_buildings(world: dict[str, Any], tmp_path: Path) -> None:
+    """Deliver 3: coverage per worker and week / grid and month, and the unvisited buildings listed."""
+    runner = world["app"].test_cli_runner()
+    weeks, month, whole, missed = (tmp_path / n for n in ("weeks.csv", "month.xlsx", "whole.csv", "missed.csv"))
+    span = ["--from", "2024-05-01", "--to", "2024-05-31"]
+    r = runner.invoke(main, ["patrol", "coverage", *span, "--by", "worker", "--period", "week", "-o", str(weeks),
+                             "--unvisited", str(missed)])
+    assert r.exit_code == 0, r.output
+    w = pd.read_csv(weeks, dtype={"网格员": str})
+    assert list(w["周期起始日"]) == ["2024-04-29", "2024-05-06", "2024-05-13", "2024-05-20", "2024-05-27"]
+    assert (w["网格员"] == "worker").all() and w.loc[1, "已巡楼栋"] >= 1
+    r = runner.invoke(main, ["patrol", "coverage", *span, "--by", "worker", "-o", str(whole)])
+    total = pd.read_csv(whole).iloc[0]
+    gone = pd.read_csv(missed, dtype=str)
+    assert len(gone) == total["楼栋总数"] - total["已巡楼栋"] > 0 and (gone["网格员"] == "worker").all()
+    assert set(gone["网格"]) == {str(world["grid"])} and gone["楼栋编号"].is_unique
+    r = runner.invoke(main, ["patrol", "coverage", *span, "--period", "month", "-o", str(month)])
+    assert r.exit_code == 0, r.output
+    m = pd.read_excel(month, engine="calamine")
+    row = m.loc[m["网格"].astype(str) == str(world["grid"])]
+    assert len(row) == 1 and str(row["周期起始日"].iloc[0])[:10] == "2024-05-01"
+    assert row["已巡楼栋"].iloc[0] == total["已巡楼栋"]
+    bad = runner.invoke(main, ["patrol", "coverage", *span, "-o", str(whole), "--unvisited", str(tmp_path / "x.txt")])
+    assert bad.exit_code != 0 and "use a .csv or .xlsx" in bad.output
+
+
+def test_coverage_api_per_week(world: dict[str, Any]) -> None:
+    q = {"from": "2024-05-01", "to": "2024-05-14", "by": "worker", "period": "week"}
+    rows = world["planner"].get("/api/patrol/coverage", query_string=q).get_json()["rows"]
+    assert [r["period"] for r in rows] == ["2024-04-29", "2024-05-06", "2024-05-13"]
+    bad = world["planner"].get("/api/patrol/coverage", query_string={**q, "period": "year"})
+    assert bad.status_code == 400 and bad.get_json()["error"]["field"] == "period"
 
 
 def test_pages_by_role(world: dict[str, Any]) -> None:
@@ -328,6 +389,36 @@ def test_cli_demo_tracks(world: dict[str, Any], tmp_path: Path) -> None:
     sheet = pd.read_csv(out, encoding="utf-8-sig")
     mine = sheet.loc[sheet["网格"].astype(str) == str(world["grid"])]
     assert len(mine) == 2 and (mine["楼栋覆盖率"] >= 0.5).all()
+
+
+def test_demo_tracks_stop_at_now(world: dict[str, Any]) -> None:
+    """The demo's last day is walked only up to now: no fix in the future (the cleaning would drop it)."""
+    from api.patrol.demo import demo_tracks
+
+    app, day = world["app"], date(2024, 3, 12)
+    tz = ZoneInfo(app.config["WANGGE"]["patrol_timezone"])
+    that_day = (PatrolFix.device_id == "demo") & (PatrolFix.t >= datetime(2024, 3, 11, 16, tzinfo=UTC)) & (
+        PatrolFix.t < datetime(2024, 3, 12, 16, tzinfo=UTC))  # the local (UTC+8) day
+    with app.app_context(), session_scope() as s:
+        whole = demo_tracks(s, settings=app.config["WANGGE"], days=1, until=day, seed=7)["worker"]
+    with app.app_context(), session_scope() as s:
+        lo, hi = s.execute(select(func.min(PatrolFix.t), func.max(PatrolFix.t)).where(that_day)).one()
+        s.execute(delete(PatrolFix).where(that_day))
+    now = lo + (hi - lo) / 2
+    with app.app_context(), session_scope() as s:
+        part = demo_tracks(s, settings=app.config["WANGGE"], days=1, until=day, seed=7, now=now)["worker"]
+    with app.app_context(), session_scope() as s:
+        last = s.scalar(select(func.max(PatrolFix.t)).where(that_day))
+        again = demo_tracks(s, settings=app.config["WANGGE"], days=3, until=day, seed=8)["worker"]
+        days = {t.astimezone(tz).date() for t in s.scalars(select(PatrolFix.t).where(
+            PatrolFix.device_id == "demo", PatrolFix.t >= datetime(2024, 3, 9, tzinfo=UTC),
+            PatrolFix.t < datetime(2024, 3, 13, tzinfo=UTC)))}
+    assert 0 < part < whole and lo <= last <= now
+    # a later run adds the two missing days only: the walked day keeps its one walk
+    assert again > 0 and count_fixes(app, device_id="demo") - again >= part
+    with app.app_context(), session_scope() as s:
+        assert s.scalar(select(func.count()).select_from(PatrolFix).where(that_day)) == part
+    assert days == {date(2024, 3, 10), date(2024, 3, 11), date(2024, 3, 12)}
 
 
 def test_last_positions_for_supervisors_only(world: dict[str, Any]) -> None:

@@ -172,6 +172,62 @@ def test_recorded_visit_makes_the_person_done(world: dict[str, Any]) -> None:
     assert row["status"] == ("done" if days > 3 else "due")
 
 
+def _jpeg(colour: str = "red") -> bytes:
+    import io
+
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.new("RGB", (64, 48), colour).save(out, "JPEG")
+    return out.getvalue()
+
+
+def test_visit_with_photo_note_and_check_in_then_the_photo_per_role(world: dict[str, Any]) -> None:
+    """Deliver 4: a visit carries a note, a photo and a check-in location; the photo is shown per role, audited."""
+    import io
+
+    kp_a, kp_b = world["kp"]["甲一"][0], world["kp"]["乙一"][0]
+    w, planner = world["c"]["worker"], world["c"]["planner"]
+    photo = _jpeg()
+    r = w.post("/api/patrol/visits", content_type="multipart/form-data", data={
+        "keyperson_id": str(kp_a), "note": "门口交谈", "lon": "121.49", "lat": "31.25",
+        "photo": (io.BytesIO(photo), "visit.jpg")})
+    assert r.status_code == 201, r.data
+    url = r.get_json()["photo_url"]
+    with world["app"].app_context(), session_scope() as s:
+        v = s.get(PatrolVisit, r.get_json()["id"])
+        assert (v.note, v.lon, v.lat, v.photo_type) == ("门口交谈", 121.49, 31.25, "image/jpeg")
+    got = w.get(url)
+    assert got.status_code == 200 and got.data == photo and got.mimetype == "image/jpeg"
+    assert planner.get(url).data == photo
+    assert world["c"]["viewer"].get(url).status_code == 403
+    # a visit in grid B (recorded by the planner): the worker of grid A may not see its photo
+    other = planner.post("/api/patrol/visits", content_type="multipart/form-data", data={
+        "keyperson_id": str(kp_b), "photo": (io.BytesIO(_jpeg("blue")), "b.jpg")}).get_json()["photo_url"]
+    refused = w.get(other)
+    assert refused.status_code == 403 and "不是您负责的网格" in refused.get_json()["error"]["message"]
+    assert w.get("/api/patrol/visits/999999/photo").status_code == 404
+    with world["app"].app_context(), session_scope() as s:
+        seen = s.scalars(select(AuditEntry.username).where(AuditEntry.action == "patrol.visit_photo_view")).all()
+    assert sorted(seen) == ["planner", "worker"]  # each photo shown is audited
+
+
+@pytest.mark.parametrize(("files", "message"), [
+    ([(b"not a picture", "a.jpg")], "不是可识别的图片"),
+    ([(b"x", "1.jpg"), (b"y", "2.jpg")], "最多 1 张照片"),
+])
+def test_bad_visit_photos_are_refused_and_nothing_is_written(world: dict[str, Any], files: list[Any],
+                                                             message: str) -> None:
+    import io
+
+    before = visits_count(world["app"])
+    data: dict[str, Any] = {"keyperson_id": str(world["kp"]["甲一"][0]),
+                            "photo": [(io.BytesIO(b), n) for b, n in files]}
+    r = world["c"]["worker"].post("/api/patrol/visits", content_type="multipart/form-data", data=data)
+    assert r.status_code == 400 and message in r.get_json()["error"]["message"]
+    assert r.get_json()["error"]["field"] == "photo" and visits_count(world["app"]) == before
+
+
 @pytest.mark.parametrize(("body", "status", "message"), [
     ({"note": "x"}, 400, "需要 keyperson_id"),
     ({"keyperson_id": 999999}, 404, "重点人员 999999 不存在"),

@@ -101,14 +101,25 @@ def patrol_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[st
             yield url, walked, app
 
 
-def _visit_notes(app) -> list[str | None]:
+def _visit_notes(app) -> list[tuple[str | None, str | None]]:
+    """(note, photo content type) of every visit, oldest first."""
     from sqlalchemy import select
 
     from api.db import session_scope
     from api.patrol.models import PatrolVisit
 
     with app.app_context(), session_scope() as s:
-        return list(s.scalars(select(PatrolVisit.note).order_by(PatrolVisit.id)))
+        return [tuple(r) for r in s.execute(select(PatrolVisit.note, PatrolVisit.photo_type).order_by(PatrolVisit.id))]
+
+
+def _jpeg() -> bytes:
+    import io
+
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.new("RGB", (64, 48), "green").save(out, "JPEG")
+    return out.getvalue()
 
 
 def _open(browser, url: str, user: str, **options) -> tuple:
@@ -156,10 +167,13 @@ def test_patrol_map_on_a_phone(browser, patrol_server: tuple[str, int, Any]) -> 
         page.wait_for_selector(".wg-visit-done", timeout=15_000)
         assert "已确认对" in page.locator("#patrol-msg").inner_text() and page.locator(".wg-proposed").count() == 0
         page.locator("#patrol-visit-note").fill("门口交谈，身体尚好")
+        page.locator("#patrol-visit-photo").set_input_files({"name": "visit.jpg", "mimeType": "image/jpeg",
+                                                             "buffer": _jpeg()})
         page.locator(".wg-visit").first.get_by_role("button", name="记录走访").tap()
         page.wait_for_function("() => document.getElementById('patrol-msg').textContent.includes('已记录对')",
                                timeout=15_000)
-        assert _visit_notes(app)[-1] == "门口交谈，身体尚好" and page.locator("#patrol-visit-note").input_value() == ""
+        assert _visit_notes(app)[-1] == ("门口交谈，身体尚好", "image/jpeg")
+        assert page.locator("#patrol-visit-note").input_value() == ""
         # one tap opens the incident form at where the worker stands (no GPS here: today's last fix)
         last = day["tracks"][-1]["geometry"]["coordinates"][-1]
         page.get_by_role("button", name="在此上报事件").tap()
@@ -192,6 +206,12 @@ def test_supervisor_choropleth_positions_and_time_slider(browser, patrol_server:
         assert page.locator("#alerts-table tbody tr").count() == len(alerts)
         stay = page.locator("#alerts-table tbody tr", has_text="长时间停留")
         assert stay.count() == 1 and "p_worker" in stay.inner_text()
+        # shown in the patrol time zone (Asia/Shanghai), not the browser's (UTC here)
+        start = next(a for a in alerts if a["kind"] == "stationary")["start"]
+        local = datetime.fromisoformat(start).astimezone(ZoneInfo("Asia/Shanghai")).strftime("%H:%M")
+        assert local in stay.inner_text()
+        assert page.locator("#track-form input[type=date]").input_value() == datetime.now(
+            ZoneInfo("Asia/Shanghai")).date().isoformat()
         assert page.locator("path.leaflet-interactive[fill='#e74c3c'], .leaflet-overlay-pane canvas").count() >= 1
         # the page opens on today's coverage (grids drawn, ranking filled) before any click
         page.wait_for_selector("#patrol-sup[data-choropleth]", timeout=30_000)

@@ -143,6 +143,20 @@ def test_month_period_and_errors() -> None:
     assert visits_from_tracks(fixes.iloc[:0], buildings).empty
 
 
+def test_week_periods_start_on_monday_and_sum_to_the_whole() -> None:
+    buildings, fixes = random_city(9)
+    visits = visits_from_tracks(fixes, buildings)
+    weeks = coverage_table(visits, buildings, start=date(2024, 5, 1), end=date(2024, 5, 14), period="week")
+    assert sorted(set(weeks["period"])) == [date(2024, 4, 29), date(2024, 5, 6), date(2024, 5, 13)]
+    days = coverage_table(visits, buildings, start=date(2024, 5, 1), end=date(2024, 5, 14), period="day")
+    monday = pd.to_datetime(days["period"]).dt.to_period("W-SUN").dt.start_time.dt.date
+    per_week = days.assign(period=monday).groupby(["grid", "period"])["buildings_visited"].sum()
+    assert (weeks.set_index(["grid", "period"])["buildings_visited"] <= per_week.reindex(
+        weeks.set_index(["grid", "period"]).index, fill_value=0)).all()
+    none = visits.iloc[:0].astype(object)
+    assert len(unvisited_buildings(none, buildings, start=date(2024, 5, 1), end=date(2024, 5, 2))) == len(buildings)
+
+
 def holed_city(seed: int) -> tuple[gpd.GeoDataFrame, pd.DataFrame]:
     """The random city with courtyards (holes), two-part footprints and a few long jumps."""
     buildings, fixes = random_city(seed, n_buildings=60)

@@ -70,10 +70,23 @@
     if (!rows.length) { list.innerHTML = "<li>暂无（在重点人员楼栋附近停留满设定时长后出现）</li>"; }
   }
 
-  function send(body) {
-    return fetch(root.dataset.recordUrl, { method: "POST", credentials: "same-origin",
-      headers: { "Content-Type": "application/json", "X-CSRFToken": csrf }, body: JSON.stringify(body) })
-      .then(function (r) { if (!r.ok) { throw new Error("记录失败（" + r.status + "）"); } return r; });
+  // JSON, or a multipart form when a photo goes with the visit.
+  function send(body, photo) {
+    var init = { method: "POST", credentials: "same-origin", headers: { "X-CSRFToken": csrf } };
+    if (photo) {
+      var form = new FormData();
+      Object.keys(body).forEach(function (k) { form.append(k, body[k]); });
+      form.append("photo", photo);
+      init.body = form;
+    } else {
+      init.headers["Content-Type"] = "application/json";
+      init.body = JSON.stringify(body);
+    }
+    return fetch(root.dataset.recordUrl, init).then(function (r) {
+      if (r.ok) { return r; }
+      return r.json().then(function (b) { throw new Error("记录失败：" + (b.error ? b.error.message : r.status)); },
+                           function () { throw new Error("记录失败（" + r.status + "）"); });
+    });
   }
 
   function position() {
@@ -88,12 +101,14 @@
     button.disabled = true;
     position().then(function (c) {
       var note = document.getElementById("patrol-visit-note");
+      var photo = document.getElementById("patrol-visit-photo");
       var body = { keyperson_id: kp.id, note: note.value.trim() };
       if (c) { body.lon = c.longitude; body.lat = c.latitude; }
-      return send(body);
+      return send(body, photo.files.length ? photo.files[0] : null);
     }).then(function () {
       msg.textContent = "已记录对 " + kp.name + " 的走访";
       document.getElementById("patrol-visit-note").value = "";
+      document.getElementById("patrol-visit-photo").value = "";
       loadVisits();
     }).catch(function (e) { msg.textContent = e.message; button.disabled = false; });
   }

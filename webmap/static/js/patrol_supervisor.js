@@ -11,9 +11,10 @@
   var posLayer = L.layerGroup().addTo(map);
   var alertLayer = L.layerGroup().addTo(map);
   var ALERT = { outside: "离开网格", stationary: "长时间停留", silent: "长时间无定位" };
-  // Days and clock times in the app's display_timezone (base.html's meta), not UTC or the browser's.
+  // Days and clock times in the patrol time zone (patrol days, shift hours; base.html's display zone
+  // otherwise), never UTC or the browser's own zone.
   var zoneMeta = document.querySelector('meta[name="wangge-timezone"]');
-  var timeZone = zoneMeta ? zoneMeta.content : undefined;
+  var timeZone = root.dataset.timezone || (zoneMeta ? zoneMeta.content : undefined);
   var today = new Intl.DateTimeFormat("sv-SE", { timeZone: timeZone }).format(new Date());
   document.querySelectorAll("input[type=date]").forEach(function (i) { i.value = today; });
 
@@ -92,6 +93,7 @@
   }
   document.getElementById("positions-refresh").addEventListener("click", loadPositions);
 
+  // Times in the patrol time zone (shift hours, patrol days), whatever the browser's own zone.
   function hhmm(iso) {
     return new Date(iso).toLocaleTimeString("zh-CN", { hour: "2-digit", minute: "2-digit", hour12: false, timeZone: timeZone });
   }
@@ -142,7 +144,7 @@
     if (here) { map.removeLayer(here); }
     if (fixes.length) {
       here = L.circleMarker(fixes[k].ll, { radius: 6, color: "#2980b9", fillOpacity: 1 }).addTo(map);
-      label.textContent = new Date(fixes[k].t).toLocaleTimeString("zh-CN", { hour: "2-digit", minute: "2-digit", timeZone: timeZone });
+      label.textContent = hhmm(fixes[k].t);
     }
     root.dataset.trackShown = String(k + 1);
   }
