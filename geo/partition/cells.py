@@ -50,6 +50,9 @@ __all__ = ["Costs", "CellOptions", "Barriers", "BuildingArrays", "FaceLabels", "
 log = logging.getLogger(__name__)
 
 BIT_COMMUNITY, BIT_MAJOR, BIT_STREET, BIT_WALL, BIT_RIDGE = 1, 2, 4, 8, 16
+#: Mesh points keep this share of the mesh width clear of anchors and footprints (measured on
+#: the Bund, width 10 m: 1 → street share 0.806, 0.5 → 0.810, 0.25 → 0.816; closer adds CPU).
+_MESH_CLEARANCE = 0.25
 
 
 @dataclass(frozen=True)
@@ -81,6 +84,10 @@ class CellOptions:
         A cell edge within this distance of a street line counts as on the street.
     overlap_share : float
         Footprints overlapping by more than this share of the smaller one are one unit.
+    mesh_m : float
+        The land between buildings is cut into hexagons of this width (their centres clear
+        of every footprint by a quarter of it), so a redraw can run a boundary across open
+        land on a near-straight line; 0 draws no mesh (the cells the plan is made on).
     """
 
     whole_block: float
@@ -89,6 +96,7 @@ class CellOptions:
     snap_m: float
     near_m: float
     overlap_share: float
+    mesh_m: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -199,6 +207,35 @@ def _ridges(anchors: np.ndarray, bounds: tuple[float, float, float, float]) -> n
     return seg
 
 
+def _open_land_mesh(anchors: np.ndarray, footprints: np.ndarray, bounds: tuple[float, float, float, float],
+                    step: float) -> np.ndarray:
+    """Edges (``(n, 4)``) of the hexagons of width *step* around the points of a triangular
+    lattice that lie farther than a quarter of *step* from every anchor and footprint: a
+    mesh over the open land, each edge once (:data:`_MESH_CLEARANCE`)."""
+    if step <= 0 or not len(anchors):
+        return np.empty((0, 4))
+    minx, miny, maxx, maxy = bounds
+    ys = np.arange(miny - step, maxy + step, step * np.sqrt(3) / 2)
+    gx, gy = np.meshgrid(np.arange(minx - step, maxx + step, step), ys)
+    gx = gx + (np.arange(len(ys)) % 2)[:, None] * step / 2
+    lat = np.column_stack([gx.ravel(), gy.ravel()])
+    away = _MESH_CLEARANCE * step
+    lat = lat[cKDTree(anchors).query(lat, distance_upper_bound=away)[0] > away]
+    near, _ = shapely.STRtree(footprints).query(shapely.points(lat), predicate="dwithin", distance=away)
+    lat = np.delete(lat, np.unique(near), axis=0)
+    if not len(lat):
+        return np.empty((0, 4))
+    angle = np.radians(30 + 60 * np.arange(7))
+    corners = lat[:, None, :] + step / np.sqrt(3) * np.column_stack([np.cos(angle), np.sin(angle)])[None]
+    seg = np.concatenate([corners[:, :-1], corners[:, 1:]], axis=2).reshape(-1, 4)
+    # an edge shared by two hexagons: the same corners up to rounding, in either order
+    key = np.round(seg / (step * 1e-3)).astype(np.int64)
+    swap = (key[:, 0] > key[:, 2]) | ((key[:, 0] == key[:, 2]) & (key[:, 1] > key[:, 3]))
+    key[swap] = key[swap][:, [2, 3, 0, 1]]
+    _, first = np.unique(key, axis=0, return_index=True)
+    return seg[np.sort(first)]
+
+
 def _face_points(arr: Arrangement) -> np.ndarray:
     """A point inside every face: just left of the middle of its longest shell half-edge."""
     horig = np.column_stack([arr.eu, arr.ev]).ravel()
@@ -304,18 +341,25 @@ def _unit_arrays(fu: FootprintUnits, buildings: BuildingArrays) -> BuildingArray
 
 
 def _arrangement(comm_geoms: np.ndarray, seg_b: np.ndarray, bits_b: np.ndarray, anchors: np.ndarray,
-                 fu: FootprintUnits) -> tuple[Arrangement, np.ndarray]:
-    """Barriers, Voronoi ridges of the unit anchors and the outlines of the footprints they cross.
+                 fu: FootprintUnits, mesh_m: float) -> tuple[Arrangement, np.ndarray]:
+    """Barriers, Voronoi ridges of the unit anchors, the open-land mesh (*mesh_m*, ridge
+    edges that cross the cells' ridges) and the outlines of the footprints they cross.
 
     Returns the arrangement and the units whose footprint a barrier or ridge crosses.
     """
-    seg_r = _ridges(anchors, tuple(shapely.total_bounds(comm_geoms)))
-    crossed = crossed_units(fu.geoms, np.vstack([seg_b, seg_r]))
+    bounds = tuple(shapely.total_bounds(comm_geoms))
+    seg_r = _ridges(anchors, bounds)
+    seg_m = _open_land_mesh(anchors, fu.geoms, bounds, mesh_m)
+    crossed = crossed_units(fu.geoms, np.vstack([seg_b, seg_r, seg_m]))
     seg_f, _ = segments_of(fu.geoms[crossed])
-    seg = np.vstack([seg_b, seg_r, seg_f])
-    bits = np.concatenate([bits_b, np.full(len(seg_r), BIT_RIDGE), np.full(len(seg_f), BIT_FOOTPRINT)])
-    log.debug("footprints: %d of %d units crossed by a barrier or ridge", len(crossed), len(fu.rep))
-    return arrangement_from_segments(seg, bits, split_mask=bits != BIT_RIDGE), crossed
+    seg = np.vstack([seg_b, seg_r, seg_f, seg_m])
+    bits = np.concatenate([bits_b, np.full(len(seg_r), BIT_RIDGE), np.full(len(seg_f), BIT_FOOTPRINT),
+                           np.full(len(seg_m), BIT_RIDGE)])
+    split = np.r_[bits_b != BIT_RIDGE, np.zeros(len(seg_r), dtype=bool), np.ones(len(seg_f) + len(seg_m), dtype=bool)]
+    log.debug("footprints: %d of %d units crossed by a barrier or ridge; %d mesh segments", len(crossed),
+              len(fu.rep), len(seg_m))
+    family = np.r_[np.zeros(len(seg) - len(seg_m), dtype=np.int64), np.ones(len(seg_m), dtype=np.int64)]
+    return arrangement_from_segments(seg, bits, split_mask=split, family=family), crossed
 
 
 def tessellate(barriers: Barriers, buildings: BuildingArrays, options: CellOptions) -> Tessellation:
@@ -340,7 +384,7 @@ def tessellate(barriers: Barriers, buildings: BuildingArrays, options: CellOptio
     units = _unit_arrays(fu, buildings)
     comm_geoms, anchors, bcomm = barriers.communities, units.anchors, units.community
     seg_b, bits_b = _barrier_segments(barriers, options.snap_m)
-    arr, crossed = _arrangement(comm_geoms, seg_b, bits_b, anchors, fu)
+    arr, crossed = _arrangement(comm_geoms, seg_b, bits_b, anchors, fu, options.mesh_m)
     fpts = _face_points(arr)
     fl, fr = arr.face[0::2], arr.face[1::2]
     face_comm = _face_communities(arr, fl, fr, fpts, comm_geoms)
