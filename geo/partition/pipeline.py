@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from geo.partition.assemble import assemble, previous_assignment
-from geo.partition.boundaries import carry_plan, redraw_boundaries
+from geo.partition.boundaries import carry_plan, off_street_cuts, redraw_boundaries
 from geo.partition.cells import Barriers, BuildingArrays, Tessellation, tessellate
 from geo.partition.cells_out import with_cells
 from geo.partition.footprints import overlap_report
@@ -66,12 +66,16 @@ def _previous_node_labels(tess: Tessellation, building_ids: pd.Series,
 
 def _on_mesh(tess: Tessellation, labels: NodeLabels, barriers: Barriers, buildings: BuildingArrays,
              spec: PlanSpec) -> tuple[Tessellation, NodeLabels]:
-    """The plan carried onto the same cells with the open land cut into a mesh (setting
-    ``partition_redraw_mesh_m``), for the redraw; *tess* and *labels* when there is no mesh."""
+    """The plan carried onto the same cells with the open land around its off-street grid
+    boundaries cut into a mesh (setting ``partition_redraw_mesh_m``), for the redraw; *tess*
+    and *labels* when there is no mesh."""
     mesh_m = spec.tunables.redraw_mesh_m
     if mesh_m <= 0 or not len(labels.node_grid):
         return tess, labels
-    fine = tessellate(barriers, buildings, dataclasses.replace(spec.cell_options, mesh_m=mesh_m))
+    near = off_street_cuts(tess, labels.node_grid)
+    if not len(near):
+        return tess, labels
+    fine = tessellate(barriers, buildings, dataclasses.replace(spec.cell_options, mesh_m=mesh_m), mesh_near=near)
     carried = carry_plan(tess, labels.node_grid, len(labels.grid_flags), fine)
     if carried is None:
         log.warning("redraw mesh: the meshed cells do not match the plan's; redrawing without the mesh")

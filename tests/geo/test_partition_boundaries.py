@@ -76,8 +76,10 @@ def test_redraw_moves_no_building_and_keeps_every_rule(monkeypatch: pytest.Monke
 
 def test_open_land_mesh_is_hexagons_once_each_clear_of_buildings() -> None:
     anchors, footprint = np.array([[50.0, 50.0]]), shapely.box(40, 40, 60, 60)
-    assert _open_land_mesh(anchors, np.array([footprint]), (0, 0, 100, 100), 0.0).shape == (0, 4)
-    seg = _open_land_mesh(anchors, np.array([footprint]), (0, 0, 100, 100), 10.0)
+    near = np.array([[0.0, 0.0, 100.0, 100.0], [0.0, 100.0, 100.0, 0.0]])
+    assert _open_land_mesh(anchors, np.array([footprint]), near, 0.0).shape == (0, 4)
+    assert _open_land_mesh(anchors, np.array([footprint]), near[:0], 10.0).shape == (0, 4)
+    seg = _open_land_mesh(anchors, np.array([footprint]), near, 10.0)
     lines = shapely.linestrings(seg.reshape(-1, 2, 2))
     assert len(seg) > 100 and np.allclose(shapely.length(lines), 10 / np.sqrt(3))
     mid = shapely.centroid(lines)
