@@ -26,6 +26,7 @@ seed, the same buildings in the same grids.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 
 import numpy as np
@@ -142,7 +143,8 @@ def _settle_nodes(tess: Tessellation, face_grid: np.ndarray, node_grid: np.ndarr
 
     A face keeps its node while that node is in the face's grid and the face still reaches
     the node's fixed faces through faces of the node; otherwise it joins the node of the
-    neighbour (same grid) it shares the longest edge with.
+    neighbour (same grid) it shares the longest edge with. A face with no neighbour of its
+    grid at all (a sliver a community outline cuts off) counts as fixed.
     """
     fixed, inner, faces = tess.face_fixed, tess.inner, tess.faces
     assert fixed is not None and inner is not None and faces is not None, "tessellate keeps its faces"
@@ -150,6 +152,8 @@ def _settle_nodes(tess: Tessellation, face_grid: np.ndarray, node_grid: np.ndarr
     source = np.arange(len(face_node))
     a, b, ln = inner.a, inner.b, inner.length
     aa, bb, ll = np.r_[a, b], np.r_[b, a], np.r_[ln, ln]
+    kin = face_grid[a] == face_grid[b]
+    fixed = fixed | ((face_grid >= 0) & (np.bincount(np.r_[a[kin], b[kin]], minlength=len(face_node)) == 0))
     for _ in range(len(face_node)):
         ok = face_node >= 0
         ok[ok] = node_grid[face_node[ok]] == face_grid[ok]
@@ -217,48 +221,34 @@ def redraw_boundaries(tess: Tessellation, node_grid: np.ndarray, *, street_cost:
 
 
 
-def carry_plan(tess: Tessellation, node_grid: np.ndarray, n_grids: int,
-               fine: Tessellation) -> tuple[Tessellation, np.ndarray] | None:
-    """The plan *node_grid* of *tess* carried onto *fine* (the same cells with their faces cut finer).
 
-    Every face of *fine* takes the grid whose outline holds it, so the grids keep their
-    exact outlines; a node takes the grid of its buildings (of most of its area when it has
-    none) and faces of another grid join a node of theirs (as after a redraw).
+def carry_plan(tess: Tessellation, fine: Tessellation) -> Tessellation | None:
+    """*fine* (the cells of *tess* with their faces cut finer) with the nodes of *tess*.
 
-    Returns
-    -------
-    (Tessellation, ndarray) or None
-        *fine* with its faces settled in nodes and the grid of every node; None when the
-        faces of *fine* do not fall inside the grids of *tess*.
+    Every face of *fine* lies inside one face of *tess* and joins that face's node, so node
+    ids, buildings, households and outlines stay those of *tess* and a plan of *tess* holds
+    for the result as it is. None when a face of *fine* lies in no node of *tess*.
     """
-    if fine.faces is None:
+    if fine.faces is None or fine.face_fixed is None:
         return None
+    m = len(tess.node_comm)
+    cells = grid_outlines(tess, np.arange(m), m)
+    have = np.flatnonzero(~shapely.is_missing(cells))
     inside = np.flatnonzero(fine.face_node >= 0)
-    outlines = grid_outlines(tess, node_grid, n_grids)
-    have = np.flatnonzero(~shapely.is_missing(outlines))
-    qi, qj = shapely.STRtree(outlines[have]).query(shapely.points(fine.faces.points[inside]), predicate="within")
-    face_grid = np.full(len(fine.face_node), -1)
-    face_grid[inside[qi]] = have[qj]
-    if (face_grid[inside] < 0).any():
+    qi, qj = shapely.STRtree(cells[have]).query(shapely.points(fine.faces.points[inside]), predicate="within")
+    face_node = np.full(len(fine.face_node), -1)
+    face_node[inside[qi]] = have[qj]
+    if (face_node[inside] < 0).any() or len(np.unique(face_node[inside])) != m:
         return None
-    out = np.full(len(fine.node_comm), -1)
-    ok = (fine.building_node >= 0) & (tess.building_node >= 0)
-    out[fine.building_node[ok]] = node_grid[tess.building_node[ok]]
-    if (out[fine.building_node[ok]] != node_grid[tess.building_node[ok]]).any():
-        return None
-    width = np.int64(n_grids)
-    keys, inv = np.unique(fine.face_node[inside] * width + face_grid[inside], return_inverse=True)
-    area = np.bincount(inv.ravel(), weights=fine.arr.face_area[inside])
-    order = np.lexsort((-area, keys // width))
-    first = order[np.r_[True, (keys // width)[order][1:] != (keys // width)[order][:-1]]]
-    empty = out[keys[first] // width] < 0
-    out[(keys[first] // width)[empty]] = (keys[first] % width)[empty]
-    try:
-        face_node, source = _settle_nodes(fine, face_grid, out)
-    except RuntimeError:
-        return None
-    return redrawn(fine, face_node, source), out
-
+    built = np.zeros(m, dtype=bool)
+    built[tess.building_node[tess.building_node >= 0]] = True
+    built_fine = np.zeros(len(fine.node_comm), dtype=bool)
+    built_fine[fine.building_node[fine.building_node >= 0]] = True
+    # fixed: inside a footprint or holding an anchor (as in *fine*), or of a node without buildings
+    fixed = (fine.face_fixed & (fine.face_node >= 0) & built_fine[np.maximum(fine.face_node, 0)]) \
+        | ((face_node >= 0) & ~built[np.maximum(face_node, 0)])
+    out = redrawn(fine, face_node, np.arange(len(face_node)))
+    return dataclasses.replace(out, building_node=tess.building_node, face_fixed=fixed)
 
 def off_street_cuts(tess: Tessellation, node_grid: np.ndarray) -> np.ndarray:
     """Edges (``(k, 4)``) between faces of two grids that run off the streets: where a

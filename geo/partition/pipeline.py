@@ -65,22 +65,22 @@ def _previous_node_labels(tess: Tessellation, building_ids: pd.Series,
 
 
 def _on_mesh(tess: Tessellation, labels: NodeLabels, barriers: Barriers, buildings: BuildingArrays,
-             spec: PlanSpec) -> tuple[Tessellation, NodeLabels]:
+             spec: PlanSpec) -> Tessellation:
     """The plan carried onto the same cells with the open land around its off-street grid
     boundaries cut into a mesh (setting ``partition_redraw_mesh_m``), for the redraw; *tess*
-    and *labels* when there is no mesh."""
+    when there is no mesh. The nodes (and so the plan) are those of *tess*."""
     mesh_m = spec.tunables.redraw_mesh_m
     if mesh_m <= 0 or not len(labels.node_grid):
-        return tess, labels
+        return tess
     near = off_street_cuts(tess, labels.node_grid)
     if not len(near):
-        return tess, labels
+        return tess
     fine = tessellate(barriers, buildings, dataclasses.replace(spec.cell_options, mesh_m=mesh_m), mesh_near=near)
-    carried = carry_plan(tess, labels.node_grid, len(labels.grid_flags), fine)
+    carried = carry_plan(tess, fine)
     if carried is None:
         log.warning("redraw mesh: the meshed cells do not match the plan's; redrawing without the mesh")
-        return tess, labels
-    return carried[0], dataclasses.replace(labels, node_grid=carried[1])
+        return tess
+    return carried
 
 
 def plan_layers(layers: MetricLayers, spec: PlanSpec, *, previous: PartitionResult | pd.Series | None,
@@ -115,7 +115,7 @@ def plan_layers(layers: MetricLayers, spec: PlanSpec, *, previous: PartitionResu
     bounds = Bounds(spec.bounds.low, spec.bounds.high, spec.bounds.target, spec.seed,
                     spec.tunables.balance_budget)
     labels = plan_communities(tess, len(inputs.free_communities), bounds=bounds, previous=previous_nodes, say=say)
-    tess, labels = _on_mesh(tess, labels, barriers, buildings, spec)
+    tess = _on_mesh(tess, labels, barriers, buildings, spec)
     tess = redraw_boundaries(tess, labels.node_grid, street_cost=spec.tunables.redraw_cost_street)
     say("outlines", 0.8)
     result = assemble(tess, labels, inputs, previous, spec)

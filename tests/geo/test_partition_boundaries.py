@@ -102,11 +102,13 @@ def test_segments_of_one_family_are_split_by_the_others_only() -> None:
 
 
 @pytest.mark.slow
-def test_the_mesh_keeps_the_plan_and_only_shortens_its_boundaries(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_mesh_keeps_the_plan_and_only_shortens_its_boundaries(monkeypatch: pytest.MonkeyPatch,
+                                                                  caplog: pytest.LogCaptureFixture) -> None:
     d = synthetic_district(1200, seed=11)
     kw: dict[str, Any] = {"streets": d.streets, "compounds": d.compounds, "shard_buildings": 0}
     plain = partition_grids(d.buildings, d.communities, options=PartitionOptions(redraw_mesh_m=0), **kw)
     meshed = partition_grids(d.buildings, d.communities, options=PartitionOptions(redraw_mesh_m=10), **kw)
+    assert "redraw mesh" not in caplog.text  # the mesh was used, not given up
     assert_valid_plan(meshed, d.buildings, d.communities)
     assert meshed.assignment.equals(plain.assignment)  # the plan is made on the same cells
     metric = d.streets.to_crs(CRS)
