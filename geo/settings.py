@@ -40,6 +40,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("partition_footprint_overlap_share", 0.01, "Building footprints overlapping by more than this share of the smaller one's area are kept in one grid as one unit; a smaller overlap goes to the larger building."),
     Setting("partition_balance_budget", 200, "Unit moves the bounds repair may try per grid of a piece of a community (ejection-chain search; at least 8 grids' worth)."),
     Setting("partition_redraw_cost_street", 0.1, "Cut cost per metre of a redrawn grid boundary along a street, against 1 across a block: where grid boundaries through open land are redrawn after planning (lower follows the streets more)."),
+    Setting("partition_redraw_mesh_m", 10.0, "Width of the hexagons the land between buildings is cut into where grid boundaries are redrawn after planning, so a boundary can cross open land on a near-straight line (smaller follows the streets more and costs more CPU; 0 = no mesh: boundaries follow the buildings' Voronoi ridges)."),
     Setting("partition_workers", 0, "Worker processes for partitioning large districts (0 = every core); the plan does not depend on it."),
     Setting("partition_shard_buildings", 25000, "Districts with more buildings are partitioned in shards of whole communities of about this many buildings (0 = never)."),
     Setting("exclusive_uses", ("school", "hospital", "industrial", "office", "market"), "Building uses that become exclusive grids (专属网格)."),

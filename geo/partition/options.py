@@ -34,6 +34,7 @@ OPTION_SETTINGS: dict[str, str] = {
     "code_row_band_m": "grid_code_row_band_m",
     "footprint_overlap_share": "partition_footprint_overlap_share",
     "redraw_cost_street": "partition_redraw_cost_street",
+    "redraw_mesh_m": "partition_redraw_mesh_m",
 }
 
 
@@ -60,6 +61,7 @@ class PartitionOptions:
     code_row_band_m: float = DEFAULTS["grid_code_row_band_m"]
     footprint_overlap_share: float = DEFAULTS["partition_footprint_overlap_share"]
     redraw_cost_street: float = DEFAULTS["partition_redraw_cost_street"]
+    redraw_mesh_m: float = DEFAULTS["partition_redraw_mesh_m"]
 
     @classmethod
     def from_settings(cls, settings: Mapping[str, Any]) -> PartitionOptions:

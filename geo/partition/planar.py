@@ -119,8 +119,10 @@ def _split_params(seg: np.ndarray, pi: np.ndarray, pj: np.ndarray, tol: float) -
     return np.concatenate(ids), np.concatenate(ts)
 
 
-def _node(seg: np.ndarray, bits: np.ndarray, split_mask: np.ndarray, tol: float) -> tuple[np.ndarray, ...]:
-    """Split segments where they cross or touch; segments not in *split_mask* are only split by others."""
+def _node(seg: np.ndarray, bits: np.ndarray, split_mask: np.ndarray, family: np.ndarray,
+          tol: float) -> tuple[np.ndarray, ...]:
+    """Split segments where they cross or touch; segments not in *split_mask* are only split by
+    others, and segments of one *family* (> 0) are not tested against each other."""
     n = len(seg)
     lines = shapely.linestrings(seg.reshape(-1, 2, 2))
     tree = shapely.STRtree(lines)
@@ -129,7 +131,7 @@ def _node(seg: np.ndarray, bits: np.ndarray, split_mask: np.ndarray, tol: float)
     hi = np.maximum(seg[qi, :2], seg[qi, 2:]) + tol
     pa, pb = tree.query(shapely.box(lo[:, 0], lo[:, 1], hi[:, 0], hi[:, 1]))
     pi, pj = qi[pa], pb
-    keep = pi != pj
+    keep = (pi != pj) & ((family[pi] == 0) | (family[pi] != family[pj]))
     sid, st = _split_params(seg, pi[keep], pj[keep], tol)
     sid = np.concatenate([sid, np.arange(n), np.arange(n)])
     st = np.concatenate([st, np.zeros(n), np.ones(n)])
@@ -276,7 +278,7 @@ def _walk_rank(sel: np.ndarray, nxt: np.ndarray, cycle: np.ndarray) -> np.ndarra
 
 
 def arrangement_from_segments(seg: np.ndarray, bits: np.ndarray, *, split_mask: np.ndarray | None = None,
-                              tol: float = 1e-4) -> Arrangement:
+                              family: np.ndarray | None = None, tol: float = 1e-4) -> Arrangement:
     """Node *seg* (``(n, 4)``), drop dangles and trace the faces.
 
     Parameters
@@ -286,11 +288,16 @@ def arrangement_from_segments(seg: np.ndarray, bits: np.ndarray, *, split_mask: 
         community boundary, ...); edges keep the OR of their sources.
     split_mask : segments that may cross others; segments outside the mask are assumed to
         cross nothing else outside the mask (e.g. the ridges of one Voronoi diagram).
+    family : (n,) int array, optional; segments of one family > 0 are assumed to cross no
+        other segment of that family, only those of others (e.g. the ridges of a second
+        Voronoi diagram, which cross the first's).
     tol : vertex snapping grid and touching tolerance (m).
     """
     if split_mask is None:
         split_mask = np.ones(len(seg), dtype=bool)
-    xy, eu, ev, ebits = _node(seg, bits, split_mask, tol)
+    if family is None:
+        family = np.zeros(len(seg), dtype=np.int64)
+    xy, eu, ev, ebits = _node(seg, bits, split_mask, family, tol)
     alive = _prune_dangles(eu, ev, len(xy))
     eu, ev, ebits = eu[alive], ev[alive], ebits[alive]
     cycle, area, nxt = trace_cycles(xy, eu, ev, return_next=True)

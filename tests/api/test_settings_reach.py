@@ -37,7 +37,7 @@ PARTITION_VALUES: dict[str, Any] = {
     "partition_whole_block_share": 0.45, "partition_balance_budget": 123, "street_snap_m": 0.6,
     "local_crs": "EPSG:32650", "grid_code_county": "320508", "grid_code_object_class": "123456",
     "grid_code_row_band_m": 77.0, "partition_footprint_overlap_share": 0.033,
-    "partition_redraw_cost_street": 0.042,
+    "partition_redraw_cost_street": 0.042, "partition_redraw_mesh_m": 7.5,
 }
 
 
@@ -59,6 +59,8 @@ def _observed(calls: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
         "grid_code_row_band_m": code_options["band_m"],
         "partition_footprint_overlap_share": cell_options.overlap_share,
         "partition_redraw_cost_street": calls["redraw_boundaries"][0]["street_cost"],
+        # the plan is made on cells without the mesh; the mesh is drawn for the redraw
+        "partition_redraw_mesh_m": calls["tessellate"][-1]["options"].mesh_m,
     }
 
 

@@ -11,6 +11,9 @@ import shapely
 import geo.partition.pipeline as pipeline
 from geo.partition import partition_grids
 from geo.partition.boundaries import _min_cut, _swap
+from geo.partition.cells import _open_land_mesh
+from geo.partition.options import PartitionOptions
+from geo.partition.planar import arrangement_from_segments
 from geo.partition.quality import street_boundary_share
 from geo.synthetic import synthetic_district
 from tests.geo.partition_helpers import CRS, assert_valid_plan
@@ -69,3 +72,54 @@ def test_redraw_moves_no_building_and_keeps_every_rule(monkeypatch: pytest.Monke
     assert street_boundary_share(res.grids.to_crs(CRS), metric) >= street_boundary_share(before.grids.to_crs(CRS),
                                                                                           metric)
     assert res.report["mean_polsby_popper"] >= before.report["mean_polsby_popper"]
+
+
+def test_open_land_mesh_is_hexagons_once_each_clear_of_buildings() -> None:
+    anchors, footprint = np.array([[50.0, 50.0]]), shapely.box(40, 40, 60, 60)
+    near = np.array([[0.0, 0.0, 100.0, 100.0], [0.0, 100.0, 100.0, 0.0]])
+    assert _open_land_mesh(anchors, np.array([footprint]), near, 0.0).shape == (0, 4)
+    assert _open_land_mesh(anchors, np.array([footprint]), near[:0], 10.0).shape == (0, 4)
+    seg = _open_land_mesh(anchors, np.array([footprint]), near, 10.0)
+    lines = shapely.linestrings(seg.reshape(-1, 2, 2))
+    assert len(seg) > 100 and np.allclose(shapely.length(lines), 10 / np.sqrt(3))
+    mid = shapely.centroid(lines)
+    assert shapely.STRtree(mid).query(mid, predicate="dwithin", distance=0.1)[0].size == len(seg)  # each once
+    # hexagon centres keep a quarter of the width clear of the footprint: the inner part of
+    # the building holds no mesh, open land 20 m away is meshed within a hexagon's reach
+    assert shapely.distance(lines, footprint.centroid).min() > 10 - 10 / np.sqrt(3)
+    assert shapely.distance(lines, shapely.Point(85, 20)).min() <= 10 / np.sqrt(3)
+
+
+def test_segments_of_one_family_are_split_by_the_others_only() -> None:
+    square = [(0, 0, 10, 0), (10, 0, 10, 10), (10, 10, 0, 10), (0, 10, 0, 0)]
+    seg = np.array([*square, (0, 0, 10, 10), (0, 10, 5, 5), (5, 5, 10, 0)], dtype=float)
+    bits = np.array([1, 1, 1, 1, 16, 16, 16])
+    # the diagonal is a ridge (split by nothing of its own); the two mesh halves cross it
+    arr = arrangement_from_segments(seg, bits, split_mask=np.array([True] * 4 + [False, True, True]),
+                                    family=np.array([0, 0, 0, 0, 0, 1, 1]))
+    assert arr.n_faces == 4
+    assert sorted(np.round(arr.face_area, 6).tolist()) == [25.0] * 4
+
+
+@pytest.mark.slow
+def test_the_mesh_keeps_the_plan_and_only_shortens_its_boundaries(monkeypatch: pytest.MonkeyPatch,
+                                                                  caplog: pytest.LogCaptureFixture) -> None:
+    d = synthetic_district(1200, seed=11)
+    kw: dict[str, Any] = {"streets": d.streets, "compounds": d.compounds, "shard_buildings": 0}
+    plain = partition_grids(d.buildings, d.communities, options=PartitionOptions(redraw_mesh_m=0), **kw)
+    meshed = partition_grids(d.buildings, d.communities, options=PartitionOptions(redraw_mesh_m=10), **kw)
+    assert "redraw mesh" not in caplog.text  # the mesh was used, not given up
+    assert_valid_plan(meshed, d.buildings, d.communities)
+    assert meshed.assignment.equals(plain.assignment)  # the plan is made on the same cells
+    metric = d.streets.to_crs(CRS)
+    share = [street_boundary_share(r.grids.to_crs(CRS), metric) for r in (plain, meshed)]
+    assert share[1] >= share[0]
+    # without the redraw, the plan carried onto the meshed cells has exactly the plain outlines
+    _without_redraw(monkeypatch)
+    a = partition_grids(d.buildings, d.communities, options=PartitionOptions(redraw_mesh_m=0), **kw)
+    b = partition_grids(d.buildings, d.communities, options=PartitionOptions(redraw_mesh_m=10), **kw)
+    ga, gb = (r.grids.to_crs(CRS).set_index("grid_id").geometry for r in (a, b))
+    gb = gb.reindex(ga.index)
+    # (up to the 0.1 mm vertex grid of the arrangement: under 1 m² on grids of hectares)
+    assert shapely.area(shapely.symmetric_difference(ga.to_numpy(), gb.to_numpy())).max() < 1.0
+    assert len(b.cells) >= len(a.cells) and b.assignment.equals(a.assignment)
