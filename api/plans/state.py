@@ -43,6 +43,7 @@ __all__ = [
     "cached_states",
     "is_cached",
     "invalidate",
+    "forget_database",
     "plan_bounds",
     "refresh_grid",
     "grid_violations",
@@ -251,7 +252,8 @@ def _load_grids(session: Session, plan_id: int, scope: frozenset[str] | None = N
     t = table_of(PlanGrid)
     names = ("grid_id", "community_id", "code", "name", "locked", "exclusive", "street_share", "flags",
              "area_m2", "polsby_popper")
-    stmt = select(*(t.c[n] for n in names), type_coerce(t.c.geometry, WKB)).where(t.c.plan_version_id == plan_id)
+    stmt = (select(*(t.c[n] for n in names), type_coerce(t.c.geometry, WKB)).where(t.c.plan_version_id == plan_id)
+            .order_by(t.c.id))  # the stored order (PostgreSQL returns updated rows elsewhere)
     if scope is not None:  # the grids of the scope's cells, and its empty grids
         stmt = stmt.where(or_(t.c.grid_id.in_(sorted(set(cell_grids))), t.c.community_id.in_(sorted(scope))))
     rows = session.connection().execute(stmt).all()
@@ -462,6 +464,16 @@ def invalidate(session: Session, plan_id: int) -> None:
     with _CACHE_LOCK:
         for k in [k for k in _CACHE if k[0] == db and k[1] == pid]:
             del _CACHE[k]
+
+
+def forget_database(url: str) -> None:
+    """Forget every plan state and plan CRS of the database at *url* (``api.db.dispose``: it is
+    going away, and another database may be created at the same address, its plans numbered again)."""
+    with _CACHE_LOCK:
+        for k in [k for k in _CACHE if k[0] == url]:
+            del _CACHE[k]
+        for k in [k for k in _PLAN_CRS if k[0] == url]:
+            del _PLAN_CRS[k]
 
 
 def _metric(state: PlanState, geoms: list[Any]) -> np.ndarray:
