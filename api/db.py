@@ -436,12 +436,10 @@ def dispose(app: Flask) -> None:
     """Close every pooled connection of *app* (tests call it at teardown); stop its job threads."""
     from api.jobs.queue import stop_consumer
     from api.plans.snapshot import stop_saver
-    from api.plans.state import forget_database
 
     stop_consumer(app)
     stop_saver(app)
     database = get_db(app)
-    forget_database(database.engine.url.render_as_string(hide_password=True))
     if database.checkpointer is not None:
         database.checkpointer.stop()
     database.engine.dispose()

@@ -26,7 +26,6 @@ from sqlalchemy import (
     Connection,
     Engine,
     Integer,
-    LargeBinary,
     Table,
     delete,
     func,
@@ -47,11 +46,6 @@ log = logging.getLogger(__name__)
 #: Rows read from the source per batch (bounds memory on million-row tables).
 READ_BATCH = 50_000
 _MOD = 1 << 128
-#: PostgreSQL refuses a COPY row of more than 1 GB of text, and COPY writes binary values as hex
-#: (two characters a byte): a stored plan state of a million-building plan (568 MB) could not
-#: be copied. A batch holding a binary value larger than this goes in as INSERT parameters
-#: (sent as binary) instead.
-_COPY_MAX_BYTES = 64 << 20
 _MODEL_MODULES = ("api.incidents.models", "api.register.models", "api.patrol.models", "api.boards.models",
                   "api.party.models")
 
@@ -175,20 +169,13 @@ def _copy_values(table: Table, names: list[str], columns: list[list[Any]]) -> di
     return out
 
 
-def _large_binary(table: Table, batch: Any) -> bool:
-    """Whether a row of *batch* holds a binary value too large for a COPY row (see ``_COPY_MAX_BYTES``)."""
-    blobs = [i for i, c in enumerate(table.columns) if type(c.type) is LargeBinary]
-    return any(isinstance(r[i], bytes | bytearray | memoryview) and len(r[i]) > _COPY_MAX_BYTES
-               for r in batch for i in blobs)
-
-
 def _copy_table(source: Connection, target: Connection, table: Table,
                 progress: Callable[[str, int], None] | None) -> None:
     names = [c.name for c in table.columns]
     postgres = target.dialect.name == "postgresql"
     for batch in _rows(source, table):
         columns = [list(c) for c in zip(*batch, strict=True)]
-        if postgres and not _large_binary(table, batch):
+        if postgres:
             insert_columns(target, table, _copy_values(table, names, columns))
         else:
             target.execute(insert(table), [dict(zip(names, r, strict=True)) for r in batch])

@@ -251,11 +251,10 @@ def _load_grids(session: Session, plan_id: int, scope: frozenset[str] | None = N
     t = table_of(PlanGrid)
     names = ("grid_id", "community_id", "code", "name", "locked", "exclusive", "street_share", "flags",
              "area_m2", "polsby_popper")
-    stmt = (select(*(t.c[n] for n in names), type_coerce(t.c.geometry, WKB)).where(t.c.plan_version_id == plan_id)
-            .order_by(t.c.id))  # the stored order (PostgreSQL returns updated rows elsewhere)
+    stmt = select(*(t.c[n] for n in names), type_coerce(t.c.geometry, WKB)).where(t.c.plan_version_id == plan_id)
     if scope is not None:  # the grids of the scope's cells, and its empty grids
         stmt = stmt.where(or_(t.c.grid_id.in_(sorted(set(cell_grids))), t.c.community_id.in_(sorted(scope))))
-    rows = session.connection().execute(stmt).all()
+    rows = session.connection().execute(stmt.order_by(t.c.id)).all()  # stored order: PostgreSQL moves updated rows
     geoms = shapely.from_wkb(np.asarray([None if r[-1] is None else bytes(r[-1]) for r in rows], dtype=object))
     out = {}
     for r, geom in zip(rows, geoms, strict=True):

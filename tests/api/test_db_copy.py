@@ -112,25 +112,3 @@ def test_fingerprints_see_a_moved_vertex_and_a_changed_value(sqlite_app: Flask, 
     assert changed.rows == same.rows and changed.geometry_checksum != same.geometry_checksum
     assert changed.checksum != same.checksum
     assert other.geometry_checksum == same.geometry_checksum and other.checksum != same.checksum
-
-
-def test_a_binary_value_too_large_for_a_copy_row_is_copied(sqlite_app: Flask, target_url: str,
-                                                           monkeypatch: pytest.MonkeyPatch) -> None:
-    """A stored plan state larger than a COPY row may hold (PostgreSQL: 1 GB of text, bytes as hex;
-    568 MB at a million buildings) goes in as INSERT parameters, unchanged."""
-    from api import dbcopy
-    from api.models import PlanSnapshot
-
-    blob = bytes(range(256)) * 40
-    with sqlite_app.app_context(), db.session_scope() as s:
-        plan = s.scalar(select(PlanVersion.id))
-        s.add(PlanSnapshot(plan_version_id=plan, key="v1:test", data=blob))
-    monkeypatch.setattr(dbcopy, "_COPY_MAX_BYTES", 1000)  # the limit scaled down with the value
-    source = db.get_db(sqlite_app).engine
-    target = db.make_engine(target_url)
-    try:
-        assert copy_database(source, target).equal
-        with target.connect() as conn:
-            assert conn.execute(select(PlanSnapshot.data)).scalar_one() == blob
-    finally:
-        target.dispose()
