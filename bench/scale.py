@@ -168,19 +168,36 @@ def _database_figures(backend: str, app: Any, city: dict[str, Any], args: argpar
 
 
 def _plan_rules(app: Any, city: dict[str, Any]) -> float:
-    """Store both plans' grid rules where the cached city predates them (migration 0009; the
+    """Store the plans' grid rules where the cached city predates them (migration 0009; the
     partition job stores them now): once per run copy, before the server starts, so the plan
-    card counts them instead of loading the whole plan. The wall seconds it took (0 when stored)."""
+    card counts them instead of loading the whole plan; the published plan's state is stored too
+    (a city cached without it). The draft, an unedited copy, takes the published plan's rules.
+    The wall seconds it took."""
+    from sqlalchemy import select, update
+
     from api import db
-    from api.models import PlanVersion
+    from api.models import PlanGrid, PlanVersion
     from api.plans.summary import plan_summary
 
     def run() -> None:
         with app.app_context():
             s = db.get_session()
-            for plan in (city["plan_a"], city["plan_b"]):
-                plan_summary(s, s.get(PlanVersion, plan), app.config["WANGGE"])
+            plan_summary(s, s.get(PlanVersion, city["plan_a"]), app.config["WANGGE"])
+            s.commit()
+            saver = app.extensions.get("wangge.plan_snapshots")
+            if saver is not None:
+                saver.flush()
+            draft = s.get(PlanVersion, city["plan_b"])
+            if draft.version_counter == 1 and draft.parent_id == city["plan_a"]:
+                src = PlanGrid.__table__.alias("src")
+                s.execute(update(PlanGrid.__table__).where(PlanGrid.plan_version_id == city["plan_b"],
+                                                           PlanGrid.violations.is_(None))
+                          .values(violations=select(src.c.violations).where(
+                              src.c.plan_version_id == city["plan_a"],
+                              src.c.grid_id == PlanGrid.__table__.c.grid_id).scalar_subquery()))
                 s.commit()
+            plan_summary(s, s.get(PlanVersion, city["plan_b"]), app.config["WANGGE"])
+            s.commit()
 
     return _timed(run)[0]
 

@@ -191,6 +191,9 @@ def _snapshots(app: Any, plans: list[int]) -> None:
         r = planner.get(f"/api/plans/{plan}/grids.geojson?display=1")
         if r.status_code != 200:
             raise SystemExit(f"plan {plan} grids: {r.status_code}")
+    saver = app.extensions.get("wangge.plan_snapshots")
+    if saver is not None:  # stored now: the app is disposed next, which drops what is pending
+        saver.flush()
 
 
 def _bbox(app: Any) -> list[float]:

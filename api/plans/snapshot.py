@@ -32,9 +32,9 @@ from flask import Flask
 from sqlalchemy import delete, func, insert, select
 from sqlalchemy.orm import Session
 
-from api.db import session_scope
+from api.db import get_db, session_scope
 from api.models import ImportRun, PlanSnapshot, PlanVersion
-from api.plans.state import GridMeta, PlanState, is_cached, plan_bounds, plan_lock
+from api.plans.state import GridMeta, PlanState, forget_database, is_cached, plan_bounds, plan_lock
 
 __all__ = ["FORMAT", "PART_BYTES", "snapshot_key", "dump_state", "load_snapshot", "read_snapshot", "store_snapshot",
            "SnapshotSaver", "schedule_save", "stop_saver"]
@@ -301,3 +301,5 @@ def stop_saver(app: Flask) -> None:
     saver = app.extensions.pop(_EXTENSION, None)
     if saver is not None:
         saver.stop()
+    # its plan states go too: another database may be created at the same address, its plans numbered again
+    forget_database(get_db(app).engine.url.render_as_string(hide_password=True))

@@ -40,9 +40,9 @@ __all__ = [
     "load_state",
     "get_state",
     "community_scope",
-    "cached_states",
     "is_cached",
     "invalidate",
+    "forget_database",
     "plan_bounds",
     "refresh_grid",
     "grid_violations",
@@ -269,7 +269,7 @@ def _load_grids(session: Session, plan_id: int, scope: frozenset[str] | None = N
 
 
 def _plan_crs(session: Session, plan_id: int) -> Any:
-    """The local metric CRS of the whole plan, from its communities' extent (a scoped state
+    """The local metric CRS of the whole plan, from its communities' extent (a community state
     computes in the same CRS as the whole plan, so its areas and shapes are the same)."""
     key = _db_key(session, plan_id)
     with _CACHE_LOCK:
@@ -317,7 +317,7 @@ def load_state(session: Session, plan: PlanVersion, defaults: dict[str, Any], *,
     cid, comm, gid, hh, nb, wkb = (list(c) for c in zip(*rows, strict=True))
     geom = shapely.from_wkb(np.asarray([bytes(w) for w in wkb], dtype=object))
     gs = gpd.GeoSeries(geom, crs=4326)
-    crs = (_plan_crs(session, plan.id) if scope is not None else None) or local_metric_crs(gs)
+    crs = _plan_crs(session, plan.id) or local_metric_crs(gs)  # whole and community states alike
     metric = np.asarray(gs.to_crs(crs).values, dtype=object)
     ptr, idx = _adjacency(metric)
     community = np.asarray(comm, dtype=object)
@@ -389,13 +389,6 @@ def _evict_scopes(keep: int) -> None:
         del _CACHE[k]
 
 
-def cached_states(session: Session, plan_id: int) -> list[PlanState]:
-    """The states of *plan_id* this process holds (the whole plan and community states)."""
-    db, pid = _db_key(session, plan_id)
-    with _CACHE_LOCK:
-        return [s for k, s in _CACHE.items() if k[0] == db and k[1] == pid]
-
-
 def _settle_heap() -> None:
     """Collect all garbage, then keep every live object out of later full collections.
 
@@ -462,6 +455,16 @@ def invalidate(session: Session, plan_id: int) -> None:
     with _CACHE_LOCK:
         for k in [k for k in _CACHE if k[0] == db and k[1] == pid]:
             del _CACHE[k]
+
+
+def forget_database(url: str) -> None:
+    """Forget every plan state and plan CRS of the database at *url* (``api.db.dispose``: it is
+    going away, and another database may be created at the same address, its plans numbered again)."""
+    with _CACHE_LOCK:
+        for k in [k for k in _CACHE if k[0] == url]:
+            del _CACHE[k]
+        for k in [k for k in _PLAN_CRS if k[0] == url]:
+            del _PLAN_CRS[k]
 
 
 def _metric(state: PlanState, geoms: list[Any]) -> np.ndarray:
