@@ -143,8 +143,7 @@ def _settle_nodes(tess: Tessellation, face_grid: np.ndarray, node_grid: np.ndarr
 
     A face keeps its node while that node is in the face's grid and the face still reaches
     the node's fixed faces through faces of the node; otherwise it joins the node of the
-    neighbour (same grid) it shares the longest edge with. A face with no neighbour of its
-    grid at all (a sliver a community outline cuts off) counts as fixed.
+    neighbour (same grid) it shares the longest edge with.
     """
     fixed, inner, faces = tess.face_fixed, tess.inner, tess.faces
     assert fixed is not None and inner is not None and faces is not None, "tessellate keeps its faces"
@@ -152,8 +151,6 @@ def _settle_nodes(tess: Tessellation, face_grid: np.ndarray, node_grid: np.ndarr
     source = np.arange(len(face_node))
     a, b, ln = inner.a, inner.b, inner.length
     aa, bb, ll = np.r_[a, b], np.r_[b, a], np.r_[ln, ln]
-    kin = face_grid[a] == face_grid[b]
-    fixed = fixed | ((face_grid >= 0) & (np.bincount(np.r_[a[kin], b[kin]], minlength=len(face_node)) == 0))
     for _ in range(len(face_node)):
         ok = face_node >= 0
         ok[ok] = node_grid[face_node[ok]] == face_grid[ok]
@@ -226,8 +223,9 @@ def carry_plan(tess: Tessellation, fine: Tessellation) -> Tessellation | None:
     """*fine* (the cells of *tess* with their faces cut finer) with the nodes of *tess*.
 
     Every face of *fine* lies inside one face of *tess* and joins that face's node, so node
-    ids, buildings, households and outlines stay those of *tess* and a plan of *tess* holds
-    for the result as it is. None when a face of *fine* lies in no node of *tess*.
+    ids, buildings, households and outlines stay those of *tess* (up to slivers, see
+    :func:`_rejoin_slivers`) and a plan of *tess* holds for the result as it is. None when a
+    face of *fine* lies in no node of *tess*.
     """
     if fine.faces is None or fine.face_fixed is None:
         return None
@@ -240,15 +238,49 @@ def carry_plan(tess: Tessellation, fine: Tessellation) -> Tessellation | None:
     face_node[inside[qi]] = have[qj]
     if (face_node[inside] < 0).any() or len(np.unique(face_node[inside])) != m:
         return None
+    joined = _rejoin_slivers(fine, face_node)
+    if joined is None:
+        return None
     built = np.zeros(m, dtype=bool)
     built[tess.building_node[tess.building_node >= 0]] = True
     built_fine = np.zeros(len(fine.node_comm), dtype=bool)
     built_fine[fine.building_node[fine.building_node >= 0]] = True
     # fixed: inside a footprint or holding an anchor (as in *fine*), or of a node without buildings
     fixed = (fine.face_fixed & (fine.face_node >= 0) & built_fine[np.maximum(fine.face_node, 0)]) \
-        | ((face_node >= 0) & ~built[np.maximum(face_node, 0)])
-    out = redrawn(fine, face_node, np.arange(len(face_node)))
+        | ((joined >= 0) & ~built[np.maximum(joined, 0)])
+    out = redrawn(fine, joined, np.arange(len(joined)))
     return dataclasses.replace(out, building_node=tess.building_node, face_fixed=fixed)
+
+
+def _rejoin_slivers(fine: Tessellation, face_node: np.ndarray) -> np.ndarray | None:
+    """*face_node* with every piece of a node cut off from the rest of it (a sliver face whose
+    point, a hair inside it, fell in the next cell) joined to the neighbour it shares the
+    longest edge with; None when such a piece holds a footprint or an anchor."""
+    assert fine.inner is not None and fine.face_fixed is not None, "tessellate keeps its faces"
+    a, b, ln = fine.inner.a, fine.inner.b, fine.inner.length
+    n = len(face_node)
+    same = face_node[a] == face_node[b]
+    comp = connected_components(coo_matrix((np.ones(int(same.sum()), dtype=np.int8), (a[same], b[same])),
+                                           shape=(n, n)), directed=False)[1]
+    inside = face_node >= 0
+    area = np.bincount(comp[inside], weights=fine.arr.face_area[inside], minlength=n)
+    best = np.zeros(int(face_node.max()) + 1)
+    np.maximum.at(best, face_node[inside], area[comp[inside]])
+    cut_off = inside & (area[comp] < best[np.maximum(face_node, 0)])
+    if (cut_off & fine.face_fixed).any():
+        return None
+    out = np.where(cut_off, -1, face_node)
+    aa, bb, ll = np.r_[a, b], np.r_[b, a], np.r_[ln, ln]
+    while (out[inside] < 0).any():
+        m = (out[aa] < 0) & (out[bb] >= 0)
+        if not m.any():
+            return None
+        order = np.lexsort((-ll[m], aa[m]))
+        fa, fb = aa[m][order], bb[m][order]
+        first = np.r_[True, fa[1:] != fa[:-1]]
+        out[fa[first]] = out[fb[first]]
+    return out
+
 
 def off_street_cuts(tess: Tessellation, node_grid: np.ndarray) -> np.ndarray:
     """Edges (``(k, 4)``) between faces of two grids that run off the streets: where a

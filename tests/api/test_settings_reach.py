@@ -59,8 +59,8 @@ def _observed(calls: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
         "grid_code_row_band_m": code_options["band_m"],
         "partition_footprint_overlap_share": cell_options.overlap_share,
         "partition_redraw_cost_street": calls["redraw_boundaries"][0]["street_cost"],
-        # the plan is made on cells without the mesh; the mesh is drawn for the redraw where a boundary
-        # runs off the streets (none may here), so the width is read where the pipeline takes it from
+        # read by pipeline._on_mesh from the run's tunables (the mesh is drawn only where the
+        # plan has grid boundaries off the streets)
         "partition_redraw_mesh_m": spec.tunables.redraw_mesh_m,
     }
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -10,7 +11,7 @@ import shapely
 
 import geo.partition.pipeline as pipeline
 from geo.partition import partition_grids
-from geo.partition.boundaries import _min_cut, _swap
+from geo.partition.boundaries import _min_cut, _rejoin_slivers, _swap
 from geo.partition.cells import _open_land_mesh
 from geo.partition.options import PartitionOptions
 from geo.partition.planar import arrangement_from_segments
@@ -123,3 +124,20 @@ def test_the_mesh_keeps_the_plan_and_only_shortens_its_boundaries(monkeypatch: p
     # (up to the 0.1 mm vertex grid of the arrangement: under 1 m² on grids of hectares)
     assert shapely.area(shapely.symmetric_difference(ga.to_numpy(), gb.to_numpy())).max() < 1.0
     assert len(b.cells) >= len(a.cells) and b.assignment.equals(a.assignment)
+
+
+def _faces_in_a_row(fixed: list[bool]) -> Any:
+    """Four faces in a row (0–1–2–3), the last a sliver: the parts of a tessellation
+    _rejoin_slivers reads."""
+    inner = SimpleNamespace(a=np.array([0, 1, 2]), b=np.array([1, 2, 3]), length=np.array([5.0, 5.0, 1.0]))
+    return SimpleNamespace(inner=inner, face_fixed=np.array(fixed),
+                           arr=SimpleNamespace(face_area=np.array([10.0, 10.0, 10.0, 0.001])))
+
+
+def test_a_sliver_cut_off_from_its_node_joins_its_neighbour() -> None:
+    # the sliver's point fell in node 0, but it touches only a face of node 1
+    fine = _faces_in_a_row([True, False, True, False])
+    assert _rejoin_slivers(fine, np.array([0, 0, 1, 0])).tolist() == [0, 0, 1, 1]
+    assert _rejoin_slivers(fine, np.array([0, 0, 1, 1])).tolist() == [0, 0, 1, 1]  # nothing cut off
+    # a cut-off piece holding a footprint or an anchor is not moved: the carry gives up
+    assert _rejoin_slivers(_faces_in_a_row([True, False, True, True]), np.array([0, 0, 1, 0])) is None
