@@ -10,6 +10,7 @@ from __future__ import annotations
 import html
 import json
 import logging
+from collections import OrderedDict
 from collections.abc import Mapping
 from typing import Any
 
@@ -25,6 +26,7 @@ from folium.utilities import get_obj_in_upper_tree
 from geo.errors import WanggeError
 from geo.settings import DEFAULTS
 from webmap.offline import VENDOR_URL, localize
+from webmap.packed import PackedFeatures, pack_features
 
 try:
     from geo.lifecircle import CATEGORY_LABELS_ZH as _LIFECIRCLE_LABELS
@@ -146,12 +148,15 @@ class ClassStyledGeoJson(folium.GeoJson):
     folium writes a style function as a JavaScript ``switch`` over every feature's id, and
     Leaflet calls it once per feature: on the 3,000-building demo map that switch of 3,000
     string cases per call was most of the page's script time. Here the switch has one case
-    per class.
+    per class. The features reach the page packed (:mod:`webmap.packed`, a third of the bytes);
+    ``data`` keeps them as GeoJSON on the Python side.
     """
 
-    def __init__(self, data: dict[str, Any], *, styles: Mapping[str, dict[str, Any]], **kwargs: Any) -> None:
+    def __init__(self, data: dict[str, Any], *, styles: Mapping[str, dict[str, Any]],
+                 packed: dict[str, Any], **kwargs: Any) -> None:
         self.class_styles = {code: dict(style) for code, style in styles.items()}
         super().__init__(data, style_function=lambda f: self.class_styles[f["properties"]["s"]], **kwargs)
+        PackedFeatures(packed).add_to(self)
 
     def find_identifier(self) -> str:
         """Features are styled by their class: they need no id (folium would otherwise add one to each)."""
@@ -164,15 +169,25 @@ class ClassStyledGeoJson(folium.GeoJson):
         default = next(iter(by_style))
         self.parent_map = get_obj_in_upper_tree(self, folium.Map)
         self.style_map = {k: v for k, v in by_style.items() if k != default} | {"default": default}
-        super(folium.GeoJson, self).render(**kwargs)  # folium's own render would map every feature again
+        # The layer's own script with no features (they are sent packed), then its children (tooltip,
+        # packed features) with the features back: folium's tooltip checks its fields against them.
+        features, self.data = self.data, {"type": "FeatureCollection", "features": []}
+        children, self._children = self._children, OrderedDict()
+        try:
+            super(folium.GeoJson, self).render(**kwargs)  # folium's own render would map every feature again
+        finally:
+            self.data, self._children = features, children
+        for child in self._children.values():
+            child.render(**kwargs)
 
 
 def class_styled(frame: gpd.GeoDataFrame, classes: pd.Series, table: Mapping[Any, dict[str, Any]],
                  **kwargs: Any) -> ClassStyledGeoJson:
     """*frame* as a :class:`ClassStyledGeoJson`, each feature styled by ``table[classes[i]]``."""
     codes = {value: str(i) for i, value in enumerate(table)}
-    data = _features(frame.assign(s=classes.map(codes).to_numpy()), ids=False)
-    return ClassStyledGeoJson(data, styles={codes[k]: style for k, style in table.items()}, **kwargs)
+    coded = frame.assign(s=classes.map(codes).to_numpy())
+    return ClassStyledGeoJson(_features(coded, ids=False), styles={codes[k]: style for k, style in table.items()},
+                              packed=pack_features(coded), **kwargs)
 
 
 class TextTooltip(folium.GeoJsonTooltip):
@@ -258,6 +273,13 @@ def _grids(gdf: gpd.GeoDataFrame, *, simplify_m: float) -> folium.GeoJson:
     )
 
 
+def _joined(lines: shapely.MultiLineString) -> shapely.Geometry:
+    """*lines* joined end to end; as they are when nothing joins (line_merge drops zero-length lines,
+    and a street of one such line would become an empty collection)."""
+    merged = shapely.line_merge(lines)
+    return lines if merged.is_empty else merged
+
+
 def merged_lines(frame: gpd.GeoDataFrame, by: list[str]) -> gpd.GeoDataFrame:
     """One feature per value of *by* (missing values as ""), its lines joined end to end.
 
@@ -268,8 +290,7 @@ def merged_lines(frame: gpd.GeoDataFrame, by: list[str]) -> gpd.GeoDataFrame:
     keyed = frame.assign(**{c: frame[c].astype(object).where(frame[c].notna(), "") for c in by})
     lines = keyed[by].join(keyed.geometry.explode(index_parts=False).rename("line"))
     lines = lines[shapely.get_type_id(lines["line"].to_numpy()) == 1]  # LineStrings (explode of a multi)
-    groups = lines.groupby(by, sort=True)["line"].agg(lambda g: shapely.line_merge(
-        shapely.multilinestrings(g.to_numpy())))
+    groups = lines.groupby(by, sort=True)["line"].agg(lambda g: _joined(shapely.multilinestrings(g.to_numpy())))
     out = groups.index.to_frame(index=False)
     return gpd.GeoDataFrame(out, geometry=list(groups.to_numpy()), crs=frame.crs)
 

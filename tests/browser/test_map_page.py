@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from tests.browser.conftest import SCREENSHOTS, LiveServer, Traffic
@@ -28,6 +29,12 @@ def test_viewer_sees_map_with_every_layer(logged_in_page, live_server: LiveServe
     expected["streets"] = len(streets[["name", "road_class"]].fillna("").drop_duplicates())
     assert counts == expected and expected["streets"] < len(streets) / 10
     assert page.evaluate(DRAWN_JS, "buildings") == expected["buildings"]
+    # buildings reach the page packed (webmap.packed): unpacked, each has its outline where it is
+    got = np.asarray(page.evaluate("""() => window.wanggeLayers.buildings.getLayers().map((l) => {
+        const b = l.getBounds(); return [b.getWest(), b.getSouth(), b.getEast(), b.getNorth()]; })"""))
+    want = live_server.layers["buildings"].geometry.bounds.to_numpy()
+    nearest = np.abs(got[:, None, :] - want[None, :, :]).max(axis=2).min(axis=1)
+    assert len(got) == len(want) and nearest.max() < 1e-5
     assert page.evaluate(DRAWN_JS, "communities") == expected["communities"]
     assert page.locator(".leaflet-overlay-pane canvas").count() >= 1  # prefer_canvas
     SCREENSHOTS.mkdir(exist_ok=True)

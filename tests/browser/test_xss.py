@@ -191,6 +191,14 @@ def _assert_clean(page, watch: Watch, where: str) -> None:
     assert not [u for u in watch.traffic.requests if u.rstrip("/").endswith("/x")], f"{where}: <img src=x> loaded"
 
 
+def _street_features(streets) -> int:
+    """Streets are drawn one feature per name and class (unknown classes shown as minor roads)."""
+    from webmap.maps import ROAD_STYLES
+
+    known = streets["road_class"].where(streets["road_class"].isin(list(ROAD_STYLES)), "minor")
+    return len(streets.assign(road_class=known)[["name", "road_class"]].fillna("").drop_duplicates())
+
+
 def _hover_all(page, *, limit: int = 5000) -> list[dict]:
     hovered = page.evaluate(HOVER_ALL_JS, limit)
     assert hovered, "no feature on the map"
@@ -268,6 +276,7 @@ def test_workspace_map_shows_every_hostile_name_as_text(watched, hostile_server:
     expected = {k: len(g) for k, g in hostile_server.layers.items()}
     expected["community_names"] = expected["communities"]
     expected["grids"] = len(hostile_server.grid_names[hostile_server.plan_ids[0]])
+    expected["streets"] = _street_features(hostile_server.layers["streets"])
     assert counts == expected
     # Every feature with a tooltip was hovered: buildings, communities, compounds, streets, points, grids.
     assert len(hovered) == sum(v for k, v in expected.items() if k != "community_names")
