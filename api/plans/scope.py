@@ -55,14 +55,14 @@ def _named_grids(body: dict[str, Any]) -> list[tuple[Any, str]]:
 def _grid_communities(session: Session, plan_id: int, grids: list[str]) -> set[Any]:
     """Communities of *grids*: their own and their cells'."""
     found = set(session.scalars(select(PlanCell.community_id).where(PlanCell.plan_version_id == plan_id,
-                                                                    PlanCell.grid_id.in_(grids)).distinct()))
+                                                                    PlanCell.grid_id.in_(grids))))
     return found | set(session.scalars(select(PlanGrid.community_id).where(PlanGrid.plan_version_id == plan_id,
                                                                            PlanGrid.grid_id.in_(grids))))
 
 
 def _cell_communities(session: Session, plan_id: int, cells: Any) -> set[Any]:
     return set(session.scalars(select(PlanCell.community_id).where(PlanCell.plan_version_id == plan_id,
-                                                                   PlanCell.cell_id.in_(cells)).distinct()))
+                                                                   PlanCell.cell_id.in_(cells))))
 
 
 def _building_communities(session: Session, plan_id: int, ids: Any) -> set[Any]:
