@@ -67,7 +67,7 @@ _TILING_REL = 1e-4
 _CACHE: OrderedDict[tuple[str, int, frozenset[str] | None], PlanState] = OrderedDict()
 _CACHE_LOCK = threading.Lock()
 _CATCHUP_LOCK = threading.Lock()
-_PLAN_LOCKS: dict[tuple[str, int], threading.Lock] = {}
+_PLAN_LOCKS: dict[tuple[str, int, bool], threading.Lock] = {}
 _PLAN_CRS: dict[tuple[str, int], Any] = {}
 
 
@@ -170,9 +170,12 @@ def _db_key(session: Session, plan_id: int) -> tuple[str, int]:
     return (session.get_bind().engine.url.render_as_string(hide_password=True), int(plan_id))
 
 
-def plan_lock(session: Session, plan_id: int) -> threading.Lock:
-    """The in-process lock serialising edits of one plan."""
-    key = _db_key(session, plan_id)
+def plan_lock(session: Session, plan_id: int, *, whole: bool = True) -> threading.Lock:
+    """The in-process lock serialising the use of one plan's cached states: its whole state
+    (*whole*), or its community states (reads and edits of communities; an edit that needs the
+    whole state takes the whole lock inside this one, never the other way round). Loading or
+    storing the whole state of a city (tens of seconds) so never holds up a community's requests."""
+    key = (*_db_key(session, plan_id), whole)
     with _CACHE_LOCK:
         return _PLAN_LOCKS.setdefault(key, threading.Lock())
 
