@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from api import audit
 from api.errors import RequestError
 from api.models import Building, PlanEdit, PlanVersion, User, utcnow
-from api.plans.scope import delta_communities, edit_communities, merge_ids, unknown_grid
+from api.plans.scope import delta_communities, edit_communities, merge_ids, unknown_grid, whole_lock
 from api.plans.splitmove import (
     BuildingSource,
     SplitPlan,
@@ -441,7 +441,14 @@ def run_edit(session: Session, plan: PlanVersion, body: dict[str, Any], *, user:
     expected = check_version(session, plan, body.get("version"))
     if body.get("op") not in OPS:
         raise _bad(f"未知编辑操作 op={body.get('op')!r}", f"op 取值：{', '.join(OPS)}")
-    state = get_state(session, plan, defaults, communities=edit_communities(session, plan.id, body))
+    communities = edit_communities(session, plan.id, body)
+    with whole_lock(session, plan.id, communities):
+        return _run_edit(session, plan, body, expected, communities, user=user, defaults=defaults)
+
+
+def _run_edit(session: Session, plan: PlanVersion, body: dict[str, Any], expected: int,
+              communities: set[str] | None, *, user: User | str, defaults: dict[str, Any]) -> dict[str, Any]:
+    state = get_state(session, plan, defaults, communities=communities)
     delta = build_delta(state, body, buildings=BuildingSource(session))
     refusal = move_confirmation(session, state, body, delta)
     if refusal is not None:
@@ -481,7 +488,17 @@ def run_undo(session: Session, plan: PlanVersion, body: dict[str, Any], *, user:
         raise RequestError(422, "nothing_to_redo" if redo else "nothing_to_undo", f"没有可{word}的编辑",
                            "先进行编辑" if not redo else "先撤销一次编辑")
     delta = edit.payload["delta"] if redo else edit.inverse
-    state = get_state(session, plan, defaults, communities=delta_communities(session, plan.id, delta))
+    communities = delta_communities(session, plan.id, delta)
+    with whole_lock(session, plan.id, communities):
+        return _replay_edit(session, plan, edit, delta, expected, communities, user=user, defaults=defaults,
+                            redo=redo)
+
+
+def _replay_edit(session: Session, plan: PlanVersion, edit: PlanEdit, delta: dict[str, Any], expected: int,
+                 communities: set[str] | None, *, user: User | str, defaults: dict[str, Any],
+                 redo: bool) -> dict[str, Any]:
+    """Undo (or redo) stored *edit*: apply *delta*, mark the edit, audit."""
+    state = get_state(session, plan, defaults, communities=communities)
     edit_id, seq, op, payload = edit.id, edit.seq, edit.op, dict(edit.payload)
 
     def after(version: int) -> None:

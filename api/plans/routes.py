@@ -114,7 +114,7 @@ def plan_grids(plan_id: int) -> Response:
     comm = request.args.get("community_id")
     if comm is not None and not _has_cells(session, plan_id, comm):
         return jsonify({"type": "FeatureCollection", "version": plan.version_counter, "features": []})
-    with plan_lock(session, plan_id):
+    with plan_lock(session, plan_id, whole=comm is None):
         # one community: its cells only (api.plans.state.community_scope), never the city's
         state = get_state(session, plan, _settings(), communities=None if comm is None else [comm])
         metas = [m for m in state.grids.values() if comm is None or m.community_id == comm]
@@ -204,7 +204,7 @@ def _mutate(plan_id: int, work: Any) -> dict[str, Any]:
     t0 = time.perf_counter()
     with session_scope() as session:
         plan = store.get_plan(session, plan_id)
-        with plan_lock(session, plan_id):
+        with plan_lock(session, plan_id, whole=False):  # an edit needing the whole state takes its lock too
             out = work(session, plan)
     out["server_ms"] = round((time.perf_counter() - t0) * 1000, 1)
     return out

@@ -9,6 +9,7 @@ before anything is loaded.
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any, NamedTuple
 
 import shapely
@@ -18,8 +19,10 @@ from sqlalchemy.orm import Session
 
 from api.errors import RequestError
 from api.models import Community, PlanAssignment, PlanCell, PlanGrid
+from api.plans.state import plan_lock
 
-__all__ = ["unknown_grid", "merge_ids", "DeltaRefs", "delta_refs", "edit_communities", "delta_communities"]
+__all__ = ["unknown_grid", "merge_ids", "DeltaRefs", "delta_refs", "edit_communities", "delta_communities",
+           "whole_lock"]
 
 _ONE_GRID = ("split", "lock", "unlock", "exclusive", "rename")
 
@@ -55,14 +58,14 @@ def _named_grids(body: dict[str, Any]) -> list[tuple[Any, str]]:
 def _grid_communities(session: Session, plan_id: int, grids: list[str]) -> set[Any]:
     """Communities of *grids*: their own and their cells'."""
     found = set(session.scalars(select(PlanCell.community_id).where(PlanCell.plan_version_id == plan_id,
-                                                                    PlanCell.grid_id.in_(grids)).distinct()))
+                                                                    PlanCell.grid_id.in_(grids))))
     return found | set(session.scalars(select(PlanGrid.community_id).where(PlanGrid.plan_version_id == plan_id,
                                                                            PlanGrid.grid_id.in_(grids))))
 
 
 def _cell_communities(session: Session, plan_id: int, cells: Any) -> set[Any]:
     return set(session.scalars(select(PlanCell.community_id).where(PlanCell.plan_version_id == plan_id,
-                                                                   PlanCell.cell_id.in_(cells)).distinct()))
+                                                                   PlanCell.cell_id.in_(cells))))
 
 
 def _building_communities(session: Session, plan_id: int, ids: Any) -> set[Any]:
@@ -140,3 +143,9 @@ def delta_communities(session: Session, plan_id: int, delta: dict[str, Any]) -> 
     out |= _cell_communities(session, plan_id, refs.cells)
     out |= _grid_communities(session, plan_id, refs.grids)
     return _loadable(out)
+
+
+def whole_lock(session: Session, plan_id: int, communities: set[str] | None) -> AbstractContextManager[Any]:
+    """The whole plan's lock when an edit loads the whole state (*communities* ``None``), else nothing
+    (the caller holds the plan's community lock)."""
+    return plan_lock(session, plan_id) if communities is None else nullcontext()

@@ -271,3 +271,28 @@ def test_community_states_kept_are_bounded(app: Flask, plan: int,
         assert [scope for scope, _ in loads].count(frozenset({communities[0]})) == 2
     finally:
         app.config["WANGGE"]["plan_state_scopes_cached"] = 64
+
+
+def test_community_requests_do_not_wait_for_the_whole_plan(app: Flask, planner: FlaskClient, plan: int) -> None:
+    """While the whole plan's state is loaded or stored (its lock held: tens of seconds for a city),
+    a community's reads and edits go on."""
+    import threading
+
+    community = max(_cells_per_community(app, plan).items(), key=lambda kv: kv[1])[0]
+    grid = next(g for g, m in _whole(app, plan).grids.items() if m.community_id == community)
+    version = planner.get(f"/api/plans/{plan}").get_json()["version"]
+    answers: list[int] = []
+
+    def community_work() -> None:
+        answers.append(planner.get(f"/api/plans/{plan}/grids.geojson?display=1&community_id={community}").status_code)
+        answers.append(planner.post(f"/api/plans/{plan}/edits", json={"op": "rename", "grid_id": grid,
+                                                                      "name": "锁外改名", "version": version}).status_code)
+
+    with app.app_context(), session_scope(write=False) as s:
+        whole = plan_state.plan_lock(s, plan)
+    with whole:  # as a whole-plan load would
+        worker = threading.Thread(target=community_work)
+        worker.start()
+        worker.join(timeout=20)
+        assert not worker.is_alive(), "a community request waited for the whole plan's lock"
+    assert answers == [200, 200]
