@@ -50,5 +50,4 @@ def devices_page() -> Response | str:
         except (ProtocolError, PatrolError) as exc:
             flash(f"未绑定：{exc}", "error")
         return redirect(url_for("patrol_pages.devices_page"))
-    return render_template("patrol/devices.html", listing=devices_listing(get_session()), workers=_workers(),
-                           intake_url=url_for("patrol.intake", _external=True))
+    return render_template("patrol/devices.html", listing=devices_listing(get_session()), workers=_workers())
