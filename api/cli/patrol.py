@@ -167,17 +167,21 @@ def purge_command(days: int | None) -> None:
 @patrol_group.command("demo", help="""A month of synthetic patrol tracks for every worker account linked to a grid.
 
 
-Each day the worker walks between most buildings of their grid (GPS noise, one silent
-gap, two outliers for cleaning to remove). Needs a published plan and staff linked to
-accounts (`wangge register demo` after publishing). Fixes already stored are skipped.
+Each day each worker walks between a share of their grid's buildings (a different share
+per worker; GPS noise, one silent gap, two outliers for cleaning to remove), today up to
+now. Register grid workers of other grids get demo accounts worker2, … until --workers
+accounts serve a grid. Needs a published plan and the register (`wangge register demo`
+after publishing). Days a worker already has demo tracks on are left as they are.
 """)
 @click.option("--days", type=click.IntRange(min=1, max=366), default=30, show_default=True)
 @click.option("--until", "until", type=click.DateTime(["%Y-%m-%d"]), default=None,
               help="Last day (default: today, walked up to now).")
 @click.option("--seed", type=int, default=42, show_default=True)
+@click.option("--workers", type=click.IntRange(min=0, max=50), default=6, show_default=True,
+              help="Demo worker accounts (worker2, …) given to register grid workers until this many serve a grid.")
 @with_appcontext
-def demo_command(days: int, until: datetime | None, seed: int) -> None:
-    if not demo_patrol(days=days, until=until.date() if until else None, seed=seed):
+def demo_command(days: int, until: datetime | None, seed: int, workers: int) -> None:
+    if not demo_patrol(days=days, until=until.date() if until else None, seed=seed, workers=workers):
         raise click.ClickException(_NO_WORKER)
 
 
@@ -185,11 +189,17 @@ _NO_WORKER = ("没有关联网格的网格员账号 / no worker account serves a
               "`wangge register demo` first")
 
 
-def demo_patrol(*, days: int = 30, until: date | None = None, seed: int = 42) -> bool:
+def demo_patrol(*, days: int = 30, until: date | None = None, seed: int = 42, workers: int = 6) -> bool:
     """Store and report the demo tracks (also called by `wangge demo`); False when no worker account serves a grid."""
-    from api.patrol.demo import demo_tracks
+    from api.patrol.demo import demo_tracks, ensure_demo_workers
+    from api.users import DEMO_PASSWORD
 
     settings = current_app.config["WANGGE"]
+    with db.session_scope() as s:
+        made = ensure_demo_workers(s, workers)
+    if made:
+        click.secho(f"演示网格员账号 demo worker accounts: {', '.join(made)} (password {DEMO_PASSWORD!r}; 仅供演示 demo only)",
+                    fg="yellow")
     with db.session_scope() as s:
         counts = demo_tracks(s, settings=settings, days=days, until=until, seed=seed)
     for user, n in counts.items():

@@ -12,13 +12,51 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from api.grids.service import active_grids, buildings_of_grid
+from api.models import User
 from api.patrol.models import PatrolFix
 from api.patrol.reports import patrol_buildings, period_bounds, worker_grids
 from api.patrol.store import grids_for, store_fixes, user_by_name
+from api.register.models import Staff
+from api.users import DEMO_PASSWORD, create_user
 from geo.crs import local_metric_crs
 from geo.patrol.synthetic import synthetic_tracks
 
-__all__ = ["demo_tracks"]
+__all__ = ["demo_tracks", "ensure_demo_workers"]
+
+#: Share of a grid's buildings the demo workers pass per day (the first keeps the synthetic default):
+#: a spread of coverage, so the supervisor's choropleth and ranking have something to rank.
+_SHARES = (0.8, 0.95, 0.6, 0.7, 0.5, 0.9)
+
+
+def ensure_demo_workers(session: Session, total: int) -> list[str]:
+    """Give grid workers of the register demo accounts (``worker2``, …) until *total* accounts serve a grid.
+
+    Only register 网格员 rows without an account, one per grid nobody's account serves, get one
+    (password :data:`api.users.DEMO_PASSWORD`). Returns the usernames created.
+    """
+    linked = session.execute(select(Staff.user_id, Staff.grid_code).where(Staff.user_id.is_not(None),
+                                                                          Staff.grid_code.is_not(None))).all()
+    need = total - len({u for u, _ in linked})
+    served = {g for _, g in linked}
+    rows = session.scalars(select(Staff).where(Staff.role == "grid_worker", Staff.user_id.is_(None),
+                                               Staff.grid_code.is_not(None)).order_by(Staff.grid_code, Staff.id))
+    taken = set(session.scalars(select(User.username)))
+    made: list[str] = []
+    k = 2
+    for staff in rows:
+        if len(made) >= need:
+            break
+        if staff.grid_code in served:
+            continue
+        while f"worker{k}" in taken:
+            k += 1
+        user = create_user(session, f"worker{k}", DEMO_PASSWORD, role="worker", display_name=staff.name)
+        staff.user_id = user.id
+        served.add(str(staff.grid_code))
+        taken.add(user.username)
+        made.append(user.username)
+    session.flush()
+    return made
 
 
 def _days_with_demo_fixes(session: Session, user_id: int, span: list[date], tz: str) -> set[date]:
@@ -59,7 +97,7 @@ def demo_tracks(session: Session, *, settings: dict[str, Any], days: int = 30, u
             out[username] = 0
             continue
         crs = local_metric_crs(b, configured=settings.get("local_crs", ""))
-        f = synthetic_tracks(b.to_crs(crs), todo, seed=seed + n, timezone_name=tz)
+        f = synthetic_tracks(b.to_crs(crs), todo, seed=seed + n, share=_SHARES[n % len(_SHARES)], timezone_name=tz)
         lon, lat = Transformer.from_crs(crs, 4326, always_xy=True).transform(f["x"].to_numpy(), f["y"].to_numpy())
         frame = pd.DataFrame({"t": f["t"], "lon": lon, "lat": lat, "accuracy": 8.0})
         frame = frame.loc[frame["t"] <= pd.Timestamp(now)]

@@ -259,7 +259,7 @@ def record() -> Any:
             v = record_visit(s, me, kp, note=note or None, lon=lon, lat=lat, photo=photo,
                              instance=current_app.instance_path)
             out = {"id": v.id, "keyperson_id": kp, "grid": v.grid_code, "at": v.at.isoformat(),
-                   "photo_url": url_for("patrol.visit_photo", visit_id=v.id) if v.photo_path else None}
+                   "photo_url": url_for(".visit_photo", visit_id=v.id) if v.photo_path else None}
     except access.Forbidden as exc:
         raise RequestError(403, "forbidden", str(exc), "只能查看本人负责网格的记录；如需更多权限，请联系管理员") from None
     except RecordNotFound as exc:

@@ -440,3 +440,28 @@ def test_last_positions_for_supervisors_only(world: dict[str, Any]) -> None:
     with app.app_context(), session_scope() as s:
         assert s.scalar(select(func.count()).select_from(AuditEntry).where(
             AuditEntry.action == "patrol.positions_view")) >= 1
+
+
+def test_demo_gives_register_grid_workers_accounts_until_enough_serve(world: dict[str, Any]) -> None:
+    """Several demo workers (one per grid) so the supervisor's ranking ranks something; last: it adds a worker."""
+    from api.grids.service import active_grids
+    from api.patrol.demo import ensure_demo_workers
+    from api.users import DEMO_PASSWORD, verify_password
+
+    app = world["app"]
+    with app.app_context(), session_scope() as s:
+        other = [g for g in active_grids(s)["key"] if g != world["grid"]][:2]
+        s.add_all([Staff(name=f"网格员{k}", phone=f"1390000000{k}", role="grid_worker", grid_code=g)
+                   for k, g in enumerate([other[0], other[0], other[1]])])
+        s.add(Staff(name="网格长乙", phone="13900000009", role="grid_leader", grid_code=other[1]))
+    with app.app_context(), session_scope() as s:
+        made = ensure_demo_workers(s, 2)
+    with app.app_context(), session_scope() as s:
+        assert made == ["worker2"] and ensure_demo_workers(s, 2) == []
+        user = s.scalars(select(User).where(User.username == "worker2")).one()
+        linked = s.scalars(select(Staff).where(Staff.user_id == user.id)).all()
+        assert verify_password(user, DEMO_PASSWORD) and user.role == "worker"
+        assert [(x.grid_code, x.role) for x in linked] == [(other[0], "grid_worker")]
+    r = app.test_cli_runner().invoke(main, ["patrol", "demo", "--days", "1", "--until", "2024-02-01", "--workers", "3"])
+    assert r.exit_code == 0, r.output
+    assert "worker3" in r.output and "worker2: " in r.output and "worker: " in r.output

@@ -220,6 +220,15 @@ def test_supervisor_choropleth_positions_and_time_slider(browser, patrol_server:
         page.wait_for_selector("#patrol-sup[data-choropleth]", timeout=30_000)
         assert int(root.get_attribute("data-choropleth")) >= 1
         assert page.locator("#coverage-rank tbody tr").count() >= 1
+        # the key persons of the best-covered grid (p_worker's): listed with their visit status
+        key = page.locator("#coverage-rank tbody tr").first.locator("td").nth(1).inner_text()
+        page.locator("#visits-form input[name=grid]").fill(key)
+        page.locator("#visits-form button").click()
+        page.wait_for_selector("#patrol-sup[data-visits]", timeout=20_000)
+        rows = page.evaluate(f"() => fetch('/api/patrol/visits?grid={key}').then(r => r.json())")["rows"]
+        assert root.get_attribute("data-visits") == str(len(rows)) == "1"
+        shown = page.locator("#visits-table tbody tr").first.inner_text()
+        assert rows[0]["name"] in shown and {"overdue": "已逾期", "due": "待走访", "done": "已走访"}[rows[0]["status"]] in shown
         page.locator("#track-form select").select_option("p_worker")
         page.locator("#track-form button").click()
         page.wait_for_selector("#patrol-sup[data-track-shown]", timeout=20_000)

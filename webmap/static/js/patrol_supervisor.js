@@ -51,6 +51,7 @@
           var r = byGrid[f.properties.key];
           l.bindTooltip(document.createTextNode((f.properties.name || f.properties.key) + "：" +
                                                 (r && root.dataset.hasTracks === "1" ? pct(r.building_coverage) : "无数据")));
+          l.on("click", function () { showVisits(f.properties.key); });
         }
       }).addTo(map);
       gridLayer.bringToBack();
@@ -126,6 +127,27 @@
     }).catch(function (e) { msg.textContent = e.message; root.dataset.alerts = "error"; });
   }
   document.getElementById("alerts-refresh").addEventListener("click", loadAlerts);
+
+  // Key persons of one grid: due, overdue and done (masked by the register's rules; the view is audited).
+  var VISIT = { overdue: "已逾期", due: "待走访", done: "已走访" };
+  var visitsForm = document.getElementById("visits-form");
+  function showVisits(key) {
+    visitsForm.grid.value = key;
+    return get(root.dataset.visitsUrl + "?grid=" + encodeURIComponent(key)).then(function (body) {
+      var tbody = document.querySelector("#visits-table tbody");
+      tbody.textContent = "";
+      body.rows.forEach(function (kp) {
+        var tr = document.createElement("tr");
+        tr.className = "wg-visit-" + kp.status;
+        [kp.name, kp.category, VISIT[kp.status] || kp.status, kp.due_date || "—", kp.last_visit || "从未走访"]
+          .forEach(function (v) { var td = document.createElement("td"); td.textContent = v; tr.appendChild(td); });
+        tbody.appendChild(tr);
+      });
+      if (!body.rows.length) { tbody.innerHTML = "<tr><td colspan='5'>本网格暂无重点人员</td></tr>"; }
+      root.dataset.visits = String(body.rows.length);
+    }).catch(function (e) { msg.textContent = e.message; root.dataset.visits = "error"; });
+  }
+  visitsForm.addEventListener("submit", function (ev) { ev.preventDefault(); showVisits(visitsForm.grid.value.trim()); });
 
   // Time slider: the track up to the chosen fix, and a marker where the worker was then.
   var slider = document.getElementById("track-time");
