@@ -11,7 +11,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from flask import Blueprint, current_app, render_template, request, url_for
+from flask import Blueprint, current_app, render_template, request
 from flask_login import current_user
 from sqlalchemy import select
 from werkzeug.utils import secure_filename
@@ -100,5 +100,4 @@ def devices_page() -> tuple[str, int]:
     listing: dict[str, Any] = devices_listing(s)
     return render_template("patrol/devices.html", workers=workers, listing=listing, message=message,
                            error=error, suffixes=TRACK_SUFFIXES,
-                           chosen=request.form.get("username", ""),
-                           intake_url=url_for("patrol.intake", _external=True)), (400 if error else 200)
+                           chosen=request.form.get("username", "")), (400 if error else 200)
