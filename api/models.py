@@ -302,7 +302,8 @@ class PlanGrid(Base):
 
     __tablename__ = "plan_grids"
     __table_args__ = (UniqueConstraint("plan_version_id", "grid_id"), gist_index("plan_grids"),
-                      Index("ix_plan_grids_community", "plan_version_id", "community_id"))
+                      Index("ix_plan_grids_community", "plan_version_id", "community_id"),
+                      Index("ix_plan_grids_code", "plan_version_id", "code"))
     id: Mapped[int] = mapped_column(primary_key=True)
     plan_version_id: Mapped[int] = mapped_column(
         ForeignKey("plan_versions.id", ondelete="CASCADE"), index=True

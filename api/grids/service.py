@@ -169,10 +169,14 @@ def _grid_ref(session: Session, key: str) -> tuple[int, str] | None:
     if ":" in key:
         plan, _, grid = key.partition(":")
         return (int(plan), grid) if plan.isdigit() and int(plan) in plans else None
-    row = session.execute(select(PlanGrid.plan_version_id, PlanGrid.grid_id)
-                          .where(PlanGrid.plan_version_id.in_(plans), PlanGrid.code == key)
-                          .order_by(PlanGrid.community_id, PlanGrid.grid_id)).first()
-    return None if row is None else (int(row[0]), str(row[1]))
+    # the few grids of that code (one per active plan as a rule) by the code index, the first taken here:
+    # an ORDER BY in SQL made SQLite walk the community index instead
+    rows = session.execute(select(PlanGrid.plan_version_id, PlanGrid.grid_id, PlanGrid.community_id)
+                           .where(PlanGrid.plan_version_id.in_(plans), PlanGrid.code == key)).all()
+    if not rows:
+        return None
+    plan_id, grid_id, _ = min(rows, key=lambda r: (r.community_id or "", r.grid_id))
+    return int(plan_id), str(grid_id)
 
 
 def buildings_of_grid(session: Session, key: str) -> list[str]:
