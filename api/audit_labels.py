@@ -44,6 +44,7 @@ ACTION_LABELS: dict[str, str] = {
     "patrol.positions_view": "查看网格员位置", "patrol.alerts_view": "查看电子围栏告警",
     "patrol.visits_view": "查看走访清单", "patrol.visits_list": "查看走访清单（督导）",
     "patrol.visit_record": "记录重点人员走访", "patrol.visit_photo_view": "查看走访照片", "patrol.coverage_export": "导出巡查覆盖率",
+    "patrol.visit_history_view": "查看走访记录",
     # incidents and boards
     "incidents.view_contact": "查看事件报告人联系方式", "incidents.apikey_create": "创建 Open311 接口密钥", "incidents.apikey_revoke": "吊销 Open311 接口密钥",
     "boards.batch": "批量打印公示牌",

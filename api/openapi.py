@@ -211,6 +211,8 @@ def _patrol_paths() -> dict[str, Any]:
                 "type": "object", "required": ["keyperson_id"], "properties": {
                     "keyperson_id": {"type": "integer"}, "note": {"type": "string", "maxLength": 1000},
                     "lon": {"type": "number"}, "lat": {"type": "number"}}}))},
+        "/api/patrol/visits/history": {"get": _op("走访记录 / visit history of a grid, newest first", tag="patrol",
+                                                  params=[_query("grid", "网格编码 / grid code")])},
         "/api/patrol/visits/{visit_id}/photo": {"get": _op(
             "走访照片 / a visit's photo", tag="patrol", params=[_int_path("visit_id", "走访 id / visit id")],
             media="image/jpeg")},

@@ -150,6 +150,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("patrol_timezone", "Asia/Shanghai", "Time zone of shift hours and of patrol days, weeks and months."),
     Setting("patrol_earliest_time", "2000-01-01", "Fixes stamped before this date are dropped (unset clocks report 1970, GPS week roll-overs 1999)."),
     Setting("patrol_visit_due_soon_days", 3, "A key person whose next visit falls within this many days is listed as due (days)."),
+    Setting("patrol_visit_history_limit", 200, "Most visits shown in a grid's visit history (走访记录), newest first."),
     Setting("patrol_alert_outside_min", 15, "Geofence: a worker on shift outside all their grids longer than this raises an alert (min)."),
     Setting("patrol_alert_stationary_min", 30, "Geofence: a worker on shift staying put (within patrol_dwell_radius_m) longer than this raises an alert (min)."),
     Setting("patrol_alert_silent_min", 20, "Geofence: a worker on shift sending no fix for longer than this raises an alert (min)."),

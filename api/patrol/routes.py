@@ -220,6 +220,36 @@ def visits() -> Any:
     return jsonify({"grids": grids, "rows": rows})
 
 
+@bp.get("/api/patrol/visits/history")
+@role_required("admin", "planner", "worker")
+def visit_history() -> Any:
+    """Visits recorded in ``?grid=`` (workers: default all own grids), newest first. Masked, audited."""
+    from api.localtime import local_text
+    from api.patrol.visits import visit_history as history
+    from api.register import access
+    from api.register.queries import RecordNotFound
+
+    me: User = current_user._get_current_object()  # type: ignore[attr-defined]
+    settings = current_app.config["WANGGE"]
+    try:
+        with session_scope() as s:
+            grids = [request.args["grid"]] if request.args.get("grid") else sorted(access.own_grids(s, me))
+            if not grids:
+                raise RequestError(400, "grid_required", "您的账号没有关联网格", "请用 ?grid= 指定网格", field="grid")
+            limit = int(settings["patrol_visit_history_limit"])
+            rows = [dict(r, grid=g) for g in grids for r in history(s, me, g, limit=limit)]
+            rows = sorted(rows, key=lambda r: (r["at"], r["id"]), reverse=True)[:limit]
+    except access.Forbidden as exc:
+        raise RequestError(403, "forbidden", str(exc), "只能查看本人负责网格的记录；如需更多权限，请联系管理员") from None
+    except (RecordNotFound, GridNotFound) as exc:
+        raise RequestError(404, "not_found", str(exc).strip("'\""), "检查网格编码", field="grid") from None
+    for r in rows:
+        r["at_local"] = local_text(r["at"], settings)
+        r["at"] = r["at"].isoformat()
+        r["photo_url"] = url_for(".visit_photo", visit_id=r["id"]) if r.pop("has_photo") else None
+    return jsonify({"grids": grids, "rows": rows})
+
+
 def _visit_photo() -> Photo | None:
     """The multipart ``photo`` of a visit, checked (one JPEG, PNG or WebP within incident_photo_max_mb), or None."""
     files = [(f.filename or "photo", f.read()) for f in request.files.getlist("photo")]

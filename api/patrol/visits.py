@@ -13,19 +13,24 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import geopandas as gpd
 import pandas as pd
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from api import audit
+from api.grids.service import grid_meta
 from api.incidents.photos import PHOTO_TYPES, Photo
 from api.models import AuditEntry, User, utcnow
 from api.patrol.models import PatrolVisit
 from api.register import access, queries
-from api.register.models import KeyPerson
+from api.register.models import Household, KeyPerson, KeyPersonCategory, Resident
+from api.workspace import load_layer
+from geo.crs import local_metric_crs
 from geo.patrol.visits import VISIT_STATUSES, visit_status
 
-__all__ = ["audit_first", "visit_table", "visits_of_grid", "record_visit", "visit_photo", "VISIT_PHOTO_DIR"]
+__all__ = ["audit_first", "visit_table", "visits_of_grid", "visit_history", "record_visit", "visit_photo",
+           "VISIT_PHOTO_DIR"]
 
 #: Folder of visit photos under the instance folder.
 VISIT_PHOTO_DIR = "patrol_photos"
@@ -123,3 +128,75 @@ def record_visit(session: Session, user: User, keyperson_id: int, *, note: str |
     entry.detail = {"grid": grid, "located": lon is not None, "photo": visit.photo_path is not None}
     session.flush()
     return visit
+
+
+def _history_rows(session: Session, key: str, limit: int) -> list[dict[str, Any]]:
+    """Visits recorded in grid *key*, newest first: worker, masked key person, note, check-in point."""
+    stmt = (select(PatrolVisit.id, PatrolVisit.at, PatrolVisit.note, PatrolVisit.lon, PatrolVisit.lat,
+                   PatrolVisit.photo_path, PatrolVisit.keyperson_id, User.username.label("worker"),
+                   User.display_name.label("worker_name"), Resident.name, Resident.id_masked,
+                   KeyPersonCategory.name.label("category"), Household.building_id)
+            .join(User, User.id == PatrolVisit.user_id)
+            .join(KeyPerson, KeyPerson.id == PatrolVisit.keyperson_id)
+            .join(Resident, Resident.id == KeyPerson.resident_id)
+            .outerjoin(Household, Household.id == Resident.household_id)
+            .outerjoin(KeyPersonCategory, KeyPersonCategory.code == KeyPerson.category)
+            .where(PatrolVisit.grid_code == key)
+            .order_by(PatrolVisit.at.desc(), PatrolVisit.id.desc()).limit(limit))
+    return [dict(r) for r in session.execute(stmt).mappings()]
+
+
+def _checkin_distances(session: Session, grid: Any, rows: list[dict[str, Any]]) -> dict[int, float]:
+    """Visit id -> metres from its check-in point to its key person's building footprint (located visits only).
+
+    Buildings are read in the box of the *grid* geometry (or None) and the check-in points (one bounded read).
+    """
+    located = [r for r in rows if r["lon"] is not None and r["building_id"] is not None]
+    if not located:
+        return {}
+    points = gpd.GeoSeries(gpd.points_from_xy([r["lon"] for r in located], [r["lat"] for r in located]), crs=4326)
+    boxes = [points.total_bounds] + ([grid.bounds] if grid is not None else [])
+    bbox = (min(b[0] for b in boxes), min(b[1] for b in boxes), max(b[2] for b in boxes), max(b[3] for b in boxes))
+    b = load_layer(session, "buildings", bbox=bbox)
+    feet = b.assign(building_id=b["building_id"].astype(str)).drop_duplicates("building_id").set_index("building_id")
+    known = [(r, str(r["building_id"])) for r in located if str(r["building_id"]) in feet.index]
+    if not known:
+        return {}
+    crs = local_metric_crs(points)
+    pts = gpd.GeoSeries(gpd.points_from_xy([r["lon"] for r, _ in known], [r["lat"] for r, _ in known]), crs=4326)
+    homes = gpd.GeoSeries(feet.geometry.loc[[i for _, i in known]].to_numpy(), crs=4326)
+    dist = pts.to_crs(crs).distance(homes.to_crs(crs), align=False)
+    return {int(r["id"]): round(float(d), 1) for (r, _), d in zip(known, dist, strict=True)}
+
+
+def visit_history(session: Session, user: User, key: str, *, limit: int) -> list[dict[str, Any]]:
+    """The last *limit* visits recorded in grid *key*, newest first, for *user* (who may see the grid). Audited.
+
+    Parameters
+    ----------
+    session : Session
+        Open session; the audit row is written first.
+    user : User
+        The reader: workers their own grids only (:class:`api.register.access.Forbidden` otherwise).
+    key : str
+        Grid code.
+    limit : int
+        Most rows returned (setting ``patrol_visit_history_limit``).
+
+    Returns
+    -------
+    list of dict
+        ``id``, ``at`` (aware UTC), ``note``, ``lon``/``lat``, ``distance_m`` (check-in point to the
+        building footprint, None when not located), ``has_photo``, ``worker``/``worker_name``, and the
+        key person masked as the visit lists mask it (``name``, ``id_masked``, ``category``).
+    """
+    entry = audit_first(session, user, "patrol.visit_history_view", f"grid:{key}")
+    access.require_grid(session, user, key)
+    grid = grid_meta(session, key)["geometry"]  # GridNotFound for an unknown code
+    rows = _history_rows(session, key, limit)
+    dist = _checkin_distances(session, grid, rows)
+    entry.detail = {"rows": len(rows)}
+    for r in rows:
+        r["has_photo"] = r.pop("photo_path") is not None
+        r["distance_m"] = dist.get(int(r["id"]))
+    return rows

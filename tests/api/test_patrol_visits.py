@@ -243,3 +243,66 @@ def test_check_in_needs_both_coordinates(world: dict[str, Any]) -> None:
     kp_a = world["kp"]["甲一"][0]
     r = world["c"]["worker"].post("/api/patrol/visits", json={"keyperson_id": kp_a, "lon": 121.49})
     assert r.status_code == 400 and "同时提供经度 lon 和纬度 lat" in r.get_json()["error"]["message"]
+
+
+def test_visit_history_newest_first_masked_with_distance_photo_and_access(world: dict[str, Any]) -> None:
+    """Deliver 4: 走访记录 of a grid, newest first: worker, masked key person, note, check-in distance, photo."""
+    import io
+
+    import geopandas as gpd
+    from shapely.geometry import Point
+
+    from api.workspace import load_layer
+
+    app, w, planner = world["app"], world["c"]["worker"], world["c"]["planner"]
+    kp_a, kp_b = world["kp"]["甲一"][0], world["kp"]["乙一"][0]
+    with app.app_context(), session_scope() as s:
+        b = load_layer(s, "buildings")
+    home = b.loc[b["building_id"] == world["home"]]
+    metric = home.estimate_utm_crs()
+    foot = home.to_crs(metric).geometry.iloc[0]
+    spot = Point(foot.bounds[2] + 30, foot.centroid.y)  # 30 m east of the footprint's easternmost point, or more
+    expected = foot.distance(spot)
+    ll = gpd.GeoSeries([spot], crs=metric).to_crs(4326).iloc[0]
+    first = w.post("/api/patrol/visits", content_type="multipart/form-data", data={
+        "keyperson_id": str(kp_a), "note": "门口交谈", "lon": f"{ll.x:.8f}", "lat": f"{ll.y:.8f}",
+        "photo": (io.BytesIO(_jpeg("green")), "h.jpg")}).get_json()
+    hostile = "<img src=x onerror=alert(1)>"
+    second = w.post("/api/patrol/visits", json={"keyperson_id": kp_a, "note": hostile}).get_json()
+    assert planner.post("/api/patrol/visits", json={"keyperson_id": kp_b, "note": "B 网格"}).status_code == 201
+
+    r = w.get("/api/patrol/visits/history")
+    assert r.status_code == 200, r.data
+    body = r.get_json()
+    assert body["grids"] == [world["A"]]
+    rows = body["rows"]
+    assert [x["id"] for x in rows[:2]] == [second["id"], first["id"]]  # newest first
+    assert [x["at"] for x in rows] == sorted((x["at"] for x in rows), reverse=True)
+    assert {x["grid"] for x in rows} == {world["A"]} and "B 网格" not in r.get_data(as_text=True)
+    new, old = rows[0], rows[1]
+    assert (new["note"], new["worker"], new["name"], new["category"]) == (hostile, "worker", "甲一", "独居老人")
+    assert new["distance_m"] is None and new["photo_url"] is None and new["lon"] is None
+    assert expected >= 30 and old["distance_m"] == pytest.approx(expected, abs=0.5)
+    assert old["photo_url"] == first["photo_url"] and w.get(old["photo_url"]).status_code == 200
+    assert len(new["at_local"]) == 16 and new["at_local"][:4].isdigit()
+    assert not ID_RE.search(r.get_data()) and "13811112222" not in r.get_data(as_text=True)
+    assert new["id_masked"] and "*" in new["id_masked"]
+
+    # access as the visit lists: own grids for workers, every grid for supervisors, nothing for viewers
+    refused = w.get(f"/api/patrol/visits/history?grid={world['B']}")
+    assert refused.status_code == 403 and "不是您负责的网格" in refused.get_json()["error"]["message"]
+    assert world["c"]["viewer"].get(f"/api/patrol/visits/history?grid={world['A']}").status_code == 403
+    other = planner.get(f"/api/patrol/visits/history?grid={world['B']}").get_json()["rows"]
+    assert other[0]["note"] == "B 网格" and other[0]["name"] == "乙一" and other[0]["worker"] == "planner"
+    assert planner.get("/api/patrol/visits/history").status_code == 400
+    missing = planner.get("/api/patrol/visits/history?grid=nope")
+    assert missing.status_code == 404 and "nope" in missing.get_json()["error"]["message"]
+    app.config["WANGGE"]["patrol_visit_history_limit"] = 1
+    try:
+        assert [x["id"] for x in w.get("/api/patrol/visits/history").get_json()["rows"]] == [second["id"]]
+    finally:
+        app.config["WANGGE"]["patrol_visit_history_limit"] = 200
+    with app.app_context(), session_scope() as s:
+        seen = s.scalars(select(AuditEntry.target).where(AuditEntry.action == "patrol.visit_history_view",
+                                                         AuditEntry.username == "worker")).all()
+    assert seen.count(f"grid:{world['A']}") >= 2  # each read; a refused one rolls back with its audit row

@@ -166,14 +166,30 @@ def test_patrol_map_on_a_phone(browser, patrol_server: tuple[str, int, Any]) -> 
         proposed.first.get_by_role("button", name="确认走访").tap()
         page.wait_for_selector(".wg-visit-done", timeout=15_000)
         assert "已确认对" in page.locator("#patrol-msg").inner_text() and page.locator(".wg-proposed").count() == 0
-        page.locator("#patrol-visit-note").fill("门口交谈，身体尚好")
+        note = "门口交谈，身体尚好<img src=x onerror=window.pwned=1>"
+        page.locator("#patrol-visit-note").fill(note)
         page.locator("#patrol-visit-photo").set_input_files({"name": "visit.jpg", "mimeType": "image/jpeg",
                                                              "buffer": _jpeg()})
         page.locator(".wg-visit").first.get_by_role("button", name="记录走访").tap()
         page.wait_for_function("() => document.getElementById('patrol-msg').textContent.includes('已记录对')",
                                timeout=15_000)
-        assert _visit_notes(app)[-1] == ("门口交谈，身体尚好", "image/jpeg")
+        assert _visit_notes(app)[-1] == (note, "image/jpeg")
         assert page.locator("#patrol-visit-note").input_value() == ""
+        # 走访记录: newest first, the note as text (never markup), the photo as a thumbnail of the photo route
+        page.wait_for_function("() => (document.querySelector('#patrol-history tbody tr') || {}).textContent"
+                               " && document.querySelector('#patrol-history tbody tr').textContent.includes('门口交谈')",
+                               timeout=15_000)
+        newest = page.locator("#patrol-history tbody tr").first
+        assert note in newest.inner_text()
+        history = page.evaluate("() => fetch('/api/patrol/visits/history').then(r => r.json())")["rows"]
+        assert root.get_attribute("data-history") == str(len(history)) and history[0]["note"] == note
+        assert history[0]["at_local"] in newest.inner_text()
+        thumb = newest.locator("img.wg-visit-thumb")
+        assert thumb.get_attribute("src") == history[0]["photo_url"]
+        page.wait_for_function("() => document.querySelector('#patrol-history img.wg-visit-thumb').naturalWidth > 0",
+                               timeout=15_000)
+        assert page.evaluate("() => window.pwned") is None
+        assert page.evaluate("() => document.documentElement.scrollWidth") <= PHONE["width"]
         # one tap opens the incident form at where the worker stands (no GPS here: today's last fix)
         last = day["tracks"][-1]["geometry"]["coordinates"][-1]
         page.get_by_role("button", name="在此上报事件").tap()
@@ -229,6 +245,12 @@ def test_supervisor_choropleth_positions_and_time_slider(browser, patrol_server:
         assert root.get_attribute("data-visits") == str(len(rows)) == "1"
         shown = page.locator("#visits-table tbody tr").first.inner_text()
         assert rows[0]["name"] in shown and {"overdue": "已逾期", "due": "待走访", "done": "已走访"}[rows[0]["status"]] in shown
+        # and the grid's 走访记录 below, newest first, as the history route gives it
+        page.wait_for_selector("#patrol-sup[data-history]", timeout=20_000)
+        past = page.evaluate(f"() => fetch('/api/patrol/visits/history?grid={key}').then(r => r.json())")["rows"]
+        assert root.get_attribute("data-history") == str(len(past))
+        if past:
+            assert past[0]["at_local"] in page.locator("#visit-history tbody tr").first.inner_text()
         page.locator("#track-form select").select_option("p_worker")
         page.locator("#track-form button").click()
         page.wait_for_selector("#patrol-sup[data-track-shown]", timeout=20_000)

@@ -137,7 +137,13 @@
       });
       if (!body.rows.length) { list.innerHTML = "<li>本网格暂无重点人员</li>"; }
       root.dataset.visitsLoaded = "1";
+      return loadHistory();
     }).catch(function (e) { list.innerHTML = ""; msg.textContent = e.message; root.dataset.visitsLoaded = "1"; });
+  }
+
+  function loadHistory() {
+    return window.wgVisitHistory(root.dataset.historyUrl, document.querySelector("#patrol-history tbody"))
+      .then(function (n) { root.dataset.history = String(n); });
   }
 
   // Open incidents of the own grids (and assigned or reported by the worker) in view: tap to open the case.

@@ -145,7 +145,13 @@
       });
       if (!body.rows.length) { tbody.innerHTML = "<tr><td colspan='5'>本网格暂无重点人员</td></tr>"; }
       root.dataset.visits = String(body.rows.length);
+      return showHistory(key);
     }).catch(function (e) { msg.textContent = e.message; root.dataset.visits = "error"; });
+  }
+  function showHistory(key) {
+    var tbody = document.querySelector("#visit-history tbody");
+    return window.wgVisitHistory(root.dataset.historyUrl + "?grid=" + encodeURIComponent(key), tbody)
+      .then(function (n) { root.dataset.history = String(n); });
   }
   visitsForm.addEventListener("submit", function (ev) { ev.preventDefault(); showVisits(visitsForm.grid.value.trim()); });
 
