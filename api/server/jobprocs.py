@@ -45,9 +45,22 @@ _LIBC = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True) if sy
 _STOP_MARGIN_S = 10.0
 
 
-def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
+#: Signals a job process is stopped by: never inherited ignored or blocked from the master.
+_STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
+
+
+def _child_setup() -> None:  # pragma: no cover - runs in the child between fork and exec
+    """Die with the master, and take SIGINT / SIGTERM as a fresh process does.
+
+    An ignored disposition and a blocked mask survive ``exec``: a master started in the
+    background by a script ignores SIGINT (POSIX shells do that to background jobs), and its
+    job processes then never finished on a restart's SIGINT; they were killed after the timeout.
+    """
     if _LIBC is not None:
         _LIBC.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
+    for signum in _STOP_SIGNALS:
+        signal.signal(signum, signal.SIG_DFL)
 
 
 class JobProcesses:
@@ -158,7 +171,7 @@ class JobProcesses:
 
     def _spawn(self) -> subprocess.Popen[bytes]:
         proc = subprocess.Popen(self.command, env=self.env, start_new_session=True,  # noqa: S603
-                                preexec_fn=_die_with_parent)  # noqa: PLW1509 - prctl only, no locks
+                                preexec_fn=_child_setup)  # noqa: PLW1509 - prctl only, no locks
         log.info("job process %d started", proc.pid)
         return proc
 

@@ -62,6 +62,32 @@ def test_job_processes_are_kept_running_restarted_and_stopped_without_a_thread()
     assert jobs.pids() == []  # nothing restarts once a stop has begun
 
 
+@pytest.mark.parametrize("inherited", ["ignored", "blocked"])
+def test_job_processes_stop_on_sigint_whatever_the_master_inherited(inherited: str) -> None:
+    """A master started in the background by a script ignores SIGINT (and a mask may block it): both
+    survive exec, so its job processes ignored a restart's SIGINT and were killed after the timeout."""
+    if inherited == "ignored":
+        before = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    else:
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        jobs = JobProcesses(1, env={}, shutdown_timeout_s=5, command=SLEEPER)
+        try:
+            jobs.start()
+            (child,) = jobs.children
+            time.sleep(1.0)  # the child's Python is up and sleeping
+            jobs.restart()
+            _until(lambda: child.poll() is not None, timeout=4.0)  # well before the 5 s kill
+            assert child.returncode in (1, -signal.SIGINT), child.returncode
+        finally:
+            jobs.stop()
+    finally:
+        if inherited == "ignored":
+            signal.signal(signal.SIGINT, before)
+        else:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+
+
 def test_a_job_process_that_cannot_start_is_tried_again_without_taking_the_master_down(
         caplog: pytest.LogCaptureFixture) -> None:
     jobs = JobProcesses(1, env={}, shutdown_timeout_s=5, command=["/nonexistent/wangge", "worker"])
