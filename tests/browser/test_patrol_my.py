@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -17,6 +17,16 @@ pytestmark = pytest.mark.browser
 
 PHONE = {"width": 390, "height": 844}
 DEVICE = "browser-phone-1"
+
+
+def _midday_zone() -> str:
+    """A fixed-offset zone where it is now about noon (``Etc/GMT-8`` is UTC+8, POSIX signs).
+
+    The module posts "today's" fixes minutes before the pages read "today": run near midnight in
+    Asia/Shanghai (16:00 UTC), the pages and the test's own reads fell on two different days.
+    """
+    offset = (12 - datetime.now(UTC).hour + 11) % 24 - 11  # -11 … +12 hours, local hour 12
+    return f"Etc/GMT{-offset:+d}" if offset else "Etc/GMT"
 
 
 def _walk_today(app, grid: str) -> int:
@@ -78,7 +88,9 @@ def patrol_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[st
 
     install_assets()
     # the walk's 6-minute stay at the first building is a stationary alert at 5 minutes
-    all_day = {"patrol_shift_start": "00:00", "patrol_shift_end": "24:00", "patrol_alert_stationary_min": 5}
+    zone = _midday_zone()
+    all_day = {"patrol_shift_start": "00:00", "patrol_shift_end": "24:00", "patrol_alert_stationary_min": 5,
+               "patrol_timezone": zone, "display_timezone": zone, "incident_timezone": zone}
     with published_app(tmp_path_factory.mktemp("patrol_browser"), 600, settings=all_day) as app:
         with app.app_context(), session_scope() as s:
             create_user(s, "p_worker", PASSWORD, role="worker", display_name="巡查网格员")
@@ -205,10 +217,12 @@ def test_patrol_map_on_a_phone(browser, patrol_server: tuple[str, int, Any]) -> 
 
 
 def test_supervisor_choropleth_positions_and_time_slider(browser, patrol_server: tuple[str, int, Any]) -> None:
-    url, _, _ = patrol_server
-    # a browser far from China: the page's days are still the display_timezone's, not UTC's or the browser's
+    url, _, app = patrol_server
+    zone = ZoneInfo(app.config["WANGGE"]["patrol_timezone"])
+    # a browser in UTC+14 (the server's zone is at most UTC+12): the page's days are still the
+    # display_timezone's, not the browser's
     context, page, traffic = _open(browser, url, "p_super", viewport={"width": 1280, "height": 900},
-                                   timezone_id="Pacific/Honolulu")
+                                   timezone_id="Pacific/Kiritimati")
     try:
         page.goto("/patrol")
         root = page.locator("#patrol-sup")
@@ -222,12 +236,11 @@ def test_supervisor_choropleth_positions_and_time_slider(browser, patrol_server:
         assert page.locator("#alerts-table tbody tr").count() == len(alerts)
         stay = page.locator("#alerts-table tbody tr", has_text="长时间停留")
         assert stay.count() == 1 and "p_worker" in stay.inner_text()
-        # shown in the patrol time zone (Asia/Shanghai), not the browser's (UTC here)
+        # shown in the patrol time zone, not the browser's
         start = next(a for a in alerts if a["kind"] == "stationary")["start"]
-        local = datetime.fromisoformat(start).astimezone(ZoneInfo("Asia/Shanghai")).strftime("%H:%M")
+        local = datetime.fromisoformat(start).astimezone(zone).strftime("%H:%M")
         assert local in stay.inner_text()
-        assert page.locator("#track-form input[type=date]").input_value() == datetime.now(
-            ZoneInfo("Asia/Shanghai")).date().isoformat()
+        assert page.locator("#track-form input[type=date]").input_value() == datetime.now(zone).date().isoformat()
         assert page.locator("path.leaflet-interactive[fill='#e74c3c'], .leaflet-overlay-pane canvas").count() >= 1
         # the page opens on today's coverage (grids drawn, ranking filled) before any click
         page.wait_for_selector("#patrol-sup[data-choropleth]", timeout=30_000)
