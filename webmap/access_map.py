@@ -18,23 +18,18 @@ import pandas as pd
 from folium.elements import MacroElement
 
 from geo.settings import DEFAULTS
-from webmap.maps import (
-    _MAP_CSS,
-    LayerRegistry,
-    MapControl,
-    MetricScale,
-    _add_basemaps,
-    _bounds,
-    _check_basemap,
-    _display_frame,
-    _features,
-    _swatch,
+from webmap.basemaps import add_basemaps, check_basemap
+from webmap.controls import MAP_CSS, LayerRegistry, MapControl, MetricScale, collapsible_html
+from webmap.features import (
     class_styled,
-    collapsible_html,
+    display_frame,
+    feature_collection,
+    layers_bounds,
     merged_lines,
-    text_tooltip,
 )
 from webmap.offline import VENDOR_URL, localize
+from webmap.styles import swatch
+from webmap.tooltips import text_tooltip
 
 __all__ = ["SHARE_BREAKS", "SHARE_COLORS", "share_class", "access_map"]
 
@@ -66,7 +61,7 @@ def _share_labels() -> list[str]:
 
 
 def _zones(gdf: gpd.GeoDataFrame, *, name_label: str, simplify_m: float) -> folium.GeoJson:
-    frame = _display_frame(gdf, ["name", "share", "households"], simplify_m=simplify_m)
+    frame = display_frame(gdf, ["name", "share", "households"], simplify_m=simplify_m)
     frame["c"] = share_class(frame["share"])
     frame["pct"] = frame["share"].map(lambda s: "无住户" if pd.isna(s) else f"{100 * s:.0f} %")
     frame["hh"] = pd.to_numeric(frame["households"], errors="coerce").fillna(0).astype(int)
@@ -80,12 +75,12 @@ def _zones(gdf: gpd.GeoDataFrame, *, name_label: str, simplify_m: float) -> foli
 
 
 def _isochrones(gdf: gpd.GeoDataFrame, *, screening: bool, simplify_m: float) -> folium.GeoJson:
-    frame = _display_frame(gdf, ["name", "level_m", "reached_m"], simplify_m=simplify_m)
+    frame = display_frame(gdf, ["name", "level_m", "reached_m"], simplify_m=simplify_m)
     frame["walk"] = frame["level_m"].map(lambda v: f"{v:.0f} 米")
     color = SCREENING_COLOR if screening else ISOCHRONE_COLOR
     style = {"color": color, "weight": 1, "fillColor": color, "fillOpacity": 0.22}
     return folium.GeoJson(
-        _features(frame[["name", "walk", "geometry"]]),
+        feature_collection(frame[["name", "walk", "geometry"]]),
         name="直线距离圆（筛查）" if screening else "步行服务圈",
         style_function=lambda f: dict(style),
         tooltip=text_tooltip(["name", "walk"], ["服务点", "直线距离" if screening else "步行距离"]),
@@ -93,7 +88,7 @@ def _isochrones(gdf: gpd.GeoDataFrame, *, screening: bool, simplify_m: float) ->
 
 
 def _buildings(gdf: gpd.GeoDataFrame, *, simplify_m: float) -> folium.GeoJson:
-    frame = _display_frame(gdf, ["building_id", "households", "dist_m", "covered"],
+    frame = display_frame(gdf, ["building_id", "households", "dist_m", "covered"],
                            simplify_m=simplify_m)
     covered = frame["covered"].fillna(False).astype(bool)
     frame["d"] = pd.to_numeric(frame["dist_m"], errors="coerce").map(
@@ -109,16 +104,16 @@ def _buildings(gdf: gpd.GeoDataFrame, *, simplify_m: float) -> folium.GeoJson:
 
 
 def _streets(gdf: gpd.GeoDataFrame, *, simplify_m: float) -> folium.GeoJson:
-    frame = merged_lines(_display_frame(gdf, ["name"], simplify_m=simplify_m), ["name"])
-    return folium.GeoJson(_features(frame[["geometry"]]), name="道路",
+    frame = merged_lines(display_frame(gdf, ["name"], simplify_m=simplify_m), ["name"])
+    return folium.GeoJson(feature_collection(frame[["geometry"]]), name="道路",
                           style_function=lambda f: {"color": "#a0aec0", "weight": 1.2, "opacity": 0.9})
 
 
 def _services(gdf: gpd.GeoDataFrame, *, category_label: str) -> folium.GeoJson:
-    frame = _display_frame(gdf, ["name"], simplify_m=0.0)
+    frame = display_frame(gdf, ["name"], simplify_m=0.0)
     frame["name"] = frame["name"].fillna(category_label)
     return folium.GeoJson(
-        _features(frame[["name", "geometry"]]), name=f"服务点：{html.escape(category_label)}",
+        feature_collection(frame[["name", "geometry"]]), name=f"服务点：{html.escape(category_label)}",
         marker=folium.CircleMarker(radius=6, weight=2, color="#ffffff", fill=True,
                                    fill_color=SERVICE_COLOR, fill_opacity=1.0),
         tooltip=text_tooltip(["name"], [category_label]),
@@ -127,14 +122,14 @@ def _services(gdf: gpd.GeoDataFrame, *, category_label: str) -> folium.GeoJson:
 
 def _suggested(gdf: gpd.GeoDataFrame, *, category_label: str) -> folium.GeoJson:
     """Suggested new sites: numbered by rank, tooltip with the households each adds."""
-    frame = _display_frame(gdf, ["rank", "households_added", "households_in_reach"], simplify_m=0.0)
+    frame = display_frame(gdf, ["rank", "households_added", "households_in_reach"], simplify_m=0.0)
     frame["name"] = frame["rank"].map(lambda r: f"建议新址 {int(r)}（{category_label}）")
     frame["adds"] = pd.to_numeric(frame["households_added"], errors="coerce").fillna(0).map(
         lambda v: f"{v:,.0f} 户")
     frame["reach"] = pd.to_numeric(frame["households_in_reach"], errors="coerce").fillna(0).map(
         lambda v: f"{v:,.0f} 户")
     return folium.GeoJson(
-        _features(frame[["name", "adds", "reach", "geometry"]]), name="建议新址",
+        feature_collection(frame[["name", "adds", "reach", "geometry"]]), name="建议新址",
         marker=folium.CircleMarker(radius=9, weight=3, color="#ffffff", fill=True,
                                    fill_color=SUGGESTED_COLOR, fill_opacity=1.0),
         tooltip=text_tooltip(["name", "adds", "reach"], ["名称", "新增覆盖", "步行范围内未覆盖"]),
@@ -144,19 +139,19 @@ def _suggested(gdf: gpd.GeoDataFrame, *, category_label: str) -> folium.GeoJson:
 def _legend(*, title: str, zone_label: str | None, screening: bool, suggested: bool = False) -> str:
     rows: list[str] = []
     if screening:
-        rows.append(f"<div>{_swatch(SCREENING_COLOR)}直线距离圆（仅供筛查）</div>")
+        rows.append(f"<div>{swatch(SCREENING_COLOR)}直线距离圆（仅供筛查）</div>")
     else:
-        rows.append(f"<div>{_swatch(ISOCHRONE_COLOR)}步行服务圈（沿道路）</div>")
-    rows += [f"<div>{_swatch(SERVICE_COLOR, kind='dot')}服务点</div>",
-             f"<div>{_swatch(UNCOVERED_COLOR)}未覆盖楼栋</div>",
-             f"<div>{_swatch(COVERED_COLOR)}已覆盖楼栋</div>"]
+        rows.append(f"<div>{swatch(ISOCHRONE_COLOR)}步行服务圈（沿道路）</div>")
+    rows += [f"<div>{swatch(SERVICE_COLOR, kind='dot')}服务点</div>",
+             f"<div>{swatch(UNCOVERED_COLOR)}未覆盖楼栋</div>",
+             f"<div>{swatch(COVERED_COLOR)}已覆盖楼栋</div>"]
     if suggested:
-        rows.append(f"<div>{_swatch(SUGGESTED_COLOR, kind='dot')}建议新址</div>")
+        rows.append(f"<div>{swatch(SUGGESTED_COLOR, kind='dot')}建议新址</div>")
     if zone_label:
         rows.append(f'<div class="wg-legend-sub">覆盖住户比例（按{html.escape(zone_label)}）</div>')
-        rows += [f"<div>{_swatch(c)}{t}</div>"
+        rows += [f"<div>{swatch(c)}{t}</div>"
                  for c, t in zip(SHARE_COLORS, _share_labels(), strict=True)]
-        rows.append(f"<div>{_swatch(NO_SHARE_COLOR)}无住户</div>")
+        rows.append(f"<div>{swatch(NO_SHARE_COLOR)}无住户</div>")
     return collapsible_html(title, "".join(rows))
 
 
@@ -193,15 +188,15 @@ def access_map(
 
     Raises
     ------
-    webmap.maps.BasemapError
+    webmap.basemaps.BasemapError
         Unknown *basemap*, Tianditu without key, OSM without tile URL.
     """
-    _check_basemap(basemap, tianditu_tk=tianditu_tk, osm_tile_url=osm_tile_url)
+    check_basemap(basemap, tianditu_tk=tianditu_tk, osm_tile_url=osm_tile_url)
     data = {k: g for k, g in layers.items() if g is not None and len(g)}
     m = folium.Map(tiles=None, prefer_canvas=True, zoom_start=4, location=[35.0, 105.0], max_zoom=20)
     MetricScale().add_to(m)  # metres only: Leaflet's default scale also shows feet
-    m.get_root().header.add_child(folium.Element(_MAP_CSS), name="wangge_map_css")
-    _add_basemaps(m, basemap, tianditu_tk=tianditu_tk, osm_tile_url=osm_tile_url)
+    m.get_root().header.add_child(folium.Element(MAP_CSS), name="wangge_map_css")
+    add_basemaps(m, basemap, tianditu_tk=tianditu_tk, osm_tile_url=osm_tile_url)
     added: dict[str, MacroElement] = {}
     if "zones" in data:
         added["zones"] = _zones(data["zones"], name_label=zone_label or "区域", simplify_m=simplify_m)
@@ -225,7 +220,7 @@ def access_map(
         MapControl(html.escape(label), position="bottomleft", css_class="wg-label").add_to(m)
     folium.LayerControl(collapsed=True, position="topright").add_to(m)
     LayerRegistry(added).add_to(m)
-    bounds = _bounds({k: g for k, g in data.items() if k in ("zones", "buildings", "isochrones")})
+    bounds = layers_bounds({k: g for k, g in data.items() if k in ("zones", "buildings", "isochrones")})
     if bounds is not None:
         m.fit_bounds(bounds)
     log.info("access map: %s", ", ".join(f"{k} {len(g)}" for k, g in data.items()) or "empty")

@@ -13,8 +13,9 @@ import numpy as np
 import pandas as pd
 
 from geo.settings import DEFAULTS
-from webmap.maps import _display_frame, class_styled, text_tooltip
+from webmap.features import class_styled, display_frame
 from webmap.offline import VENDOR_URL, localize, offline_map
+from webmap.tooltips import text_tooltip
 
 __all__ = ["COVERAGE_BREAKS", "COVERAGE_COLORS", "party_map"]
 
@@ -26,7 +27,7 @@ _NO_CELL = "#bdbdbd"
 
 def _grid_layer(grids: gpd.GeoDataFrame, *, simplify_m: float) -> folium.GeoJson:
     """Grid outlines simplified for display, coordinates rounded, no bounding boxes (a third of the bytes)."""
-    data = _display_frame(grids, ["key", "name", "cells", "coverage_label", "coverage"], simplify_m=simplify_m)
+    data = display_frame(grids, ["key", "name", "cells", "coverage_label", "coverage"], simplify_m=simplify_m)
     share = np.searchsorted(COVERAGE_BREAKS, data["coverage"].astype(float).to_numpy(), side="right")
     classes = pd.Series(np.where(data["cells"].astype(str) == "", -1, share), index=data.index)
     table = {c: {"fillColor": colour, "color": "#555", "weight": 1, "fillOpacity": 0.6}

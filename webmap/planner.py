@@ -29,21 +29,11 @@ from folium.elements import JSCSSMixin, MacroElement
 from folium.template import Template
 
 from geo.settings import DEFAULTS
-from webmap.maps import (
-    _MAP_CSS,
-    COMMUNITY_COLOR,
-    COMPOUND_COLOR,
-    ROAD_STYLES,
-    MapControl,
-    MetricScale,
-    _add_basemaps,
-    _check_basemap,
-    _display_frame,
-    _features,
-    _road_class,
-    _swatch,
-)
+from webmap.basemaps import add_basemaps, check_basemap
+from webmap.controls import MAP_CSS, MapControl, MetricScale
+from webmap.features import display_frame, feature_collection
 from webmap.offline import LOCAL_ASSETS, VENDOR_URL, localize
+from webmap.styles import COMMUNITY_COLOR, COMPOUND_COLOR, ROAD_STYLES, road_class, swatch
 
 __all__ = [
     "EXPORT_FORMATS",
@@ -136,7 +126,7 @@ def context_features(gdf: gpd.GeoDataFrame, kind: str, *, simplify_m: float,
     ValueError
         *kind* is not ``streets`` or ``compounds``.
     """
-    return _features(_context_frame(gdf, kind, simplify_m=simplify_m, road_classes=road_classes))
+    return feature_collection(_context_frame(gdf, kind, simplify_m=simplify_m, road_classes=road_classes))
 
 
 def _context_frame(gdf: gpd.GeoDataFrame, kind: str, *, simplify_m: float,
@@ -144,9 +134,9 @@ def _context_frame(gdf: gpd.GeoDataFrame, kind: str, *, simplify_m: float,
     if kind not in CONTEXT_COLUMNS:
         raise ValueError(f"context_features: layer {kind!r} is not a context layer; "
                          f"use one of {', '.join(CONTEXT_COLUMNS)}")
-    frame = _display_frame(gdf, CONTEXT_COLUMNS[kind], simplify_m=simplify_m)
+    frame = display_frame(gdf, CONTEXT_COLUMNS[kind], simplify_m=simplify_m)
     if kind == "streets":
-        frame["road_class"] = _road_class(frame["road_class"])
+        frame["road_class"] = road_class(frame["road_class"])
         if road_classes is not None:
             frame = frame[frame["road_class"].isin(road_classes)]
     return frame
@@ -241,16 +231,16 @@ def planner_legend_html(*, min_households: int, max_households: int) -> str:
               "over": f"&gt; {max_households} 户", "exclusive": "不受户数限制"}
     rows = ['<details open><summary class="wg-legend-title">图例</summary>',
             '<div class="wg-legend-sub">网格（按户数，点击定位）</div>']
-    rows += [f'<div data-status="{key}">{_swatch(color)}{name} <span class="wg-legend-note">'
+    rows += [f'<div data-status="{key}">{swatch(color)}{name} <span class="wg-legend-note">'
              f'{bounds[key]}</span></div>' for key, (color, name) in GRID_STATUS.items()]
     rows += [
-        f"<div>{_swatch('#d62728', kind='outline', dash=True)}规则冲突</div>",
-        f"<div>{_swatch(SELECTED_COLOR, kind='outline')}选中</div>",
+        f"<div>{swatch('#d62728', kind='outline', dash=True)}规则冲突</div>",
+        f"<div>{swatch(SELECTED_COLOR, kind='outline')}选中</div>",
         '<div class="wg-legend-sub">底图要素</div>',
-        f"<div>{_swatch(COMMUNITY_COLOR, kind='outline')}社区边界</div>",
-        f"<div>{_swatch(COMPOUND_COLOR, kind='outline', dash=True)}小区</div>",
-        f"<div>{_swatch(ROAD_STYLES['major']['color'], kind='line', weight=3)}道路</div>",
-        f"<div>{_swatch('#ffffff')}楼栋（放大后显示）</div>",
+        f"<div>{swatch(COMMUNITY_COLOR, kind='outline')}社区边界</div>",
+        f"<div>{swatch(COMPOUND_COLOR, kind='outline', dash=True)}小区</div>",
+        f"<div>{swatch(ROAD_STYLES['major']['color'], kind='line', weight=3)}道路</div>",
+        f"<div>{swatch('#ffffff')}楼栋（放大后显示）</div>",
         "</details>",
     ]
     return "".join(rows)
@@ -350,7 +340,7 @@ def plan_map(
 
     Raises
     ------
-    webmap.maps.BasemapError
+    webmap.basemaps.BasemapError
         Unknown *basemap*, Tianditu without key, OSM without tile URL.
 
     Examples
@@ -359,12 +349,12 @@ def plan_map(
     >>> "wanggePlannerConfig" in m.get_root().render()
     True
     """
-    _check_basemap(basemap, tianditu_tk=tianditu_tk, osm_tile_url=osm_tile_url)
+    check_basemap(basemap, tianditu_tk=tianditu_tk, osm_tile_url=osm_tile_url)
     m = folium.Map(tiles=None, prefer_canvas=True, control_scale=False, zoom_start=4,
                    location=[35.0, 105.0], max_zoom=20, zoom_snap=0.5)
     MetricScale().add_to(m)  # metres only: Leaflet's default scale adds feet and miles
-    m.get_root().header.add_child(folium.Element(_MAP_CSS), name="wangge_map_css")
-    _add_basemaps(m, basemap, tianditu_tk=tianditu_tk, osm_tile_url=osm_tile_url)
+    m.get_root().header.add_child(folium.Element(MAP_CSS), name="wangge_map_css")
+    add_basemaps(m, basemap, tianditu_tk=tianditu_tk, osm_tile_url=osm_tile_url)
     if editable:
         _GeomanAssets().add_to(m)
     MapControl(planner_legend_html(min_households=min_households, max_households=max_households),

@@ -37,7 +37,7 @@ from geo.lifecircle import (
 )
 from geo.maxcover import SiteSuggestion
 from webmap.access_map import access_map
-from webmap.maps import BasemapError
+from webmap.basemaps import BasemapError
 
 __all__ = ["bp", "AccessState", "AnalysisPending", "SCREENING_LABEL", "access_state", "category_options", "suggestion_numbers"]
 

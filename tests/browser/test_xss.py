@@ -193,7 +193,7 @@ def _assert_clean(page, watch: Watch, where: str) -> None:
 
 def _street_features(streets) -> int:
     """Streets are drawn one feature per name and class (unknown classes shown as minor roads)."""
-    from webmap.maps import ROAD_STYLES
+    from webmap.styles import ROAD_STYLES
 
     known = streets["road_class"].where(streets["road_class"].isin(list(ROAD_STYLES)), "minor")
     return len(streets.assign(road_class=known)[["name", "road_class"]].fillna("").drop_duplicates())

@@ -18,8 +18,11 @@ from shapely.geometry import Point, box
 from tests.webmap.factories import make_layers
 from tests.webmap.hostile import PAYLOADS, hostile, hostile_layers, injected
 from webmap.access_map import access_map
-from webmap.maps import GRID_COLOR, PHONE_MEDIA, TextTooltip, workspace_map
+from webmap.controls import PHONE_MEDIA
+from webmap.maps import workspace_map
 from webmap.planner import plan_map
+from webmap.styles import GRID_COLOR
+from webmap.tooltips import TextTooltip
 
 
 def _decoded(m: folium.Map) -> str:

@@ -13,16 +13,16 @@ from shapely.geometry import Polygon
 
 from geo import lifecircle
 from tests.webmap.factories import make_layers
-from webmap.maps import (
+from webmap.basemaps import BasemapError
+from webmap.maps import workspace_map
+from webmap.offline import assert_offline, external_urls
+from webmap.styles import (
     CATEGORY_LABELS,
     HOUSEHOLD_COLORS,
     NO_HOUSEHOLDS_COLOR,
     ROAD_STYLES,
-    BasemapError,
     household_class,
-    workspace_map,
 )
-from webmap.offline import assert_offline, external_urls
 
 
 def _text(m: folium.Map) -> str:

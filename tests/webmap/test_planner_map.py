@@ -9,7 +9,7 @@ import geopandas as gpd
 import pandas as pd
 import pytest
 
-from webmap.maps import BasemapError
+from webmap.basemaps import BasemapError
 from webmap.offline import assert_offline
 from webmap.planner import (
     GRID_STATUS,
