@@ -80,19 +80,37 @@ _ACCESS_PARAMS = [
 
 
 def _paths() -> dict[str, Any]:
-    plan = "/api/plans/{plan_id}"
+    """Every documented operation, by area."""
+    return {
+        **_service_paths(),
+        **_plan_paths(),
+        **_plan_edit_paths(),
+        **_job_paths(),
+        **_context_paths(),
+        **_access_paths(),
+        **_import_paths(),
+        **_grid_and_register_paths(),
+        **_board_paths(),
+        **_patrol_paths(),
+        **_incident_paths(),
+    }
+
+
+def _service_paths() -> dict[str, Any]:
+    """The service itself: liveness, this description, the load balancers' probes."""
     return {
         "/api/health": {"get": _op("服务与数据库状态 / liveness", tag="service")},
         "/api/openapi.json": {"get": _op("本说明 / this description", tag="service")},
         **_probe_paths(),
+    }
+
+
+def _plan_paths() -> dict[str, Any]:
+    """Plan versions (docs/PLANNER_API.md): list, partition job, reads, diff and export."""
+    plan = "/api/plans/{plan_id}"
+    return {
         "/api/plans": {"get": _op("方案版本列表 / plan versions, newest first")},
         "/api/plans/partition": {"post": _op("自动划分（后台任务）/ queue a partition", body=_PARTITION_BODY, ok="202")},
-        "/api/jobs": {"get": _op("后台任务列表 / newest jobs (own; all for admins)", tag="jobs", params=[
-            _query("limit", "条数 1–500 / how many", {"type": "string", "maxLength": 10})])},
-        "/api/jobs/{job_id}": {"get": _op("任务进度 / job state", params=[
-            {"name": "job_id", "in": "path", "required": True, "schema": {"type": "string", "maxLength": 64}}])},
-        "/api/jobs/{job_id}/cancel": {"post": _op("取消任务 / cancel a job", params=[
-            {"name": "job_id", "in": "path", "required": True, "schema": {"type": "string", "maxLength": 64}}])},
         plan: {"get": _op("方案详情与汇总 / plan meta and summary", params=[_PLAN])},
         f"{plan}/grids.geojson": {"get": _op("方案网格 / grids", params=[
             _PLAN, _query("community_id", "只看一个社区 / one community"),
@@ -102,6 +120,20 @@ def _paths() -> dict[str, Any]:
             _PLAN, _query("bbox", "minx,miny,maxx,maxy (WGS84)"), _query("grid_id", "网格 id")])},
         f"{plan}/communities.geojson": {"get": _op("社区边界 / community outlines", params=[_PLAN],
                                                    media="application/geo+json")},
+        "/api/plans/{a}/diff/{b}": {"get": _op("版本对比 / moved buildings", params=[
+            _int_path("a", "旧版本 / old"), _int_path("b", "新版本 / new")])},
+        f"{plan}/export": {"get": _op("导出 / export file", params=[
+            _PLAN, _query("format", "文件格式", {"type": "string",
+                                                "enum": ["gpkg", "geojson", "shp", "kml", "csv", "xlsx"]}),
+            _query("layer", "grids 或 buildings", {"type": "string", "enum": ["grids", "buildings"]})],
+            media="application/octet-stream")},
+    }
+
+
+def _plan_edit_paths() -> dict[str, Any]:
+    """Changing a plan: edits, undo/redo, re-partition, copies, publish, roll back, re-base."""
+    plan = "/api/plans/{plan_id}"
+    return {
         f"{plan}/edits": {"post": _op("编辑 / one edit", params=[_PLAN], body=_EDIT_BODY)},
         f"{plan}/undo": {"post": _op("撤销 / undo", params=[_PLAN], body=_VERSION_BODY)},
         f"{plan}/redo": {"post": _op("重做 / redo", params=[_PLAN], body=_VERSION_BODY)},
@@ -112,19 +144,37 @@ def _paths() -> dict[str, Any]:
             "properties": {"name": {"type": "string", "maxLength": 200}, "message": {"type": "string"}}}))},
         f"{plan}/publish": {"post": _op("发布 / publish", params=[_PLAN], body=_VERSION_BODY)},
         f"{plan}/rollback": {"post": _op("回滚 / roll back", params=[_PLAN])},
-        "/api/plans/{a}/diff/{b}": {"get": _op("版本对比 / moved buildings", params=[
-            _int_path("a", "旧版本 / old"), _int_path("b", "新版本 / new")])},
-        f"{plan}/export": {"get": _op("导出 / export file", params=[
-            _PLAN, _query("format", "文件格式", {"type": "string",
-                                                "enum": ["gpkg", "geojson", "shp", "kml", "csv", "xlsx"]}),
-            _query("layer", "grids 或 buildings", {"type": "string", "enum": ["grids", "buildings"]})],
-            media="application/octet-stream")},
+        f"{plan}/rebase": {"post": _op("基于当前工作区重建 / re-base a stale plan", params=[_PLAN], ok="201",
+                                       body=_json_body({"type": "object", "properties": {
+                                           "name": {"type": "string", "maxLength": 200}}}, required=False))},
+    }
+
+
+def _job_paths() -> dict[str, Any]:
+    """Background jobs (api/jobs/): list, state, cancel."""
+    return {
+        "/api/jobs": {"get": _op("后台任务列表 / newest jobs (own; all for admins)", tag="jobs", params=[
+            _query("limit", "条数 1–500 / how many", {"type": "string", "maxLength": 10})])},
+        "/api/jobs/{job_id}": {"get": _op("任务进度 / job state", params=[_JOB_ID])},
+        "/api/jobs/{job_id}/cancel": {"post": _op("取消任务 / cancel a job", params=[_JOB_ID])},
+    }
+
+
+def _context_paths() -> dict[str, Any]:
+    """Context layers of the plan map, loaded per bounding box."""
+    return {
         "/api/context/{kind}.geojson": {"get": _op("底图图层 / streets or compounds per bbox", params=[
             {"name": "kind", "in": "path", "required": True,
              "schema": {"type": "string", "enum": ["streets", "compounds"]}},
             _query("bbox", "minx,miny,maxx,maxy (WGS84)"),
             _query("major", "1 = 只要主干道 / major roads only", {"type": "string", "enum": ["0", "1"]})],
             media="application/geo+json", tag="context")},
+    }
+
+
+def _access_paths() -> dict[str, Any]:
+    """The 15-minute circle (issue 5): coverage, service circles, suggested sites."""
+    return {
         "/api/access/summary": {"get": _op("生活圈覆盖 / coverage summary", params=[
             *_ACCESS_PARAMS, _query("group_by", "grid 或 community")], tag="access")},
         "/api/access/isochrones.geojson": {"get": _op("服务圈 / service circles", params=_ACCESS_PARAMS,
@@ -132,39 +182,43 @@ def _paths() -> dict[str, Any]:
         "/api/access/suggest": {"get": _op("建议新址 / suggested new service sites", params=[
             *_ACCESS_PARAMS, _query("k", "新址个数 / number of sites", {"type": "string", "maxLength": 10})],
             tag="access")},
-        f"{plan}/rebase": {"post": _op("基于当前工作区重建 / re-base a stale plan", params=[_PLAN], ok="201",
-                                       body=_json_body({"type": "object", "properties": {
-                                           "name": {"type": "string", "maxLength": 200}}}, required=False))},
-        "/api/imports/uploads": {"post": _op("上传导入文件 / upload import files", ok="201", tag="imports",
-                                             body={"required": True, "content": {"multipart/form-data": {
-                                                 "schema": {"type": "object", "properties": {
-                                                     k: {"type": "string", "format": "binary"}
-                                                     for k in ("buildings", "communities", "streets",
-                                                               "compounds", "services")}}}}})},
+    }
+
+
+def _import_paths() -> dict[str, Any]:
+    """The web import: uploads, their columns, the import job."""
+    upload = {"name": "upload_id", "in": "path", "required": True, "schema": {"type": "string", "maxLength": 64}}
+    files = {k: {"type": "string", "format": "binary"}
+             for k in ("buildings", "communities", "streets", "compounds", "services")}
+    return {
+        "/api/imports/uploads": {"post": _op("上传导入文件 / upload import files", ok="201", tag="imports", body={
+            "required": True,
+            "content": {"multipart/form-data": {"schema": {"type": "object", "properties": files}}}})},
         "/api/imports/uploads/{upload_id}/columns": {"get": _op("图层的列 / columns of a layer", params=[
-            {"name": "upload_id", "in": "path", "required": True, "schema": {"type": "string", "maxLength": 64}},
-            _query("kind", "图层类别 / layer kind"), _query("layer", "图层名 / layer name")], tag="imports")},
+            upload, _query("kind", "图层类别 / layer kind"), _query("layer", "图层名 / layer name")], tag="imports")},
         "/api/imports": {"post": _op("开始导入（后台任务）/ start an import job", ok="202", tag="imports",
                                      body=_json_body({"type": "object", "required": ["upload_id"], "properties": {
                                          "upload_id": {"type": "string", "maxLength": 64}}}))},
-        "/api/imports/jobs/{job_id}": {"get": _op("导入任务进度 / import job state", tag="imports", params=[
-            {"name": "job_id", "in": "path", "required": True, "schema": {"type": "string", "maxLength": 64}}])},
-        "/api/imports/jobs/{job_id}/cancel": {"post": _op("取消导入任务 / cancel an import job", tag="imports", params=[
-            {"name": "job_id", "in": "path", "required": True, "schema": {"type": "string", "maxLength": 64}}])},
-        **_grid_and_register_paths(),
-        **_board_paths(),
-        **_patrol_paths(),
+        "/api/imports/jobs/{job_id}": {"get": _op("导入任务进度 / import job state", tag="imports",
+                                                  params=[_JOB_ID])},
+        "/api/imports/jobs/{job_id}/cancel": {"post": _op("取消导入任务 / cancel an import job", tag="imports",
+                                                          params=[_JOB_ID])},
+    }
+
+
+def _incident_paths() -> dict[str, Any]:
+    """Incidents (issue 13) on the map: case points and open cases per grid."""
+    days = _query("days", "最近天数 / last N days", {"type": "string", "maxLength": 10})
+    return {
         "/api/incidents/geojson": {"get": _op("事件点位 / cases the user may see", tag="incidents", params=[
             _query("state", "状态 / state (open, pending_location, or a workflow state)"),
             _query("category", "类别代码 / category code"), _query("grid_code", "网格编码 / grid code"),
-            _query("source", "来源 / intake channel"), _query("bbox", "minx,miny,maxx,maxy (WGS84)"),
-            _query("days", "最近天数 / last N days", {"type": "string", "maxLength": 10})],
+            _query("source", "来源 / intake channel"), _query("bbox", "minx,miny,maxx,maxy (WGS84)"), days],
             media="application/geo+json")},
         "/api/incidents/grids": {"get": _op("各网格事件数 / open cases per grid", tag="incidents", params=[
             _query("bbox", "只取视图内的网格 / only grids in minx,miny,maxx,maxy (WGS84)"),
             _query("state", "状态 / state"), _query("category", "类别代码 / category code"),
-            _query("source", "来源 / intake channel"),
-            _query("days", "最近天数 / last N days", {"type": "string", "maxLength": 10})],
+            _query("source", "来源 / intake channel"), days],
             media="application/geo+json")},
     }
 
