@@ -10,6 +10,7 @@ from flask import Flask
 from api.db import session_scope
 from api.grids import service
 from api.models import PlanVersion
+from tests.api.query_plan_helpers import query_plan, recorded_statements
 from tests.api.register_helpers import published_app
 
 
@@ -98,23 +99,9 @@ def test_routes_list_locate_and_one(app: Flask) -> None:
 @pytest.mark.sqlite_only(reason="reads SQLite's EXPLAIN QUERY PLAN of the lookup by code")
 def test_a_grid_looked_up_by_code_is_one_index_probe(app: Flask) -> None:
     """``GET /api/grids/<code>`` reads the code index, not every grid of the active plans (a city has 115,000)."""
-    from sqlalchemy import event
-
-    seen: list[tuple[str, object]] = []
-
-    def record(conn, cursor, statement, parameters, context, executemany) -> None:  # noqa: ANN001
-        if "plan_grids.code = " in statement:
-            seen.append((statement, parameters))
-
     with app.app_context(), session_scope(write=False) as s:
         code = service.active_grids(s)["code"].iloc[0]
-        engine = s.get_bind()
-        event.listen(engine, "before_cursor_execute", record)
-        try:
+        with recorded_statements(s, "plan_grids.code = ") as seen:
             assert service.grid_meta(s, code)["code"] == code
-        finally:
-            event.remove(engine, "before_cursor_execute", record)
-        (statement, parameters), = seen
-        plan = " | ".join(str(r[-1]) for r in s.connection().exec_driver_sql("EXPLAIN QUERY PLAN " + statement,
-                                                                             parameters))
+        plan = query_plan(s, seen)
     assert "ix_plan_grids_code" in plan, plan

@@ -13,6 +13,7 @@ from api.incidents.cases import cases_frame
 from api.incidents.metrics import metrics_in_db
 from geo.errors import LayerError
 from geo.incidents.metrics import incident_metrics
+from tests.api.query_plan_helpers import query_plan, recorded_statements
 
 START = pd.Timestamp("2026-01-01", tz="Asia/Shanghai")
 END = pd.Timestamp("2027-01-01", tz="Asia/Shanghai")
@@ -78,24 +79,10 @@ def test_bad_grouping_and_naive_period_are_refused(filled: Flask) -> None:
 
 @pytest.mark.sqlite_only(reason="reads SQLite's EXPLAIN QUERY PLAN of the statement the metrics run")
 def test_metrics_by_grid_read_the_covering_index_without_a_sort(filled: Flask) -> None:
-    from sqlalchemy import event
-
-    seen: list[tuple[str, object]] = []
-
-    def record(conn, cursor, statement, parameters, context, executemany) -> None:  # noqa: ANN001
-        if "GROUP BY" in statement:
-            seen.append((statement, parameters))
-
     with filled.app_context(), session_scope(write=False) as s:
-        engine = s.get_bind()
-        event.listen(engine, "before_cursor_execute", record)
-        try:
+        with recorded_statements(s, "GROUP BY") as seen:
             metrics_in_db(s, start=START, end=END, by="grid_code")
-        finally:
-            event.remove(engine, "before_cursor_execute", record)
-        (statement, parameters), = seen
-        plan = " | ".join(str(r[-1]) for r in s.connection().exec_driver_sql("EXPLAIN QUERY PLAN " + statement,
-                                                                             parameters))
+        plan = query_plan(s, seen)
     assert "USING COVERING INDEX ix_incident_cases_grid_metrics" in plan and "TEMP B-TREE" not in plan, plan
 
 
