@@ -178,10 +178,21 @@ def _date(value: Any) -> date | None:
     return pd.Timestamp(_s(value)).date() if _s(value) else None
 
 
+def _upsert(session: Session, model: Any, key: dict[str, Any], values: dict[str, Any]) -> bool:
+    """The *model* row with *key* given *values*, added if there is none; True if it was added."""
+    found = session.scalar(select(model).filter_by(**key))
+    if found is None:
+        session.add(model(**key, **values))
+        return True
+    for k, v in values.items():
+        setattr(found, k, v)
+    return False
+
+
 def write_staff(session: Session, rows: pd.DataFrame, *, cipher: RegisterCipher, synthetic: bool = False) -> tuple[int, int]:
     """Staff upserted by (name, phone, role, grid, building, entrance); accounts linked by username."""
     users = {n: i for n, i in session.execute(select(User.username, User.id))}
-    inserted = updated = 0
+    added = []
     for r in rows.to_dict("records"):
         key = {"name": r["name"].strip(), "phone": normalise_phone(pd.Series([r["phone"]]))[0], "role": r["role"],
                "grid_code": _s(r.get("grid_code")), "building_id": _s(r.get("building_id")),
@@ -189,38 +200,25 @@ def write_staff(session: Session, rows: pd.DataFrame, *, cipher: RegisterCipher,
         values = {"duties": _s(r.get("duties")), "photo": _s(r.get("photo")),
                   "start_date": _date(r.get("start_date")), "end_date": _date(r.get("end_date")),
                   "user_id": users.get(_s(r.get("username")) or "")}
-        found = session.scalar(select(Staff).filter_by(**key))
-        if found is None:
-            session.add(Staff(**key, **values))
-            inserted += 1
-        else:
-            for k, v in values.items():
-                setattr(found, k, v)
-            updated += 1
+        added.append(_upsert(session, Staff, key, values))
     session.flush()
-    return inserted, updated
+    return sum(added), len(added) - sum(added)
 
 
 def write_keypersons(session: Session, rows: pd.DataFrame, *, cipher: RegisterCipher,
                      synthetic: bool = False) -> tuple[int, int]:
     """Key persons upserted by (resident, category); visit interval from the category and risk level."""
     cats = {c.code: c for c in session.scalars(select(KeyPersonCategory))}
-    residents = existing_residents(session, id_hashes(rows["id_number"], cipher))
-    inserted = updated = 0
-    for r, h in zip(rows.to_dict("records"), id_hashes(rows["id_number"], cipher), strict=True):
+    hashes = id_hashes(rows["id_number"], cipher)
+    residents = existing_residents(session, hashes)
+    added = []
+    for r, h in zip(rows.to_dict("records"), hashes, strict=True):
         level = int(r["risk_level"])
         values = {"risk_level": level, "visit_days": visit_days(cats[r["category"]], level),
                   "note": _s(r.get("note"))}
-        found = session.scalar(select(KeyPerson).filter_by(resident_id=residents[h], category=r["category"]))
-        if found is None:
-            session.add(KeyPerson(resident_id=residents[h], category=r["category"], **values))
-            inserted += 1
-        else:
-            for k, v in values.items():
-                setattr(found, k, v)
-            updated += 1
+        added.append(_upsert(session, KeyPerson, {"resident_id": residents[h], "category": r["category"]}, values))
     session.flush()
-    return inserted, updated
+    return sum(added), len(added) - sum(added)
 
 
 def write_party(session: Session, rows: pd.DataFrame, *, cipher: RegisterCipher, synthetic: bool = False) -> tuple[int, int]:
