@@ -44,6 +44,15 @@ def _no_overflow(page) -> None:  # type: ignore[no-untyped-def]
     assert width <= PHONE["width"] + 1, f"{page.url} is {width}px wide"
 
 
+def _tap_report_map(page, lon: float, lat: float) -> None:  # type: ignore[no-untyped-def]
+    """Once the report form's map has loaded (no sideways scroll), a finger's tap on it at *lon*, *lat*."""
+    page.wait_for_selector("#wg-report-map[data-loaded='1']", timeout=15_000)
+    _no_overflow(page)
+    page.evaluate("([lat, lon]) => window.wanggeReportMap.setView([lat, lon], 17)", [lat, lon])
+    pt = page.evaluate("([lat, lon]) => window.wanggeReportMap.latLngToContainerPoint([lat, lon])", [lat, lon])
+    page.locator("#wg-report-map").tap(position={"x": pt["x"], "y": pt["y"]})
+
+
 def _act(page, label: str, reason: str = "") -> None:  # type: ignore[no-untyped-def]
     page.select_option("#wg-action", label=label)
     if reason:
@@ -71,11 +80,7 @@ def test_report_dispatch_handle_close_on_a_phone(browser, incident_server: tuple
     worker, admin = pages["i_worker"], pages["i_admin"]
     try:
         worker.goto("/incidents/new")
-        worker.wait_for_selector("#wg-report-map[data-loaded='1']", timeout=15_000)
-        _no_overflow(worker)
-        worker.evaluate("([lat, lon]) => window.wanggeReportMap.setView([lat, lon], 17)", [lat, lon])
-        pt = worker.evaluate("([lat, lon]) => window.wanggeReportMap.latLngToContainerPoint([lat, lon])", [lat, lon])
-        worker.locator("#wg-report-map").tap(position={"x": pt["x"], "y": pt["y"]})
+        _tap_report_map(worker, lon, lat)
         assert abs(float(worker.input_value("#wg-lon")) - lon) < 1e-4
         worker.fill("#wg-cat-search", "道路不洁")
         worker.select_option("#wg-category", "SJ-0103")
@@ -148,11 +153,7 @@ def test_a_resident_reports_without_login_and_tracks_by_code(browser, incident_s
     pg.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
     try:
         pg.goto("/report")
-        pg.wait_for_selector("#wg-report-map[data-loaded='1']", timeout=15_000)
-        _no_overflow(pg)
-        pg.evaluate("([lat, lon]) => window.wanggeReportMap.setView([lat, lon], 17)", [lat, lon])
-        pt = pg.evaluate("([lat, lon]) => window.wanggeReportMap.latLngToContainerPoint([lat, lon])", [lat, lon])
-        pg.locator("#wg-report-map").tap(position={"x": pt["x"], "y": pt["y"]})
+        _tap_report_map(pg, lon, lat)
         pg.fill("#wg-cat-search", "暴露垃圾")
         pg.select_option("#wg-category", "SJ-0102")
         pg.fill("textarea[name=description]", HOSTILE)
