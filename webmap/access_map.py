@@ -18,8 +18,8 @@ import pandas as pd
 from folium.elements import MacroElement
 
 from geo.settings import DEFAULTS
-from webmap.basemaps import add_basemaps, check_basemap
-from webmap.controls import MAP_CSS, LayerRegistry, MapControl, MetricScale, collapsible_html
+from webmap.basemaps import base_map
+from webmap.controls import LayerRegistry, MapControl, collapsible_html
 from webmap.features import (
     class_styled,
     display_frame,
@@ -191,12 +191,8 @@ def access_map(
     webmap.basemaps.BasemapError
         Unknown *basemap*, Tianditu without key, OSM without tile URL.
     """
-    check_basemap(basemap, tianditu_tk=tianditu_tk, osm_tile_url=osm_tile_url)
+    m = base_map(basemap, tianditu_tk=tianditu_tk, osm_tile_url=osm_tile_url)
     data = {k: g for k, g in layers.items() if g is not None and len(g)}
-    m = folium.Map(tiles=None, prefer_canvas=True, zoom_start=4, location=[35.0, 105.0], max_zoom=20)
-    MetricScale().add_to(m)  # metres only: Leaflet's default scale also shows feet
-    m.get_root().header.add_child(folium.Element(MAP_CSS), name="wangge_map_css")
-    add_basemaps(m, basemap, tianditu_tk=tianditu_tk, osm_tile_url=osm_tile_url)
     added: dict[str, MacroElement] = {}
     if "zones" in data:
         added["zones"] = _zones(data["zones"], name_label=zone_label or "区域", simplify_m=simplify_m)

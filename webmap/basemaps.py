@@ -10,8 +10,9 @@ import geopandas as gpd
 
 from geo.chinacoords import transform_geoseries
 from geo.errors import WanggeError
+from webmap.controls import MAP_CSS, MetricScale
 
-__all__ = ["BASEMAPS", "BasemapError", "add_basemaps", "check_basemap", "to_gcj02"]
+__all__ = ["BASEMAPS", "BasemapError", "add_basemaps", "base_map", "check_basemap", "to_gcj02"]
 
 #: Base maps the builder knows, with their Chinese names.
 BASEMAPS: dict[str, str] = {"none": "无底图", "osm": "OpenStreetMap", "tianditu": "天地图", "gaode": "高德地图"}
@@ -70,3 +71,20 @@ def to_gcj02(layers: Mapping[str, gpd.GeoDataFrame]) -> dict[str, gpd.GeoDataFra
     """*layers* shifted from WGS84 to GCJ-02, to lie on Gaode's tiles."""
     return {k: g.set_geometry(transform_geoseries(g.geometry, source="wgs84", target="gcj02"))
             for k, g in layers.items()}
+
+
+def base_map(basemap: str, *, tianditu_tk: str, osm_tile_url: str, **options: Any) -> folium.Map:
+    """The map every builder starts from: China in view, canvas rendering, a metric scale, the
+    maps' CSS and the base maps of *basemap* (checked first); *options* go to :class:`folium.Map`.
+
+    Raises
+    ------
+    BasemapError
+        Unknown *basemap*, Tianditu without key, OSM without tile URL.
+    """
+    check_basemap(basemap, tianditu_tk=tianditu_tk, osm_tile_url=osm_tile_url)
+    m = folium.Map(tiles=None, prefer_canvas=True, zoom_start=4, location=[35.0, 105.0], max_zoom=20, **options)
+    MetricScale().add_to(m)  # metres only: Leaflet's default scale also shows feet and miles
+    m.get_root().header.add_child(folium.Element(MAP_CSS), name="wangge_map_css")
+    add_basemaps(m, basemap, tianditu_tk=tianditu_tk, osm_tile_url=osm_tile_url)
+    return m

@@ -18,12 +18,10 @@ import shapely
 from folium.elements import MacroElement
 
 from geo.settings import DEFAULTS
-from webmap.basemaps import BasemapError, add_basemaps, check_basemap, to_gcj02
+from webmap.basemaps import BasemapError, base_map, to_gcj02
 from webmap.controls import (
-    MAP_CSS,
     LayerRegistry,
     MapControl,
-    MetricScale,
     PhoneCollapse,
     collapsible_html,
 )
@@ -251,16 +249,11 @@ def workspace_map(
     >>> from geo.synthetic import synthetic_district  # doctest: +SKIP
     >>> m = workspace_map(synthetic_district(500))  # doctest: +SKIP
     """
-    check_basemap(basemap, tianditu_tk=tianditu_tk, osm_tile_url=osm_tile_url)
+    # Fractional zoom lets fit_bounds fill the window instead of stopping a whole level short.
+    m = base_map(basemap, tianditu_tk=tianditu_tk, osm_tile_url=osm_tile_url, zoom_snap=0.25, zoom_delta=0.5)
     data = {k: g for k, g in layers.items() if g is not None and len(g)}
     if basemap == "gaode":
         data = to_gcj02(data)
-    # Fractional zoom lets fit_bounds fill the window instead of stopping a whole level short.
-    m = folium.Map(tiles=None, prefer_canvas=True, zoom_start=4, location=[35.0, 105.0],
-                   max_zoom=20, zoom_snap=0.25, zoom_delta=0.5)
-    MetricScale().add_to(m)
-    m.get_root().header.add_child(folium.Element(MAP_CSS), name="wangge_map_css")
-    add_basemaps(m, basemap, tianditu_tk=tianditu_tk, osm_tile_url=osm_tile_url)
     added, categories = _data_layers(data, simplify_m=simplify_m, household_breaks=tuple(household_breaks))
     for layer in added.values():
         layer.add_to(m)

@@ -29,8 +29,8 @@ from folium.elements import JSCSSMixin, MacroElement
 from folium.template import Template
 
 from geo.settings import DEFAULTS
-from webmap.basemaps import add_basemaps, check_basemap
-from webmap.controls import MAP_CSS, MapControl, MetricScale
+from webmap.basemaps import base_map
+from webmap.controls import MapControl
 from webmap.features import display_frame, feature_collection
 from webmap.offline import LOCAL_ASSETS, VENDOR_URL, localize
 from webmap.styles import COMMUNITY_COLOR, COMPOUND_COLOR, ROAD_STYLES, road_class, swatch
@@ -349,12 +349,7 @@ def plan_map(
     >>> "wanggePlannerConfig" in m.get_root().render()
     True
     """
-    check_basemap(basemap, tianditu_tk=tianditu_tk, osm_tile_url=osm_tile_url)
-    m = folium.Map(tiles=None, prefer_canvas=True, control_scale=False, zoom_start=4,
-                   location=[35.0, 105.0], max_zoom=20, zoom_snap=0.5)
-    MetricScale().add_to(m)  # metres only: Leaflet's default scale adds feet and miles
-    m.get_root().header.add_child(folium.Element(MAP_CSS), name="wangge_map_css")
-    add_basemaps(m, basemap, tianditu_tk=tianditu_tk, osm_tile_url=osm_tile_url)
+    m = base_map(basemap, tianditu_tk=tianditu_tk, osm_tile_url=osm_tile_url, zoom_snap=0.5)
     if editable:
         _GeomanAssets().add_to(m)
     MapControl(planner_legend_html(min_households=min_households, max_households=max_households),
