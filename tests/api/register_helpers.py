@@ -38,3 +38,28 @@ def published_app(tmp: Path, n_buildings: int = 1200, *, settings: dict[str, Any
     with district_app(tmp, n_buildings, settings=settings) as app:
         publish_partition(app)
         yield app
+
+
+def grid_point(app: Flask) -> tuple[float, float]:
+    """Lon/lat of a point inside the first active grid (its representative point)."""
+    from api.grids.service import active_grids
+
+    with app.app_context(), session_scope() as s:
+        p = active_grids(s).geometry.iloc[0].representative_point()
+    return p.x, p.y
+
+
+def serve_first_grid(app: Flask, username: str, *, name: str, phone: str) -> str:
+    """Make the existing user *username* the 网格员 (staff *name*, *phone*) of the first active grid; its code."""
+    from sqlalchemy import select
+
+    from api.grids.service import active_grids
+    from api.models import User
+    from api.register.models import Staff
+
+    with app.app_context(), session_scope() as s:
+        user = s.scalar(select(User).where(User.username == username))
+        assert user is not None, f"no user {username!r}: log in as it first"
+        key = str(active_grids(s)["key"].iloc[0])
+        s.add(Staff(name=name, phone=phone, role="grid_worker", grid_code=key, user_id=user.id))
+    return key

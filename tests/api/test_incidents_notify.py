@@ -13,7 +13,6 @@ from sqlalchemy import func, select
 
 from api.cli import main
 from api.db import session_scope
-from api.grids.service import active_grids
 from api.incidents import cases as svc
 from api.incidents.intake import Intake, report_case
 from api.incidents.models import IncidentCase, Notification, OutboxMessage
@@ -27,9 +26,8 @@ from api.incidents.outbox import (
     retry_failed,
 )
 from api.models import User, utcnow
-from api.register.models import Staff
 from tests.api.plans_helpers import login
-from tests.api.register_helpers import published_app
+from tests.api.register_helpers import grid_point, published_app, serve_first_grid
 
 PASSWORD = "Wangge-test-2026!"
 
@@ -53,18 +51,15 @@ class FlakySender:
 def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flask]:
     with published_app(tmp_path_factory.mktemp("incident_notify"), 600) as app:
         clients = {r: login(app, r) for r in ("admin", "planner", "worker", "viewer")}
-        with app.app_context(), session_scope() as s:
-            worker = s.scalar(select(User).where(User.username == "worker"))
-            s.add(Staff(name="王网格", phone="13800001234", role="grid_worker", grid_code=active_grids(s)["key"].iloc[0],
-                        user_id=worker.id))
+        serve_first_grid(app, "worker", name="王网格", phone="13800001234")
         app.extensions["test_clients"] = clients
         yield app
 
 
 def _new_case(app: Flask, text: str = "垃圾堆积") -> int:
+    x, y = grid_point(app)
     with app.app_context(), session_scope() as s:
-        p = active_grids(s).geometry.iloc[0].representative_point()
-        return report_case(s, Intake("SJ-0102", text, p.x, p.y, source="worker", reporter="worker", photos=1),
+        return report_case(s, Intake("SJ-0102", text, x, y, source="worker", reporter="worker", photos=1),
                            settings=app.config["WANGGE"])[0].id
 
 

@@ -18,10 +18,8 @@ from sqlalchemy import select
 from api.db import session_scope
 from api.grids.service import active_grids
 from api.incidents.models import IncidentCase, IncidentPhoto
-from api.models import User
-from api.register.models import Staff
 from tests.api.plans_helpers import login
-from tests.api.register_helpers import published_app
+from tests.api.register_helpers import grid_point, published_app, serve_first_grid
 
 HOSTILE = '<script>alert("x")</script><img src=x onerror=alert(1)>'
 
@@ -35,17 +33,8 @@ def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flask]:
 @pytest.fixture(scope="module")
 def clients(app: Flask) -> dict[str, FlaskClient]:
     out = {role: login(app, role) for role in ("admin", "planner", "worker", "viewer")}
-    with app.app_context(), session_scope() as s:
-        worker = s.scalar(select(User).where(User.username == "worker"))
-        key = active_grids(s)["key"].iloc[0]
-        s.add(Staff(name="王网格", phone="13800000000", role="grid_worker", grid_code=key, user_id=worker.id))
+    serve_first_grid(app, "worker", name="王网格", phone="13800000000")
     return out
-
-
-def _point(app: Flask) -> tuple[float, float]:
-    with app.app_context(), session_scope() as s:
-        p = active_grids(s).geometry.iloc[0].representative_point()
-    return p.x, p.y
 
 
 def _jpeg(gps: tuple[float, float] | None = None, size: tuple[int, int] = (800, 600)) -> bytes:
@@ -90,7 +79,7 @@ def test_anonymous_users_are_sent_to_login(app: Flask) -> None:
 
 
 def test_report_with_photo_exif_thumbnail_and_hostile_text(app: Flask, clients: dict[str, FlaskClient]) -> None:
-    x, y = _point(app)
+    x, y = grid_point(app)
     data = {"category": "SJ-0102", "description": HOSTILE, "lon": "", "lat": "",
             "photos": [(io.BytesIO(_jpeg((x, y))), "现场.jpg")]}
     r = clients["worker"].post("/incidents/new", data=data, content_type="multipart/form-data")
@@ -122,7 +111,7 @@ def test_report_with_photo_exif_thumbnail_and_hostile_text(app: Flask, clients: 
 ])
 def test_bad_photos_are_refused_and_nothing_is_written(app: Flask, clients: dict[str, FlaskClient],
                                                        photos: list[tuple[bytes, str]], needle: str) -> None:
-    x, y = _point(app)
+    x, y = grid_point(app)
     with app.app_context(), session_scope() as s:
         before = len(s.scalars(select(IncidentCase.id)).all())
     data = {"category": "SJ-0102", "description": "x", "lon": str(x), "lat": str(y),
@@ -136,7 +125,7 @@ def test_bad_photos_are_refused_and_nothing_is_written(app: Flask, clients: dict
 def test_too_large_photo_is_refused(app: Flask, clients: dict[str, FlaskClient]) -> None:
     app.config["WANGGE"]["incident_photo_max_mb"] = 0.001
     try:
-        x, y = _point(app)
+        x, y = grid_point(app)
         data = {"category": "SJ-0102", "description": "x", "lon": str(x), "lat": str(y),
                 "photos": [(io.BytesIO(_jpeg(size=(400, 400))), "big.jpg")]}
         r = clients["worker"].post("/incidents/new", data=data, content_type="multipart/form-data")
@@ -148,7 +137,7 @@ def test_too_large_photo_is_refused(app: Flask, clients: dict[str, FlaskClient])
 def test_missing_location_and_required_photo_messages(app: Flask, clients: dict[str, FlaskClient]) -> None:
     r = clients["worker"].post("/incidents/new", data={"category": "SJ-0103", "description": "路面脏"})
     assert r.status_code == 400 and "没有位置" in r.get_data(as_text=True)
-    x, y = _point(app)
+    x, y = grid_point(app)
     r = clients["worker"].post("/incidents/new", data={"category": "BJ-0101", "description": "井盖缺失",
                                                         "lon": str(x), "lat": str(y)})
     assert r.status_code == 400 and "必须填写：现场照片" in r.get_data(as_text=True)
@@ -161,7 +150,7 @@ def _act(client: FlaskClient, case_id: int, action: str, **form: str) -> str:
 
 
 def test_workflow_through_the_pages_with_inbox_queue_and_refusals(app: Flask, clients: dict[str, FlaskClient]) -> None:
-    x, y = _point(app)
+    x, y = grid_point(app)
     r = clients["worker"].post("/incidents/new", data={"category": "SJ-0103", "description": "油污", "lon": str(x),
                                                         "lat": str(y)})
     cid = int(r.headers["Location"].rsplit("/", 1)[1])
@@ -189,7 +178,7 @@ def test_pending_location_case_is_placed_by_hand(app: Flask, clients: dict[str, 
     assert "待定位" in clients["worker"].get(f"/incidents/{cid}").get_data(as_text=True)
     clients["admin"].post(f"/incidents/{cid}/locate", data={"lon": "100", "lat": "20"})
     assert "不在任何生效网格内" in clients["admin"].get(f"/incidents/{cid}").get_data(as_text=True)
-    x, y = _point(app)
+    x, y = grid_point(app)
     clients["admin"].post(f"/incidents/{cid}/locate", data={"lon": str(x), "lat": str(y)})
     with app.app_context(), session_scope() as s:
         case = s.get(IncidentCase, cid)
@@ -197,7 +186,7 @@ def test_pending_location_case_is_placed_by_hand(app: Flask, clients: dict[str, 
 
 
 def test_geojson_bbox_and_filters(app: Flask, clients: dict[str, FlaskClient]) -> None:
-    x, y = _point(app)
+    x, y = grid_point(app)
     fc = clients["viewer"].get(f"/api/incidents/geojson?bbox={x - 0.01},{y - 0.01},{x + 0.01},{y + 0.01}").get_json()
     assert fc["features"] and all(abs(f["geometry"]["coordinates"][0] - x) <= 0.01 for f in fc["features"])
     closed = clients["viewer"].get("/api/incidents/geojson?state=closed").get_json()
@@ -288,7 +277,7 @@ def test_queue_counts_every_case_though_it_lists_the_first(app: Flask, clients: 
     """The queue listed 200 cases a section and titled them "(200)" whatever the real number."""
     from api.incidents import queries
 
-    x, y = _point(app)
+    x, y = grid_point(app)
     for i in range(3):
         r = clients["worker"].post("/incidents/new", data={"category": "SJ-0103", "description": f"油污{i}",
                                                             "lon": str(x), "lat": str(y)})

@@ -14,14 +14,12 @@ from PIL import Image
 from sqlalchemy import func, select
 
 from api.db import session_scope
-from api.grids.service import active_grids
 from api.incidents import cases as svc
 from api.incidents.models import IncidentCase, PublicCode
 from api.incidents.public import CODE_ALPHABET
 from api.models import User
-from api.register.models import Staff
 from tests.api.plans_helpers import login
-from tests.api.register_helpers import published_app
+from tests.api.register_helpers import grid_point, published_app, serve_first_grid
 
 HOSTILE = '<script>alert("x")</script><img src=x onerror=alert(1)>{{ 7*7 }}'
 STAFF_PHONE = "13800009876"
@@ -33,21 +31,12 @@ def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flask]:
     with published_app(tmp_path_factory.mktemp("incident_public"), 600) as app:
         login(app, "admin")
         login(app, "worker")
-        with app.app_context(), session_scope() as s:
-            worker = s.scalar(select(User).where(User.username == "worker"))
-            s.add(Staff(name="张网格", phone=STAFF_PHONE, role="grid_worker", grid_code=active_grids(s)["key"].iloc[0],
-                        user_id=worker.id))
+        serve_first_grid(app, "worker", name="张网格", phone=STAFF_PHONE)
         yield app
 
 
-def _point(app: Flask) -> tuple[float, float]:
-    with app.app_context(), session_scope() as s:
-        p = active_grids(s).geometry.iloc[0].representative_point()
-    return p.x, p.y
-
-
 def _report(client: FlaskClient, app: Flask, **extra: object) -> tuple[int, str]:
-    x, y = _point(app)
+    x, y = grid_point(app)
     data = {"category": "SJ-0102", "description": "楼下垃圾三天没人清运", "lon": str(x), "lat": str(y), **extra}
     r = client.post("/report", data=data, content_type="multipart/form-data")
     return r.status_code, r.get_data(as_text=True)

@@ -16,11 +16,10 @@ from api.incidents import cases as svc
 from api.incidents.intake import IncidentInputError, Intake, report_case
 from api.incidents.models import IncidentCase, IncidentEvent
 from api.models import User
-from api.register.models import Staff
 from api.users import create_user
 from geo.incidents.metrics import incident_metrics
 from geo.incidents.workflow import TransitionRefused
-from tests.api.register_helpers import published_app
+from tests.api.register_helpers import published_app, serve_first_grid
 
 PASSWORD = "Wangge-test-2026!"
 
@@ -29,12 +28,9 @@ PASSWORD = "Wangge-test-2026!"
 def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flask]:
     with published_app(tmp_path_factory.mktemp("incidents"), 600) as app:
         with app.app_context(), session_scope() as s:
-            grids = active_grids(s)
             for name, role in (("center", "admin"), ("li", "worker"), ("zhao", "worker"), ("guest", "viewer")):
                 create_user(s, name, PASSWORD, role=role)
-            li = s.scalar(select(User).where(User.username == "li"))
-            s.add(Staff(name="李网格", phone="13900000000", role="grid_worker", grid_code=grids["key"].iloc[0],
-                        user_id=li.id))
+        serve_first_grid(app, "li", name="李网格", phone="13900000000")
         yield app
 
 
