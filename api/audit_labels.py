@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["ACTION_LABELS", "DETAIL_LABELS", "PLAN_EDIT_LABELS", "action_label", "detail_text", "action_choices"]
+__all__ = ["ACTION_LABELS", "DETAIL_LABELS", "VALUE_LABELS", "PLAN_EDIT_LABELS", "action_label", "detail_text", "action_choices"]
 
 #: Manual plan edits (``plan.edit.<op>``, ops of :data:`api.plans.edits.OPS`).
 PLAN_EDIT_LABELS: dict[str, str] = {
@@ -58,6 +58,21 @@ DETAIL_LABELS: dict[str, str] = {
     "orientation": "方向", "drafts": "草稿", "scope": "范围", "target": "对象", "name": "名称",
     "kind": "类型", "inserted": "新增", "updated": "更新", "failures": "失败次数", "grids": "网格数",
     "buildings": "楼栋数", "version": "版本", "message": "说明", "layer": "图层", "headers": "表头",
+    # workspace imports and plans (wangge demo, partition jobs, publishing)
+    "source": "来源", "created": "已创建", "import_run_id": "导入批次", "counts": "数量", "replace": "替换原数据",
+    "job": "任务", "base": "基于方案", "locked": "锁定网格", "micro": "微网格", "min_households": "最少户数",
+    "max_households": "最多户数", "target_households": "目标户数", "seed": "随机种子",
+    "register_households": "按登记册户数", "communities": "社区", "archived": "归档方案", "streets": "道路",
+    "compounds": "小区", "service_points": "服务点", "before": "之前", "bytes": "字节数", "client": "客户端",
+    "deleted": "已删除", "files": "文件", "from": "来自", "grid_code": "网格编码", "lat": "纬度", "lon": "经度",
+    "locked_until": "锁定至", "op": "操作", "permission": "权限", "restored": "已恢复", "seq": "序号",
+    "skipped": "已跳过", "stored": "已保存", "username": "用户名",
+}
+
+#: Code values the details carry (register sheet kinds and fields), in Chinese (others are shown as they are).
+VALUE_LABELS: dict[str, str] = {
+    "residents": "居民", "staff": "网格工作人员", "keypersons": "重点人员", "party": "党组织",
+    "name": "姓名", "phone": "联系电话", "relation": "与户主关系", "id_number": "身份证号", "lives_here": "是否常住",
 }
 
 _VALUES: dict[Any, str] = {True: "是", False: "否"}
@@ -82,13 +97,22 @@ def detail_text(detail: dict[str, Any] | None) -> str:
     >>> detail_text({"count": 3, "masked": True})
     '条数：3；已脱敏：是'
     """
-    parts = []
-    for key, value in (detail or {}).items():
-        shown = _VALUES.get(value, value) if isinstance(value, bool) else value
-        if isinstance(shown, list | tuple):
-            shown = "、".join(str(v) for v in shown)
-        parts.append(f"{DETAIL_LABELS.get(key, key)}：{shown}")
-    return "；".join(parts)
+    return "；".join(f"{DETAIL_LABELS.get(key, key)}：{_shown(value)}" for key, value in (detail or {}).items())
+
+
+def _shown(value: Any) -> str:
+    """One detail value as the page shows it: 是/否, "无" for nothing, lists and mappings spelled out."""
+    if value is None or value == [] or value == ():
+        return "无"
+    if isinstance(value, bool):
+        return _VALUES[value]
+    if isinstance(value, str):
+        return VALUE_LABELS.get(value, value)
+    if isinstance(value, list | tuple):
+        return "、".join(_shown(v) for v in value)
+    if isinstance(value, dict):
+        return "，".join(f"{DETAIL_LABELS.get(k, k)} {_shown(v)}" for k, v in value.items())
+    return str(value)
 
 
 def action_choices() -> list[tuple[str, str]]:

@@ -27,6 +27,7 @@ __all__ = [
     "assert_offline",
     "FOLIUM_BUNDLED",
     "bundled_asset",
+    "LEAFLET_ZH",
 ]
 
 #: URL prefix under which Flask serves ``webmap/static/vendor``.
@@ -55,6 +56,10 @@ LOCAL_ASSETS: dict[str, str] = {
 #: Browser assets shipped inside the folium package itself (served at ``/vendor/folium/<name>``):
 #: folium's HeatMap plugin links Leaflet.heat from a CDN copy of this very file.
 FOLIUM_BUNDLED: dict[str, str] = {"leaflet-heat.js": "leaflet_heat.min.js"}
+
+#: Leaflet's control texts in Chinese (zoom, layers, attribution tooltip), a file of ``static/``
+#: loaded right after Leaflet on every map page.
+LEAFLET_ZH = "js/leaflet_zh.js"
 
 #: Resources folium links that we leave out: Bootstrap 3 glyphicons (use ``prefix="fa"``
 #: icons instead) and folium's marker-rotation patch loaded from GitHub.
@@ -87,6 +92,15 @@ def _local(links: list[tuple[str, str]], owner: str, vendor_url: str) -> list[tu
     return out
 
 
+def _with_leaflet_zh(links: list[tuple[str, str]], vendor_url: str) -> list[tuple[str, str]]:
+    """*links* with :data:`LEAFLET_ZH` right after Leaflet (once; ``static/`` is *vendor_url*'s parent)."""
+    if any(name == "leaflet_zh" for name, _ in links):
+        return links
+    at = next((i + 1 for i, (name, _) in enumerate(links) if name == "leaflet"), len(links))
+    static_url = vendor_url.rstrip("/").rsplit("/", 1)[0]
+    return [*links[:at], ("leaflet_zh", f"{static_url}/{LEAFLET_ZH}"), *links[at:]]
+
+
 def _walk(element: Element):
     yield element
     for child in list(element._children.values()):
@@ -104,6 +118,8 @@ def localize(element: Element, *, vendor_url: str = VENDOR_URL) -> Element:
             owner = type(node).__name__
             # Instance attributes shadow the class lists, so other maps are not affected.
             node.default_js = _local(list(node.default_js), owner, vendor_url)
+            if isinstance(node, folium.Map):
+                node.default_js = _with_leaflet_zh(node.default_js, vendor_url)
             node.default_css = _local(list(node.default_css), owner, vendor_url)
     return element
 

@@ -48,7 +48,23 @@ def test_every_action_code_in_the_source_has_a_chinese_label() -> None:
     assert sorted(c for c in codes if c not in ACTION_LABELS) == []
     assert all(re.search(r"[\u4e00-\u9fff]", label) for label in ACTION_LABELS.values())
     assert action_label("made.up") == "其他操作（made.up）"
-    assert detail_text({"count": 2, "masked": True, "fields": ["name", "phone"]}) == "条数：2；已脱敏：是；字段：name、phone"
+    assert detail_text({"count": 2, "masked": True, "fields": ["name", "phone"]}) == "条数：2；已脱敏：是；字段：姓名、联系电话"
+
+
+def test_audit_details_read_in_chinese() -> None:
+    """The details `wangge demo` writes once showed keys and Python values ("source：demo", "base：None",
+    "counts：{'communities': 20…}") on the audit page: every key is labelled, nothing reads None."""
+    partition = {"job": "0379bffbfa64", "grids": 185, "base": None, "locked": [], "micro": False, "min_households": 300,
+                 "max_households": 500, "target_households": 400, "seed": 42, "register_households": False}
+    imported = {"import_run_id": 1, "counts": {"communities": 20, "buildings": 1500, "streets": 1233, "compounds": 114,
+                                               "service_points": 90}, "replace": True}
+    for detail in (partition, imported, {"kind": "party", "rows": 20, "source": "xlsx"}, {"q": None, "count": 50},
+                   {"created": ["admin"], "communities": ["C0001"], "archived": []}):
+        text = detail_text(detail)
+        assert "None" not in text and "{" not in text, text
+        assert not [k for k in detail if k in text], text
+    assert detail_text(partition).startswith("任务：0379bffbfa64；网格数：185；基于方案：无；锁定网格：无；微网格：否")
+    assert detail_text(imported) == "导入批次：1；数量：社区 20，楼栋数 1500，道路 1233，小区 114，服务点 90；替换原数据：是"
 
 
 @pytest.fixture(scope="module")

@@ -10,6 +10,7 @@ from folium import plugins
 
 from webmap.assets import install
 from webmap.offline import (
+    LEAFLET_ZH,
     LOCAL_ASSETS,
     OfflineAssetError,
     assert_offline,
@@ -31,6 +32,17 @@ def test_offline_map_has_no_internet_url() -> None:
     assert '<script src="/static/vendor/leaflet/leaflet.js"></script>' in html
     assert "/static/vendor/fontawesome-free/css/all.min.css" in html
     assert "glyphicons" not in html
+
+
+def test_leaflet_texts_in_chinese_load_right_after_leaflet_once() -> None:
+    """Leaflet's "Zoom in" / "Layers" tooltips are English: its Chinese texts follow it, under any root."""
+    m = localize(offline_map(vendor_url="/sub/static/vendor"), vendor_url="/sub/static/vendor")
+    html = m.get_root().render()
+    leaflet = html.index('<script src="/sub/static/vendor/leaflet/leaflet.js"></script>')
+    zh = html.index(f'<script src="/sub/static/{LEAFLET_ZH}"></script>')
+    assert leaflet < zh and html.count(LEAFLET_ZH) == 1
+    assert not any(name == "leaflet_zh" for name, _ in folium.Map.default_js)
+    assert (Path(install.__file__).parents[1] / "static" / LEAFLET_ZH).is_file()
 
 
 def test_localize_leaves_folium_classes_untouched() -> None:

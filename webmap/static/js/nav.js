@@ -1,5 +1,5 @@
 /* The top bar on a phone: 菜单 opens every page link as a list (Escape or a tap elsewhere closes it).
- * Also marks the link of the current page. */
+ * Also marks the link of the current page and gives the page title its tooltip. */
 (function () {
   "use strict";
 
@@ -8,6 +8,9 @@
     const button = bar && bar.querySelector(".wg-menu-btn");
     const nav = bar && bar.querySelector(".wg-nav");
     if (!button || !nav) return;
+    // The page title gives way to the links when the bar is short of room: keep all of it as a tooltip.
+    const section = bar.querySelector(".wg-section");
+    if (section && section.textContent.trim() && !section.title) section.title = section.textContent.trim();
     const here = window.location.pathname;
     for (const a of nav.querySelectorAll("a")) {
       if (a.pathname === here) a.setAttribute("aria-current", "page");

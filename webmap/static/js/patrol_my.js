@@ -38,6 +38,7 @@
         "/" + Math.round(s.street_total_m) + " 米"
       : "您还没有负责的网格：请规划员在登记册中关联您的账号。";
     drawProposals(day.proposed_visits);
+    if (day.grids.length) { loadVisits(); loadRoute(null); } else { noGrid(); }
     root.dataset.visited = String(s.buildings_visited);
     root.dataset.buildings = String(day.buildings.length);
     root.dataset.loaded = "1";
@@ -205,7 +206,15 @@
     });
   });
 
+  // A worker with no grid yet has no key persons and no loop: say so instead of asking the API (it answers 400).
+  function noGrid() {
+    document.getElementById("patrol-visits").innerHTML = "<li>没有负责的网格，暂无待走访重点人员</li>";
+    document.getElementById("patrol-route").textContent = "没有负责的网格，暂无建议路线";
+    document.getElementById("patrol-route-here").disabled = true;
+    document.querySelector("#patrol-history tbody").innerHTML = "<tr><td colspan=\"6\">暂无走访记录</td></tr>";
+    root.dataset.visitsLoaded = "1";
+    root.dataset.routeStops = "0";
+  }
+
   get(root.dataset.dayUrl).then(drawDay).catch(function (e) { msg.textContent = e.message; root.dataset.loaded = "error"; });
-  loadVisits();
-  loadRoute(null);
 })();
