@@ -20,8 +20,7 @@ import requests
 from sqlalchemy import func, select
 
 from api.db import session_scope
-from tests.api.attack_helpers import World, attack_world, grid_point
-from tests.api.plans_helpers import PASSWORD
+from tests.api.attack_helpers import World, attack_world, grid_point, http_session
 from tests.live import serving
 
 N = 12
@@ -34,12 +33,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[World, st
         yield world, url
 
 
-def _session(url: str, username: str) -> requests.Session:
-    s = requests.Session()
-    password = PASSWORD if username in ("viewer", "planner", "admin") else "grid2026plan"
-    r = s.post(f"{url}/login", data={"username": username, "password": password}, allow_redirects=False, timeout=60)
-    assert r.status_code == 302, r.text[:300]
-    return s
+_session = http_session
 
 
 def _burst(calls: list[Callable[[], requests.Response]]) -> list[requests.Response]:
