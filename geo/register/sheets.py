@@ -9,7 +9,7 @@ and keeps each row's spreadsheet number in ``_row`` so problems name the row a p
 from __future__ import annotations
 
 import io
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from pathlib import Path
 
 import pandas as pd
@@ -19,7 +19,7 @@ from geo.errors import ReadError
 from geo.register.columns import known_headers
 from geo.spreadsheet import formula_restored
 
-__all__ = ["ENCODINGS", "HEADER_SEARCH_ROWS", "read_sheet", "read_register_sheet"]
+__all__ = ["ENCODINGS", "HEADER_SEARCH_ROWS", "read_sheet", "read_sheet_rows", "read_register_sheet"]
 
 #: CSV encodings tried in order (GB18030 is a superset of GBK and GB2312).
 ENCODINGS: tuple[str, ...] = ("utf-8-sig", "gb18030")
@@ -86,13 +86,13 @@ def _unique(names: list[str]) -> list[str]:
     return out
 
 
-def read_register_sheet(source: str | Path | bytes, *, kind: str, name: str | None = None,
-                        field_map: Mapping[str, str] | None = None) -> pd.DataFrame:
-    """The rows of a register sheet of *kind* under its header row, with ``_row`` (spreadsheet row number).
+def read_sheet_rows(source: str | Path | bytes, *, known: Collection[str], name: str | None = None) -> pd.DataFrame:
+    """The rows of a sheet under its header row, with ``_row`` (the row number a spreadsheet shows).
 
     The header row is the one among the first :data:`HEADER_SEARCH_ROWS` that names the most
-    known headers of *kind* (title or merged group-heading rows above it are skipped); rows
-    with every cell empty are dropped; formula-marked text is restored as in :func:`read_sheet`.
+    of the *known* headers (a merged title row or a row of merged group headings above it is
+    skipped); rows with every cell empty are dropped; formula-marked text is restored as in
+    :func:`read_sheet`. Columns with an empty header are dropped.
 
     Raises
     ------
@@ -102,14 +102,27 @@ def read_register_sheet(source: str | Path | bytes, *, kind: str, name: str | No
     Examples
     --------
     >>> csv = "某某社区居民登记表,,\\n姓名,身份证号,门牌\\n,,\\n张三,1,101\\n".encode("gbk")
-    >>> read_register_sheet(csv, kind="residents", name="x.csv").to_dict("records")
+    >>> read_sheet_rows(csv, known={"姓名", "门牌"}, name="x.csv").to_dict("records")
     [{'姓名': '张三', '身份证号': '1', '门牌': '101', '_row': 4}]
     """
     cells = _read_cells(source, name, header=None)
-    at = _header_row(cells, known_headers(kind, field_map))
+    at = _header_row(cells, frozenset(known) | frozenset(k.lower() for k in known))
     frame = cells.iloc[at + 1:].copy()
     frame.columns = _unique([str(c).strip() for c in cells.iloc[at]]) if len(cells) else []
     frame = frame.loc[:, [c for c in frame.columns if c]]
     frame = frame[frame.apply(lambda col: col.str.strip() != "").any(axis=1)] if len(frame.columns) else frame.iloc[:0]
     frame = formula_restored(frame)
     return frame.assign(_row=(frame.index + 1).astype(int)).reset_index(drop=True)
+
+
+def read_register_sheet(source: str | Path | bytes, *, kind: str, name: str | None = None,
+                        field_map: Mapping[str, str] | None = None) -> pd.DataFrame:
+    """:func:`read_sheet_rows` with the headers a register sheet of *kind* may use (labels, aliases, *field_map*).
+
+    Examples
+    --------
+    >>> csv = "某某社区居民登记表,,\\n姓名,身份证号,门牌\\n,,\\n张三,1,101\\n".encode("gbk")
+    >>> read_register_sheet(csv, kind="residents", name="x.csv").to_dict("records")
+    [{'姓名': '张三', '身份证号': '1', '门牌': '101', '_row': 4}]
+    """
+    return read_sheet_rows(source, known=known_headers(kind, field_map), name=name)

@@ -118,3 +118,50 @@ def test_a_sheet_with_a_header_and_no_rows_is_a_400_saying_so(served: tuple[Worl
     error = r.json()["error"]
     assert error["code"] == "no_data_rows" and "没有数据行" in error["message"] and "至少一行" in error["fix"]
     assert _residents(world) == before
+
+
+WO_HEADER = ["工单编号", "诉求内容", "类别", "经度", "纬度", "受理时间", "时限", "状态"]
+
+
+def _hotline_export(world: World, first: int, *, bad_row_6: bool = False) -> bytes:
+    """A 12345 export as hotline systems write it: a merged title row, the header on row 2, work orders on
+    rows 3 and 6 with blank rows between and after."""
+    from api.incidents.models import IncidentCase
+    from tests.api.attack_helpers import grid_point
+
+    lon, lat = grid_point(world)
+    with world.app.app_context(), session_scope() as s:
+        category = s.scalars(select(IncidentCase.category)).first()
+
+    def order(i: int, text: str = "路灯不亮") -> list[Any]:
+        return [f"WO-{i}", text, category, lon, lat, "2026-12-01 09:00", "3个工作日", "已受理"]
+
+    return _xlsx([["12345 热线工单导出（2026 年 12 月）"] + [None] * 7, WO_HEADER, order(first), [None] * 8, [None] * 8,
+                  order(first + 1, "" if bad_row_6 else "井盖缺失"), [None] * 8], merges=("A1:H1",))
+
+
+def test_a_hotline_export_with_a_title_row_and_blank_rows_imports_and_names_excel_rows(
+        served: tuple[World, str], tmp_path: Path) -> None:
+    from api.cli import main
+    from api.incidents.models import IncidentCase
+
+    world, _ = served
+    runner = world.app.test_cli_runner()
+
+    def cases() -> int:
+        with world.app.app_context(), session_scope() as s:
+            return int(s.scalar(select(func.count()).select_from(IncidentCase)))
+
+    before = cases()
+    path = tmp_path / "12345.xlsx"
+    path.write_bytes(_hotline_export(world, 100, bad_row_6=True))
+    result = runner.invoke(main, ["incidents", "import", "--format", "12345", str(path)])
+    assert result.exit_code == 2 and "第 6 行 [诉求内容]" in result.output, result.output
+    assert "第 2 行" not in result.output and "第 4 行" not in result.output and cases() == before
+    path.write_bytes(_hotline_export(world, 100))
+    result = runner.invoke(main, ["incidents", "import", "--format", "12345", str(path)])
+    assert result.exit_code == 0 and "新增 inserted 2" in result.output, result.output
+    assert cases() == before + 2
+    path.write_bytes(_xlsx([WO_HEADER, [None] * 8]))
+    result = runner.invoke(main, ["incidents", "import", "--format", "12345", str(path)])
+    assert result.exit_code == 2 and "no work orders" in result.output and cases() == before + 2, result.output
