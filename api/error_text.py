@@ -54,6 +54,8 @@ GEO_ERROR_TEXT: dict[str, ErrorText] = {
     "unknown_field_target": ErrorText(400, "字段对应的目标 {targets} 不是登记表的字段", "可选：{choices}", "fields"),
     "missing_columns": ErrorText(400, "表格缺少必需的列：{columns}", "修改表头，或在“字段对应”中写“表头=字段”", "file"),
     "unknown_sheet_format": ErrorText(400, "不支持的表格格式 {suffix}", "请上传 .xlsx 或 .csv 文件", "file"),
+    "no_data_rows": ErrorText(400, "表格只有表头，没有数据行（空行已跳过）", "在表头下方填写至少一行数据后重新导入",
+                              "file"),
     "unreadable_sheet": ErrorText(400, "表格无法读取", "确认文件能在 Excel 中打开，另存后重新上传", "file"),
     "missing_crs": ErrorText(422, "文件没有坐标系（Shapefile 缺少 .prj，或文件中没有坐标系信息）", _CRS_FIX, "crs"),
     "unknown_crs": ErrorText(422, "所填的坐标系无法识别", "填写 EPSG 编号，如 EPSG:4326（经纬度）或 EPSG:4547（CGCS2000 3 度带）",

@@ -49,6 +49,17 @@ def _op(summary: str, *, params: list[dict[str, Any]] | None = None, body: dict[
     return op
 
 
+def _visit_post() -> dict[str, Any]:
+    """201 a new visit; 200 the same visit recorded again within ``patrol_visit_repeat_s``."""
+    op = _op("记录走访 / record a visit (JSON, or multipart with a photo)", tag="patrol", ok="201",
+             body=_json_body({"type": "object", "required": ["keyperson_id"], "properties": {
+                 "keyperson_id": {"type": "integer"}, "note": {"type": "string", "maxLength": 1000},
+                 "lon": {"type": "number"}, "lat": {"type": "number"}}}))
+    op["responses"]["200"] = {"description": "同一走访重复提交 / the same visit sent again",
+                              "content": {"application/json": {"schema": {}}}}
+    return op
+
+
 _PLAN = _int_path("plan_id", "方案版本 id / plan version id")
 _VERSION_BODY = _json_body({"type": "object", "properties": {"version": {"type": "integer"}}}, required=False)
 _EDIT_BODY = _json_body({
@@ -260,11 +271,7 @@ def _patrol_paths() -> dict[str, Any]:
         "/api/patrol/visits": {
             "get": _op("重点人员走访 / due, overdue and done visits", tag="patrol",
                        params=[_query("grid", "网格编码 / grid code")]),
-            "post": _op("记录走访 / record a visit (JSON, or multipart with a photo)", tag="patrol", ok="201",
-                        body=_json_body({
-                "type": "object", "required": ["keyperson_id"], "properties": {
-                    "keyperson_id": {"type": "integer"}, "note": {"type": "string", "maxLength": 1000},
-                    "lon": {"type": "number"}, "lat": {"type": "number"}}}))},
+            "post": _visit_post()},
         "/api/patrol/visits/history": {"get": _op("走访记录 / visit history of a grid, newest first", tag="patrol",
                                                   params=[_query("grid", "网格编码 / grid code")])},
         "/api/patrol/visits/{visit_id}/photo": {"get": _op(

@@ -20,9 +20,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 from flask import Flask, g, has_request_context, request
+from werkzeug.serving import WSGIRequestHandler
 from werkzeug.wrappers import Response
 
-__all__ = ["REQUEST_ID_HEADER", "JsonFormatter", "configure_logging", "init_app", "request_id"]
+from geo.register.idnumber import mask_numbers_in_text
+
+__all__ = ["REQUEST_ID_HEADER", "JsonFormatter", "MaskedRequestHandler", "configure_logging", "init_app",
+           "request_id"]
 
 REQUEST_ID_HEADER = "X-Request-ID"
 LOG_FORMATS = ("text", "json")
@@ -60,6 +64,18 @@ class JsonFormatter(logging.Formatter):
         if record.exc_info:
             entry["exc"] = self.formatException(record.exc_info)
         return json.dumps(entry, ensure_ascii=False, default=str)
+
+
+class MaskedRequestHandler(WSGIRequestHandler):
+    """The development server's handler whose access lines mask long numbers (ID numbers, phones).
+
+    werkzeug logs each request line with its query string, so a search typed as a resident's ID
+    number (``/register?q=110…``) reached the log in clear; ``wangge serve --prod`` logs no access
+    lines (api.requestlog's own line has the path only).
+    """
+
+    def log(self, type: str, message: str, *args: Any) -> None:  # noqa: A002 - werkzeug's signature
+        super().log(type, "%s", mask_numbers_in_text(message % args if args else message))
 
 
 def configure_logging(log_format: str) -> None:

@@ -151,6 +151,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("patrol_earliest_time", "2000-01-01", "Fixes stamped before this date are dropped (unset clocks report 1970, GPS week roll-overs 1999)."),
     Setting("patrol_visit_due_soon_days", 3, "A key person whose next visit falls within this many days is listed as due (days)."),
     Setting("patrol_visit_history_limit", 200, "Most visits shown in a grid's visit history (走访记录), newest first."),
+    Setting("patrol_visit_repeat_s", 120, "A second record of a visit by the same worker to the same key person with the same note, check-in point and photo within this time is the same visit (a double tap, a phone resending): the first is answered, nothing added (s; 0 = every record is a new visit)."),
     Setting("patrol_alert_outside_min", 15, "Geofence: a worker on shift outside all their grids longer than this raises an alert (min)."),
     Setting("patrol_alert_stationary_min", 30, "Geofence: a worker on shift staying put (within patrol_dwell_radius_m) longer than this raises an alert (min)."),
     Setting("patrol_alert_silent_min", 20, "Geofence: a worker on shift sending no fix for longer than this raises an alert (min)."),

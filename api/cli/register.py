@@ -47,13 +47,14 @@ Every bad row is listed (row, problem, fix) and nothing is written; re-imports u
 @with_appcontext
 def import_command(kind: str, file: Path, fields: tuple[str, ...], coords: str, user: str) -> None:
     from api.register.importer import import_sheet
-    from geo.register.sheets import read_sheet
+    from geo.register.sheets import read_register_sheet
 
     try:
-        sheet = read_sheet(file)
+        field_map = parse_field_options(fields)
+        sheet = read_register_sheet(file, kind=kind, field_map=field_map)
         with db.session_scope() as s:
             result = import_sheet(s, kind, sheet, cipher=_cipher(), settings=current_app.config["WANGGE"],
-                                  user=user, field_map=parse_field_options(fields), coords=coords, source=file.name)
+                                  user=user, field_map=field_map, coords=coords, source=file.name)
     except ValidationFailed as exc:
         click.secho(f"导入失败，未写入任何数据 / import refused, nothing written: {len(exc.issues)} 个问题", fg="red",
                     err=True)

@@ -12,6 +12,7 @@ from werkzeug.serving import run_simple
 from api import db
 from api.jobs import start_consumer
 from api.jobs.queue import abandon_running
+from api.requestlog import MaskedRequestHandler
 from api.workspace import workspace_stats
 
 __all__ = ["COMMANDS", "serve", "db_group"]
@@ -58,7 +59,7 @@ def serve(host: str, port: int, debug: bool, cert: str | None, key: str | None, 
     # app.run() is a no-op under the Flask CLI (FLASK_RUN_FROM_CLI), so serve with werkzeug.
     try:
         run_simple(host, port, app, threaded=True, use_reloader=debug, use_debugger=debug,
-                   ssl_context=(cert, key) if cert and key else None)
+                   ssl_context=(cert, key) if cert and key else None, request_handler=MaskedRequestHandler)
     finally:
         abandon_running(app)
 

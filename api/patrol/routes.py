@@ -286,17 +286,19 @@ def record() -> Any:
     photo = _visit_photo() if multipart else None
     try:
         with session_scope() as s:
-            v = record_visit(s, me, kp, note=note or None, lon=lon, lat=lat, photo=photo,
-                             instance=current_app.instance_path)
+            v, repeated = record_visit(s, me, kp, note=note or None, lon=lon, lat=lat, photo=photo,
+                                       instance=current_app.instance_path,
+                                       repeat_s=float(current_app.config["WANGGE"]["patrol_visit_repeat_s"]))
             out = {"id": v.id, "keyperson_id": kp, "grid": v.grid_code, "at": v.at.isoformat(),
-                   "photo_url": url_for(".visit_photo", visit_id=v.id) if v.photo_path else None}
+                   "photo_url": url_for(".visit_photo", visit_id=v.id) if v.photo_path else None,
+                   "repeated": repeated}
     except access.Forbidden as exc:
         raise RequestError(403, "forbidden", str(exc), "只能查看本人负责网格的记录；如需更多权限，请联系管理员") from None
     except RecordNotFound as exc:
         raise RequestError(404, "not_found", str(exc), "请从待走访名单中选择", field="keyperson_id") from None
     except ValueError as exc:
         raise RequestError(400, "bad_request", str(exc), "检查走访记录的内容后重试") from None
-    return jsonify(out), 201
+    return jsonify(out), 200 if repeated else 201
 
 
 @bp.get("/api/patrol/visits/<int:visit_id>/photo")

@@ -8,7 +8,7 @@ every list view and every recorded visit is audited.
 from __future__ import annotations
 
 import uuid
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -19,6 +19,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from api import audit
+from api.db import lock_for_transaction
 from api.grids.service import grid_meta
 from api.incidents.photos import PHOTO_TYPES, Photo
 from api.models import AuditEntry, User, utcnow
@@ -107,11 +108,39 @@ def visit_photo(session: Session, user: User, visit_id: int, instance: str) -> t
     return (Path(instance) / VISIT_PHOTO_DIR / visit.photo_path).read_bytes(), str(visit.photo_type)
 
 
+def _same(column: Any, value: Any) -> Any:
+    return column.is_(None) if value is None else column == value
+
+
+def _same_photo(visit: PatrolVisit, photo: Photo | None, instance: str | None) -> bool:
+    if photo is None or visit.photo_path is None:
+        return photo is None and visit.photo_path is None
+    stored = Path(instance or "") / VISIT_PHOTO_DIR / visit.photo_path
+    return stored.is_file() and stored.read_bytes() == photo.data
+
+
+def _earlier_record(session: Session, user: User, keyperson_id: int, sent: dict[str, Any],
+                    photo: Photo | None, instance: str | None, repeat_s: float) -> PatrolVisit | None:
+    """*user*'s record in the last *repeat_s* seconds of a visit to *keyperson_id* with exactly what was *sent*
+    (note, check-in point, photo bytes): the same record sent again."""
+    since = utcnow() - timedelta(seconds=repeat_s)
+    rows = session.scalars(select(PatrolVisit).where(
+        PatrolVisit.keyperson_id == keyperson_id, PatrolVisit.user_id == user.id, PatrolVisit.at >= since,
+        *(_same(getattr(PatrolVisit, k), v) for k, v in sent.items())).order_by(PatrolVisit.id.desc()).limit(5))
+    return next((v for v in rows if _same_photo(v, photo, instance)), None)
+
+
 def record_visit(session: Session, user: User, keyperson_id: int, *, note: str | None = None,
                  lon: float | None = None, lat: float | None = None, at: datetime | None = None,
-                 photo: Photo | None = None, instance: str | None = None) -> PatrolVisit:
+                 photo: Photo | None = None, instance: str | None = None,
+                 repeat_s: float = 0) -> tuple[PatrolVisit, bool]:
     """Record *user*'s visit to key person *keyperson_id* (own grids only), with an optional checked *photo*
-    written under ``<instance>/patrol_photos``. Audited."""
+    written under ``<instance>/patrol_photos``. Audited.
+
+    A second record by the same worker of the same key person with the same note, check-in point and
+    photo within *repeat_s* seconds (setting ``patrol_visit_repeat_s``: a double tap, a phone resending on a bad network) is
+    the same visit: the earlier one is returned with ``True`` and nothing is added.
+    """
     entry = audit_first(session, user, "patrol.visit_record", f"keyperson:{keyperson_id}")
     kp = session.get(KeyPerson, keyperson_id)
     if kp is None:
@@ -120,6 +149,13 @@ def record_visit(session: Session, user: User, keyperson_id: int, *, note: str |
     access.require_grid(session, user, grid)
     if (lon is None) != (lat is None):
         raise ValueError("签到位置需同时提供经度 lon 和纬度 lat；或都不填")
+    if repeat_s > 0 and at is None:
+        lock_for_transaction(session, f"lock:patrol.visit:{user.id}:{keyperson_id}")
+        earlier = _earlier_record(session, user, keyperson_id, {"note": note, "lon": lon, "lat": lat}, photo,
+                                  instance, repeat_s)
+        if earlier is not None:
+            entry.detail = {"grid": grid, "repeat_of": earlier.id}
+            return earlier, True
     visit = PatrolVisit(keyperson_id=keyperson_id, user_id=user.id, at=at or utcnow(), note=note, lon=lon, lat=lat,
                         grid_code=grid)
     if photo is not None and instance is not None:
@@ -127,7 +163,7 @@ def record_visit(session: Session, user: User, keyperson_id: int, *, note: str |
     session.add(visit)
     entry.detail = {"grid": grid, "located": lon is not None, "photo": visit.photo_path is not None}
     session.flush()
-    return visit
+    return visit, False
 
 
 def _history_rows(session: Session, key: str, limit: int) -> list[dict[str, Any]]:

@@ -26,7 +26,7 @@ from api.register import writers
 from api.register.crypto import RegisterCipher
 from api.register.models import Household, KeyPersonCategory, PartyOrg
 from api.workspace import load_layer
-from geo.errors import ValidationFailed
+from geo.errors import ReadError, ValidationFailed
 from geo.register.columns import map_headers
 from geo.register.rows import BuildingMatcher, Checked, RowProblem, address_index, check_rows
 
@@ -110,8 +110,11 @@ def import_sheet(session: Session, kind: str, sheet: pd.DataFrame, *, cipher: Re
     # two uploads of one sheet at once both saw the rows missing and both inserted: a duplicate-key 500 on
     # PostgreSQL (found by the concurrency test); imports take turns as they do on SQLite
     lock_for_transaction(session, "lock:register.import")
-    mapping = map_headers(kind, sheet.columns, field_map)
-    frame = sheet[list(mapping)].rename(columns=mapping)
+    mapping = map_headers(kind, [c for c in sheet.columns if c != "_row"], field_map)
+    frame = sheet[list(mapping) + (["_row"] if "_row" in sheet else [])].rename(columns=mapping)
+    if frame.empty:  # a header and no row (or blank rows only): say so rather than "imported 0"
+        raise ReadError(f"{source or kind}: the sheet has a header but no data rows; fill in at least one row "
+                        "below the header and import again", code="no_data_rows")
     matcher = building_matcher(session, with_footprints=kind == "residents" and "lon" in frame,
                                settings=settings, coords=coords)
     checked = check_rows(kind, frame, matcher=matcher, **_context(session, kind))

@@ -31,7 +31,7 @@ from api.security import json_object, upload_route
 from geo.errors import ValidationFailed
 from geo.register.columns import KINDS, parse_field_options
 from geo.register.idnumber import mask_numbers_in_text, mask_phone, normalise_phone, phone_problems
-from geo.register.sheets import read_sheet
+from geo.register.sheets import read_register_sheet
 from geo.spreadsheet import SHEET_TYPES, table_bytes
 
 __all__ = ["bp", "guarded", "me", "cipher", "record_view", "run_import", "import_from_request", "audit_rows", "audit_filter", "audit_json", "export_response",
@@ -253,10 +253,11 @@ def run_import(kind: str, filename: str, data: bytes, fields: list[str], coords:
         raise RequestError(400, "unknown_register_kind", f"未知的导入类型 {kind}", f"请选择：{'、'.join(KINDS)}",
                            field="kind")
     try:
-        sheet = read_sheet(data, name=filename)
+        field_map = parse_field_options(fields)
+        sheet = read_register_sheet(data, kind=kind, name=filename, field_map=field_map)
         with session_scope() as s:
             result = import_sheet(s, kind, sheet, cipher=cipher(), settings=current_app.config["WANGGE"],
-                                  user=me(), field_map=parse_field_options(fields), coords=coords, source=filename)
+                                  user=me(), field_map=field_map, coords=coords, source=filename)
     except ValidationFailed as exc:  # other geo errors: worded in Chinese by api.errors / api.error_text
         return {"ok": False, "problems": [p.__dict__ for p in exc.issues]}
     return {"ok": True, **result.json()}

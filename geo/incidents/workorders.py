@@ -19,7 +19,7 @@ import pandas as pd
 from geo.errors import ReadError
 from geo.incidents.categories import Category
 from geo.register.rows import RowProblem
-from geo.register.sheets import read_sheet
+from geo.register.sheets import read_sheet_rows
 
 __all__ = ["FORMATS", "COLUMNS", "SOURCE_STATUS", "EXPORT_STATUS", "EXPORT_HEADERS", "read_workorders",
            "check_workorders", "parse_limits", "limit_text", "status_export"]
@@ -58,7 +58,7 @@ _OPEN311 = {"service_request_id": "external_id", "service_code": "category", "de
 _LIMIT = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(个)?\s*(工作日|小时|天|日|h|hours|workdays|wd)\s*$", re.IGNORECASE)
 
 
-def _frame(raw: pd.DataFrame, headers: Mapping[str, str]) -> pd.DataFrame:
+def _frame(raw: pd.DataFrame, headers: Mapping[str, str], label: str) -> pd.DataFrame:
     frame = raw.rename(columns={c: headers[c] for c in raw.columns if c in headers})
     if "coords" in frame.columns:
         parts = frame["coords"].astype(str).str.replace("，", ",").str.split(",", n=1, expand=True)
@@ -70,7 +70,10 @@ def _frame(raw: pd.DataFrame, headers: Mapping[str, str]) -> pd.DataFrame:
         if col not in frame.columns:
             frame[col] = ""
     out = frame[list(COLUMNS)].fillna("").astype(str).apply(lambda s: s.str.strip())
-    out["_row"] = np.arange(len(out)) + 2
+    out["_row"] = frame["_row"].to_numpy() if "_row" in frame.columns else np.arange(len(out)) + 2
+    if out.empty:
+        raise ReadError(f"{label}: no work orders (a header and no data rows); export the work orders again "
+                        "with at least one row", code="no_data_rows")
     return out.reset_index(drop=True)
 
 
@@ -88,8 +91,9 @@ def read_workorders(source: str | Path | bytes, fmt: str, *, name: str | None = 
         if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
             raise ReadError(f"{label}: expected a JSON list of objects, one per work order")
         raw = pd.DataFrame(records).astype(object).where(lambda d: d.notna(), "").astype(str)
-        return _frame(raw, _OPEN311 if fmt == "open311" else _HEADERS)
-    return _frame(read_sheet(data, name=label), _HEADERS)
+        return _frame(raw, _OPEN311 if fmt == "open311" else _HEADERS, label)
+    # hotline exports put a merged title row above the header and leave blank rows: find the header
+    return _frame(read_sheet_rows(data, known=_HEADERS, name=label), _HEADERS, label)
 
 
 def parse_limits(text: pd.Series) -> tuple[pd.Series, pd.Series, pd.Series]:

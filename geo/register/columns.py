@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from geo.errors import LayerError
 
-__all__ = ["KINDS", "FIELDS", "ALIASES", "MAX_LENGTHS", "Field", "parse_field_options", "map_headers"]
+__all__ = ["KINDS", "FIELDS", "ALIASES", "MAX_LENGTHS", "Field", "parse_field_options", "map_headers", "known_headers"]
 
 KINDS: tuple[str, ...] = ("residents", "staff", "keypersons", "party")
 
@@ -76,6 +76,26 @@ def parse_field_options(options: Iterable[str]) -> dict[str, str]:
     return out
 
 
+def _lookup(kind: str) -> dict[str, str]:
+    fields = {f.name for f in FIELDS[kind]}
+    return {f.label: f.name for f in FIELDS[kind]} | {n: n for n in fields} | {a: n for a, n in ALIASES.items()
+                                                                                if n in fields}
+
+
+def known_headers(kind: str, field_map: Mapping[str, str] | None = None) -> frozenset[str]:
+    """Every header a sheet of *kind* may name a field with (labels, aliases, ``--field`` sources), stripped.
+
+    Examples
+    --------
+    >>> {"姓名", "公民身份号码", "户主"} <= known_headers("residents", {"户主": "name"})
+    True
+    """
+    if kind not in FIELDS:
+        return frozenset(field_map or {})
+    lookup = _lookup(kind)
+    return frozenset({*lookup, *(k.lower() for k in lookup), *(field_map or {})})
+
+
 def map_headers(kind: str, headers: Iterable[str], field_map: Mapping[str, str] | None = None) -> dict[str, str]:
     """Source header -> canonical field for a sheet of *kind*; unknown headers are ignored.
 
@@ -90,8 +110,7 @@ def map_headers(kind: str, headers: Iterable[str], field_map: Mapping[str, str] 
         raise LayerError(f"unknown register kind {kind!r}; use one of {', '.join(KINDS)}",
                          code="unknown_register_kind", params={"kind": kind, "choices": "、".join(KINDS)})
     fields = {f.name: f for f in FIELDS[kind]}
-    lookup = {f.label: f.name for f in FIELDS[kind]} | {n: n for n in fields}
-    lookup |= {a: n for a, n in ALIASES.items() if n in fields}
+    lookup = _lookup(kind)
     extra = dict(field_map or {})
     bad = sorted(dst for dst in extra.values() if dst not in fields)
     if bad:

@@ -108,6 +108,13 @@ def _mask_any(value: str) -> str:
     return value[:3] + "*" * max(0, len(value) - 7) + value[-4:] if len(value) > 7 else "*" * len(value)
 
 
+def _masked(s: pd.Series) -> pd.Series:
+    """First 3 and last 4 characters kept, the middle starred (an empty series stays an empty text series:
+    its stars were an int column and the sum a TypeError, a 500 on a register sheet with no rows)."""
+    stars = pd.Series("*", index=s.index, dtype=object).str.repeat(s.str.len().sub(7).clip(lower=0).astype(int).tolist())
+    return (s.str.slice(0, 3) + stars.astype(s.dtype) + s.str.slice(-4)).astype(s.dtype)
+
+
 def mask_id(values: pd.Series) -> pd.Series:
     """``110***********1234``: first 3 and last 4 characters kept.
 
@@ -116,14 +123,12 @@ def mask_id(values: pd.Series) -> pd.Series:
     >>> mask_id(pd.Series(["11010519491231002X"])).tolist()
     ['110***********002X']
     """
-    s = normalise_id(values)
-    return s.str.slice(0, 3) + s.str.len().sub(7).clip(lower=0).map(lambda n: "*" * n) + s.str.slice(-4)
+    return _masked(normalise_id(values))
 
 
 def mask_phone(values: pd.Series) -> pd.Series:
     """``138****5678``: first 3 and last 4 digits kept (landlines likewise)."""
-    s = normalise_phone(values)
-    return s.str.slice(0, 3) + s.str.len().sub(7).clip(lower=0).map(lambda n: "*" * n) + s.str.slice(-4)
+    return _masked(normalise_phone(values))
 
 
 def mask_numbers_in_text(text: str | None) -> str | None:

@@ -26,7 +26,7 @@ from tests.api.plans_helpers import login
 from tests.api.register_helpers import published_app
 from tests.webmap.hostile import PAYLOADS
 
-__all__ = ["ATTACK_ROLES", "ID_RE", "PHONE_RE", "World", "attack_world", "grid_point", "hostile_text", "ids_with_check"]
+__all__ = ["ATTACK_ROLES", "ID_RE", "PHONE_RE", "World", "attack_world", "grid_point", "hostile_text", "http_session", "ids_with_check"]
 
 #: Any 18-character resident ID number in the GB 11643 shape (region, birth date 18xx-20xx, sequence,
 #: check character) and any mainland mobile number. The birth date matters: a bare 18-digit run
@@ -44,6 +44,17 @@ def hostile_text(prefix: str, i: int) -> str:
     """*prefix*, a number and the *i*-th payload (markup and formula shapes in turn)."""
     pool = (*PAYLOADS, *EXTRA[:2], EXTRA[3], EXTRA[4], EXTRA[5])
     return f"{prefix}{i}{pool[i % len(pool)]}"
+
+
+def http_session(url: str, username: str) -> Any:
+    """A ``requests`` session logged in as *username* on the app served at *url* (tests.live.serving)."""
+    import requests
+
+    s = requests.Session()
+    r = s.post(f"{url}/login", data={"username": username, "password": "grid2026plan"}, allow_redirects=False,
+               timeout=60)
+    assert r.status_code == 302, r.text[:300]
+    return s
 
 
 def ids_with_check(bodies: list[str]) -> list[str]:

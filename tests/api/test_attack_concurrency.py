@@ -20,8 +20,7 @@ import requests
 from sqlalchemy import func, select
 
 from api.db import session_scope
-from tests.api.attack_helpers import World, attack_world, grid_point
-from tests.api.plans_helpers import PASSWORD
+from tests.api.attack_helpers import World, attack_world, grid_point, http_session
 from tests.live import serving
 
 N = 12
@@ -34,12 +33,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[World, st
         yield world, url
 
 
-def _session(url: str, username: str) -> requests.Session:
-    s = requests.Session()
-    password = PASSWORD if username in ("viewer", "planner", "admin") else "grid2026plan"
-    r = s.post(f"{url}/login", data={"username": username, "password": password}, allow_redirects=False, timeout=60)
-    assert r.status_code == 302, r.text[:300]
-    return s
+_session = http_session
 
 
 def _burst(calls: list[Callable[[], requests.Response]]) -> list[requests.Response]:
@@ -199,6 +193,33 @@ def test_visits_and_fixes_from_many_phones_are_each_stored_once(served: tuple[Wo
     assert codes == Counter({201: N // 2, 200: N}), codes
     assert _count(world, PatrolVisit) == visits + N // 2
     assert _count(world, PatrolFix) == fixes + N
+
+
+def test_a_visit_sent_again_at_once_is_stored_once_and_a_different_one_is_not_lost(served: tuple[World, str]) -> None:
+    """A double tap or a phone resending on a bad network: the same record (note, point, photo) from six
+    threads at once is one visit, every answer naming it; a different note right after is a new visit."""
+    from api.patrol.models import PatrolVisit
+
+    world, url = served
+    lon, lat = grid_point(world)
+    phones = [_session(url, "worker") for _ in range(6)]
+    before = _count(world, PatrolVisit)
+    sent = {"keyperson_id": world.keypersons["A"], "note": "重复提交", "lon": lon, "lat": lat}
+    out = _burst([lambda p=p: p.post(f"{url}/api/patrol/visits", timeout=60, json=sent) for p in phones])
+    codes = _no_5xx(out)
+    assert codes == Counter({201: 1, 200: 5}), codes
+    assert len({r.json()["id"] for r in out}) == 1 and sum(r.json()["repeated"] for r in out) == 5
+    assert _count(world, PatrolVisit) == before + 1
+    for change in ({"note": "补充情况"}, {"lon": lon + 1e-4}):
+        again = phones[0].post(f"{url}/api/patrol/visits", timeout=60, json=sent | change)
+        assert again.status_code == 201 and not again.json()["repeated"], again.text
+    assert _count(world, PatrolVisit) == before + 3
+    world.app.config["WANGGE"]["patrol_visit_repeat_s"] = 0  # the setting off: every record is a visit
+    try:
+        assert phones[1].post(f"{url}/api/patrol/visits", timeout=60, json=sent).status_code == 201
+    finally:
+        world.app.config["WANGGE"]["patrol_visit_repeat_s"] = 120
+    assert _count(world, PatrolVisit) == before + 4
 
 
 def test_two_party_link_runs_at_once_do_not_double_the_links(served: tuple[World, str]) -> None:

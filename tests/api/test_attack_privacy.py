@@ -203,3 +203,41 @@ def test_notifications_outbox_and_events_hold_no_clear_number(world: World) -> N
         texts += [repr(e.detail) for e in s.scalars(select(AuditEntry))]
     assert texts
     assert not [t for t in texts if any(sec.decode() in t for sec in world.secrets())]
+
+
+def test_the_development_servers_access_log_masks_an_id_number_searched_for(
+        world: World, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    """``wangge serve`` (werkzeug) logs every request line with its query string: a search by ID number
+    or phone must reach the log masked, as the audit log has it. The server is built with the handler
+    ``wangge serve`` hands to ``run_simple`` and asked over real HTTP."""
+    import threading
+
+    import requests
+    from werkzeug.serving import WSGIRequestHandler, make_server
+
+    import api.cli.serve as serve_cli
+    from api.cli import main
+
+    handed: dict[str, Any] = {}
+    monkeypatch.setattr(serve_cli, "run_simple", lambda *a, **kw: handed.update(kw))
+    monkeypatch.setattr(serve_cli, "_start_jobs", lambda app, debug: None)
+    monkeypatch.setattr(serve_cli, "abandon_running", lambda app: None)
+    result = world.app.test_cli_runner().invoke(main, ["serve", "--port", "1"])
+    assert result.exit_code == 0 and handed, result.output
+    handler = handed.get("request_handler") or WSGIRequestHandler
+    server = make_server("127.0.0.1", 0, world.app, threaded=True, request_handler=handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_port}"
+        with caplog.at_level(logging.INFO, logger="werkzeug"):
+            worker = requests.Session()
+            worker.post(f"{url}/login", data={"username": "worker", "password": "grid2026plan"}, timeout=60)
+            for q in (world.ids["A"][1], world.phones["A"][1]):
+                assert worker.get(f"{url}/register", params={"grid": world.A, "q": q}, timeout=60).status_code == 200
+    finally:
+        server.shutdown()
+        thread.join(timeout=10)
+    lines = "\n".join(rec.getMessage() for rec in caplog.records if rec.name == "werkzeug")
+    assert "/register?grid=" in lines and world.ids["A"][1][-4:] in lines  # the lines are there, tails kept
+    assert not [s for s in world.secrets() if s.decode() in lines], lines

@@ -264,3 +264,44 @@ def test_appending_ids_already_stored_fails_whole(app: Flask, planner: FlaskClie
     assert job["state"] == "failed" and "写入失败" in job["message"]
     assert "追加" in job["issues"][0]["fix"] and job["issues"][0]["problem"].startswith("写入失败")
     assert _counts(app) == before
+
+
+def _issue_codes_in_geo() -> set[str]:
+    """Every issue code written literally as the third argument of ``Issue(...)`` in geo/."""
+    import re
+
+    root = Path(__file__).resolve().parents[2] / "geo"
+    call = re.compile(r'Issue\(\s*[^,()]+(?:\([^()]*\))?,\s*[^,()]+(?:\([^()]*\))?,\s*"([a-z_]+)"')
+    return {m.group(1) for p in root.rglob("*.py") for m in call.finditer(p.read_text(encoding="utf-8"))}
+
+
+def test_every_issue_code_has_chinese_wording_for_the_import_page() -> None:
+    from webmap.import_report import ISSUE_TEXT_ZH
+
+    codes = _issue_codes_in_geo()
+    assert {"duplicate_id", "columns_recognised", "id_too_long"} <= codes  # the scan finds them
+    assert sorted(codes - set(ISSUE_TEXT_ZH)) == []
+
+
+def test_the_report_of_an_untidy_file_is_chinese_and_names_the_page_not_cli_options(
+        app: Flask, planner: FlaskClient, district: dict, tmp_path: Path) -> None:
+    """An ``id`` column read as building_id, an absurd household count, an overlong id and one with a line
+    break: every report row in Chinese, none telling a web user to pass ``--field``."""
+    b = district["buildings"][["building_id", "households", "geometry"]].head(6).rename(columns={"building_id": "id"})
+    b["id"] = ["A1", "A\n2", "L" * 300, "A4", "A5", "A6"]
+    b["households"] = [10, 10, 10, 10**7, 10, 10]
+    r = _upload(planner, {"buildings": (_geojson(b, tmp_path / "b.geojson"), "楼栋.geojson")})
+    job = _wait(planner, planner.post("/api/imports", json={"upload_id": r.get_json()["upload_id"]})
+                .get_json()["job_id"])
+    assert job["state"] == "failed" and _counts(app)[0] == 0
+    rows = job["issues"]
+    assert {"households_too_many", "id_too_long", "id_control_character"} <= {i["code"] for i in rows}, rows
+    b["id"], b["households"] = [f"A{i}" for i in range(6)], 10  # tidied: imports, noting the id column it used
+    r = _upload(planner, {"buildings": (_geojson(b, tmp_path / "ok.geojson"), "楼栋.geojson")})
+    job = _wait(planner, planner.post("/api/imports", json={"upload_id": r.get_json()["upload_id"]})
+                .get_json()["job_id"])
+    assert job["state"] == "done" and _counts(app)[0] == 6
+    assert "columns_recognised" in {i["code"] for i in job["issues"]}, job["issues"]
+    for row in rows + job["issues"]:
+        shown = row["problem"] + row["fix"]
+        assert "--" not in shown and any("\u4e00" <= ch <= "\u9fff" for ch in row["problem"]), row

@@ -181,7 +181,7 @@ TESTED_ELSEWHERE = {
     "patrol_visit_m", "patrol_accuracy_max_m", "patrol_max_speed_kmh", "patrol_outlier_max_fixes",
     "patrol_session_gap_s", "patrol_dwell_radius_m", "patrol_dwell_min_s", "patrol_shift_start",
     "patrol_shift_end", "patrol_timezone", "patrol_earliest_time", "patrol_future_tolerance_s",
-    "patrol_visit_due_soon_days", "patrol_visit_history_limit", "patrol_alert_outside_min", "patrol_alert_stationary_min",
+    "patrol_visit_due_soon_days", "patrol_visit_history_limit", "patrol_visit_repeat_s", "patrol_alert_outside_min", "patrol_alert_stationary_min",
     "patrol_alert_silent_min", "patrol_retention_days", "patrol_street_match_m", "patrol_coverage_threads",
     # incidents and Open311 (tests/geo/test_incidents_pure.py, tests/api/test_incidents_*.py)
     "incident_timezone", "incident_due_soon_hours", "incident_max_extension_workdays", "incident_max_extensions",

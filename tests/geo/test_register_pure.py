@@ -104,3 +104,14 @@ def test_synthetic_ids_are_valid_distinct_and_marked() -> None:
     sheet = synthetic_residents(pd.DataFrame({"building_id": ["a", "b"], "households": [3, 0]}), seed=2)
     assert set(sheet["楼栋编号"]) == {"a"}
     assert sheet.groupby(["单元", "门牌"]).ngroups == 3
+
+
+def test_masks_of_no_numbers_are_an_empty_text_column() -> None:
+    """A sheet with no rows masked nothing: the stars were an int column and the sum raised (a 500)."""
+    from geo.register.idnumber import mask_id, mask_phone
+
+    for mask in (mask_id, mask_phone):
+        for dtype in (object, "str"):
+            out = mask(pd.Series([], dtype=dtype))
+            assert out.empty and pd.api.types.is_string_dtype(out)
+    assert mask_phone(pd.Series(["13800001111", "02584001234"])).tolist() == ["138****1111", "025****1234"]
