@@ -76,8 +76,8 @@ LATIN_WORDS = frozenset(w.casefold() for w in """Wangge Leaflet CSV XLSX XLS PDF
 #: the workspace's author and note.
 DATA_WORDS = frozenset({*DEMO_USERS, "demo", "test", "district"})
 #: What a page shows a user: visible text and the tooltips/labels of visible elements, the page's
-#: size against the window, whether the bar's links fit, and whether the 菜单 button shows.
-PAGE_JS = """() => {
+#: size against the window, whether the bar's links fit, squeezed table cells, and the same-origin links.
+PAGE_JS = r"""() => {
     const shown = (el) => { const r = el.getBoundingClientRect(), s = getComputedStyle(el);
         return r.width > 0 && r.height > 0 && s.visibility !== "hidden"; };
     const texts = [];
@@ -90,9 +90,14 @@ PAGE_JS = """() => {
         if (!shown(el)) continue;
         for (const a of ["title", "aria-label", "placeholder"]) if (el.getAttribute(a)) texts.push(el.getAttribute(a));
     }
+    // table cells squeezed to a character or two a line (a phone table that should be cards)
+    const squeezed = [...document.querySelectorAll("td, th")].filter((c) => {
+        const r = c.getBoundingClientRect(), em = parseFloat(getComputedStyle(c).fontSize);
+        return shown(c) && c.innerText.trim().length >= 3 && r.width < 2.5 * em && r.height > 3.5 * em;
+    }).map((c) => c.innerText.trim().replace(/\s+/g, "").slice(0, 12));
     const nav = document.querySelector(".wg-nav");
     const navShown = nav && getComputedStyle(nav).display !== "none";
-    return {texts, pageWidth: document.documentElement.scrollWidth, window: document.documentElement.clientWidth,
+    return {texts, squeezed, pageWidth: document.documentElement.scrollWidth, window: document.documentElement.clientWidth,
             navCut: Boolean(navShown && nav.scrollWidth > nav.clientWidth + 1),
             links: [...document.querySelectorAll("a[href]")].filter((a) => a.origin === location.origin && !a.hasAttribute("download"))
                 .map((a) => a.pathname)};
@@ -162,6 +167,8 @@ def _check_page(page, path: str, console: list[str]) -> tuple[list[str], list[st
             problems.append(f"{where}: {seen['pageWidth']} px wide in a {seen['window']} px window (scrolls sideways)")
         if seen["navCut"]:
             problems.append(f"{where}: the bar cuts its page links")
+        if seen["squeezed"]:
+            problems.append(f"{where}: table cells a character or two wide: {seen['squeezed'][:5]}")
         english = _latin_words(seen["texts"])
         if english:
             problems.append(f"{where}: untranslated words {sorted(english)}")
@@ -171,7 +178,7 @@ def _check_page(page, path: str, console: list[str]) -> tuple[list[str], list[st
 @pytest.mark.parametrize("role", ["admin", "planner", "worker", "viewer", "public"])
 def test_every_page_fits_and_speaks_chinese(browser, demo_url: str, traffic: Traffic, role: str) -> None:
     """Every page the bar reaches (and every page those link to), as *role*, at 390 and 1280 px:
-    no sideways scroll, the bar's links whole, no console error (a failed request, a 403 behind a
+    no sideways scroll, the bar's links whole, no table squeezed to a character a line, no console error (a failed request, a 403 behind a
     button), nothing fetched from another machine, no English words left in the UI."""
     context, page = watched_page(browser, demo_url, SIZES[0], traffic)
     console: list[str] = []
