@@ -339,3 +339,17 @@ def test_staff_page_lists_masked_and_a_linked_account_follows_its_grid(world: di
     removed = planner.post("/register/staff", data={"action": "remove", "staff_id": str(staff_id), "grid": b})
     assert removed.status_code == 200 and "已删除：网格员 李网格员" in removed.get_data(as_text=True)
     assert worker.get(f"/api/register/grids/{b}/residents").status_code == 403
+
+
+def test_register_before_any_plan_says_what_to_do_for_the_role(tmp_path) -> None:
+    """With no published plan the register told an admin that *workers* must be linked to grids, under
+    an empty grid list and a search button that could find nothing: now it says to publish a plan."""
+    from tests.api.plans_helpers import district_app
+
+    with district_app(tmp_path, 100) as app:
+        for role, says, not_says in (("admin", "先在“网格方案”中发布一个方案", "网格员须由规划员"),
+                                     ("planner", "先在“网格方案”中发布一个方案", "网格员须由规划员"),
+                                     ("worker", "网格员须由规划员在登记册中关联到网格", "发布一个方案")):
+            page = login(app, role).get("/register").get_data(as_text=True)
+            assert says in page and not_says not in page, role
+            assert 'name="q"' not in page and "wg-reg-filter" not in page, role

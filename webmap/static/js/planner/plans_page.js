@@ -20,12 +20,12 @@ async function initPlansPage() {
       return;
     }
     tbody.innerHTML = plans.map((p) => `<tr data-plan="${p.id}">
-      <td><input type="checkbox" class="form-check-input" value="${p.id}" aria-label="选择 #${p.id} 对比"></td>
-      <td>#${p.id}</td><td><a href="${PAGE.pages}/${p.id}">${esc(p.name)}</a></td>
-      <td><span class="wg-badge wg-badge-${esc(p.status)}">${esc(STATUS_LABELS[p.status] || p.status)}</span>
+      <td data-label="对比"><input type="checkbox" class="form-check-input" value="${p.id}" aria-label="选择 #${p.id} 对比"></td>
+      <td data-label="编号">#${p.id}</td><td data-label="名称"><a href="${PAGE.pages}/${p.id}">${esc(p.name)}</a></td>
+      <td data-label="状态"><span class="wg-badge wg-badge-${esc(p.status)}">${esc(STATUS_LABELS[p.status] || p.status)}</span>
         ${p.is_active ? '<span class="wg-badge wg-badge-active">生效中</span>' : ""}</td>
-      <td>${esc(p.author)}</td><td>${esc(fmtTime(p.created_at))}</td><td>${esc(p.message || "")}</td>
-      <td>${esc(p.version)}</td></tr>`).join("");
+      <td data-label="作者">${esc(p.author)}</td><td data-label="创建时间">${esc(fmtTime(p.created_at))}</td>
+      <td data-label="说明">${esc(p.message || "")}</td><td data-label="修订">${esc(p.version)}</td></tr>`).join("");
   };
   tbody.addEventListener("change", () => {
     compare.disabled = $$("input:checked", tbody).length !== 2;
