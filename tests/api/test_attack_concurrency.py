@@ -222,6 +222,33 @@ def test_a_visit_sent_again_at_once_is_stored_once_and_a_different_one_is_not_lo
     assert _count(world, PatrolVisit) == before + 4
 
 
+def test_one_new_device_bound_by_several_admins_at_once_is_one_device(served: tuple[World, str]) -> None:
+    from api.patrol.models import PatrolDevice
+
+    world, url = served
+    admins = [_session(url, "admin") for _ in range(N // 2)]
+    out = _burst([lambda a=a, i=i: a.post(f"{url}/api/patrol/devices", timeout=60, json={
+        "device_id": "并发新设备", "username": ("worker", "worker_b")[i % 2]}) for i, a in enumerate(admins)])
+    codes = _no_5xx(out)
+    assert codes == Counter({201: N // 2}), codes  # re-binding moves the device: each bind succeeds in turn
+    assert _count(world, PatrolDevice, PatrolDevice.device_id == "并发新设备") == 1
+
+
+def test_fixes_flushed_at_once_by_an_unbound_phone_are_refused_and_counted(served: tuple[World, str]) -> None:
+    from api.patrol.models import UnknownDevice
+
+    world, url = served
+    lon, lat = grid_point(world)
+    out = _burst([lambda i=i: requests.get(f"{url}/api/patrol/osmand", timeout=60, params={
+        "id": "未绑定手机", "lat": str(lat), "lon": str(lon), "timestamp": str(1764990000 + i)}) for i in range(N)])
+    codes = _no_5xx(out)
+    assert codes == Counter({403: N}), codes
+    assert all(r.json()["error"]["code"] == "unknown_device" for r in out)
+    with world.app.app_context(), session_scope() as s:
+        row = s.get(UnknownDevice, "未绑定手机")
+        assert row is not None and row.attempts == N  # none lost
+
+
 def test_two_party_link_runs_at_once_do_not_double_the_links(served: tuple[World, str]) -> None:
     from api.party.models import PartyLink
     from api.party.service import link_households
