@@ -146,7 +146,9 @@ def _audit(session: Session, user: User | str, action: str, staff: Staff, fields
 
 
 def _get(session: Session, staff_id: int) -> Staff:
-    staff = session.get(Staff, staff_id)
+    # the row locked to the commit (PostgreSQL; SQLite runs one writer): two removals of one row at once both
+    # found it, both answered "removed" and audited it twice, the second deleting nothing
+    staff = session.get(Staff, staff_id, with_for_update=True)
     if staff is None:
         raise RecordNotFound(f"没有编号为 {staff_id} 的网格工作人员；刷新列表后重试")
     return staff

@@ -249,6 +249,26 @@ def test_fixes_flushed_at_once_by_an_unbound_phone_are_refused_and_counted(serve
         assert row is not None and row.attempts == N  # none lost
 
 
+def test_one_staff_row_removed_and_edited_at_once_is_removed_once(served: tuple[World, str]) -> None:
+    from api.models import AuditEntry
+
+    world, url = served
+    planner = _session(url, "planner")
+    form = {"name": "并发删除员", "phone": "13700007777", "role": "网格员", "grid_code": world.B}
+    added = planner.post(f"{url}/api/register/staff", timeout=60, json=form)
+    assert added.status_code == 201, added.text
+    sid = added.json()["id"]
+    people = [_session(url, who) for who in ("planner", "admin") * 3]
+    out = _burst([lambda p=p, i=i: p.delete(f"{url}/api/register/staff/{sid}", timeout=60) if i % 2 else
+                  p.post(f"{url}/api/register/staff/{sid}", timeout=60, json=form | {"duties": f"职责{i}"})
+                  for i, p in enumerate(people)])
+    codes = _no_5xx(out)
+    removed = [r for r, i in zip(out, range(len(people)), strict=True) if i % 2 and r.status_code == 200]
+    assert len(removed) == 1 and set(codes) <= {200, 404}, [(r.status_code, r.text[:120]) for r in out]
+    assert _count(world, AuditEntry, AuditEntry.action == "register.staff_remove",
+                  AuditEntry.target == f"staff:{sid}") == 1
+
+
 def test_two_party_link_runs_at_once_do_not_double_the_links(served: tuple[World, str]) -> None:
     from api.party.models import PartyLink
     from api.party.service import link_households
