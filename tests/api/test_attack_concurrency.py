@@ -249,6 +249,19 @@ def test_fixes_flushed_at_once_by_an_unbound_phone_are_refused_and_counted(serve
         assert row is not None and row.attempts == N  # none lost
 
 
+def test_one_staff_member_added_by_several_people_at_once_is_one_row(served: tuple[World, str]) -> None:
+    from api.register.models import Staff
+
+    world, url = served
+    people = [_session(url, who) for who in ("planner", "admin") * 4]
+    out = _burst([lambda p=p: p.post(f"{url}/api/register/staff", timeout=60, json={
+        "name": "并发新增员", "phone": "13700006666", "role": "网格员", "grid_code": world.A}) for p in people])
+    codes = _no_5xx(out)
+    assert codes == Counter({201: 1, 400: len(people) - 1}), codes
+    assert all("重复" in r.json()["error"]["message"] for r in out if r.status_code == 400)
+    assert _count(world, Staff, Staff.name == "并发新增员") == 1
+
+
 def test_one_staff_row_removed_and_edited_at_once_is_removed_once(served: tuple[World, str]) -> None:
     from api.models import AuditEntry
 
