@@ -29,6 +29,7 @@ def check_geometries(df: gpd.GeoDataFrame, schema: LayerSchema, labels: np.ndarr
     for lab in labels[missing]:
         issues.append(Issue(layer, lab, "empty_geometry", "the feature has no geometry",
                             "draw its outline or remove the feature"))
+    _drop_z(geoms, ~missing, layer, labels, issues)
     bad_coords = _check_coordinates(geoms, ~missing, layer, labels, issues)
     usable = ~missing & ~bad_coords
     usable &= _check_types(geoms, usable, schema, labels, issues)
@@ -36,6 +37,21 @@ def check_geometries(df: gpd.GeoDataFrame, schema: LayerSchema, labels: np.ndarr
     df = df.copy()
     df[df.geometry.name] = gpd.GeoSeries(geoms, index=df.index, crs=df.crs)
     return df
+
+
+def _drop_z(geoms: np.ndarray, present: np.ndarray, layer: str, labels: np.ndarray, issues: list[Issue]) -> None:
+    """Flatten 3-D geometries in place (one issue per layer): storage is 2-D, and PostGIS refused a Z
+    geometry in its 2-D column mid-import ("Geometry has Z dimension but column does not")."""
+    z = present & shapely.has_z(geoms)
+    if not z.any():
+        return
+    geoms[z] = shapely.force_2d(geoms[z])
+    where = labels[z][:3]
+    issues.append(Issue(layer, None, "z_dropped",
+                        f"{int(z.sum())} feature(s) have 3-D coordinates (e.g. #{', #'.join(map(str, where))}): "
+                        "their Z values (heights) were dropped",
+                        "nothing to do; give building heights in a floors or height column"
+                        if layer == "buildings" else "nothing to do", "repaired"))
 
 
 def _check_coordinates(geoms: np.ndarray, present: np.ndarray, layer: str, labels: np.ndarray,

@@ -25,6 +25,7 @@ ISSUE_TEXT_ZH: dict[str, tuple[str, str]] = {
     "wrong_geometry_type": ("几何类型不符合该图层", "把文件放到正确的图层（如点放“服务点”），或在 GIS 中转换"),
     "invalid_geometry": ("几何图形无效", "在 GIS 中修复几何（QGIS“修复几何”）或重画轮廓"),
     "multipart_exploded": ("多部件要素已拆分", "已自动拆分，编号加后缀 -1、-2"),
+    "z_dropped": ("三维坐标的高程（Z 值）已去掉", "无需处理；楼栋高度请填在层数或高度列"),
     "missing_required_column": ("缺少必需的编号列", f"{_MAP}编号列（如 building_id）"),
     "missing_id": ("要素没有编号", "给每个要素填写唯一编号，或映射另一列为编号"),
     "duplicate_id": ("编号重复", "让编号唯一，或在“列映射”中换一列作为编号"),

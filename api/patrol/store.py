@@ -19,6 +19,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from api import audit
+from api.db import lock_for_transaction
 from api.grids import cache as grids_cache
 from api.grids import service as grids_service
 from api.grids.service import ActiveGrids
@@ -58,6 +59,8 @@ def user_by_name(session: Session, username: str) -> User:
 def bind_device(session: Session, device_id: str, username: str, *, by: str, label: str | None = None) -> PatrolDevice:
     """Bind *device_id* to *username* (re-binding moves it); it leaves the unknown list. Audited."""
     user = user_by_name(session, username)
+    # two admins binding one new device at once both saw no row: a unique violation (500) on PostgreSQL
+    lock_for_transaction(session, f"lock:patrol.device:{device_id}")
     dev = session.scalar(select(PatrolDevice).where(PatrolDevice.device_id == device_id))
     if dev is None:
         dev = PatrolDevice(device_id=device_id, user_id=user.id)
@@ -81,6 +84,8 @@ def device_owner(session: Session, device_id: str) -> int | None:
 
 def note_unknown(session: Session, fix: IncomingFix) -> None:
     """Count a refused fix from an unbound device, for the admins' list."""
+    # a phone flushing its buffered fixes at once: each request saw no row (a 500 on PostgreSQL, a lost count)
+    lock_for_transaction(session, f"lock:patrol.device:{fix.device_id}")
     row = session.get(UnknownDevice, fix.device_id)
     if row is None:
         row = UnknownDevice(device_id=fix.device_id, attempts=0)

@@ -132,6 +132,8 @@ def _checked(session: Session, body: Mapping[str, Any], staff_id: int | None, cu
     if leader:
         problems.append(f"网格 {values['grid_code']} 已有网格长 {leader}：每个网格只有一名网格长，先给其填写离任日期或删除")
     key = {k: values[k] for k in ("name", "phone", "role", "grid_code", "building_id", "unit")}
+    # the same person added twice at once (a double click, two planners) both saw no twin on PostgreSQL
+    lock_for_transaction(session, f"register.staff:{values['name']}:{values['phone']}")
     twin = session.scalar(select(Staff.id).filter_by(**key).where(Staff.id != (staff_id or -1)))
     if twin is not None:
         problems.append(f"与工作人员 #{twin} 重复（姓名、电话、角色、网格、楼栋、单元都相同）：修改那一条即可")
@@ -146,7 +148,9 @@ def _audit(session: Session, user: User | str, action: str, staff: Staff, fields
 
 
 def _get(session: Session, staff_id: int) -> Staff:
-    staff = session.get(Staff, staff_id)
+    # the row locked to the commit (PostgreSQL; SQLite runs one writer): two removals of one row at once both
+    # found it, both answered "removed" and audited it twice, the second deleting nothing
+    staff = session.get(Staff, staff_id, with_for_update=True)
     if staff is None:
         raise RecordNotFound(f"没有编号为 {staff_id} 的网格工作人员；刷新列表后重试")
     return staff

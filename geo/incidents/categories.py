@@ -16,7 +16,7 @@ from pathlib import Path
 import pandas as pd
 
 from geo.errors import LayerError
-from geo.register.sheets import read_sheet
+from geo.register.sheets import read_sheet_rows
 
 __all__ = ["KINDS", "LIMIT_UNITS", "FIELDS", "Category", "DEFAULT_CATEGORIES", "categories_from_frame",
            "read_categories", "category_frame", "search_categories"]
@@ -150,6 +150,11 @@ def _row_category(r: dict[str, str], row: int, label: str) -> Category:
                     r["department"].strip(), _required(r.get("required", ""), row, label))
 
 
+def _row_numbers(frame: pd.DataFrame) -> list[int]:
+    """The spreadsheet row of each row: its ``_row`` (read under a found header), else header row 1."""
+    return frame["_row"].astype(int).tolist() if "_row" in frame.columns else list(range(2, len(frame) + 2))
+
+
 def categories_from_frame(frame: pd.DataFrame, *, label: str = "categories") -> tuple[Category, ...]:
     """Categories from a table with the Chinese headers of :func:`category_frame` (or English names).
 
@@ -163,10 +168,14 @@ def categories_from_frame(frame: pd.DataFrame, *, label: str = "categories") -> 
         names = {v: k for k, v in _HEADERS.items()}
         raise LayerError(f"{label}: category table lacks column(s) {'、'.join(names[m] for m in missing)}; "
                          f"use headers {'、'.join(_HEADERS)}")
+    if frame.empty:  # loading it would delete every category: intake and Open311 would refuse all reports
+        raise LayerError(f"{label}: the category table has a header but no rows; fill in the categories "
+                         "(wangge incidents categories --export OUT writes the current table to start from)")
     rows = [{str(k): str(v) for k, v in r.items()} for r in frame.fillna("").astype(str).to_dict("records")]
-    out = tuple(_row_category(r, i, label) for i, r in enumerate(rows, start=2))
+    numbers = _row_numbers(frame)
+    out = tuple(_row_category(r, i, label) for i, r in zip(numbers, rows, strict=True))
     seen: set[str] = set()
-    for i, c in enumerate(out, start=2):
+    for i, c in zip(numbers, out, strict=True):
         if c.code in seen:
             raise LayerError(f"{label} row {i}: category code {c.code} appears twice; keep one row per code")
         seen.add(c.code)
@@ -184,7 +193,7 @@ def read_categories(path: str | Path) -> tuple[Category, ...]:
     >>> read_categories(p) == DEFAULT_CATEGORIES[:2]
     True
     """
-    return categories_from_frame(read_sheet(path), label=str(path))
+    return categories_from_frame(read_sheet_rows(path, known={*_HEADERS, *_HEADERS.values()}), label=str(path))
 
 
 def category_frame(categories: tuple[Category, ...] = DEFAULT_CATEGORIES) -> pd.DataFrame:

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from geo.errors import LayerError
-from geo.register.sheets import read_sheet
+from geo.register.sheets import read_sheet_rows
 from geo.settings import DEFAULTS
 
 __all__ = ["WorkCalendar", "calendar_from_frame", "read_calendar", "due_times", "due_time"]
@@ -58,14 +58,17 @@ def calendar_from_frame(frame: pd.DataFrame, *, label: str = "calendar",
         raise LayerError(f"{label}: calendar needs columns 日期 and 类型 (休/班); got {', '.join(map(str, frame.columns))}")
     days = pd.to_datetime(frame["date"].astype(str).str.strip(), errors="coerce", format="mixed")
     bad = days.isna()
+    rows = frame["_row"].astype(int).to_numpy() if "_row" in frame.columns else np.arange(len(frame)) + 2
     if bad.any():
-        row = int(np.flatnonzero(bad.to_numpy())[0]) + 2
-        raise LayerError(f"{label} row {row}: date {frame['date'].iloc[row - 2]!r} unreadable; write it as 2026-10-01")
+        at = int(np.flatnonzero(bad.to_numpy())[0])
+        row = int(rows[at])
+        raise LayerError(f"{label} row {row}: date {frame['date'].iloc[at]!r} unreadable; write it as 2026-10-01")
     kinds = frame["kind"].astype(str).str.strip().str.lower()
     unknown = ~kinds.isin(_REST | _WORK)
     if unknown.any():
-        row = int(np.flatnonzero(unknown.to_numpy())[0]) + 2
-        raise LayerError(f"{label} row {row}: day type {frame['kind'].iloc[row - 2]!r} unknown; use 休 (holiday) or 班 (make-up working day)")
+        at = int(np.flatnonzero(unknown.to_numpy())[0])
+        row = int(rows[at])
+        raise LayerError(f"{label} row {row}: day type {frame['kind'].iloc[at]!r} unknown; use 休 (holiday) or 班 (make-up working day)")
     rest = frozenset(d.date() for d in days[kinds.isin(_REST)])
     work = frozenset(d.date() for d in days[kinds.isin(_WORK)])
     both = rest & work
@@ -76,7 +79,8 @@ def calendar_from_frame(frame: pd.DataFrame, *, label: str = "calendar",
 
 def read_calendar(path: str | Path, *, timezone: str = DEFAULTS["incident_timezone"]) -> WorkCalendar:
     """Read a holiday calendar (CSV/XLSX with ``日期``, ``类型``: 休 or 班)."""
-    return calendar_from_frame(read_sheet(path), label=str(path), timezone=timezone)
+    return calendar_from_frame(read_sheet_rows(path, known={"日期", "类型", "date", "kind"}), label=str(path),
+                               timezone=timezone)
 
 
 def _local(times: pd.Series, tz: str) -> pd.Series:

@@ -222,6 +222,66 @@ def test_a_visit_sent_again_at_once_is_stored_once_and_a_different_one_is_not_lo
     assert _count(world, PatrolVisit) == before + 4
 
 
+def test_one_new_device_bound_by_several_admins_at_once_is_one_device(served: tuple[World, str]) -> None:
+    from api.patrol.models import PatrolDevice
+
+    world, url = served
+    admins = [_session(url, "admin") for _ in range(N // 2)]
+    out = _burst([lambda a=a, i=i: a.post(f"{url}/api/patrol/devices", timeout=60, json={
+        "device_id": "并发新设备", "username": ("worker", "worker_b")[i % 2]}) for i, a in enumerate(admins)])
+    codes = _no_5xx(out)
+    assert codes == Counter({201: N // 2}), codes  # re-binding moves the device: each bind succeeds in turn
+    assert _count(world, PatrolDevice, PatrolDevice.device_id == "并发新设备") == 1
+
+
+def test_fixes_flushed_at_once_by_an_unbound_phone_are_refused_and_counted(served: tuple[World, str]) -> None:
+    from api.patrol.models import UnknownDevice
+
+    world, url = served
+    lon, lat = grid_point(world)
+    out = _burst([lambda i=i: requests.get(f"{url}/api/patrol/osmand", timeout=60, params={
+        "id": "未绑定手机", "lat": str(lat), "lon": str(lon), "timestamp": str(1764990000 + i)}) for i in range(N)])
+    codes = _no_5xx(out)
+    assert codes == Counter({403: N}), codes
+    assert all(r.json()["error"]["code"] == "unknown_device" for r in out)
+    with world.app.app_context(), session_scope() as s:
+        row = s.get(UnknownDevice, "未绑定手机")
+        assert row is not None and row.attempts == N  # none lost
+
+
+def test_one_staff_member_added_by_several_people_at_once_is_one_row(served: tuple[World, str]) -> None:
+    from api.register.models import Staff
+
+    world, url = served
+    people = [_session(url, who) for who in ("planner", "admin") * 4]
+    out = _burst([lambda p=p: p.post(f"{url}/api/register/staff", timeout=60, json={
+        "name": "并发新增员", "phone": "13700006666", "role": "网格员", "grid_code": world.A}) for p in people])
+    codes = _no_5xx(out)
+    assert codes == Counter({201: 1, 400: len(people) - 1}), codes
+    assert all("重复" in r.json()["error"]["message"] for r in out if r.status_code == 400)
+    assert _count(world, Staff, Staff.name == "并发新增员") == 1
+
+
+def test_one_staff_row_removed_and_edited_at_once_is_removed_once(served: tuple[World, str]) -> None:
+    from api.models import AuditEntry
+
+    world, url = served
+    planner = _session(url, "planner")
+    form = {"name": "并发删除员", "phone": "13700007777", "role": "网格员", "grid_code": world.B}
+    added = planner.post(f"{url}/api/register/staff", timeout=60, json=form)
+    assert added.status_code == 201, added.text
+    sid = added.json()["id"]
+    people = [_session(url, who) for who in ("planner", "admin") * 3]
+    out = _burst([lambda p=p, i=i: p.delete(f"{url}/api/register/staff/{sid}", timeout=60) if i % 2 else
+                  p.post(f"{url}/api/register/staff/{sid}", timeout=60, json=form | {"duties": f"职责{i}"})
+                  for i, p in enumerate(people)])
+    codes = _no_5xx(out)
+    removed = [r for r, i in zip(out, range(len(people)), strict=True) if i % 2 and r.status_code == 200]
+    assert len(removed) == 1 and set(codes) <= {200, 404}, [(r.status_code, r.text[:120]) for r in out]
+    assert _count(world, AuditEntry, AuditEntry.action == "register.staff_remove",
+                  AuditEntry.target == f"staff:{sid}") == 1
+
+
 def test_two_party_link_runs_at_once_do_not_double_the_links(served: tuple[World, str]) -> None:
     from api.party.models import PartyLink
     from api.party.service import link_households

@@ -165,3 +165,37 @@ def test_a_hotline_export_with_a_title_row_and_blank_rows_imports_and_names_exce
     path.write_bytes(_xlsx([WO_HEADER, [None] * 8]))
     result = runner.invoke(main, ["incidents", "import", "--format", "12345", str(path)])
     assert result.exit_code == 2 and "no work orders" in result.output and cases() == before + 2, result.output
+
+
+def test_category_and_holiday_tables_with_title_rows_load_and_an_empty_table_deletes_nothing(
+        served: tuple[World, str], tmp_path: Path) -> None:
+    from api.cli import main
+    from api.incidents.tables import load_categories
+    from geo.incidents.categories import category_frame
+
+    world, _ = served
+    runner = world.app.test_cli_runner()
+    with world.app.app_context(), session_scope() as s:
+        before = load_categories(s)
+    table = category_frame(tuple(before.values()))
+    header = [str(c) for c in table.columns]
+    rows = table.astype(str).to_numpy().tolist()
+    path = tmp_path / "类别.xlsx"
+    path.write_bytes(_xlsx([["事件类别表（2026 版）"] + [None] * (len(header) - 1), header, *rows[:2], [None] * len(header),
+                            *rows[2:], [None] * len(header)], merges=(f"A1:{chr(64 + len(header))}1",)))
+    result = runner.invoke(main, ["incidents", "categories", str(path)])
+    assert result.exit_code == 0 and f"{len(before)} categories loaded" in result.output, result.output
+    path.write_bytes(_xlsx([header, [None] * len(header)]))  # the template, no rows
+    result = runner.invoke(main, ["incidents", "categories", str(path)])
+    assert result.exit_code == 2 and "no rows" in result.output, result.output
+    with world.app.app_context(), session_scope() as s:
+        assert load_categories(s) == before  # nothing deleted
+    path = tmp_path / "节假日.xlsx"
+    path.write_bytes(_xlsx([["2027 年节假日安排", None], ["日期", "类型"], ["2027-01-01", "休"], [None, None],
+                            ["2027-02-07", "班"], ["2027-13-01", "休"]], merges=("A1:B1",)))
+    result = runner.invoke(main, ["incidents", "calendar", str(path)])
+    assert result.exit_code == 2 and "row 6" in result.output, result.output  # the row Excel shows
+    path.write_bytes(_xlsx([["2027 年节假日安排", None], ["日期", "类型"], ["2027-01-01", "休"], [None, None],
+                            ["2027-02-07", "班"]], merges=("A1:B1",)))
+    result = runner.invoke(main, ["incidents", "calendar", str(path)])
+    assert result.exit_code == 0 and "1 holidays, 1 make-up working days" in result.output, result.output

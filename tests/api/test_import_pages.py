@@ -305,3 +305,28 @@ def test_the_report_of_an_untidy_file_is_chinese_and_names_the_page_not_cli_opti
     for row in rows + job["issues"]:
         shown = row["problem"] + row["fix"]
         assert "--" not in shown and any("\u4e00" <= ch <= "\u9fff" for ch in row["problem"]), row
+
+
+def test_3d_buildings_and_streets_import_flattened_on_every_database(app: Flask, planner: FlaskClient, district: dict,
+                                                                      tmp_path: Path) -> None:
+    """Footprints and streets with Z (CAD and survey exports): stored 2-D with one repaired row per layer;
+    on PostgreSQL the Z rows crashed the import (PostGIS 2-D columns refuse them)."""
+    import shapely
+
+    from api.workspace import load_layer
+
+    b = district["buildings"][["building_id", "households", "geometry"]].head(20)
+    b = b.set_geometry(shapely.force_3d(b.geometry.to_numpy(), 12.5))
+    streets = district["streets"].set_geometry(shapely.force_3d(district["streets"].geometry.to_numpy(), 3.0))
+    r = _upload(planner, {"buildings": (_geojson(b, tmp_path / "b.geojson"), "楼栋.geojson"),
+                          "streets": (_geojson(streets, tmp_path / "s.geojson"), "道路.geojson")})
+    job = _wait(planner, planner.post("/api/imports", json={"upload_id": r.get_json()["upload_id"]})
+                .get_json()["job_id"])
+    assert job["state"] == "done", job
+    flattened = [i for i in job["issues"] if i["code"] == "z_dropped"]
+    assert sorted(i["layer"] for i in flattened) == sorted(["道路（streets）", "楼栋（buildings）"]), job["issues"]
+    assert all("Z" in i["problem"] and i["severity"] == "已自动修复" for i in flattened)
+    with app.app_context(), session_scope() as s:
+        for kind, count in (("buildings", 20), ("streets", len(streets))):
+            stored = load_layer(s, kind)
+            assert len(stored) == count and not stored.geometry.has_z.any(), kind
