@@ -24,6 +24,7 @@ next street or to the district's edge.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 
 import numpy as np
 from scipy.sparse import coo_matrix, csr_matrix
@@ -83,22 +84,62 @@ def _min_cut(n: int, ea: np.ndarray, eb: np.ndarray, ec: np.ndarray, tie_g: np.n
     return side[:n]
 
 
+@dataclass
+class _Faces:
+    """The faces of every grid and the edges at every face, so one pair's region is read in
+    time proportional to its size (not to the district's)."""
+
+    members: dict[int, np.ndarray]  # grid -> its faces, ascending
+    indptr: np.ndarray  # face f's edges are eids[indptr[f]:indptr[f + 1]]
+    eids: np.ndarray
+
+    @classmethod
+    def of(cls, face_grid: np.ndarray, a: np.ndarray, b: np.ndarray) -> _Faces:
+        order = np.argsort(face_grid, kind="stable")
+        grids, starts = np.unique(face_grid[order], return_index=True)
+        members = dict(zip(grids.tolist(), np.split(order, starts[1:]), strict=True))
+        ends = np.r_[a, b]
+        by_face = np.argsort(ends, kind="stable")
+        indptr = np.searchsorted(ends[by_face], np.arange(len(face_grid) + 1))
+        return cls(members, indptr, np.r_[np.arange(len(a)), np.arange(len(a))][by_face])
+
+    def region(self, g: int, h: int) -> tuple[np.ndarray, np.ndarray]:
+        """Faces of grids *g* and *h* (ascending) and the edges touching them (ascending)."""
+        empty = np.empty(0, dtype=np.int64)
+        idx = np.sort(np.r_[self.members.get(g, empty), self.members.get(h, empty)])
+        lo, hi = self.indptr[idx], self.indptr[idx + 1]
+        count = hi - lo
+        flat = np.repeat(lo - np.r_[0, np.cumsum(count)[:-1]], count) + np.arange(int(count.sum()))
+        return idx, np.unique(self.eids[flat])
+
+
 def _swap(face_grid: np.ndarray, fixed: np.ndarray, edges: tuple[np.ndarray, np.ndarray, np.ndarray],
           g: int, h: int) -> np.ndarray | None:
-    """New grid of the faces of grids *g* and *h*, by a minimum cut; None when it does not pay.
+    """New grid of the faces of grids *g* and *h*, by a minimum cut; None when it does not pay
+    (see :func:`_cut`)."""
+    cut = _cut(face_grid, fixed, edges, g, h, _Faces.of(face_grid, edges[0], edges[1]))
+    if cut is None:
+        return None
+    new = face_grid.copy()
+    new[cut[0]] = cut[1]
+    return new
+
+
+def _cut(face_grid: np.ndarray, fixed: np.ndarray, edges: tuple[np.ndarray, np.ndarray, np.ndarray],
+         g: int, h: int, faces: _Faces) -> tuple[np.ndarray, np.ndarray] | None:
+    """Faces of grids *g* and *h* and their new grids, by a minimum cut; None when it does not pay.
 
     The fixed faces of each grid are tied to its side; when that cut would split a grid,
     the faces joining its fixed faces (:func:`_spine`) are tied too.
     """
     a, b, cost = edges
-    region = (face_grid == g) | (face_grid == h)
-    if not (region & ~fixed).any():
+    idx, inc = faces.region(g, h)
+    if not (~fixed[idx]).any():
         return None
-    idx = np.flatnonzero(region)
-    local = np.full(len(face_grid), -1)
-    local[idx] = np.arange(len(idx))
-    m = region[a] & region[b]
-    ea, eb, ec = local[a[m]], local[b[m]], np.maximum(1, np.round(cost[m] * _SCALE)).astype(np.int32)
+    in_a, in_b = face_grid[a[inc]], face_grid[b[inc]]
+    e = inc[((in_a == g) | (in_a == h)) & ((in_b == g) | (in_b == h))]
+    ea, eb = np.searchsorted(idx, a[e]), np.searchsorted(idx, b[e])
+    ec = np.maximum(1, np.round(cost[e] * _SCALE)).astype(np.int32)
     old, tied = face_grid[idx], fixed[idx]
     if not (tied & (old == g)).any() or not (tied & (old == h)).any():
         return None
@@ -109,9 +150,7 @@ def _swap(face_grid: np.ndarray, fixed: np.ndarray, edges: tuple[np.ndarray, np.
         if ec[lab[ea] != lab[eb]].sum(dtype=np.int64) >= now:
             return None
         if _one_piece(lab == g, ea, eb) and _one_piece(lab == h, ea, eb):
-            new = face_grid.copy()
-            new[idx] = lab
-            return new
+            return idx, lab
     return None
 
 
@@ -199,11 +238,14 @@ def redraw_boundaries(tess: Tessellation, node_grid: np.ndarray, *, street_cost:
     off = np.where(inner.near | ((inner.bits & (BIT_MAJOR | BIT_STREET)) > 0), 0.0, inner.length)
     cost = np.where(off > 0, edge_cost, np.minimum(edge_cost, inner.length * street_cost))
     moved = 0
+    index = _Faces.of(face_grid, inner.a, inner.b)
     for g, h in _pairs(face_grid, inner.a, inner.b, off):
-        new = _swap(face_grid, tess.face_fixed, (inner.a, inner.b, cost), g, h)
-        if new is not None:
-            moved += int((new != face_grid).sum())
-            face_grid = new
+        cut = _cut(face_grid, tess.face_fixed, (inner.a, inner.b, cost), g, h, index)
+        if cut is not None:
+            idx, lab = cut
+            moved += int((lab != face_grid[idx]).sum())
+            face_grid[idx] = lab
+            index.members[g], index.members[h] = idx[lab == g], idx[lab == h]
     if not moved:
         return tess
     face_node, source = _settle_nodes(tess, face_grid, node_grid)

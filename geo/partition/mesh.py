@@ -43,6 +43,8 @@ _MESH_CLEARANCE = 0.25
 _MESH_REACH = 10.0
 #: Only faces larger than this many hexagons are meshed.
 _MESH_OPEN = 0.0
+#: Grid pairs with less off-street boundary than this (m) get no mesh.
+_MESH_MIN_CUT = 0.0
 
 
 def off_street_cuts(tess: Tessellation, node_grid: np.ndarray) -> np.ndarray:
@@ -59,6 +61,11 @@ def off_street_cuts(tess: Tessellation, node_grid: np.ndarray) -> np.ndarray:
     face_grid = np.where(faces.face_node >= 0, node_grid[np.maximum(faces.face_node, 0)], -1)
     ga, gb = face_grid[inner.a], face_grid[inner.b]
     cut = (ga != gb) & (ga >= 0) & (gb >= 0) & ~inner.near & ((inner.bits & (BIT_MAJOR | BIT_STREET)) == 0)
+    if _MESH_MIN_CUT > 0 and cut.any():
+        key = np.minimum(ga, gb)[cut] * (int(node_grid.max()) + 1) + np.maximum(ga, gb)[cut]
+        _, inv = np.unique(key, return_inverse=True)
+        total = np.bincount(inv, weights=inner.length[cut])
+        cut[np.flatnonzero(cut)[total[inv] < _MESH_MIN_CUT]] = False
     e = idx[cut]
     return np.hstack([arr.xy[arr.eu[e]], arr.xy[arr.ev[e]]])
 

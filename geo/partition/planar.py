@@ -151,7 +151,7 @@ def _node(seg: np.ndarray, bits: np.ndarray, split_mask: np.ndarray, family: np.
     ok = u != v
     u, v, sb, stag = u[ok], v[ok], sb[ok], stag[ok]
     lo, hi = np.minimum(u, v), np.maximum(u, v)
-    key = lo * len(uniq) + hi
+    key = lo.astype(np.int64) * len(uniq) + hi
     order = np.argsort(key, kind="stable")
     key, lo, hi, sb, stag = key[order], lo[order], hi[order], sb[order], stag[order]
     first = np.r_[True, key[1:] != key[:-1]]
@@ -179,7 +179,7 @@ def _merge_neighbours(uniq: np.ndarray, inv: np.ndarray) -> tuple[np.ndarray, np
     _, label = connected_components(graph, directed=False)
     first = np.full(label.max() + 1, n)
     np.minimum.at(first, label, np.arange(n))
-    return uniq[first], label[inv]
+    return uniq[first], label.astype(np.int64)[inv]  # int32 labels would overflow the edge keys
 
 
 def _unique_rows(q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
