@@ -25,12 +25,7 @@ from scipy.spatial import cKDTree
 from geo.partition.cells import BIT_MAJOR, BIT_RIDGE, BIT_STREET, Tessellation, subdivided
 from geo.partition.footprints import BIT_FOOTPRINT, crossed_units
 from geo.partition.ownership import components
-from geo.partition.planar import (
-    Arrangement,
-    arrangement_from_segments,
-    rings_of_cycles,
-    segments_of,
-)
+from geo.partition.planar import Arrangement, arrangement_from_segments, segments_of
 
 __all__ = ["meshed", "off_street_cuts"]
 
@@ -41,18 +36,14 @@ log = logging.getLogger(__name__)
 _MESH_CLEARANCE = 0.25
 #: The mesh reaches this many widths from the grid boundaries it is drawn for.
 _MESH_REACH = 10.0
-#: Only faces larger than this many hexagons are meshed.
-_MESH_OPEN = 0.0
-#: Grid pairs with less off-street boundary than this (m) get no mesh.
-_MESH_MIN_CUT = 0.0
 
 
-def off_street_cuts(tess: Tessellation, node_grid: np.ndarray) -> np.ndarray:
-    """Edges (``(k, 4)``) between faces of two grids that run off the streets: where a
-    redraw may find a better line."""
+def off_street_cuts(tess: Tessellation, node_grid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Edges (``(k, 4)``) between faces of two grids that run off the streets, where a
+    redraw may find a better line, and the grids on their two sides (``(k, 2)``)."""
     inner, faces, arr = tess.inner, tess.faces, tess.arr
     if inner is None or faces is None or not len(node_grid):
-        return np.empty((0, 4))
+        return np.empty((0, 4)), np.empty((0, 2), dtype=np.int64)
     fl, fr = arr.face[0::2], arr.face[1::2]
     comm = faces.face_comm
     idx = np.flatnonzero((fl >= 0) & (fr >= 0) & (fl != fr) & (comm[np.maximum(fl, 0)] == comm[np.maximum(fr, 0)])
@@ -61,21 +52,21 @@ def off_street_cuts(tess: Tessellation, node_grid: np.ndarray) -> np.ndarray:
     face_grid = np.where(faces.face_node >= 0, node_grid[np.maximum(faces.face_node, 0)], -1)
     ga, gb = face_grid[inner.a], face_grid[inner.b]
     cut = (ga != gb) & (ga >= 0) & (gb >= 0) & ~inner.near & ((inner.bits & (BIT_MAJOR | BIT_STREET)) == 0)
-    if _MESH_MIN_CUT > 0 and cut.any():
-        key = np.minimum(ga, gb)[cut] * (int(node_grid.max()) + 1) + np.maximum(ga, gb)[cut]
-        _, inv = np.unique(key, return_inverse=True)
-        total = np.bincount(inv, weights=inner.length[cut])
-        cut[np.flatnonzero(cut)[total[inv] < _MESH_MIN_CUT]] = False
     e = idx[cut]
-    return np.hstack([arr.xy[arr.eu[e]], arr.xy[arr.ev[e]]])
+    return np.hstack([arr.xy[arr.eu[e]], arr.xy[arr.ev[e]]]), np.column_stack([ga[cut], gb[cut]])
 
 
 def _open_land_mesh(anchors: np.ndarray, footprints: np.ndarray, near: np.ndarray, step: float,
-                    land: np.ndarray | None = None) -> np.ndarray:
+                    sides: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
     """Edges (``(n, 4)``) of the hexagons of width *step* around the points of a triangular
     lattice that lie within :data:`_MESH_REACH` widths of a segment of *near* (``(k, 4)``) and
     farther than :data:`_MESH_CLEARANCE` of a width from every anchor and footprint: a mesh
-    over the open land around *near*, each edge once."""
+    over the open land around *near*, each edge once.
+
+    With *sides* (the two grids of every segment of *near*, ``(k, 2)``, and the grid of every
+    anchor), a point is kept only near a segment one of whose grids holds its nearest anchor:
+    the land of the two grids a boundary runs between, not their neighbours'.
+    """
     if step <= 0 or not len(anchors) or not len(near):
         return np.empty((0, 4))
     reach = _MESH_REACH * step
@@ -86,16 +77,17 @@ def _open_land_mesh(anchors: np.ndarray, footprints: np.ndarray, near: np.ndarra
     r, c = np.divmod(np.arange(len(rows) * len(cols)), len(cols))
     lat = np.column_stack([cols[c] + (r % 2) * step / 2, rows[r]])
     away = _MESH_CLEARANCE * step
+    # the segments stand in for by points every half width along them (at most a quarter off)
+    pts, seg = _along(near, step / 2)
+    _, at = cKDTree(pts).query(lat, distance_upper_bound=reach)
+    cand = np.flatnonzero(at < len(pts))
+    dist, nearest = cKDTree(anchors).query(lat[cand])
+    ok = dist > away
+    if sides is not None:
+        grid, s = sides[1][nearest], seg[at[cand]]
+        ok &= (grid == sides[0][s, 0]) | (grid == sides[0][s, 1])
     keep = np.zeros(len(lat), dtype=bool)
-    hit, _ = shapely.STRtree(shapely.linestrings(near.reshape(-1, 2, 2))).query(
-        shapely.points(lat), predicate="dwithin", distance=reach)
-    keep[np.unique(hit)] = True
-    if land is not None and len(land):
-        inside, _ = shapely.STRtree(land).query(shapely.points(lat[keep]), predicate="within")
-        sel = np.zeros(int(keep.sum()), dtype=bool)
-        sel[inside] = True
-        keep[keep] = sel
-    keep[keep] = cKDTree(anchors).query(lat[keep], distance_upper_bound=away)[0] > away
+    keep[cand[ok]] = True
     near, _ = shapely.STRtree(footprints).query(shapely.points(lat[keep]), predicate="dwithin", distance=away)
     keep[np.flatnonzero(keep)[np.unique(near)]] = False
     kept = np.zeros((len(rows) + 2, len(cols) + 2), dtype=bool)  # one row/column of padding around
@@ -114,6 +106,16 @@ def _open_land_mesh(anchors: np.ndarray, footprints: np.ndarray, near: np.ndarra
         p = lat[keep][draw]
         out.append(np.hstack([p + unit[k], p + unit[k + 1]]))
     return np.vstack(out)
+
+
+def _along(seg: np.ndarray, spacing: float) -> tuple[np.ndarray, np.ndarray]:
+    """Points at most *spacing* apart along every segment (ends included) and their segment."""
+    d = seg[:, 2:] - seg[:, :2]
+    count = np.ceil(np.hypot(d[:, 0], d[:, 1]) / spacing).astype(np.int64) + 1
+    which = np.repeat(np.arange(len(seg)), count)
+    first = np.r_[0, np.cumsum(count)[:-1]]
+    t = (np.arange(int(count.sum())) - first[which]) / np.maximum(count[which] - 1, 1)
+    return seg[which, :2] + t[:, None] * d[which], which
 
 
 def meshed(tess: Tessellation, node_grid: np.ndarray, streets: np.ndarray, *, step: float,
@@ -142,8 +144,8 @@ def meshed(tess: Tessellation, node_grid: np.ndarray, streets: np.ndarray, *, st
     units = tess.units
     if step <= 0 or units is None or tess.face_pin is None or not len(node_grid):
         return tess
-    seg_m = _open_land_mesh(units.anchors, units.footprints, off_street_cuts(tess, node_grid), step,
-                            _open_faces(tess, step))
+    near, sides = off_street_cuts(tess, node_grid)
+    seg_m = _open_land_mesh(units.anchors, units.footprints, near, step, (sides, _unit_grids(tess, node_grid)))
     if not len(seg_m):
         return tess
     carved = np.setdiff1d(crossed_units(units.footprints, seg_m), tess.face_pin[tess.face_pin >= 0])
@@ -156,15 +158,12 @@ def meshed(tess: Tessellation, node_grid: np.ndarray, streets: np.ndarray, *, st
     return subdivided(tess, arr, parent, carved, streets, near_m)
 
 
-def _open_faces(tess: Tessellation, step: float) -> np.ndarray | None:
-    """Outlines (holes left out) of the faces of *tess* worth meshing: larger than
-    :data:`_MESH_OPEN` hexagons of width *step*; None for all."""
-    arr = tess.arr
-    if _MESH_OPEN <= 0:
-        return None
-    big = np.flatnonzero(arr.face_area > _MESH_OPEN * step * step * np.sqrt(3) / 2)
-    rings = rings_of_cycles(arr.xy, arr.eu, arr.ev, arr.cycle, arr.face_cycle[big], nxt=arr.nxt)
-    return shapely.polygons(rings)
+def _unit_grids(tess: Tessellation, node_grid: np.ndarray) -> np.ndarray:
+    """Grid of every unit (-1 when placed in no node)."""
+    assert tess.faces is not None, "tessellate keeps its faces"
+    bface = tess.faces.building_face
+    node = np.where(bface >= 0, tess.faces.face_node[np.maximum(bface, 0)], -1)
+    return np.where(node >= 0, node_grid[np.maximum(node, 0)], -1)
 
 
 def _spliced(old: Arrangement, seg_m: np.ndarray, outlines: np.ndarray) -> Arrangement:

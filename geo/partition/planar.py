@@ -125,13 +125,16 @@ def _node(seg: np.ndarray, bits: np.ndarray, split_mask: np.ndarray, family: np.
     """Split segments where they cross or touch; segments not in *split_mask* are only split by
     others, and segments of one *family* (> 0) are not tested against each other."""
     n = len(seg)
-    lines = shapely.linestrings(seg.reshape(-1, 2, 2))
-    tree = shapely.STRtree(lines)
+    # segments of one family > 0 that query the others need not be found by them (when no
+    # other family > 0 queries)
+    lone = len(np.unique(family[split_mask & (family > 0)])) == 1
+    listed = np.flatnonzero(~split_mask | (family == 0)) if lone else np.arange(n)
+    tree = shapely.STRtree(shapely.linestrings(seg[listed].reshape(-1, 2, 2)))
     qi = np.flatnonzero(split_mask)
     lo = np.minimum(seg[qi, :2], seg[qi, 2:]) - tol
     hi = np.maximum(seg[qi, :2], seg[qi, 2:]) + tol
     pa, pb = tree.query(shapely.box(lo[:, 0], lo[:, 1], hi[:, 0], hi[:, 1]))
-    pi, pj = qi[pa], pb
+    pi, pj = qi[pa], listed[pb]
     keep = (pi != pj) & ((family[pi] == 0) | (family[pi] != family[pj]))
     sid, st = _split_params(seg, pi[keep], pj[keep], tol)
     sid = np.concatenate([sid, np.arange(n), np.arange(n)])
