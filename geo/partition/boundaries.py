@@ -90,7 +90,7 @@ class _Faces:
     time proportional to its size (not to the district's)."""
 
     members: dict[int, np.ndarray]  # grid -> its faces, ascending
-    indptr: np.ndarray  # face f's edges are eids[indptr[f]:indptr[f + 1]]
+    indptr: np.ndarray  # the edges from face f (its first face) are eids[indptr[f]:indptr[f + 1]]
     eids: np.ndarray
 
     @classmethod
@@ -98,19 +98,18 @@ class _Faces:
         order = np.argsort(face_grid, kind="stable")
         grids, starts = np.unique(face_grid[order], return_index=True)
         members = dict(zip(grids.tolist(), np.split(order, starts[1:]), strict=True))
-        ends = np.r_[a, b]
-        by_face = np.argsort(ends, kind="stable")
-        indptr = np.searchsorted(ends[by_face], np.arange(len(face_grid) + 1))
-        return cls(members, indptr, np.r_[np.arange(len(a)), np.arange(len(a))][by_face])
+        by_face = np.argsort(a, kind="stable")
+        return cls(members, np.searchsorted(a[by_face], np.arange(len(face_grid) + 1)), by_face)
 
     def region(self, g: int, h: int) -> tuple[np.ndarray, np.ndarray]:
-        """Faces of grids *g* and *h* (ascending) and the edges touching them (ascending)."""
+        """Faces of grids *g* and *h* (ascending) and the edges from them (ascending): every
+        edge between two faces of the region is one of these."""
         empty = np.empty(0, dtype=np.int64)
         idx = np.sort(np.r_[self.members.get(g, empty), self.members.get(h, empty)])
         lo, hi = self.indptr[idx], self.indptr[idx + 1]
         count = hi - lo
         flat = np.repeat(lo - np.r_[0, np.cumsum(count)[:-1]], count) + np.arange(int(count.sum()))
-        return idx, np.unique(self.eids[flat])
+        return idx, np.sort(self.eids[flat])
 
 
 def _swap(face_grid: np.ndarray, fixed: np.ndarray, edges: tuple[np.ndarray, np.ndarray, np.ndarray],
@@ -136,8 +135,8 @@ def _cut(face_grid: np.ndarray, fixed: np.ndarray, edges: tuple[np.ndarray, np.n
     idx, inc = faces.region(g, h)
     if not (~fixed[idx]).any():
         return None
-    in_a, in_b = face_grid[a[inc]], face_grid[b[inc]]
-    e = inc[((in_a == g) | (in_a == h)) & ((in_b == g) | (in_b == h))]
+    in_b = face_grid[b[inc]]
+    e = inc[(in_b == g) | (in_b == h)]
     ea, eb = np.searchsorted(idx, a[e]), np.searchsorted(idx, b[e])
     ec = np.maximum(1, np.round(cost[e] * _SCALE)).astype(np.int32)
     old, tied = face_grid[idx], fixed[idx]
