@@ -15,29 +15,24 @@ Shanghai Bund (seed 42): street share 0.787 -> 0.788, mean Polsby–Popper 0.521
 synthetic 5 k / 20 k: street share 0.926 / 0.935 -> 0.939 / 0.950 (bench/partition.py).
 
 Faces are pieces of the buildings' Voronoi cells, so in open land a redrawn line could
-only zigzag along ridges between far-apart buildings. :func:`carry_plan` carries the plan
-onto the same cells with the land between buildings cut into a hexagonal mesh (setting
-``partition_redraw_mesh_m``) within 10 mesh widths of the grid boundaries that run off the
-streets (:func:`off_street_cuts`; the plan itself is made without it), so the cut can run
-near-straight from a street end to the next street or to the district's edge. Bund, seeds
-1, 2, 4, 5, 42: street share 0.786-0.798 -> 0.811-0.823, mean Polsby–Popper up on every
-seed, the same buildings in the same grids.
+only zigzag along ridges between far-apart buildings: the redraw runs on the plan's cells
+with the open land around its off-street boundaries cut into a hexagonal mesh
+(:mod:`geo.partition.mesh`), so the cut can run near-straight from a street end to the
+next street or to the district's edge.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import logging
+from dataclasses import dataclass
 
 import numpy as np
-import shapely
 from scipy.sparse import coo_matrix, csr_matrix
 from scipy.sparse.csgraph import breadth_first_order, connected_components, maximum_flow
 
 from geo.partition.cells import BIT_MAJOR, BIT_STREET, Tessellation, redrawn
-from geo.partition.report import grid_outlines
 
-__all__ = ["carry_plan", "off_street_cuts", "redraw_boundaries"]
+__all__ = ["redraw_boundaries"]
 
 log = logging.getLogger(__name__)
 
@@ -89,22 +84,61 @@ def _min_cut(n: int, ea: np.ndarray, eb: np.ndarray, ec: np.ndarray, tie_g: np.n
     return side[:n]
 
 
+@dataclass
+class _Faces:
+    """The faces of every grid and the edges at every face, so one pair's region is read in
+    time proportional to its size (not to the district's)."""
+
+    members: dict[int, np.ndarray]  # grid -> its faces, ascending
+    indptr: np.ndarray  # the edges from face f (its first face) are eids[indptr[f]:indptr[f + 1]]
+    eids: np.ndarray
+
+    @classmethod
+    def of(cls, face_grid: np.ndarray, a: np.ndarray, b: np.ndarray) -> _Faces:
+        order = np.argsort(face_grid, kind="stable")
+        grids, starts = np.unique(face_grid[order], return_index=True)
+        members = dict(zip(grids.tolist(), np.split(order, starts[1:]), strict=True))
+        by_face = np.argsort(a, kind="stable")
+        return cls(members, np.searchsorted(a[by_face], np.arange(len(face_grid) + 1)), by_face)
+
+    def region(self, g: int, h: int) -> tuple[np.ndarray, np.ndarray]:
+        """Faces of grids *g* and *h* (ascending) and the edges from them (ascending): every
+        edge between two faces of the region is one of these."""
+        empty = np.empty(0, dtype=np.int64)
+        idx = np.sort(np.r_[self.members.get(g, empty), self.members.get(h, empty)])
+        lo, hi = self.indptr[idx], self.indptr[idx + 1]
+        count = hi - lo
+        flat = np.repeat(lo - np.r_[0, np.cumsum(count)[:-1]], count) + np.arange(int(count.sum()))
+        return idx, np.sort(self.eids[flat])
+
+
 def _swap(face_grid: np.ndarray, fixed: np.ndarray, edges: tuple[np.ndarray, np.ndarray, np.ndarray],
           g: int, h: int) -> np.ndarray | None:
-    """New grid of the faces of grids *g* and *h*, by a minimum cut; None when it does not pay.
+    """New grid of the faces of grids *g* and *h*, by a minimum cut; None when it does not pay
+    (see :func:`_cut`)."""
+    cut = _cut(face_grid, fixed, edges, g, h, _Faces.of(face_grid, edges[0], edges[1]))
+    if cut is None:
+        return None
+    new = face_grid.copy()
+    new[cut[0]] = cut[1]
+    return new
+
+
+def _cut(face_grid: np.ndarray, fixed: np.ndarray, edges: tuple[np.ndarray, np.ndarray, np.ndarray],
+         g: int, h: int, faces: _Faces) -> tuple[np.ndarray, np.ndarray] | None:
+    """Faces of grids *g* and *h* and their new grids, by a minimum cut; None when it does not pay.
 
     The fixed faces of each grid are tied to its side; when that cut would split a grid,
     the faces joining its fixed faces (:func:`_spine`) are tied too.
     """
     a, b, cost = edges
-    region = (face_grid == g) | (face_grid == h)
-    if not (region & ~fixed).any():
+    idx, inc = faces.region(g, h)
+    if not (~fixed[idx]).any():
         return None
-    idx = np.flatnonzero(region)
-    local = np.full(len(face_grid), -1)
-    local[idx] = np.arange(len(idx))
-    m = region[a] & region[b]
-    ea, eb, ec = local[a[m]], local[b[m]], np.maximum(1, np.round(cost[m] * _SCALE)).astype(np.int32)
+    in_b = face_grid[b[inc]]
+    e = inc[(in_b == g) | (in_b == h)]
+    ea, eb = np.searchsorted(idx, a[e]), np.searchsorted(idx, b[e])
+    ec = np.maximum(1, np.round(cost[e] * _SCALE)).astype(np.int32)
     old, tied = face_grid[idx], fixed[idx]
     if not (tied & (old == g)).any() or not (tied & (old == h)).any():
         return None
@@ -115,9 +149,7 @@ def _swap(face_grid: np.ndarray, fixed: np.ndarray, edges: tuple[np.ndarray, np.
         if ec[lab[ea] != lab[eb]].sum(dtype=np.int64) >= now:
             return None
         if _one_piece(lab == g, ea, eb) and _one_piece(lab == h, ea, eb):
-            new = face_grid.copy()
-            new[idx] = lab
-            return new
+            return idx, lab
     return None
 
 
@@ -205,96 +237,16 @@ def redraw_boundaries(tess: Tessellation, node_grid: np.ndarray, *, street_cost:
     off = np.where(inner.near | ((inner.bits & (BIT_MAJOR | BIT_STREET)) > 0), 0.0, inner.length)
     cost = np.where(off > 0, edge_cost, np.minimum(edge_cost, inner.length * street_cost))
     moved = 0
+    index = _Faces.of(face_grid, inner.a, inner.b)
     for g, h in _pairs(face_grid, inner.a, inner.b, off):
-        new = _swap(face_grid, tess.face_fixed, (inner.a, inner.b, cost), g, h)
-        if new is not None:
-            moved += int((new != face_grid).sum())
-            face_grid = new
+        cut = _cut(face_grid, tess.face_fixed, (inner.a, inner.b, cost), g, h, index)
+        if cut is not None:
+            idx, lab = cut
+            moved += int((lab != face_grid[idx]).sum())
+            face_grid[idx] = lab
+            index.members[g], index.members[h] = idx[lab == g], idx[lab == h]
     if not moved:
         return tess
     face_node, source = _settle_nodes(tess, face_grid, node_grid)
     log.info("boundaries: %d faces redrawn into a neighbouring grid", moved)
     return redrawn(tess, face_node, source)
-
-
-
-
-def carry_plan(tess: Tessellation, fine: Tessellation) -> Tessellation | None:
-    """*fine* (the cells of *tess* with their faces cut finer) with the nodes of *tess*.
-
-    Every face of *fine* lies inside one face of *tess* and joins that face's node, so node
-    ids, buildings, households and outlines stay those of *tess* (up to slivers, see
-    :func:`_rejoin_slivers`) and a plan of *tess* holds for the result as it is. None when a
-    face of *fine* lies in no node of *tess*.
-    """
-    if fine.faces is None or fine.face_fixed is None:
-        return None
-    m = len(tess.node_comm)
-    cells = grid_outlines(tess, np.arange(m), m)
-    have = np.flatnonzero(~shapely.is_missing(cells))
-    inside = np.flatnonzero(fine.face_node >= 0)
-    qi, qj = shapely.STRtree(cells[have]).query(shapely.points(fine.faces.points[inside]), predicate="within")
-    face_node = np.full(len(fine.face_node), -1)
-    face_node[inside[qi]] = have[qj]
-    if (face_node[inside] < 0).any() or len(np.unique(face_node[inside])) != m:
-        return None
-    joined = _rejoin_slivers(fine, face_node)
-    if joined is None:
-        return None
-    built = np.zeros(m, dtype=bool)
-    built[tess.building_node[tess.building_node >= 0]] = True
-    built_fine = np.zeros(len(fine.node_comm), dtype=bool)
-    built_fine[fine.building_node[fine.building_node >= 0]] = True
-    # fixed: inside a footprint or holding an anchor (as in *fine*), or of a node without buildings
-    fixed = (fine.face_fixed & (fine.face_node >= 0) & built_fine[np.maximum(fine.face_node, 0)]) \
-        | ((joined >= 0) & ~built[np.maximum(joined, 0)])
-    out = redrawn(fine, joined, np.arange(len(joined)))
-    return dataclasses.replace(out, building_node=tess.building_node, face_fixed=fixed)
-
-
-def _rejoin_slivers(fine: Tessellation, face_node: np.ndarray) -> np.ndarray | None:
-    """*face_node* with every piece of a node cut off from the rest of it (a sliver face whose
-    point, a hair inside it, fell in the next cell) joined to the neighbour it shares the
-    longest edge with; None when such a piece holds a footprint or an anchor."""
-    assert fine.inner is not None and fine.face_fixed is not None, "tessellate keeps its faces"
-    a, b, ln = fine.inner.a, fine.inner.b, fine.inner.length
-    n = len(face_node)
-    same = face_node[a] == face_node[b]
-    comp = connected_components(coo_matrix((np.ones(int(same.sum()), dtype=np.int8), (a[same], b[same])),
-                                           shape=(n, n)), directed=False)[1]
-    inside = face_node >= 0
-    area = np.bincount(comp[inside], weights=fine.arr.face_area[inside], minlength=n)
-    best = np.zeros(int(face_node.max()) + 1)
-    np.maximum.at(best, face_node[inside], area[comp[inside]])
-    cut_off = inside & (area[comp] < best[np.maximum(face_node, 0)])
-    if (cut_off & fine.face_fixed).any():
-        return None
-    out = np.where(cut_off, -1, face_node)
-    aa, bb, ll = np.r_[a, b], np.r_[b, a], np.r_[ln, ln]
-    while (out[inside] < 0).any():
-        m = (out[aa] < 0) & (out[bb] >= 0)
-        if not m.any():
-            return None
-        order = np.lexsort((-ll[m], aa[m]))
-        fa, fb = aa[m][order], bb[m][order]
-        first = np.r_[True, fa[1:] != fa[:-1]]
-        out[fa[first]] = out[fb[first]]
-    return out
-
-
-def off_street_cuts(tess: Tessellation, node_grid: np.ndarray) -> np.ndarray:
-    """Edges (``(k, 4)``) between faces of two grids that run off the streets: where a
-    redraw may find a better line."""
-    inner, faces, arr = tess.inner, tess.faces, tess.arr
-    if inner is None or faces is None or not len(node_grid):
-        return np.empty((0, 4))
-    fl, fr = arr.face[0::2], arr.face[1::2]
-    comm = faces.face_comm
-    idx = np.flatnonzero((fl >= 0) & (fr >= 0) & (fl != fr) & (comm[np.maximum(fl, 0)] == comm[np.maximum(fr, 0)])
-                         & (comm[np.maximum(fl, 0)] >= 0))
-    assert len(idx) == len(inner.a), "the inner edges of tessellate"
-    face_grid = np.where(faces.face_node >= 0, node_grid[np.maximum(faces.face_node, 0)], -1)
-    ga, gb = face_grid[inner.a], face_grid[inner.b]
-    cut = (ga != gb) & (ga >= 0) & (gb >= 0) & ~inner.near & ((inner.bits & (BIT_MAJOR | BIT_STREET)) == 0)
-    e = idx[cut]
-    return np.hstack([arr.xy[arr.eu[e]], arr.xy[arr.ev[e]]])

@@ -44,17 +44,12 @@ from geo.partition.planar import (
 )
 
 __all__ = ["Costs", "CellOptions", "Barriers", "BuildingArrays", "FaceLabels", "InnerEdges", "Tessellation",
-           "tessellate", "redrawn",
+           "tessellate", "redrawn", "subdivided",
            "BIT_COMMUNITY", "BIT_MAJOR", "BIT_STREET", "BIT_WALL", "BIT_RIDGE"]
 
 log = logging.getLogger(__name__)
 
 BIT_COMMUNITY, BIT_MAJOR, BIT_STREET, BIT_WALL, BIT_RIDGE = 1, 2, 4, 8, 16
-#: Mesh points keep this share of the mesh width clear of anchors and footprints (measured on
-#: the Bund, width 10 m: 1 → street share 0.806, 0.5 → 0.810, 0.25 → 0.816; closer adds CPU).
-_MESH_CLEARANCE = 0.25
-#: The mesh reaches this many widths from the grid boundaries it is drawn for.
-_MESH_REACH = 10.0
 
 
 @dataclass(frozen=True)
@@ -86,10 +81,6 @@ class CellOptions:
         A cell edge within this distance of a street line counts as on the street.
     overlap_share : float
         Footprints overlapping by more than this share of the smaller one are one unit.
-    mesh_m : float
-        The land between buildings is cut into hexagons of this width (their centres clear
-        of every footprint by a quarter of it), so a redraw can run a boundary across open
-        land on a near-straight line; 0 draws no mesh (the cells the plan is made on).
     """
 
     whole_block: float
@@ -98,7 +89,6 @@ class CellOptions:
     snap_m: float
     near_m: float
     overlap_share: float
-    mesh_m: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -167,6 +157,7 @@ class Tessellation:
     units: BuildingArrays | None = None
     costs: Costs | None = None
     face_fixed: np.ndarray | None = None  # (F,) faces that must stay in their node
+    face_pin: np.ndarray | None = None  # (F,) unit whose footprint holds the face, -1 when none
 
 
 def _snap_segments(streets: np.ndarray, snap_m: float) -> np.ndarray:
@@ -207,46 +198,6 @@ def _ridges(anchors: np.ndarray, bounds: tuple[float, float, float, float]) -> n
     swap = (seg[:, 0] > seg[:, 2]) | ((seg[:, 0] == seg[:, 2]) & (seg[:, 1] > seg[:, 3]))
     seg[swap] = seg[swap][:, [2, 3, 0, 1]]
     return seg
-
-
-def _open_land_mesh(anchors: np.ndarray, footprints: np.ndarray, near: np.ndarray, step: float) -> np.ndarray:
-    """Edges (``(n, 4)``) of the hexagons of width *step* around the points of a triangular
-    lattice that lie within :data:`_MESH_REACH` widths of a segment of *near* (``(k, 4)``) and
-    farther than :data:`_MESH_CLEARANCE` of a width from every anchor and footprint: a mesh
-    over the open land around *near*, each edge once."""
-    if step <= 0 or not len(anchors) or not len(near):
-        return np.empty((0, 4))
-    reach = _MESH_REACH * step
-    minx, miny = near.reshape(-1, 2).min(axis=0) - reach
-    maxx, maxy = near.reshape(-1, 2).max(axis=0) + reach
-    rows = np.arange(miny - step, maxy + step, step * np.sqrt(3) / 2)
-    cols = np.arange(minx - step, maxx + step, step)
-    r, c = np.divmod(np.arange(len(rows) * len(cols)), len(cols))
-    lat = np.column_stack([cols[c] + (r % 2) * step / 2, rows[r]])
-    away = _MESH_CLEARANCE * step
-    keep = np.zeros(len(lat), dtype=bool)
-    hit, _ = shapely.STRtree(shapely.linestrings(near.reshape(-1, 2, 2))).query(
-        shapely.points(lat), predicate="dwithin", distance=reach)
-    keep[np.unique(hit)] = True
-    keep[keep] = cKDTree(anchors).query(lat[keep], distance_upper_bound=away)[0] > away
-    near, _ = shapely.STRtree(footprints).query(shapely.points(lat[keep]), predicate="dwithin", distance=away)
-    keep[np.flatnonzero(keep)[np.unique(near)]] = False
-    kept = np.zeros((len(rows) + 2, len(cols) + 2), dtype=bool)  # one row/column of padding around
-    kept[r[keep] + 1, c[keep] + 1] = True
-    r, c, odd = r[keep], c[keep], r[keep] % 2
-    # edge k joins corners at 30 + 60k and 90 + 60k degrees and faces the neighbour at 60 + 60k
-    # (NE, NW, W, SW, SE, E); a shared edge is drawn by the hexagon it lies NE, NW or E of
-    dr = np.array([1, 1, 0, -1, -1, 0])
-    dc = np.array([[0, -1, -1, -1, 0, 1], [1, 0, -1, 0, 1, 1]])  # by row parity
-    angle = np.radians(30 + 60 * np.arange(7))
-    unit = step / np.sqrt(3) * np.column_stack([np.cos(angle), np.sin(angle)])
-    out = []
-    for k in range(6):
-        other = kept[r + dr[k] + 1, c + dc[odd, k] + 1]
-        draw = np.ones(len(r), dtype=bool) if k in (0, 1, 5) else ~other
-        p = lat[keep][draw]
-        out.append(np.hstack([p + unit[k], p + unit[k + 1]]))
-    return np.vstack(out)
 
 
 def _face_points(arr: Arrangement) -> np.ndarray:
@@ -354,33 +305,22 @@ def _unit_arrays(fu: FootprintUnits, buildings: BuildingArrays) -> BuildingArray
 
 
 def _arrangement(comm_geoms: np.ndarray, seg_b: np.ndarray, bits_b: np.ndarray, anchors: np.ndarray,
-                 fu: FootprintUnits, mesh_m: float, mesh_near: np.ndarray) -> tuple[Arrangement, np.ndarray]:
-    """Barriers, Voronoi ridges of the unit anchors, the open-land mesh (*mesh_m*, ridge
-    edges that cross the cells' ridges) and the outlines of the footprints they cross.
+                 fu: FootprintUnits) -> tuple[Arrangement, np.ndarray]:
+    """Barriers, Voronoi ridges of the unit anchors and the outlines of the footprints they cross.
 
     Returns the arrangement and the units whose footprint a barrier or ridge crosses.
     """
     bounds = tuple(shapely.total_bounds(comm_geoms))
     seg_r = _ridges(anchors, bounds)
-    seg_m = _open_land_mesh(anchors, fu.geoms, mesh_near, mesh_m)
-    crossed = crossed_units(fu.geoms, np.vstack([seg_b, seg_r, seg_m]))
+    crossed = crossed_units(fu.geoms, np.vstack([seg_b, seg_r]))
     seg_f, _ = segments_of(fu.geoms[crossed])
-    seg = np.vstack([seg_b, seg_r, seg_f, seg_m])
-    bits = np.concatenate([bits_b, np.full(len(seg_r), BIT_RIDGE), np.full(len(seg_f), BIT_FOOTPRINT),
-                           np.full(len(seg_m), BIT_RIDGE)])
-    log.debug("footprints: %d of %d units crossed by a barrier or ridge; %d mesh segments", len(crossed),
-              len(fu.rep), len(seg_m))
-    if not len(seg_m):
-        return arrangement_from_segments(seg, bits, split_mask=bits != BIT_RIDGE), crossed
-    # the ridges cross no ridge, the mesh no mesh: ridges are tested against everything but
-    # ridges, the mesh is split by the others' tests only (it holds most of the segments)
-    family = np.r_[np.zeros(len(seg_b), dtype=np.int64), np.ones(len(seg_r), dtype=np.int64),
-                   np.zeros(len(seg_f), dtype=np.int64), np.full(len(seg_m), 2, dtype=np.int64)]
-    return arrangement_from_segments(seg, bits, split_mask=family != 2, family=family), crossed
+    seg = np.vstack([seg_b, seg_r, seg_f])
+    bits = np.concatenate([bits_b, np.full(len(seg_r), BIT_RIDGE), np.full(len(seg_f), BIT_FOOTPRINT)])
+    log.debug("footprints: %d of %d units crossed by a barrier or ridge", len(crossed), len(fu.rep))
+    return arrangement_from_segments(seg, bits, split_mask=bits != BIT_RIDGE), crossed
 
 
-def tessellate(barriers: Barriers, buildings: BuildingArrays, options: CellOptions, *,
-               mesh_near: np.ndarray | None = None) -> Tessellation:
+def tessellate(barriers: Barriers, buildings: BuildingArrays, options: CellOptions) -> Tessellation:
     """Tile every community with cells on streets and build the node graph (see module doc).
 
     Cells are built around whole footprints (:mod:`geo.partition.footprints`): every
@@ -393,9 +333,6 @@ def tessellate(barriers: Barriers, buildings: BuildingArrays, options: CellOptio
     buildings : BuildingArrays
         Every building: footprint, anchor, community index, households, compound, exclusive use.
     options : CellOptions
-    mesh_near : (k, 4) array of segments, optional
-        Where ``options.mesh_m`` > 0, the open land around these segments is meshed (see
-        :class:`CellOptions`); without them nothing is.
 
     Returns
     -------
@@ -405,8 +342,7 @@ def tessellate(barriers: Barriers, buildings: BuildingArrays, options: CellOptio
     units = _unit_arrays(fu, buildings)
     comm_geoms, anchors, bcomm = barriers.communities, units.anchors, units.community
     seg_b, bits_b = _barrier_segments(barriers, options.snap_m)
-    arr, crossed = _arrangement(comm_geoms, seg_b, bits_b, anchors, fu, options.mesh_m,
-                                np.empty((0, 4)) if mesh_near is None else mesh_near)
+    arr, crossed = _arrangement(comm_geoms, seg_b, bits_b, anchors, fu)
     fpts = _face_points(arr)
     fl, fr = arr.face[0::2], arr.face[1::2]
     face_comm = _face_communities(arr, fl, fr, fpts, comm_geoms)
@@ -441,7 +377,7 @@ def tessellate(barriers: Barriers, buildings: BuildingArrays, options: CellOptio
     return dataclasses.replace(tess, building_node=tess.building_node[fu.unit],
                                overlaps=fu.pairs, overlap_area=fu.shared, overlap_merged=fu.merged,
                                faces=faces, inner=edges, units=units, costs=options.costs,
-                               face_fixed=_fixed_faces(faces, pin))
+                               face_fixed=_fixed_faces(faces, pin), face_pin=pin)
 
 
 def _same_compound(owner: np.ndarray, inner: InnerEdges, units: BuildingArrays) -> np.ndarray:
@@ -474,7 +410,91 @@ def redrawn(tess: Tessellation, face_node: np.ndarray, face_source: np.ndarray) 
     new = _node_tables(tess.arr, faces, tess.inner, tess.units, tess.costs)
     return dataclasses.replace(new, building_node=tess.building_node, overlaps=tess.overlaps,
                                overlap_area=tess.overlap_area, overlap_merged=tess.overlap_merged, faces=faces,
-                               inner=tess.inner, units=tess.units, costs=tess.costs, face_fixed=tess.face_fixed)
+                               inner=tess.inner, units=tess.units, costs=tess.costs, face_fixed=tess.face_fixed,
+                               face_pin=tess.face_pin)
+
+
+def subdivided(tess: Tessellation, arr: Arrangement, parent: np.ndarray, carved: np.ndarray,
+               streets: np.ndarray, near_m: float) -> Tessellation:
+    """*tess* on *arr*, an arrangement whose every face lies inside one face of *tess*.
+
+    Parameters
+    ----------
+    tess : Tessellation
+        Cells from :func:`tessellate` (or :func:`redrawn`).
+    arr : Arrangement
+        The edges of ``tess.arr`` and more (e.g. a mesh), noded; ``arr.etag`` names the
+        edge of ``tess.arr`` every edge lies on (-1 for the new ones).
+    parent : (F,) int array
+        Face of ``tess.arr`` every face of *arr* lies in (-1 outside).
+    carved : int array
+        Units whose footprint outline *arr* holds and ``tess.arr`` does not: the faces inside
+        are pinned to them.
+    streets : array of lines
+        Street lines (metres), for the new edges' street share.
+    near_m : float
+        A new edge within this distance of a street line counts as on the street.
+
+    Returns
+    -------
+    Tessellation
+        The same nodes, buildings and households: every face takes the node, owner and
+        keys of its parent face, the face holding every unit's anchor and the faces inside
+        a footprint stay fixed.
+    """
+    f, units, old, costs = tess.faces, tess.units, tess.inner, tess.costs
+    if f is None or units is None or old is None or costs is None or tess.face_pin is None \
+            or arr.etag is None:
+        raise ValueError("subdivided: the tessellation carries no face-level state (made by tessellate())")
+    up = np.maximum(parent, 0)
+    out = parent >= 0
+    face_comm = np.where(out, f.face_comm[up], -1)
+    fpts = _face_points(arr)
+    pin = np.where(out, tess.face_pin[up], -1)
+    new_pin = pinned_faces(fpts, face_comm, units.footprints, carved, units.community)
+    pin = np.where(new_pin >= 0, new_pin, pin)
+    owner = np.where(out, f.owner[up], -1)
+    # the anchor of every unit lies in one of the faces its old anchor face was cut into
+    split_owner = np.full(arr.n_faces, len(units.anchors))
+    has = f.building_face >= 0
+    mine = np.full(len(f.face_node), len(units.anchors))
+    mine[f.building_face[has]] = np.flatnonzero(has)
+    split_owner[out] = mine[up[out]]
+    bface = anchor_faces(arr, fpts, split_owner, units.anchors, face_comm, units.community)
+    faces = FaceLabels(face_node=np.where(out, f.face_node[up], -1), face_group=np.where(out, f.face_group[up], -1),
+                       face_comm=face_comm, points=fpts, fine_key=np.where(out, f.fine_key[up], -1), owner=owner,
+                       building_face=np.where(has, bface, -1))
+    edges = _subdivided_edges(tess, arr, face_comm, streets, near_m)
+    edges = dataclasses.replace(edges, cost=_edge_costs(edges.bits, edges.near, edges.length,
+                                                        _same_compound(owner, edges, units), costs))
+    new = _node_tables(arr, faces, edges, units, costs)
+    return dataclasses.replace(new, building_node=tess.building_node, overlaps=tess.overlaps,
+                               overlap_area=tess.overlap_area, overlap_merged=tess.overlap_merged, faces=faces,
+                               inner=edges, units=units, costs=costs, face_fixed=_fixed_faces(faces, pin),
+                               face_pin=pin)
+
+
+def _inner_edges(arr: Arrangement, face_comm: np.ndarray) -> np.ndarray:
+    """Edges between two faces of one community."""
+    fl, fr = arr.face[0::2], arr.face[1::2]
+    inner = (fl >= 0) & (fr >= 0) & (fl != fr)
+    return np.flatnonzero(inner & (face_comm[np.maximum(fl, 0)] == face_comm[np.maximum(fr, 0)])
+                          & (face_comm[np.maximum(fl, 0)] >= 0))
+
+
+def _subdivided_edges(tess: Tessellation, arr: Arrangement, face_comm: np.ndarray, streets: np.ndarray,
+                      near_m: float) -> InnerEdges:
+    """Inner edges of *arr* (see :func:`subdivided`): an edge on an edge of ``tess.arr`` is on
+    a street when that edge is; a new edge when its midpoint is within *near_m* of a street."""
+    assert tess.inner is not None and tess.faces is not None and arr.etag is not None, "subdivided checks"
+    old_near = np.zeros(len(tess.arr.eu), dtype=bool)
+    old_near[_inner_edges(tess.arr, tess.faces.face_comm)] = tess.inner.near
+    e = _inner_edges(arr, face_comm)
+    tag = arr.etag[e]
+    near = np.zeros(len(e), dtype=bool)
+    near[tag >= 0] = old_near[tag[tag >= 0]]
+    near[tag < 0] = _near_street(arr, e[tag < 0], streets, near_m)
+    return InnerEdges(arr.face[2 * e], arr.face[2 * e + 1], arr.edge_length[e], arr.ebits[e], near)
 
 
 def _node_tables(arr: Arrangement, faces: FaceLabels, inner: InnerEdges, units: BuildingArrays,

@@ -3,8 +3,8 @@
 :func:`plan_layers` is the pipeline both :func:`geo.partition.engine.partition_grids`
 (a district in one piece) and :mod:`geo.partition.shards` (each shard of a large district)
 run: set locked grids aside, place buildings in communities, tessellate, plan every
-community, carry the plan onto the cells with the open land meshed and redraw the
-boundaries through it (:mod:`geo.partition.boundaries`),
+community, cut the open land around the plan's off-street boundaries into a mesh
+(:mod:`geo.partition.mesh`) and redraw the boundaries through it (:mod:`geo.partition.boundaries`),
 assemble the grids and the building assignment, cut the unit cells.
 """
 
@@ -18,8 +18,8 @@ import numpy as np
 import pandas as pd
 
 from geo.partition.assemble import assemble, previous_assignment
-from geo.partition.boundaries import carry_plan, off_street_cuts, redraw_boundaries
-from geo.partition.cells import Barriers, BuildingArrays, Tessellation, tessellate
+from geo.partition.boundaries import redraw_boundaries
+from geo.partition.cells import Barriers, Tessellation, tessellate
 from geo.partition.cells_out import with_cells
 from geo.partition.footprints import overlap_report
 from geo.partition.layers import (
@@ -30,6 +30,7 @@ from geo.partition.layers import (
     building_communities,
 )
 from geo.partition.locked import set_locked_aside
+from geo.partition.mesh import meshed
 from geo.partition.options import PlanSpec
 from geo.partition.planner import Bounds, NodeLabels, plan_communities
 from geo.partition.result import PartitionResult
@@ -64,23 +65,16 @@ def _previous_node_labels(tess: Tessellation, building_ids: pd.Series,
     return out
 
 
-def _on_mesh(tess: Tessellation, labels: NodeLabels, barriers: Barriers, buildings: BuildingArrays,
-             spec: PlanSpec) -> Tessellation:
-    """The plan carried onto the same cells with the open land around its off-street grid
-    boundaries cut into a mesh (setting ``partition_redraw_mesh_m``), for the redraw; *tess*
-    when there is no mesh. The nodes (and so the plan) are those of *tess*."""
-    mesh_m = spec.tunables.redraw_mesh_m
-    if mesh_m <= 0 or not len(labels.node_grid):
-        return tess
-    near = off_street_cuts(tess, labels.node_grid)
-    if not len(near):
-        return tess
-    fine = tessellate(barriers, buildings, dataclasses.replace(spec.cell_options, mesh_m=mesh_m), mesh_near=near)
-    carried = carry_plan(tess, fine)
-    if carried is None:
+def _on_mesh(tess: Tessellation, labels: NodeLabels, barriers: Barriers, spec: PlanSpec) -> Tessellation:
+    """The plan's cells with the open land around its off-street grid boundaries cut into a
+    mesh (setting ``partition_redraw_mesh_m``, :mod:`geo.partition.mesh`), for the redraw;
+    *tess* when there is no mesh. The nodes (and so the plan) are those of *tess*."""
+    fine = meshed(tess, labels.node_grid, barriers.streets, step=spec.tunables.redraw_mesh_m,
+                  near_m=spec.cell_options.near_m)
+    if fine is None:
         log.warning("redraw mesh: the meshed cells do not match the plan's; redrawing without the mesh")
         return tess
-    return carried
+    return fine
 
 
 def plan_layers(layers: MetricLayers, spec: PlanSpec, *, previous: PartitionResult | pd.Series | None,
@@ -115,7 +109,7 @@ def plan_layers(layers: MetricLayers, spec: PlanSpec, *, previous: PartitionResu
     bounds = Bounds(spec.bounds.low, spec.bounds.high, spec.bounds.target, spec.seed,
                     spec.tunables.balance_budget)
     labels = plan_communities(tess, len(inputs.free_communities), bounds=bounds, previous=previous_nodes, say=say)
-    tess = _on_mesh(tess, labels, barriers, buildings, spec)
+    tess = _on_mesh(tess, labels, barriers, spec)
     tess = redraw_boundaries(tess, labels.node_grid, street_cost=spec.tunables.redraw_cost_street)
     say("outlines", 0.8)
     result = assemble(tess, labels, inputs, previous, spec)

@@ -57,6 +57,7 @@ class Arrangement:
     face_cycle: np.ndarray
     face_area: np.ndarray
     nxt: np.ndarray | None = None
+    etag: np.ndarray | None = None
 
     @property
     def edge_length(self) -> np.ndarray:
@@ -120,17 +121,20 @@ def _split_params(seg: np.ndarray, pi: np.ndarray, pj: np.ndarray, tol: float) -
 
 
 def _node(seg: np.ndarray, bits: np.ndarray, split_mask: np.ndarray, family: np.ndarray,
-          tol: float) -> tuple[np.ndarray, ...]:
+          tol: float, tags: np.ndarray) -> tuple[np.ndarray, ...]:
     """Split segments where they cross or touch; segments not in *split_mask* are only split by
     others, and segments of one *family* (> 0) are not tested against each other."""
     n = len(seg)
-    lines = shapely.linestrings(seg.reshape(-1, 2, 2))
-    tree = shapely.STRtree(lines)
+    # segments of one family > 0 that query the others need not be found by them (when no
+    # other family > 0 queries)
+    lone = len(np.unique(family[split_mask & (family > 0)])) == 1
+    listed = np.flatnonzero(~split_mask | (family == 0)) if lone else np.arange(n)
+    tree = shapely.STRtree(shapely.linestrings(seg[listed].reshape(-1, 2, 2)))
     qi = np.flatnonzero(split_mask)
     lo = np.minimum(seg[qi, :2], seg[qi, 2:]) - tol
     hi = np.maximum(seg[qi, :2], seg[qi, 2:]) + tol
     pa, pb = tree.query(shapely.box(lo[:, 0], lo[:, 1], hi[:, 0], hi[:, 1]))
-    pi, pj = qi[pa], pb
+    pi, pj = qi[pa], listed[pb]
     keep = (pi != pj) & ((family[pi] == 0) | (family[pi] != family[pj]))
     sid, st = _split_params(seg, pi[keep], pj[keep], tol)
     sid = np.concatenate([sid, np.arange(n), np.arange(n)])
@@ -146,17 +150,18 @@ def _node(seg: np.ndarray, bits: np.ndarray, split_mask: np.ndarray, family: np.
     uniq, inv = _merge_neighbours(uniq, inv)
     m = len(s)
     u, v = inv[:m], inv[m:]
-    sb = bits[s]
+    sb, stag = bits[s], tags[s]
     ok = u != v
-    u, v, sb = u[ok], v[ok], sb[ok]
+    u, v, sb, stag = u[ok], v[ok], sb[ok], stag[ok]
     lo, hi = np.minimum(u, v), np.maximum(u, v)
-    key = lo * len(uniq) + hi
+    key = lo.astype(np.int64) * len(uniq) + hi
     order = np.argsort(key, kind="stable")
-    key, lo, hi, sb = key[order], lo[order], hi[order], sb[order]
+    key, lo, hi, sb, stag = key[order], lo[order], hi[order], sb[order], stag[order]
     first = np.r_[True, key[1:] != key[:-1]]
     starts = np.flatnonzero(first)
     ebits = np.bitwise_or.reduceat(sb, starts) if len(starts) else sb[:0]
-    return uniq.astype(float) * tol, lo[first], hi[first], ebits
+    etag = np.maximum.reduceat(stag, starts) if len(starts) else stag[:0]
+    return uniq.astype(float) * tol, lo[first], hi[first], ebits, etag
 
 
 def _merge_neighbours(uniq: np.ndarray, inv: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -177,7 +182,7 @@ def _merge_neighbours(uniq: np.ndarray, inv: np.ndarray) -> tuple[np.ndarray, np
     _, label = connected_components(graph, directed=False)
     first = np.full(label.max() + 1, n)
     np.minimum.at(first, label, np.arange(n))
-    return uniq[first], label[inv]
+    return uniq[first], label.astype(np.int64)[inv]  # int32 labels would overflow the edge keys
 
 
 def _unique_rows(q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -278,7 +283,8 @@ def _walk_rank(sel: np.ndarray, nxt: np.ndarray, cycle: np.ndarray) -> np.ndarra
 
 
 def arrangement_from_segments(seg: np.ndarray, bits: np.ndarray, *, split_mask: np.ndarray | None = None,
-                              family: np.ndarray | None = None, tol: float = 1e-4) -> Arrangement:
+                              family: np.ndarray | None = None, tags: np.ndarray | None = None,
+                              tol: float = 1e-4) -> Arrangement:
     """Node *seg* (``(n, 4)``), drop dangles and trace the faces.
 
     Parameters
@@ -291,19 +297,24 @@ def arrangement_from_segments(seg: np.ndarray, bits: np.ndarray, *, split_mask: 
     family : (n,) int array, optional; segments of one family > 0 are assumed to cross no
         other segment of that family, only those of others (e.g. the ridges of a second
         Voronoi diagram, which cross the first's).
+    tags : (n,) int array, optional; every edge keeps the largest tag of its segments
+        (``Arrangement.etag``), e.g. the edge of an earlier arrangement a segment is.
     tol : vertex snapping grid and touching tolerance (m).
     """
     if split_mask is None:
         split_mask = np.ones(len(seg), dtype=bool)
     if family is None:
         family = np.zeros(len(seg), dtype=np.int64)
-    xy, eu, ev, ebits = _node(seg, bits, split_mask, family, tol)
+    given = tags is not None
+    xy, eu, ev, ebits, etag = _node(seg, bits, split_mask, family, tol,
+                                    tags if tags is not None else np.zeros(len(seg), dtype=np.int64))
     alive = _prune_dangles(eu, ev, len(xy))
-    eu, ev, ebits = eu[alive], ev[alive], ebits[alive]
+    eu, ev, ebits, etag = eu[alive], ev[alive], ebits[alive], etag[alive]
     cycle, area, nxt = trace_cycles(xy, eu, ev, return_next=True)
     face, face_cycle, face_area = _faces(xy, eu, ev, cycle, area, nxt)
     log.debug("arrangement: %d segments -> %d edges, %d faces", len(seg), len(eu), len(face_cycle))
-    return Arrangement(xy, eu, ev, ebits, cycle, area, face, len(face_cycle), face_cycle, face_area, nxt)
+    return Arrangement(xy, eu, ev, ebits, cycle, area, face, len(face_cycle), face_cycle, face_area, nxt,
+                       etag if given else None)
 
 
 def _faces(xy: np.ndarray, eu: np.ndarray, ev: np.ndarray, cycle: np.ndarray,
