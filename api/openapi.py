@@ -100,8 +100,10 @@ def _paths() -> dict[str, Any]:
             media="application/geo+json")},
         f"{plan}/buildings.geojson": {"get": _op("楼栋归属 / buildings with grid", params=[
             _PLAN, _query("bbox", "minx,miny,maxx,maxy (WGS84)"), _query("grid_id", "网格 id")])},
-        f"{plan}/communities.geojson": {"get": _op("社区边界 / community outlines", params=[_PLAN],
+        f"{plan}/communities.geojson": {"get": _op("社区边界 / community outlines", params=[
+            _PLAN, _query("bbox", "minx,miny,maxx,maxy (WGS84)"), _query("display", "1: 地图简化形式 / the map's form")],
                                                    media="application/geo+json")},
+        f"{plan}/communities": {"get": _op("社区概览 / the plan's communities with their numbers", params=[_PLAN])},
         f"{plan}/edits": {"post": _op("编辑 / one edit", params=[_PLAN], body=_EDIT_BODY)},
         f"{plan}/undo": {"post": _op("撤销 / undo", params=[_PLAN], body=_VERSION_BODY)},
         f"{plan}/redo": {"post": _op("重做 / redo", params=[_PLAN], body=_VERSION_BODY)},

@@ -103,11 +103,14 @@ def check_fresh(session: Session, plan: PlanVersion, *, action: str) -> None:
             workspace_version=plan.workspace_version, current_workspace_version=workspace_version(session))
 
 
-def plan_communities(session: Session, plan_id: int) -> list[str]:
-    """Community ids the plan's grids lie in."""
-    rows = session.execute(select(PlanGrid.community_id).where(PlanGrid.plan_version_id == plan_id)
-                           .distinct()).scalars()
-    return sorted(str(c) for c in rows if c is not None)
+def plan_communities(session: Session, plan_id: int, *, among: list[str] | None = None) -> list[str]:
+    """Community ids the plan's grids lie in (only those of *among* when given: a view's)."""
+    stmt = select(PlanGrid.community_id).where(PlanGrid.plan_version_id == plan_id)
+    if among is not None:
+        if not among:
+            return []
+        stmt = stmt.where(PlanGrid.community_id.in_(sorted(set(among))))
+    return sorted(str(c) for c in session.execute(stmt.distinct()).scalars() if c is not None)
 
 
 def _last_change(session: Session, plan: PlanVersion) -> tuple[str, str]:
