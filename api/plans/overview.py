@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.orm import Session
 
@@ -58,16 +59,18 @@ def community_overview(session: Session, plan_id: int, lo: int, hi: int) -> dict
                   func.coalesce(func.sum(case((and_(normal, or_(g.c.households < lo, g.c.households > hi)), 1),
                                               else_=0)), 0).label("out_of_range"),
                   func.coalesce(func.sum(case((g.c.violations != "", 1), else_=0)), 0).label("broken"))
-           .where(g.c.plan_version_id == plan_id).group_by(g.c.community_id).subquery())
+           .where(g.c.plan_version_id == plan_id, g.c.community_id.is_not(None))
+           .group_by(g.c.community_id).subquery())
     rows = session.execute(
         select(per, c.c.name, c.c.minx, c.c.miny, c.c.maxx, c.c.maxy)
         .select_from(per.outerjoin(c, c.c.community_id == per.c.community_id))
         .order_by(per.c.community_id)).all()
-    out: dict[str, list[Any]] = {k: [] for k in OVERVIEW_COLUMNS}
-    for r in rows:
-        out["community_id"].append(r.community_id)
-        out["name"].append(r.name or r.community_id)
-        for k in ("grids", "households", "buildings", "out_of_range", "broken"):
-            out[k].append(int(getattr(r, k)))
-        out["bbox"].append(None if r.minx is None else [round(float(v), 6) for v in (r.minx, r.miny, r.maxx, r.maxy)])
-    return out
+    if not rows:
+        return {k: [] for k in OVERVIEW_COLUMNS}
+    cols = list(zip(*rows, strict=True))  # column-wise: 12,000 rows a request at 1 M buildings
+    ids, names = list(cols[0]), cols[6]
+    box = np.array(cols[7:11], dtype=float).T.round(6)
+    missing = np.isnan(box).any(axis=1)
+    return {"community_id": ids, "name": [n or i for n, i in zip(names, ids, strict=True)],
+            **{k: [int(v) for v in cols[j]] for j, k in enumerate(OVERVIEW_COLUMNS[2:7], start=1)},
+            "bbox": [None if gone else b for gone, b in zip(missing.tolist(), box.tolist(), strict=True)]}

@@ -107,8 +107,9 @@ def plan_community_overview(plan_id: int) -> Response:
     session = get_session()
     plan = visible_plan(session, plan_id)
     lo, hi = plan_bounds(plan, _settings())
-    return jsonify({"version": plan.version_counter, "bounds": {"min_households": lo, "max_households": hi},
-                    **community_overview(session, plan_id, lo, hi)})
+    body = {"version": plan.version_counter, "bounds": {"min_households": lo, "max_households": hi},
+            **community_overview(session, plan_id, lo, hi)}
+    return Response(json.dumps(body, ensure_ascii=False, separators=(",", ":")), mimetype="application/json")
 
 
 @bp.get("/plans/<int:plan_id>/grids.geojson")
