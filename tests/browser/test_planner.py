@@ -488,6 +488,19 @@ def test_a_city_size_plan_opens_on_its_communities(page, live_server: LiveServer
         page.wait_for_url(f"**/plans/{plan_id}")
         _wait_ready(page)
         assert page.locator("#wg-community-table").is_visible()
+        phone = page.context.browser.new_context(base_url=live_server.url, viewport={"width": 390, "height": 844},
+                                                 locale="zh-CN", is_mobile=True, has_touch=True)
+        try:
+            pg = phone.new_page()
+            login(pg, ROLE_USERS["planner"])
+            pg.goto(f"/plans/{plan_id}")
+            _wait_ready(pg)
+            _assert_phone_layout(pg)
+            assert pg.evaluate("() => document.documentElement.scrollWidth") <= 390
+            pg.locator("#wg-community-table").scroll_into_view_if_needed()
+            pg.screenshot(path=str(SCREENSHOTS / "plan_overview_phone.png"), full_page=True)
+        finally:
+            phone.close()
     finally:
         settings["planner_overview_min_grids"] = old
     assert not traffic.page_errors, traffic.page_errors
