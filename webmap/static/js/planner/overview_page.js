@@ -96,7 +96,7 @@ function communityDots(rows) {
       div.textContent = `${r.name}：${r.grids} 个网格，${r.households} 户，超出范围 ${r.out_of_range}，冲突 ${r.broken}`;
       return div;
     });
-    dot.feature = { type: "Feature", properties: { community_id: r.community_id, name: r.name } };  // tests hover by it
+    dot.feature = { type: "Feature", properties: { community_id: r.community_id, name: r.name, grids: r.grids } };  // tests hover by it
     dot.on("click", () => openCommunity(r.community_id));
     layer.addLayer(dot);
   });
