@@ -6,6 +6,7 @@ and the plan card counts the stored rules instead of loading the plan."""
 from __future__ import annotations
 
 import copy
+import threading
 from collections import OrderedDict
 from collections.abc import Iterator
 from typing import Any
@@ -270,6 +271,44 @@ def test_a_stale_card_row_is_counted_again(app: Flask, planner: FlaskClient, pla
         assert planner.get(f"/api/plans/{plan}").get_json()["summary"] == truth
         row = _stored_row(app, plan)
         assert (row["grids"], row["version"]) == (truth["grids"], row["current"])
+
+
+def test_the_card_row_stays_right_under_concurrent_edits(app: Flask, planner: FlaskClient, plan: int) -> None:
+    """Two planners toggling exclusive grids (losing races: 409, then again) while two others read the
+    card: the stored row ends at the plan's version, equal to a count of its grids."""
+    grids = sorted(_whole(app, plan).grids)[:8]
+    errors: list[object] = []
+
+    def editor(k: int) -> None:
+        client = login(app, "planner")
+        for i in range(8):
+            for _ in range(30):
+                version = client.get(f"/api/plans/{plan}").get_json()["version"]
+                r = client.post(f"/api/plans/{plan}/edits", json={"op": "exclusive", "grid_id": grids[(4 * k + i) % 8],
+                                                                  "value": i < 4, "version": version})
+                if r.status_code != 409:
+                    if r.status_code != 200:
+                        errors.append(r.get_json())
+                    break
+
+    def reader() -> None:
+        client = login(app, "planner")
+        errors.extend(r.status_code for r in (client.get(f"/api/plans/{plan}") for _ in range(20))
+                      if r.status_code != 200)
+
+    threads = [threading.Thread(target=editor, args=(k,)) for k in range(2)] + \
+        [threading.Thread(target=reader) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    card = planner.get(f"/api/plans/{plan}").get_json()
+    row = _stored_row(app, plan)
+    assert row["version"] == row["current"] == card["version"] > 8
+    with app.app_context(), session_scope(write=False) as s:
+        assert {k: v for k, v in row.items() if k != "current"} == count_summary(s, plan, row["lo"], row["hi"])
+    assert card["summary"] == summary_of_state(_whole(app, plan))
 
 
 def test_a_grid_across_two_communities_loads_both(app: Flask, planner: FlaskClient, plan: int) -> None:
