@@ -486,6 +486,34 @@ class PlanSnapshot(Base):
     data: Mapped[bytes] = mapped_column(LargeBinary)
 
 
+
+class PlanSummary(Base):
+    """The plan card's numbers of one plan version (``GET /api/plans/<id>``), kept so the card of a
+    city-size plan reads one row instead of counting its grids.
+
+    Every edit applies its grids' difference in its own transaction, only to the row of the version
+    it edits (*version*); a row of another version, other household bounds (*lo*, *hi*: the bounds
+    *in_range* counts) or unchecked grids is counted again from ``plan_grids`` (api/plans/summary.py).
+    """
+
+    __tablename__ = "plan_summaries"
+    plan_version_id: Mapped[int] = mapped_column(ForeignKey("plan_versions.id", ondelete="CASCADE"),
+                                                 primary_key=True)
+    version: Mapped[int] = mapped_column(Integer)
+    lo: Mapped[int] = mapped_column(Integer)
+    hi: Mapped[int] = mapped_column(Integer)
+    grids: Mapped[int] = mapped_column(Integer)
+    households: Mapped[int] = mapped_column(Integer)
+    buildings: Mapped[int] = mapped_column(Integer)
+    #: grids held to the household bounds (not exclusive, with buildings), and those within them
+    normal: Mapped[int] = mapped_column(Integer)
+    in_range: Mapped[int] = mapped_column(Integer)
+    #: grids whose rules are not stored (``plan_grids.violations`` NULL)
+    unchecked: Mapped[int] = mapped_column(Integer)
+    communities: Mapped[int] = mapped_column(Integer)
+    #: broken rule -> number of grids breaking it
+    rules: Mapped[dict[str, Any]] = mapped_column(JSON)
+
 # The register's tables share this Base; importing them here keeps Base.metadata (Alembic,
 # the models-vs-migrations test) complete whichever module is imported first.
 import api.boards.models as _board_models  # noqa: E402,F401

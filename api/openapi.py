@@ -129,7 +129,8 @@ def _plan_paths() -> dict[str, Any]:
             media="application/geo+json")},
         f"{plan}/buildings.geojson": {"get": _op("楼栋归属 / buildings with grid", params=[
             _PLAN, _query("bbox", "minx,miny,maxx,maxy (WGS84)"), _query("grid_id", "网格 id")])},
-        f"{plan}/communities.geojson": {"get": _op("社区边界 / community outlines", params=[_PLAN],
+        f"{plan}/communities.geojson": {"get": _op("社区边界 / community outlines", params=[
+            _PLAN, _query("bbox", "minx,miny,maxx,maxy (WGS84)"), _query("display", "1: 地图简化形式 / the map's form")],
                                                    media="application/geo+json")},
         "/api/plans/{a}/diff/{b}": {"get": _op("版本对比 / moved buildings", params=[
             _int_path("a", "旧版本 / old"), _int_path("b", "新版本 / new")])},
@@ -138,6 +139,7 @@ def _plan_paths() -> dict[str, Any]:
                                                 "enum": ["gpkg", "geojson", "shp", "kml", "csv", "xlsx"]}),
             _query("layer", "grids 或 buildings", {"type": "string", "enum": ["grids", "buildings"]})],
             media="application/octet-stream")},
+        f"{plan}/communities": {"get": _op("社区概览 / the plan's communities with their numbers", params=[_PLAN])},
     }
 
 

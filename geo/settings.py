@@ -83,6 +83,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("planner_labels_min_zoom", 15, "Zoom from which the planner map labels grids with code and households."),
     Setting("planner_buildings_min_zoom", 16, "Zoom from which the planner map loads buildings of the view (per bounding box)."),
     Setting("planner_streets_min_zoom", 15, "Zoom from which the planner map loads all streets and compounds of the view (major roads always)."),
+    Setting("planner_overview_min_grids", 5000, "Plans of more grids open without a community chosen on an overview of their communities (grids, households, broken rules; click one to open it) instead of loading every grid of the city (0 = always the whole plan)."),
     # Database connections and transactions (issue 16 §1)
     Setting("db_pool_size", 10, "Database connections kept open per process (one per request being served)."),
     Setting("db_max_overflow", 20, "Extra database connections opened under load beyond db_pool_size."),

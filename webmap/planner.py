@@ -44,6 +44,7 @@ __all__ = [
     "DISPLAY_PROPERTIES",
     "context_features",
     "context_features_json",
+    "community_outlines_json",
     "display_grids_json",
     "grid_status",
     "planner_config",
@@ -171,6 +172,21 @@ def context_features_json(gdf: gpd.GeoDataFrame, kind: str, *, simplify_m: float
 DISPLAY_PROPERTIES: tuple[str, ...] = ("grid_id", "code", "name", "community_id", "households", "buildings",
                                        "area_m2", "polsby_popper", "locked", "exclusive", "status", "flags")
 _M_PER_DEGREE = 111_320.0
+
+
+def community_outlines_json(gdf: gpd.GeoDataFrame, *, simplify_m: float) -> str:
+    """Community outlines for the plan map as compact GeoJSON text: ``community_id`` and ``name``
+    only, simplified by *simplify_m* metres, coordinates rounded to ~0.1 m.
+
+    Examples
+    --------
+    >>> comms = gpd.GeoDataFrame({"community_id": ["C1"], "name": ["东园"], "street_id": ["S1"]},
+    ...                          geometry=[shapely.box(120.1, 31.0, 120.2, 31.1)], crs=4326)
+    >>> json.loads(community_outlines_json(comms, simplify_m=5))["features"][0]["properties"]
+    {'community_id': 'C1', 'name': '东园'}
+    """
+    frame = _display_frame(gdf, ["community_id", "name"], simplify_m=simplify_m)
+    return json.dumps(_features(frame, ids=False), ensure_ascii=False, separators=(",", ":"))
 
 
 def display_grids_json(features: Sequence[dict[str, Any]], geometries: Sequence[Any], *,

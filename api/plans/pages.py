@@ -10,17 +10,21 @@ from __future__ import annotations
 
 import logging
 from typing import Any
+from urllib.parse import quote
 
 from flask import Blueprint, current_app, render_template, request, url_for
 from flask_login import current_user, login_required
+from sqlalchemy import func, select
 from werkzeug.wrappers import Response
 
 from api.db import get_session
 from api.error_text import web_wording
 from api.errors import RequestError
-from api.models import PlanVersion
+from api.models import Building, Community, ImportRun, PlanVersion
+from api.plans.overview import opens_on_overview
 from api.plans.policy import EDIT_ROLES, allowed_actions, can_edit, visible_plan
-from api.workspace import load_layer, workspace_stats
+from api.plans.store import plan_communities
+from api.workspace import load_layer
 from webmap.maps import BasemapError
 from webmap.planner import CONTEXT_COLUMNS, EXPORT_FORMATS, context_features_json, plan_map
 
@@ -32,6 +36,9 @@ bp = Blueprint("plan_pages", __name__)
 
 #: Plan status -> Chinese (the page's badge; planner.js has the same table).
 STATUS_LABELS = {"draft": "草稿", "published": "已发布", "archived": "已归档", "auto": "自动结果（只读）"}
+#: Characters JavaScript's encodeURIComponent leaves as they are beyond quote()'s own (so a
+#: prefetched URL is the one the page script asks for).
+_URI_COMPONENT_SAFE = "!*'()"
 #: Road classes drawn at every zoom; the others only from ``planner_streets_min_zoom``.
 MAJOR_ROAD_CLASSES = ("major", "secondary", "rail", "water")
 
@@ -50,6 +57,18 @@ def _plan_bounds(plan: PlanVersion | None) -> tuple[int, int]:
     return int(lo), int(hi)
 
 
+def _map_bbox(session: Any) -> tuple[float, float, float, float] | None:
+    """Where the plan map opens: the communities' extent (thousands of rows), else the buildings'
+    (the workspace's statistics summed a million buildings: 0.3 s of every plan page)."""
+    for model in (Community, Building):
+        t = model.__table__
+        row = session.execute(select(func.min(t.c.minx), func.min(t.c.miny), func.max(t.c.maxx),
+                                     func.max(t.c.maxy))).one()
+        if row[0] is not None:
+            return tuple(float(v) for v in row)  # type: ignore[return-value]
+    return None
+
+
 def plan_map_parts(*, plan: PlanVersion | None, editable: bool) -> dict[str, Any]:
     """Build the plan map with the app's settings; its header/html/script parts for the template.
 
@@ -57,8 +76,8 @@ def plan_map_parts(*, plan: PlanVersion | None, editable: bool) -> dict[str, Any
     ``basemap_error``.
     """
     settings = current_app.config["WANGGE"]
-    stats = workspace_stats(get_session())
-    bbox = stats["bbox"]
+    session = get_session()
+    bbox = _map_bbox(session)
     lo, hi = _plan_bounds(plan)
     options = {
         "tianditu_tk": settings["tianditu_tk"], "osm_tile_url": settings["osm_tile_url"],
@@ -67,7 +86,8 @@ def plan_map_parts(*, plan: PlanVersion | None, editable: bool) -> dict[str, Any
         "labels_min_zoom": settings["planner_labels_min_zoom"],
         "buildings_min_zoom": settings["planner_buildings_min_zoom"],
         "streets_min_zoom": settings["planner_streets_min_zoom"],
-        "label": (stats.get("last_import") or {}).get("note") or None,
+        "label": session.scalar(select(ImportRun.note).where(ImportRun.status == "success")
+                                .order_by(ImportRun.id.desc()).limit(1)) or None,
         "vendor_url": url_for("static", filename="vendor"),
     }
     basemap_error = None
@@ -123,16 +143,47 @@ def plans_page() -> str:
 @bp.route("/plans/<int:plan_id>")
 @login_required
 def plan_page(plan_id: int) -> str:
-    """方案地图: the plan's grids on the map beside the per-grid table; edit toolbar for planners."""
+    """方案地图: the plan's grids on the map beside the per-grid table; edit toolbar for planners.
+
+    ``?community_id=``: one community's grids only (its own state, never the city's). A plan of
+    more than ``planner_overview_min_grids`` grids opened without one shows the overview of its
+    communities instead (api.plans.overview), never loading the whole plan.
+    """
     plan = _plan_or_404(plan_id)
+    session = get_session()
+    community = _community_arg(session, plan_id)
+    overview = opens_on_overview(session, plan, current_app.config["WANGGE"], community)
     actions = allowed_actions(plan)
-    parts = plan_map_parts(plan=plan, editable="edit" in actions)
-    log.info("plan page %d (%s) for %s (%s): %s", plan_id, plan.status, current_user.username, current_user.role,
-             actions)
+    parts = plan_map_parts(plan=plan, editable="edit" in actions and not overview)
+    log.info("plan page %d (%s%s) for %s (%s): %s", plan_id, plan.status,
+             ", overview" if overview else f", community {community}" if community else "", current_user.username,
+             current_user.role, actions)
+    api = f"{request.script_root}/api/plans/{plan_id}"
+    prefetch = [api, f"{api}/communities" if overview else f"{api}/grids.geojson?display=1" + (
+        f"&community_id={quote(community, safe=_URI_COMPONENT_SAFE)}" if community else "")]
+    name = _community_name(session, community)
     return render_template("plan.html", plan=plan, can_edit=_can_edit(), actions=actions, exports=EXPORT_FORMATS,
-                           status_label=STATUS_LABELS.get(plan.status, plan.status),
-                           page=page_context(page="plan", planId=plan_id, actions=actions, parentId=plan.parent_id),
+                           status_label=STATUS_LABELS.get(plan.status, plan.status), overview=overview,
+                           community=community, community_name=name, prefetch=prefetch,
+                           page=page_context(page="plan", planId=plan_id, actions=actions, parentId=plan.parent_id,
+                                             community=community, communityName=name, overview=overview),
                            **parts)
+
+
+def _community_arg(session: Any, plan_id: int) -> str | None:
+    """``?community_id=`` when given: a community of the plan's grids, else 404 naming it."""
+    community = request.args.get("community_id") or None
+    if community is not None and not plan_communities(session, plan_id, among=[community]):
+        raise RequestError(404, "community_not_in_plan", f"方案 #{plan_id} 中没有社区 {community}",
+                           "从方案的社区概览或社区边界选择社区", field="community_id")
+    return community
+
+
+def _community_name(session: Any, community: str | None) -> str | None:
+    if community is None:
+        return None
+    name = session.scalar(select(Community.name).where(Community.community_id == community))
+    return str(name) if name else community
 
 
 @bp.route("/plans/<int:a>/diff/<int:b>")

@@ -25,6 +25,7 @@ from api.errors import RequestError
 from api.models import WKB, PlanAssignment, PlanCell, PlanGrid, PlanVersion
 from api.plans.state import table_of
 from api.plans.store import copy_version, stale_reason
+from api.plans.summary_store import forget_summary
 from api.workspace import load_layer, workspace_version
 from geo.activegrids import GridIndex
 
@@ -81,6 +82,7 @@ def _write(session: Session, plan_id: int, located: pd.DataFrame, cell_ids: np.n
     """Replace *plan_id*'s assignments by *located* and recount its cells and grids; the new grid counts."""
     at, ct, gt = table_of(PlanAssignment), table_of(PlanCell), table_of(PlanGrid)
     placed = located[located["cell_id"].notna()]
+    forget_summary(session, plan_id)  # its grids are recounted below: the next card counts them
     session.execute(delete(at).where(at.c.plan_version_id == plan_id))
     if len(placed):
         session.execute(at.insert(), [{"plan_version_id": plan_id, "building_id": b, "grid_id": g, "cell_id": c}

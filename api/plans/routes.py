@@ -23,11 +23,12 @@ from api.errors import RequestError
 from api.models import WKB, Building, PlanAssignment, PlanCell, PlanVersion
 from api.plans import edits, jobs, rebase, store
 from api.plans.exports import export_plan
+from api.plans.overview import community_overview
 from api.plans.policy import EDIT_ROLES, allowed_actions, visible_only, visible_plan
 from api.plans.state import get_state, grid_feature, plan_bounds, plan_lock
 from api.plans.summary import plan_summary
 from api.workspace import load_layer
-from webmap.planner import display_grids_json
+from webmap.planner import community_outlines_json, display_grids_json
 
 __all__ = ["bp", "EDIT_ROLES"]
 
@@ -96,8 +97,19 @@ def plan_detail(plan_id: int) -> Response:
     lo, hi = plan_bounds(plan, _settings())
     return jsonify({**store.plan_json(plan), "settings": plan.settings, "actions": allowed_actions(plan),
                     "bounds": {"min_households": lo, "max_households": hi},
-                    "communities": store.plan_communities(get_session(), plan_id),
                     "summary": plan_summary(get_session(), plan, _settings())})
+
+
+@bp.get("/plans/<int:plan_id>/communities")
+@login_required
+def plan_community_overview(plan_id: int) -> Response:
+    """The plan's communities with their numbers (api.plans.overview), one list per column."""
+    session = get_session()
+    plan = visible_plan(session, plan_id)
+    lo, hi = plan_bounds(plan, _settings())
+    body = {"version": plan.version_counter, "bounds": {"min_households": lo, "max_households": hi},
+            **community_overview(session, plan_id, lo, hi)}
+    return Response(json.dumps(body, ensure_ascii=False, separators=(",", ":")), mimetype="application/json")
 
 
 @bp.get("/plans/<int:plan_id>/grids.geojson")
@@ -193,9 +205,19 @@ def _buildings_json(rows: list[Any]) -> str:
 @bp.get("/plans/<int:plan_id>/communities.geojson")
 @login_required
 def plan_community_outlines(plan_id: int) -> Response:
+    """Outlines of the plan's communities; ``?bbox=`` those of a view only, ``?display=1`` the map's
+    form (simplified by ``map_simplify_m``, ``community_id`` and ``name`` only)."""
     session = get_session()
     visible_plan(session, plan_id)
-    comms = load_layer(session, "communities", community_id=store.plan_communities(session, plan_id))
+    if request.args.get("bbox"):
+        comms = load_layer(session, "communities", bbox=_bbox(request.args["bbox"]))
+        comms = comms[comms["community_id"].isin(store.plan_communities(session, plan_id,
+                                                                        among=comms["community_id"].tolist()))]
+    else:
+        comms = load_layer(session, "communities", community_id=store.plan_communities(session, plan_id))
+    if request.args.get("display") == "1":
+        return Response(community_outlines_json(comms, simplify_m=_settings()["map_simplify_m"]),
+                        mimetype="application/geo+json")
     return Response(comms.to_json(drop_id=True), mimetype="application/geo+json")
 
 

@@ -35,6 +35,7 @@ from api.models import (
     utcnow,
 )
 from api.plans.state import PlanState, table_of
+from api.plans.summary_store import apply_grid_change, copy_summary, grids_before
 from api.workspace import workspace_version
 
 __all__ = [
@@ -102,11 +103,14 @@ def check_fresh(session: Session, plan: PlanVersion, *, action: str) -> None:
             workspace_version=plan.workspace_version, current_workspace_version=workspace_version(session))
 
 
-def plan_communities(session: Session, plan_id: int) -> list[str]:
-    """Community ids the plan's grids lie in."""
-    rows = session.execute(select(PlanGrid.community_id).where(PlanGrid.plan_version_id == plan_id)
-                           .distinct()).scalars()
-    return sorted(str(c) for c in rows if c is not None)
+def plan_communities(session: Session, plan_id: int, *, among: list[str] | None = None) -> list[str]:
+    """Community ids the plan's grids lie in (only those of *among* when given: a view's)."""
+    stmt = select(PlanGrid.community_id).where(PlanGrid.plan_version_id == plan_id)
+    if among is not None:
+        if not among:
+            return []
+        stmt = stmt.where(PlanGrid.community_id.in_(sorted(set(among))))
+    return sorted(str(c) for c in session.execute(stmt.distinct()).scalars() if c is not None)
 
 
 def _last_change(session: Session, plan: PlanVersion) -> tuple[str, str]:
@@ -215,6 +219,7 @@ def copy_version(session: Session, plan: PlanVersion, *, name: str, message: str
         cols = [c for c in t.c if c.name not in ("id", "plan_version_id")]
         src = select(*([bindparam("new_id", new.id)] + cols)).where(t.c.plan_version_id == plan.id)
         session.execute(t.insert().from_select(["plan_version_id"] + [c.name for c in cols], src))
+    copy_summary(session, plan.id, new.id, new.version_counter)
     return new
 
 
@@ -266,20 +271,22 @@ def write_change(session: Session, state: PlanState, *, expected: int, cells: li
                             .values(grid_id=bindparam("g")), rows)
     gt = table_of(PlanGrid)
     touched = sorted(set(grids) | set(removed))
+    rows = [_grid_row(plan_id, state.grids[g]) for g in grids if g in state.grids]
+    before = grids_before(session, plan_id, touched, rows)
     for i in range(0, len(touched), _CHUNK):
         session.execute(delete(gt).where(gt.c.plan_version_id == plan_id, gt.c.grid_id.in_(touched[i:i + _CHUNK])))
-    rows = []
-    for g in grids:
-        m = state.grids.get(g)
-        if m is None:
-            continue
-        rows.append({"plan_version_id": plan_id, "grid_id": m.grid_id, "community_id": m.community_id,
-                     "code": m.code, "name": m.name, "households": m.households, "buildings": m.buildings,
-                     "locked": m.locked, "exclusive": m.exclusive, "geometry": m.geometry, "area_m2": m.area_m2,
-                     "polsby_popper": m.polsby_popper, "street_share": m.street_share, "flags": m.flags,
-                     "violations": violation_rules(m)})
     _insert_many(session, gt, rows)
+    apply_grid_change(session, plan_id, expected=expected, lo=state.lo, hi=state.hi, before=before, after=rows)
     return expected + 1
+
+
+def _grid_row(plan_id: int, m: Any) -> dict[str, Any]:
+    """The ``plan_grids`` row of grid meta *m*."""
+    return {"plan_version_id": plan_id, "grid_id": m.grid_id, "community_id": m.community_id,
+            "code": m.code, "name": m.name, "households": m.households, "buildings": m.buildings,
+            "locked": m.locked, "exclusive": m.exclusive, "geometry": m.geometry, "area_m2": m.area_m2,
+            "polsby_popper": m.polsby_popper, "street_share": m.street_share, "flags": m.flags,
+            "violations": violation_rules(m)}
 
 
 def violation_rules(meta: Any) -> str:

@@ -1,11 +1,13 @@
-"""The plan card's summary (``GET /api/plans/<id>``) counted from the stored grids.
+"""The plan card's summary (``GET /api/plans/<id>``): one stored row per plan version.
 
-Grids, households, the share in range and the broken rules per rule come from
-``plan_grids`` in one aggregate, so the card of a million-building plan costs a query, not
-loading the plan. Each grid's broken rules are stored by every edit
+The row (``plan_summaries``, :mod:`api.plans.summary_store`) holds grids, households,
+buildings, the grids in range and the broken rules per rule; every edit applies its grids'
+difference to it in its own transaction, so the card of a million-building plan reads one
+row. A plan without a current row (a new version, other bounds) is counted once from
+``plan_grids`` and its row stored. Each grid's broken rules are stored by every edit
 (``plan_grids.violations``); a plan saved by a partition or a rebase has them unchecked
 (NULL) until its state is loaded once: the first card of such a plan loads the whole state,
-answers from it and stores the rules for every later card (in any process).
+stores the rules and counts the row for every later card (in any process).
 """
 
 from __future__ import annotations
@@ -13,13 +15,20 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from sqlalchemy import and_, bindparam, case, func, select, update
+from sqlalchemy import bindparam, update
 from sqlalchemy.orm import Session
 
 from api.db import session_scope
 from api.models import PlanGrid, PlanVersion
 from api.plans.state import PlanState, get_state, load_state, plan_bounds, plan_lock, table_of
 from api.plans.store import violation_rules
+from api.plans.summary_store import (
+    count_summary,
+    read_summary,
+    save_summary,
+    summary_json,
+    write_summary,
+)
 
 __all__ = ["plan_summary", "summary_of_state", "store_violations", "check_saved_plan"]
 
@@ -38,30 +47,8 @@ def summary_of_state(state: PlanState) -> dict[str, Any]:
     return {"grids": len(metas), "households": int(sum(m.households for m in metas)),
             "buildings": int(sum(m.buildings for m in metas)),
             "share_in_range": len(inr) / len(normal) if normal else 1.0,
-            "violations": len(violations), "violations_by_rule": by_rule}
-
-
-def _stored_summary(session: Session, plan: PlanVersion, lo: int, hi: int) -> dict[str, Any] | None:
-    """The summary from the stored grids, or ``None`` while some grid's rules are unchecked."""
-    g = table_of(PlanGrid)
-    normal = and_(g.c.exclusive.is_(False), g.c.buildings > 0)
-    row = session.execute(select(
-        func.count(), func.coalesce(func.sum(g.c.households), 0), func.coalesce(func.sum(g.c.buildings), 0),
-        func.coalesce(func.sum(case((normal, 1), else_=0)), 0),
-        func.coalesce(func.sum(case((and_(normal, g.c.households.between(lo, hi)), 1), else_=0)), 0),
-        func.coalesce(func.sum(case((g.c.violations.is_(None), 1), else_=0)), 0))
-        .where(g.c.plan_version_id == plan.id)).one()
-    grids, households, buildings, n_normal, n_in, unchecked = (int(v) for v in row)
-    if unchecked:
-        return None
-    by_rule: dict[str, int] = {}
-    for rules, n in session.execute(select(g.c.violations, func.count()).where(
-            g.c.plan_version_id == plan.id, g.c.violations != "").group_by(g.c.violations)):
-        for rule in str(rules).split(","):
-            by_rule[rule] = by_rule.get(rule, 0) + int(n)
-    return {"grids": grids, "households": households, "buildings": buildings,
-            "share_in_range": n_in / n_normal if n_normal else 1.0,
-            "violations": sum(by_rule.values()), "violations_by_rule": by_rule}
+            "violations": len(violations), "violations_by_rule": by_rule,
+            "communities": len({m.community_id for m in metas if m.community_id is not None})}
 
 
 def store_violations(state: PlanState) -> bool:
@@ -82,16 +69,22 @@ def store_violations(state: PlanState) -> bool:
 
 
 def plan_summary(session: Session, plan: PlanVersion, defaults: dict[str, Any]) -> dict[str, Any]:
-    """The summary of *plan*: grids, households, buildings, share in range, broken rules by rule."""
+    """The summary of *plan*: grids, households, buildings, share in range, broken rules by rule,
+    communities; from its stored row, else counted (and stored) once."""
     lo, hi = plan_bounds(plan, defaults)
-    out = _stored_summary(session, plan, lo, hi)
-    if out is not None:
+    row = read_summary(session, plan.id, version=plan.version_counter, lo=lo, hi=hi)
+    if row is not None and not row["unchecked"]:
+        return summary_json(row)
+    row = count_summary(session, plan.id, lo, hi)
+    if row["unchecked"]:
+        with plan_lock(session, plan.id):  # the state is brought up to date in place
+            state = get_state(session, plan, defaults)
+            out = summary_of_state(state)
+        if store_violations(state):
+            save_summary(count_summary(session, plan.id, lo, hi))
         return out
-    with plan_lock(session, plan.id):  # the state is brought up to date in place
-        state = get_state(session, plan, defaults)
-        out = summary_of_state(state)
-    store_violations(state)
-    return out
+    save_summary(row)
+    return summary_json(row)
 
 
 def check_saved_plan(session: Session, plan: PlanVersion, defaults: dict[str, Any], *,
@@ -107,4 +100,8 @@ def check_saved_plan(session: Session, plan: PlanVersion, defaults: dict[str, An
     rows = [{"p": p, "gid": m.grid_id, "v": violation_rules(m)} for p in (plan.id, *also) for m in state.grids.values()]
     session.execute(update(g).where(g.c.plan_version_id == bindparam("p"), g.c.grid_id == bindparam("gid"))
                     .values(violations=bindparam("v")), rows)
+    for p in (plan.id, *also):  # the card's row of each, counted from the rules just stored
+        saved = session.get(PlanVersion, p)
+        if saved is not None:
+            write_summary(session, count_summary(session, p, *plan_bounds(saved, defaults)))
     snapshot.store_snapshot(session, plan.id, snapshot.snapshot_key(session, plan, defaults), snapshot.dump_state(state))

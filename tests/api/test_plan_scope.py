@@ -6,6 +6,7 @@ and the plan card counts the stored rules instead of loading the plan."""
 from __future__ import annotations
 
 import copy
+import threading
 from collections import OrderedDict
 from collections.abc import Iterator
 from typing import Any
@@ -14,13 +15,15 @@ import pytest
 import shapely
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from api.db import session_scope
-from api.models import PlanCell, PlanGrid, PlanSnapshot, PlanVersion
+from api.models import PlanCell, PlanGrid, PlanSnapshot, PlanSummary, PlanVersion
 from api.plans import state as plan_state
+from api.plans import summary as plan_summary_module
 from api.plans.state import PlanState, community_scope, get_state, load_state
 from api.plans.summary import summary_of_state
+from api.plans.summary_store import count_summary
 from tests.api.plans_helpers import district_app, login, partitioned_plan
 
 N_BUILDINGS = 600
@@ -224,6 +227,88 @@ def test_the_plan_card_counts_the_stored_rules(app: Flask, planner: FlaskClient,
     monkeypatch.undo()
     assert summary == summary_of_state(_whole(app, plan))
     assert summary["grids"] == first["grids"] - 1
+
+
+def _stored_row(app: Flask, plan: int) -> dict[str, Any]:
+    with app.app_context(), session_scope(write=False) as s:
+        row = s.execute(select(PlanSummary.__table__).where(PlanSummary.plan_version_id == plan)).mappings().one()
+        return dict(row) | {"current": s.get(PlanVersion, plan).version_counter}
+
+
+def test_edits_keep_the_stored_card_row(app: Flask, planner: FlaskClient, plan: int,
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The copy starts with its source's row; merge, rename, undo and redo apply their grids' difference
+    to it in their own transaction, so the card reads one row (never counts the grids) and equals the
+    plan; the row equals a count from the grids."""
+    assert _stored_row(app, plan)["version"] == _stored_row(app, plan)["current"]
+    monkeypatch.setattr(plan_summary_module, "count_summary", lambda *a: pytest.fail("the card counted the grids"))
+    community = max(_cells_per_community(app, plan).items(), key=lambda kv: kv[1])[0]
+    keep, gone = _adjacent_pair(_state(app, plan, [community]), community)
+    seen = []
+    for path, body in (("edits", {"op": "merge", "grid_ids": [keep, gone]}),
+                       ("edits", {"op": "rename", "grid_id": keep, "name": "改名"}), ("undo", {}), ("undo", {}),
+                       ("redo", {})):
+        _post(planner, plan, path, **body)
+        card = planner.get(f"/api/plans/{plan}").get_json()
+        assert card["summary"] == summary_of_state(_whole(app, plan))
+        seen.append(card["summary"]["grids"])
+        row = _stored_row(app, plan)
+        assert row["version"] == row["current"] == card["version"]
+    monkeypatch.undo()
+    assert seen[1] == seen[0] == seen[3] - 1 == seen[4]  # the merge dropped a grid, its undo restored it
+    with app.app_context(), session_scope(write=False) as s:
+        counted = count_summary(s, plan, row["lo"], row["hi"])
+    assert {k: v for k, v in row.items() if k != "current"} == counted
+
+
+def test_a_stale_card_row_is_counted_again(app: Flask, planner: FlaskClient, plan: int) -> None:
+    """A row of another version or other bounds is never read: the card counts the grids and stores it."""
+    truth = planner.get(f"/api/plans/{plan}").get_json()["summary"]
+    for wrong in ({"version": _stored_row(app, plan)["version"] - 1}, {"hi": 1}):
+        with app.app_context(), session_scope() as s:
+            s.execute(update(PlanSummary.__table__).where(PlanSummary.plan_version_id == plan)
+                      .values(grids=0, households=0, **wrong))
+        assert planner.get(f"/api/plans/{plan}").get_json()["summary"] == truth
+        row = _stored_row(app, plan)
+        assert (row["grids"], row["version"]) == (truth["grids"], row["current"])
+
+
+def test_the_card_row_stays_right_under_concurrent_edits(app: Flask, planner: FlaskClient, plan: int) -> None:
+    """Two planners toggling exclusive grids (losing races: 409, then again) while two others read the
+    card: the stored row ends at the plan's version, equal to a count of its grids."""
+    grids = sorted(_whole(app, plan).grids)[:8]
+    errors: list[object] = []
+
+    def editor(k: int) -> None:
+        client = login(app, "planner")
+        for i in range(8):
+            for _ in range(30):
+                version = client.get(f"/api/plans/{plan}").get_json()["version"]
+                r = client.post(f"/api/plans/{plan}/edits", json={"op": "exclusive", "grid_id": grids[(4 * k + i) % 8],
+                                                                  "value": i < 4, "version": version})
+                if r.status_code != 409:
+                    if r.status_code != 200:
+                        errors.append(r.get_json())
+                    break
+
+    def reader() -> None:
+        client = login(app, "planner")
+        errors.extend(r.status_code for r in (client.get(f"/api/plans/{plan}") for _ in range(20))
+                      if r.status_code != 200)
+
+    threads = [threading.Thread(target=editor, args=(k,)) for k in range(2)] + \
+        [threading.Thread(target=reader) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    card = planner.get(f"/api/plans/{plan}").get_json()
+    row = _stored_row(app, plan)
+    assert row["version"] == row["current"] == card["version"] > 8
+    with app.app_context(), session_scope(write=False) as s:
+        assert {k: v for k, v in row.items() if k != "current"} == count_summary(s, plan, row["lo"], row["hi"])
+    assert card["summary"] == summary_of_state(_whole(app, plan))
 
 
 def test_a_grid_across_two_communities_loads_both(app: Flask, planner: FlaskClient, plan: int) -> None:

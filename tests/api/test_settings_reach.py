@@ -195,6 +195,8 @@ TESTED_ELSEWHERE = {
     "list_page_size",
     # times shown in the local zone (tests/api/test_localtime.py)
     "display_timezone",
+    # the whole-plan page of a city-size plan opens on its communities (tests/api/test_plan_overview.py)
+    "planner_overview_min_grids",
 }
 #: Background jobs (api.jobs): tests/api/test_jobs.py runs apps and a `wangge worker` with them.
 JOB_SETTINGS = {"job_workers", "jobs_url", "jobs_in_process", "job_poll_s", "job_progress_every_s",

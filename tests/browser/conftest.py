@@ -44,6 +44,8 @@ class LiveServer:
     url: str
     layers: dict[str, gpd.GeoDataFrame]
     label: str
+    #: the served Flask app (a test may change a setting in its config for a while)
+    app: Any = None
 
 
 @dataclass
@@ -117,7 +119,7 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
     _seed(app, layers, label)
     try:
         with serving(app) as url:
-            yield LiveServer(url=url, layers=layers, label=label)
+            yield LiveServer(url=url, layers=layers, label=label, app=app)
     finally:
         db.dispose(app)
 

@@ -448,3 +448,59 @@ def test_a_move_that_deletes_a_grid_asks_first(page, browser, live_server: LiveS
     page.locator(".wg-confirm").get_by_role("button", name="确认移动").click()
     page.wait_for_function("() => window.wanggePlanner.lastEdit", timeout=20_000)
     assert not page.evaluate("(g) => window.wanggePlanner.state.grids.has(g)", grid)  # gone, as the dialog said
+
+
+def test_a_city_size_plan_opens_on_its_communities(page, live_server: LiveServer, traffic: Traffic) -> None:
+    """Above planner_overview_min_grids the whole-plan page shows the communities (table and dots), never
+    the city's grids; a row opens that community's grids only, with a way back."""
+    plan_id = _published_plan(page.context.browser, live_server)
+    settings = live_server.app.config["WANGGE"]
+    old = settings["planner_overview_min_grids"]
+    settings["planner_overview_min_grids"] = 1
+    try:
+        login(page, ROLE_USERS["planner"])
+        page.goto(f"/plans/{plan_id}")
+        _wait_ready(page)
+        body = page.evaluate(f"async () => (await (await fetch('/api/plans/{plan_id}/communities')).json())")
+        rows = page.locator("#wg-community-table tbody tr[data-community]")
+        assert rows.count() == len(body["community_id"]) > 1
+        assert page.evaluate("() => window.wanggeOverview.rows.length") == len(body["community_id"])
+        assert page.locator('[data-kpi="communities"]').inner_text() == str(len(body["community_id"]))
+        first = rows.nth(0).get_attribute("data-community")  # the most grids breaking rules first
+        assert body["broken"][body["community_id"].index(first)] == max(body["broken"])
+        page.screenshot(path=str(SCREENSHOTS / "plan_overview.png"))
+        assert not [u for u in traffic.requests if "grids.geojson" in u]
+        assert page.locator("#wg-toolbar").count() == 0
+
+        page.fill("#wg-filter", first)
+        assert rows.count() >= 1 and rows.nth(0).get_attribute("data-community") == first
+        rows.nth(0).locator("td").nth(1).click()
+        page.wait_for_url(f"**/plans/{plan_id}?community_id={first}")
+        _wait_ready(page)
+        grids = page.evaluate("() => Array.from(window.wanggePlanner.state.grids.values(), g => g.props.community_id)")
+        assert grids and set(grids) == {first}
+        assert len(grids) == body["grids"][body["community_id"].index(first)]
+        assert page.locator("#wg-grid-table tbody tr").count() == len(grids)
+        assert page.locator("#wg-toolbar").is_visible()
+        whole = [u for u in traffic.requests if "grids.geojson" in u and "community_id=" not in u]
+        assert not whole, whole
+        page.locator("#wg-plan-crumb").click()  # back to the overview
+        page.wait_for_url(f"**/plans/{plan_id}")
+        _wait_ready(page)
+        assert page.locator("#wg-community-table").is_visible()
+        phone = page.context.browser.new_context(base_url=live_server.url, viewport={"width": 390, "height": 844},
+                                                 locale="zh-CN", is_mobile=True, has_touch=True)
+        try:
+            pg = phone.new_page()
+            login(pg, ROLE_USERS["planner"])
+            pg.goto(f"/plans/{plan_id}")
+            _wait_ready(pg)
+            _assert_phone_layout(pg)
+            assert pg.evaluate("() => document.documentElement.scrollWidth") <= 390
+            pg.locator("#wg-community-table").scroll_into_view_if_needed()
+            pg.screenshot(path=str(SCREENSHOTS / "plan_overview_phone.png"), full_page=True)
+        finally:
+            phone.close()
+    finally:
+        settings["planner_overview_min_grids"] = old
+    assert not traffic.page_errors, traffic.page_errors

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import geopandas as gpd
 import pytest
@@ -34,6 +35,7 @@ class HostileServer:
     grid_names: dict[int, list[str]]
     plan_names: tuple[str, str]
     label: str
+    app: Any = None  # the served app (a test may change a setting for a while)
 
 
 def _partition(app, bounds: tuple[int, int]):
@@ -93,7 +95,7 @@ def hostile_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hostile
     try:
         with serving(app) as url:
             yield HostileServer(url, layers, plan_ids, grid_names,
-                                plan_names, label)
+                                plan_names, label, app=app)
     finally:
         db.dispose(app)
 
@@ -345,3 +347,25 @@ def test_access_page_shows_hostile_names_as_text(watched, hostile_server: Hostil
     _assert_literal([h for h in hovered if "walk" not in h["props"] and "pct" not in h["props"]], "name", at_least=1)
     page.locator(".leaflet-control-layers").hover()
     _assert_clean(page, watch, "/access")
+
+
+def test_plan_overview_shows_hostile_community_names_as_text(watched, hostile_server: HostileServer) -> None:
+    """The overview of a city-size plan (its communities in a table and as dots) shows names literally."""
+    page, watch = watched
+    published = hostile_server.plan_ids[0]
+    settings = hostile_server.app.config["WANGGE"]
+    old = settings["planner_overview_min_grids"]
+    settings["planner_overview_min_grids"] = 1
+    try:
+        _login(page, PLANNER)
+        page.goto(f"/plans/{published}")
+        page.wait_for_function("() => document.body.dataset.ready === '1'")
+        names = hostile_server.layers["communities"]["name"].tolist()
+        shown = page.locator("#wg-community-table tbody tr[data-community] td:first-child a").all_text_contents()
+        assert sorted(shown) == sorted(names)
+        dots = [h for h in _hover_all(page) if "grids" in h["props"]]  # not the outlines (no tooltip)
+        assert len(dots) == len(names)
+        _assert_literal(dots, "name", at_least=_specials(names))
+        _assert_clean(page, watch, f"/plans/{published} (overview)")
+    finally:
+        settings["planner_overview_min_grids"] = old

@@ -126,13 +126,31 @@ export function contextLayers(map, control) {
   };
 }
 
-export function communityLayer(map, control, planId) {
+/** Community outlines of the plan: all at once, or with *byView* (city-size plans) those of the
+ * view, simplified, from two zoom levels below streetsMinZoom (a city has thousands). */
+export function communityLayer(map, control, planId, opts) {
   const layer = L.geoJSON(null, {
     renderer: contextPane(map), interactive: false, pane: "wgContext",
     style: () => ({ color: CFG.colors.community, weight: 3, opacity: 0.9, fill: false }),
   }).addTo(map);
   control.addOverlay(layer, "社区边界");
-  return api("GET", `/plans/${planId}/communities.geojson`)
-    .then((fc) => { layer.addData(toDisplay(fc)); return layer; })
-    .catch((err) => { showError(err, "加载社区边界"); return layer; });
+  if (!(opts && opts.byView)) {
+    return api("GET", `/plans/${planId}/communities.geojson`)
+      .then((fc) => { layer.addData(toDisplay(fc)); return layer; })
+      .catch((err) => { showError(err, "加载社区边界"); return layer; });
+  }
+  let loaded = null;
+  const refresh = async () => {
+    if (map.getZoom() < CFG.streetsMinZoom - 2) { layer.clearLayers(); loaded = null; return; }
+    if (loaded && loaded.contains(map.getBounds())) return;
+    const box = viewBbox(map, 0.5);
+    try {
+      const fc = await api("GET", `/plans/${planId}/communities.geojson?display=1&bbox=${box.param}`);
+      layer.clearLayers();
+      layer.addData(toDisplay(fc));
+      loaded = box.bounds;
+    } catch (err) { showError(err, "加载社区边界"); }
+  };
+  map.on("moveend", refresh);
+  return refresh().then(() => layer);
 }

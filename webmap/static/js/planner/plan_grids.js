@@ -180,7 +180,8 @@ export function install(P) {
     const bad = props.filter(CYCLES.rule).length;
     const [lo, hi] = CFG.bounds;
     const link = (kind, n, text) => (n ? `<button type="button" class="wg-link" data-cycle="${kind}" title="点击依次定位到这些网格">${text}</button>` : text);
-    box.innerHTML = `<div><b>${esc(plan.name || "")}</b> <span class="wg-muted">#${planId} · 修订 ${esc(S.version)}</span></div>
+    const scope = PAGE.community ? ` · 社区 <span data-kpi="community">${esc(PAGE.communityName || PAGE.community)}</span>` : "";
+    box.innerHTML = `<div><b>${esc(plan.name || "")}</b>${scope} <span class="wg-muted">#${planId} · 修订 ${esc(S.version)}</span></div>
       <div class="wg-kpis"><span>网格 <b data-kpi="grids">${props.length}</b></span><span>户数 <b data-kpi="households">${fmtInt(hh)}</b></span>
       <span>达标 <b data-kpi="in-range">${floorPct(inRange, counted.length)}</b>（${lo}–${hi} 户）</span>
       <span>超出范围 <b data-kpi="out-of-range">${link("out", out, `${out} 个`)}</b></span>

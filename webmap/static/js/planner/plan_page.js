@@ -19,6 +19,9 @@ const planId = PAGE.planId;
 /** What the plan's state lets this user do (api/plans/policy.py): the toolbar shows only these. */
 const ACT = new Set(PAGE.actions || []);
 const EDIT = ACT.has("edit");
+/** ?community_id=: this community's grids only (the whole plan is never loaded). */
+const COMMUNITY = PAGE.community || null;
+const GRIDS_URL = `/plans/${planId}/grids.geojson?display=1${COMMUNITY ? `&community_id=${encodeURIComponent(COMMUNITY)}` : ""}`;
 
 /** The page context: state, layers, and (after install) every page function. */
 function context() {
@@ -55,7 +58,7 @@ function parseBounds(b) {
 /** Load the plan and its grids into the map and the table; the number of grids. */
 async function loadPlan(P, fit) {
   const { S, gridLayer, buildingLayer } = P;
-  const [meta, fc] = await Promise.all([api("GET", `/plans/${planId}`), api("GET", `/plans/${planId}/grids.geojson?display=1`)]);
+  const [meta, fc] = await Promise.all([api("GET", `/plans/${planId}`), api("GET", GRIDS_URL)]);
   performance.mark("wg:plan-fetched");
   S.plan = meta;
   S.version = meta.version;
@@ -134,7 +137,7 @@ async function initPlanPage() {
   });
   $("#wg-loading").hidden = true;
   if (!n) message("本方案还没有网格", "warn");
-  communityLayer(map, control, planId);
+  communityLayer(map, control, planId, { byView: Boolean(COMMUNITY) });
   initDiffPicker();
   ctx.loadMajor();
   ctx.refresh();
