@@ -185,8 +185,8 @@ def community_outlines_json(gdf: gpd.GeoDataFrame, *, simplify_m: float) -> str:
     >>> json.loads(community_outlines_json(comms, simplify_m=5))["features"][0]["properties"]
     {'community_id': 'C1', 'name': '东园'}
     """
-    frame = _display_frame(gdf, ["community_id", "name"], simplify_m=simplify_m)
-    return json.dumps(_features(frame, ids=False), ensure_ascii=False, separators=(",", ":"))
+    frame = display_frame(gdf, ["community_id", "name"], simplify_m=simplify_m)
+    return json.dumps(feature_collection(frame, ids=False), ensure_ascii=False, separators=(",", ":"))
 
 
 def display_grids_json(features: Sequence[dict[str, Any]], geometries: Sequence[Any], *,
