@@ -12,6 +12,11 @@ edges are already noded, so only the mesh (and the outlines of the footprints it
 crosses) is tested against them, and every new face takes the node, owner and keys of
 the face it was cut from (:func:`geo.partition.cells.subdivided`). The plan (which
 buildings are in which node and grid) is the same on both.
+
+CPU of ``partition_grids`` on the quick bench inputs (loaded machine, same run; no mesh →
+district tessellated again with the mesh → spliced): Suzhou Gusu 0.7 → 3.6 → 2.6 s, Shanghai
+Bund 0.8 → 2.6 → 1.8 s, synthetic 5 k 0.8 → 3.9 → 2.1 s, 20 k 3.5 → 21.3 → 9.3 s. The mesh
+itself (~90 k segments on the Bund, ~390 k at 20 k) and the larger minimum cuts are the rest.
 """
 
 from __future__ import annotations
