@@ -249,6 +249,24 @@ def test_fixes_flushed_at_once_by_an_unbound_phone_are_refused_and_counted(serve
         assert row is not None and row.attempts == N  # none lost
 
 
+def test_password_guesses_sent_at_once_are_throttled_as_if_sent_in_turn(served: tuple[World, str]) -> None:
+    """A burst of wrong passwords for one account from one client: the first is checked, the rest wait
+    (login_delay_s), as when they arrive one after another; none is a 500 and no failure is lost."""
+    from api.models import LoginThrottle
+    from api.users import create_user
+
+    world, url = served
+    with world.app.app_context(), session_scope() as s:
+        create_user(s, "guess_target", "Grid2026plan!x", role="viewer")
+    out = _burst([lambda i=i: requests.post(f"{url}/login", timeout=60, allow_redirects=False, data={
+        "username": "guess_target", "password": f"wrong-{i}"}) for i in range(N)])
+    codes = _no_5xx(out)
+    assert codes == Counter({401: 1, 429: N - 1}), codes
+    with world.app.app_context(), session_scope() as s:
+        rows = s.scalars(select(LoginThrottle).where(LoginThrottle.username == "guess_target")).all()
+        assert [r.failures for r in rows] == [1]
+
+
 def test_a_new_account_created_twice_at_once_is_one_user_and_no_500(served: tuple[World, str]) -> None:
     """A double click on 新建用户, or two admins at once."""
     from api.models import User
