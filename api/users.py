@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from api import audit
+from api.db import lock_for_transaction
 from api.models import ROLES, AuditEntry, LoginThrottle, User, utcnow
 from geo.errors import WanggeError
 
@@ -148,6 +149,8 @@ def create_user(
             f"角色 {role!r} 无效 / unknown role {role!r}; choose one of {', '.join(ROLES)}",
             zh=f"角色 {role!r} 无效；请从“角色”中选择",
         )
+    # a double click on 新建用户, or two admins: both saw no user and inserted (a unique violation, 500, on PostgreSQL)
+    lock_for_transaction(session, f"lock:user:{username}")
     if get_user(session, username) is not None:
         raise UserError(
             f"用户名 {username!r} 已存在 / username {username!r} already exists; "

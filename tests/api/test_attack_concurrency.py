@@ -249,6 +249,38 @@ def test_fixes_flushed_at_once_by_an_unbound_phone_are_refused_and_counted(serve
         assert row is not None and row.attempts == N  # none lost
 
 
+def test_password_guesses_sent_at_once_are_throttled_as_if_sent_in_turn(served: tuple[World, str]) -> None:
+    """A burst of wrong passwords for one account from one client: the first is checked, the rest wait
+    (login_delay_s), as when they arrive one after another; none is a 500 and no failure is lost."""
+    from api.models import LoginThrottle
+    from api.users import create_user
+
+    world, url = served
+    with world.app.app_context(), session_scope() as s:
+        create_user(s, "guess_target", "Grid2026plan!x", role="viewer")
+    out = _burst([lambda i=i: requests.post(f"{url}/login", timeout=60, allow_redirects=False, data={
+        "username": "guess_target", "password": f"wrong-{i}"}) for i in range(N)])
+    codes = _no_5xx(out)
+    assert codes == Counter({401: 1, 429: N - 1}), codes
+    with world.app.app_context(), session_scope() as s:
+        rows = s.scalars(select(LoginThrottle).where(LoginThrottle.username == "guess_target")).all()
+        assert [r.failures for r in rows] == [1]
+
+
+def test_a_new_account_created_twice_at_once_is_one_user_and_no_500(served: tuple[World, str]) -> None:
+    """A double click on 新建用户, or two admins at once."""
+    from api.models import User
+
+    world, url = served
+    admins = [_session(url, "admin") for _ in range(N // 2)]
+    out = _burst([lambda a=a: a.post(f"{url}/admin/users", timeout=60, allow_redirects=False, data={
+        "username": "double_click", "role": "viewer", "password": "Grid2026plan!x"}) for a in admins])
+    codes = _no_5xx(out)
+    assert codes == Counter({302: 1, 400: N // 2 - 1}), codes
+    assert all("已存在" in r.text for r in out if r.status_code == 400)
+    assert _count(world, User, User.username == "double_click") == 1
+
+
 def test_one_staff_member_added_by_several_people_at_once_is_one_row(served: tuple[World, str]) -> None:
     from api.register.models import Staff
 
