@@ -60,6 +60,18 @@ def test_desktop_bar_shows_links_without_a_menu(page) -> None:
     assert page.locator('.wg-nav a[aria-current="page"]').count() == 1
 
 
+
+def test_tablet_bar_puts_the_links_in_the_menu(page) -> None:
+    """At 1024 px the admin's links did not fit beside brand, title and logout (the bar cut them):
+    below 1280 px they sit in the 菜单 list, all on screen once it opens."""
+    page.set_viewport_size({"width": 1024, "height": 768})
+    login(page, ROLE_USERS["admin"])
+    closed = page.evaluate(BAR_JS)
+    assert closed["menu"] is True and closed["logout"] is True and closed["shown"] == 0
+    page.get_by_role("button", name="菜单").click()
+    opened = page.evaluate(BAR_JS)
+    assert opened["shown"] == opened["links"] >= 9, opened
+
 # --- The sweep: every page the bar reaches, for every role, at phone and laptop size -------------
 
 #: Sizes every page must fit: a phone and a laptop.
