@@ -26,7 +26,9 @@ MAP_CSS = """<style>
 .wg-legend, .wg-label { background: rgba(255,255,255,.94); padding: 8px 10px; border-radius: 6px;
   box-shadow: 0 1px 4px rgba(0,0,0,.3); font: 12px/1.5 "Noto Sans CJK SC", "Source Han Sans SC",
   "Microsoft YaHei", "PingFang SC", sans-serif; color: #222; }
-.wg-legend { max-height: 60vh; overflow-y: auto; min-width: 130px; }
+/* the open layer list (top right, ~290 px with 7 layers) stays clear of the legend (bottom right): at
+   1280x800 a 60vh legend covered its last row */
+.wg-legend { max-height: min(60vh, calc(100vh - 350px)); overflow-y: auto; min-width: 130px; }
 .wg-legend-title { font-weight: 700; font-size: 13px; margin-bottom: 2px; }
 .wg-legend-sub { font-weight: 600; margin-top: 6px; }
 .wg-legend-note { color: #666; font-size: 11px; }

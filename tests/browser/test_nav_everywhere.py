@@ -60,6 +60,18 @@ def test_desktop_bar_shows_links_without_a_menu(page) -> None:
     assert page.locator('.wg-nav a[aria-current="page"]').count() == 1
 
 
+
+def test_tablet_bar_puts_the_links_in_the_menu(page) -> None:
+    """At 1024 px the admin's links did not fit beside brand, title and logout (the bar cut them):
+    below 1280 px they sit in the 菜单 list, all on screen once it opens."""
+    page.set_viewport_size({"width": 1024, "height": 768})
+    login(page, ROLE_USERS["admin"])
+    closed = page.evaluate(BAR_JS)
+    assert closed["menu"] is True and closed["logout"] is True and closed["shown"] == 0
+    page.get_by_role("button", name="菜单").click()
+    opened = page.evaluate(BAR_JS)
+    assert opened["shown"] == opened["links"] >= 9, opened
+
 # --- The sweep: every page the bar reaches, for every role, at phone and laptop size -------------
 
 #: Sizes every page must fit: a phone and a laptop.
@@ -95,9 +107,17 @@ PAGE_JS = r"""() => {
         const r = c.getBoundingClientRect(), em = parseFloat(getComputedStyle(c).fontSize);
         return shown(c) && c.innerText.trim().length >= 3 && r.width < 2.5 * em && r.height > 3.5 * em;
     }).map((c) => c.innerText.trim().replace(/\s+/g, "").slice(0, 12));
+    // map controls of different corners covering each other (the legend over the layer list)
+    const corners = [...document.querySelectorAll(".leaflet-control")].filter(shown)
+        .map((c) => ({corner: c.parentElement, r: c.getBoundingClientRect(), name: c.className.split(" ").slice(0, 2).join(".")}));
+    const overlaps = [];
+    for (const a of corners) for (const b of corners) {
+        if (a.corner !== b.corner && a.name < b.name && a.r.left < b.r.right - 1 && b.r.left < a.r.right - 1
+            && a.r.top < b.r.bottom - 1 && b.r.top < a.r.bottom - 1) overlaps.push(a.name + " / " + b.name);
+    }
     const nav = document.querySelector(".wg-nav");
     const navShown = nav && getComputedStyle(nav).display !== "none";
-    return {texts, squeezed, pageWidth: document.documentElement.scrollWidth, window: document.documentElement.clientWidth,
+    return {texts, squeezed, overlaps, pageWidth: document.documentElement.scrollWidth, window: document.documentElement.clientWidth,
             navCut: Boolean(navShown && nav.scrollWidth > nav.clientWidth + 1),
             links: [...document.querySelectorAll("a[href]")].filter((a) => a.origin === location.origin && !a.hasAttribute("download"))
                 .map((a) => a.pathname)};
@@ -150,35 +170,42 @@ def demo_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 def _check_page(page, path: str, console: list[str]) -> tuple[list[str], list[str]]:
     """(problems of *path* at each of :data:`SIZES`, same-origin links it shows).
 
-    Loaded once at the first size, then the window is resized: the page must fit both, as it must
-    when a phone turns or a window is narrowed."""
+    Loaded at the first size, then the window is resized: the page must fit both, as it must when a
+    phone turns or a window is narrowed. A map page is loaded again at each size: its controls are
+    laid out at load (folded on a phone, open on a laptop)."""
     console.clear()
     page.set_viewport_size(SIZES[0])
     response = page.goto(path, wait_until="networkidle")
     problems = []
     if response is None or response.status != 200:
         problems.append(f"{path}: answered {response and response.status} to a link this role is shown")
-    problems += [f"{path}: console: {m}" for m in console]
-    for size in SIZES:
+    has_map = page.locator(".leaflet-container").count() > 0
+    for i, size in enumerate(SIZES):
         page.set_viewport_size(size)
+        if i and has_map:
+            page.reload(wait_until="networkidle")
         seen = page.evaluate(PAGE_JS)
         where = f"{path} at {size['width']} px"
         if seen["pageWidth"] > seen["window"]:
             problems.append(f"{where}: {seen['pageWidth']} px wide in a {seen['window']} px window (scrolls sideways)")
         if seen["navCut"]:
             problems.append(f"{where}: the bar cuts its page links")
+        if seen["overlaps"]:
+            problems.append(f"{where}: map controls cover each other: {seen['overlaps']}")
         if seen["squeezed"]:
             problems.append(f"{where}: table cells a character or two wide: {seen['squeezed'][:5]}")
         english = _latin_words(seen["texts"])
         if english:
             problems.append(f"{where}: untranslated words {sorted(english)}")
+    problems += [f"{path}: console: {m}" for m in console]
     return problems, seen["links"]
 
 
 @pytest.mark.parametrize("role", ["admin", "planner", "worker", "viewer", "public"])
 def test_every_page_fits_and_speaks_chinese(browser, demo_url: str, traffic: Traffic, role: str) -> None:
     """Every page the bar reaches (and every page those link to), as *role*, at 390 and 1280 px:
-    no sideways scroll, the bar's links whole, no table squeezed to a character a line, no console error (a failed request, a 403 behind a
+    no sideways scroll, the bar's links whole, no table squeezed to a character a line, no map
+    control over another, no console error (a failed request, a 403 behind a
     button), nothing fetched from another machine, no English words left in the UI."""
     context, page = watched_page(browser, demo_url, SIZES[0], traffic)
     console: list[str] = []

@@ -1,4 +1,4 @@
-/* The top bar on a phone: 菜单 opens every page link as a list (Escape or a tap elsewhere closes it).
+/* The top bar below 1280 px (phones, tablets): 菜单 opens every page link as a list (Escape or a tap elsewhere closes it).
  * Also marks the link of the current page and gives the page title its tooltip. */
 (function () {
   "use strict";
