@@ -33,7 +33,7 @@ def _audit_entry(app: Flask) -> None:
 
 
 def _rows(html: str) -> list[str]:
-    return re.findall(r'<tr><td>([^<]*)</td>', html)
+    return re.findall(r'<tr><td[^>]*>([^<]*)</td>', html)
 
 
 def test_the_audit_page_shows_stored_utc_times_in_the_display_timezone(app: Flask, zone: dict) -> None:
